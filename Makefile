@@ -1,0 +1,52 @@
+# cpscale: the two commands a newcomer runs are `make demo` and `make test`.
+# Both install the Debian packages they need first (.ci/install-deps).
+
+BUILD ?= build
+BUILD_TYPE ?= RelWithDebInfo
+CMAKE_FLAGS ?=
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PREFIX ?= /usr/local
+DEMO_DIR ?= $(BUILD)/demo
+
+.PHONY: all build deps test-deps demo test test-shared asan install clean
+
+all: build
+
+build:
+	@command -v cmake >/dev/null 2>&1 || .ci/install-deps build
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	.ci/install-deps build
+
+test-deps:
+	.ci/install-deps test
+
+# The main job: a synthetic week of traffic with bursts, replayed through
+# cpscale, the Kubernetes HPA and the oracle; a table and an SVG plot.
+demo: deps build
+	@mkdir -p $(DEMO_DIR)
+	$(BUILD)/cpscale gen-trace --days 7 --seed 7 --output $(DEMO_DIR)/week.csv
+	$(BUILD)/cpscale sim $(DEMO_DIR)/week.csv --plot $(DEMO_DIR)/week.svg
+	@echo
+	@echo "The plot is $(DEMO_DIR)/week.svg (open it in a browser)."
+
+test: test-deps build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The suites that replay the real traces in ../shared/traces.
+test-shared: build
+	tests/shared/run $(BUILD)/cpscale
+
+# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+asan:
+	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DCPS_SANITIZE=ON -DCPS_WERROR=ON >/dev/null
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS)
+
+install: build
+	install -D -m 0755 $(BUILD)/cpscale $(DESTDIR)$(PREFIX)/bin/cpscale
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan

@@ -1,0 +1,546 @@
+#include "decide.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ln(20): the p95 of an exponential response time is ln(20) / rate. */
+#define LN_20 2.995732273553991
+#define MS_PER_S 1000.0
+#define SECONDS_PER_HOUR 3600.0
+#define REQUESTS_PER_MILLION 1e6
+/* CPU shares outside this band say little about capacity (idle or saturated). */
+#define CAPACITY_MIN_CPU 0.02
+#define CAPACITY_MAX_CPU 0.97
+/* Until capacity is learned, scale up to keep CPU at or below this share. */
+#define BOOTSTRAP_CPU 0.5
+/* Weight of a new capacity sample in the running estimate. */
+#define CAPACITY_EWMA_WEIGHT 0.3
+#define BASE_LATENCY_EWMA_WEIGHT 0.2
+/* After this many samples, one that is off by more than the ratio is an
+ * outlier; this many outliers in a row mean the service changed: re-learn. */
+#define CAPACITY_TRUSTED_SAMPLES 8
+#define CAPACITY_OUTLIER_RATIO 1.5
+#define CAPACITY_RELEARN_AFTER 20
+/* A rate below this is treated as idle when taking ratios (req/s). */
+#define QPS_FLOOR 1e-3
+/* Surprises are clipped to ±this (log) so one outage cannot own the estimate. */
+#define SURPRISE_CLIP 2.0
+/* Before this many surprise samples the spread defaults to this (log). */
+#define SURPRISE_MIN_SAMPLES 16
+#define LEVEL_BUCKET_OFFSET 8
+#define SURPRISE_PRIOR_SD 0.15
+/* Trend: least squares over this many recent observations, damped. */
+#define TREND_POINTS 8
+#define TREND_DAMPING 0.5
+/* A seasonal bucket needs this many days of samples before it is used. */
+#define SEASON_MIN_SAMPLES 1
+#define SEASON_EWMA_WEIGHT 0.3
+#define MS_PER_DAY (86400 * 1000LL)
+/* Time constant of the smoothed demand level. */
+#define LEVEL_TAU_MS (120 * 1000LL)
+/* Decision interval assumed before two decisions have been seen. */
+#define DEFAULT_INTERVAL_MS (15 * 1000LL)
+/* The rate window of the metrics queries (rate(...[1m])). */
+#define METRICS_WINDOW_MS (60 * 1000LL)
+
+static const char *const reason_names[CPS_REASON_COUNT] = {
+    [CPS_REASON_STEADY] = "steady",
+    [CPS_REASON_SCALE_UP] = "scale_up",
+    [CPS_REASON_SCALE_DOWN] = "scale_down",
+    [CPS_REASON_SCALE_UP_LIMITED] = "scale_up_limited",
+    [CPS_REASON_SCALE_DOWN_LIMITED] = "scale_down_limited",
+    [CPS_REASON_STABILIZED] = "stabilized",
+    [CPS_REASON_CLAMPED_MIN] = "clamped_min",
+    [CPS_REASON_CLAMPED_MAX] = "clamped_max",
+    [CPS_REASON_BUDGET_CAP] = "budget_cap",
+    [CPS_REASON_MISSING_HOLD] = "missing_metrics_hold",
+    [CPS_REASON_MISSING_FALLBACK] = "missing_metrics_fallback",
+    [CPS_REASON_PAUSED] = "paused",
+};
+
+const char *cps_reason_name(enum cps_reason reason)
+{
+    if ((unsigned)reason >= CPS_REASON_COUNT)
+        return "unknown";
+    return reason_names[reason];
+}
+
+void cps_policy_state_init(struct cps_policy_state *state)
+{
+    memset(state, 0, sizeof *state);
+}
+
+/*
+ * Inverse of the standard normal CDF (Acklam's rational approximation,
+ * relative error below 1.2e-9), to turn a quantile into a z-score.
+ */
+static double normal_quantile(double p)
+{
+    static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,
+                               -2.759285104469687e+02, 1.383577518672690e+02,
+                               -3.066479806614716e+01, 2.506628277459239e+00};
+    static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02,
+                               -1.556989798598866e+02, 6.680131188771972e+01,
+                               -1.328068155288572e+01};
+    static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01,
+                               -2.400758277161838e+00, -2.549732539343734e+00,
+                               4.374664141464968e+00, 2.938163982698783e+00};
+    static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01,
+                               2.445134137142996e+00, 3.754408661907416e+00};
+    const double p_low = 0.02425;
+    if (p <= 0.0)
+        return -INFINITY;
+    if (p >= 1.0)
+        return INFINITY;
+    if (p < p_low) {
+        double q = sqrt(-2 * log(p));
+        return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+               ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+    }
+    if (p <= 1 - p_low) {
+        double q = p - 0.5, r = q * q;
+        return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+               (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+    }
+    double q = sqrt(-2 * log(1 - p));
+    return -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+           ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+}
+
+static int bad_number(double v)
+{
+    return !isfinite(v) || v < 0.0;
+}
+
+/* Which metric a policy decision cannot do without is missing or garbage. */
+static unsigned missing_metrics(const struct cps_observation *obs)
+{
+    unsigned missing = obs->missing;
+    if (bad_number(obs->qps))
+        missing |= CPS_METRIC_QPS;
+    if (bad_number(obs->p95_ms))
+        missing |= CPS_METRIC_P95;
+    if (bad_number(obs->cpu_utilization))
+        missing |= CPS_METRIC_CPU;
+    if (obs->ready_replicas < 0)
+        missing |= CPS_METRIC_READY;
+    if (obs->replicas < 0)
+        missing |= CPS_METRIC_REPLICAS;
+    return missing;
+}
+
+static const char *first_missing_name(unsigned missing)
+{
+    if (missing & CPS_METRIC_QPS)
+        return "qps";
+    if (missing & CPS_METRIC_P95)
+        return "p95_ms";
+    if (missing & CPS_METRIC_CPU)
+        return "cpu_utilization";
+    if (missing & CPS_METRIC_READY)
+        return "ready_replicas";
+    if (missing & CPS_METRIC_REPLICAS)
+        return "replicas";
+    return "cost_per_pod_hour";
+}
+
+static int64_t ring_time(const struct cps_policy_state *s, int back)
+{
+    int i = (s->demand_next - 1 - back + 2 * CPS_DEMAND_RING) % CPS_DEMAND_RING;
+    return s->demand_t_ms[i];
+}
+
+static double ring_qps(const struct cps_policy_state *s, int back)
+{
+    int i = (s->demand_next - 1 - back + 2 * CPS_DEMAND_RING) % CPS_DEMAND_RING;
+    return s->demand_qps[i];
+}
+
+static int season_bucket(int64_t t_ms)
+{
+    int64_t r = t_ms % MS_PER_DAY;
+    if (r < 0)
+        r += MS_PER_DAY;
+    return (int)(r / CPS_SEASON_BUCKET_MS);
+}
+
+/* Expected log growth of demand from time a to time b from the daily
+ * profile, or 0 when either bucket has not been seen on an earlier day. */
+static double seasonal_growth(const struct cps_policy_state *s, int64_t a_ms, int64_t b_ms)
+{
+    int ia = season_bucket(a_ms), ib = season_bucket(b_ms);
+    if (s->season_samples[ia] < SEASON_MIN_SAMPLES || s->season_samples[ib] < SEASON_MIN_SAMPLES)
+        return 0.0;
+    return (double)s->season_log_qps[ib] - (double)s->season_log_qps[ia];
+}
+
+/* Load-level bucket of a rate: floor(log2(qps)), offset so 2^-8 is bucket 0. */
+static int level_bucket(double qps)
+{
+    int b = (int)floor(log2(qps > QPS_FLOOR ? qps : QPS_FLOOR)) + LEVEL_BUCKET_OFFSET;
+    if (b < 0)
+        return 0;
+    if (b >= CPS_LEVEL_BUCKETS)
+        return CPS_LEVEL_BUCKETS - 1;
+    return b;
+}
+
+/*
+ * Mean and spread of demand surprises for a load level: the level's own
+ * bucket once it has enough samples, else the pooled neighbours (widening
+ * until enough), else a prior. Returns the number of samples behind it.
+ */
+static uint32_t surprise_at(const struct cps_policy_state *s, double qps, double *mean, double *sd)
+{
+    int b = level_bucket(qps);
+    for (int radius = 0; radius < CPS_LEVEL_BUCKETS; radius++) {
+        double w = 0, m = 0, v = 0;
+        uint32_t n = 0;
+        for (int i = b - radius; i <= b + radius; i++) {
+            if (i < 0 || i >= CPS_LEVEL_BUCKETS || s->surprise_samples[i] == 0)
+                continue;
+            double wi = (double)s->surprise_samples[i];
+            w += wi;
+            m += wi * s->surprise_mean[i];
+            v += wi * (s->surprise_var[i] + s->surprise_mean[i] * s->surprise_mean[i]);
+            n += s->surprise_samples[i];
+        }
+        if (n >= SURPRISE_MIN_SAMPLES) {
+            m /= w;
+            v = v / w - m * m;
+            *mean = m;
+            *sd = sqrt(v > 0 ? v : 0);
+            return n;
+        }
+    }
+    *mean = 0.0;
+    *sd = SURPRISE_PRIOR_SD;
+    return 0;
+}
+
+/*
+ * Learn from one observation: per-pod capacity (from qps and CPU when every
+ * pod is ready), base latency (from the observed p95 against the queueing
+ * model), the spread of demand surprises over the horizon per load level,
+ * and the daily profile.
+ */
+static void learn(const struct cps_target *t, const struct cps_observation *obs,
+                  struct cps_policy_state *s, int64_t now_ms, int64_t interval_ms,
+                  int64_t horizon_ms)
+{
+    const struct cps_policy_params *p = &t->policy;
+    int64_t observed_ms = now_ms - p->metrics_lag_ms;
+    if (!s->started) {
+        s->started = 1;
+        s->first_t_ms = now_ms;
+        s->last_ready = obs->ready_replicas;
+        s->ready_changed_ms = now_ms - p->metrics_lag_ms - METRICS_WINDOW_MS;
+    }
+    if (obs->ready_replicas != s->last_ready) {
+        s->last_ready = obs->ready_replicas;
+        s->ready_changed_ms = now_ms;
+    }
+    /* the window's CPU belongs to today's ready count only if that count
+     * held over the whole window (plus a decision interval of uncertainty
+     * about when between two decisions it changed) */
+    int steady = now_ms - s->ready_changed_ms >= p->metrics_lag_ms + METRICS_WINDOW_MS + interval_ms;
+    /* capacity: cpu = qps / (ready * μ), from healthy windows only (a window
+     * that was saturated part of the time has its CPU capped at 1 and would
+     * overstate μ) */
+    if (steady && obs->ready_replicas > 0 && obs->ready_replicas == obs->replicas &&
+        obs->cpu_utilization > CAPACITY_MIN_CPU && obs->cpu_utilization < CAPACITY_MAX_CPU &&
+        obs->qps > QPS_FLOOR && obs->p95_ms <= t->slo_latency_p95_ms) {
+        double mu = obs->qps / (obs->cpu_utilization * (double)obs->ready_replicas);
+        double per_pod = obs->qps / (double)obs->ready_replicas;
+        int outlier = s->capacity_samples >= CAPACITY_TRUSTED_SAMPLES &&
+                      (mu > s->service_rate_estimate * CAPACITY_OUTLIER_RATIO ||
+                       mu < s->service_rate_estimate / CAPACITY_OUTLIER_RATIO);
+        if (outlier && ++s->capacity_rejected < CAPACITY_RELEARN_AFTER) {
+            /* keep the estimate; a persistent change re-learns below */
+        } else {
+            if (outlier)
+                s->capacity_samples = 0;
+            s->capacity_rejected = 0;
+            if (s->capacity_samples == 0)
+                s->service_rate_estimate = mu;
+            else
+                s->service_rate_estimate += CAPACITY_EWMA_WEIGHT * (mu - s->service_rate_estimate);
+            if (s->service_rate_estimate > per_pod) {
+                double queueing_ms = MS_PER_S * LN_20 / (s->service_rate_estimate - per_pod);
+                double base = obs->p95_ms - queueing_ms;
+                if (base < 0.0)
+                    base = 0.0;
+                if (s->capacity_samples == 0)
+                    s->base_latency_estimate_ms = base;
+                else
+                    s->base_latency_estimate_ms += BASE_LATENCY_EWMA_WEIGHT *
+                                                   (base - s->base_latency_estimate_ms);
+            }
+            s->capacity_samples++;
+        }
+    }
+    /* demand surprise: observed log growth over the horizon, minus the seasonal part,
+     * filed under the load level it grew from */
+    double q = obs->qps > QPS_FLOOR ? obs->qps : QPS_FLOOR;
+    for (int back = 0; back < s->demand_count; back++) {
+        int64_t age = now_ms - ring_time(s, back);
+        if (age < horizon_ms)
+            continue;
+        double past = ring_qps(s, back);
+        double growth = log(q / past);
+        if (p->seasonality == CPS_SEASONALITY_DAILY)
+            growth -= seasonal_growth(s, ring_time(s, back) - p->metrics_lag_ms, observed_ms);
+        if (growth > SURPRISE_CLIP)
+            growth = SURPRISE_CLIP;
+        if (growth < -SURPRISE_CLIP)
+            growth = -SURPRISE_CLIP;
+        int b = level_bucket(past);
+        /* exponential forgetting by elapsed time, halflife from config */
+        double since_ms = (double)(now_ms - ring_time(s, 0));
+        double weight = s->surprise_samples[b] < SURPRISE_MIN_SAMPLES
+                            ? 1.0 / (double)(s->surprise_samples[b] + 1)
+                            : 1.0 - exp2(-since_ms / (double)p->volatility_halflife_ms);
+        double delta = growth - s->surprise_mean[b];
+        s->surprise_mean[b] += weight * delta;
+        s->surprise_var[b] = (1.0 - weight) * (s->surprise_var[b] + weight * delta * delta);
+        if (s->surprise_samples[b] < UINT32_MAX)
+            s->surprise_samples[b]++;
+        break;
+    }
+    /* the base for the next forecasts: a smoothed level, but never below
+     * what is observed now, so a real surge is followed at once */
+    if (s->level_t_ms == 0 && s->level_ewma == 0.0) {
+        s->level_ewma = q;
+    } else {
+        double dt = (double)(now_ms - s->level_t_ms);
+        double alpha = 1.0 - exp(-dt / (double)LEVEL_TAU_MS);
+        s->level_ewma += alpha * (q - s->level_ewma);
+    }
+    s->level_t_ms = now_ms;
+    s->base_qps = s->level_ewma > q ? s->level_ewma : q;
+    s->demand_t_ms[s->demand_next] = now_ms;
+    s->demand_qps[s->demand_next] = s->base_qps;
+    s->demand_next = (s->demand_next + 1) % CPS_DEMAND_RING;
+    if (s->demand_count < CPS_DEMAND_RING)
+        s->demand_count++;
+    if (p->seasonality == CPS_SEASONALITY_DAILY) {
+        int b = season_bucket(observed_ms);
+        double lq = log(q);
+        if (s->season_samples[b] == 0)
+            s->season_log_qps[b] = (float)lq;
+        else
+            s->season_log_qps[b] += (float)(SEASON_EWMA_WEIGHT * (lq - s->season_log_qps[b]));
+        if (s->season_samples[b] < UINT16_MAX)
+            s->season_samples[b]++;
+    }
+}
+
+/* Damped least-squares slope of log qps over recent observations, per ms. */
+static double trend_per_ms(const struct cps_policy_state *s)
+{
+    int n = s->demand_count < TREND_POINTS ? s->demand_count : TREND_POINTS;
+    if (n < 3)
+        return 0.0;
+    double st = 0, sy = 0, stt = 0, sty = 0;
+    int64_t t0 = ring_time(s, 0);
+    for (int i = 0; i < n; i++) {
+        double t = (double)(ring_time(s, i) - t0);
+        double y = log(ring_qps(s, i));
+        st += t;
+        sy += y;
+        stt += t * t;
+        sty += t * y;
+    }
+    double den = n * stt - st * st;
+    if (den <= 0.0)
+        return 0.0;
+    return TREND_DAMPING * (n * sty - st * sy) / den;
+}
+
+/* SLO-safe requests/s per ready pod: μ - ln20/(SLO - base), from config or learned. */
+static double safe_rate_per_pod(const struct cps_target *t, const struct cps_policy_state *s)
+{
+    if (!t->capacity_auto)
+        return t->capacity_rps_per_pod;
+    double mu = s->service_rate_estimate;
+    double base = s->base_latency_estimate_ms;
+    if (s->capacity_samples == 0)
+        return 0.0;
+    double budget_s = (t->slo_latency_p95_ms - base) / MS_PER_S;
+    if (budget_s <= 0.0)
+        return -1.0;
+    double rate = mu - LN_20 / budget_s;
+    return rate > 0.0 ? rate : -1.0;
+}
+
+static int32_t clamp_i32(int64_t v, int32_t lo, int32_t hi)
+{
+    if (v < lo)
+        return lo;
+    if (v > hi)
+        return hi;
+    return (int32_t)v;
+}
+
+static int32_t pods_for(double qps, double per_pod)
+{
+    double n = ceil(qps / per_pod - 1e-9);
+    if (n > INT32_MAX)
+        return INT32_MAX;
+    return n < 1.0 ? 1 : (int32_t)n;
+}
+
+/*
+ * The cpscale policy: forecast an upper quantile of demand over the time
+ * it takes new pods to be ready and the metrics to show them, and ask for
+ * the pods that serve it within the SLO. Scale-downs use a more cautious
+ * quantile, since removing a pod is instant and getting it back is not.
+ * A cost target trims the safety margin (never the point forecast).
+ */
+static int32_t policy_recommend(const struct cps_target *t, const struct cps_observation *obs,
+                                struct cps_policy_state *s, int64_t now_ms, struct cps_decision *d)
+{
+    const struct cps_policy_params *p = &t->policy;
+    int32_t current = obs->replicas;
+    /* from the middle of the metrics window to the end of the next decision's effect */
+    int64_t interval_ms = s->demand_count > 0 && now_ms > ring_time(s, 0)
+                              ? now_ms - ring_time(s, 0)
+                              : DEFAULT_INTERVAL_MS;
+    int64_t horizon_ms = p->metrics_lag_ms + p->startup_ms + 2 * interval_ms;
+    learn(t, obs, s, now_ms, interval_ms, horizon_ms);
+    double per_pod = safe_rate_per_pod(t, s);
+    d->rps_per_pod = per_pod;
+    if (per_pod == 0.0) {
+        /* capacity not learned yet: keep CPU at or below BOOTSTRAP_CPU, and
+         * never scale down, until a steady window shows what a pod serves */
+        int32_t ready = obs->ready_replicas > 0 ? obs->ready_replicas : current;
+        double want = ceil((double)ready * obs->cpu_utilization / BOOTSTRAP_CPU);
+        int32_t rec = want > (double)current ? (int32_t)fmin(want, (double)t->max_replicas) : current;
+        snprintf(d->detail, sizeof d->detail,
+                 "learning capacity: cpu %.3f on %d ready pods, keeping cpu <= %.2f",
+                 obs->cpu_utilization, ready, BOOTSTRAP_CPU);
+        return rec;
+    }
+    if (per_pod < 0.0) {
+        /* the model says even an idle pod misses the SLO: more pods will
+         * not fix latency, so size for CPU like the bootstrap and say so */
+        int32_t ready = obs->ready_replicas > 0 ? obs->ready_replicas : current;
+        double want = ceil((double)ready * obs->cpu_utilization / BOOTSTRAP_CPU);
+        snprintf(d->detail, sizeof d->detail,
+                 "SLO %.0f ms is below the learned base latency %.1f ms: sizing for cpu %.2f",
+                 t->slo_latency_p95_ms, s->base_latency_estimate_ms, BOOTSTRAP_CPU);
+        return want > (double)t->max_replicas ? t->max_replicas : (int32_t)fmax(1.0, want);
+    }
+    double mean_growth, sd;
+    surprise_at(s, s->base_qps, &mean_growth, &sd);
+    int64_t observed_ms = now_ms - p->metrics_lag_ms;
+    int64_t target_ms = now_ms + p->startup_ms + interval_ms;
+    double season = p->seasonality == CPS_SEASONALITY_DAILY && now_ms - s->first_t_ms >= MS_PER_DAY
+                        ? seasonal_growth(s, observed_ms, target_ms)
+                        : 0.0;
+    double trend = p->trend ? trend_per_ms(s) * (double)(target_ms - observed_ms) : 0.0;
+    if (trend < 0.0)
+        trend = 0.0;
+    double level = s->base_qps;
+    double point = level * exp(mean_growth + season);
+    double up = level * exp(mean_growth + season + trend + normal_quantile(p->headroom_quantile) * sd);
+    double down = level * exp(mean_growth + (season > 0 ? season : 0) + (trend > 0 ? trend : 0) +
+                              normal_quantile(p->scale_down_quantile) * sd);
+    d->forecast_qps = up;
+    int32_t want_up = pods_for(up, per_pod);
+    int32_t want_down = pods_for(down, per_pod);
+    int32_t want_point = pods_for(point, per_pod);
+    int32_t rec = current;
+    if (want_up > current)
+        rec = want_up;
+    else if (want_down < current)
+        rec = want_down > want_up ? want_down : want_up;
+    if (t->cost_target_per_million > 0.0 && obs->cost_per_pod_hour > 0.0 && rec > want_point) {
+        double affordable = t->cost_target_per_million * point * SECONDS_PER_HOUR /
+                            (obs->cost_per_pod_hour * REQUESTS_PER_MILLION);
+        int32_t affordable_pods = (int32_t)floor(affordable);
+        if (affordable_pods < rec)
+            rec = affordable_pods > want_point ? affordable_pods : want_point;
+    }
+    snprintf(d->detail, sizeof d->detail,
+             "qps %.1f -> forecast %.1f (sd %.3f, trend %.3f, season %.3f), %.1f rps/pod safe",
+             level, up, sd, trend, season, per_pod);
+#ifdef CPS_DEBUG
+    fprintf(stderr, "DBG t=%lld cur=%d rec=%d mu=%.2f base=%.2f ready=%d cpu=%.3f %s\n", (long long)(now_ms/1000), current, rec, s->service_rate_estimate, s->base_latency_estimate_ms, obs->ready_replicas, obs->cpu_utilization, d->detail);
+#endif
+    return rec;
+}
+
+/*
+ * Decide: policy (or the given recommendation), then the behavior rails,
+ * then min/max and the budget cap. Missing data never scales down.
+ */
+int cps_decide(const struct cps_target *t, const struct cps_observation *obs,
+               struct cps_history *history, struct cps_policy_state *state, int64_t now_ms,
+               const int32_t *given, struct cps_decision *d)
+{
+    memset(d, 0, sizeof *d);
+    int32_t current = obs->replicas >= 0 ? obs->replicas : 0;
+    int32_t lo = t->min_replicas, hi = t->max_replicas;
+    if (t->paused) {
+        d->desired = d->recommendation = current;
+        d->reason = CPS_REASON_PAUSED;
+        snprintf(d->detail, sizeof d->detail, "paused in config");
+        return 0;
+    }
+    unsigned missing = given ? (obs->missing & CPS_METRIC_REPLICAS) : missing_metrics(obs);
+    if (missing) {
+        int32_t hold = current;
+        if (t->on_missing == CPS_MISSING_FALLBACK && t->fallback_replicas > hold) {
+            hold = t->fallback_replicas;
+            d->reason = CPS_REASON_MISSING_FALLBACK;
+        } else {
+            d->reason = CPS_REASON_MISSING_HOLD;
+        }
+        d->desired = d->recommendation = clamp_i32(hold, lo, hi > lo ? hi : lo);
+        if (d->desired < current && current <= hi)
+            d->desired = current; /* never down on missing data (inside the bounds) */
+        snprintf(d->detail, sizeof d->detail, "metric %s is missing, stale, NaN or negative: %s",
+                 first_missing_name(missing),
+                 d->reason == CPS_REASON_MISSING_FALLBACK ? "fallback" : "holding");
+        return 0;
+    }
+    int32_t rec = given ? *given : policy_recommend(t, obs, state, now_ms, d);
+    if (given)
+        snprintf(d->detail, sizeof d->detail, "given recommendation %d", *given);
+    d->recommendation = rec;
+    struct cps_behavior_result br;
+    cps_behavior_normalize(&t->behavior, history, now_ms, current, rec, lo, hi, &br);
+    int32_t desired = br.desired;
+    enum cps_reason reason;
+    if (br.limit == CPS_BEHAVIOR_SCALE_UP_LIMIT)
+        reason = CPS_REASON_SCALE_UP_LIMITED;
+    else if (br.limit == CPS_BEHAVIOR_SCALE_DOWN_LIMIT)
+        reason = CPS_REASON_SCALE_DOWN_LIMITED;
+    else if (br.limit == CPS_BEHAVIOR_TOO_MANY)
+        reason = CPS_REASON_CLAMPED_MAX;
+    else if (br.limit == CPS_BEHAVIOR_TOO_FEW)
+        reason = CPS_REASON_CLAMPED_MIN;
+    else if (br.stabilization_held && desired == current)
+        reason = CPS_REASON_STABILIZED;
+    else if (desired > current)
+        reason = CPS_REASON_SCALE_UP;
+    else if (desired < current)
+        reason = CPS_REASON_SCALE_DOWN;
+    else
+        reason = CPS_REASON_STEADY;
+    if (t->cost_max_per_hour > 0.0 && obs->cost_per_pod_hour > 0.0) {
+        double cap = floor(t->cost_max_per_hour / obs->cost_per_pod_hour);
+        int32_t cap_pods = cap > (double)hi ? hi : (int32_t)cap;
+        if (cap_pods < lo)
+            cap_pods = lo;
+        if (desired > cap_pods) {
+            desired = cap_pods;
+            reason = CPS_REASON_BUDGET_CAP;
+        }
+    }
+    d->desired = clamp_i32(desired, lo, hi);
+    d->reason = reason;
+    return 0;
+}

@@ -1,0 +1,115 @@
+/*
+ * The decision: observation + target config + history + now -> desired
+ * replicas with a reason. The same code runs in the controller, `cpscale
+ * sim`, `cpscale tune` and `cpscale decide`.
+ *
+ * Pure: no I/O, no clock, no allocation. Learned state (capacity, demand
+ * volatility, seasonal profile) lives in a caller-owned struct
+ * cps_policy_state, zeroed by cps_policy_state_init.
+ *
+ * Order of work: the policy's recommendation; the HPA behavior rails
+ * (stabilization, then rate limits); the min/max clamp and the budget cap.
+ * A missing, stale, NaN or negative metric never leads to a scale-down.
+ */
+#ifndef CPS_DECIDE_H
+#define CPS_DECIDE_H
+
+#include <stdint.h>
+
+#include "behavior.h"
+#include "config.h"
+
+enum cps_metric_bit {
+    CPS_METRIC_QPS = 1u << 0,
+    CPS_METRIC_P95 = 1u << 1,
+    CPS_METRIC_CPU = 1u << 2,
+    CPS_METRIC_READY = 1u << 3,
+    CPS_METRIC_COST = 1u << 4,
+    CPS_METRIC_REPLICAS = 1u << 5,
+};
+
+struct cps_observation {
+    double qps;                /* requests/s, mean over the metrics window */
+    double p95_ms;             /* observed p95 latency */
+    double cpu_utilization;    /* busy share of the ready pods, 0..1 */
+    double cost_per_pod_hour;  /* USD */
+    int32_t replicas;          /* spec.replicas */
+    int32_t ready_replicas;
+    unsigned missing;          /* CPS_METRIC_* bits the caller could not get */
+};
+
+enum cps_reason {
+    CPS_REASON_STEADY = 0,            /* the policy wants what there is */
+    CPS_REASON_SCALE_UP,
+    CPS_REASON_SCALE_DOWN,
+    CPS_REASON_SCALE_UP_LIMITED,      /* rate limit held a scale-up back */
+    CPS_REASON_SCALE_DOWN_LIMITED,    /* rate limit held a scale-down back */
+    CPS_REASON_STABILIZED,            /* a stabilization window held it */
+    CPS_REASON_CLAMPED_MIN,
+    CPS_REASON_CLAMPED_MAX,
+    CPS_REASON_BUDGET_CAP,
+    CPS_REASON_MISSING_HOLD,          /* a metric is missing: hold */
+    CPS_REASON_MISSING_FALLBACK,      /* a metric is missing: fallback count */
+    CPS_REASON_PAUSED,
+    CPS_REASON_COUNT
+};
+
+/* "scale_up", "missing_metrics_hold", ... (stable: logs, metrics, JSON). */
+const char *cps_reason_name(enum cps_reason reason);
+
+#define CPS_SEASON_BUCKETS 288            /* 5-minute buckets of one day */
+#define CPS_SEASON_BUCKET_MS (300 * 1000LL)
+#define CPS_DEMAND_RING 64                /* recent observations kept */
+#define CPS_LEVEL_BUCKETS 40              /* log2 buckets of qps, 2^-8 .. 2^31 */
+
+struct cps_policy_state {
+    /* capacity: requests/s one ready pod serves at 100 % CPU, learned */
+    double service_rate_estimate;
+    double base_latency_estimate_ms;
+    int capacity_samples;
+    int capacity_rejected;         /* outliers in a row (a redeploy re-learns) */
+    int32_t last_ready;            /* ready pods at the previous decision */
+    int64_t ready_changed_ms;      /* when the ready count last changed */
+    /* demand: recent observations, for trend and surprise estimation */
+    double level_ewma;             /* smoothed qps (time constant LEVEL_TAU) */
+    double base_qps;               /* the forecast's base: max(level_ewma, qps) */
+    int64_t level_t_ms;
+    int64_t demand_t_ms[CPS_DEMAND_RING]; /* decision times, and the base then */
+    double demand_qps[CPS_DEMAND_RING];
+    int demand_count, demand_next;
+    /* demand surprises (log growth over the horizon), per load level:
+     * relative noise is larger at low rates, so one spread for all hours
+     * would over-provision the busy hours or under-provision the quiet ones */
+    double surprise_mean[CPS_LEVEL_BUCKETS];
+    double surprise_var[CPS_LEVEL_BUCKETS];
+    uint32_t surprise_samples[CPS_LEVEL_BUCKETS];
+    /* daily seasonality: mean log qps per 5-minute bucket */
+    float season_log_qps[CPS_SEASON_BUCKETS];
+    uint16_t season_samples[CPS_SEASON_BUCKETS];
+    int64_t first_t_ms;
+    int started;
+};
+
+void cps_policy_state_init(struct cps_policy_state *state);
+
+struct cps_decision {
+    int32_t desired;
+    int32_t recommendation; /* the policy's, before the rails */
+    enum cps_reason reason;
+    double forecast_qps;
+    double rps_per_pod;     /* SLO-safe capacity per pod used */
+    char detail[256];
+};
+
+/*
+ * Decide for one target. `recommendation` is NULL to run the policy, or
+ * points at a given recommendation to apply only the rails (stabilization,
+ * rate limits, min/max, budget cap). The history gets the recommendation
+ * recorded (as HPA does); the caller records scale events after acting.
+ * Returns 0; the decision is always filled.
+ */
+int cps_decide(const struct cps_target *target, const struct cps_observation *observation,
+               struct cps_history *history, struct cps_policy_state *state, int64_t now_ms,
+               const int32_t *recommendation, struct cps_decision *decision);
+
+#endif

@@ -1,0 +1,43 @@
+#include "err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int cps_err_set(struct cps_err *err, const char *source, int line, int col,
+                const char *fmt, ...)
+{
+    if (!err)
+        return -1;
+    snprintf(err->source, sizeof err->source, "%s", source ? source : "");
+    err->line = line;
+    err->col = col;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+void cps_err_format(const struct cps_err *err, char *buf, size_t size)
+{
+    if (size == 0)
+        return;
+    if (!err) {
+        buf[0] = '\0';
+        return;
+    }
+    const char *source = err->source[0] ? err->source : "<input>";
+    if (err->line > 0 && err->col > 0)
+        snprintf(buf, size, "%s:%d:%d: %s", source, err->line, err->col, err->message);
+    else if (err->line > 0)
+        snprintf(buf, size, "%s:%d: %s", source, err->line, err->message);
+    else
+        snprintf(buf, size, "%s: %s", source, err->message);
+}
+
+void cps_err_clear(struct cps_err *err)
+{
+    if (err)
+        memset(err, 0, sizeof *err);
+}

@@ -1,0 +1,31 @@
+/*
+ * Errors: every fallible function returns 0 or -1 and fills a caller-owned
+ * struct cps_err with where the problem is (source:line:col) and what it is.
+ * line and col are 1-based; 0 means "not applicable" and is not printed.
+ */
+#ifndef CPS_ERR_H
+#define CPS_ERR_H
+
+#include <stddef.h>
+
+#define CPS_ERR_SOURCE_MAX 256
+#define CPS_ERR_MESSAGE_MAX 512
+
+struct cps_err {
+    char source[CPS_ERR_SOURCE_MAX];
+    int line;
+    int col;
+    char message[CPS_ERR_MESSAGE_MAX];
+};
+
+/* Fill err (if not NULL) and return -1, so callers can `return cps_err_set(...)`. */
+int cps_err_set(struct cps_err *err, const char *source, int line, int col,
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Format as "source:line:col: message" (parts that are unset are left out). */
+void cps_err_format(const struct cps_err *err, char *buf, size_t size);
+
+/* Reset to "no error". */
+void cps_err_clear(struct cps_err *err);
+
+#endif

@@ -1,0 +1,641 @@
+#include "trace.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CPS_UTF8_BOM "\xEF\xBB\xBF"
+#define CPS_UTF8_BOM_LEN 3
+/* Longest number we copy for strtod (the fast path handles common ones). */
+#define NUMBER_TEXT_MAX 128
+/* Clinger's fast path: exact when the mantissa fits 53 bits and |exp10| <= 22. */
+#define FAST_PATH_MAX_MANTISSA (1ULL << 53)
+#define FAST_PATH_MAX_EXP10 22
+#define GAP_FACTOR 1.5
+
+static const double powers_of_ten[FAST_PATH_MAX_EXP10 + 1] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+void cps_trace_parser_init(struct cps_trace_parser *parser, const char *source)
+{
+    memset(parser, 0, sizeof *parser);
+    parser->source = source ? source : "<trace>";
+    parser->col_timestamp = parser->col_qps = parser->col_p95 = -1;
+    parser->col_replicas = parser->col_cost = -1;
+}
+
+/*
+ * Parse a decimal number occupying exactly text[0, len). Returns 0 and the
+ * value, or -1 with *bad the offset of the first offending byte. The common
+ * shapes (digits, a point, an exponent) are converted exactly by Clinger's
+ * fast path; anything longer goes through strtod on a bounded copy, so the
+ * result is always the correctly rounded double. "nan", "inf" and hex floats
+ * are rejected: a trace holds plain decimals.
+ */
+static int parse_decimal(const char *text, size_t len, double *value, size_t *bad)
+{
+    size_t i = 0;
+    int negative = 0;
+    if (i < len && (text[i] == '+' || text[i] == '-')) {
+        negative = text[i] == '-';
+        i++;
+    }
+    uint64_t mantissa = 0;
+    int digits = 0, exp10 = 0, mantissa_overflow = 0;
+    size_t digits_start = i;
+    while (i < len && text[i] >= '0' && text[i] <= '9') {
+        if (mantissa < FAST_PATH_MAX_MANTISSA)
+            mantissa = mantissa * 10 + (uint64_t)(text[i] - '0');
+        else {
+            mantissa_overflow = 1;
+            exp10++;
+        }
+        digits++;
+        i++;
+    }
+    if (i < len && text[i] == '.') {
+        i++;
+        while (i < len && text[i] >= '0' && text[i] <= '9') {
+            if (mantissa < FAST_PATH_MAX_MANTISSA) {
+                mantissa = mantissa * 10 + (uint64_t)(text[i] - '0');
+                exp10--;
+            } else {
+                mantissa_overflow = 1;
+            }
+            digits++;
+            i++;
+        }
+    }
+    if (digits == 0) {
+        *bad = digits_start < len ? digits_start : (len ? len - 1 : 0);
+        return -1;
+    }
+    int has_exponent = 0;
+    if (i < len && (text[i] == 'e' || text[i] == 'E')) {
+        has_exponent = 1;
+        size_t exp_start = i;
+        i++;
+        if (i < len && (text[i] == '+' || text[i] == '-'))
+            i++;
+        size_t exp_digits = i;
+        while (i < len && text[i] >= '0' && text[i] <= '9')
+            i++;
+        if (i == exp_digits) {
+            *bad = exp_start;
+            return -1;
+        }
+    }
+    if (i != len) {
+        *bad = i;
+        return -1;
+    }
+    if (!has_exponent && !mantissa_overflow && mantissa < FAST_PATH_MAX_MANTISSA &&
+        exp10 >= -FAST_PATH_MAX_EXP10 && exp10 <= 0) {
+        double v = (double)mantissa;
+        if (exp10 < 0)
+            v /= powers_of_ten[-exp10];
+        *value = negative ? -v : v;
+        return 0;
+    }
+    if (len >= NUMBER_TEXT_MAX) {
+        *bad = 0;
+        return -1;
+    }
+    char copy[NUMBER_TEXT_MAX];
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    *value = strtod(copy, NULL);
+    return 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil), exact for every year we accept. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int read_digits(const char *text, size_t len, size_t *pos, int count, int *out)
+{
+    int v = 0;
+    for (int k = 0; k < count; k++) {
+        if (*pos >= len || text[*pos] < '0' || text[*pos] > '9')
+            return -1;
+        v = v * 10 + (text[*pos] - '0');
+        (*pos)++;
+    }
+    *out = v;
+    return 0;
+}
+
+static int is_leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/*
+ * RFC 3339 date-time: YYYY-MM-DD[Tt ]hh:mm:ss[.frac](Z|z|±hh:mm). Each part is
+ * range-checked (including the day of the month) so a typo is an error, not
+ * a different instant. Leap second 60 is accepted and counts as 59+1.
+ */
+int cps_rfc3339_parse(const char *text, size_t len, double *epoch, size_t *bad_offset)
+{
+    static const int month_days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    size_t pos = 0;
+    int year, month, day, hour, minute, second;
+    if (read_digits(text, len, &pos, 4, &year) < 0)
+        goto fail;
+    if (pos >= len || text[pos++] != '-')
+        goto fail_prev;
+    if (read_digits(text, len, &pos, 2, &month) < 0 || month < 1 || month > 12)
+        goto fail_month;
+    if (pos >= len || text[pos++] != '-')
+        goto fail_prev;
+    if (read_digits(text, len, &pos, 2, &day) < 0 || day < 1 ||
+        day > month_days[month - 1] + (month == 2 && is_leap(year)))
+        goto fail_day;
+    if (pos >= len || (text[pos] != 'T' && text[pos] != 't' && text[pos] != ' '))
+        goto fail;
+    pos++;
+    if (read_digits(text, len, &pos, 2, &hour) < 0 || hour > 23)
+        goto fail_two;
+    if (pos >= len || text[pos++] != ':')
+        goto fail_prev;
+    if (read_digits(text, len, &pos, 2, &minute) < 0 || minute > 59)
+        goto fail_two;
+    if (pos >= len || text[pos++] != ':')
+        goto fail_prev;
+    if (read_digits(text, len, &pos, 2, &second) < 0 || second > 60)
+        goto fail_two;
+    double fraction = 0.0;
+    if (pos < len && text[pos] == '.') {
+        pos++;
+        double scale = 0.1;
+        size_t start = pos;
+        while (pos < len && text[pos] >= '0' && text[pos] <= '9') {
+            fraction += (text[pos] - '0') * scale;
+            scale *= 0.1;
+            pos++;
+        }
+        if (pos == start)
+            goto fail;
+    }
+    int64_t offset_s = 0;
+    if (pos < len && (text[pos] == 'Z' || text[pos] == 'z')) {
+        pos++;
+    } else if (pos < len && (text[pos] == '+' || text[pos] == '-')) {
+        int sign = text[pos] == '-' ? -1 : 1;
+        int oh, om;
+        pos++;
+        if (read_digits(text, len, &pos, 2, &oh) < 0 || oh > 23)
+            goto fail_two;
+        if (pos >= len || text[pos++] != ':')
+            goto fail_prev;
+        if (read_digits(text, len, &pos, 2, &om) < 0 || om > 59)
+            goto fail_two;
+        offset_s = sign * (oh * 3600 + om * 60);
+    } else {
+        goto fail;
+    }
+    if (pos != len)
+        goto fail;
+    int64_t days = days_from_civil(year, month, day);
+    *epoch = (double)(days * 86400 + hour * 3600 + minute * 60 + second - offset_s) + fraction;
+    return 0;
+fail_month:
+fail_day:
+fail_two:
+    *bad_offset = pos >= 2 ? pos - 2 : 0;
+    return -1;
+fail_prev:
+    *bad_offset = pos ? pos - 1 : 0;
+    return -1;
+fail:
+    *bad_offset = pos < len ? pos : (len ? len - 1 : 0);
+    return -1;
+}
+
+/* Field boundaries within a line, after unquoting. */
+struct field {
+    const char *text;
+    size_t len;
+    size_t col; /* 0-based byte offset of the field's first byte in the line */
+};
+
+/*
+ * Split the next field starting at *pos (a comma or the line end closes it).
+ * Quoted fields may hold commas; a doubled quote inside is not unescaped
+ * (a trace has no use for quotes inside values) but is skipped over.
+ * Returns 0, or -1 with *bad set when a quote is not closed.
+ */
+static int next_field(const char *line, size_t len, size_t *pos, struct field *field, size_t *bad)
+{
+    size_t i = *pos;
+    field->col = i;
+    if (i < len && line[i] == '"') {
+        size_t start = i + 1, j = start;
+        for (;;) {
+            if (j >= len) {
+                *bad = i;
+                return -1;
+            }
+            if (line[j] == '"') {
+                if (j + 1 < len && line[j + 1] == '"') {
+                    j += 2;
+                    continue;
+                }
+                break;
+            }
+            j++;
+        }
+        field->text = line + start;
+        field->len = j - start;
+        j++;
+        if (j < len && line[j] != ',') {
+            *bad = j;
+            return -1;
+        }
+        *pos = j;
+        return 0;
+    }
+    const char *comma = memchr(line + i, ',', len - i);
+    size_t end = comma ? (size_t)(comma - line) : len;
+    field->text = line + i;
+    field->len = end - i;
+    *pos = end;
+    return 0;
+}
+
+/* Trim spaces and tabs around a field (a hand-edited CSV often has them). */
+static void trim_field(struct field *field)
+{
+    while (field->len && (field->text[0] == ' ' || field->text[0] == '\t')) {
+        field->text++;
+        field->len--;
+        field->col++;
+    }
+    while (field->len && (field->text[field->len - 1] == ' ' || field->text[field->len - 1] == '\t'))
+        field->len--;
+}
+
+static int field_is(const struct field *field, const char *name)
+{
+    size_t n = strlen(name);
+    return field->len == n && memcmp(field->text, name, n) == 0;
+}
+
+/*
+ * The header names the columns. Duplicate known names are an error (which
+ * one would count?); missing required ones are reported at the header line.
+ */
+static int parse_header(struct cps_trace_parser *p, const char *line, size_t len,
+                        struct cps_err *err)
+{
+    size_t pos = 0, bad = 0;
+    int index = 0;
+    for (;;) {
+        struct field f;
+        if (next_field(line, len, &pos, &f, &bad) < 0)
+            return cps_err_set(err, p->source, p->line, (int)bad + 1, "unterminated quote in header");
+        trim_field(&f);
+        if (index >= CPS_TRACE_MAX_COLUMNS)
+            return cps_err_set(err, p->source, p->line, (int)f.col + 1,
+                               "more than %d columns in header", CPS_TRACE_MAX_COLUMNS);
+        int *slot = NULL;
+        if (field_is(&f, "timestamp"))
+            slot = &p->col_timestamp;
+        else if (field_is(&f, "qps"))
+            slot = &p->col_qps;
+        else if (field_is(&f, "p95_ms"))
+            slot = &p->col_p95;
+        else if (field_is(&f, "replicas"))
+            slot = &p->col_replicas;
+        else if (field_is(&f, "cost_per_pod_hour"))
+            slot = &p->col_cost;
+        if (slot) {
+            if (*slot >= 0)
+                return cps_err_set(err, p->source, p->line, (int)f.col + 1,
+                                   "column \"%.*s\" appears twice in header", (int)f.len, f.text);
+            *slot = index;
+        }
+        index++;
+        if (pos >= len)
+            break;
+        pos++; /* the comma */
+    }
+    p->n_columns = index;
+    if (p->col_timestamp < 0)
+        return cps_err_set(err, p->source, p->line, 1,
+                           "header has no \"timestamp\" column (required)");
+    if (p->col_qps < 0)
+        return cps_err_set(err, p->source, p->line, 1, "header has no \"qps\" column (required)");
+    p->header_done = 1;
+    return 0;
+}
+
+/* A numeric field: finite, non-negative, and within `max`. */
+static int parse_value(struct cps_trace_parser *p, const struct field *f, const char *column,
+                       double max, double *value, struct cps_err *err)
+{
+    size_t bad = 0;
+    if (f->len == 0)
+        return cps_err_set(err, p->source, p->line, (int)f->col + 1, "%s: empty value", column);
+    if (parse_decimal(f->text, f->len, value, &bad) < 0)
+        return cps_err_set(err, p->source, p->line, (int)(f->col + bad) + 1,
+                           "%s: \"%.*s\" is not a number", column, (int)(f->len > 40 ? 40 : f->len),
+                           f->text);
+    if (!isfinite(*value))
+        return cps_err_set(err, p->source, p->line, (int)f->col + 1,
+                           "%s: value out of range", column);
+    if (*value < 0.0)
+        return cps_err_set(err, p->source, p->line, (int)f->col + 1,
+                           "%s: negative value %.*s", column, (int)f->len, f->text);
+    if (*value > max)
+        return cps_err_set(err, p->source, p->line, (int)f->col + 1,
+                           "%s: value %.*s is implausibly large (limit %g)", column,
+                           (int)(f->len > 40 ? 40 : f->len), f->text, max);
+    return 0;
+}
+
+/* A timestamp field: epoch seconds, or RFC 3339 when it has a '-' after the year. */
+static int parse_timestamp(struct cps_trace_parser *p, const struct field *f, double *t,
+                           struct cps_err *err)
+{
+    size_t bad = 0;
+    if (f->len == 0)
+        return cps_err_set(err, p->source, p->line, (int)f->col + 1, "timestamp: empty value");
+    if (f->len > 4 && f->text[4] == '-') {
+        if (cps_rfc3339_parse(f->text, f->len, t, &bad) < 0)
+            return cps_err_set(err, p->source, p->line, (int)(f->col + bad) + 1,
+                               "timestamp: \"%.*s\" is not RFC 3339 (e.g. 2024-05-01T12:00:00Z)",
+                               (int)(f->len > 40 ? 40 : f->len), f->text);
+    } else if (parse_decimal(f->text, f->len, t, &bad) < 0) {
+        return cps_err_set(err, p->source, p->line, (int)(f->col + bad) + 1,
+                           "timestamp: \"%.*s\" is neither epoch seconds nor RFC 3339",
+                           (int)(f->len > 40 ? 40 : f->len), f->text);
+    }
+    if (!isfinite(*t) || *t < 0.0 || *t >= CPS_TRACE_MAX_EPOCH)
+        return cps_err_set(err, p->source, p->line, (int)f->col + 1,
+                           "timestamp: %.*s is outside 1970..5138", (int)(f->len > 40 ? 40 : f->len),
+                           f->text);
+    return 0;
+}
+
+/*
+ * One data line -> one row. Every field count mismatch, bad number and
+ * out-of-order time is an error at its column; the first error stops.
+ */
+static int parse_row(struct cps_trace_parser *p, const char *line, size_t len,
+                     struct cps_trace_row *row, struct cps_err *err)
+{
+    size_t pos = 0, bad = 0;
+    int index = 0;
+    size_t ts_col = 0;
+    row->has = 0;
+    row->line = p->line;
+    for (;;) {
+        struct field f;
+        if (next_field(line, len, &pos, &f, &bad) < 0)
+            return cps_err_set(err, p->source, p->line, (int)bad + 1, "unterminated quote");
+        if (index >= p->n_columns)
+            return cps_err_set(err, p->source, p->line, (int)f.col + 1,
+                               "more fields than the header's %d columns", p->n_columns);
+        trim_field(&f);
+        if (index == p->col_timestamp) {
+            ts_col = f.col;
+            if (parse_timestamp(p, &f, &row->t, err) < 0)
+                return -1;
+        } else if (index == p->col_qps) {
+            if (parse_value(p, &f, "qps", CPS_TRACE_MAX_QPS, &row->qps, err) < 0)
+                return -1;
+        } else if (index == p->col_p95 && f.len) {
+            if (parse_value(p, &f, "p95_ms", CPS_TRACE_MAX_QPS, &row->p95_ms, err) < 0)
+                return -1;
+            row->has |= CPS_TRACE_HAS_P95;
+        } else if (index == p->col_replicas && f.len) {
+            if (parse_value(p, &f, "replicas", CPS_TRACE_MAX_QPS, &row->replicas, err) < 0)
+                return -1;
+            row->has |= CPS_TRACE_HAS_REPLICAS;
+        } else if (index == p->col_cost && f.len) {
+            if (parse_value(p, &f, "cost_per_pod_hour", CPS_TRACE_MAX_QPS,
+                            &row->cost_per_pod_hour, err) < 0)
+                return -1;
+            row->has |= CPS_TRACE_HAS_COST;
+        }
+        index++;
+        if (pos >= len)
+            break;
+        pos++;
+    }
+    if (index < p->n_columns)
+        return cps_err_set(err, p->source, p->line, (int)len + 1,
+                           "%d fields, but the header has %d columns", index, p->n_columns);
+    if (p->rows > 0) {
+        if (!(row->t > p->last_t))
+            return cps_err_set(err, p->source, p->line, (int)ts_col + 1,
+                               "timestamp %.17g is not after the previous row's %.17g "
+                               "(rows must be in strictly increasing time)",
+                               row->t, p->last_t);
+        if (row->t - p->first_t > CPS_TRACE_MAX_SPAN_S)
+            return cps_err_set(err, p->source, p->line, (int)ts_col + 1,
+                               "trace spans more than %.0f days", CPS_TRACE_MAX_SPAN_S / 86400);
+    } else {
+        p->first_t = row->t;
+    }
+    p->last_t = row->t;
+    p->rows++;
+    return 0;
+}
+
+/*
+ * The chunk loop: find each newline, strip a CR before it, skip blank lines,
+ * and hand the line to the header or row parser. A line longer than
+ * CPS_TRACE_MAX_LINE is an error even if it never ends, so a file without
+ * newlines cannot make the caller buffer it whole.
+ */
+int cps_trace_parse(struct cps_trace_parser *p, const char *buf, size_t len, int final,
+                    struct cps_trace_row *rows, size_t cap, size_t *n_rows, size_t *consumed,
+                    struct cps_err *err)
+{
+    size_t pos = 0;
+    *n_rows = 0;
+    *consumed = 0;
+    if (!p->bom_checked) {
+        if (len < CPS_UTF8_BOM_LEN && !final) {
+            return 0;
+        }
+        if (len >= CPS_UTF8_BOM_LEN && memcmp(buf, CPS_UTF8_BOM, CPS_UTF8_BOM_LEN) == 0)
+            pos = CPS_UTF8_BOM_LEN;
+        p->bom_checked = 1;
+    }
+    while (pos < len && *n_rows < cap) {
+        const char *nl = memchr(buf + pos, '\n', len - pos);
+        size_t end;
+        if (nl) {
+            end = (size_t)(nl - buf);
+        } else if (final) {
+            end = len;
+        } else {
+            if (len - pos > CPS_TRACE_MAX_LINE)
+                return cps_err_set(err, p->source, p->line + 1, CPS_TRACE_MAX_LINE + 1,
+                                   "line longer than %d bytes", CPS_TRACE_MAX_LINE);
+            break;
+        }
+        size_t line_len = end - pos;
+        p->line++;
+        if (line_len > CPS_TRACE_MAX_LINE)
+            return cps_err_set(err, p->source, p->line, CPS_TRACE_MAX_LINE + 1,
+                               "line longer than %d bytes", CPS_TRACE_MAX_LINE);
+        const char *line = buf + pos;
+        if (line_len && line[line_len - 1] == '\r')
+            line_len--;
+        if (memchr(line, '\0', line_len))
+            return cps_err_set(err, p->source, p->line,
+                               (int)((const char *)memchr(line, '\0', line_len) - line) + 1,
+                               "NUL byte in text");
+        int blank = 1;
+        for (size_t i = 0; i < line_len && blank; i++)
+            blank = line[i] == ' ' || line[i] == '\t';
+        if (!blank) {
+            if (!p->header_done) {
+                if (parse_header(p, line, line_len, err) < 0)
+                    return -1;
+            } else {
+                if (parse_row(p, line, line_len, &rows[*n_rows], err) < 0)
+                    return -1;
+                (*n_rows)++;
+            }
+        }
+        pos = nl ? end + 1 : end;
+    }
+    *consumed = pos;
+    return 0;
+}
+
+int cps_trace_parser_finish(const struct cps_trace_parser *p, struct cps_err *err)
+{
+    if (!p->header_done)
+        return cps_err_set(err, p->source, 1, 1, "empty trace: no header row");
+    if (p->rows == 0)
+        return cps_err_set(err, p->source, p->line + 1, 1,
+                           "trace has a header but no data rows");
+    return 0;
+}
+
+void cps_step_log_init(struct cps_step_log *log)
+{
+    memset(log, 0, sizeof *log);
+}
+
+int cps_step_log_add(struct cps_step_log *log, double step, int line)
+{
+    if (log->count == log->capacity) {
+        size_t capacity = log->capacity ? log->capacity * 2 : 4096;
+        float *steps = realloc(log->steps, capacity * sizeof *steps);
+        if (!steps)
+            return -1;
+        log->steps = steps;
+        int *lines = realloc(log->lines, capacity * sizeof *lines);
+        if (!lines)
+            return -1;
+        log->lines = lines;
+        log->capacity = capacity;
+    }
+    log->steps[log->count] = (float)step;
+    log->lines[log->count] = line;
+    log->count++;
+    return 0;
+}
+
+/*
+ * k-th smallest of v[0, n) by quickselect (Hoare partition, middle pivot):
+ * O(n) on average, and O(n) on the common case of a trace whose steps are
+ * nearly all equal, where sorting two million steps would dominate a run.
+ */
+static float select_kth(float *v, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        float pivot = v[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                float tmp = v[i];
+                v[i] = v[j];
+                v[j] = tmp;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return v[k];
+    }
+    return v[k];
+}
+
+/* Median of the steps: the middle one, or the mean of the two middle ones. */
+int cps_step_log_median(const struct cps_step_log *log, double *median)
+{
+    *median = 0.0;
+    if (log->count == 0)
+        return 0;
+    float *copy = malloc(log->count * sizeof *copy);
+    if (!copy)
+        return -1;
+    memcpy(copy, log->steps, log->count * sizeof *copy);
+    size_t mid = log->count / 2;
+    double upper = select_kth(copy, log->count, mid);
+    if (log->count % 2) {
+        *median = upper;
+    } else {
+        /* after selection, everything left of mid is <= v[mid]: take their max */
+        float lower = copy[0];
+        for (size_t i = 1; i < mid; i++)
+            if (copy[i] > lower)
+                lower = copy[i];
+        *median = 0.5 * ((double)lower + upper);
+    }
+    free(copy);
+    return 0;
+}
+
+size_t cps_step_log_gaps(const struct cps_step_log *log, double median,
+                         void (*found_cb)(const struct cps_gap *gap, void *ctx), void *ctx)
+{
+    size_t found = 0;
+    for (size_t i = 0; i < log->count; i++) {
+        if ((double)log->steps[i] > GAP_FACTOR * median) {
+            struct cps_gap gap = {log->lines[i], (double)log->steps[i]};
+            if (found_cb)
+                found_cb(&gap, ctx);
+            found++;
+        }
+    }
+    return found;
+}
+
+void cps_step_log_release(struct cps_step_log *log)
+{
+    if (!log)
+        return;
+    free(log->steps);
+    free(log->lines);
+    memset(log, 0, sizeof *log);
+}

@@ -1,0 +1,520 @@
+#include "sim_cmd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "plot.h"
+#include "report.h"
+#include "trace.h"
+
+#define READ_CHUNK (1u << 20)
+#define ROW_BATCH 8192
+#define PLOT_POINTS 1000
+#define EXIT_OK 0
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+/* The whole-second index of an instant: second k covers [t0 + k, t0 + k + 1). */
+static int64_t second_of(double t, double t0)
+{
+    return (int64_t)ceil(t - t0);
+}
+
+struct replay_state {
+    struct cps_trace_replay *replay;
+    struct cps_sim *sim;
+    double scale, price;
+    int have_prev;
+    struct cps_trace_row prev;
+    double prev_step;
+    struct cps_step_log steps;
+};
+
+/* Row `row` has arrived: the previous row's rate holds until it starts. */
+static int replay_row(struct replay_state *st, const struct cps_trace_row *row, struct cps_err *err)
+{
+    if (!st->have_prev) {
+        st->replay->first_t = row->t;
+        st->prev = *row;
+        st->have_prev = 1;
+        return 0;
+    }
+    double t0 = st->replay->first_t;
+    int64_t from = second_of(st->prev.t, t0), to = second_of(row->t, t0);
+    double price = st->prev.has & CPS_TRACE_HAS_COST ? st->prev.cost_per_pod_hour : st->price;
+    if (cps_sim_feed(st->sim, st->prev.qps * st->scale, price, to - from, err) < 0)
+        return -1;
+    st->replay->seconds += to - from;
+    st->prev_step = row->t - st->prev.t;
+    if (cps_step_log_add(&st->steps, st->prev_step, row->line) < 0)
+        return cps_err_set(err, "trace", 0, 0, "out of memory");
+    st->prev = *row;
+    return 0;
+}
+
+/* The last row lasts as long as the step before it (1 s when it is alone). */
+static int replay_last(struct replay_state *st, struct cps_err *err)
+{
+    double t0 = st->replay->first_t;
+    double step = st->replay->rows > 1 ? st->prev_step : 1.0;
+    int64_t from = second_of(st->prev.t, t0), to = second_of(st->prev.t + step, t0);
+    if (to <= from)
+        to = from + 1;
+    double price = st->prev.has & CPS_TRACE_HAS_COST ? st->prev.cost_per_pod_hour : st->price;
+    if (cps_sim_feed(st->sim, st->prev.qps * st->scale, price, to - from, err) < 0)
+        return -1;
+    st->replay->seconds += to - from;
+    return 0;
+}
+
+struct gap_printer {
+    FILE *out;
+    const char *path;
+    double median;
+};
+
+static void print_gap_cb(const struct cps_gap *gap, void *ctx)
+{
+    struct gap_printer *g = ctx;
+    if (g->out)
+        fprintf(g->out,
+                "%s:%d: warning: gap of %.0f s before this row (median step %.0f s); "
+                "the previous rate is carried forward\n",
+                g->path, gap->line, gap->seconds, g->median);
+}
+
+/*
+ * Stream the file through the parser in READ_CHUNK pieces, keeping an
+ * unfinished last line for the next read, and feed rows as they come.
+ */
+int cps_trace_replay_file(const char *path, double scale, double price, struct cps_sim *sim,
+                          FILE *warnings, struct cps_trace_replay *replay, struct cps_err *err)
+{
+    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    char *buf = NULL;
+    struct cps_trace_row *rows = NULL;
+    struct replay_state st;
+    memset(&st, 0, sizeof st);
+    memset(replay, 0, sizeof *replay);
+    st.replay = replay;
+    st.sim = sim;
+    st.scale = scale;
+    st.price = price;
+    cps_step_log_init(&st.steps);
+    if (fd < 0)
+        return cps_err_set(err, path, 0, 0, "cannot open: %s", strerror(errno));
+    buf = malloc(READ_CHUNK + CPS_TRACE_MAX_LINE + 2);
+    rows = malloc(ROW_BATCH * sizeof *rows);
+    if (!buf || !rows) {
+        cps_err_set(err, path, 0, 0, "out of memory");
+        goto fail;
+    }
+    struct cps_trace_parser parser;
+    cps_trace_parser_init(&parser, path);
+    size_t have = 0;
+    int eof = 0;
+    while (!eof || have > 0) {
+        if (!eof && have < READ_CHUNK) {
+            ssize_t n = read(fd, buf + have, READ_CHUNK + CPS_TRACE_MAX_LINE + 1 - have);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                cps_err_set(err, path, 0, 0, "read failed: %s", strerror(errno));
+                goto fail;
+            }
+            if (n == 0)
+                eof = 1;
+            have += (size_t)n;
+        }
+        size_t n_rows = 0, consumed = 0;
+        if (cps_trace_parse(&parser, buf, have, eof, rows, ROW_BATCH, &n_rows, &consumed, err) < 0)
+            goto fail;
+        for (size_t i = 0; i < n_rows; i++) {
+            replay->rows++;
+            if (replay_row(&st, &rows[i], err) < 0)
+                goto fail;
+        }
+        memmove(buf, buf + consumed, have - consumed);
+        have -= consumed;
+        if (eof && consumed == 0 && n_rows == 0)
+            break;
+    }
+    if (cps_trace_parser_finish(&parser, err) < 0)
+        goto fail;
+    if (replay_last(&st, err) < 0)
+        goto fail;
+    double median = 0.0;
+    if (cps_step_log_median(&st.steps, &median) < 0) {
+        cps_err_set(err, path, 0, 0, "out of memory");
+        goto fail;
+    }
+    struct gap_printer printer = {warnings, path, median};
+    replay->gaps = cps_step_log_gaps(&st.steps, median, print_gap_cb, &printer);
+    cps_step_log_release(&st.steps);
+    free(rows);
+    free(buf);
+    if (fd != STDIN_FILENO)
+        close(fd);
+    return 0;
+fail:
+    cps_step_log_release(&st.steps);
+    free(rows);
+    free(buf);
+    if (fd != STDIN_FILENO)
+        close(fd);
+    return -1;
+}
+
+static void sim_usage(FILE *out)
+{
+    fputs("usage: cpscale sim TRACE.csv [options]\n"
+          "\n"
+          "Replay a request-rate trace (SIM-MODEL.md) through the cpscale policy, the\n"
+          "Kubernetes HPA algorithm and an oracle lower bound, and compare cost and SLO\n"
+          "violations.\n"
+          "\n"
+          "Policies:\n"
+          "  --policy LIST          comma-separated: cpscale, hpa, hpa:TARGET, oracle,\n"
+          "                         static:N (default cpscale,hpa,oracle)\n"
+          "  --config FILE          cpscale's config.yaml: its defaults: and sim: sections\n"
+          "  --hpa-target U         HPA CPU utilization target (default 0.7)\n"
+          "  --min-replicas N       (default 1)    --max-replicas N  (default 1000)\n"
+          "  --slo MS               p95 latency SLO in ms (default: the config's, 100)\n"
+          "World (SIM-MODEL §3; durations as 20ms, 30s, 5m):\n"
+          "  --service-rate MU      req/s one ready pod serves (default 100)\n"
+          "  --base-latency D       fixed latency added to each request (default 20ms)\n"
+          "  --startup D            pod creation to ready (default 30s)\n"
+          "  --price USD            per pod-hour (default 0.05)\n"
+          "  --scale S              multiply every rate by S (default 1)\n"
+          "  --routing random|pooled (default random)\n"
+          "  --interval D           decision interval (default 15s)\n"
+          "  --window D             metrics window (default 60s)\n"
+          "  --lag D                metrics lag (default 15s)\n"
+          "Output:\n"
+          "  --json                 one JSON object on stdout instead of the table\n"
+          "  --steps FILE           per-step CSV (t,qps,replicas,ready,desired,p95_ms,...)\n"
+          "  --steps-every N|decision  one row per N seconds (default 1)\n"
+          "  --plot FILE.svg        demand, ready pods, SLO violations and cost over time\n"
+          "  --quiet                no gap warnings\n"
+          "Exit status: 0 ok, 1 runtime failure, 2 usage, config or trace error.\n",
+          out);
+}
+
+enum sim_option {
+    OPT_POLICY = 256, OPT_CONFIG, OPT_HPA_TARGET, OPT_MIN, OPT_MAX, OPT_SLO, OPT_SERVICE_RATE,
+    OPT_BASE_LATENCY, OPT_STARTUP, OPT_PRICE, OPT_SCALE, OPT_ROUTING, OPT_INTERVAL, OPT_WINDOW,
+    OPT_LAG, OPT_JSON, OPT_STEPS, OPT_STEPS_EVERY, OPT_PLOT, OPT_QUIET, OPT_HELP,
+};
+
+static int parse_number(const char *flag, const char *text, double lo, double hi, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi) {
+        fprintf(stderr, "cpscale sim: %s: \"%s\" is not a number in [%g, %g]\n", flag, text, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_seconds(const char *flag, const char *text, double *out)
+{
+    int64_t ms = 0;
+    if (cps_duration_parse(text, &ms) < 0) {
+        fprintf(stderr, "cpscale sim: %s: \"%s\" is not a duration (e.g. 30s, 5m, 250ms)\n", flag,
+                text);
+        return -1;
+    }
+    *out = (double)ms / 1000.0;
+    return 0;
+}
+
+static int read_config_file(const char *path, struct cps_config **config)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "cpscale sim: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    size_t cap = 65536, len = 0;
+    char *bytes = malloc(cap);
+    size_t n;
+    while (bytes && (n = fread(bytes + len, 1, cap - len, f)) > 0) {
+        len += n;
+        if (len == cap) {
+            char *grown = cap < (64u << 20) ? realloc(bytes, cap * 2) : NULL;
+            if (!grown) {
+                free(bytes);
+                bytes = NULL;
+                break;
+            }
+            bytes = grown;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (!bytes) {
+        fprintf(stderr, "cpscale sim: %s: too large or out of memory\n", path);
+        return -1;
+    }
+    struct cps_err err;
+    cps_err_clear(&err);
+    *config = cps_config_load_bytes(bytes, len, path, &err);
+    free(bytes);
+    if (!*config) {
+        char msg[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
+        cps_err_format(&err, msg, sizeof msg);
+        fprintf(stderr, "%s\n", msg);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Parse flags (config first, so flags override its sim: section), run one
+ * pass over the trace with every policy in lockstep, then report.
+ */
+int cps_sim_main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"hpa-target", required_argument, NULL, OPT_HPA_TARGET},
+        {"min-replicas", required_argument, NULL, OPT_MIN},
+        {"max-replicas", required_argument, NULL, OPT_MAX},
+        {"slo", required_argument, NULL, OPT_SLO},
+        {"service-rate", required_argument, NULL, OPT_SERVICE_RATE},
+        {"base-latency", required_argument, NULL, OPT_BASE_LATENCY},
+        {"startup", required_argument, NULL, OPT_STARTUP},
+        {"price", required_argument, NULL, OPT_PRICE},
+        {"scale", required_argument, NULL, OPT_SCALE},
+        {"routing", required_argument, NULL, OPT_ROUTING},
+        {"interval", required_argument, NULL, OPT_INTERVAL},
+        {"window", required_argument, NULL, OPT_WINDOW},
+        {"lag", required_argument, NULL, OPT_LAG},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"steps", required_argument, NULL, OPT_STEPS},
+        {"steps-every", required_argument, NULL, OPT_STEPS_EVERY},
+        {"plot", required_argument, NULL, OPT_PLOT},
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    const char *policy_list = "cpscale,hpa,oracle", *config_path = NULL;
+    const char *steps_path = NULL, *steps_every = NULL, *plot_path = NULL;
+    int json = 0, quiet = 0;
+    /* first pass: find --config, so that the other flags override it */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config_path = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            config_path = argv[i] + 9;
+    }
+    struct cps_config *config = NULL;
+    if (config_path) {
+        if (read_config_file(config_path, &config) < 0)
+            return EXIT_USAGE;
+    } else {
+        config = calloc(1, sizeof *config);
+        if (!config)
+            return EXIT_RUNTIME;
+        cps_config_init_defaults(config);
+    }
+    struct cps_sim_setup setup;
+    memset(&setup, 0, sizeof setup);
+    setup.world = config->sim;
+    struct cps_target target = config->defaults;
+    setup.slo_ms = target.slo_latency_p95_ms;
+    setup.min_replicas = 1;
+    setup.max_replicas = 1000;
+    int exit_code = EXIT_USAGE;
+    double v;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_POLICY: policy_list = optarg; break;
+        case OPT_CONFIG: break;
+        case OPT_HPA_TARGET:
+            if (parse_number("--hpa-target", optarg, 0.01, 1.0, &setup.world.hpa_target) < 0)
+                goto done;
+            break;
+        case OPT_MIN:
+            if (parse_number("--min-replicas", optarg, 0, 1000000, &v) < 0)
+                goto done;
+            setup.min_replicas = (int32_t)v;
+            break;
+        case OPT_MAX:
+            if (parse_number("--max-replicas", optarg, 1, 1000000, &v) < 0)
+                goto done;
+            setup.max_replicas = (int32_t)v;
+            break;
+        case OPT_SLO:
+            if (parse_number("--slo", optarg, 0.001, 1e9, &setup.slo_ms) < 0)
+                goto done;
+            target.slo_latency_p95_ms = setup.slo_ms;
+            break;
+        case OPT_SERVICE_RATE:
+            if (parse_number("--service-rate", optarg, 1e-9, 1e12, &setup.world.service_rate) < 0)
+                goto done;
+            break;
+        case OPT_BASE_LATENCY:
+            if (parse_seconds("--base-latency", optarg, &v) < 0)
+                goto done;
+            setup.world.base_latency_ms = v * 1000.0;
+            break;
+        case OPT_STARTUP:
+            if (parse_seconds("--startup", optarg, &setup.world.startup_s) < 0)
+                goto done;
+            break;
+        case OPT_PRICE:
+            if (parse_number("--price", optarg, 0, 1e9, &setup.world.price) < 0)
+                goto done;
+            break;
+        case OPT_SCALE:
+            if (parse_number("--scale", optarg, 0, 1e12, &setup.world.scale) < 0)
+                goto done;
+            break;
+        case OPT_ROUTING:
+            if (strcmp(optarg, "random") == 0)
+                setup.world.routing = CPS_ROUTING_RANDOM;
+            else if (strcmp(optarg, "pooled") == 0)
+                setup.world.routing = CPS_ROUTING_POOLED;
+            else {
+                fprintf(stderr, "cpscale sim: --routing: \"%s\" is not random or pooled\n", optarg);
+                goto done;
+            }
+            break;
+        case OPT_INTERVAL:
+            if (parse_seconds("--interval", optarg, &setup.world.interval_s) < 0)
+                goto done;
+            break;
+        case OPT_WINDOW:
+            if (parse_seconds("--window", optarg, &setup.world.window_s) < 0)
+                goto done;
+            break;
+        case OPT_LAG:
+            if (parse_seconds("--lag", optarg, &setup.world.lag_s) < 0)
+                goto done;
+            break;
+        case OPT_JSON: json = 1; break;
+        case OPT_STEPS: steps_path = optarg; break;
+        case OPT_STEPS_EVERY: steps_every = optarg; break;
+        case OPT_PLOT: plot_path = optarg; break;
+        case OPT_QUIET: quiet = 1; break;
+        case OPT_HELP:
+            sim_usage(stdout);
+            exit_code = EXIT_OK;
+            goto done;
+        default:
+            sim_usage(stderr);
+            goto done;
+        }
+    }
+    if (optind + 1 != argc) {
+        fprintf(stderr, "cpscale sim: expected one trace file (see --help)\n");
+        goto done;
+    }
+    const char *trace_path = argv[optind];
+    struct cps_err err;
+    cps_err_clear(&err);
+    if (cps_sim_parse_policies(policy_list, setup.policies, &setup.n_policies, &err) < 0) {
+        fprintf(stderr, "cpscale sim: %s: %s\n", err.source, err.message);
+        goto done;
+    }
+    target.min_replicas = setup.min_replicas;
+    target.max_replicas = setup.max_replicas;
+    setup.target = &target;
+    int64_t every = 1;
+    if (steps_every) {
+        if (strcmp(steps_every, "decision") == 0)
+            every = (int64_t)llround(setup.world.interval_s);
+        else if (parse_number("--steps-every", steps_every, 1, 1e9, &v) == 0)
+            every = (int64_t)v;
+        else
+            goto done;
+    }
+    struct cps_sim *sim = cps_sim_new(&setup, &err);
+    if (!sim) {
+        fprintf(stderr, "cpscale sim: %s\n", err.message);
+        goto done;
+    }
+    FILE *steps = NULL;
+    if (steps_path) {
+        steps = fopen(steps_path, "w");
+        if (!steps || cps_sim_set_steps(sim, steps, every) < 0) {
+            fprintf(stderr, "cpscale sim: %s: %s\n", steps_path, strerror(errno));
+            exit_code = EXIT_RUNTIME;
+            goto free_sim;
+        }
+    }
+    if (plot_path && cps_sim_enable_plot(sim, PLOT_POINTS) < 0) {
+        fprintf(stderr, "cpscale sim: out of memory\n");
+        exit_code = EXIT_RUNTIME;
+        goto free_sim;
+    }
+    struct cps_trace_replay replay;
+    if (cps_trace_replay_file(trace_path, setup.world.scale, setup.world.price, sim,
+                              quiet ? NULL : stderr, &replay, &err) < 0) {
+        char msg[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
+        cps_err_format(&err, msg, sizeof msg);
+        fprintf(stderr, "%s\n", msg);
+        exit_code = strstr(err.message, "out of memory") || strstr(err.message, "write failed")
+                        ? EXIT_RUNTIME
+                        : EXIT_USAGE;
+        goto free_sim;
+    }
+    struct cps_sim_result results[CPS_SIM_MAX_POLICIES];
+    if (cps_sim_finish(sim, results, &err) < 0) {
+        fprintf(stderr, "cpscale sim: %s\n", err.message);
+        exit_code = EXIT_RUNTIME;
+        goto free_sim;
+    }
+    struct cps_sim_report report = {
+        .trace = trace_path,
+        .seconds = cps_sim_seconds(sim),
+        .requests = results[0].requests,
+        .setup = &setup,
+        .target = &target,
+        .n_results = setup.n_policies,
+        .results = results,
+        .gaps = replay.gaps,
+    };
+    if ((json ? cps_report_write_json(stdout, &report) : cps_report_write_table(stdout, &report)) < 0) {
+        fprintf(stderr, "cpscale sim: writing the report failed\n");
+        exit_code = EXIT_RUNTIME;
+        goto free_sim;
+    }
+    exit_code = EXIT_OK;
+    if (plot_path) {
+        struct cps_plot plot;
+        struct cps_plot_series series[CPS_SIM_MAX_POLICIES];
+        FILE *out = fopen(plot_path, "w");
+        if (!out || cps_sim_plot_data(sim, replay.first_t, trace_path, &plot, series) < 0 ||
+            cps_plot_write_svg(out, &plot, &err) < 0) {
+            fprintf(stderr, "cpscale sim: %s: cannot write the plot\n", plot_path);
+            exit_code = EXIT_RUNTIME;
+        } else if (!json) {
+            printf("\nplot: %s\n", plot_path);
+        }
+        if (out && fclose(out) != 0)
+            exit_code = EXIT_RUNTIME;
+    }
+free_sim:
+    if (steps && fclose(steps) != 0 && exit_code == EXIT_OK) {
+        fprintf(stderr, "cpscale sim: %s: write failed\n", steps_path);
+        exit_code = EXIT_RUNTIME;
+    }
+    cps_sim_free(sim);
+done:
+    cps_config_free(config);
+    return exit_code;
+}

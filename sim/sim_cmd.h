@@ -1,0 +1,31 @@
+/*
+ * `cpscale sim TRACE.csv [flags]`: replay a trace through the world of
+ * SIM-MODEL.md under each policy and report. Returns the process exit code
+ * (0 ok, 1 runtime failure, 2 usage, config or input error).
+ */
+#ifndef CPS_SIM_CMD_H
+#define CPS_SIM_CMD_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "err.h"
+#include "world.h"
+
+int cps_sim_main(int argc, char **argv);
+
+/* A trace fed into an engine as it is read. Shared by sim and tune. */
+struct cps_trace_replay {
+    double first_t;    /* epoch seconds of second 0 */
+    int64_t seconds;   /* seconds fed */
+    size_t rows;
+    size_t gaps;
+};
+
+/* Read `path` ("-" for stdin) in chunks and feed every second to `sim`,
+ * rates multiplied by `scale`, prices from the cost column or `price`.
+ * Gap warnings go to `warnings` (NULL: silent). Returns 0 or -1 with err. */
+int cps_trace_replay_file(const char *path, double scale, double price, struct cps_sim *sim,
+                          FILE *warnings, struct cps_trace_replay *replay, struct cps_err *err);
+
+#endif

@@ -1,0 +1,909 @@
+#include "world.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decide.h"
+#include "plot.h"
+#include "queue_model.h"
+
+#define MS_PER_S 1000
+#define SECONDS_PER_HOUR 3600.0
+#define REQUESTS_PER_MILLION 1e6
+/* The policy sees p95 capped at this many times the SLO (SIM-MODEL §5). */
+#define P95_CAP_FACTOR 10.0
+
+/* A batch of pods created at the same second, not ready yet. */
+struct cohort {
+    int64_t ready_at;
+    int32_t count;
+};
+
+/* Aggregation of one --steps row for one policy. */
+struct steps_accumulator {
+    int64_t start;
+    int64_t seconds;
+    double lambda_sum, p95_sum, violating_requests, cost;
+    int64_t violating;
+    int32_t replicas, ready, desired;
+};
+
+/* Plot buckets for one policy. */
+struct plot_track {
+    double *ready_sum;
+    double *violating;
+    double *cost_end;
+};
+
+struct policy_run {
+    struct cps_sim_policy_spec spec;
+    /* pods */
+    int32_t ready;
+    int32_t total;
+    struct cohort *cohorts; /* ring of pending cohorts, oldest first */
+    size_t cohort_capacity, cohort_start, cohort_count;
+    int32_t desired;
+    /* observation rings: prefix sums of capped p95 and cpu busy share */
+    double *cum_p95, *cum_cpu;
+    double run_p95, run_cpu;
+    /* cache of the last (λ, c) -> (capped p95, cpu) */
+    double cache_lambda;
+    int32_t cache_c;
+    double cache_p95, cache_cpu;
+    /* totals */
+    double pod_seconds, cost, requests_violating;
+    int64_t violating_seconds, pod_starts, scale_actions;
+    int32_t peak;
+    /* decision state */
+    struct cps_history *history;
+    struct cps_policy_state *policy_state;
+    struct steps_accumulator steps;
+    struct plot_track plot;
+};
+
+/*
+ * The oracle (SIM-MODEL §7) runs online: c*_k per second, and per pod level
+ * the last busy second, so each idle gap is priced when the level is busy
+ * again. With per-second prices, a timeline of price runs gives the sum of
+ * prices over any past interval.
+ */
+struct price_run {
+    int64_t start;
+    double price;
+    double prefix; /* Σ price over [0, start) */
+};
+
+struct oracle_run {
+    int active;
+    size_t index; /* in setup->policies */
+    int64_t *last_busy; /* per level 1..max: last busy second, -1 never */
+    int32_t current;    /* c* of the previous second */
+    int32_t peak;
+    double pod_seconds, cost;
+    int64_t starts, actions, violating_seconds;
+    double violating_requests;
+    /* price timeline, only when prices vary */
+    struct price_run *prices;
+    size_t n_prices, price_capacity;
+    double cache_lambda;
+    int32_t cache_c;
+};
+
+struct cps_sim {
+    struct cps_sim_setup setup;
+    struct cps_queue_model model;
+    struct cps_lambda_table table;
+    int64_t interval_s, window_s, lag_s, startup_s;
+    size_t ring_mask;
+    double *cum_lambda;
+    double run_lambda;
+    int64_t k; /* next second to simulate */
+    double lambda0;
+    int32_t n0;
+    double requests;
+    double first_price;
+    int prices_vary;
+    size_t n_runs;
+    struct policy_run runs[CPS_SIM_MAX_POLICIES];
+    struct oracle_run oracle;
+    FILE *steps_out;
+    int64_t steps_every;
+    /* plot */
+    size_t plot_max, plot_count;
+    int64_t plot_width;
+    double *plot_demand;
+    int64_t plot_bucket_fill;
+};
+
+static int64_t round_seconds(double s)
+{
+    return (int64_t)llround(s);
+}
+
+static size_t pow2_at_least(size_t n)
+{
+    size_t p = 1;
+    while (p < n)
+        p <<= 1;
+    return p;
+}
+
+/*
+ * Parse a comma-separated policy list. Names: cpscale, hpa, hpa:TARGET,
+ * oracle, static:N. Each spec keeps its own text as its report name.
+ */
+int cps_sim_parse_policies(const char *list, struct cps_sim_policy_spec *specs, size_t *n_specs,
+                           struct cps_err *err)
+{
+    *n_specs = 0;
+    const char *p = list;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == 0 || len >= CPS_SIM_POLICY_NAME_MAX)
+            return cps_err_set(err, "--policy", 0, 0, "bad policy name \"%.*s\"", (int)len, p);
+        if (*n_specs >= CPS_SIM_MAX_POLICIES)
+            return cps_err_set(err, "--policy", 0, 0, "more than %d policies",
+                               CPS_SIM_MAX_POLICIES);
+        struct cps_sim_policy_spec *s = &specs[*n_specs];
+        memset(s, 0, sizeof *s);
+        memcpy(s->name, p, len);
+        s->name[len] = '\0';
+        char *rest = NULL;
+        if (strcmp(s->name, "cpscale") == 0) {
+            s->kind = CPS_SIM_POLICY_CPSCALE;
+        } else if (strcmp(s->name, "oracle") == 0) {
+            s->kind = CPS_SIM_POLICY_ORACLE;
+        } else if (strcmp(s->name, "hpa") == 0) {
+            s->kind = CPS_SIM_POLICY_HPA;
+        } else if (strncmp(s->name, "hpa:", 4) == 0) {
+            s->kind = CPS_SIM_POLICY_HPA;
+            errno = 0;
+            s->hpa_target = strtod(s->name + 4, &rest);
+            if (errno || rest == s->name + 4 || *rest || !(s->hpa_target > 0.0) ||
+                s->hpa_target > 1.0)
+                return cps_err_set(err, "--policy", 0, 0,
+                                   "\"%s\": the HPA target must be in (0, 1]", s->name);
+        } else if (strncmp(s->name, "static:", 7) == 0) {
+            s->kind = CPS_SIM_POLICY_STATIC;
+            errno = 0;
+            long n = strtol(s->name + 7, &rest, 10);
+            if (errno || rest == s->name + 7 || *rest || n < 0 || n > 1000000)
+                return cps_err_set(err, "--policy", 0, 0,
+                                   "\"%s\": static needs a replica count, e.g. static:9", s->name);
+            s->static_replicas = (int32_t)n;
+        } else {
+            return cps_err_set(err, "--policy", 0, 0,
+                               "unknown policy \"%s\" (cpscale, hpa, hpa:TARGET, oracle, static:N)",
+                               s->name);
+        }
+        for (size_t i = 0; i < *n_specs; i++)
+            if (strcmp(specs[i].name, s->name) == 0)
+                return cps_err_set(err, "--policy", 0, 0, "policy \"%s\" listed twice", s->name);
+        (*n_specs)++;
+        if (!end)
+            break;
+        p = end + 1;
+        if (!*p)
+            return cps_err_set(err, "--policy", 0, 0, "empty policy name after ','");
+    }
+    if (*n_specs == 0)
+        return cps_err_set(err, "--policy", 0, 0, "no policy given");
+    return 0;
+}
+
+static void policy_run_release(struct policy_run *run)
+{
+    free(run->cohorts);
+    free(run->cum_p95);
+    free(run->cum_cpu);
+    cps_history_free(run->history);
+    free(run->policy_state);
+    free(run->plot.ready_sum);
+    free(run->plot.violating);
+    free(run->plot.cost_end);
+}
+
+void cps_sim_free(struct cps_sim *sim)
+{
+    if (!sim)
+        return;
+    for (size_t i = 0; i < sim->n_runs; i++)
+        policy_run_release(&sim->runs[i]);
+    free(sim->oracle.last_busy);
+    free(sim->oracle.prices);
+    free(sim->cum_lambda);
+    free(sim->plot_demand);
+    cps_lambda_table_release(&sim->table);
+    free(sim);
+}
+
+/* Validate the world: every parameter finite and in its range. */
+static int check_setup(const struct cps_sim_setup *s, struct cps_err *err)
+{
+    const struct cps_sim_params *w = &s->world;
+    if (!(w->service_rate > 0.0) || !isfinite(w->service_rate))
+        return cps_err_set(err, "sim", 0, 0, "service rate must be > 0");
+    if (!(w->base_latency_ms >= 0.0) || !isfinite(w->base_latency_ms))
+        return cps_err_set(err, "sim", 0, 0, "base latency must be >= 0");
+    if (!(w->startup_s >= 0.0) || w->startup_s > 86400.0)
+        return cps_err_set(err, "sim", 0, 0, "startup must be in [0, 1d]");
+    if (!(w->price >= 0.0) || !isfinite(w->price))
+        return cps_err_set(err, "sim", 0, 0, "price must be >= 0");
+    if (!(w->scale >= 0.0) || !isfinite(w->scale))
+        return cps_err_set(err, "sim", 0, 0, "scale must be >= 0");
+    if (!(w->interval_s >= 1.0) || w->interval_s > 86400.0)
+        return cps_err_set(err, "sim", 0, 0, "interval must be in [1s, 1d]");
+    if (!(w->window_s >= 1.0) || w->window_s > 86400.0)
+        return cps_err_set(err, "sim", 0, 0, "window must be in [1s, 1d]");
+    if (!(w->lag_s >= 0.0) || w->lag_s > 86400.0)
+        return cps_err_set(err, "sim", 0, 0, "lag must be in [0, 1d]");
+    if (!(s->slo_ms > 0.0) || !isfinite(s->slo_ms))
+        return cps_err_set(err, "sim", 0, 0, "SLO must be > 0 ms");
+    if (s->min_replicas < 0 || s->max_replicas < 1 || s->min_replicas > s->max_replicas ||
+        s->max_replicas > 1000000)
+        return cps_err_set(err, "sim", 0, 0, "need 0 <= min <= max <= 1000000 replicas");
+    if (s->n_policies == 0 || s->n_policies > CPS_SIM_MAX_POLICIES)
+        return cps_err_set(err, "sim", 0, 0, "no policy to run");
+    return 0;
+}
+
+struct cps_sim *cps_sim_new(const struct cps_sim_setup *setup, struct cps_err *err)
+{
+    if (check_setup(setup, err) < 0)
+        return NULL;
+    struct cps_sim *sim = calloc(1, sizeof *sim);
+    if (!sim) {
+        cps_err_set(err, "sim", 0, 0, "out of memory");
+        return NULL;
+    }
+    sim->setup = *setup;
+    sim->model.routing = setup->world.routing;
+    sim->model.service_rate = setup->world.service_rate;
+    sim->model.base_latency_ms = setup->world.base_latency_ms;
+    sim->interval_s = round_seconds(setup->world.interval_s);
+    sim->window_s = round_seconds(setup->world.window_s);
+    sim->lag_s = round_seconds(setup->world.lag_s);
+    sim->startup_s = round_seconds(setup->world.startup_s);
+    size_t ring = pow2_at_least((size_t)(sim->lag_s + sim->window_s + 2));
+    sim->ring_mask = ring - 1;
+    if (cps_lambda_table_init(&sim->table, &sim->model, setup->slo_ms, setup->max_replicas) < 0)
+        goto oom;
+    sim->cum_lambda = calloc(ring, sizeof(double));
+    if (!sim->cum_lambda)
+        goto oom;
+    size_t cohort_capacity = (size_t)(sim->startup_s / sim->interval_s) + 2;
+    for (size_t i = 0; i < setup->n_policies; i++) {
+        const struct cps_sim_policy_spec *spec = &setup->policies[i];
+        if (spec->kind == CPS_SIM_POLICY_ORACLE) {
+            if (sim->oracle.active) {
+                cps_err_set(err, "--policy", 0, 0, "oracle listed twice");
+                goto fail;
+            }
+            sim->oracle.active = 1;
+            sim->oracle.index = i;
+            sim->oracle.last_busy = malloc(sizeof(int64_t) * ((size_t)setup->max_replicas + 1));
+            if (!sim->oracle.last_busy)
+                goto oom;
+            continue;
+        }
+        struct policy_run *run = &sim->runs[sim->n_runs++];
+        run->spec = *spec;
+        run->cohort_capacity = cohort_capacity;
+        run->cohorts = calloc(cohort_capacity, sizeof *run->cohorts);
+        run->cum_p95 = calloc(ring, sizeof(double));
+        run->cum_cpu = calloc(ring, sizeof(double));
+        if (!run->cohorts || !run->cum_p95 || !run->cum_cpu)
+            goto oom;
+        run->cache_lambda = -1.0;
+        const struct cps_behavior *behavior = NULL;
+        struct cps_behavior default_behavior;
+        cps_behavior_default(&default_behavior);
+        if (spec->kind == CPS_SIM_POLICY_HPA)
+            behavior = setup->hpa_behavior ? setup->hpa_behavior : &default_behavior;
+        else if (spec->kind == CPS_SIM_POLICY_CPSCALE)
+            behavior = &setup->target->behavior;
+        if (behavior) {
+            size_t recs, events;
+            cps_history_capacity_for(behavior, sim->interval_s * MS_PER_S, &recs, &events);
+            run->history = cps_history_new(recs, events);
+            if (!run->history)
+                goto oom;
+        }
+        if (spec->kind == CPS_SIM_POLICY_CPSCALE) {
+            if (!setup->target) {
+                cps_err_set(err, "sim", 0, 0, "the cpscale policy needs a target config");
+                goto fail;
+            }
+            run->policy_state = malloc(sizeof *run->policy_state);
+            if (!run->policy_state)
+                goto oom;
+            cps_policy_state_init(run->policy_state);
+        }
+    }
+    return sim;
+oom:
+    cps_err_set(err, "sim", 0, 0, "out of memory");
+fail:
+    cps_sim_free(sim);
+    return NULL;
+}
+
+int cps_sim_set_steps(struct cps_sim *sim, FILE *out, int64_t every_seconds)
+{
+    sim->steps_out = out;
+    sim->steps_every = every_seconds > 0 ? every_seconds : 1;
+    if (fputs("policy,t,seconds,qps,replicas,ready,desired,p95_ms,violating,"
+              "violating_requests,cost_usd\n",
+              out) == EOF)
+        return -1;
+    return 0;
+}
+
+int cps_sim_enable_plot(struct cps_sim *sim, size_t max_points)
+{
+    size_t cap = 2 * max_points;
+    sim->plot_max = max_points;
+    sim->plot_width = 1;
+    sim->plot_demand = calloc(cap, sizeof(double));
+    if (!sim->plot_demand)
+        return -1;
+    for (size_t i = 0; i < sim->n_runs; i++) {
+        struct plot_track *t = &sim->runs[i].plot;
+        t->ready_sum = calloc(cap, sizeof(double));
+        t->violating = calloc(cap, sizeof(double));
+        t->cost_end = calloc(cap, sizeof(double));
+        if (!t->ready_sum || !t->violating || !t->cost_end)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- pods ---------------------------------------------------------------- */
+
+/* Pods whose startup is over become ready at the start of second k. */
+static void promote_ready(struct policy_run *run, int64_t k)
+{
+    while (run->cohort_count) {
+        struct cohort *c = &run->cohorts[run->cohort_start];
+        if (c->ready_at > k)
+            break;
+        run->ready += c->count;
+        run->cohort_start = (run->cohort_start + 1) % run->cohort_capacity;
+        run->cohort_count--;
+    }
+}
+
+/*
+ * Move to `desired` pods at second k (SIM-MODEL §4): new pods exist (and
+ * cost) now and are ready after startup; removals take not-ready pods first,
+ * youngest first, then ready ones.
+ */
+static int apply_scale(struct cps_sim *sim, struct policy_run *run, int64_t k, int32_t desired)
+{
+    int32_t change = desired - run->total;
+    if (change == 0)
+        return 0;
+    run->scale_actions++;
+    if (change > 0) {
+        run->pod_starts += change;
+        run->total += change;
+        if (sim->startup_s == 0) {
+            run->ready += change;
+            return 0;
+        }
+        if (run->cohort_count == run->cohort_capacity) {
+            size_t cap = run->cohort_capacity * 2;
+            struct cohort *grown = malloc(cap * sizeof *grown);
+            if (!grown)
+                return -1;
+            for (size_t i = 0; i < run->cohort_count; i++)
+                grown[i] = run->cohorts[(run->cohort_start + i) % run->cohort_capacity];
+            free(run->cohorts);
+            run->cohorts = grown;
+            run->cohort_start = 0;
+            run->cohort_capacity = cap;
+        }
+        size_t tail = (run->cohort_start + run->cohort_count) % run->cohort_capacity;
+        run->cohorts[tail].ready_at = k + sim->startup_s;
+        run->cohorts[tail].count = change;
+        run->cohort_count++;
+        return 0;
+    }
+    int32_t remove = -change;
+    run->total -= remove;
+    while (remove > 0 && run->cohort_count) {
+        size_t tail = (run->cohort_start + run->cohort_count - 1) % run->cohort_capacity;
+        struct cohort *c = &run->cohorts[tail];
+        int32_t take = c->count < remove ? c->count : remove;
+        c->count -= take;
+        remove -= take;
+        if (c->count == 0)
+            run->cohort_count--;
+    }
+    run->ready -= remove;
+    return 0;
+}
+
+/* ---- observations ------------------------------------------------------ */
+
+/* Capped p95 and CPU busy share of c ready pods at rate λ (SIM-MODEL §5). */
+static void second_metrics(struct cps_sim *sim, struct policy_run *run, double lambda, int32_t c)
+{
+    if (lambda == run->cache_lambda && c == run->cache_c)
+        return;
+    double cap = P95_CAP_FACTOR * sim->setup.slo_ms;
+    double p95 = cps_queue_p95_ms(&sim->model, lambda, c);
+    run->cache_p95 = p95 < cap ? p95 : cap;
+    if (c <= 0)
+        run->cache_cpu = 1.0;
+    else {
+        double busy = lambda / ((double)c * sim->model.service_rate);
+        run->cache_cpu = busy < 1.0 ? busy : 1.0;
+    }
+    run->cache_lambda = lambda;
+    run->cache_c = c;
+}
+
+/*
+ * What a policy sees at a decision at second k: means over the window
+ * [max(0, k-L-W), max(0, k-L)), or the state at time 0 when that is empty.
+ */
+static void observe(struct cps_sim *sim, struct policy_run *run, int64_t k, double price,
+                    struct cps_observation *obs)
+{
+    int64_t b = k - sim->lag_s;
+    if (b < 0)
+        b = 0;
+    int64_t a = k - sim->lag_s - sim->window_s;
+    if (a < 0)
+        a = 0;
+    memset(obs, 0, sizeof *obs);
+    if (b > a) {
+        size_t ia = (size_t)a & sim->ring_mask, ib = (size_t)b & sim->ring_mask;
+        double n = (double)(b - a);
+        obs->qps = (sim->cum_lambda[ib] - sim->cum_lambda[ia]) / n;
+        obs->p95_ms = (run->cum_p95[ib] - run->cum_p95[ia]) / n;
+        obs->cpu_utilization = (run->cum_cpu[ib] - run->cum_cpu[ia]) / n;
+        /* rounding in the prefix sums must not make a mean negative */
+        if (obs->qps < 0.0)
+            obs->qps = 0.0;
+        if (obs->p95_ms < 0.0)
+            obs->p95_ms = 0.0;
+        if (obs->cpu_utilization < 0.0)
+            obs->cpu_utilization = 0.0;
+    } else {
+        double cap = P95_CAP_FACTOR * sim->setup.slo_ms;
+        double p95 = cps_queue_p95_ms(&sim->model, sim->lambda0, sim->n0);
+        obs->qps = sim->lambda0;
+        obs->p95_ms = p95 < cap ? p95 : cap;
+        if (sim->n0 <= 0)
+            obs->cpu_utilization = 1.0;
+        else {
+            double busy = sim->lambda0 / ((double)sim->n0 * sim->model.service_rate);
+            obs->cpu_utilization = busy < 1.0 ? busy : 1.0;
+        }
+    }
+    obs->replicas = run->total;
+    obs->ready_replicas = run->ready;
+    obs->cost_per_pod_hour = price;
+}
+
+static int32_t clamp_replicas(const struct cps_sim *sim, int64_t n)
+{
+    if (n < sim->setup.min_replicas)
+        return sim->setup.min_replicas;
+    if (n > sim->setup.max_replicas)
+        return sim->setup.max_replicas;
+    return (int32_t)n;
+}
+
+/* One policy decision at second k; the answer is clamped to [min, max]. */
+static int decide(struct cps_sim *sim, struct policy_run *run, int64_t k, double price)
+{
+    int64_t now_ms = k * MS_PER_S;
+    int32_t desired = run->total;
+    struct cps_observation obs;
+    switch (run->spec.kind) {
+    case CPS_SIM_POLICY_STATIC:
+        desired = run->spec.static_replicas;
+        break;
+    case CPS_SIM_POLICY_HPA: {
+        observe(sim, run, k, price, &obs);
+        double target = run->spec.hpa_target > 0.0 ? run->spec.hpa_target : sim->setup.world.hpa_target;
+        int32_t recommendation = cps_hpa_replicas(obs.cpu_utilization, target,
+                                                  CPS_HPA_DEFAULT_TOLERANCE, run->total, run->ready);
+        const struct cps_behavior *behavior = sim->setup.hpa_behavior;
+        struct cps_behavior default_behavior;
+        if (!behavior) {
+            cps_behavior_default(&default_behavior);
+            behavior = &default_behavior;
+        }
+        struct cps_behavior_result result;
+        cps_behavior_normalize(behavior, run->history, now_ms, run->total, recommendation,
+                               sim->setup.min_replicas, sim->setup.max_replicas, &result);
+        desired = result.desired;
+        break;
+    }
+    case CPS_SIM_POLICY_CPSCALE: {
+        observe(sim, run, k, price, &obs);
+        struct cps_decision decision;
+        cps_decide(sim->setup.target, &obs, run->history, run->policy_state, now_ms, NULL,
+                   &decision);
+        desired = decision.desired;
+        break;
+    }
+    case CPS_SIM_POLICY_ORACLE:
+        break;
+    }
+    desired = clamp_replicas(sim, desired);
+    run->desired = desired;
+    int32_t change = desired - run->total;
+    if (change != 0 && run->history)
+        cps_history_add_scale_event(run->history, now_ms, change);
+    return apply_scale(sim, run, k, desired);
+}
+
+/* ---- oracle -------------------------------------------------------------- */
+
+/* Σ price over seconds [a, b), a may be negative (charged at second 0's price). */
+static double price_sum(const struct cps_sim *sim, int64_t a, int64_t b)
+{
+    if (b <= a)
+        return 0.0;
+    if (!sim->prices_vary)
+        return sim->first_price * (double)(b - a);
+    double before_zero = 0.0;
+    if (a < 0) {
+        before_zero = sim->first_price * (double)(-a);
+        a = 0;
+    }
+    const struct oracle_run *o = &sim->oracle;
+    /* prefix(x): binary search the run holding x-1 */
+    double prefix[2];
+    int64_t points[2] = {a, b};
+    for (int p = 0; p < 2; p++) {
+        int64_t x = points[p];
+        size_t lo = 0, hi = o->n_prices;
+        while (hi - lo > 1) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (o->prices[mid].start <= x)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        prefix[p] = o->prices[lo].prefix + o->prices[lo].price * (double)(x - o->prices[lo].start);
+    }
+    return before_zero + prefix[1] - prefix[0];
+}
+
+static int oracle_note_price(struct cps_sim *sim, int64_t k, double price)
+{
+    struct oracle_run *o = &sim->oracle;
+    if (o->n_prices && o->prices[o->n_prices - 1].price == price)
+        return 0;
+    if (o->n_prices == o->price_capacity) {
+        size_t cap = o->price_capacity ? o->price_capacity * 2 : 256;
+        struct price_run *grown = realloc(o->prices, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        o->prices = grown;
+        o->price_capacity = cap;
+    }
+    double prefix = 0.0;
+    if (o->n_prices) {
+        const struct price_run *last = &o->prices[o->n_prices - 1];
+        prefix = last->prefix + last->price * (double)(k - last->start);
+    }
+    o->prices[o->n_prices].start = k;
+    o->prices[o->n_prices].price = price;
+    o->prices[o->n_prices].prefix = prefix;
+    o->n_prices++;
+    return 0;
+}
+
+/*
+ * Level j becomes busy at second k after being idle since last_busy: price
+ * the gap (keep the pod, or delete and recreate it `startup` before k), or
+ * its first creation when it was never busy.
+ */
+static void oracle_level_wakes(struct cps_sim *sim, int32_t j, int64_t k)
+{
+    struct oracle_run *o = &sim->oracle;
+    int64_t last = o->last_busy[j];
+    int64_t startup = sim->startup_s;
+    if (last < 0) {
+        o->pod_seconds += (double)startup;
+        o->cost += price_sum(sim, k - startup, k);
+        o->starts++;
+        return;
+    }
+    int64_t gap = k - last - 1;
+    if (gap <= 0)
+        return;
+    double keep = price_sum(sim, last + 1, k);
+    if (gap <= startup) {
+        o->pod_seconds += (double)gap;
+        o->cost += keep;
+        return;
+    }
+    double recreate = price_sum(sim, k - startup, k);
+    if (recreate < keep) {
+        o->pod_seconds += (double)startup;
+        o->cost += recreate;
+        o->starts++;
+    } else {
+        o->pod_seconds += (double)gap;
+        o->cost += keep;
+    }
+}
+
+static void oracle_second(struct cps_sim *sim, int64_t k, double lambda, double price)
+{
+    struct oracle_run *o = &sim->oracle;
+    int32_t c;
+    if (lambda == o->cache_lambda && k > 0) {
+        c = o->cache_c;
+    } else {
+        c = cps_lambda_table_pods_for(&sim->table, lambda, sim->setup.min_replicas,
+                                      sim->setup.max_replicas);
+        o->cache_lambda = lambda;
+        o->cache_c = c;
+    }
+    if (k == 0) {
+        for (int32_t j = 0; j <= sim->setup.max_replicas; j++)
+            o->last_busy[j] = -1;
+        for (int32_t j = 1; j <= c; j++)
+            o->last_busy[j] = 0;
+        o->current = c;
+    } else if (c > o->current) {
+        o->actions++;
+        for (int32_t j = o->current + 1; j <= c; j++)
+            oracle_level_wakes(sim, j, k);
+    } else if (c < o->current) {
+        o->actions++;
+        for (int32_t j = c + 1; j <= o->current; j++)
+            o->last_busy[j] = k - 1;
+    }
+    o->current = c;
+    if (c > o->peak)
+        o->peak = c;
+    o->pod_seconds += (double)c;
+    o->cost += (double)c * price;
+    if (lambda > 0.0 && lambda > sim->table.lambda_max[c]) {
+        o->violating_seconds++;
+        o->violating_requests += lambda;
+    }
+}
+
+/* ---- the per-second loop --------------------------------------------------- */
+
+static int flush_steps(struct cps_sim *sim, struct policy_run *run)
+{
+    struct steps_accumulator *s = &run->steps;
+    if (s->seconds == 0)
+        return 0;
+    double n = (double)s->seconds;
+    int rc = fprintf(sim->steps_out, "%s,%lld,%lld,%.6f,%d,%d,%d,%.6f,%lld,%.6f,%.9f\n",
+                     run->spec.name, (long long)s->start, (long long)s->seconds,
+                     s->lambda_sum / n, s->replicas, s->ready, s->desired, s->p95_sum / n,
+                     (long long)s->violating, s->violating_requests, s->cost / SECONDS_PER_HOUR);
+    memset(s, 0, sizeof *s);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Halve the plot's resolution when its buckets are full: merge pairs. */
+static void plot_merge(struct cps_sim *sim)
+{
+    size_t half = sim->plot_count / 2;
+    for (size_t i = 0; i < half; i++) {
+        sim->plot_demand[i] = sim->plot_demand[2 * i] + sim->plot_demand[2 * i + 1];
+        for (size_t r = 0; r < sim->n_runs; r++) {
+            struct plot_track *t = &sim->runs[r].plot;
+            t->ready_sum[i] = t->ready_sum[2 * i] + t->ready_sum[2 * i + 1];
+            t->violating[i] = t->violating[2 * i] + t->violating[2 * i + 1];
+            t->cost_end[i] = t->cost_end[2 * i + 1];
+        }
+    }
+    sim->plot_count = half;
+    sim->plot_width *= 2;
+}
+
+/* Advance the plot's bucket cursor by one second; returns the bucket index. */
+static size_t plot_bucket(struct cps_sim *sim)
+{
+    if (sim->plot_bucket_fill == 0) {
+        if (sim->plot_count == 2 * sim->plot_max)
+            plot_merge(sim);
+        size_t i = sim->plot_count++;
+        sim->plot_demand[i] = 0.0;
+        for (size_t r = 0; r < sim->n_runs; r++) {
+            sim->runs[r].plot.ready_sum[i] = 0.0;
+            sim->runs[r].plot.violating[i] = 0.0;
+        }
+    }
+    size_t i = sim->plot_count - 1;
+    if (++sim->plot_bucket_fill >= sim->plot_width)
+        sim->plot_bucket_fill = 0;
+    return i;
+}
+
+static int simulate_second(struct cps_sim *sim, double lambda, double price, struct cps_err *err)
+{
+    int64_t k = sim->k;
+    if (k == 0) {
+        sim->lambda0 = lambda;
+        sim->first_price = price;
+        sim->n0 = cps_lambda_table_pods_for(&sim->table, lambda, sim->setup.min_replicas,
+                                            sim->setup.max_replicas);
+        for (size_t i = 0; i < sim->n_runs; i++) {
+            sim->runs[i].ready = sim->runs[i].total = sim->runs[i].desired = sim->n0;
+        }
+    }
+    if (price != sim->first_price)
+        sim->prices_vary = 1;
+    if (sim->oracle.active && (sim->prices_vary || k == 0) && oracle_note_price(sim, k, price) < 0)
+        return cps_err_set(err, "sim", 0, 0, "out of memory");
+    int deciding = k % sim->interval_s == 0;
+    size_t slot = (size_t)k & sim->ring_mask, next = (size_t)(k + 1) & sim->ring_mask;
+    size_t bucket = sim->plot_max ? plot_bucket(sim) : 0;
+    double cap_price = price / SECONDS_PER_HOUR;
+    for (size_t i = 0; i < sim->n_runs; i++) {
+        struct policy_run *run = &sim->runs[i];
+        if (run->cohort_count)
+            promote_ready(run, k);
+        if (deciding && decide(sim, run, k, price) < 0)
+            return cps_err_set(err, "sim", 0, 0, "out of memory");
+        int32_t c = run->ready;
+        second_metrics(sim, run, lambda, c);
+        run->cum_p95[slot] = run->run_p95;
+        run->cum_cpu[slot] = run->run_cpu;
+        run->run_p95 += run->cache_p95;
+        run->run_cpu += run->cache_cpu;
+        run->cum_p95[next] = run->run_p95;
+        run->cum_cpu[next] = run->run_cpu;
+        run->pod_seconds += run->total;
+        double cost = (double)run->total * price;
+        run->cost += cost;
+        if (run->total > run->peak)
+            run->peak = run->total;
+        int violating = lambda > 0.0 && lambda > sim->table.lambda_max[c];
+        if (violating) {
+            run->violating_seconds++;
+            run->requests_violating += lambda;
+        }
+        if (sim->steps_out) {
+            struct steps_accumulator *s = &run->steps;
+            if (s->seconds == 0) {
+                s->start = k;
+                s->replicas = run->total;
+                s->ready = run->ready;
+                s->desired = run->desired;
+            }
+            s->seconds++;
+            s->lambda_sum += lambda;
+            s->p95_sum += cps_queue_p95_ms(&sim->model, lambda, c);
+            s->violating += violating;
+            s->violating_requests += violating ? lambda : 0.0;
+            s->cost += cost;
+            if (s->seconds == sim->steps_every && flush_steps(sim, run) < 0)
+                return cps_err_set(err, "--steps", 0, 0, "write failed: %s", strerror(errno));
+        }
+        if (sim->plot_max) {
+            run->plot.ready_sum[bucket] += c;
+            run->plot.violating[bucket] += violating;
+            run->plot.cost_end[bucket] = run->cost / SECONDS_PER_HOUR;
+        }
+    }
+    (void)cap_price;
+    sim->cum_lambda[slot] = sim->run_lambda;
+    sim->run_lambda += lambda;
+    sim->cum_lambda[next] = sim->run_lambda;
+    if (sim->plot_max)
+        sim->plot_demand[bucket] += lambda;
+    sim->requests += lambda;
+    if (sim->oracle.active)
+        oracle_second(sim, k, lambda, price);
+    sim->k++;
+    return 0;
+}
+
+int cps_sim_feed(struct cps_sim *sim, double lambda, double price, int64_t seconds,
+                 struct cps_err *err)
+{
+    for (int64_t s = 0; s < seconds; s++)
+        if (simulate_second(sim, lambda, price, err) < 0)
+            return -1;
+    return 0;
+}
+
+int64_t cps_sim_seconds(const struct cps_sim *sim)
+{
+    return sim->k;
+}
+
+static void fill_result(struct cps_sim *sim, struct cps_sim_result *r, const char *name,
+                        double pod_seconds, double cost_price_seconds, double violating_requests,
+                        int64_t violating_seconds, int64_t starts, int64_t actions, int32_t peak)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->name, sizeof r->name, "%s", name);
+    double seconds = (double)sim->k;
+    r->cost_usd = cost_price_seconds / SECONDS_PER_HOUR;
+    r->requests = sim->requests;
+    r->cost_per_million = sim->requests > 0.0 ? r->cost_usd / sim->requests * REQUESTS_PER_MILLION
+                                              : NAN;
+    r->violation_pct = sim->requests > 0.0 ? 100.0 * violating_requests / sim->requests : 0.0;
+    r->violation_time_pct = seconds > 0.0 ? 100.0 * (double)violating_seconds / seconds : 0.0;
+    r->pod_starts = starts;
+    r->scale_actions = actions;
+    r->avg_pods = seconds > 0.0 ? pod_seconds / seconds : 0.0;
+    r->peak_pods = peak;
+    r->pod_seconds = pod_seconds;
+    r->violating_requests = violating_requests;
+    r->violating_seconds = violating_seconds;
+    r->cost_vs_oracle = NAN;
+}
+
+int cps_sim_finish(struct cps_sim *sim, struct cps_sim_result *results, struct cps_err *err)
+{
+    if (sim->k == 0)
+        return cps_err_set(err, "sim", 0, 0, "nothing was simulated");
+    size_t run = 0;
+    for (size_t i = 0; i < sim->setup.n_policies; i++) {
+        const struct cps_sim_policy_spec *spec = &sim->setup.policies[i];
+        if (spec->kind == CPS_SIM_POLICY_ORACLE) {
+            struct oracle_run *o = &sim->oracle;
+            fill_result(sim, &results[i], spec->name, o->pod_seconds, o->cost,
+                        o->violating_requests, o->violating_seconds, o->starts, o->actions,
+                        o->peak);
+            continue;
+        }
+        struct policy_run *r = &sim->runs[run++];
+        if (sim->steps_out && flush_steps(sim, r) < 0)
+            return cps_err_set(err, "--steps", 0, 0, "write failed: %s", strerror(errno));
+        fill_result(sim, &results[i], spec->name, r->pod_seconds, r->cost, r->requests_violating,
+                    r->violating_seconds, r->pod_starts, r->scale_actions, r->peak);
+    }
+    if (sim->oracle.active) {
+        double oracle_cost = results[sim->oracle.index].cost_usd;
+        for (size_t i = 0; i < sim->setup.n_policies; i++)
+            results[i].cost_vs_oracle = oracle_cost > 0.0 ? results[i].cost_usd / oracle_cost : NAN;
+    }
+    return 0;
+}
+
+int cps_sim_plot_data(struct cps_sim *sim, double start_epoch_s, const char *title,
+                      struct cps_plot *plot, void *series_out)
+{
+    struct cps_plot_series *series = series_out;
+    if (!sim->plot_max || sim->plot_count == 0)
+        return -1;
+    size_t n = sim->plot_count;
+    /* the last bucket may be partial: its means use its own width */
+    double last_width = sim->plot_bucket_fill ? (double)sim->plot_bucket_fill
+                                              : (double)sim->plot_width;
+    for (size_t i = 0; i < n; i++) {
+        double w = i + 1 == n ? last_width : (double)sim->plot_width;
+        sim->plot_demand[i] /= w;
+        for (size_t r = 0; r < sim->n_runs; r++)
+            sim->runs[r].plot.ready_sum[i] /= w;
+    }
+    memset(plot, 0, sizeof *plot);
+    plot->title = title;
+    plot->n_points = n;
+    plot->start_epoch_s = start_epoch_s;
+    plot->bucket_seconds = (double)sim->plot_width;
+    plot->demand_qps = sim->plot_demand;
+    plot->series = series;
+    plot->n_series = sim->n_runs;
+    for (size_t r = 0; r < sim->n_runs; r++) {
+        series[r].name = sim->runs[r].spec.name;
+        series[r].ready_pods = sim->runs[r].plot.ready_sum;
+        series[r].violation_seconds = sim->runs[r].plot.violating;
+        series[r].cumulative_cost = sim->runs[r].plot.cost_end;
+    }
+    return 0;
+}
