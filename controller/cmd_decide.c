@@ -282,7 +282,9 @@ static int decide_json(const char *source, const char *text, size_t len,
     json_t *out = json_object();
     json_object_set_new(out, "desired", json_integer(d.desired));
     json_object_set_new(out, "reason", json_string(cps_reason_name(d.reason)));
-    json_object_set_new(out, "detail", json_string(d.detail));
+    char detail[512];
+    cps_decision_describe(&d, detail, sizeof detail);
+    json_object_set_new(out, "detail", json_string(detail));
     json_object_set_new(out, "current", json_integer(obs.replicas));
     json_object_set_new(out, "recommendation", json_integer(d.recommendation));
     if (isfinite(d.forecast_qps) && d.forecast_qps > 0)

@@ -394,9 +394,10 @@ static int32_t pods_for(double qps, double per_pod)
 /*
  * The cpscale policy: forecast an upper quantile of demand over the time
  * it takes new pods to be ready and the metrics to show them, and ask for
- * the pods that serve it within the SLO. Scale-downs use a more cautious
- * quantile, since removing a pod is instant and getting it back is not.
- * A cost target trims the safety margin (never the point forecast).
+ * the pods that serve it within the SLO. Scale-downs use their own
+ * (normally more cautious) quantile, since removing a pod is instant and
+ * getting it back is not. A cost target trims the safety margin, never the
+ * point forecast.
  */
 static int32_t policy_recommend(const struct cps_target *t, const struct cps_observation *obs,
                                 struct cps_policy_state *s, int64_t now_ms, struct cps_decision *d)
@@ -411,26 +412,17 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
     learn(t, obs, s, now_ms, interval_ms, horizon_ms);
     double per_pod = safe_rate_per_pod(t, s);
     d->rps_per_pod = per_pod;
-    if (per_pod == 0.0) {
-        /* capacity not learned yet: keep CPU at or below BOOTSTRAP_CPU, and
-         * never scale down, until a steady window shows what a pod serves */
+    d->level_qps = s->base_qps;
+    if (per_pod <= 0.0) {
+        /* Capacity not learned yet (0), or the model says even an idle pod
+         * misses the SLO (-1), where more pods cannot fix latency: keep CPU
+         * at or below BOOTSTRAP_CPU, and do not scale down on a guess. */
         int32_t ready = obs->ready_replicas > 0 ? obs->ready_replicas : current;
         double want = ceil((double)ready * obs->cpu_utilization / BOOTSTRAP_CPU);
-        int32_t rec = want > (double)current ? (int32_t)fmin(want, (double)t->max_replicas) : current;
-        snprintf(d->detail, sizeof d->detail,
-                 "learning capacity: cpu %.3f on %d ready pods, keeping cpu <= %.2f",
-                 obs->cpu_utilization, ready, BOOTSTRAP_CPU);
-        return rec;
-    }
-    if (per_pod < 0.0) {
-        /* the model says even an idle pod misses the SLO: more pods will
-         * not fix latency, so size for CPU like the bootstrap and say so */
-        int32_t ready = obs->ready_replicas > 0 ? obs->ready_replicas : current;
-        double want = ceil((double)ready * obs->cpu_utilization / BOOTSTRAP_CPU);
-        snprintf(d->detail, sizeof d->detail,
-                 "SLO %.0f ms is below the learned base latency %.1f ms: sizing for cpu %.2f",
-                 t->slo_latency_p95_ms, s->base_latency_estimate_ms, BOOTSTRAP_CPU);
-        return want > (double)t->max_replicas ? t->max_replicas : (int32_t)fmax(1.0, want);
+        d->basis = per_pod == 0.0 ? CPS_BASIS_LEARNING : CPS_BASIS_SLO_UNREACHABLE;
+        if (want <= (double)current)
+            return current;
+        return want > (double)t->max_replicas ? t->max_replicas : (int32_t)want;
     }
     double mean_growth, sd;
     surprise_at(s, s->base_qps, &mean_growth, &sd);
@@ -445,9 +437,12 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
     double level = s->base_qps;
     double point = level * exp(mean_growth + season);
     double up = level * exp(mean_growth + season + trend + normal_quantile(p->headroom_quantile) * sd);
-    double down = level * exp(mean_growth + (season > 0 ? season : 0) + (trend > 0 ? trend : 0) +
+    double down = level * exp(mean_growth + (season > 0 ? season : 0) + trend +
                               normal_quantile(p->scale_down_quantile) * sd);
     d->forecast_qps = up;
+    d->surprise_sd = sd;
+    d->trend = trend;
+    d->season = season;
     int32_t want_up = pods_for(up, per_pod);
     int32_t want_down = pods_for(down, per_pod);
     int32_t want_point = pods_for(point, per_pod);
@@ -459,17 +454,50 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
     if (t->cost_target_per_million > 0.0 && obs->cost_per_pod_hour > 0.0 && rec > want_point) {
         double affordable = t->cost_target_per_million * point * SECONDS_PER_HOUR /
                             (obs->cost_per_pod_hour * REQUESTS_PER_MILLION);
-        int32_t affordable_pods = (int32_t)floor(affordable);
-        if (affordable_pods < rec)
+        int32_t affordable_pods = affordable >= (double)INT32_MAX ? INT32_MAX : (int32_t)affordable;
+        if (affordable_pods < rec) {
             rec = affordable_pods > want_point ? affordable_pods : want_point;
+            d->cost_target_pods = rec;
+        }
     }
-    snprintf(d->detail, sizeof d->detail,
-             "qps %.1f -> forecast %.1f (sd %.3f, trend %.3f, season %.3f), %.1f rps/pod safe",
-             level, up, sd, trend, season, per_pod);
-#ifdef CPS_DEBUG
-    fprintf(stderr, "DBG t=%lld cur=%d rec=%d mu=%.2f base=%.2f ready=%d cpu=%.3f %s\n", (long long)(now_ms/1000), current, rec, s->service_rate_estimate, s->base_latency_estimate_ms, obs->ready_replicas, obs->cpu_utilization, d->detail);
-#endif
     return rec;
+}
+
+/* One line of detail from the decision's figures. */
+void cps_decision_describe(const struct cps_decision *d, char *buf, size_t size)
+{
+    switch (d->basis) {
+    case CPS_BASIS_PAUSED:
+        snprintf(buf, size, "paused in config");
+        return;
+    case CPS_BASIS_MISSING:
+        snprintf(buf, size, "metric %s is missing, stale, NaN or negative: %s",
+                 first_missing_name(d->missing),
+                 d->reason == CPS_REASON_MISSING_FALLBACK ? "fallback count" : "holding");
+        return;
+    case CPS_BASIS_GIVEN:
+        snprintf(buf, size, "given recommendation %d", d->recommendation);
+        return;
+    case CPS_BASIS_LEARNING:
+        snprintf(buf, size, "learning capacity: cpu %.3f, keeping cpu <= %.2f, never down",
+                 d->cpu_utilization, BOOTSTRAP_CPU);
+        return;
+    case CPS_BASIS_SLO_UNREACHABLE:
+        snprintf(buf, size, "SLO is below the learned base latency: sizing for cpu <= %.2f",
+                 BOOTSTRAP_CPU);
+        return;
+    case CPS_BASIS_FORECAST:
+        break;
+    }
+    int n = snprintf(buf, size,
+                     "qps %.1f -> %.1f at the headroom quantile (spread %.3f, trend %+.3f, "
+                     "season %+.3f); %.1f req/s per pod within the SLO",
+                     d->level_qps, d->forecast_qps, d->surprise_sd, d->trend, d->season,
+                     d->rps_per_pod);
+    if (n > 0 && (size_t)n < size && d->cost_target_pods > 0)
+        n += snprintf(buf + n, size - (size_t)n, "; cost target trims to %d", d->cost_target_pods);
+    if (n > 0 && (size_t)n < size && d->budget_pods > 0)
+        snprintf(buf + n, size - (size_t)n, "; budget cap %d pods", d->budget_pods);
 }
 
 /*
@@ -483,10 +511,12 @@ int cps_decide(const struct cps_target *t, const struct cps_observation *obs,
     memset(d, 0, sizeof *d);
     int32_t current = obs->replicas >= 0 ? obs->replicas : 0;
     int32_t lo = t->min_replicas, hi = t->max_replicas;
+    d->current = current;
+    d->cpu_utilization = obs->cpu_utilization;
     if (t->paused) {
         d->desired = d->recommendation = current;
         d->reason = CPS_REASON_PAUSED;
-        snprintf(d->detail, sizeof d->detail, "paused in config");
+        d->basis = CPS_BASIS_PAUSED;
         return 0;
     }
     unsigned missing = given ? (obs->missing & CPS_METRIC_REPLICAS) : missing_metrics(obs);
@@ -498,17 +528,20 @@ int cps_decide(const struct cps_target *t, const struct cps_observation *obs,
         } else {
             d->reason = CPS_REASON_MISSING_HOLD;
         }
+        d->basis = CPS_BASIS_MISSING;
+        d->missing = missing;
         d->desired = d->recommendation = clamp_i32(hold, lo, hi > lo ? hi : lo);
         if (d->desired < current && current <= hi)
             d->desired = current; /* never down on missing data (inside the bounds) */
-        snprintf(d->detail, sizeof d->detail, "metric %s is missing, stale, NaN or negative: %s",
-                 first_missing_name(missing),
-                 d->reason == CPS_REASON_MISSING_FALLBACK ? "fallback" : "holding");
         return 0;
     }
-    int32_t rec = given ? *given : policy_recommend(t, obs, state, now_ms, d);
-    if (given)
-        snprintf(d->detail, sizeof d->detail, "given recommendation %d", *given);
+    int32_t rec;
+    if (given) {
+        rec = *given;
+        d->basis = CPS_BASIS_GIVEN;
+    } else {
+        rec = policy_recommend(t, obs, state, now_ms, d);
+    }
     d->recommendation = rec;
     struct cps_behavior_result br;
     cps_behavior_normalize(&t->behavior, history, now_ms, current, rec, lo, hi, &br);
@@ -538,6 +571,7 @@ int cps_decide(const struct cps_target *t, const struct cps_observation *obs,
         if (desired > cap_pods) {
             desired = cap_pods;
             reason = CPS_REASON_BUDGET_CAP;
+            d->budget_pods = cap_pods;
         }
     }
     d->desired = clamp_i32(desired, lo, hi);

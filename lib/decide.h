@@ -14,6 +14,7 @@
 #ifndef CPS_DECIDE_H
 #define CPS_DECIDE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "behavior.h"
@@ -92,14 +93,41 @@ struct cps_policy_state {
 
 void cps_policy_state_init(struct cps_policy_state *state);
 
+/* What the recommendation was based on. */
+enum cps_basis {
+    CPS_BASIS_FORECAST = 0,      /* the demand forecast and learned capacity */
+    CPS_BASIS_LEARNING,          /* capacity not learned yet: CPU-based, up only */
+    CPS_BASIS_SLO_UNREACHABLE,   /* learned base latency exceeds the SLO */
+    CPS_BASIS_GIVEN,             /* `recommendation` given by the caller */
+    CPS_BASIS_MISSING,           /* a metric was missing */
+    CPS_BASIS_PAUSED,
+};
+
+/*
+ * A decision and the figures behind it. Plain numbers, so the hot path
+ * (the simulator decides millions of times) formats nothing; call
+ * cps_decision_describe for the human-readable detail.
+ */
 struct cps_decision {
     int32_t desired;
-    int32_t recommendation; /* the policy's, before the rails */
+    int32_t recommendation;  /* the policy's (or the given one), before the rails */
+    int32_t current;
     enum cps_reason reason;
-    double forecast_qps;
-    double rps_per_pod;     /* SLO-safe capacity per pod used */
-    char detail[256];
+    enum cps_basis basis;
+    unsigned missing;        /* CPS_METRIC_* bits when basis is MISSING */
+    double level_qps;        /* the forecast's base */
+    double forecast_qps;     /* upper quantile of demand over the horizon */
+    double surprise_sd;      /* spread of log demand growth used */
+    double trend;            /* log growth from the trend */
+    double season;           /* log growth from the daily profile */
+    double rps_per_pod;      /* SLO-safe capacity per ready pod */
+    double cpu_utilization;
+    int32_t cost_target_pods;/* > 0: the cost target trimmed the margin to this */
+    int32_t budget_pods;     /* > 0: the budget cap held the count to this */
 };
+
+/* The decision's detail as one line of text (e.g. for logs and JSON). */
+void cps_decision_describe(const struct cps_decision *decision, char *buf, size_t size);
 
 /*
  * Decide for one target. `recommendation` is NULL to run the policy, or

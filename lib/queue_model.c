@@ -104,8 +104,10 @@ int cps_lambda_table_init(struct cps_lambda_table *table, const struct cps_queue
     if (!table->lambda_max)
         return -1;
     table->lambda_max[0] = 0.0;
+    table->linear_step = 0.0;
     if (model->routing == CPS_ROUTING_RANDOM) {
         double one = cps_queue_lambda_max(model, slo_ms, 1);
+        table->linear_step = one;
         for (int32_t c = 1; c <= max_c; c++)
             table->lambda_max[c] = one * (double)c;
     } else {
@@ -124,7 +126,11 @@ void cps_lambda_table_release(struct cps_lambda_table *table)
     table->max_c = 0;
 }
 
-/* λmax is non-decreasing in c, so binary search for the first c that fits. */
+/*
+ * λmax is non-decreasing in c, so binary search for the first c that fits.
+ * With random routing λmax is linear in c: a division gives the answer,
+ * checked against the table so rounding cannot move it by one.
+ */
 int32_t cps_lambda_table_pods_for(const struct cps_lambda_table *table, double lambda,
                                   int32_t lo, int32_t hi)
 {
@@ -136,6 +142,15 @@ int32_t cps_lambda_table_pods_for(const struct cps_lambda_table *table, double l
         return lo;
     if (!(lambda <= table->lambda_max[hi]))
         return hi;
+    if (table->linear_step > 0.0) {
+        double guess = ceil(lambda / table->linear_step);
+        int32_t c = guess < (double)lo ? lo : guess > (double)hi ? hi : (int32_t)guess;
+        while (c > lo && lambda <= table->lambda_max[c - 1])
+            c--;
+        while (c < hi && lambda > table->lambda_max[c])
+            c++;
+        return c;
+    }
     while (hi - lo > 1) {
         int32_t mid = lo + (hi - lo) / 2;
         if (lambda <= table->lambda_max[mid])

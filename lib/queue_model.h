@@ -29,6 +29,7 @@ double cps_queue_lambda_max(const struct cps_queue_model *model, double slo_ms, 
 struct cps_lambda_table {
     int32_t max_c;
     double *lambda_max; /* max_c + 1 entries */
+    double linear_step; /* > 0 when λmax(c) = c * linear_step (random routing) */
 };
 
 /* Fill a table; returns 0, or -1 on allocation failure. Free with

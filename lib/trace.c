@@ -534,85 +534,67 @@ void cps_step_log_init(struct cps_step_log *log)
     memset(log, 0, sizeof *log);
 }
 
+/* Extend the last run when the step and the line follow on; else start one. */
 int cps_step_log_add(struct cps_step_log *log, double step, int line)
 {
-    if (log->count == log->capacity) {
-        size_t capacity = log->capacity ? log->capacity * 2 : 4096;
-        float *steps = realloc(log->steps, capacity * sizeof *steps);
-        if (!steps)
+    if (log->n_runs) {
+        struct cps_step_run *last = &log->runs[log->n_runs - 1];
+        if (last->step == step && last->count < UINT32_MAX &&
+            (int64_t)last->first_line + last->count == line) {
+            last->count++;
+            log->steps++;
+            return 0;
+        }
+    }
+    if (log->n_runs == log->capacity) {
+        size_t capacity = log->capacity ? log->capacity * 2 : 64;
+        struct cps_step_run *runs = realloc(log->runs, capacity * sizeof *runs);
+        if (!runs)
             return -1;
-        log->steps = steps;
-        int *lines = realloc(log->lines, capacity * sizeof *lines);
-        if (!lines)
-            return -1;
-        log->lines = lines;
+        log->runs = runs;
         log->capacity = capacity;
     }
-    log->steps[log->count] = (float)step;
-    log->lines[log->count] = line;
-    log->count++;
+    log->runs[log->n_runs].step = step;
+    log->runs[log->n_runs].first_line = line;
+    log->runs[log->n_runs].count = 1;
+    log->n_runs++;
+    log->steps++;
     return 0;
 }
 
-/*
- * k-th smallest of v[0, n) by quickselect (Hoare partition, middle pivot):
- * O(n) on average, and O(n) on the common case of a trace whose steps are
- * nearly all equal, where sorting two million steps would dominate a run.
- */
-static float select_kth(float *v, size_t n, size_t k)
+static int compare_runs_by_step(const void *a, const void *b)
 {
-    size_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        float pivot = v[lo + (hi - lo) / 2];
-        size_t i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] < pivot)
-                i++;
-            while (v[j] > pivot)
-                j--;
-            if (i <= j) {
-                float tmp = v[i];
-                v[i] = v[j];
-                v[j] = tmp;
-                i++;
-                if (j == 0)
-                    break;
-                j--;
-            }
-        }
-        if (k <= j)
-            hi = j;
-        else if (k >= i)
-            lo = i;
-        else
-            return v[k];
+    double x = ((const struct cps_step_run *)a)->step, y = ((const struct cps_step_run *)b)->step;
+    return (x > y) - (x < y);
+}
+
+/* The step at 0-based rank k among all steps, from runs sorted by step. */
+static double step_at_rank(const struct cps_step_run *sorted, size_t n, uint64_t k)
+{
+    uint64_t seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        seen += sorted[i].count;
+        if (k < seen)
+            return sorted[i].step;
     }
-    return v[k];
+    return n ? sorted[n - 1].step : 0.0;
 }
 
 /* Median of the steps: the middle one, or the mean of the two middle ones. */
 int cps_step_log_median(const struct cps_step_log *log, double *median)
 {
     *median = 0.0;
-    if (log->count == 0)
+    if (log->steps == 0)
         return 0;
-    float *copy = malloc(log->count * sizeof *copy);
-    if (!copy)
+    struct cps_step_run *sorted = malloc(log->n_runs * sizeof *sorted);
+    if (!sorted)
         return -1;
-    memcpy(copy, log->steps, log->count * sizeof *copy);
-    size_t mid = log->count / 2;
-    double upper = select_kth(copy, log->count, mid);
-    if (log->count % 2) {
-        *median = upper;
-    } else {
-        /* after selection, everything left of mid is <= v[mid]: take their max */
-        float lower = copy[0];
-        for (size_t i = 1; i < mid; i++)
-            if (copy[i] > lower)
-                lower = copy[i];
-        *median = 0.5 * ((double)lower + upper);
-    }
-    free(copy);
+    memcpy(sorted, log->runs, log->n_runs * sizeof *sorted);
+    qsort(sorted, log->n_runs, sizeof *sorted, compare_runs_by_step);
+    uint64_t mid = log->steps / 2;
+    double upper = step_at_rank(sorted, log->n_runs, mid);
+    *median = log->steps % 2 ? upper : 0.5 * (step_at_rank(sorted, log->n_runs, mid - 1) + upper);
+    free(sorted);
     return 0;
 }
 
@@ -620,9 +602,12 @@ size_t cps_step_log_gaps(const struct cps_step_log *log, double median,
                          void (*found_cb)(const struct cps_gap *gap, void *ctx), void *ctx)
 {
     size_t found = 0;
-    for (size_t i = 0; i < log->count; i++) {
-        if ((double)log->steps[i] > GAP_FACTOR * median) {
-            struct cps_gap gap = {log->lines[i], (double)log->steps[i]};
+    for (size_t i = 0; i < log->n_runs; i++) {
+        const struct cps_step_run *run = &log->runs[i];
+        if (!(run->step > GAP_FACTOR * median))
+            continue;
+        for (uint32_t k = 0; k < run->count; k++) {
+            struct cps_gap gap = {run->first_line + (int)k, run->step};
             if (found_cb)
                 found_cb(&gap, ctx);
             found++;
@@ -635,7 +620,6 @@ void cps_step_log_release(struct cps_step_log *log)
 {
     if (!log)
         return;
-    free(log->steps);
-    free(log->lines);
+    free(log->runs);
     memset(log, 0, sizeof *log);
 }

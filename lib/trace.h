@@ -77,12 +77,20 @@ int cps_rfc3339_parse(const char *text, size_t len, double *epoch, size_t *bad_o
 
 /*
  * Gap detection (SIM-MODEL §1): steps between rows are collected, and after
- * the last row every step longer than 1.5x the median step is a gap.
+ * the last row every step longer than 1.5x the median step is a gap. Steps
+ * are kept run-length encoded (a trace's steps are nearly all equal), so a
+ * two-million-row trace costs a few runs, not two arrays of two million.
  */
+struct cps_step_run {
+    double step;
+    int first_line; /* line of the row that ends the run's first step */
+    uint32_t count; /* consecutive rows on consecutive lines with this step */
+};
+
 struct cps_step_log {
-    float *steps;
-    int *lines;          /* line of the row that ends the step */
-    size_t count, capacity;
+    struct cps_step_run *runs;
+    size_t n_runs, capacity;
+    uint64_t steps;
 };
 
 struct cps_gap {
@@ -92,9 +100,10 @@ struct cps_gap {
 
 void cps_step_log_init(struct cps_step_log *log);
 int cps_step_log_add(struct cps_step_log *log, double step, int line);
-/* Median step (0 when empty). Allocates a scratch copy; -1 on failure. */
+/* Median step (0 when empty). Allocates a scratch copy of the runs; -1 on failure. */
 int cps_step_log_median(const struct cps_step_log *log, double *median);
-/* Calls found(gap, ctx) for each gap longer than 1.5 x median, in order. */
+/* Calls found_cb(gap, ctx) for each gap longer than 1.5 x median, in order;
+ * returns how many there were. */
 size_t cps_step_log_gaps(const struct cps_step_log *log, double median,
                          void (*found_cb)(const struct cps_gap *gap, void *ctx), void *ctx);
 void cps_step_log_release(struct cps_step_log *log);

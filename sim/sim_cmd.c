@@ -132,17 +132,24 @@ int cps_trace_replay_file(const char *path, double scale, double price, struct c
                 eof = 1;
             have += (size_t)n;
         }
-        size_t n_rows = 0, consumed = 0;
-        if (cps_trace_parse(&parser, buf, have, eof, rows, ROW_BATCH, &n_rows, &consumed, err) < 0)
-            goto fail;
-        for (size_t i = 0; i < n_rows; i++) {
-            replay->rows++;
-            if (replay_row(&st, &rows[i], err) < 0)
+        /* parse every complete line in the buffer, a batch of rows at a time,
+         * then move the unfinished tail to the front once */
+        size_t offset = 0, n_rows, consumed;
+        do {
+            n_rows = consumed = 0;
+            if (cps_trace_parse(&parser, buf + offset, have - offset, eof, rows, ROW_BATCH,
+                                &n_rows, &consumed, err) < 0)
                 goto fail;
-        }
-        memmove(buf, buf + consumed, have - consumed);
-        have -= consumed;
-        if (eof && consumed == 0 && n_rows == 0)
+            for (size_t i = 0; i < n_rows; i++) {
+                replay->rows++;
+                if (replay_row(&st, &rows[i], err) < 0)
+                    goto fail;
+            }
+            offset += consumed;
+        } while (n_rows == ROW_BATCH);
+        memmove(buf, buf + offset, have - offset);
+        have -= offset;
+        if (eof && offset == 0)
             break;
     }
     if (cps_trace_parser_finish(&parser, err) < 0)

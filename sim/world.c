@@ -52,6 +52,8 @@ struct policy_run {
     double cache_lambda;
     int32_t cache_c;
     double cache_p95, cache_cpu;
+    double inv_capacity; /* 1 / (c μ) for cache_c */
+    int needs_p95, needs_cpu;
     /* totals */
     double pod_seconds, cost, requests_violating;
     int64_t violating_seconds, pod_starts, scale_actions;
@@ -95,6 +97,7 @@ struct cps_sim {
     struct cps_sim_setup setup;
     struct cps_queue_model model;
     struct cps_lambda_table table;
+    double p95_scale_ms; /* 1000 ln(20) / μ: random routing's p95 above base at λ = 0 */
     int64_t interval_s, window_s, lag_s, startup_s;
     size_t ring_mask;
     double *cum_lambda;
@@ -263,6 +266,7 @@ struct cps_sim *cps_sim_new(const struct cps_sim_setup *setup, struct cps_err *e
     sim->model.routing = setup->world.routing;
     sim->model.service_rate = setup->world.service_rate;
     sim->model.base_latency_ms = setup->world.base_latency_ms;
+    sim->p95_scale_ms = 1000.0 * log(20.0) / setup->world.service_rate;
     sim->interval_s = round_seconds(setup->world.interval_s);
     sim->window_s = round_seconds(setup->world.window_s);
     sim->lag_s = round_seconds(setup->world.lag_s);
@@ -298,6 +302,9 @@ struct cps_sim *cps_sim_new(const struct cps_sim_setup *setup, struct cps_err *e
         if (!run->cohorts || !run->cum_p95 || !run->cum_cpu)
             goto oom;
         run->cache_lambda = -1.0;
+        run->cache_c = -1;
+        run->needs_cpu = spec->kind != CPS_SIM_POLICY_STATIC;
+        run->needs_p95 = spec->kind == CPS_SIM_POLICY_CPSCALE;
         const struct cps_behavior *behavior = NULL;
         struct cps_behavior default_behavior;
         cps_behavior_default(&default_behavior);
@@ -429,22 +436,42 @@ static int apply_scale(struct cps_sim *sim, struct policy_run *run, int64_t k, i
 
 /* ---- observations ------------------------------------------------------ */
 
-/* Capped p95 and CPU busy share of c ready pods at rate λ (SIM-MODEL §5). */
+/*
+ * Capped p95 and CPU busy share of c ready pods at rate λ (SIM-MODEL §5),
+ * computed only for what the policy looks at (HPA reads CPU only, static
+ * nothing), with the per-c constants cached: this runs every second.
+ */
 static void second_metrics(struct cps_sim *sim, struct policy_run *run, double lambda, int32_t c)
 {
     if (lambda == run->cache_lambda && c == run->cache_c)
         return;
-    double cap = P95_CAP_FACTOR * sim->setup.slo_ms;
-    double p95 = cps_queue_p95_ms(&sim->model, lambda, c);
-    run->cache_p95 = p95 < cap ? p95 : cap;
-    if (c <= 0)
-        run->cache_cpu = 1.0;
-    else {
-        double busy = lambda / ((double)c * sim->model.service_rate);
-        run->cache_cpu = busy < 1.0 ? busy : 1.0;
+    if (c != run->cache_c) {
+        run->cache_c = c;
+        run->inv_capacity = c > 0 ? 1.0 / ((double)c * sim->model.service_rate) : 0.0;
     }
     run->cache_lambda = lambda;
-    run->cache_c = c;
+    if (run->needs_p95) {
+        double cap = P95_CAP_FACTOR * sim->setup.slo_ms;
+        double p95;
+        if (sim->model.routing == CPS_ROUTING_RANDOM && c > 0 && lambda > 0.0) {
+            /* base + ln20 / (μ - λ/c), written with the cached 1/(cμ) */
+            double free_share = 1.0 - lambda * run->inv_capacity;
+            p95 = free_share > 0.0 ? sim->model.base_latency_ms +
+                                         sim->p95_scale_ms / free_share
+                                   : INFINITY;
+        } else {
+            p95 = cps_queue_p95_ms(&sim->model, lambda, c);
+        }
+        run->cache_p95 = p95 < cap ? p95 : cap;
+    }
+    if (run->needs_cpu) {
+        if (c <= 0)
+            run->cache_cpu = 1.0;
+        else {
+            double busy = lambda * run->inv_capacity;
+            run->cache_cpu = busy < 1.0 ? busy : 1.0;
+        }
+    }
 }
 
 /*
