@@ -713,7 +713,7 @@ static int flush_steps(struct cps_sim *sim, struct policy_run *run)
     if (s->seconds == 0)
         return 0;
     double n = (double)s->seconds;
-    int rc = fprintf(sim->steps_out, "%s,%lld,%lld,%.6f,%d,%d,%d,%.6f,%lld,%.6f,%.9f\n",
+    int rc = fprintf(sim->steps_out, "%s,%lld,%lld,%.6f,%d,%d,%d,%.6f,%lld,%.6f,%.12g\n",
                      run->spec.name, (long long)s->start, (long long)s->seconds,
                      s->lambda_sum / n, s->replicas, s->ready, s->desired, s->p95_sum / n,
                      (long long)s->violating, s->violating_requests, s->cost / SECONDS_PER_HOUR);

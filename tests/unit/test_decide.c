@@ -1,0 +1,239 @@
+/*
+ * The decision's safety rules: missing data never scales down, min/max and
+ * the budget cap hold, paused targets are left alone, a given
+ * recommendation only goes through the rails, and the policy follows a
+ * load it has learned.
+ */
+#include <stdlib.h>
+
+#include "cps_test.h"
+#include "decide.h"
+
+static struct cps_target make_target(void)
+{
+    struct cps_target t;
+    cps_target_init_defaults(&t);
+    t.min_replicas = 2;
+    t.max_replicas = 20;
+    return t;
+}
+
+static struct cps_observation healthy(double qps, int32_t replicas)
+{
+    struct cps_observation o;
+    memset(&o, 0, sizeof o);
+    o.qps = qps;
+    o.replicas = replicas;
+    o.ready_replicas = replicas;
+    o.cpu_utilization = qps / (replicas * 100.0);
+    o.p95_ms = 20.0 + 1000.0 * log(20.0) / (100.0 - qps / replicas);
+    o.cost_per_pod_hour = 0.05;
+    return o;
+}
+
+struct missing_case {
+    const char *name;
+    unsigned missing_bit;   /* reported missing by the caller */
+    double qps, p95, cpu;   /* garbage values instead */
+    int32_t replicas;
+    enum cps_missing_mode mode;
+    int32_t fallback;
+    int32_t expected;
+    enum cps_reason reason;
+};
+
+/* Each row would scale down to min if the data were believed. */
+static const struct missing_case missing_cases[] = {
+    {"qps missing, hold", CPS_METRIC_QPS, 1, 50, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
+    {"p95 missing, hold", CPS_METRIC_P95, 1, 50, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
+    {"cpu missing, hold", CPS_METRIC_CPU, 1, 50, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
+    {"ready missing, hold", CPS_METRIC_READY, 1, 50, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
+    {"qps NaN", 0, NAN, 50, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
+    {"qps negative", 0, -5, 50, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
+    {"p95 +Inf", 0, 1, INFINITY, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
+    {"cpu NaN", 0, 1, 50, NAN, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
+    /* fallback goes up to N, never down to it */
+    {"fallback above current", CPS_METRIC_QPS, 1, 50, 0.01, 10, CPS_MISSING_FALLBACK, 15, 15, CPS_REASON_MISSING_FALLBACK},
+    {"fallback below current", CPS_METRIC_QPS, 1, 50, 0.01, 10, CPS_MISSING_FALLBACK, 4, 10, CPS_REASON_MISSING_HOLD},
+    /* the bounds still hold */
+    {"current above max", CPS_METRIC_QPS, 1, 50, 0.01, 30, CPS_MISSING_HOLD, 0, 20, CPS_REASON_MISSING_HOLD},
+    {"current below min", CPS_METRIC_QPS, 1, 50, 0.01, 1, CPS_MISSING_HOLD, 0, 2, CPS_REASON_MISSING_HOLD},
+};
+
+static void test_missing_metrics_never_scale_down(void)
+{
+    for (size_t i = 0; i < sizeof missing_cases / sizeof missing_cases[0]; i++) {
+        const struct missing_case *tc = &missing_cases[i];
+        CPS_ROW_BEGIN();
+        struct cps_target t = make_target();
+        t.on_missing = tc->mode;
+        t.fallback_replicas = tc->fallback;
+        struct cps_observation o = healthy(1.0, tc->replicas);
+        o.missing = tc->missing_bit;
+        o.qps = tc->qps;
+        o.p95_ms = tc->p95;
+        o.cpu_utilization = tc->cpu;
+        struct cps_history *h = cps_history_new(32, 32);
+        struct cps_policy_state *s = calloc(1, sizeof *s);
+        struct cps_decision d;
+        cps_decide(&t, &o, h, s, 1000000, NULL, &d);
+        ASSERT_EQ(d.desired, tc->expected);
+        ASSERT_EQ(d.reason, tc->reason);
+        char detail[256];
+        cps_decision_describe(&d, detail, sizeof detail);
+        ASSERT_CONTAINS(detail, "missing");
+        free(s);
+        cps_history_free(h);
+        cps_target_release(&t);
+        CPS_ROW_END(tc->name);
+    }
+}
+
+/* A paused target keeps its count whatever the load. */
+static void test_paused(void)
+{
+    struct cps_target t = make_target();
+    t.paused = 1;
+    struct cps_observation o = healthy(1900, 5); /* way over capacity */
+    struct cps_history *h = cps_history_new(32, 32);
+    struct cps_policy_state s;
+    cps_policy_state_init(&s);
+    struct cps_decision d;
+    cps_decide(&t, &o, h, &s, 0, NULL, &d);
+    ASSERT_EQ(d.desired, 5);
+    ASSERT_EQ(d.reason, CPS_REASON_PAUSED);
+    cps_history_free(h);
+    cps_target_release(&t);
+}
+
+struct given_case {
+    const char *name;
+    int32_t current, given, min, max;
+    double max_per_hour;
+    int32_t expected;
+    enum cps_reason reason;
+};
+
+/*
+ * A given recommendation goes through the rails only (Kubernetes' default
+ * behavior here, empty history): up by at most max(+100 %, +4); down at
+ * once to the recommendation (the down window holds only what was seen);
+ * min/max; budget cap at floor(max_per_hour / 0.05).
+ */
+static const struct given_case given_cases[] = {
+    {"within range", 10, 14, 2, 20, 0, 14, CPS_REASON_SCALE_UP},
+    /* 3 pods: max(3 * 2, 3 + 4) = 7 */
+    {"up limited to max(+100 %, +4)", 3, 15, 2, 20, 0, 7, CPS_REASON_SCALE_UP_LIMITED},
+    /* 9 pods: max(18, 13) = 18 */
+    {"up limited to +100 %", 9, 19, 2, 20, 0, 18, CPS_REASON_SCALE_UP_LIMITED},
+    /* 2 pods: max(4, 6) = 6 */
+    {"up limited to +4 pods", 2, 15, 2, 20, 0, 6, CPS_REASON_SCALE_UP_LIMITED},
+    {"clamped to max", 15, 40, 2, 20, 0, 20, CPS_REASON_CLAMPED_MAX},
+    {"clamped to min", 4, 0, 2, 20, 0, 2, CPS_REASON_CLAMPED_MIN},
+    {"down", 10, 4, 2, 20, 0, 4, CPS_REASON_SCALE_DOWN},
+    /* $0.40/h at $0.05 per pod-hour: 8 pods */
+    {"budget cap", 6, 12, 2, 20, 0.40, 8, CPS_REASON_BUDGET_CAP},
+    /* the cap never goes below min */
+    {"budget cap under min", 6, 12, 2, 20, 0.01, 2, CPS_REASON_BUDGET_CAP},
+    {"steady", 7, 7, 2, 20, 0, 7, CPS_REASON_STEADY},
+};
+
+static void test_given_recommendation_rails(void)
+{
+    for (size_t i = 0; i < sizeof given_cases / sizeof given_cases[0]; i++) {
+        const struct given_case *tc = &given_cases[i];
+        CPS_ROW_BEGIN();
+        struct cps_target t = make_target();
+        t.min_replicas = tc->min;
+        t.max_replicas = tc->max;
+        t.cost_max_per_hour = tc->max_per_hour;
+        struct cps_observation o = healthy(100, tc->current);
+        struct cps_history *h = cps_history_new(64, 64);
+        struct cps_decision d;
+        cps_decide(&t, &o, h, NULL, 1000000, &tc->given, &d);
+        ASSERT_EQ(d.desired, tc->expected);
+        ASSERT_EQ(d.reason, tc->reason);
+        ASSERT_EQ(d.recommendation, tc->given);
+        cps_history_free(h);
+        cps_target_release(&t);
+        CPS_ROW_END(tc->name);
+    }
+}
+
+/*
+ * Closed loop on a steady then doubled load with known μ = 100 and base
+ * 20 ms (SLO 100 ms: 62.55 req/s per pod): after learning, the policy asks
+ * for at least the pods the load needs, and never leaves [min, max].
+ */
+static void test_policy_follows_load(void)
+{
+    struct cps_target t = make_target();
+    t.max_replicas = 60;
+    struct cps_history *h = cps_history_new(64, 64);
+    struct cps_policy_state *s = calloc(1, sizeof *s);
+    cps_policy_state_init(s);
+    int32_t replicas = 10;
+    struct cps_decision d;
+    int64_t now = 0;
+    for (int i = 0; i < 400; i++, now += 15000) {
+        double qps = i < 200 ? 500.0 : 1000.0;
+        struct cps_observation o = healthy(qps, replicas);
+        if (qps / replicas >= 100.0) {
+            o.cpu_utilization = 1.0;
+            o.p95_ms = 1000.0;
+        }
+        cps_decide(&t, &o, h, s, now, NULL, &d);
+        ASSERT_TRUE(d.desired >= 2 && d.desired <= 60);
+        if (d.desired != replicas)
+            cps_history_add_scale_event(h, now, d.desired - replicas);
+        replicas = d.desired;
+        if (i == 199)
+            ASSERT_TRUE(replicas >= 8); /* 500 / 62.55 = 7.99 */
+    }
+    ASSERT_TRUE(replicas >= 16); /* 1000 / 62.55 = 15.99 */
+    ASSERT_TRUE(replicas <= 40);  /* and not runaway */
+    ASSERT_NEAR(s->service_rate_estimate, 100.0, 1.0);
+    ASSERT_NEAR(s->base_latency_estimate_ms, 20.0, 1.0);
+    char detail[256];
+    cps_decision_describe(&d, detail, sizeof detail);
+    ASSERT_CONTAINS(detail, "per pod within the SLO");
+    free(s);
+    cps_history_free(h);
+    cps_target_release(&t);
+}
+
+/* Until capacity is learned, the policy never scales down. */
+static void test_learning_never_scales_down(void)
+{
+    struct cps_target t = make_target();
+    struct cps_history *h = cps_history_new(64, 64);
+    struct cps_policy_state s;
+    cps_policy_state_init(&s);
+    struct cps_observation o = healthy(10, 12); /* nearly idle */
+    struct cps_decision d;
+    cps_decide(&t, &o, h, &s, 0, NULL, &d);
+    ASSERT_EQ(d.desired, 12);
+    ASSERT_EQ(d.basis, CPS_BASIS_LEARNING);
+    cps_history_free(h);
+    cps_target_release(&t);
+}
+
+static void test_reason_names(void)
+{
+    ASSERT_STR_EQ(cps_reason_name(CPS_REASON_SCALE_UP_LIMITED), "scale_up_limited");
+    ASSERT_STR_EQ(cps_reason_name(CPS_REASON_MISSING_HOLD), "missing_metrics_hold");
+    ASSERT_STR_EQ(cps_reason_name((enum cps_reason)999), "unknown");
+    for (int r = 0; r < CPS_REASON_COUNT; r++)
+        ASSERT_TRUE(cps_reason_name((enum cps_reason)r) != NULL);
+}
+
+int main(void)
+{
+    test_missing_metrics_never_scale_down();
+    CPS_RUN(test_paused);
+    test_given_recommendation_rails();
+    CPS_RUN(test_policy_follows_load);
+    CPS_RUN(test_learning_never_scales_down);
+    CPS_RUN(test_reason_names);
+    CPS_TEST_END();
+}
