@@ -91,6 +91,7 @@ struct oracle_run {
     size_t n_prices, price_capacity;
     double cache_lambda;
     int32_t cache_c;
+    struct plot_track plot;
 };
 
 struct cps_sim {
@@ -216,6 +217,9 @@ void cps_sim_free(struct cps_sim *sim)
     for (size_t i = 0; i < sim->n_runs; i++)
         policy_run_release(&sim->runs[i]);
     free(sim->oracle.last_busy);
+    free(sim->oracle.plot.ready_sum);
+    free(sim->oracle.plot.violating);
+    free(sim->oracle.plot.cost_end);
     free(sim->oracle.prices);
     free(sim->cum_lambda);
     free(sim->plot_demand);
@@ -357,8 +361,10 @@ int cps_sim_enable_plot(struct cps_sim *sim, size_t max_points)
     sim->plot_demand = calloc(cap, sizeof(double));
     if (!sim->plot_demand)
         return -1;
-    for (size_t i = 0; i < sim->n_runs; i++) {
-        struct plot_track *t = &sim->runs[i].plot;
+    for (size_t i = 0; i <= sim->n_runs; i++) {
+        if (i == sim->n_runs && !sim->oracle.active)
+            break;
+        struct plot_track *t = i < sim->n_runs ? &sim->runs[i].plot : &sim->oracle.plot;
         t->ready_sum = calloc(cap, sizeof(double));
         t->violating = calloc(cap, sizeof(double));
         t->cost_end = calloc(cap, sizeof(double));
@@ -733,6 +739,12 @@ static void plot_merge(struct cps_sim *sim)
             t->violating[i] = t->violating[2 * i] + t->violating[2 * i + 1];
             t->cost_end[i] = t->cost_end[2 * i + 1];
         }
+        if (sim->oracle.active) {
+            struct plot_track *t = &sim->oracle.plot;
+            t->ready_sum[i] = t->ready_sum[2 * i] + t->ready_sum[2 * i + 1];
+            t->violating[i] = t->violating[2 * i] + t->violating[2 * i + 1];
+            t->cost_end[i] = t->cost_end[2 * i + 1];
+        }
     }
     sim->plot_count = half;
     sim->plot_width *= 2;
@@ -749,6 +761,10 @@ static size_t plot_bucket(struct cps_sim *sim)
         for (size_t r = 0; r < sim->n_runs; r++) {
             sim->runs[r].plot.ready_sum[i] = 0.0;
             sim->runs[r].plot.violating[i] = 0.0;
+        }
+        if (sim->oracle.active) {
+            sim->oracle.plot.ready_sum[i] = 0.0;
+            sim->oracle.plot.violating[i] = 0.0;
         }
     }
     size_t i = sim->plot_count - 1;
@@ -831,8 +847,17 @@ static int simulate_second(struct cps_sim *sim, double lambda, double price, str
     if (sim->plot_max)
         sim->plot_demand[bucket] += lambda;
     sim->requests += lambda;
-    if (sim->oracle.active)
+    if (sim->oracle.active) {
         oracle_second(sim, k, lambda, price);
+        if (sim->plot_max) {
+            struct plot_track *t = &sim->oracle.plot;
+            t->ready_sum[bucket] += sim->oracle.current;
+            t->violating[bucket] += lambda > 0.0 && lambda > sim->table.lambda_max[sim->oracle.current];
+            /* the oracle's gap and startup costs are settled when a level wakes,
+             * so its running cost is exact only at the end; plot what is settled */
+            t->cost_end[bucket] = sim->oracle.cost / SECONDS_PER_HOUR;
+        }
+    }
     sim->k++;
     return 0;
 }
@@ -912,11 +937,14 @@ int cps_sim_plot_data(struct cps_sim *sim, double start_epoch_s, const char *tit
     /* the last bucket may be partial: its means use its own width */
     double last_width = sim->plot_bucket_fill ? (double)sim->plot_bucket_fill
                                               : (double)sim->plot_width;
+    size_t n_tracks = sim->n_runs + (sim->oracle.active ? 1 : 0);
     for (size_t i = 0; i < n; i++) {
         double w = i + 1 == n ? last_width : (double)sim->plot_width;
         sim->plot_demand[i] /= w;
-        for (size_t r = 0; r < sim->n_runs; r++)
-            sim->runs[r].plot.ready_sum[i] /= w;
+        for (size_t r = 0; r < n_tracks; r++) {
+            struct plot_track *t = r < sim->n_runs ? &sim->runs[r].plot : &sim->oracle.plot;
+            t->ready_sum[i] /= w;
+        }
     }
     memset(plot, 0, sizeof *plot);
     plot->title = title;
@@ -925,12 +953,13 @@ int cps_sim_plot_data(struct cps_sim *sim, double start_epoch_s, const char *tit
     plot->bucket_seconds = (double)sim->plot_width;
     plot->demand_qps = sim->plot_demand;
     plot->series = series;
-    plot->n_series = sim->n_runs;
-    for (size_t r = 0; r < sim->n_runs; r++) {
-        series[r].name = sim->runs[r].spec.name;
-        series[r].ready_pods = sim->runs[r].plot.ready_sum;
-        series[r].violation_seconds = sim->runs[r].plot.violating;
-        series[r].cumulative_cost = sim->runs[r].plot.cost_end;
+    plot->n_series = n_tracks;
+    for (size_t r = 0; r < n_tracks; r++) {
+        const struct plot_track *t = r < sim->n_runs ? &sim->runs[r].plot : &sim->oracle.plot;
+        series[r].name = r < sim->n_runs ? sim->runs[r].spec.name : "oracle";
+        series[r].ready_pods = t->ready_sum;
+        series[r].violation_seconds = t->violating;
+        series[r].cumulative_cost = t->cost_end;
     }
     return 0;
 }
