@@ -154,25 +154,34 @@ int cps_rfc3339_parse(const char *text, size_t len, double *epoch, size_t *bad_o
         goto fail;
     if (pos >= len || text[pos++] != '-')
         goto fail_prev;
-    if (read_digits(text, len, &pos, 2, &month) < 0 || month < 1 || month > 12)
+    if (read_digits(text, len, &pos, 2, &month) < 0)
+        goto fail;
+    if (month < 1 || month > 12)
         goto fail_month;
     if (pos >= len || text[pos++] != '-')
         goto fail_prev;
-    if (read_digits(text, len, &pos, 2, &day) < 0 || day < 1 ||
-        day > month_days[month - 1] + (month == 2 && is_leap(year)))
+    if (read_digits(text, len, &pos, 2, &day) < 0)
+        goto fail;
+    if (day < 1 || day > month_days[month - 1] + (month == 2 && is_leap(year)))
         goto fail_day;
     if (pos >= len || (text[pos] != 'T' && text[pos] != 't' && text[pos] != ' '))
         goto fail;
     pos++;
-    if (read_digits(text, len, &pos, 2, &hour) < 0 || hour > 23)
+    if (read_digits(text, len, &pos, 2, &hour) < 0)
+        goto fail;
+    if (hour > 23)
         goto fail_two;
     if (pos >= len || text[pos++] != ':')
         goto fail_prev;
-    if (read_digits(text, len, &pos, 2, &minute) < 0 || minute > 59)
+    if (read_digits(text, len, &pos, 2, &minute) < 0)
+        goto fail;
+    if (minute > 59)
         goto fail_two;
     if (pos >= len || text[pos++] != ':')
         goto fail_prev;
-    if (read_digits(text, len, &pos, 2, &second) < 0 || second > 60)
+    if (read_digits(text, len, &pos, 2, &second) < 0)
+        goto fail;
+    if (second > 60)
         goto fail_two;
     double fraction = 0.0;
     if (pos < len && text[pos] == '.') {
@@ -194,11 +203,15 @@ int cps_rfc3339_parse(const char *text, size_t len, double *epoch, size_t *bad_o
         int sign = text[pos] == '-' ? -1 : 1;
         int oh, om;
         pos++;
-        if (read_digits(text, len, &pos, 2, &oh) < 0 || oh > 23)
+        if (read_digits(text, len, &pos, 2, &oh) < 0)
+            goto fail;
+        if (oh > 23)
             goto fail_two;
         if (pos >= len || text[pos++] != ':')
             goto fail_prev;
-        if (read_digits(text, len, &pos, 2, &om) < 0 || om > 59)
+        if (read_digits(text, len, &pos, 2, &om) < 0)
+            goto fail;
+        if (om > 59)
             goto fail_two;
         offset_s = sign * (oh * 3600 + om * 60);
     } else {
@@ -226,7 +239,8 @@ fail:
 struct field {
     const char *text;
     size_t len;
-    size_t col; /* 0-based byte offset of the field's first byte in the line */
+    size_t col;      /* 0-based byte offset of the field's first byte in the line */
+    size_t text_col; /* 0-based offset of text[0] (after an opening quote) */
 };
 
 /*
@@ -256,6 +270,7 @@ static int next_field(const char *line, size_t len, size_t *pos, struct field *f
             j++;
         }
         field->text = line + start;
+        field->text_col = start;
         field->len = j - start;
         j++;
         if (j < len && line[j] != ',') {
@@ -268,6 +283,7 @@ static int next_field(const char *line, size_t len, size_t *pos, struct field *f
     const char *comma = memchr(line + i, ',', len - i);
     size_t end = comma ? (size_t)(comma - line) : len;
     field->text = line + i;
+    field->text_col = i;
     field->len = end - i;
     *pos = end;
     return 0;
@@ -280,6 +296,7 @@ static void trim_field(struct field *field)
         field->text++;
         field->len--;
         field->col++;
+        field->text_col++;
     }
     while (field->len && (field->text[field->len - 1] == ' ' || field->text[field->len - 1] == '\t'))
         field->len--;
@@ -348,7 +365,7 @@ static int parse_value(struct cps_trace_parser *p, const struct field *f, const 
     if (f->len == 0)
         return cps_err_set(err, p->source, p->line, (int)f->col + 1, "%s: empty value", column);
     if (parse_decimal(f->text, f->len, value, &bad) < 0)
-        return cps_err_set(err, p->source, p->line, (int)(f->col + bad) + 1,
+        return cps_err_set(err, p->source, p->line, (int)(f->text_col + bad) + 1,
                            "%s: \"%.*s\" is not a number", column, (int)(f->len > 40 ? 40 : f->len),
                            f->text);
     if (!isfinite(*value))
@@ -373,11 +390,11 @@ static int parse_timestamp(struct cps_trace_parser *p, const struct field *f, do
         return cps_err_set(err, p->source, p->line, (int)f->col + 1, "timestamp: empty value");
     if (f->len > 4 && f->text[4] == '-') {
         if (cps_rfc3339_parse(f->text, f->len, t, &bad) < 0)
-            return cps_err_set(err, p->source, p->line, (int)(f->col + bad) + 1,
+            return cps_err_set(err, p->source, p->line, (int)(f->text_col + bad) + 1,
                                "timestamp: \"%.*s\" is not RFC 3339 (e.g. 2024-05-01T12:00:00Z)",
                                (int)(f->len > 40 ? 40 : f->len), f->text);
     } else if (parse_decimal(f->text, f->len, t, &bad) < 0) {
-        return cps_err_set(err, p->source, p->line, (int)(f->col + bad) + 1,
+        return cps_err_set(err, p->source, p->line, (int)(f->text_col + bad) + 1,
                            "timestamp: \"%.*s\" is neither epoch seconds nor RFC 3339",
                            (int)(f->len > 40 ? 40 : f->len), f->text);
     }

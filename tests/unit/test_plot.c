@@ -40,7 +40,7 @@ static struct cps_plot make_plot(size_t n, size_t k)
             costs[s][i] = (i ? costs[s][i - 1] : 0.0) + 0.01 * (double)(s + 1);
         }
     }
-    static char static_names[MAX_SERIES_IN_TEST][16];
+    static char static_names[MAX_SERIES_IN_TEST][32];
     for (size_t s = 0; s < k; s++) {
         const char *name = default_names[s % 3];
         if (s >= 3) {
