@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "config_file.h"
 
 #define CPS_EXIT_OK 0
 #define CPS_EXIT_RUNTIME 1
@@ -15,13 +15,5 @@
 
 int cps_cmd_decide(int argc, char **argv);
 int cps_cmd_check_config(int argc, char **argv);
-
-/* Read a whole file (at most max_bytes) into a NUL-terminated malloc'd
- * buffer. Returns 0, or -1 with a message printed to stderr. */
-int cps_read_file(const char *path, size_t max_bytes, char **bytes, size_t *len);
-
-/* Load and validate a config file, printing "file:line:col: message" on
- * error. Returns NULL on error. */
-struct cps_config *cps_load_config_file(const char *path);
 
 #endif

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_file.h"
 #include "plot.h"
 #include "report.h"
 #include "trace.h"
@@ -244,47 +245,6 @@ static int parse_seconds(const char *flag, const char *text, double *out)
     return 0;
 }
 
-static int read_config_file(const char *path, struct cps_config **config)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "cpscale sim: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    size_t cap = 65536, len = 0;
-    char *bytes = malloc(cap);
-    size_t n;
-    while (bytes && (n = fread(bytes + len, 1, cap - len, f)) > 0) {
-        len += n;
-        if (len == cap) {
-            char *grown = cap < (64u << 20) ? realloc(bytes, cap * 2) : NULL;
-            if (!grown) {
-                free(bytes);
-                bytes = NULL;
-                break;
-            }
-            bytes = grown;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!bytes) {
-        fprintf(stderr, "cpscale sim: %s: too large or out of memory\n", path);
-        return -1;
-    }
-    struct cps_err err;
-    cps_err_clear(&err);
-    *config = cps_config_load_bytes(bytes, len, path, &err);
-    free(bytes);
-    if (!*config) {
-        char msg[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
-        cps_err_format(&err, msg, sizeof msg);
-        fprintf(stderr, "%s\n", msg);
-        return -1;
-    }
-    return 0;
-}
-
 /*
  * Parse flags (config first, so flags override its sim: section), run one
  * pass over the trace with every policy in lockstep, then report.
@@ -327,7 +287,8 @@ int cps_sim_main(int argc, char **argv)
     }
     struct cps_config *config = NULL;
     if (config_path) {
-        if (read_config_file(config_path, &config) < 0)
+        config = cps_load_config_file(config_path);
+        if (!config)
             return EXIT_USAGE;
     } else {
         config = calloc(1, sizeof *config);

@@ -98,6 +98,7 @@ struct cps_sim {
     struct cps_sim_setup setup;
     struct cps_queue_model model;
     struct cps_lambda_table table;
+    struct cps_behavior hpa_behavior; /* the setup's, or Kubernetes' defaults */
     double p95_scale_ms; /* 1000 ln(20) / μ: random routing's p95 above base at λ = 0 */
     int64_t interval_s, window_s, lag_s, startup_s;
     size_t ring_mask;
@@ -271,6 +272,10 @@ struct cps_sim *cps_sim_new(const struct cps_sim_setup *setup, struct cps_err *e
     sim->model.service_rate = setup->world.service_rate;
     sim->model.base_latency_ms = setup->world.base_latency_ms;
     sim->p95_scale_ms = 1000.0 * log(20.0) / setup->world.service_rate;
+    if (setup->hpa_behavior)
+        sim->hpa_behavior = *setup->hpa_behavior;
+    else
+        cps_behavior_default(&sim->hpa_behavior);
     sim->interval_s = round_seconds(setup->world.interval_s);
     sim->window_s = round_seconds(setup->world.window_s);
     sim->lag_s = round_seconds(setup->world.lag_s);
@@ -310,10 +315,8 @@ struct cps_sim *cps_sim_new(const struct cps_sim_setup *setup, struct cps_err *e
         run->needs_cpu = spec->kind != CPS_SIM_POLICY_STATIC;
         run->needs_p95 = spec->kind == CPS_SIM_POLICY_CPSCALE;
         const struct cps_behavior *behavior = NULL;
-        struct cps_behavior default_behavior;
-        cps_behavior_default(&default_behavior);
         if (spec->kind == CPS_SIM_POLICY_HPA)
-            behavior = setup->hpa_behavior ? setup->hpa_behavior : &default_behavior;
+            behavior = &sim->hpa_behavior;
         else if (spec->kind == CPS_SIM_POLICY_CPSCALE)
             behavior = &setup->target->behavior;
         if (behavior) {
@@ -548,14 +551,8 @@ static int decide(struct cps_sim *sim, struct policy_run *run, int64_t k, double
         double target = run->spec.hpa_target > 0.0 ? run->spec.hpa_target : sim->setup.world.hpa_target;
         int32_t recommendation = cps_hpa_replicas(obs.cpu_utilization, target,
                                                   CPS_HPA_DEFAULT_TOLERANCE, run->total, run->ready);
-        const struct cps_behavior *behavior = sim->setup.hpa_behavior;
-        struct cps_behavior default_behavior;
-        if (!behavior) {
-            cps_behavior_default(&default_behavior);
-            behavior = &default_behavior;
-        }
         struct cps_behavior_result result;
-        cps_behavior_normalize(behavior, run->history, now_ms, run->total, recommendation,
+        cps_behavior_normalize(&sim->hpa_behavior, run->history, now_ms, run->total, recommendation,
                                sim->setup.min_replicas, sim->setup.max_replicas, &result);
         desired = result.desired;
         break;
@@ -792,7 +789,6 @@ static int simulate_second(struct cps_sim *sim, double lambda, double price, str
     int deciding = k % sim->interval_s == 0;
     size_t slot = (size_t)k & sim->ring_mask, next = (size_t)(k + 1) & sim->ring_mask;
     size_t bucket = sim->plot_max ? plot_bucket(sim) : 0;
-    double cap_price = price / SECONDS_PER_HOUR;
     for (size_t i = 0; i < sim->n_runs; i++) {
         struct policy_run *run = &sim->runs[i];
         if (run->cohort_count)
@@ -840,7 +836,6 @@ static int simulate_second(struct cps_sim *sim, double lambda, double price, str
             run->plot.cost_end[bucket] = run->cost / SECONDS_PER_HOUR;
         }
     }
-    (void)cap_price;
     sim->cum_lambda[slot] = sim->run_lambda;
     sim->run_lambda += lambda;
     sim->cum_lambda[next] = sim->run_lambda;
