@@ -1,0 +1,384 @@
+#include "promql.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PLACEHOLDER_NAMESPACE "$namespace"
+#define PLACEHOLDER_DEPLOYMENT "$deployment"
+#define ESCAPED_BYTE_MAX 4 /* "\xHH" */
+
+/* Growable output buffer; `failed` sticks once an allocation fails. */
+struct text_buffer {
+    char *data;
+    size_t len, cap;
+    int failed;
+};
+
+static void buffer_append(struct text_buffer *buffer, const char *bytes, size_t n)
+{
+    if (buffer->failed)
+        return;
+    if (buffer->len + n + 1 > buffer->cap) {
+        size_t cap = buffer->cap ? buffer->cap : 64;
+        while (cap < buffer->len + n + 1)
+            cap *= 2;
+        char *grown = realloc(buffer->data, cap);
+        if (!grown) {
+            buffer->failed = 1;
+            return;
+        }
+        buffer->data = grown;
+        buffer->cap = cap;
+    }
+    memcpy(buffer->data + buffer->len, bytes, n);
+    buffer->len += n;
+    buffer->data[buffer->len] = '\0';
+}
+
+/* Length of the valid UTF-8 sequence starting at s (1..4), or 0 when the
+ * bytes there are not valid UTF-8 (overlong forms and surrogates included).
+ * Escaping such bytes keeps a value from smuggling anything into a query. */
+static size_t utf8_sequence_length(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t n;
+    unsigned min;
+    unsigned code;
+    if ((s[0] & 0xE0) == 0xC0) {
+        n = 2, min = 0x80, code = s[0] & 0x1F;
+    } else if ((s[0] & 0xF0) == 0xE0) {
+        n = 3, min = 0x800, code = s[0] & 0x0F;
+    } else if ((s[0] & 0xF8) == 0xF0) {
+        n = 4, min = 0x10000, code = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        code = (code << 6) | (s[i] & 0x3F);
+    }
+    if (code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* Append `value` escaped for the inside of a PromQL string quoted with
+ * `quote` (" or '). When `as_regex` is set, RE2 metacharacters are first
+ * prefixed with a backslash, which the string escaping then doubles. */
+static void append_escaped(struct text_buffer *buffer, const char *value, char quote,
+                           int as_regex)
+{
+    static const char regex_meta[] = "\\.+*?()|[]{}^$";
+    const unsigned char *s = (const unsigned char *)value;
+    while (*s) {
+        char escaped[ESCAPED_BYTE_MAX + 3];
+        if (as_regex && strchr(regex_meta, *s)) {
+            buffer_append(buffer, "\\\\", 2);
+        }
+        if (*s == '\\') {
+            buffer_append(buffer, "\\\\", 2);
+        } else if (*s == (unsigned char)quote) {
+            escaped[0] = '\\', escaped[1] = (char)quote;
+            buffer_append(buffer, escaped, 2);
+        } else if (*s == '\n') {
+            buffer_append(buffer, "\\n", 2);
+        } else if (*s == '\r') {
+            buffer_append(buffer, "\\r", 2);
+        } else if (*s == '\t') {
+            buffer_append(buffer, "\\t", 2);
+        } else if (*s < 0x20 || *s == 0x7F) {
+            snprintf(escaped, sizeof escaped, "\\x%02X", *s);
+            buffer_append(buffer, escaped, ESCAPED_BYTE_MAX);
+        } else {
+            size_t n = utf8_sequence_length(s);
+            if (n == 0) {
+                snprintf(escaped, sizeof escaped, "\\x%02X", *s);
+                buffer_append(buffer, escaped, ESCAPED_BYTE_MAX);
+                n = 1;
+            } else {
+                buffer_append(buffer, (const char *)s, n);
+            }
+            s += n;
+            continue;
+        }
+        s++;
+    }
+}
+
+int cps_promql_escape_string(const char *in, char *out, size_t cap)
+{
+    struct text_buffer buffer = {0};
+    buffer_append(&buffer, "\"", 1);
+    append_escaped(&buffer, in ? in : "", '"', 0);
+    buffer_append(&buffer, "\"", 1);
+    int written = -1;
+    if (!buffer.failed && buffer.len < cap) {
+        memcpy(out, buffer.data, buffer.len + 1);
+        written = (int)buffer.len;
+    } else if (cap > 0) {
+        out[0] = '\0';
+    }
+    free(buffer.data);
+    return written;
+}
+
+int cps_promql_has_placeholders(const char *query)
+{
+    return query && (strstr(query, PLACEHOLDER_NAMESPACE) || strstr(query, PLACEHOLDER_DEPLOYMENT));
+}
+
+/* 1 when the string literal opening at query[open] is the right-hand side
+ * of a regex matcher (=~ or !~), looking back over blanks. */
+static int string_is_regex_operand(const char *query, size_t open)
+{
+    size_t i = open;
+    while (i > 0 && (query[i - 1] == ' ' || query[i - 1] == '\t' || query[i - 1] == '\n' ||
+                     query[i - 1] == '\r'))
+        i--;
+    return i >= 2 && query[i - 1] == '~' && (query[i - 2] == '=' || query[i - 2] == '!');
+}
+
+/* Which placeholder (if any) starts at p, and its length. An identifier
+ * character right after it (`$namespaces`) means it is not one. */
+static const char *placeholder_at(const char *p, const char *namespace, const char *name,
+                                  size_t *length)
+{
+    static const char ident[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_";
+    size_t ns_len = strlen(PLACEHOLDER_NAMESPACE), dep_len = strlen(PLACEHOLDER_DEPLOYMENT);
+    if (strncmp(p, PLACEHOLDER_NAMESPACE, ns_len) == 0 && !(p[ns_len] && strchr(ident, p[ns_len]))) {
+        *length = ns_len;
+        return namespace;
+    }
+    if (strncmp(p, PLACEHOLDER_DEPLOYMENT, dep_len) == 0 &&
+        !(p[dep_len] && strchr(ident, p[dep_len]))) {
+        *length = dep_len;
+        return name;
+    }
+    return NULL;
+}
+
+char *cps_promql_substitute(const char *query, const char *namespace, const char *name,
+                            struct cps_err *err)
+{
+    struct text_buffer buffer = {0};
+    char quote = 0;           /* the quote of the string we are in, or 0 */
+    int in_regex_string = 0;
+    size_t i = 0;
+    buffer_append(&buffer, "", 0);
+    while (query[i]) {
+        char c = query[i];
+        size_t placeholder_len = 0;
+        const char *value = c == '$' ? placeholder_at(query + i, namespace ? namespace : "",
+                                                      name ? name : "", &placeholder_len)
+                                     : NULL;
+        if (value) {
+            if (quote == 0) {
+                buffer_append(&buffer, "\"", 1);
+                append_escaped(&buffer, value, '"', 0);
+                buffer_append(&buffer, "\"", 1);
+            } else if (quote == '`') {
+                if (strchr(value, '`')) {
+                    free(buffer.data);
+                    cps_err_set(err, "query", 1, (int)i + 1,
+                                "a value with a backtick cannot go into a raw string; use \"...\"");
+                    return NULL;
+                }
+                if (in_regex_string) {
+                    /* a raw string takes no escapes: only the regex ones */
+                    for (const char *v = value; *v; v++) {
+                        if (strchr("\\.+*?()|[]{}^$", *v))
+                            buffer_append(&buffer, "\\", 1);
+                        buffer_append(&buffer, v, 1);
+                    }
+                } else {
+                    buffer_append(&buffer, value, strlen(value));
+                }
+            } else {
+                append_escaped(&buffer, value, quote, in_regex_string);
+            }
+            i += placeholder_len;
+            continue;
+        }
+        if (quote == 0) {
+            if (c == '"' || c == '\'' || c == '`') {
+                quote = c;
+                in_regex_string = string_is_regex_operand(query, i);
+            } else if (c == '#') {
+                /* a comment runs to the end of the line: copy it verbatim */
+                size_t end = i;
+                while (query[end] && query[end] != '\n')
+                    end++;
+                buffer_append(&buffer, query + i, end - i);
+                i = end;
+                continue;
+            }
+        } else if (c == '\\' && quote != '`' && query[i + 1]) {
+            buffer_append(&buffer, query + i, 2);
+            i += 2;
+            continue;
+        } else if (c == quote) {
+            quote = 0;
+        }
+        buffer_append(&buffer, &c, 1);
+        i++;
+    }
+    if (buffer.failed) {
+        free(buffer.data);
+        cps_err_set(err, "query", 0, 0, "out of memory");
+        return NULL;
+    }
+    return buffer.data;
+}
+
+void cps_prom_result_release(struct cps_prom_result *result)
+{
+    if (!result)
+        return;
+    for (size_t i = 0; i < result->n_samples; i++) {
+        free(result->samples[i].namespace);
+        free(result->samples[i].name);
+    }
+    free(result->samples);
+    result->samples = NULL;
+    result->n_samples = 0;
+}
+
+/* Parse a Prometheus sample pair [<unix seconds>, "<value>"]. The value is a
+ * string so NaN and +-Inf survive JSON; strtod reads them. */
+static int decode_sample_pair(const json_t *pair, double *value, int64_t *timestamp_ms)
+{
+    if (!json_is_array(pair) || json_array_size(pair) != 2)
+        return -1;
+    const json_t *time_node = json_array_get(pair, 0);
+    const json_t *value_node = json_array_get(pair, 1);
+    if (!json_is_number(time_node) || !json_is_string(value_node))
+        return -1;
+    double seconds = json_number_value(time_node);
+    if (!isfinite(seconds) || seconds < 0 || seconds > 1e11)
+        return -1;
+    const char *text = json_string_value(value_node);
+    char *end = NULL;
+    errno = 0;
+    double parsed = strtod(text, &end);
+    if (end == text || *end != '\0')
+        return -1;
+    *value = parsed;
+    *timestamp_ms = (int64_t)llround(seconds * 1000.0);
+    return 0;
+}
+
+/* strdup of a label's value, NULL when absent; *failed on out of memory. */
+static char *label_copy(const json_t *metric, const char *label, int *failed)
+{
+    const json_t *node = label ? json_object_get(metric, label) : NULL;
+    if (!json_is_string(node))
+        return NULL;
+    char *copy = strdup(json_string_value(node));
+    if (!copy)
+        *failed = 1;
+    return copy;
+}
+
+int cps_prom_decode_instant(const char *body, size_t len, const char *namespace_label,
+                            const char *name_label, const char *source,
+                            struct cps_prom_result *out, struct cps_err *err)
+{
+    out->n_samples = 0;
+    out->samples = NULL;
+    json_error_t json_error;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &json_error);
+    if (!root)
+        return cps_err_set(err, source, json_error.line, json_error.column,
+                           "not JSON: %s", json_error.text);
+    const char *status = json_string_value(json_object_get(root, "status"));
+    if (!status) {
+        json_decref(root);
+        return cps_err_set(err, source, 0, 0, "answer has no \"status\"");
+    }
+    if (strcmp(status, "success") != 0) {
+        const char *type = json_string_value(json_object_get(root, "errorType"));
+        const char *message = json_string_value(json_object_get(root, "error"));
+        cps_err_set(err, source, 0, 0, "Prometheus answered %s: %s: %s", status,
+                    type ? type : "?", message ? message : "(no message)");
+        json_decref(root);
+        return -1;
+    }
+    const json_t *data = json_object_get(root, "data");
+    const char *result_type = json_string_value(json_object_get(data, "resultType"));
+    const json_t *result = json_object_get(data, "result");
+    if (!result_type || !result) {
+        json_decref(root);
+        return cps_err_set(err, source, 0, 0, "data.resultType or data.result is missing");
+    }
+    if (strcmp(result_type, "scalar") == 0) {
+        out->samples = calloc(1, sizeof *out->samples);
+        if (!out->samples) {
+            json_decref(root);
+            return cps_err_set(err, source, 0, 0, "out of memory");
+        }
+        if (decode_sample_pair(result, &out->samples[0].value, &out->samples[0].timestamp_ms) !=
+            0) {
+            free(out->samples);
+            out->samples = NULL;
+            json_decref(root);
+            return cps_err_set(err, source, 0, 0, "data.result: expected [time, \"value\"]");
+        }
+        out->n_samples = 1;
+        json_decref(root);
+        return 0;
+    }
+    if (strcmp(result_type, "vector") != 0 || !json_is_array(result)) {
+        cps_err_set(err, source, 0, 0, "data.resultType is \"%s\"; an instant vector was expected",
+                    result_type);
+        json_decref(root);
+        return -1;
+    }
+    size_t n = json_array_size(result);
+    if (n > CPS_PROM_MAX_SAMPLES) {
+        json_decref(root);
+        return cps_err_set(err, source, 0, 0, "%zu samples, more than the limit of %d", n,
+                           CPS_PROM_MAX_SAMPLES);
+    }
+    if (n > 0) {
+        out->samples = calloc(n, sizeof *out->samples);
+        if (!out->samples) {
+            json_decref(root);
+            return cps_err_set(err, source, 0, 0, "out of memory");
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *entry = json_array_get(result, i);
+        const json_t *metric = json_object_get(entry, "metric");
+        struct cps_prom_sample *sample = &out->samples[i];
+        int failed = 0;
+        if (!json_is_object(metric) ||
+            decode_sample_pair(json_object_get(entry, "value"), &sample->value,
+                               &sample->timestamp_ms) != 0) {
+            cps_err_set(err, source, 0, 0,
+                        "data.result[%zu]: expected {\"metric\": {...}, \"value\": [time, \"value\"]}",
+                        i);
+            out->n_samples = i;
+            goto fail;
+        }
+        sample->namespace = label_copy(metric, namespace_label, &failed);
+        sample->name = label_copy(metric, name_label, &failed);
+        out->n_samples = i + 1;
+        if (failed) {
+            cps_err_set(err, source, 0, 0, "out of memory");
+            goto fail;
+        }
+    }
+    json_decref(root);
+    return 0;
+fail:
+    cps_prom_result_release(out);
+    json_decref(root);
+    return -1;
+}

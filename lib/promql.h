@@ -1,0 +1,73 @@
+/*
+ * PromQL and the Prometheus HTTP API, pure parts: escaping values into
+ * queries, `$namespace`/`$deployment` substitution, and decoding an instant
+ * query's JSON answer into (namespace, name, value, time) samples.
+ *
+ * Nothing here does I/O; controller/prom.c and sim/record.c send the
+ * requests.
+ */
+#ifndef CPS_PROMQL_H
+#define CPS_PROMQL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Write `in` as a double-quoted PromQL string literal into out (cap bytes,
+ * NUL-terminated): backslash, double quote and control bytes are escaped
+ * (\\, \", \n, \r, \t, \xHH), and so is any byte that is not part of valid
+ * UTF-8, so no value can end the literal early or change the query around
+ * it. Returns the length written (without the NUL), or -1 when cap is too
+ * small (out is then an empty string when cap > 0). */
+int cps_promql_escape_string(const char *in, char *out, size_t cap);
+
+/* Replace each `$namespace` and `$deployment` in query by the target's
+ * namespace and name. Where the placeholder stands alone it becomes a
+ * complete string literal (`{namespace=$namespace}`); inside a quoted string
+ * (`"$namespace"`, `'$deployment'`, `"$deployment-.*"`) the value is escaped
+ * for that string, and when the string is the operand of =~ or !~ it is also
+ * escaped as a regular expression, so `pod=~"$deployment-.*"` matches only
+ * that Deployment's pods. A value that cannot be written into a backtick raw
+ * string (it holds a backtick) is an error. Returns a malloc'd query the
+ * caller frees, or NULL with err set. */
+char *cps_promql_substitute(const char *query, const char *namespace, const char *name,
+                            struct cps_err *err);
+
+/* 1 when the query has a `$namespace` or `$deployment` placeholder (it then
+ * runs once per target instead of once per tick). */
+int cps_promql_has_placeholders(const char *query);
+
+/* One sample of an instant vector (or the scalar, with NULL labels). */
+struct cps_prom_sample {
+    char *namespace;      /* value of the namespace label, or NULL */
+    char *name;           /* value of the deployment label, or NULL */
+    double value;         /* may be NaN or +-Inf, as Prometheus sent it */
+    int64_t timestamp_ms; /* the sample's evaluation time */
+};
+
+struct cps_prom_result {
+    size_t n_samples;
+    struct cps_prom_sample *samples;
+};
+
+/* Cap on the samples one answer may hold, so a runaway query cannot take the
+ * controller's memory. */
+#define CPS_PROM_MAX_SAMPLES 1000000
+
+/* Decode the JSON body of /api/v1/query. `namespace_label` and `name_label`
+ * are the label names that identify a target (config prometheus.labels).
+ * Vector and scalar results are accepted; a matrix or string result, a
+ * status other than "success", a malformed sample or more than
+ * CPS_PROM_MAX_SAMPLES samples is an error. `source` names the answer in
+ * messages ("prometheus: qps"); JSON syntax errors carry line:col, shape
+ * errors the JSON path. On success `out` owns its samples: release with
+ * cps_prom_result_release. On failure `out` is left empty. */
+int cps_prom_decode_instant(const char *body, size_t len, const char *namespace_label,
+                            const char *name_label, const char *source,
+                            struct cps_prom_result *out, struct cps_err *err);
+
+/* Free what a result owns and leave it empty. NULL is a no-op. */
+void cps_prom_result_release(struct cps_prom_result *result);
+
+#endif

@@ -1,0 +1,198 @@
+/* PromQL escaping, placeholder substitution and instant-answer decoding. */
+#include <stdlib.h>
+
+#include "cps_test.h"
+#include "promql.h"
+
+struct escape_case {
+    const char *name;
+    const char *in;
+    const char *expected;
+};
+
+static const struct escape_case escape_cases[] = {
+    {"plain", "checkout-api", "\"checkout-api\""},
+    {"empty", "", "\"\""},
+    {"double quote", "a\"b", "\"a\\\"b\""},
+    {"backslash", "a\\b", "\"a\\\\b\""},
+    {"newline and tab", "a\nb\tc\r", "\"a\\nb\\tc\\r\""},
+    {"closing brace stays literal", "x\"}or{a=\"", "\"x\\\"}or{a=\\\"\""},
+    {"control byte", "a\x01z", "\"a\\x01z\""},
+    {"DEL", "a\x7f", "\"a\\x7F\""},
+    {"UTF-8 kept", "caf\xc3\xa9-\xe6\x97\xa5", "\"caf\xc3\xa9-\xe6\x97\xa5\""},
+    {"invalid UTF-8 escaped", "a\xff\xc3", "\"a\\xFF\\xC3\""},
+    {"overlong slash escaped", "\xc0\xaf", "\"\\xC0\\xAF\""},
+    {"surrogate escaped", "\xed\xa0\x80", "\"\\xED\\xA0\\x80\""},
+};
+
+static void test_escape(void)
+{
+    for (size_t i = 0; i < sizeof escape_cases / sizeof escape_cases[0]; i++) {
+        const struct escape_case *tc = &escape_cases[i];
+        CPS_ROW_BEGIN();
+        char out[256];
+        int n = cps_promql_escape_string(tc->in, out, sizeof out);
+        ASSERT_STR_EQ(out, tc->expected);
+        ASSERT_EQ(n, (long long)strlen(tc->expected));
+        CPS_ROW_END(tc->name);
+    }
+    CPS_ROW_BEGIN();
+    char small[4];
+    ASSERT_EQ(cps_promql_escape_string("abc", small, sizeof small), -1);
+    ASSERT_STR_EQ(small, "");
+    CPS_ROW_END("too small a buffer");
+}
+
+struct substitute_case {
+    const char *name;
+    const char *query;
+    const char *namespace;
+    const char *deployment;
+    const char *expected; /* NULL: an error */
+};
+
+static const struct substitute_case substitute_cases[] = {
+    {"bare placeholders", "rate(x{namespace=$namespace, deployment=$deployment}[1m])", "shop",
+     "api", "rate(x{namespace=\"shop\", deployment=\"api\"}[1m])"},
+    {"quoted placeholders", "x{namespace=\"$namespace\",pod='$deployment'}", "shop", "api",
+     "x{namespace=\"shop\",pod='api'}"},
+    {"regex operand", "x{pod=~\"$deployment-[a-z0-9]+\"}", "n", "a.b+c",
+     "x{pod=~\"a\\\\.b\\\\+c-[a-z0-9]+\"}"},
+    {"regex operand, spaced !~", "x{pod !~ '$deployment.*'}", "n", "a|b",
+     "x{pod !~ 'a\\\\|b.*'}"},
+    {"quote in a double-quoted string", "x{namespace=\"$namespace\"}", "a\"b", "d",
+     "x{namespace=\"a\\\"b\"}"},
+    {"injection attempt stays a value", "x{namespace=$namespace}", "a\"} or vector(1) or x{a=\"",
+     "d", "x{namespace=\"a\\\"} or vector(1) or x{a=\\\"\"}"},
+    {"newline and backslash", "x{deployment=$deployment}", "n", "a\\\nb",
+     "x{deployment=\"a\\\\\\nb\"}"},
+    {"raw string", "x{pod=~`$deployment-.*`}", "n", "a.b", "x{pod=~`a\\.b-.*`}"},
+    {"raw string refuses a backtick", "x{pod=`$deployment`}", "n", "a`b", NULL},
+    {"longer identifier is not a placeholder", "x{a=\"$namespaces\"}", "n", "d",
+     "x{a=\"$namespaces\"}"},
+    {"escaped quote inside a string", "x{a=\"\\\"$namespace\"}", "n", "d", "x{a=\"\\\"n\"}"},
+    {"comment untouched", "x # $namespace\n+ y{n=$namespace}", "n", "d",
+     "x # $namespace\n+ y{n=\"n\"}"},
+    {"no placeholders", "sum(rate(x[1m]))", "n", "d", "sum(rate(x[1m]))"},
+    {"non-ASCII name", "x{deployment=$deployment}", "n", "\xc3\xa9t\xc3\xa9", "x{deployment=\"\xc3\xa9t\xc3\xa9\"}"},
+};
+
+static void test_substitute(void)
+{
+    for (size_t i = 0; i < sizeof substitute_cases / sizeof substitute_cases[0]; i++) {
+        const struct substitute_case *tc = &substitute_cases[i];
+        CPS_ROW_BEGIN();
+        struct cps_err err = {0};
+        char *out = cps_promql_substitute(tc->query, tc->namespace, tc->deployment, &err);
+        if (tc->expected) {
+            ASSERT_STR_EQ(out, tc->expected);
+        } else {
+            ASSERT_TRUE(out == NULL);
+            ASSERT_CONTAINS(err.message, "backtick");
+        }
+        free(out);
+        CPS_ROW_END(tc->name);
+    }
+    CPS_ROW_BEGIN();
+    ASSERT_TRUE(cps_promql_has_placeholders("x{a=$deployment}"));
+    ASSERT_TRUE(cps_promql_has_placeholders("x{a=\"$namespace\"}"));
+    ASSERT_TRUE(!cps_promql_has_placeholders("sum by (namespace) (x)"));
+    CPS_ROW_END("has placeholders");
+}
+
+struct decode_case {
+    const char *name;
+    const char *body;
+    int ok;
+    size_t n;
+    const char *first_namespace; /* expected labels and value of sample 0 */
+    const char *first_name;
+    double first_value;
+    long long first_ms;
+    const char *error_fragment;
+    int error_line, error_col;
+};
+
+static const struct decode_case decode_cases[] = {
+    {"vector", "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+               "{\"metric\":{\"namespace\":\"shop\",\"deployment\":\"api\"},\"value\":[1700000000.5,\"12.25\"]},"
+               "{\"metric\":{\"namespace\":\"shop\"},\"value\":[1700000000.5,\"3\"]}]}}",
+     1, 2, "shop", "api", 12.25, 1700000000500LL, NULL, 0, 0},
+    {"empty vector", "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]}}", 1,
+     0, NULL, NULL, 0, 0, NULL, 0, 0},
+    {"scalar", "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[10,\"4\"]}}", 1,
+     1, NULL, NULL, 4, 10000, NULL, 0, 0},
+    {"NaN survives", "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+                     "{\"metric\":{},\"value\":[1,\"NaN\"]}]}}",
+     1, 1, NULL, NULL, NAN, 1000, NULL, 0, 0},
+    {"error status", "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"parse error\"}", 0,
+     0, NULL, NULL, 0, 0, "bad_data: parse error", 0, 0},
+    {"not JSON", "{\"status\":\n \"success\",,}", 0, 0, NULL, NULL, 0, 0, "not JSON", 2, 12},
+    {"garbage", "<html>502</html>", 0, 0, NULL, NULL, 0, 0, "not JSON", 1, 1},
+    {"matrix refused", "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[]}}", 0,
+     0, NULL, NULL, 0, 0, "instant vector was expected", 0, 0},
+    {"value not a string", "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+                           "{\"metric\":{},\"value\":[1,2]}]}}",
+     0, 0, NULL, NULL, 0, 0, "data.result[0]", 0, 0},
+    {"value text junk", "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+                        "{\"metric\":{},\"value\":[1,\"12abc\"]}]}}",
+     0, 0, NULL, NULL, 0, 0, "data.result[0]", 0, 0},
+    {"second sample bad", "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+                          "{\"metric\":{\"namespace\":\"a\"},\"value\":[1,\"1\"]},{\"metric\":3}]}}",
+     0, 0, NULL, NULL, 0, 0, "data.result[1]", 0, 0},
+    {"no status", "{\"data\":{}}", 0, 0, NULL, NULL, 0, 0, "no \"status\"", 0, 0},
+    {"no data", "{\"status\":\"success\"}", 0, 0, NULL, NULL, 0, 0, "missing", 0, 0},
+    {"duplicate key", "{\"status\":\"success\",\"status\":\"error\"}", 0, 0, NULL, NULL, 0, 0,
+     "not JSON", 1, 0},
+};
+
+static void test_decode(void)
+{
+    for (size_t i = 0; i < sizeof decode_cases / sizeof decode_cases[0]; i++) {
+        const struct decode_case *tc = &decode_cases[i];
+        CPS_ROW_BEGIN();
+        struct cps_prom_result result = {0};
+        struct cps_err err = {0};
+        int rc = cps_prom_decode_instant(tc->body, strlen(tc->body), "namespace", "deployment",
+                                         "prometheus: qps", &result, &err);
+        ASSERT_EQ(rc, tc->ok ? 0 : -1);
+        if (tc->ok) {
+            ASSERT_EQ(result.n_samples, tc->n);
+            if (tc->n > 0) {
+                const struct cps_prom_sample *s = &result.samples[0];
+                if (tc->first_namespace)
+                    ASSERT_STR_EQ(s->namespace, tc->first_namespace);
+                else
+                    ASSERT_TRUE(s->namespace == NULL);
+                if (tc->first_name)
+                    ASSERT_STR_EQ(s->name, tc->first_name);
+                else
+                    ASSERT_TRUE(s->name == NULL);
+                if (isnan(tc->first_value))
+                    ASSERT_TRUE(isnan(s->value));
+                else
+                    ASSERT_NEAR(s->value, tc->first_value, 1e-12);
+                ASSERT_EQ(s->timestamp_ms, tc->first_ms);
+            }
+        } else {
+            ASSERT_EQ(result.n_samples, 0);
+            ASSERT_TRUE(result.samples == NULL);
+            ASSERT_STR_EQ(err.source, "prometheus: qps");
+            ASSERT_CONTAINS(err.message, tc->error_fragment);
+            if (tc->error_line)
+                ASSERT_EQ(err.line, tc->error_line);
+            if (tc->error_col)
+                ASSERT_EQ(err.col, tc->error_col);
+        }
+        cps_prom_result_release(&result);
+        CPS_ROW_END(tc->name);
+    }
+}
+
+int main(void)
+{
+    CPS_RUN(test_escape);
+    CPS_RUN(test_substitute);
+    CPS_RUN(test_decode);
+    CPS_TEST_END();
+}
