@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "controller.h"
 #include "gen_trace.h"
 #include "sim_cmd.h"
 
@@ -16,6 +17,7 @@ static void usage(FILE *out)
           "latency SLO, cost target and budget.\n"
           "\n"
           "Commands:\n"
+          "  run --config FILE        the controller (in-cluster or --kubeconfig)\n"
           "  sim TRACE.csv            replay a trace against cpscale, HPA and an oracle\n"
           "  decide --input OBS.json  make one decision from a JSON observation\n"
           "  check-config FILE        validate a config and print the effective config\n"
@@ -42,6 +44,8 @@ int main(int argc, char **argv)
         printf("cpscale %s\n", CPS_VERSION);
         return CPS_EXIT_OK;
     }
+    if (strcmp(command, "run") == 0)
+        return cps_cmd_run(argc - 1, argv + 1);
     if (strcmp(command, "sim") == 0)
         return cps_sim_main(argc - 1, argv + 1);
     if (strcmp(command, "decide") == 0)

@@ -12,15 +12,15 @@
  * Read all of `path` ("-": stdin) into a NUL-terminated buffer, refusing
  * files over max_bytes so a wrong path cannot exhaust memory.
  */
-int cps_read_file(const char *path, size_t max_bytes, char **bytes, size_t *len)
+int cps_read_file_err(const char *path, size_t max_bytes, char **bytes, size_t *len,
+                      struct cps_err *err)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "%s: cannot open: %s\n", path, strerror(errno));
-        return -1;
-    }
+    if (!f)
+        return cps_err_set(err, path, 0, 0, "cannot open: %s", strerror(errno));
     size_t cap = 65536, n = 0;
     char *buf = malloc(cap + 1);
+    int too_large = 0;
     while (buf) {
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
@@ -28,30 +28,24 @@ int cps_read_file(const char *path, size_t max_bytes, char **bytes, size_t *len)
             break;
         if (n == cap) {
             if (cap >= max_bytes) {
-                fprintf(stderr, "%s: larger than %zu bytes\n", path, max_bytes);
-                free(buf);
-                buf = NULL;
+                too_large = 1;
                 break;
             }
             char *grown = realloc(buf, cap * 2 + 1);
-            if (!grown) {
-                free(buf);
-                buf = NULL;
-                fprintf(stderr, "%s: out of memory\n", path);
+            if (!grown)
                 break;
-            }
             buf = grown;
             cap *= 2;
         }
     }
-    int failed = !buf || ferror(f);
+    int read_error = ferror(f);
     if (f != stdin)
         fclose(f);
-    if (failed) {
-        if (buf)
-            fprintf(stderr, "%s: read error\n", path);
+    if (!buf || too_large || read_error || n == cap) {
         free(buf);
-        return -1;
+        if (too_large)
+            return cps_err_set(err, path, 0, 0, "larger than %zu bytes", max_bytes);
+        return cps_err_set(err, path, 0, 0, read_error ? "read error" : "out of memory");
     }
     buf[n] = '\0';
     *bytes = buf;
@@ -59,16 +53,34 @@ int cps_read_file(const char *path, size_t max_bytes, char **bytes, size_t *len)
     return 0;
 }
 
-struct cps_config *cps_load_config_file(const char *path)
+int cps_read_file(const char *path, size_t max_bytes, char **bytes, size_t *len)
+{
+    struct cps_err err;
+    cps_err_clear(&err);
+    if (cps_read_file_err(path, max_bytes, bytes, len, &err) == 0)
+        return 0;
+    char msg[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
+    cps_err_format(&err, msg, sizeof msg);
+    fprintf(stderr, "%s\n", msg);
+    return -1;
+}
+
+struct cps_config *cps_load_config_file_err(const char *path, struct cps_err *err)
 {
     char *bytes = NULL;
     size_t len = 0;
-    if (cps_read_file(path, CONFIG_MAX_BYTES, &bytes, &len) < 0)
+    if (cps_read_file_err(path, CONFIG_MAX_BYTES, &bytes, &len, err) < 0)
         return NULL;
+    struct cps_config *config = cps_config_load_bytes(bytes, len, path, err);
+    free(bytes);
+    return config;
+}
+
+struct cps_config *cps_load_config_file(const char *path)
+{
     struct cps_err err;
     cps_err_clear(&err);
-    struct cps_config *config = cps_config_load_bytes(bytes, len, path, &err);
-    free(bytes);
+    struct cps_config *config = cps_load_config_file_err(path, &err);
     if (!config) {
         char msg[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
         cps_err_format(&err, msg, sizeof msg);
@@ -76,4 +88,3 @@ struct cps_config *cps_load_config_file(const char *path)
     }
     return config;
 }
-

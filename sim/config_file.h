@@ -15,6 +15,16 @@
  * to stderr. */
 int cps_read_file(const char *path, size_t max_bytes, char **bytes, size_t *len);
 
+/* The same, filling err instead of printing (for the controller, which logs
+ * and counts failures). */
+int cps_read_file_err(const char *path, size_t max_bytes, char **bytes, size_t *len,
+                      struct cps_err *err);
+
+/* Load and validate a config file into err instead of printing; NULL on
+ * error. The controller's reload uses it to refuse a bad file and keep the
+ * old config. */
+struct cps_config *cps_load_config_file_err(const char *path, struct cps_err *err);
+
 /* Load and validate a config file, printing "file:line:col: message" on
  * error. Returns NULL on error; free with cps_config_free. */
 struct cps_config *cps_load_config_file(const char *path);

@@ -1,0 +1,444 @@
+#include "http.h"
+
+#include <curl/curl.h>
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define MS_PER_S 1000.0
+#define CONNECT_TIMEOUT_MAX_MS 5000L /* a connect slower than this is a dead peer */
+#define BODY_INITIAL_CAP 4096
+
+struct socket_watch {
+    ev_io io;
+    curl_socket_t fd;
+    struct cps_http *http;
+};
+
+struct cps_http_request {
+    struct cps_http *http;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body;
+    size_t body_len, body_cap, max_body;
+    int too_large;
+    int (*chunk_cb)(const char *data, size_t len, void *user);
+    int chunk_aborted;
+    void (*cancel_cb)(void *user);
+    int64_t retry_after_ms;
+    cps_http_done_cb *done_cb;
+    void *user;
+    char error[CURL_ERROR_SIZE];
+    struct cps_http_request *prev, *next;
+};
+
+struct cps_http {
+    struct ev_loop *loop;
+    CURLM *multi;
+    ev_timer timer;
+    struct cps_http_request *requests; /* in flight, doubly linked */
+    size_t in_flight;
+};
+
+int cps_http_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void cps_http_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+/* Free a request that is no longer known to curl. The one place requests
+ * are freed. */
+static void request_free(struct cps_http_request *request)
+{
+    struct cps_http *http = request->http;
+    if (request->prev)
+        request->prev->next = request->next;
+    else if (http->requests == request)
+        http->requests = request->next;
+    if (request->next)
+        request->next->prev = request->prev;
+    http->in_flight--;
+    curl_easy_cleanup(request->easy);
+    curl_slist_free_all(request->headers);
+    free(request->body);
+    free(request);
+}
+
+/* Hand every finished transfer to its callback, then free it. Called only
+ * after curl_multi_socket_action has returned, never from inside curl. */
+static void drain_completed(struct cps_http *http)
+{
+    CURLMsg *message;
+    int left;
+    while ((message = curl_multi_info_read(http->multi, &left))) {
+        if (message->msg != CURLMSG_DONE)
+            continue;
+        struct cps_http_request *request = NULL;
+        curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, (char **)&request);
+        CURLcode code = message->data.result;
+        curl_multi_remove_handle(http->multi, request->easy);
+
+        struct cps_http_response response = {0};
+        curl_easy_getinfo(request->easy, CURLINFO_RESPONSE_CODE, &response.status);
+        curl_easy_getinfo(request->easy, CURLINFO_TOTAL_TIME, &response.elapsed_s);
+        response.retry_after_ms = request->retry_after_ms;
+        response.body = request->body ? request->body : "";
+        response.body_len = request->body_len;
+        if (request->too_large) {
+            snprintf(request->error, sizeof request->error,
+                     "answer larger than the cap of %zu bytes", request->max_body);
+            response.transport_error = 1;
+        } else if (request->chunk_aborted) {
+            snprintf(request->error, sizeof request->error, "stream aborted by its reader");
+            response.transport_error = 1;
+        } else if (code != CURLE_OK) {
+            if (request->error[0] == '\0')
+                snprintf(request->error, sizeof request->error, "%s", curl_easy_strerror(code));
+            response.transport_error = 1;
+        }
+        response.error = response.transport_error ? request->error : NULL;
+        request->done_cb(&response, request->user);
+        request_free(request);
+    }
+}
+
+/* libev: a socket curl watches is ready. */
+static void socket_ready_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)loop;
+    struct socket_watch *watch = io->data;
+    struct cps_http *http = watch->http;
+    int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) |
+                 (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    int running;
+    curl_multi_socket_action(http->multi, watch->fd, action, &running);
+    drain_completed(http);
+}
+
+/* libev: curl's timeout expired. */
+static void timeout_cb(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct cps_http *http = timer->data;
+    int running;
+    curl_multi_socket_action(http->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    drain_completed(http);
+}
+
+/* curl: set the single timer. The timeout is converted to seconds as a
+ * double (no integer division), and a 0 ms timeout is left to the loop's
+ * next iteration instead of calling back into curl from here. */
+static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    struct cps_http *http = userp;
+    ev_timer_stop(http->loop, &http->timer);
+    if (timeout_ms >= 0) {
+        ev_timer_set(&http->timer, (double)timeout_ms / MS_PER_S, 0.0);
+        ev_timer_start(http->loop, &http->timer);
+    }
+    return 0;
+}
+
+/* curl: start, change or stop watching a socket. */
+static int curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    struct cps_http *http = userp;
+    struct socket_watch *watch = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (watch) {
+            ev_io_stop(http->loop, &watch->io);
+            curl_multi_assign(http->multi, fd, NULL);
+            free(watch);
+        }
+        return 0;
+    }
+    int events = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
+    if (!watch) {
+        watch = calloc(1, sizeof *watch);
+        if (!watch)
+            return -1;
+        watch->fd = fd;
+        watch->http = http;
+        ev_io_init(&watch->io, socket_ready_cb, fd, events);
+        watch->io.data = watch;
+        curl_multi_assign(http->multi, fd, watch);
+    } else {
+        ev_io_stop(http->loop, &watch->io);
+        ev_io_set(&watch->io, fd, events);
+    }
+    ev_io_start(http->loop, &watch->io);
+    return 0;
+}
+
+struct cps_http *cps_http_new(struct ev_loop *loop, long max_per_host)
+{
+    struct cps_http *http = calloc(1, sizeof *http);
+    if (!http)
+        return NULL;
+    http->loop = loop;
+    http->multi = curl_multi_init();
+    if (!http->multi) {
+        free(http);
+        return NULL;
+    }
+    ev_timer_init(&http->timer, timeout_cb, 0.0, 0.0);
+    http->timer.data = http;
+    curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
+    curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
+    curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
+    curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
+    if (max_per_host > 0)
+        curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_per_host);
+    return http;
+}
+
+void cps_http_cancel(struct cps_http_request *request)
+{
+    if (!request)
+        return;
+    curl_multi_remove_handle(request->http->multi, request->easy);
+    void (*cancel_cb)(void *) = request->cancel_cb;
+    void *user = request->user;
+    request_free(request);
+    if (cancel_cb)
+        cancel_cb(user);
+}
+
+void cps_http_cancel_all(struct cps_http *http)
+{
+    while (http->requests)
+        cps_http_cancel(http->requests);
+}
+
+void cps_http_free(struct cps_http *http)
+{
+    if (!http)
+        return;
+    cps_http_cancel_all(http);
+    ev_timer_stop(http->loop, &http->timer);
+    curl_multi_cleanup(http->multi);
+    free(http);
+}
+
+size_t cps_http_in_flight(const struct cps_http *http)
+{
+    return http->in_flight;
+}
+
+char *cps_http_escape(struct cps_http *http, const char *text)
+{
+    (void)http;
+    char *escaped = curl_easy_escape(NULL, text, 0);
+    if (!escaped)
+        return NULL;
+    char *copy = strdup(escaped);
+    curl_free(escaped);
+    return copy;
+}
+
+/* curl: a block of the answer's body. Streams go to chunk_cb (2xx only;
+ * an error answer is buffered so its Status can be read); everything else
+ * is buffered up to the cap, and the transfer fails past it. */
+static size_t body_write_cb(char *data, size_t size, size_t count, void *userp)
+{
+    struct cps_http_request *request = userp;
+    size_t n = size * count;
+    if (request->chunk_cb) {
+        long status = 0;
+        curl_easy_getinfo(request->easy, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 200 && status < 300) {
+            if (request->chunk_cb(data, n, request->user) != 0) {
+                request->chunk_aborted = 1;
+                return 0;
+            }
+            return n;
+        }
+    }
+    if (request->body_len + n > request->max_body) {
+        request->too_large = 1;
+        return 0;
+    }
+    if (request->body_len + n + 1 > request->body_cap) {
+        size_t cap = request->body_cap ? request->body_cap : BODY_INITIAL_CAP;
+        while (cap < request->body_len + n + 1)
+            cap *= 2;
+        char *grown = realloc(request->body, cap);
+        if (!grown)
+            return 0;
+        request->body = grown;
+        request->body_cap = cap;
+    }
+    memcpy(request->body + request->body_len, data, n);
+    request->body_len += n;
+    request->body[request->body_len] = '\0';
+    return n;
+}
+
+/* curl: one header line; only Retry-After is kept (seconds, or an HTTP
+ * date turned into the time left). */
+static size_t header_cb(char *data, size_t size, size_t count, void *userp)
+{
+    struct cps_http_request *request = userp;
+    size_t n = size * count;
+    static const char name[] = "retry-after:";
+    if (n > sizeof name && strncasecmp(data, name, sizeof name - 1) == 0) {
+        char value[64];
+        size_t len = n - (sizeof name - 1);
+        if (len >= sizeof value)
+            len = sizeof value - 1;
+        memcpy(value, data + sizeof name - 1, len);
+        value[len] = '\0';
+        char *p = value;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        char *end;
+        long seconds = strtol(p, &end, 10);
+        if (end != p && seconds >= 0) {
+            request->retry_after_ms = (int64_t)seconds * 1000;
+        } else {
+            time_t when = curl_getdate(p, NULL);
+            time_t now = time(NULL);
+            if (when > 0)
+                request->retry_after_ms = when > now ? (int64_t)(when - now) * 1000 : 0;
+        }
+    }
+    return n;
+}
+
+/* Apply the TLS material: the CA (file or PEM blob) and the client
+ * certificate and key. Peer and host verification stay on, always. */
+static int apply_tls(CURL *easy, const struct cps_http_tls *tls)
+{
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!tls)
+        return 0;
+    if (tls->ca_blob && tls->ca_blob_len > 0) {
+        struct curl_blob blob = {(void *)tls->ca_blob, tls->ca_blob_len, CURL_BLOB_COPY};
+        if (curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &blob) != CURLE_OK)
+            return -1;
+    } else if (tls->ca_file) {
+        curl_easy_setopt(easy, CURLOPT_CAINFO, tls->ca_file);
+    }
+    if (tls->client_cert_blob && tls->client_key_blob) {
+        struct curl_blob cert = {(void *)tls->client_cert_blob, tls->client_cert_blob_len,
+                                 CURL_BLOB_COPY};
+        struct curl_blob key = {(void *)tls->client_key_blob, tls->client_key_blob_len,
+                                CURL_BLOB_COPY};
+        if (curl_easy_setopt(easy, CURLOPT_SSLCERT_BLOB, &cert) != CURLE_OK ||
+            curl_easy_setopt(easy, CURLOPT_SSLKEY_BLOB, &key) != CURLE_OK)
+            return -1;
+        curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "PEM");
+        curl_easy_setopt(easy, CURLOPT_SSLKEYTYPE, "PEM");
+    } else if (tls->client_cert_file && tls->client_key_file) {
+        curl_easy_setopt(easy, CURLOPT_SSLCERT, tls->client_cert_file);
+        curl_easy_setopt(easy, CURLOPT_SSLKEY, tls->client_key_file);
+    }
+    return 0;
+}
+
+/* Append one header line, copying it (curl_slist_append copies). */
+static int add_header(struct cps_http_request *request, const char *line)
+{
+    struct curl_slist *grown = curl_slist_append(request->headers, line);
+    if (!grown)
+        return -1;
+    request->headers = grown;
+    return 0;
+}
+
+int cps_http_send(struct cps_http *http, const struct cps_http_options *options,
+                  cps_http_done_cb *done_cb, void *user, struct cps_http_request **out)
+{
+    struct cps_http_request *request = calloc(1, sizeof *request);
+    if (!request)
+        return -1;
+    request->http = http;
+    request->max_body = options->max_body_bytes;
+    request->chunk_cb = options->chunk_cb;
+    request->cancel_cb = options->cancel_cb;
+    request->retry_after_ms = -1;
+    request->done_cb = done_cb;
+    request->user = user;
+    request->easy = curl_easy_init();
+    if (!request->easy)
+        goto fail;
+    CURL *easy = request->easy;
+    curl_easy_setopt(easy, CURLOPT_URL, options->url);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, request);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, request->error);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)options->timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     options->timeout_ms < CONNECT_TIMEOUT_MAX_MS ? (long)options->timeout_ms
+                                                                  : CONNECT_TIMEOUT_MAX_MS);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, body_write_cb);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, request);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, request);
+    if (apply_tls(easy, options->tls) != 0)
+        goto fail;
+
+    if (add_header(request, "Accept: application/json") != 0 || add_header(request, "Expect:"))
+        goto fail;
+    if (options->bearer_token && options->bearer_token[0]) {
+        size_t len = strlen("Authorization: Bearer ") + strlen(options->bearer_token) + 1;
+        char *line = malloc(len);
+        if (!line)
+            goto fail;
+        snprintf(line, len, "Authorization: Bearer %s", options->bearer_token);
+        int rc = add_header(request, line);
+        memset(line, 0, len); /* no copy of the token lingers in freed memory */
+        free(line);
+        if (rc != 0)
+            goto fail;
+    }
+    for (const char *const *h = options->headers; h && *h; h++)
+        if (add_header(request, *h) != 0)
+            goto fail;
+    const char *method = options->method ? options->method : "GET";
+    if (strcmp(method, "GET") != 0) {
+        char content_type[128];
+        snprintf(content_type, sizeof content_type, "Content-Type: %s",
+                 options->content_type ? options->content_type : "application/json");
+        if (add_header(request, content_type) != 0)
+            goto fail;
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)options->body_len);
+        curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, options->body ? options->body : "");
+        if (strcmp(method, "POST") != 0)
+            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
+    }
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, request->headers);
+
+    request->next = http->requests;
+    if (http->requests)
+        http->requests->prev = request;
+    http->requests = request;
+    http->in_flight++;
+    if (curl_multi_add_handle(http->multi, easy) != CURLM_OK) {
+        request_free(request);
+        return -1;
+    }
+    if (out)
+        *out = request;
+    return 0;
+fail:
+    if (request->easy)
+        curl_easy_cleanup(request->easy);
+    curl_slist_free_all(request->headers);
+    free(request);
+    return -1;
+}

@@ -1,0 +1,102 @@
+/*
+ * Non-blocking HTTP(S) on the libev loop: libcurl's multi-socket API in the
+ * shape of curl's hiperfifo example (one ev_io per socket curl asks about,
+ * one ev_timer for curl's timeout), without that example's known faults:
+ * timeouts are not truncated by integer division, curl is never called from
+ * inside its own timer callback (a 0 ms timeout is deferred to the loop),
+ * and errors are returned, never exit().
+ *
+ * Every request has a timeout and a cap on its answer's body. TLS peers are
+ * always verified. Each completed request calls its callback exactly once
+ * from the loop; a request that could not be started returns -1 and never
+ * calls it; a cancelled request never calls it.
+ *
+ * Ownership: the client owns its requests and frees each one in one place,
+ * after its curl handle has been removed and before/after its callback
+ * (the response is only valid during the callback).
+ */
+#ifndef CPS_HTTP_H
+#define CPS_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ev_loop;
+struct cps_http;
+struct cps_http_request;
+
+/* TLS material for one server; blobs are PEM bytes (kubeconfig *-data). */
+struct cps_http_tls {
+    const char *ca_file;
+    const unsigned char *ca_blob;
+    size_t ca_blob_len;
+    const unsigned char *client_cert_blob;
+    size_t client_cert_blob_len;
+    const unsigned char *client_key_blob;
+    size_t client_key_blob_len;
+    const char *client_cert_file;
+    const char *client_key_file;
+};
+
+struct cps_http_options {
+    const char *method;           /* "GET", "PATCH", "POST", "PUT" */
+    const char *url;
+    const char *const *headers;   /* NULL-terminated "Name: value" lines, or NULL */
+    const char *bearer_token;     /* sent as Authorization; never logged */
+    const char *body;             /* request body or NULL */
+    size_t body_len;
+    const char *content_type;     /* of the body */
+    int64_t timeout_ms;           /* whole request, including queueing */
+    size_t max_body_bytes;        /* the answer's cap */
+    const struct cps_http_tls *tls;
+    /* For streams (watch): called with each chunk as it arrives instead of
+     * buffering the body; return 0 to go on, -1 to abort the transfer. */
+    int (*chunk_cb)(const char *data, size_t len, void *user);
+    /* Called with `user` when the request is cancelled (not on completion),
+     * so whoever allocated it can free it; may be NULL. */
+    void (*cancel_cb)(void *user);
+};
+
+struct cps_http_response {
+    long status;                  /* HTTP status, 0 when none was received */
+    const char *body;             /* NUL-terminated, valid during the callback */
+    size_t body_len;
+    int transport_error;          /* 1: no complete answer (timeout, refused, TLS, cap) */
+    const char *error;            /* what went wrong, for logs */
+    int64_t retry_after_ms;       /* from Retry-After (seconds form), -1 when absent */
+    double elapsed_s;
+};
+
+typedef void cps_http_done_cb(const struct cps_http_response *response, void *user);
+
+/* A client on `loop`; max_per_host caps parallel connections to one host
+ * (requests beyond it queue in curl). NULL when curl cannot be set up. */
+struct cps_http *cps_http_new(struct ev_loop *loop, long max_per_host);
+
+/* Cancel everything in flight (no callbacks) and free. NULL is a no-op. */
+void cps_http_free(struct cps_http *http);
+
+/* Start a request. 0 and *out (if not NULL) set to a handle valid until the
+ * callback returns or cps_http_cancel; -1 when it could not be started (the
+ * callback is then never called). */
+int cps_http_send(struct cps_http *http, const struct cps_http_options *options,
+                  cps_http_done_cb *done_cb, void *user, struct cps_http_request **out);
+
+/* Abort a request in flight; its callback is not called (its cancel_cb
+ * is). NULL is a no-op. */
+void cps_http_cancel(struct cps_http_request *request);
+
+/* Abort every request in flight; no callbacks. */
+void cps_http_cancel_all(struct cps_http *http);
+
+/* Requests started and not yet completed or cancelled. */
+size_t cps_http_in_flight(const struct cps_http *http);
+
+/* URL-encode text for a query string parameter into a malloc'd string. */
+char *cps_http_escape(struct cps_http *http, const char *text);
+
+/* Process-wide curl initialisation; call once from main before threads. */
+int cps_http_global_init(void);
+void cps_http_global_cleanup(void);
+
+#endif

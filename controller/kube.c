@@ -1,0 +1,368 @@
+#include "kube.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_file.h"
+#include "kubeconfig.h"
+#include "log.h"
+
+#define MAX_TOKEN_BYTES 65536
+#define MAX_COUNTERS 128 /* distinct (verb, resource, code) triples kept */
+
+struct request_counter {
+    char verb[16];
+    char resource[48];
+    long code;
+    unsigned long long count;
+};
+
+struct cps_kube {
+    struct cps_http *http;
+    char *server;
+    struct cps_http_tls tls;
+    /* owned TLS material behind tls's pointers */
+    char *ca_file;
+    unsigned char *ca_blob;
+    unsigned char *cert_blob, *key_blob;
+    char *cert_file, *key_file;
+    size_t ca_blob_len, cert_blob_len, key_blob_len;
+    char *token;         /* the current bearer token, or NULL */
+    char *token_file;    /* re-read every minute when set */
+    int64_t token_read_ms;
+    struct request_counter counters[MAX_COUNTERS];
+    size_t n_counters;
+};
+
+struct pending_call {
+    struct cps_kube *kube;
+    cps_kube_done_cb *done_cb;
+    void *user;
+    char verb[16];
+    char resource[48];
+};
+
+/* Read a token file, trimming the trailing newline. NULL on failure. The
+ * token itself never goes into an error message. */
+static char *read_token_file(const char *path, struct cps_err *err)
+{
+    size_t len = 0;
+    char *bytes = NULL;
+    if (cps_read_file_err(path, MAX_TOKEN_BYTES, &bytes, &len, err) != 0)
+        return NULL;
+    while (len > 0 && isspace((unsigned char)bytes[len - 1]))
+        bytes[--len] = '\0';
+    if (len == 0) {
+        free(bytes);
+        cps_err_set(err, path, 0, 0, "the token file is empty");
+        return NULL;
+    }
+    return bytes;
+}
+
+/* Free a heap string after wiping it (tokens and keys). */
+static void free_secret(void *secret, size_t len)
+{
+    if (secret) {
+        memset(secret, 0, len);
+        free(secret);
+    }
+}
+
+void cps_kube_free(struct cps_kube *kube)
+{
+    if (!kube)
+        return;
+    free(kube->server);
+    free(kube->ca_file);
+    free(kube->ca_blob);
+    free(kube->cert_blob);
+    free_secret(kube->key_blob, kube->key_blob_len);
+    free(kube->cert_file);
+    free(kube->key_file);
+    if (kube->token)
+        free_secret(kube->token, strlen(kube->token));
+    free(kube->token_file);
+    free(kube);
+}
+
+/* Take over the credentials of a parsed kubeconfig (the strings move). */
+static int adopt_kubeconfig(struct cps_kube *kube, struct cps_kubeconfig *kc, struct cps_err *err)
+{
+    kube->server = kc->server, kc->server = NULL;
+    kube->ca_file = kc->ca_file, kc->ca_file = NULL;
+    kube->ca_blob = kc->ca_data, kube->ca_blob_len = kc->ca_data_len, kc->ca_data = NULL;
+    kube->cert_blob = kc->client_cert_data, kube->cert_blob_len = kc->client_cert_data_len;
+    kc->client_cert_data = NULL;
+    kube->key_blob = kc->client_key_data, kube->key_blob_len = kc->client_key_data_len;
+    kc->client_key_data = NULL;
+    kube->cert_file = kc->client_cert_file, kc->client_cert_file = NULL;
+    kube->key_file = kc->client_key_file, kc->client_key_file = NULL;
+    kube->token = kc->token, kc->token = NULL;
+    kube->token_file = kc->token_file, kc->token_file = NULL;
+    if (kube->token_file && !kube->token) {
+        kube->token = read_token_file(kube->token_file, err);
+        if (!kube->token)
+            return -1;
+    }
+    return 0;
+}
+
+/* In-cluster: KUBERNETES_SERVICE_HOST/PORT, the token and CA files. */
+static int adopt_in_cluster(struct cps_kube *kube, const char *sa_dir, struct cps_err *err)
+{
+    const char *host = getenv("KUBERNETES_SERVICE_HOST");
+    const char *port = getenv("KUBERNETES_SERVICE_PORT");
+    if (!host || !*host || !port || !*port)
+        return cps_err_set(err, "in-cluster", 0, 0,
+                           "KUBERNETES_SERVICE_HOST/PORT are not set: not in a cluster? "
+                           "(use --kubeconfig)");
+    size_t len = strlen(host) + strlen(port) + 16;
+    kube->server = malloc(len);
+    size_t dir_len = strlen(sa_dir) + 16;
+    kube->ca_file = malloc(dir_len);
+    kube->token_file = malloc(dir_len);
+    if (!kube->server || !kube->ca_file || !kube->token_file)
+        return cps_err_set(err, "in-cluster", 0, 0, "out of memory");
+    /* an IPv6 address goes in brackets */
+    snprintf(kube->server, len, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host,
+             port);
+    snprintf(kube->ca_file, dir_len, "%s/ca.crt", sa_dir);
+    snprintf(kube->token_file, dir_len, "%s/token", sa_dir);
+    kube->token = read_token_file(kube->token_file, err);
+    return kube->token ? 0 : -1;
+}
+
+struct cps_kube *cps_kube_new(struct cps_http *http, const struct cps_kube_options *options,
+                              struct cps_err *err)
+{
+    struct cps_kube *kube = calloc(1, sizeof *kube);
+    if (!kube) {
+        cps_err_set(err, "kubernetes", 0, 0, "out of memory");
+        return NULL;
+    }
+    kube->http = http;
+    if (options->kubeconfig) {
+        size_t len = 0;
+        char *bytes = NULL;
+        if (cps_read_file_err(options->kubeconfig, CPS_KUBECONFIG_MAX_BYTES, &bytes, &len,
+                              err) != 0)
+            goto fail;
+        struct cps_kubeconfig *kc =
+            cps_kubeconfig_parse(bytes, len, options->kubeconfig, options->context, err);
+        free_secret(bytes, len);
+        if (!kc)
+            goto fail;
+        int rc = adopt_kubeconfig(kube, kc, err);
+        cps_kubeconfig_free(kc);
+        if (rc != 0)
+            goto fail;
+    } else if (adopt_in_cluster(kube,
+                                options->serviceaccount_dir ? options->serviceaccount_dir
+                                                            : CPS_KUBE_DEFAULT_SA_DIR,
+                                err) != 0) {
+        goto fail;
+    }
+    kube->tls.ca_file = kube->ca_file;
+    kube->tls.ca_blob = kube->ca_blob;
+    kube->tls.ca_blob_len = kube->ca_blob_len;
+    kube->tls.client_cert_blob = kube->cert_blob;
+    kube->tls.client_cert_blob_len = kube->cert_blob_len;
+    kube->tls.client_key_blob = kube->key_blob;
+    kube->tls.client_key_blob_len = kube->key_blob_len;
+    kube->tls.client_cert_file = kube->cert_file;
+    kube->tls.client_key_file = kube->key_file;
+    /* trailing slashes would double up with the absolute paths */
+    size_t n = strlen(kube->server);
+    while (n > 0 && kube->server[n - 1] == '/')
+        kube->server[--n] = '\0';
+    return kube;
+fail:
+    cps_kube_free(kube);
+    return NULL;
+}
+
+const char *cps_kube_server(const struct cps_kube *kube)
+{
+    return kube->server;
+}
+
+void cps_kube_refresh_token(struct cps_kube *kube, int64_t now_ms)
+{
+    if (!kube->token_file)
+        return;
+    if (kube->token_read_ms != 0 && now_ms - kube->token_read_ms < CPS_KUBE_TOKEN_REREAD_MS)
+        return;
+    kube->token_read_ms = now_ms;
+    struct cps_err err = {0};
+    char *token = read_token_file(kube->token_file, &err);
+    if (!token) {
+        char text[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 8];
+        cps_err_format(&err, text, sizeof text);
+        cps_log_message(CPS_LOG_WARN, "could not re-read the token; keeping the old one", text);
+        return;
+    }
+    if (kube->token)
+        free_secret(kube->token, strlen(kube->token));
+    kube->token = token;
+}
+
+/* Count one request under (verb, resource, code); the table is small and
+ * fixed, and a triple past its end is dropped from metrics, not from use. */
+static void count_request(struct cps_kube *kube, const char *verb, const char *resource,
+                          long code)
+{
+    for (size_t i = 0; i < kube->n_counters; i++) {
+        struct request_counter *c = &kube->counters[i];
+        if (c->code == code && strcmp(c->verb, verb) == 0 && strcmp(c->resource, resource) == 0) {
+            c->count++;
+            return;
+        }
+    }
+    if (kube->n_counters == MAX_COUNTERS)
+        return;
+    struct request_counter *c = &kube->counters[kube->n_counters++];
+    snprintf(c->verb, sizeof c->verb, "%s", verb);
+    snprintf(c->resource, sizeof c->resource, "%s", resource);
+    c->code = code;
+    c->count = 1;
+}
+
+void cps_kube_each_count(const struct cps_kube *kube,
+                         void (*emit)(const char *verb, const char *resource, long code,
+                                      unsigned long long count, void *user),
+                         void *user)
+{
+    for (size_t i = 0; i < kube->n_counters; i++)
+        emit(kube->counters[i].verb, kube->counters[i].resource, kube->counters[i].code,
+             kube->counters[i].count, user);
+}
+
+/* http: the answer to one kube request; count it and pass it on. */
+static void request_done_cb(const struct cps_http_response *response, void *user)
+{
+    struct pending_call *call = user;
+    count_request(call->kube, call->verb, call->resource,
+                  response->transport_error ? 0 : response->status);
+    struct cps_kube_answer answer = {
+        .status = response->transport_error ? 0 : response->status,
+        .body = response->body,
+        .body_len = response->body_len,
+        .transport_error = response->transport_error,
+        .error = response->error,
+        .retry_after_ms = response->retry_after_ms,
+    };
+    cps_kube_done_cb *done_cb = call->done_cb;
+    void *done_user = call->user;
+    free(call);
+    done_cb(&answer, done_user);
+}
+
+int cps_kube_request(struct cps_kube *kube, const char *verb, const char *resource,
+                     const char *method, const char *path, const char *content_type,
+                     const char *body, int64_t timeout_ms, cps_kube_done_cb *done_cb, void *user,
+                     struct cps_http_request **out)
+{
+    struct pending_call *call = calloc(1, sizeof *call);
+    if (!call)
+        return -1;
+    call->kube = kube;
+    call->done_cb = done_cb;
+    call->user = user;
+    snprintf(call->verb, sizeof call->verb, "%s", verb);
+    snprintf(call->resource, sizeof call->resource, "%s", resource);
+    size_t url_len = strlen(kube->server) + strlen(path) + 1;
+    char *url = malloc(url_len);
+    if (!url) {
+        free(call);
+        return -1;
+    }
+    snprintf(url, url_len, "%s%s", kube->server, path);
+    struct cps_http_options options = {
+        .method = method,
+        .url = url,
+        .bearer_token = kube->token,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .content_type = content_type,
+        .timeout_ms = timeout_ms,
+        .max_body_bytes = CPS_KUBE_MAX_BODY,
+        .tls = &kube->tls,
+        .cancel_cb = free,
+    };
+    int rc = cps_http_send(kube->http, &options, request_done_cb, call, out);
+    free(url);
+    if (rc != 0)
+        free(call);
+    return rc;
+}
+
+/* Append a percent-escaped path segment. */
+static int append_segment(char **path, size_t *len, const char *segment)
+{
+    char *escaped = curl_easy_escape(NULL, segment, 0);
+    if (!escaped)
+        return -1;
+    size_t n = strlen(escaped);
+    char *grown = realloc(*path, *len + n + 2);
+    if (!grown) {
+        curl_free(escaped);
+        return -1;
+    }
+    *path = grown;
+    (*path)[(*len)++] = '/';
+    memcpy(*path + *len, escaped, n + 1);
+    *len += n;
+    curl_free(escaped);
+    return 0;
+}
+
+char *cps_kube_path(const char *api_version, const char *namespace, const char *resource,
+                    const char *name, const char *subresource)
+{
+    char *path = strdup(strchr(api_version, '/') ? "/apis" : "/api");
+    if (!path)
+        return NULL;
+    size_t len = strlen(path);
+    /* "apps/v1" is two segments; escape each */
+    char group_version[128];
+    snprintf(group_version, sizeof group_version, "%s", api_version);
+    char *slash = strchr(group_version, '/');
+    int failed = 0;
+    if (slash) {
+        *slash = '\0';
+        failed |= append_segment(&path, &len, group_version);
+        failed |= append_segment(&path, &len, slash + 1);
+    } else {
+        failed |= append_segment(&path, &len, group_version);
+    }
+    if (namespace) {
+        failed |= append_segment(&path, &len, "namespaces");
+        failed |= append_segment(&path, &len, namespace);
+    }
+    failed |= append_segment(&path, &len, resource);
+    if (name)
+        failed |= append_segment(&path, &len, name);
+    if (subresource)
+        failed |= append_segment(&path, &len, subresource);
+    if (failed) {
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
+int cps_kube_resource_of_kind(const char *kind, char *out, size_t cap)
+{
+    size_t n = strlen(kind);
+    if (n + 2 > cap)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)tolower((unsigned char)kind[i]);
+    out[n] = 's';
+    out[n + 1] = '\0';
+    return 0;
+}

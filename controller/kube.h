@@ -1,0 +1,86 @@
+/*
+ * The Kubernetes API client: where the server is, how to authenticate, and
+ * one generic non-blocking request call on the shared HTTP client.
+ *
+ * Credentials come from the in-cluster service account (token file, CA
+ * file, KUBERNETES_SERVICE_HOST/PORT) or from a kubeconfig's current
+ * context (server, certificate-authority(-data), token/tokenFile or client
+ * certificate and key). Token files are read again every minute because
+ * bound service-account tokens rotate. TLS is always verified, and tokens
+ * and keys are never logged.
+ *
+ * Every request is counted by (verb, resource, code) for /metrics.
+ */
+#ifndef CPS_KUBE_H
+#define CPS_KUBE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "http.h"
+
+struct cps_kube;
+
+#define CPS_KUBE_DEFAULT_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+#define CPS_KUBE_TOKEN_REREAD_MS (60 * 1000)
+#define CPS_KUBE_MAX_BODY (64u << 20) /* cap on one answer (a large LIST) */
+
+struct cps_kube_options {
+    const char *kubeconfig;         /* NULL: in-cluster */
+    const char *context;            /* NULL: the kubeconfig's current-context */
+    const char *serviceaccount_dir; /* NULL: CPS_KUBE_DEFAULT_SA_DIR */
+};
+
+/* What came back; valid only during the callback. */
+struct cps_kube_answer {
+    long status;          /* HTTP status, 0 when the transport failed */
+    const char *body;
+    size_t body_len;
+    int transport_error;
+    const char *error;    /* transport error text, or NULL */
+    int64_t retry_after_ms;
+};
+
+typedef void cps_kube_done_cb(const struct cps_kube_answer *answer, void *user);
+
+/* Set up from the options. Reads the kubeconfig or the service-account
+ * files now (errors name file:line:col). NULL with err set on failure. */
+struct cps_kube *cps_kube_new(struct cps_http *http, const struct cps_kube_options *options,
+                              struct cps_err *err);
+void cps_kube_free(struct cps_kube *kube);
+
+/* "https://host:port" */
+const char *cps_kube_server(const struct cps_kube *kube);
+
+/* Re-read the token file when a minute has passed since the last read
+ * (bound tokens rotate). A failed read keeps the old token and logs. */
+void cps_kube_refresh_token(struct cps_kube *kube, int64_t now_ms);
+
+/* Send one request. `verb` and `resource` name it for metrics and RBAC
+ * ("patch", "deployments/scale"); `path` is absolute ("/apis/..."); body
+ * may be NULL. 0, or -1 when it could not be started (no callback then). */
+int cps_kube_request(struct cps_kube *kube, const char *verb, const char *resource,
+                     const char *method, const char *path, const char *content_type,
+                     const char *body, int64_t timeout_ms, cps_kube_done_cb *done_cb, void *user,
+                     struct cps_http_request **out);
+
+/* Build "/apis/GROUP/VERSION/namespaces/NS/RESOURCE/NAME[/SUB]" (or
+ * "/api/v1/..." for the core group) with each segment percent-escaped.
+ * api_version is "apps/v1" or "v1"; name and subresource may be NULL. A
+ * malloc'd string, or NULL when out of memory. */
+char *cps_kube_path(const char *api_version, const char *namespace, const char *resource,
+                    const char *name, const char *subresource);
+
+/* The plural resource of a kind ("Deployment" -> "deployments"). Writes
+ * into out; -1 when it does not fit. */
+int cps_kube_resource_of_kind(const char *kind, char *out, size_t cap);
+
+/* Counted requests, for /metrics: calls emit for every (verb, resource,
+ * code) seen so far with its count. code 0 means a transport failure. */
+void cps_kube_each_count(const struct cps_kube *kube,
+                         void (*emit)(const char *verb, const char *resource, long code,
+                                      unsigned long long count, void *user),
+                         void *user);
+
+#endif

@@ -1,0 +1,324 @@
+#include "lease.h"
+
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kube_json.h"
+#include "log.h"
+
+#define RELEASED_LEASE_DURATION_S 1 /* what client-go writes on release */
+#define MS_PER_S 1000
+
+enum lease_step { STEP_IDLE = 0, STEP_GET, STEP_CREATE, STEP_UPDATE, STEP_RELEASE };
+
+struct cps_lease {
+    struct ev_loop *loop;
+    struct cps_kube *kube;
+    char *namespace, *name, *identity;
+    char *lease_path;  /* .../leases/NAME */
+    char *leases_path; /* .../leases */
+    int64_t lease_duration_ms, renew_deadline_ms, retry_period_ms, request_timeout_ms;
+    cps_lease_change_cb *change_cb;
+    void *user;
+    ev_timer timer;
+    int leading;
+    int64_t last_renew_ms;     /* monotonic time of the attempt that last renewed */
+    int64_t attempt_started_ms;
+    struct cps_kube_lease observed;
+    int64_t observed_at_ms;    /* monotonic time we last saw the record change */
+    int have_observed;
+    enum lease_step step;
+    struct cps_http_request *in_flight;
+    int released;
+    void (*release_done_cb)(void *user);
+    void *release_user;
+};
+
+int64_t cps_monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * MS_PER_S + now.tv_nsec / 1000000;
+}
+
+int64_t cps_wall_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * MS_PER_S + now.tv_nsec / 1000000;
+}
+
+/* Change leadership, telling the controller. */
+static void set_leading(struct cps_lease *lease, int leading, const char *why)
+{
+    if (lease->leading == leading)
+        return;
+    lease->leading = leading;
+    struct cps_log_line line;
+    cps_log_begin(&line, leading ? CPS_LOG_INFO : CPS_LOG_WARN,
+                  leading ? "became leader" : "stopped leading");
+    cps_log_str(&line, "lease", lease->name);
+    cps_log_str(&line, "identity", lease->identity);
+    cps_log_str(&line, "why", why);
+    cps_log_end(&line);
+    if (lease->change_cb)
+        lease->change_cb(leading, lease->user);
+}
+
+int cps_lease_held(const struct cps_lease *lease, int64_t now_ms)
+{
+    return lease->leading && !lease->released &&
+           now_ms - lease->last_renew_ms < lease->renew_deadline_ms;
+}
+
+/* Step down when the renew deadline has passed without a renewal. */
+static void check_deadline(struct cps_lease *lease, int64_t now_ms)
+{
+    if (lease->leading && now_ms - lease->last_renew_ms >= lease->renew_deadline_ms)
+        set_leading(lease, 0, "no renewal within the renew deadline");
+}
+
+static void log_attempt_failure(struct cps_lease *lease, const char *what,
+                                const struct cps_kube_answer *answer)
+{
+    struct cps_log_line line;
+    cps_log_begin(&line, lease->leading ? CPS_LOG_WARN : CPS_LOG_DEBUG, "lease attempt failed");
+    cps_log_str(&line, "lease", lease->name);
+    cps_log_str(&line, "step", what);
+    cps_log_int(&line, "code", answer->status);
+    if (answer->error)
+        cps_log_str(&line, "error", answer->error);
+    cps_log_end(&line);
+}
+
+/* Remember a record read from (or written to) the API server; a change in
+ * its resourceVersion restarts our local expiry clock. */
+static void observe(struct cps_lease *lease, const struct cps_kube_lease *record, int64_t now_ms)
+{
+    if (!lease->have_observed ||
+        strcmp(lease->observed.resource_version, record->resource_version) != 0) {
+        lease->observed = *record;
+        lease->observed_at_ms = now_ms;
+        lease->have_observed = 1;
+    }
+}
+
+static void write_done_cb(const struct cps_kube_answer *answer, void *user);
+
+/* Send our record: POST to create, PUT (with the read resourceVersion) to
+ * take over or renew, PUT with an empty holder to release. */
+static void send_record(struct cps_lease *lease, enum lease_step step,
+                        const struct cps_kube_lease *record)
+{
+    char *body = cps_kube_encode_lease(lease->namespace, lease->name, record);
+    if (!body)
+        return;
+    int rc;
+    if (step == STEP_CREATE)
+        rc = cps_kube_request(lease->kube, "create", "leases", "POST", lease->leases_path,
+                              "application/json", body, lease->request_timeout_ms,
+                              write_done_cb, lease, &lease->in_flight);
+    else
+        rc = cps_kube_request(lease->kube, "update", "leases", "PUT", lease->lease_path,
+                              "application/json", body, lease->request_timeout_ms,
+                              write_done_cb, lease, &lease->in_flight);
+    free(body);
+    if (rc == 0)
+        lease->step = step;
+}
+
+/* The record we write now: ours, renewed at wall-clock `now`; a takeover
+ * bumps leaseTransitions and sets acquireTime, as client-go does. */
+static void build_record(const struct cps_lease *lease, const struct cps_kube_lease *current,
+                         struct cps_kube_lease *record)
+{
+    int64_t wall = cps_wall_ms();
+    memset(record, 0, sizeof *record);
+    snprintf(record->holder_identity, sizeof record->holder_identity, "%s", lease->identity);
+    record->lease_duration_s = (int32_t)(lease->lease_duration_ms / MS_PER_S);
+    record->renew_time_ms = wall;
+    if (current && strcmp(current->holder_identity, lease->identity) == 0) {
+        record->acquire_time_ms = current->acquire_time_ms ? current->acquire_time_ms : wall;
+        record->lease_transitions = current->lease_transitions;
+    } else {
+        record->acquire_time_ms = wall;
+        record->lease_transitions = current ? current->lease_transitions + 1 : 0;
+    }
+    if (current)
+        snprintf(record->resource_version, sizeof record->resource_version, "%s",
+                 current->resource_version);
+}
+
+static void write_done_cb(const struct cps_kube_answer *answer, void *user)
+{
+    struct cps_lease *lease = user;
+    enum lease_step step = lease->step;
+    lease->in_flight = NULL;
+    lease->step = STEP_IDLE;
+    int64_t now = cps_monotonic_ms();
+    if (step == STEP_RELEASE) {
+        if (answer->status != 200)
+            log_attempt_failure(lease, "release", answer);
+        else
+            cps_log_message(CPS_LOG_INFO, "released the lease", NULL);
+        if (lease->release_done_cb)
+            lease->release_done_cb(lease->release_user);
+        return;
+    }
+    if (answer->status == 200 || answer->status == 201) {
+        struct cps_kube_lease written;
+        struct cps_err err = {0};
+        if (cps_kube_decode_lease(answer->body, answer->body_len, "lease", &written, &err) == 0)
+            observe(lease, &written, now);
+        lease->last_renew_ms = lease->attempt_started_ms;
+        set_leading(lease, 1, step == STEP_CREATE ? "created the lease" : "holds the lease");
+        return;
+    }
+    /* 409: another candidate wrote first; anything else: try again later */
+    log_attempt_failure(lease, step == STEP_CREATE ? "create" : "update", answer);
+    if (answer->status == 409)
+        set_leading(lease, 0, "another holder updated the lease first");
+    check_deadline(lease, now);
+}
+
+static void get_done_cb(const struct cps_kube_answer *answer, void *user)
+{
+    struct cps_lease *lease = user;
+    lease->in_flight = NULL;
+    lease->step = STEP_IDLE;
+    int64_t now = cps_monotonic_ms();
+    if (answer->status == 404) {
+        struct cps_kube_lease record;
+        build_record(lease, NULL, &record);
+        send_record(lease, STEP_CREATE, &record);
+        return;
+    }
+    struct cps_kube_lease current;
+    struct cps_err err = {0};
+    if (answer->status != 200 ||
+        cps_kube_decode_lease(answer->body, answer->body_len, "lease", &current, &err) != 0) {
+        log_attempt_failure(lease, "get", answer);
+        check_deadline(lease, now);
+        return;
+    }
+    observe(lease, &current, now);
+    int ours = strcmp(current.holder_identity, lease->identity) == 0;
+    int64_t duration_ms = (int64_t)current.lease_duration_s * MS_PER_S;
+    if (!ours && current.holder_identity[0] && lease->observed_at_ms + duration_ms > now) {
+        set_leading(lease, 0, "the lease is held by another replica");
+        return;
+    }
+    struct cps_kube_lease record;
+    build_record(lease, &current, &record);
+    send_record(lease, STEP_UPDATE, &record);
+}
+
+/* libev: time for the next acquire-or-renew attempt. */
+static void retry_cb(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct cps_lease *lease = timer->data;
+    int64_t now = cps_monotonic_ms();
+    check_deadline(lease, now);
+    if (lease->in_flight || lease->released)
+        return; /* the previous attempt is still out; its own timeout ends it */
+    lease->attempt_started_ms = now;
+    if (cps_kube_request(lease->kube, "get", "leases", "GET", lease->lease_path, NULL, NULL,
+                         lease->request_timeout_ms, get_done_cb, lease, &lease->in_flight) == 0)
+        lease->step = STEP_GET;
+}
+
+struct cps_lease *cps_lease_new(struct ev_loop *loop, struct cps_kube *kube,
+                                const struct cps_lease_options *options,
+                                cps_lease_change_cb *change_cb, void *user)
+{
+    struct cps_lease *lease = calloc(1, sizeof *lease);
+    if (!lease)
+        return NULL;
+    lease->loop = loop;
+    lease->kube = kube;
+    lease->namespace = strdup(options->namespace);
+    lease->name = strdup(options->name);
+    lease->identity = strdup(options->identity);
+    lease->lease_path =
+        cps_kube_path("coordination.k8s.io/v1", options->namespace, "leases", options->name, NULL);
+    lease->leases_path =
+        cps_kube_path("coordination.k8s.io/v1", options->namespace, "leases", NULL, NULL);
+    lease->lease_duration_ms = options->lease_duration_ms;
+    lease->renew_deadline_ms = options->renew_deadline_ms;
+    lease->retry_period_ms = options->retry_period_ms;
+    lease->request_timeout_ms = options->request_timeout_ms;
+    lease->change_cb = change_cb;
+    lease->user = user;
+    if (!lease->namespace || !lease->name || !lease->identity || !lease->lease_path ||
+        !lease->leases_path) {
+        cps_lease_free(lease);
+        return NULL;
+    }
+    ev_timer_init(&lease->timer, retry_cb, 0.0, (double)options->retry_period_ms / MS_PER_S);
+    lease->timer.data = lease;
+    return lease;
+}
+
+void cps_lease_start(struct cps_lease *lease)
+{
+    ev_timer_start(lease->loop, &lease->timer);
+}
+
+int32_t cps_lease_transitions(const struct cps_lease *lease)
+{
+    return lease->have_observed ? lease->observed.lease_transitions : 0;
+}
+
+void cps_lease_release(struct cps_lease *lease, void (*done_cb)(void *user), void *user)
+{
+    ev_timer_stop(lease->loop, &lease->timer);
+    if (lease->in_flight) {
+        cps_http_cancel(lease->in_flight);
+        lease->in_flight = NULL;
+        lease->step = STEP_IDLE;
+    }
+    int was_leading = lease->leading;
+    lease->released = 1;
+    set_leading(lease, 0, "shutting down");
+    if (!was_leading || !lease->have_observed) {
+        if (done_cb)
+            done_cb(user);
+        return;
+    }
+    lease->release_done_cb = done_cb;
+    lease->release_user = user;
+    struct cps_kube_lease record = lease->observed;
+    record.holder_identity[0] = '\0';
+    record.lease_duration_s = RELEASED_LEASE_DURATION_S;
+    record.renew_time_ms = cps_wall_ms();
+    char *body = cps_kube_encode_lease(lease->namespace, lease->name, &record);
+    int rc = body ? cps_kube_request(lease->kube, "update", "leases", "PUT", lease->lease_path,
+                                     "application/json", body, lease->request_timeout_ms,
+                                     write_done_cb, lease, &lease->in_flight)
+                  : -1;
+    free(body);
+    if (rc == 0) {
+        lease->step = STEP_RELEASE;
+    } else if (done_cb) {
+        done_cb(user);
+    }
+}
+
+void cps_lease_free(struct cps_lease *lease)
+{
+    if (!lease)
+        return;
+    if (lease->loop)
+        ev_timer_stop(lease->loop, &lease->timer);
+    free(lease->namespace);
+    free(lease->name);
+    free(lease->identity);
+    free(lease->lease_path);
+    free(lease->leases_path);
+    free(lease);
+}

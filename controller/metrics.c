@@ -1,0 +1,280 @@
+/*
+ * /metrics: the controller's state in the Prometheus text format 0.0.4,
+ * rendered once per tick by the loop (the server thread only copies it).
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller.h"
+
+struct text {
+    char *data;
+    size_t len, cap;
+    int failed;
+};
+
+static void text_printf(struct text *text, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Append formatted text, growing the buffer; `failed` sticks on OOM. */
+static void text_printf(struct text *text, const char *fmt, ...)
+{
+    if (text->failed)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(text->data + text->len, text->cap - text->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            text->failed = 1;
+            return;
+        }
+        if ((size_t)n < text->cap - text->len) {
+            text->len += (size_t)n;
+            return;
+        }
+        size_t cap = text->cap * 2 + (size_t)n + 1;
+        char *grown = realloc(text->data, cap);
+        if (!grown) {
+            text->failed = 1;
+            return;
+        }
+        text->data = grown;
+        text->cap = cap;
+    }
+}
+
+/* A label value escaped per the text format (\\, \" and \n). */
+static void append_label_value(struct text *text, const char *value)
+{
+    for (const char *p = value; *p; p++) {
+        if (*p == '\\')
+            text_printf(text, "\\\\");
+        else if (*p == '"')
+            text_printf(text, "\\\"");
+        else if (*p == '\n')
+            text_printf(text, "\\n");
+        else
+            text_printf(text, "%c", *p);
+    }
+}
+
+static void header(struct text *text, const char *name, const char *type, const char *help)
+{
+    text_printf(text, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{namespace="..",name=".."[,extra]} value */
+static void target_sample(struct text *text, const char *metric, const struct cps_target *target,
+                          const char *extra_label, const char *extra_value, double value)
+{
+    text_printf(text, "%s{namespace=\"", metric);
+    append_label_value(text, target->namespace);
+    text_printf(text, "\",name=\"");
+    append_label_value(text, target->name);
+    text_printf(text, "\"");
+    if (extra_label) {
+        text_printf(text, ",%s=\"", extra_label);
+        append_label_value(text, extra_value);
+        text_printf(text, "\"");
+    }
+    if (isnan(value))
+        text_printf(text, "} NaN\n");
+    else
+        text_printf(text, "} %.17g\n", value);
+}
+
+/* One per-target gauge; `pick` reads the value (NaN: no sample). */
+static void target_gauge(struct text *text, const struct cps_controller *ctl, const char *metric,
+                         const char *help, double (*pick)(const struct cps_target_runtime *rt))
+{
+    header(text, metric, "gauge", help);
+    for (size_t t = 0; t < ctl->n_targets; t++) {
+        double value = pick(&ctl->targets[t]);
+        if (!isnan(value))
+            target_sample(text, metric, &ctl->targets[t].target, NULL, NULL, value);
+    }
+}
+
+static double pick_desired(const struct cps_target_runtime *rt)
+{
+    return rt->decided ? rt->decision.desired : NAN;
+}
+static double pick_current(const struct cps_target_runtime *rt)
+{
+    return rt->decided ? rt->observation.replicas : NAN;
+}
+static double pick_ready(const struct cps_target_runtime *rt)
+{
+    return rt->decided && !(rt->observation.missing & CPS_METRIC_READY)
+               ? rt->observation.ready_replicas
+               : NAN;
+}
+static double pick_min(const struct cps_target_runtime *rt)
+{
+    return rt->target.min_replicas;
+}
+static double pick_max(const struct cps_target_runtime *rt)
+{
+    return rt->target.max_replicas;
+}
+static double pick_qps(const struct cps_target_runtime *rt)
+{
+    return rt->decided && !(rt->observation.missing & CPS_METRIC_QPS) ? rt->observation.qps : NAN;
+}
+static double pick_p95(const struct cps_target_runtime *rt)
+{
+    return rt->decided && !(rt->observation.missing & CPS_METRIC_P95) ? rt->observation.p95_ms
+                                                                       : NAN;
+}
+static double pick_slo(const struct cps_target_runtime *rt)
+{
+    return rt->target.slo_latency_p95_ms;
+}
+static double pick_cost_per_million(const struct cps_target_runtime *rt)
+{
+    return rt->decided ? rt->cost_per_million : NAN;
+}
+static double pick_cost_target(const struct cps_target_runtime *rt)
+{
+    return rt->target.cost_target_per_million > 0 ? rt->target.cost_target_per_million : NAN;
+}
+static double pick_cost_per_hour(const struct cps_target_runtime *rt)
+{
+    return rt->decided ? rt->cost_per_hour : NAN;
+}
+static double pick_budget(const struct cps_target_runtime *rt)
+{
+    return rt->target.cost_max_per_hour > 0 ? rt->target.cost_max_per_hour : NAN;
+}
+
+/* The per-target families. */
+static void render_targets(struct text *text, const struct cps_controller *ctl)
+{
+    target_gauge(text, ctl, "cpscale_target_desired_replicas",
+                 "Replicas the last decision asked for.", pick_desired);
+    target_gauge(text, ctl, "cpscale_target_current_replicas",
+                 "spec.replicas of the scale subresource at the last tick.", pick_current);
+    target_gauge(text, ctl, "cpscale_target_ready_replicas",
+                 "Ready replicas of the target at the last tick.", pick_ready);
+    target_gauge(text, ctl, "cpscale_target_min_replicas", "Configured min_replicas.", pick_min);
+    target_gauge(text, ctl, "cpscale_target_max_replicas", "Configured max_replicas.", pick_max);
+    target_gauge(text, ctl, "cpscale_target_qps", "Requests per second seen at the last tick.",
+                 pick_qps);
+    target_gauge(text, ctl, "cpscale_target_p95_latency_ms",
+                 "p95 latency seen at the last tick, milliseconds.", pick_p95);
+    target_gauge(text, ctl, "cpscale_target_slo_latency_p95_ms",
+                 "The p95 latency SLO, milliseconds.", pick_slo);
+    target_gauge(text, ctl, "cpscale_target_cost_per_million_requests_usd",
+                 "Cost per million requests at the last tick, USD.", pick_cost_per_million);
+    target_gauge(text, ctl, "cpscale_target_cost_target_per_million_requests_usd",
+                 "Configured cost target per million requests, USD.", pick_cost_target);
+    target_gauge(text, ctl, "cpscale_target_cost_per_hour_usd",
+                 "Cost of the current replicas per hour, USD.", pick_cost_per_hour);
+    target_gauge(text, ctl, "cpscale_target_cost_max_per_hour_usd",
+                 "Configured budget cap per hour, USD.", pick_budget);
+
+    header(text, "cpscale_decisions_total", "counter", "Decisions by reason.");
+    for (size_t t = 0; t < ctl->n_targets; t++)
+        for (int r = 0; r < CPS_REASON_COUNT; r++)
+            if (ctl->targets[t].decisions[r])
+                target_sample(text, "cpscale_decisions_total", &ctl->targets[t].target, "reason",
+                              cps_reason_name((enum cps_reason)r),
+                              (double)ctl->targets[t].decisions[r]);
+    header(text, "cpscale_scale_events_total", "counter",
+           "Successful rescales (PATCH of the scale subresource) by direction.");
+    for (size_t t = 0; t < ctl->n_targets; t++) {
+        target_sample(text, "cpscale_scale_events_total", &ctl->targets[t].target, "direction",
+                      "up", (double)ctl->targets[t].scale_ups);
+        target_sample(text, "cpscale_scale_events_total", &ctl->targets[t].target, "direction",
+                      "down", (double)ctl->targets[t].scale_downs);
+    }
+    header(text, "cpscale_scale_failures_total", "counter",
+           "Failed rescales by HTTP code (0: no answer).");
+    for (size_t t = 0; t < ctl->n_targets; t++)
+        for (int i = 0; i < CPS_SCALE_FAILURE_CODES && ctl->targets[t].failures[i].count; i++) {
+            char code[16];
+            snprintf(code, sizeof code, "%ld", ctl->targets[t].failures[i].code);
+            target_sample(text, "cpscale_scale_failures_total", &ctl->targets[t].target, "code",
+                          code, (double)ctl->targets[t].failures[i].count);
+        }
+}
+
+static void emit_kube_count(const char *verb, const char *resource, long code,
+                            unsigned long long count, void *user)
+{
+    struct text *text = user;
+    text_printf(text, "cpscale_kube_requests_total{verb=\"%s\",resource=\"%s\",code=\"%ld\"} %llu\n",
+                verb, resource, code, count);
+}
+
+char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
+{
+    struct text text = {0};
+    text.cap = 4096 + ctl->n_targets * 2048;
+    text.data = malloc(text.cap);
+    if (!text.data)
+        return NULL;
+    text.data[0] = '\0';
+    render_targets(&text, ctl);
+
+    header(&text, "cpscale_query_errors_total", "counter",
+           "Prometheus queries that failed, by metric and kind of error.");
+    for (int m = 0; m < CPS_PROM_METRIC_COUNT; m++)
+        for (int e = 1; e < CPS_PROM_ERROR_COUNT; e++)
+            text_printf(&text, "cpscale_query_errors_total{metric=\"%s\",error=\"%s\"} %llu\n",
+                        cps_prom_metric_name((enum cps_prom_metric)m),
+                        cps_prom_error_name((enum cps_prom_error)e),
+                        (unsigned long long)ctl->query_errors[m][e]);
+    header(&text, "cpscale_prometheus_queries_per_tick", "gauge",
+           "Distinct Prometheus queries sent in the last tick.");
+    text_printf(&text, "cpscale_prometheus_queries_per_tick %zu\n", ctl->n_queries);
+    header(&text, "cpscale_kube_requests_total", "counter",
+           "Kubernetes API requests by verb, resource and HTTP code (0: no answer).");
+    if (ctl->kube)
+        cps_kube_each_count(ctl->kube, emit_kube_count, &text);
+
+    header(&text, "cpscale_tick_duration_seconds", "histogram",
+           "Time from the start of a tick to its last answer.");
+    for (int b = 0; b < CPS_TICK_BUCKETS; b++)
+        text_printf(&text, "cpscale_tick_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                    cps_tick_bucket_bounds[b], (unsigned long long)ctl->tick_buckets[b]);
+    text_printf(&text, "cpscale_tick_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                (unsigned long long)ctl->tick_count);
+    text_printf(&text, "cpscale_tick_duration_seconds_sum %.9g\n", ctl->tick_seconds_sum);
+    text_printf(&text, "cpscale_tick_duration_seconds_count %llu\n",
+                (unsigned long long)ctl->tick_count);
+    header(&text, "cpscale_ticks_total", "counter", "Ticks completed.");
+    text_printf(&text, "cpscale_ticks_total %llu\n", (unsigned long long)ctl->ticks);
+    header(&text, "cpscale_ticks_skipped_total", "counter",
+           "Ticks skipped because the previous one was still running.");
+    text_printf(&text, "cpscale_ticks_skipped_total %llu\n",
+                (unsigned long long)ctl->ticks_skipped);
+    header(&text, "cpscale_process_cpu_seconds", "gauge",
+           "CPU time the controller had used at the end of the last tick.");
+    text_printf(&text, "cpscale_process_cpu_seconds %.9g\n", ctl->last_tick_cpu_s);
+
+    header(&text, "cpscale_leader", "gauge", "1 while this replica holds the leader Lease.");
+    text_printf(&text, "cpscale_leader %d\n", ctl->lease ? ctl->leading : 1);
+    header(&text, "cpscale_config_generation", "gauge",
+           "Configs loaded so far (1 at start, +1 per accepted reload).");
+    text_printf(&text, "cpscale_config_generation %llu\n",
+                (unsigned long long)ctl->config_generation);
+    header(&text, "cpscale_config_reloads_total", "counter", "Config reloads by result.");
+    text_printf(&text, "cpscale_config_reloads_total{result=\"ok\"} %llu\n",
+                (unsigned long long)ctl->reloads_ok);
+    text_printf(&text, "cpscale_config_reloads_total{result=\"refused\"} %llu\n",
+                (unsigned long long)ctl->reloads_refused);
+    header(&text, "cpscale_build_info", "gauge", "The running version.");
+    text_printf(&text, "cpscale_build_info{version=\"%s\"} 1\n", CPS_VERSION);
+    if (text.failed) {
+        free(text.data);
+        return NULL;
+    }
+    *len = text.len;
+    return text.data;
+}

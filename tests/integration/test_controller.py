@@ -1,0 +1,941 @@
+#!/usr/bin/env python3
+"""`cpscale run` against real parts: Debian's Prometheus scraping the
+workload emulator, and the fake kube-apiserver (HTTPS, bearer tokens,
+faults, a log of every request).
+
+Scenarios (each prints one line per check; the run ends with
+"N passed, N failed"):
+  closed loop      a demand ramp: the controller scales up on it and back
+                   down after it, within min/max, obeying the behavior's
+                   scale-up limits, with fewer events than ticks
+  prometheus       down, slow, 500, garbage JSON: never a scale-down
+  apiserver        401, 403, 409, 429 + Retry-After, 500 and timeouts
+  leases           two controllers at once (one patches); a lease lost
+                   mid-run (no PATCH after the renew deadline)
+  reload           an invalid config is refused while the old one works;
+                   a valid one is taken; SIGHUP reloads
+  shutdown         SIGTERM in the middle of a tick: exit 0, lease released
+  credentials      client-certificate kubeconfig, in-cluster service account;
+                   no token ever appears in a log or in /metrics
+
+Each scenario decides from the fake apiserver's request log (what the
+controller really sent), the emulator's world, or the controller's JSON
+log lines, never from the controller's own claims alone.
+
+With CPS_VALGRIND=1 in the environment every controller runs under
+valgrind (memcheck, leaks counted as errors) and each run must end clean.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import harness  # noqa: E402
+import kubefake  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(HERE))
+EMULATOR = os.path.join(REPO, "tests", "fakes", "workload_emulator.py")
+FAULT_PROXY = os.path.join(REPO, "tests", "fakes", "fault_proxy.py")
+DEFAULT_CONFIG = os.path.join(REPO, "config", "default.yaml")
+
+# The world: μ 100 req/s per pod, 20 ms base. p95 ≤ 100 ms holds up to
+# 62.5 req/s per pod, so the tests configure 60 req/s per pod explicitly
+# (capacity learning is the simulator suite's subject).
+SERVICE_RATE = 100.0
+BASE_MS = 20.0
+SLO_MS = 100.0
+RPS_PER_POD = 60.0
+STARTUP_S = 4.0
+SHORT_WINDOW = "10s"      # rate windows of the test queries (the default is 1m)
+IDLE_QPS = 20.0           # the "idle" Deployment: 8 replicas for 20 req/s
+IDLE_START_REPLICAS = 8
+RAMP = (60, 600, 8, 16, 30, 8)  # low, high, hold low s, ramp s, hold high s, ramp down s
+RAMP_MAX_REPLICAS = 20
+AFTER_RAMP_S = 75         # watched after the ramp has come down
+VALGRIND = os.environ.get("CPS_VALGRIND") == "1"
+VALGRIND_ERROR_EXIT = 99
+# valgrind slows the controller ~20x: give it more time per tick
+TIME_FACTOR = 3.0 if VALGRIND else 1.0
+
+
+class Checks:
+    """Named pass/fail results with one printed line each."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, name, ok, detail=""):
+        if ok:
+            self.passed += 1
+            print("ok   %s%s" % (name, (" (" + detail + ")") if detail else ""))
+        else:
+            self.failed += 1
+            print("FAIL %s%s" % (name, (": " + detail) if detail else ""))
+        sys.stdout.flush()
+        return ok
+
+
+# ---- configs ----------------------------------------------------------------
+
+def test_queries():
+    """The default queries from config/default.yaml with short rate windows."""
+    import test_emulator  # its reader of the folded `queries:` block
+    queries = test_emulator.load_queries(DEFAULT_CONFIG)
+    return {name: q.replace("[1m]", "[%s]" % SHORT_WINDOW) for name, q in queries.items()}
+
+
+def yaml_string(text):
+    return json.dumps(text)  # a JSON string is a valid YAML double-quoted scalar
+
+
+def write_config(path, prometheus_url, targets, interval="1s", leader=None,
+                 prom_timeout="1s", queries=None, extra=""):
+    """A controller config. targets: list of dicts (namespace, deployment,
+    min, max, extra lines); leader: None (disabled) or a dict of durations."""
+    lines = ["interval: %s" % interval, "listen: \"127.0.0.1:0\"", "prometheus:",
+             "  url: %s" % prometheus_url, "  timeout: %s" % prom_timeout, "queries:"]
+    for name, promql in sorted((queries or test_queries()).items()):
+        lines.append("  %s: %s" % (name, yaml_string(promql)))
+    if leader:
+        lines += ["leader_election:", "  enabled: true", "  namespace: cpscale",
+                  "  name: cpscale-leader",
+                  "  lease_duration: %s" % leader.get("lease_duration", "4s"),
+                  "  renew_deadline: %s" % leader.get("renew_deadline", "3s"),
+                  "  retry_period: %s" % leader.get("retry_period", "1s")]
+    else:
+        lines += ["leader_election:", "  enabled: false"]
+    lines += ["defaults:", "  slo:", "    latency_p95_ms: %g" % SLO_MS,
+              "  capacity:", "    rps_per_pod: %g" % RPS_PER_POD,
+              "  policy:", "    startup: %ds" % STARTUP_S, "    metrics_lag: 2s",
+              "  behavior:", "    scaleDown:", "      stabilizationWindowSeconds: 6",
+              "targets:"]
+    for t in targets:
+        lines += ["  - namespace: %s" % t["namespace"], "    deployment: %s" % t["deployment"],
+                  "    min_replicas: %d" % t.get("min", 1),
+                  "    max_replicas: %d" % t.get("max", RAMP_MAX_REPLICAS)]
+        lines += ["    " + extra_line for extra_line in t.get("extra", [])]
+    text = "\n".join(lines) + "\n" + extra
+    with open(path, "w") as handle:
+        handle.write(text)
+    return path
+
+
+def deployment(namespace, name, replicas):
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "app", "image": "app:1"}]}}},
+            "status": {"replicas": replicas, "readyReplicas": replicas,
+                       "availableReplicas": replicas, "updatedReplicas": replicas}}
+
+
+def namespace_object(name):
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+# ---- the controller process ---------------------------------------------------
+
+class Controller:
+    """One `cpscale run` with JSON logs on stderr, optionally under valgrind."""
+
+    def __init__(self, cpscale, workdir, name, config, args=(), env=None):
+        self.name = name
+        self.log_path = os.path.join(workdir, name + ".log")
+        command = [cpscale, "run", "--config", config, "--log-format", "json",
+                   "--listen", "127.0.0.1:0"] + list(args)
+        if VALGRIND:
+            command = ["valgrind", "--quiet", "--error-exitcode=%d" % VALGRIND_ERROR_EXIT,
+                       "--leak-check=full", "--show-leak-kinds=definite,indirect",
+                       "--errors-for-leak-kinds=definite,indirect",
+                       "--log-file=" + os.path.join(workdir, name + ".valgrind")] + command
+        self.valgrind_log = os.path.join(workdir, name + ".valgrind")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.stderr = open(self.log_path, "wb")
+        import subprocess
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=self.stderr,
+                                        env=full_env, start_new_session=True)
+
+    def lines(self):
+        """The JSON log lines so far (a line that is not JSON is kept as text)."""
+        records = []
+        with open(self.log_path, errors="replace") as handle:
+            for raw in handle:
+                raw = raw.strip()
+                if not raw:
+                    continue
+                try:
+                    records.append(json.loads(raw))
+                except ValueError:
+                    records.append({"msg": "<not json>", "text": raw})
+        return records
+
+    def text(self):
+        with open(self.log_path, errors="replace") as handle:
+            return handle.read()
+
+    def wait_for(self, predicate, timeout, what):
+        deadline = time.time() + timeout * TIME_FACTOR
+        while time.time() < deadline:
+            found = [r for r in self.lines() if predicate(r)]
+            if found:
+                return found
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError("%s: no log line for %s; log tail:\n%s"
+                             % (self.name, what, self.text()[-3000:]))
+
+    def port(self):
+        started = self.wait_for(lambda r: r.get("msg") == "started", 20, "start")
+        return int(started[0]["listen_port"])
+
+    def http(self, path):
+        """(status, body) of GET path on the controller's own endpoint."""
+        url = "http://127.0.0.1:%d%s" % (self.port(), path)
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def wait(self, timeout):
+        """Exit code, or None if it is still running after timeout."""
+        try:
+            return self.process.wait(timeout=timeout * TIME_FACTOR)
+        except Exception:
+            return None
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        code = self.wait(timeout)
+        if code is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            code = self.process.wait()
+        self.stderr.close()
+        return code
+
+    def valgrind_clean(self):
+        if not VALGRIND:
+            return True, "valgrind off"
+        with open(self.valgrind_log, errors="replace") as handle:
+            report = handle.read().strip()
+        return report == "", report[-2000:]
+
+
+def run_once(env, name, config, args=(), timeout=30, extra_env=None):
+    """Run one `--once` tick to its end; returns (exit code, controller)."""
+    controller = Controller(env.cpscale, env.workdir, name, config,
+                            ["--once", "--kubeconfig", env.kubeconfig] + list(args),
+                            env=extra_env)
+    code = controller.wait(timeout)
+    if code is None:
+        code = controller.stop(signal.SIGKILL)
+        code = "timeout(%s)" % code
+    else:
+        controller.stderr.close()
+    return code, controller
+
+
+def last_seq(env):
+    """The sequence number of the newest request in the apiserver's log."""
+    records = env.kube.log()
+    return records[-1]["seq"] if records else 0
+
+
+def delete_lease(env):
+    """Start a scenario with no Lease (it may not exist yet)."""
+    path = "/apis/coordination.k8s.io/v1/namespaces/cpscale/leases/cpscale-leader"
+    if env.kube.get(path) is not None:
+        env.kube.delete(path)
+
+
+def tick_lines(controller, target):
+    return [r for r in controller.lines() if r.get("msg") == "tick" and r.get("target") == target]
+
+
+def patches(records, name=None, user=None):
+    """PATCH requests of the scale subresource in the apiserver log."""
+    return [r for r in records
+            if r.get("verb") == "patch" and r.get("subresource") == "scale"
+            and (name is None or r.get("name") == name)
+            and (user is None or r.get("user") == user)]
+
+
+def patched_replicas(record):
+    body = record.get("body") or {}
+    return (body.get("spec") or {}).get("replicas")
+
+
+# ---- the shared environment -------------------------------------------------
+
+class Environment:
+    """Fake apiserver, emulator, Prometheus and a fault proxy, shared by the
+    scenarios (starting Prometheus once saves a minute)."""
+
+    def __init__(self, cpscale, workdir):
+        self.cpscale = cpscale
+        self.workdir = workdir
+        self.kube = None
+        self.prom = None
+        self.emulator = None
+        self.proxy = None
+
+    def start(self):
+        self.kube = kubefake.FakeApiserver(manual_status=True)
+        self.kube.start()
+        for ns in ("cpscale", "shop"):
+            self.kube.seed(namespace_object(ns))
+        self.kube.seed(deployment("shop", "api", 1))
+        self.kube.seed(deployment("shop", "idle", IDLE_START_REPLICAS))
+        self.kubeconfig = self.kube.write_kubeconfig(os.path.join(self.workdir, "kubeconfig"))
+        token_file = os.path.join(self.workdir, "emulator-token")
+        with open(token_file, "w") as handle:
+            handle.write(self.kube.token)
+        port_file = os.path.join(self.workdir, "emulator.port")
+        self.state_file = os.path.join(self.workdir, "emulator.state")
+        self.emulator = harness.Process(
+            [sys.executable, EMULATOR, "--target", "shop/idle=const:%g" % IDLE_QPS,
+             "--service-rate", str(SERVICE_RATE), "--base-latency-ms", str(BASE_MS),
+             "--startup-s", str(STARTUP_S), "--slo-ms", str(SLO_MS),
+             "--apiserver", self.kube.url, "--ca", self.kube.ca_file,
+             "--token-file", token_file, "--port-file", port_file,
+             "--state-file", self.state_file, "--duration", "1500"],
+            name="emulator", log_dir=self.workdir)
+        self.emulator.start()
+        harness.wait_until(lambda: os.path.exists(port_file), 20, "emulator port")
+        with open(port_file) as handle:
+            self.emulator_target = "127.0.0.1:%d" % int(handle.read())
+        self.prom = harness.Prometheus(scrape_targets=[self.emulator_target],
+                                       scrape_interval="1s", enable_lifecycle=True)
+        self.prom.start()
+        proxy_port_file = os.path.join(self.workdir, "proxy.port")
+        self.proxy_log = os.path.join(self.workdir, "proxy.log")
+        self.proxy = harness.Process(
+            [sys.executable, FAULT_PROXY, "--upstream", self.prom.url, "--port-file",
+             proxy_port_file, "--log", self.proxy_log], name="fault-proxy", log_dir=self.workdir)
+        self.proxy.start()
+        harness.wait_until(lambda: os.path.exists(proxy_port_file), 20, "proxy port")
+        with open(proxy_port_file) as handle:
+            self.proxy_url = "http://127.0.0.1:%d" % int(handle.read())
+        # wait until the idle target's series exist with a full rate window
+        self.prom.wait_for_series(
+            'sum(rate(http_requests_total{namespace="shop"}[%s]))' % SHORT_WINDOW, 60)
+        time.sleep(11)
+
+    def start_ramp_emulator(self):
+        """A second emulator replaying the ramp for shop/api from now on,
+        added to Prometheus' scrape targets."""
+        token_file = os.path.join(self.workdir, "emulator-token")
+        port_file = os.path.join(self.workdir, "ramp-emulator.port")
+        self.ramp_state_file = os.path.join(self.workdir, "ramp-emulator.state")
+        emulator = harness.Process(
+            [sys.executable, EMULATOR, "--target", "shop/api=ramp:%d,%d,%d,%d,%d,%d" % RAMP,
+             "--service-rate", str(SERVICE_RATE), "--base-latency-ms", str(BASE_MS),
+             "--startup-s", str(STARTUP_S), "--slo-ms", str(SLO_MS),
+             "--apiserver", self.kube.url, "--ca", self.kube.ca_file,
+             "--token-file", token_file, "--port-file", port_file,
+             "--state-file", self.ramp_state_file, "--duration", "600"],
+            name="ramp-emulator", log_dir=self.workdir)
+        emulator.start()
+        harness.wait_until(lambda: os.path.exists(port_file), 20, "ramp emulator port")
+        with open(port_file) as handle:
+            target = "127.0.0.1:%d" % int(handle.read())
+        self.prom.set_scrape_targets([self.emulator_target, target])
+        self.prom.wait_for_series('http_requests_total{namespace="shop",pod=~"api-.*"}', 30)
+        return emulator
+
+    def set_proxy_fault(self, **fault):
+        request = urllib.request.Request(self.proxy_url + "/_fault",
+                                         data=json.dumps(fault).encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            answer.read()
+
+    def set_replicas(self, name, replicas):
+        """Put a Deployment back to `replicas` (control port: not in the log)."""
+        current = self.kube.get("/apis/apps/v1/namespaces/shop/deployments/%s" % name)
+        current["spec"]["replicas"] = replicas
+        for key in ("resourceVersion", "uid", "creationTimestamp", "generation",
+                    "managedFields"):
+            current["metadata"].pop(key, None)
+        self.kube.seed(current)
+
+    def replicas(self, name):
+        return self.kube.get("/apis/apps/v1/namespaces/shop/deployments/%s" % name)["spec"]["replicas"]
+
+    def stop(self):
+        for part in (self.proxy, self.emulator):
+            if part:
+                part.stop()
+        if self.prom:
+            self.prom.stop()
+        if self.kube:
+            self.kube.stop()
+
+
+# ---- scenarios ----------------------------------------------------------------
+
+def scenario_closed_loop(checks, env):
+    """Demand ramps from 60 to 600 req/s and back; the controller follows."""
+    config = write_config(os.path.join(env.workdir, "loop.yaml"), env.prom.url,
+                          [{"namespace": "shop", "deployment": "api", "min": 1,
+                            "max": RAMP_MAX_REPLICAS}],
+                          interval="2s", leader={"lease_duration": "6s", "renew_deadline": "4s"})
+    seq = last_seq(env)
+    ramp_low, ramp_high, hold_low, ramp_up, hold_high, ramp_down = RAMP
+    delete_lease(env)
+    emulator = env.start_ramp_emulator()
+    started = time.time()  # the ramp's clock starts with its emulator
+    controller = Controller(env.cpscale, env.workdir, "closed-loop", config,
+                            ["--kubeconfig", env.kubeconfig, "--identity", "loop"])
+    peak = 1
+    timeline = []
+    total_s = hold_low + ramp_up + hold_high + ramp_down + AFTER_RAMP_S
+    while time.time() - started < total_s:
+        try:
+            with open(env.ramp_state_file) as handle:
+                state = json.load(handle)
+        except (OSError, ValueError):
+            state = None
+        replicas = env.replicas("api")
+        peak = max(peak, replicas)
+        timeline.append((time.time() - started, replicas, state))
+        time.sleep(1)
+    code = controller.stop()
+    emulator.stop()
+    records = env.kube.log(since=seq)
+    api_patches = patches(records, "api")
+    values = [patched_replicas(r) for r in api_patches]
+    checks.check("closed loop: controller exits 0 on SIGTERM", code == 0, "exit %s" % code)
+    needed_at_peak = int(-(-ramp_high // RPS_PER_POD))
+    checks.check("closed loop: scaled up on the ramp", peak >= needed_at_peak,
+                 "peak %d replicas, %d needed for %d req/s" % (peak, needed_at_peak, ramp_high))
+    final = env.replicas("api")
+    # the policy's demand level decays with a 2-minute time constant, so
+    # within AFTER_RAMP_S it must have given back at least half of the peak
+    downs = [v for v, prev in zip(values[1:], values) if v < prev]
+    checks.check("closed loop: scaled back down after it", downs and final <= peak // 2,
+                 "final %d after peak %d, %d scale-downs" % (final, peak, len(downs)))
+    checks.check("closed loop: every PATCH within min/max",
+                 values and all(v is not None and 1 <= v <= RAMP_MAX_REPLICAS for v in values),
+                 "patched %s" % values)
+    ticks = len(tick_lines(controller, "shop/api"))
+    checks.check("closed loop: fewer scale events than ticks", 0 < len(values) < ticks,
+                 "%d events in %d ticks" % (len(values), ticks))
+    # HPA's default scale-up rule (kept by the config): within any 15 s the
+    # count may at most grow to max(start + 4, 2 x start).
+    ok, worst = True, ""
+    events = [(r["t"], patched_replicas(r)) for r in api_patches]
+    previous = 1
+    history = []
+    for t, value in events:
+        history.append((t, previous, value))
+        previous = value
+    for t, _, value in history:
+        window = [h for h in history if t - 15 < h[0] <= t]
+        start = window[0][1]
+        if value > start and value > max(start + 4, 2 * start):
+            ok, worst = False, "%d -> %d within 15 s" % (start, value)
+    checks.check("closed loop: scale-ups within the behavior's limits", ok, worst or
+                 "%d events checked" % len(history))
+    directions = [1 if b > a else -1 for _, a, b in history]
+    flips = sum(1 for i in range(1, len(directions)) if directions[i] != directions[i - 1])
+    checks.check("closed loop: no flapping (one turn from up to down)", flips <= 2,
+                 "%d direction changes" % flips)
+    ups = [t for t, a, b in history if b > a and t > started + hold_low]
+    if ups:
+        print("     first scale-up PATCH %.1f s after the ramp began"
+              % (ups[0] - started - hold_low))
+    violating = [s for _, _, s in timeline if s]
+    if violating:
+        last = violating[-1]
+        world = (last.get("targets") or {}).get("shop/api") or last
+        print("     world (emulator): %s" % json.dumps(
+            {k: world.get(k) for k in ("violating_seconds", "violating_requests",
+                                       "requests_total", "cost_usd_total")}))
+    clean, report = controller.valgrind_clean()
+    checks.check("closed loop: valgrind clean", clean, report)
+
+
+def scenario_prometheus_faults(checks, env):
+    """Prometheus down, slow, 500 or garbage: the idle target is never
+    scaled down; with Prometheus healthy it is (the control case)."""
+    targets = [{"namespace": "shop", "deployment": "idle", "min": 1, "max": 20},
+               {"namespace": "shop", "deployment": "ghost", "min": 1, "max": 20}]
+    env.kube.seed(deployment("shop", "ghost", 5))
+    config = write_config(os.path.join(env.workdir, "faults.yaml"), env.proxy_url, targets)
+    cases = [
+        ("healthy (control)", {"mode": "pass"}, True),
+        ("reset connection", {"mode": "reset"}, False),
+        ("slow beyond the timeout", {"mode": "slow", "delay_s": 3}, False),
+        ("HTTP 500", {"mode": "status", "status": 500}, False),
+        ("HTTP 503", {"mode": "status", "status": 503}, False),
+        ("garbage body", {"mode": "garbage"}, False),
+        ("truncated JSON", {"mode": "garbage", "body": '{"status":"success","data":{"resultType":"vector","result":[{"metric":{}'}, False),
+        ("wrong result type", {"mode": "garbage", "body": '{"status":"success","data":{"resultType":"matrix","result":[]}}'}, False),
+        ("NaN values", {"mode": "garbage", "body": '{"status":"success","data":{"resultType":"vector","result":[{"metric":{"namespace":"shop","deployment":"idle"},"value":[%d,"NaN"]}]}}' % time.time()}, False),
+    ]
+    for name, fault, expect_down in cases:
+        env.set_replicas("idle", IDLE_START_REPLICAS)
+        env.set_proxy_fault(**fault)
+        seq = last_seq(env)
+        code, controller = run_once(env, "prom-" + name.split()[0], config)
+        env.set_proxy_fault(mode="pass")
+        idle = patches(env.kube.log(since=seq), "idle")
+        ghost = patches(env.kube.log(since=seq), "ghost")
+        ticks = tick_lines(controller, "shop/idle")
+        reason = ticks[0].get("reason") if ticks else None
+        checks.check("prometheus %s: exit 0" % name, code == 0, "exit %s" % code)
+        if expect_down:
+            checks.check("prometheus %s: scales the idle target down" % name,
+                         len(idle) == 1 and patched_replicas(idle[0]) < IDLE_START_REPLICAS,
+                         "patches %s" % [patched_replicas(p) for p in idle])
+        else:
+            checks.check("prometheus %s: no PATCH at all" % name, not idle,
+                         "patches %s, reason %s" % ([patched_replicas(p) for p in idle], reason))
+            checks.check("prometheus %s: reason names missing metrics" % name,
+                         reason in ("missing_metrics_hold", "missing_metrics_fallback"),
+                         "reason %s" % reason)
+        checks.check("prometheus %s: a target without series is held" % name, not ghost,
+                     "ghost patches %s" % [patched_replicas(p) for p in ghost])
+        clean, report = controller.valgrind_clean()
+        checks.check("prometheus %s: valgrind clean" % name, clean, report)
+    # Prometheus really down: nothing listens on the port
+    env.set_replicas("idle", IDLE_START_REPLICAS)
+    closed = harness.free_port()
+    config_down = write_config(os.path.join(env.workdir, "down.yaml"),
+                               "http://127.0.0.1:%d" % closed, targets)
+    seq = last_seq(env)
+    code, controller = run_once(env, "prom-down", config_down)
+    checks.check("prometheus down: exit 0 and no PATCH",
+                 code == 0 and not patches(env.kube.log(since=seq)), "exit %s" % code)
+    errors = [r for r in controller.lines() if r.get("msg") == "query failed"]
+    checks.check("prometheus down: every query failure logged", len(errors) == 4,
+                 "%d failures logged" % len(errors))
+
+
+def scenario_queries_per_tick(checks, env):
+    """Queries per tick do not grow with targets: one per metric."""
+    targets = [{"namespace": "shop", "deployment": "idle"}] + \
+              [{"namespace": "shop", "deployment": "extra-%d" % i} for i in range(20)]
+    for i in range(20):
+        env.kube.seed(deployment("shop", "extra-%d" % i, 1))
+    config = write_config(os.path.join(env.workdir, "many.yaml"), env.proxy_url, targets)
+    with open(env.proxy_log) as handle:
+        before = sum(1 for _ in handle)
+    code, _ = run_once(env, "many-targets", config)
+    with open(env.proxy_log) as handle:
+        after = sum(1 for _ in handle)
+    checks.check("21 targets: exit 0", code == 0, "exit %s" % code)
+    checks.check("21 targets: 4 Prometheus queries in the tick", after - before == 4,
+                 "%d queries" % (after - before))
+
+
+def scenario_apiserver_faults(checks, env):
+    """401, 403, 409, 429, 500 and a timeout from the API server."""
+    targets = [{"namespace": "shop", "deployment": "idle", "min": 1, "max": 20}]
+    config = write_config(os.path.join(env.workdir, "kube-faults.yaml"), env.prom.url, targets)
+    cases = [
+        # (name, fault, expect: "no_patch" | "one_patch_failed" | "one_patch")
+        ("401 on GET scale", {"verb": "get", "subresource": "scale", "status": 401}, "no_patch"),
+        ("403 on GET scale", {"verb": "get", "subresource": "scale", "status": 403}, "no_patch"),
+        ("500 on GET scale", {"verb": "get", "subresource": "scale", "status": 500}, "no_patch"),
+        ("timeout on GET scale", {"verb": "get", "subresource": "scale", "delay_s": 4}, "no_patch"),
+        ("403 on PATCH", {"verb": "patch", "subresource": "scale", "status": 403}, "one_patch_failed"),
+        ("409 on PATCH", {"verb": "patch", "subresource": "scale", "status": 409}, "one_patch_failed"),
+        ("500 on GET deployment", {"verb": "get", "resource": "deployments", "subresource": "",
+                                   "status": 500}, "one_patch_ready_missing"),
+    ]
+    for name, fault, expect in cases:
+        env.set_replicas("idle", IDLE_START_REPLICAS)
+        env.kube.clear_faults()
+        env.kube.add_fault(namespace="shop", name="idle", **fault)
+        seq = last_seq(env)
+        code, controller = run_once(env, "kube-" + name.replace(" ", "-"), config,
+                                    ["--kube-timeout", "1s"])
+        env.kube.clear_faults()
+        sent = patches(env.kube.log(since=seq), "idle")
+        ticks = tick_lines(controller, "shop/idle")
+        action = ticks[0].get("action") if ticks else None
+        checks.check("apiserver %s: exit 0" % name, code == 0, "exit %s" % code)
+        if expect == "no_patch":
+            checks.check("apiserver %s: no PATCH without a read" % name,
+                         not sent and action == "no_read", "%d patches, action %s"
+                         % (len(sent), action))
+        elif expect == "one_patch_failed":
+            checks.check("apiserver %s: one PATCH, not retried in the tick" % name,
+                         len(sent) == 1 and env.replicas("idle") == IDLE_START_REPLICAS
+                         and action in ("failed", "conflict"),
+                         "%d patches, action %s" % (len(sent), action))
+        else:
+            # the ready count is missing: never a scale-down
+            checks.check("apiserver %s: no scale-down without the ready count" % name,
+                         not sent and ticks and ticks[0].get("reason", "").startswith("missing"),
+                         "%d patches, reason %s" % (len(sent), ticks and ticks[0].get("reason")))
+        clean, report = controller.valgrind_clean()
+        checks.check("apiserver %s: valgrind clean" % name, clean, report)
+
+    # 429 with Retry-After: the target is left alone for that long
+    env.set_replicas("idle", IDLE_START_REPLICAS)
+    env.kube.add_fault(namespace="shop", name="idle", verb="get", subresource="scale",
+                       status=429, retry_after=4, count=1)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "kube-429", config,
+                            ["--kubeconfig", env.kubeconfig])
+    time.sleep(8 * TIME_FACTOR)
+    code = controller.stop()
+    env.kube.clear_faults()
+    reads = [r for r in env.kube.log(since=seq)
+             if r.get("verb") == "get" and r.get("subresource") == "scale" and r.get("name") == "idle"]
+    first_429 = next((r for r in reads if r.get("status") == 429), None)
+    after = [r for r in reads if first_429 and r["t"] > first_429["t"]]
+    gap = after[0]["t"] - first_429["t"] if after else None
+    checks.check("apiserver 429: Retry-After honoured before the next read",
+                 first_429 is not None and gap is not None and gap >= 3.9,
+                 "next read %.2f s later" % gap if gap is not None else "no later read")
+    checks.check("apiserver 429: the controller carries on", code == 0 and
+                 len(patches(env.kube.log(since=seq), "idle")) >= 1, "exit %s" % code)
+
+    # 500 on every PATCH: backoff with jitter, fewer attempts than ticks
+    env.set_replicas("idle", IDLE_START_REPLICAS)
+    env.kube.add_fault(namespace="shop", name="idle", verb="patch", subresource="scale",
+                       status=500)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "kube-500-backoff", config,
+                            ["--kubeconfig", env.kubeconfig])
+    time.sleep(10 * TIME_FACTOR)
+    code = controller.stop()
+    env.kube.clear_faults()
+    attempts = patches(env.kube.log(since=seq), "idle")
+    ticks = len(tick_lines(controller, "shop/idle"))
+    gaps = [b["t"] - a["t"] for a, b in zip(attempts, attempts[1:])]
+    growing = len(gaps) >= 2 and gaps[-1] > gaps[0]
+    checks.check("apiserver 500 on PATCH: backs off (fewer attempts than ticks, growing gaps)",
+                 code == 0 and 1 <= len(attempts) < ticks and growing,
+                 "%d attempts in %d ticks, gaps %s" % (len(attempts), ticks,
+                                                      ["%.1f" % g for g in gaps]))
+    events = [r for r in env.kube.log(since=seq)
+              if r.get("resource") == "events" and r.get("verb") == "create"]
+    failed_events = [e for e in events if (e.get("body") or {}).get("reason") == "FailedRescale"]
+    checks.check("apiserver 500 on PATCH: FailedRescale events posted", len(failed_events) >= 1,
+                 "%d events" % len(failed_events))
+
+
+def scenario_events_and_patch_shape(checks, env):
+    """A successful rescale: the PATCH is a merge patch with the read
+    resourceVersion, and a SuccessfulRescale event follows."""
+    env.set_replicas("idle", IDLE_START_REPLICAS)
+    targets = [{"namespace": "shop", "deployment": "idle", "min": 1, "max": 20}]
+    config = write_config(os.path.join(env.workdir, "shape.yaml"), env.prom.url, targets)
+    seq = last_seq(env)
+    code, controller = run_once(env, "patch-shape", config)
+    records = env.kube.log(since=seq)
+    reads = [r for r in records if r.get("verb") == "get" and r.get("subresource") == "scale"]
+    sent = patches(records, "idle")
+    ok = (code == 0 and len(sent) == 1 and
+          sent[0].get("content_type", "").startswith("application/merge-patch+json"))
+    body = sent[0].get("body") if sent else {}
+    checks.check("PATCH is a merge patch of spec.replicas", ok and "spec" in (body or {}),
+                 json.dumps(body))
+    # the resourceVersion sent is the one the fake had when it was read
+    rv_sent = ((body or {}).get("metadata") or {}).get("resourceVersion")
+    checks.check("PATCH carries a resourceVersion precondition", bool(rv_sent) and bool(reads),
+                 "resourceVersion %s" % rv_sent)
+    events = [r for r in records if r.get("resource") == "events" and r.get("verb") == "create"]
+    event = events[0].get("body") if events else {}
+    note = (event or {}).get("note", "")
+    checks.check("SuccessfulRescale event on the Deployment",
+                 event and event.get("reason") == "SuccessfulRescale"
+                 and (event.get("regarding") or {}).get("name") == "idle"
+                 and note.startswith("%d\u2192%d" % (IDLE_START_REPLICAS, patched_replicas(sent[0])))
+                 if sent else False, note)
+
+
+def scenario_leases(checks, env):
+    """Two controllers at once: one patches. The leader loses the lease
+    (its updates fail): no PATCH after its renew deadline."""
+    env.kube.set_tokens({env.kube.token: "cpscale", "token-b": "cpscale-b"})
+    kubeconfig_b = os.path.join(env.workdir, "kubeconfig-b")
+    with open(env.kubeconfig) as handle:
+        text = handle.read()
+    with open(kubeconfig_b, "w") as handle:
+        handle.write(text.replace(json.dumps(env.kube.token), json.dumps("token-b")))
+    targets = [{"namespace": "shop", "deployment": "idle", "min": 1, "max": 20}]
+    leader = {"lease_duration": "4s", "renew_deadline": "3s", "retry_period": "1s"}
+    config = write_config(os.path.join(env.workdir, "lease.yaml"), env.prom.url, targets,
+                          leader=leader)
+    delete_lease(env)
+    seq = last_seq(env)
+    a = Controller(env.cpscale, env.workdir, "lease-a", config,
+                   ["--kubeconfig", env.kubeconfig, "--identity", "replica-a"])
+    b = Controller(env.cpscale, env.workdir, "lease-b", config,
+                   ["--kubeconfig", kubeconfig_b, "--identity", "replica-b"])
+    for _ in range(8):
+        env.set_replicas("idle", IDLE_START_REPLICAS)  # give both a reason to act
+        time.sleep(1 * TIME_FACTOR)
+    records = env.kube.log(since=seq)
+    users = {r["user"] for r in patches(records, "idle")}
+    lease = env.kube.get("/apis/coordination.k8s.io/v1/namespaces/cpscale/leases/cpscale-leader")
+    holder = (lease or {}).get("spec", {}).get("holderIdentity")
+    checks.check("two controllers: exactly one of them patches", len(users) == 1,
+                 "patching users %s, holder %s" % (sorted(users), holder))
+    code_b = b.stop()
+    leader_user = next(iter(users)) if users else "cpscale"
+    # Now the leader's lease writes and reads fail from here on.
+    env.kube.add_fault(resource="leases", user=leader_user, status=500)
+    cut = time.time()
+    leader_proc = a if leader_user == "cpscale" else None
+    for _ in range(8):
+        env.set_replicas("idle", IDLE_START_REPLICAS)
+        time.sleep(1 * TIME_FACTOR)
+    records = env.kube.log(since=seq)
+    renewals = [r for r in records if r.get("resource") == "leases" and r.get("verb") == "update"
+                and r.get("user") == leader_user and r.get("status") == 200]
+    last_renew = max((r["t"] for r in renewals if r["t"] <= cut + 0.5), default=cut)
+    leader_patches = patches(records, "idle", leader_user)
+    before_cut = [r for r in leader_patches if cut - 4 < r["t"] <= cut]
+    checks.check("lease lost: the leader was patching right before the cut", bool(before_cut),
+                 "%d patches in the 4 s before" % len(before_cut))
+    late = [r for r in leader_patches if r["t"] > last_renew + 3.0]
+    checks.check("lease lost: no PATCH after the renew deadline", not late,
+                 "%d late patches; %d renewals, the last %.1f s before the cut"
+                 % (len(late), len(renewals), cut - last_renew))
+    env.kube.clear_faults()
+    code_a = a.stop()
+    checks.check("two controllers: both exit 0", code_a == 0 and code_b == 0,
+                 "exit %s and %s" % (code_a, code_b))
+    for proc in (a, b):
+        clean, report = proc.valgrind_clean()
+        checks.check("%s: valgrind clean" % proc.name, clean, report)
+    stepped_down = [r for r in (leader_proc or b).lines() if r.get("msg") == "stopped leading"]
+    checks.check("lease lost: the leader logs that it stopped leading", bool(stepped_down))
+    env.kube.set_tokens({env.kube.token: "cpscale"})
+
+
+def scenario_reload(checks, env):
+    """ConfigMap-style symlink swaps: invalid refused, valid taken; SIGHUP."""
+    root = os.path.join(env.workdir, "configmap")
+    os.makedirs(root, exist_ok=True)
+
+    def publish(version, text):
+        directory = os.path.join(root, "..%d" % version)
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, "config.yaml"), "w") as handle:
+            handle.write(text)
+        tmp = os.path.join(root, "..data_tmp")
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink("..%d" % version, tmp)
+        os.replace(tmp, os.path.join(root, "..data"))
+
+    good = os.path.join(env.workdir, "reload-good.yaml")
+    write_config(good, env.prom.url, [{"namespace": "shop", "deployment": "idle", "max": 20}])
+    with open(good) as handle:
+        good_text = handle.read()
+    publish(1, good_text)
+    link = os.path.join(root, "config.yaml")
+    if not os.path.lexists(link):
+        os.symlink("..data/config.yaml", link)
+    env.set_replicas("idle", IDLE_START_REPLICAS)
+    controller = Controller(env.cpscale, env.workdir, "reload", link,
+                            ["--kubeconfig", env.kubeconfig, "--dry-run"])
+    controller.wait_for(lambda r: r.get("msg") == "tick", 15, "a first tick")
+    bad_text = good_text.replace("max_replicas: 20", "max_replicas: lots")
+    publish(2, bad_text)
+    refused = controller.wait_for(lambda r: r.get("msg", "").startswith("config refused"), 10,
+                                  "the refusal")
+    error = refused[0].get("error", "")
+    checks.check("reload: an invalid config is refused with file:line:col",
+                 "config.yaml:" in error and "max_replicas" in error, error)
+    ticks_before = len(tick_lines(controller, "shop/idle"))
+    time.sleep(3 * TIME_FACTOR)
+    ticks_after = len(tick_lines(controller, "shop/idle"))
+    checks.check("reload: the old config keeps working", ticks_after > ticks_before,
+                 "%d ticks before, %d after" % (ticks_before, ticks_after))
+    status, metrics = controller.http("/metrics")
+    checks.check("reload: the refusal is counted",
+                 status == 200 and 'cpscale_config_reloads_total{result="refused"} 1' in metrics
+                 and "cpscale_config_generation 1" in metrics, "status %d" % status)
+    publish(3, good_text.replace("max_replicas: 20", "max_replicas: 7"))
+    controller.wait_for(lambda r: r.get("msg") == "config loaded", 10, "the valid reload")
+    time.sleep(2.5 * TIME_FACTOR)
+    status, metrics = controller.http("/metrics")
+    checks.check("reload: a valid config is taken",
+                 'cpscale_target_max_replicas{namespace="shop",name="idle"} 7' in metrics
+                 and "cpscale_config_generation 2" in metrics, "generation line present: %s"
+                 % ("cpscale_config_generation 2" in metrics))
+    controller.process.send_signal(signal.SIGHUP)
+    time.sleep(1.5 * TIME_FACTOR)
+    status, metrics = controller.http("/metrics")
+    checks.check("reload: SIGHUP reloads", "cpscale_config_generation 3" in metrics)
+    health, _ = controller.http("/healthz")
+    ready, _ = controller.http("/readyz")
+    checks.check("/healthz and /readyz answer 200", health == 200 and ready == 200,
+                 "%d %d" % (health, ready))
+    for family in ("cpscale_target_desired_replicas", "cpscale_target_current_replicas",
+                   "cpscale_target_ready_replicas", "cpscale_target_qps",
+                   "cpscale_target_p95_latency_ms", "cpscale_target_cost_per_million_requests_usd",
+                   "cpscale_decisions_total", "cpscale_scale_events_total",
+                   "cpscale_query_errors_total", "cpscale_tick_duration_seconds_bucket",
+                   "cpscale_leader", "cpscale_config_generation"):
+        checks.check("/metrics has %s" % family, ("\n" + family) in metrics)
+    code = controller.stop()
+    checks.check("reload: exit 0", code == 0, "exit %s" % code)
+    clean, report = controller.valgrind_clean()
+    checks.check("reload: valgrind clean", clean, report)
+
+
+def scenario_sigterm_mid_tick(checks, env):
+    """SIGTERM while a read hangs: the tick is cut after the grace, the
+    Lease is released, exit 0."""
+    delete_lease(env)
+    targets = [{"namespace": "shop", "deployment": "idle", "max": 20}]
+    config = write_config(os.path.join(env.workdir, "sigterm.yaml"), env.prom.url, targets,
+                          interval="2s", leader={"lease_duration": "10s", "renew_deadline": "8s",
+                                                 "retry_period": "1s"})
+    controller = Controller(env.cpscale, env.workdir, "sigterm", config,
+                            ["--kubeconfig", env.kubeconfig, "--identity", "terminator",
+                             "--shutdown-grace", "1s", "--kube-timeout", "20s"])
+    controller.wait_for(lambda r: r.get("msg") == "became leader", 15, "leadership")
+    controller.wait_for(lambda r: r.get("msg") == "tick", 15, "a first tick")
+    env.kube.add_fault(namespace="shop", name="idle", verb="get", subresource="scale",
+                       delay_s=15)
+    time.sleep(2.5 * TIME_FACTOR)  # the next tick is now waiting on the slow read
+    sent = time.time()
+    controller.process.send_signal(signal.SIGTERM)
+    code = controller.wait(10)
+    elapsed = time.time() - sent
+    env.kube.clear_faults()
+    if code is None:
+        code = controller.stop(signal.SIGKILL)
+    else:
+        controller.stderr.close()
+    checks.check("SIGTERM mid-tick: exit 0 within the grace bound", code == 0 and elapsed < 5 * TIME_FACTOR,
+                 "exit %s after %.1f s" % (code, elapsed))
+    lease = env.kube.get("/apis/coordination.k8s.io/v1/namespaces/cpscale/leases/cpscale-leader")
+    holder = (lease or {}).get("spec", {}).get("holderIdentity")
+    checks.check("SIGTERM mid-tick: the Lease is released", lease is not None and not holder,
+                 "holder %r" % holder)
+    clean, report = controller.valgrind_clean()
+    checks.check("SIGTERM mid-tick: valgrind clean", clean, report)
+
+
+def scenario_credentials(checks, env):
+    """Client-certificate kubeconfig; in-cluster service account; no secret
+    in any log or metric."""
+    targets = [{"namespace": "shop", "deployment": "idle", "max": 20}]
+    config = write_config(os.path.join(env.workdir, "creds.yaml"), env.prom.url, targets)
+    cert_kubeconfig = env.kube.write_kubeconfig(os.path.join(env.workdir, "kubeconfig-cert"),
+                                                auth="cert")
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "cert-auth", config,
+                            ["--once", "--dry-run", "--kubeconfig", cert_kubeconfig])
+    code = controller.wait(30)
+    controller.stderr.close()
+    reads = [r for r in env.kube.log(since=seq) if r.get("subresource") == "scale"]
+    checks.check("client certificate: reads as the certificate's user",
+                 code == 0 and reads and all(r["status"] == 200 and r["user"] == env.kube.user
+                                             for r in reads),
+                 "exit %s, %s" % (code, [(r["status"], r["user"]) for r in reads]))
+    sa_dir = env.kube.write_serviceaccount_dir(os.path.join(env.workdir, "sa"))
+    host, port = env.kube.url[len("https://"):].rsplit(":", 1)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "in-cluster", config,
+                            ["--once", "--dry-run", "--serviceaccount-dir", sa_dir],
+                            env={"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port})
+    code = controller.wait(30)
+    controller.stderr.close()
+    reads = [r for r in env.kube.log(since=seq) if r.get("subresource") == "scale"]
+    checks.check("in-cluster: token and CA from the service-account directory",
+                 code == 0 and reads and all(r["status"] == 200 for r in reads),
+                 "exit %s, %s" % (code, [r["status"] for r in reads]))
+    # a CA that did not sign the server: TLS is verified, so nothing is read
+    other = tempfile.mkdtemp(dir=env.workdir)
+    import subprocess
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=other-ca", "-keyout", os.path.join(other, "k"),
+                    "-out", os.path.join(sa_dir, "ca.crt")], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "wrong-ca", config,
+                            ["--once", "--serviceaccount-dir", sa_dir],
+                            env={"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port})
+    code = controller.wait(30)
+    controller.stderr.close()
+    reached = [r for r in env.kube.log(since=seq) if r.get("subresource") == "scale"]
+    ticks = tick_lines(controller, "shop/idle")
+    checks.check("TLS verified: a server the CA did not sign is not trusted",
+                 not reached and ticks and ticks[0].get("action") == "no_read",
+                 "%d requests reached the server" % len(reached))
+    # secrets: the bearer token and the client key never appear anywhere
+    with open(env.kube.client_key) as handle:
+        key_lines = [l for l in handle.read().splitlines() if l and not l.startswith("-----")]
+    secrets = [env.kube.token, "token-b"] + key_lines[:3]
+    leaked = []
+    for name in os.listdir(env.workdir):
+        if name.endswith(".log") and not name.startswith(("emulator", "fault-proxy")):
+            with open(os.path.join(env.workdir, name), errors="replace") as handle:
+                text = handle.read()
+            leaked += ["%s in %s" % (s[:6] + "...", name) for s in secrets if s and s in text]
+    checks.check("no token or key in any controller log", not leaked, ", ".join(leaked))
+
+
+SCENARIOS = [
+    ("events", scenario_events_and_patch_shape),
+    ("prometheus", scenario_prometheus_faults),
+    ("queries", scenario_queries_per_tick),
+    ("apiserver", scenario_apiserver_faults),
+    ("leases", scenario_leases),
+    ("reload", scenario_reload),
+    ("sigterm", scenario_sigterm_mid_tick),
+    ("credentials", scenario_credentials),
+    ("closed-loop", scenario_closed_loop),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cpscale", required=True)
+    parser.add_argument("--only", help="comma-separated scenario names")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args()
+    harness.install_signal_handlers()
+    checks = Checks()
+    workdir = tempfile.mkdtemp(prefix="cps-controller-")
+    env = Environment(os.path.abspath(args.cpscale), workdir)
+    only = set(args.only.split(",")) if args.only else None
+    try:
+        env.start()
+        for name, scenario in SCENARIOS:
+            if only and name not in only:
+                continue
+            print("# %s" % name)
+            try:
+                scenario(checks, env)
+            except Exception as error:  # a broken scenario is a failure, not a crash
+                checks.check("%s: scenario ran to the end" % name, False, repr(error))
+            env.kube.clear_faults()
+    finally:
+        env.stop()
+        if args.keep or checks.failed:
+            print("work directory kept: %s" % workdir)
+        else:
+            import shutil
+            shutil.rmtree(workdir, ignore_errors=True)
+    print("%d passed, %d failed" % (checks.passed, checks.failed))
+    return 1 if checks.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
