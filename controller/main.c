@@ -4,10 +4,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "calibrate.h"
 #include "commands.h"
 #include "controller.h"
 #include "gen_trace.h"
+#include "record.h"
 #include "sim_cmd.h"
+#include "tune.h"
 
 static void usage(FILE *out)
 {
@@ -22,6 +25,10 @@ static void usage(FILE *out)
           "  decide --input OBS.json  make one decision from a JSON observation\n"
           "  check-config FILE        validate a config and print the effective config\n"
           "  gen-trace                write a synthetic trace (daily cycle, noise, bursts)\n"
+          "  calibrate TRACE.csv      fit the simulated world (service rate, base latency)\n"
+          "  tune TRACE.csv...        search the policy's parameters on traces (train/test)\n"
+          "  record --namespace NS --deployment NAME --from T --to T\n"
+          "                           write a target's history from Prometheus as a trace\n"
           "\n"
           "`cpscale COMMAND --help` describes each command.\n"
           "Exit status: 0 ok, 1 runtime failure, 2 usage, config or input error.\n",
@@ -54,6 +61,12 @@ int main(int argc, char **argv)
         return cps_cmd_check_config(argc - 1, argv + 1);
     if (strcmp(command, "gen-trace") == 0)
         return cps_gen_trace_main(argc - 1, argv + 1);
+    if (strcmp(command, "calibrate") == 0)
+        return cps_calibrate_main(argc - 1, argv + 1);
+    if (strcmp(command, "tune") == 0)
+        return cps_tune_main(argc - 1, argv + 1);
+    if (strcmp(command, "record") == 0)
+        return cps_record_main(argc - 1, argv + 1);
     fprintf(stderr, "cpscale: unknown command \"%s\" (see cpscale --help)\n", command);
     return CPS_EXIT_USAGE;
 }

@@ -11,12 +11,18 @@
 #include "config.h"
 #include "config_file.h"
 #include "plot.h"
+#include "pool.h"
+#include "queue_model.h"
 #include "report.h"
 #include "trace.h"
+#include "trace_writer.h"
+#include "whatif.h"
 
 #define READ_CHUNK (1u << 20)
 #define ROW_BATCH 8192
 #define PLOT_POINTS 1000
+/* --record-trace writes one row per this many seconds unless --record-step says. */
+#define DEFAULT_RECORD_STEP_S 60
 #define EXIT_OK 0
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -29,7 +35,8 @@ static int64_t second_of(double t, double t0)
 
 struct replay_state {
     struct cps_trace_replay *replay;
-    struct cps_sim *sim;
+    int (*feed_cb)(void *ctx, double lambda, double price, int64_t seconds, struct cps_err *err);
+    void *feed_ctx;
     double scale, price;
     int have_prev;
     struct cps_trace_row prev;
@@ -49,7 +56,7 @@ static int replay_row(struct replay_state *st, const struct cps_trace_row *row, 
     double t0 = st->replay->first_t;
     int64_t from = second_of(st->prev.t, t0), to = second_of(row->t, t0);
     double price = st->prev.has & CPS_TRACE_HAS_COST ? st->prev.cost_per_pod_hour : st->price;
-    if (cps_sim_feed(st->sim, st->prev.qps * st->scale, price, to - from, err) < 0)
+    if (st->feed_cb(st->feed_ctx, st->prev.qps * st->scale, price, to - from, err) < 0)
         return -1;
     st->replay->seconds += to - from;
     st->prev_step = row->t - st->prev.t;
@@ -68,7 +75,7 @@ static int replay_last(struct replay_state *st, struct cps_err *err)
     if (to <= from)
         to = from + 1;
     double price = st->prev.has & CPS_TRACE_HAS_COST ? st->prev.cost_per_pod_hour : st->price;
-    if (cps_sim_feed(st->sim, st->prev.qps * st->scale, price, to - from, err) < 0)
+    if (st->feed_cb(st->feed_ctx, st->prev.qps * st->scale, price, to - from, err) < 0)
         return -1;
     st->replay->seconds += to - from;
     return 0;
@@ -90,12 +97,27 @@ static void print_gap_cb(const struct cps_gap *gap, void *ctx)
                 g->path, gap->line, gap->seconds, g->median);
 }
 
+static int feed_sim_cb(void *ctx, double lambda, double price, int64_t seconds,
+                       struct cps_err *err)
+{
+    return cps_sim_feed(ctx, lambda, price, seconds, err);
+}
+
+int cps_trace_replay_file(const char *path, double scale, double price, struct cps_sim *sim,
+                          FILE *warnings, struct cps_trace_replay *replay, struct cps_err *err)
+{
+    return cps_trace_replay_file_cb(path, scale, price, feed_sim_cb, sim, warnings, replay, err);
+}
+
 /*
  * Stream the file through the parser in READ_CHUNK pieces, keeping an
  * unfinished last line for the next read, and feed rows as they come.
  */
-int cps_trace_replay_file(const char *path, double scale, double price, struct cps_sim *sim,
-                          FILE *warnings, struct cps_trace_replay *replay, struct cps_err *err)
+int cps_trace_replay_file_cb(const char *path, double scale, double price,
+                             int (*feed_cb)(void *ctx, double lambda, double price,
+                                            int64_t seconds, struct cps_err *err),
+                             void *feed_ctx, FILE *warnings,
+                             struct cps_trace_replay *replay, struct cps_err *err)
 {
     int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
     char *buf = NULL;
@@ -104,7 +126,8 @@ int cps_trace_replay_file(const char *path, double scale, double price, struct c
     memset(&st, 0, sizeof st);
     memset(replay, 0, sizeof *replay);
     st.replay = replay;
-    st.sim = sim;
+    st.feed_cb = feed_cb;
+    st.feed_ctx = feed_ctx;
     st.scale = scale;
     st.price = price;
     cps_step_log_init(&st.steps);
@@ -181,36 +204,71 @@ fail:
 
 static void sim_usage(FILE *out)
 {
-    fputs("usage: cpscale sim TRACE.csv [options]\n"
+    fputs("NAME\n"
+          "    cpscale sim - replay a trace through cpscale, the HPA and an oracle\n"
           "\n"
-          "Replay a request-rate trace (SIM-MODEL.md) through the cpscale policy, the\n"
-          "Kubernetes HPA algorithm and an oracle lower bound, and compare cost and SLO\n"
-          "violations.\n"
+          "SYNOPSIS\n"
+          "    cpscale sim TRACE.csv [--policy LIST] [--config FILE] [world flags]\n"
+          "                [--json] [--steps FILE] [--plot FILE.svg] [--record-trace FILE]\n"
+          "    cpscale sim TRACE.csv --WORLD-FLAG V1,V2,... [--json] [--jobs N]   (what-if)\n"
           "\n"
-          "Policies:\n"
-          "  --policy LIST          comma-separated: cpscale, hpa, hpa:TARGET, oracle,\n"
-          "                         static:N (default cpscale,hpa,oracle)\n"
-          "  --config FILE          cpscale's config.yaml: its defaults: and sim: sections\n"
-          "  --hpa-target U         HPA CPU utilization target (default 0.7)\n"
-          "  --min-replicas N       (default 1)    --max-replicas N  (default 1000)\n"
-          "  --slo MS               p95 latency SLO in ms (default: the config's, 100)\n"
-          "World (SIM-MODEL §3; durations as 20ms, 30s, 5m):\n"
-          "  --service-rate MU      req/s one ready pod serves (default 100)\n"
-          "  --base-latency D       fixed latency added to each request (default 20ms)\n"
-          "  --startup D            pod creation to ready (default 30s)\n"
-          "  --price USD            per pod-hour (default 0.05)\n"
-          "  --scale S              multiply every rate by S (default 1)\n"
-          "  --routing random|pooled (default random)\n"
-          "  --interval D           decision interval (default 15s)\n"
-          "  --window D             metrics window (default 60s)\n"
-          "  --lag D                metrics lag (default 15s)\n"
-          "Output:\n"
-          "  --json                 one JSON object on stdout instead of the table\n"
-          "  --steps FILE           per-step CSV (t,qps,replicas,ready,desired,p95_ms,...)\n"
-          "  --steps-every N|decision  one row per N seconds (default 1)\n"
-          "  --plot FILE.svg        demand, ready pods, SLO violations and cost over time\n"
-          "  --quiet                no gap warnings\n"
-          "Exit status: 0 ok, 1 runtime failure, 2 usage, config or trace error.\n",
+          "DESCRIPTION\n"
+          "    Replays a request-rate trace (SIM-MODEL.md) through the cpscale policy,\n"
+          "    the Kubernetes HPA algorithm and an oracle lower bound, and compares cost\n"
+          "    and SLO violations.\n"
+          "\n"
+          "    What-if: one world flag may list values (--startup 5s,30s,120s, --price\n"
+          "    0.02,0.05, or any of --service-rate, --base-latency, --scale, --routing,\n"
+          "    --interval, --window, --lag, --hpa-target, --slo). The trace is replayed\n"
+          "    once per value, everything else equal, and a table shows each policy's\n"
+          "    cost and violation % and their change against the first value; with\n"
+          "    --json, each value's object is that value's `cpscale sim --json` report\n"
+          "    plus the changes. One flag takes a list at a time (run a shell loop for a\n"
+          "    cross product); --steps, --plot and --record-trace take one world.\n"
+          "\n"
+          "OPTIONS\n"
+          "  Policies:\n"
+          "    --policy LIST          comma-separated: cpscale, hpa, hpa:TARGET, oracle,\n"
+          "                           static:N (default cpscale,hpa,oracle)\n"
+          "    --config FILE          cpscale's config.yaml: its defaults: and sim: sections\n"
+          "    --hpa-target U         HPA CPU utilization target (default 0.7)\n"
+          "    --min-replicas N       (default 1)    --max-replicas N  (default 1000)\n"
+          "    --slo MS               p95 latency SLO in ms (default: the config's, 100)\n"
+          "  World (SIM-MODEL §3; durations as 20ms, 30s, 5m):\n"
+          "    --service-rate MU      req/s one ready pod serves (default 100)\n"
+          "    --base-latency D       fixed latency added to each request (default 20ms)\n"
+          "    --startup D            pod creation to ready (default 30s)\n"
+          "    --price USD            per pod-hour (default 0.05)\n"
+          "    --scale S              multiply every rate by S (default 1)\n"
+          "    --routing random|pooled (default random)\n"
+          "    --interval D           decision interval (default 15s)\n"
+          "    --window D             metrics window (default 60s)\n"
+          "    --lag D                metrics lag (default 15s)\n"
+          "  Output:\n"
+          "    --json                 one JSON object on stdout instead of the table\n"
+          "    --steps FILE           per-step CSV (t,qps,replicas,ready,desired,p95_ms,...)\n"
+          "    --steps-every N|decision  one row per N seconds (default 1)\n"
+          "    --plot FILE.svg        demand, ready pods, SLO violations and cost over time\n"
+          "    --record-trace FILE    what one policy's deployment showed, as a trace\n"
+          "                           (timestamp,qps,p95_ms,replicas,cost_per_pod_hour): per\n"
+          "                           step the mean rate, mean ready pods, request-weighted\n"
+          "                           mean p95 (empty when a second was saturated) and mean\n"
+          "                           price; the input of `cpscale calibrate`\n"
+          "    --record-step D        one row per D (default 60s)\n"
+          "    --record-policy NAME   whose pods (default: the first policy but the oracle)\n"
+          "    --jobs N               what-if values run in parallel (default: online CPUs)\n"
+          "    --quiet                no gap warnings\n"
+          "    --help                 this page\n"
+          "\n"
+          "EXIT STATUS\n"
+          "    0 ok; 1 runtime failure; 2 usage, config or trace error.\n"
+          "\n"
+          "EXAMPLES\n"
+          "    cpscale sim week.csv --plot week.svg\n"
+          "    cpscale sim week.csv --policy cpscale,hpa:0.5,oracle --json\n"
+          "    cpscale sim week.csv --startup 5s,30s,120s\n"
+          "    cpscale sim week.csv --service-rate 80 --base-latency 35ms \\\n"
+          "        --record-trace seen.csv && cpscale calibrate seen.csv\n",
           out);
 }
 
@@ -218,7 +276,40 @@ enum sim_option {
     OPT_POLICY = 256, OPT_CONFIG, OPT_HPA_TARGET, OPT_MIN, OPT_MAX, OPT_SLO, OPT_SERVICE_RATE,
     OPT_BASE_LATENCY, OPT_STARTUP, OPT_PRICE, OPT_SCALE, OPT_ROUTING, OPT_INTERVAL, OPT_WINDOW,
     OPT_LAG, OPT_JSON, OPT_STEPS, OPT_STEPS_EVERY, OPT_PLOT, OPT_QUIET, OPT_HELP,
+    OPT_RECORD_TRACE, OPT_RECORD_STEP, OPT_RECORD_POLICY, OPT_JOBS,
 };
+
+/* The what-if parameter of a world flag, or -1 for flags that take no list. */
+static int list_param_of(int opt)
+{
+    switch (opt) {
+    case OPT_SERVICE_RATE: return CPS_WHATIF_SERVICE_RATE;
+    case OPT_BASE_LATENCY: return CPS_WHATIF_BASE_LATENCY;
+    case OPT_STARTUP: return CPS_WHATIF_STARTUP;
+    case OPT_PRICE: return CPS_WHATIF_PRICE;
+    case OPT_SCALE: return CPS_WHATIF_SCALE;
+    case OPT_ROUTING: return CPS_WHATIF_ROUTING;
+    case OPT_INTERVAL: return CPS_WHATIF_INTERVAL;
+    case OPT_WINDOW: return CPS_WHATIF_WINDOW;
+    case OPT_LAG: return CPS_WHATIF_LAG;
+    case OPT_HPA_TARGET: return CPS_WHATIF_HPA_TARGET;
+    case OPT_SLO: return CPS_WHATIF_SLO;
+    default: return -1;
+    }
+}
+
+/* The setup index of the policy whose pods --record-trace writes. */
+static int record_policy_index(const struct cps_sim_setup *setup, const char *name)
+{
+    for (size_t i = 0; i < setup->n_policies; i++) {
+        const struct cps_sim_policy_spec *spec = &setup->policies[i];
+        if (spec->kind == CPS_SIM_POLICY_ORACLE)
+            continue;
+        if (!name || strcmp(spec->name, name) == 0)
+            return (int)i;
+    }
+    return -1;
+}
 
 static int parse_number(const char *flag, const char *text, double lo, double hi, double *out)
 {
@@ -273,11 +364,17 @@ int cps_sim_main(int argc, char **argv)
         {"plot", required_argument, NULL, OPT_PLOT},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"help", no_argument, NULL, OPT_HELP},
+        {"record-trace", required_argument, NULL, OPT_RECORD_TRACE},
+        {"record-step", required_argument, NULL, OPT_RECORD_STEP},
+        {"record-policy", required_argument, NULL, OPT_RECORD_POLICY},
+        {"jobs", required_argument, NULL, OPT_JOBS},
         {NULL, 0, NULL, 0},
     };
     const char *policy_list = "cpscale,hpa,oracle", *config_path = NULL;
     const char *steps_path = NULL, *steps_every = NULL, *plot_path = NULL;
-    int json = 0, quiet = 0;
+    const char *record_path = NULL, *record_policy = NULL, *list_text = NULL;
+    double record_step_s = DEFAULT_RECORD_STEP_S;
+    int json = 0, quiet = 0, list_param = -1, jobs = cps_pool_default_jobs();
     /* first pass: find --config, so that the other flags override it */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
@@ -308,6 +405,18 @@ int cps_sim_main(int argc, char **argv)
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        /* a world flag with a list of values: a what-if run, parsed below */
+        if (list_param_of(opt) >= 0 && strchr(optarg, ',')) {
+            if (list_param >= 0 && list_param != list_param_of(opt)) {
+                fprintf(stderr, "cpscale sim: --%s and --%s both list values; what-if takes one "
+                        "list at a time\n", cps_whatif_param_name(list_param),
+                        cps_whatif_param_name(list_param_of(opt)));
+                goto done;
+            }
+            list_param = list_param_of(opt);
+            list_text = optarg;
+            continue;
+        }
         switch (opt) {
         case OPT_POLICY: policy_list = optarg; break;
         case OPT_CONFIG: break;
@@ -378,6 +487,21 @@ int cps_sim_main(int argc, char **argv)
         case OPT_STEPS_EVERY: steps_every = optarg; break;
         case OPT_PLOT: plot_path = optarg; break;
         case OPT_QUIET: quiet = 1; break;
+        case OPT_RECORD_TRACE: record_path = optarg; break;
+        case OPT_RECORD_STEP:
+            if (parse_seconds("--record-step", optarg, &record_step_s) < 0)
+                goto done;
+            if (record_step_s < 1.0) {
+                fprintf(stderr, "cpscale sim: --record-step: at least 1s\n");
+                goto done;
+            }
+            break;
+        case OPT_RECORD_POLICY: record_policy = optarg; break;
+        case OPT_JOBS:
+            if (parse_number("--jobs", optarg, 1, CPS_POOL_MAX_JOBS, &v) < 0)
+                goto done;
+            jobs = (int)v;
+            break;
         case OPT_HELP:
             sim_usage(stdout);
             exit_code = EXIT_OK;
@@ -401,6 +525,33 @@ int cps_sim_main(int argc, char **argv)
     target.min_replicas = setup.min_replicas;
     target.max_replicas = setup.max_replicas;
     setup.target = &target;
+    if (list_text) {
+        struct cps_whatif whatif;
+        int input_error = 1;
+        if (steps_path || plot_path || record_path) {
+            fprintf(stderr, "cpscale sim: --steps, --plot and --record-trace take one world, not "
+                    "a list of values\n");
+            goto done;
+        }
+        if (cps_whatif_parse_list(list_param, list_text, &whatif, &err) < 0 ||
+            cps_whatif_run(argv[optind], &setup, &whatif, jobs, json, stdout, quiet ? NULL : stderr,
+                           &input_error, &err) < 0) {
+            char msg[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
+            cps_err_format(&err, msg, sizeof msg);
+            fprintf(stderr, "%s%s\n", err.line ? "" : "cpscale sim: ", msg);
+            exit_code = input_error ? EXIT_USAGE : EXIT_RUNTIME;
+            goto done;
+        }
+        exit_code = EXIT_OK;
+        goto done;
+    }
+    int record_index = -1;
+    if (record_path && (record_index = record_policy_index(&setup, record_policy)) < 0) {
+        fprintf(stderr, "cpscale sim: --record-policy: %s\n",
+                record_policy ? "no such policy in --policy (and not the oracle)"
+                              : "the oracle has no pods to record: list another policy");
+        goto done;
+    }
     int64_t every = 1;
     if (steps_every) {
         if (strcmp(steps_every, "decision") == 0)
@@ -415,7 +566,10 @@ int cps_sim_main(int argc, char **argv)
         fprintf(stderr, "cpscale sim: %s\n", err.message);
         goto done;
     }
-    FILE *steps = NULL;
+    FILE *steps = NULL, *record = NULL;
+    struct cps_trace_writer writer;
+    struct cps_trace_replay replay;
+    memset(&replay, 0, sizeof replay);
     if (steps_path) {
         steps = fopen(steps_path, "w");
         if (!steps || cps_sim_set_steps(sim, steps, every) < 0) {
@@ -424,12 +578,23 @@ int cps_sim_main(int argc, char **argv)
             goto free_sim;
         }
     }
+    if (record_path) {
+        record = fopen(record_path, "w");
+        if (!record || cps_trace_writer_init(&writer, record, (int64_t)llround(record_step_s),
+                                             &replay.first_t, &(struct cps_queue_model){
+                                                 setup.world.routing, setup.world.service_rate,
+                                                 setup.world.base_latency_ms}) < 0) {
+            fprintf(stderr, "cpscale sim: %s: %s\n", record_path, strerror(errno));
+            exit_code = EXIT_RUNTIME;
+            goto free_sim;
+        }
+        cps_sim_set_observer(sim, (size_t)record_index, cps_trace_writer_second_cb, &writer);
+    }
     if (plot_path && cps_sim_enable_plot(sim, PLOT_POINTS) < 0) {
         fprintf(stderr, "cpscale sim: out of memory\n");
         exit_code = EXIT_RUNTIME;
         goto free_sim;
     }
-    struct cps_trace_replay replay;
     if (cps_trace_replay_file(trace_path, setup.world.scale, setup.world.price, sim,
                               quiet ? NULL : stderr, &replay, &err) < 0) {
         char msg[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
@@ -477,6 +642,11 @@ int cps_sim_main(int argc, char **argv)
             exit_code = EXIT_RUNTIME;
     }
 free_sim:
+    if (record && ((exit_code == EXIT_OK && cps_trace_writer_finish(&writer) < 0) |
+                   (fclose(record) != 0)) && exit_code == EXIT_OK) {
+        fprintf(stderr, "cpscale sim: %s: write failed\n", record_path);
+        exit_code = EXIT_RUNTIME;
+    }
     if (steps && fclose(steps) != 0 && exit_code == EXIT_OK) {
         fprintf(stderr, "cpscale sim: %s: write failed\n", steps_path);
         exit_code = EXIT_RUNTIME;

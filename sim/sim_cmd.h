@@ -28,4 +28,13 @@ struct cps_trace_replay {
 int cps_trace_replay_file(const char *path, double scale, double price, struct cps_sim *sim,
                           FILE *warnings, struct cps_trace_replay *replay, struct cps_err *err);
 
+/* The same, handing each run of seconds to feed_cb(feed_ctx, rate, price,
+ * seconds, err) instead of an engine (a feed_cb that fails returns -1 with
+ * err filled, and the replay stops). cps_trace_runs_load builds on it. */
+int cps_trace_replay_file_cb(const char *path, double scale, double price,
+                             int (*feed_cb)(void *ctx, double lambda, double price,
+                                            int64_t seconds, struct cps_err *err),
+                             void *feed_ctx, FILE *warnings, struct cps_trace_replay *replay,
+                             struct cps_err *err);
+
 #endif

@@ -115,6 +115,10 @@ struct cps_sim {
     struct oracle_run oracle;
     FILE *steps_out;
     int64_t steps_every;
+    /* cps_sim_set_observer: one policy's pods, second by second */
+    void (*observer_cb)(void *ctx, int64_t k, double lambda, int32_t ready, double price);
+    void *observer_ctx;
+    const struct policy_run *observed;
     /* plot */
     size_t plot_max, plot_count;
     int64_t plot_width;
@@ -353,6 +357,23 @@ int cps_sim_set_steps(struct cps_sim *sim, FILE *out, int64_t every_seconds)
               "violating_requests,cost_usd\n",
               out) == EOF)
         return -1;
+    return 0;
+}
+
+int cps_sim_set_observer(struct cps_sim *sim, size_t policy_index,
+                         void (*second_cb)(void *ctx, int64_t k, double lambda, int32_t ready,
+                                           double price),
+                         void *ctx)
+{
+    if (policy_index >= sim->setup.n_policies ||
+        sim->setup.policies[policy_index].kind == CPS_SIM_POLICY_ORACLE)
+        return -1;
+    size_t run = 0;
+    for (size_t i = 0; i < policy_index; i++)
+        run += sim->setup.policies[i].kind != CPS_SIM_POLICY_ORACLE;
+    sim->observed = &sim->runs[run];
+    sim->observer_cb = second_cb;
+    sim->observer_ctx = ctx;
     return 0;
 }
 
@@ -830,6 +851,8 @@ static int simulate_second(struct cps_sim *sim, double lambda, double price, str
             if (s->seconds == sim->steps_every && flush_steps(sim, run) < 0)
                 return cps_err_set(err, "--steps", 0, 0, "write failed: %s", strerror(errno));
         }
+        if (run == sim->observed)
+            sim->observer_cb(sim->observer_ctx, k, lambda, c, price);
         if (sim->plot_max) {
             run->plot.ready_sum[bucket] += c;
             run->plot.violating[bucket] += violating;

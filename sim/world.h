@@ -78,6 +78,15 @@ void cps_sim_free(struct cps_sim *sim);
  * `every_seconds` seconds, aggregating the seconds in between. */
 int cps_sim_set_steps(struct cps_sim *sim, FILE *out, int64_t every_seconds);
 
+/* After each simulated second, call second_cb(ctx, k, λ, ready pods, price)
+ * for the policy at `policy_index` in the setup (not the oracle, which has
+ * no pods of its own). For `cpscale sim --record-trace`. 0, or -1 when the
+ * index names no such policy. */
+int cps_sim_set_observer(struct cps_sim *sim, size_t policy_index,
+                         void (*second_cb)(void *ctx, int64_t k, double lambda, int32_t ready,
+                                           double price),
+                         void *ctx);
+
 /* Collect a downsampled series for the plot (at most ~2 x max_points buckets). */
 int cps_sim_enable_plot(struct cps_sim *sim, size_t max_points);
 
