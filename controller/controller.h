@@ -18,6 +18,7 @@
 #include "config.h"
 #include "decide.h"
 #include "http.h"
+#include "informer.h"
 #include "kube.h"
 #include "kube_json.h"
 #include "lease.h"
@@ -65,8 +66,14 @@ struct cps_target_runtime {
     /* this tick */
     struct cps_http_request *scale_request, *object_request, *patch_request, *event_request;
     struct cps_kube_scale scale;
-    struct cps_kube_deployment object;
+    int32_t object_ready;      /* status.readyReplicas of the object */
     int have_scale, have_object;
+    /* the watch cache (LIST+WATCH of Deployments) */
+    int informer_index;        /* -1: read with GETs */
+    struct cps_kube_deployment cached;
+    int cached_present;
+    uint64_t cached_stamp;
+    int read_from_cache;       /* this tick */
     struct cps_observation observation;
     unsigned received;                      /* CPS_METRIC_* bits set this tick */
     int query_index[CPS_PROM_METRIC_COUNT]; /* into the tick's query table */
@@ -106,6 +113,8 @@ struct cps_run_options {
     int leader_elect;        /* -1: as the config says */
     int64_t shutdown_grace_ms;
     int64_t kube_timeout_ms;
+    int watch;               /* 1: LIST+WATCH Deployments instead of GETs */
+    int64_t watch_timeout_ms;
 };
 
 struct cps_controller {
@@ -123,6 +132,9 @@ struct cps_controller {
     struct cps_kube *kube;
     struct cps_prom *prom;
     struct cps_lease *lease; /* NULL without leader election */
+    struct cps_informer **informers;
+    size_t n_informers;
+    size_t targets_from_cache; /* last tick */
     struct cps_server *server;
     int leading;
 
@@ -153,6 +165,8 @@ struct cps_controller {
     /* lifecycle */
     ev_timer tick_timer;
     ev_timer grace_timer;
+    ev_timer sync_timer;     /* the first tick's wait for the watch cache */
+    int64_t started_ms;
     ev_signal sigterm_watcher, sigint_watcher, sighup_watcher;
     ev_stat config_watcher;
     int shutting_down;

@@ -20,19 +20,29 @@ struct socket_watch {
 
 struct cps_http_request {
     struct cps_http *http;
-    CURL *easy;
-    struct curl_slist *headers;
+    CURL *easy;                  /* NULL while queued */
+    /* what to send, kept until the transfer starts */
+    char method[8];
+    char *url;
+    char *request_body;
+    size_t request_body_len;
+    int64_t timeout_ms;
+    const struct cps_http_tls *tls;
+    struct curl_slist *headers;  /* one of them may carry the token */
     char *body;
     size_t body_len, body_cap, max_body;
     int too_large;
     int (*chunk_cb)(const char *data, size_t len, void *user);
+    void *chunk_user;
     int chunk_aborted;
     void (*cancel_cb)(void *user);
     int64_t retry_after_ms;
     cps_http_done_cb *done_cb;
     void *user;
     char error[CURL_ERROR_SIZE];
-    struct cps_http_request *prev, *next;
+    struct cps_http_request *prev, *next;          /* every request of the client */
+    int queued;                                     /* waiting for a transfer slot */
+    struct cps_http_request *queue_prev, *queue_next;
 };
 
 struct cps_http {
@@ -41,6 +51,11 @@ struct cps_http {
     ev_timer timer;
     struct cps_http_request *requests; /* in flight, doubly linked */
     size_t in_flight;
+    /* Transfers handed to curl at once are capped: a tick of 2,000 reads
+     * would otherwise hold 2,000 sets of curl buffers at the same time.
+     * The rest wait here in order, and their timeout starts when they go. */
+    size_t max_active, active;
+    struct cps_http_request *queue_head, *queue_tail;
 };
 
 int cps_http_global_init(void)
@@ -53,11 +68,34 @@ void cps_http_global_cleanup(void)
     curl_global_cleanup();
 }
 
+static int start_transfer(struct cps_http_request *request);
+
+/* Free the header list, wiping each line first (one holds the token). */
+static void wipe_headers(struct cps_http_request *request)
+{
+    for (struct curl_slist *h = request->headers; h; h = h->next)
+        memset(h->data, 0, strlen(h->data));
+    curl_slist_free_all(request->headers);
+    request->headers = NULL;
+}
+
 /* Free a request that is no longer known to curl. The one place requests
  * are freed. */
 static void request_free(struct cps_http_request *request)
 {
     struct cps_http *http = request->http;
+    if (request->queued) {
+        if (request->queue_prev)
+            request->queue_prev->queue_next = request->queue_next;
+        else
+            http->queue_head = request->queue_next;
+        if (request->queue_next)
+            request->queue_next->queue_prev = request->queue_prev;
+        else
+            http->queue_tail = request->queue_prev;
+    } else {
+        http->active--;
+    }
     if (request->prev)
         request->prev->next = request->next;
     else if (http->requests == request)
@@ -65,10 +103,39 @@ static void request_free(struct cps_http_request *request)
     if (request->next)
         request->next->prev = request->prev;
     http->in_flight--;
-    curl_easy_cleanup(request->easy);
-    curl_slist_free_all(request->headers);
+    if (request->easy)
+        curl_easy_cleanup(request->easy);
+    wipe_headers(request);
+    free(request->url);
+    free(request->request_body);
     free(request->body);
     free(request);
+}
+
+/* Hand waiting requests to curl while there are free transfer slots. A
+ * request curl refuses is completed at once as a transport failure. */
+static void start_queued(struct cps_http *http)
+{
+    while (http->queue_head && http->active < http->max_active) {
+        struct cps_http_request *request = http->queue_head;
+        http->queue_head = request->queue_next;
+        if (http->queue_head)
+            http->queue_head->queue_prev = NULL;
+        else
+            http->queue_tail = NULL;
+        request->queued = 0;
+        request->queue_next = request->queue_prev = NULL;
+        http->active++;
+        if (start_transfer(request) != 0) {
+            struct cps_http_response response = {0};
+            response.transport_error = 1;
+            response.error = "could not start the transfer";
+            response.retry_after_ms = -1;
+            response.body = "";
+            request->done_cb(&response, request->user);
+            request_free(request);
+        }
+    }
 }
 
 /* Hand every finished transfer to its callback, then free it. Called only
@@ -107,6 +174,7 @@ static void drain_completed(struct cps_http *http)
         request->done_cb(&response, request->user);
         request_free(request);
     }
+    start_queued(http);
 }
 
 /* libev: a socket curl watches is ready. */
@@ -180,12 +248,13 @@ static int curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, v
     return 0;
 }
 
-struct cps_http *cps_http_new(struct ev_loop *loop, long max_per_host)
+struct cps_http *cps_http_new(struct ev_loop *loop, long max_per_host, size_t max_active)
 {
     struct cps_http *http = calloc(1, sizeof *http);
     if (!http)
         return NULL;
     http->loop = loop;
+    http->max_active = max_active > 0 ? max_active : 1;
     http->multi = curl_multi_init();
     if (!http->multi) {
         free(http);
@@ -206,7 +275,8 @@ void cps_http_cancel(struct cps_http_request *request)
 {
     if (!request)
         return;
-    curl_multi_remove_handle(request->http->multi, request->easy);
+    if (!request->queued && request->easy)
+        curl_multi_remove_handle(request->http->multi, request->easy);
     void (*cancel_cb)(void *) = request->cancel_cb;
     void *user = request->user;
     request_free(request);
@@ -257,7 +327,7 @@ static size_t body_write_cb(char *data, size_t size, size_t count, void *userp)
         long status = 0;
         curl_easy_getinfo(request->easy, CURLINFO_RESPONSE_CODE, &status);
         if (status >= 200 && status < 300) {
-            if (request->chunk_cb(data, n, request->user) != 0) {
+            if (request->chunk_cb(data, n, request->chunk_user) != 0) {
                 request->chunk_aborted = 1;
                 return 0;
             }
@@ -357,6 +427,43 @@ static int add_header(struct cps_http_request *request, const char *line)
     return 0;
 }
 
+/* Create the request's curl handle and hand it to curl. Done only when a
+ * transfer slot is free, so a queue of thousands costs only these small
+ * structs, not thousands of curl handles with their buffers. */
+static int start_transfer(struct cps_http_request *request)
+{
+    CURL *easy = curl_easy_init();
+    if (!easy)
+        return -1;
+    request->easy = easy;
+    curl_easy_setopt(easy, CURLOPT_URL, request->url);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, request);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, request->error);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)request->timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     request->timeout_ms < CONNECT_TIMEOUT_MAX_MS ? (long)request->timeout_ms
+                                                                  : CONNECT_TIMEOUT_MAX_MS);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, body_write_cb);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, request);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, request);
+    if (apply_tls(easy, request->tls) != 0)
+        return -1;
+    if (strcmp(request->method, "GET") != 0) {
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)request->request_body_len);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS,
+                         request->request_body ? request->request_body : "");
+        if (strcmp(request->method, "POST") != 0)
+            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request->method);
+    }
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, request->headers);
+    return curl_multi_add_handle(request->http->multi, easy) == CURLM_OK ? 0 : -1;
+}
+
 int cps_http_send(struct cps_http *http, const struct cps_http_options *options,
                   cps_http_done_cb *done_cb, void *user, struct cps_http_request **out)
 {
@@ -366,31 +473,25 @@ int cps_http_send(struct cps_http *http, const struct cps_http_options *options,
     request->http = http;
     request->max_body = options->max_body_bytes;
     request->chunk_cb = options->chunk_cb;
+    request->chunk_user = options->chunk_user;
     request->cancel_cb = options->cancel_cb;
     request->retry_after_ms = -1;
     request->done_cb = done_cb;
     request->user = user;
-    request->easy = curl_easy_init();
-    if (!request->easy)
+    request->timeout_ms = options->timeout_ms;
+    request->tls = options->tls;
+    snprintf(request->method, sizeof request->method, "%s",
+             options->method ? options->method : "GET");
+    request->url = strdup(options->url);
+    if (!request->url)
         goto fail;
-    CURL *easy = request->easy;
-    curl_easy_setopt(easy, CURLOPT_URL, options->url);
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, request);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, request->error);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)options->timeout_ms);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                     options->timeout_ms < CONNECT_TIMEOUT_MAX_MS ? (long)options->timeout_ms
-                                                                  : CONNECT_TIMEOUT_MAX_MS);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, body_write_cb);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, request);
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(easy, CURLOPT_HEADERDATA, request);
-    if (apply_tls(easy, options->tls) != 0)
-        goto fail;
+    if (strcmp(request->method, "GET") != 0 && options->body_len > 0) {
+        request->request_body = malloc(options->body_len);
+        if (!request->request_body)
+            goto fail;
+        memcpy(request->request_body, options->body, options->body_len);
+        request->request_body_len = options->body_len;
+    }
 
     if (add_header(request, "Accept: application/json") != 0 || add_header(request, "Expect:"))
         goto fail;
@@ -409,36 +510,41 @@ int cps_http_send(struct cps_http *http, const struct cps_http_options *options,
     for (const char *const *h = options->headers; h && *h; h++)
         if (add_header(request, *h) != 0)
             goto fail;
-    const char *method = options->method ? options->method : "GET";
-    if (strcmp(method, "GET") != 0) {
+    if (strcmp(request->method, "GET") != 0) {
         char content_type[128];
         snprintf(content_type, sizeof content_type, "Content-Type: %s",
                  options->content_type ? options->content_type : "application/json");
         if (add_header(request, content_type) != 0)
             goto fail;
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)options->body_len);
-        curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, options->body ? options->body : "");
-        if (strcmp(method, "POST") != 0)
-            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
     }
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, request->headers);
 
     request->next = http->requests;
     if (http->requests)
         http->requests->prev = request;
     http->requests = request;
     http->in_flight++;
-    if (curl_multi_add_handle(http->multi, easy) != CURLM_OK) {
-        request_free(request);
-        return -1;
+    if (http->active < http->max_active) {
+        http->active++;
+        if (start_transfer(request) != 0) {
+            request_free(request);
+            return -1;
+        }
+    } else {
+        request->queued = 1;
+        request->queue_prev = http->queue_tail;
+        if (http->queue_tail)
+            http->queue_tail->queue_next = request;
+        else
+            http->queue_head = request;
+        http->queue_tail = request;
     }
     if (out)
         *out = request;
     return 0;
 fail:
-    if (request->easy)
-        curl_easy_cleanup(request->easy);
-    curl_slist_free_all(request->headers);
+    wipe_headers(request);
+    free(request->url);
+    free(request->request_body);
     free(request);
     return -1;
 }

@@ -52,6 +52,7 @@ struct cps_http_options {
     /* For streams (watch): called with each chunk as it arrives instead of
      * buffering the body; return 0 to go on, -1 to abort the transfer. */
     int (*chunk_cb)(const char *data, size_t len, void *user);
+    void *chunk_user;             /* chunk_cb's user pointer */
     /* Called with `user` when the request is cancelled (not on completion),
      * so whoever allocated it can free it; may be NULL. */
     void (*cancel_cb)(void *user);
@@ -69,9 +70,11 @@ struct cps_http_response {
 
 typedef void cps_http_done_cb(const struct cps_http_response *response, void *user);
 
-/* A client on `loop`; max_per_host caps parallel connections to one host
- * (requests beyond it queue in curl). NULL when curl cannot be set up. */
-struct cps_http *cps_http_new(struct ev_loop *loop, long max_per_host);
+/* A client on `loop`; max_per_host caps parallel connections to one host,
+ * max_active the transfers handed to curl at once (the others wait in
+ * order, and their timeout starts when they go). NULL when curl cannot be
+ * set up. */
+struct cps_http *cps_http_new(struct ev_loop *loop, long max_per_host, size_t max_active);
 
 /* Cancel everything in flight (no callbacks) and free. NULL is a no-op. */
 void cps_http_free(struct cps_http *http);

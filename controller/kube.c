@@ -261,10 +261,13 @@ static void request_done_cb(const struct cps_http_response *response, void *user
     done_cb(&answer, done_user);
 }
 
-int cps_kube_request(struct cps_kube *kube, const char *verb, const char *resource,
-                     const char *method, const char *path, const char *content_type,
-                     const char *body, int64_t timeout_ms, cps_kube_done_cb *done_cb, void *user,
-                     struct cps_http_request **out)
+/* The one way requests go out: counted, authenticated, TLS-verified.
+ * chunk_cb (streams) may be NULL. */
+static int send_request(struct cps_kube *kube, const char *verb, const char *resource,
+                        const char *method, const char *path, const char *content_type,
+                        const char *body, int64_t timeout_ms,
+                        int (*chunk_cb)(const char *data, size_t len, void *user),
+                        cps_kube_done_cb *done_cb, void *user, struct cps_http_request **out)
 {
     struct pending_call *call = calloc(1, sizeof *call);
     if (!call)
@@ -292,12 +295,32 @@ int cps_kube_request(struct cps_kube *kube, const char *verb, const char *resour
         .max_body_bytes = CPS_KUBE_MAX_BODY,
         .tls = &kube->tls,
         .cancel_cb = free,
+        .chunk_cb = chunk_cb,
+        .chunk_user = user,
     };
     int rc = cps_http_send(kube->http, &options, request_done_cb, call, out);
     free(url);
     if (rc != 0)
         free(call);
     return rc;
+}
+
+int cps_kube_request(struct cps_kube *kube, const char *verb, const char *resource,
+                     const char *method, const char *path, const char *content_type,
+                     const char *body, int64_t timeout_ms, cps_kube_done_cb *done_cb, void *user,
+                     struct cps_http_request **out)
+{
+    return send_request(kube, verb, resource, method, path, content_type, body, timeout_ms, NULL,
+                        done_cb, user, out);
+}
+
+int cps_kube_stream(struct cps_kube *kube, const char *verb, const char *resource,
+                    const char *path, int64_t timeout_ms,
+                    int (*chunk_cb)(const char *data, size_t len, void *user),
+                    cps_kube_done_cb *done_cb, void *user, struct cps_http_request **out)
+{
+    return send_request(kube, verb, resource, "GET", path, NULL, NULL, timeout_ms, chunk_cb,
+                        done_cb, user, out);
 }
 
 /* Append a percent-escaped path segment. */

@@ -65,6 +65,14 @@ int cps_kube_request(struct cps_kube *kube, const char *verb, const char *resour
                      const char *body, int64_t timeout_ms, cps_kube_done_cb *done_cb, void *user,
                      struct cps_http_request **out);
 
+/* A streaming GET (a watch): the body goes to chunk_cb(data, len, user) as
+ * it arrives (2xx answers only; return -1 to stop), done_cb is called when
+ * the stream ends. Counted like any request. */
+int cps_kube_stream(struct cps_kube *kube, const char *verb, const char *resource,
+                    const char *path, int64_t timeout_ms,
+                    int (*chunk_cb)(const char *data, size_t len, void *user),
+                    cps_kube_done_cb *done_cb, void *user, struct cps_http_request **out);
+
 /* Build "/apis/GROUP/VERSION/namespaces/NS/RESOURCE/NAME[/SUB]" (or
  * "/api/v1/..." for the core group) with each segment percent-escaped.
  * api_version is "apps/v1" or "v1"; name and subresource may be NULL. A

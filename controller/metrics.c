@@ -215,7 +215,7 @@ static void emit_kube_count(const char *verb, const char *resource, long code,
 char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
 {
     struct text text = {0};
-    text.cap = 4096 + ctl->n_targets * 2048;
+    text.cap = 65536; /* grows by doubling: ~1.3 kB per target */
     text.data = malloc(text.cap);
     if (!text.data)
         return NULL;
@@ -233,6 +233,15 @@ char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
     header(&text, "cpscale_prometheus_queries_per_tick", "gauge",
            "Distinct Prometheus queries sent in the last tick.");
     text_printf(&text, "cpscale_prometheus_queries_per_tick %zu\n", ctl->n_queries);
+    header(&text, "cpscale_targets_read_from_watch", "gauge",
+           "Targets whose replicas came from the LIST+WATCH cache in the last tick.");
+    text_printf(&text, "cpscale_targets_read_from_watch %zu\n", ctl->targets_from_cache);
+    uint64_t lists = 0;
+    for (size_t i = 0; i < ctl->n_informers; i++)
+        lists += cps_informer_lists(ctl->informers[i]);
+    header(&text, "cpscale_watch_lists_total", "counter",
+           "Complete LISTs of Deployments (the first, then one per 410 Gone or failure).");
+    text_printf(&text, "cpscale_watch_lists_total %llu\n", (unsigned long long)lists);
     header(&text, "cpscale_kube_requests_total", "counter",
            "Kubernetes API requests by verb, resource and HTTP code (0: no answer).");
     if (ctl->kube)

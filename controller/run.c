@@ -19,12 +19,16 @@
 
 #define MS_PER_S 1000
 #define DEFAULT_KUBE_TIMEOUT_MS 10000 /* one read or write of the API server */
-#define KUBE_MAX_CONNECTIONS 16L     /* parallel connections per host */
+#define KUBE_MAX_CONNECTIONS 8L      /* parallel connections per host */
+#define HTTP_MAX_ACTIVE 32           /* transfers in curl at once; the rest queue */
 #define BACKOFF_BASE_MS 1000         /* first retry after a 429/5xx */
 #define BACKOFF_MAX_MS (5 * 60 * 1000)
 #define DEFAULT_SHUTDOWN_GRACE_MS 5000
+#define DEFAULT_WATCH_TIMEOUT_MS (5 * 60 * 1000) /* client-go reopens watches every 5-10 min */
 #define LIVENESS_SLACK_MS 30000      /* /healthz tolerates this beyond 3 ticks */
 #define FIRST_TICK_AFTER_ELECTION_S 1.0
+#define FIRST_SYNC_WAIT_MS 5000      /* the first tick waits this long for the watch cache */
+#define FIRST_SYNC_POLL_S 0.1
 
 const double cps_tick_bucket_bounds[CPS_TICK_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                          0.5,   1,    2.5,   5,    10,  30};
@@ -120,6 +124,7 @@ static int target_runtime_init(struct cps_target_runtime *rt, const struct cps_t
                                int64_t interval_ms)
 {
     memset(rt, 0, sizeof *rt);
+    rt->informer_index = -1;
     if (cps_target_copy(&rt->target, target) != 0)
         return -1;
     size_t key_len = strlen(target->namespace) + strlen(target->name) + 2;
@@ -200,6 +205,139 @@ static int adopt_targets(struct cps_controller *ctl, const struct cps_config *co
     return index_targets(ctl);
 }
 
+/* ---- the watch cache ----------------------------------------------------- */
+
+#define INFORMER_MAX_NAMESPACES 8 /* beyond this, one cluster-wide watch */
+
+static int is_plain_deployment(const struct cps_target *target)
+{
+    return strcmp(target->kind, "Deployment") == 0 && strcmp(target->api_version, "apps/v1") == 0;
+}
+
+/* informer: an object was listed or changed. */
+static void cache_item_cb(const struct cps_kube_deployment *deployment, int deleted,
+                          uint64_t stamp, void *user)
+{
+    struct cps_controller *ctl = user;
+    long t = find_target(ctl, deployment->namespace, deployment->name);
+    if (t < 0 || ctl->targets[t].informer_index < 0)
+        return;
+    struct cps_target_runtime *rt = &ctl->targets[t];
+    rt->cached = *deployment;
+    rt->cached_present = !deleted;
+    if (stamp)
+        rt->cached_stamp = stamp;
+}
+
+/* informer: a LIST is complete; what it did not contain is gone. */
+static void cache_list_done_cb(const char *namespace, uint64_t stamp, void *user)
+{
+    struct cps_controller *ctl = user;
+    for (size_t t = 0; t < ctl->n_targets; t++) {
+        struct cps_target_runtime *rt = &ctl->targets[t];
+        if (rt->informer_index < 0 || (namespace && strcmp(namespace, rt->target.namespace)))
+            continue;
+        if (rt->cached_stamp != stamp)
+            rt->cached_present = 0;
+    }
+}
+
+static void free_informers(struct cps_controller *ctl)
+{
+    for (size_t i = 0; i < ctl->n_informers; i++)
+        cps_informer_free(ctl->informers[i]);
+    free(ctl->informers);
+    ctl->informers = NULL;
+    ctl->n_informers = 0;
+}
+
+/* One LIST+WATCH per namespace that has Deployment targets (one for all
+ * namespaces past INFORMER_MAX_NAMESPACES), started now; each target
+ * learns which informer covers it. Rebuilt on every accepted reload. */
+static int start_informers(struct cps_controller *ctl)
+{
+    free_informers(ctl);
+    for (size_t t = 0; t < ctl->n_targets; t++)
+        ctl->targets[t].informer_index = -1;
+    if (!ctl->options.watch)
+        return 0;
+    const char *namespaces[INFORMER_MAX_NAMESPACES];
+    size_t n = 0;
+    int cluster_wide = 0;
+    for (size_t t = 0; t < ctl->n_targets && !cluster_wide; t++) {
+        if (!is_plain_deployment(&ctl->targets[t].target))
+            continue;
+        size_t i = 0;
+        while (i < n && strcmp(namespaces[i], ctl->targets[t].target.namespace) != 0)
+            i++;
+        if (i == n) {
+            if (n == INFORMER_MAX_NAMESPACES)
+                cluster_wide = 1;
+            else
+                namespaces[n++] = ctl->targets[t].target.namespace;
+        }
+    }
+    size_t count = cluster_wide ? 1 : n;
+    if (count == 0)
+        return 0;
+    ctl->informers = calloc(count, sizeof *ctl->informers);
+    if (!ctl->informers)
+        return -1;
+    struct cps_informer_callbacks callbacks = {cache_item_cb, cache_list_done_cb, ctl};
+    for (size_t i = 0; i < count; i++) {
+        ctl->informers[i] = cps_informer_new(ctl->loop, ctl->kube,
+                                             cluster_wide ? NULL : namespaces[i],
+                                             ctl->options.kube_timeout_ms,
+                                             ctl->options.watch_timeout_ms, &callbacks);
+        if (!ctl->informers[i])
+            return -1;
+        ctl->n_informers++;
+    }
+    for (size_t t = 0; t < ctl->n_targets; t++) {
+        struct cps_target_runtime *rt = &ctl->targets[t];
+        if (!is_plain_deployment(&rt->target))
+            continue;
+        for (size_t i = 0; i < count; i++)
+            if (cluster_wide || strcmp(namespaces[i], rt->target.namespace) == 0)
+                rt->informer_index = (int)i;
+    }
+    for (size_t i = 0; i < count; i++)
+        cps_informer_start(ctl->informers[i]);
+    return 0;
+}
+
+static int all_informers_synced(const struct cps_controller *ctl, int64_t now_ms)
+{
+    for (size_t i = 0; i < ctl->n_informers; i++)
+        if (!cps_informer_synced(ctl->informers[i], now_ms))
+            return 0;
+    return 1;
+}
+
+/* Fill this tick's reads from the watch cache when it can be trusted.
+ * 1 when it did (no GETs needed), 0 when the target must be read. */
+static int read_from_cache(struct cps_controller *ctl, struct cps_target_runtime *rt,
+                           int64_t now_ms)
+{
+    if (rt->informer_index < 0 ||
+        !cps_informer_synced(ctl->informers[rt->informer_index], now_ms))
+        return 0;
+    rt->read_from_cache = 1;
+    if (!rt->cached_present) {
+        snprintf(rt->read_error, sizeof rt->read_error, "%s not found (watch cache)",
+                 rt->target.kind);
+        return 1;
+    }
+    /* the scale subresource shares the Deployment's resourceVersion */
+    rt->scale.spec_replicas = rt->cached.spec_replicas;
+    rt->scale.status_replicas = rt->cached.status_replicas;
+    memcpy(rt->scale.resource_version, rt->cached.resource_version,
+           sizeof rt->scale.resource_version);
+    rt->object_ready = rt->cached.ready_replicas;
+    rt->have_scale = rt->have_object = 1;
+    return 1;
+}
+
 /* ---- config load and reload -------------------------------------------- */
 
 /* Log a refused config with its file:line:col, and count it. */
@@ -234,6 +372,8 @@ static void reload_config(struct cps_controller *ctl, const char *why)
     }
     cps_prom_free(ctl->prom);
     ctl->prom = prom;
+    if (start_informers(ctl) != 0)
+        cps_log_message(CPS_LOG_ERROR, "cannot start the watches; reading with GETs", NULL);
     if (strcmp(config->listen, ctl->config->listen) != 0 ||
         config->leader_election.enabled != ctl->config->leader_election.enabled)
         cps_log_message(CPS_LOG_WARN,
@@ -380,9 +520,11 @@ static void object_read_cb(const struct cps_kube_answer *answer, void *user)
     struct cps_target_runtime *rt = runtime_of(ctl, user);
     rt->object_request = NULL;
     struct cps_err err = {0};
+    struct cps_kube_deployment object;
     if (answer->status == 200 && cps_kube_decode_deployment(answer->body, answer->body_len,
-                                                            rt->key, &rt->object, &err) == 0) {
+                                                            rt->key, &object, &err) == 0) {
         rt->have_object = 1;
+        rt->object_ready = object.ready_replicas;
     } else {
         char text[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 8];
         if (answer->status == 200)
@@ -566,6 +708,15 @@ static void tick_cb(struct ev_loop *loop, ev_timer *timer, int revents)
         cps_server_heartbeat(ctl->server, now);
     if (ctl->shutting_down)
         return;
+    if (ctl->ticks == 0 && !ctl->tick_running && now - ctl->started_ms < FIRST_SYNC_WAIT_MS &&
+        !all_informers_synced(ctl, now)) {
+        /* the first tick reads from the cache rather than sending two GETs
+         * per target while the first LIST is still on its way */
+        ev_timer_stop(ctl->loop, &ctl->sync_timer);
+        ev_timer_set(&ctl->sync_timer, FIRST_SYNC_POLL_S, 0.0);
+        ev_timer_start(ctl->loop, &ctl->sync_timer);
+        return;
+    }
     if (ctl->tick_running) {
         ctl->ticks_skipped++;
         cps_log_message(CPS_LOG_WARN, "tick skipped: the previous tick is still running", NULL);
@@ -579,6 +730,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *timer, int revents)
     ctl->tick_now_ms = now + ctl->wall_offset_ms;
     cps_kube_refresh_token(ctl->kube, now);
     cps_prom_refresh_token(ctl->prom);
+    ctl->targets_from_cache = 0;
     if (plan_queries(ctl) != 0)
         cps_log_message(CPS_LOG_ERROR, "out of memory planning queries", NULL);
     for (size_t t = 0; t < ctl->n_targets; t++) {
@@ -589,8 +741,13 @@ static void tick_cb(struct ev_loop *loop, ev_timer *timer, int revents)
         rt->read_error[0] = '\0';
         memset(&rt->observation, 0, sizeof rt->observation);
         rt->received = 0;
+        rt->read_from_cache = 0;
         if (now < rt->backoff_until_ms) {
             rt->action = CPS_ACTION_BACKING_OFF;
+            continue;
+        }
+        if (read_from_cache(ctl, rt, now)) {
+            ctl->targets_from_cache++;
             continue;
         }
         void *user = (void *)(t + 1);
@@ -729,7 +886,7 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
     }
     struct cps_observation *obs = &rt->observation;
     obs->replicas = rt->scale.spec_replicas;
-    obs->ready_replicas = rt->have_object ? rt->object.ready_replicas : 0;
+    obs->ready_replicas = rt->have_object ? rt->object_ready : 0;
     unsigned missing = 0;
     if (!rt->have_object)
         missing |= CPS_METRIC_READY;
@@ -923,6 +1080,7 @@ static void shutdown_begin(struct cps_controller *ctl, const char *why)
     if (!ctl->shutting_down) {
         ctl->shutting_down = 1;
         ev_timer_stop(ctl->loop, &ctl->tick_timer);
+        ev_timer_stop(ctl->loop, &ctl->sync_timer);
         ev_stat_stop(ctl->loop, &ctl->config_watcher);
         if (ctl->server)
             cps_server_set_ready(ctl->server, 0);
@@ -983,8 +1141,10 @@ static void run_usage(FILE *out)
           "\n"
           "DESCRIPTION\n"
           "    Every `interval` the controller sends, in parallel on one event loop, one\n"
-          "    Prometheus instant query per distinct query and, per target, a GET of the\n"
-          "    scale subresource and of the Deployment. It decides with the same code as\n"
+          "    Prometheus instant query per distinct query. Deployments are read from a\n"
+          "    LIST+WATCH cache (client-go's informer pattern, re-listing on 410 Gone);\n"
+          "    while that cache is not in sync, and for other kinds, each target gets a\n"
+          "    GET of its scale subresource and of the object. It decides with the same code as\n"
           "    `cpscale sim` and, only while holding the leader Lease, PATCHes the scale\n"
           "    subresource (merge patch carrying the resourceVersion) and posts an\n"
           "    events.k8s.io/v1 Event. A missing, stale, NaN or negative metric never\n"
@@ -1014,6 +1174,9 @@ static void run_usage(FILE *out)
           "    --log-level LEVEL        debug, info (default), warn or error\n"
           "    --shutdown-grace DURATION  how long SIGTERM waits for a tick (default 5s)\n"
           "    --kube-timeout DURATION    timeout of each Kubernetes request (default 10s)\n"
+          "    --watch=BOOL             read Deployments from a LIST+WATCH cache (default\n"
+          "                             true); false sends two GETs per target per tick\n"
+          "    --watch-timeout DURATION   reopen each watch after this (default 5m)\n"
           "    -h, --help               this text\n"
           "\n"
           "EXIT STATUS\n"
@@ -1050,6 +1213,8 @@ enum run_option_id {
     OPT_LOG_LEVEL,
     OPT_GRACE,
     OPT_KUBE_TIMEOUT,
+    OPT_WATCH,
+    OPT_WATCH_TIMEOUT,
 };
 
 /* Fill options from argv; 0, or an exit code (usage errors print why). */
@@ -1070,12 +1235,16 @@ static int parse_run_args(int argc, char **argv, struct cps_run_options *options
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"shutdown-grace", required_argument, NULL, OPT_GRACE},
         {"kube-timeout", required_argument, NULL, OPT_KUBE_TIMEOUT},
+        {"watch", optional_argument, NULL, OPT_WATCH},
+        {"watch-timeout", required_argument, NULL, OPT_WATCH_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     options->leader_elect = -1;
     options->shutdown_grace_ms = DEFAULT_SHUTDOWN_GRACE_MS;
     options->kube_timeout_ms = DEFAULT_KUBE_TIMEOUT_MS;
+    options->watch = 1;
+    options->watch_timeout_ms = DEFAULT_WATCH_TIMEOUT_MS;
     optind = 1;
     opterr = 0;
     int c;
@@ -1117,6 +1286,20 @@ static int parse_run_args(int argc, char **argv, struct cps_run_options *options
             if (cps_duration_parse(optarg, &options->shutdown_grace_ms) != 0 ||
                 options->shutdown_grace_ms < 0) {
                 fprintf(stderr, "cpscale run: --shutdown-grace takes a duration (5s)\n");
+                return CPS_EXIT_USAGE;
+            }
+            break;
+        case OPT_WATCH:
+            options->watch = optarg ? parse_bool(optarg) : 1;
+            if (options->watch < 0) {
+                fprintf(stderr, "cpscale run: --watch takes true or false\n");
+                return CPS_EXIT_USAGE;
+            }
+            break;
+        case OPT_WATCH_TIMEOUT:
+            if (cps_duration_parse(optarg, &options->watch_timeout_ms) != 0 ||
+                options->watch_timeout_ms < 1000) {
+                fprintf(stderr, "cpscale run: --watch-timeout takes a duration of 1s or more\n");
                 return CPS_EXIT_USAGE;
             }
             break;
@@ -1162,6 +1345,7 @@ static void choose_identity(struct cps_controller *ctl)
 
 static void controller_free(struct cps_controller *ctl)
 {
+    free_informers(ctl);
     cps_lease_free(ctl->lease);
     if (ctl->http)
         cps_http_cancel_all(ctl->http);
@@ -1203,6 +1387,7 @@ int cps_cmd_run(int argc, char **argv)
     ctl->config_generation = 1;
     choose_identity(ctl);
     ctl->wall_offset_ms = cps_wall_ms() - cps_monotonic_ms();
+    ctl->started_ms = cps_monotonic_ms();
     ctl->loop = ev_default_loop(EVFLAG_AUTO);
     if (!ctl->loop || cps_http_global_init() != 0) {
         cps_log_message(CPS_LOG_ERROR, "cannot start the event loop or libcurl", NULL);
@@ -1210,7 +1395,7 @@ int cps_cmd_run(int argc, char **argv)
         return CPS_EXIT_RUNTIME;
     }
     int exit_code = CPS_EXIT_RUNTIME;
-    ctl->http = cps_http_new(ctl->loop, KUBE_MAX_CONNECTIONS);
+    ctl->http = cps_http_new(ctl->loop, KUBE_MAX_CONNECTIONS, HTTP_MAX_ACTIVE);
     struct cps_kube_options kube_options = {ctl->options.kubeconfig, ctl->options.context,
                                             ctl->options.serviceaccount_dir};
     if (!ctl->http)
@@ -1225,7 +1410,7 @@ int cps_cmd_run(int argc, char **argv)
         log_config_error("cannot start: Prometheus settings", &err);
         goto done;
     }
-    if (adopt_targets(ctl, ctl->config) != 0) {
+    if (adopt_targets(ctl, ctl->config) != 0 || start_informers(ctl) != 0) {
         cps_log_message(CPS_LOG_ERROR, "cannot start: out of memory", NULL);
         goto done;
     }
@@ -1267,6 +1452,8 @@ int cps_cmd_run(int argc, char **argv)
     ev_timer_start(ctl->loop, &ctl->tick_timer);
     ev_timer_init(&ctl->grace_timer, grace_expired_cb, 0.0, 0.0);
     ctl->grace_timer.data = ctl;
+    ev_timer_init(&ctl->sync_timer, tick_cb, FIRST_SYNC_POLL_S, 0.0);
+    ctl->sync_timer.data = ctl;
     ev_signal_init(&ctl->sigterm_watcher, signal_cb, SIGTERM);
     ev_signal_init(&ctl->sigint_watcher, signal_cb, SIGINT);
     ev_signal_init(&ctl->sighup_watcher, signal_cb, SIGHUP);
@@ -1298,6 +1485,7 @@ int cps_cmd_run(int argc, char **argv)
     cps_log_message(CPS_LOG_INFO, "stopped", NULL);
 done:
     ev_timer_stop(ctl->loop, &ctl->tick_timer);
+    ev_timer_stop(ctl->loop, &ctl->sync_timer);
     ev_timer_stop(ctl->loop, &ctl->grace_timer);
     ev_signal_stop(ctl->loop, &ctl->sigterm_watcher);
     ev_signal_stop(ctl->loop, &ctl->sigint_watcher);

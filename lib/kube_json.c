@@ -238,6 +238,25 @@ done:
     return rc;
 }
 
+int cps_kube_list_continue(const char *body, size_t len, char *out, size_t cap)
+{
+    out[0] = '\0';
+    json_t *root = json_loadb(body, len, 0, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return -1;
+    }
+    const char *token = json_string_value(json_object_get(json_object_get(root, "metadata"),
+                                                          "continue"));
+    int rc = 0;
+    if (token && strlen(token) >= cap)
+        rc = -1;
+    else if (token)
+        memcpy(out, token, strlen(token) + 1);
+    json_decref(root);
+    return rc;
+}
+
 /* Fill a Status from its JSON object (best effort, fields may be absent). */
 static void status_from_json(const json_t *object, struct cps_kube_status *out)
 {

