@@ -7,8 +7,12 @@ CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
 DEMO_DIR ?= $(BUILD)/demo
+# `make image`: the container tool and the image's name.
+CONTAINER_TOOL ?= docker
+VERSION := $(shell sed -n 's/^project.cpscale VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
+IMAGE ?= cpscale:$(VERSION)
 
-.PHONY: all build deps test-deps demo test test-shared asan install clean
+.PHONY: all build deps test-deps demo test test-shared asan install manifests image clean
 
 all: build
 
@@ -47,6 +51,20 @@ asan:
 
 install: build
 	install -D -m 0755 $(BUILD)/cpscale $(DESTDIR)$(PREFIX)/bin/cpscale
+
+# Refresh the ConfigMap's copy of config/config.yaml (kustomize reads no file
+# outside manifests/base, not even through a symlink), then render the
+# example overlay to $(BUILD)/manifests.yaml. tests/golden/manifests.sh fails
+# while the copy differs from config/config.yaml.
+manifests:
+	cp config/config.yaml manifests/base/config.yaml
+	@mkdir -p $(BUILD)
+	kubectl kustomize manifests/ > $(BUILD)/manifests.yaml
+	@echo "rendered $(BUILD)/manifests.yaml"
+
+# The container image (Dockerfile at the root). CONTAINER_TOOL=podman works too.
+image:
+	$(CONTAINER_TOOL) build -t $(IMAGE) .
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan

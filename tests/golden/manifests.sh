@@ -1,0 +1,999 @@
+#!/usr/bin/env bash
+#
+# Checks of what cpscale deploys, run from the repository root (ctest does):
+#     bash tests/golden/manifests.sh path/to/cpscale
+#
+#   manifests/   rendered with `kubectl kustomize` (offline), then turned into
+#                JSON by `kubectl label --local -o json`, which needs no API
+#                server, so the checks below parse JSON with Python's standard
+#                library instead of guessing at YAML. Checked: the security
+#                context, probes, resources, replicas, the config mount, the
+#                ConfigMap (byte-identical to config/config.yaml, and accepted
+#                by `cpscale check-config`), the exact RBAC, the Service, the
+#                disruption budget and the optional components.
+#   Dockerfile   read statically: its stages, the final stage's packages and
+#                user, the entrypoint (no container engine is assumed).
+#   manifests/grafana/cpscale-dashboard.json
+#                valid JSON whose queries use only metrics cpscale exports.
+#
+# Every check prints one line; the last line is "N passed, N failed, N
+# skipped". Without kubectl the checks that need it are skipped, not failed.
+# CPS_MANIFESTS_ROOT=DIR checks another tree (a deliberately broken copy, to
+# see the checks fail).
+set -u
+
+bin=${1:?usage: manifests.sh path/to/cpscale}
+case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
+root=${CPS_MANIFESTS_ROOT:-.}
+here=$(cd "$(dirname "$0")" && pwd)
+
+if ! command -v python3 >/dev/null 2>&1; then
+    echo "manifests: python3 not found: skipped"
+    echo "0 passed, 0 failed, 1 skipped"
+    exit 0
+fi
+
+cd "$root" || exit 2
+exec python3 - "$bin" "$here" <<'PYTHON'
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+BIN, HERE = sys.argv[1], sys.argv[2]
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import rbac_rules  # noqa: E402  (tests/golden/rbac_rules.py)
+
+NAMESPACE = "cpscale"
+CONFIG_DIR = "/etc/cpscale"
+CONFIG_PATH = CONFIG_DIR + "/config.yaml"
+METRICS_PORT = 8080
+USER_ID = 65532
+
+# The API requests cpscale makes, as (apiGroup, resource, verb). The RBAC must
+# grant exactly these: one more is a privilege nobody asked for, one less a
+# 403 in production.
+EXPECTED_RBAC = {
+    ("apps", "deployments", "get"),
+    ("apps", "deployments", "list"),
+    ("apps", "deployments", "watch"),
+    ("apps", "deployments/scale", "get"),
+    ("apps", "deployments/scale", "patch"),
+    ("coordination.k8s.io", "leases", "get"),
+    ("coordination.k8s.io", "leases", "create"),
+    ("coordination.k8s.io", "leases", "update"),
+    ("events.k8s.io", "events", "create"),
+}
+
+# `cpscale run`'s flags; anything else in the Deployment's args is a typo.
+RUN_FLAGS = {"--config", "--kubeconfig", "--dry-run", "--once", "--leader-elect",
+             "--log-format", "--log-level", "--listen", "--identity",
+             "--serviceaccount-dir"}
+RUN_FLAGS_WITH_VALUE = RUN_FLAGS - {"--dry-run", "--once", "--leader-elect"}
+
+# What /metrics exports (README "Metrics"). Histograms add _bucket, _sum and
+# _count series.
+GAUGES = {
+    "cpscale_target_desired_replicas", "cpscale_target_current_replicas",
+    "cpscale_target_ready_replicas", "cpscale_target_min_replicas",
+    "cpscale_target_max_replicas", "cpscale_target_qps",
+    "cpscale_target_p95_latency_ms", "cpscale_target_slo_latency_p95_ms",
+    "cpscale_target_cost_per_million_requests_usd",
+    "cpscale_target_cost_target_per_million_requests_usd",
+    "cpscale_target_cost_per_hour_usd", "cpscale_target_cost_max_per_hour_usd",
+    "cpscale_leader", "cpscale_config_generation", "cpscale_build_info",
+    "cpscale_prometheus_queries_per_tick", "cpscale_process_cpu_seconds",
+}
+COUNTERS = {
+    "cpscale_decisions_total", "cpscale_scale_events_total",
+    "cpscale_scale_failures_total", "cpscale_query_errors_total",
+    "cpscale_kube_requests_total", "cpscale_ticks_total",
+    "cpscale_ticks_skipped_total", "cpscale_config_reloads_total",
+}
+HISTOGRAMS = {"cpscale_tick_duration_seconds"}
+EXPORTED = GAUGES | COUNTERS | {h + s for h in HISTOGRAMS
+                                for s in ("_bucket", "_sum", "_count")}
+
+RUNTIME_PACKAGES = {"libjansson4", "libyaml-0-2", "libev4", "libcurl4",
+                    "libmicrohttpd12", "ca-certificates"}
+BUILD_TOOLS = re.compile(r"\b(build-essential|gcc|g\+\+|clang|cmake|make|"
+                         r"pkg-config|[a-z0-9.+-]+-dev)\b")
+
+passed = failed = skipped = 0
+
+
+class Fail(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+def check(name, fn, *args):
+    """Run one check; it raises Fail or Skip, or returns an optional note."""
+    global passed, failed, skipped
+    try:
+        note = fn(*args)
+        passed += 1
+        print("ok - %s%s" % (name, ": " + note if note else ""))
+    except Skip as e:
+        skipped += 1
+        print("skip - %s: %s" % (name, e))
+    except Fail as e:
+        failed += 1
+        print("not ok - %s: %s" % (name, e))
+    except Exception as e:  # a check that crashes is a failed check
+        failed += 1
+        print("not ok - %s: %s: %s" % (name, type(e).__name__, e))
+
+
+def want(cond, message):
+    if not cond:
+        raise Fail(message)
+
+
+# ---- rendering ---------------------------------------------------------------
+
+KUBECTL = shutil.which("kubectl")
+TMP = tempfile.mkdtemp(prefix="cps-manifests-")
+
+
+def run(argv, stdin=None):
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True,
+                          timeout=120)
+
+
+def to_objects(yaml_text):
+    """YAML manifests -> list of dicts, offline: `kubectl label --local`
+    parses them and, removing a label nobody has, prints them as JSON."""
+    p = run([KUBECTL, "label", "--local", "-f", "-", "-o", "json",
+             "cps-render-check-"], stdin=yaml_text)
+    if p.returncode != 0:
+        raise Fail("kubectl could not parse the render: " + p.stderr.strip()[:300])
+    objects, decoder, i, s = [], json.JSONDecoder(), 0, p.stdout
+    while True:
+        while i < len(s) and s[i].isspace():
+            i += 1
+        if i >= len(s):
+            break
+        obj, i = decoder.raw_decode(s, i)
+        objects.extend(obj["items"] if obj.get("kind") == "List" else [obj])
+    return objects
+
+
+renders = {}
+
+
+def render(path):
+    if not KUBECTL:
+        raise Skip("kubectl not found")
+    if path not in renders:
+        p = run([KUBECTL, "kustomize", path])
+        if p.returncode != 0:
+            renders[path] = Fail("kubectl kustomize %s: %s" % (path, p.stderr.strip()[:400]))
+        else:
+            try:
+                renders[path] = (p.stdout, to_objects(p.stdout))
+            except Fail as e:
+                renders[path] = e
+    if isinstance(renders[path], Exception):
+        raise renders[path]
+    return renders[path]
+
+
+def objects(path="manifests"):
+    return render(path)[1]
+
+
+def find(kind, name=None, path="manifests"):
+    found = [o for o in objects(path) if o.get("kind") == kind
+             and (name is None or o["metadata"].get("name") == name)]
+    want(found, "no %s%s in the render of %s" % (kind, " " + name if name else "", path))
+    want(len(found) == 1, "%d %s objects named %s" % (len(found), kind, name))
+    return found[0]
+
+
+def deployment():
+    return find("Deployment", "cpscale")
+
+
+def pod_spec():
+    return deployment()["spec"]["template"]["spec"]
+
+
+def container():
+    cs = pod_spec()["containers"]
+    want(len(cs) == 1, "expected one container, found %d" % len(cs))
+    return cs[0]
+
+
+# ---- the render ----------------------------------------------------------------
+
+def c_renders():
+    return "%d objects" % len(objects())
+
+
+def c_top_is_example():
+    top = render("manifests")[0]
+    example = render("manifests/overlays/example")[0]
+    want(top == example, "kubectl kustomize manifests/ differs from manifests/overlays/example")
+
+
+def c_base_renders():
+    kinds = sorted(o["kind"] for o in objects("manifests/base"))
+    want("ServiceMonitor" not in kinds, "the base must not need the Prometheus Operator")
+    return ", ".join(kinds)
+
+
+def c_kinds():
+    need = [("Namespace", NAMESPACE), ("ServiceAccount", "cpscale"), ("ClusterRole", None),
+            ("ClusterRoleBinding", None), ("Role", None), ("RoleBinding", None),
+            ("ConfigMap", "cpscale-config"), ("Deployment", "cpscale"),
+            ("Service", "cpscale"), ("PodDisruptionBudget", "cpscale"),
+            ("ServiceMonitor", "cpscale")]
+    for kind, name in need:
+        find(kind, name)
+
+
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+
+
+def c_namespaces():
+    for o in objects():
+        ns = o["metadata"].get("namespace")
+        if o["kind"] in CLUSTER_SCOPED:
+            want(ns is None, "%s %s is cluster-scoped but has a namespace" % (o["kind"], o["metadata"]["name"]))
+        else:
+            want(ns == NAMESPACE, "%s %s is in namespace %r" % (o["kind"], o["metadata"]["name"], ns))
+
+
+def c_psa():
+    labels = find("Namespace", NAMESPACE)["metadata"].get("labels", {})
+    want(labels.get("pod-security.kubernetes.io/enforce") == "restricted",
+         "namespace %s does not enforce the restricted Pod Security Standard" % NAMESPACE)
+
+
+# ---- the Deployment --------------------------------------------------------------
+
+def c_replicas():
+    n = deployment()["spec"].get("replicas")
+    want(n == 2, "replicas is %r, expected 2 (a leader and a standby)" % n)
+
+
+def c_pod_security():
+    sc = pod_spec().get("securityContext", {})
+    want(sc.get("runAsNonRoot") is True, "pod runAsNonRoot is not true")
+    want(sc.get("runAsUser") == USER_ID, "pod runAsUser is %r" % sc.get("runAsUser"))
+    want(sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", "pod seccompProfile is not RuntimeDefault")
+
+
+def c_container_security():
+    sc = container().get("securityContext", {})
+    pod = pod_spec().get("securityContext", {})
+    eff = lambda k: sc.get(k, pod.get(k))
+    want(eff("runAsNonRoot") is True, "runAsNonRoot is not true")
+    want(eff("runAsUser") == USER_ID, "runAsUser is %r, expected %d" % (eff("runAsUser"), USER_ID))
+    want(sc.get("allowPrivilegeEscalation") is False, "allowPrivilegeEscalation is not false")
+    want(sc.get("readOnlyRootFilesystem") is True, "readOnlyRootFilesystem is not true")
+    want(sc.get("privileged") in (None, False), "privileged")
+    caps = sc.get("capabilities", {})
+    want(caps.get("drop") == ["ALL"], "capabilities.drop is %r, expected [ALL]" % caps.get("drop"))
+    want(not caps.get("add"), "capabilities.add is %r" % caps.get("add"))
+    want(eff("seccompProfile") == {"type": "RuntimeDefault"}, "seccompProfile is not RuntimeDefault")
+
+
+def c_service_account():
+    spec = pod_spec()
+    want(spec.get("serviceAccountName") == "cpscale", "serviceAccountName is %r" % spec.get("serviceAccountName"))
+    want(spec.get("automountServiceAccountToken") is True, "automountServiceAccountToken is not true")
+    sa = find("ServiceAccount", "cpscale")
+    want(sa.get("automountServiceAccountToken") in (None, True), "the ServiceAccount turns the token off")
+
+
+def probe_target(probe, what):
+    want(probe, "no %s probe" % what)
+    get = probe.get("httpGet")
+    want(get, "the %s probe is not an httpGet" % what)
+    port = get.get("port")
+    named = {p.get("name"): p.get("containerPort") for p in container().get("ports", [])}
+    return get.get("path"), named.get(port, port)
+
+
+def c_probes():
+    c = container()
+    path, port = probe_target(c.get("livenessProbe"), "liveness")
+    want((path, port) == ("/healthz", METRICS_PORT), "liveness probes %s on %s" % (path, port))
+    path, port = probe_target(c.get("readinessProbe"), "readiness")
+    want((path, port) == ("/readyz", METRICS_PORT), "readiness probes %s on %s" % (path, port))
+
+
+UNITS = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+         "Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40}
+
+
+def quantity(q):
+    m = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(q))
+    want(m and m.group(2) in UNITS, "unreadable quantity %r" % q)
+    return float(m.group(1)) * UNITS[m.group(2)]
+
+
+def c_resources():
+    r = container().get("resources", {})
+    for kind in ("requests", "limits"):
+        for res in ("cpu", "memory"):
+            want(res in r.get(kind, {}), "no %s.%s" % (kind, res))
+    for res in ("cpu", "memory"):
+        want(quantity(r["requests"][res]) <= quantity(r["limits"][res]),
+             "%s request above its limit" % res)
+    return "requests %s, limits %s" % (r["requests"], r["limits"])
+
+
+def c_downward_api():
+    env = {e["name"]: e for e in container().get("env", [])}
+    for name, field in (("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace")):
+        ref = env.get(name, {}).get("valueFrom", {}).get("fieldRef", {})
+        want(ref.get("fieldPath") == field, "%s does not come from %s" % (name, field))
+
+
+def c_spread():
+    spec = pod_spec()
+    labels = deployment()["spec"]["template"]["metadata"]["labels"]
+    def selects(sel):
+        return sel and all(labels.get(k) == v for k, v in sel.get("matchLabels", {}).items())
+    for t in spec.get("topologySpreadConstraints", []):
+        if t.get("topologyKey") == "kubernetes.io/hostname" and selects(t.get("labelSelector")):
+            return "topologySpreadConstraints (%s)" % t.get("whenUnsatisfiable")
+    anti = spec.get("affinity", {}).get("podAntiAffinity", {})
+    terms = anti.get("requiredDuringSchedulingIgnoredDuringExecution", []) + [
+        t.get("podAffinityTerm", {}) for t in
+        anti.get("preferredDuringSchedulingIgnoredDuringExecution", [])]
+    for t in terms:
+        if t.get("topologyKey") == "kubernetes.io/hostname" and selects(t.get("labelSelector")):
+            return "podAntiAffinity"
+    raise Fail("no topology spread or anti-affinity over kubernetes.io/hostname for the pods")
+
+
+def run_args():
+    c = container()
+    args = list(c.get("command", [])) + list(c.get("args", []))
+    if args and args[0].endswith("cpscale"):
+        args = args[1:]
+    return args
+
+
+def flag_value(args, flag):
+    for i, a in enumerate(args):
+        if a == flag and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def c_args():
+    args = run_args()
+    want(args[:1] == ["run"], "the container does not run `cpscale run`: %r" % args)
+    i = 1
+    while i < len(args):
+        a = args[i]
+        flag = a.split("=", 1)[0]
+        want(flag in RUN_FLAGS, "unknown flag %r for cpscale run" % a)
+        if flag in RUN_FLAGS_WITH_VALUE and "=" not in a:
+            i += 1
+        i += 1
+    want(flag_value(args, "--config") == CONFIG_PATH, "--config is %r" % flag_value(args, "--config"))
+    want(flag_value(args, "--leader-elect") == "true",
+         "two replicas need --leader-elect=true, got %r" % flag_value(args, "--leader-elect"))
+    return " ".join(args)
+
+
+def c_dry_run_component():
+    base = [c for o in objects("manifests/base") if o["kind"] == "Deployment"
+            for c in o["spec"]["template"]["spec"]["containers"]]
+    want(base and "--dry-run" not in base[0].get("args", []), "the base itself runs with --dry-run")
+    want("--dry-run" in run_args(), "the example overlay does not start in --dry-run")
+
+
+def c_config_mount():
+    spec, c = pod_spec(), container()
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    mounts = [m for m in c.get("volumeMounts", [])
+              if volumes.get(m["name"], {}).get("configMap", {}).get("name") == "cpscale-config"]
+    want(len(mounts) == 1, "the cpscale-config ConfigMap is mounted %d times" % len(mounts))
+    m = mounts[0]
+    want(not m.get("subPath") and not m.get("subPathExpr"),
+         "the config is mounted with subPath: the kubelet never updates such a mount")
+    want(m.get("mountPath") == CONFIG_DIR, "the config is mounted at %r, expected %s" % (m.get("mountPath"), CONFIG_DIR))
+    want(m.get("readOnly") is True, "the config mount is not readOnly")
+    items = volumes[m["name"]]["configMap"].get("items")
+    want(not items or any(i.get("path") == "config.yaml" for i in items), "config.yaml is not projected")
+    cm = find("ConfigMap", "cpscale-config")
+    want("config.yaml" in cm.get("data", {}), "the ConfigMap has no config.yaml key")
+
+
+def c_ports():
+    ports = container().get("ports", [])
+    want(any(p.get("name") == "metrics" and p.get("containerPort") == METRICS_PORT for p in ports),
+         "no containerPort %d named metrics" % METRICS_PORT)
+
+
+# ---- the ConfigMap -------------------------------------------------------------
+
+def configmap_text():
+    return find("ConfigMap", "cpscale-config")["data"]["config.yaml"]
+
+
+def c_configmap_identical():
+    with open("config/config.yaml", encoding="utf-8") as f:
+        source = f.read()
+    got = configmap_text()
+    if got != source:
+        a, b = got.splitlines(), source.splitlines()
+        line = next((i + 1 for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)) + 1)
+        raise Fail("the rendered ConfigMap differs from config/config.yaml (first at line %d); "
+                   "run `make manifests` to refresh manifests/base/config.yaml" % line)
+    want(find("ConfigMap", "cpscale-config")["metadata"]["name"] == "cpscale-config",
+         "the ConfigMap name carries a hash")
+
+
+def c_config_copy():
+    """Needs no kubectl: the file the ConfigMap is generated from."""
+    with open("config/config.yaml", "rb") as a, open("manifests/base/config.yaml", "rb") as b:
+        want(a.read() == b.read(), "manifests/base/config.yaml differs from config/config.yaml; "
+             "run `make manifests` to refresh it")
+
+
+effective = {}
+
+
+def effective_config():
+    """`cpscale check-config` on the rendered ConfigMap's content."""
+    if "text" not in effective:
+        if not os.access(BIN, os.X_OK) or run([BIN, "check-config", "--help"]).returncode != 0:
+            effective["text"] = Skip("%s has no check-config command" % BIN)
+        else:
+            path = os.path.join(TMP, "config.yaml")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(configmap_text())
+            p = run([BIN, "check-config", path])
+            effective["text"] = (p.stdout if p.returncode == 0 else
+                                 Fail("check-config exit %d: %s" % (p.returncode, p.stderr.strip()[:300])))
+    if isinstance(effective["text"], Exception):
+        raise effective["text"]
+    return effective["text"]
+
+
+def c_check_config():
+    effective_config()
+
+
+def yaml_section(text, section):
+    """key: value pairs one level under a top-level `section:` of the
+    effective config (which check-config prints in a fixed, simple form)."""
+    out, inside = {}, False
+    for line in text.splitlines():
+        if not line.startswith(" "):
+            inside = line.rstrip() == section + ":"
+            continue
+        m = re.match(r"^  ([A-Za-z_]+): (.*)$", line)
+        if inside and m:
+            out[m.group(1)] = m.group(2).strip().strip("'\"")
+    return out
+
+
+def top_value(text, key):
+    m = re.search(r"^%s: (.*)$" % key, text, re.M)
+    return m.group(1).strip().strip("'\"") if m else None
+
+
+def c_listen():
+    listen = top_value(effective_config(), "listen")
+    want(listen and listen.rsplit(":", 1)[1] == str(METRICS_PORT),
+         "the config listens on %r, the pod exposes %d" % (listen, METRICS_PORT))
+
+
+def c_lease_matches_config():
+    le = yaml_section(effective_config(), "leader_election")
+    want(le.get("enabled") == "true", "leader election is off in the config")
+    want(le.get("namespace") == NAMESPACE,
+         "the config's Lease is in %r; the Lease Role is in %s" % (le.get("namespace"), NAMESPACE))
+    names = {g.resource_name for g in grants() if g.resource == "leases" and g.verb in ("get", "update")}
+    want(names == {le.get("name")},
+         "the Lease Role names %s; the config's leader_election.name is %r" % (sorted(names), le.get("name")))
+
+
+def config_targets():
+    text = effective_config()
+    targets, current = [], None
+    inside = False
+    for line in text.splitlines():
+        if not line.startswith(" "):
+            inside = line.rstrip() == "targets:"
+            continue
+        if not inside:
+            continue
+        m = re.match(r"^  (- |  )(namespace|kind|name|api_version): (.*)$", line)
+        if line.startswith("  - "):
+            current = {}
+            targets.append(current)
+        if m and current is not None:
+            current[m.group(2)] = m.group(3).strip().strip("'\"")
+    return targets
+
+
+KIND_RESOURCES = {"Deployment": "deployments", "StatefulSet": "statefulsets",
+                  "ReplicaSet": "replicasets"}
+
+
+def target_requests(t):
+    group = t.get("api_version", "apps/v1").rsplit("/", 1)[0] if "/" in t.get("api_version", "") else ""
+    resource = KIND_RESOURCES.get(t.get("kind"), (t.get("kind") or "").lower() + "s")
+    base = {"api_group": group, "resource": resource, "namespace": t.get("namespace"), "name": t.get("name")}
+    return [dict(base, verb="get", subresource="scale"),
+            dict(base, verb="patch", subresource="scale"),
+            dict(base, verb="get", subresource="")]
+
+
+def c_targets_granted():
+    """Every Deployment target can be read and scaled; a target of another kind
+    that the RBAC does not cover is reported, not failed (the RBAC covers
+    Deployments only, by design)."""
+    missing_deploy, missing_other = [], []
+    for t in config_targets():
+        for req in target_requests(t):
+            if not rbac_rules.granted(grants(), req):
+                where = "%s/%s %s" % (t.get("namespace"), t.get("kind"), t.get("name"))
+                (missing_deploy if t.get("kind") == "Deployment" else missing_other).append(
+                    "%s: %s %s%s" % (where, req["verb"], req["resource"],
+                                     "/" + req["subresource"] if req["subresource"] else ""))
+    want(not missing_deploy, "not granted: " + "; ".join(missing_deploy))
+    if missing_other:
+        raise Skip("the config has targets the RBAC does not cover (they would get 403): "
+                   + "; ".join(missing_other))
+    return "%d targets" % len(config_targets())
+
+
+# ---- RBAC ------------------------------------------------------------------------
+
+def grants():
+    return rbac_rules.rules_from_objects(objects(), service_account=(NAMESPACE, "cpscale"))
+
+
+def c_rbac_exact():
+    got = {t[:3] for t in rbac_rules.as_tuples(grants())}
+    extra, missing = got - EXPECTED_RBAC, EXPECTED_RBAC - got
+    want(not extra and not missing,
+         "extra %s, missing %s" % (sorted(extra), sorted(missing)))
+    every = {t[:3] for t in rbac_rules.as_tuples(rbac_rules.rules_from_objects(objects()))}
+    want(every == got, "roles that are not bound to the cpscale ServiceAccount: %s" % sorted(every - got))
+    return "%d (group, resource, verb)" % len(got)
+
+
+def c_rbac_no_wildcards():
+    for o in objects():
+        for rule in o.get("rules", []) if o["kind"] in ("Role", "ClusterRole") else []:
+            for key in ("apiGroups", "resources", "verbs"):
+                want("*" not in rule.get(key, []), "%s %s has %s: *" % (o["kind"], o["metadata"]["name"], key))
+            want(not rule.get("nonResourceURLs"), "nonResourceURLs granted")
+        want(not o.get("aggregationRule"), "an aggregated ClusterRole")
+
+
+def c_rbac_scopes():
+    for g in grants():
+        if g.resource == "leases":
+            want(g.namespace == NAMESPACE, "Lease access %s reaches namespace %r" % (tuple(g)[:4], g.namespace))
+            if g.verb in ("get", "update"):
+                want(g.resource_name != "*", "lease %s is not restricted to the leader Lease" % g.verb)
+            if g.verb == "create":
+                want(g.resource_name == "*", "lease create has resourceNames (RBAC cannot match them on create)")
+        else:
+            want(g.namespace == "*", "%s is namespaced to %r; targets live in any namespace" % (tuple(g)[:4], g.namespace))
+            want(g.resource_name == "*", "%s is restricted to one name" % (tuple(g)[:4],))
+
+
+def c_rbac_requests():
+    le_name = next(g.resource_name for g in grants() if g.resource == "leases" and g.verb == "get")
+    table = [
+        # verb, group, resource, subresource, namespace, name, allowed
+        ("get", "apps", "deployments", "", "shop", "checkout-api", True),
+        ("list", "apps", "deployments", "", "", "", True),
+        ("watch", "apps", "deployments", "", "shop", "", True),
+        ("get", "apps", "deployments", "scale", "shop", "checkout-api", True),
+        ("patch", "apps", "deployments", "scale", "shop", "checkout-api", True),
+        ("PATCH", "apps", "deployments", "scale", "shop", "checkout-api", True),
+        ("update", "apps", "deployments", "scale", "shop", "checkout-api", False),
+        ("patch", "apps", "deployments", "", "shop", "checkout-api", False),
+        ("delete", "apps", "deployments", "", "shop", "checkout-api", False),
+        ("get", "apps", "statefulsets", "scale", "batch", "report-worker", False),
+        ("create", "events.k8s.io", "events", "", "shop", "", True),
+        ("create", "", "events", "", "shop", "", False),
+        ("get", "coordination.k8s.io", "leases", "", NAMESPACE, le_name, True),
+        ("update", "coordination.k8s.io", "leases", "", NAMESPACE, le_name, True),
+        ("create", "coordination.k8s.io", "leases", "", NAMESPACE, "", True),
+        ("get", "coordination.k8s.io", "leases", "", NAMESPACE, "other-lease", False),
+        ("get", "coordination.k8s.io", "leases", "", "kube-system", le_name, False),
+        ("list", "coordination.k8s.io", "leases", "", NAMESPACE, "", False),
+        ("delete", "coordination.k8s.io", "leases", "", NAMESPACE, le_name, False),
+        ("get", "", "secrets", "", NAMESPACE, "anything", False),
+    ]
+    for verb, group, res, sub, ns, name, allowed in table:
+        rec = {"verb": verb, "api_group": group, "resource": res, "subresource": sub,
+               "namespace": ns, "name": name}
+        want(rbac_rules.granted(grants(), rec) == allowed,
+             "%s %s/%s%s in %r: expected %s" % (verb, group or "core", res, "/" + sub if sub else "",
+                                                ns, "allowed" if allowed else "denied"))
+    return "%d requests" % len(table)
+
+
+def c_rbac_rules_selftest():
+    """rbac_rules itself, on synthetic roles (no kubectl needed): binding
+    scopes, unbound roles, wildcards, resourceNames and HTTP methods."""
+    sa = {"kind": "ServiceAccount", "name": "sa", "namespace": "home"}
+    objs = [
+        {"kind": "ClusterRole", "metadata": {"name": "scale-any"},
+         "rules": [{"apiGroups": ["*"], "resources": ["*/scale"], "verbs": ["get"]}]},
+        {"kind": "RoleBinding", "metadata": {"name": "b1", "namespace": "team"},
+         "roleRef": {"kind": "ClusterRole", "name": "scale-any"}, "subjects": [sa]},
+        {"kind": "Role", "metadata": {"name": "one-cm", "namespace": "home"},
+         "rules": [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["x"],
+                    "verbs": ["get", "update"]}]},
+        {"kind": "RoleBinding", "metadata": {"name": "b2", "namespace": "home"},
+         "roleRef": {"kind": "Role", "name": "one-cm"}, "subjects": [sa]},
+        {"kind": "ClusterRole", "metadata": {"name": "unbound"},
+         "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["*"]}]},
+    ]
+    g = rbac_rules.rules_from_objects(objs, service_account=("home", "sa"))
+    want(("*", "*/scale", "get", "*") in rbac_rules.as_tuples(g), "the */scale rule is missing")
+    want(not any(t[1] == "secrets" for t in rbac_rules.as_tuples(g)), "an unbound role counted")
+    req = lambda **kw: dict({"verb": "get", "api_group": "apps", "resource": "deployments",
+                             "subresource": "scale", "namespace": "team", "name": "web"}, **kw)
+    table = [
+        (req(), True),
+        (req(namespace="other"), False),          # ClusterRole bound by a RoleBinding
+        (req(subresource=""), False),             # */scale is not the object itself
+        (req(verb="patch"), False),
+        (req(api_group="", resource="configmaps", subresource="", namespace="home", name="x"), True),
+        (req(api_group="", resource="configmaps", subresource="", namespace="home", name="y"), False),
+        (req(verb="PUT", api_group="", resource="configmaps", subresource="", namespace="home", name="x"), True),
+        (req(verb="GET", api_group="", resource="configmaps", subresource="", namespace="home", name=""), False),
+    ]
+    for record, allowed in table:
+        want(rbac_rules.granted(g, record) == allowed, "%s: expected %s" % (record, allowed))
+    every = rbac_rules.rules_from_objects(objs)
+    want(any(t.resource == "secrets" and t.namespace == "*" for t in every),
+         "without a service account every role should count")
+
+
+# ---- Service, PDB, ServiceMonitor ----------------------------------------------------
+
+def pod_labels():
+    return deployment()["spec"]["template"]["metadata"]["labels"]
+
+
+def c_service():
+    svc = find("Service", "cpscale")
+    sel = svc["spec"].get("selector", {})
+    want(sel and all(pod_labels().get(k) == v for k, v in sel.items()), "the Service does not select the pods")
+    ports = [p for p in svc["spec"].get("ports", []) if p.get("name") == "metrics"]
+    want(ports and ports[0].get("port") == METRICS_PORT, "no Service port %d named metrics" % METRICS_PORT)
+    want(ports[0].get("targetPort") in ("metrics", METRICS_PORT), "targetPort is %r" % ports[0].get("targetPort"))
+
+
+def c_pdb():
+    pdb = find("PodDisruptionBudget", "cpscale")
+    want(pdb["spec"].get("minAvailable") == 1, "minAvailable is %r" % pdb["spec"].get("minAvailable"))
+    sel = pdb["spec"].get("selector", {}).get("matchLabels", {})
+    want(sel and all(pod_labels().get(k) == v for k, v in sel.items()), "the PDB does not select the pods")
+
+
+def c_servicemonitor():
+    with open("manifests/components/servicemonitor/kustomization.yaml", encoding="utf-8") as f:
+        want(re.search(r"^kind:\s*Component\s*$", f.read(), re.M), "components/servicemonitor is not a kustomize Component")
+    sm = find("ServiceMonitor", "cpscale")
+    svc = find("Service", "cpscale")
+    sel = sm["spec"].get("selector", {}).get("matchLabels", {})
+    want(sel and all(svc["metadata"].get("labels", {}).get(k) == v for k, v in sel.items()),
+         "the ServiceMonitor does not select the Service")
+    want(NAMESPACE in sm["spec"].get("namespaceSelector", {}).get("matchNames", []),
+         "the ServiceMonitor does not look in namespace %s" % NAMESPACE)
+    eps = sm["spec"].get("endpoints", [])
+    want(any(e.get("port") == "metrics" and e.get("path", "/metrics") == "/metrics" for e in eps),
+         "no endpoint on port metrics, path /metrics")
+    want(all(e.get("honorLabels") is True for e in eps),
+         "honorLabels is not true: the targets' namespace label would become exported_namespace")
+
+
+def c_tune_job():
+    path = "manifests/tune-job.yaml"
+    if not os.path.exists(path):
+        raise Skip("%s is not there yet" % path)
+    if not KUBECTL:
+        raise Skip("kubectl not found")
+    with open(path, encoding="utf-8") as f:
+        jobs = [o for o in to_objects(f.read()) if o.get("kind") == "Job"]
+    want(len(jobs) == 1, "%s holds %d Jobs" % (path, len(jobs)))
+    spec = jobs[0]["spec"]
+    want(spec.get("completionMode") == "Indexed", "the tune Job is not an Indexed Job")
+    pod = spec["template"]["spec"]
+    cs = pod.get("containers", [])
+    want(cs and re.search(r"(^|/)cpscale(:|@|$)", cs[0].get("image", "")), "the tune Job does not run the cpscale image")
+    argv = [a for a in cs[0].get("command", []) + cs[0].get("args", []) if not a.endswith("cpscale")]
+    want("tune" in argv, "the tune Job does not run `cpscale tune`")
+    if jobs[0]["metadata"].get("namespace", NAMESPACE) == NAMESPACE:
+        # The namespace enforces the restricted Pod Security Standard.
+        psc, sc = pod.get("securityContext", {}), cs[0].get("securityContext", {})
+        eff = lambda k: sc.get(k, psc.get(k))
+        want(eff("runAsNonRoot") is True, "the tune Job lacks runAsNonRoot (namespace %s enforces restricted)" % NAMESPACE)
+        want(sc.get("allowPrivilegeEscalation") is False, "the tune Job allows privilege escalation")
+        want(sc.get("capabilities", {}).get("drop") == ["ALL"], "the tune Job does not drop ALL capabilities")
+        want(eff("seccompProfile") == {"type": "RuntimeDefault"}, "the tune Job has no RuntimeDefault seccompProfile")
+
+
+# ---- Dockerfile -------------------------------------------------------------------
+
+def dockerfile():
+    """[(stage name or None, base image, [(INSTRUCTION, args)])]; continuation
+    lines joined, comments dropped, ARG defaults before FROM substituted."""
+    with open("Dockerfile", encoding="utf-8") as f:
+        text = f.read()
+    instructions, cur = [], ""
+    for raw in text.splitlines():
+        s = raw.strip()
+        if s.startswith("#") or (not s and not cur):
+            continue
+        if s.endswith("\\"):
+            cur += s[:-1] + " "
+            continue
+        cur += s
+        word, _, rest = cur.partition(" ")
+        instructions.append((word.upper(), rest.strip()))
+        cur = ""
+    args, stages = {}, []
+    for word, rest in instructions:
+        if word == "ARG" and not stages:
+            k, _, v = rest.partition("=")
+            args[k.strip()] = v.strip()
+        elif word == "FROM":
+            m = re.match(r"(\S+)(?:\s+AS\s+(\S+))?$", rest, re.I)
+            image = re.sub(r"\$\{?(\w+)\}?", lambda x: args.get(x.group(1), x.group(0)), m.group(1))
+            stages.append((m.group(2), image, []))
+        elif stages:
+            stages[-1][2].append((word, rest))
+    return stages
+
+
+def apt_packages(run_args):
+    pkgs = set()
+    for m in re.finditer(r"apt-get\s+install\s+(.*?)(?:;|&&|$)", run_args):
+        pkgs |= {t for t in m.group(1).split() if not t.startswith("-")}
+    return pkgs
+
+
+def c_docker_stages():
+    stages = dockerfile()
+    want(len(stages) >= 2, "not a multi-stage build")
+    names = {s[0] for s in stages if s[0]}
+    for name, image, _ in stages:
+        want(image == "debian:bookworm-slim" or image in names, "stage %s starts from %s" % (name, image))
+    build = " ".join(a for s in stages[:-1] for w, a in s[2] if w == "RUN")
+    want("-DCPS_WERROR=ON" in build, "the build does not use -DCPS_WERROR=ON")
+    want(re.search(r"\bctest\b", build), "the build stage runs no tests")
+    return " -> ".join("%s (%s)" % (n or "final", i) for n, i, _ in stages)
+
+
+def c_docker_final():
+    name, image, body = dockerfile()[-1]
+    runs = " ".join(a for w, a in body if w == "RUN")
+    pkgs = apt_packages(runs)
+    want(pkgs == RUNTIME_PACKAGES, "the final stage installs %s, expected %s" % (sorted(pkgs), sorted(RUNTIME_PACKAGES)))
+    tools = BUILD_TOOLS.findall(" ".join(pkgs))
+    want(not tools, "build tools in the final stage: %s" % tools)
+    copies = [a for w, a in body if w in ("COPY", "ADD")]
+    want(copies and all(a.startswith("--from=") for a in copies), "the final stage copies from the context: %s" % copies)
+    want(any("/usr/local/bin/cpscale" in a for a in copies), "the binary is not copied to /usr/local/bin/cpscale")
+
+
+def c_docker_user():
+    users = [a for w, a in dockerfile()[-1][2] if w == "USER"]
+    want(users, "the final stage sets no USER (it would run as root)")
+    uid, _, gid = users[-1].partition(":")
+    want(uid.isdigit() and int(uid) != 0, "USER %s is not a numeric non-root uid (runAsNonRoot cannot verify a name)" % users[-1])
+    want(users[-1] == "%d:%d" % (USER_ID, USER_ID), "USER is %s, the pods run as %d" % (users[-1], USER_ID))
+
+
+def c_docker_entrypoint():
+    body = dockerfile()[-1][2]
+    last = lambda word: json.loads([a for w, a in body if w == word][-1])
+    want(last("ENTRYPOINT") == ["/usr/local/bin/cpscale"], "ENTRYPOINT is %r" % last("ENTRYPOINT"))
+    want(last("CMD") == ["run", "--config", CONFIG_PATH], "CMD is %r" % last("CMD"))
+
+
+def c_dockerignore():
+    with open(".dockerignore", encoding="utf-8") as f:
+        lines = {l.strip() for l in f if l.strip() and not l.startswith("#")}
+    for need in (".git", "build", "build-*"):
+        want(need in lines, ".dockerignore does not exclude %s" % need)
+
+
+# ---- Grafana ---------------------------------------------------------------------
+
+DASHBOARD = "manifests/grafana/cpscale-dashboard.json"
+PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool",
+                "and", "or", "unless", "offset", "inf", "nan", "atan2"}
+
+
+def dashboard():
+    with open(DASHBOARD, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def all_panels(panels):
+    for p in panels:
+        yield p
+        yield from all_panels(p.get("panels", []))
+
+
+def metric_names(expr):
+    """The metric names a PromQL expression reads: identifiers that are not
+    functions (followed by "("), keywords, label names (inside {} or after
+    by/without/on/ignoring/group_*), durations or Grafana $variables."""
+    e = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'', '""', expr)
+    e = re.sub(r"\$\{[^}]*\}|\$\w+", "0", e)
+    e = re.sub(r"\{[^}]*\}", "", e)
+    e = re.sub(r"\[[^\]]*\]", "", e)
+    e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", e)
+    names = set()
+    for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", e):
+        word, after = m.group(0), e[m.end():].lstrip()
+        if after.startswith("(") or word.lower() in PROMQL_WORDS:
+            continue
+        if m.start() > 0 and (e[m.start() - 1].isdigit() or e[m.start() - 1] == "."):
+            continue  # the exponent of 1e3, the unit of a duration
+        names.add(word)
+    return names
+
+
+def c_dashboard_json():
+    d = dashboard()
+    want(d.get("schemaVersion", 0) >= 36, "schemaVersion %r < 36" % d.get("schemaVersion"))
+    want(d.get("title"), "no title")
+    return "%d panels" % sum(1 for _ in all_panels(d.get("panels", [])))
+
+
+def c_dashboard_variables():
+    vs = {v.get("name"): v for v in dashboard().get("templating", {}).get("list", [])}
+    ds = vs.get("datasource", {})
+    want(ds.get("type") == "datasource" and ds.get("query") == "prometheus", "no $datasource variable of type prometheus")
+    for name in ("namespace", "name"):
+        q = vs.get(name, {}).get("query")
+        q = q.get("query") if isinstance(q, dict) else q
+        want(q and re.fullmatch(r"label_values\(cpscale_target_min_replicas(\{[^}]*\})?,\s*%s\)" % name, q),
+             "$%s does not come from label_values(cpscale_target_min_replicas, %s): %r" % (name, name, q))
+
+
+def dashboard_exprs():
+    exprs = []
+    for p in all_panels(dashboard().get("panels", [])):
+        for t in p.get("targets", []):
+            if t.get("expr"):
+                exprs.append((p.get("title"), t["expr"]))
+    return exprs
+
+
+def c_dashboard_metrics():
+    exprs = dashboard_exprs()
+    want(exprs, "no queries")
+    for title, expr in exprs:
+        names = metric_names(expr)
+        want(names, "panel %r reads no metric: %s" % (title, expr))
+        unknown = names - EXPORTED
+        want(not unknown, "panel %r reads %s, which cpscale does not export" % (title, sorted(unknown)))
+    return "%d queries" % len(exprs)
+
+
+def c_dashboard_panels():
+    used = set()
+    for _, expr in dashboard_exprs():
+        used |= metric_names(expr)
+    need = {"cost per million": "cpscale_target_cost_per_million_requests_usd",
+            "cost target": "cpscale_target_cost_target_per_million_requests_usd",
+            "current replicas": "cpscale_target_current_replicas",
+            "ready replicas": "cpscale_target_ready_replicas",
+            "desired replicas": "cpscale_target_desired_replicas",
+            "min replicas": "cpscale_target_min_replicas",
+            "max replicas": "cpscale_target_max_replicas",
+            "p95": "cpscale_target_p95_latency_ms", "SLO": "cpscale_target_slo_latency_p95_ms",
+            "qps": "cpscale_target_qps", "cost per hour": "cpscale_target_cost_per_hour_usd",
+            "budget": "cpscale_target_cost_max_per_hour_usd",
+            "decisions": "cpscale_decisions_total", "scale events": "cpscale_scale_events_total",
+            "query errors": "cpscale_query_errors_total",
+            "tick duration": "cpscale_tick_duration_seconds_bucket", "leader": "cpscale_leader"}
+    missing = [k for k, m in need.items() if m not in used]
+    want(not missing, "no panel shows: %s" % ", ".join(missing))
+
+
+def c_dashboard_datasource():
+    for p in all_panels(dashboard().get("panels", [])):
+        if p.get("type") == "row":
+            continue
+        for obj in [p] + p.get("targets", []):
+            ds = obj.get("datasource")
+            uid = ds.get("uid") if isinstance(ds, dict) else ds
+            want(uid == "${datasource}", "panel %r does not use ${datasource}: %r" % (p.get("title"), ds))
+
+
+def c_metric_parser():
+    """The metric-name reader itself, on cases where a naive one goes wrong."""
+    cases = [
+        ('sum by (reason) (rate(cpscale_decisions_total{namespace="$namespace"}[$__rate_interval]))',
+         {"cpscale_decisions_total"}),
+        ("histogram_quantile(0.99, sum by (le) (rate(cpscale_tick_duration_seconds_bucket[5m])))",
+         {"cpscale_tick_duration_seconds_bucket"}),
+        ("cpscale_leader * on (pod) group_left(version) cpscale_build_info", {"cpscale_leader", "cpscale_build_info"}),
+        ("up or absent(cpscale_ticks_total)", {"up", "cpscale_ticks_total"}),
+    ]
+    for expr, names in cases:
+        got = metric_names(expr)
+        want(got == names, "%s -> %s, expected %s" % (expr, sorted(got), sorted(names)))
+
+
+CHECKS = [
+    ("render: kubectl kustomize manifests/", c_renders),
+    ("render: manifests/ is the example overlay", c_top_is_example),
+    ("render: the base alone", c_base_renders),
+    ("objects: every kind is there", c_kinds),
+    ("objects: namespaced objects are in cpscale", c_namespaces),
+    ("namespace: restricted Pod Security Standard", c_psa),
+    ("deployment: 2 replicas", c_replicas),
+    ("deployment: pod securityContext", c_pod_security),
+    ("deployment: container securityContext", c_container_security),
+    ("deployment: service account token", c_service_account),
+    ("deployment: /healthz liveness and /readyz readiness probes", c_probes),
+    ("deployment: resources", c_resources),
+    ("deployment: POD_NAME and POD_NAMESPACE from the downward API", c_downward_api),
+    ("deployment: spread over nodes", c_spread),
+    ("deployment: cpscale run flags", c_args),
+    ("deployment: dry-run component", c_dry_run_component),
+    ("deployment: config is a directory mount (no subPath)", c_config_mount),
+    ("deployment: metrics port", c_ports),
+    ("configmap: manifests/base/config.yaml is a copy of config/config.yaml", c_config_copy),
+    ("configmap: byte-identical to config/config.yaml", c_configmap_identical),
+    ("configmap: cpscale check-config accepts it", c_check_config),
+    ("configmap: listen port is the metrics port", c_listen),
+    ("configmap: leader_election matches the Lease Role", c_lease_matches_config),
+    ("configmap: its targets are granted", c_targets_granted),
+    ("rbac: exactly the expected (group, resource, verb)", c_rbac_exact),
+    ("rbac: no wildcards", c_rbac_no_wildcards),
+    ("rbac: scopes (lease in cpscale by name, the rest cluster-wide)", c_rbac_scopes),
+    ("rbac: granted() on sample requests", c_rbac_requests),
+    ("rbac: rbac_rules.py on synthetic roles", c_rbac_rules_selftest),
+    ("service: metrics port 8080", c_service),
+    ("pdb: minAvailable 1", c_pdb),
+    ("servicemonitor: optional component, selects the Service", c_servicemonitor),
+    ("tune job: manifests/tune-job.yaml", c_tune_job),
+    ("dockerfile: stages", c_docker_stages),
+    ("dockerfile: final stage has runtime libraries only", c_docker_final),
+    ("dockerfile: non-root USER", c_docker_user),
+    ("dockerfile: ENTRYPOINT and CMD", c_docker_entrypoint),
+    ("dockerfile: .dockerignore", c_dockerignore),
+    ("grafana: valid dashboard JSON", c_dashboard_json),
+    ("grafana: $datasource, $namespace, $name variables", c_dashboard_variables),
+    ("grafana: metric-name reader", c_metric_parser),
+    ("grafana: queries use only exported metrics", c_dashboard_metrics),
+    ("grafana: every required panel", c_dashboard_panels),
+    ("grafana: panels use $datasource", c_dashboard_datasource),
+]
+
+try:
+    for name, fn in CHECKS:
+        check(name, fn)
+finally:
+    shutil.rmtree(TMP, ignore_errors=True)
+print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
+sys.exit(1 if failed else 0)
+PYTHON

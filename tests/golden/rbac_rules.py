@@ -1,0 +1,140 @@
+"""What cpscale's RBAC grants, as data (standard library only).
+
+The rendered manifests (parsed into a list of dicts) go in; a set of grants
+comes out, one per (apiGroup, resource, verb, resourceName) a rule allows,
+with the namespace the grant reaches. `granted()` then answers whether one
+API request, as the integration tests log it, would be authorized.
+
+    grants = rules_from_objects(objects, service_account=("cpscale", "cpscale"))
+    as_tuples(grants)   # {("apps", "deployments/scale", "patch", "*"), ...}
+    granted(grants, {"verb": "patch", "api_group": "apps",
+                     "resource": "deployments", "subresource": "scale",
+                     "namespace": "shop", "name": "checkout-api"})   # True
+
+The matching follows the Kubernetes RBAC authorizer
+(pkg/apis/rbac/v1/evaluation_helpers.go): "*" matches any verb, group or
+resource; "*/scale" matches any resource's scale subresource; a rule with
+resourceNames only matches requests that name one of them, so never a list,
+a watch or a create (whose request has no name).
+"""
+
+from collections import namedtuple
+
+ANY = "*"
+
+# One thing a rule allows. The first four fields are the
+# (apiGroup, resource, verb, resourceName-or-*) tuple; `namespace` is where it
+# applies: "*" for a ClusterRole bound cluster-wide, else one namespace.
+Grant = namedtuple("Grant", "api_group resource verb resource_name namespace")
+
+# HTTP methods to Kubernetes verbs, for logs that record the method.
+# A GET is `get` when the request names an object and `list` otherwise; a
+# watch can only be recognised by its query, so such logs should say "watch".
+_METHOD_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch",
+                 "DELETE": "delete"}
+
+
+def _expand(rules, namespace):
+    out = set()
+    for rule in rules or []:
+        names = rule.get("resourceNames") or [ANY]
+        for group in rule.get("apiGroups") or []:
+            for resource in rule.get("resources") or []:
+                for verb in rule.get("verbs") or []:
+                    for name in names:
+                        out.add(Grant(group, resource, verb, name, namespace))
+    return out
+
+
+def _binds(binding, service_account):
+    if service_account is None:
+        return True
+    sa_namespace, sa_name = service_account
+    for subject in binding.get("subjects") or []:
+        if (subject.get("kind") == "ServiceAccount" and subject.get("name") == sa_name
+                and subject.get("namespace", binding["metadata"].get("namespace"))
+                == sa_namespace):
+            return True
+    return False
+
+
+def rules_from_objects(objects, service_account=None):
+    """The grants of the Roles and ClusterRoles among `objects`.
+
+    With service_account=(namespace, name), only what is bound to that
+    service account counts, through RoleBindings and ClusterRoleBindings in
+    `objects` (a ClusterRole bound by a RoleBinding reaches only that
+    binding's namespace). With None, every role counts, as if bound: a Role
+    in its own namespace, a ClusterRole everywhere.
+    """
+    roles, cluster_roles = {}, {}
+    for obj in objects:
+        kind, meta = obj.get("kind"), obj.get("metadata", {})
+        if kind == "Role":
+            roles[(meta.get("namespace"), meta.get("name"))] = obj.get("rules")
+        elif kind == "ClusterRole":
+            cluster_roles[meta.get("name")] = obj.get("rules")
+    grants = set()
+    if service_account is None:
+        for (namespace, _), rules in roles.items():
+            grants |= _expand(rules, namespace)
+        for rules in cluster_roles.values():
+            grants |= _expand(rules, ANY)
+        return grants
+    for obj in objects:
+        kind = obj.get("kind")
+        if kind not in ("RoleBinding", "ClusterRoleBinding") or not _binds(obj, service_account):
+            continue
+        ref = obj.get("roleRef", {})
+        namespace = obj["metadata"].get("namespace") if kind == "RoleBinding" else ANY
+        if ref.get("kind") == "ClusterRole":
+            grants |= _expand(cluster_roles.get(ref.get("name")), namespace)
+        elif ref.get("kind") == "Role" and kind == "RoleBinding":
+            grants |= _expand(roles.get((namespace, ref.get("name"))), namespace)
+    return grants
+
+
+def as_tuples(grants):
+    """The (apiGroup, resource, verb, resourceName-or-*) set, scope dropped."""
+    return {tuple(g)[:4] for g in grants}
+
+
+def request_verb(record):
+    """The Kubernetes verb of a request record (an HTTP method is mapped)."""
+    verb = record.get("verb", "")
+    if verb == "GET":
+        return "get" if record.get("name") else "list"
+    return _METHOD_VERBS.get(verb, verb)
+
+
+def _resource_matches(rule_resource, resource, subresource):
+    combined = resource + "/" + subresource if subresource else resource
+    if rule_resource in (ANY, combined):
+        return True
+    return bool(subresource) and rule_resource == "*/" + subresource
+
+
+def granted(rules, record):
+    """Whether `rules` (grants, or bare 4-tuples: then any namespace) allow the
+    request `record` = {"verb", "api_group", "resource", "subresource",
+    "namespace", "name"} (subresource and name may be empty or absent; the
+    core group is "")."""
+    verb = request_verb(record)
+    group = record.get("api_group") or ""
+    resource = record.get("resource") or ""
+    subresource = record.get("subresource") or ""
+    namespace = record.get("namespace") or ""
+    name = record.get("name") or ""
+    for rule in rules:
+        g_group, g_resource, g_verb, g_name = tuple(rule)[:4]
+        g_namespace = rule[4] if len(rule) > 4 else ANY
+        if g_verb not in (ANY, verb) or g_group not in (ANY, group):
+            continue
+        if not _resource_matches(g_resource, resource, subresource):
+            continue
+        if g_name != ANY and g_name != name:
+            continue
+        if g_namespace != ANY and g_namespace != namespace:
+            continue
+        return True
+    return False
