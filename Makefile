@@ -12,7 +12,7 @@ CONTAINER_TOOL ?= docker
 VERSION := $(shell sed -n 's/^project.cpscale VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 IMAGE ?= cpscale:$(VERSION)
 
-.PHONY: all build deps test-deps demo test test-shared asan install manifests image clean
+.PHONY: all build deps test-deps demo test test-shared asan valgrind install manifests image clean
 
 all: build
 
@@ -43,11 +43,18 @@ test: test-deps build
 test-shared: build
 	tests/shared/run $(BUILD)/cpscale
 
-# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+# The suite under AddressSanitizer and UndefinedBehaviorSanitizer. The long
+# controller suite is left to `make valgrind`, which runs the same binary
+# under memcheck instead (ASan and valgrind cannot be combined).
 asan:
 	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DCPS_SANITIZE=ON -DCPS_WERROR=ON >/dev/null
 	cmake --build $(BUILD)-asan -j $(JOBS)
-	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) -E 'integration/test_controller'
+
+# The controller's integration suite with every controller under valgrind
+# (memcheck; any error or definite/indirect leak fails the run).
+valgrind: test-deps build
+	CPS_VALGRIND=1 python3 tests/integration/test_controller.py --cpscale $(BUILD)/cpscale
 
 install: build
 	install -D -m 0755 $(BUILD)/cpscale $(DESTDIR)$(PREFIX)/bin/cpscale

@@ -44,7 +44,7 @@ def one_step(cpscale, interval, scrape, phase_s, workdir, index):
         hold_low = WARM_S + phase_s
         emulator = harness.Process(
             [sys.executable, tc.EMULATOR,
-             "--target", "shop/api=ramp:%d,%d,%d,0,100000,0" % (LOW, HIGH, hold_low),
+             "--target", "shop/api=ramp:%d,%d,%d,1,100000,1" % (LOW, HIGH, hold_low),
              "--service-rate", str(tc.SERVICE_RATE), "--base-latency-ms", str(tc.BASE_MS),
              "--startup-s", "5", "--apiserver", kube.url, "--ca", kube.ca_file,
              "--token-file", token_file, "--port-file", port_file,

@@ -67,6 +67,10 @@ CONTROLLER_USERS = ("cpscale", "cpscale-b")  # the tokens the controllers use
 VALGRIND_ERROR_EXIT = 99
 # valgrind slows the controller ~20x: give it more time per tick
 TIME_FACTOR = 3.0 if VALGRIND else 1.0
+# the API timeout of the fault cases: short, but a TLS handshake under
+# valgrind takes more than a second
+KUBE_TIMEOUT_S = 1.0 * TIME_FACTOR
+PROM_TIMEOUT_S = 1.0 * TIME_FACTOR
 
 
 class Checks:
@@ -107,11 +111,12 @@ def yaml_string(text):
 
 
 def write_config(path, prometheus_url, targets, interval="1s", leader=None,
-                 prom_timeout="1s", queries=None, extra=""):
+                 prom_timeout=None, queries=None, extra=""):
     """A controller config. targets: list of dicts (namespace, deployment,
     min, max, extra lines); leader: None (disabled) or a dict of durations."""
     lines = ["interval: %s" % interval, "listen: \"127.0.0.1:0\"", "prometheus:",
-             "  url: %s" % prometheus_url, "  timeout: %s" % prom_timeout, "queries:"]
+             "  url: %s" % prometheus_url,
+             "  timeout: %s" % (prom_timeout or "%gs" % PROM_TIMEOUT_S), "queries:"]
     for name, promql in sorted((queries or test_queries()).items()):
         lines.append("  %s: %s" % (name, yaml_string(promql)))
     if leader:
@@ -498,7 +503,7 @@ def scenario_prometheus_faults(checks, env):
     cases = [
         ("healthy (control)", {"mode": "pass"}, True),
         ("reset connection", {"mode": "reset"}, False),
-        ("slow beyond the timeout", {"mode": "slow", "delay_s": 3}, False),
+        ("slow beyond the timeout", {"mode": "slow", "delay_s": PROM_TIMEOUT_S + 2}, False),
         ("HTTP 500", {"mode": "status", "status": 500}, False),
         ("HTTP 503", {"mode": "status", "status": 503}, False),
         ("garbage body", {"mode": "garbage"}, False),
@@ -571,7 +576,8 @@ def scenario_apiserver_faults(checks, env):
         ("401 on GET scale", {"verb": "get", "subresource": "scale", "status": 401}, "no_patch"),
         ("403 on GET scale", {"verb": "get", "subresource": "scale", "status": 403}, "no_patch"),
         ("500 on GET scale", {"verb": "get", "subresource": "scale", "status": 500}, "no_patch"),
-        ("timeout on GET scale", {"verb": "get", "subresource": "scale", "delay_s": 4}, "no_patch"),
+        ("timeout on GET scale", {"verb": "get", "subresource": "scale",
+                                  "delay_s": KUBE_TIMEOUT_S + 3}, "no_patch"),
         ("403 on PATCH", {"verb": "patch", "subresource": "scale", "status": 403}, "one_patch_failed"),
         ("409 on PATCH", {"verb": "patch", "subresource": "scale", "status": 409}, "one_patch_failed"),
         ("500 on GET deployment", {"verb": "get", "resource": "deployments", "subresource": "",
@@ -585,7 +591,7 @@ def scenario_apiserver_faults(checks, env):
         # --once ticks before the watch cache is filled, so reads are GETs;
         # --watch=false makes that explicit
         code, controller = run_once(env, "kube-" + name.replace(" ", "-"), config,
-                                    ["--kube-timeout", "1s", "--watch=false"])
+                                    ["--kube-timeout", "%gs" % KUBE_TIMEOUT_S, "--watch=false"])
         env.kube.clear_faults()
         sent = patches(env.kube.log(since=seq), "idle")
         ticks = tick_lines(controller, "shop/idle")
