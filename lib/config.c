@@ -2293,6 +2293,12 @@ static int yaml_printable(uint32_t c)
            (c >= 0xE000 && c <= 0xFFFD && c != 0xFEFF) || (c >= 0x10000 && c <= 0x10FFFF);
 }
 
+/* U+2028 and U+2029 are printable, but libyaml reads them as line breaks,
+ * so inside a double-quoted string they fold (eating the spaces before
+ * them) unless escaped. (U+0085, the third such break, is not printable.) */
+#define YAML_LINE_SEPARATOR 0x2028u
+#define YAML_PARAGRAPH_SEPARATOR 0x2029u
+
 /*
  * A string as YAML the loader reads back byte for byte: plain when that is
  * unambiguous, single-quoted when it is printable ASCII (PromQL is full of
@@ -2343,7 +2349,7 @@ static void put_string(struct sbuf *b, const char *s)
             sb_printf(b, "\\t");
         else if (c == '\n')
             sb_printf(b, "\\n");
-        else if (!yaml_printable(c))
+        else if (!yaml_printable(c) || c == YAML_LINE_SEPARATOR || c == YAML_PARAGRAPH_SEPARATOR)
             sb_printf(b, c <= 0xFF ? "\\x%02X" : c <= 0xFFFF ? "\\u%04X" : "\\U%08X", (unsigned)c);
         else
             sb_printf(b, "%.*s", (int)n, (const char *)p);
