@@ -1,7 +1,6 @@
 #include "calibrate.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
@@ -9,9 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "config_file.h"
+#include "sim_cmd.h"
 #include "queue_model.h"
 #include "trace.h"
 
@@ -59,7 +58,6 @@
 /* Rows with p95 at or above SATURATED_SLOS x the SLO are saturated by default. */
 #define SATURATED_SLOS 10.0
 #define DEFAULT_SLO_MS 100.0
-#define READ_CHUNK (1u << 20)
 #define ROW_BATCH 8192
 #define PERCENTILE_10 0.10
 #define PERCENTILE_50 0.50
@@ -515,62 +513,25 @@ static int add_row(struct row_list *list, const struct cps_trace_row *row)
     return 0;
 }
 
-/* Stream the file through the trace parser, READ_CHUNK bytes at a time. */
+struct row_reader {
+    struct row_list *list;
+    const char *path;
+};
+
+/* cps_trace_read_file's row callback: keep the row's columns. */
+static int add_row_cb(void *ctx, const struct cps_trace_row *row, struct cps_err *err)
+{
+    struct row_reader *reader = ctx;
+    if (add_row(reader->list, row) < 0)
+        return cps_err_set(err, reader->path, 0, 0, "out of memory");
+    return 0;
+}
+
+/* Every row of the trace file, through the shared streaming reader. */
 static int read_rows(const char *path, struct row_list *list, struct cps_err *err)
 {
-    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return cps_err_set(err, path, 0, 0, "cannot open: %s", strerror(errno));
-    char *buf = malloc(READ_CHUNK + CPS_TRACE_MAX_LINE + 2);
-    struct cps_trace_row *rows = malloc(ROW_BATCH * sizeof *rows);
-    int rc = -1;
-    if (!buf || !rows) {
-        cps_err_set(err, path, 0, 0, "out of memory");
-        goto fail;
-    }
-    struct cps_trace_parser parser;
-    cps_trace_parser_init(&parser, path);
-    size_t have = 0;
-    int eof = 0;
-    while (!eof || have > 0) {
-        if (!eof && have < READ_CHUNK) {
-            ssize_t got = read(fd, buf + have, READ_CHUNK + CPS_TRACE_MAX_LINE + 1 - have);
-            if (got < 0) {
-                if (errno == EINTR)
-                    continue;
-                cps_err_set(err, path, 0, 0, "read failed: %s", strerror(errno));
-                goto fail;
-            }
-            eof = got == 0;
-            have += (size_t)got;
-        }
-        size_t offset = 0, n_rows, consumed;
-        do {
-            n_rows = consumed = 0;
-            if (cps_trace_parse(&parser, buf + offset, have - offset, eof, rows, ROW_BATCH,
-                                &n_rows, &consumed, err) < 0)
-                goto fail;
-            for (size_t i = 0; i < n_rows; i++)
-                if (add_row(list, &rows[i]) < 0) {
-                    cps_err_set(err, path, 0, 0, "out of memory");
-                    goto fail;
-                }
-            offset += consumed;
-        } while (n_rows == ROW_BATCH);
-        memmove(buf, buf + offset, have - offset);
-        have -= offset;
-        if (eof && offset == 0)
-            break;
-    }
-    if (cps_trace_parser_finish(&parser, err) < 0)
-        goto fail;
-    rc = 0;
-fail:
-    free(rows);
-    free(buf);
-    if (fd != STDIN_FILENO)
-        close(fd);
-    return rc;
+    struct row_reader reader = {list, path};
+    return cps_trace_read_file(path, add_row_cb, &reader, err);
 }
 
 static void calibrate_usage(FILE *out)

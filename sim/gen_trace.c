@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_file.h"
+
 #define SECONDS_PER_DAY 86400.0
 #define TWO_PI 6.283185307179586
 /* 2024-01-01 00:00:00 UTC, a Monday. */
@@ -124,18 +126,10 @@ int cps_gen_trace_write(FILE *out, const struct cps_gen_params *p)
     return ferror(out) ? -1 : 0;
 }
 
+/* The command's number flags (shared parser, this command's name). */
 static int number_arg(const char *flag, const char *text, double lo, double hi, double *out)
 {
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi) {
-        fprintf(stderr, "cpscale gen-trace: %s: \"%s\" is not a number in [%g, %g]\n", flag, text,
-                lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    return cps_parse_number_arg("gen-trace", flag, text, lo, hi, out);
 }
 
 static void gen_usage(FILE *out)

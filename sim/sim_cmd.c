@@ -113,28 +113,17 @@ int cps_trace_replay_file(const char *path, double scale, double price, struct c
  * Stream the file through the parser in READ_CHUNK pieces, keeping an
  * unfinished last line for the next read, and feed rows as they come.
  */
-int cps_trace_replay_file_cb(const char *path, double scale, double price,
-                             int (*feed_cb)(void *ctx, double lambda, double price,
-                                            int64_t seconds, struct cps_err *err),
-                             void *feed_ctx, FILE *warnings,
-                             struct cps_trace_replay *replay, struct cps_err *err)
+int cps_trace_read_file(const char *path,
+                        int (*row_cb)(void *ctx, const struct cps_trace_row *row,
+                                      struct cps_err *err),
+                        void *ctx, struct cps_err *err)
 {
     int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-    char *buf = NULL;
-    struct cps_trace_row *rows = NULL;
-    struct replay_state st;
-    memset(&st, 0, sizeof st);
-    memset(replay, 0, sizeof *replay);
-    st.replay = replay;
-    st.feed_cb = feed_cb;
-    st.feed_ctx = feed_ctx;
-    st.scale = scale;
-    st.price = price;
-    cps_step_log_init(&st.steps);
     if (fd < 0)
         return cps_err_set(err, path, 0, 0, "cannot open: %s", strerror(errno));
-    buf = malloc(READ_CHUNK + CPS_TRACE_MAX_LINE + 2);
-    rows = malloc(ROW_BATCH * sizeof *rows);
+    char *buf = malloc(READ_CHUNK + CPS_TRACE_MAX_LINE + 2);
+    struct cps_trace_row *rows = malloc(ROW_BATCH * sizeof *rows);
+    int rc = -1;
     if (!buf || !rows) {
         cps_err_set(err, path, 0, 0, "out of memory");
         goto fail;
@@ -164,11 +153,9 @@ int cps_trace_replay_file_cb(const char *path, double scale, double price,
             if (cps_trace_parse(&parser, buf + offset, have - offset, eof, rows, ROW_BATCH,
                                 &n_rows, &consumed, err) < 0)
                 goto fail;
-            for (size_t i = 0; i < n_rows; i++) {
-                replay->rows++;
-                if (replay_row(&st, &rows[i], err) < 0)
+            for (size_t i = 0; i < n_rows; i++)
+                if (row_cb(ctx, &rows[i], err) < 0)
                     goto fail;
-            }
             offset += consumed;
         } while (n_rows == ROW_BATCH);
         memmove(buf, buf + offset, have - offset);
@@ -178,28 +165,52 @@ int cps_trace_replay_file_cb(const char *path, double scale, double price,
     }
     if (cps_trace_parser_finish(&parser, err) < 0)
         goto fail;
-    if (replay_last(&st, err) < 0)
-        goto fail;
+    rc = 0;
+fail:
+    free(rows);
+    free(buf);
+    if (fd != STDIN_FILENO)
+        close(fd);
+    return rc;
+}
+
+/* cps_trace_read_file's row callback for a replay. */
+static int replay_row_cb(void *ctx, const struct cps_trace_row *row, struct cps_err *err)
+{
+    struct replay_state *st = ctx;
+    st->replay->rows++;
+    return replay_row(st, row, err);
+}
+
+int cps_trace_replay_file_cb(const char *path, double scale, double price,
+                             int (*feed_cb)(void *ctx, double lambda, double price,
+                                            int64_t seconds, struct cps_err *err),
+                             void *feed_ctx, FILE *warnings,
+                             struct cps_trace_replay *replay, struct cps_err *err)
+{
+    struct replay_state st;
+    memset(&st, 0, sizeof st);
+    memset(replay, 0, sizeof *replay);
+    st.replay = replay;
+    st.feed_cb = feed_cb;
+    st.feed_ctx = feed_ctx;
+    st.scale = scale;
+    st.price = price;
+    cps_step_log_init(&st.steps);
+    int rc = -1;
     double median = 0.0;
+    if (cps_trace_read_file(path, replay_row_cb, &st, err) < 0 || replay_last(&st, err) < 0)
+        goto done;
     if (cps_step_log_median(&st.steps, &median) < 0) {
         cps_err_set(err, path, 0, 0, "out of memory");
-        goto fail;
+        goto done;
     }
     struct gap_printer printer = {warnings, path, median};
     replay->gaps = cps_step_log_gaps(&st.steps, median, print_gap_cb, &printer);
+    rc = 0;
+done:
     cps_step_log_release(&st.steps);
-    free(rows);
-    free(buf);
-    if (fd != STDIN_FILENO)
-        close(fd);
-    return 0;
-fail:
-    cps_step_log_release(&st.steps);
-    free(rows);
-    free(buf);
-    if (fd != STDIN_FILENO)
-        close(fd);
-    return -1;
+    return rc;
 }
 
 static void sim_usage(FILE *out)
@@ -311,17 +322,10 @@ static int record_policy_index(const struct cps_sim_setup *setup, const char *na
     return -1;
 }
 
+/* The command's number flags (shared parser, this command's name). */
 static int parse_number(const char *flag, const char *text, double lo, double hi, double *out)
 {
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi) {
-        fprintf(stderr, "cpscale sim: %s: \"%s\" is not a number in [%g, %g]\n", flag, text, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    return cps_parse_number_arg("sim", flag, text, lo, hi, out);
 }
 
 static int parse_seconds(const char *flag, const char *text, double *out)

@@ -10,9 +10,19 @@
 #include <stdio.h>
 
 #include "err.h"
+#include "trace.h"
 #include "world.h"
 
 int cps_sim_main(int argc, char **argv);
+
+/* Read a trace file ("-" for stdin) through the streaming parser in 1 MiB
+ * chunks, handing each row to row_cb(ctx, row, err) in order; memory does
+ * not grow with the file. A parse error or a failing row_cb (-1 with err
+ * filled) stops the read. The one file reader of sim, tune and calibrate. */
+int cps_trace_read_file(const char *path,
+                        int (*row_cb)(void *ctx, const struct cps_trace_row *row,
+                                      struct cps_err *err),
+                        void *ctx, struct cps_err *err);
 
 /* A trace fed into an engine as it is read. Shared by sim and tune. */
 struct cps_trace_replay {

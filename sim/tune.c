@@ -1392,18 +1392,10 @@ static void tune_usage(FILE *out)
           out);
 }
 
+/* The command's number flags (shared parser, this command's name). */
 static int parse_double_arg(const char *flag, const char *text, double lo, double hi, double *out)
 {
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi) {
-        fprintf(stderr, "cpscale tune: %s: \"%s\" is not a number in [%g, %g]\n", flag, text, lo,
-                hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    return cps_parse_number_arg("tune", flag, text, lo, hi, out);
 }
 
 /* "1%", "1", "0.5 %" -> percent. */
