@@ -2,6 +2,8 @@
 # Fuzz every parser target for a fixed time each and report the figures.
 #
 #   bench/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]   (default 180 s, all targets)
+#   CPS_FUZZ_RUNS=10000000 bench/fuzz.sh 1800         (stop each target at 10 M
+#                                                      executions, 30 min at most)
 #
 # Configures build-fuzz with clang and -DCPS_FUZZ=ON (the fuzz package set:
 # .ci/install-deps fuzz), builds the fuzz_<name> targets and runs them one
@@ -18,6 +20,7 @@ SECONDS_PER_TARGET=${1:-180}
 shift || true # the rest, when given, names targets (trace, config, ...)
 RSS_LIMIT_MB=2048
 UNIT_TIMEOUT_S=25 # one input taking longer than this is reported as a hang
+RUNS=${CPS_FUZZ_RUNS:--1} # -1: no execution cap, only the time box
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-fuzz
@@ -57,7 +60,7 @@ for name in "${targets[@]}"; do
   log=$work/$name.log
   start=$(date +%s)
   set +e
-  "$build/tests/fuzz_$name" "$corpus" -max_total_time="$SECONDS_PER_TARGET" \
+  "$build/tests/fuzz_$name" "$corpus" -max_total_time="$SECONDS_PER_TARGET" -runs="$RUNS" \
     -rss_limit_mb="$RSS_LIMIT_MB" -timeout="$UNIT_TIMEOUT_S" -print_final_stats=1 \
     -artifact_prefix="$artifacts/$name-" >"$log" 2>&1
   rc=$?
