@@ -973,6 +973,32 @@ def scenario_credentials(checks, env):
                 text = handle.read()
             leaked += ["%s in %s" % (s[:6] + "...", name) for s in secrets if s and s in text]
     checks.check("no token or key in any controller log", not leaked, ", ".join(leaked))
+    # nor in what the endpoint serves: a running controller with a bearer
+    # token for the API server and one for Prometheus, after some ticks
+    prom_token_file = os.path.join(env.workdir, "prom-token")
+    prom_token = "prom-bearer-token-5f3a9c2e71"
+    with open(prom_token_file, "w") as handle:
+        handle.write(prom_token)
+    with open(config) as handle:
+        text = handle.read()
+    served_config = os.path.join(env.workdir, "creds-served.yaml")
+    with open(served_config, "w") as handle:
+        handle.write(text.replace("prometheus:\n", "prometheus:\n  bearer_token_file: %s\n"
+                                  % prom_token_file, 1))
+    controller = Controller(env.cpscale, env.workdir, "served", served_config,
+                            ["--dry-run", "--kubeconfig", env.kubeconfig])
+    controller.wait_for(lambda r: r.get("msg") == "tick", 20, "a tick")
+    time.sleep(2.5 * TIME_FACTOR)
+    served = {path: controller.http(path) for path in ("/metrics", "/healthz", "/readyz")}
+    controller.stop()
+    leaked = ["%s in %s" % (s[:6] + "...", path) for path, (_, body) in served.items()
+              for s in secrets + [prom_token] if s and s in body]
+    leaked += ["%s in the log" % (s[:6] + "...") for s in secrets + [prom_token]
+               if s in controller.text()]
+    metrics = served["/metrics"][1]
+    checks.check("no token or key in /metrics, /healthz, /readyz or the log",
+                 not leaked and "cpscale_ticks_total" in metrics,
+                 ", ".join(leaked) or "%d bytes of metrics searched" % len(metrics))
 
 
 def kubectl_render_objects():
