@@ -49,7 +49,7 @@ test-shared: build
 asan:
 	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DCPS_SANITIZE=ON -DCPS_WERROR=ON >/dev/null
 	cmake --build $(BUILD)-asan -j $(JOBS)
-	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) -E 'integration/test_controller'
+	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) -E 'integration/(test_controller|soak)'
 
 # The controller's integration suite with every controller under valgrind
 # (memcheck; any error or definite/indirect leak fails the run).

@@ -8,6 +8,7 @@ failing or garbled without stopping it. Standard library only; binds
 
 Usage:
   fault_proxy.py --upstream http://127.0.0.1:PORT --port-file F [--log F]
+                 [--log-query-digest]
 
 Control (same port, path prefix /_fault):
   POST /_fault  {"mode": "pass" | "reset" | "slow" | "status" | "garbage",
@@ -18,10 +19,14 @@ Control (same port, path prefix /_fault):
     garbage  answer 200 with `body` (default: bytes that are not JSON)
   GET  /_fault  the current mode and the number of requests seen per mode
 Every proxied request is appended to --log as a JSON line
-{"t", "path", "query", "mode"} so tests can count queries per tick.
+{"t", "path", "query" (or "query_sha1"), "mode"[, "delay_s", "status",
+"body"]}, written when
+the request arrives, so tests can count queries per tick and tell which
+ones a fault hit.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import signal
@@ -41,11 +46,13 @@ DEFAULT_GARBAGE = b"<html><body>502 Bad Gateway</body></html>\x00\xff{"
 class FaultState:
     """The current fault and counters, shared by handler threads."""
 
-    def __init__(self, log_path):
+    def __init__(self, log_path, query_digest=False):
         self.lock = threading.Lock()
         self.fault = {"mode": "pass"}
         self.counts = {}
         self.log_path = log_path
+        self.log = None
+        self.query_digest = query_digest
 
     def set(self, fault):
         with self.lock:
@@ -55,14 +62,25 @@ class FaultState:
         with self.lock:
             return dict(self.fault)
 
-    def record(self, path, query, mode):
-        """Count the request under its mode and append it to the log."""
+    def record(self, path, query, fault):
+        """Count the request under its mode and append it to the log, with
+        the fault's delay or status when it has one."""
+        mode = fault.get("mode", "pass")
+        entry = {"t": time.time(), "path": path, "mode": mode}
+        if self.query_digest:  # long soaks: 12 hex digits instead of the text
+            entry["query_sha1"] = hashlib.sha1(query.encode("utf-8")).hexdigest()[:12]
+        else:
+            entry["query"] = query
+        for key in ("delay_s", "status", "body"):
+            if mode != "pass" and key in fault:
+                entry[key] = fault[key]
         with self.lock:
             self.counts[mode] = self.counts.get(mode, 0) + 1
             if self.log_path:
-                with open(self.log_path, "a", encoding="utf-8") as log:
-                    log.write(json.dumps({"t": time.time(), "path": path,
-                                          "query": query, "mode": mode}) + "\n")
+                if self.log is None:
+                    self.log = open(self.log_path, "a", encoding="utf-8")
+                self.log.write(json.dumps(entry) + "\n")
+                self.log.flush()
 
 
 def make_handler(upstream, state):
@@ -70,6 +88,9 @@ def make_handler(upstream, state):
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # head and body leave in one write: a head sent alone waits for the
+        # client's delayed ACK (Nagle), 40 ms per answer
+        wbufsize = 1 << 16
 
         def log_message(self, fmt, *args):  # quiet: the JSON log is the record
             pass
@@ -126,7 +147,7 @@ def make_handler(upstream, state):
             fault = state.current()
             mode = fault.get("mode", "pass")
             query = parse_qs(split.query).get("query", [""])[0]
-            state.record(split.path, query, mode)
+            state.record(split.path, query, fault)
             if mode == "reset":
                 self.close_connection = True
                 self.connection.shutdown(2)
@@ -155,8 +176,10 @@ def main():
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--log")
+    parser.add_argument("--log-query-digest", action="store_true",
+                        help="log the query's SHA-1 (12 hex digits), not its text")
     args = parser.parse_args()
-    state = FaultState(args.log)
+    state = FaultState(args.log, args.log_query_digest)
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(args.upstream.rstrip("/"), state))
     server.daemon_threads = True
     tmp = args.port_file + ".tmp"

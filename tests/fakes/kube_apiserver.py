@@ -2326,6 +2326,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.record_status(code)
 
     def send_body(self, code, body, content_type=STATUS_JSON, headers=()):
+        if isinstance(body, dict) and 200 <= code < 300:
+            self.record_result(body)
         if not isinstance(body, bytes):
             body = (json.dumps(body, separators=(",", ":")) + "\n").encode()
         self.send_head(code, content_type, list(headers), len(body))
@@ -2335,6 +2337,25 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.send_body(error.code, error.status(), headers=list(error.headers.items()))
 
     # -- request log --
+
+    def record_result(self, obj):
+        """For a successful write, note in the log record what it left
+        behind: the object's resourceVersion, and spec.replicas (Deployments,
+        Scales) or the holder (Leases). Tests map a later write's
+        resourceVersion back to the state its author had read."""
+        if self.record is None or self.command not in ("POST", "PUT", "PATCH"):
+            return
+        metadata = obj.get("metadata")
+        spec = obj.get("spec")
+        if not isinstance(metadata, dict) or "resourceVersion" not in metadata:
+            return
+        result = {"resourceVersion": metadata["resourceVersion"]}
+        if isinstance(spec, dict):
+            if "replicas" in spec:
+                result["replicas"] = spec["replicas"]
+            if "holderIdentity" in spec or obj.get("kind") == "Lease":
+                result["holder"] = spec.get("holderIdentity")
+        self.record["result"] = result
 
     def record_status(self, code):
         if self.record is not None and self.record.get("status") is None:
