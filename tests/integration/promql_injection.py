@@ -30,6 +30,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from test_controller import Checks  # noqa: E402
 
 POD_SUFFIX = "-7d9f8c6b5-x2x4z"
 SAMPLES = 10
@@ -72,22 +73,6 @@ TEMPLATES = [
 ]
 
 
-class Results:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, ok, what, detail=""):
-        if ok:
-            self.passed += 1
-            print("ok   %s" % what)
-        else:
-            self.failed += 1
-            print("FAIL %s%s" % (what, (": " + detail) if detail else ""))
-        sys.stdout.flush()
-        return ok
-
-
 def om_escape(value):
     """A label value in the OpenMetrics text format."""
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
@@ -123,48 +108,48 @@ def main():
     parser.add_argument("--cpscale", required=True, help="unused; the suites share a command line")
     parser.add_argument("--promql-tool", required=True)
     args = parser.parse_args()
-    results = Results()
+    results = Checks()
     now = int(time.time())
     with harness.Prometheus(blocks_from_openmetrics=openmetrics(now)) as prom:
         at = now - STEP_S  # inside the samples, within the 5-minute lookback
         # the control: the decoys are there to be found
         got = prom.vector('cps_inject_qps{namespace="shop", deployment="api"}', time=at)
-        results.check(list(got.values()) == [500000.0], "control: the decoy shop/api answers",
+        results.check("control: the decoy shop/api answers", list(got.values()) == [500000.0],
                       str(got))
         for i, (ns, name) in enumerate(HOSTILE):
             want = 1000.0 + i
             for where, template in TEMPLATES:
                 what = "%s/%s %s" % (show(ns), show(name), where)
                 code, query, err = tool(args.promql_tool, "substitute", template, ns, name)
-                if not results.check(code == 0, what + ": substituted", err.strip()):
+                if not results.check(what + ": substituted", code == 0, err.strip()):
                     continue
                 try:
                     got = prom.vector(query, time=at)
                 except harness.PrometheusError as error:
-                    results.check(False, what + ": Prometheus parses it",
+                    results.check(what + ": Prometheus parses it", False,
                                   "%s in %s" % (error, show(query)))
                     continue
                 values = sorted(got.values())
-                results.check(values == [want], what + ": only its own series",
+                results.check(what + ": only its own series", values == [want],
                               "got %s from %s" % (values, show(query)))
             # the literal alone (what `record` puts into its filter)
             code, ns_literal, _ = tool(args.promql_tool, "escape", ns)
             code2, name_literal, _ = tool(args.promql_tool, "escape", name)
             what = "%s/%s escaped literal" % (show(ns), show(name))
-            if results.check(code == 0 and code2 == 0, what + ": written"):
+            if results.check(what + ": written", code == 0 and code2 == 0):
                 query = "sum(cps_inject_qps{namespace=%s, deployment=%s})" % (ns_literal,
                                                                               name_literal)
                 try:
                     values = sorted(prom.vector(query, time=at).values())
                 except harness.PrometheusError as error:
                     values = [str(error)]
-                results.check(values == [want], what + ": matches only its own series",
+                results.check(what + ": matches only its own series", values == [want],
                               "got %s from %s" % (values, show(query)))
         # a backtick cannot be written into a raw string: refused, not sent
         code, query, err = tool(args.promql_tool, "substitute",
                                 "sum(cps_inject_qps{deployment=`$deployment`})", "shop", "a`b")
-        results.check(code == 1 and "backtick" in err,
-                      "a name with a backtick inside a raw string is refused",
+        results.check("a name with a backtick inside a raw string is refused",
+                      code == 1 and "backtick" in err,
                       "exit %d: %s %s" % (code, show(query), err.strip()))
     print("%d passed, %d failed" % (results.passed, results.failed))
     return 1 if results.failed else 0
