@@ -96,6 +96,7 @@ GOOD_BOUNDS = {"good-1": {"api": (2, 12), "web": (1, 10), "idle": (1, 8)},
                "good-2": {"api": (3, 16), "web": (2, 14), "idle": (2, 10)}}
 INVALID_BOUNDS = (1, 40)
 # what `admin` may set: inside both valid configs' bounds
+POD_SERIES_CAP = 16               # the emulator's series slots per target (>= any max)
 WEB_FALLBACK = 4                  # web's on_missing_metrics (inside both bounds)
 ADMIN_RANGE = {"api": (3, 12), "web": (2, 10), "idle": (2, 8)}
 QUERY_SUFFIX = {"good-1": " * 1", "good-2": " / 1", "invalid": " - 0"}
@@ -261,11 +262,15 @@ def garbage_bodies(now):
 # ---- the soak ------------------------------------------------------------------
 
 class Soak:
+    """The parts, the two controllers and the episode schedule; what it
+    did (episodes, config swaps, SIGTERMs, A's RSS) is kept for the
+    Checker."""
+
     def __init__(self, args, workdir):
         self.args = args
         self.workdir = workdir
         self.rng = random.Random(args.seed)
-        self.episodes = []            # (class, start, end, detail)
+        self.episodes = []            # (class, start, end, detail, API requests hit)
         self.config_history = []      # (t, variant)
         self.sigterms = []            # dicts: t, exit code, held lease, seconds to exit
         self.rss = []                 # (t, kB) of A
@@ -278,6 +283,10 @@ class Soak:
     # -- setup --
 
     def start(self):
+        """Demand traces, the fake API server with four users (A, B, the
+        emulator, admin), the emulator, Prometheus, a proxy and a config
+        symlink per controller, then controller A once Prometheus has a
+        full rate window."""
         seconds = int(self.args.max_minutes * 60) + 600
         for name, (low, high) in (("api", (40, 650)), ("web", (20, 500))):
             write_demand(os.path.join(self.workdir, name + ".csv"), seconds, self.rng, low, high)
@@ -308,6 +317,9 @@ class Soak:
              "--target", "shop/idle=const:20",
              "--service-rate", str(tc.SERVICE_RATE), "--base-latency-ms", str(tc.BASE_MS),
              "--startup-s", "2", "--slo-ms", str(tc.SLO_MS),
+             # stable pod series names: with a new series per pod, Prometheus'
+             # index (and each query's cost) would grow all through the run
+             "--pods-per-target-cap", str(POD_SERIES_CAP),
              "--apiserver", self.kube.url, "--ca", self.kube.ca_file,
              "--token-file", token_file, "--port-file", port_file,
              "--duration", str(seconds)], name="emulator", log_dir=self.workdir)
@@ -541,6 +553,9 @@ class Soak:
             pass
 
     def run(self):
+        """Episodes, round after round, until A has run the ticks asked for
+        and every class has come at least once (or --max-minutes is over);
+        A's RSS is sampled between episodes."""
         want = int(self.args.days * TICKS_PER_DAY)
         counter = {"offset": 0, "lines": 0}
         started = time.time()
@@ -667,9 +682,11 @@ def bounds_of(variant, target):
 
 
 class Checker:
-    def __init__(self, soak, checks):
+    """The invariants, from what the fakes recorded; each break is kept
+    with a line saying where."""
+
+    def __init__(self, soak):
         self.soak = soak
-        self.checks = checks
         self.index = query_index()
         self.api = list(read_jsonl(soak.kube.log_file))
         self.breaks = {}
@@ -827,6 +844,8 @@ class Checker:
                                    < by_rv[str(r["body"]["metadata"]["resourceVersion"])])}
 
     def run(self):
+        """Check both controllers, the SIGTERMs and the memory; returns the
+        figures (ticks, faults per class, RSS, breaks per invariant)."""
         soak = self.soak
         figures = {}
         b_logs = sorted(os.path.join(soak.workdir, f) for f in os.listdir(soak.workdir)
@@ -899,7 +918,7 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="stop by then even if short of the ticks (default: 3 x days x "
-                             "5,760 x interval, at least 5)")
+                             "5,760 x interval, at least 12)")
     parser.add_argument("--report", help="write the figures as JSON here")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
@@ -907,7 +926,7 @@ def main():
     if args.max_minutes is None:
         interval_s = float(re.match(r"([\d.]+)", args.interval).group(1)) / (
             1000.0 if args.interval.endswith("ms") else 1.0)
-        args.max_minutes = max(5.0, 3 * args.days * TICKS_PER_DAY * interval_s / 60)
+        args.max_minutes = max(12.0, 3 * args.days * TICKS_PER_DAY * interval_s / 60)
     harness.install_signal_handlers()
     checks = tc.Checks()
     workdir = tempfile.mkdtemp(prefix="cps-soak-")
@@ -924,7 +943,7 @@ def main():
                      "exit %s" % code)
         if soak.b and soak.b.process.poll() is None:
             soak.b.stop()
-        checker = Checker(soak, checks)
+        checker = Checker(soak)
         figures = checker.run()
         figures["reached_ticks"] = soak.reached
         a = figures["a"]
