@@ -360,10 +360,12 @@ class Soak:
             self.kube.stop()
 
     def swap_config(self, variant):
-        """Both controllers' configs become `variant` at once."""
+        """Both controllers' configs become `variant` at once. The time is
+        taken before the swap: a tick may pick the new file up at once."""
+        swapped = time.time()
         self.config_a.swap(variant)
         self.config_b.swap(variant)
-        self.config_history.append((time.time(), variant))
+        self.config_history.append((swapped, variant))
         if not variant.startswith("invalid"):
             self.good = variant
 
