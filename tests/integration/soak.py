@@ -351,9 +351,8 @@ class Soak:
         for part in (getattr(self, "proxy_a", None), getattr(self, "proxy_b", None)):
             if part:
                 part.process.stop()
-        for part in (getattr(self, "emulator", None),):
-            if part:
-                part.stop()
+        if getattr(self, "emulator", None):
+            self.emulator.stop()
         if getattr(self, "prom", None):
             self.prom.stop()
         if getattr(self, "kube", None):
@@ -692,6 +691,14 @@ class Checker:
         self.soak = soak
         self.index = query_index()
         self.api = list(read_jsonl(soak.kube.log_file))
+        self.replicas_after = self.replicas_by_rv()
+        self.leases = self.lease_writes()
+        self.lease_times = [w[0] for w in self.leases]
+        self.own_leases = {}  # user -> ([t], [write]) of that user's writes
+        for w in self.leases:
+            times, writes = self.own_leases.setdefault(w[3], ([], []))
+            times.append(w[0])
+            writes.append(w)
         self.breaks = {}
         self.patches_after_takeover = []  # s from a forced takeover to a PATCH
 
@@ -744,9 +751,9 @@ class Checker:
         """Every tick of one controller; returns the number of ticks."""
         ticks = group_ticks(read_jsonl(proxy_log), self.index)
         starts = [t["t"] for t in ticks]
-        by_rv = self.replicas_by_rv()
-        leases = self.lease_writes()
-        lease_times = [w[0] for w in leases]
+        by_rv = self.replicas_after
+        leases, lease_times = self.leases, self.lease_times
+        own_times, own_writes = self.own_leases.get(user, ([], []))
         identity = USERS[user]
 
         def tick_at(t):
@@ -770,10 +777,13 @@ class Checker:
         # 1-3 on every PATCH
         patches = [r for r in self.api if r.get("verb") == "patch"
                    and r.get("subresource") == "scale" and r.get("user") == user]
-        downs_checked = 0
+        downs_checked = scale_downs = 0
         for r in patches:
             replicas = ((r.get("body") or {}).get("spec") or {}).get("replicas")
             rv = str(((r.get("body") or {}).get("metadata") or {}).get("resourceVersion"))
+            seen = by_rv.get(rv)  # what the controller had read
+            if r.get("status") == 200 and seen is not None and replicas < seen:
+                scale_downs += 1
             tick = tick_at(r["t"])
             where = "%s PATCH %s=%s at %.3f" % (user, r.get("name"), replicas, r["t"])
             if tick is None:
@@ -783,26 +793,25 @@ class Checker:
             if not isinstance(replicas, int) or not lo <= replicas <= hi:
                 self.broke("within min/max", "%s outside %d..%d (%s)" % (where, lo, hi,
                                                                      tick["variant"]))
-            seen = by_rv.get(rv)
             if tick["missing"] and seen is not None:
                 downs_checked += 1
                 if replicas < seen:
                     self.broke("no scale-down on missing data", "%s from %d, tick faults %s"
                                % (where, seen, tick["metrics"]))
-            own = [w for w in leases[:bisect.bisect_left(lease_times, r["t"])]
-                   if w[3] == user]
-            i = bisect.bisect_left(lease_times, r["t"]) - 1
-            if not own or own[-1][1] != identity:
+            n_own = bisect.bisect_left(own_times, r["t"])
+            if n_own == 0 or own_writes[n_own - 1][1] != identity:
                 self.broke("no PATCH without the lease", where + ": its last Lease write %s"
-                           % ("released it" if own else "does not exist"))
+                           % ("released it" if n_own else "does not exist"))
                 continue
-            renewed, _, _, _ = own[-1]
+            renewed = own_times[n_own - 1]
             if r["t"] - renewed > RENEW_DEADLINE_S + PATCH_TRANSIT_S:
                 self.broke("no PATCH without the lease", "%s: last renewed %.3f s before, past "
                            "the %g s renew deadline" % (where, r["t"] - renewed, RENEW_DEADLINE_S))
             # someone else's write since: only a forced takeover (no protocol
             # lets anyone take an unexpired Lease), seen at the next renew
-            foreign = [w for w in leases[:i + 1] if w[0] > renewed and w[1] != identity]
+            since = leases[bisect.bisect_right(lease_times, renewed):
+                           bisect.bisect_left(lease_times, r["t"])]
+            foreign = [w for w in since if w[1] != identity]
             if foreign:
                 late = r["t"] - foreign[0][0]
                 self.patches_after_takeover.append(late)
@@ -839,12 +848,7 @@ class Checker:
         missing = sum(1 for t in ticks if t["missing"])
         return {"ticks": len(ticks), "missing_ticks": missing, "patches": len(patches),
                 "patches_in_missing_ticks": downs_checked, "tick_lines": lines,
-                "tick_lines_ambiguous": ambiguous,
-                "scale_downs": sum(1 for r in patches if r.get("status") == 200
-                                   and by_rv.get(str(((r.get("body") or {}).get("metadata")
-                                                      or {}).get("resourceVersion"))) is not None
-                                   and r["body"]["spec"]["replicas"]
-                                   < by_rv[str(r["body"]["metadata"]["resourceVersion"])])}
+                "tick_lines_ambiguous": ambiguous, "scale_downs": scale_downs}
 
     def run(self):
         """Check both controllers, the SIGTERMs and the memory; returns the
@@ -979,13 +983,7 @@ def main():
         checks.check("soak ran to the end", False, repr(error))
     finally:
         soak.stop()
-        if args.keep or checks.failed:
-            print("work directory kept: %s" % workdir)
-        else:
-            import shutil
-            shutil.rmtree(workdir, ignore_errors=True)
-    print("%d passed, %d failed" % (checks.passed, checks.failed))
-    return 1 if checks.failed else 0
+    return checks.finish(workdir, args.keep)
 
 
 if __name__ == "__main__":

@@ -90,6 +90,17 @@ class Checks:
         sys.stdout.flush()
         return ok
 
+    def finish(self, workdir, keep):
+        """Keep the work directory when asked or when a check failed (else
+        remove it), print the summary line; returns the exit code."""
+        if keep or self.failed:
+            print("work directory kept: %s" % workdir)
+        else:
+            import shutil
+            shutil.rmtree(workdir, ignore_errors=True)
+        print("%d passed, %d failed" % (self.passed, self.failed))
+        return 1 if self.failed else 0
+
 
 # ---- configs ----------------------------------------------------------------
 
@@ -1141,13 +1152,7 @@ def main():
             env.kube.clear_faults()
     finally:
         env.stop()
-        if args.keep or checks.failed:
-            print("work directory kept: %s" % workdir)
-        else:
-            import shutil
-            shutil.rmtree(workdir, ignore_errors=True)
-    print("%d passed, %d failed" % (checks.passed, checks.failed))
-    return 1 if checks.failed else 0
+    return checks.finish(workdir, args.keep)
 
 
 if __name__ == "__main__":
