@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "commands.h"
+#include "err.h"
 #include "config_file.h"
 #include "controller.h"
 #include "log.h"

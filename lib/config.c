@@ -10,6 +10,7 @@
  * go through the same walk, so YAML and JSON accept exactly the same keys.
  */
 #include "config.h"
+#include "duration.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -32,8 +33,6 @@
 #define CFG_MAX_POLICY_PERIOD_S 1800 /* HPA: periodSeconds <= 30 min */
 #define CFG_QUANTILE_MIN 0.5
 #define CFG_QUANTILE_MAX 0.9999
-#define CFG_DURATION_MAX_MS 1e15  /* ~31,700 years: far past any sane value, far below INT64_MAX */
-#define CFG_DURATION_MAX_DIGITS 18 /* digits in one number of a duration */
 #define CFG_LEADER_JITTER 1.2     /* client-go JitterFactor: renew_deadline > 1.2 x retry_period */
 #define CFG_DNS_LABEL_MAX 63
 #define CFG_DNS_SUBDOMAIN_MAX 253
@@ -132,83 +131,7 @@ static int is_alpha(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 
 
 /* ---- durations ----------------------------------------------------------- */
 
-/*
- * "15s", "5m", "1h", "250ms", "1.5s", "1h30m" (Go style, terms add up) or a
- * bare number of seconds. No sign, no spaces, no exponent: a config value
- * either means exactly one thing or is refused. Fractions of a millisecond
- * are rounded to the nearest one.
- */
-int cps_duration_parse(const char *text, int64_t *out_ms)
-{
-    if (!text || !out_ms || !*text)
-        return -1;
-    const char *p = text;
-    double total_ms = 0;
-    int terms = 0;
-    while (*p) {
-        const char *start = p;
-        size_t digits = 0;
-        while (is_digit((unsigned char)*p)) {
-            p++;
-            digits++;
-        }
-        if (*p == '.') {
-            p++;
-            while (is_digit((unsigned char)*p)) {
-                p++;
-                digits++;
-            }
-        }
-        if (digits == 0 || digits > CFG_DURATION_MAX_DIGITS)
-            return -1;
-        char number[2 * CFG_DURATION_MAX_DIGITS];
-        size_t n = (size_t)(p - start);
-        if (n >= sizeof number)
-            return -1;
-        memcpy(number, start, n);
-        number[n] = '\0';
-        double value = strtod(number, NULL);
-        double unit_ms;
-        if (p[0] == 'm' && p[1] == 's') {
-            unit_ms = 1;
-            p += 2;
-        } else if (*p == 's') {
-            unit_ms = MS_PER_S;
-            p++;
-        } else if (*p == 'm') {
-            unit_ms = MS_PER_MIN;
-            p++;
-        } else if (*p == 'h') {
-            unit_ms = MS_PER_HOUR;
-            p++;
-        } else if (*p == '\0' && terms == 0) {
-            unit_ms = MS_PER_S; /* a bare number is seconds */
-        } else {
-            return -1;
-        }
-        total_ms += value * unit_ms;
-        terms++;
-        if (!(total_ms <= CFG_DURATION_MAX_MS))
-            return -1;
-    }
-    *out_ms = (int64_t)llround(total_ms);
-    return 0;
-}
-
-/* In the largest unit that divides it exactly: 15s, 5m, 6h, 250ms. */
-static void format_duration(char *buf, size_t size, int64_t ms)
-{
-    if (ms != 0 && ms % MS_PER_HOUR == 0)
-        snprintf(buf, size, "%" PRId64 "h", ms / MS_PER_HOUR);
-    else if (ms != 0 && ms % MS_PER_MIN == 0)
-        snprintf(buf, size, "%" PRId64 "m", ms / MS_PER_MIN);
-    else if (ms % MS_PER_S == 0)
-        snprintf(buf, size, "%" PRId64 "s", ms / MS_PER_S);
-    else
-        snprintf(buf, size, "%" PRId64 "ms", ms);
-}
-
-#define DURATION_TEXT_MAX 32
+#define DURATION_TEXT_MAX CPS_DURATION_TEXT_MAX
 
 /* ---- built-in defaults --------------------------------------------------- */
 
@@ -1886,9 +1809,9 @@ static int parse_leader(const struct walk *w, const struct node *node,
             return -1;
     }
     char lease[DURATION_TEXT_MAX], renew[DURATION_TEXT_MAX], retry[DURATION_TEXT_MAX];
-    format_duration(lease, sizeof lease, le->lease_duration_ms);
-    format_duration(renew, sizeof renew, le->renew_deadline_ms);
-    format_duration(retry, sizeof retry, le->retry_period_ms);
+    cps_duration_format(lease, sizeof lease, le->lease_duration_ms);
+    cps_duration_format(renew, sizeof renew, le->renew_deadline_ms);
+    cps_duration_format(retry, sizeof retry, le->retry_period_ms);
     if (le->renew_deadline_ms >= le->lease_duration_ms)
         return fail_at(w, v[LE_RENEW] ? v[LE_RENEW] : v[LE_LEASE],
                        "leader_election: renew_deadline (%s) must be shorter than "
@@ -2379,7 +2302,7 @@ static void put_double(struct sbuf *b, double x)
 static void put_duration(struct sbuf *b, int64_t ms)
 {
     char text[DURATION_TEXT_MAX];
-    format_duration(text, sizeof text, ms);
+    cps_duration_format(text, sizeof text, ms);
     sb_printf(b, "%s", text);
 }
 

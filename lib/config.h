@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "duration.h"
+
 #include "behavior.h"
 #include "err.h"
 
@@ -173,8 +175,5 @@ void cps_target_release(struct cps_target *target);
  * Returns a malloc'd string the caller frees, or NULL on allocation failure. */
 char *cps_config_to_yaml(const struct cps_config *config);
 
-/* Parse a duration: "15s", "5m", "1h", "250ms", "1.5s" or a bare number of
- * seconds. 0 on success. */
-int cps_duration_parse(const char *text, int64_t *out_ms);
 
 #endif

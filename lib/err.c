@@ -36,6 +36,13 @@ void cps_err_format(const struct cps_err *err, char *buf, size_t size)
         snprintf(buf, size, "%s: %s", source, err->message);
 }
 
+void cps_err_print(FILE *out, const char *prefix, const struct cps_err *err)
+{
+    char text[CPS_ERR_TEXT_MAX];
+    cps_err_format(err, text, sizeof text);
+    fprintf(out, "%s%s\n", (err && err->line > 0) || !prefix ? "" : prefix, text);
+}
+
 void cps_err_clear(struct cps_err *err)
 {
     if (err)

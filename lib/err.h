@@ -7,6 +7,15 @@
 #define CPS_ERR_H
 
 #include <stddef.h>
+#include <stdio.h>
+
+/* Process exit codes of every cpscale command. */
+#define CPS_EXIT_OK 0      /* done */
+#define CPS_EXIT_RUNTIME 1 /* a runtime failure (I/O, a server, memory) */
+#define CPS_EXIT_USAGE 2   /* a usage, config or input error */
+
+/* Room for cps_err_format()'s output: source, message and the separators. */
+#define CPS_ERR_TEXT_MAX (CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32)
 
 #define CPS_ERR_SOURCE_MAX 256
 #define CPS_ERR_MESSAGE_MAX 512
@@ -24,6 +33,14 @@ int cps_err_set(struct cps_err *err, const char *source, int line, int col,
 
 /* Format as "source:line:col: message" (parts that are unset are left out). */
 void cps_err_format(const struct cps_err *err, char *buf, size_t size);
+
+/*
+ * Print "prefix" then the formatted error and a newline to out. When the
+ * error has a position (line > 0), the prefix is left out: a
+ * "file:line:col: message" line already says where it comes from.
+ * prefix may be NULL or "".
+ */
+void cps_err_print(FILE *out, const char *prefix, const struct cps_err *err);
 
 /* Reset to "no error". */
 void cps_err_clear(struct cps_err *err);

@@ -1,3 +1,4 @@
+#include "err.h"
 #include "calibrate.h"
 
 #include <errno.h>
@@ -14,9 +15,6 @@
 #include "queue_model.h"
 #include "trace.h"
 
-#define EXIT_OK 0
-#define EXIT_RUNTIME 1
-#define EXIT_USAGE 2
 
 /* ln(20): the p95 of an exponential response time is ln(20) / rate. */
 #define LN_20 2.995732273553991
@@ -722,29 +720,29 @@ int cps_calibrate_main(int argc, char **argv)
         case OPT_CONFIG: config_path = optarg; break;
         case OPT_SLO:
             if (number_arg("--slo", optarg, 0.0, &slo) < 0)
-                return EXIT_USAGE;
+                return CPS_EXIT_USAGE;
             break;
         case OPT_SATURATED:
             if (number_arg("--saturated-above", optarg, 0.0, &saturated) < 0)
-                return EXIT_USAGE;
+                return CPS_EXIT_USAGE;
             break;
         case OPT_JSON: json = 1; break;
-        case OPT_HELP: calibrate_usage(stdout); return EXIT_OK;
+        case OPT_HELP: calibrate_usage(stdout); return CPS_EXIT_OK;
         default:
             fprintf(stderr, "usage: cpscale calibrate TRACE.csv [options] (see --help)\n");
-            return EXIT_USAGE;
+            return CPS_EXIT_USAGE;
         }
     }
     if (optind + 1 != argc) {
         fprintf(stderr, "cpscale calibrate: expected one trace file (see --help)\n");
-        return EXIT_USAGE;
+        return CPS_EXIT_USAGE;
     }
     const char *path = argv[optind];
     struct cps_calib_options o = {CPS_ROUTING_RANDOM, 0.0, DEFAULT_SLO_MS};
     if (config_path) {
         struct cps_config *config = cps_load_config_file(config_path);
         if (!config)
-            return EXIT_USAGE;
+            return CPS_EXIT_USAGE;
         o.routing = config->sim.routing;
         o.slo_ms = config->defaults.slo_latency_p95_ms;
         cps_config_free(config);
@@ -755,7 +753,7 @@ int cps_calibrate_main(int argc, char **argv)
         o.routing = CPS_ROUTING_POOLED;
     else if (routing) {
         fprintf(stderr, "cpscale calibrate: --routing: \"%s\" is not random or pooled\n", routing);
-        return EXIT_USAGE;
+        return CPS_EXIT_USAGE;
     }
     if (isfinite(slo))
         o.slo_ms = slo;
@@ -768,20 +766,20 @@ int cps_calibrate_main(int argc, char **argv)
         cps_err_format(&err, msg, sizeof msg);
         fprintf(stderr, "%s\n", msg);
         free(list.rows);
-        return strstr(err.message, "out of memory") ? EXIT_RUNTIME : EXIT_USAGE;
+        return strstr(err.message, "out of memory") ? CPS_EXIT_RUNTIME : CPS_EXIT_USAGE;
     }
     struct cps_calib_result result;
     int rc = cps_calibrate_fit(list.rows, list.n, &o, &result, &err);
     free(list.rows);
     if (rc < 0) {
         fprintf(stderr, "cpscale calibrate: %s: cannot fit: %s\n", path, err.message);
-        return strstr(err.message, "out of memory") ? EXIT_RUNTIME : EXIT_USAGE;
+        return strstr(err.message, "out of memory") ? CPS_EXIT_RUNTIME : CPS_EXIT_USAGE;
     }
     if ((json ? write_json(stdout, path, &o, &result) : write_report(stdout, path, &o, &result)) <
             0 ||
         fflush(stdout) == EOF) {
         fprintf(stderr, "cpscale calibrate: writing the report failed\n");
-        return EXIT_RUNTIME;
+        return CPS_EXIT_RUNTIME;
     }
-    return EXIT_OK;
+    return CPS_EXIT_OK;
 }

@@ -1,3 +1,4 @@
+#include "err.h"
 #include "record.h"
 
 #include <curl/curl.h>
@@ -18,9 +19,6 @@
 #include "promql.h"
 #include "trace.h"
 
-#define EXIT_OK 0
-#define EXIT_RUNTIME 1
-#define EXIT_USAGE 2
 
 #define MS_PER_S 1000.0
 #define SECONDS_PER_DAY 86400.0
@@ -565,13 +563,13 @@ int cps_record_main(int argc, char **argv)
             if (cps_duration_parse(optarg, &step_ms) < 0 || step_ms < MIN_STEP_MS) {
                 fprintf(stderr, "cpscale record: --step: \"%s\" is not a duration of at least "
                         "1s\n", optarg);
-                return EXIT_USAGE;
+                return CPS_EXIT_USAGE;
             }
             break;
         case OPT_TIMEOUT:
             if (cps_duration_parse(optarg, &timeout_ms) < 0 || timeout_ms < 1) {
                 fprintf(stderr, "cpscale record: --timeout: \"%s\" is not a duration\n", optarg);
-                return EXIT_USAGE;
+                return CPS_EXIT_USAGE;
             }
             break;
         case OPT_MAX_BODY: {
@@ -582,29 +580,29 @@ int cps_record_main(int argc, char **argv)
                 max_body > MAX_MAX_BODY) {
                 fprintf(stderr, "cpscale record: --max-body: \"%s\" is not a byte count in "
                         "[%.0f, %.0f]\n", optarg, MIN_MAX_BODY, MAX_MAX_BODY);
-                return EXIT_USAGE;
+                return CPS_EXIT_USAGE;
             }
             break;
         }
-        case OPT_HELP: record_usage(stdout); return EXIT_OK;
+        case OPT_HELP: record_usage(stdout); return CPS_EXIT_OK;
         default:
             fprintf(stderr, "usage: cpscale record --namespace NS --deployment NAME --from T "
                     "--to T [options] (see --help)\n");
-            return EXIT_USAGE;
+            return CPS_EXIT_USAGE;
         }
     }
     if (optind != argc || !ns || !name || !from_text || !to_text) {
         fprintf(stderr, "cpscale record: --namespace, --deployment, --from and --to are "
                 "required (see --help)\n");
-        return EXIT_USAGE;
+        return CPS_EXIT_USAGE;
     }
     if (!is_dns_name(ns, DNS_LABEL_MAX, 0)) {
         fprintf(stderr, "cpscale record: --namespace: \"%s\" is not a namespace name\n", ns);
-        return EXIT_USAGE;
+        return CPS_EXIT_USAGE;
     }
     if (!is_dns_name(name, DNS_SUBDOMAIN_MAX, 1)) {
         fprintf(stderr, "cpscale record: --deployment: \"%s\" is not a Deployment name\n", name);
-        return EXIT_USAGE;
+        return CPS_EXIT_USAGE;
     }
     double now = (double)time(NULL), from, to;
     if (parse_time(from_text, now, &from) < 0 || parse_time(to_text, now, &to) < 0) {
@@ -612,14 +610,14 @@ int cps_record_main(int argc, char **argv)
                 "now or now-7d)\n",
                 parse_time(from_text, now, &from) < 0 ? "from" : "to",
                 parse_time(from_text, now, &from) < 0 ? from_text : to_text);
-        return EXIT_USAGE;
+        return CPS_EXIT_USAGE;
     }
     struct cps_err err;
     cps_err_clear(&err);
     struct cps_prom_span span;
     if (cps_prom_span_init(&span, from, to, (double)step_ms / MS_PER_S, &err) < 0) {
         fprintf(stderr, "cpscale record: %s: %s\n", err.source, err.message);
-        return EXIT_USAGE;
+        return CPS_EXIT_USAGE;
     }
     struct cps_config *config = NULL;
     if (config_path)
@@ -629,8 +627,8 @@ int cps_record_main(int argc, char **argv)
         config = NULL;
     }
     if (!config)
-        return config_path ? EXIT_USAGE : EXIT_RUNTIME;
-    int exit_code = EXIT_USAGE;
+        return config_path ? CPS_EXIT_USAGE : CPS_EXIT_RUNTIME;
+    int exit_code = CPS_EXIT_USAGE;
     struct recorder r;
     struct column cols[M_COUNT];
     FILE *out = NULL;
@@ -649,7 +647,7 @@ int cps_record_main(int argc, char **argv)
         url_len--;
     r.endpoint = malloc(url_len + sizeof "/api/v1/query_range");
     if (!r.endpoint) {
-        exit_code = EXIT_RUNTIME;
+        exit_code = CPS_EXIT_RUNTIME;
         goto done;
     }
     memcpy(r.endpoint, url, url_len);
@@ -662,7 +660,7 @@ int cps_record_main(int argc, char **argv)
     if (headers < 0) {
         if (headers == -1)
             fprintf(stderr, "cpscale record: out of memory\n");
-        exit_code = headers == -2 ? EXIT_USAGE : EXIT_RUNTIME;
+        exit_code = headers == -2 ? CPS_EXIT_USAGE : CPS_EXIT_RUNTIME;
         goto done;
     }
     struct cps_prom_match match = {prom->namespace_label, prom->deployment_label, ns, name, 0};
@@ -673,14 +671,14 @@ int cps_record_main(int argc, char **argv)
         if (!cols[m].values || !cols[m].query) {
             fprintf(stderr, "cpscale record: queries.%s: %s\n", query_keys[m],
                     cols[m].values ? err.message : "out of memory");
-            exit_code = cols[m].values && !strstr(err.message, "memory") ? EXIT_USAGE
-                                                                          : EXIT_RUNTIME;
+            exit_code = cols[m].values && !strstr(err.message, "memory") ? CPS_EXIT_USAGE
+                                                                          : CPS_EXIT_RUNTIME;
             goto done;
         }
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(r.curl = curl_easy_init())) {
         fprintf(stderr, "cpscale record: cannot initialise libcurl\n");
-        exit_code = EXIT_RUNTIME;
+        exit_code = CPS_EXIT_RUNTIME;
         goto done;
     }
     curl_easy_setopt(r.curl, CURLOPT_NOSIGNAL, 1L);
@@ -701,7 +699,7 @@ int cps_record_main(int argc, char **argv)
             char msg[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
             cps_err_format(&err, msg, sizeof msg);
             fprintf(stderr, "cpscale record: %s\n", msg);
-            exit_code = usage ? EXIT_USAGE : EXIT_RUNTIME;
+            exit_code = usage ? CPS_EXIT_USAGE : CPS_EXIT_RUNTIME;
             goto done;
         }
     }
@@ -717,7 +715,7 @@ int cps_record_main(int argc, char **argv)
                 "%s=\"%s\", %s=\"%s\"); check queries.qps, prometheus.labels and the span\n",
                 ns, name, a, b, cols[M_QPS].stats.series, cols[M_QPS].stats.matched,
                 prom->namespace_label, ns, prom->deployment_label, name);
-        exit_code = EXIT_RUNTIME;
+        exit_code = CPS_EXIT_RUNTIME;
         goto done;
     }
     if (!quiet) {
@@ -744,7 +742,7 @@ int cps_record_main(int argc, char **argv)
     out = output ? fopen(output, "w") : stdout;
     if (!out) {
         fprintf(stderr, "cpscale record: %s: %s\n", output, strerror(errno));
-        exit_code = EXIT_RUNTIME;
+        exit_code = CPS_EXIT_RUNTIME;
         goto done;
     }
     int rc = write_trace(out, &span, cols);
@@ -758,10 +756,10 @@ int cps_record_main(int argc, char **argv)
         fprintf(stderr, "cpscale record: %s: write failed\n", output ? output : "stdout");
         if (output)
             unlink(output);
-        exit_code = EXIT_RUNTIME;
+        exit_code = CPS_EXIT_RUNTIME;
         goto done;
     }
-    exit_code = EXIT_OK;
+    exit_code = CPS_EXIT_OK;
 done:
     for (int m = 0; m < M_COUNT; m++) {
         free(cols[m].values);

@@ -1,3 +1,4 @@
+#include "err.h"
 #include "sim_cmd.h"
 
 #include <errno.h>
@@ -23,9 +24,6 @@
 #define PLOT_POINTS 1000
 /* --record-trace writes one row per this many seconds unless --record-step says. */
 #define DEFAULT_RECORD_STEP_S 60
-#define EXIT_OK 0
-#define EXIT_RUNTIME 1
-#define EXIT_USAGE 2
 
 /* The whole-second index of an instant: second k covers [t0 + k, t0 + k + 1). */
 static int64_t second_of(double t, double t0)
@@ -390,11 +388,11 @@ int cps_sim_main(int argc, char **argv)
     if (config_path) {
         config = cps_load_config_file(config_path);
         if (!config)
-            return EXIT_USAGE;
+            return CPS_EXIT_USAGE;
     } else {
         config = calloc(1, sizeof *config);
         if (!config)
-            return EXIT_RUNTIME;
+            return CPS_EXIT_RUNTIME;
         cps_config_init_defaults(config);
     }
     struct cps_sim_setup setup;
@@ -404,7 +402,7 @@ int cps_sim_main(int argc, char **argv)
     setup.slo_ms = target.slo_latency_p95_ms;
     setup.min_replicas = 1;
     setup.max_replicas = 1000;
-    int exit_code = EXIT_USAGE;
+    int exit_code = CPS_EXIT_USAGE;
     double v;
     int opt;
     optind = 1;
@@ -508,7 +506,7 @@ int cps_sim_main(int argc, char **argv)
             break;
         case OPT_HELP:
             sim_usage(stdout);
-            exit_code = EXIT_OK;
+            exit_code = CPS_EXIT_OK;
             goto done;
         default:
             sim_usage(stderr);
@@ -543,10 +541,10 @@ int cps_sim_main(int argc, char **argv)
             char msg[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
             cps_err_format(&err, msg, sizeof msg);
             fprintf(stderr, "%s%s\n", err.line ? "" : "cpscale sim: ", msg);
-            exit_code = input_error ? EXIT_USAGE : EXIT_RUNTIME;
+            exit_code = input_error ? CPS_EXIT_USAGE : CPS_EXIT_RUNTIME;
             goto done;
         }
-        exit_code = EXIT_OK;
+        exit_code = CPS_EXIT_OK;
         goto done;
     }
     int record_index = -1;
@@ -578,7 +576,7 @@ int cps_sim_main(int argc, char **argv)
         steps = fopen(steps_path, "w");
         if (!steps || cps_sim_set_steps(sim, steps, every) < 0) {
             fprintf(stderr, "cpscale sim: %s: %s\n", steps_path, strerror(errno));
-            exit_code = EXIT_RUNTIME;
+            exit_code = CPS_EXIT_RUNTIME;
             goto free_sim;
         }
     }
@@ -589,14 +587,14 @@ int cps_sim_main(int argc, char **argv)
                                                  setup.world.routing, setup.world.service_rate,
                                                  setup.world.base_latency_ms}) < 0) {
             fprintf(stderr, "cpscale sim: %s: %s\n", record_path, strerror(errno));
-            exit_code = EXIT_RUNTIME;
+            exit_code = CPS_EXIT_RUNTIME;
             goto free_sim;
         }
         cps_sim_set_observer(sim, (size_t)record_index, cps_trace_writer_second_cb, &writer);
     }
     if (plot_path && cps_sim_enable_plot(sim, PLOT_POINTS) < 0) {
         fprintf(stderr, "cpscale sim: out of memory\n");
-        exit_code = EXIT_RUNTIME;
+        exit_code = CPS_EXIT_RUNTIME;
         goto free_sim;
     }
     if (cps_trace_replay_file(trace_path, setup.world.scale, setup.world.price, sim,
@@ -605,14 +603,14 @@ int cps_sim_main(int argc, char **argv)
         cps_err_format(&err, msg, sizeof msg);
         fprintf(stderr, "%s\n", msg);
         exit_code = strstr(err.message, "out of memory") || strstr(err.message, "write failed")
-                        ? EXIT_RUNTIME
-                        : EXIT_USAGE;
+                        ? CPS_EXIT_RUNTIME
+                        : CPS_EXIT_USAGE;
         goto free_sim;
     }
     struct cps_sim_result results[CPS_SIM_MAX_POLICIES];
     if (cps_sim_finish(sim, results, &err) < 0) {
         fprintf(stderr, "cpscale sim: %s\n", err.message);
-        exit_code = EXIT_RUNTIME;
+        exit_code = CPS_EXIT_RUNTIME;
         goto free_sim;
     }
     struct cps_sim_report report = {
@@ -627,10 +625,10 @@ int cps_sim_main(int argc, char **argv)
     };
     if ((json ? cps_report_write_json(stdout, &report) : cps_report_write_table(stdout, &report)) < 0) {
         fprintf(stderr, "cpscale sim: writing the report failed\n");
-        exit_code = EXIT_RUNTIME;
+        exit_code = CPS_EXIT_RUNTIME;
         goto free_sim;
     }
-    exit_code = EXIT_OK;
+    exit_code = CPS_EXIT_OK;
     if (plot_path) {
         struct cps_plot plot;
         struct cps_plot_series series[CPS_SIM_MAX_POLICIES];
@@ -638,22 +636,22 @@ int cps_sim_main(int argc, char **argv)
         if (!out || cps_sim_plot_data(sim, replay.first_t, trace_path, &plot, series) < 0 ||
             cps_plot_write_svg(out, &plot, &err) < 0) {
             fprintf(stderr, "cpscale sim: %s: cannot write the plot\n", plot_path);
-            exit_code = EXIT_RUNTIME;
+            exit_code = CPS_EXIT_RUNTIME;
         } else if (!json) {
             printf("\nplot: %s\n", plot_path);
         }
         if (out && fclose(out) != 0)
-            exit_code = EXIT_RUNTIME;
+            exit_code = CPS_EXIT_RUNTIME;
     }
 free_sim:
-    if (record && ((exit_code == EXIT_OK && cps_trace_writer_finish(&writer) < 0) |
-                   (fclose(record) != 0)) && exit_code == EXIT_OK) {
+    if (record && ((exit_code == CPS_EXIT_OK && cps_trace_writer_finish(&writer) < 0) |
+                   (fclose(record) != 0)) && exit_code == CPS_EXIT_OK) {
         fprintf(stderr, "cpscale sim: %s: write failed\n", record_path);
-        exit_code = EXIT_RUNTIME;
+        exit_code = CPS_EXIT_RUNTIME;
     }
-    if (steps && fclose(steps) != 0 && exit_code == EXIT_OK) {
+    if (steps && fclose(steps) != 0 && exit_code == CPS_EXIT_OK) {
         fprintf(stderr, "cpscale sim: %s: write failed\n", steps_path);
-        exit_code = EXIT_RUNTIME;
+        exit_code = CPS_EXIT_RUNTIME;
     }
     cps_sim_free(sim);
 done:

@@ -1,3 +1,4 @@
+#include "err.h"
 #include "tune.h"
 
 #include <dirent.h>
@@ -19,9 +20,6 @@
 #include "trace_runs.h"
 #include "world.h"
 
-#define EXIT_OK 0
-#define EXIT_RUNTIME 1
-#define EXIT_USAGE 2
 
 #define MS_PER_S 1000
 #define MS_PER_MIN (60 * MS_PER_S)
@@ -1292,7 +1290,7 @@ static int report(const struct merged *m, int json, const char *fragment_path, d
         rc = -1;
     if (rc < 0) {
         fprintf(stderr, "cpscale tune: writing the report failed\n");
-        return EXIT_RUNTIME;
+        return CPS_EXIT_RUNTIME;
     }
     if (fragment_path) {
         FILE *f = fopen(fragment_path, "w");
@@ -1304,14 +1302,14 @@ static int report(const struct merged *m, int json, const char *fragment_path, d
         if (failed) {
             fprintf(stderr, "cpscale tune: %s: cannot write the fragment: %s\n", fragment_path,
                     strerror(errno));
-            return EXIT_RUNTIME;
+            return CPS_EXIT_RUNTIME;
         }
     }
     if (!m->best_feasible)
         fprintf(stderr, "cpscale tune: warning: no candidate met the %g %% budget on every "
                 "training part\n",
                 m->budget_pct);
-    return EXIT_OK;
+    return CPS_EXIT_OK;
 }
 
 /* ---- the command ---------------------------------------------------------------- */
@@ -1519,16 +1517,16 @@ static int merge_main(char **args, int n, int json, const char *output)
 {
     char **files = NULL;
     size_t n_files = 0;
-    int exit_code = EXIT_USAGE;
+    int exit_code = CPS_EXIT_USAGE;
     if (n < 1) {
         fprintf(stderr, "cpscale tune --merge: give the shard files (see --help)\n");
-        return EXIT_USAGE;
+        return CPS_EXIT_USAGE;
     }
     if (collect_shard_files(args, n, &files, &n_files) < 0)
-        return EXIT_RUNTIME;
+        return CPS_EXIT_RUNTIME;
     json_t **shards = calloc(n_files ? n_files : 1, sizeof *shards);
     if (!shards) {
-        exit_code = EXIT_RUNTIME;
+        exit_code = CPS_EXIT_RUNTIME;
         goto done;
     }
     if (n_files == 0) {
@@ -1630,91 +1628,91 @@ int cps_tune_main(int argc, char **argv)
         case OPT_CONFIG: config_path = optarg; break;
         case OPT_SCALE:
             if (parse_double_arg("--scale", optarg, 0, 1e12, &scale) < 0)
-                return EXIT_USAGE;
+                return CPS_EXIT_USAGE;
             break;
         case OPT_BUDGET:
             if (parse_budget(optarg, &s.budget_pct) < 0)
-                return EXIT_USAGE;
+                return CPS_EXIT_USAGE;
             break;
         case OPT_TRAIN_FRACTION:
             if (parse_double_arg("--train-fraction", optarg, 0, 1, &s.train_fraction) < 0)
-                return EXIT_USAGE;
+                return CPS_EXIT_USAGE;
             if (!(s.train_fraction > 0.0 && s.train_fraction < 1.0)) {
                 fprintf(stderr, "cpscale tune: --train-fraction: must be strictly between 0 "
                         "and 1\n");
-                return EXIT_USAGE;
+                return CPS_EXIT_USAGE;
             }
             break;
         case OPT_CANDIDATES:
             if (parse_double_arg("--candidates", optarg, 1, MAX_CANDIDATES, &v) < 0)
-                return EXIT_USAGE;
+                return CPS_EXIT_USAGE;
             s.n_candidates = (size_t)v;
             break;
         case OPT_SEED:
             if (parse_double_arg("--seed", optarg, 0, TWO_POW_53, &v) < 0)
-                return EXIT_USAGE;
+                return CPS_EXIT_USAGE;
             s.seed = (uint64_t)v;
             break;
         case OPT_JOBS:
             if (parse_double_arg("--jobs", optarg, 1, CPS_POOL_MAX_JOBS, &v) < 0)
-                return EXIT_USAGE;
+                return CPS_EXIT_USAGE;
             s.jobs = (int)v;
             break;
         case OPT_MIN:
             if (parse_double_arg("--min-replicas", optarg, 0, 1000000, &v) < 0)
-                return EXIT_USAGE;
+                return CPS_EXIT_USAGE;
             s.min_replicas = (int32_t)v;
             break;
         case OPT_MAX:
             if (parse_double_arg("--max-replicas", optarg, 1, 1000000, &v) < 0)
-                return EXIT_USAGE;
+                return CPS_EXIT_USAGE;
             s.max_replicas = (int32_t)v;
             break;
         case OPT_SHARD:
             if (parse_shard(optarg, &s.shard, &s.shards) < 0)
-                return EXIT_USAGE;
+                return CPS_EXIT_USAGE;
             sharded = 1;
             break;
         case OPT_MERGE: merge = 1; break;
         case OPT_OUTPUT: output = optarg; break;
         case OPT_JSON: json = 1; break;
         case OPT_QUIET: quiet = 1; break;
-        case OPT_HELP: tune_usage(stdout); return EXIT_OK;
+        case OPT_HELP: tune_usage(stdout); return CPS_EXIT_OK;
         default:
             fprintf(stderr, "usage: cpscale tune TRACE.csv... [options] (see --help)\n");
-            return EXIT_USAGE;
+            return CPS_EXIT_USAGE;
         }
     }
     if (merge) {
         if (sharded) {
             fprintf(stderr, "cpscale tune: --merge and --shard do not go together\n");
-            return EXIT_USAGE;
+            return CPS_EXIT_USAGE;
         }
         return merge_main(argv + optind, argc - optind, json, output);
     }
     int n_traces = argc - optind;
     if (n_traces < 1 || n_traces > MAX_TRACES) {
         fprintf(stderr, "cpscale tune: give 1 to %d trace files (see --help)\n", MAX_TRACES);
-        return EXIT_USAGE;
+        return CPS_EXIT_USAGE;
     }
     if (s.min_replicas > s.max_replicas) {
         fprintf(stderr, "cpscale tune: --min-replicas is above --max-replicas\n");
-        return EXIT_USAGE;
+        return CPS_EXIT_USAGE;
     }
     struct cps_config *config = NULL;
     if (config_path) {
         config = cps_load_config_file(config_path);
         if (!config)
-            return EXIT_USAGE;
+            return CPS_EXIT_USAGE;
     } else {
         config = calloc(1, sizeof *config);
         if (!config || cps_config_init_defaults(config) < 0) {
             cps_config_free(config);
             fprintf(stderr, "cpscale tune: out of memory\n");
-            return EXIT_RUNTIME;
+            return CPS_EXIT_RUNTIME;
         }
     }
-    int exit_code = EXIT_USAGE;
+    int exit_code = CPS_EXIT_USAGE;
     json_t *shard_json = NULL;
     struct cps_err err;
     cps_err_clear(&err);
@@ -1735,7 +1733,7 @@ int cps_tune_main(int argc, char **argv)
         t->label = argv[optind + i];
         if (parse_trace_arg(t->label, &t->path, &t->scale) < 0) {
             fprintf(stderr, "cpscale tune: out of memory\n");
-            exit_code = EXIT_RUNTIME;
+            exit_code = CPS_EXIT_RUNTIME;
             goto done;
         }
         s.n_traces++;
@@ -1743,7 +1741,7 @@ int cps_tune_main(int argc, char **argv)
             char msg[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
             cps_err_format(&err, msg, sizeof msg);
             fprintf(stderr, "%s\n", msg);
-            exit_code = strstr(err.message, "out of memory") ? EXIT_RUNTIME : EXIT_USAGE;
+            exit_code = strstr(err.message, "out of memory") ? CPS_EXIT_RUNTIME : CPS_EXIT_USAGE;
             goto done;
         }
         t->split_s = (int64_t)floor((double)t->runs.seconds * s.train_fraction);
@@ -1757,7 +1755,7 @@ int cps_tune_main(int argc, char **argv)
     s.candidates = calloc(s.n_candidates, sizeof *s.candidates);
     if (!s.candidates) {
         fprintf(stderr, "cpscale tune: out of memory\n");
-        exit_code = EXIT_RUNTIME;
+        exit_code = CPS_EXIT_RUNTIME;
         goto done;
     }
     cps_tune_candidates(&s.base, s.seed, s.n_candidates, s.candidates);
@@ -1782,7 +1780,7 @@ int cps_tune_main(int argc, char **argv)
     shard_json = run_shard(&s, &simulated, &err);
     if (!shard_json) {
         fprintf(stderr, "cpscale tune: %s\n", err.message);
-        exit_code = EXIT_RUNTIME;
+        exit_code = CPS_EXIT_RUNTIME;
         goto done;
     }
     double elapsed = cps_pool_now_s() - started;
@@ -1802,10 +1800,10 @@ int cps_tune_main(int argc, char **argv)
         if (rc < 0) {
             fprintf(stderr, "cpscale tune: %s: cannot write the shard: %s\n",
                     output ? output : "stdout", strerror(errno));
-            exit_code = EXIT_RUNTIME;
+            exit_code = CPS_EXIT_RUNTIME;
             goto done;
         }
-        exit_code = EXIT_OK;
+        exit_code = CPS_EXIT_OK;
         goto done;
     }
     /* unsharded: the merge of this one shard, through the same path as --merge
@@ -1818,7 +1816,7 @@ int cps_tune_main(int argc, char **argv)
     const char *source = "tune";
     if (!shard_json || merge_shards(&shard_json, &source, 1, &m, &err) < 0) {
         fprintf(stderr, "cpscale tune: %s\n", shard_json ? err.message : "out of memory");
-        exit_code = EXIT_RUNTIME;
+        exit_code = CPS_EXIT_RUNTIME;
         goto done;
     }
     exit_code = report(&m, json, output, elapsed);

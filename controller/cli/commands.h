@@ -8,10 +8,8 @@
 #include <stddef.h>
 
 #include "config_file.h"
+#include "err.h"
 
-#define CPS_EXIT_OK 0
-#define CPS_EXIT_RUNTIME 1
-#define CPS_EXIT_USAGE 2
 
 int cps_cmd_decide(int argc, char **argv);
 int cps_cmd_check_config(int argc, char **argv);

@@ -1,0 +1,18 @@
+/*
+ * Units of time used across cpscale. Integer constants: where a computation
+ * needs floating point, one of its operands already is (or cast it there),
+ * so `x_ms / CPS_MS_PER_S` on an integer is integer division on purpose.
+ */
+#ifndef CPS_UNITS_H
+#define CPS_UNITS_H
+
+#define CPS_MS_PER_S 1000
+#define CPS_S_PER_MIN 60
+#define CPS_S_PER_HOUR 3600
+#define CPS_S_PER_DAY 86400
+#define CPS_MS_PER_MIN (CPS_MS_PER_S * CPS_S_PER_MIN)
+#define CPS_MS_PER_HOUR (CPS_MS_PER_S * CPS_S_PER_HOUR)
+#define CPS_NS_PER_MS 1000000
+#define CPS_NS_PER_S 1000000000L
+
+#endif
