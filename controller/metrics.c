@@ -110,7 +110,7 @@ static double pick_current(const struct cps_target_runtime *rt)
 }
 static double pick_ready(const struct cps_target_runtime *rt)
 {
-    return rt->decided && !(rt->observation.missing & CPS_METRIC_READY)
+    return rt->decided && !(rt->observation.missing & CPS_METRIC_BIT(CPS_METRIC_READY))
                ? rt->observation.ready_replicas
                : NAN;
 }
@@ -124,11 +124,11 @@ static double pick_max(const struct cps_target_runtime *rt)
 }
 static double pick_qps(const struct cps_target_runtime *rt)
 {
-    return rt->decided && !(rt->observation.missing & CPS_METRIC_QPS) ? rt->observation.qps : NAN;
+    return rt->decided && !(rt->observation.missing & CPS_METRIC_BIT(CPS_METRIC_QPS)) ? rt->observation.qps : NAN;
 }
 static double pick_p95(const struct cps_target_runtime *rt)
 {
-    return rt->decided && !(rt->observation.missing & CPS_METRIC_P95) ? rt->observation.p95_ms
+    return rt->decided && !(rt->observation.missing & CPS_METRIC_BIT(CPS_METRIC_P95)) ? rt->observation.p95_ms
                                                                        : NAN;
 }
 static double pick_slo(const struct cps_target_runtime *rt)

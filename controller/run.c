@@ -40,8 +40,8 @@ const char *cps_prom_metric_name(enum cps_prom_metric metric)
     return metric < CPS_PROM_METRIC_COUNT ? names[metric] : "unknown";
 }
 
-static const unsigned metric_bits[CPS_PROM_METRIC_COUNT] = {CPS_METRIC_QPS, CPS_METRIC_P95,
-                                                            CPS_METRIC_CPU, CPS_METRIC_COST};
+static const unsigned metric_bits[CPS_PROM_METRIC_COUNT] = {CPS_METRIC_BIT(CPS_METRIC_QPS), CPS_METRIC_BIT(CPS_METRIC_P95),
+                                                            CPS_METRIC_BIT(CPS_METRIC_CPU), CPS_METRIC_BIT(CPS_METRIC_COST)};
 
 static void tick_finish(struct cps_controller *ctl);
 static void shutdown_begin(struct cps_controller *ctl, const char *why);
@@ -889,14 +889,14 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
     obs->ready_replicas = rt->have_object ? rt->object_ready : 0;
     unsigned missing = 0;
     if (!rt->have_object)
-        missing |= CPS_METRIC_READY;
+        missing |= CPS_METRIC_BIT(CPS_METRIC_READY);
     for (int m = 0; m < CPS_PROM_METRIC_COUNT; m++)
         if (!(rt->received & metric_bits[m]))
             missing |= metric_bits[m];
-    if (missing & CPS_METRIC_COST) {
+    if (missing & CPS_METRIC_BIT(CPS_METRIC_COST)) {
         /* no price from the cost query: the configured one (not missing) */
         obs->cost_per_pod_hour = rt->target.cost_pod_hour_usd;
-        missing &= ~CPS_METRIC_COST;
+        missing &= ~CPS_METRIC_BIT(CPS_METRIC_COST);
     }
     obs->missing = missing;
     cps_decide(&rt->target, obs, rt->history, rt->policy, ctl->tick_now_ms, NULL, &rt->decision);
@@ -904,7 +904,7 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
     rt->decisions[rt->decision.reason]++;
     double pods = obs->replicas > 0 ? obs->replicas : 0;
     rt->cost_per_hour = pods * obs->cost_per_pod_hour;
-    rt->cost_per_million = (obs->missing & CPS_METRIC_QPS) || obs->qps <= 0
+    rt->cost_per_million = (obs->missing & CPS_METRIC_BIT(CPS_METRIC_QPS)) || obs->qps <= 0
                                ? NAN
                                : rt->cost_per_hour / (obs->qps * 3600.0) * 1e6;
 
@@ -965,8 +965,8 @@ static void log_target(const struct cps_controller *ctl, const struct cps_target
         cps_log_int(&line, "ready", obs->ready_replicas);
         cps_log_int(&line, "desired", rt->decision.desired);
         cps_log_str(&line, "reason", cps_reason_name(rt->decision.reason));
-        cps_log_num(&line, "qps", (obs->missing & CPS_METRIC_QPS) ? NAN : obs->qps);
-        cps_log_num(&line, "p95_ms", (obs->missing & CPS_METRIC_P95) ? NAN : obs->p95_ms);
+        cps_log_num(&line, "qps", (obs->missing & CPS_METRIC_BIT(CPS_METRIC_QPS)) ? NAN : obs->qps);
+        cps_log_num(&line, "p95_ms", (obs->missing & CPS_METRIC_BIT(CPS_METRIC_P95)) ? NAN : obs->p95_ms);
         cps_log_num(&line, "cost_per_million", rt->cost_per_million);
         char detail[512];
         cps_decision_describe(&rt->decision, detail, sizeof detail);

@@ -118,29 +118,29 @@ static unsigned missing_metrics(const struct cps_observation *obs)
 {
     unsigned missing = obs->missing;
     if (bad_number(obs->qps))
-        missing |= CPS_METRIC_QPS;
+        missing |= CPS_METRIC_BIT(CPS_METRIC_QPS);
     if (bad_number(obs->p95_ms))
-        missing |= CPS_METRIC_P95;
+        missing |= CPS_METRIC_BIT(CPS_METRIC_P95);
     if (bad_number(obs->cpu_utilization))
-        missing |= CPS_METRIC_CPU;
+        missing |= CPS_METRIC_BIT(CPS_METRIC_CPU);
     if (obs->ready_replicas < 0)
-        missing |= CPS_METRIC_READY;
+        missing |= CPS_METRIC_BIT(CPS_METRIC_READY);
     if (obs->replicas < 0)
-        missing |= CPS_METRIC_REPLICAS;
+        missing |= CPS_METRIC_BIT(CPS_METRIC_REPLICAS);
     return missing;
 }
 
 static const char *first_missing_name(unsigned missing)
 {
-    if (missing & CPS_METRIC_QPS)
+    if (missing & CPS_METRIC_BIT(CPS_METRIC_QPS))
         return "qps";
-    if (missing & CPS_METRIC_P95)
+    if (missing & CPS_METRIC_BIT(CPS_METRIC_P95))
         return "p95_ms";
-    if (missing & CPS_METRIC_CPU)
+    if (missing & CPS_METRIC_BIT(CPS_METRIC_CPU))
         return "cpu_utilization";
-    if (missing & CPS_METRIC_READY)
+    if (missing & CPS_METRIC_BIT(CPS_METRIC_READY))
         return "ready_replicas";
-    if (missing & CPS_METRIC_REPLICAS)
+    if (missing & CPS_METRIC_BIT(CPS_METRIC_REPLICAS))
         return "replicas";
     return "cost_per_pod_hour";
 }
@@ -519,7 +519,7 @@ int cps_decide(const struct cps_target *t, const struct cps_observation *obs,
         d->basis = CPS_BASIS_PAUSED;
         return 0;
     }
-    unsigned missing = given ? (obs->missing & CPS_METRIC_REPLICAS) : missing_metrics(obs);
+    unsigned missing = given ? (obs->missing & CPS_METRIC_BIT(CPS_METRIC_REPLICAS)) : missing_metrics(obs);
     if (missing) {
         int32_t hold = current;
         if (t->on_missing == CPS_MISSING_FALLBACK && t->fallback_replicas > hold) {

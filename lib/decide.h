@@ -19,15 +19,7 @@
 
 #include "behavior.h"
 #include "config.h"
-
-enum cps_metric_bit {
-    CPS_METRIC_QPS = 1u << 0,
-    CPS_METRIC_P95 = 1u << 1,
-    CPS_METRIC_CPU = 1u << 2,
-    CPS_METRIC_READY = 1u << 3,
-    CPS_METRIC_COST = 1u << 4,
-    CPS_METRIC_REPLICAS = 1u << 5,
-};
+#include "metric.h"
 
 struct cps_observation {
     double qps;                /* requests/s, mean over the metrics window */

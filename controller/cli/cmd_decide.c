@@ -95,10 +95,10 @@ static int read_observation(const char *source, json_t *o, struct cps_observatio
         unsigned bit;
         size_t offset;
     } numbers[] = {
-        {"qps", CPS_METRIC_QPS, offsetof(struct cps_observation, qps)},
-        {"p95_ms", CPS_METRIC_P95, offsetof(struct cps_observation, p95_ms)},
-        {"cpu_utilization", CPS_METRIC_CPU, offsetof(struct cps_observation, cpu_utilization)},
-        {"cost_per_pod_hour", CPS_METRIC_COST, offsetof(struct cps_observation, cost_per_pod_hour)},
+        {"qps", CPS_METRIC_BIT(CPS_METRIC_QPS), offsetof(struct cps_observation, qps)},
+        {"p95_ms", CPS_METRIC_BIT(CPS_METRIC_P95), offsetof(struct cps_observation, p95_ms)},
+        {"cpu_utilization", CPS_METRIC_BIT(CPS_METRIC_CPU), offsetof(struct cps_observation, cpu_utilization)},
+        {"cost_per_pod_hour", CPS_METRIC_BIT(CPS_METRIC_COST), offsetof(struct cps_observation, cost_per_pod_hour)},
     };
     const char *known[] = {"qps", "p95_ms", "cpu_utilization", "cost_per_pod_hour", "replicas",
                            "ready_replicas"};
@@ -135,7 +135,7 @@ static int read_observation(const char *source, json_t *o, struct cps_observatio
         return -1;
     obs->ready_replicas = present ? (int32_t)n : 0;
     if (!present)
-        obs->missing |= CPS_METRIC_READY;
+        obs->missing |= CPS_METRIC_BIT(CPS_METRIC_READY);
     return 0;
 }
 

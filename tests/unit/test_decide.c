@@ -44,20 +44,20 @@ struct missing_case {
 
 /* Each row would scale down to min if the data were believed. */
 static const struct missing_case missing_cases[] = {
-    {"qps missing, hold", CPS_METRIC_QPS, 1, 50, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
-    {"p95 missing, hold", CPS_METRIC_P95, 1, 50, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
-    {"cpu missing, hold", CPS_METRIC_CPU, 1, 50, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
-    {"ready missing, hold", CPS_METRIC_READY, 1, 50, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
+    {"qps missing, hold", CPS_METRIC_BIT(CPS_METRIC_QPS), 1, 50, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
+    {"p95 missing, hold", CPS_METRIC_BIT(CPS_METRIC_P95), 1, 50, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
+    {"cpu missing, hold", CPS_METRIC_BIT(CPS_METRIC_CPU), 1, 50, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
+    {"ready missing, hold", CPS_METRIC_BIT(CPS_METRIC_READY), 1, 50, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
     {"qps NaN", 0, NAN, 50, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
     {"qps negative", 0, -5, 50, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
     {"p95 +Inf", 0, 1, INFINITY, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
     {"cpu NaN", 0, 1, 50, NAN, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
     /* fallback goes up to N, never down to it */
-    {"fallback above current", CPS_METRIC_QPS, 1, 50, 0.01, 10, CPS_MISSING_FALLBACK, 15, 15, CPS_REASON_MISSING_FALLBACK},
-    {"fallback below current", CPS_METRIC_QPS, 1, 50, 0.01, 10, CPS_MISSING_FALLBACK, 4, 10, CPS_REASON_MISSING_HOLD},
+    {"fallback above current", CPS_METRIC_BIT(CPS_METRIC_QPS), 1, 50, 0.01, 10, CPS_MISSING_FALLBACK, 15, 15, CPS_REASON_MISSING_FALLBACK},
+    {"fallback below current", CPS_METRIC_BIT(CPS_METRIC_QPS), 1, 50, 0.01, 10, CPS_MISSING_FALLBACK, 4, 10, CPS_REASON_MISSING_HOLD},
     /* the bounds still hold */
-    {"current above max", CPS_METRIC_QPS, 1, 50, 0.01, 30, CPS_MISSING_HOLD, 0, 20, CPS_REASON_MISSING_HOLD},
-    {"current below min", CPS_METRIC_QPS, 1, 50, 0.01, 1, CPS_MISSING_HOLD, 0, 2, CPS_REASON_MISSING_HOLD},
+    {"current above max", CPS_METRIC_BIT(CPS_METRIC_QPS), 1, 50, 0.01, 30, CPS_MISSING_HOLD, 0, 20, CPS_REASON_MISSING_HOLD},
+    {"current below min", CPS_METRIC_BIT(CPS_METRIC_QPS), 1, 50, 0.01, 1, CPS_MISSING_HOLD, 0, 2, CPS_REASON_MISSING_HOLD},
 };
 
 static void test_missing_metrics_never_scale_down(void)

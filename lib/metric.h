@@ -1,0 +1,31 @@
+/*
+ * The metrics cpscale observes for a target: one set, one name each.
+ * enum cps_metric names a metric; a set of them (what arrived this tick,
+ * what is missing) is a bit mask of CPS_METRIC_BIT(m).
+ *
+ * The first CPS_METRIC_QUERIED come from Prometheus queries, whose config
+ * keys (`queries.<key>`) cps_metric_query_key() gives; replicas come from
+ * the Kubernetes API.
+ */
+#ifndef CPS_METRIC_H
+#define CPS_METRIC_H
+
+enum cps_metric {
+    CPS_METRIC_QPS = 0,  /* requests/s */
+    CPS_METRIC_P95,      /* p95 latency, ms */
+    CPS_METRIC_CPU,      /* busy share of the ready pods */
+    CPS_METRIC_READY,    /* ready pods */
+    CPS_METRIC_COST,     /* USD per pod-hour */
+    CPS_METRIC_QUERIED,  /* the ones above come from Prometheus */
+    CPS_METRIC_REPLICAS = CPS_METRIC_QUERIED, /* the scale's current count */
+    CPS_METRIC_COUNT
+};
+
+#define CPS_METRIC_BIT(m) (1u << (m))
+
+/* The `queries:` key of a queried metric ("qps", "p95_ms",
+ * "cpu_utilization", "ready_replicas", "cost_per_pod_hour"), NULL for the
+ * others. */
+const char *cps_metric_query_key(enum cps_metric m);
+
+#endif
