@@ -277,82 +277,71 @@ static int32_t period_start_replicas(const struct cps_history *history, int64_t 
 }
 
 /*
- * K8s calculateScaleUpLimitWithScalingRules. Pods: start + value. Percent:
+ * One policy's proposal from the count at the start of its period. Up
+ * (K8s calculateScaleUpLimitWithScalingRules): Pods start + value, Percent
  * ceil(float64(start) * (1 + float64(value)/100)), rounded up so that a small
- * percentage still adds a pod. Max (the default, and any unknown value)
- * takes the largest proposal, Min the smallest, Disabled keeps current.
- * With no policies the result is Go's initial value (INT32_MIN for Max,
- * INT32_MAX for Min), which the caller then clamps.
+ * percentage still adds a pod. Down (calculateScaleDownLimitWithBehaviors):
+ * Pods start - value, Percent int32(float64(start) * (1 - float64(value)/100)),
+ * truncated, so a scale-down never removes more than the percentage.
+ * Returns 0 for a type validation rejects (K8s never sees one).
  */
-int32_t cps_behavior_scale_up_limit(const struct cps_scaling_rules *rules,
-                                    const struct cps_history *history, int64_t now_ms,
-                                    int32_t current)
+static int policy_proposal(const struct cps_scaling_policy *policy, int32_t start, int up,
+                           int32_t *proposed)
 {
-    int select_min;
-    int32_t result;
-    int n = policy_count(rules);
+    double share = (double)policy->value / CPS_PERCENT_SCALE;
+    switch (policy->type) {
+    case CPS_SCALING_PODS:
+        *proposed = saturate_i32((int64_t)start + (up ? policy->value : -(int64_t)policy->value));
+        return 1;
+    case CPS_SCALING_PERCENT:
+        *proposed = up ? double_to_i32(ceil((double)start * (1 + share)))
+                       : double_to_i32((double)start * (1 - share));
+        return 1;
+    default:
+        return 0;
+    }
+}
 
+/*
+ * The limit the rules put on a change in one direction. Max (the default,
+ * and any unknown value) selects the policy that allows the biggest change:
+ * the largest proposal up, the smallest down; Min the opposite; Disabled
+ * keeps current. With no policies the result is Go's initial value
+ * (INT32_MIN when selecting the largest, INT32_MAX when the smallest), which
+ * the caller then clamps.
+ */
+static int32_t scale_limit(const struct cps_scaling_rules *rules,
+                           const struct cps_history *history, int64_t now_ms, int32_t current,
+                           int up)
+{
     if (rules->select_policy == CPS_SELECT_DISABLED)
         return current;
-    select_min = rules->select_policy == CPS_SELECT_MIN;
-    result = select_min ? INT32_MAX : INT32_MIN;
-
+    int want_largest = (rules->select_policy == CPS_SELECT_MIN) != up;
+    int32_t result = want_largest ? INT32_MIN : INT32_MAX;
+    int n = policy_count(rules);
     for (int i = 0; i < n; i++) {
         const struct cps_scaling_policy *policy = &rules->policies[i];
         int32_t start = period_start_replicas(history, now_ms, current, policy->period_seconds);
         int32_t proposed;
-        switch (policy->type) {
-        case CPS_SCALING_PODS:
-            proposed = saturate_i32((int64_t)start + policy->value);
-            break;
-        case CPS_SCALING_PERCENT:
-            proposed = double_to_i32(
-                ceil((double)start * (1 + (double)policy->value / CPS_PERCENT_SCALE)));
-            break;
-        default:
-            continue; /* rejected by validation; K8s never sees one */
-        }
-        result = select_min ? min_i32(result, proposed) : max_i32(result, proposed);
+        if (!policy_proposal(policy, start, up, &proposed))
+            continue;
+        result = want_largest ? max_i32(result, proposed) : min_i32(result, proposed);
     }
     return result;
 }
 
-/*
- * K8s calculateScaleDownLimitWithBehaviors. Pods: start - value. Percent:
- * int32(float64(start) * (1 - float64(value)/100)), i.e. truncated, so a
- * scale-down never removes more than the percentage. Max (the default)
- * allows the biggest change, i.e. the smallest proposal; Min the largest.
- */
+int32_t cps_behavior_scale_up_limit(const struct cps_scaling_rules *rules,
+                                    const struct cps_history *history, int64_t now_ms,
+                                    int32_t current)
+{
+    return scale_limit(rules, history, now_ms, current, 1);
+}
+
 int32_t cps_behavior_scale_down_limit(const struct cps_scaling_rules *rules,
                                       const struct cps_history *history, int64_t now_ms,
                                       int32_t current)
 {
-    int select_min;
-    int32_t result;
-    int n = policy_count(rules);
-
-    if (rules->select_policy == CPS_SELECT_DISABLED)
-        return current;
-    select_min = rules->select_policy == CPS_SELECT_MIN;
-    result = select_min ? INT32_MIN : INT32_MAX;
-
-    for (int i = 0; i < n; i++) {
-        const struct cps_scaling_policy *policy = &rules->policies[i];
-        int32_t start = period_start_replicas(history, now_ms, current, policy->period_seconds);
-        int32_t proposed;
-        switch (policy->type) {
-        case CPS_SCALING_PODS:
-            proposed = saturate_i32((int64_t)start - policy->value);
-            break;
-        case CPS_SCALING_PERCENT:
-            proposed = double_to_i32((double)start * (1 - (double)policy->value / CPS_PERCENT_SCALE));
-            break;
-        default:
-            continue; /* rejected by validation; K8s never sees one */
-        }
-        result = select_min ? max_i32(result, proposed) : min_i32(result, proposed);
-    }
-    return result;
+    return scale_limit(rules, history, now_ms, current, 0);
 }
 
 /* ---- normalize (steps 1-3) --------------------------------------------- */
