@@ -253,9 +253,7 @@ static int decide_json(const char *source, const char *text, size_t len,
             goto done;
         }
     } else if (cps_target_from_json(target_json, &config->defaults, source, &target, &err) < 0) {
-        char msg[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
-        cps_err_format(&err, msg, sizeof msg);
-        fprintf(stderr, "%s\n", msg);
+        cps_err_print(stderr, NULL, &err);
         goto done;
     }
     have_target = 1;
@@ -302,7 +300,7 @@ done:
     return rc;
 }
 
-int cps_cmd_decide(int argc, char **argv)
+int cli_decide(int argc, char **argv)
 {
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
