@@ -20,6 +20,7 @@
 #include "replay.h"
 #include "report.h"
 #include "trace_writer.h"
+#include "units.h"
 #include "whatif.h"
 
 #define PLOT_POINTS 1000
@@ -149,50 +150,59 @@ static int parse_seconds(const char *flag, const char *text, double *out)
                 text);
         return -1;
     }
-    *out = (double)ms / 1000.0;
+    *out = (double)ms / CPS_MS_PER_S;
     return 0;
 }
 
+static const struct option sim_options[] = {
+    {"policy", required_argument, NULL, OPT_POLICY},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"hpa-target", required_argument, NULL, OPT_HPA_TARGET},
+    {"min-replicas", required_argument, NULL, OPT_MIN},
+    {"max-replicas", required_argument, NULL, OPT_MAX},
+    {"slo", required_argument, NULL, OPT_SLO},
+    {"service-rate", required_argument, NULL, OPT_SERVICE_RATE},
+    {"base-latency", required_argument, NULL, OPT_BASE_LATENCY},
+    {"startup", required_argument, NULL, OPT_STARTUP},
+    {"price", required_argument, NULL, OPT_PRICE},
+    {"scale", required_argument, NULL, OPT_SCALE},
+    {"routing", required_argument, NULL, OPT_ROUTING},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"window", required_argument, NULL, OPT_WINDOW},
+    {"lag", required_argument, NULL, OPT_LAG},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"steps", required_argument, NULL, OPT_STEPS},
+    {"steps-every", required_argument, NULL, OPT_STEPS_EVERY},
+    {"plot", required_argument, NULL, OPT_PLOT},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"record-trace", required_argument, NULL, OPT_RECORD_TRACE},
+    {"record-step", required_argument, NULL, OPT_RECORD_STEP},
+    {"record-policy", required_argument, NULL, OPT_RECORD_POLICY},
+    {"jobs", required_argument, NULL, OPT_JOBS},
+    {NULL, 0, NULL, 0},
+};
+
+/* The command's flags other than the world, which go into the setup. */
+struct sim_args {
+    const char *policy_list, *config_path;
+    const char *steps_path, *steps_every, *plot_path;
+    const char *record_path, *record_policy, *list_text;
+    double record_step_s;
+    int json, quiet, list_param, jobs;
+};
+
+/* A finished parse: OK to run, or the exit code to return now. */
+#define PARSE_RUN (-1)
+
 /*
- * Parse flags (config first, so flags override its sim: section), run one
- * pass over the trace with every policy in lockstep, then report.
+ * The config (--config FILE, found before the other flags so that they
+ * override its sim: section; otherwise the defaults). NULL with the exit
+ * code in *exit_code.
  */
-int cli_sim(int argc, char **argv)
+static struct cps_config *load_config(int argc, char **argv, int *exit_code)
 {
-    static const struct option options[] = {
-        {"policy", required_argument, NULL, OPT_POLICY},
-        {"config", required_argument, NULL, OPT_CONFIG},
-        {"hpa-target", required_argument, NULL, OPT_HPA_TARGET},
-        {"min-replicas", required_argument, NULL, OPT_MIN},
-        {"max-replicas", required_argument, NULL, OPT_MAX},
-        {"slo", required_argument, NULL, OPT_SLO},
-        {"service-rate", required_argument, NULL, OPT_SERVICE_RATE},
-        {"base-latency", required_argument, NULL, OPT_BASE_LATENCY},
-        {"startup", required_argument, NULL, OPT_STARTUP},
-        {"price", required_argument, NULL, OPT_PRICE},
-        {"scale", required_argument, NULL, OPT_SCALE},
-        {"routing", required_argument, NULL, OPT_ROUTING},
-        {"interval", required_argument, NULL, OPT_INTERVAL},
-        {"window", required_argument, NULL, OPT_WINDOW},
-        {"lag", required_argument, NULL, OPT_LAG},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"steps", required_argument, NULL, OPT_STEPS},
-        {"steps-every", required_argument, NULL, OPT_STEPS_EVERY},
-        {"plot", required_argument, NULL, OPT_PLOT},
-        {"quiet", no_argument, NULL, OPT_QUIET},
-        {"help", no_argument, NULL, OPT_HELP},
-        {"record-trace", required_argument, NULL, OPT_RECORD_TRACE},
-        {"record-step", required_argument, NULL, OPT_RECORD_STEP},
-        {"record-policy", required_argument, NULL, OPT_RECORD_POLICY},
-        {"jobs", required_argument, NULL, OPT_JOBS},
-        {NULL, 0, NULL, 0},
-    };
-    const char *policy_list = "cpscale,hpa,oracle", *config_path = NULL;
-    const char *steps_path = NULL, *steps_every = NULL, *plot_path = NULL;
-    const char *record_path = NULL, *record_policy = NULL, *list_text = NULL;
-    double record_step_s = DEFAULT_RECORD_STEP_S;
-    int json = 0, quiet = 0, list_param = -1, jobs = cps_pool_default_jobs();
-    /* first pass: find --config, so that the other flags override it */
+    const char *config_path = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             config_path = argv[i + 1];
@@ -202,14 +212,343 @@ int cli_sim(int argc, char **argv)
     struct cps_config *config = NULL;
     if (config_path) {
         config = cps_load_config_file(config_path);
-        if (!config)
-            return CPS_EXIT_USAGE;
-    } else {
-        config = calloc(1, sizeof *config);
-        if (!config)
-            return CPS_EXIT_RUNTIME;
-        cps_config_init_defaults(config);
+        *exit_code = CPS_EXIT_USAGE;
+        return config;
     }
+    config = calloc(1, sizeof *config);
+    *exit_code = CPS_EXIT_RUNTIME;
+    if (config)
+        cps_config_init_defaults(config);
+    return config;
+}
+
+/* --routing random|pooled. */
+static int parse_routing(const char *text, enum cps_routing *out)
+{
+    if (strcmp(text, "random") == 0)
+        *out = CPS_ROUTING_RANDOM;
+    else if (strcmp(text, "pooled") == 0)
+        *out = CPS_ROUTING_POOLED;
+    else {
+        fprintf(stderr, "cpscale sim: --routing: \"%s\" is not random or pooled\n", text);
+        return -1;
+    }
+    return 0;
+}
+
+/* A world or policy flag into the setup (and the target's SLO): 0, -1 on a
+ * bad value (printed), 1 when `opt` is not one of them. */
+static int parse_world_option(int opt, const char *arg, struct cps_sim_setup *setup,
+                              struct cps_target *target)
+{
+    struct cps_sim_params *w = &setup->world;
+    double v;
+    switch (opt) {
+    case OPT_HPA_TARGET: return parse_number("--hpa-target", arg, 0.01, 1.0, &w->hpa_target);
+    case OPT_MIN:
+        if (parse_number("--min-replicas", arg, 0, 1000000, &v) < 0)
+            return -1;
+        setup->min_replicas = (int32_t)v;
+        return 0;
+    case OPT_MAX:
+        if (parse_number("--max-replicas", arg, 1, 1000000, &v) < 0)
+            return -1;
+        setup->max_replicas = (int32_t)v;
+        return 0;
+    case OPT_SLO:
+        if (parse_number("--slo", arg, 0.001, 1e9, &setup->slo_ms) < 0)
+            return -1;
+        target->slo_latency_p95_ms = setup->slo_ms;
+        return 0;
+    case OPT_SERVICE_RATE:
+        return parse_number("--service-rate", arg, 1e-9, 1e12, &w->service_rate);
+    case OPT_BASE_LATENCY:
+        if (parse_seconds("--base-latency", arg, &v) < 0)
+            return -1;
+        w->base_latency_ms = v * 1000.0;
+        return 0;
+    case OPT_STARTUP: return parse_seconds("--startup", arg, &w->startup_s);
+    case OPT_PRICE: return parse_number("--price", arg, 0, 1e9, &w->price);
+    case OPT_SCALE: return parse_number("--scale", arg, 0, 1e12, &w->scale);
+    case OPT_ROUTING: return parse_routing(arg, &w->routing);
+    case OPT_INTERVAL: return parse_seconds("--interval", arg, &w->interval_s);
+    case OPT_WINDOW: return parse_seconds("--window", arg, &w->window_s);
+    case OPT_LAG: return parse_seconds("--lag", arg, &w->lag_s);
+    default: return 1;
+    }
+}
+
+/* An output or run flag into args: 0, -1 on a bad value, 1 when not one. */
+static int parse_output_option(int opt, const char *arg, struct sim_args *a)
+{
+    double v;
+    switch (opt) {
+    case OPT_POLICY: a->policy_list = arg; return 0;
+    case OPT_CONFIG: return 0;
+    case OPT_JSON: a->json = 1; return 0;
+    case OPT_STEPS: a->steps_path = arg; return 0;
+    case OPT_STEPS_EVERY: a->steps_every = arg; return 0;
+    case OPT_PLOT: a->plot_path = arg; return 0;
+    case OPT_QUIET: a->quiet = 1; return 0;
+    case OPT_RECORD_TRACE: a->record_path = arg; return 0;
+    case OPT_RECORD_STEP:
+        if (parse_seconds("--record-step", arg, &a->record_step_s) < 0)
+            return -1;
+        if (a->record_step_s < 1.0) {
+            fprintf(stderr, "cpscale sim: --record-step: at least 1s\n");
+            return -1;
+        }
+        return 0;
+    case OPT_RECORD_POLICY: a->record_policy = arg; return 0;
+    case OPT_JOBS:
+        if (parse_number("--jobs", arg, 1, CPS_POOL_MAX_JOBS, &v) < 0)
+            return -1;
+        a->jobs = (int)v;
+        return 0;
+    default: return 1;
+    }
+}
+
+/*
+ * Every flag in order; a world flag with a list of values marks a what-if
+ * run (one such flag at a time). Returns PARSE_RUN, or the exit code when
+ * the command ends here (--help, a bad flag or value).
+ */
+static int parse_args(int argc, char **argv, struct sim_args *a, struct cps_sim_setup *setup,
+                      struct cps_target *target)
+{
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", sim_options, NULL)) != -1) {
+        if (list_param_of(opt) >= 0 && strchr(optarg, ',')) {
+            if (a->list_param >= 0 && a->list_param != list_param_of(opt)) {
+                fprintf(stderr, "cpscale sim: --%s and --%s both list values; what-if takes one "
+                        "list at a time\n", cps_whatif_param_name(a->list_param),
+                        cps_whatif_param_name(list_param_of(opt)));
+                return CPS_EXIT_USAGE;
+            }
+            a->list_param = list_param_of(opt);
+            a->list_text = optarg;
+            continue;
+        }
+        if (opt == OPT_HELP) {
+            sim_usage(stdout);
+            return CPS_EXIT_OK;
+        }
+        int rc = parse_world_option(opt, optarg, setup, target);
+        if (rc > 0)
+            rc = parse_output_option(opt, optarg, a);
+        if (rc < 0)
+            return CPS_EXIT_USAGE;
+        if (rc > 0) {
+            sim_usage(stderr);
+            return CPS_EXIT_USAGE;
+        }
+    }
+    if (optind + 1 != argc) {
+        fprintf(stderr, "cpscale sim: expected one trace file (see --help)\n");
+        return CPS_EXIT_USAGE;
+    }
+    return PARSE_RUN;
+}
+
+/* The what-if run over args->list_text's values. Returns the exit code. */
+static int run_whatif(const char *trace_path, const struct cps_sim_setup *setup,
+                      const struct sim_args *a)
+{
+    struct cps_whatif whatif;
+    struct cps_err err;
+    cps_err_clear(&err);
+    int input_error = 1;
+    if (a->steps_path || a->plot_path || a->record_path) {
+        fprintf(stderr, "cpscale sim: --steps, --plot and --record-trace take one world, not "
+                "a list of values\n");
+        return CPS_EXIT_USAGE;
+    }
+    if (cps_whatif_parse_list(a->list_param, a->list_text, &whatif, &err) < 0 ||
+        cps_whatif_run(trace_path, setup, &whatif, a->jobs, a->json, stdout,
+                       a->quiet ? NULL : stderr, &input_error, &err) < 0) {
+        cps_err_print(stderr, "cpscale sim: ", &err);
+        return input_error ? CPS_EXIT_USAGE : CPS_EXIT_RUNTIME;
+    }
+    return CPS_EXIT_OK;
+}
+
+/* The files one run writes besides the report. */
+struct sim_outputs {
+    FILE *steps, *record;
+    struct cps_trace_writer writer;
+    struct cps_trace_replay replay;
+};
+
+/*
+ * Open --steps and --record-trace and attach them to the engine, and ask
+ * for plot data. Returns PARSE_RUN or the exit code (the caller closes
+ * whatever was opened).
+ */
+static int open_outputs(struct cps_sim *sim, const struct cps_sim_setup *setup,
+                        const struct sim_args *a, int64_t every, int record_index,
+                        struct sim_outputs *o)
+{
+    if (a->steps_path) {
+        o->steps = fopen(a->steps_path, "w");
+        if (!o->steps || cps_sim_set_steps(sim, o->steps, every) < 0) {
+            fprintf(stderr, "cpscale sim: %s: %s\n", a->steps_path, strerror(errno));
+            return CPS_EXIT_RUNTIME;
+        }
+    }
+    if (a->record_path) {
+        o->record = fopen(a->record_path, "w");
+        if (!o->record ||
+            cps_trace_writer_init(&o->writer, o->record, (int64_t)llround(a->record_step_s),
+                                  &o->replay.first_t, &(struct cps_queue_model){
+                                      setup->world.routing, setup->world.service_rate,
+                                      setup->world.base_latency_ms}) < 0) {
+            fprintf(stderr, "cpscale sim: %s: %s\n", a->record_path, strerror(errno));
+            return CPS_EXIT_RUNTIME;
+        }
+        cps_sim_set_observer(sim, (size_t)record_index, cps_trace_writer_second_cb, &o->writer);
+    }
+    if (a->plot_path && cps_sim_enable_plot(sim, PLOT_POINTS) < 0) {
+        fprintf(stderr, "cpscale sim: out of memory\n");
+        return CPS_EXIT_RUNTIME;
+    }
+    return PARSE_RUN;
+}
+
+/* Finish and close the outputs; a failure turns an OK exit code into 1. */
+static int close_outputs(struct sim_outputs *o, const struct sim_args *a, int exit_code)
+{
+    if (o->record && ((exit_code == CPS_EXIT_OK && cps_trace_writer_finish(&o->writer) < 0) |
+                      (fclose(o->record) != 0)) && exit_code == CPS_EXIT_OK) {
+        fprintf(stderr, "cpscale sim: %s: write failed\n", a->record_path);
+        exit_code = CPS_EXIT_RUNTIME;
+    }
+    if (o->steps && fclose(o->steps) != 0 && exit_code == CPS_EXIT_OK) {
+        fprintf(stderr, "cpscale sim: %s: write failed\n", a->steps_path);
+        exit_code = CPS_EXIT_RUNTIME;
+    }
+    return exit_code;
+}
+
+/* The SVG of --plot (and its name under the table). Returns the exit code. */
+static int write_plot(struct cps_sim *sim, const char *trace_path, double first_t,
+                      const struct sim_args *a)
+{
+    struct cps_plot plot;
+    struct cps_plot_series series[CPS_SIM_MAX_POLICIES];
+    struct cps_err err;
+    cps_err_clear(&err);
+    int exit_code = CPS_EXIT_OK;
+    FILE *out = fopen(a->plot_path, "w");
+    if (!out || cps_sim_plot_data(sim, first_t, trace_path, &plot, series) < 0 ||
+        cps_plot_write_svg(out, &plot, &err) < 0) {
+        fprintf(stderr, "cpscale sim: %s: cannot write the plot\n", a->plot_path);
+        exit_code = CPS_EXIT_RUNTIME;
+    } else if (!a->json) {
+        printf("\nplot: %s\n", a->plot_path);
+    }
+    if (out && fclose(out) != 0)
+        exit_code = CPS_EXIT_RUNTIME;
+    return exit_code;
+}
+
+/* Replay the trace through the engine and write the report. Returns the
+ * exit code. */
+static int replay_and_report(struct cps_sim *sim, const char *trace_path,
+                             const struct cps_sim_setup *setup, const struct cps_target *target,
+                             const struct sim_args *a, struct cps_trace_replay *replay)
+{
+    struct cps_err err;
+    cps_err_clear(&err);
+    if (cps_trace_replay_file(trace_path, setup->world.scale, setup->world.price, sim,
+                              a->quiet ? NULL : stderr, replay, &err) < 0) {
+        cps_err_print(stderr, NULL, &err);
+        return strstr(err.message, "out of memory") || strstr(err.message, "write failed")
+                   ? CPS_EXIT_RUNTIME
+                   : CPS_EXIT_USAGE;
+    }
+    struct cps_sim_result results[CPS_SIM_MAX_POLICIES];
+    if (cps_sim_finish(sim, results, &err) < 0) {
+        fprintf(stderr, "cpscale sim: %s\n", err.message);
+        return CPS_EXIT_RUNTIME;
+    }
+    struct cps_sim_report report = {
+        .trace = trace_path,
+        .seconds = cps_sim_seconds(sim),
+        .requests = results[0].requests,
+        .setup = setup,
+        .target = target,
+        .n_results = setup->n_policies,
+        .results = results,
+        .gaps = replay->gaps,
+    };
+    if ((a->json ? cps_report_write_json(stdout, &report)
+                 : cps_report_write_table(stdout, &report)) < 0) {
+        fprintf(stderr, "cpscale sim: writing the report failed\n");
+        return CPS_EXIT_RUNTIME;
+    }
+    if (a->plot_path)
+        return write_plot(sim, trace_path, replay->first_t, a);
+    return CPS_EXIT_OK;
+}
+
+/* One world: every policy in lockstep over one pass of the trace, then the
+ * report, the steps, the recorded trace and the plot. Returns the exit code. */
+static int run_one(const char *trace_path, const struct cps_sim_setup *setup,
+                   const struct cps_target *target, const struct sim_args *a)
+{
+    int record_index = -1;
+    if (a->record_path && (record_index = record_policy_index(setup, a->record_policy)) < 0) {
+        fprintf(stderr, "cpscale sim: --record-policy: %s\n",
+                a->record_policy ? "no such policy in --policy (and not the oracle)"
+                                 : "the oracle has no pods to record: list another policy");
+        return CPS_EXIT_USAGE;
+    }
+    int64_t every = 1;
+    double v;
+    if (a->steps_every) {
+        if (strcmp(a->steps_every, "decision") == 0)
+            every = (int64_t)llround(setup->world.interval_s);
+        else if (parse_number("--steps-every", a->steps_every, 1, 1e9, &v) == 0)
+            every = (int64_t)v;
+        else
+            return CPS_EXIT_USAGE;
+    }
+    struct cps_err err;
+    cps_err_clear(&err);
+    struct cps_sim *sim = cps_sim_new(setup, &err);
+    if (!sim) {
+        fprintf(stderr, "cpscale sim: %s\n", err.message);
+        return CPS_EXIT_USAGE;
+    }
+    struct sim_outputs outputs;
+    memset(&outputs, 0, sizeof outputs);
+    int exit_code = open_outputs(sim, setup, a, every, record_index, &outputs);
+    if (exit_code == PARSE_RUN)
+        exit_code = replay_and_report(sim, trace_path, setup, target, a, &outputs.replay);
+    exit_code = close_outputs(&outputs, a, exit_code);
+    cps_sim_free(sim);
+    return exit_code;
+}
+
+/*
+ * Parse flags (config first, so flags override its sim: section), then a
+ * what-if over a list of values or one pass over the trace with every
+ * policy in lockstep, then report.
+ */
+int cli_sim(int argc, char **argv)
+{
+    int exit_code;
+    struct cps_config *config = load_config(argc, argv, &exit_code);
+    if (!config)
+        return exit_code;
+    struct sim_args a = {
+        .policy_list = "cpscale,hpa,oracle",
+        .record_step_s = DEFAULT_RECORD_STEP_S,
+        .list_param = -1,
+        .jobs = cps_pool_default_jobs(),
+    };
     struct cps_sim_setup setup;
     memset(&setup, 0, sizeof setup);
     setup.world = config->sim;
@@ -217,254 +556,24 @@ int cli_sim(int argc, char **argv)
     setup.slo_ms = target.slo_latency_p95_ms;
     setup.min_replicas = 1;
     setup.max_replicas = 1000;
-    int exit_code = CPS_EXIT_USAGE;
-    double v;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        /* a world flag with a list of values: a what-if run, parsed below */
-        if (list_param_of(opt) >= 0 && strchr(optarg, ',')) {
-            if (list_param >= 0 && list_param != list_param_of(opt)) {
-                fprintf(stderr, "cpscale sim: --%s and --%s both list values; what-if takes one "
-                        "list at a time\n", cps_whatif_param_name(list_param),
-                        cps_whatif_param_name(list_param_of(opt)));
-                goto done;
-            }
-            list_param = list_param_of(opt);
-            list_text = optarg;
-            continue;
-        }
-        switch (opt) {
-        case OPT_POLICY: policy_list = optarg; break;
-        case OPT_CONFIG: break;
-        case OPT_HPA_TARGET:
-            if (parse_number("--hpa-target", optarg, 0.01, 1.0, &setup.world.hpa_target) < 0)
-                goto done;
-            break;
-        case OPT_MIN:
-            if (parse_number("--min-replicas", optarg, 0, 1000000, &v) < 0)
-                goto done;
-            setup.min_replicas = (int32_t)v;
-            break;
-        case OPT_MAX:
-            if (parse_number("--max-replicas", optarg, 1, 1000000, &v) < 0)
-                goto done;
-            setup.max_replicas = (int32_t)v;
-            break;
-        case OPT_SLO:
-            if (parse_number("--slo", optarg, 0.001, 1e9, &setup.slo_ms) < 0)
-                goto done;
-            target.slo_latency_p95_ms = setup.slo_ms;
-            break;
-        case OPT_SERVICE_RATE:
-            if (parse_number("--service-rate", optarg, 1e-9, 1e12, &setup.world.service_rate) < 0)
-                goto done;
-            break;
-        case OPT_BASE_LATENCY:
-            if (parse_seconds("--base-latency", optarg, &v) < 0)
-                goto done;
-            setup.world.base_latency_ms = v * 1000.0;
-            break;
-        case OPT_STARTUP:
-            if (parse_seconds("--startup", optarg, &setup.world.startup_s) < 0)
-                goto done;
-            break;
-        case OPT_PRICE:
-            if (parse_number("--price", optarg, 0, 1e9, &setup.world.price) < 0)
-                goto done;
-            break;
-        case OPT_SCALE:
-            if (parse_number("--scale", optarg, 0, 1e12, &setup.world.scale) < 0)
-                goto done;
-            break;
-        case OPT_ROUTING:
-            if (strcmp(optarg, "random") == 0)
-                setup.world.routing = CPS_ROUTING_RANDOM;
-            else if (strcmp(optarg, "pooled") == 0)
-                setup.world.routing = CPS_ROUTING_POOLED;
-            else {
-                fprintf(stderr, "cpscale sim: --routing: \"%s\" is not random or pooled\n", optarg);
-                goto done;
-            }
-            break;
-        case OPT_INTERVAL:
-            if (parse_seconds("--interval", optarg, &setup.world.interval_s) < 0)
-                goto done;
-            break;
-        case OPT_WINDOW:
-            if (parse_seconds("--window", optarg, &setup.world.window_s) < 0)
-                goto done;
-            break;
-        case OPT_LAG:
-            if (parse_seconds("--lag", optarg, &setup.world.lag_s) < 0)
-                goto done;
-            break;
-        case OPT_JSON: json = 1; break;
-        case OPT_STEPS: steps_path = optarg; break;
-        case OPT_STEPS_EVERY: steps_every = optarg; break;
-        case OPT_PLOT: plot_path = optarg; break;
-        case OPT_QUIET: quiet = 1; break;
-        case OPT_RECORD_TRACE: record_path = optarg; break;
-        case OPT_RECORD_STEP:
-            if (parse_seconds("--record-step", optarg, &record_step_s) < 0)
-                goto done;
-            if (record_step_s < 1.0) {
-                fprintf(stderr, "cpscale sim: --record-step: at least 1s\n");
-                goto done;
-            }
-            break;
-        case OPT_RECORD_POLICY: record_policy = optarg; break;
-        case OPT_JOBS:
-            if (parse_number("--jobs", optarg, 1, CPS_POOL_MAX_JOBS, &v) < 0)
-                goto done;
-            jobs = (int)v;
-            break;
-        case OPT_HELP:
-            sim_usage(stdout);
-            exit_code = CPS_EXIT_OK;
-            goto done;
-        default:
-            sim_usage(stderr);
-            goto done;
-        }
-    }
-    if (optind + 1 != argc) {
-        fprintf(stderr, "cpscale sim: expected one trace file (see --help)\n");
+    exit_code = parse_args(argc, argv, &a, &setup, &target);
+    if (exit_code != PARSE_RUN)
         goto done;
-    }
+    exit_code = CPS_EXIT_USAGE;
     const char *trace_path = argv[optind];
     struct cps_err err;
     cps_err_clear(&err);
-    if (cps_sim_parse_policies(policy_list, setup.policies, &setup.n_policies, &err) < 0) {
+    if (cps_sim_parse_policies(a.policy_list, setup.policies, &setup.n_policies, &err) < 0) {
         fprintf(stderr, "cpscale sim: %s: %s\n", err.source, err.message);
         goto done;
     }
     target.min_replicas = setup.min_replicas;
     target.max_replicas = setup.max_replicas;
     setup.target = &target;
-    if (list_text) {
-        struct cps_whatif whatif;
-        int input_error = 1;
-        if (steps_path || plot_path || record_path) {
-            fprintf(stderr, "cpscale sim: --steps, --plot and --record-trace take one world, not "
-                    "a list of values\n");
-            goto done;
-        }
-        if (cps_whatif_parse_list(list_param, list_text, &whatif, &err) < 0 ||
-            cps_whatif_run(argv[optind], &setup, &whatif, jobs, json, stdout, quiet ? NULL : stderr,
-                           &input_error, &err) < 0) {
-            cps_err_print(stderr, "cpscale sim: ", &err);
-            exit_code = input_error ? CPS_EXIT_USAGE : CPS_EXIT_RUNTIME;
-            goto done;
-        }
-        exit_code = CPS_EXIT_OK;
-        goto done;
-    }
-    int record_index = -1;
-    if (record_path && (record_index = record_policy_index(&setup, record_policy)) < 0) {
-        fprintf(stderr, "cpscale sim: --record-policy: %s\n",
-                record_policy ? "no such policy in --policy (and not the oracle)"
-                              : "the oracle has no pods to record: list another policy");
-        goto done;
-    }
-    int64_t every = 1;
-    if (steps_every) {
-        if (strcmp(steps_every, "decision") == 0)
-            every = (int64_t)llround(setup.world.interval_s);
-        else if (parse_number("--steps-every", steps_every, 1, 1e9, &v) == 0)
-            every = (int64_t)v;
-        else
-            goto done;
-    }
-    struct cps_sim *sim = cps_sim_new(&setup, &err);
-    if (!sim) {
-        fprintf(stderr, "cpscale sim: %s\n", err.message);
-        goto done;
-    }
-    FILE *steps = NULL, *record = NULL;
-    struct cps_trace_writer writer;
-    struct cps_trace_replay replay;
-    memset(&replay, 0, sizeof replay);
-    if (steps_path) {
-        steps = fopen(steps_path, "w");
-        if (!steps || cps_sim_set_steps(sim, steps, every) < 0) {
-            fprintf(stderr, "cpscale sim: %s: %s\n", steps_path, strerror(errno));
-            exit_code = CPS_EXIT_RUNTIME;
-            goto free_sim;
-        }
-    }
-    if (record_path) {
-        record = fopen(record_path, "w");
-        if (!record || cps_trace_writer_init(&writer, record, (int64_t)llround(record_step_s),
-                                             &replay.first_t, &(struct cps_queue_model){
-                                                 setup.world.routing, setup.world.service_rate,
-                                                 setup.world.base_latency_ms}) < 0) {
-            fprintf(stderr, "cpscale sim: %s: %s\n", record_path, strerror(errno));
-            exit_code = CPS_EXIT_RUNTIME;
-            goto free_sim;
-        }
-        cps_sim_set_observer(sim, (size_t)record_index, cps_trace_writer_second_cb, &writer);
-    }
-    if (plot_path && cps_sim_enable_plot(sim, PLOT_POINTS) < 0) {
-        fprintf(stderr, "cpscale sim: out of memory\n");
-        exit_code = CPS_EXIT_RUNTIME;
-        goto free_sim;
-    }
-    if (cps_trace_replay_file(trace_path, setup.world.scale, setup.world.price, sim,
-                              quiet ? NULL : stderr, &replay, &err) < 0) {
-        cps_err_print(stderr, NULL, &err);
-        exit_code = strstr(err.message, "out of memory") || strstr(err.message, "write failed")
-                        ? CPS_EXIT_RUNTIME
-                        : CPS_EXIT_USAGE;
-        goto free_sim;
-    }
-    struct cps_sim_result results[CPS_SIM_MAX_POLICIES];
-    if (cps_sim_finish(sim, results, &err) < 0) {
-        fprintf(stderr, "cpscale sim: %s\n", err.message);
-        exit_code = CPS_EXIT_RUNTIME;
-        goto free_sim;
-    }
-    struct cps_sim_report report = {
-        .trace = trace_path,
-        .seconds = cps_sim_seconds(sim),
-        .requests = results[0].requests,
-        .setup = &setup,
-        .target = &target,
-        .n_results = setup.n_policies,
-        .results = results,
-        .gaps = replay.gaps,
-    };
-    if ((json ? cps_report_write_json(stdout, &report) : cps_report_write_table(stdout, &report)) < 0) {
-        fprintf(stderr, "cpscale sim: writing the report failed\n");
-        exit_code = CPS_EXIT_RUNTIME;
-        goto free_sim;
-    }
-    exit_code = CPS_EXIT_OK;
-    if (plot_path) {
-        struct cps_plot plot;
-        struct cps_plot_series series[CPS_SIM_MAX_POLICIES];
-        FILE *out = fopen(plot_path, "w");
-        if (!out || cps_sim_plot_data(sim, replay.first_t, trace_path, &plot, series) < 0 ||
-            cps_plot_write_svg(out, &plot, &err) < 0) {
-            fprintf(stderr, "cpscale sim: %s: cannot write the plot\n", plot_path);
-            exit_code = CPS_EXIT_RUNTIME;
-        } else if (!json) {
-            printf("\nplot: %s\n", plot_path);
-        }
-        if (out && fclose(out) != 0)
-            exit_code = CPS_EXIT_RUNTIME;
-    }
-free_sim:
-    if (record && ((exit_code == CPS_EXIT_OK && cps_trace_writer_finish(&writer) < 0) |
-                   (fclose(record) != 0)) && exit_code == CPS_EXIT_OK) {
-        fprintf(stderr, "cpscale sim: %s: write failed\n", record_path);
-        exit_code = CPS_EXIT_RUNTIME;
-    }
-    if (steps && fclose(steps) != 0 && exit_code == CPS_EXIT_OK) {
-        fprintf(stderr, "cpscale sim: %s: write failed\n", steps_path);
-        exit_code = CPS_EXIT_RUNTIME;
-    }
-    cps_sim_free(sim);
+    if (a.list_text)
+        exit_code = run_whatif(trace_path, &setup, &a);
+    else
+        exit_code = run_one(trace_path, &setup, &target, &a);
 done:
     cps_config_free(config);
     return exit_code;
