@@ -293,6 +293,251 @@ enum tune_option {
     OPT_JOBS, OPT_MIN, OPT_MAX, OPT_SHARD, OPT_MERGE, OPT_OUTPUT, OPT_JSON, OPT_QUIET, OPT_HELP,
 };
 
+static const struct option tune_options[] = {
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"scale", required_argument, NULL, OPT_SCALE},
+    {"budget", required_argument, NULL, OPT_BUDGET},
+    {"train-fraction", required_argument, NULL, OPT_TRAIN_FRACTION},
+    {"candidates", required_argument, NULL, OPT_CANDIDATES},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"jobs", required_argument, NULL, OPT_JOBS},
+    {"min-replicas", required_argument, NULL, OPT_MIN},
+    {"max-replicas", required_argument, NULL, OPT_MAX},
+    {"shard", required_argument, NULL, OPT_SHARD},
+    {"merge", no_argument, NULL, OPT_MERGE},
+    {"output", required_argument, NULL, OPT_OUTPUT},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+/* The command's flags that are not part of the run's setup. */
+struct tune_args {
+    const char *config_path, *output;
+    double scale;
+    int merge, json, quiet, sharded;
+};
+
+/* A finished parse: OK to run, or the exit code to return now. */
+#define PARSE_RUN (-1)
+
+/* A flag that fills the setup: 0, -1 on a bad value (printed). */
+static int parse_setup_option(int opt, const char *arg, struct cps_tune_setup *s)
+{
+    double v;
+    switch (opt) {
+    case OPT_BUDGET: return parse_budget(arg, &s->budget_pct);
+    case OPT_TRAIN_FRACTION:
+        if (parse_double_arg("--train-fraction", arg, 0, 1, &s->train_fraction) < 0)
+            return -1;
+        if (!(s->train_fraction > 0.0 && s->train_fraction < 1.0)) {
+            fprintf(stderr, "cpscale tune: --train-fraction: must be strictly between 0 "
+                    "and 1\n");
+            return -1;
+        }
+        return 0;
+    case OPT_CANDIDATES:
+        if (parse_double_arg("--candidates", arg, 1, CPS_TUNE_MAX_CANDIDATES, &v) < 0)
+            return -1;
+        s->n_candidates = (size_t)v;
+        return 0;
+    case OPT_SEED:
+        if (parse_double_arg("--seed", arg, 0, SEED_MAX, &v) < 0)
+            return -1;
+        s->seed = (uint64_t)v;
+        return 0;
+    case OPT_JOBS:
+        if (parse_double_arg("--jobs", arg, 1, CPS_POOL_MAX_JOBS, &v) < 0)
+            return -1;
+        s->jobs = (int)v;
+        return 0;
+    case OPT_MIN:
+        if (parse_double_arg("--min-replicas", arg, 0, 1000000, &v) < 0)
+            return -1;
+        s->min_replicas = (int32_t)v;
+        return 0;
+    case OPT_MAX:
+        if (parse_double_arg("--max-replicas", arg, 1, 1000000, &v) < 0)
+            return -1;
+        s->max_replicas = (int32_t)v;
+        return 0;
+    default: return parse_shard(arg, &s->shard, &s->shards); /* OPT_SHARD */
+    }
+}
+
+/* Every flag, the setup's defaults first. Returns PARSE_RUN or the exit
+ * code when the command ends here. */
+static int parse_args(int argc, char **argv, struct tune_args *a, struct cps_tune_setup *s)
+{
+    s->budget_pct = DEFAULT_BUDGET_PCT;
+    s->train_fraction = DEFAULT_TRAIN_FRACTION;
+    s->seed = DEFAULT_SEED;
+    s->jobs = cps_pool_default_jobs();
+    s->shards = 1;
+    s->n_candidates = DEFAULT_CANDIDATES;
+    s->min_replicas = DEFAULT_MIN_REPLICAS;
+    s->max_replicas = DEFAULT_MAX_REPLICAS;
+    a->scale = NAN;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", tune_options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_CONFIG: a->config_path = optarg; break;
+        case OPT_SCALE:
+            if (parse_double_arg("--scale", optarg, 0, 1e12, &a->scale) < 0)
+                return CPS_EXIT_USAGE;
+            break;
+        case OPT_BUDGET: case OPT_TRAIN_FRACTION: case OPT_CANDIDATES: case OPT_SEED:
+        case OPT_JOBS: case OPT_MIN: case OPT_MAX: case OPT_SHARD:
+            if (parse_setup_option(opt, optarg, s) < 0)
+                return CPS_EXIT_USAGE;
+            a->sharded |= opt == OPT_SHARD;
+            break;
+        case OPT_MERGE: a->merge = 1; break;
+        case OPT_OUTPUT: a->output = optarg; break;
+        case OPT_JSON: a->json = 1; break;
+        case OPT_QUIET: a->quiet = 1; break;
+        case OPT_HELP: tune_usage(stdout); return CPS_EXIT_OK;
+        default:
+            fprintf(stderr, "usage: cpscale tune TRACE.csv... [options] (see --help)\n");
+            return CPS_EXIT_USAGE;
+        }
+    }
+    return PARSE_RUN;
+}
+
+/* --config FILE, or the defaults. NULL with the exit code in *exit_code. */
+static struct cps_config *load_config(const char *path, int *exit_code)
+{
+    if (path) {
+        *exit_code = CPS_EXIT_USAGE;
+        return cps_load_config_file(path);
+    }
+    struct cps_config *config = calloc(1, sizeof *config);
+    if (!config || cps_config_init_defaults(config) < 0) {
+        cps_config_free(config);
+        fprintf(stderr, "cpscale tune: out of memory\n");
+        *exit_code = CPS_EXIT_RUNTIME;
+        return NULL;
+    }
+    return config;
+}
+
+/* Load every trace ("FILE" or "FILE:SCALE") and its train/test split; a
+ * trace error stops before any work. Returns PARSE_RUN or the exit code. */
+static int load_traces(char **args, int n, int quiet, struct cps_tune_setup *s)
+{
+    struct cps_err err;
+    cps_err_clear(&err);
+    for (int i = 0; i < n; i++) {
+        struct cps_tune_trace *t = &s->traces[s->n_traces];
+        t->label = args[i];
+        if (parse_trace_arg(t->label, &t->path, &t->scale) < 0) {
+            fprintf(stderr, "cpscale tune: out of memory\n");
+            return CPS_EXIT_RUNTIME;
+        }
+        s->n_traces++;
+        if (cps_trace_runs_load(t->path, quiet ? NULL : stderr, &t->runs, &err) < 0) {
+            cps_err_print(stderr, NULL, &err);
+            return strstr(err.message, "out of memory") ? CPS_EXIT_RUNTIME : CPS_EXIT_USAGE;
+        }
+        t->split_s = (int64_t)floor((double)t->runs.seconds * s->train_fraction);
+        if (t->split_s < MIN_PART_S || t->runs.seconds - t->split_s < MIN_PART_S) {
+            fprintf(stderr, "%s: %lld s is too short to split at %g: each part needs at least "
+                    "%d s\n",
+                    t->path, (long long)t->runs.seconds, s->train_fraction, MIN_PART_S);
+            return CPS_EXIT_USAGE;
+        }
+    }
+    return PARSE_RUN;
+}
+
+/* A world the simulator refuses is a usage error, found before any work. */
+static int probe_world(const struct cps_tune_setup *s)
+{
+    struct cps_err err;
+    cps_err_clear(&err);
+    struct cps_sim_setup probe_setup;
+    memset(&probe_setup, 0, sizeof probe_setup);
+    probe_setup.world = s->world;
+    probe_setup.slo_ms = s->slo_ms;
+    probe_setup.min_replicas = s->min_replicas;
+    probe_setup.max_replicas = s->max_replicas;
+    probe_setup.target = &s->base;
+    probe_setup.n_policies = 1;
+    struct cps_sim *probe = cps_sim_new(&probe_setup, &err);
+    if (!probe) {
+        fprintf(stderr, "cpscale tune: %s\n", err.message);
+        return -1;
+    }
+    cps_sim_free(probe);
+    return 0;
+}
+
+/* --shard: the shard's JSON to --output or stdout. Returns the exit code. */
+static int write_shard(const json_t *shard_json, const char *output)
+{
+    int to_stdout = output == NULL;
+    FILE *out = to_stdout ? stdout : fopen(output, "w");
+    int rc = out ? json_dumpf(shard_json, out, JSON_INDENT(1) | CPS_TUNE_JSON_EXACT) : -1;
+    if (rc == 0 && fputc('\n', out) == EOF)
+        rc = -1;
+    if (out && (to_stdout ? fflush(out) : fclose(out)) != 0)
+        rc = -1;
+    if (rc < 0) {
+        fprintf(stderr, "cpscale tune: %s: cannot write the shard: %s\n",
+                output ? output : "stdout", strerror(errno));
+        return CPS_EXIT_RUNTIME;
+    }
+    return CPS_EXIT_OK;
+}
+
+/* Unsharded: the merge of this one shard, through the same path as --merge
+ * (after a round trip through JSON text, as a shard file would take).
+ * Takes the reference to *shard_json (replacing it). Returns the exit code. */
+static int merge_own_shard(json_t **shard_json, const struct tune_args *a, double elapsed)
+{
+    struct cps_err err;
+    cps_err_clear(&err);
+    char *text = json_dumps(*shard_json, CPS_TUNE_JSON_EXACT);
+    json_decref(*shard_json);
+    *shard_json = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    struct cps_tune_merged m;
+    const char *source = "tune";
+    if (!*shard_json || cps_tune_merge(shard_json, &source, 1, &m, &err) < 0) {
+        fprintf(stderr, "cpscale tune: %s\n", *shard_json ? err.message : "out of memory");
+        return CPS_EXIT_RUNTIME;
+    }
+    return cps_tune_report(&m, a->json, a->output, elapsed);
+}
+
+/* Run this shard (all of it unless --shard), then write the shard JSON or
+ * merge and report it. Returns the exit code. */
+static int run(struct cps_tune_setup *s, const struct tune_args *a)
+{
+    struct cps_err err;
+    cps_err_clear(&err);
+    s->progress = !a->quiet && isatty(STDERR_FILENO) ? stderr : NULL;
+    double started = cps_pool_now_s(), simulated = 0.0;
+    json_t *shard_json = cps_tune_run_shard(s, &simulated, &err);
+    if (!shard_json) {
+        fprintf(stderr, "cpscale tune: %s\n", err.message);
+        return CPS_EXIT_RUNTIME;
+    }
+    double elapsed = cps_pool_now_s() - started;
+    json_object_set_new(shard_json, "elapsed_s", json_real(elapsed));
+    if (!a->quiet)
+        fprintf(stderr, "cpscale tune: %.4g simulated seconds in %.2f s on %d thread(s): %.4g "
+                "simulated seconds/s\n",
+                simulated, elapsed, s->jobs, elapsed > 0.0 ? simulated / elapsed : 0.0);
+    int exit_code = a->sharded ? write_shard(shard_json, a->output)
+                               : merge_own_shard(&shard_json, a, elapsed);
+    json_decref(shard_json);
+    return exit_code;
+}
+
 /*
  * Parse, load the config and every trace (a trace error stops before any
  * work), draw the candidates, then run this shard (all of it unless
@@ -300,221 +545,44 @@ enum tune_option {
  */
 int cli_tune(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"config", required_argument, NULL, OPT_CONFIG},
-        {"scale", required_argument, NULL, OPT_SCALE},
-        {"budget", required_argument, NULL, OPT_BUDGET},
-        {"train-fraction", required_argument, NULL, OPT_TRAIN_FRACTION},
-        {"candidates", required_argument, NULL, OPT_CANDIDATES},
-        {"seed", required_argument, NULL, OPT_SEED},
-        {"jobs", required_argument, NULL, OPT_JOBS},
-        {"min-replicas", required_argument, NULL, OPT_MIN},
-        {"max-replicas", required_argument, NULL, OPT_MAX},
-        {"shard", required_argument, NULL, OPT_SHARD},
-        {"merge", no_argument, NULL, OPT_MERGE},
-        {"output", required_argument, NULL, OPT_OUTPUT},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"quiet", no_argument, NULL, OPT_QUIET},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
     struct cps_tune_setup s;
     memset(&s, 0, sizeof s);
-    s.budget_pct = DEFAULT_BUDGET_PCT;
-    s.train_fraction = DEFAULT_TRAIN_FRACTION;
-    s.seed = DEFAULT_SEED;
-    s.jobs = cps_pool_default_jobs();
-    s.shards = 1;
-    s.n_candidates = DEFAULT_CANDIDATES;
-    s.min_replicas = DEFAULT_MIN_REPLICAS;
-    s.max_replicas = DEFAULT_MAX_REPLICAS;
-    const char *config_path = NULL, *output = NULL;
-    double scale = NAN, v;
-    int merge = 0, json = 0, quiet = 0, sharded = 0, opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (opt) {
-        case OPT_CONFIG: config_path = optarg; break;
-        case OPT_SCALE:
-            if (parse_double_arg("--scale", optarg, 0, 1e12, &scale) < 0)
-                return CPS_EXIT_USAGE;
-            break;
-        case OPT_BUDGET:
-            if (parse_budget(optarg, &s.budget_pct) < 0)
-                return CPS_EXIT_USAGE;
-            break;
-        case OPT_TRAIN_FRACTION:
-            if (parse_double_arg("--train-fraction", optarg, 0, 1, &s.train_fraction) < 0)
-                return CPS_EXIT_USAGE;
-            if (!(s.train_fraction > 0.0 && s.train_fraction < 1.0)) {
-                fprintf(stderr, "cpscale tune: --train-fraction: must be strictly between 0 "
-                        "and 1\n");
-                return CPS_EXIT_USAGE;
-            }
-            break;
-        case OPT_CANDIDATES:
-            if (parse_double_arg("--candidates", optarg, 1, CPS_TUNE_MAX_CANDIDATES, &v) < 0)
-                return CPS_EXIT_USAGE;
-            s.n_candidates = (size_t)v;
-            break;
-        case OPT_SEED:
-            if (parse_double_arg("--seed", optarg, 0, SEED_MAX, &v) < 0)
-                return CPS_EXIT_USAGE;
-            s.seed = (uint64_t)v;
-            break;
-        case OPT_JOBS:
-            if (parse_double_arg("--jobs", optarg, 1, CPS_POOL_MAX_JOBS, &v) < 0)
-                return CPS_EXIT_USAGE;
-            s.jobs = (int)v;
-            break;
-        case OPT_MIN:
-            if (parse_double_arg("--min-replicas", optarg, 0, 1000000, &v) < 0)
-                return CPS_EXIT_USAGE;
-            s.min_replicas = (int32_t)v;
-            break;
-        case OPT_MAX:
-            if (parse_double_arg("--max-replicas", optarg, 1, 1000000, &v) < 0)
-                return CPS_EXIT_USAGE;
-            s.max_replicas = (int32_t)v;
-            break;
-        case OPT_SHARD:
-            if (parse_shard(optarg, &s.shard, &s.shards) < 0)
-                return CPS_EXIT_USAGE;
-            sharded = 1;
-            break;
-        case OPT_MERGE: merge = 1; break;
-        case OPT_OUTPUT: output = optarg; break;
-        case OPT_JSON: json = 1; break;
-        case OPT_QUIET: quiet = 1; break;
-        case OPT_HELP: tune_usage(stdout); return CPS_EXIT_OK;
-        default:
-            fprintf(stderr, "usage: cpscale tune TRACE.csv... [options] (see --help)\n");
-            return CPS_EXIT_USAGE;
-        }
-    }
-    if (merge) {
-        if (sharded) {
+    struct tune_args a;
+    memset(&a, 0, sizeof a);
+    int exit_code = parse_args(argc, argv, &a, &s);
+    if (exit_code != PARSE_RUN)
+        return exit_code;
+    if (a.merge) {
+        if (a.sharded) {
             fprintf(stderr, "cpscale tune: --merge and --shard do not go together\n");
             return CPS_EXIT_USAGE;
         }
-        return merge_main(argv + optind, argc - optind, json, output);
+        return merge_main(argv + optind, argc - optind, a.json, a.output);
     }
     int n_traces = argc - optind;
     if (n_traces < 1 || n_traces > CPS_TUNE_MAX_TRACES) {
-        fprintf(stderr, "cpscale tune: give 1 to %d trace files (see --help)\n", CPS_TUNE_MAX_TRACES);
+        fprintf(stderr, "cpscale tune: give 1 to %d trace files (see --help)\n",
+                CPS_TUNE_MAX_TRACES);
         return CPS_EXIT_USAGE;
     }
     if (s.min_replicas > s.max_replicas) {
         fprintf(stderr, "cpscale tune: --min-replicas is above --max-replicas\n");
         return CPS_EXIT_USAGE;
     }
-    struct cps_config *config = NULL;
-    if (config_path) {
-        config = cps_load_config_file(config_path);
-        if (!config)
-            return CPS_EXIT_USAGE;
-    } else {
-        config = calloc(1, sizeof *config);
-        if (!config || cps_config_init_defaults(config) < 0) {
-            cps_config_free(config);
-            fprintf(stderr, "cpscale tune: out of memory\n");
-            return CPS_EXIT_RUNTIME;
-        }
-    }
-    int exit_code = CPS_EXIT_USAGE;
-    json_t *shard_json = NULL;
-    struct cps_err err;
-    cps_err_clear(&err);
-    cps_tune_setup_base(&s, config, scale);
-    for (int i = 0; i < n_traces; i++) {
-        struct cps_tune_trace *t = &s.traces[s.n_traces];
-        t->label = argv[optind + i];
-        if (parse_trace_arg(t->label, &t->path, &t->scale) < 0) {
-            fprintf(stderr, "cpscale tune: out of memory\n");
-            exit_code = CPS_EXIT_RUNTIME;
-            goto done;
-        }
-        s.n_traces++;
-        if (cps_trace_runs_load(t->path, quiet ? NULL : stderr, &t->runs, &err) < 0) {
-            cps_err_print(stderr, NULL, &err);
-            exit_code = strstr(err.message, "out of memory") ? CPS_EXIT_RUNTIME : CPS_EXIT_USAGE;
-            goto done;
-        }
-        t->split_s = (int64_t)floor((double)t->runs.seconds * s.train_fraction);
-        if (t->split_s < MIN_PART_S || t->runs.seconds - t->split_s < MIN_PART_S) {
-            fprintf(stderr, "%s: %lld s is too short to split at %g: each part needs at least "
-                    "%d s\n",
-                    t->path, (long long)t->runs.seconds, s.train_fraction, MIN_PART_S);
-            goto done;
-        }
-    }
+    struct cps_config *config = load_config(a.config_path, &exit_code);
+    if (!config)
+        return exit_code;
+    cps_tune_setup_base(&s, config, a.scale);
+    exit_code = load_traces(argv + optind, n_traces, a.quiet, &s);
+    if (exit_code != PARSE_RUN)
+        goto done;
     if (cps_tune_draw(&s) < 0) {
         fprintf(stderr, "cpscale tune: out of memory\n");
         exit_code = CPS_EXIT_RUNTIME;
         goto done;
     }
-    s.progress = !quiet && isatty(STDERR_FILENO) ? stderr : NULL;
-    /* a world the simulator refuses is a usage error, before any work */
-    struct cps_sim_setup probe_setup;
-    memset(&probe_setup, 0, sizeof probe_setup);
-    probe_setup.world = s.world;
-    probe_setup.slo_ms = s.slo_ms;
-    probe_setup.min_replicas = s.min_replicas;
-    probe_setup.max_replicas = s.max_replicas;
-    probe_setup.target = &s.base;
-    probe_setup.n_policies = 1;
-    struct cps_sim *probe = cps_sim_new(&probe_setup, &err);
-    if (!probe) {
-        fprintf(stderr, "cpscale tune: %s\n", err.message);
-        goto done;
-    }
-    cps_sim_free(probe);
-    double started = cps_pool_now_s(), simulated = 0.0;
-    shard_json = cps_tune_run_shard(&s, &simulated, &err);
-    if (!shard_json) {
-        fprintf(stderr, "cpscale tune: %s\n", err.message);
-        exit_code = CPS_EXIT_RUNTIME;
-        goto done;
-    }
-    double elapsed = cps_pool_now_s() - started;
-    json_object_set_new(shard_json, "elapsed_s", json_real(elapsed));
-    if (!quiet)
-        fprintf(stderr, "cpscale tune: %.4g simulated seconds in %.2f s on %d thread(s): %.4g "
-                "simulated seconds/s\n",
-                simulated, elapsed, s.jobs, elapsed > 0.0 ? simulated / elapsed : 0.0);
-    if (sharded) {
-        int to_stdout = output == NULL;
-        FILE *out = to_stdout ? stdout : fopen(output, "w");
-        int rc = out ? json_dumpf(shard_json, out, JSON_INDENT(1) | CPS_TUNE_JSON_EXACT) : -1;
-        if (rc == 0 && fputc('\n', out) == EOF)
-            rc = -1;
-        if (out && (to_stdout ? fflush(out) : fclose(out)) != 0)
-            rc = -1;
-        if (rc < 0) {
-            fprintf(stderr, "cpscale tune: %s: cannot write the shard: %s\n",
-                    output ? output : "stdout", strerror(errno));
-            exit_code = CPS_EXIT_RUNTIME;
-            goto done;
-        }
-        exit_code = CPS_EXIT_OK;
-        goto done;
-    }
-    /* unsharded: the merge of this one shard, through the same path as --merge
-     * (after a round trip through JSON text, as a shard file would take) */
-    char *text = json_dumps(shard_json, CPS_TUNE_JSON_EXACT);
-    json_decref(shard_json);
-    shard_json = text ? json_loads(text, 0, NULL) : NULL;
-    free(text);
-    struct cps_tune_merged m;
-    const char *source = "tune";
-    if (!shard_json || cps_tune_merge(&shard_json, &source, 1, &m, &err) < 0) {
-        fprintf(stderr, "cpscale tune: %s\n", shard_json ? err.message : "out of memory");
-        exit_code = CPS_EXIT_RUNTIME;
-        goto done;
-    }
-    exit_code = cps_tune_report(&m, json, output, elapsed);
+    exit_code = probe_world(&s) < 0 ? CPS_EXIT_USAGE : run(&s, &a);
 done:
-    json_decref(shard_json);
     cps_tune_setup_release(&s);
     cps_config_free(config);
     return exit_code;
