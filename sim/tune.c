@@ -575,6 +575,75 @@ static int run_pool(const struct cps_tune_setup *s, const struct work *work, siz
     return cps_pool_run(n, s->jobs, eval_cb, &ctx, s->progress, label, err);
 }
 
+/* This shard's best candidate by the global order (SIZE_MAX: it owns none)
+ * and, per trace, its best HPA target (best_hpa[t], SIZE_MAX: none). */
+static size_t shard_best(const struct cps_tune_setup *s, const struct cps_tune_figures *cand,
+                         const struct cps_tune_figures *hpa, const struct cps_tune_figures *oracle,
+                         size_t *best_hpa)
+{
+    size_t T = s->n_traces, N = s->n_candidates;
+    struct cps_tune_figures oracle_train[CPS_TUNE_MAX_TRACES];
+    for (size_t t = 0; t < T; t++)
+        oracle_train[t] = oracle[2 * t + CPS_TUNE_TRAIN];
+    size_t best = SIZE_MAX;
+    struct cps_tune_score best_score = {0, INFINITY, INFINITY};
+    for (size_t k = 0; k < N; k++) {
+        if (!owns(s, k))
+            continue;
+        struct cps_tune_score sc = cps_tune_score_of(&cand[k * T], oracle_train, T, s->budget_pct);
+        if (best == SIZE_MAX || cps_tune_score_better(&sc, k, &best_score, best)) {
+            best = k;
+            best_score = sc;
+        }
+    }
+    for (size_t t = 0; t < T; t++) {
+        best_hpa[t] = SIZE_MAX;
+        for (size_t j = 0; j < CPS_TUNE_HPA_TARGETS; j++)
+            if (owns(s, N + j) &&
+                (best_hpa[t] == SIZE_MAX ||
+                 cps_tune_hpa_better(&hpa[j * T + t], j, &hpa[best_hpa[t] * T + t], best_hpa[t],
+                            s->budget_pct)))
+                best_hpa[t] = j;
+    }
+    return best;
+}
+
+/* The shard JSON's head: what the merge checks shards agree on, and every
+ * trace with its oracle figures on both parts. */
+static json_t *shard_header_json(const struct cps_tune_setup *s,
+                                 const struct cps_tune_figures *oracle)
+{
+    size_t T = s->n_traces, N = s->n_candidates;
+    json_t *root = json_object();
+    json_object_set_new(root, "format", json_string(CPS_TUNE_SHARD_FORMAT));
+    json_object_set_new(root, "fingerprint", json_string(s->fingerprint));
+    json_object_set_new(root, "shard", json_integer(s->shard));
+    json_object_set_new(root, "shards", json_integer(s->shards));
+    json_object_set_new(root, "seed", json_integer((json_int_t)s->seed));
+    json_object_set_new(root, "budget_pct", json_real(s->budget_pct));
+    json_object_set_new(root, "train_fraction", json_real(s->train_fraction));
+    json_object_set_new(root, "candidates", json_integer((json_int_t)N));
+    json_t *targets = json_array();
+    for (size_t j = 0; j < CPS_TUNE_HPA_TARGETS; j++)
+        json_array_append_new(targets, json_real(s->hpa_targets[j]));
+    json_object_set_new(root, "hpa_targets", targets);
+    json_t *traces = json_array();
+    for (size_t t = 0; t < T; t++) {
+        const struct cps_tune_trace *tr = &s->traces[t];
+        json_t *o = json_object(), *orc = json_object();
+        json_object_set_new(o, "trace", json_string(tr->label));
+        json_object_set_new(o, "scale", json_real(tr->scale * s->world.scale));
+        json_object_set_new(o, "seconds", json_integer(tr->runs.seconds));
+        json_object_set_new(o, "split_s", json_integer(tr->split_s));
+        json_object_set_new(orc, "train", cps_tune_figures_json(&oracle[2 * t + CPS_TUNE_TRAIN]));
+        json_object_set_new(orc, "test", cps_tune_figures_json(&oracle[2 * t + CPS_TUNE_TEST]));
+        json_object_set_new(o, "oracle", orc);
+        json_array_append_new(traces, o);
+    }
+    json_object_set_new(root, "traces", traces);
+    return root;
+}
+
 /*
  * Evaluate this shard's candidates and HPA targets on every training part
  * (and the oracle on every part), pick the shard's best candidate and best
@@ -613,30 +682,8 @@ json_t *cps_tune_run_shard(const struct cps_tune_setup *s, double *simulated, st
     for (size_t i = 0; i < n; i++)
         sim_seconds += (double)part_seconds(&s->traces[work[i].trace], work[i].part);
     /* this shard's best candidate and best HPA target per trace */
-    struct cps_tune_figures oracle_train[CPS_TUNE_MAX_TRACES];
-    for (size_t t = 0; t < T; t++)
-        oracle_train[t] = oracle[2 * t + CPS_TUNE_TRAIN];
-    size_t best = SIZE_MAX;
-    struct cps_tune_score best_score = {0, INFINITY, INFINITY};
-    for (size_t k = 0; k < N; k++) {
-        if (!owns(s, k))
-            continue;
-        struct cps_tune_score sc = cps_tune_score_of(&cand[k * T], oracle_train, T, s->budget_pct);
-        if (best == SIZE_MAX || cps_tune_score_better(&sc, k, &best_score, best)) {
-            best = k;
-            best_score = sc;
-        }
-    }
     size_t best_hpa[CPS_TUNE_MAX_TRACES];
-    for (size_t t = 0; t < T; t++) {
-        best_hpa[t] = SIZE_MAX;
-        for (size_t j = 0; j < CPS_TUNE_HPA_TARGETS; j++)
-            if (owns(s, N + j) &&
-                (best_hpa[t] == SIZE_MAX ||
-                 cps_tune_hpa_better(&hpa[j * T + t], j, &hpa[best_hpa[t] * T + t], best_hpa[t],
-                            s->budget_pct)))
-                best_hpa[t] = j;
-    }
+    size_t best = shard_best(s, cand, hpa, oracle, best_hpa);
     /* test parts: tests[0..T) the best candidate, [T..2T) candidate 0, [2T..3T) HPA */
     n = 0;
     size_t tested[2] = {best, owns(s, 0) && best != 0 ? 0 : SIZE_MAX};
@@ -653,33 +700,7 @@ json_t *cps_tune_run_shard(const struct cps_tune_setup *s, double *simulated, st
     for (size_t i = 0; i < n; i++)
         sim_seconds += (double)part_seconds(&s->traces[work[i].trace], work[i].part);
     /* the shard's JSON */
-    root = json_object();
-    json_object_set_new(root, "format", json_string(CPS_TUNE_SHARD_FORMAT));
-    json_object_set_new(root, "fingerprint", json_string(s->fingerprint));
-    json_object_set_new(root, "shard", json_integer(s->shard));
-    json_object_set_new(root, "shards", json_integer(s->shards));
-    json_object_set_new(root, "seed", json_integer((json_int_t)s->seed));
-    json_object_set_new(root, "budget_pct", json_real(s->budget_pct));
-    json_object_set_new(root, "train_fraction", json_real(s->train_fraction));
-    json_object_set_new(root, "candidates", json_integer((json_int_t)N));
-    json_t *targets = json_array();
-    for (size_t j = 0; j < CPS_TUNE_HPA_TARGETS; j++)
-        json_array_append_new(targets, json_real(s->hpa_targets[j]));
-    json_object_set_new(root, "hpa_targets", targets);
-    json_t *traces = json_array();
-    for (size_t t = 0; t < T; t++) {
-        const struct cps_tune_trace *tr = &s->traces[t];
-        json_t *o = json_object(), *orc = json_object();
-        json_object_set_new(o, "trace", json_string(tr->label));
-        json_object_set_new(o, "scale", json_real(tr->scale * s->world.scale));
-        json_object_set_new(o, "seconds", json_integer(tr->runs.seconds));
-        json_object_set_new(o, "split_s", json_integer(tr->split_s));
-        json_object_set_new(orc, "train", cps_tune_figures_json(&oracle[2 * t + CPS_TUNE_TRAIN]));
-        json_object_set_new(orc, "test", cps_tune_figures_json(&oracle[2 * t + CPS_TUNE_TEST]));
-        json_object_set_new(o, "oracle", orc);
-        json_array_append_new(traces, o);
-    }
-    json_object_set_new(root, "traces", traces);
+    root = shard_header_json(s, oracle);
     json_t *items = json_array(), *hpa_items = json_array();
     for (size_t k = 0; k < N; k++)
         if (owns(s, k)) {
