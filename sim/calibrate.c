@@ -12,11 +12,11 @@
 #include "replay.h"
 #include "queue_model.h"
 #include "trace.h"
+#include "units.h"
 
 
 /* ln(20): the p95 of an exponential response time is ln(20) / rate. */
 #define LN_20 2.995732273553991
-#define MS_PER_S 1000.0
 /* The load per pod must spread at least this much ((p90 - p10) / p50): with
  * one load level a fast service at high load and a slow one at low load
  * give the same latency, and no fit can tell them apart. */
@@ -74,7 +74,7 @@ struct fit {
 static double queue_part(const struct fit *f, const struct fit_row *r, double mu)
 {
     if (f->routing == CPS_ROUTING_RANDOM)
-        return mu > r->x ? MS_PER_S * LN_20 / (mu - r->x) : INFINITY;
+        return mu > r->x ? CPS_MS_PER_S * LN_20 / (mu - r->x) : INFINITY;
     struct cps_queue_model model = {CPS_ROUTING_POOLED, mu, 0.0};
     return cps_queue_p95_ms(&model, r->qps, r->c);
 }
@@ -287,25 +287,13 @@ static void fit_once(const struct fit *f,
     loss(f, out->mu, &out->base);
 }
 
-/*
- * Select the usable rows, fit, drop outliers once, fit again, then check
- * that the fit is identified before reporting it.
- */
-int cps_calibrate_fit(const struct cps_calib_row *rows, size_t n,
-                      const struct cps_calib_options *options, struct cps_calib_result *result,
-                      struct cps_err *err)
+/* The rows the fit can use, into used[] (returns how many): qps, p95_ms and
+ * replicas present, not idle, not saturated; for pooled routing at most
+ * POOLED_MAX_ROWS of them. The row counts of what was left out go to result. */
+static size_t select_rows(const struct cps_calib_row *rows, size_t n,
+                          const struct cps_calib_options *options, struct fit_row *used,
+                          struct cps_calib_result *result)
 {
-    struct fit_row *used = NULL;
-    double *work = NULL;
-    int rc = -1;
-    memset(result, 0, sizeof *result);
-    result->rows_total = n;
-    used = malloc((n ? n : 1) * sizeof *used);
-    work = malloc((n ? n : 1) * sizeof *work);
-    if (!used || !work) {
-        cps_err_set(err, "calibrate", 0, 0, "out of memory");
-        goto fail;
-    }
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         const struct cps_calib_row *r = &rows[i];
@@ -337,6 +325,78 @@ int cps_calibrate_fit(const struct cps_calib_row *rows, size_t n,
         result->rows_subsampled = m - kept;
         m = kept;
     }
+    return m;
+}
+
+/*
+ * A robust (L1) first fit, whose residuals find the gross outliers (a
+ * deploy, a cache flush, a noisy neighbour): rows beyond OUTLIER_MADS
+ * robust deviations are dropped once, from f's rows in place, when they are
+ * few enough. best receives the robust fit; work is f->scratch. 0, or -1 when out of memory.
+ */
+static int drop_outliers(struct fit *f, struct fit_row *used, struct fitted *best,
+                         struct cps_calib_result *result)
+{
+    double *work = f->scratch; /* f's rows are used[0, f->n) */
+    size_t m = f->n;
+    /* a robust first fit, whose residuals find the gross outliers (a deploy,
+     * a cache flush, a noisy neighbour); they are dropped once */
+    fit_once(f, profile_l1, best);
+    residuals(f, best->mu, best->base, work);
+    double *dev = malloc(m * sizeof *dev);
+    if (!dev)
+        return -1;
+    memcpy(dev, work, m * sizeof *dev);
+    qsort(dev, m, sizeof *dev, compare_double_cb);
+    double median = percentile(dev, m, PERCENTILE_50);
+    for (size_t i = 0; i < m; i++)
+        dev[i] = fabs(work[i] - median);
+    qsort(dev, m, sizeof *dev, compare_double_cb);
+    double mad = percentile(dev, m, PERCENTILE_50);
+    free(dev);
+    double limit = OUTLIER_MADS * MAD_TO_SD * mad;
+    if (limit < OUTLIER_FLOOR_MS)
+        limit = OUTLIER_FLOOR_MS;
+    size_t outliers = 0;
+    for (size_t i = 0; i < m; i++)
+        outliers += fabs(work[i] - median) > limit;
+    if (outliers > 0 && (double)outliers <= OUTLIER_MAX_SHARE * (double)m &&
+        m - outliers >= CPS_CALIB_MIN_ROWS) {
+        size_t kept = 0;
+        for (size_t i = 0; i < m; i++)
+            if (!(fabs(work[i] - median) > limit))
+                used[kept++] = used[i];
+        result->rows_outliers = m - kept;
+        m = kept;
+        f->n = m;
+        f->max_x = 0.0;
+        for (size_t i = 0; i < m; i++)
+            if (used[i].x > f->max_x)
+                f->max_x = used[i].x;
+    }
+    return 0;
+}
+
+/*
+ * Select the usable rows, fit, drop outliers once, fit again, then check
+ * that the fit is identified before reporting it.
+ */
+int cps_calibrate_fit(const struct cps_calib_row *rows, size_t n,
+                      const struct cps_calib_options *options, struct cps_calib_result *result,
+                      struct cps_err *err)
+{
+    struct fit_row *used = NULL;
+    double *work = NULL;
+    int rc = -1;
+    memset(result, 0, sizeof *result);
+    result->rows_total = n;
+    used = malloc((n ? n : 1) * sizeof *used);
+    work = malloc((n ? n : 1) * sizeof *work);
+    if (!used || !work) {
+        cps_err_set(err, "calibrate", 0, 0, "out of memory");
+        goto fail;
+    }
+    size_t m = select_rows(rows, n, options, used, result);
     if (m < CPS_CALIB_MIN_ROWS) {
         if (m == 0 && result->rows_saturated > 0)
             cps_err_set(err, "calibrate", 0, 0,
@@ -371,43 +431,11 @@ int cps_calibrate_fit(const struct cps_calib_row *rows, size_t n,
     }
     struct fit f = {used, m, options->routing, result->load_max, work};
     struct fitted best;
-    /* a robust first fit, whose residuals find the gross outliers (a deploy,
-     * a cache flush, a noisy neighbour); they are dropped once */
-    fit_once(&f, profile_l1, &best);
-    residuals(&f, best.mu, best.base, work);
-    double *dev = malloc(m * sizeof *dev);
-    if (!dev) {
+    if (drop_outliers(&f, used, &best, result) < 0) {
         cps_err_set(err, "calibrate", 0, 0, "out of memory");
         goto fail;
     }
-    memcpy(dev, work, m * sizeof *dev);
-    qsort(dev, m, sizeof *dev, compare_double_cb);
-    double median = percentile(dev, m, PERCENTILE_50);
-    for (size_t i = 0; i < m; i++)
-        dev[i] = fabs(work[i] - median);
-    qsort(dev, m, sizeof *dev, compare_double_cb);
-    double mad = percentile(dev, m, PERCENTILE_50);
-    free(dev);
-    double limit = OUTLIER_MADS * MAD_TO_SD * mad;
-    if (limit < OUTLIER_FLOOR_MS)
-        limit = OUTLIER_FLOOR_MS;
-    size_t outliers = 0;
-    for (size_t i = 0; i < m; i++)
-        outliers += fabs(work[i] - median) > limit;
-    if (outliers > 0 && (double)outliers <= OUTLIER_MAX_SHARE * (double)m &&
-        m - outliers >= CPS_CALIB_MIN_ROWS) {
-        size_t kept = 0;
-        for (size_t i = 0; i < m; i++)
-            if (!(fabs(work[i] - median) > limit))
-                used[kept++] = used[i];
-        result->rows_outliers = m - kept;
-        m = kept;
-        f.n = m;
-        f.max_x = 0.0;
-        for (size_t i = 0; i < m; i++)
-            if (used[i].x > f.max_x)
-                f.max_x = used[i].x;
-    }
+    m = f.n;
     for (size_t i = 0; i < m; i++)
         work[i] = used[i].y;
     qsort(work, m, sizeof *work, compare_double_cb);

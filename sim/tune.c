@@ -10,16 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duration.h"
 #include "pool.h"
 #include "queue_model.h"
 #include "trace_runs.h"
 #include "tune_score.h"
+#include "units.h"
 #include "world.h"
 
 
-#define MS_PER_S 1000
-#define MS_PER_MIN (60 * MS_PER_S)
-#define MS_PER_HOUR (60 * MS_PER_MIN)
 #define PERCENT 100.0
 
 /* The HPA's CPU targets searched for its best: 0.10, 0.15, ..., 0.95. */
@@ -51,9 +50,9 @@
 static const double headroom_levels[] = {0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995,
                                          0.9999};
 static const double down_quantile_levels[] = {0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999};
-static const int64_t halflife_levels_ms[] = {15 * MS_PER_MIN, 1 * MS_PER_HOUR, 3 * MS_PER_HOUR,
-                                             6 * MS_PER_HOUR, 12 * MS_PER_HOUR, 24 * MS_PER_HOUR,
-                                             72 * (int64_t)MS_PER_HOUR};
+static const int64_t halflife_levels_ms[] = {15 * CPS_MS_PER_MIN, 1 * CPS_MS_PER_HOUR, 3 * CPS_MS_PER_HOUR,
+                                             6 * CPS_MS_PER_HOUR, 12 * CPS_MS_PER_HOUR, 24 * CPS_MS_PER_HOUR,
+                                             72 * (int64_t)CPS_MS_PER_HOUR};
 static const int32_t down_window_levels[] = {0, 30, 60, 120, 180, 300, 600, 900, 1800};
 static const int32_t down_percent_levels[] = {5, 10, 25, 50, 100};
 static const int32_t down_period_levels[] = {15, 30, 60, 120};
@@ -298,19 +297,6 @@ static void text_printf(struct text *b, const char *fmt, ...)
     }
 }
 
-/* A duration in the config's syntax, in the largest unit that divides it. */
-static void duration_text(char *buf, size_t size, int64_t ms)
-{
-    if (ms != 0 && ms % MS_PER_HOUR == 0)
-        snprintf(buf, size, "%" PRId64 "h", ms / MS_PER_HOUR);
-    else if (ms != 0 && ms % MS_PER_MIN == 0)
-        snprintf(buf, size, "%" PRId64 "m", ms / MS_PER_MIN);
-    else if (ms % MS_PER_S == 0)
-        snprintf(buf, size, "%" PRId64 "s", ms / MS_PER_S);
-    else
-        snprintf(buf, size, "%" PRId64 "ms", ms);
-}
-
 static const char *select_name(enum cps_select_policy s)
 {
     return s == CPS_SELECT_MIN ? "Min" : s == CPS_SELECT_DISABLED ? "Disabled" : "Max";
@@ -333,7 +319,7 @@ char *cps_tune_fragment(const struct cps_target *t)
 {
     struct text b = {0};
     char halflife[32];
-    duration_text(halflife, sizeof halflife, t->policy.volatility_halflife_ms);
+    cps_duration_format(halflife, sizeof halflife, t->policy.volatility_halflife_ms);
     text_printf(&b, "defaults:\n  policy:\n");
     text_printf(&b, "    headroom_quantile: %.10g\n", t->policy.headroom_quantile);
     text_printf(&b, "    scale_down_quantile: %.10g\n", t->policy.scale_down_quantile);
@@ -460,7 +446,7 @@ static json_t *params_json(const struct cps_target *t)
 {
     json_t *o = json_object(), *policy = json_object(), *behavior = json_object();
     char halflife[32];
-    duration_text(halflife, sizeof halflife, t->policy.volatility_halflife_ms);
+    cps_duration_format(halflife, sizeof halflife, t->policy.volatility_halflife_ms);
     json_object_set_new(policy, "headroom_quantile", json_real(t->policy.headroom_quantile));
     json_object_set_new(policy, "scale_down_quantile", json_real(t->policy.scale_down_quantile));
     json_object_set_new(policy, "volatility_halflife", json_string(halflife));

@@ -11,9 +11,9 @@
 
 #include "commands.h"
 #include "decide.h"
+#include "units.h"
 
 #define INPUT_MAX_BYTES (16u << 20)
-#define MS_PER_S 1000.0
 /* History entries accepted from the input (each is a few bytes of JSON). */
 #define HISTORY_MAX_ENTRIES 100000
 
@@ -183,7 +183,7 @@ static int read_history(const char *source, json_t *h, struct cps_history **out)
             cps_history_free(history);
             return has_t && has_r ? -1 : input_error(source, path, "needs \"t\" and \"replicas\"");
         }
-        cps_history_add_recommendation(history, llround(t * MS_PER_S), (int32_t)r);
+        cps_history_add_recommendation(history, llround(t * CPS_MS_PER_S), (int32_t)r);
     }
     for (size_t i = 0; i < n_events; i++) {
         json_t *e = json_array_get(events, i);
@@ -201,7 +201,7 @@ static int read_history(const char *source, json_t *h, struct cps_history **out)
             cps_history_free(history);
             return has_t && has_c ? -1 : input_error(source, path, "needs \"t\" and \"change\"");
         }
-        cps_history_add_scale_event(history, llround(t * MS_PER_S), (int32_t)c);
+        cps_history_add_scale_event(history, llround(t * CPS_MS_PER_S), (int32_t)c);
     }
     *out = history;
     return 0;
@@ -274,7 +274,7 @@ static int decide_json(const char *source, const char *text, size_t len,
     }
     cps_policy_state_init(state);
     struct cps_decision d;
-    cps_decide(&target, &obs, history, state, llround(now * MS_PER_S), has_given ? &given32 : NULL,
+    cps_decide(&target, &obs, history, state, llround(now * CPS_MS_PER_S), has_given ? &given32 : NULL,
                &d);
     free(state);
     json_t *out = json_object();

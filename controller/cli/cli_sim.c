@@ -265,7 +265,7 @@ static int parse_world_option(int opt, const char *arg, struct cps_sim_setup *se
     case OPT_BASE_LATENCY:
         if (parse_seconds("--base-latency", arg, &v) < 0)
             return -1;
-        w->base_latency_ms = v * 1000.0;
+        w->base_latency_ms = v * CPS_MS_PER_S;
         return 0;
     case OPT_STARTUP: return parse_seconds("--startup", arg, &w->startup_s);
     case OPT_PRICE: return parse_number("--price", arg, 0, 1e9, &w->price);
