@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rng.h"
+
 #define SECONDS_PER_DAY 86400.0
 #define TWO_PI 6.283185307179586
 /* 2024-01-01 00:00:00 UTC, a Monday. */
@@ -13,25 +15,10 @@
 #define PEAK_HOUR 15.0
 #define MAX_BURSTS 4096
 
-/* splitmix64: small, fast and good enough for synthetic load. */
-static uint64_t next_u64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in (0, 1). */
-static double next_uniform(uint64_t *state)
-{
-    return ((double)(next_u64(state) >> 11) + 0.5) / 9007199254740992.0;
-}
-
 /* Standard normal by Box-Muller (one of the pair). */
 static double next_normal(uint64_t *state)
 {
-    double u = next_uniform(state), v = next_uniform(state);
+    double u = cps_rng_uniform_open(state), v = cps_rng_uniform_open(state);
     return sqrt(-2.0 * log(u)) * cos(TWO_PI * v);
 }
 
@@ -97,10 +84,10 @@ int cps_gen_trace_write(FILE *out, const struct cps_gen_params *p)
     if (!bursts)
         return -1;
     for (size_t i = 0; i < n_bursts; i++) {
-        bursts[i].start = next_uniform(&rng) * span;
-        bursts[i].ramp = 60.0 + 120.0 * next_uniform(&rng);
-        bursts[i].length = 300.0 + 1500.0 * next_uniform(&rng);
-        bursts[i].factor = 1.4 + 1.2 * next_uniform(&rng);
+        bursts[i].start = cps_rng_uniform_open(&rng) * span;
+        bursts[i].ramp = 60.0 + 120.0 * cps_rng_uniform_open(&rng);
+        bursts[i].length = 300.0 + 1500.0 * cps_rng_uniform_open(&rng);
+        bursts[i].factor = 1.4 + 1.2 * cps_rng_uniform_open(&rng);
     }
     fputs(p->with_cost ? "timestamp,qps,cost_per_pod_hour\n" : "timestamp,qps\n", out);
     double price = 0.05;

@@ -13,6 +13,7 @@
 #include "duration.h"
 #include "pool.h"
 #include "queue_model.h"
+#include "rng.h"
 #include "trace_runs.h"
 #include "tune_score.h"
 #include "units.h"
@@ -38,8 +39,6 @@
 #define LOCAL_DOWN_PROBABILITY 0.5
 /* Odd constant that spreads candidate indices over the seed's bits. */
 #define SEED_MIX 0xD1B54A32D192ED03ULL
-/* 2^53: doubles in [0, 1) from the top 53 bits of a 64-bit draw. */
-#define TWO_POW_53 9007199254740992.0
 /* Redraws before a repeated candidate is accepted (a tiny grid). */
 #define MAX_REDRAWS 64
 #define FNV_OFFSET 0xcbf29ce484222325ULL
@@ -93,7 +92,7 @@ static uint8_t nearest_double(const double *levels, size_t n, double v)
     return (uint8_t)best;
 }
 
-static uint8_t nearest_int(const int32_t *levels, size_t n, int64_t v)
+static uint8_t nearest_ms(const int64_t *levels, size_t n, int64_t v)
 {
     size_t best = 0;
     for (size_t i = 1; i < n; i++)
@@ -102,13 +101,13 @@ static uint8_t nearest_int(const int32_t *levels, size_t n, int64_t v)
     return (uint8_t)best;
 }
 
-static uint8_t nearest_ms(const int64_t *levels, size_t n, int64_t v)
+/* The same over int32 levels (at most a few dozen of them). */
+static uint8_t nearest_int(const int32_t *levels, size_t n, int64_t v)
 {
-    size_t best = 0;
-    for (size_t i = 1; i < n; i++)
-        if (llabs(levels[i] - v) < llabs(levels[best] - v))
-            best = i;
-    return (uint8_t)best;
+    int64_t wide[UINT8_MAX + 1];
+    for (size_t i = 0; i < n && i <= UINT8_MAX; i++)
+        wide[i] = levels[i];
+    return nearest_ms(wide, n <= UINT8_MAX ? n : UINT8_MAX + 1, v);
 }
 
 /* The base config's position on the grid (nearest level per dimension). */
@@ -148,23 +147,9 @@ static void base_levels(const struct cps_target *t, uint8_t *level)
     level[CPS_TUNE_CAPACITY] = 0;
 }
 
-/* splitmix64, seeded per candidate, so candidate i needs no other stream. */
-static uint64_t next_u64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-static double next_uniform(uint64_t *state)
-{
-    return (double)(next_u64(state) >> 11) / TWO_POW_53;
-}
-
 static size_t next_below(uint64_t *state, size_t n)
 {
-    return (size_t)(next_uniform(state) * (double)n);
+    return (size_t)(cps_rng_uniform(state) * (double)n);
 }
 
 /* A local move: some dimensions step one or two levels from the base. */
@@ -174,10 +159,10 @@ static void draw_local(uint64_t *rng, const uint8_t *base, uint8_t *level)
     memcpy(level, base, CPS_TUNE_DIMS);
     while (!moved) {
         for (int d = 0; d < CPS_TUNE_DIMS; d++) {
-            if (next_uniform(rng) >= LOCAL_MOVE_PROBABILITY)
+            if (cps_rng_uniform(rng) >= LOCAL_MOVE_PROBABILITY)
                 continue;
-            int step = next_uniform(rng) < LOCAL_FAR ? 2 : 1;
-            if (next_uniform(rng) < LOCAL_DOWN_PROBABILITY)
+            int step = cps_rng_uniform(rng) < LOCAL_FAR ? 2 : 1;
+            if (cps_rng_uniform(rng) < LOCAL_DOWN_PROBABILITY)
                 step = -step;
             int v = base[d] + step, n = (int)level_counts[d];
             if (v < 0)
