@@ -612,6 +612,13 @@ static json_t *finite_or_null(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* keys[i] = values[i] as JSON reals in o, in order. */
+static void set_reals(json_t *o, const char *const *keys, const double *values, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, keys[i], json_real(values[i]));
+}
+
 int cps_calibrate_write_json(FILE *out, const char *path, const struct cps_calib_options *o,
                               const struct cps_calib_result *r)
 {
@@ -627,10 +634,10 @@ int cps_calibrate_write_json(FILE *out, const char *path, const struct cps_calib
     json_object_set_new(root, "base_latency_ms", json_real(r->base_latency_ms));
     json_object_set_new(root, "r2", finite_or_null(r->r2));
     json_object_set_new(root, "rmse_ms", json_real(r->rmse_ms));
-    json_object_set_new(resid, "p50", json_real(r->residual_p50_ms));
-    json_object_set_new(resid, "p90", json_real(r->residual_p90_ms));
-    json_object_set_new(resid, "p99", json_real(r->residual_p99_ms));
-    json_object_set_new(resid, "max", json_real(r->residual_max_ms));
+    set_reals(resid, (const char *const[]){"p50", "p90", "p99", "max"},
+              (const double[]){r->residual_p50_ms, r->residual_p90_ms, r->residual_p99_ms,
+                               r->residual_max_ms},
+              4);
     json_object_set_new(root, "residual_abs_ms", resid);
     json_object_set_new(rows, "total", json_integer((json_int_t)r->rows_total));
     json_object_set_new(rows, "used", json_integer((json_int_t)r->rows_used));
@@ -640,11 +647,9 @@ int cps_calibrate_write_json(FILE *out, const char *path, const struct cps_calib
     json_object_set_new(rows, "outliers", json_integer((json_int_t)r->rows_outliers));
     json_object_set_new(rows, "subsampled", json_integer((json_int_t)r->rows_subsampled));
     json_object_set_new(root, "rows", rows);
-    json_object_set_new(load, "min", json_real(r->load_min));
-    json_object_set_new(load, "p10", json_real(r->load_p10));
-    json_object_set_new(load, "p50", json_real(r->load_p50));
-    json_object_set_new(load, "p90", json_real(r->load_p90));
-    json_object_set_new(load, "max", json_real(r->load_max));
+    set_reals(load, (const char *const[]){"min", "p10", "p50", "p90", "max"},
+              (const double[]){r->load_min, r->load_p10, r->load_p50, r->load_p90, r->load_max},
+              5);
     json_object_set_new(root, "load_per_pod", load);
     json_object_set_new(root, "slo_ms", json_real(o->slo_ms));
     json_object_set_new(root, "slo_safe_rps_per_pod", json_real(r->slo_safe_rps_per_pod));

@@ -621,18 +621,48 @@ static void write_heading(FILE *out, const struct layout *lay, const struct rect
     fputs("</text>\n", out);
 }
 
+/* Which per-series array a panel draws. */
+enum series_field { FIELD_READY_PODS, FIELD_VIOLATION_SECONDS, FIELD_CUMULATIVE_COST };
+
+static const double *series_values(const struct cps_plot_series *s, enum series_field field)
+{
+    switch (field) {
+    case FIELD_READY_PODS: return s->ready_pods;
+    case FIELD_VIOLATION_SECONDS: return s->violation_seconds;
+    default: return s->cumulative_cost;
+    }
+}
+
+/* The largest value of one field over every series. */
+static double series_max(const struct cps_plot *plot, enum series_field field)
+{
+    double max = 0;
+    for (size_t i = 0; i < plot->n_series; i++) {
+        double m = array_max(series_values(&plot->series[i], field), plot->n_points);
+        if (m > max)
+            max = m;
+    }
+    return max;
+}
+
+/* One line per series of one field against axis a, in its style. */
+static void write_series_lines(FILE *out, const struct layout *lay, const struct rect *r,
+                               const struct axis *a, enum series_field field, double width)
+{
+    const struct cps_plot *plot = lay->plot;
+    for (size_t i = 0; i < plot->n_series; i++) {
+        size_t n = build_points(lay, r, a, series_values(&plot->series[i], field),
+                                field == FIELD_CUMULATIVE_COST);
+        write_polyline(out, lay, n, lay->colors[i], lay->dashes[i], width);
+    }
+}
+
 /* Panel 1: demand as a light area on the right axis, ready pods as lines. */
 static void write_demand_panel(FILE *out, const struct layout *lay, const struct rect *r,
                                const struct time_ticks *tt)
 {
     const struct cps_plot *plot = lay->plot;
-    double pods_max = 0;
-    for (size_t i = 0; i < plot->n_series; i++) {
-        double m = array_max(plot->series[i].ready_pods, plot->n_points);
-        if (m > pods_max)
-            pods_max = m;
-    }
-    struct axis pods = make_axis(pods_max, r->height, 1);
+    struct axis pods = make_axis(series_max(plot, FIELD_READY_PODS), r->height, 1);
     struct axis demand = make_axis(array_max(plot->demand_qps, plot->n_points),
                                    r->height, 0);
 
@@ -649,10 +679,7 @@ static void write_demand_panel(FILE *out, const struct layout *lay, const struct
     fprintf(out, " %.1f,%.1f\"/>\n", lay->xs[n - 1], base);
     write_polyline(out, lay, n, COLOR_DEMAND_LINE, NULL, DEMAND_LINE_WIDTH);
 
-    for (size_t i = 0; i < plot->n_series; i++) {
-        n = build_points(lay, r, &pods, plot->series[i].ready_pods, 0);
-        write_polyline(out, lay, n, lay->colors[i], lay->dashes[i], LINE_WIDTH);
-    }
+    write_series_lines(out, lay, r, &pods, FIELD_READY_PODS, LINE_WIDTH);
     write_frame(out, lay, r, tt);
 }
 
@@ -661,23 +688,14 @@ static void write_violation_panel(FILE *out, const struct layout *lay,
                                   const struct rect *r, const struct time_ticks *tt)
 {
     const struct cps_plot *plot = lay->plot;
-    double max = 0;
-    for (size_t i = 0; i < plot->n_series; i++) {
-        double m = array_max(plot->series[i].violation_seconds, plot->n_points);
-        if (m > max)
-            max = m;
-    }
-    struct axis a = make_axis(max, r->height, 0);
+    struct axis a = make_axis(series_max(plot, FIELD_VIOLATION_SECONDS), r->height, 0);
     char bucket[LABEL_MAX], heading[LABEL_MAX * 2];
     cps_plot_format_duration(plot->bucket_seconds, bucket, sizeof bucket);
     snprintf(heading, sizeof heading, "Seconds over SLO per %s bucket", bucket);
     write_heading(out, lay, r, heading, TOTALS_VIOLATION_SECONDS, "total");
     write_time_grid(out, lay, r, tt);
     write_y_axis(out, r, &a, "s over SLO / bucket");
-    for (size_t i = 0; i < plot->n_series; i++) {
-        size_t n = build_points(lay, r, &a, plot->series[i].violation_seconds, 0);
-        write_polyline(out, lay, n, lay->colors[i], lay->dashes[i], VIOLATION_LINE_WIDTH);
-    }
+    write_series_lines(out, lay, r, &a, FIELD_VIOLATION_SECONDS, VIOLATION_LINE_WIDTH);
     write_frame(out, lay, r, tt);
 }
 
@@ -685,21 +703,11 @@ static void write_violation_panel(FILE *out, const struct layout *lay,
 static void write_cost_panel(FILE *out, const struct layout *lay, const struct rect *r,
                              const struct time_ticks *tt)
 {
-    const struct cps_plot *plot = lay->plot;
-    double max = 0;
-    for (size_t i = 0; i < plot->n_series; i++) {
-        double m = array_max(plot->series[i].cumulative_cost, plot->n_points);
-        if (m > max)
-            max = m;
-    }
-    struct axis a = make_axis(max, r->height, 0);
+    struct axis a = make_axis(series_max(lay->plot, FIELD_CUMULATIVE_COST), r->height, 0);
     write_heading(out, lay, r, "Cumulative cost", TOTALS_FINAL_COST, "final");
     write_time_grid(out, lay, r, tt);
     write_y_axis(out, r, &a, "cumulative cost (USD)");
-    for (size_t i = 0; i < plot->n_series; i++) {
-        size_t n = build_points(lay, r, &a, plot->series[i].cumulative_cost, 1);
-        write_polyline(out, lay, n, lay->colors[i], lay->dashes[i], LINE_WIDTH);
-    }
+    write_series_lines(out, lay, r, &a, FIELD_CUMULATIVE_COST, LINE_WIDTH);
     write_frame(out, lay, r, tt);
     write_time_labels(out, lay, r, tt);
 }

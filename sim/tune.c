@@ -52,11 +52,11 @@ static const double down_quantile_levels[] = {0.95, 0.99, 0.995, 0.999, 0.9995, 
 static const int64_t halflife_levels_ms[] = {15 * CPS_MS_PER_MIN, 1 * CPS_MS_PER_HOUR, 3 * CPS_MS_PER_HOUR,
                                              6 * CPS_MS_PER_HOUR, 12 * CPS_MS_PER_HOUR, 24 * CPS_MS_PER_HOUR,
                                              72 * (int64_t)CPS_MS_PER_HOUR};
-static const int32_t down_window_levels[] = {0, 30, 60, 120, 180, 300, 600, 900, 1800};
-static const int32_t down_percent_levels[] = {5, 10, 25, 50, 100};
-static const int32_t down_period_levels[] = {15, 30, 60, 120};
-static const int32_t up_pods_levels[] = {2, 4, 8, 16, 32};
-static const int32_t up_percent_levels[] = {50, 100, 200, 400};
+static const int64_t down_window_levels[] = {0, 30, 60, 120, 180, 300, 600, 900, 1800};
+static const int64_t down_percent_levels[] = {5, 10, 25, 50, 100};
+static const int64_t down_period_levels[] = {15, 30, 60, 120};
+static const int64_t up_pods_levels[] = {2, 4, 8, 16, 32};
+static const int64_t up_percent_levels[] = {50, 100, 200, 400};
 /* Shares of the SLO-safe rate per pod; 0: the base config's capacity setting. */
 static const double capacity_levels[] = {0, 1.0, 0.85, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3};
 /* Significant digits of a tuned rps_per_pod (it is written into the fragment). */
@@ -83,6 +83,7 @@ size_t cps_tune_levels(enum cps_tune_dim dim)
     return (unsigned)dim < CPS_TUNE_DIMS ? level_counts[dim] : 0;
 }
 
+/* The index of the level nearest v (the first of equally near ones). */
 static uint8_t nearest_double(const double *levels, size_t n, double v)
 {
     size_t best = 0;
@@ -92,22 +93,14 @@ static uint8_t nearest_double(const double *levels, size_t n, double v)
     return (uint8_t)best;
 }
 
-static uint8_t nearest_ms(const int64_t *levels, size_t n, int64_t v)
+/* The same over integer levels (exact in a double: all are far below 2^53). */
+static uint8_t nearest_int(const int64_t *levels, size_t n, int64_t v)
 {
-    size_t best = 0;
-    for (size_t i = 1; i < n; i++)
-        if (llabs(levels[i] - v) < llabs(levels[best] - v))
-            best = i;
-    return (uint8_t)best;
-}
-
-/* The same over int32 levels (at most a few dozen of them). */
-static uint8_t nearest_int(const int32_t *levels, size_t n, int64_t v)
-{
-    int64_t wide[UINT8_MAX + 1];
-    for (size_t i = 0; i < n && i <= UINT8_MAX; i++)
-        wide[i] = levels[i];
-    return nearest_ms(wide, n <= UINT8_MAX ? n : UINT8_MAX + 1, v);
+    double wide[UINT8_MAX + 1];
+    size_t m = n <= UINT8_MAX ? n : UINT8_MAX + 1;
+    for (size_t i = 0; i < m; i++)
+        wide[i] = (double)levels[i];
+    return nearest_double(wide, m, (double)v);
 }
 
 /* The base config's position on the grid (nearest level per dimension). */
@@ -119,7 +112,7 @@ static void base_levels(const struct cps_target *t, uint8_t *level)
     level[CPS_TUNE_SCALE_DOWN_QUANTILE] =
         nearest_double(down_quantile_levels, N_OF(down_quantile_levels), p->scale_down_quantile);
     level[CPS_TUNE_VOLATILITY_HALFLIFE] =
-        nearest_ms(halflife_levels_ms, N_OF(halflife_levels_ms), p->volatility_halflife_ms);
+        nearest_int(halflife_levels_ms, N_OF(halflife_levels_ms), p->volatility_halflife_ms);
     level[CPS_TUNE_TREND] = p->trend ? 1 : 0;
     level[CPS_TUNE_SEASONALITY] = p->seasonality == CPS_SEASONALITY_DAILY;
     const struct cps_scaling_rules *down = &t->behavior.scale_down, *up = &t->behavior.scale_up;

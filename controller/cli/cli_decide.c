@@ -139,6 +139,39 @@ static int read_observation(const char *source, json_t *o, struct cps_observatio
     return 0;
 }
 
+/*
+ * One history list: n entries {"t": seconds, KEY: integer in [lo, hi]},
+ * each added to the history by add(). 0, or -1 with the entry's path
+ * printed (history.NAME[i]).
+ */
+static int read_entries(const char *source, json_t *list, size_t n, const char *name,
+                        const char *key, double lo, double hi,
+                        void (*add)(struct cps_history *history, int64_t t_ms, int32_t value),
+                        struct cps_history *history)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(list, i);
+        char path[96], message[96];
+        snprintf(path, sizeof path, "history.%s[%zu]", name, i);
+        double t = 0;
+        int64_t v = 0;
+        int has_t = 0, has_v = 0;
+        if (!json_is_object(e)) {
+            snprintf(message, sizeof message, "expected {\"t\": ..., \"%s\": ...}", key);
+            return input_error(source, path, message);
+        }
+        if (get_number(source, e, "t", path, &t, &has_t) < 0 ||
+            get_int(source, e, key, path, lo, hi, &v, &has_v) < 0 || !has_t || !has_v) {
+            if (has_t && has_v)
+                return -1;
+            snprintf(message, sizeof message, "needs \"t\" and \"%s\"", key);
+            return input_error(source, path, message);
+        }
+        add(history, llround(t * CPS_MS_PER_S), (int32_t)v);
+    }
+    return 0;
+}
+
 /* history.recommendations and history.scale_events -> the rails' history. */
 static int read_history(const char *source, json_t *h, struct cps_history **out)
 {
@@ -167,41 +200,12 @@ static int read_history(const char *source, json_t *h, struct cps_history **out)
     struct cps_history *history = cps_history_new(n_recs + 1, n_events + 1);
     if (!history)
         return input_error(source, "history", "out of memory");
-    for (size_t i = 0; i < n_recs; i++) {
-        json_t *e = json_array_get(recs, i);
-        char path[96];
-        snprintf(path, sizeof path, "history.recommendations[%zu]", i);
-        double t = 0;
-        int64_t r = 0;
-        int has_t = 0, has_r = 0;
-        if (!json_is_object(e)) {
-            cps_history_free(history);
-            return input_error(source, path, "expected {\"t\": ..., \"replicas\": ...}");
-        }
-        if (get_number(source, e, "t", path, &t, &has_t) < 0 ||
-            get_int(source, e, "replicas", path, 0, 1e6, &r, &has_r) < 0 || !has_t || !has_r) {
-            cps_history_free(history);
-            return has_t && has_r ? -1 : input_error(source, path, "needs \"t\" and \"replicas\"");
-        }
-        cps_history_add_recommendation(history, llround(t * CPS_MS_PER_S), (int32_t)r);
-    }
-    for (size_t i = 0; i < n_events; i++) {
-        json_t *e = json_array_get(events, i);
-        char path[96];
-        snprintf(path, sizeof path, "history.scale_events[%zu]", i);
-        double t = 0;
-        int64_t c = 0;
-        int has_t = 0, has_c = 0;
-        if (!json_is_object(e)) {
-            cps_history_free(history);
-            return input_error(source, path, "expected {\"t\": ..., \"change\": ...}");
-        }
-        if (get_number(source, e, "t", path, &t, &has_t) < 0 ||
-            get_int(source, e, "change", path, -1e6, 1e6, &c, &has_c) < 0 || !has_t || !has_c) {
-            cps_history_free(history);
-            return has_t && has_c ? -1 : input_error(source, path, "needs \"t\" and \"change\"");
-        }
-        cps_history_add_scale_event(history, llround(t * CPS_MS_PER_S), (int32_t)c);
+    if (read_entries(source, recs, n_recs, "recommendations", "replicas", 0, 1e6,
+                     cps_history_add_recommendation, history) < 0 ||
+        read_entries(source, events, n_events, "scale_events", "change", -1e6, 1e6,
+                     cps_history_add_scale_event, history) < 0) {
+        cps_history_free(history);
+        return -1;
     }
     *out = history;
     return 0;

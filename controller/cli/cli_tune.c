@@ -171,6 +171,25 @@ static int parse_trace_arg(const char *arg, char **path, double *scale)
     return *path ? 0 : -1;
 }
 
+/* Append path (malloc'd; NULL: out of memory) to a growing list, which
+ * then owns it. 0, or -1 when out of memory (path freed). */
+static int push_path(char ***list, size_t *count, size_t *cap, char *path)
+{
+    if (!path)
+        return -1;
+    if (*count == *cap) {
+        char **grown = realloc(*list, 2 * *cap * sizeof **list);
+        if (!grown) {
+            free(path);
+            return -1;
+        }
+        *list = grown;
+        *cap *= 2;
+    }
+    (*list)[(*count)++] = path;
+    return 0;
+}
+
 /* Shard files from the arguments: files as given, directories' *.json sorted. */
 static int collect_shard_files(char **args, int n, char ***files, size_t *n_files)
 {
@@ -191,32 +210,19 @@ static int collect_shard_files(char **args, int n, char ***files, size_t *n_file
                 const char *name = entries[e]->d_name;
                 size_t len = strlen(name);
                 if (len > 5 && strcmp(name + len - 5, ".json") == 0 && name[0] != '.') {
-                    if (count == cap) {
-                        char **grown = realloc(list, 2 * cap * sizeof *list);
-                        if (!grown)
-                            goto fail;
-                        list = grown;
-                        cap *= 2;
-                    }
                     size_t size = strlen(args[i]) + len + 2;
-                    list[count] = malloc(size);
-                    if (!list[count])
+                    char *path = malloc(size);
+                    if (path)
+                        snprintf(path, size, "%s/%s", args[i], name);
+                    if (push_path(&list, &count, &cap, path) < 0)
                         goto fail;
-                    snprintf(list[count++], size, "%s/%s", args[i], name);
                 }
                 free(entries[e]);
             }
             free(entries);
             continue;
         }
-        if (count == cap) {
-            char **grown = realloc(list, 2 * cap * sizeof *list);
-            if (!grown)
-                goto fail;
-            list = grown;
-            cap *= 2;
-        }
-        if (!(list[count++] = strdup(args[i])))
+        if (push_path(&list, &count, &cap, strdup(args[i])) < 0)
             goto fail;
     }
     *files = list;
