@@ -24,6 +24,15 @@ static const double time_steps[] = {
 };
 #define TIME_STEPS_COUNT (sizeof time_steps / sizeof time_steps[0])
 
+/* The smallest step that fits range in max_ticks intervals (at least one);
+ * NAN for a range that is not finite and positive (its step is 1). */
+static double raw_step(double range, int max_ticks)
+{
+    if (!isfinite(range) || range <= 0)
+        return NAN;
+    return range / (max_ticks < 1 ? 1 : max_ticks);
+}
+
 /*
  * Contract in plot.h. raw = range / max_ticks is the smallest step that
  * fits; rounding its mantissa up to 1, 2, 5 or 10 keeps the interval count
@@ -31,11 +40,9 @@ static const double time_steps[] = {
  */
 double cps_plot_nice_step(double range, int max_ticks)
 {
-    if (!isfinite(range) || range <= 0)
+    double raw = raw_step(range, max_ticks);
+    if (isnan(raw))
         return 1.0;
-    if (max_ticks < 1)
-        max_ticks = 1;
-    double raw = range / max_ticks;
     double magnitude = pow(10.0, floor(log10(raw)));
     double fraction = raw / magnitude;
     double nice;
@@ -58,11 +65,9 @@ double cps_plot_nice_step(double range, int max_ticks)
  */
 double cps_plot_time_step(double span_seconds, int max_ticks)
 {
-    if (!isfinite(span_seconds) || span_seconds <= 0)
+    double raw = raw_step(span_seconds, max_ticks);
+    if (isnan(raw))
         return 1.0;
-    if (max_ticks < 1)
-        max_ticks = 1;
-    double raw = span_seconds / max_ticks;
     if (raw < time_steps[0])
         return cps_plot_nice_step(span_seconds, max_ticks);
     for (size_t i = 0; i < TIME_STEPS_COUNT; i++)

@@ -328,6 +328,21 @@ struct tune_args {
 /* A finished parse: OK to run, or the exit code to return now. */
 #define PARSE_RUN (-1)
 
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The flags that take a whole number, and its range. */
+static const struct whole_flag {
+    int opt;
+    const char *flag;
+    double lo, hi;
+} whole_flags[] = {
+    {OPT_CANDIDATES, "--candidates", 1, CPS_TUNE_MAX_CANDIDATES},
+    {OPT_SEED, "--seed", 0, SEED_MAX},
+    {OPT_JOBS, "--jobs", 1, CPS_POOL_MAX_JOBS},
+    {OPT_MIN, "--min-replicas", 0, 1000000},
+    {OPT_MAX, "--max-replicas", 1, 1000000},
+};
+
 /* A flag that fills the setup: 0, -1 on a bad value (printed). */
 static int parse_setup_option(int opt, const char *arg, struct cps_tune_setup *s)
 {
@@ -343,33 +358,22 @@ static int parse_setup_option(int opt, const char *arg, struct cps_tune_setup *s
             return -1;
         }
         return 0;
-    case OPT_CANDIDATES:
-        if (parse_double_arg("--candidates", arg, 1, CPS_TUNE_MAX_CANDIDATES, &v) < 0)
-            return -1;
-        s->n_candidates = (size_t)v;
-        return 0;
-    case OPT_SEED:
-        if (parse_double_arg("--seed", arg, 0, SEED_MAX, &v) < 0)
-            return -1;
-        s->seed = (uint64_t)v;
-        return 0;
-    case OPT_JOBS:
-        if (parse_double_arg("--jobs", arg, 1, CPS_POOL_MAX_JOBS, &v) < 0)
-            return -1;
-        s->jobs = (int)v;
-        return 0;
-    case OPT_MIN:
-        if (parse_double_arg("--min-replicas", arg, 0, 1000000, &v) < 0)
-            return -1;
-        s->min_replicas = (int32_t)v;
-        return 0;
-    case OPT_MAX:
-        if (parse_double_arg("--max-replicas", arg, 1, 1000000, &v) < 0)
-            return -1;
-        s->max_replicas = (int32_t)v;
-        return 0;
-    default: return parse_shard(arg, &s->shard, &s->shards); /* OPT_SHARD */
+    case OPT_SHARD: return parse_shard(arg, &s->shard, &s->shards);
     }
+    /* the whole-number flags */
+    size_t i = 0;
+    while (i + 1 < N_OF(whole_flags) && whole_flags[i].opt != opt)
+        i++;
+    if (parse_double_arg(whole_flags[i].flag, arg, whole_flags[i].lo, whole_flags[i].hi, &v) < 0)
+        return -1;
+    switch (opt) {
+    case OPT_CANDIDATES: s->n_candidates = (size_t)v; break;
+    case OPT_SEED: s->seed = (uint64_t)v; break;
+    case OPT_JOBS: s->jobs = (int)v; break;
+    case OPT_MIN: s->min_replicas = (int32_t)v; break;
+    default: s->max_replicas = (int32_t)v; break; /* OPT_MAX */
+    }
+    return 0;
 }
 
 /* Every flag, the setup's defaults first. Returns PARSE_RUN or the exit
