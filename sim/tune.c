@@ -49,9 +49,10 @@
 static const double headroom_levels[] = {0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995,
                                          0.9999};
 static const double down_quantile_levels[] = {0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999};
-static const int64_t halflife_levels_ms[] = {15 * CPS_MS_PER_MIN, 1 * CPS_MS_PER_HOUR, 3 * CPS_MS_PER_HOUR,
-                                             6 * CPS_MS_PER_HOUR, 12 * CPS_MS_PER_HOUR, 24 * CPS_MS_PER_HOUR,
-                                             72 * (int64_t)CPS_MS_PER_HOUR};
+static const int64_t halflife_levels_ms[] = {
+    15 * CPS_MS_PER_MIN, 1 * CPS_MS_PER_HOUR, 3 * CPS_MS_PER_HOUR, 6 * CPS_MS_PER_HOUR,
+    12 * CPS_MS_PER_HOUR, 24 * CPS_MS_PER_HOUR, 72 * (int64_t)CPS_MS_PER_HOUR,
+};
 static const int64_t down_window_levels[] = {0, 30, 60, 120, 180, 300, 600, 900, 1800};
 static const int64_t down_percent_levels[] = {5, 10, 25, 50, 100};
 static const int64_t down_period_levels[] = {15, 30, 60, 120};
@@ -433,7 +434,8 @@ static json_t *params_json(const struct cps_target *t)
                                                                                    : "none"));
     json_object_set_new(policy, "trend", json_boolean(t->policy.trend));
     json_object_set_new(o, "capacity_rps_per_pod",
-                        t->capacity_auto ? json_string("auto") : json_real(t->capacity_rps_per_pod));
+                        t->capacity_auto ? json_string("auto")
+                                         : json_real(t->capacity_rps_per_pod));
     json_object_set_new(behavior, "scaleUp", rules_json(&t->behavior.scale_up));
     json_object_set_new(behavior, "scaleDown", rules_json(&t->behavior.scale_down));
     json_object_set_new(o, "policy", policy);
@@ -532,8 +534,8 @@ static int owns(const struct cps_tune_setup *s, size_t global_index)
     return (int)(global_index % (size_t)s->shards) == s->shard;
 }
 
-static int run_pool(const struct cps_tune_setup *s, const struct work *work, size_t n, const char *label,
-                    struct cps_err *err)
+static int run_pool(const struct cps_tune_setup *s, const struct work *work, size_t n,
+                    const char *label, struct cps_err *err)
 {
     struct eval_ctx ctx = {s, work};
     return cps_pool_run(n, s->jobs, eval_cb, &ctx, s->progress, label, err);
@@ -632,7 +634,8 @@ json_t *cps_tune_run_shard(const struct cps_tune_setup *s, double *simulated, st
     size_t n = 0;
     for (size_t t = 0; t < T; t++)
         for (int part = CPS_TUNE_TRAIN; part <= CPS_TUNE_TEST; part++)
-            work[n++] = (struct work){WORK_ORACLE, 0, t, (enum cps_tune_part)part, &oracle[2 * t + part]};
+            work[n++] =
+                (struct work){WORK_ORACLE, 0, t, (enum cps_tune_part)part, &oracle[2 * t + part]};
     for (size_t k = 0; k < N; k++)
         if (owns(s, k))
             for (size_t t = 0; t < T; t++)

@@ -55,8 +55,8 @@ static const json_t *find_hpa_test(json_t *const *shards, size_t n_shards, size_
 
 /* Per-trace figures of an item list ("items" or "hpa") into dst[index * T + t]. */
 static int take_items(const json_t *list, size_t limit, size_t T, size_t offset, int shard,
-                      int shards, struct cps_tune_figures *dst, unsigned char *seen, const char *source,
-                      struct cps_err *err)
+                      int shards, struct cps_tune_figures *dst, unsigned char *seen,
+                      const char *source, struct cps_err *err)
 {
     size_t idx;
     const json_t *o;
@@ -124,9 +124,12 @@ int cps_tune_merge(json_t *const *shards, const char *const *sources, size_t n_s
         struct cps_tune_merged_trace *mt = &m->traces[t];
         mt->label = json_string_value(json_object_get(o, "trace"));
         if (!mt->label || cps_tune_json_real(o, "scale", &mt->scale) < 0 ||
-            cps_tune_json_int(o, "seconds", &mt->seconds) < 0 || cps_tune_json_int(o, "split_s", &mt->split_s) < 0 ||
-            cps_tune_figures_from_json(json_object_get(orc, "train"), &mt->oracle[CPS_TUNE_TRAIN]) < 0 ||
-            cps_tune_figures_from_json(json_object_get(orc, "test"), &mt->oracle[CPS_TUNE_TEST]) < 0)
+            cps_tune_json_int(o, "seconds", &mt->seconds) < 0 ||
+            cps_tune_json_int(o, "split_s", &mt->split_s) < 0 ||
+            cps_tune_figures_from_json(json_object_get(orc, "train"),
+                                       &mt->oracle[CPS_TUNE_TRAIN]) < 0 ||
+            cps_tune_figures_from_json(json_object_get(orc, "test"),
+                                       &mt->oracle[CPS_TUNE_TEST]) < 0)
             MERGE_FAIL("malformed trace %zu", t);
     }
     if ((size_t)n_of_shards != n_shards)
@@ -211,7 +214,8 @@ int cps_tune_merge(json_t *const *shards, const char *const *sources, size_t n_s
         mt->hpa_index = bj;
         mt->hpa[CPS_TUNE_TRAIN] = hpa[bj * T + t];
         const json_t *ht = find_hpa_test(shards, n_shards, bj, t);
-        if (!ht || cps_tune_figures_from_json(json_object_get(ht, "test"), &mt->hpa[CPS_TUNE_TEST]) < 0)
+        if (!ht ||
+            cps_tune_figures_from_json(json_object_get(ht, "test"), &mt->hpa[CPS_TUNE_TEST]) < 0)
             MERGE_FAIL("no shard has the test figures of hpa:%.2f on trace %zu",
                        m->hpa_targets[bj], t);
     }
@@ -273,8 +277,8 @@ static int write_table(FILE *out, const struct cps_tune_merged *m)
         snprintf(name, sizeof name, "%s", mt->label);
         snprintf(hpa_name, sizeof hpa_name, "hpa:%.2f", m->hpa_targets[mt->hpa_index]);
         for (int part = CPS_TUNE_TRAIN; part <= CPS_TUNE_TEST; part++) {
-            const struct cps_tune_figures *rows[] = {&mt->tuned[part], &mt->base[part], &mt->hpa[part],
-                                            &mt->oracle[part]};
+            const struct cps_tune_figures *rows[] = {&mt->tuned[part], &mt->base[part],
+                                                     &mt->hpa[part], &mt->oracle[part]};
             const char *names[] = {"tuned", "default", hpa_name, "oracle"};
             for (size_t r = 0; r < N_OF(rows); r++) {
                 char x_hpa[32], x_oracle[32];
@@ -330,10 +334,12 @@ static json_t *merged_json(const struct cps_tune_merged *m, double elapsed_s)
         const struct cps_tune_figures *sets[] = {mt->tuned, mt->base, mt->hpa, mt->oracle};
         for (size_t r = 0; r < N_OF(names); r++) {
             json_t *p = json_object();
-            json_object_set_new(p, "train", part_json(&sets[r][CPS_TUNE_TRAIN], &mt->hpa[CPS_TUNE_TRAIN],
-                                                      &mt->oracle[CPS_TUNE_TRAIN]));
-            json_object_set_new(p, "test", part_json(&sets[r][CPS_TUNE_TEST], &mt->hpa[CPS_TUNE_TEST],
-                                                     &mt->oracle[CPS_TUNE_TEST]));
+            json_object_set_new(p, "train",
+                                part_json(&sets[r][CPS_TUNE_TRAIN], &mt->hpa[CPS_TUNE_TRAIN],
+                                          &mt->oracle[CPS_TUNE_TRAIN]));
+            json_object_set_new(p, "test",
+                                part_json(&sets[r][CPS_TUNE_TEST], &mt->hpa[CPS_TUNE_TEST],
+                                          &mt->oracle[CPS_TUNE_TEST]));
             json_object_set_new(o, names[r], p);
         }
         json_array_append_new(traces, o);
@@ -349,7 +355,8 @@ static json_t *merged_json(const struct cps_tune_merged *m, double elapsed_s)
 
 /* Print the merged result: the table and fragment, or JSON; the fragment
  * also to `fragment_path` when given. */
-int cps_tune_report(const struct cps_tune_merged *m, int json, const char *fragment_path, double elapsed_s)
+int cps_tune_report(const struct cps_tune_merged *m, int json, const char *fragment_path,
+                    double elapsed_s)
 {
     int rc = 0;
     if (json) {

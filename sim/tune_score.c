@@ -12,7 +12,8 @@
 
 /* Score a candidate's training figures against the budget; cost is taken
  * relative to the oracle so that traces of different sizes weigh alike. */
-struct cps_tune_score cps_tune_score_of(const struct cps_tune_figures *train, const struct cps_tune_figures *oracle_train,
+struct cps_tune_score cps_tune_score_of(const struct cps_tune_figures *train,
+                                        const struct cps_tune_figures *oracle_train,
                                         size_t n_traces, double budget)
 {
     struct cps_tune_score s = {1, 0.0, 0.0};
@@ -32,7 +33,8 @@ struct cps_tune_score cps_tune_score_of(const struct cps_tune_figures *train, co
 
 /* A total order: feasible first, then cheaper (infeasible: less excess,
  * then cheaper); ties go to the lower index, so any split agrees. */
-int cps_tune_score_better(const struct cps_tune_score *a, size_t ia, const struct cps_tune_score *b, size_t ib)
+int cps_tune_score_better(const struct cps_tune_score *a, size_t ia, const struct cps_tune_score *b,
+                          size_t ib)
 {
     if (a->feasible != b->feasible)
         return a->feasible;
@@ -45,8 +47,8 @@ int cps_tune_score_better(const struct cps_tune_score *a, size_t ia, const struc
 
 /* HPA at its best target on one trace: the cheapest within the budget, or
  * failing that the fewest violations (then the cheapest). */
-int cps_tune_hpa_better(const struct cps_tune_figures *a, size_t ia, const struct cps_tune_figures *b, size_t ib,
-                        double budget)
+int cps_tune_hpa_better(const struct cps_tune_figures *a, size_t ia,
+                        const struct cps_tune_figures *b, size_t ib, double budget)
 {
     int fa = a->violation_pct <= budget, fb = b->violation_pct <= budget;
     if (fa != fb)
@@ -98,10 +100,12 @@ int cps_tune_figures_from_json(const json_t *o, struct cps_tune_figures *f)
     if (!json_is_object(o) || cps_tune_json_real(o, "cost_usd", &f->cost_usd) < 0 ||
         cps_tune_json_real(o, "violation_pct", &f->violation_pct) < 0 ||
         cps_tune_json_real(o, "violation_time_pct", &f->violation_time_pct) < 0 ||
-        cps_tune_json_real(o, "avg_pods", &f->avg_pods) < 0 || cps_tune_json_real(o, "requests", &f->requests) < 0 ||
+        cps_tune_json_real(o, "avg_pods", &f->avg_pods) < 0 ||
+        cps_tune_json_real(o, "requests", &f->requests) < 0 ||
         cps_tune_json_int(o, "pod_starts", &f->pod_starts) < 0 ||
         cps_tune_json_int(o, "scale_actions", &f->scale_actions) < 0 ||
-        cps_tune_json_int(o, "peak_pods", &f->peak_pods) < 0 || cps_tune_json_int(o, "seconds", &f->seconds) < 0)
+        cps_tune_json_int(o, "peak_pods", &f->peak_pods) < 0 ||
+        cps_tune_json_int(o, "seconds", &f->seconds) < 0)
         return -1;
     return 0;
 }

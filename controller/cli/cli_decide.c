@@ -1,6 +1,6 @@
 /*
  * `cpscale decide [--config FILE] --input OBS.json`: one decision from a
- * JSON observation and history (format in DESIGN.md), printed as JSON.
+ * JSON observation and history (format in docs/design.md), printed as JSON.
  */
 #include <getopt.h>
 #include <jansson.h>
