@@ -4,7 +4,6 @@
  */
 #include "tune_merge.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -253,7 +252,7 @@ static void ratio_text(char *buf, size_t size, double r)
  * tuned and default configs, HPA at its best target and the oracle, each
  * cost also against HPA's and the oracle's), then the fragment. Nothing in
  * it depends on --jobs, sharding or time, so runs can be compared by bytes. */
-static int write_table(FILE *out, const struct cps_tune_merged *m)
+int cps_tune_write_table(FILE *out, const struct cps_tune_merged *m)
 {
     fprintf(out, "cpscale tune: %zu trace(s), %zu candidates and %d HPA targets (seed %lld); "
             "objective: lowest cost with violations <= %g %% on every training part\n",
@@ -312,7 +311,7 @@ static json_t *part_json(const struct cps_tune_figures *f, const struct cps_tune
 
 /* The report as JSON; elapsed_s < 0 leaves the timing out (a merge has none
  * of its own). */
-static json_t *merged_json(const struct cps_tune_merged *m, double elapsed_s)
+json_t *cps_tune_merged_json(const struct cps_tune_merged *m, double elapsed_s)
 {
     json_t *root = json_object(), *traces = json_array();
     json_object_set_new(root, "seed", json_integer(m->seed));
@@ -352,46 +351,3 @@ static json_t *merged_json(const struct cps_tune_merged *m, double elapsed_s)
         json_object_set_new(root, "elapsed_s", json_real(elapsed_s));
     return root;
 }
-
-/* Print the merged result: the table and fragment, or JSON; the fragment
- * also to `fragment_path` when given. */
-int cps_tune_report(const struct cps_tune_merged *m, int json, const char *fragment_path,
-                    double elapsed_s)
-{
-    int rc = 0;
-    if (json) {
-        json_t *root = merged_json(m, elapsed_s);
-        rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
-        json_decref(root);
-        if (rc == 0 && fputc('\n', stdout) == EOF)
-            rc = -1;
-    } else {
-        rc = write_table(stdout, m);
-    }
-    if (rc == 0 && fflush(stdout) == EOF)
-        rc = -1;
-    if (rc < 0) {
-        fprintf(stderr, "cpscale tune: writing the report failed\n");
-        return CPS_EXIT_RUNTIME;
-    }
-    if (fragment_path) {
-        FILE *f = fopen(fragment_path, "w");
-        int failed = !f;
-        if (f) {
-            failed = fputs(m->fragment, f) == EOF;
-            failed |= fclose(f) != 0;
-        }
-        if (failed) {
-            fprintf(stderr, "cpscale tune: %s: cannot write the fragment: %s\n", fragment_path,
-                    strerror(errno));
-            return CPS_EXIT_RUNTIME;
-        }
-    }
-    if (!m->best_feasible)
-        fprintf(stderr, "cpscale tune: warning: no candidate met the %g %% budget on every "
-                "training part\n",
-                m->budget_pct);
-    return CPS_EXIT_OK;
-}
-
-/* ---- the command ---------------------------------------------------------------- */

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "err.h"
 #include "tune.h"
@@ -44,10 +45,14 @@ struct cps_tune_merged {
 int cps_tune_merge(json_t *const *shards, const char *const *sources, size_t n_shards,
                    struct cps_tune_merged *m, struct cps_err *err);
 
-/* Print the merged result to stdout (the table and fragment, or JSON; the
- * fragment also to fragment_path when given; elapsed_s < 0: not shown).
- * Returns the command's exit code. */
-int cps_tune_report(const struct cps_tune_merged *m, int json, const char *fragment_path,
-                    double elapsed_s);
+/* The human report: header, one block per trace (train and test rows for
+ * the tuned and default configs, HPA at its best target and the oracle),
+ * then the fragment. Nothing in it depends on --jobs, sharding or time, so
+ * runs compare by bytes. 0, or -1 on a write error. */
+int cps_tune_write_table(FILE *out, const struct cps_tune_merged *m);
+
+/* The same as a new JSON object (the caller decrefs); elapsed_s < 0: left
+ * out. */
+json_t *cps_tune_merged_json(const struct cps_tune_merged *m, double elapsed_s);
 
 #endif

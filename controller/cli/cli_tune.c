@@ -108,6 +108,50 @@ static void tune_usage(FILE *out)
           out);
 }
 
+/* Print the merged result: the table and fragment, or JSON; the fragment
+ * also to `fragment_path` when given; a warning when no candidate met the
+ * budget. Returns the exit code. */
+static int report(const struct cps_tune_merged *m, int json, const char *fragment_path,
+                  double elapsed_s)
+{
+    int rc = 0;
+    if (json) {
+        json_t *root = cps_tune_merged_json(m, elapsed_s);
+        rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
+        json_decref(root);
+        if (rc == 0 && fputc('\n', stdout) == EOF)
+            rc = -1;
+    } else {
+        rc = cps_tune_write_table(stdout, m);
+    }
+    if (rc == 0 && fflush(stdout) == EOF)
+        rc = -1;
+    if (rc < 0) {
+        fprintf(stderr, "cpscale tune: writing the report failed\n");
+        return CPS_EXIT_RUNTIME;
+    }
+    if (fragment_path) {
+        FILE *f = fopen(fragment_path, "w");
+        int failed = !f;
+        if (f) {
+            failed = fputs(m->fragment, f) == EOF;
+            failed |= fclose(f) != 0;
+        }
+        if (failed) {
+            fprintf(stderr, "cpscale tune: %s: cannot write the fragment: %s\n", fragment_path,
+                    strerror(errno));
+            return CPS_EXIT_RUNTIME;
+        }
+    }
+    if (!m->best_feasible)
+        fprintf(stderr, "cpscale tune: warning: no candidate met the %g %% budget on every "
+                "training part\n",
+                m->budget_pct);
+    return CPS_EXIT_OK;
+}
+
+/* ---- the command ---------------------------------------------------------------- */
+
 /* The command's number flags (shared parser, this command's name). */
 static int parse_double_arg(const char *flag, const char *text, double lo, double hi, double *out)
 {
@@ -282,7 +326,7 @@ static int merge_main(char **args, int n, int json, const char *output)
         fprintf(stderr, "cpscale tune --merge: %s\n", msg);
         goto done;
     }
-    exit_code = cps_tune_report(&m, json, output, -1.0);
+    exit_code = report(&m, json, output, -1.0);
 done:
     if (shards)
         for (size_t i = 0; i < n_files; i++)
@@ -520,7 +564,7 @@ static int merge_own_shard(json_t **shard_json, const struct tune_args *a, doubl
         fprintf(stderr, "cpscale tune: %s\n", *shard_json ? err.message : "out of memory");
         return CPS_EXIT_RUNTIME;
     }
-    return cps_tune_report(&m, a->json, a->output, elapsed);
+    return report(&m, a->json, a->output, elapsed);
 }
 
 /* Run this shard (all of it unless --shard), then write the shard JSON or
