@@ -1,7 +1,6 @@
 #include "config_file.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,19 +87,4 @@ struct cps_config *cps_load_config_file(const char *path)
         fprintf(stderr, "%s\n", msg);
     }
     return config;
-}
-
-int cps_parse_number_arg(const char *command, const char *flag, const char *text, double lo,
-                         double hi, double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi) {
-        fprintf(stderr, "cpscale %s: %s: \"%s\" is not a number in [%g, %g]\n", command, flag,
-                text, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
 }

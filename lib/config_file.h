@@ -29,10 +29,4 @@ struct cps_config *cps_load_config_file_err(const char *path, struct cps_err *er
  * error. Returns NULL on error; free with cps_config_free. */
 struct cps_config *cps_load_config_file(const char *path);
 
-/* Parse a command-line number for `flag` within [lo, hi]; otherwise print
- * "cpscale COMMAND: FLAG: "TEXT" is not a number in [lo, hi]" and return
- * -1. Shared by the commands' option parsers. */
-int cps_parse_number_arg(const char *command, const char *flag, const char *text, double lo,
-                         double hi, double *out);
-
 #endif

@@ -2,7 +2,6 @@
 #include "calibrate.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdint.h>
@@ -10,15 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config_file.h"
-#include "sim_cmd.h"
+#include "replay.h"
 #include "queue_model.h"
 #include "trace.h"
+#include "units.h"
 
 
 /* ln(20): the p95 of an exponential response time is ln(20) / rate. */
 #define LN_20 2.995732273553991
-#define MS_PER_S 1000.0
 /* The load per pod must spread at least this much ((p90 - p10) / p50): with
  * one load level a fast service at high load and a slow one at low load
  * give the same latency, and no fit can tell them apart. */
@@ -53,9 +51,6 @@
 #define OUTLIER_MAX_SHARE 0.1
 /* Pooled routing's p95 is a bisection per row and μ; bound the rows. */
 #define POOLED_MAX_ROWS 2000
-/* Rows with p95 at or above SATURATED_SLOS x the SLO are saturated by default. */
-#define SATURATED_SLOS 10.0
-#define DEFAULT_SLO_MS 100.0
 #define ROW_BATCH 8192
 #define PERCENTILE_10 0.10
 #define PERCENTILE_50 0.50
@@ -79,7 +74,7 @@ struct fit {
 static double queue_part(const struct fit *f, const struct fit_row *r, double mu)
 {
     if (f->routing == CPS_ROUTING_RANDOM)
-        return mu > r->x ? MS_PER_S * LN_20 / (mu - r->x) : INFINITY;
+        return mu > r->x ? CPS_MS_PER_S * LN_20 / (mu - r->x) : INFINITY;
     struct cps_queue_model model = {CPS_ROUTING_POOLED, mu, 0.0};
     return cps_queue_p95_ms(&model, r->qps, r->c);
 }
@@ -292,25 +287,13 @@ static void fit_once(const struct fit *f,
     loss(f, out->mu, &out->base);
 }
 
-/*
- * Select the usable rows, fit, drop outliers once, fit again, then check
- * that the fit is identified before reporting it.
- */
-int cps_calibrate_fit(const struct cps_calib_row *rows, size_t n,
-                      const struct cps_calib_options *options, struct cps_calib_result *result,
-                      struct cps_err *err)
+/* The rows the fit can use, into used[] (returns how many): qps, p95_ms and
+ * replicas present, not idle, not saturated; for pooled routing at most
+ * POOLED_MAX_ROWS of them. The row counts of what was left out go to result. */
+static size_t select_rows(const struct cps_calib_row *rows, size_t n,
+                          const struct cps_calib_options *options, struct fit_row *used,
+                          struct cps_calib_result *result)
 {
-    struct fit_row *used = NULL;
-    double *work = NULL;
-    int rc = -1;
-    memset(result, 0, sizeof *result);
-    result->rows_total = n;
-    used = malloc((n ? n : 1) * sizeof *used);
-    work = malloc((n ? n : 1) * sizeof *work);
-    if (!used || !work) {
-        cps_err_set(err, "calibrate", 0, 0, "out of memory");
-        goto fail;
-    }
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         const struct cps_calib_row *r = &rows[i];
@@ -342,6 +325,78 @@ int cps_calibrate_fit(const struct cps_calib_row *rows, size_t n,
         result->rows_subsampled = m - kept;
         m = kept;
     }
+    return m;
+}
+
+/*
+ * A robust (L1) first fit, whose residuals find the gross outliers (a
+ * deploy, a cache flush, a noisy neighbour): rows beyond OUTLIER_MADS
+ * robust deviations are dropped once, from f's rows in place, when they are
+ * few enough. best receives the robust fit; work is f->scratch. 0, or -1 when out of memory.
+ */
+static int drop_outliers(struct fit *f, struct fit_row *used, struct fitted *best,
+                         struct cps_calib_result *result)
+{
+    double *work = f->scratch; /* f's rows are used[0, f->n) */
+    size_t m = f->n;
+    /* a robust first fit, whose residuals find the gross outliers (a deploy,
+     * a cache flush, a noisy neighbour); they are dropped once */
+    fit_once(f, profile_l1, best);
+    residuals(f, best->mu, best->base, work);
+    double *dev = malloc(m * sizeof *dev);
+    if (!dev)
+        return -1;
+    memcpy(dev, work, m * sizeof *dev);
+    qsort(dev, m, sizeof *dev, compare_double_cb);
+    double median = percentile(dev, m, PERCENTILE_50);
+    for (size_t i = 0; i < m; i++)
+        dev[i] = fabs(work[i] - median);
+    qsort(dev, m, sizeof *dev, compare_double_cb);
+    double mad = percentile(dev, m, PERCENTILE_50);
+    free(dev);
+    double limit = OUTLIER_MADS * MAD_TO_SD * mad;
+    if (limit < OUTLIER_FLOOR_MS)
+        limit = OUTLIER_FLOOR_MS;
+    size_t outliers = 0;
+    for (size_t i = 0; i < m; i++)
+        outliers += fabs(work[i] - median) > limit;
+    if (outliers > 0 && (double)outliers <= OUTLIER_MAX_SHARE * (double)m &&
+        m - outliers >= CPS_CALIB_MIN_ROWS) {
+        size_t kept = 0;
+        for (size_t i = 0; i < m; i++)
+            if (!(fabs(work[i] - median) > limit))
+                used[kept++] = used[i];
+        result->rows_outliers = m - kept;
+        m = kept;
+        f->n = m;
+        f->max_x = 0.0;
+        for (size_t i = 0; i < m; i++)
+            if (used[i].x > f->max_x)
+                f->max_x = used[i].x;
+    }
+    return 0;
+}
+
+/*
+ * Select the usable rows, fit, drop outliers once, fit again, then check
+ * that the fit is identified before reporting it.
+ */
+int cps_calibrate_fit(const struct cps_calib_row *rows, size_t n,
+                      const struct cps_calib_options *options, struct cps_calib_result *result,
+                      struct cps_err *err)
+{
+    struct fit_row *used = NULL;
+    double *work = NULL;
+    int rc = -1;
+    memset(result, 0, sizeof *result);
+    result->rows_total = n;
+    used = malloc((n ? n : 1) * sizeof *used);
+    work = malloc((n ? n : 1) * sizeof *work);
+    if (!used || !work) {
+        cps_err_set(err, "calibrate", 0, 0, "out of memory");
+        goto fail;
+    }
+    size_t m = select_rows(rows, n, options, used, result);
     if (m < CPS_CALIB_MIN_ROWS) {
         if (m == 0 && result->rows_saturated > 0)
             cps_err_set(err, "calibrate", 0, 0,
@@ -376,43 +431,11 @@ int cps_calibrate_fit(const struct cps_calib_row *rows, size_t n,
     }
     struct fit f = {used, m, options->routing, result->load_max, work};
     struct fitted best;
-    /* a robust first fit, whose residuals find the gross outliers (a deploy,
-     * a cache flush, a noisy neighbour); they are dropped once */
-    fit_once(&f, profile_l1, &best);
-    residuals(&f, best.mu, best.base, work);
-    double *dev = malloc(m * sizeof *dev);
-    if (!dev) {
+    if (drop_outliers(&f, used, &best, result) < 0) {
         cps_err_set(err, "calibrate", 0, 0, "out of memory");
         goto fail;
     }
-    memcpy(dev, work, m * sizeof *dev);
-    qsort(dev, m, sizeof *dev, compare_double_cb);
-    double median = percentile(dev, m, PERCENTILE_50);
-    for (size_t i = 0; i < m; i++)
-        dev[i] = fabs(work[i] - median);
-    qsort(dev, m, sizeof *dev, compare_double_cb);
-    double mad = percentile(dev, m, PERCENTILE_50);
-    free(dev);
-    double limit = OUTLIER_MADS * MAD_TO_SD * mad;
-    if (limit < OUTLIER_FLOOR_MS)
-        limit = OUTLIER_FLOOR_MS;
-    size_t outliers = 0;
-    for (size_t i = 0; i < m; i++)
-        outliers += fabs(work[i] - median) > limit;
-    if (outliers > 0 && (double)outliers <= OUTLIER_MAX_SHARE * (double)m &&
-        m - outliers >= CPS_CALIB_MIN_ROWS) {
-        size_t kept = 0;
-        for (size_t i = 0; i < m; i++)
-            if (!(fabs(work[i] - median) > limit))
-                used[kept++] = used[i];
-        result->rows_outliers = m - kept;
-        m = kept;
-        f.n = m;
-        f.max_x = 0.0;
-        for (size_t i = 0; i < m; i++)
-            if (used[i].x > f.max_x)
-                f.max_x = used[i].x;
-    }
+    m = f.n;
     for (size_t i = 0; i < m; i++)
         work[i] = used[i].y;
     qsort(work, m, sizeof *work, compare_double_cb);
@@ -525,74 +548,25 @@ static int add_row_cb(void *ctx, const struct cps_trace_row *row, struct cps_err
     return 0;
 }
 
-/* Every row of the trace file, through the shared streaming reader. */
-static int read_rows(const char *path, struct row_list *list, struct cps_err *err)
+int cps_calibrate_read_trace(const char *path, struct cps_calib_row **rows, size_t *n,
+                             struct cps_err *err)
 {
-    struct row_reader reader = {list, path};
-    return cps_trace_read_file(path, add_row_cb, &reader, err);
-}
-
-static void calibrate_usage(FILE *out)
-{
-    fputs("NAME\n"
-          "    cpscale calibrate - fit the simulated world to a recorded trace\n"
-          "\n"
-          "SYNOPSIS\n"
-          "    cpscale calibrate TRACE.csv [--routing random|pooled] [--config FILE]\n"
-          "                      [--slo MS] [--saturated-above MS] [--json]\n"
-          "\n"
-          "DESCRIPTION\n"
-          "    Fits the service rate mu (requests/s one ready pod serves) and the base\n"
-          "    latency of SIM-MODEL.md to the rows of TRACE.csv that have qps, p95_ms and\n"
-          "    replicas (as `cpscale record` writes them), so that `cpscale sim` and\n"
-          "    `cpscale tune` replay production in a world that behaves like it:\n"
-          "\n"
-          "        p95 = base + 1000 ln(20) / (mu - qps/replicas)  ms   (random routing)\n"
-          "\n"
-          "    or the M/M/c tail of SIM-MODEL §3 for pooled routing. The fit is least\n"
-          "    squares; for each mu the best base is the mean residual, so mu is found by\n"
-          "    a one-dimensional search, which also gives its 95 % interval. Rows without\n"
-          "    those columns, idle rows (qps 0 or no replica) and saturated rows (p95 at\n"
-          "    or above --saturated-above) are left out; gross outliers (beyond 5 robust\n"
-          "    SDs, at most 10 % of rows) are dropped once and the fit repeated.\n"
-          "\n"
-          "    It reports the fit (R², RMSE, percentiles of the absolute residuals, rows\n"
-          "    used and left out, the load per pod seen) and prints the `sim:` section to\n"
-          "    paste into config.yaml. It refuses, saying why, when the data cannot\n"
-          "    identify the fit: fewer than 20 usable rows, only saturated rows, load per\n"
-          "    pod that barely varies (10th..90th percentile spread below 20 % of the\n"
-          "    median), a mu whose 95 % interval is wider than half of mu or unbounded,\n"
-          "    or R² below 0.3.\n"
-          "\n"
-          "OPTIONS\n"
-          "    --routing random|pooled  the model to fit (default: the config's sim.routing,\n"
-          "                             random)\n"
-          "    --config FILE            take routing and the SLO from this config\n"
-          "    --slo MS                 p95 SLO, for the safe rate per pod and the default\n"
-          "                             saturation cut (default: the config's, 100)\n"
-          "    --saturated-above MS     rows with p95 at or above this are saturated\n"
-          "                             (default 10 x the SLO)\n"
-          "    --json                   one JSON object on stdout instead of the report\n"
-          "    --help                   this page\n"
-          "\n"
-          "EXIT STATUS\n"
-          "    0 fitted; 1 runtime failure; 2 usage, config or trace error, or the data\n"
-          "    cannot identify the fit (the reason is printed).\n"
-          "\n"
-          "EXAMPLES\n"
-          "    cpscale record --prometheus http://prometheus:9090 --namespace shop \\\n"
-          "        --deployment web --from now-7d --to now --output web.csv\n"
-          "    cpscale calibrate web.csv\n"
-          "    cpscale sim web.csv --service-rate 83.2 --base-latency 35ms --record-trace w.csv\n"
-          "    cpscale calibrate w.csv --json\n",
-          out);
+    struct row_list list = {0};
+    struct row_reader reader = {&list, path};
+    if (cps_trace_read_file(path, add_row_cb, &reader, err) < 0) {
+        free(list.rows);
+        return -1;
+    }
+    *rows = list.rows;
+    *n = list.n;
+    return 0;
 }
 
 /* The human report: rows used and left out (and why), the fitted values with
  * μ's interval, the quality of the fit, the load seen, then the `sim:`
  * section, base latency in whole ms as the config stores it. */
-static int write_report(FILE *out, const char *path, const struct cps_calib_options *o,
-                        const struct cps_calib_result *r)
+int cps_calibrate_write_report(FILE *out, const char *path, const struct cps_calib_options *o,
+                                const struct cps_calib_result *r)
 {
     int pooled = o->routing == CPS_ROUTING_POOLED;
     fprintf(out, "calibrate %s: %zu rows, %zu used", path, r->rows_total, r->rows_used);
@@ -638,8 +612,15 @@ static json_t *finite_or_null(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
-static int write_json(FILE *out, const char *path, const struct cps_calib_options *o,
-                      const struct cps_calib_result *r)
+/* keys[i] = values[i] as JSON reals in o, in order. */
+static void set_reals(json_t *o, const char *const *keys, const double *values, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, keys[i], json_real(values[i]));
+}
+
+int cps_calibrate_write_json(FILE *out, const char *path, const struct cps_calib_options *o,
+                              const struct cps_calib_result *r)
 {
     json_t *root = json_object(), *rows = json_object(), *load = json_object(),
            *resid = json_object(), *interval = json_array();
@@ -653,10 +634,10 @@ static int write_json(FILE *out, const char *path, const struct cps_calib_option
     json_object_set_new(root, "base_latency_ms", json_real(r->base_latency_ms));
     json_object_set_new(root, "r2", finite_or_null(r->r2));
     json_object_set_new(root, "rmse_ms", json_real(r->rmse_ms));
-    json_object_set_new(resid, "p50", json_real(r->residual_p50_ms));
-    json_object_set_new(resid, "p90", json_real(r->residual_p90_ms));
-    json_object_set_new(resid, "p99", json_real(r->residual_p99_ms));
-    json_object_set_new(resid, "max", json_real(r->residual_max_ms));
+    set_reals(resid, (const char *const[]){"p50", "p90", "p99", "max"},
+              (const double[]){r->residual_p50_ms, r->residual_p90_ms, r->residual_p99_ms,
+                               r->residual_max_ms},
+              4);
     json_object_set_new(root, "residual_abs_ms", resid);
     json_object_set_new(rows, "total", json_integer((json_int_t)r->rows_total));
     json_object_set_new(rows, "used", json_integer((json_int_t)r->rows_used));
@@ -666,11 +647,9 @@ static int write_json(FILE *out, const char *path, const struct cps_calib_option
     json_object_set_new(rows, "outliers", json_integer((json_int_t)r->rows_outliers));
     json_object_set_new(rows, "subsampled", json_integer((json_int_t)r->rows_subsampled));
     json_object_set_new(root, "rows", rows);
-    json_object_set_new(load, "min", json_real(r->load_min));
-    json_object_set_new(load, "p10", json_real(r->load_p10));
-    json_object_set_new(load, "p50", json_real(r->load_p50));
-    json_object_set_new(load, "p90", json_real(r->load_p90));
-    json_object_set_new(load, "max", json_real(r->load_max));
+    set_reals(load, (const char *const[]){"min", "p10", "p50", "p90", "max"},
+              (const double[]){r->load_min, r->load_p10, r->load_p50, r->load_p90, r->load_max},
+              5);
     json_object_set_new(root, "load_per_pod", load);
     json_object_set_new(root, "slo_ms", json_real(o->slo_ms));
     json_object_set_new(root, "slo_safe_rps_per_pod", json_real(r->slo_safe_rps_per_pod));
@@ -679,107 +658,4 @@ static int write_json(FILE *out, const char *path, const struct cps_calib_option
     if (rc < 0 || fputc('\n', out) == EOF)
         return -1;
     return ferror(out) ? -1 : 0;
-}
-
-static int number_arg(const char *flag, const char *text, double lo, double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(v) || !(v > lo)) {
-        fprintf(stderr, "cpscale calibrate: %s: \"%s\" is not a number above %g\n", flag, text,
-                lo);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-enum calibrate_option { OPT_ROUTING = 256, OPT_CONFIG, OPT_SLO, OPT_SATURATED, OPT_JSON, OPT_HELP };
-
-/* Parse, take routing and SLO from --config (flags win), read the rows, fit,
- * report. A refusal is exit 2 with the reason on stderr. */
-int cps_calibrate_main(int argc, char **argv)
-{
-    static const struct option options[] = {
-        {"routing", required_argument, NULL, OPT_ROUTING},
-        {"config", required_argument, NULL, OPT_CONFIG},
-        {"slo", required_argument, NULL, OPT_SLO},
-        {"saturated-above", required_argument, NULL, OPT_SATURATED},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
-    const char *routing = NULL, *config_path = NULL;
-    double slo = NAN, saturated = NAN;
-    int json = 0, opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (opt) {
-        case OPT_ROUTING: routing = optarg; break;
-        case OPT_CONFIG: config_path = optarg; break;
-        case OPT_SLO:
-            if (number_arg("--slo", optarg, 0.0, &slo) < 0)
-                return CPS_EXIT_USAGE;
-            break;
-        case OPT_SATURATED:
-            if (number_arg("--saturated-above", optarg, 0.0, &saturated) < 0)
-                return CPS_EXIT_USAGE;
-            break;
-        case OPT_JSON: json = 1; break;
-        case OPT_HELP: calibrate_usage(stdout); return CPS_EXIT_OK;
-        default:
-            fprintf(stderr, "usage: cpscale calibrate TRACE.csv [options] (see --help)\n");
-            return CPS_EXIT_USAGE;
-        }
-    }
-    if (optind + 1 != argc) {
-        fprintf(stderr, "cpscale calibrate: expected one trace file (see --help)\n");
-        return CPS_EXIT_USAGE;
-    }
-    const char *path = argv[optind];
-    struct cps_calib_options o = {CPS_ROUTING_RANDOM, 0.0, DEFAULT_SLO_MS};
-    if (config_path) {
-        struct cps_config *config = cps_load_config_file(config_path);
-        if (!config)
-            return CPS_EXIT_USAGE;
-        o.routing = config->sim.routing;
-        o.slo_ms = config->defaults.slo_latency_p95_ms;
-        cps_config_free(config);
-    }
-    if (routing && strcmp(routing, "random") == 0)
-        o.routing = CPS_ROUTING_RANDOM;
-    else if (routing && strcmp(routing, "pooled") == 0)
-        o.routing = CPS_ROUTING_POOLED;
-    else if (routing) {
-        fprintf(stderr, "cpscale calibrate: --routing: \"%s\" is not random or pooled\n", routing);
-        return CPS_EXIT_USAGE;
-    }
-    if (isfinite(slo))
-        o.slo_ms = slo;
-    o.saturated_ms = isfinite(saturated) ? saturated : SATURATED_SLOS * o.slo_ms;
-    struct row_list list = {0};
-    struct cps_err err;
-    cps_err_clear(&err);
-    char msg[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
-    if (read_rows(path, &list, &err) < 0) {
-        cps_err_format(&err, msg, sizeof msg);
-        fprintf(stderr, "%s\n", msg);
-        free(list.rows);
-        return strstr(err.message, "out of memory") ? CPS_EXIT_RUNTIME : CPS_EXIT_USAGE;
-    }
-    struct cps_calib_result result;
-    int rc = cps_calibrate_fit(list.rows, list.n, &o, &result, &err);
-    free(list.rows);
-    if (rc < 0) {
-        fprintf(stderr, "cpscale calibrate: %s: cannot fit: %s\n", path, err.message);
-        return strstr(err.message, "out of memory") ? CPS_EXIT_RUNTIME : CPS_EXIT_USAGE;
-    }
-    if ((json ? write_json(stdout, path, &o, &result) : write_report(stdout, path, &o, &result)) <
-            0 ||
-        fflush(stdout) == EOF) {
-        fprintf(stderr, "cpscale calibrate: writing the report failed\n");
-        return CPS_EXIT_RUNTIME;
-    }
-    return CPS_EXIT_OK;
 }

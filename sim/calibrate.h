@@ -14,12 +14,13 @@
  * few usable rows, only saturated rows, load per pod that barely varies, a
  * service rate the rows do not pin down, or a model that explains little.
  *
- * Pure apart from cps_calibrate_main (the command), which reads the file.
+ * Pure apart from reading the trace file and writing the report.
  */
 #ifndef CPS_SIM_CALIBRATE_H
 #define CPS_SIM_CALIBRATE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "err.h"
@@ -70,7 +71,16 @@ int cps_calibrate_fit(const struct cps_calib_row *rows, size_t n,
                       const struct cps_calib_options *options, struct cps_calib_result *result,
                       struct cps_err *err);
 
-/* The command; returns the exit code. */
-int cps_calibrate_main(int argc, char **argv);
+/* Every row of a trace file ("-": stdin), kept only for the columns the fit
+ * uses, into a malloc'd array the caller frees. 0, or -1 with err. */
+int cps_calibrate_read_trace(const char *path, struct cps_calib_row **rows, size_t *n,
+                             struct cps_err *err);
+
+/* The human report of a fit of `path`, ending in the `sim:` section for
+ * config.yaml; or the same as one JSON object. 0, or -1 on a write error. */
+int cps_calibrate_write_report(FILE *out, const char *path, const struct cps_calib_options *o,
+                               const struct cps_calib_result *r);
+int cps_calibrate_write_json(FILE *out, const char *path, const struct cps_calib_options *o,
+                             const struct cps_calib_result *r);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * `cpscale gen-trace`: a synthetic request-rate trace in the trace format:
+ * The generator of `cpscale gen-trace`: a synthetic request-rate trace in the trace format:
  * a diurnal and weekly cycle, multiplicative noise, and random bursts.
  * Deterministic for a given seed, so tests and the demo can rely on it.
  */
@@ -26,9 +26,5 @@ void cps_gen_params_default(struct cps_gen_params *params);
 
 /* Write the CSV to `out`. Returns 0, or -1 on a write error. */
 int cps_gen_trace_write(FILE *out, const struct cps_gen_params *params);
-
-/* The command: flags --days --step --peak --seed --noise --bursts-per-day
- * --with-cost; writes to stdout or --output FILE. Returns an exit code. */
-int cps_gen_trace_main(int argc, char **argv);
 
 #endif

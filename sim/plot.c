@@ -8,6 +8,7 @@
  * clamped, finite data and fixed geometry, so NaN/Inf never reach the SVG.
  */
 #include "plot.h"
+#include "plot_format.h"
 
 #include <errno.h>
 #include <math.h>
@@ -90,7 +91,6 @@ static const char *const fixed_names[] = {"cpscale", "hpa", "oracle"};
 
 /* Time. */
 #define SECONDS_PER_MINUTE 60.0
-#define SECONDS_PER_HOUR 3600.0
 #define SECONDS_PER_DAY 86400.0
 #define SECONDS_PER_WEEK 604800.0
 #define MONDAY_EPOCH_OFFSET (4 * SECONDS_PER_DAY) /* 1970-01-05 was a Monday */
@@ -100,22 +100,11 @@ static const char *const fixed_names[] = {"cpscale", "hpa", "oracle"};
 
 #define TINY_AXIS_MAX 1e-9   /* an axis whose data stays below this is "all zero" */
 #define STEP_EPSILON 1e-9    /* slack for float error in step arithmetic */
-#define TICK_DECIMALS_MAX 12
 #define LABEL_MAX 64
-#define NUMBER_MAX 32        /* a formatted number: 1e15 with 12 decimals fits */
 
 static const char *const weekday_names[] = {
     "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat",
 };
-
-/* Round durations for the time axis, in seconds, ascending. */
-static const double time_steps[] = {
-    1, 2, 5, 10, 15, 30,
-    60, 120, 300, 600, 900, 1800,
-    3600, 7200, 10800, 21600, 43200,
-    86400, 172800, 604800, 1209600,
-};
-#define TIME_STEPS_COUNT (sizeof time_steps / sizeof time_steps[0])
 
 struct rect {
     double left, top, width, height;
@@ -136,282 +125,6 @@ struct layout {
     const char **colors;         /* one per series */
     const char **dashes;         /* one per series, NULL for solid */
 };
-
-/*
- * Contract in plot.h. raw = range / max_ticks is the smallest step that
- * fits; rounding its mantissa up to 1, 2, 5 or 10 keeps the interval count
- * within max_ticks while giving labels a reader can add up in their head.
- */
-double cps_plot_nice_step(double range, int max_ticks)
-{
-    if (!isfinite(range) || range <= 0)
-        return 1.0;
-    if (max_ticks < 1)
-        max_ticks = 1;
-    double raw = range / max_ticks;
-    double magnitude = pow(10.0, floor(log10(raw)));
-    double fraction = raw / magnitude;
-    double nice;
-    if (fraction <= 1.0 + STEP_EPSILON)
-        nice = 1.0;
-    else if (fraction <= 2.0 + STEP_EPSILON)
-        nice = 2.0;
-    else if (fraction <= 5.0 + STEP_EPSILON)
-        nice = 5.0;
-    else
-        nice = 10.0;
-    return nice * magnitude;
-}
-
-/*
- * Contract in plot.h. Time does not divide by 10: ticks at 15 min or 6 h
- * line up with how people read a clock, so a table of round durations is
- * searched first, and only spans beyond two-week steps fall back to nice
- * numbers of days.
- */
-double cps_plot_time_step(double span_seconds, int max_ticks)
-{
-    if (!isfinite(span_seconds) || span_seconds <= 0)
-        return 1.0;
-    if (max_ticks < 1)
-        max_ticks = 1;
-    double raw = span_seconds / max_ticks;
-    if (raw < time_steps[0])
-        return cps_plot_nice_step(span_seconds, max_ticks);
-    for (size_t i = 0; i < TIME_STEPS_COUNT; i++)
-        if (time_steps[i] >= raw * (1.0 - STEP_EPSILON))
-            return time_steps[i];
-    return cps_plot_nice_step(span_seconds / SECONDS_PER_DAY, max_ticks) *
-           SECONDS_PER_DAY;
-}
-
-/* Drop trailing zeros (and a trailing '.') after a decimal point. */
-static void trim_zeros(char *s)
-{
-    if (!strchr(s, '.'))
-        return;
-    size_t n = strlen(s);
-    while (n > 0 && s[n - 1] == '0')
-        s[--n] = '\0';
-    if (n > 0 && s[n - 1] == '.')
-        s[--n] = '\0';
-}
-
-/* Print v with `decimals` decimals, trailing zeros trimmed; never "-0". */
-static void format_trimmed(double v, int decimals, char *buf, size_t size)
-{
-    if (decimals < 0)
-        decimals = 0;
-    if (decimals > TICK_DECIMALS_MAX)
-        decimals = TICK_DECIMALS_MAX;
-    snprintf(buf, size, "%.*f", decimals, v);
-    trim_zeros(buf);
-    if (strcmp(buf, "-0") == 0)
-        snprintf(buf, size, "0");
-}
-
-/* SI suffixes for thousands; the value is divided by 1000^index. */
-static const char *const si_suffixes[] = {"", "k", "M", "G", "T", "P"};
-#define SI_SUFFIX_COUNT (sizeof si_suffixes / sizeof si_suffixes[0])
-#define SI_BASE 1000.0
-
-/*
- * Contract in plot.h. The suffix follows the value (so an axis reads 500,
- * 1k, 1.5k rather than 0.5k, 1k, 1.5k), and the decimals follow the step in
- * that suffix's units, so adjacent labels always differ.
- */
-void cps_plot_format_tick(double value, double step, char *buf, size_t size)
-{
-    if (size == 0)
-        return;
-    if (!isfinite(value) || value == 0) {
-        snprintf(buf, size, "0");
-        return;
-    }
-    if (!isfinite(step) || step <= 0)
-        step = fabs(value);
-    size_t idx = 0;
-    double divisor = 1.0;
-    while (idx + 1 < SI_SUFFIX_COUNT && fabs(value) >= divisor * SI_BASE) {
-        divisor *= SI_BASE;
-        idx++;
-    }
-    int decimals = (int)-floor(log10(step / divisor) + STEP_EPSILON);
-    char number[NUMBER_MAX];
-    format_trimmed(value / divisor, decimals, number, sizeof number);
-    snprintf(buf, size, "%s%s", number, si_suffixes[idx]);
-}
-
-/*
- * Three significant digits with an SI suffix: 0.0123, 4.5, 812, 1.23k, 45.6M.
- * For totals in headings, where no axis step gives the precision.
- */
-static void format_sig3(double v, char *buf, size_t size)
-{
-    if (!isfinite(v) || v <= 0) {
-        snprintf(buf, size, "0");
-        return;
-    }
-    size_t idx = 0;
-    /* 999.5 would print as "1000": move it to the next suffix instead. */
-    while (idx + 1 < SI_SUFFIX_COUNT && v >= SI_BASE - 0.5) {
-        v /= SI_BASE;
-        idx++;
-    }
-    char number[NUMBER_MAX];
-    if (idx == 0 && v < 1e-6)
-        snprintf(number, sizeof number, "%.2g", v);
-    else
-        format_trimmed(v, 2 - (int)floor(log10(v)), number, sizeof number);
-    snprintf(buf, size, "%s%s", number, si_suffixes[idx]);
-}
-
-/* USD for headings: cents below $1000, three significant digits above. */
-static void format_usd(double v, char *buf, size_t size)
-{
-    char number[NUMBER_MAX];
-    if (!isfinite(v) || v <= 0)
-        snprintf(number, sizeof number, "0");
-    else if (v >= SI_BASE || v < 1.0)
-        format_sig3(v, number, sizeof number);
-    else
-        snprintf(number, sizeof number, "%.2f", v);
-    snprintf(buf, size, "$%s", number);
-}
-
-/* "5 min", "1 h", "7 days", "30 s": the largest unit that is at least 1. */
-static void format_duration(double seconds, char *buf, size_t size)
-{
-    char number[NUMBER_MAX];
-    const char *unit;
-    double v;
-    if (seconds >= SECONDS_PER_DAY) {
-        v = seconds / SECONDS_PER_DAY;
-        unit = "day";
-    } else if (seconds >= SECONDS_PER_HOUR) {
-        v = seconds / SECONDS_PER_HOUR;
-        unit = "h";
-    } else if (seconds >= SECONDS_PER_MINUTE) {
-        v = seconds / SECONDS_PER_MINUTE;
-        unit = "min";
-    } else {
-        v = seconds;
-        unit = "s";
-    }
-    format_trimmed(v, v >= 100 ? 0 : v >= 10 ? 1 : v >= 1 ? 2 : 3, number,
-                   sizeof number);
-    int plural = strcmp(unit, "day") == 0 && strcmp(number, "1") != 0;
-    snprintf(buf, size, "%s %s%s", number, unit, plural ? "s" : "");
-}
-
-/* UTC calendar fields of an epoch second (already range-checked). */
-static void utc_fields(double epoch_s, struct tm *tm)
-{
-    time_t t = (time_t)floor(epoch_s);
-    if (!gmtime_r(&t, tm))
-        memset(tm, 0, sizeof *tm);
-}
-
-/* Data cleaning: NaN, Inf and negatives draw as 0; huge values are capped. */
-static double clean_value(double v)
-{
-    if (!isfinite(v) || v <= 0)
-        return 0;
-    return v > CPS_PLOT_VALUE_MAX ? CPS_PLOT_VALUE_MAX : v;
-}
-
-/*
- * Byte length of the XML-safe UTF-8 character at p (at most `left` bytes
- * remain), or 0 when the byte must be replaced: a control character XML 1.0
- * forbids, a malformed or overlong sequence, a surrogate, U+FFFE/U+FFFF.
- * Replacing instead of copying keeps any name from breaking the document.
- */
-static size_t xml_char_length(const unsigned char *p, size_t left)
-{
-    unsigned char b = p[0];
-    if (b < 0x80)
-        return (b >= 0x20 && b != 0x7f) || b == '\t' ? 1 : 0;
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
-    if (b >= 0xc2 && b <= 0xdf) {
-        len = 2;
-    } else if (b >= 0xe0 && b <= 0xef) {
-        len = 3;
-        if (b == 0xe0)
-            lo = 0xa0;
-        else if (b == 0xed)
-            hi = 0x9f;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-        len = 4;
-        if (b == 0xf0)
-            lo = 0x90;
-        else if (b == 0xf4)
-            hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if (left < len || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if (b == 0xef && p[1] == 0xbf && (p[2] == 0xbe || p[2] == 0xbf))
-        return 0;
-    return len;
-}
-
-/* Characters write_text() will draw for s (the ellipsis included). */
-static size_t text_chars(const char *s, size_t max_chars)
-{
-    size_t n = 0, left = strlen(s);
-    const unsigned char *p = (const unsigned char *)s;
-    while (left > 0) {
-        if (n == max_chars)
-            return n + 1;
-        size_t len = xml_char_length(p, left);
-        if (len == 0)
-            len = 1;
-        p += len;
-        left -= len;
-        n++;
-    }
-    return n;
-}
-
-/*
- * Write s as XML character data or attribute content: & < > " ' become
- * entities, characters XML cannot carry become '?', and text longer than
- * max_chars characters is cut there with an ellipsis.
- */
-static void write_text(FILE *out, const char *s, size_t max_chars)
-{
-    size_t n = 0, left = strlen(s);
-    const unsigned char *p = (const unsigned char *)s;
-    while (left > 0) {
-        if (n == max_chars) {
-            fputs("\xe2\x80\xa6", out); /* U+2026 HORIZONTAL ELLIPSIS */
-            return;
-        }
-        size_t len = xml_char_length(p, left);
-        switch (len ? *p : '?') {
-        case '&': fputs("&amp;", out); break;
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '"': fputs("&quot;", out); break;
-        case '\'': fputs("&apos;", out); break;
-        default:
-            if (len)
-                fwrite(p, 1, len, out);
-            else
-                fputc('?', out);
-        }
-        if (len == 0)
-            len = 1;
-        p += len;
-        left -= len;
-        n++;
-    }
-}
 
 static const char *series_name(const struct cps_plot_series *s)
 {
@@ -545,7 +258,7 @@ static size_t build_points(const struct layout *lay, const struct rect *r,
         lay->ys[0] = y_of(r, a, 0);
         for (size_t i = 0; i < n; i++) {
             if (isfinite(values[i]))
-                last = clean_value(values[i]);
+                last = cps_plot_clean_value(values[i]);
             lay->xs[i + 1] = x_of(r, lay, (double)(i + 1) * plot->bucket_seconds);
             lay->ys[i + 1] = y_of(r, a, last);
         }
@@ -555,13 +268,13 @@ static size_t build_points(const struct layout *lay, const struct rect *r,
         for (size_t i = 0; i < n; i++) {
             lay->xs[2 * i] = x_of(r, lay, (double)i * plot->bucket_seconds);
             lay->xs[2 * i + 1] = x_of(r, lay, (double)(i + 1) * plot->bucket_seconds);
-            lay->ys[2 * i] = lay->ys[2 * i + 1] = y_of(r, a, clean_value(values[i]));
+            lay->ys[2 * i] = lay->ys[2 * i + 1] = y_of(r, a, cps_plot_clean_value(values[i]));
         }
         return 2 * n;
     }
     for (size_t i = 0; i < n; i++) {
         lay->xs[i] = x_of(r, lay, ((double)i + 0.5) * plot->bucket_seconds);
-        lay->ys[i] = y_of(r, a, clean_value(values[i]));
+        lay->ys[i] = y_of(r, a, cps_plot_clean_value(values[i]));
     }
     return n;
 }
@@ -583,7 +296,7 @@ static double array_max(const double *values, size_t n)
 {
     double m = 0;
     for (size_t i = 0; i < n; i++) {
-        double v = clean_value(values[i]);
+        double v = cps_plot_clean_value(values[i]);
         if (v > m)
             m = v;
     }
@@ -595,7 +308,7 @@ static double cumulative_final(const double *values, size_t n)
 {
     for (size_t i = n; i-- > 0;)
         if (isfinite(values[i]))
-            return clean_value(values[i]);
+            return cps_plot_clean_value(values[i]);
     return 0;
 }
 
@@ -739,15 +452,15 @@ static void write_time_labels(FILE *out, const struct layout *lay, const struct 
         double t = tt->first + i * tt->step;
         double x = x_of(r, lay, t - plot->start_epoch_s);
         struct tm tm;
-        utc_fields(t, &tm);
+        cps_plot_utc_fields(t, &tm);
         format_day(&tm, long_span, day_text, sizeof day_text);
         if (tt->step >= SECONDS_PER_DAY) {
             fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", x, line1, day_text);
             continue;
         }
         if (tt->step < 1.0) {
-            char number[NUMBER_MAX];
-            format_trimmed(t - plot->start_epoch_s, 3, number, sizeof number);
+            char number[CPS_PLOT_NUMBER_MAX];
+            cps_plot_format_trimmed(t - plot->start_epoch_s, 3, number, sizeof number);
             snprintf(time_text, sizeof time_text, "+%s s", number);
         } else if (tt->step < SECONDS_PER_MINUTE) {
             snprintf(time_text, sizeof time_text, "%02d:%02d:%02d", tm.tm_hour,
@@ -767,10 +480,10 @@ static void write_time_labels(FILE *out, const struct layout *lay, const struct 
     char span_text[LABEL_MAX], bucket_text[LABEL_MAX];
     char from_text[LABEL_MAX], to_text[LABEL_MAX];
     struct tm from, to;
-    utc_fields(plot->start_epoch_s, &from);
-    utc_fields(plot->start_epoch_s + lay->span, &to);
-    format_duration(lay->span, span_text, sizeof span_text);
-    format_duration(plot->bucket_seconds, bucket_text, sizeof bucket_text);
+    cps_plot_utc_fields(plot->start_epoch_s, &from);
+    cps_plot_utc_fields(plot->start_epoch_s + lay->span, &to);
+    cps_plot_format_duration(lay->span, span_text, sizeof span_text);
+    cps_plot_format_duration(plot->bucket_seconds, bucket_text, sizeof bucket_text);
     snprintf(from_text, sizeof from_text, "%s %04d-%02d-%02d %02d:%02d",
              weekday_names[from.tm_wday % 7], from.tm_year + 1900, from.tm_mon + 1,
              from.tm_mday, from.tm_hour, from.tm_min);
@@ -818,7 +531,7 @@ static int write_legend(FILE *out, const struct layout *lay, int write)
     x += legend_item_width(strlen(demand_label));
     for (size_t i = 0; i < plot->n_series; i++) {
         const char *name = series_name(&plot->series[i]);
-        double w = legend_item_width(text_chars(name, LEGEND_NAME_MAX_CHARS));
+        double w = legend_item_width(cps_plot_text_chars(name, LEGEND_NAME_MAX_CHARS));
         if (x + w - LEGEND_ITEM_GAP > right && x > MARGIN_LEFT) {
             if (row + 1 == LEGEND_MAX_ROWS) {
                 if (write)
@@ -838,7 +551,7 @@ static int write_legend(FILE *out, const struct layout *lay, int write)
                 fprintf(out, " stroke-dasharray=\"%s\"", lay->dashes[i]);
             fprintf(out, "/>\n<text x=\"%.1f\" y=\"%.1f\">",
                     x + LEGEND_SWATCH_WIDTH + LEGEND_SWATCH_GAP, y + BASELINE_SHIFT);
-            write_text(out, name, LEGEND_NAME_MAX_CHARS);
+            cps_plot_write_text(out, name, LEGEND_NAME_MAX_CHARS);
             fputs("</text>\n", out);
         }
         x += w;
@@ -884,16 +597,16 @@ static void write_heading(FILE *out, const struct layout *lay, const struct rect
         if (totals == TOTALS_VIOLATION_SECONDS) {
             double sum = 0;
             for (size_t k = 0; k < plot->n_points; k++)
-                sum += clean_value(s->violation_seconds[k]);
-            char number[NUMBER_MAX];
-            format_sig3(clean_value(sum), number, sizeof number);
+                sum += cps_plot_clean_value(s->violation_seconds[k]);
+            char number[CPS_PLOT_NUMBER_MAX];
+            cps_plot_format_sig3(cps_plot_clean_value(sum), number, sizeof number);
             snprintf(value, sizeof value, "%s s", number);
         } else {
-            format_usd(cumulative_final(s->cumulative_cost, plot->n_points), value,
+            cps_plot_format_usd(cumulative_final(s->cumulative_cost, plot->n_points), value,
                        sizeof value);
         }
         double w = HEADING_ITEM_DX + HEADING_VALUE_DX +
-                   (double)(text_chars(name, LEGEND_NAME_MAX_CHARS) + strlen(value)) *
+                   (double)(cps_plot_text_chars(name, LEGEND_NAME_MAX_CHARS) + strlen(value)) *
                        HEADING_CHAR_WIDTH_EST;
         if (width + w > r->width) {
             fprintf(out, "<tspan dx=\"%.0f\">\xe2\x80\xa6</tspan>", HEADING_VALUE_DX);
@@ -901,11 +614,47 @@ static void write_heading(FILE *out, const struct layout *lay, const struct rect
         }
         fprintf(out, "<tspan dx=\"%.0f\" fill=\"%s\" font-weight=\"bold\">",
                 i == 0 ? HEADING_VALUE_DX * 2 : HEADING_ITEM_DX, lay->colors[i]);
-        write_text(out, name, LEGEND_NAME_MAX_CHARS);
+        cps_plot_write_text(out, name, LEGEND_NAME_MAX_CHARS);
         fprintf(out, "</tspan><tspan dx=\"%.0f\">%s</tspan>", HEADING_VALUE_DX, value);
         width += w;
     }
     fputs("</text>\n", out);
+}
+
+/* Which per-series array a panel draws. */
+enum series_field { FIELD_READY_PODS, FIELD_VIOLATION_SECONDS, FIELD_CUMULATIVE_COST };
+
+static const double *series_values(const struct cps_plot_series *s, enum series_field field)
+{
+    switch (field) {
+    case FIELD_READY_PODS: return s->ready_pods;
+    case FIELD_VIOLATION_SECONDS: return s->violation_seconds;
+    default: return s->cumulative_cost;
+    }
+}
+
+/* The largest value of one field over every series. */
+static double series_max(const struct cps_plot *plot, enum series_field field)
+{
+    double max = 0;
+    for (size_t i = 0; i < plot->n_series; i++) {
+        double m = array_max(series_values(&plot->series[i], field), plot->n_points);
+        if (m > max)
+            max = m;
+    }
+    return max;
+}
+
+/* One line per series of one field against axis a, in its style. */
+static void write_series_lines(FILE *out, const struct layout *lay, const struct rect *r,
+                               const struct axis *a, enum series_field field, double width)
+{
+    const struct cps_plot *plot = lay->plot;
+    for (size_t i = 0; i < plot->n_series; i++) {
+        size_t n = build_points(lay, r, a, series_values(&plot->series[i], field),
+                                field == FIELD_CUMULATIVE_COST);
+        write_polyline(out, lay, n, lay->colors[i], lay->dashes[i], width);
+    }
 }
 
 /* Panel 1: demand as a light area on the right axis, ready pods as lines. */
@@ -913,13 +662,7 @@ static void write_demand_panel(FILE *out, const struct layout *lay, const struct
                                const struct time_ticks *tt)
 {
     const struct cps_plot *plot = lay->plot;
-    double pods_max = 0;
-    for (size_t i = 0; i < plot->n_series; i++) {
-        double m = array_max(plot->series[i].ready_pods, plot->n_points);
-        if (m > pods_max)
-            pods_max = m;
-    }
-    struct axis pods = make_axis(pods_max, r->height, 1);
+    struct axis pods = make_axis(series_max(plot, FIELD_READY_PODS), r->height, 1);
     struct axis demand = make_axis(array_max(plot->demand_qps, plot->n_points),
                                    r->height, 0);
 
@@ -936,10 +679,7 @@ static void write_demand_panel(FILE *out, const struct layout *lay, const struct
     fprintf(out, " %.1f,%.1f\"/>\n", lay->xs[n - 1], base);
     write_polyline(out, lay, n, COLOR_DEMAND_LINE, NULL, DEMAND_LINE_WIDTH);
 
-    for (size_t i = 0; i < plot->n_series; i++) {
-        n = build_points(lay, r, &pods, plot->series[i].ready_pods, 0);
-        write_polyline(out, lay, n, lay->colors[i], lay->dashes[i], LINE_WIDTH);
-    }
+    write_series_lines(out, lay, r, &pods, FIELD_READY_PODS, LINE_WIDTH);
     write_frame(out, lay, r, tt);
 }
 
@@ -948,23 +688,14 @@ static void write_violation_panel(FILE *out, const struct layout *lay,
                                   const struct rect *r, const struct time_ticks *tt)
 {
     const struct cps_plot *plot = lay->plot;
-    double max = 0;
-    for (size_t i = 0; i < plot->n_series; i++) {
-        double m = array_max(plot->series[i].violation_seconds, plot->n_points);
-        if (m > max)
-            max = m;
-    }
-    struct axis a = make_axis(max, r->height, 0);
+    struct axis a = make_axis(series_max(plot, FIELD_VIOLATION_SECONDS), r->height, 0);
     char bucket[LABEL_MAX], heading[LABEL_MAX * 2];
-    format_duration(plot->bucket_seconds, bucket, sizeof bucket);
+    cps_plot_format_duration(plot->bucket_seconds, bucket, sizeof bucket);
     snprintf(heading, sizeof heading, "Seconds over SLO per %s bucket", bucket);
     write_heading(out, lay, r, heading, TOTALS_VIOLATION_SECONDS, "total");
     write_time_grid(out, lay, r, tt);
     write_y_axis(out, r, &a, "s over SLO / bucket");
-    for (size_t i = 0; i < plot->n_series; i++) {
-        size_t n = build_points(lay, r, &a, plot->series[i].violation_seconds, 0);
-        write_polyline(out, lay, n, lay->colors[i], lay->dashes[i], VIOLATION_LINE_WIDTH);
-    }
+    write_series_lines(out, lay, r, &a, FIELD_VIOLATION_SECONDS, VIOLATION_LINE_WIDTH);
     write_frame(out, lay, r, tt);
 }
 
@@ -972,21 +703,11 @@ static void write_violation_panel(FILE *out, const struct layout *lay,
 static void write_cost_panel(FILE *out, const struct layout *lay, const struct rect *r,
                              const struct time_ticks *tt)
 {
-    const struct cps_plot *plot = lay->plot;
-    double max = 0;
-    for (size_t i = 0; i < plot->n_series; i++) {
-        double m = array_max(plot->series[i].cumulative_cost, plot->n_points);
-        if (m > max)
-            max = m;
-    }
-    struct axis a = make_axis(max, r->height, 0);
+    struct axis a = make_axis(series_max(lay->plot, FIELD_CUMULATIVE_COST), r->height, 0);
     write_heading(out, lay, r, "Cumulative cost", TOTALS_FINAL_COST, "final");
     write_time_grid(out, lay, r, tt);
     write_y_axis(out, r, &a, "cumulative cost (USD)");
-    for (size_t i = 0; i < plot->n_series; i++) {
-        size_t n = build_points(lay, r, &a, plot->series[i].cumulative_cost, 1);
-        write_polyline(out, lay, n, lay->colors[i], lay->dashes[i], LINE_WIDTH);
-    }
+    write_series_lines(out, lay, r, &a, FIELD_CUMULATIVE_COST, LINE_WIDTH);
     write_frame(out, lay, r, tt);
     write_time_labels(out, lay, r, tt);
 }
@@ -1074,14 +795,14 @@ int cps_plot_write_svg(FILE *out, const struct cps_plot *plot, struct cps_err *e
                  " font-family=\"%s\" font-size=\"%d\">\n",
             SVG_WIDTH, SVG_HEIGHT, SVG_WIDTH, SVG_HEIGHT, FONT_FAMILY, FONT_SIZE);
     fputs("<title>", out);
-    write_text(out, title, SIZE_MAX);
+    cps_plot_write_text(out, title, SIZE_MAX);
     fputs("</title>\n", out);
     fprintf(out, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n",
             SVG_WIDTH, SVG_HEIGHT);
     fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%d\" font-weight=\"bold\""
                  " fill=\"%s\">",
             MARGIN_LEFT, TITLE_BASELINE, TITLE_FONT_SIZE, COLOR_TEXT);
-    write_text(out, title,
+    cps_plot_write_text(out, title,
                (size_t)((SVG_WIDTH - MARGIN_LEFT - MARGIN_RIGHT) / TITLE_CHAR_WIDTH_EST));
     fputs("</text>\n", out);
     write_legend(out, &lay, 1);

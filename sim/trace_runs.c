@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_cmd.h"
+#include "replay.h"
 
 #define FIRST_CAPACITY 1024
 

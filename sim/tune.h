@@ -19,11 +19,15 @@
 #ifndef CPS_SIM_TUNE_H
 #define CPS_SIM_TUNE_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "err.h"
+#include "trace_runs.h"
+#include "world.h"
 
 /* The searched dimensions, each over a fixed list of levels. */
 enum cps_tune_dim {
@@ -73,7 +77,62 @@ void cps_tune_apply(const struct cps_tune_candidate *candidate, double safe_rps_
  * cps_config_load_bytes and gives back the same values. */
 char *cps_tune_fragment(const struct cps_target *target);
 
-/* The command; returns the exit code. */
-int cps_tune_main(int argc, char **argv);
+/* ---- a run: what the command sets up, a shard's work ----------------------- */
+
+#define CPS_TUNE_MAX_TRACES 64
+#define CPS_TUNE_MAX_CANDIDATES 100000
+/* The HPA CPU targets searched for its best (0.10, 0.15, ..., 0.95). */
+#define CPS_TUNE_HPA_TARGETS 18
+#define CPS_TUNE_SHARD_FORMAT "cpscale-tune-shard/1"
+/* Shard JSON keeps doubles exact, so a merge sees the shard's very numbers. */
+#define CPS_TUNE_JSON_EXACT (JSON_REAL_PRECISION(17))
+
+struct cps_tune_trace {
+    const char *label; /* as given on the command line */
+    char *path;
+    double scale;
+    struct cps_trace_runs runs;
+    int64_t split_s;   /* train: [0, split_s), test: [split_s, seconds) */
+};
+
+/* Everything a run needs; the command fills the options and traces, the
+ * functions below the rest. Release with cps_tune_setup_release. */
+struct cps_tune_setup {
+    struct cps_sim_params world;
+    double slo_ms;
+    int32_t min_replicas, max_replicas;
+    struct cps_target base; /* shallow copy of the config's defaults; strings borrowed */
+    size_t n_traces;
+    struct cps_tune_trace traces[CPS_TUNE_MAX_TRACES];
+    size_t n_candidates;
+    struct cps_tune_candidate *candidates;
+    double hpa_targets[CPS_TUNE_HPA_TARGETS];
+    double safe_rps_per_pod; /* λmax(1) of the world at the SLO */
+    double budget_pct, train_fraction;
+    uint64_t seed;
+    int shard, shards, jobs;
+    FILE *progress;
+    char fingerprint[24];
+};
+
+/* World, base target, HPA targets and SLO-safe rate from the config (scale:
+ * NAN to keep the config's); min/max replicas are set before the call. */
+void cps_tune_setup_base(struct cps_tune_setup *s, const struct cps_config *config, double scale);
+
+/* Draw s->n_candidates candidates and the shard fingerprint. 0, or -1 when
+ * out of memory. */
+int cps_tune_draw(struct cps_tune_setup *s);
+
+/*
+ * Evaluate this shard's candidates and HPA targets on every training part
+ * (and the oracle on every part), pick the shard's best by the global order,
+ * score those on the test parts, and return it all as the shard's JSON
+ * object (the caller decrefs); *simulated gets the simulated seconds. NULL
+ * with err on failure.
+ */
+json_t *cps_tune_run_shard(const struct cps_tune_setup *s, double *simulated, struct cps_err *err);
+
+/* Free the traces' paths and runs and the candidates (not s itself). */
+void cps_tune_setup_release(struct cps_tune_setup *s);
 
 #endif

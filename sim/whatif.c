@@ -9,8 +9,8 @@
 #include "pool.h"
 #include "report.h"
 #include "trace_runs.h"
+#include "units.h"
 
-#define MS_PER_S 1000.0
 #define PERCENT 100.0
 /* Ranges of the values, as `cpscale sim` accepts them one at a time. */
 #define MAX_RATE 1e12
@@ -74,7 +74,7 @@ int cps_whatif_parse_value(enum cps_whatif_param param, const char *text, double
         if (cps_duration_parse(text, &ms) < 0)
             return cps_err_set(err, flag, 0, 0, "\"%s\" is not a duration (e.g. 30s, 5m, 250ms)",
                                text);
-        v = (double)ms / MS_PER_S;
+        v = (double)ms / CPS_MS_PER_S;
     } else {
         char *end = NULL;
         errno = 0;
@@ -133,7 +133,7 @@ void cps_whatif_apply(enum cps_whatif_param param, double value, struct cps_sim_
     struct cps_sim_params *w = &setup->world;
     switch (param) {
     case CPS_WHATIF_SERVICE_RATE: w->service_rate = value; break;
-    case CPS_WHATIF_BASE_LATENCY: w->base_latency_ms = value * MS_PER_S; break;
+    case CPS_WHATIF_BASE_LATENCY: w->base_latency_ms = value * CPS_MS_PER_S; break;
     case CPS_WHATIF_STARTUP: w->startup_s = value; break;
     case CPS_WHATIF_PRICE: w->price = value; break;
     case CPS_WHATIF_SCALE: w->scale = value; break;

@@ -8,8 +8,8 @@
 #include "decide.h"
 #include "plot.h"
 #include "queue_model.h"
+#include "units.h"
 
-#define MS_PER_S 1000
 #define SECONDS_PER_HOUR 3600.0
 #define REQUESTS_PER_MILLION 1e6
 /* The policy sees p95 capped at this many times the SLO (SIM-MODEL §5). */
@@ -275,7 +275,7 @@ struct cps_sim *cps_sim_new(const struct cps_sim_setup *setup, struct cps_err *e
     sim->model.routing = setup->world.routing;
     sim->model.service_rate = setup->world.service_rate;
     sim->model.base_latency_ms = setup->world.base_latency_ms;
-    sim->p95_scale_ms = 1000.0 * log(20.0) / setup->world.service_rate;
+    sim->p95_scale_ms = CPS_MS_PER_S * log(20.0) / setup->world.service_rate;
     if (setup->hpa_behavior)
         sim->hpa_behavior = *setup->hpa_behavior;
     else
@@ -325,7 +325,7 @@ struct cps_sim *cps_sim_new(const struct cps_sim_setup *setup, struct cps_err *e
             behavior = &setup->target->behavior;
         if (behavior) {
             size_t recs, events;
-            cps_history_capacity_for(behavior, sim->interval_s * MS_PER_S, &recs, &events);
+            cps_history_capacity_for(behavior, sim->interval_s * CPS_MS_PER_S, &recs, &events);
             run->history = cps_history_new(recs, events);
             if (!run->history)
                 goto oom;
@@ -560,7 +560,7 @@ static int32_t clamp_replicas(const struct cps_sim *sim, int64_t n)
 /* One policy decision at second k; the answer is clamped to [min, max]. */
 static int decide(struct cps_sim *sim, struct policy_run *run, int64_t k, double price)
 {
-    int64_t now_ms = k * MS_PER_S;
+    int64_t now_ms = k * CPS_MS_PER_S;
     int32_t desired = run->total;
     struct cps_observation obs;
     switch (run->spec.kind) {

@@ -12,7 +12,7 @@
 
 #include "cps_test.h"
 #include "pool.h"
-#include "sim_cmd.h"
+#include "replay.h"
 #include "trace_runs.h"
 #include "whatif.h"
 

@@ -1,10 +1,10 @@
 /*
- * `cpscale sim TRACE.csv [flags]`: replay a trace through the world of
- * SIM-MODEL.md under each policy and report. Returns the process exit code
- * (0 ok, 1 runtime failure, 2 usage, config or input error).
+ * Replaying a trace file: read it in chunks through the streaming parser and
+ * feed every second to a simulation engine (or a callback). The one trace
+ * reader of sim, what-if, tune and calibrate.
  */
-#ifndef CPS_SIM_CMD_H
-#define CPS_SIM_CMD_H
+#ifndef CPS_SIM_REPLAY_H
+#define CPS_SIM_REPLAY_H
 
 #include <stdint.h>
 #include <stdio.h>
@@ -12,8 +12,6 @@
 #include "err.h"
 #include "trace.h"
 #include "world.h"
-
-int cps_sim_main(int argc, char **argv);
 
 /* Read a trace file ("-" for stdin) through the streaming parser in 1 MiB
  * chunks, handing each row to row_cb(ctx, row, err) in order; memory does

@@ -17,7 +17,7 @@ static void check_config_usage(FILE *out)
           out);
 }
 
-int cps_cmd_check_config(int argc, char **argv)
+int cli_check_config(int argc, char **argv)
 {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         check_config_usage(stdout);

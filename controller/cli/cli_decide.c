@@ -1,6 +1,6 @@
 /*
  * `cpscale decide [--config FILE] --input OBS.json`: one decision from a
- * JSON observation and history (format in DESIGN.md), printed as JSON.
+ * JSON observation and history (format in docs/design.md), printed as JSON.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -11,9 +11,9 @@
 
 #include "commands.h"
 #include "decide.h"
+#include "units.h"
 
 #define INPUT_MAX_BYTES (16u << 20)
-#define MS_PER_S 1000.0
 /* History entries accepted from the input (each is a few bytes of JSON). */
 #define HISTORY_MAX_ENTRIES 100000
 
@@ -139,6 +139,39 @@ static int read_observation(const char *source, json_t *o, struct cps_observatio
     return 0;
 }
 
+/*
+ * One history list: n entries {"t": seconds, KEY: integer in [lo, hi]},
+ * each added to the history by add(). 0, or -1 with the entry's path
+ * printed (history.NAME[i]).
+ */
+static int read_entries(const char *source, json_t *list, size_t n, const char *name,
+                        const char *key, double lo, double hi,
+                        void (*add)(struct cps_history *history, int64_t t_ms, int32_t value),
+                        struct cps_history *history)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(list, i);
+        char path[96], message[96];
+        snprintf(path, sizeof path, "history.%s[%zu]", name, i);
+        double t = 0;
+        int64_t v = 0;
+        int has_t = 0, has_v = 0;
+        if (!json_is_object(e)) {
+            snprintf(message, sizeof message, "expected {\"t\": ..., \"%s\": ...}", key);
+            return input_error(source, path, message);
+        }
+        if (get_number(source, e, "t", path, &t, &has_t) < 0 ||
+            get_int(source, e, key, path, lo, hi, &v, &has_v) < 0 || !has_t || !has_v) {
+            if (has_t && has_v)
+                return -1;
+            snprintf(message, sizeof message, "needs \"t\" and \"%s\"", key);
+            return input_error(source, path, message);
+        }
+        add(history, llround(t * CPS_MS_PER_S), (int32_t)v);
+    }
+    return 0;
+}
+
 /* history.recommendations and history.scale_events -> the rails' history. */
 static int read_history(const char *source, json_t *h, struct cps_history **out)
 {
@@ -167,41 +200,12 @@ static int read_history(const char *source, json_t *h, struct cps_history **out)
     struct cps_history *history = cps_history_new(n_recs + 1, n_events + 1);
     if (!history)
         return input_error(source, "history", "out of memory");
-    for (size_t i = 0; i < n_recs; i++) {
-        json_t *e = json_array_get(recs, i);
-        char path[96];
-        snprintf(path, sizeof path, "history.recommendations[%zu]", i);
-        double t = 0;
-        int64_t r = 0;
-        int has_t = 0, has_r = 0;
-        if (!json_is_object(e)) {
-            cps_history_free(history);
-            return input_error(source, path, "expected {\"t\": ..., \"replicas\": ...}");
-        }
-        if (get_number(source, e, "t", path, &t, &has_t) < 0 ||
-            get_int(source, e, "replicas", path, 0, 1e6, &r, &has_r) < 0 || !has_t || !has_r) {
-            cps_history_free(history);
-            return has_t && has_r ? -1 : input_error(source, path, "needs \"t\" and \"replicas\"");
-        }
-        cps_history_add_recommendation(history, llround(t * MS_PER_S), (int32_t)r);
-    }
-    for (size_t i = 0; i < n_events; i++) {
-        json_t *e = json_array_get(events, i);
-        char path[96];
-        snprintf(path, sizeof path, "history.scale_events[%zu]", i);
-        double t = 0;
-        int64_t c = 0;
-        int has_t = 0, has_c = 0;
-        if (!json_is_object(e)) {
-            cps_history_free(history);
-            return input_error(source, path, "expected {\"t\": ..., \"change\": ...}");
-        }
-        if (get_number(source, e, "t", path, &t, &has_t) < 0 ||
-            get_int(source, e, "change", path, -1e6, 1e6, &c, &has_c) < 0 || !has_t || !has_c) {
-            cps_history_free(history);
-            return has_t && has_c ? -1 : input_error(source, path, "needs \"t\" and \"change\"");
-        }
-        cps_history_add_scale_event(history, llround(t * MS_PER_S), (int32_t)c);
+    if (read_entries(source, recs, n_recs, "recommendations", "replicas", 0, 1e6,
+                     cps_history_add_recommendation, history) < 0 ||
+        read_entries(source, events, n_events, "scale_events", "change", -1e6, 1e6,
+                     cps_history_add_scale_event, history) < 0) {
+        cps_history_free(history);
+        return -1;
     }
     *out = history;
     return 0;
@@ -253,9 +257,7 @@ static int decide_json(const char *source, const char *text, size_t len,
             goto done;
         }
     } else if (cps_target_from_json(target_json, &config->defaults, source, &target, &err) < 0) {
-        char msg[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
-        cps_err_format(&err, msg, sizeof msg);
-        fprintf(stderr, "%s\n", msg);
+        cps_err_print(stderr, NULL, &err);
         goto done;
     }
     have_target = 1;
@@ -276,7 +278,7 @@ static int decide_json(const char *source, const char *text, size_t len,
     }
     cps_policy_state_init(state);
     struct cps_decision d;
-    cps_decide(&target, &obs, history, state, llround(now * MS_PER_S), has_given ? &given32 : NULL,
+    cps_decide(&target, &obs, history, state, llround(now * CPS_MS_PER_S), has_given ? &given32 : NULL,
                &d);
     free(state);
     json_t *out = json_object();
@@ -302,7 +304,7 @@ done:
     return rc;
 }
 
-int cps_cmd_decide(int argc, char **argv)
+int cli_decide(int argc, char **argv)
 {
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},

@@ -1,0 +1,25 @@
+#include "cli_common.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/*
+ * strtod over the whole text, finite and within [lo, hi]; the message names
+ * the command and flag so a script's log says which argument was wrong.
+ */
+int cps_parse_number_arg(const char *command, const char *flag, const char *text, double lo,
+                         double hi, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi) {
+        fprintf(stderr, "cpscale %s: %s: \"%s\" is not a number in [%g, %g]\n", command, flag,
+                text, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
