@@ -259,9 +259,12 @@ static int mark_int(size_t zero_based)
  * Accept the standard tags that agree with the node's kind (so `!!str 5` is
  * the string "5") and refuse everything else: a custom tag means the author
  * expects some processing we do not do. *as_string is set for `!` and
- * `!!str` on a scalar. 0, or -1 when refused.
+ * `!!str` on a scalar; `!` on a collection only passes with
+ * bang_collections (kubeconfig; config files refuse it). 0, or -1 when
+ * refused.
  */
-static int check_tag(const char *tag, enum cps_yaml_type type, int *as_string)
+static int check_tag(const char *tag, enum cps_yaml_type type, int bang_collections,
+                     int *as_string)
 {
     static const char *const scalar_tags[] = {"str", "int", "float", "bool", "null"};
     const size_t prefix = sizeof YAML_TAG_PREFIX - 1;
@@ -270,7 +273,7 @@ static int check_tag(const char *tag, enum cps_yaml_type type, int *as_string)
         return 0;
     if (!strcmp(tag, "!")) {
         *as_string = type == CPS_YAML_SCALAR;
-        return type == CPS_YAML_SCALAR ? 0 : -1;
+        return type == CPS_YAML_SCALAR || bang_collections ? 0 : -1;
     }
     if (strncmp(tag, YAML_TAG_PREFIX, prefix) != 0)
         return -1;
@@ -383,7 +386,7 @@ static int tree_add(struct builder *b, const yaml_event_t *event)
         type = CPS_YAML_MAP;
         tag = (const char *)event->data.mapping_start.tag;
     }
-    if (check_tag(tag, type, &as_string) < 0)
+    if (check_tag(tag, type, b->style->bang_collections, &as_string) < 0)
         return fail_tag(b, &at, tag);
     if (type != CPS_YAML_SCALAR && b->depth == CPS_YAML_MAX_DEPTH)
         return fail_node(&at, b->source, b->err, "nested deeper than %d levels",

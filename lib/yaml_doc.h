@@ -49,6 +49,7 @@ struct cps_yaml_style {
     const char *what; /* "config": "a config is one YAML document; ..." */
     int max_nodes;    /* scalars + mappings + lists in one document */
     int secret_safe;  /* never quote what may be a credential (kubeconfig) */
+    int bang_collections; /* accept the non-specific tag `!` on mappings and lists too */
 };
 
 /* Parse one YAML document into *root (NULL for an empty stream). 0, or -1
