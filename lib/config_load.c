@@ -171,7 +171,7 @@ static int parse_targets(const struct cps_config_walk *w, const struct cps_yaml_
         struct cps_target *t = &config->targets[i];
         struct cps_config_marks marks = *default_marks;
         marks.min_replicas.own = marks.max_replicas.own = marks.fallback.own = 0;
-        cps_config_path_index(path, sizeof path, "targets", i);
+        cps_config_path_index(path, sizeof path, NAME(CPS_KEY_TARGETS), i);
         if (item->type != CPS_YAML_MAP)
             return cps_config_fail_at(w, item, "%s: expected a mapping, got %s", path,
                            cps_config_show(item, shown, sizeof shown));

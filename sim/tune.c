@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config_file.h"
+#include "config_schema.h"
 #include "pool.h"
 #include "queue_model.h"
 #include "trace_runs.h"
@@ -279,99 +280,9 @@ void cps_tune_apply(const struct cps_tune_candidate *c, double safe_rps_per_pod,
 
 /* ---- the config fragment ------------------------------------------------ */
 
-struct text {
-    char *data;
-    size_t len, cap;
-    int failed;
-};
-
-/* printf onto a growing buffer; after an allocation failure every later
- * call is a no-op and b->failed says so (checked once, at the end). */
-static void text_printf(struct text *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void text_printf(struct text *b, const char *fmt, ...)
-{
-    if (b->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->data ? b->data + b->len : NULL, b->data ? b->cap - b->len : 0, fmt,
-                          ap);
-        va_end(ap);
-        if (n < 0) {
-            b->failed = 1;
-            return;
-        }
-        if (b->data && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = (b->cap ? b->cap * 2 : 1024) + (size_t)n;
-        char *grown = realloc(b->data, cap);
-        if (!grown) {
-            b->failed = 1;
-            return;
-        }
-        b->data = grown;
-        b->cap = cap;
-    }
-}
-
-/* A duration in the config's syntax, in the largest unit that divides it. */
-static void duration_text(char *buf, size_t size, int64_t ms)
-{
-    if (ms != 0 && ms % MS_PER_HOUR == 0)
-        snprintf(buf, size, "%" PRId64 "h", ms / MS_PER_HOUR);
-    else if (ms != 0 && ms % MS_PER_MIN == 0)
-        snprintf(buf, size, "%" PRId64 "m", ms / MS_PER_MIN);
-    else if (ms % MS_PER_S == 0)
-        snprintf(buf, size, "%" PRId64 "s", ms / MS_PER_S);
-    else
-        snprintf(buf, size, "%" PRId64 "ms", ms);
-}
-
-static const char *select_name(enum cps_select_policy s)
-{
-    return s == CPS_SELECT_MIN ? "Min" : s == CPS_SELECT_DISABLED ? "Disabled" : "Max";
-}
-
-static void fragment_rules(struct text *b, const char *key, const struct cps_scaling_rules *r)
-{
-    text_printf(b, "    %s:\n      stabilizationWindowSeconds: %d\n      selectPolicy: %s\n", key,
-                (int)r->stabilization_window_seconds, select_name(r->select_policy));
-    if (r->n_policies <= 0)
-        return;
-    text_printf(b, "      policies:\n");
-    for (int i = 0; i < r->n_policies && i < CPS_MAX_SCALING_POLICIES; i++)
-        text_printf(b, "        - type: %s\n          value: %d\n          periodSeconds: %d\n",
-                    r->policies[i].type == CPS_SCALING_PERCENT ? "Percent" : "Pods",
-                    (int)r->policies[i].value, (int)r->policies[i].period_seconds);
-}
-
 char *cps_tune_fragment(const struct cps_target *t)
 {
-    struct text b = {0};
-    char halflife[32];
-    duration_text(halflife, sizeof halflife, t->policy.volatility_halflife_ms);
-    text_printf(&b, "defaults:\n  policy:\n");
-    text_printf(&b, "    headroom_quantile: %.10g\n", t->policy.headroom_quantile);
-    text_printf(&b, "    scale_down_quantile: %.10g\n", t->policy.scale_down_quantile);
-    text_printf(&b, "    volatility_halflife: %s\n", halflife);
-    text_printf(&b, "    seasonality: %s\n",
-                t->policy.seasonality == CPS_SEASONALITY_DAILY ? "daily" : "none");
-    text_printf(&b, "    trend: %s\n", t->policy.trend ? "true" : "false");
-    if (t->capacity_auto)
-        text_printf(&b, "  capacity:\n    rps_per_pod: auto\n");
-    else
-        text_printf(&b, "  capacity:\n    rps_per_pod: %.10g\n", t->capacity_rps_per_pod);
-    text_printf(&b, "  behavior:\n");
-    fragment_rules(&b, "scaleUp", &t->behavior.scale_up);
-    fragment_rules(&b, "scaleDown", &t->behavior.scale_down);
-    if (b.failed) {
-        free(b.data);
-        return NULL;
-    }
-    return b.data;
+    return cps_config_tunables_yaml(t);
 }
 
 /* ---- one run of the tuner ------------------------------------------------ */
@@ -608,45 +519,10 @@ static json_t *figures_array(const struct figures *f, size_t n)
     return a;
 }
 
-static json_t *rules_json(const struct cps_scaling_rules *r)
-{
-    json_t *o = json_object(), *list = json_array();
-    json_object_set_new(o, "stabilizationWindowSeconds",
-                        json_integer(r->stabilization_window_seconds));
-    json_object_set_new(o, "selectPolicy", json_string(select_name(r->select_policy)));
-    for (int i = 0; i < r->n_policies && i < CPS_MAX_SCALING_POLICIES; i++) {
-        json_t *p = json_object();
-        json_object_set_new(p, "type", json_string(r->policies[i].type == CPS_SCALING_PERCENT
-                                                       ? "Percent"
-                                                       : "Pods"));
-        json_object_set_new(p, "value", json_integer(r->policies[i].value));
-        json_object_set_new(p, "periodSeconds", json_integer(r->policies[i].period_seconds));
-        json_array_append_new(list, p);
-    }
-    json_object_set_new(o, "policies", list);
-    return o;
-}
-
 /* The searched settings of a target, in the config's key names. */
 static json_t *params_json(const struct cps_target *t)
 {
-    json_t *o = json_object(), *policy = json_object(), *behavior = json_object();
-    char halflife[32];
-    duration_text(halflife, sizeof halflife, t->policy.volatility_halflife_ms);
-    json_object_set_new(policy, "headroom_quantile", json_real(t->policy.headroom_quantile));
-    json_object_set_new(policy, "scale_down_quantile", json_real(t->policy.scale_down_quantile));
-    json_object_set_new(policy, "volatility_halflife", json_string(halflife));
-    json_object_set_new(policy, "seasonality",
-                        json_string(t->policy.seasonality == CPS_SEASONALITY_DAILY ? "daily"
-                                                                                   : "none"));
-    json_object_set_new(policy, "trend", json_boolean(t->policy.trend));
-    json_object_set_new(o, "capacity_rps_per_pod",
-                        t->capacity_auto ? json_string("auto") : json_real(t->capacity_rps_per_pod));
-    json_object_set_new(behavior, "scaleUp", rules_json(&t->behavior.scale_up));
-    json_object_set_new(behavior, "scaleDown", rules_json(&t->behavior.scale_down));
-    json_object_set_new(o, "policy", policy);
-    json_object_set_new(o, "behavior", behavior);
-    return o;
+    return cps_config_tunables_json(t);
 }
 
 /* ---- fingerprint: what must be equal for shards to be merged ---------------- */
@@ -1250,7 +1126,8 @@ static json_t *merged_json(const struct merged *m, double elapsed_s)
         json_object_set_new(o, "scale", json_real(mt->scale));
         json_object_set_new(o, "train_seconds", json_integer(mt->split_s));
         json_object_set_new(o, "test_seconds", json_integer(mt->seconds - mt->split_s));
-        json_object_set_new(o, "hpa_target", json_real(m->hpa_targets[mt->hpa_index]));
+        json_object_set_new(o, cps_config_key_name(CPS_KEY_SIM_HPA_TARGET),
+                            json_real(m->hpa_targets[mt->hpa_index]));
         const char *names[] = {"tuned", "default", "hpa", "oracle"};
         const struct figures *sets[] = {mt->tuned, mt->base, mt->hpa, mt->oracle};
         for (size_t r = 0; r < N_OF(names); r++) {
