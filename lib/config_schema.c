@@ -563,3 +563,53 @@ int cps_config_field_equal(const struct cps_config_row *row, const void *a, cons
     }
     return 1;
 }
+
+/* Bytes of a field of each type (custom rows: rps_per_pod is a double). */
+static size_t field_size(const struct cps_config_row *row)
+{
+    switch (row->type) {
+    case CPS_CFG_INT32: return sizeof(int32_t);
+    case CPS_CFG_NUMBER:
+    case CPS_CFG_DURATION_MS:
+    case CPS_CFG_DURATION_S: return sizeof(double);
+    case CPS_CFG_BOOL:
+    case CPS_CFG_ENUM: return sizeof(int);
+    case CPS_CFG_DURATION: return sizeof(int64_t);
+    case CPS_CFG_CUSTOM: return row->section == CPS_SEC_CAPACITY ? sizeof(double) : 0;
+    default: return 0; /* strings and queries are not settings */
+    }
+}
+
+void cps_config_section_fold(enum cps_config_section section, const void *base,
+                             cps_config_fold_cb fold, void *ctx)
+{
+    size_t n;
+    const struct cps_config_row *rows = cps_config_section_rows(section, &n);
+    for (size_t i = 0; i < n; i++) {
+        const void *field = cps_config_cfield(&rows[i], base);
+        if (!field)
+            continue;
+        if (section == CPS_SEC_BEHAVIOR) {
+            const struct cps_scaling_rules *r = field;
+            cps_config_section_fold(CPS_SEC_RULES, r, fold, ctx);
+            fold(ctx, &r->n_policies, sizeof r->n_policies);
+            for (int p = 0; p < r->n_policies && p < CPS_MAX_SCALING_POLICIES; p++)
+                cps_config_section_fold(CPS_SEC_POLICY_ITEM, &r->policies[p], fold, ctx);
+        } else if (field_size(&rows[i]) > 0) {
+            fold(ctx, field, field_size(&rows[i]));
+        }
+    }
+}
+
+void cps_config_target_fold(const struct cps_target *t, cps_config_fold_cb fold, void *ctx)
+{
+    static const enum cps_config_section in_target[] = {
+        CPS_SEC_TARGET, CPS_SEC_SLO, CPS_SEC_COST, CPS_SEC_CAPACITY, CPS_SEC_MISSING,
+    };
+    for (size_t i = 0; i < ARRAY_LEN(in_target); i++)
+        cps_config_section_fold(in_target[i], t, fold, ctx);
+    cps_config_section_fold(CPS_SEC_POLICY, &t->policy, fold, ctx);
+    cps_config_section_fold(CPS_SEC_BEHAVIOR, &t->behavior, fold, ctx);
+    fold(ctx, &t->capacity_auto, sizeof t->capacity_auto);
+    fold(ctx, &t->on_missing, sizeof t->on_missing);
+}

@@ -142,6 +142,19 @@ int cps_config_field_equal(const struct cps_config_row *row, const void *a, cons
  * rows) and set them to NULL. */
 void cps_config_section_release(enum cps_config_section section, void *base);
 
+/* A fingerprint's mixer: called with the bytes of one field. */
+typedef void (*cps_config_fold_cb)(void *ctx, const void *bytes, size_t n);
+
+/* Call `fold` on every field of a section that is a setting (numbers,
+ * durations, enums, booleans; not names or queries), in row order, mappings
+ * (behavior rules and their policies) included. */
+void cps_config_section_fold(enum cps_config_section section, const void *base,
+                             cps_config_fold_cb fold, void *ctx);
+
+/* The same for every section of a target, plus capacity_auto and
+ * on_missing, which no row holds: what a target's decisions depend on. */
+void cps_config_target_fold(const struct cps_target *t, cps_config_fold_cb fold, void *ctx);
+
 /* String checks used by rows and the target walker. */
 int cps_config_is_kind(const char *s);
 int cps_config_is_api_version(const char *s);

@@ -546,48 +546,29 @@ static void fnv_i64(uint64_t *h, int64_t v)
     fnv_bytes(h, &v, sizeof v);
 }
 
-static void fnv_rules(uint64_t *h, const struct cps_scaling_rules *r)
+/* cps_config_fold_cb onto an FNV hash. */
+static void fnv_fold_cb(void *h, const void *bytes, size_t n)
 {
-    fnv_i64(h, r->stabilization_window_seconds);
-    fnv_i64(h, r->select_policy);
-    fnv_i64(h, r->n_policies);
-    for (int i = 0; i < r->n_policies && i < CPS_MAX_SCALING_POLICIES; i++) {
-        fnv_i64(h, r->policies[i].type);
-        fnv_i64(h, r->policies[i].value);
-        fnv_i64(h, r->policies[i].period_seconds);
-    }
+    fnv_bytes(h, bytes, n);
 }
 
 /*
- * Hash everything a result depends on: the world, the base config's knobs,
+ * Hash everything a result depends on: the world, the base config's knobs
+ * (both through the config schema, so a new key is hashed too),
  * the candidates, the HPA targets, the budget and split, and each trace's
  * content and scale. Shards of different runs have different fingerprints.
  */
 static void compute_fingerprint(struct tune_setup *s)
 {
     uint64_t h = FNV_OFFSET;
-    const struct cps_sim_params *w = &s->world;
-    double world[] = {w->service_rate, w->base_latency_ms, w->startup_s, w->price, w->scale,
-                      (double)w->routing, w->interval_s, w->window_s, w->lag_s, s->slo_ms,
-                      s->budget_pct, s->train_fraction};
-    for (size_t i = 0; i < N_OF(world); i++)
-        fnv_double(&h, world[i]);
+    double setup[] = {s->slo_ms, s->budget_pct, s->train_fraction};
+    cps_config_section_fold(CPS_SEC_SIM, &s->world, fnv_fold_cb, &h); /* every sim: key */
+    for (size_t i = 0; i < N_OF(setup); i++)
+        fnv_double(&h, setup[i]);
     fnv_i64(&h, s->min_replicas);
     fnv_i64(&h, s->max_replicas);
     fnv_i64(&h, (int64_t)s->seed);
-    const struct cps_target *b = &s->base;
-    double knobs[] = {b->slo_latency_p95_ms, b->cost_target_per_million, b->cost_max_per_hour,
-                      b->cost_pod_hour_usd, b->capacity_rps_per_pod, b->policy.headroom_quantile,
-                      b->policy.scale_down_quantile};
-    for (size_t i = 0; i < N_OF(knobs); i++)
-        fnv_double(&h, knobs[i]);
-    int64_t flags[] = {b->capacity_auto, b->paused, b->on_missing, b->fallback_replicas,
-                       b->policy.startup_ms, b->policy.metrics_lag_ms,
-                       b->policy.volatility_halflife_ms, b->policy.seasonality, b->policy.trend};
-    for (size_t i = 0; i < N_OF(flags); i++)
-        fnv_i64(&h, flags[i]);
-    fnv_rules(&h, &b->behavior.scale_up);
-    fnv_rules(&h, &b->behavior.scale_down);
+    cps_config_target_fold(&s->base, fnv_fold_cb, &h); /* every setting of the base target */
     fnv_i64(&h, (int64_t)s->n_candidates);
     for (size_t i = 0; i < s->n_candidates; i++)
         fnv_bytes(&h, s->candidates[i].level, CPS_TUNE_DIMS);

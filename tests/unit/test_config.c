@@ -1200,6 +1200,39 @@ static void test_schema_rows(void)
     }
 }
 
+/* A fold that sums the bytes it sees, position-weighted. */
+static void sum_cb(void *ctx, const void *bytes, size_t n)
+{
+    uint64_t *h = ctx;
+    for (size_t i = 0; i < n; i++)
+        *h = *h * 31 + ((const unsigned char *)bytes)[i];
+}
+
+/* The target fold (tune's fingerprint) sees every setting but no name. */
+static void test_target_fold(void)
+{
+    struct cps_target a, b;
+    ASSERT_EQ(cps_target_init_defaults(&a), 0);
+    ASSERT_EQ(cps_target_init_defaults(&b), 0);
+    uint64_t ha = 0, hb = 0;
+    cps_config_target_fold(&a, sum_cb, &ha);
+    free(b.kind);
+    b.kind = strdup("StatefulSet");
+    cps_config_target_fold(&b, sum_cb, &hb);
+    ASSERT_TRUE(ha == hb);
+    b.policy.trend = 1;
+    b.behavior.scale_down.policies[0].value += 1;
+    hb = 0;
+    cps_config_target_fold(&b, sum_cb, &hb);
+    ASSERT_TRUE(ha != hb);
+    b.policy.trend = 0;
+    hb = 0;
+    cps_config_target_fold(&b, sum_cb, &hb);
+    ASSERT_TRUE(ha != hb); /* the policy value alone */
+    cps_target_release(&a);
+    cps_target_release(&b);
+}
+
 /* decide.c's metrics window and the default queries' `[1m]` are one value. */
 static void test_metrics_window(void)
 {
@@ -1359,6 +1392,7 @@ int main(void)
     CPS_RUN(test_copy_release);
     CPS_RUN(test_schema_rows);
     CPS_RUN(test_metrics_window);
+    CPS_RUN(test_target_fold);
     CPS_RUN(test_shipped_files);
     CPS_RUN(test_mutations_never_crash);
     CPS_TEST_END();
