@@ -306,11 +306,13 @@ int cps_config_check_target(const struct cps_config_walk *w, const struct cps_ta
         if (m->max_replicas.own || !m->min_replicas.own)
             return cps_config_fail_pos(w, m->max_replicas.own ? m->max_replicas.line : line,
                                        m->max_replicas.own ? m->max_replicas.col : col,
-                                       "%s.max_replicas (%d) is below min_replicas (%d)", path,
-                                       t->max_replicas, t->min_replicas);
+                                       "%s.%s (%d) is below %s (%d)", path,
+                                       NAME(CPS_KEY_T_MAX_REPLICAS), t->max_replicas,
+                                       NAME(CPS_KEY_T_MIN_REPLICAS), t->min_replicas);
         return cps_config_fail_pos(w, m->min_replicas.line, m->min_replicas.col,
-                                   "%s.min_replicas (%d) is above max_replicas (%d)", path,
-                                   t->min_replicas, t->max_replicas);
+                                   "%s.%s (%d) is above %s (%d)", path,
+                                   NAME(CPS_KEY_T_MIN_REPLICAS), t->min_replicas,
+                                   NAME(CPS_KEY_T_MAX_REPLICAS), t->max_replicas);
     }
     if (t->on_missing == CPS_MISSING_FALLBACK &&
         (t->fallback_replicas < t->min_replicas || t->fallback_replicas > t->max_replicas)) {
@@ -320,9 +322,10 @@ int cps_config_check_target(const struct cps_config_walk *w, const struct cps_ta
             : t->fallback_replicas < t->min_replicas && m->min_replicas.own ? &m->min_replicas
                                                                             : NULL;
         return cps_config_fail_pos(w, at ? at->line : line, at ? at->col : col,
-                                   "%s.on_missing_metrics.fallback (%d) is outside "
-                                   "min_replicas..max_replicas (%d..%d)",
-                                   path, t->fallback_replicas, t->min_replicas, t->max_replicas);
+                                   "%s.%s.%s (%d) is outside %s..%s (%d..%d)", path,
+                                   NAME(CPS_KEY_T_ON_MISSING), NAME(CPS_KEY_MISSING_FALLBACK),
+                                   t->fallback_replicas, NAME(CPS_KEY_T_MIN_REPLICAS),
+                                   NAME(CPS_KEY_T_MAX_REPLICAS), t->min_replicas, t->max_replicas);
     }
     return 0;
 }
