@@ -55,7 +55,8 @@ json_t *cps_config_tunables_json(const struct cps_target *t)
     json_t *o = json_object(), *policy = json_object(), *behavior = json_object();
     section_json(policy, CPS_SEC_POLICY, &t->policy, CPS_CFG_TUNABLE);
     json_object_set_new(o, "capacity_rps_per_pod",
-                        t->capacity_auto ? json_string("auto") : json_real(t->capacity_rps_per_pod));
+                        t->capacity_auto ? json_string("auto")
+                                         : json_real(t->capacity_rps_per_pod));
     json_object_set_new(behavior, cps_config_key_name(CPS_KEY_BEH_SCALE_UP),
                         rules_json(&t->behavior.scale_up));
     json_object_set_new(behavior, cps_config_key_name(CPS_KEY_BEH_SCALE_DOWN),

@@ -28,20 +28,21 @@
 /* prometheus.headers: a free-form mapping of HTTP header names to values.
  * Names are tokens and values single lines (no header injection); names
  * compare case-insensitively, as HTTP does. */
-static int parse_headers(const struct cps_config_walk *w, const struct cps_yaml_node *node, const char *path,
-                         struct cps_prometheus_config *prom)
+static int parse_headers(const struct cps_config_walk *w, const struct cps_yaml_node *node,
+                         const char *path, struct cps_prometheus_config *prom)
 {
     char sub[CFG_PATH_MAX], shown[SHOW_MAX];
     cps_config_headers_release(prom);
     if (cps_yaml_is_null(node))
         return 0;
     if (node->type != CPS_YAML_MAP)
-        return cps_config_fail_at(w, node, "%s: expected a mapping of header names to values, got %s", path,
-                       cps_config_show(node, shown, sizeof shown));
+        return cps_config_fail_at(w, node,
+                                  "%s: expected a mapping of header names to values, got %s", path,
+                                  cps_config_show(node, shown, sizeof shown));
     size_t n = node->n_items / 2;
     if (n > CPS_CONFIG_MAX_HEADERS)
-        return cps_config_fail_at(w, node->items[2 * CPS_CONFIG_MAX_HEADERS], "%s: at most %d headers", path,
-                       CPS_CONFIG_MAX_HEADERS);
+        return cps_config_fail_at(w, node->items[2 * CPS_CONFIG_MAX_HEADERS],
+                                  "%s: at most %d headers", path, CPS_CONFIG_MAX_HEADERS);
     if (n == 0)
         return 0;
     if (!(prom->header_names = calloc(n, sizeof *prom->header_names)) ||
@@ -54,10 +55,11 @@ static int parse_headers(const struct cps_config_walk *w, const struct cps_yaml_
             return -1;
         if (!cps_config_is_header_name(prom->header_names[i]))
             return cps_config_fail_at(w, key, "%s: %s is not a valid HTTP header name", path,
-                           cps_config_show(key, shown, sizeof shown));
+                                      cps_config_show(key, shown, sizeof shown));
         for (size_t j = 0; j < i; j++)
             if (!strcasecmp(prom->header_names[j], prom->header_names[i]))
-                return cps_config_fail_at(w, key, "duplicate key \"%s\" in %s", prom->header_names[i], path);
+                return cps_config_fail_at(w, key, "duplicate key \"%s\" in %s",
+                                          prom->header_names[i], path);
         cps_config_path_key(sub, sizeof sub, path, prom->header_names[i]);
         if (cps_config_get_string(w, value, sub, 0, &prom->header_values[i]) < 0)
             return -1;
@@ -119,10 +121,11 @@ static int check_duplicate_targets(const struct cps_config_walk *w, const struct
     free(order);
     if (!dup)
         return 0;
-    return cps_config_fail_pos(w, dup->line, dup->col,
-                    "targets[%zu]: duplicate target %s/%s %s (first at targets[%zu], line %d)",
-                    (size_t)(dup - config->targets), dup->namespace, dup->kind, dup->name,
-                    (size_t)(first - config->targets), first->line);
+    return cps_config_fail_pos(
+        w, dup->line, dup->col,
+        "targets[%zu]: duplicate target %s/%s %s (first at targets[%zu], line %d)",
+        (size_t)(dup - config->targets), dup->namespace, dup->kind, dup->name,
+        (size_t)(first - config->targets), first->line);
 }
 
 /* Bytes of the strings of a section's string rows in `base`. */
@@ -141,7 +144,8 @@ static size_t section_string_bytes(enum cps_config_section section, const void *
 /* Bytes of strings a copy of `t` allocates. */
 static size_t target_string_bytes(const struct cps_target *t)
 {
-    return section_string_bytes(CPS_SEC_TARGET, t) + section_string_bytes(CPS_SEC_QUERIES, &t->queries);
+    return section_string_bytes(CPS_SEC_TARGET, t) +
+           section_string_bytes(CPS_SEC_QUERIES, &t->queries);
 }
 
 /*
@@ -158,10 +162,10 @@ static int parse_targets(const struct cps_config_walk *w, const struct cps_yaml_
         return 0;
     if (list->type != CPS_YAML_SEQ)
         return cps_config_fail_at(w, list, "targets: expected a list of targets, got %s",
-                       cps_config_show(list, shown, sizeof shown));
+                                  cps_config_show(list, shown, sizeof shown));
     if (list->n_items > CPS_CONFIG_MAX_TARGETS)
-        return cps_config_fail_at(w, list->items[CPS_CONFIG_MAX_TARGETS], "targets: more than %d targets",
-                       CPS_CONFIG_MAX_TARGETS);
+        return cps_config_fail_at(w, list->items[CPS_CONFIG_MAX_TARGETS],
+                                  "targets: more than %d targets", CPS_CONFIG_MAX_TARGETS);
     if (list->n_items == 0)
         return 0;
     if (!(config->targets = calloc(list->n_items, sizeof *config->targets)))
@@ -174,13 +178,14 @@ static int parse_targets(const struct cps_config_walk *w, const struct cps_yaml_
         cps_config_path_index(path, sizeof path, NAME(CPS_KEY_TARGETS), i);
         if (item->type != CPS_YAML_MAP)
             return cps_config_fail_at(w, item, "%s: expected a mapping, got %s", path,
-                           cps_config_show(item, shown, sizeof shown));
+                                      cps_config_show(item, shown, sizeof shown));
         copied += inherited;
         if (copied > CFG_INHERITED_MAX_BYTES)
-            return cps_config_fail_at(w, item,
-                           "%s: the targets inherit more than %u MiB of strings from defaults "
-                           "(shorten the queries in defaults:, or give them at the top level)",
-                           path, CFG_INHERITED_MAX_BYTES >> 20);
+            return cps_config_fail_at(
+                w, item,
+                "%s: the targets inherit more than %u MiB of strings from defaults "
+                "(shorten the queries in defaults:, or give them at the top level)",
+                path, CFG_INHERITED_MAX_BYTES >> 20);
         if (cps_target_copy(t, &config->defaults) < 0)
             return cps_config_fail_at(w, item, "%s: out of memory", path);
         config->n_targets = i + 1;
@@ -195,8 +200,7 @@ static int parse_targets(const struct cps_config_walk *w, const struct cps_yaml_
 
 /* The custom rows of prometheus: headers and labels. */
 static int prometheus_cb(const struct cps_config_walk *w, const struct cps_config_row *row,
-                         const struct cps_yaml_node *node, const char *path, void *base,
-                         void *ctx)
+                         const struct cps_yaml_node *node, const char *path, void *base, void *ctx)
 {
     (void)ctx;
     if (row == &cps_config_rows[CPS_KEY_PROM_HEADERS])
@@ -210,22 +214,21 @@ static int parse_leader(const struct cps_config_walk *w, const struct cps_yaml_n
                         struct cps_leader_election_config *le)
 {
     const struct cps_yaml_node *v[CPS_CONFIG_MAX_KEYS];
-    if (cps_config_read_section(w, node, NAME(CPS_KEY_LEADER), CPS_SEC_LEADER, le, 0, NULL,
-                                NULL, v) < 0)
+    if (cps_config_read_section(w, node, NAME(CPS_KEY_LEADER), CPS_SEC_LEADER, le, 0, NULL, NULL,
+                                v) < 0)
         return -1;
     char lease[CPS_DURATION_TEXT_MAX], renew[CPS_DURATION_TEXT_MAX], retry[CPS_DURATION_TEXT_MAX];
     cps_duration_format(lease, sizeof lease, le->lease_duration_ms);
     cps_duration_format(renew, sizeof renew, le->renew_deadline_ms);
     cps_duration_format(retry, sizeof retry, le->retry_period_ms);
     if (le->renew_deadline_ms >= le->lease_duration_ms)
-        return cps_config_fail_at(w, v[LE(RENEW_DEADLINE)] ? v[LE(RENEW_DEADLINE)]
-                                                           : v[LE(LEASE_DURATION)],
-                                  "%s: %s (%s) must be shorter than %s (%s)",
-                                  NAME(CPS_KEY_LEADER), NAME(CPS_KEY_LE_RENEW_DEADLINE), renew,
-                                  NAME(CPS_KEY_LE_LEASE_DURATION), lease);
+        return cps_config_fail_at(
+            w, v[LE(RENEW_DEADLINE)] ? v[LE(RENEW_DEADLINE)] : v[LE(LEASE_DURATION)],
+            "%s: %s (%s) must be shorter than %s (%s)", NAME(CPS_KEY_LEADER),
+            NAME(CPS_KEY_LE_RENEW_DEADLINE), renew, NAME(CPS_KEY_LE_LEASE_DURATION), lease);
     if ((double)le->renew_deadline_ms <= CFG_LEADER_JITTER * (double)le->retry_period_ms)
-        return cps_config_fail_at(w, v[LE(RETRY_PERIOD)] ? v[LE(RETRY_PERIOD)]
-                                                         : v[LE(RENEW_DEADLINE)],
+        return cps_config_fail_at(w,
+                                  v[LE(RETRY_PERIOD)] ? v[LE(RETRY_PERIOD)] : v[LE(RENEW_DEADLINE)],
                                   "%s: %s (%s) must be longer than %g x %s (%s)",
                                   NAME(CPS_KEY_LEADER), NAME(CPS_KEY_LE_RENEW_DEADLINE), renew,
                                   CFG_LEADER_JITTER, NAME(CPS_KEY_LE_RETRY_PERIOD), retry);
@@ -271,14 +274,13 @@ static int parse_root(const struct cps_config_walk *w, const struct cps_yaml_nod
     if (cps_config_map_fields(w, root, "", CPS_SEC_TOP, v, NULL) < 0)
         return -1;
     for (enum cps_config_key k = CPS_KEY_INTERVAL; k <= CPS_KEY_LISTEN; k++)
-        if (v[k - CPS_KEY_INTERVAL] && cps_config_read_row(w, &cps_config_rows[k],
-                                                           v[k - CPS_KEY_INTERVAL], NAME(k),
-                                                           config, 0) < 0)
+        if (v[k - CPS_KEY_INTERVAL] &&
+            cps_config_read_row(w, &cps_config_rows[k], v[k - CPS_KEY_INTERVAL], NAME(k), config,
+                                0) < 0)
             return -1;
     if (v[TOP(PROMETHEUS)] &&
-        cps_config_read_section(w, v[TOP(PROMETHEUS)], NAME(CPS_KEY_PROMETHEUS),
-                                CPS_SEC_PROMETHEUS, &config->prometheus, 0, prometheus_cb, NULL,
-                                NULL) < 0)
+        cps_config_read_section(w, v[TOP(PROMETHEUS)], NAME(CPS_KEY_PROMETHEUS), CPS_SEC_PROMETHEUS,
+                                &config->prometheus, 0, prometheus_cb, NULL, NULL) < 0)
         return -1;
     if (v[TOP(QUERIES)] &&
         cps_config_read_section(w, v[TOP(QUERIES)], NAME(CPS_KEY_QUERIES), CPS_SEC_QUERIES,
@@ -306,8 +308,8 @@ struct cps_config *cps_config_load_bytes(const char *bytes, size_t len, const ch
         cps_err_set(err, w.source, 0, 0, "out of memory");
         goto fail;
     }
-    if (cps_yaml_parse(bytes ? bytes : "", bytes ? len : 0, w.source, &cps_config_yaml_style,
-                       &root, err) < 0)
+    if (cps_yaml_parse(bytes ? bytes : "", bytes ? len : 0, w.source, &cps_config_yaml_style, &root,
+                       err) < 0)
         goto fail;
     if (parse_root(&w, root, config) < 0)
         goto fail;

@@ -24,10 +24,10 @@ static int is_alpha(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 
 
 static int needs_quotes(const char *s)
 {
-    static const char *const special[] = {"~", "null", "Null", "NULL", "true", "True", "TRUE",
-                                          "false", "False", "FALSE", "yes", "Yes", "YES", "no",
-                                          "No", "NO", "on", "On", "ON", "off", "Off", "OFF",
-                                          "y", "Y", "n", "N"};
+    static const char *const special[] = {"~",     "null",  "Null",  "NULL", "true", "True", "TRUE",
+                                          "false", "False", "FALSE", "yes",  "Yes",  "YES",  "no",
+                                          "No",    "NO",    "on",    "On",   "ON",   "off",  "Off",
+                                          "OFF",   "y",     "Y",     "n",    "N"};
     if (!*s || !is_alpha((unsigned char)s[0]))
         return 1;
     for (const char *p = s; *p; p++)
@@ -79,8 +79,11 @@ static void put_string(struct cps_strbuf *b, const char *s)
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
         uint32_t c = *p;
-        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                                 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        size_t n = c < 0x80             ? 1
+                   : (c & 0xE0) == 0xC0 ? 2
+                   : (c & 0xF0) == 0xE0 ? 3
+                   : (c & 0xF8) == 0xF0 ? 4
+                                        : 0;
         int valid = n > 0;
         if (n > 1) {
             c &= 0xFFu >> (n + 1);
@@ -103,14 +106,17 @@ static void put_string(struct cps_strbuf *b, const char *s)
         else if (c == '\n')
             cps_strbuf_printf(b, "\\n");
         else if (!yaml_printable(c) || c == YAML_LINE_SEPARATOR || c == YAML_PARAGRAPH_SEPARATOR)
-            cps_strbuf_printf(b, c <= 0xFF ? "\\x%02X" : c <= 0xFFFF ? "\\u%04X" : "\\U%08X", (unsigned)c);
+            cps_strbuf_printf(b,
+                              c <= 0xFF     ? "\\x%02X"
+                              : c <= 0xFFFF ? "\\u%04X"
+                                            : "\\U%08X",
+                              (unsigned)c);
         else
             cps_strbuf_printf(b, "%.*s", (int)n, (const char *)p);
         p += n;
     }
     cps_strbuf_printf(b, "\"");
 }
-
 
 /* How numbers are written: the shortest text that reads back (the loader's
  * round trip), or TUNE_DIGITS significant digits (tune's fragment). */
@@ -159,16 +165,19 @@ static void put_row(struct printer *p, int indent, const struct cps_config_row *
     const void *field = cps_config_cfield(row, base);
     if (!field || row->type == CPS_CFG_CUSTOM)
         return;
-    if ((row->type == CPS_CFG_STRING || row->type == CPS_CFG_QUERY) &&
-        !*(const char *const *)field)
+    if ((row->type == CPS_CFG_STRING || row->type == CPS_CFG_QUERY) && !*(const char *const *)field)
         return;
     put_key(p, indent, cps_config_row_name(row));
     cps_strbuf_printf(&p->b, " ");
     switch (row->type) {
     case CPS_CFG_INT32: cps_strbuf_printf(&p->b, "%d", (int)*(const int32_t *)field); break;
     case CPS_CFG_NUMBER: put_double(p, *(const double *)field); break;
-    case CPS_CFG_BOOL: cps_strbuf_printf(&p->b, "%s", *(const int *)field ? "true" : "false"); break;
-    case CPS_CFG_ENUM: cps_strbuf_printf(&p->b, "%s", cps_config_enum_name(row, *(const int *)field)); break;
+    case CPS_CFG_BOOL:
+        cps_strbuf_printf(&p->b, "%s", *(const int *)field ? "true" : "false");
+        break;
+    case CPS_CFG_ENUM:
+        cps_strbuf_printf(&p->b, "%s", cps_config_enum_name(row, *(const int *)field));
+        break;
     case CPS_CFG_DURATION: put_duration(p, *(const int64_t *)field); break;
     case CPS_CFG_DURATION_MS: put_duration(p, llround(*(const double *)field)); break;
     case CPS_CFG_DURATION_S: put_duration(p, llround(*(const double *)field * CPS_MS_PER_S)); break;

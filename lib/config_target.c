@@ -115,8 +115,7 @@ static int capacity_cb(const struct cps_config_walk *w, const struct cps_config_
 
 /* on_missing_metrics: hold, or {fallback: N}. */
 static int read_on_missing(const struct cps_config_walk *w, const struct cps_yaml_node *node,
-                           const char *path, struct cps_target *t,
-                           struct cps_config_marks *marks)
+                           const char *path, struct cps_target *t, struct cps_config_marks *marks)
 {
     char shown[SHOW_MAX], field[PATH_MAX_];
     const struct cps_yaml_node *f[CPS_CONFIG_MAX_KEYS];
@@ -132,8 +131,7 @@ static int read_on_missing(const struct cps_config_walk *w, const struct cps_yam
     if (cps_config_map_fields(w, node, path, CPS_SEC_MISSING, f, NULL) < 0)
         return -1;
     if (!f[0])
-        return cps_config_fail_at(w, node, "%s: missing %s", path,
-                                  NAME(CPS_KEY_MISSING_FALLBACK));
+        return cps_config_fail_at(w, node, "%s: missing %s", path, NAME(CPS_KEY_MISSING_FALLBACK));
     cps_config_path_key(field, sizeof field, path, NAME(CPS_KEY_MISSING_FALLBACK));
     if (cps_config_read_row(w, ROW(CPS_KEY_MISSING_FALLBACK), f[0], field, t, 0) < 0)
         return -1;
@@ -148,8 +146,9 @@ static int read_kind(const struct cps_config_walk *w, const struct cps_yaml_node
 {
     char sub[PATH_MAX_];
     if (!v[TK(KIND)]) {
-        if (v[TK(DEPLOYMENT)] && (set_text(&t->kind, ROW(CPS_KEY_T_KIND)->def_text) < 0 ||
-                                  set_text(&t->api_version, ROW(CPS_KEY_T_API_VERSION)->def_text) < 0))
+        if (v[TK(DEPLOYMENT)] &&
+            (set_text(&t->kind, ROW(CPS_KEY_T_KIND)->def_text) < 0 ||
+             set_text(&t->api_version, ROW(CPS_KEY_T_API_VERSION)->def_text) < 0))
             return cps_config_fail_at(w, v[TK(DEPLOYMENT)], "%s: out of memory", path);
         return 0;
     }
@@ -158,9 +157,8 @@ static int read_kind(const struct cps_config_walk *w, const struct cps_yaml_node
         return -1;
     const char *api = cps_config_known_api_version(t->kind);
     if (!api && !v[TK(API_VERSION)])
-        return cps_config_fail_at(w, v[TK(KIND)],
-                                  "%s: kind \"%s\" needs an api_version (e.g. apps/v1)", sub,
-                                  t->kind);
+        return cps_config_fail_at(
+            w, v[TK(KIND)], "%s: kind \"%s\" needs an api_version (e.g. apps/v1)", sub, t->kind);
     if (api && set_text(&t->api_version, api) < 0)
         return cps_config_fail_at(w, v[TK(KIND)], "%s: out of memory", sub);
     return 0;
@@ -216,16 +214,15 @@ static int target_cb(const struct cps_config_walk *w, const struct cps_config_ro
     if (row == ROW(CPS_KEY_T_COST))
         return cps_config_read_section(w, node, path, CPS_SEC_COST, t, 0, NULL, NULL, NULL);
     if (row == ROW(CPS_KEY_T_CAPACITY))
-        return cps_config_read_section(w, node, path, CPS_SEC_CAPACITY, t, 0, capacity_cb,
-                                       NULL, NULL);
+        return cps_config_read_section(w, node, path, CPS_SEC_CAPACITY, t, 0, capacity_cb, NULL,
+                                       NULL);
     if (row == ROW(CPS_KEY_T_QUERIES))
-        return cps_config_read_section(w, node, path, CPS_SEC_QUERIES, &t->queries, 0, NULL,
-                                       NULL, NULL);
+        return cps_config_read_section(w, node, path, CPS_SEC_QUERIES, &t->queries, 0, NULL, NULL,
+                                       NULL);
     if (row == ROW(CPS_KEY_T_BEHAVIOR))
         return cps_config_read_section(w, node, path, CPS_SEC_BEHAVIOR, &t->behavior, 0,
                                        behavior_cb, NULL, NULL);
-    return cps_config_read_section(w, node, path, CPS_SEC_POLICY, &t->policy, 0, NULL, NULL,
-                                   NULL);
+    return cps_config_read_section(w, node, path, CPS_SEC_POLICY, &t->policy, 0, NULL, NULL, NULL);
 }
 
 /* Read the rows `keys` of a target body, in that order. */
@@ -254,8 +251,7 @@ int cps_config_read_target(const struct cps_config_walk *w, const struct cps_yam
                            const char *path, enum cps_config_body mode, struct cps_target *t,
                            struct cps_config_marks *marks)
 {
-    static const enum cps_config_key maps[] = {CPS_KEY_T_SLO, CPS_KEY_T_COST,
-                                               CPS_KEY_T_CAPACITY};
+    static const enum cps_config_key maps[] = {CPS_KEY_T_SLO, CPS_KEY_T_COST, CPS_KEY_T_CAPACITY};
     static const enum cps_config_key rest[] = {CPS_KEY_T_PAUSED, CPS_KEY_T_QUERIES,
                                                CPS_KEY_T_BEHAVIOR, CPS_KEY_T_POLICY};
     const struct cps_yaml_node *v[CPS_CONFIG_MAX_KEYS], *keys[CPS_CONFIG_MAX_KEYS];
@@ -300,8 +296,7 @@ int cps_config_check_target(const struct cps_config_walk *w, const struct cps_ta
     if (need_name && !t->namespace)
         return cps_config_fail_pos(w, line, col, "%s: missing namespace", path);
     if (need_name && !t->name)
-        return cps_config_fail_pos(w, line, col, "%s: missing deployment (or kind and name)",
-                                   path);
+        return cps_config_fail_pos(w, line, col, "%s: missing deployment (or kind and name)", path);
     if (t->min_replicas > t->max_replicas) {
         if (m->max_replicas.own || !m->min_replicas.own)
             return cps_config_fail_pos(w, m->max_replicas.own ? m->max_replicas.line : line,
@@ -317,7 +312,7 @@ int cps_config_check_target(const struct cps_config_walk *w, const struct cps_ta
     if (t->on_missing == CPS_MISSING_FALLBACK &&
         (t->fallback_replicas < t->min_replicas || t->fallback_replicas > t->max_replicas)) {
         const struct cps_config_mark *at =
-            m->fallback.own ? &m->fallback
+            m->fallback.own                                                 ? &m->fallback
             : t->fallback_replicas > t->max_replicas && m->max_replicas.own ? &m->max_replicas
             : t->fallback_replicas < t->min_replicas && m->min_replicas.own ? &m->min_replicas
                                                                             : NULL;
@@ -335,7 +330,8 @@ int cps_config_check_target(const struct cps_config_walk *w, const struct cps_ta
  * scalars (so "5" is not a number, as in YAML), numbers, true, false and null
  * plain ones. Depth is capped like YAML's.
  */
-static struct cps_yaml_node *json_node(const json_t *value, size_t depth, size_t *n_nodes, int *too_deep)
+static struct cps_yaml_node *json_node(const json_t *value, size_t depth, size_t *n_nodes,
+                                       int *too_deep)
 {
     if (depth >= CPS_YAML_MAX_DEPTH || ++*n_nodes > CPS_CONFIG_MAX_NODES) {
         *too_deep = 1;
@@ -349,7 +345,8 @@ static struct cps_yaml_node *json_node(const json_t *value, size_t depth, size_t
         json_t *member;
         if (!(node = cps_yaml_node_new(CPS_YAML_MAP, 0, 0)))
             return NULL;
-        json_object_foreach((json_t *)value, key, member) {
+        json_object_foreach((json_t *)value, key, member)
+        {
             struct cps_yaml_node *k = cps_yaml_node_new(CPS_YAML_SCALAR, 0, 0);
             if (!k || cps_yaml_node_append(node, k) < 0) {
                 cps_yaml_node_free(k);
@@ -371,7 +368,8 @@ static struct cps_yaml_node *json_node(const json_t *value, size_t depth, size_t
         json_t *item;
         if (!(node = cps_yaml_node_new(CPS_YAML_SEQ, 0, 0)))
             return NULL;
-        json_array_foreach(value, i, item) {
+        json_array_foreach(value, i, item)
+        {
             struct cps_yaml_node *v = json_node(item, depth + 1, n_nodes, too_deep);
             if (!v || cps_yaml_node_append(node, v) < 0) {
                 cps_yaml_node_free(v);
@@ -390,19 +388,11 @@ static struct cps_yaml_node *json_node(const json_t *value, size_t depth, size_t
     case JSON_INTEGER:
         snprintf(number, sizeof number, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
         break;
-    case JSON_REAL:
-        snprintf(number, sizeof number, "%.17g", json_real_value(value));
-        break;
-    case JSON_TRUE:
-        snprintf(number, sizeof number, "true");
-        break;
-    case JSON_FALSE:
-        snprintf(number, sizeof number, "false");
-        break;
+    case JSON_REAL: snprintf(number, sizeof number, "%.17g", json_real_value(value)); break;
+    case JSON_TRUE: snprintf(number, sizeof number, "true"); break;
+    case JSON_FALSE: snprintf(number, sizeof number, "false"); break;
     case JSON_NULL:
-    default:
-        number[0] = '\0';
-        break;
+    default: number[0] = '\0'; break;
     }
     if (!(node = cps_yaml_node_new(CPS_YAML_SCALAR, 0, 0)))
         return NULL;
@@ -451,4 +441,3 @@ fail:
     cps_target_release(out);
     return -1;
 }
-

@@ -110,20 +110,19 @@ int cps_config_get_int(const struct cps_config_walk *w, const struct cps_yaml_no
         p++;
     if (!p || !is_digit((unsigned char)*p))
         return cps_config_fail_at(w, node, "%s: expected an integer, got %s", path,
-                       cps_config_show(node, shown, sizeof shown));
+                                  cps_config_show(node, shown, sizeof shown));
     for (const char *q = p; *q; q++)
         if (!is_digit((unsigned char)*q))
             return cps_config_fail_at(w, node, "%s: expected an integer, got %s", path,
-                           cps_config_show(node, shown, sizeof shown));
+                                      cps_config_show(node, shown, sizeof shown));
     errno = 0;
     long long value = strtoll(text, NULL, 10);
     if (errno == ERANGE || value < lo || value > hi)
         return cps_config_fail_at(w, node, "%s: %s is out of range (%lld..%lld)", path,
-                       cps_config_show(node, shown, sizeof shown), lo, hi);
+                                  cps_config_show(node, shown, sizeof shown), lo, hi);
     *out = (int32_t)value;
     return 0;
 }
-
 
 /*
  * A finite decimal number (digits, '.', exponent; no hex, nan or inf) in the
@@ -142,19 +141,22 @@ int cps_config_get_number(const struct cps_config_walk *w, const struct cps_yaml
     double value = ok ? strtod(text, &end) : 0;
     if (!ok || end == text || *end != '\0')
         return cps_config_fail_at(w, node, "%s: expected a number, got %s", path,
-                       cps_config_show(node, shown, sizeof shown));
+                                  cps_config_show(node, shown, sizeof shown));
     if (!isfinite(value))
-        return cps_config_fail_at(w, node, "%s: %s is too large", path, cps_config_show(node, shown, sizeof shown));
+        return cps_config_fail_at(w, node, "%s: %s is too large", path,
+                                  cps_config_show(node, shown, sizeof shown));
     int below = (flags & CPS_CFG_LO_OPEN) ? !(value > lo) : !(value >= lo);
-    int above = (flags & CPS_CFG_NO_HI) ? 0 : (flags & CPS_CFG_HI_OPEN) ? !(value < hi) : !(value <= hi);
+    int above = (flags & CPS_CFG_NO_HI)     ? 0
+                : (flags & CPS_CFG_HI_OPEN) ? !(value < hi)
+                                            : !(value <= hi);
     if (below || above) {
         const char *lo_op = (flags & CPS_CFG_LO_OPEN) ? ">" : ">=";
         if (flags & CPS_CFG_NO_HI)
             return cps_config_fail_at(w, node, "%s: %s is out of range (must be %s %g)", path,
-                           cps_config_show(node, shown, sizeof shown), lo_op, lo);
+                                      cps_config_show(node, shown, sizeof shown), lo_op, lo);
         return cps_config_fail_at(w, node, "%s: %s is out of range (must be %s %g and %s %g)", path,
-                       cps_config_show(node, shown, sizeof shown), lo_op, lo,
-                       (flags & CPS_CFG_HI_OPEN) ? "<" : "<=", hi);
+                                  cps_config_show(node, shown, sizeof shown), lo_op, lo,
+                                  (flags & CPS_CFG_HI_OPEN) ? "<" : "<=", hi);
     }
     *out = value;
     return 0;
@@ -180,16 +182,17 @@ static int get_duration(const struct cps_config_walk *w, const struct cps_yaml_n
     char shown[SHOW_MAX];
     int64_t ms;
     if (node->type != CPS_YAML_SCALAR || cps_yaml_is_null(node) || strlen(node->text) != node->len)
-        return cps_config_fail_at(w, node, "%s: expected a duration like 15s, 5m or 250ms, got %s", path,
-                       cps_config_show(node, shown, sizeof shown));
+        return cps_config_fail_at(w, node, "%s: expected a duration like 15s, 5m or 250ms, got %s",
+                                  path, cps_config_show(node, shown, sizeof shown));
     if (node->text[0] == '-')
-        return cps_config_fail_at(w, node, "%s: %s is negative", path, cps_config_show(node, shown, sizeof shown));
+        return cps_config_fail_at(w, node, "%s: %s is negative", path,
+                                  cps_config_show(node, shown, sizeof shown));
     if (cps_duration_parse(node->text, &ms) < 0)
-        return cps_config_fail_at(w, node, "%s: expected a duration like 15s, 5m or 250ms, got %s", path,
-                       cps_config_show(node, shown, sizeof shown));
+        return cps_config_fail_at(w, node, "%s: expected a duration like 15s, 5m or 250ms, got %s",
+                                  path, cps_config_show(node, shown, sizeof shown));
     if (ms == 0 && !allow_zero)
         return cps_config_fail_at(w, node, "%s: must be longer than 0, got %s", path,
-                       cps_config_show(node, shown, sizeof shown));
+                                  cps_config_show(node, shown, sizeof shown));
     *out = ms;
     return 0;
 }
@@ -207,7 +210,7 @@ int cps_config_get_string(const struct cps_config_walk *w, const struct cps_yaml
     }
     if (node->type != CPS_YAML_SCALAR || cps_yaml_is_null(node))
         return cps_config_fail_at(w, node, "%s: expected a string, got %s", path,
-                       cps_config_show(node, shown, sizeof shown));
+                                  cps_config_show(node, shown, sizeof shown));
     if (strlen(node->text) != node->len)
         return cps_config_fail_at(w, node, "%s: contains a NUL character", path);
     char *copy = strdup(node->text);
@@ -235,9 +238,12 @@ static int get_enum(const struct cps_config_walk *w, const struct cps_yaml_node 
     expected[0] = '\0';
     for (size_t i = 0; i < n_names && used < sizeof expected; i++)
         used += (size_t)snprintf(expected + used, sizeof expected - used, "%s%s",
-                                 i == 0 ? "" : i + 1 == n_names ? " or " : ", ", names[i]);
+                                 i == 0             ? ""
+                                 : i + 1 == n_names ? " or "
+                                                    : ", ",
+                                 names[i]);
     return cps_config_fail_at(w, node, "%s: expected %s, got %s", path, expected,
-                   cps_config_show(node, shown, sizeof shown));
+                              cps_config_show(node, shown, sizeof shown));
 }
 /* Only $namespace and $deployment are substituted; `$1` (label_replace) and
  * a `$` that ends a regex are left alone; any other $word is a typo. */
@@ -305,15 +311,13 @@ int cps_config_read_row(const struct cps_config_walk *w, const struct cps_config
         return cps_config_get_int(w, node, path, (long long)row->lo, (long long)row->hi, field);
     case CPS_CFG_NUMBER:
         return cps_config_get_number(w, node, path, row->lo, row->hi, row->flags, field);
-    case CPS_CFG_BOOL:
-        return cps_config_get_bool(w, node, path, field);
+    case CPS_CFG_BOOL: return cps_config_get_bool(w, node, path, field);
     case CPS_CFG_ENUM:
         if (get_enum(w, node, path, row->names, row->n_names, &value) < 0)
             return -1;
         *(int *)field = value;
         return 0;
-    case CPS_CFG_DURATION:
-        return get_duration(w, node, path, allow_zero, field);
+    case CPS_CFG_DURATION: return get_duration(w, node, path, allow_zero, field);
     case CPS_CFG_DURATION_MS:
         if (get_duration(w, node, path, allow_zero, &ms) < 0)
             return -1;
@@ -324,12 +328,9 @@ int cps_config_read_row(const struct cps_config_walk *w, const struct cps_config
             return -1;
         *(double *)field = (double)ms / CPS_MS_PER_S;
         return 0;
-    case CPS_CFG_STRING:
-        return read_string(w, row, node, path, field);
-    case CPS_CFG_QUERY:
-        return read_query(w, node, path, field, null_keeps);
-    case CPS_CFG_CUSTOM:
-        break;
+    case CPS_CFG_STRING: return read_string(w, row, node, path, field);
+    case CPS_CFG_QUERY: return read_query(w, node, path, field, null_keeps);
+    case CPS_CFG_CUSTOM: break;
     }
     return 0; /* custom rows are their section walker's */
 }

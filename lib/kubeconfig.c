@@ -524,7 +524,8 @@ static void entry_fields(const struct kc_walk *w, const struct kc_list *list,
  * https:// URL with a host and no user info; the value is only quoted in
  * messages through its scheme, since a URL may carry a password.
  */
-static char *server_copy(const struct kc_walk *w, const struct cps_yaml_node *node, const char *path)
+static char *server_copy(const struct kc_walk *w, const struct cps_yaml_node *node,
+                         const char *path)
 {
     const char *s = node->text;
     size_t n = node->len, scheme_len = sizeof KC_HTTPS - 1;
@@ -620,7 +621,8 @@ static void path_clean(const char *in, char *out)
  * relative ones joined to the directory of `source` and cleaned. NULL with
  * the error filled when it is too long or memory runs out.
  */
-static char *path_resolve(const struct kc_walk *w, const struct cps_yaml_node *node, const char *path)
+static char *path_resolve(const struct kc_walk *w, const struct cps_yaml_node *node,
+                          const char *path)
 {
     const char *p = node->text;
     const char *slash = strrchr(w->source, '/');
@@ -686,8 +688,9 @@ static int string_copy(const struct kc_walk *w, const struct cps_yaml_node *node
  * used, as in client-go's transport; otherwise the path is resolved.
  */
 static int data_or_file(const struct kc_walk *w, const struct cps_yaml_node *data,
-                        const struct cps_yaml_node *file, const char *path_prefix, const char *file_key,
-                        unsigned char **out_data, size_t *out_len, char **out_file)
+                        const struct cps_yaml_node *file, const char *path_prefix,
+                        const char *file_key, unsigned char **out_data, size_t *out_len,
+                        char **out_file)
 {
     char path[KC_PATH_TEXT_MAX];
     if (string_of(data)) {

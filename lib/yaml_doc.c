@@ -80,10 +80,10 @@ int cps_yaml_is_null(const struct cps_yaml_node *node)
 
 int cps_yaml_bool(const struct cps_yaml_node *node)
 {
-    static const char *const truths[] = {"true", "True", "TRUE", "yes", "Yes", "YES",
-                                         "on",   "On",   "ON"};
-    static const char *const lies[] = {"false", "False", "FALSE", "no", "No", "NO",
-                                       "off",   "Off",   "OFF"};
+    static const char *const truths[] = {"true", "True", "TRUE", "yes", "Yes",
+                                         "YES",  "on",   "On",   "ON"};
+    static const char *const lies[] = {"false", "False", "FALSE", "no", "No",
+                                       "NO",    "off",   "Off",   "OFF"};
     if (!node || node->type != CPS_YAML_SCALAR || node->quoted)
         return -1;
     for (size_t i = 0; i < ARRAY_LEN(truths); i++) {
@@ -109,8 +109,7 @@ int cps_yaml_key_is(const struct cps_yaml_node *key, const char *name)
            !memcmp(name, key->text, key->len);
 }
 
-const char *cps_yaml_quote(char *buf, size_t size, const char *text, size_t len,
-                           int dots_inside)
+const char *cps_yaml_quote(char *buf, size_t size, const char *text, size_t len, int dots_inside)
 {
     char shown[CPS_YAML_SHOW_MAX + 1];
     size_t n = len < CPS_YAML_SHOW_MAX ? len : CPS_YAML_SHOW_MAX;
@@ -130,8 +129,7 @@ const char *cps_yaml_quote(char *buf, size_t size, const char *text, size_t len,
     return buf;
 }
 
-const char *cps_yaml_show(const struct cps_yaml_node *node, int secret_safe, char *buf,
-                          size_t size)
+const char *cps_yaml_show(const struct cps_yaml_node *node, int secret_safe, char *buf, size_t size)
 {
     char text[CPS_YAML_SHOW_MAX + 8];
     if (node->type == CPS_YAML_MAP)
@@ -144,8 +142,8 @@ const char *cps_yaml_show(const struct cps_yaml_node *node, int secret_safe, cha
         return "a string";
     if (!node->quoted)
         return cps_yaml_quote(buf, size, node->text, node->len, 1);
-    snprintf(buf, size, "the string %s", cps_yaml_quote(text, sizeof text, node->text,
-                                                         node->len, 1));
+    snprintf(buf, size, "the string %s",
+             cps_yaml_quote(text, sizeof text, node->text, node->len, 1));
     return buf;
 }
 
@@ -199,12 +197,10 @@ static int fail_unknown_key(const struct cps_yaml_node *key, const char *where,
                      where, expected);
 }
 
-int cps_yaml_map_match(const struct cps_yaml_node *map, const char *where,
-                       const char *const *names, size_t n_names,
-                       const struct cps_yaml_node **values,
-                       const struct cps_yaml_node **key_nodes,
-                       const struct cps_yaml_style *style, const char *source,
-                       struct cps_err *err)
+int cps_yaml_map_match(const struct cps_yaml_node *map, const char *where, const char *const *names,
+                       size_t n_names, const struct cps_yaml_node **values,
+                       const struct cps_yaml_node **key_nodes, const struct cps_yaml_style *style,
+                       const char *source, struct cps_err *err)
 {
     const char *place = *where ? where : "the top level";
     char shown[CPS_YAML_SHOWN_MAX];
@@ -263,8 +259,7 @@ static int mark_int(size_t zero_based)
  * bang_collections (kubeconfig; config files refuse it). 0, or -1 when
  * refused.
  */
-static int check_tag(const char *tag, enum cps_yaml_type type, int bang_collections,
-                     int *as_string)
+static int check_tag(const char *tag, enum cps_yaml_type type, int bang_collections, int *as_string)
 {
     static const char *const scalar_tags[] = {"str", "int", "float", "bool", "null"};
     const size_t prefix = sizeof YAML_TAG_PREFIX - 1;
@@ -401,8 +396,8 @@ static int tree_add(struct builder *b, const yaml_event_t *event)
     if (type == CPS_YAML_SCALAR) {
         yaml_scalar_style_t style = event->data.scalar.style;
         /* !!int "5" is the number 5 */
-        node->quoted = as_string || (!tag && style != YAML_PLAIN_SCALAR_STYLE &&
-                                     style != YAML_ANY_SCALAR_STYLE);
+        node->quoted = as_string ||
+                       (!tag && style != YAML_PLAIN_SCALAR_STYLE && style != YAML_ANY_SCALAR_STYLE);
         if (cps_yaml_node_set_text(node, (const char *)event->data.scalar.value,
                                    event->data.scalar.length) < 0) {
             cps_yaml_node_free(node);
@@ -459,9 +454,7 @@ int cps_yaml_parse(const char *bytes, size_t len, const char *source,
         struct cps_yaml_node at = {.line = mark_int(event.start_mark.line),
                                    .col = mark_int(event.start_mark.column)};
         switch (event.type) {
-        case YAML_STREAM_END_EVENT:
-            done = 1;
-            break;
+        case YAML_STREAM_END_EVENT: done = 1; break;
         case YAML_DOCUMENT_START_EVENT:
             if (++documents > 1) {
                 fail_node(&at, source, err, "a %s is one YAML document; found a second one",
@@ -483,8 +476,7 @@ int cps_yaml_parse(const char *bytes, size_t len, const char *source,
             if (tree_add(&b, &event) < 0)
                 goto fail;
             break;
-        default:
-            break;
+        default: break;
         }
         yaml_event_delete(&event);
         have_event = 0;
