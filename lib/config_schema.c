@@ -414,16 +414,36 @@ const struct cps_config_row cps_config_rows[CPS_KEY_COUNT] = {
 
 /* ---- access --------------------------------------------------------------- */
 
+/* The first key of each section; a section ends where the next begins (the
+ * enum lists keys grouped by section: test_config checks the rows agree). */
+static const enum cps_config_key section_first[CPS_SEC_COUNT + 1] = {
+    [CPS_SEC_TOP] = CPS_KEY_INTERVAL,
+    [CPS_SEC_PROMETHEUS] = CPS_KEY_PROM_URL,
+    [CPS_SEC_LABELS] = CPS_KEY_LABEL_NAMESPACE,
+    [CPS_SEC_QUERIES] = CPS_KEY_QUERY_QPS,
+    [CPS_SEC_LEADER] = CPS_KEY_LE_ENABLED,
+    [CPS_SEC_SIM] = CPS_KEY_SIM_SERVICE_RATE,
+    [CPS_SEC_TARGET] = CPS_KEY_T_NAMESPACE,
+    [CPS_SEC_SLO] = CPS_KEY_SLO_P95,
+    [CPS_SEC_COST] = CPS_KEY_COST_PER_MILLION,
+    [CPS_SEC_CAPACITY] = CPS_KEY_CAPACITY_RPS,
+    [CPS_SEC_MISSING] = CPS_KEY_MISSING_FALLBACK,
+    [CPS_SEC_POLICY] = CPS_KEY_POL_HEADROOM,
+    [CPS_SEC_BEHAVIOR] = CPS_KEY_BEH_SCALE_UP,
+    [CPS_SEC_RULES] = CPS_KEY_RULES_WINDOW,
+    [CPS_SEC_POLICY_ITEM] = CPS_KEY_ITEM_TYPE,
+    [CPS_SEC_COUNT] = CPS_KEY_COUNT,
+};
+
 const struct cps_config_row *cps_config_section_rows(enum cps_config_section section,
                                                      size_t *n_rows)
 {
-    size_t first = 0, n = 0;
-    while (first < CPS_KEY_COUNT && cps_config_rows[first].section != section)
-        first++;
-    while (first + n < CPS_KEY_COUNT && cps_config_rows[first + n].section == section)
-        n++;
-    *n_rows = n;
-    return &cps_config_rows[first];
+    if ((unsigned)section >= CPS_SEC_COUNT) {
+        *n_rows = 0;
+        return cps_config_rows;
+    }
+    *n_rows = (size_t)(section_first[section + 1] - section_first[section]);
+    return &cps_config_rows[section_first[section]];
 }
 
 const char *cps_config_row_name(const struct cps_config_row *row)

@@ -1171,6 +1171,7 @@ static void test_schema_rows(void)
         const struct cps_config_row *rows = cps_config_section_rows((enum cps_config_section)s, &n);
         ASSERT_TRUE(n > 0 && n <= 32);
         for (size_t i = 0; i < n; i++) {
+            ASSERT_EQ((int)rows[i].section, s);
             ASSERT_TRUE(cps_config_row_name(&rows[i]) != NULL);
             for (size_t j = 0; j < i; j++)
                 ASSERT_TRUE(strcmp(cps_config_row_name(&rows[i]), cps_config_row_name(&rows[j])));
