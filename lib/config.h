@@ -22,7 +22,7 @@
 
 struct json_t;
 
-#define CPS_CONFIG_MAX_DEPTH 64        /* nesting levels of mappings and lists */
+#define CPS_CONFIG_MAX_DEPTH 64        /* nesting levels (CPS_YAML_MAX_DEPTH) */
 #define CPS_CONFIG_MAX_NODES 1000000   /* scalars + mappings + lists in one file */
 #define CPS_CONFIG_MAX_TARGETS 100000
 #define CPS_CONFIG_MAX_REPLICAS 100000 /* upper bound of min/max_replicas */
@@ -174,6 +174,16 @@ void cps_target_release(struct cps_target *target);
 /* The effective config (defaults filled in) as YAML that this loader accepts.
  * Returns a malloc'd string the caller frees, or NULL on allocation failure. */
 char *cps_config_to_yaml(const struct cps_config *config);
+
+/* The settings `cpscale tune` searches (the tunable policy keys, capacity
+ * and behavior) as a `defaults:` fragment of config.yaml, numbers with 10
+ * significant digits. malloc'd, the caller frees; NULL when out of memory. */
+char *cps_config_tunables_yaml(const struct cps_target *target);
+
+/* The same settings as a JSON object in the config's key names (policy,
+ * behavior) plus capacity_rps_per_pod (a number or "auto"). The caller owns
+ * the reference; NULL when out of memory. */
+struct json_t *cps_config_tunables_json(const struct cps_target *target);
 
 
 #endif

@@ -41,8 +41,8 @@
 #define LEVEL_TAU_MS (120 * 1000LL)
 /* Decision interval assumed before two decisions have been seen. */
 #define DEFAULT_INTERVAL_MS (15 * 1000LL)
-/* The rate window of the metrics queries (rate(...[1m])). */
-#define METRICS_WINDOW_MS (60 * 1000LL)
+/* The rate window of the metrics queries (decide.h). */
+#define METRICS_WINDOW_MS (CPS_METRICS_WINDOW_S * 1000LL)
 
 static const char *const reason_names[CPS_REASON_COUNT] = {
     [CPS_REASON_STEADY] = "steady",

@@ -50,6 +50,13 @@ enum cps_reason {
 /* "scale_up", "missing_metrics_hold", ... (stable: logs, metrics, JSON). */
 const char *cps_reason_name(enum cps_reason reason);
 
+/* The rate window of the metrics: the default queries average over it
+ * (`rate(...[1m])`, spelled CPS_METRICS_WINDOW_PROMQL) and the decision
+ * takes a ready count as settled only once a whole window has seen it.
+ * The two spellings are one value; test_config asserts they agree. */
+#define CPS_METRICS_WINDOW_S 60
+#define CPS_METRICS_WINDOW_PROMQL "1m"
+
 #define CPS_SEASON_BUCKETS 288            /* 5-minute buckets of one day */
 #define CPS_SEASON_BUCKET_MS (300 * 1000LL)
 #define CPS_DEMAND_RING 64                /* recent observations kept */

@@ -1,118 +1,60 @@
 /*
  * kubeconfig -> struct cps_kubeconfig. The contract is in kubeconfig.h.
  *
- * Two passes, as in config.c. First libyaml's events become a flat tree:
- * one array of nodes linked by index (first child, next sibling) and one
- * arena holding every scalar's bytes, so building it needs no recursion and
- * freeing it is two calls. Depth, node count and input size are capped and
- * aliases refused, so no input can exhaust the stack or the memory. Then a
- * walk checks the shape of every list entry, picks the context, applies the
- * rules about meaning to the chosen context, cluster and user only, and
- * copies what the controller needs into the result.
+ * Two passes, as for config.yaml. First the bytes become a positioned node
+ * tree (yaml_doc.h, in its secret_safe style: messages never repeat a
+ * value); input size, depth and node count are capped and aliases refused,
+ * so no input can exhaust the stack or the memory. Then a walk checks the
+ * shape of every list entry, picks the context, applies the rules about
+ * meaning to the chosen context, cluster and user only, and copies what the
+ * controller needs into the result.
  */
 #include "kubeconfig.h"
 
-#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <yaml.h>
+
+#include "k8s_names.h"
+#include "yaml_doc.h"
 
 #define KC_DEFAULT_SOURCE "<kubeconfig>"
-#define KC_NONE UINT32_MAX     /* "no node" in the index links */
-#define KC_SHOW_MAX 40         /* bytes of a name or value quoted in a message */
 #define KC_PATH_TEXT_MAX 96    /* "contexts[4294967295].context.namespace" and the like */
-#define KC_SHOWN_MAX (KC_SHOW_MAX + 8) /* a quoted, cut name: "abc..." */
+#define KC_SHOWN_MAX CPS_YAML_SHOWN_MAX /* a quoted, cut name: "abc"... */
 #define KC_NAMES_LIST_MAX 160  /* the "(contexts: ...)" hint in messages */
-#define KC_KEYS_TEXT_MAX 256   /* the "(expected one of: ...)" hint */
 #define KC_MAX_KEYS 16         /* keys in the largest mapping we read (user: 15) */
-#define KC_DNS_LABEL_MAX 63
-#define KC_FIRST_NODES 64      /* first allocation of the node array */
-#define KC_FIRST_TEXT 1024     /* first allocation of the text arena */
 #define KC_HTTPS "https://"
-#define KC_YAML_TAG "tag:yaml.org,2002:"
 #define KC_B64_PAD 64          /* b64 symbol value of '=' */
 #define KC_B64_QUAD 4          /* symbols per group of 3 bytes */
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-/* ---- the flat tree ------------------------------------------------------- */
+_Static_assert(CPS_KUBECONFIG_MAX_DEPTH == CPS_YAML_MAX_DEPTH, "one depth cap for YAML");
 
-enum kc_type {
-    KC_SCALAR,
-    KC_MAP, /* children: key, value, key, value, ... */
-    KC_SEQ,
+/* A kubeconfig holds tokens and keys: messages never quote a value. */
+static const struct cps_yaml_style kc_style = {
+    .what = "kubeconfig",
+    .max_nodes = CPS_KUBECONFIG_MAX_NODES,
+    .secret_safe = 1,
+    .bang_collections = 1,
 };
-
-struct kc_node {
-    enum kc_type type;
-    int plain;       /* a plain untagged scalar: may mean null or a boolean */
-    int line, col;   /* 1-based */
-    size_t text;     /* scalar: offset of its NUL-terminated bytes in the arena */
-    size_t len;      /* scalar: bytes, not counting the NUL (may contain NULs) */
-    uint32_t first;  /* first child, or KC_NONE */
-    uint32_t last;   /* last child, for appending */
-    uint32_t next;   /* next sibling, or KC_NONE */
-    uint32_t count;  /* children */
-};
-
-struct kc_tree {
-    struct kc_node *nodes;
-    size_t n_nodes, cap_nodes;
-    char *text;
-    size_t n_text, cap_text;
-};
-
-/* memset through a volatile pointer, so wiping a buffer about to be freed is
- * not optimized away. */
-static void *(*const volatile wipe)(void *, int, size_t) = memset;
-
-/* Zero the arena (it holds the token and key in the clear) and free it all.
- * Best effort: copies left behind by realloc are not reached. */
-static void tree_release(struct kc_tree *t)
-{
-    if (t->text)
-        wipe(t->text, 0, t->n_text);
-    free(t->text);
-    free(t->nodes);
-    memset(t, 0, sizeof *t);
-}
-
-/* Grow a buffer to hold `need` items of `size` bytes, doubling from `first`.
- * Returns the buffer (moved or not), or NULL when out of memory, leaving the
- * old one in place. */
-static void *grow(void *buf, size_t *cap, size_t need, size_t size, size_t first)
-{
-    if (need <= *cap)
-        return buf;
-    size_t cap_new = *cap ? *cap : first;
-    while (cap_new < need) {
-        if (cap_new > SIZE_MAX / 2 / size)
-            return NULL;
-        cap_new *= 2;
-    }
-    void *p = realloc(buf, cap_new * size);
-    if (p)
-        *cap = cap_new;
-    return p;
-}
 
 /* ---- messages ------------------------------------------------------------- */
 
 struct kc_walk {
     const char *source;
     struct cps_err *err;
-    const struct kc_tree *tree;
 };
 
-static int fail_at(const struct kc_walk *w, const struct kc_node *node, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static int fail_at(const struct kc_walk *w, const struct cps_yaml_node *node, const char *fmt,
+                   ...) __attribute__((format(printf, 3, 4)));
 
 /* Fill the error at `node` (0:0 without one) and return -1. */
-static int fail_at(const struct kc_walk *w, const struct kc_node *node, const char *fmt, ...)
+static int fail_at(const struct kc_walk *w, const struct cps_yaml_node *node, const char *fmt,
+                   ...)
 {
     char message[CPS_ERR_MESSAGE_MAX];
     va_list ap;
@@ -123,320 +65,18 @@ static int fail_at(const struct kc_walk *w, const struct kc_node *node, const ch
                        message);
 }
 
-/*
- * Quote bytes for a message: "abc", cut at KC_SHOW_MAX bytes (never inside a
- * UTF-8 sequence), control bytes and '"' shown as '?'. Only for text that
- * cannot be a credential: names, schemes, booleans, known keys.
- */
+/* Quote bytes for a message: only for text that cannot be a credential
+ * (names, schemes, booleans, known keys). */
 static const char *quote(char *buf, size_t size, const char *text, size_t len)
 {
-    char shown[KC_SHOW_MAX + 1];
-    size_t n = len < KC_SHOW_MAX ? len : KC_SHOW_MAX;
-    if (n < len)
-        while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
-            n--;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)text[i];
-        shown[i] = (c < 0x20 || c == 0x7F || c == '"') ? '?' : (char)c;
-    }
-    shown[n] = '\0';
-    snprintf(buf, size, "\"%s\"%s", shown, n < len ? "..." : "");
-    return buf;
-}
-
-static const char *node_text(const struct kc_walk *w, const struct kc_node *node)
-{
-    return w->tree->text + node->text;
-}
-
-static const struct kc_node *node_at(const struct kc_walk *w, uint32_t index)
-{
-    return index == KC_NONE ? NULL : &w->tree->nodes[index];
-}
-
-static int is_null(const struct kc_walk *w, const struct kc_node *node)
-{
-    if (!node || node->type != KC_SCALAR || !node->plain)
-        return 0;
-    const char *t = node_text(w, node);
-    return node->len == 0 || !strcmp(t, "~") || !strcmp(t, "null") || !strcmp(t, "Null") ||
-           !strcmp(t, "NULL");
-}
-
-/*
- * Whether text from the file that is not a value (an unknown key, a tag, an
- * anchor) may be quoted in a message: only when it looks like a name, i.e.
- * letters, '-', '_' and the `extra` characters, at most KC_SHOW_MAX bytes.
- * Tokens and base64 almost always hold digits, '.' or '=' and long runs, so
- * a secret pasted in the wrong place (or a token that a stray '!' turned
- * into a tag) is not repeated in the message.
- */
-static int looks_like_name(const char *text, size_t len, const char *extra)
-{
-    if (len == 0 || len > KC_SHOW_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_' ||
-              (c != '\0' && strchr(extra, c))))
-            return 0;
-    }
-    return 1;
+    return cps_yaml_quote(buf, size, text, len, 0);
 }
 
 /* What a value is, for "expected X, got Y". Never the value itself: it may
  * be a token. */
-static const char *kind_of(const struct kc_walk *w, const struct kc_node *node)
+static const char *kind_of(const struct cps_yaml_node *node)
 {
-    if (node->type == KC_MAP)
-        return "a mapping";
-    if (node->type == KC_SEQ)
-        return "a list";
-    return is_null(w, node) ? "null" : "a string";
-}
-
-/* ---- building the tree from libyaml events ------------------------------- */
-
-/* libyaml marks are size_t and 0-based; ours are int and 1-based. */
-static int mark_to_int(size_t zero_based)
-{
-    return zero_based >= (size_t)INT_MAX ? INT_MAX : (int)zero_based + 1;
-}
-
-/* Line and column of a byte offset, counting characters as libyaml does
- * (for reader errors, which only carry an offset). */
-static void offset_to_mark(const char *bytes, size_t len, size_t offset, int *line, int *col)
-{
-    int l = 1, c = 1;
-    for (size_t i = 0; i < offset && i < len; i++) {
-        unsigned char b = (unsigned char)bytes[i];
-        if (b == '\n' || (b == '\r' && (i + 1 == len || bytes[i + 1] != '\n'))) {
-            l += l < INT_MAX;
-            c = 1;
-        } else if ((b & 0xC0) != 0x80 && b != '\r') {
-            c += c < INT_MAX;
-        }
-    }
-    *line = l;
-    *col = c;
-}
-
-/*
- * libyaml's parse error as ours. The offending byte's value is left out
- * (unlike config.c): it may be a byte of a token.
- */
-static int yaml_fail(const struct kc_walk *w, const yaml_parser_t *parser, const char *bytes,
-                     size_t len)
-{
-    const char *problem = parser->problem ? parser->problem : "syntax error";
-    int line, col;
-    if (parser->error == YAML_MEMORY_ERROR)
-        return cps_err_set(w->err, w->source, 0, 0, "out of memory while parsing YAML");
-    if (parser->error == YAML_READER_ERROR) {
-        offset_to_mark(bytes, len, parser->problem_offset, &line, &col);
-        return cps_err_set(w->err, w->source, line, col, "invalid input: %s", problem);
-    }
-    line = mark_to_int(parser->problem_mark.line);
-    col = mark_to_int(parser->problem_mark.column);
-    if (parser->context)
-        return cps_err_set(w->err, w->source, line, col,
-                           "invalid YAML: %s %s at line %d, column %d", problem, parser->context,
-                           mark_to_int(parser->context_mark.line),
-                           mark_to_int(parser->context_mark.column));
-    return cps_err_set(w->err, w->source, line, col, "invalid YAML: %s", problem);
-}
-
-/*
- * Standard tags that agree with the node's kind are accepted (`!!str 5` is
- * the string "5"); any other tag is refused, since it asks for processing we
- * do not do. *as_string is set for `!` and `!!str` on a scalar.
- */
-static int tag_ok(const char *tag, enum kc_type type, int *as_string)
-{
-    static const char *const scalar_tags[] = {"str", "int", "float", "bool", "null"};
-    const size_t prefix = sizeof KC_YAML_TAG - 1;
-    *as_string = 0;
-    if (!tag)
-        return 1;
-    if (!strcmp(tag, "!")) {
-        *as_string = type == KC_SCALAR;
-        return 1;
-    }
-    if (strncmp(tag, KC_YAML_TAG, prefix) != 0)
-        return 0;
-    tag += prefix;
-    if (type == KC_MAP)
-        return !strcmp(tag, "map");
-    if (type == KC_SEQ)
-        return !strcmp(tag, "seq");
-    for (size_t i = 0; i < ARRAY_LEN(scalar_tags); i++) {
-        if (!strcmp(tag, scalar_tags[i])) {
-            *as_string = i == 0;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* The state of one tree build: the open mappings and lists, innermost last. */
-struct kc_builder {
-    struct kc_tree *tree;
-    uint32_t open[CPS_KUBECONFIG_MAX_DEPTH];
-    size_t depth;
-    uint32_t root;
-};
-
-/*
- * Add the node a scalar, sequence-start or mapping-start event opens: check
- * its tag and the limits, store its text, link it under the innermost open
- * collection (or make it the root) and open it if it is a collection.
- */
-static int tree_add(const struct kc_walk *w, struct kc_builder *b, const yaml_event_t *event)
-{
-    struct kc_tree *t = b->tree;
-    struct kc_node node;
-    const char *tag;
-    int as_string;
-    memset(&node, 0, sizeof node);
-    node.line = mark_to_int(event->start_mark.line);
-    node.col = mark_to_int(event->start_mark.column);
-    node.first = node.last = node.next = KC_NONE;
-    if (event->type == YAML_SCALAR_EVENT) {
-        node.type = KC_SCALAR;
-        tag = (const char *)event->data.scalar.tag;
-    } else if (event->type == YAML_SEQUENCE_START_EVENT) {
-        node.type = KC_SEQ;
-        tag = (const char *)event->data.sequence_start.tag;
-    } else {
-        node.type = KC_MAP;
-        tag = (const char *)event->data.mapping_start.tag;
-    }
-    if (!tag_ok(tag, node.type, &as_string)) {
-        const size_t prefix = sizeof KC_YAML_TAG - 1;
-        if (!strncmp(tag, KC_YAML_TAG, prefix) &&
-            looks_like_name(tag + prefix, strlen(tag + prefix), ""))
-            return fail_at(w, &node, "unsupported YAML tag \"!!%s\" here", tag + prefix);
-        if (looks_like_name(tag, strlen(tag), "!/"))
-            return fail_at(w, &node, "unsupported YAML tag \"%s\"", tag);
-        return fail_at(w, &node, "unsupported YAML tag (not quoted: it may be a secret)");
-    }
-    if (node.type != KC_SCALAR && b->depth == CPS_KUBECONFIG_MAX_DEPTH)
-        return fail_at(w, &node, "nested deeper than %d levels", CPS_KUBECONFIG_MAX_DEPTH);
-    if (t->n_nodes == CPS_KUBECONFIG_MAX_NODES)
-        return fail_at(w, &node, "more than %d values in one file", CPS_KUBECONFIG_MAX_NODES);
-    struct kc_node *nodes = grow(t->nodes, &t->cap_nodes, t->n_nodes + 1, sizeof *nodes,
-                                 KC_FIRST_NODES);
-    if (!nodes)
-        return fail_at(w, &node, "out of memory");
-    t->nodes = nodes;
-    if (node.type == KC_SCALAR) {
-        size_t len = event->data.scalar.length;
-        char *text = len < SIZE_MAX - t->n_text
-                         ? grow(t->text, &t->cap_text, t->n_text + len + 1, 1, KC_FIRST_TEXT)
-                         : NULL;
-        if (!text)
-            return fail_at(w, &node, "out of memory");
-        t->text = text;
-        yaml_scalar_style_t style = event->data.scalar.style;
-        node.plain = !as_string && (tag != NULL || style == YAML_PLAIN_SCALAR_STYLE ||
-                                    style == YAML_ANY_SCALAR_STYLE);
-        node.text = t->n_text;
-        node.len = len;
-        if (len)
-            memcpy(t->text + t->n_text, event->data.scalar.value, len);
-        t->text[t->n_text + len] = '\0';
-        t->n_text += len + 1;
-    }
-    uint32_t index = (uint32_t)t->n_nodes;
-    t->nodes[t->n_nodes++] = node;
-    if (b->depth == 0) {
-        b->root = index; /* one document, one root */
-    } else {
-        struct kc_node *parent = &t->nodes[b->open[b->depth - 1]];
-        if (parent->count == 0)
-            parent->first = index;
-        else
-            t->nodes[parent->last].next = index;
-        parent->last = index;
-        parent->count++;
-    }
-    if (node.type != KC_SCALAR)
-        b->open[b->depth++] = index;
-    return 0;
-}
-
-/*
- * Parse one YAML document into `t`; *root is KC_NONE for an empty stream.
- * Iterative: the only stack is kc_builder.open, CPS_KUBECONFIG_MAX_DEPTH deep.
- */
-static int tree_build(const struct kc_walk *w, const char *bytes, size_t len, struct kc_tree *t,
-                      uint32_t *root)
-{
-    yaml_parser_t parser;
-    yaml_event_t event;
-    struct kc_builder b;
-    int documents = 0, have_event = 0, done = 0;
-
-    memset(&b, 0, sizeof b);
-    b.tree = t;
-    b.root = KC_NONE;
-    if (!yaml_parser_initialize(&parser))
-        return cps_err_set(w->err, w->source, 0, 0, "out of memory while parsing YAML");
-    yaml_parser_set_input_string(&parser, (const unsigned char *)bytes, len);
-    while (!done) {
-        if (!yaml_parser_parse(&parser, &event)) {
-            yaml_fail(w, &parser, bytes, len);
-            goto fail;
-        }
-        have_event = 1;
-        struct kc_node at;
-        memset(&at, 0, sizeof at);
-        at.line = mark_to_int(event.start_mark.line);
-        at.col = mark_to_int(event.start_mark.column);
-        switch (event.type) {
-        case YAML_STREAM_END_EVENT:
-            done = 1;
-            break;
-        case YAML_DOCUMENT_START_EVENT:
-            if (++documents > 1) {
-                fail_at(w, &at, "a kubeconfig is one YAML document; found a second one");
-                goto fail;
-            }
-            break;
-        case YAML_ALIAS_EVENT: {
-            const char *anchor = (const char *)event.data.alias.anchor;
-            if (looks_like_name(anchor, strlen(anchor), ""))
-                fail_at(w, &at, "aliases (*%s) are not supported; write the value out", anchor);
-            else
-                fail_at(w, &at, "aliases are not supported; write the value out");
-            goto fail;
-        }
-        case YAML_SEQUENCE_END_EVENT:
-        case YAML_MAPPING_END_EVENT:
-            if (b.depth > 0)
-                b.depth--;
-            break;
-        case YAML_SCALAR_EVENT:
-        case YAML_SEQUENCE_START_EVENT:
-        case YAML_MAPPING_START_EVENT:
-            if (tree_add(w, &b, &event) < 0)
-                goto fail;
-            break;
-        default:
-            break;
-        }
-        yaml_event_delete(&event);
-        have_event = 0;
-    }
-    yaml_parser_delete(&parser);
-    *root = b.root;
-    return 0;
-
-fail:
-    if (have_event)
-        yaml_event_delete(&event);
-    yaml_parser_delete(&parser);
-    return -1;
+    return cps_yaml_show(node, 1, NULL, 0);
 }
 
 /* ---- typed values --------------------------------------------------------- */
@@ -474,75 +114,27 @@ static void path_join(char *buf, size_t size, const char *parent, const char *ke
  * `what` names the mapping in messages ("clusters[0].cluster"; "" is the top
  * level).
  */
-static int map_keys(const struct kc_walk *w, const struct kc_node *map, const char *what,
-                    const struct kc_key *keys, size_t n_keys, const struct kc_node **values,
-                    const struct kc_node **key_nodes)
+static int map_keys(const struct kc_walk *w, const struct cps_yaml_node *map, const char *what,
+                    const struct kc_key *keys, size_t n_keys, const struct cps_yaml_node **values,
+                    const struct cps_yaml_node **key_nodes)
 {
-    const char *where = *what ? what : "the top level";
+    const char *names[KC_MAX_KEYS];
     for (size_t i = 0; i < n_keys; i++)
-        values[i] = key_nodes[i] = NULL;
-    if (!map || is_null(w, map))
-        return 0;
-    if (map->type != KC_MAP)
-        return fail_at(w, map, "%s: expected a mapping, got %s", where, kind_of(w, map));
-    /* a mapping built from events always holds key, value pairs */
-    const struct kc_node *key = node_at(w, map->first), *value;
-    for (; key && (value = node_at(w, key->next)) != NULL; key = node_at(w, value->next)) {
-        if (key->type != KC_SCALAR)
-            return fail_at(w, key, "keys in %s must be strings, got %s", where, kind_of(w, key));
-        size_t k = 0;
-        while (k < n_keys && (strlen(keys[k].name) != key->len ||
-                              memcmp(keys[k].name, node_text(w, key), key->len) != 0))
-            k++;
-        if (k == n_keys) {
-            char expected[KC_KEYS_TEXT_MAX], shown[KC_SHOWN_MAX];
-            size_t used = 0;
-            expected[0] = '\0';
-            for (size_t i = 0; i < n_keys && used < sizeof expected; i++)
-                used += (size_t)snprintf(expected + used, sizeof expected - used, "%s%s",
-                                         i ? ", " : "", keys[i].name);
-            if (looks_like_name(node_text(w, key), key->len, ""))
-                return fail_at(w, key, "unknown key %s in %s (expected one of: %s)",
-                               quote(shown, sizeof shown, node_text(w, key), key->len), where,
-                               expected);
-            return fail_at(w, key, "unknown key in %s (not quoted: it may be a secret; expected "
-                                   "one of: %s)",
-                           where, expected);
-        }
-        if (key_nodes[k])
-            return fail_at(w, key, "duplicate key \"%s\" in %s (first at line %d, column %d)",
-                           keys[k].name, where, key_nodes[k]->line, key_nodes[k]->col);
-        key_nodes[k] = key;
-        values[k] = value;
-    }
-    return 0;
+        names[i] = keys[i].name;
+    if (map && !cps_yaml_is_null(map) && map->type != CPS_YAML_MAP)
+        return fail_at(w, map, "%s: expected a mapping, got %s", *what ? what : "the top level",
+                       kind_of(map));
+    return cps_yaml_map_match(map, what, names, n_keys, values, key_nodes, &kc_style, w->source,
+                              w->err);
 }
 
 /* The text of a string value, or NULL when it is absent (null or ""). Only
  * valid after check_value accepted the node as KK_STRING or KK_DATA. */
-static const char *string_of(const struct kc_walk *w, const struct kc_node *node)
+static const char *string_of(const struct cps_yaml_node *node)
 {
-    if (!node || is_null(w, node) || node->len == 0)
+    if (!node || cps_yaml_is_null(node) || node->len == 0)
         return NULL;
-    return node_text(w, node);
-}
-
-/* YAML 1.1 booleans, in the three spellings the spec lists; -1 if not one. */
-static int bool_of(const struct kc_walk *w, const struct kc_node *node)
-{
-    static const char *const truths[] = {"true", "True", "TRUE", "yes", "Yes",
-                                         "YES",  "on",   "On",   "ON"};
-    static const char *const lies[] = {"false", "False", "FALSE", "no", "No",
-                                       "NO",    "off",   "Off",   "OFF"};
-    if (node->type != KC_SCALAR || !node->plain)
-        return -1;
-    for (size_t i = 0; i < ARRAY_LEN(truths); i++) {
-        if (!strcmp(node_text(w, node), truths[i]))
-            return 1;
-        if (!strcmp(node_text(w, node), lies[i]))
-            return 0;
-    }
-    return -1;
+    return node->text;
 }
 
 /* ---- base64 --------------------------------------------------------------- */
@@ -630,42 +222,42 @@ static int b64_decode(const char *in, size_t len, unsigned char *out, size_t *ou
  * Check one value against its kind (see enum kc_kind); `path` names it.
  * Base64 is checked here for every entry, as client-go's decoder does.
  */
-static int check_value(const struct kc_walk *w, const struct kc_node *node, const char *path,
+static int check_value(const struct kc_walk *w, const struct cps_yaml_node *node, const char *path,
                        enum kc_kind kind)
 {
-    if (!node || kind == KK_ANY || is_null(w, node))
+    if (!node || kind == KK_ANY || cps_yaml_is_null(node))
         return 0;
     switch (kind) {
     case KK_STRING:
     case KK_DATA:
-        if (node->type != KC_SCALAR)
-            return fail_at(w, node, "%s: expected a string, got %s", path, kind_of(w, node));
-        if (strlen(node_text(w, node)) != node->len)
+        if (node->type != CPS_YAML_SCALAR)
+            return fail_at(w, node, "%s: expected a string, got %s", path, kind_of(node));
+        if (strlen(node->text) != node->len)
             return fail_at(w, node, "%s: contains a NUL character", path);
         if (kind == KK_DATA) {
             const char *why = NULL;
             size_t at = 0, n = 0;
-            if (b64_decode(node_text(w, node), node->len, NULL, &n, &why, &at) < 0)
+            if (b64_decode(node->text, node->len, NULL, &n, &why, &at) < 0)
                 return fail_at(w, node, "%s: not valid base64: %s (at byte %zu of the value)",
                                path, why, at);
         }
         return 0;
     case KK_BOOL:
-        if (bool_of(w, node) < 0) {
+        if (cps_yaml_bool(node) < 0) {
             char shown[KC_SHOWN_MAX];
-            if (node->type == KC_SCALAR)
+            if (node->type == CPS_YAML_SCALAR)
                 return fail_at(w, node, "%s: expected true or false, got %s", path,
-                               quote(shown, sizeof shown, node_text(w, node), node->len));
-            return fail_at(w, node, "%s: expected true or false, got %s", path, kind_of(w, node));
+                               quote(shown, sizeof shown, node->text, node->len));
+            return fail_at(w, node, "%s: expected true or false, got %s", path, kind_of(node));
         }
         return 0;
     case KK_MAP:
-        if (node->type != KC_MAP)
-            return fail_at(w, node, "%s: expected a mapping, got %s", path, kind_of(w, node));
+        if (node->type != CPS_YAML_MAP)
+            return fail_at(w, node, "%s: expected a mapping, got %s", path, kind_of(node));
         return 0;
     case KK_SEQ:
-        if (node->type != KC_SEQ)
-            return fail_at(w, node, "%s: expected a list, got %s", path, kind_of(w, node));
+        if (node->type != CPS_YAML_SEQ)
+            return fail_at(w, node, "%s: expected a list, got %s", path, kind_of(node));
         return 0;
     case KK_ANY:
         break;
@@ -674,9 +266,9 @@ static int check_value(const struct kc_walk *w, const struct kc_node *node, cons
 }
 
 /* map_keys, then check_value on each value present. */
-static int check_body(const struct kc_walk *w, const struct kc_node *map, const char *what,
-                      const struct kc_key *keys, size_t n_keys, const struct kc_node **values,
-                      const struct kc_node **key_nodes)
+static int check_body(const struct kc_walk *w, const struct cps_yaml_node *map, const char *what,
+                      const struct kc_key *keys, size_t n_keys, const struct cps_yaml_node **values,
+                      const struct cps_yaml_node **key_nodes)
 {
     char path[KC_PATH_TEXT_MAX];
     if (map_keys(w, map, what, keys, n_keys, values, key_nodes) < 0)
@@ -762,17 +354,17 @@ static const struct {
 /* ---- named lists: clusters, users, contexts ------------------------------- */
 
 struct kc_entry {
-    const struct kc_node *item; /* the list item */
-    const struct kc_node *name; /* its name's value */
+    const struct cps_yaml_node *item; /* the list item */
+    const struct cps_yaml_node *name; /* its name's value */
     const char *name_text;      /* its bytes (NUL-free: checked) */
-    const struct kc_node *body; /* the cluster/user/context mapping, or NULL */
+    const struct cps_yaml_node *body; /* the cluster/user/context mapping, or NULL */
     size_t index;               /* position in the list */
 };
 
 /* The body of a chosen entry, by key (values and keys NULL when absent). */
 struct kc_fields {
-    const struct kc_node *values[KC_MAX_KEYS];
-    const struct kc_node *keys[KC_MAX_KEYS];
+    const struct cps_yaml_node *values[KC_MAX_KEYS];
+    const struct cps_yaml_node *keys[KC_MAX_KEYS];
 };
 
 _Static_assert(TOP_COUNT <= KC_MAX_KEYS && CL_COUNT <= KC_MAX_KEYS && US_COUNT <= KC_MAX_KEYS &&
@@ -784,7 +376,7 @@ struct kc_list {
     const char *body_key;      /* "cluster" */
     const struct kc_key *keys; /* of the body */
     size_t n_keys;
-    const struct kc_node *node; /* the list, or NULL */
+    const struct cps_yaml_node *node; /* the list, or NULL */
     struct kc_entry *entries;   /* in document order */
     struct kc_entry **sorted;   /* by name, then index */
     size_t n;
@@ -819,32 +411,32 @@ static int entry_cmp(const void *a, const void *b)
 static int list_read(const struct kc_walk *w, struct kc_list *list)
 {
     char what[KC_PATH_TEXT_MAX], path[KC_PATH_TEXT_MAX];
-    if (!list->node || is_null(w, list->node))
+    if (!list->node || cps_yaml_is_null(list->node))
         return 0;
-    size_t cap = list->node->count ? list->node->count : 1;
+    size_t cap = list->node->n_items ? list->node->n_items : 1;
     if (!(list->entries = calloc(cap, sizeof *list->entries)) ||
         !(list->sorted = calloc(cap, sizeof *list->sorted)))
         return fail_at(w, list->node, "out of memory");
-    for (const struct kc_node *item = node_at(w, list->node->first); item;
-         item = node_at(w, item->next)) {
+    for (size_t i = 0; i < list->node->n_items; i++) {
+        const struct cps_yaml_node *item = list->node->items[i];
         struct kc_entry *e = &list->entries[list->n];
         struct kc_fields body;
-        const struct kc_node *item_values[2], *item_keys[2];
+        const struct cps_yaml_node *item_values[2], *item_keys[2];
         const struct kc_key item_keys_table[2] = {{"name", KK_STRING},
                                                   {list->body_key, KK_MAP}};
         e->item = item;
         e->index = list->n;
         snprintf(what, sizeof what, "%s[%zu]", list->list_key, e->index);
-        if (item->type != KC_MAP)
+        if (item->type != CPS_YAML_MAP)
             return fail_at(w, item, "%s: expected a mapping with name and %s, got %s", what,
-                           list->body_key, kind_of(w, item));
+                           list->body_key, kind_of(item));
         if (check_body(w, item, what, item_keys_table, 2, item_values, item_keys) < 0)
             return -1;
         e->name = item_values[0];
         e->body = item_values[1];
         if (!e->name)
             return fail_at(w, item, "%s: missing name", what);
-        if (!(e->name_text = string_of(w, e->name)))
+        if (!(e->name_text = string_of(e->name)))
             return fail_at(w, e->name, "%s.name: must not be empty", what);
         path_join(path, sizeof path, what, list->body_key);
         if (check_body(w, e->body, path, list->keys, list->n_keys, body.values, body.keys) < 0)
@@ -895,8 +487,7 @@ static const struct kc_entry *list_find(const struct kc_list *list, const char *
 
 /* " (contexts: "a", "b", ...)" or " (the file defines no contexts)": a hint
  * for "not defined" messages, in file order. */
-static const char *list_names(const struct kc_walk *w, const struct kc_list *list, char *buf,
-                              size_t size)
+static const char *list_names(const struct kc_list *list, char *buf, size_t size)
 {
     size_t used;
     if (list->n == 0) {
@@ -906,8 +497,8 @@ static const char *list_names(const struct kc_walk *w, const struct kc_list *lis
     used = (size_t)snprintf(buf, size, " (%s: ", list->list_key);
     for (size_t i = 0; i < list->n && used < size; i++) {
         char shown[KC_SHOWN_MAX];
-        const struct kc_node *name = list->entries[i].name;
-        quote(shown, sizeof shown, node_text(w, name), name->len);
+        const struct cps_yaml_node *name = list->entries[i].name;
+        quote(shown, sizeof shown, name->text, name->len);
         if (used + strlen(shown) + sizeof ", ...)" > size) {
             snprintf(buf + used, size - used, "...)");
             return buf;
@@ -927,27 +518,16 @@ static void entry_fields(const struct kc_walk *w, const struct kc_list *list,
 
 /* ---- values that need more than a type check ----------------------------- */
 
-/* RFC 1123 label, what client-go asks of a context's namespace. */
-static int is_dns_label(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > KC_DNS_LABEL_MAX || s[0] == '-' || s[n - 1] == '-')
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-            return 0;
-    return 1;
-}
-
 /*
  * Check the chosen cluster's server and return a copy without trailing '/'
  * (so paths can be appended), or NULL with the error filled. It must be an
  * https:// URL with a host and no user info; the value is only quoted in
  * messages through its scheme, since a URL may carry a password.
  */
-static char *server_copy(const struct kc_walk *w, const struct kc_node *node, const char *path)
+static char *server_copy(const struct kc_walk *w, const struct cps_yaml_node *node,
+                         const char *path)
 {
-    const char *s = node_text(w, node);
+    const char *s = node->text;
     size_t n = node->len, scheme_len = sizeof KC_HTTPS - 1;
     for (size_t i = 0; i < n; i++) {
         if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] == 0x7F) {
@@ -1041,9 +621,10 @@ static void path_clean(const char *in, char *out)
  * relative ones joined to the directory of `source` and cleaned. NULL with
  * the error filled when it is too long or memory runs out.
  */
-static char *path_resolve(const struct kc_walk *w, const struct kc_node *node, const char *path)
+static char *path_resolve(const struct kc_walk *w, const struct cps_yaml_node *node,
+                          const char *path)
 {
-    const char *p = node_text(w, node);
+    const char *p = node->text;
     const char *slash = strrchr(w->source, '/');
     size_t dir_len = (p[0] == '/' || !slash) ? 0 : (size_t)(slash - w->source) + 1;
     size_t n = dir_len + node->len;
@@ -1078,26 +659,26 @@ fail:
  * with a NUL after it. The first pass sizes the buffer and checks again, so
  * the second cannot overrun even if a caller skipped the check. -1 with the
  * error filled. */
-static int data_copy(const struct kc_walk *w, const struct kc_node *node, const char *path,
+static int data_copy(const struct kc_walk *w, const struct cps_yaml_node *node, const char *path,
                      unsigned char **out, size_t *out_len)
 {
     const char *why = NULL;
     size_t at = 0, n = 0;
-    if (b64_decode(node_text(w, node), node->len, NULL, &n, &why, &at) < 0)
+    if (b64_decode(node->text, node->len, NULL, &n, &why, &at) < 0)
         return fail_at(w, node, "%s: not valid base64: %s (at byte %zu of the value)", path, why,
                        at);
     if (!(*out = malloc(n + 1)))
         return fail_at(w, node, "out of memory");
-    b64_decode(node_text(w, node), node->len, *out, out_len, &why, &at);
+    b64_decode(node->text, node->len, *out, out_len, &why, &at);
     (*out)[n] = '\0';
     return 0;
 }
 
-static int string_copy(const struct kc_walk *w, const struct kc_node *node, char **out)
+static int string_copy(const struct kc_walk *w, const struct cps_yaml_node *node, char **out)
 {
     if (!(*out = malloc(node->len + 1)))
         return fail_at(w, node, "out of memory");
-    memcpy(*out, node_text(w, node), node->len + 1);
+    memcpy(*out, node->text, node->len + 1);
     return 0;
 }
 
@@ -1106,12 +687,13 @@ static int string_copy(const struct kc_walk *w, const struct kc_node *node, char
  * when the data decodes to at least one byte it wins and the path is not
  * used, as in client-go's transport; otherwise the path is resolved.
  */
-static int data_or_file(const struct kc_walk *w, const struct kc_node *data,
-                        const struct kc_node *file, const char *path_prefix, const char *file_key,
-                        unsigned char **out_data, size_t *out_len, char **out_file)
+static int data_or_file(const struct kc_walk *w, const struct cps_yaml_node *data,
+                        const struct cps_yaml_node *file, const char *path_prefix,
+                        const char *file_key, unsigned char **out_data, size_t *out_len,
+                        char **out_file)
 {
     char path[KC_PATH_TEXT_MAX];
-    if (string_of(w, data)) {
+    if (string_of(data)) {
         path_join(path, sizeof path, path_prefix, file_key);
         strncat(path, "-data", sizeof path - strlen(path) - 1);
         if (data_copy(w, data, path, out_data, out_len) < 0)
@@ -1121,7 +703,7 @@ static int data_or_file(const struct kc_walk *w, const struct kc_node *data,
         free(*out_data);
         *out_data = NULL;
     }
-    if (string_of(w, file)) {
+    if (string_of(file)) {
         path_join(path, sizeof path, path_prefix, file_key);
         if (!(*out_file = path_resolve(w, file, path)))
             return -1;
@@ -1132,9 +714,9 @@ static int data_or_file(const struct kc_walk *w, const struct kc_node *data,
 /* ---- the chosen context, cluster and user -------------------------------- */
 
 struct kc_doc {
-    const struct kc_node *root;
-    const struct kc_node *values[TOP_COUNT];
-    const struct kc_node *keys[TOP_COUNT];
+    const struct cps_yaml_node *root;
+    const struct cps_yaml_node *values[TOP_COUNT];
+    const struct cps_yaml_node *keys[TOP_COUNT];
     struct kc_list clusters, users, contexts;
 };
 
@@ -1153,53 +735,53 @@ static int pick_context(const struct kc_walk *w, const struct kc_doc *doc, const
                         struct kc_choice *c)
 {
     char names[KC_NAMES_LIST_MAX], shown[KC_SHOWN_MAX], what[KC_PATH_TEXT_MAX];
-    const struct kc_node *current = doc->values[TOP_CURRENT];
+    const struct cps_yaml_node *current = doc->values[TOP_CURRENT];
     if (!wanted || !*wanted) {
-        wanted = string_of(w, current);
+        wanted = string_of(current);
         if (!wanted)
             return fail_at(w, current ? current : doc->root,
                            "no context chosen: current-context is not set%s",
-                           list_names(w, &doc->contexts, names, sizeof names));
+                           list_names(&doc->contexts, names, sizeof names));
         if (!(c->context = list_find(&doc->contexts, wanted)))
             return fail_at(w, current, "current-context: context %s is not defined%s",
                            quote(shown, sizeof shown, wanted, current->len),
-                           list_names(w, &doc->contexts, names, sizeof names));
+                           list_names(&doc->contexts, names, sizeof names));
     } else if (!(c->context = list_find(&doc->contexts, wanted))) {
-        const struct kc_node *at = doc->values[TOP_CONTEXTS];
+        const struct cps_yaml_node *at = doc->values[TOP_CONTEXTS];
         if (!at)
             at = doc->root;
         return fail_at(w, at, "context %s is not defined%s",
                        quote(shown, sizeof shown, wanted, strlen(wanted)),
-                       list_names(w, &doc->contexts, names, sizeof names));
+                       list_names(&doc->contexts, names, sizeof names));
     }
     const struct kc_entry *cx = c->context;
-    const struct kc_node *const *v = c->cx.values;
+    const struct cps_yaml_node *const *v = c->cx.values;
     entry_fields(w, &doc->contexts, cx, &c->cx);
     snprintf(what, sizeof what, "contexts[%zu]%s", cx->index, cx->body ? ".context" : "");
     quote(shown, sizeof shown, cx->name_text, cx->name->len);
-    const char *cluster_name = string_of(w, v[CX_CLUSTER]);
+    const char *cluster_name = string_of(v[CX_CLUSTER]);
     if (!cluster_name)
         return fail_at(w, cx->body ? cx->body : cx->item,
                        "%s: context %s does not name a cluster", what, shown);
-    const char *user_name = string_of(w, v[CX_USER]);
+    const char *user_name = string_of(v[CX_USER]);
     if (!user_name)
         return fail_at(w, cx->body ? cx->body : cx->item, "%s: context %s does not name a user",
                        what, shown);
     if (!(c->cluster = list_find(&doc->clusters, cluster_name)))
         return fail_at(w, v[CX_CLUSTER], "%s.cluster: cluster %s is not defined%s", what,
                        quote(shown, sizeof shown, cluster_name, v[CX_CLUSTER]->len),
-                       list_names(w, &doc->clusters, names, sizeof names));
+                       list_names(&doc->clusters, names, sizeof names));
     if (!(c->user = list_find(&doc->users, user_name)))
         return fail_at(w, v[CX_USER], "%s.user: user %s is not defined%s", what,
                        quote(shown, sizeof shown, user_name, v[CX_USER]->len),
-                       list_names(w, &doc->users, names, sizeof names));
-    const char *ns = string_of(w, v[CX_NAMESPACE]);
-    if (ns && !is_dns_label(ns))
+                       list_names(&doc->users, names, sizeof names));
+    const char *ns = string_of(v[CX_NAMESPACE]);
+    if (ns && !cps_k8s_is_dns_label(ns, strlen(ns)))
         return fail_at(w, v[CX_NAMESPACE],
                        "%s.namespace: %s is not a valid namespace (an RFC 1123 label: lower-case "
                        "letters, digits and '-', at most %d)",
                        what, quote(shown, sizeof shown, ns, v[CX_NAMESPACE]->len),
-                       KC_DNS_LABEL_MAX);
+                       CPS_K8S_DNS_LABEL_MAX);
     entry_fields(w, &doc->clusters, c->cluster, &c->cl);
     entry_fields(w, &doc->users, c->user, &c->us);
     return 0;
@@ -1214,24 +796,24 @@ static int take_cluster(const struct kc_walk *w, const struct kc_choice *c,
 {
     char what[KC_PATH_TEXT_MAX], path[KC_PATH_TEXT_MAX], shown[KC_SHOWN_MAX];
     const struct kc_entry *cl = c->cluster;
-    const struct kc_node *const *v = c->cl.values;
+    const struct cps_yaml_node *const *v = c->cl.values;
     snprintf(what, sizeof what, "clusters[%zu]%s", cl->index, cl->body ? ".cluster" : "");
-    if (v[CL_INSECURE] && bool_of(w, v[CL_INSECURE]) == 1)
+    if (v[CL_INSECURE] && cps_yaml_bool(v[CL_INSECURE]) == 1)
         return fail_at(w, v[CL_INSECURE],
                        "%s.insecure-skip-tls-verify: true is refused: TLS is always verified",
                        what);
-    if (string_of(w, v[CL_PROXY_URL]))
+    if (string_of(v[CL_PROXY_URL]))
         return fail_at(w, c->cl.keys[CL_PROXY_URL],
                        "%s.proxy-url: not supported: cpscale connects to the API server directly",
                        what);
-    if (!string_of(w, v[CL_SERVER]))
+    if (!string_of(v[CL_SERVER]))
         return fail_at(w, v[CL_SERVER] ? v[CL_SERVER] : cl->body ? cl->body : cl->item,
                        "%s: cluster %s has no server", what,
                        quote(shown, sizeof shown, cl->name_text, cl->name->len));
     path_join(path, sizeof path, what, "server");
     if (!(kc->server = server_copy(w, v[CL_SERVER], path)))
         return -1;
-    if (string_of(w, v[CL_TLS_SERVER_NAME]) &&
+    if (string_of(v[CL_TLS_SERVER_NAME]) &&
         string_copy(w, v[CL_TLS_SERVER_NAME], &kc->tls_server_name) < 0)
         return -1;
     return data_or_file(w, v[CL_CA_DATA], v[CL_CA], what, "certificate-authority", &kc->ca_data,
@@ -1241,13 +823,13 @@ static int take_cluster(const struct kc_walk *w, const struct kc_choice *c,
 /* Whether the chosen user sets key k: a string other than "", a non-empty
  * list or mapping; and for exec and auth-provider any mapping at all, since
  * client-go then runs them (it tests for a non-nil pointer, not a length). */
-static int user_sets(const struct kc_walk *w, const struct kc_node *node, int k)
+static int user_sets(const struct cps_yaml_node *node, int k)
 {
-    if (!node || is_null(w, node))
+    if (!node || cps_yaml_is_null(node))
         return 0;
-    if (node->type == KC_SCALAR)
+    if (node->type == CPS_YAML_SCALAR)
         return node->len > 0;
-    return node->count > 0 || k == US_EXEC || k == US_AUTH_PROVIDER;
+    return node->n_items > 0 || k == US_EXEC || k == US_AUTH_PROVIDER;
 }
 
 /*
@@ -1258,12 +840,12 @@ static int user_sets(const struct kc_walk *w, const struct kc_node *node, int k)
 static int take_user(const struct kc_walk *w, const struct kc_choice *c, struct cps_kubeconfig *kc)
 {
     char what[KC_PATH_TEXT_MAX], path[KC_PATH_TEXT_MAX];
-    const struct kc_node *const *v = c->us.values;
-    const struct kc_node *const *keys = c->us.keys;
+    const struct cps_yaml_node *const *v = c->us.values;
+    const struct cps_yaml_node *const *keys = c->us.keys;
     snprintf(what, sizeof what, "users[%zu].user", c->user->index);
     for (size_t i = 0; i < ARRAY_LEN(unsupported_user_keys); i++) {
         int k = unsupported_user_keys[i].key;
-        if (user_sets(w, v[k], k))
+        if (user_sets(v[k], k))
             return fail_at(w, keys[k], "%s.%s: not supported: %s", what, user_keys[k].name,
                            unsupported_user_keys[i].why);
     }
@@ -1287,9 +869,9 @@ static int take_user(const struct kc_walk *w, const struct kc_choice *c, struct 
                        "client-certificate-data)",
                        what, user_keys[k].name);
     }
-    if (string_of(w, v[US_TOKEN]) && string_copy(w, v[US_TOKEN], &kc->token) < 0)
+    if (string_of(v[US_TOKEN]) && string_copy(w, v[US_TOKEN], &kc->token) < 0)
         return -1;
-    if (string_of(w, v[US_TOKEN_FILE])) {
+    if (string_of(v[US_TOKEN_FILE])) {
         path_join(path, sizeof path, what, "tokenFile");
         if (!(kc->token_file = path_resolve(w, v[US_TOKEN_FILE], path)))
             return -1;
@@ -1306,18 +888,18 @@ static int read_top(const struct kc_walk *w, struct kc_doc *doc)
         const char *expected;
     } fixed[] = {{TOP_API_VERSION, "v1"}, {TOP_KIND, "Config"}};
     char shown[KC_SHOWN_MAX];
-    if (is_null(w, doc->root))
+    if (cps_yaml_is_null(doc->root))
         return fail_at(w, doc->root, "the kubeconfig is empty");
-    if (doc->root->type != KC_MAP)
+    if (doc->root->type != CPS_YAML_MAP)
         return fail_at(w, doc->root,
                        "a kubeconfig must be a mapping (apiVersion, clusters, users, contexts, "
                        "current-context), got %s",
-                       kind_of(w, doc->root));
+                       kind_of(doc->root));
     if (check_body(w, doc->root, "", top_keys, TOP_COUNT, doc->values, doc->keys) < 0)
         return -1;
     for (size_t i = 0; i < ARRAY_LEN(fixed); i++) {
-        const struct kc_node *v = doc->values[fixed[i].key];
-        const char *text = string_of(w, v);
+        const struct cps_yaml_node *v = doc->values[fixed[i].key];
+        const char *text = string_of(v);
         if (text && strcmp(text, fixed[i].expected) != 0)
             return fail_at(w, v, "%s: expected \"%s\", got %s", top_keys[fixed[i].key].name,
                            fixed[i].expected, quote(shown, sizeof shown, text, v->len));
@@ -1332,6 +914,10 @@ static int read_top(const struct kc_walk *w, struct kc_doc *doc)
 }
 
 /* ---- public --------------------------------------------------------------- */
+
+/* memset through a volatile pointer, so wiping a secret about to be freed is
+ * not optimized away. */
+static void *(*const volatile wipe)(void *, int, size_t) = memset;
 
 void cps_kubeconfig_free(struct cps_kubeconfig *kc)
 {
@@ -1359,14 +945,12 @@ void cps_kubeconfig_free(struct cps_kubeconfig *kc)
 struct cps_kubeconfig *cps_kubeconfig_parse(const char *bytes, size_t len, const char *source,
                                             const char *context, struct cps_err *err)
 {
-    struct kc_tree tree;
-    struct kc_walk w = {.source = source ? source : KC_DEFAULT_SOURCE, .err = err, .tree = &tree};
+    struct cps_yaml_node *root = NULL;
+    struct kc_walk w = {.source = source ? source : KC_DEFAULT_SOURCE, .err = err};
     struct kc_doc doc;
     struct cps_kubeconfig *kc = NULL;
     struct kc_choice choice;
-    uint32_t root = KC_NONE;
 
-    memset(&tree, 0, sizeof tree);
     memset(&doc, 0, sizeof doc);
     memset(&choice, 0, sizeof choice);
     doc.clusters = (struct kc_list){.list_key = "clusters", .body_key = "cluster",
@@ -1381,28 +965,28 @@ struct cps_kubeconfig *cps_kubeconfig_parse(const char *bytes, size_t len, const
         cps_err_set(err, w.source, 0, 0, "larger than %u MiB", CPS_KUBECONFIG_MAX_BYTES >> 20);
         goto fail;
     }
-    if (tree_build(&w, bytes ? bytes : "", len, &tree, &root) < 0)
+    if (cps_yaml_parse(bytes ? bytes : "", len, w.source, &kc_style, &root, err) < 0)
         goto fail;
-    if (root == KC_NONE) {
+    if (!root) {
         cps_err_set(err, w.source, 1, 1, "the kubeconfig is empty");
         goto fail;
     }
-    doc.root = &tree.nodes[root];
+    doc.root = root;
     if (read_top(&w, &doc) < 0 || pick_context(&w, &doc, context, &choice) < 0)
         goto fail;
     if (!(kc = calloc(1, sizeof *kc))) {
         cps_err_set(err, w.source, 0, 0, "out of memory");
         goto fail;
     }
-    const struct kc_node *ns = choice.cx.values[CX_NAMESPACE];
+    const struct cps_yaml_node *ns = choice.cx.values[CX_NAMESPACE];
     if (string_copy(&w, choice.context->name, &kc->context_name) < 0 ||
-        (string_of(&w, ns) && string_copy(&w, ns, &kc->namespace) < 0) ||
+        (string_of(ns) && string_copy(&w, ns, &kc->namespace) < 0) ||
         take_cluster(&w, &choice, kc) < 0 || take_user(&w, &choice, kc) < 0)
         goto fail;
     list_release(&doc.contexts);
     list_release(&doc.users);
     list_release(&doc.clusters);
-    tree_release(&tree);
+    cps_yaml_node_free(root);
     return kc;
 
 fail:
@@ -1410,6 +994,6 @@ fail:
     list_release(&doc.contexts);
     list_release(&doc.users);
     list_release(&doc.clusters);
-    tree_release(&tree);
+    cps_yaml_node_free(root);
     return NULL;
 }

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "config_schema.h"
 #include "decide.h"
 
 #define SECONDS_PER_DAY 86400.0
@@ -66,36 +67,41 @@ static json_t *number_or_null(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* Config keys by their schema row (config_schema.h). */
+#define KEY(key) cps_config_key_name(CPS_KEY_##key)
+
 static json_t *params_json(const struct cps_sim_report *r)
 {
     const struct cps_sim_params *w = &r->setup->world;
     json_t *p = json_object();
-    json_object_set_new(p, "service_rate", json_real(w->service_rate));
+    json_object_set_new(p, KEY(SIM_SERVICE_RATE), json_real(w->service_rate));
     json_object_set_new(p, "base_latency_ms", json_real(w->base_latency_ms));
     json_object_set_new(p, "startup_s", json_real(w->startup_s));
-    json_object_set_new(p, "price", json_real(w->price));
-    json_object_set_new(p, "scale", json_real(w->scale));
-    json_object_set_new(p, "routing", json_string(w->routing == CPS_ROUTING_POOLED ? "pooled" : "random"));
+    json_object_set_new(p, KEY(SIM_PRICE), json_real(w->price));
+    json_object_set_new(p, KEY(SIM_SCALE), json_real(w->scale));
+    json_object_set_new(p, KEY(SIM_ROUTING), json_string(cps_config_enum_name(
+                            &cps_config_rows[CPS_KEY_SIM_ROUTING], (int)w->routing)));
     json_object_set_new(p, "slo_ms", json_real(r->setup->slo_ms));
     json_object_set_new(p, "interval_s", json_real(w->interval_s));
     json_object_set_new(p, "window_s", json_real(w->window_s));
     json_object_set_new(p, "lag_s", json_real(w->lag_s));
-    json_object_set_new(p, "hpa_target", json_real(w->hpa_target));
+    json_object_set_new(p, KEY(SIM_HPA_TARGET), json_real(w->hpa_target));
     json_object_set_new(p, "hpa_tolerance", json_real(CPS_HPA_DEFAULT_TOLERANCE));
-    json_object_set_new(p, "min_replicas", json_integer(r->setup->min_replicas));
-    json_object_set_new(p, "max_replicas", json_integer(r->setup->max_replicas));
+    json_object_set_new(p, KEY(T_MIN_REPLICAS), json_integer(r->setup->min_replicas));
+    json_object_set_new(p, KEY(T_MAX_REPLICAS), json_integer(r->setup->max_replicas));
     if (r->target) {
         const struct cps_target *t = r->target;
         json_t *c = json_object();
-        json_object_set_new(c, "headroom_quantile", json_real(t->policy.headroom_quantile));
-        json_object_set_new(c, "scale_down_quantile", json_real(t->policy.scale_down_quantile));
+        json_object_set_new(c, KEY(POL_HEADROOM), json_real(t->policy.headroom_quantile));
+        json_object_set_new(c, KEY(POL_SCALE_DOWN), json_real(t->policy.scale_down_quantile));
         json_object_set_new(c, "startup_s", json_real((double)t->policy.startup_ms / 1000.0));
         json_object_set_new(c, "metrics_lag_s", json_real((double)t->policy.metrics_lag_ms / 1000.0));
         json_object_set_new(c, "volatility_halflife_s",
                             json_real((double)t->policy.volatility_halflife_ms / 1000.0));
-        json_object_set_new(c, "seasonality",
-                            json_string(t->policy.seasonality == CPS_SEASONALITY_DAILY ? "daily" : "none"));
-        json_object_set_new(c, "trend", json_boolean(t->policy.trend));
+        json_object_set_new(c, KEY(POL_SEASONALITY),
+                            json_string(cps_config_enum_name(
+                                &cps_config_rows[CPS_KEY_POL_SEASONALITY], (int)t->policy.seasonality)));
+        json_object_set_new(c, KEY(POL_TREND), json_boolean(t->policy.trend));
         json_object_set_new(c, "cost_target_per_million", json_real(t->cost_target_per_million));
         json_object_set_new(c, "cost_max_per_hour", json_real(t->cost_max_per_hour));
         json_object_set_new(c, "scale_up_stabilization_s",

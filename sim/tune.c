@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_schema.h"
 #include "duration.h"
 #include "pool.h"
 #include "queue_model.h"
@@ -238,86 +239,9 @@ void cps_tune_apply(const struct cps_tune_candidate *c, double safe_rps_per_pod,
 
 /* ---- the config fragment ------------------------------------------------ */
 
-struct text {
-    char *data;
-    size_t len, cap;
-    int failed;
-};
-
-/* printf onto a growing buffer; after an allocation failure every later
- * call is a no-op and b->failed says so (checked once, at the end). */
-static void text_printf(struct text *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void text_printf(struct text *b, const char *fmt, ...)
-{
-    if (b->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->data ? b->data + b->len : NULL, b->data ? b->cap - b->len : 0, fmt,
-                          ap);
-        va_end(ap);
-        if (n < 0) {
-            b->failed = 1;
-            return;
-        }
-        if (b->data && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = (b->cap ? b->cap * 2 : 1024) + (size_t)n;
-        char *grown = realloc(b->data, cap);
-        if (!grown) {
-            b->failed = 1;
-            return;
-        }
-        b->data = grown;
-        b->cap = cap;
-    }
-}
-
-static const char *select_name(enum cps_select_policy s)
-{
-    return s == CPS_SELECT_MIN ? "Min" : s == CPS_SELECT_DISABLED ? "Disabled" : "Max";
-}
-
-static void fragment_rules(struct text *b, const char *key, const struct cps_scaling_rules *r)
-{
-    text_printf(b, "    %s:\n      stabilizationWindowSeconds: %d\n      selectPolicy: %s\n", key,
-                (int)r->stabilization_window_seconds, select_name(r->select_policy));
-    if (r->n_policies <= 0)
-        return;
-    text_printf(b, "      policies:\n");
-    for (int i = 0; i < r->n_policies && i < CPS_MAX_SCALING_POLICIES; i++)
-        text_printf(b, "        - type: %s\n          value: %d\n          periodSeconds: %d\n",
-                    r->policies[i].type == CPS_SCALING_PERCENT ? "Percent" : "Pods",
-                    (int)r->policies[i].value, (int)r->policies[i].period_seconds);
-}
-
 char *cps_tune_fragment(const struct cps_target *t)
 {
-    struct text b = {0};
-    char halflife[32];
-    cps_duration_format(halflife, sizeof halflife, t->policy.volatility_halflife_ms);
-    text_printf(&b, "defaults:\n  policy:\n");
-    text_printf(&b, "    headroom_quantile: %.10g\n", t->policy.headroom_quantile);
-    text_printf(&b, "    scale_down_quantile: %.10g\n", t->policy.scale_down_quantile);
-    text_printf(&b, "    volatility_halflife: %s\n", halflife);
-    text_printf(&b, "    seasonality: %s\n",
-                t->policy.seasonality == CPS_SEASONALITY_DAILY ? "daily" : "none");
-    text_printf(&b, "    trend: %s\n", t->policy.trend ? "true" : "false");
-    if (t->capacity_auto)
-        text_printf(&b, "  capacity:\n    rps_per_pod: auto\n");
-    else
-        text_printf(&b, "  capacity:\n    rps_per_pod: %.10g\n", t->capacity_rps_per_pod);
-    text_printf(&b, "  behavior:\n");
-    fragment_rules(&b, "scaleUp", &t->behavior.scale_up);
-    fragment_rules(&b, "scaleDown", &t->behavior.scale_down);
-    if (b.failed) {
-        free(b.data);
-        return NULL;
-    }
-    return b.data;
+    return cps_config_tunables_yaml(t);
 }
 
 /* ---- one run of the tuner ------------------------------------------------ */
@@ -401,46 +325,10 @@ static int eval_cb(void *ctx, size_t i, struct cps_err *err)
     return 0;
 }
 
-static json_t *rules_json(const struct cps_scaling_rules *r)
-{
-    json_t *o = json_object(), *list = json_array();
-    json_object_set_new(o, "stabilizationWindowSeconds",
-                        json_integer(r->stabilization_window_seconds));
-    json_object_set_new(o, "selectPolicy", json_string(select_name(r->select_policy)));
-    for (int i = 0; i < r->n_policies && i < CPS_MAX_SCALING_POLICIES; i++) {
-        json_t *p = json_object();
-        json_object_set_new(p, "type", json_string(r->policies[i].type == CPS_SCALING_PERCENT
-                                                       ? "Percent"
-                                                       : "Pods"));
-        json_object_set_new(p, "value", json_integer(r->policies[i].value));
-        json_object_set_new(p, "periodSeconds", json_integer(r->policies[i].period_seconds));
-        json_array_append_new(list, p);
-    }
-    json_object_set_new(o, "policies", list);
-    return o;
-}
-
 /* The searched settings of a target, in the config's key names. */
 static json_t *params_json(const struct cps_target *t)
 {
-    json_t *o = json_object(), *policy = json_object(), *behavior = json_object();
-    char halflife[32];
-    cps_duration_format(halflife, sizeof halflife, t->policy.volatility_halflife_ms);
-    json_object_set_new(policy, "headroom_quantile", json_real(t->policy.headroom_quantile));
-    json_object_set_new(policy, "scale_down_quantile", json_real(t->policy.scale_down_quantile));
-    json_object_set_new(policy, "volatility_halflife", json_string(halflife));
-    json_object_set_new(policy, "seasonality",
-                        json_string(t->policy.seasonality == CPS_SEASONALITY_DAILY ? "daily"
-                                                                                   : "none"));
-    json_object_set_new(policy, "trend", json_boolean(t->policy.trend));
-    json_object_set_new(o, "capacity_rps_per_pod",
-                        t->capacity_auto ? json_string("auto")
-                                         : json_real(t->capacity_rps_per_pod));
-    json_object_set_new(behavior, "scaleUp", rules_json(&t->behavior.scale_up));
-    json_object_set_new(behavior, "scaleDown", rules_json(&t->behavior.scale_down));
-    json_object_set_new(o, "policy", policy);
-    json_object_set_new(o, "behavior", behavior);
-    return o;
+    return cps_config_tunables_json(t);
 }
 
 /* ---- fingerprint: what must be equal for shards to be merged ---------------- */
@@ -464,48 +352,29 @@ static void fnv_i64(uint64_t *h, int64_t v)
     fnv_bytes(h, &v, sizeof v);
 }
 
-static void fnv_rules(uint64_t *h, const struct cps_scaling_rules *r)
+/* cps_config_fold_cb onto an FNV hash. */
+static void fnv_fold_cb(void *h, const void *bytes, size_t n)
 {
-    fnv_i64(h, r->stabilization_window_seconds);
-    fnv_i64(h, r->select_policy);
-    fnv_i64(h, r->n_policies);
-    for (int i = 0; i < r->n_policies && i < CPS_MAX_SCALING_POLICIES; i++) {
-        fnv_i64(h, r->policies[i].type);
-        fnv_i64(h, r->policies[i].value);
-        fnv_i64(h, r->policies[i].period_seconds);
-    }
+    fnv_bytes(h, bytes, n);
 }
 
 /*
- * Hash everything a result depends on: the world, the base config's knobs,
+ * Hash everything a result depends on: the world, the base config's knobs
+ * (both through the config schema, so a new key is hashed too),
  * the candidates, the HPA targets, the budget and split, and each trace's
  * content and scale. Shards of different runs have different fingerprints.
  */
 static void compute_fingerprint(struct cps_tune_setup *s)
 {
     uint64_t h = FNV_OFFSET;
-    const struct cps_sim_params *w = &s->world;
-    double world[] = {w->service_rate, w->base_latency_ms, w->startup_s, w->price, w->scale,
-                      (double)w->routing, w->interval_s, w->window_s, w->lag_s, s->slo_ms,
-                      s->budget_pct, s->train_fraction};
-    for (size_t i = 0; i < N_OF(world); i++)
-        fnv_double(&h, world[i]);
+    double setup[] = {s->slo_ms, s->budget_pct, s->train_fraction};
+    cps_config_section_fold(CPS_SEC_SIM, &s->world, fnv_fold_cb, &h); /* every sim: key */
+    for (size_t i = 0; i < N_OF(setup); i++)
+        fnv_double(&h, setup[i]);
     fnv_i64(&h, s->min_replicas);
     fnv_i64(&h, s->max_replicas);
     fnv_i64(&h, (int64_t)s->seed);
-    const struct cps_target *b = &s->base;
-    double knobs[] = {b->slo_latency_p95_ms, b->cost_target_per_million, b->cost_max_per_hour,
-                      b->cost_pod_hour_usd, b->capacity_rps_per_pod, b->policy.headroom_quantile,
-                      b->policy.scale_down_quantile};
-    for (size_t i = 0; i < N_OF(knobs); i++)
-        fnv_double(&h, knobs[i]);
-    int64_t flags[] = {b->capacity_auto, b->paused, b->on_missing, b->fallback_replicas,
-                       b->policy.startup_ms, b->policy.metrics_lag_ms,
-                       b->policy.volatility_halflife_ms, b->policy.seasonality, b->policy.trend};
-    for (size_t i = 0; i < N_OF(flags); i++)
-        fnv_i64(&h, flags[i]);
-    fnv_rules(&h, &b->behavior.scale_up);
-    fnv_rules(&h, &b->behavior.scale_down);
+    cps_config_target_fold(&s->base, fnv_fold_cb, &h); /* every setting of the base target */
     fnv_i64(&h, (int64_t)s->n_candidates);
     for (size_t i = 0; i < s->n_candidates; i++)
         fnv_bytes(&h, s->candidates[i].level, CPS_TUNE_DIMS);

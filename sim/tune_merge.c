@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_schema.h"
 #include "tune_score.h"
 
 #define PERCENT 100.0
@@ -328,7 +329,8 @@ json_t *cps_tune_merged_json(const struct cps_tune_merged *m, double elapsed_s)
         json_object_set_new(o, "scale", json_real(mt->scale));
         json_object_set_new(o, "train_seconds", json_integer(mt->split_s));
         json_object_set_new(o, "test_seconds", json_integer(mt->seconds - mt->split_s));
-        json_object_set_new(o, "hpa_target", json_real(m->hpa_targets[mt->hpa_index]));
+        json_object_set_new(o, cps_config_key_name(CPS_KEY_SIM_HPA_TARGET),
+                            json_real(m->hpa_targets[mt->hpa_index]));
         const char *names[] = {"tuned", "default", "hpa", "oracle"};
         const struct cps_tune_figures *sets[] = {mt->tuned, mt->base, mt->hpa, mt->oracle};
         for (size_t r = 0; r < N_OF(names); r++) {

@@ -1,6 +1,6 @@
 /*
- * lib/config.c: the YAML loader, the JSON target merge, durations and the
- * effective-config printer. Run from the repository root (ctest does), so
+ * lib/config*.c: the schema, the YAML loader, the JSON target merge,
+ * durations and the effective-config printer. Run from the repository root (ctest does), so
  * config/default.yaml and config/config.yaml can be read.
  *
  * Every expected line:col in the error table was worked out by hand from
@@ -14,6 +14,9 @@
 #include <string.h>
 
 #include "config.h"
+#include "config_schema.h"
+#include "decide.h"
+#include "duration.h"
 #include "cps_test.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -50,74 +53,62 @@ static char *read_file(const char *path, size_t *len)
     return bytes;
 }
 
-/* ---- equality, field by field (for the round trip) ---------------------- */
+/* ---- equality, row by row of the schema (for the round trip) -------------- */
 
 static int str_eq(const char *a, const char *b)
 {
     return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
-static int queries_eq(const struct cps_queries *a, const struct cps_queries *b)
+/* Every row of a section equal in a and b (behavior rows compare their rules
+ * and policies row by row). */
+static int section_eq(enum cps_config_section section, const void *a, const void *b)
 {
-    return str_eq(a->qps, b->qps) && str_eq(a->p95_ms, b->p95_ms) &&
-           str_eq(a->cpu_utilization, b->cpu_utilization) &&
-           str_eq(a->ready_replicas, b->ready_replicas) &&
-           str_eq(a->cost_per_pod_hour, b->cost_per_pod_hour);
-}
-
-static int rules_eq(const struct cps_scaling_rules *a, const struct cps_scaling_rules *b)
-{
-    if (a->stabilization_window_seconds != b->stabilization_window_seconds ||
-        a->select_policy != b->select_policy || a->n_policies != b->n_policies)
-        return 0;
-    for (int i = 0; i < a->n_policies; i++)
-        if (a->policies[i].type != b->policies[i].type ||
-            a->policies[i].value != b->policies[i].value ||
-            a->policies[i].period_seconds != b->policies[i].period_seconds)
+    size_t n;
+    const struct cps_config_row *rows = cps_config_section_rows(section, &n);
+    for (size_t i = 0; i < n; i++)
+        if (!cps_config_field_equal(&rows[i], a, b))
             return 0;
     return 1;
 }
 
-/* Everything but line/col, which depend on the text. */
-static int target_eq(const struct cps_target *a, const struct cps_target *b)
+/* Two behavior rules: their rows, and their policies' rows. */
+static int rules_eq(const struct cps_scaling_rules *a, const struct cps_scaling_rules *b)
 {
-    return str_eq(a->kind, b->kind) && str_eq(a->api_version, b->api_version) &&
-           str_eq(a->namespace, b->namespace) && str_eq(a->name, b->name) &&
-           a->min_replicas == b->min_replicas && a->max_replicas == b->max_replicas &&
-           a->slo_latency_p95_ms == b->slo_latency_p95_ms &&
-           a->cost_target_per_million == b->cost_target_per_million &&
-           a->cost_max_per_hour == b->cost_max_per_hour &&
-           a->cost_pod_hour_usd == b->cost_pod_hour_usd && a->capacity_auto == b->capacity_auto &&
-           a->capacity_rps_per_pod == b->capacity_rps_per_pod && a->paused == b->paused &&
-           rules_eq(&a->behavior.scale_up, &b->behavior.scale_up) &&
-           rules_eq(&a->behavior.scale_down, &b->behavior.scale_down) &&
-           a->on_missing == b->on_missing && a->fallback_replicas == b->fallback_replicas &&
-           a->policy.headroom_quantile == b->policy.headroom_quantile &&
-           a->policy.scale_down_quantile == b->policy.scale_down_quantile &&
-           a->policy.startup_ms == b->policy.startup_ms &&
-           a->policy.metrics_lag_ms == b->policy.metrics_lag_ms &&
-           a->policy.volatility_halflife_ms == b->policy.volatility_halflife_ms &&
-           a->policy.seasonality == b->policy.seasonality && a->policy.trend == b->policy.trend &&
-           queries_eq(&a->queries, &b->queries);
+    if (!section_eq(CPS_SEC_RULES, a, b) || a->n_policies != b->n_policies)
+        return 0;
+    for (int i = 0; i < a->n_policies; i++)
+        if (!section_eq(CPS_SEC_POLICY_ITEM, &a->policies[i], &b->policies[i]))
+            return 0;
+    return 1;
 }
 
-/* Everything but `source`. */
+/* Everything but line/col, which depend on the text: the rows of every
+ * section that lives in a target, and the two fields no row holds. */
+static int target_eq(const struct cps_target *a, const struct cps_target *b)
+{
+    static const enum cps_config_section in_target[] = {
+        CPS_SEC_TARGET, CPS_SEC_SLO, CPS_SEC_COST, CPS_SEC_CAPACITY, CPS_SEC_MISSING,
+    };
+    for (size_t i = 0; i < ARRAY_LEN(in_target); i++)
+        if (!section_eq(in_target[i], a, b))
+            return 0;
+    return section_eq(CPS_SEC_POLICY, &a->policy, &b->policy) &&
+           section_eq(CPS_SEC_BEHAVIOR, &a->behavior, &b->behavior) &&
+           section_eq(CPS_SEC_QUERIES, &a->queries, &b->queries) &&
+           a->capacity_auto == b->capacity_auto && a->on_missing == b->on_missing;
+}
+
+/* Everything but `source`: the rows of every section, the headers (no row:
+ * free-form) and the targets. */
 static int config_eq(const struct cps_config *a, const struct cps_config *b)
 {
     const struct cps_prometheus_config *pa = &a->prometheus, *pb = &b->prometheus;
-    const struct cps_leader_election_config *la = &a->leader_election, *lb = &b->leader_election;
-    if (a->interval_ms != b->interval_ms || !str_eq(a->listen, b->listen) ||
-        !str_eq(pa->url, pb->url) || pa->timeout_ms != pb->timeout_ms ||
-        !str_eq(pa->bearer_token_file, pb->bearer_token_file) || pa->n_headers != pb->n_headers ||
-        !str_eq(pa->namespace_label, pb->namespace_label) ||
-        !str_eq(pa->deployment_label, pb->deployment_label) ||
-        pa->max_staleness_ms != pb->max_staleness_ms || !queries_eq(&a->queries, &b->queries) ||
-        la->enabled != lb->enabled || !str_eq(la->lease_namespace, lb->lease_namespace) ||
-        !str_eq(la->lease_name, lb->lease_name) ||
-        la->lease_duration_ms != lb->lease_duration_ms ||
-        la->renew_deadline_ms != lb->renew_deadline_ms ||
-        la->retry_period_ms != lb->retry_period_ms || !target_eq(&a->defaults, &b->defaults) ||
-        a->n_targets != b->n_targets || memcmp(&a->sim, &b->sim, sizeof a->sim) != 0)
+    if (!section_eq(CPS_SEC_TOP, a, b) || !section_eq(CPS_SEC_PROMETHEUS, pa, pb) ||
+        !section_eq(CPS_SEC_LABELS, pa, pb) || !section_eq(CPS_SEC_QUERIES, &a->queries, &b->queries) ||
+        !section_eq(CPS_SEC_LEADER, &a->leader_election, &b->leader_election) ||
+        !section_eq(CPS_SEC_SIM, &a->sim, &b->sim) || pa->n_headers != pb->n_headers ||
+        !target_eq(&a->defaults, &b->defaults) || a->n_targets != b->n_targets)
         return 0;
     for (size_t i = 0; i < pa->n_headers; i++)
         if (!str_eq(pa->header_names[i], pb->header_names[i]) ||
@@ -863,6 +854,7 @@ static const struct bad_case bad_cases[] = {
     {"invalid UTF-8", "interval: 15s\nlisten: \xff\n", 2, 9,
      "invalid input: invalid leading UTF-8 octet"},
     {"unsupported tag", "interval: !duration 15s\n", 1, 11, "unsupported YAML tag \"!duration\""},
+    {"non-specific tag on a mapping", "sim: ! {scale: 2}\n", 1, 6, "unsupported YAML tag \"!\""},
     {"header value with a newline", "prometheus:\n  headers:\n    X-Org: \"a\\nb\"\n", 3, 12,
      "prometheus.headers.X-Org: a header value must be one line of text"},
     {"header name", "prometheus:\n  headers:\n    \"X Org\": b\n", 3, 5,
@@ -1126,6 +1118,137 @@ static void test_copy_release(void)
     cps_config_free(c);
 }
 
+/* ---- the schema ------------------------------------------------------------------------ */
+
+/* Change the field of `row` in `base` to a different valid value. */
+static void mutate(const struct cps_config_row *row, void *base)
+{
+    void *field = cps_config_field(row, base);
+    switch (row->type) {
+    case CPS_CFG_INT32: *(int32_t *)field += 1; break;
+    case CPS_CFG_NUMBER:
+    case CPS_CFG_DURATION_MS:
+    case CPS_CFG_DURATION_S: *(double *)field += 1; break;
+    case CPS_CFG_BOOL: *(int *)field = !*(int *)field; break;
+    case CPS_CFG_ENUM: *(int *)field = (*(int *)field + 1) % (int)row->n_names; break;
+    case CPS_CFG_DURATION: *(int64_t *)field += 1; break;
+    default: {
+        char **slot = field;
+        free(*slot);
+        *slot = strdup("changed-by-the-test");
+        break;
+    }
+    }
+}
+
+/* The struct a section's rows live in, inside a config (targets: defaults). */
+static void *section_base(struct cps_config *c, enum cps_config_section section)
+{
+    switch (section) {
+    case CPS_SEC_TOP: return c;
+    case CPS_SEC_PROMETHEUS:
+    case CPS_SEC_LABELS: return &c->prometheus;
+    case CPS_SEC_QUERIES: return &c->queries;
+    case CPS_SEC_LEADER: return &c->leader_election;
+    case CPS_SEC_SIM: return &c->sim;
+    case CPS_SEC_POLICY: return &c->defaults.policy;
+    case CPS_SEC_BEHAVIOR: return &c->defaults.behavior;
+    case CPS_SEC_RULES: return &c->defaults.behavior.scale_up;
+    case CPS_SEC_POLICY_ITEM: return &c->defaults.behavior.scale_up.policies[0];
+    default: return &c->defaults;
+    }
+}
+
+/*
+ * The rows: named, no name twice in a section, a field where they have a
+ * type; and the equality the round trip relies on sees a change of every
+ * row's field, so it compares every field the rows hold.
+ */
+static void test_schema_rows(void)
+{
+    for (int s = 0; s < CPS_SEC_COUNT; s++) {
+        size_t n;
+        const struct cps_config_row *rows = cps_config_section_rows((enum cps_config_section)s, &n);
+        ASSERT_TRUE(n > 0 && n <= 32);
+        for (size_t i = 0; i < n; i++) {
+            ASSERT_EQ((int)rows[i].section, s);
+            ASSERT_TRUE(cps_config_row_name(&rows[i]) != NULL);
+            for (size_t j = 0; j < i; j++)
+                ASSERT_TRUE(strcmp(cps_config_row_name(&rows[i]), cps_config_row_name(&rows[j])));
+            ASSERT_TRUE(rows[i].type == CPS_CFG_CUSTOM || rows[i].offset != CPS_CFG_NO_FIELD);
+        }
+    }
+    for (int k = 0; k < CPS_KEY_COUNT; k++) {
+        const struct cps_config_row *row = &cps_config_rows[k];
+        if (cps_config_field(row, &(struct cps_config){0}) == NULL || row->section == CPS_SEC_BEHAVIOR)
+            continue;
+        struct cps_config *a = load_ok(full_yaml), *b = load_ok(full_yaml);
+        if (!a || !b) {
+            cps_config_free(a);
+            cps_config_free(b);
+            return;
+        }
+        ASSERT_TRUE(config_eq(a, b));
+        struct cps_config_row as = *row; /* custom: deployment (a name), rps_per_pod */
+        if (row->type == CPS_CFG_CUSTOM)
+            as.type = row->section == CPS_SEC_CAPACITY ? CPS_CFG_NUMBER : CPS_CFG_STRING;
+        mutate(&as, section_base(b, row->section));
+        if (config_eq(a, b))
+            fprintf(stderr, "a change of %s goes unseen\n", cps_config_row_name(row));
+        ASSERT_TRUE(!config_eq(a, b));
+        cps_config_free(a);
+        cps_config_free(b);
+    }
+}
+
+/* A fold that sums the bytes it sees, position-weighted. */
+static void sum_cb(void *ctx, const void *bytes, size_t n)
+{
+    uint64_t *h = ctx;
+    for (size_t i = 0; i < n; i++)
+        *h = *h * 31 + ((const unsigned char *)bytes)[i];
+}
+
+/* The target fold (tune's fingerprint) sees every setting but no name. */
+static void test_target_fold(void)
+{
+    struct cps_target a, b;
+    ASSERT_EQ(cps_target_init_defaults(&a), 0);
+    ASSERT_EQ(cps_target_init_defaults(&b), 0);
+    uint64_t ha = 0, hb = 0;
+    cps_config_target_fold(&a, sum_cb, &ha);
+    free(b.kind);
+    b.kind = strdup("StatefulSet");
+    cps_config_target_fold(&b, sum_cb, &hb);
+    ASSERT_TRUE(ha == hb);
+    b.policy.trend = 1;
+    b.behavior.scale_down.policies[0].value += 1;
+    hb = 0;
+    cps_config_target_fold(&b, sum_cb, &hb);
+    ASSERT_TRUE(ha != hb);
+    b.policy.trend = 0;
+    hb = 0;
+    cps_config_target_fold(&b, sum_cb, &hb);
+    ASSERT_TRUE(ha != hb); /* the policy value alone */
+    cps_target_release(&a);
+    cps_target_release(&b);
+}
+
+/* decide.c's metrics window and the default queries' `[1m]` are one value. */
+static void test_metrics_window(void)
+{
+    int64_t ms = 0;
+    ASSERT_EQ(cps_duration_parse(CPS_METRICS_WINDOW_PROMQL, &ms), 0);
+    ASSERT_EQ(ms, (int64_t)CPS_METRICS_WINDOW_S * 1000);
+    struct cps_config c;
+    ASSERT_EQ(cps_config_init_defaults(&c), 0);
+    const char *window = "[" CPS_METRICS_WINDOW_PROMQL "]";
+    ASSERT_TRUE(strstr(c.queries.qps, window) != NULL);
+    ASSERT_TRUE(strstr(c.queries.p95_ms, window) != NULL);
+    ASSERT_TRUE(strstr(c.queries.cpu_utilization, window) != NULL);
+    cps_config_release(&c);
+}
+
 /* ---- the shipped files ------------------------------------------------------------------ */
 
 static void test_shipped_files(void)
@@ -1268,6 +1391,9 @@ int main(void)
     CPS_RUN(test_round_trip);
     CPS_RUN(test_json_target);
     CPS_RUN(test_copy_release);
+    CPS_RUN(test_schema_rows);
+    CPS_RUN(test_metrics_window);
+    CPS_RUN(test_target_fold);
     CPS_RUN(test_shipped_files);
     CPS_RUN(test_mutations_never_crash);
     CPS_TEST_END();

@@ -540,6 +540,11 @@ static void test_allowed(void)
          "users: !!seq [{name: u, user: !!map {token: !!str 12345}}]\n"
          "contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
          "https://c"},
+        {"the non-specific tag on mappings and lists",
+         "clusters: ! [{name: c, cluster: ! {server: ! 'https://c'}}]\n"
+         "users: [{name: u, user: {}}]\n"
+         "contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+         "https://c"},
         {"IPv6 server, no apiVersion or kind",
          "clusters: [{name: c, cluster: {server: 'https://[fd00::1]:6443'}}]\n"
          "users: [{name: u, user: {}}]\n"
