@@ -3,53 +3,59 @@
  * rendered once per tick by the loop (the server thread only copies it).
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "controller.h"
+#include "metrics.h"
+#include "strbuf.h"
 
-struct text {
-    char *data;
-    size_t len, cap;
-    int failed;
-};
+#define text_printf cps_strbuf_printf
 
-static void text_printf(struct text *text, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+const enum cps_metric cps_controller_queried[CPS_CONTROLLER_N_QUERIED] = {
+    CPS_METRIC_QPS, CPS_METRIC_P95, CPS_METRIC_CPU, CPS_METRIC_COST};
 
-/* Append formatted text, growing the buffer; `failed` sticks on OOM. */
-static void text_printf(struct text *text, const char *fmt, ...)
+const double cps_tick_bucket_bounds[CPS_TICK_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                         0.5,   1,    2.5,   5,    10,  30};
+
+void cps_metrics_record_tick(struct cps_metrics *m, double seconds, double cpu_seconds)
 {
-    if (text->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(text->data + text->len, text->cap - text->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            text->failed = 1;
-            return;
-        }
-        if ((size_t)n < text->cap - text->len) {
-            text->len += (size_t)n;
-            return;
-        }
-        size_t cap = text->cap * 2 + (size_t)n + 1;
-        char *grown = realloc(text->data, cap);
-        if (!grown) {
-            text->failed = 1;
-            return;
-        }
-        text->data = grown;
-        text->cap = cap;
-    }
+    for (int b = 0; b < CPS_TICK_BUCKETS; b++)
+        if (seconds <= cps_tick_bucket_bounds[b])
+            m->tick_buckets[b]++;
+    m->tick_seconds_sum += seconds;
+    m->ticks++;
+    m->last_tick_cpu_s = cpu_seconds;
+}
+
+void cps_metrics_record_tick_skipped(struct cps_metrics *m)
+{
+    m->ticks_skipped++;
+}
+
+void cps_metrics_record_query_error(struct cps_metrics *m, enum cps_metric metric,
+                                    enum cps_prom_error error)
+{
+    if ((unsigned)metric < CPS_METRIC_QUERIED && (unsigned)error < CPS_PROM_ERROR_COUNT)
+        m->query_errors[metric][error]++;
+}
+
+void cps_metrics_record_scale(struct cps_metrics *m)
+{
+    m->scale_events++;
+}
+
+void cps_metrics_record_reload(struct cps_metrics *m, int ok)
+{
+    if (ok)
+        m->reloads_ok++;
+    else
+        m->reloads_refused++;
 }
 
 /* A label value escaped per the text format (\\, \" and \n). */
-static void append_label_value(struct text *text, const char *value)
+static void append_label_value(struct cps_strbuf *text, const char *value)
 {
     for (const char *p = value; *p; p++) {
         if (*p == '\\')
@@ -63,13 +69,13 @@ static void append_label_value(struct text *text, const char *value)
     }
 }
 
-static void header(struct text *text, const char *name, const char *type, const char *help)
+static void header(struct cps_strbuf *text, const char *name, const char *type, const char *help)
 {
     text_printf(text, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* name{namespace="..",name=".."[,extra]} value */
-static void target_sample(struct text *text, const char *metric, const struct cps_target *target,
+static void target_sample(struct cps_strbuf *text, const char *metric, const struct cps_target *target,
                           const char *extra_label, const char *extra_value, double value)
 {
     text_printf(text, "%s{namespace=\"", metric);
@@ -89,7 +95,7 @@ static void target_sample(struct text *text, const char *metric, const struct cp
 }
 
 /* One per-target gauge; `pick` reads the value (NaN: no sample). */
-static void target_gauge(struct text *text, const struct cps_controller *ctl, const char *metric,
+static void target_gauge(struct cps_strbuf *text, const struct cps_controller *ctl, const char *metric,
                          const char *help, double (*pick)(const struct cps_target_runtime *rt))
 {
     header(text, metric, "gauge", help);
@@ -153,7 +159,7 @@ static double pick_budget(const struct cps_target_runtime *rt)
 }
 
 /* The per-target families. */
-static void render_targets(struct text *text, const struct cps_controller *ctl)
+static void render_targets(struct cps_strbuf *text, const struct cps_controller *ctl)
 {
     target_gauge(text, ctl, "cpscale_target_desired_replicas",
                  "Replicas the last decision asked for.", pick_desired);
@@ -207,29 +213,25 @@ static void render_targets(struct text *text, const struct cps_controller *ctl)
 static void emit_kube_count(const char *verb, const char *resource, long code,
                             unsigned long long count, void *user)
 {
-    struct text *text = user;
+    struct cps_strbuf *text = user;
     text_printf(text, "cpscale_kube_requests_total{verb=\"%s\",resource=\"%s\",code=\"%ld\"} %llu\n",
                 verb, resource, code, count);
 }
 
 char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
 {
-    struct text text = {0};
-    text.cap = 65536; /* grows by doubling: ~1.3 kB per target */
-    text.data = malloc(text.cap);
-    if (!text.data)
-        return NULL;
-    text.data[0] = '\0';
+    struct cps_strbuf text = CPS_STRBUF_INIT;
+    const struct cps_metrics *m = &ctl->metrics;
     render_targets(&text, ctl);
 
     header(&text, "cpscale_query_errors_total", "counter",
            "Prometheus queries that failed, by metric and kind of error.");
-    for (int m = 0; m < CPS_PROM_METRIC_COUNT; m++)
+    for (int q = 0; q < CPS_CONTROLLER_N_QUERIED; q++)
         for (int e = 1; e < CPS_PROM_ERROR_COUNT; e++)
             text_printf(&text, "cpscale_query_errors_total{metric=\"%s\",error=\"%s\"} %llu\n",
-                        cps_prom_metric_name((enum cps_prom_metric)m),
+                        cps_metric_query_key(cps_controller_queried[q]),
                         cps_prom_error_name((enum cps_prom_error)e),
-                        (unsigned long long)ctl->query_errors[m][e]);
+                        (unsigned long long)m->query_errors[cps_controller_queried[q]][e]);
     header(&text, "cpscale_prometheus_queries_per_tick", "gauge",
            "Distinct Prometheus queries sent in the last tick.");
     text_printf(&text, "cpscale_prometheus_queries_per_tick %zu\n", ctl->n_queries);
@@ -251,21 +253,21 @@ char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
            "Time from the start of a tick to its last answer.");
     for (int b = 0; b < CPS_TICK_BUCKETS; b++)
         text_printf(&text, "cpscale_tick_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                    cps_tick_bucket_bounds[b], (unsigned long long)ctl->tick_buckets[b]);
+                    cps_tick_bucket_bounds[b], (unsigned long long)m->tick_buckets[b]);
     text_printf(&text, "cpscale_tick_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                (unsigned long long)ctl->tick_count);
-    text_printf(&text, "cpscale_tick_duration_seconds_sum %.9g\n", ctl->tick_seconds_sum);
+                (unsigned long long)m->ticks);
+    text_printf(&text, "cpscale_tick_duration_seconds_sum %.9g\n", m->tick_seconds_sum);
     text_printf(&text, "cpscale_tick_duration_seconds_count %llu\n",
-                (unsigned long long)ctl->tick_count);
+                (unsigned long long)m->ticks);
     header(&text, "cpscale_ticks_total", "counter", "Ticks completed.");
-    text_printf(&text, "cpscale_ticks_total %llu\n", (unsigned long long)ctl->ticks);
+    text_printf(&text, "cpscale_ticks_total %llu\n", (unsigned long long)m->ticks);
     header(&text, "cpscale_ticks_skipped_total", "counter",
            "Ticks skipped because the previous one was still running.");
     text_printf(&text, "cpscale_ticks_skipped_total %llu\n",
-                (unsigned long long)ctl->ticks_skipped);
+                (unsigned long long)m->ticks_skipped);
     header(&text, "cpscale_process_cpu_seconds", "gauge",
            "CPU time the controller had used at the end of the last tick.");
-    text_printf(&text, "cpscale_process_cpu_seconds %.9g\n", ctl->last_tick_cpu_s);
+    text_printf(&text, "cpscale_process_cpu_seconds %.9g\n", m->last_tick_cpu_s);
 
     header(&text, "cpscale_leader", "gauge", "1 while this replica holds the leader Lease.");
     text_printf(&text, "cpscale_leader %d\n", ctl->lease ? ctl->leading : 1);
@@ -275,15 +277,14 @@ char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
                 (unsigned long long)ctl->config_generation);
     header(&text, "cpscale_config_reloads_total", "counter", "Config reloads by result.");
     text_printf(&text, "cpscale_config_reloads_total{result=\"ok\"} %llu\n",
-                (unsigned long long)ctl->reloads_ok);
+                (unsigned long long)m->reloads_ok);
     text_printf(&text, "cpscale_config_reloads_total{result=\"refused\"} %llu\n",
-                (unsigned long long)ctl->reloads_refused);
+                (unsigned long long)m->reloads_refused);
     header(&text, "cpscale_build_info", "gauge", "The running version.");
     text_printf(&text, "cpscale_build_info{version=\"%s\"} 1\n", CPS_VERSION);
-    if (text.failed) {
-        free(text.data);
-        return NULL;
-    }
-    *len = text.len;
-    return text.data;
+    size_t text_len = text.len;
+    char *out = cps_strbuf_take(&text);
+    if (out)
+        *len = text_len;
+    return out;
 }

@@ -52,7 +52,7 @@ int main(int argc, char **argv)
         return CPS_EXIT_OK;
     }
     if (strcmp(command, "run") == 0)
-        return cps_cmd_run(argc - 1, argv + 1);
+        return cli_run(argc - 1, argv + 1);
     if (strcmp(command, "sim") == 0)
         return cps_sim_main(argc - 1, argv + 1);
     if (strcmp(command, "decide") == 0)
