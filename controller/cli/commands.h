@@ -14,5 +14,6 @@
 int cps_cmd_decide(int argc, char **argv);
 int cps_cmd_check_config(int argc, char **argv);
 int cli_run(int argc, char **argv);
+int cli_record(int argc, char **argv);
 
 #endif

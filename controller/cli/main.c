@@ -66,7 +66,7 @@ int main(int argc, char **argv)
     if (strcmp(command, "tune") == 0)
         return cps_tune_main(argc - 1, argv + 1);
     if (strcmp(command, "record") == 0)
-        return cps_record_main(argc - 1, argv + 1);
+        return cli_record(argc - 1, argv + 1);
     fprintf(stderr, "cpscale: unknown command \"%s\" (see cpscale --help)\n", command);
     return CPS_EXIT_USAGE;
 }
