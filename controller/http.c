@@ -316,6 +316,27 @@ char *cps_http_escape(struct cps_http *http, const char *text)
     return copy;
 }
 
+int cps_http_body_append(char **body, size_t *len, size_t *cap, size_t max_bytes,
+                         const char *data, size_t n)
+{
+    if (*len + n > max_bytes)
+        return 1;
+    if (*len + n + 1 > *cap) {
+        size_t grown_cap = *cap ? *cap : BODY_INITIAL_CAP;
+        while (grown_cap < *len + n + 1)
+            grown_cap *= 2;
+        char *grown = realloc(*body, grown_cap);
+        if (!grown)
+            return -1;
+        *body = grown;
+        *cap = grown_cap;
+    }
+    memcpy(*body + *len, data, n);
+    *len += n;
+    (*body)[*len] = '\0';
+    return 0;
+}
+
 /* curl: a block of the answer's body. Streams go to chunk_cb (2xx only;
  * an error answer is buffered so its Status can be read); everything else
  * is buffered up to the cap, and the transfer fails past it. */
@@ -334,24 +355,11 @@ static size_t body_write_cb(char *data, size_t size, size_t count, void *userp)
             return n;
         }
     }
-    if (request->body_len + n > request->max_body) {
+    int rc = cps_http_body_append(&request->body, &request->body_len, &request->body_cap,
+                                  request->max_body, data, n);
+    if (rc > 0)
         request->too_large = 1;
-        return 0;
-    }
-    if (request->body_len + n + 1 > request->body_cap) {
-        size_t cap = request->body_cap ? request->body_cap : BODY_INITIAL_CAP;
-        while (cap < request->body_len + n + 1)
-            cap *= 2;
-        char *grown = realloc(request->body, cap);
-        if (!grown)
-            return 0;
-        request->body = grown;
-        request->body_cap = cap;
-    }
-    memcpy(request->body + request->body_len, data, n);
-    request->body_len += n;
-    request->body[request->body_len] = '\0';
-    return n;
+    return rc == 0 ? n : 0;
 }
 
 /* curl: one header line; only Retry-After is kept (seconds, or an HTTP

@@ -251,7 +251,6 @@ int cps_prom_query(struct cps_prom *prom, const char *promql, const char *source
 #define RANGE_PATH "/api/v1/query_range"
 #define RANGE_CONNECT_TIMEOUT_MS 10000
 #define RANGE_FORM_EXTRA 128 /* "query=&start=...&end=...&step=..." */
-#define RANGE_BODY_FIRST_CAPACITY 65536
 
 struct cps_prom_range_client {
     struct cps_prom_setup setup;
@@ -270,24 +269,10 @@ static size_t range_write_cb(char *ptr, size_t size, size_t nmemb, void *userdat
 {
     struct cps_prom_range_client *c = userdata;
     size_t n = size * nmemb;
-    if (c->len + n > c->max_body) {
+    int rc = cps_http_body_append(&c->body, &c->len, &c->cap, c->max_body, ptr, n);
+    if (rc > 0)
         c->too_big = 1;
-        return 0;
-    }
-    if (c->len + n + 1 > c->cap) {
-        size_t cap = c->cap ? c->cap : RANGE_BODY_FIRST_CAPACITY;
-        while (cap < c->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(c->body, cap);
-        if (!grown)
-            return 0;
-        c->body = grown;
-        c->cap = cap;
-    }
-    memcpy(c->body + c->len, ptr, n);
-    c->len += n;
-    c->body[c->len] = '\0';
-    return n;
+    return rc == 0 ? n : 0;
 }
 
 /* Append one header line to the client's list; 0 or -1. */

@@ -63,6 +63,19 @@ static void note_read_error(struct cps_target_runtime *rt, const char *what,
     }
 }
 
+/* A GET failed (or its answer did not decode: err says why): note it for
+ * the log line, and back off after a 429/5xx. */
+static void read_failed(struct cps_target_runtime *rt, const char *what,
+                        const struct cps_kube_answer *answer, const struct cps_err *err)
+{
+    char text[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 8];
+    if (answer->status == 200)
+        cps_err_format(err, text, sizeof text);
+    note_read_error(rt, what, answer, answer->status == 200 ? text : NULL);
+    if (cps_backoff_is_retryable(answer->status))
+        back_off(rt, &rt->read_failures, cps_monotonic_ms(), answer->retry_after_ms);
+}
+
 static void scale_read_cb(const struct cps_kube_answer *answer, void *user)
 {
     struct cps_target_runtime *rt = user; /* stable during a tick: reloads wait for its end */
@@ -74,12 +87,7 @@ static void scale_read_cb(const struct cps_kube_answer *answer, void *user)
         rt->have_scale = 1;
         rt->read_failures = 0;
     } else {
-        char text[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 8];
-        if (answer->status == 200)
-            cps_err_format(&err, text, sizeof text);
-        note_read_error(rt, "GET scale", answer, answer->status == 200 ? text : NULL);
-        if (cps_backoff_is_retryable(answer->status))
-            back_off(rt, &rt->read_failures, cps_monotonic_ms(), answer->retry_after_ms);
+        read_failed(rt, "GET scale", answer, &err);
     }
     tick_answer_arrived(ctl);
 }
@@ -96,12 +104,7 @@ static void object_read_cb(const struct cps_kube_answer *answer, void *user)
         rt->have_object = 1;
         rt->object_ready = object.ready_replicas;
     } else {
-        char text[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 8];
-        if (answer->status == 200)
-            cps_err_format(&err, text, sizeof text);
-        note_read_error(rt, "GET object", answer, answer->status == 200 ? text : NULL);
-        if (cps_backoff_is_retryable(answer->status))
-            back_off(rt, &rt->read_failures, cps_monotonic_ms(), answer->retry_after_ms);
+        read_failed(rt, "GET object", answer, &err);
     }
     tick_answer_arrived(ctl);
 }
