@@ -1,4 +1,5 @@
 #include "http.h"
+#include "units.h"
 
 #include <curl/curl.h>
 #include <ev.h>
@@ -8,7 +9,6 @@
 #include <strings.h>
 #include <time.h>
 
-#define MS_PER_S 1000.0
 #define CONNECT_TIMEOUT_MAX_MS 5000L /* a connect slower than this is a dead peer */
 #define BODY_INITIAL_CAP 4096
 
@@ -210,7 +210,7 @@ static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
     struct cps_http *http = userp;
     ev_timer_stop(http->loop, &http->timer);
     if (timeout_ms >= 0) {
-        ev_timer_set(&http->timer, (double)timeout_ms / MS_PER_S, 0.0);
+        ev_timer_set(&http->timer, (double)timeout_ms / CPS_MS_PER_S, 0.0);
         ev_timer_start(http->loop, &http->timer);
     }
     return 0;

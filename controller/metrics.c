@@ -106,19 +106,33 @@ static void target_gauge(struct cps_strbuf *text, const struct cps_controller *c
     }
 }
 
+/* A value read at the last tick: NaN (no sample) before any decision. */
+static double decided(const struct cps_target_runtime *rt, double value)
+{
+    return rt->decided ? value : NAN;
+}
+/* An observed metric: NaN when it was missing at the last tick. */
+static double observed(const struct cps_target_runtime *rt, enum cps_metric metric, double value)
+{
+    return !(rt->observation.missing & CPS_METRIC_BIT(metric)) ? decided(rt, value) : NAN;
+}
+/* A configured figure where 0 means "none". */
+static double configured(double value)
+{
+    return value > 0 ? value : NAN;
+}
+
 static double pick_desired(const struct cps_target_runtime *rt)
 {
-    return rt->decided ? rt->decision.desired : NAN;
+    return decided(rt, rt->decision.desired);
 }
 static double pick_current(const struct cps_target_runtime *rt)
 {
-    return rt->decided ? rt->observation.replicas : NAN;
+    return decided(rt, rt->observation.replicas);
 }
 static double pick_ready(const struct cps_target_runtime *rt)
 {
-    return rt->decided && !(rt->observation.missing & CPS_METRIC_BIT(CPS_METRIC_READY))
-               ? rt->observation.ready_replicas
-               : NAN;
+    return observed(rt, CPS_METRIC_READY, rt->observation.ready_replicas);
 }
 static double pick_min(const struct cps_target_runtime *rt)
 {
@@ -130,12 +144,11 @@ static double pick_max(const struct cps_target_runtime *rt)
 }
 static double pick_qps(const struct cps_target_runtime *rt)
 {
-    return rt->decided && !(rt->observation.missing & CPS_METRIC_BIT(CPS_METRIC_QPS)) ? rt->observation.qps : NAN;
+    return observed(rt, CPS_METRIC_QPS, rt->observation.qps);
 }
 static double pick_p95(const struct cps_target_runtime *rt)
 {
-    return rt->decided && !(rt->observation.missing & CPS_METRIC_BIT(CPS_METRIC_P95)) ? rt->observation.p95_ms
-                                                                       : NAN;
+    return observed(rt, CPS_METRIC_P95, rt->observation.p95_ms);
 }
 static double pick_slo(const struct cps_target_runtime *rt)
 {
@@ -143,46 +156,67 @@ static double pick_slo(const struct cps_target_runtime *rt)
 }
 static double pick_cost_per_million(const struct cps_target_runtime *rt)
 {
-    return rt->decided ? rt->cost_per_million : NAN;
+    return decided(rt, rt->cost_per_million);
 }
 static double pick_cost_target(const struct cps_target_runtime *rt)
 {
-    return rt->target.cost_target_per_million > 0 ? rt->target.cost_target_per_million : NAN;
+    return configured(rt->target.cost_target_per_million);
 }
 static double pick_cost_per_hour(const struct cps_target_runtime *rt)
 {
-    return rt->decided ? rt->cost_per_hour : NAN;
+    return decided(rt, rt->cost_per_hour);
 }
 static double pick_budget(const struct cps_target_runtime *rt)
 {
-    return rt->target.cost_max_per_hour > 0 ? rt->target.cost_max_per_hour : NAN;
+    return configured(rt->target.cost_max_per_hour);
 }
 
 /* The per-target families. */
 static void render_targets(struct cps_strbuf *text, const struct cps_controller *ctl)
 {
-    target_gauge(text, ctl, "cpscale_target_desired_replicas",
-                 "Replicas the last decision asked for.", pick_desired);
-    target_gauge(text, ctl, "cpscale_target_current_replicas",
-                 "spec.replicas of the scale subresource at the last tick.", pick_current);
-    target_gauge(text, ctl, "cpscale_target_ready_replicas",
-                 "Ready replicas of the target at the last tick.", pick_ready);
-    target_gauge(text, ctl, "cpscale_target_min_replicas", "Configured min_replicas.", pick_min);
-    target_gauge(text, ctl, "cpscale_target_max_replicas", "Configured max_replicas.", pick_max);
-    target_gauge(text, ctl, "cpscale_target_qps", "Requests per second seen at the last tick.",
-                 pick_qps);
-    target_gauge(text, ctl, "cpscale_target_p95_latency_ms",
-                 "p95 latency seen at the last tick, milliseconds.", pick_p95);
-    target_gauge(text, ctl, "cpscale_target_slo_latency_p95_ms",
-                 "The p95 latency SLO, milliseconds.", pick_slo);
-    target_gauge(text, ctl, "cpscale_target_cost_per_million_requests_usd",
-                 "Cost per million requests at the last tick, USD.", pick_cost_per_million);
-    target_gauge(text, ctl, "cpscale_target_cost_target_per_million_requests_usd",
-                 "Configured cost target per million requests, USD.", pick_cost_target);
-    target_gauge(text, ctl, "cpscale_target_cost_per_hour_usd",
-                 "Cost of the current replicas per hour, USD.", pick_cost_per_hour);
-    target_gauge(text, ctl, "cpscale_target_cost_max_per_hour_usd",
-                 "Configured budget cap per hour, USD.", pick_budget);
+    static const struct {
+        const char *name, *help;
+        double (*pick)(const struct cps_target_runtime *rt);
+    } gauges[] = {
+        {"cpscale_target_desired_replicas",
+         "Replicas the last decision asked for.",
+         pick_desired},
+        {"cpscale_target_current_replicas",
+         "spec.replicas of the scale subresource at the last tick.",
+         pick_current},
+        {"cpscale_target_ready_replicas",
+         "Ready replicas of the target at the last tick.",
+         pick_ready},
+        {"cpscale_target_min_replicas",
+         "Configured min_replicas.",
+         pick_min},
+        {"cpscale_target_max_replicas",
+         "Configured max_replicas.",
+         pick_max},
+        {"cpscale_target_qps",
+         "Requests per second seen at the last tick.",
+         pick_qps},
+        {"cpscale_target_p95_latency_ms",
+         "p95 latency seen at the last tick, milliseconds.",
+         pick_p95},
+        {"cpscale_target_slo_latency_p95_ms",
+         "The p95 latency SLO, milliseconds.",
+         pick_slo},
+        {"cpscale_target_cost_per_million_requests_usd",
+         "Cost per million requests at the last tick, USD.",
+         pick_cost_per_million},
+        {"cpscale_target_cost_target_per_million_requests_usd",
+         "Configured cost target per million requests, USD.",
+         pick_cost_target},
+        {"cpscale_target_cost_per_hour_usd",
+         "Cost of the current replicas per hour, USD.",
+         pick_cost_per_hour},
+        {"cpscale_target_cost_max_per_hour_usd",
+         "Configured budget cap per hour, USD.",
+         pick_budget},
+    };
+    for (size_t g = 0; g < sizeof gauges / sizeof gauges[0]; g++)
+        target_gauge(text, ctl, gauges[g].name, gauges[g].help, gauges[g].pick);
 
     header(text, "cpscale_decisions_total", "counter", "Decisions by reason.");
     for (size_t t = 0; t < ctl->n_targets; t++)

@@ -19,7 +19,6 @@
 #define SECONDS_PER_HOUR 3600.0
 #define PER_MILLION 1e6
 #define US_PER_MS 1000
-#define NS_PER_S 1e9
 
 static void tick_finish(struct cps_controller *ctl);
 
@@ -454,7 +453,7 @@ static double process_cpu_seconds(void)
 {
     struct timespec cpu;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
-    return (double)cpu.tv_sec + (double)cpu.tv_nsec / NS_PER_S;
+    return (double)cpu.tv_sec + (double)cpu.tv_nsec / CPS_NS_PER_S;
 }
 
 /* Everything read: decide and act for each target. Everything acted on:
