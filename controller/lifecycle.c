@@ -147,7 +147,6 @@ static void tick_cb(struct ev_loop *loop, ev_timer *timer, int revents)
     }
     if (config_file_changed(ctl))
         reload_config(ctl, "file changed");
-    /* clock reads stay here (the tick is handed its start time) */
     cps_tick_begin(ctl, now);
 }
 

@@ -15,6 +15,7 @@
 #define MAX_TOKEN_BYTES 65536
 #define QUERY_PATH "/api/v1/query?query="
 #define STAT_FAILED "cannot stat the bearer token file"
+#define OUT_OF_MEMORY "out of memory"
 #define SOURCE_MAX 64
 
 struct cps_prom {
@@ -117,7 +118,7 @@ int cps_prom_setup_init(struct cps_prom_setup *setup, const struct cps_prometheu
     return 0;
 oom:
     cps_prom_setup_release(setup);
-    return cps_err_set(err, "prometheus", 0, 0, "out of memory");
+    return cps_err_set(err, "prometheus", 0, 0, OUT_OF_MEMORY);
 }
 
 void cps_prom_free(struct cps_prom *prom)
@@ -131,16 +132,21 @@ void cps_prom_free(struct cps_prom *prom)
     free(prom);
 }
 
+/* The log line of a token file that could not be (re-)read. */
+static void warn_token(const struct cps_err *err, const char *token_file)
+{
+    cps_log_message(CPS_LOG_WARN,
+                    strcmp(err->message, STAT_FAILED) == 0
+                        ? "cannot stat the Prometheus token file; keeping the token"
+                        : "cannot read the Prometheus token file; keeping the token",
+                    token_file);
+}
+
 void cps_prom_refresh_token(struct cps_prom *prom)
 {
     struct cps_err err = {0};
-    if (cps_prom_setup_read_token(&prom->setup, &err) == 0)
-        return;
-    cps_log_message(CPS_LOG_WARN,
-                    strcmp(err.message, STAT_FAILED) == 0
-                        ? "cannot stat the Prometheus token file; keeping the token"
-                        : "cannot read the Prometheus token file; keeping the token",
-                    prom->setup.token_file);
+    if (cps_prom_setup_read_token(&prom->setup, &err) != 0)
+        warn_token(&err, prom->setup.token_file);
 }
 
 struct cps_prom *cps_prom_new(struct cps_http *http, const struct cps_prometheus_config *config,
@@ -148,14 +154,16 @@ struct cps_prom *cps_prom_new(struct cps_http *http, const struct cps_prometheus
 {
     struct cps_prom *prom = calloc(1, sizeof *prom);
     if (!prom) {
-        cps_err_set(err, "prometheus", 0, 0, "out of memory");
+        cps_err_set(err, "prometheus", 0, 0, OUT_OF_MEMORY);
         return NULL;
     }
     prom->http = http;
     if (cps_prom_setup_init(&prom->setup, config, NULL, err) != 0) {
-        if (config->bearer_token_file && strcmp(err->message, "out of memory") != 0)
+        if (config->bearer_token_file && strcmp(err->message, OUT_OF_MEMORY) != 0) {
+            warn_token(err, config->bearer_token_file);
             cps_err_set(err, config->bearer_token_file, 0, 0,
                         "cannot read the Prometheus bearer token file");
+        }
         free(prom);
         return NULL;
     }
@@ -165,7 +173,7 @@ struct cps_prom *cps_prom_new(struct cps_http *http, const struct cps_prometheus
     prom->name_label = strdup(config->deployment_label);
     if (!prom->query_url || !prom->namespace_label || !prom->name_label) {
         cps_prom_free(prom);
-        cps_err_set(err, "prometheus", 0, 0, "out of memory");
+        cps_err_set(err, "prometheus", 0, 0, OUT_OF_MEMORY);
         return NULL;
     }
     snprintf(prom->query_url, size, "%s%s", prom->setup.base_url, QUERY_PATH);
@@ -330,12 +338,12 @@ struct cps_prom_range_client *cps_prom_range_client_new(const struct cps_prometh
     *usage = 0;
     struct cps_prom_range_client *c = calloc(1, sizeof *c);
     if (!c) {
-        cps_err_set(err, "record", 0, 0, "out of memory");
+        cps_err_set(err, "record", 0, 0, OUT_OF_MEMORY);
         return NULL;
     }
     c->max_body = max_body;
     if (cps_prom_setup_init(&c->setup, config, url, err) != 0) {
-        *usage = config->bearer_token_file != NULL && strcmp(err->message, "out of memory") != 0;
+        *usage = config->bearer_token_file != NULL && strcmp(err->message, OUT_OF_MEMORY) != 0;
         free(c);
         return NULL;
     }
@@ -349,7 +357,7 @@ struct cps_prom_range_client *cps_prom_range_client_new(const struct cps_prometh
     size_t size = strlen(c->setup.base_url) + sizeof RANGE_PATH;
     c->endpoint = malloc(size);
     if (!c->endpoint || build_range_headers(c) != 0) {
-        cps_err_set(err, "record", 0, 0, "out of memory");
+        cps_err_set(err, "record", 0, 0, OUT_OF_MEMORY);
         goto fail;
     }
     snprintf(c->endpoint, size, "%s%s", c->setup.base_url, RANGE_PATH);
@@ -385,12 +393,12 @@ int cps_prom_query_range(struct cps_prom_range_client *c, const char *query, dou
 {
     char *escaped = curl_easy_escape(c->curl, query, 0);
     if (!escaped)
-        return cps_err_set(err, "record", 0, 0, "out of memory");
+        return cps_err_set(err, "record", 0, 0, OUT_OF_MEMORY);
     size_t size = strlen(escaped) + RANGE_FORM_EXTRA;
     char *form = malloc(size);
     if (!form) {
         curl_free(escaped);
-        return cps_err_set(err, "record", 0, 0, "out of memory");
+        return cps_err_set(err, "record", 0, 0, OUT_OF_MEMORY);
     }
     snprintf(form, size, "query=%s&start=%.3f&end=%.3f&step=%.3f", escaped, start, end, step);
     curl_free(escaped);
