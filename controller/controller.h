@@ -183,11 +183,6 @@ void cps_targets_release_all(struct cps_controller *ctl);
 int cps_targets_plan_queries(struct cps_controller *ctl);
 void cps_targets_free_queries(struct cps_controller *ctl);
 
-/* The metrics the controller queries (ready replicas come from the
- * Deployment, never from Prometheus), in order. */
-#define CPS_CONTROLLER_N_QUERIED 4
-extern const enum cps_metric cps_controller_queried[CPS_CONTROLLER_N_QUERIED];
-
 /* ---- watch_cache.c: the LIST+WATCH cache of Deployments ---- */
 
 /* One informer per namespace with Deployment targets (one cluster-wide

@@ -31,7 +31,7 @@ static void grace_expired_cb(struct ev_loop *loop, ev_timer *timer, int revents)
 static void signal_cb(struct ev_loop *loop, ev_signal *watcher, int revents);
 
 
-/* Log a refused config with its file:line:col, and count it. */
+/* Log a config (or start-up) error with its file:line:col. */
 static void log_config_error(const char *message, const struct cps_err *err)
 {
     char text[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];

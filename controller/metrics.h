@@ -14,6 +14,12 @@
 
 #define CPS_TICK_BUCKETS 12 /* tick duration histogram buckets */
 
+/* The metrics the controller queries (ready replicas come from the
+ * Deployment, never from Prometheus), in the order of its query plan and
+ * of cpscale_query_errors_total. */
+#define CPS_CONTROLLER_N_QUERIED 4
+extern const enum cps_metric cps_controller_queried[CPS_CONTROLLER_N_QUERIED];
+
 struct cps_metrics {
     uint64_t ticks, ticks_skipped;
     uint64_t tick_buckets[CPS_TICK_BUCKETS];

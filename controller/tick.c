@@ -16,7 +16,7 @@
 #include "log.h"
 #include "units.h"
 
-#define SECONDS_PER_HOUR 3600.0
+#define JITTER_LOW 0.5 /* the backoff jitter is drawn in [0.5, 1.5) */
 #define PER_MILLION 1e6
 #define US_PER_MS 1000
 
@@ -30,10 +30,9 @@ static void back_off(struct cps_target_runtime *rt, int *failures, int64_t now_m
                      int64_t retry_after_ms)
 {
     (*failures)++;
-    double jitter = 0.5 + (double)rand() / ((double)RAND_MAX + 1.0);
+    double jitter = JITTER_LOW + (double)rand() / ((double)RAND_MAX + 1.0);
     rt->backoff_until_ms = now_ms + cps_backoff_delay_ms(*failures, retry_after_ms, jitter);
 }
-
 
 /* One fewer answer outstanding; the last one moves the tick on. */
 static void tick_answer_arrived(struct cps_controller *ctl)
@@ -366,7 +365,7 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
     rt->cost_per_hour = pods * obs->cost_per_pod_hour;
     rt->cost_per_million = (obs->missing & CPS_METRIC_BIT(CPS_METRIC_QPS)) || obs->qps <= 0
                                ? NAN
-                               : rt->cost_per_hour / (obs->qps * SECONDS_PER_HOUR) * PER_MILLION;
+                               : rt->cost_per_hour / (obs->qps * CPS_S_PER_HOUR) * PER_MILLION;
 
     int32_t desired = rt->decision.desired;
     if (desired == obs->replicas)
