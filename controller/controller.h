@@ -1,6 +1,9 @@
 /*
- * The live controller (`cpscale run`): state shared by the tick (run.c)
- * and the /metrics rendering (metrics.c).
+ * The live controller (`cpscale run`): the state its rooms share.
+ * targets.c (the table, its index, adoption on reload, the query plan),
+ * watch_cache.c (LIST+WATCH), tick.c (fetch, decide, act, report),
+ * lifecycle.c (start, reload, signals, shutdown) and metrics.c (counters
+ * and the /metrics text, which depends on nothing of the tick).
  *
  * One tick per `interval`: fetch every query and Kubernetes read in
  * parallel, decide for each target with the same pure code the simulator
@@ -22,21 +25,12 @@
 #include "kube.h"
 #include "kube_json.h"
 #include "lease.h"
+#include "metric.h"
+#include "metrics.h"
 #include "prom.h"
 #include "server.h"
 
-/* The metrics read from Prometheus for each target (ready replicas come
- * from the Deployment). */
-enum cps_prom_metric {
-    CPS_PROM_METRIC_QPS = 0,
-    CPS_PROM_METRIC_P95,
-    CPS_PROM_METRIC_CPU,
-    CPS_PROM_METRIC_COST,
-    CPS_PROM_METRIC_COUNT
-};
-
 #define CPS_SCALE_FAILURE_CODES 8 /* distinct HTTP codes counted per target */
-#define CPS_TICK_BUCKETS 12       /* tick duration histogram buckets */
 
 /* What happened to the target's scale this tick (log field `action`). */
 enum cps_action {
@@ -58,6 +52,7 @@ struct cps_scale_failure_count {
 
 struct cps_target_runtime {
     struct cps_target target;  /* owned copy of the config entry */
+    struct cps_controller *controller; /* the request context of its callbacks */
     char *key;                 /* "namespace/name" */
     char *scale_path, *object_path, *events_path;
     char resource[64];         /* "deployments" */
@@ -75,8 +70,8 @@ struct cps_target_runtime {
     uint64_t cached_stamp;
     int read_from_cache;       /* this tick */
     struct cps_observation observation;
-    unsigned received;                      /* CPS_METRIC_* bits set this tick */
-    int query_index[CPS_PROM_METRIC_COUNT]; /* into the tick's query table */
+    unsigned received;                   /* CPS_METRIC_BIT()s set this tick */
+    int query_index[CPS_METRIC_QUERIED]; /* into the tick's query table; -1: none */
     struct cps_decision decision;
     int decided;
     enum cps_action action;
@@ -95,7 +90,7 @@ struct cps_target_runtime {
 /* One distinct PromQL query of a tick. */
 struct cps_tick_query {
     char *promql;
-    enum cps_prom_metric metric;
+    enum cps_metric metric;
     long target_index; /* -1: cluster-wide (matched by labels); else that target */
     struct cps_http_request *request;
     struct cps_controller *controller;
@@ -123,7 +118,6 @@ struct cps_controller {
     struct cps_config *config;
     struct stat config_stat;
     uint64_t config_generation;
-    uint64_t reloads_ok, reloads_refused;
     int reload_pending;
     char identity[CPS_KUBE_IDENTITY_MAX];
     int64_t wall_offset_ms;  /* wall - monotonic at start: decide's clock */
@@ -153,14 +147,10 @@ struct cps_controller {
     size_t n_queries;
     struct cps_tick_query *queries;
 
-    /* counters */
-    uint64_t ticks, ticks_skipped;
-    uint64_t query_errors[CPS_PROM_METRIC_COUNT][CPS_PROM_ERROR_COUNT];
-    uint64_t tick_buckets[CPS_TICK_BUCKETS];
-    double tick_seconds_sum;
-    uint64_t tick_count;
-    double last_tick_cpu_s;
-    uint64_t scale_events_total;
+    uint64_t ticks;          /* completed */
+    struct cps_metrics metrics;
+    /* lifecycle.c's: a tick has reported (reload, shutdown, --once) */
+    void (*tick_done_cb)(struct cps_controller *ctl);
 
     /* lifecycle */
     ev_timer tick_timer;
@@ -173,16 +163,60 @@ struct cps_controller {
     int exit_code;
 };
 
+/* ---- targets.c: the table, its index, adoption, the query plan ---- */
+
+/* The target with this namespace and name, or -1. */
+long cps_targets_find(const struct cps_controller *ctl, const char *namespace, const char *name);
+
+/* Replace the targets with those of `config` (not kept). A target that
+ * stays (same kind, namespace and name) keeps its history, policy state,
+ * counters and backoff; removed ones are dropped. 0, or -1 out of memory
+ * (the old table then stays). */
+int cps_targets_adopt(struct cps_controller *ctl, const struct cps_config *config);
+
+/* Free every target and the index. */
+void cps_targets_release_all(struct cps_controller *ctl);
+
+/* The tick's distinct queries (ctl->queries): one per distinct
+ * cluster-wide text and metric, one per target for texts with
+ * $namespace/$deployment. 0, or -1 out of memory. */
+int cps_targets_plan_queries(struct cps_controller *ctl);
+void cps_targets_free_queries(struct cps_controller *ctl);
+
+/* ---- watch_cache.c: the LIST+WATCH cache of Deployments ---- */
+
+/* One informer per namespace with Deployment targets (one cluster-wide
+ * past a few), started now; rebuilt on every accepted reload. */
+int cps_watch_cache_start(struct cps_controller *ctl);
+void cps_watch_cache_free(struct cps_controller *ctl);
+int cps_watch_cache_synced(const struct cps_controller *ctl, int64_t now_ms);
+/* Fill the target's reads from the cache when it can be trusted: 1 when
+ * it did (no GETs), 0 when the target must be read. */
+int cps_watch_cache_read(struct cps_controller *ctl, struct cps_target_runtime *rt,
+                         int64_t now_ms);
+
+/* ---- tick.c: fetch, decide and act, report ---- */
+
+/* Start a tick at monotonic `now_ms`: every read and query goes out; the
+ * last answer decides, acts, logs, publishes and calls ctl->tick_done_cb. */
+void cps_tick_begin(struct cps_controller *ctl, int64_t now_ms);
+/* Cancel the tick's requests still out (shutdown grace is over). */
+void cps_tick_cancel(struct cps_controller *ctl);
+/* Render /metrics and hand it to the server. */
+void cps_tick_publish_metrics(struct cps_controller *ctl);
+
+/* ---- lifecycle.c ---- */
+
+/* Run the controller until SIGTERM/SIGINT or --once; the exit code.
+ * Logging is set up by the caller. */
+int cps_controller_run(const struct cps_run_options *options);
+
+#define CPS_RUN_DEFAULT_KUBE_TIMEOUT_MS 10000 /* one read or write of the API server */
+#define CPS_RUN_DEFAULT_SHUTDOWN_GRACE_MS 5000
+#define CPS_RUN_DEFAULT_WATCH_TIMEOUT_MS (5 * 60 * 1000) /* client-go reopens every 5-10 min */
+
 /* The Prometheus text of every metric (metrics.c). Returns a malloc'd
- * string and its length, or NULL when out of memory. */
+ * string (the caller frees) and its length, or NULL when out of memory. */
 char *cps_metrics_render(const struct cps_controller *controller, size_t *len);
-
-/* Upper bounds of the tick duration histogram, seconds. */
-extern const double cps_tick_bucket_bounds[CPS_TICK_BUCKETS];
-
-const char *cps_prom_metric_name(enum cps_prom_metric metric);
-
-/* `cpscale run`. */
-int cps_cmd_run(int argc, char **argv);
 
 #endif

@@ -1,4 +1,5 @@
 #include "http.h"
+#include "units.h"
 
 #include <curl/curl.h>
 #include <ev.h>
@@ -8,7 +9,6 @@
 #include <strings.h>
 #include <time.h>
 
-#define MS_PER_S 1000.0
 #define CONNECT_TIMEOUT_MAX_MS 5000L /* a connect slower than this is a dead peer */
 #define BODY_INITIAL_CAP 4096
 
@@ -210,7 +210,7 @@ static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
     struct cps_http *http = userp;
     ev_timer_stop(http->loop, &http->timer);
     if (timeout_ms >= 0) {
-        ev_timer_set(&http->timer, (double)timeout_ms / MS_PER_S, 0.0);
+        ev_timer_set(&http->timer, (double)timeout_ms / CPS_MS_PER_S, 0.0);
         ev_timer_start(http->loop, &http->timer);
     }
     return 0;
@@ -316,6 +316,27 @@ char *cps_http_escape(struct cps_http *http, const char *text)
     return copy;
 }
 
+int cps_http_body_append(char **body, size_t *len, size_t *cap, size_t max_bytes,
+                         const char *data, size_t n)
+{
+    if (*len + n > max_bytes)
+        return 1;
+    if (*len + n + 1 > *cap) {
+        size_t grown_cap = *cap ? *cap : BODY_INITIAL_CAP;
+        while (grown_cap < *len + n + 1)
+            grown_cap *= 2;
+        char *grown = realloc(*body, grown_cap);
+        if (!grown)
+            return -1;
+        *body = grown;
+        *cap = grown_cap;
+    }
+    memcpy(*body + *len, data, n);
+    *len += n;
+    (*body)[*len] = '\0';
+    return 0;
+}
+
 /* curl: a block of the answer's body. Streams go to chunk_cb (2xx only;
  * an error answer is buffered so its Status can be read); everything else
  * is buffered up to the cap, and the transfer fails past it. */
@@ -334,24 +355,11 @@ static size_t body_write_cb(char *data, size_t size, size_t count, void *userp)
             return n;
         }
     }
-    if (request->body_len + n > request->max_body) {
+    int rc = cps_http_body_append(&request->body, &request->body_len, &request->body_cap,
+                                  request->max_body, data, n);
+    if (rc > 0)
         request->too_large = 1;
-        return 0;
-    }
-    if (request->body_len + n + 1 > request->body_cap) {
-        size_t cap = request->body_cap ? request->body_cap : BODY_INITIAL_CAP;
-        while (cap < request->body_len + n + 1)
-            cap *= 2;
-        char *grown = realloc(request->body, cap);
-        if (!grown)
-            return 0;
-        request->body = grown;
-        request->body_cap = cap;
-    }
-    memcpy(request->body + request->body_len, data, n);
-    request->body_len += n;
-    request->body[request->body_len] = '\0';
-    return n;
+    return rc == 0 ? n : 0;
 }
 
 /* curl: one header line; only Retry-After is kept (seconds, or an HTTP

@@ -95,6 +95,13 @@ void cps_http_cancel_all(struct cps_http *http);
 /* Requests started and not yet completed or cancelled. */
 size_t cps_http_in_flight(const struct cps_http *http);
 
+/* Append n bytes to a growing NUL-terminated body (*body, *len, *cap;
+ * the caller frees *body), refusing to grow past max_bytes. 0, 1 when the
+ * cap would be passed (nothing appended), -1 out of memory. For curl write
+ * callbacks, here and in the blocking Prometheus client. */
+int cps_http_body_append(char **body, size_t *len, size_t *cap, size_t max_bytes,
+                         const char *data, size_t n);
+
 /* URL-encode text for a query string parameter into a malloc'd string. */
 char *cps_http_escape(struct cps_http *http, const char *text);
 

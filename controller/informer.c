@@ -7,6 +7,7 @@
 
 #include "lease.h"
 #include "log.h"
+#include "units.h"
 
 #define LIST_PAGE_SIZE 500
 #define WATCH_SLACK_MS 30000       /* our own timeout beyond the server's */
@@ -16,7 +17,6 @@
 #define MAX_EVENT_BYTES (8u << 20) /* one watch event (one object) */
 #define CONTINUE_MAX 4096
 #define PATH_MAX_BYTES 8192
-#define MS_PER_S 1000
 
 enum informer_phase { PHASE_IDLE = 0, PHASE_LISTING, PHASE_WATCHING, PHASE_WAITING };
 
@@ -90,7 +90,7 @@ static void retry_later(struct cps_informer *informer, int relist)
     informer->phase = PHASE_WAITING;
     informer->relist_needed |= relist;
     mark_unhealthy(informer);
-    ev_timer_set(&informer->retry_timer, (double)informer->retry_ms / MS_PER_S, 0.0);
+    ev_timer_set(&informer->retry_timer, (double)informer->retry_ms / CPS_MS_PER_S, 0.0);
     ev_timer_start(informer->loop, &informer->retry_timer);
     informer->retry_ms = informer->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
                                                                : informer->retry_ms * 2;
@@ -274,7 +274,7 @@ static void start_watch(struct cps_informer *informer)
     /* a quiet watch may send nothing for minutes: an open watch keeps the
      * cache trusted, and only a failed one (or a re-list) marks it old */
     if (cps_kube_stream(informer->kube, "watch", "deployments", url,
-                        informer->watch_timeout_s * MS_PER_S + WATCH_SLACK_MS, watch_chunk_cb,
+                        informer->watch_timeout_s * CPS_MS_PER_S + WATCH_SLACK_MS, watch_chunk_cb,
                         watch_done_cb, informer, &informer->request) != 0)
         retry_later(informer, 0);
 }
@@ -289,7 +289,7 @@ struct cps_informer *cps_informer_new(struct ev_loop *loop, struct cps_kube *kub
     struct cps_informer *informer = calloc(1, sizeof *informer);
     if (!informer)
         return NULL;
-    informer->watch_timeout_s = watch_timeout_ms / MS_PER_S > 0 ? watch_timeout_ms / MS_PER_S : 1;
+    informer->watch_timeout_s = watch_timeout_ms / CPS_MS_PER_S > 0 ? watch_timeout_ms / CPS_MS_PER_S : 1;
     informer->loop = loop;
     informer->kube = kube;
     informer->request_timeout_ms = request_timeout_ms;

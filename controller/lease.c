@@ -8,9 +8,9 @@
 
 #include "kube_json.h"
 #include "log.h"
+#include "units.h"
 
 #define RELEASED_LEASE_DURATION_S 1 /* what client-go writes on release */
-#define MS_PER_S 1000
 
 enum lease_step { STEP_IDLE = 0, STEP_GET, STEP_CREATE, STEP_UPDATE, STEP_RELEASE };
 
@@ -41,14 +41,14 @@ int64_t cps_monotonic_ms(void)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * MS_PER_S + now.tv_nsec / 1000000;
+    return (int64_t)now.tv_sec * CPS_MS_PER_S + now.tv_nsec / CPS_NS_PER_MS;
 }
 
 int64_t cps_wall_ms(void)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * MS_PER_S + now.tv_nsec / 1000000;
+    return (int64_t)now.tv_sec * CPS_MS_PER_S + now.tv_nsec / CPS_NS_PER_MS;
 }
 
 /* Change leadership, telling the controller. */
@@ -138,7 +138,7 @@ static void build_record(const struct cps_lease *lease, const struct cps_kube_le
     int64_t wall = cps_wall_ms();
     memset(record, 0, sizeof *record);
     snprintf(record->holder_identity, sizeof record->holder_identity, "%s", lease->identity);
-    record->lease_duration_s = (int32_t)(lease->lease_duration_ms / MS_PER_S);
+    record->lease_duration_s = (int32_t)(lease->lease_duration_ms / CPS_MS_PER_S);
     record->renew_time_ms = wall;
     if (current && strcmp(current->holder_identity, lease->identity) == 0) {
         record->acquire_time_ms = current->acquire_time_ms ? current->acquire_time_ms : wall;
@@ -206,7 +206,7 @@ static void get_done_cb(const struct cps_kube_answer *answer, void *user)
     }
     observe(lease, &current, now);
     int ours = strcmp(current.holder_identity, lease->identity) == 0;
-    int64_t duration_ms = (int64_t)current.lease_duration_s * MS_PER_S;
+    int64_t duration_ms = (int64_t)current.lease_duration_s * CPS_MS_PER_S;
     if (!ours && current.holder_identity[0] && lease->observed_at_ms + duration_ms > now) {
         set_leading(lease, 0, "the lease is held by another replica");
         return;
@@ -259,7 +259,7 @@ struct cps_lease *cps_lease_new(struct ev_loop *loop, struct cps_kube *kube,
         cps_lease_free(lease);
         return NULL;
     }
-    ev_timer_init(&lease->timer, retry_cb, 0.0, (double)options->retry_period_ms / MS_PER_S);
+    ev_timer_init(&lease->timer, retry_cb, 0.0, (double)options->retry_period_ms / CPS_MS_PER_S);
     lease->timer.data = lease;
     return lease;
 }

@@ -127,16 +127,23 @@ void cps_log_str(struct cps_log_line *line, const char *key, const char *value)
     field_end(line, start);
 }
 
+/* key=value with the value as is (a number: no quoting in either format). */
+static void append_bare_field(struct cps_log_line *line, const char *key, const char *text,
+                              size_t len)
+{
+    size_t start = field_begin(line);
+    append_key(line, key);
+    append_raw(line, text, len);
+    field_end(line, start);
+}
+
 void cps_log_int(struct cps_log_line *line, const char *key, long long value)
 {
     if (!line->enabled)
         return;
     char text[32];
     int n = snprintf(text, sizeof text, "%lld", value);
-    size_t start = field_begin(line);
-    append_key(line, key);
-    append_raw(line, text, (size_t)n);
-    field_end(line, start);
+    append_bare_field(line, key, text, (size_t)n);
 }
 
 void cps_log_num(struct cps_log_line *line, const char *key, double value)
@@ -149,10 +156,7 @@ void cps_log_num(struct cps_log_line *line, const char *key, double value)
     }
     char text[40];
     int n = snprintf(text, sizeof text, "%.6g", value);
-    size_t start = field_begin(line);
-    append_key(line, key);
-    append_raw(line, text, (size_t)n);
-    field_end(line, start);
+    append_bare_field(line, key, text, (size_t)n);
 }
 
 void cps_log_begin(struct cps_log_line *line, enum cps_log_level level, const char *message)

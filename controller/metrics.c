@@ -3,53 +3,59 @@
  * rendered once per tick by the loop (the server thread only copies it).
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "controller.h"
+#include "metrics.h"
+#include "strbuf.h"
 
-struct text {
-    char *data;
-    size_t len, cap;
-    int failed;
-};
+#define text_printf cps_strbuf_printf
 
-static void text_printf(struct text *text, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+const enum cps_metric cps_controller_queried[CPS_CONTROLLER_N_QUERIED] = {
+    CPS_METRIC_QPS, CPS_METRIC_P95, CPS_METRIC_CPU, CPS_METRIC_COST};
 
-/* Append formatted text, growing the buffer; `failed` sticks on OOM. */
-static void text_printf(struct text *text, const char *fmt, ...)
+const double cps_tick_bucket_bounds[CPS_TICK_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                         0.5,   1,    2.5,   5,    10,  30};
+
+void cps_metrics_record_tick(struct cps_metrics *m, double seconds, double cpu_seconds)
 {
-    if (text->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(text->data + text->len, text->cap - text->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            text->failed = 1;
-            return;
-        }
-        if ((size_t)n < text->cap - text->len) {
-            text->len += (size_t)n;
-            return;
-        }
-        size_t cap = text->cap * 2 + (size_t)n + 1;
-        char *grown = realloc(text->data, cap);
-        if (!grown) {
-            text->failed = 1;
-            return;
-        }
-        text->data = grown;
-        text->cap = cap;
-    }
+    for (int b = 0; b < CPS_TICK_BUCKETS; b++)
+        if (seconds <= cps_tick_bucket_bounds[b])
+            m->tick_buckets[b]++;
+    m->tick_seconds_sum += seconds;
+    m->ticks++;
+    m->last_tick_cpu_s = cpu_seconds;
+}
+
+void cps_metrics_record_tick_skipped(struct cps_metrics *m)
+{
+    m->ticks_skipped++;
+}
+
+void cps_metrics_record_query_error(struct cps_metrics *m, enum cps_metric metric,
+                                    enum cps_prom_error error)
+{
+    if ((unsigned)metric < CPS_METRIC_QUERIED && (unsigned)error < CPS_PROM_ERROR_COUNT)
+        m->query_errors[metric][error]++;
+}
+
+void cps_metrics_record_scale(struct cps_metrics *m)
+{
+    m->scale_events++;
+}
+
+void cps_metrics_record_reload(struct cps_metrics *m, int ok)
+{
+    if (ok)
+        m->reloads_ok++;
+    else
+        m->reloads_refused++;
 }
 
 /* A label value escaped per the text format (\\, \" and \n). */
-static void append_label_value(struct text *text, const char *value)
+static void append_label_value(struct cps_strbuf *text, const char *value)
 {
     for (const char *p = value; *p; p++) {
         if (*p == '\\')
@@ -63,13 +69,13 @@ static void append_label_value(struct text *text, const char *value)
     }
 }
 
-static void header(struct text *text, const char *name, const char *type, const char *help)
+static void header(struct cps_strbuf *text, const char *name, const char *type, const char *help)
 {
     text_printf(text, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* name{namespace="..",name=".."[,extra]} value */
-static void target_sample(struct text *text, const char *metric, const struct cps_target *target,
+static void target_sample(struct cps_strbuf *text, const char *metric, const struct cps_target *target,
                           const char *extra_label, const char *extra_value, double value)
 {
     text_printf(text, "%s{namespace=\"", metric);
@@ -89,7 +95,7 @@ static void target_sample(struct text *text, const char *metric, const struct cp
 }
 
 /* One per-target gauge; `pick` reads the value (NaN: no sample). */
-static void target_gauge(struct text *text, const struct cps_controller *ctl, const char *metric,
+static void target_gauge(struct cps_strbuf *text, const struct cps_controller *ctl, const char *metric,
                          const char *help, double (*pick)(const struct cps_target_runtime *rt))
 {
     header(text, metric, "gauge", help);
@@ -100,19 +106,33 @@ static void target_gauge(struct text *text, const struct cps_controller *ctl, co
     }
 }
 
+/* A value read at the last tick: NaN (no sample) before any decision. */
+static double decided(const struct cps_target_runtime *rt, double value)
+{
+    return rt->decided ? value : NAN;
+}
+/* An observed metric: NaN when it was missing at the last tick. */
+static double observed(const struct cps_target_runtime *rt, enum cps_metric metric, double value)
+{
+    return !(rt->observation.missing & CPS_METRIC_BIT(metric)) ? decided(rt, value) : NAN;
+}
+/* A configured figure where 0 means "none". */
+static double configured(double value)
+{
+    return value > 0 ? value : NAN;
+}
+
 static double pick_desired(const struct cps_target_runtime *rt)
 {
-    return rt->decided ? rt->decision.desired : NAN;
+    return decided(rt, rt->decision.desired);
 }
 static double pick_current(const struct cps_target_runtime *rt)
 {
-    return rt->decided ? rt->observation.replicas : NAN;
+    return decided(rt, rt->observation.replicas);
 }
 static double pick_ready(const struct cps_target_runtime *rt)
 {
-    return rt->decided && !(rt->observation.missing & CPS_METRIC_BIT(CPS_METRIC_READY))
-               ? rt->observation.ready_replicas
-               : NAN;
+    return observed(rt, CPS_METRIC_READY, rt->observation.ready_replicas);
 }
 static double pick_min(const struct cps_target_runtime *rt)
 {
@@ -124,12 +144,11 @@ static double pick_max(const struct cps_target_runtime *rt)
 }
 static double pick_qps(const struct cps_target_runtime *rt)
 {
-    return rt->decided && !(rt->observation.missing & CPS_METRIC_BIT(CPS_METRIC_QPS)) ? rt->observation.qps : NAN;
+    return observed(rt, CPS_METRIC_QPS, rt->observation.qps);
 }
 static double pick_p95(const struct cps_target_runtime *rt)
 {
-    return rt->decided && !(rt->observation.missing & CPS_METRIC_BIT(CPS_METRIC_P95)) ? rt->observation.p95_ms
-                                                                       : NAN;
+    return observed(rt, CPS_METRIC_P95, rt->observation.p95_ms);
 }
 static double pick_slo(const struct cps_target_runtime *rt)
 {
@@ -137,46 +156,67 @@ static double pick_slo(const struct cps_target_runtime *rt)
 }
 static double pick_cost_per_million(const struct cps_target_runtime *rt)
 {
-    return rt->decided ? rt->cost_per_million : NAN;
+    return decided(rt, rt->cost_per_million);
 }
 static double pick_cost_target(const struct cps_target_runtime *rt)
 {
-    return rt->target.cost_target_per_million > 0 ? rt->target.cost_target_per_million : NAN;
+    return configured(rt->target.cost_target_per_million);
 }
 static double pick_cost_per_hour(const struct cps_target_runtime *rt)
 {
-    return rt->decided ? rt->cost_per_hour : NAN;
+    return decided(rt, rt->cost_per_hour);
 }
 static double pick_budget(const struct cps_target_runtime *rt)
 {
-    return rt->target.cost_max_per_hour > 0 ? rt->target.cost_max_per_hour : NAN;
+    return configured(rt->target.cost_max_per_hour);
 }
 
 /* The per-target families. */
-static void render_targets(struct text *text, const struct cps_controller *ctl)
+static void render_targets(struct cps_strbuf *text, const struct cps_controller *ctl)
 {
-    target_gauge(text, ctl, "cpscale_target_desired_replicas",
-                 "Replicas the last decision asked for.", pick_desired);
-    target_gauge(text, ctl, "cpscale_target_current_replicas",
-                 "spec.replicas of the scale subresource at the last tick.", pick_current);
-    target_gauge(text, ctl, "cpscale_target_ready_replicas",
-                 "Ready replicas of the target at the last tick.", pick_ready);
-    target_gauge(text, ctl, "cpscale_target_min_replicas", "Configured min_replicas.", pick_min);
-    target_gauge(text, ctl, "cpscale_target_max_replicas", "Configured max_replicas.", pick_max);
-    target_gauge(text, ctl, "cpscale_target_qps", "Requests per second seen at the last tick.",
-                 pick_qps);
-    target_gauge(text, ctl, "cpscale_target_p95_latency_ms",
-                 "p95 latency seen at the last tick, milliseconds.", pick_p95);
-    target_gauge(text, ctl, "cpscale_target_slo_latency_p95_ms",
-                 "The p95 latency SLO, milliseconds.", pick_slo);
-    target_gauge(text, ctl, "cpscale_target_cost_per_million_requests_usd",
-                 "Cost per million requests at the last tick, USD.", pick_cost_per_million);
-    target_gauge(text, ctl, "cpscale_target_cost_target_per_million_requests_usd",
-                 "Configured cost target per million requests, USD.", pick_cost_target);
-    target_gauge(text, ctl, "cpscale_target_cost_per_hour_usd",
-                 "Cost of the current replicas per hour, USD.", pick_cost_per_hour);
-    target_gauge(text, ctl, "cpscale_target_cost_max_per_hour_usd",
-                 "Configured budget cap per hour, USD.", pick_budget);
+    static const struct {
+        const char *name, *help;
+        double (*pick)(const struct cps_target_runtime *rt);
+    } gauges[] = {
+        {"cpscale_target_desired_replicas",
+         "Replicas the last decision asked for.",
+         pick_desired},
+        {"cpscale_target_current_replicas",
+         "spec.replicas of the scale subresource at the last tick.",
+         pick_current},
+        {"cpscale_target_ready_replicas",
+         "Ready replicas of the target at the last tick.",
+         pick_ready},
+        {"cpscale_target_min_replicas",
+         "Configured min_replicas.",
+         pick_min},
+        {"cpscale_target_max_replicas",
+         "Configured max_replicas.",
+         pick_max},
+        {"cpscale_target_qps",
+         "Requests per second seen at the last tick.",
+         pick_qps},
+        {"cpscale_target_p95_latency_ms",
+         "p95 latency seen at the last tick, milliseconds.",
+         pick_p95},
+        {"cpscale_target_slo_latency_p95_ms",
+         "The p95 latency SLO, milliseconds.",
+         pick_slo},
+        {"cpscale_target_cost_per_million_requests_usd",
+         "Cost per million requests at the last tick, USD.",
+         pick_cost_per_million},
+        {"cpscale_target_cost_target_per_million_requests_usd",
+         "Configured cost target per million requests, USD.",
+         pick_cost_target},
+        {"cpscale_target_cost_per_hour_usd",
+         "Cost of the current replicas per hour, USD.",
+         pick_cost_per_hour},
+        {"cpscale_target_cost_max_per_hour_usd",
+         "Configured budget cap per hour, USD.",
+         pick_budget},
+    };
+    for (size_t g = 0; g < sizeof gauges / sizeof gauges[0]; g++)
+        target_gauge(text, ctl, gauges[g].name, gauges[g].help, gauges[g].pick);
 
     header(text, "cpscale_decisions_total", "counter", "Decisions by reason.");
     for (size_t t = 0; t < ctl->n_targets; t++)
@@ -207,29 +247,25 @@ static void render_targets(struct text *text, const struct cps_controller *ctl)
 static void emit_kube_count(const char *verb, const char *resource, long code,
                             unsigned long long count, void *user)
 {
-    struct text *text = user;
+    struct cps_strbuf *text = user;
     text_printf(text, "cpscale_kube_requests_total{verb=\"%s\",resource=\"%s\",code=\"%ld\"} %llu\n",
                 verb, resource, code, count);
 }
 
 char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
 {
-    struct text text = {0};
-    text.cap = 65536; /* grows by doubling: ~1.3 kB per target */
-    text.data = malloc(text.cap);
-    if (!text.data)
-        return NULL;
-    text.data[0] = '\0';
+    struct cps_strbuf text = CPS_STRBUF_INIT;
+    const struct cps_metrics *m = &ctl->metrics;
     render_targets(&text, ctl);
 
     header(&text, "cpscale_query_errors_total", "counter",
            "Prometheus queries that failed, by metric and kind of error.");
-    for (int m = 0; m < CPS_PROM_METRIC_COUNT; m++)
+    for (int q = 0; q < CPS_CONTROLLER_N_QUERIED; q++)
         for (int e = 1; e < CPS_PROM_ERROR_COUNT; e++)
             text_printf(&text, "cpscale_query_errors_total{metric=\"%s\",error=\"%s\"} %llu\n",
-                        cps_prom_metric_name((enum cps_prom_metric)m),
+                        cps_metric_query_key(cps_controller_queried[q]),
                         cps_prom_error_name((enum cps_prom_error)e),
-                        (unsigned long long)ctl->query_errors[m][e]);
+                        (unsigned long long)m->query_errors[cps_controller_queried[q]][e]);
     header(&text, "cpscale_prometheus_queries_per_tick", "gauge",
            "Distinct Prometheus queries sent in the last tick.");
     text_printf(&text, "cpscale_prometheus_queries_per_tick %zu\n", ctl->n_queries);
@@ -251,21 +287,21 @@ char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
            "Time from the start of a tick to its last answer.");
     for (int b = 0; b < CPS_TICK_BUCKETS; b++)
         text_printf(&text, "cpscale_tick_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                    cps_tick_bucket_bounds[b], (unsigned long long)ctl->tick_buckets[b]);
+                    cps_tick_bucket_bounds[b], (unsigned long long)m->tick_buckets[b]);
     text_printf(&text, "cpscale_tick_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                (unsigned long long)ctl->tick_count);
-    text_printf(&text, "cpscale_tick_duration_seconds_sum %.9g\n", ctl->tick_seconds_sum);
+                (unsigned long long)m->ticks);
+    text_printf(&text, "cpscale_tick_duration_seconds_sum %.9g\n", m->tick_seconds_sum);
     text_printf(&text, "cpscale_tick_duration_seconds_count %llu\n",
-                (unsigned long long)ctl->tick_count);
+                (unsigned long long)m->ticks);
     header(&text, "cpscale_ticks_total", "counter", "Ticks completed.");
-    text_printf(&text, "cpscale_ticks_total %llu\n", (unsigned long long)ctl->ticks);
+    text_printf(&text, "cpscale_ticks_total %llu\n", (unsigned long long)m->ticks);
     header(&text, "cpscale_ticks_skipped_total", "counter",
            "Ticks skipped because the previous one was still running.");
     text_printf(&text, "cpscale_ticks_skipped_total %llu\n",
-                (unsigned long long)ctl->ticks_skipped);
+                (unsigned long long)m->ticks_skipped);
     header(&text, "cpscale_process_cpu_seconds", "gauge",
            "CPU time the controller had used at the end of the last tick.");
-    text_printf(&text, "cpscale_process_cpu_seconds %.9g\n", ctl->last_tick_cpu_s);
+    text_printf(&text, "cpscale_process_cpu_seconds %.9g\n", m->last_tick_cpu_s);
 
     header(&text, "cpscale_leader", "gauge", "1 while this replica holds the leader Lease.");
     text_printf(&text, "cpscale_leader %d\n", ctl->lease ? ctl->leading : 1);
@@ -275,15 +311,14 @@ char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
                 (unsigned long long)ctl->config_generation);
     header(&text, "cpscale_config_reloads_total", "counter", "Config reloads by result.");
     text_printf(&text, "cpscale_config_reloads_total{result=\"ok\"} %llu\n",
-                (unsigned long long)ctl->reloads_ok);
+                (unsigned long long)m->reloads_ok);
     text_printf(&text, "cpscale_config_reloads_total{result=\"refused\"} %llu\n",
-                (unsigned long long)ctl->reloads_refused);
+                (unsigned long long)m->reloads_refused);
     header(&text, "cpscale_build_info", "gauge", "The running version.");
     text_printf(&text, "cpscale_build_info{version=\"%s\"} 1\n", CPS_VERSION);
-    if (text.failed) {
-        free(text.data);
-        return NULL;
-    }
-    *len = text.len;
-    return text.data;
+    size_t text_len = text.len;
+    char *out = cps_strbuf_take(&text);
+    if (out)
+        *len = text_len;
+    return out;
 }

@@ -6,21 +6,23 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <curl/curl.h>
+
 #include "config_file.h"
 #include "log.h"
+#include "units.h"
 
 #define MAX_TOKEN_BYTES 65536
+#define QUERY_PATH "/api/v1/query?query="
+#define STAT_FAILED "cannot stat the bearer token file"
+#define OUT_OF_MEMORY "out of memory"
 #define SOURCE_MAX 64
 
 struct cps_prom {
     struct cps_http *http;
+    struct cps_prom_setup setup;
     char *query_url;        /* <url>/api/v1/query?query= */
-    int64_t timeout_ms;
     char *namespace_label, *name_label;
-    char **headers;         /* "Name: value", NULL-terminated */
-    char *token_file;
-    char *token;
-    struct timespec token_mtime;
 };
 
 struct pending_query {
@@ -37,13 +39,86 @@ const char *cps_prom_error_name(enum cps_prom_error error)
     return error < CPS_PROM_ERROR_COUNT ? names[error] : "unknown";
 }
 
-static void free_token(struct cps_prom *prom)
+static void free_token(struct cps_prom_setup *setup)
 {
-    if (prom->token) {
-        memset(prom->token, 0, strlen(prom->token));
-        free(prom->token);
-        prom->token = NULL;
+    if (setup->token) {
+        memset(setup->token, 0, strlen(setup->token));
+        free(setup->token);
+        setup->token = NULL;
     }
+}
+
+void cps_prom_setup_release(struct cps_prom_setup *setup)
+{
+    free(setup->base_url);
+    for (char **h = setup->headers; h && *h; h++)
+        free(*h);
+    free(setup->headers);
+    free(setup->token_file);
+    free_token(setup);
+    memset(setup, 0, sizeof *setup);
+}
+
+/* Read the token file when it changed since the last read (or was never
+ * read); trailing whitespace is dropped. 0 (the token kept or replaced),
+ * or -1 with err when the file cannot be read (the old token stays). */
+int cps_prom_setup_read_token(struct cps_prom_setup *setup, struct cps_err *err)
+{
+    if (!setup->token_file)
+        return 0;
+    struct stat st;
+    if (stat(setup->token_file, &st) != 0)
+        return cps_err_set(err, setup->token_file, 0, 0, STAT_FAILED);
+    if (setup->token && st.st_mtim.tv_sec == setup->token_mtime.tv_sec &&
+        st.st_mtim.tv_nsec == setup->token_mtime.tv_nsec)
+        return 0;
+    char *bytes = NULL;
+    size_t len = 0;
+    if (cps_read_file_err(setup->token_file, MAX_TOKEN_BYTES, &bytes, &len, err) != 0)
+        return -1;
+    while (len > 0 && isspace((unsigned char)bytes[len - 1]))
+        bytes[--len] = '\0';
+    free_token(setup);
+    setup->token = bytes;
+    setup->token_mtime = st.st_mtim;
+    return 0;
+}
+
+int cps_prom_setup_init(struct cps_prom_setup *setup, const struct cps_prometheus_config *config,
+                        const char *url, struct cps_err *err)
+{
+    memset(setup, 0, sizeof *setup);
+    if (!url)
+        url = config->url;
+    setup->timeout_ms = config->timeout_ms;
+    size_t url_len = strlen(url);
+    while (url_len > 0 && url[url_len - 1] == '/')
+        url_len--;
+    setup->base_url = strndup(url, url_len);
+    setup->headers = calloc(config->n_headers + 1, sizeof *setup->headers);
+    if (!setup->base_url || !setup->headers)
+        goto oom;
+    for (size_t i = 0; i < config->n_headers; i++) {
+        size_t n = strlen(config->header_names[i]) + strlen(config->header_values[i]) + 3;
+        setup->headers[i] = malloc(n);
+        if (!setup->headers[i])
+            goto oom;
+        snprintf(setup->headers[i], n, "%s: %s", config->header_names[i],
+                 config->header_values[i]);
+    }
+    if (config->bearer_token_file) {
+        setup->token_file = strdup(config->bearer_token_file);
+        if (!setup->token_file)
+            goto oom;
+        if (cps_prom_setup_read_token(setup, err) != 0) {
+            cps_prom_setup_release(setup);
+            return -1;
+        }
+    }
+    return 0;
+oom:
+    cps_prom_setup_release(setup);
+    return cps_err_set(err, "prometheus", 0, 0, OUT_OF_MEMORY);
 }
 
 void cps_prom_free(struct cps_prom *prom)
@@ -53,86 +128,56 @@ void cps_prom_free(struct cps_prom *prom)
     free(prom->query_url);
     free(prom->namespace_label);
     free(prom->name_label);
-    for (char **h = prom->headers; h && *h; h++)
-        free(*h);
-    free(prom->headers);
-    free(prom->token_file);
-    free_token(prom);
+    cps_prom_setup_release(&prom->setup);
     free(prom);
+}
+
+/* The log line of a token file that could not be (re-)read. */
+static void warn_token(const struct cps_err *err, const char *token_file)
+{
+    cps_log_message(CPS_LOG_WARN,
+                    strcmp(err->message, STAT_FAILED) == 0
+                        ? "cannot stat the Prometheus token file; keeping the token"
+                        : "cannot read the Prometheus token file; keeping the token",
+                    token_file);
 }
 
 void cps_prom_refresh_token(struct cps_prom *prom)
 {
-    if (!prom->token_file)
-        return;
-    struct stat st;
-    if (stat(prom->token_file, &st) != 0) {
-        cps_log_message(CPS_LOG_WARN, "cannot stat the Prometheus token file; keeping the token",
-                        prom->token_file);
-        return;
-    }
-    if (prom->token && st.st_mtim.tv_sec == prom->token_mtime.tv_sec &&
-        st.st_mtim.tv_nsec == prom->token_mtime.tv_nsec)
-        return;
-    char *bytes = NULL;
-    size_t len = 0;
     struct cps_err err = {0};
-    if (cps_read_file_err(prom->token_file, MAX_TOKEN_BYTES, &bytes, &len, &err) != 0) {
-        cps_log_message(CPS_LOG_WARN, "cannot read the Prometheus token file; keeping the token",
-                        prom->token_file);
-        return;
-    }
-    while (len > 0 && isspace((unsigned char)bytes[len - 1]))
-        bytes[--len] = '\0';
-    free_token(prom);
-    prom->token = bytes;
-    prom->token_mtime = st.st_mtim;
+    if (cps_prom_setup_read_token(&prom->setup, &err) != 0)
+        warn_token(&err, prom->setup.token_file);
 }
 
 struct cps_prom *cps_prom_new(struct cps_http *http, const struct cps_prometheus_config *config,
                               struct cps_err *err)
 {
     struct cps_prom *prom = calloc(1, sizeof *prom);
-    if (!prom)
-        goto oom;
-    prom->http = http;
-    prom->timeout_ms = config->timeout_ms;
-    size_t url_len = strlen(config->url);
-    while (url_len > 0 && config->url[url_len - 1] == '/')
-        url_len--;
-    prom->query_url = malloc(url_len + 32);
-    prom->namespace_label = strdup(config->namespace_label);
-    prom->name_label = strdup(config->deployment_label);
-    prom->headers = calloc(config->n_headers + 1, sizeof *prom->headers);
-    if (!prom->query_url || !prom->namespace_label || !prom->name_label || !prom->headers)
-        goto oom;
-    snprintf(prom->query_url, url_len + 32, "%.*s/api/v1/query?query=", (int)url_len,
-             config->url);
-    for (size_t i = 0; i < config->n_headers; i++) {
-        size_t n = strlen(config->header_names[i]) + strlen(config->header_values[i]) + 3;
-        prom->headers[i] = malloc(n);
-        if (!prom->headers[i])
-            goto oom;
-        snprintf(prom->headers[i], n, "%s: %s", config->header_names[i],
-                 config->header_values[i]);
+    if (!prom) {
+        cps_err_set(err, "prometheus", 0, 0, OUT_OF_MEMORY);
+        return NULL;
     }
-    if (config->bearer_token_file) {
-        prom->token_file = strdup(config->bearer_token_file);
-        if (!prom->token_file)
-            goto oom;
-        cps_prom_refresh_token(prom);
-        if (!prom->token) {
+    prom->http = http;
+    if (cps_prom_setup_init(&prom->setup, config, NULL, err) != 0) {
+        if (config->bearer_token_file && strcmp(err->message, OUT_OF_MEMORY) != 0) {
+            warn_token(err, config->bearer_token_file);
             cps_err_set(err, config->bearer_token_file, 0, 0,
                         "cannot read the Prometheus bearer token file");
-            cps_prom_free(prom);
-            return NULL;
         }
+        free(prom);
+        return NULL;
     }
+    size_t size = strlen(prom->setup.base_url) + sizeof QUERY_PATH;
+    prom->query_url = malloc(size);
+    prom->namespace_label = strdup(config->namespace_label);
+    prom->name_label = strdup(config->deployment_label);
+    if (!prom->query_url || !prom->namespace_label || !prom->name_label) {
+        cps_prom_free(prom);
+        cps_err_set(err, "prometheus", 0, 0, OUT_OF_MEMORY);
+        return NULL;
+    }
+    snprintf(prom->query_url, size, "%s%s", prom->setup.base_url, QUERY_PATH);
     return prom;
-oom:
-    cps_prom_free(prom);
-    cps_err_set(err, "prometheus", 0, 0, "out of memory");
-    return NULL;
 }
 
 /* http: the answer to one query; decode and hand it on. */
@@ -196,9 +241,9 @@ int cps_prom_query(struct cps_prom *prom, const char *promql, const char *source
     struct cps_http_options options = {
         .method = "GET",
         .url = url,
-        .headers = (const char *const *)prom->headers,
-        .bearer_token = prom->token,
-        .timeout_ms = prom->timeout_ms,
+        .headers = (const char *const *)prom->setup.headers,
+        .bearer_token = prom->setup.token,
+        .timeout_ms = prom->setup.timeout_ms,
         .max_body_bytes = CPS_PROM_MAX_BODY,
         .cancel_cb = free,
     };
@@ -207,4 +252,187 @@ int cps_prom_query(struct cps_prom *prom, const char *promql, const char *source
     if (rc != 0)
         free(query);
     return rc;
+}
+
+/* ---- blocking query_range ------------------------------------------------ */
+
+#define RANGE_PATH "/api/v1/query_range"
+#define RANGE_CONNECT_TIMEOUT_MS 10000
+#define RANGE_FORM_EXTRA 128 /* "query=&start=...&end=...&step=..." */
+
+struct cps_prom_range_client {
+    struct cps_prom_setup setup;
+    CURL *curl;
+    struct curl_slist *headers;
+    char *endpoint;     /* base URL + RANGE_PATH */
+    size_t max_body;
+    char *body;
+    size_t len, cap;
+    int too_big;
+};
+
+/* curl write callback: append, refusing to grow past the cap (a short
+ * count makes curl abort the transfer). */
+static size_t range_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct cps_prom_range_client *c = userdata;
+    size_t n = size * nmemb;
+    int rc = cps_http_body_append(&c->body, &c->len, &c->cap, c->max_body, ptr, n);
+    if (rc > 0)
+        c->too_big = 1;
+    return rc == 0 ? n : 0;
+}
+
+/* Append one header line to the client's list; 0 or -1. */
+static int add_header(struct cps_prom_range_client *c, const char *line)
+{
+    struct curl_slist *grown = curl_slist_append(c->headers, line);
+    if (!grown)
+        return -1;
+    c->headers = grown;
+    return 0;
+}
+
+/* The setup's headers, then the bearer token, then Accept. The token line
+ * is wiped as soon as curl has copied it. */
+static int build_range_headers(struct cps_prom_range_client *c)
+{
+    for (char **h = c->setup.headers; *h; h++)
+        if (add_header(c, *h) != 0)
+            return -1;
+    if (c->setup.token) {
+        size_t size = strlen(c->setup.token) + 32;
+        char *line = malloc(size);
+        if (!line)
+            return -1;
+        snprintf(line, size, "Authorization: Bearer %s", c->setup.token);
+        int rc = add_header(c, line);
+        memset(line, 0, strlen(line));
+        free(line);
+        if (rc != 0)
+            return -1;
+    }
+    return add_header(c, "Accept: application/json");
+}
+
+void cps_prom_range_client_free(struct cps_prom_range_client *client)
+{
+    if (!client)
+        return;
+    if (client->curl) {
+        curl_easy_cleanup(client->curl);
+        curl_global_cleanup();
+    }
+    curl_slist_free_all(client->headers);
+    free(client->endpoint);
+    free(client->body);
+    cps_prom_setup_release(&client->setup);
+    free(client);
+}
+
+struct cps_prom_range_client *cps_prom_range_client_new(const struct cps_prometheus_config *config,
+                                                        const char *url, int64_t timeout_ms,
+                                                        size_t max_body, int *usage,
+                                                        struct cps_err *err)
+{
+    *usage = 0;
+    struct cps_prom_range_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        cps_err_set(err, "record", 0, 0, OUT_OF_MEMORY);
+        return NULL;
+    }
+    c->max_body = max_body;
+    if (cps_prom_setup_init(&c->setup, config, url, err) != 0) {
+        *usage = config->bearer_token_file != NULL && strcmp(err->message, OUT_OF_MEMORY) != 0;
+        free(c);
+        return NULL;
+    }
+    c->setup.timeout_ms = timeout_ms;
+    if (c->setup.token && (!c->setup.token[0] || strpbrk(c->setup.token, "\r\n"))) {
+        cps_err_set(err, c->setup.token_file, 0, 0,
+                    "the bearer token must be one non-empty line");
+        *usage = 1;
+        goto fail;
+    }
+    size_t size = strlen(c->setup.base_url) + sizeof RANGE_PATH;
+    c->endpoint = malloc(size);
+    if (!c->endpoint || build_range_headers(c) != 0) {
+        cps_err_set(err, "record", 0, 0, OUT_OF_MEMORY);
+        goto fail;
+    }
+    snprintf(c->endpoint, size, "%s%s", c->setup.base_url, RANGE_PATH);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        goto no_curl;
+    if (!(c->curl = curl_easy_init())) {
+        curl_global_cleanup();
+        goto no_curl;
+    }
+    curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "cpscale/" CPS_VERSION " (record)");
+    curl_easy_setopt(c->curl, CURLOPT_ACCEPT_ENCODING, "");
+    return c;
+no_curl:
+    cps_err_set(err, "record", 0, 0, "cannot initialise libcurl");
+fail:
+    cps_prom_range_client_free(c);
+    return NULL;
+}
+
+const char *cps_prom_range_endpoint(const struct cps_prom_range_client *client)
+{
+    return client->endpoint;
+}
+
+/* A form body (long queries need no URL limits); capped and bounded in
+ * time. Transport failures name the endpoint and the flag to change. */
+int cps_prom_query_range(struct cps_prom_range_client *c, const char *query, double start,
+                         double end, double step, long *status, const char **body, size_t *len,
+                         struct cps_err *err)
+{
+    char *escaped = curl_easy_escape(c->curl, query, 0);
+    if (!escaped)
+        return cps_err_set(err, "record", 0, 0, OUT_OF_MEMORY);
+    size_t size = strlen(escaped) + RANGE_FORM_EXTRA;
+    char *form = malloc(size);
+    if (!form) {
+        curl_free(escaped);
+        return cps_err_set(err, "record", 0, 0, OUT_OF_MEMORY);
+    }
+    snprintf(form, size, "query=%s&start=%.3f&end=%.3f&step=%.3f", escaped, start, end, step);
+    curl_free(escaped);
+    char errbuf[CURL_ERROR_SIZE] = "";
+    c->len = 0;
+    c->too_big = 0;
+    if (c->body)
+        c->body[0] = '\0';
+    long timeout_ms = (long)c->setup.timeout_ms;
+    curl_easy_setopt(c->curl, CURLOPT_URL, c->endpoint);
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, form);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, range_write_cb);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     timeout_ms < RANGE_CONNECT_TIMEOUT_MS ? timeout_ms : RANGE_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(c->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_body);
+    CURLcode rc = curl_easy_perform(c->curl);
+    free(form);
+    if (c->too_big || rc == CURLE_FILESIZE_EXCEEDED)
+        return cps_err_set(err, c->endpoint, 0, 0,
+                           "the answer is larger than %zu bytes (--max-body); query a shorter "
+                           "span or a longer step",
+                           c->max_body);
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        return cps_err_set(err, c->endpoint, 0, 0, "no answer within %.1f s (--timeout)",
+                           (double)timeout_ms / CPS_MS_PER_S);
+    if (rc != CURLE_OK)
+        return cps_err_set(err, c->endpoint, 0, 0, "request failed: %s%s%s",
+                           curl_easy_strerror(rc), errbuf[0] ? ": " : "", errbuf);
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
+    *body = c->body ? c->body : "";
+    *len = c->len;
+    return 0;
 }

@@ -16,7 +16,32 @@
 #include "http.h"
 #include "promql.h"
 
+#include <stddef.h>
+#include <time.h>
+
 struct cps_prom;
+
+/* The one request setup for Prometheus, shared by the async client below
+ * and the blocking query_range client (`cpscale record`): base URL,
+ * prometheus.headers, the bearer token (re-read when its file changes),
+ * the timeout. Owned by whoever embeds it; cps_prom_setup_release frees. */
+struct cps_prom_setup {
+    char *base_url;             /* no trailing '/' */
+    char **headers;             /* "Name: value", NULL-terminated */
+    char *token_file;           /* NULL: no token */
+    char *token;                /* wiped when freed */
+    struct timespec token_mtime;
+    int64_t timeout_ms;
+};
+
+/* From config's prometheus section; `url` overrides config->url when not
+ * NULL. Reads the token file. 0, or -1 with err (nothing to release). */
+int cps_prom_setup_init(struct cps_prom_setup *setup, const struct cps_prometheus_config *config,
+                        const char *url, struct cps_err *err);
+/* Re-read the token file when it changed. 0, or -1 with err (the old
+ * token stays). */
+int cps_prom_setup_read_token(struct cps_prom_setup *setup, struct cps_err *err);
+void cps_prom_setup_release(struct cps_prom_setup *setup);
 
 #define CPS_PROM_MAX_BODY (32u << 20) /* an answer with 1,000,000 series is ~100 MB: cap lower */
 
@@ -48,5 +73,31 @@ void cps_prom_refresh_token(struct cps_prom *prom);
  * 0, or -1 when it could not be started (no callback then). */
 int cps_prom_query(struct cps_prom *prom, const char *promql, const char *source,
                    cps_prom_done_cb *done_cb, void *user, struct cps_http_request **out);
+
+/* ---- blocking query_range (`cpscale record`) ---- */
+
+struct cps_prom_range_client;
+
+/* A blocking client for /api/v1/query_range on the setup of `config`
+ * (`url` overrides its URL), each request bounded by timeout_ms and its
+ * answer by max_body bytes. The token must be one non-empty line. NULL
+ * with err; *usage is then 1 for a config problem (the token), 0 for a
+ * runtime one. Free with cps_prom_range_client_free (NULL is a no-op). */
+struct cps_prom_range_client *cps_prom_range_client_new(const struct cps_prometheus_config *config,
+                                                        const char *url, int64_t timeout_ms,
+                                                        size_t max_body, int *usage,
+                                                        struct cps_err *err);
+void cps_prom_range_client_free(struct cps_prom_range_client *client);
+
+/* ".../api/v1/query_range", for messages. */
+const char *cps_prom_range_endpoint(const struct cps_prom_range_client *client);
+
+/* One POST of `query` over [start, end] at `step` (seconds). 0 with the
+ * HTTP status and the body (owned by the client, valid until the next
+ * request; NUL-terminated), or -1 with err for a transport failure (no
+ * answer, a timeout, the body cap). */
+int cps_prom_query_range(struct cps_prom_range_client *client, const char *query, double start,
+                         double end, double step, long *status, const char **body, size_t *len,
+                         struct cps_err *err);
 
 #endif

@@ -3,8 +3,7 @@
  * queries, `$namespace`/`$deployment` substitution, and decoding an instant
  * query's JSON answer into (namespace, name, value, time) samples.
  *
- * Nothing here does I/O; controller/prom.c and sim/record.c send the
- * requests.
+ * Nothing here does I/O; controller/prom.c sends the requests.
  */
 #ifndef CPS_PROMQL_H
 #define CPS_PROMQL_H

@@ -2,7 +2,8 @@
  * The pure parts of `cpscale record`: splitting a span into query_range
  * requests that stay under Prometheus' points-per-series limit, decoding a
  * range answer (a matrix) into one value per step for one target, and
- * finding the gaps in a series. No I/O: sim/record.c sends the requests.
+ * finding the gaps in a series. No I/O: controller/prom.c sends the
+ * requests (for controller/cli/cli_record.c).
  *
  * (The instant-query decoder lives in lib/promql; this one is here because
  * only `record` reads matrices.)

@@ -1,8 +1,240 @@
-/* `cpscale run`: the controller (until its own command file lands). */
+/*
+ * `cpscale run`: the command line of the controller. Parses the options
+ * into a struct cps_run_options, sets up logging and hands over to
+ * cps_controller_run() (controller/lifecycle.c).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
 #include "commands.h"
 #include "controller.h"
+#include "duration.h"
+#include "err.h"
+#include "log.h"
+
+#define LOG_FD 2                  /* stderr */
+#define MIN_WATCH_TIMEOUT_MS 1000
+#define HELP_SHOWN (-1)           /* parse_run_args: --help printed, exit 0 */
+
+
+static void run_usage(FILE *out)
+{
+    fputs("NAME\n"
+          "    cpscale run - the controller: keep each target at the cheapest replica\n"
+          "    count that meets its SLO, cost target and budget\n"
+          "\n"
+          "SYNOPSIS\n"
+          "    cpscale run --config FILE [--kubeconfig FILE [--context NAME]]\n"
+          "                [--dry-run] [--once] [--leader-elect=true|false]\n"
+          "                [--log-format text|json] [--log-level debug|info|warn|error]\n"
+          "                [--listen ADDR:PORT] [--identity NAME] [--serviceaccount-dir DIR]\n"
+          "\n"
+          "DESCRIPTION\n"
+          "    Every `interval` the controller sends, in parallel on one event loop, one\n"
+          "    Prometheus instant query per distinct query. Deployments are read from a\n"
+          "    LIST+WATCH cache (client-go's informer pattern, re-listing on 410 Gone);\n"
+          "    while that cache is not in sync, and for other kinds, each target gets a\n"
+          "    GET of its scale subresource and of the object. It decides with the same code as\n"
+          "    `cpscale sim` and, only while holding the leader Lease, PATCHes the scale\n"
+          "    subresource (merge patch carrying the resourceVersion) and posts an\n"
+          "    events.k8s.io/v1 Event. A missing, stale, NaN or negative metric never\n"
+          "    leads to a scale-down. One log line per target per tick; /metrics,\n"
+          "    /healthz and /readyz are served on `listen`.\n"
+          "\n"
+          "    The config file is reloaded when it changes (a ConfigMap update swaps a\n"
+          "    symlink) and on SIGHUP; an invalid file is refused, logged and counted,\n"
+          "    and the previous config stays in force. SIGTERM lets the tick in flight\n"
+          "    finish (at most --shutdown-grace), releases the Lease and exits 0.\n"
+          "\n"
+          "OPTIONS\n"
+          "    --config FILE            the config (see config/default.yaml)\n"
+          "    --kubeconfig FILE        use this kubeconfig's current context instead of\n"
+          "                             the in-cluster service account\n"
+          "    --context NAME           a kubeconfig context other than the current one\n"
+          "    --serviceaccount-dir DIR token and ca.crt in-cluster (default\n"
+          "                             " CPS_KUBE_DEFAULT_SA_DIR ")\n"
+          "    --dry-run                decide, log and export metrics; never PATCH\n"
+          "    --once                   run one tick, then exit\n"
+          "    --leader-elect=BOOL      override leader_election.enabled; false runs a\n"
+          "                             single replica without a Lease\n"
+          "    --identity NAME          Lease holder identity (default $POD_NAME, then\n"
+          "                             the host name)\n"
+          "    --listen ADDR:PORT       override `listen` (port 0 picks a free port)\n"
+          "    --log-format text|json   logfmt (default) or one JSON object per line\n"
+          "    --log-level LEVEL        debug, info (default), warn or error\n"
+          "    --shutdown-grace DURATION  how long SIGTERM waits for a tick (default 5s)\n"
+          "    --kube-timeout DURATION    timeout of each Kubernetes request (default 10s)\n"
+          "    --watch=BOOL             read Deployments from a LIST+WATCH cache (default\n"
+          "                             true); false sends two GETs per target per tick\n"
+          "    --watch-timeout DURATION   reopen each watch after this (default 5m)\n"
+          "    -h, --help               this text\n"
+          "\n"
+          "EXIT STATUS\n"
+          "    0 after SIGTERM/SIGINT or --once; 1 when it cannot start (Kubernetes\n"
+          "    credentials, the listen address); 2 for a usage or config error.\n"
+          "\n"
+          "EXAMPLES\n"
+          "    cpscale run --config /etc/cpscale/config.yaml\n"
+          "    cpscale run --config config.yaml --kubeconfig ~/.kube/config --dry-run --once\n",
+          out);
+}
+
+/* Parse "true"/"false" (and 1/0, yes/no). -1 when neither. */
+static int parse_bool(const char *text)
+{
+    if (!strcasecmp(text, "true") || !strcmp(text, "1") || !strcasecmp(text, "yes"))
+        return 1;
+    if (!strcasecmp(text, "false") || !strcmp(text, "0") || !strcasecmp(text, "no"))
+        return 0;
+    return -1;
+}
+
+enum run_option_id {
+    OPT_CONFIG = 1000,
+    OPT_KUBECONFIG,
+    OPT_CONTEXT,
+    OPT_SA_DIR,
+    OPT_DRY_RUN,
+    OPT_ONCE,
+    OPT_LEADER_ELECT,
+    OPT_IDENTITY,
+    OPT_LISTEN,
+    OPT_LOG_FORMAT,
+    OPT_LOG_LEVEL,
+    OPT_GRACE,
+    OPT_KUBE_TIMEOUT,
+    OPT_WATCH,
+    OPT_WATCH_TIMEOUT,
+};
+
+/* Fill options from argv; 0, HELP_SHOWN, or an exit code (usage errors
+ * print why). */
+static int parse_run_args(int argc, char **argv, struct cps_run_options *options,
+                          enum cps_log_format *format, int *level)
+{
+    static const struct option long_options[] = {
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+        {"context", required_argument, NULL, OPT_CONTEXT},
+        {"serviceaccount-dir", required_argument, NULL, OPT_SA_DIR},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+        {"once", no_argument, NULL, OPT_ONCE},
+        {"leader-elect", optional_argument, NULL, OPT_LEADER_ELECT},
+        {"identity", required_argument, NULL, OPT_IDENTITY},
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"shutdown-grace", required_argument, NULL, OPT_GRACE},
+        {"kube-timeout", required_argument, NULL, OPT_KUBE_TIMEOUT},
+        {"watch", optional_argument, NULL, OPT_WATCH},
+        {"watch-timeout", required_argument, NULL, OPT_WATCH_TIMEOUT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    options->leader_elect = -1;
+    options->shutdown_grace_ms = CPS_RUN_DEFAULT_SHUTDOWN_GRACE_MS;
+    options->kube_timeout_ms = CPS_RUN_DEFAULT_KUBE_TIMEOUT_MS;
+    options->watch = 1;
+    options->watch_timeout_ms = CPS_RUN_DEFAULT_WATCH_TIMEOUT_MS;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+        switch (c) {
+        case OPT_CONFIG: options->config_path = optarg; break;
+        case OPT_KUBECONFIG: options->kubeconfig = optarg; break;
+        case OPT_CONTEXT: options->context = optarg; break;
+        case OPT_SA_DIR: options->serviceaccount_dir = optarg; break;
+        case OPT_DRY_RUN: options->dry_run = 1; break;
+        case OPT_ONCE: options->once = 1; break;
+        case OPT_IDENTITY: options->identity = optarg; break;
+        case OPT_LISTEN: options->listen = optarg; break;
+        case OPT_LEADER_ELECT:
+            options->leader_elect = optarg ? parse_bool(optarg) : 1;
+            if (options->leader_elect < 0) {
+                fprintf(stderr, "cpscale run: --leader-elect takes true or false\n");
+                return CPS_EXIT_USAGE;
+            }
+            break;
+        case OPT_LOG_FORMAT:
+            if (strcmp(optarg, "text") == 0)
+                *format = CPS_LOG_TEXT;
+            else if (strcmp(optarg, "json") == 0)
+                *format = CPS_LOG_JSON;
+            else {
+                fprintf(stderr, "cpscale run: --log-format takes text or json\n");
+                return CPS_EXIT_USAGE;
+            }
+            break;
+        case OPT_LOG_LEVEL:
+            *level = cps_log_level_parse(optarg);
+            if (*level < 0) {
+                fprintf(stderr, "cpscale run: --log-level takes debug, info, warn or error\n");
+                return CPS_EXIT_USAGE;
+            }
+            break;
+        case OPT_GRACE:
+            if (cps_duration_parse(optarg, &options->shutdown_grace_ms) != 0 ||
+                options->shutdown_grace_ms < 0) {
+                fprintf(stderr, "cpscale run: --shutdown-grace takes a duration (5s)\n");
+                return CPS_EXIT_USAGE;
+            }
+            break;
+        case OPT_WATCH:
+            options->watch = optarg ? parse_bool(optarg) : 1;
+            if (options->watch < 0) {
+                fprintf(stderr, "cpscale run: --watch takes true or false\n");
+                return CPS_EXIT_USAGE;
+            }
+            break;
+        case OPT_WATCH_TIMEOUT:
+            if (cps_duration_parse(optarg, &options->watch_timeout_ms) != 0 ||
+                options->watch_timeout_ms < MIN_WATCH_TIMEOUT_MS) {
+                fprintf(stderr, "cpscale run: --watch-timeout takes a duration of 1s or more\n");
+                return CPS_EXIT_USAGE;
+            }
+            break;
+        case OPT_KUBE_TIMEOUT:
+            if (cps_duration_parse(optarg, &options->kube_timeout_ms) != 0 ||
+                options->kube_timeout_ms <= 0) {
+                fprintf(stderr, "cpscale run: --kube-timeout takes a duration (10s)\n");
+                return CPS_EXIT_USAGE;
+            }
+            break;
+        case 'h':
+            run_usage(stdout);
+            return HELP_SHOWN;
+        default:
+            fprintf(stderr, "cpscale run: unknown or incomplete option \"%s\" (see --help)\n",
+                    argv[optind - 1]);
+            return CPS_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "cpscale run: unexpected argument \"%s\"\n", argv[optind]);
+        return CPS_EXIT_USAGE;
+    }
+    if (!options->config_path) {
+        fprintf(stderr, "cpscale run: --config FILE is required (see --help)\n");
+        return CPS_EXIT_USAGE;
+    }
+    return 0;
+}
+
 
 int cli_run(int argc, char **argv)
 {
-    return cps_cmd_run(argc, argv);
+    struct cps_run_options options;
+    memset(&options, 0, sizeof options);
+    enum cps_log_format format = CPS_LOG_TEXT;
+    int level = CPS_LOG_INFO;
+    int rc = parse_run_args(argc, argv, &options, &format, &level);
+    if (rc == HELP_SHOWN)
+        return CPS_EXIT_OK;
+    if (rc != 0)
+        return rc;
+    cps_log_setup(format, (enum cps_log_level)level, LOG_FD);
+    return cps_controller_run(&options);
 }

@@ -1,0 +1,260 @@
+/*
+ * The controller's target table: one runtime per config target, the hash
+ * index "namespace/name" -> target used to match Prometheus series, the
+ * adoption of learned state on reload, and the tick's query plan.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller.h"
+#include "promql.h"
+#include "query_pick.h"
+
+#define FIRST_INDEX_SLOTS 16
+#define FIRST_PLAN_CAPACITY 8
+
+
+/* FNV-1a over "namespace/name". */
+static uint64_t hash_key(const char *namespace, const char *name)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = namespace; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = (h ^ '/') * 1099511628211ULL;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return h;
+}
+
+/* The target with this namespace and name, or -1. */
+long cps_targets_find(const struct cps_controller *ctl, const char *namespace, const char *name)
+{
+    if (!namespace || !name || ctl->n_target_slots == 0)
+        return -1;
+    size_t mask = ctl->n_target_slots - 1;
+    for (size_t i = hash_key(namespace, name) & mask;; i = (i + 1) & mask) {
+        long index = ctl->target_slots[i];
+        if (index < 0)
+            return -1;
+        const struct cps_target *t = &ctl->targets[index].target;
+        if (strcmp(t->namespace, namespace) == 0 && strcmp(t->name, name) == 0)
+            return index;
+    }
+}
+
+/* Build the index (load factor <= 1/2). The first target wins a duplicate
+ * namespace/name (two kinds with one name), as label matching cannot tell
+ * them apart. */
+static int index_targets(struct cps_controller *ctl)
+{
+    size_t slots = FIRST_INDEX_SLOTS;
+    while (slots < 2 * ctl->n_targets + 2)
+        slots *= 2;
+    long *table = malloc(slots * sizeof *table);
+    if (!table)
+        return -1;
+    for (size_t i = 0; i < slots; i++)
+        table[i] = -1;
+    free(ctl->target_slots);
+    ctl->target_slots = table;
+    ctl->n_target_slots = slots;
+    for (size_t t = 0; t < ctl->n_targets; t++) {
+        const struct cps_target *target = &ctl->targets[t].target;
+        if (cps_targets_find(ctl, target->namespace, target->name) >= 0)
+            continue;
+        size_t i = hash_key(target->namespace, target->name) & (slots - 1);
+        while (table[i] >= 0)
+            i = (i + 1) & (slots - 1);
+        table[i] = (long)t;
+    }
+    return 0;
+}
+
+/* ---- targets: build from config, keep learned state across reloads ---- */
+
+static void target_runtime_release(struct cps_target_runtime *rt)
+{
+    cps_target_release(&rt->target);
+    free(rt->key);
+    free(rt->scale_path);
+    free(rt->object_path);
+    free(rt->events_path);
+    cps_history_free(rt->history);
+    free(rt->policy);
+    memset(rt, 0, sizeof *rt);
+}
+
+/* Set up a runtime for a config target: paths, history sized for its
+ * behavior windows, fresh policy state. */
+static int target_runtime_init(struct cps_target_runtime *rt, const struct cps_target *target,
+                               int64_t interval_ms)
+{
+    memset(rt, 0, sizeof *rt);
+    rt->informer_index = -1;
+    if (cps_target_copy(&rt->target, target) != 0)
+        return -1;
+    size_t key_len = strlen(target->namespace) + strlen(target->name) + 2;
+    rt->key = malloc(key_len);
+    if (!rt->key)
+        goto fail;
+    snprintf(rt->key, key_len, "%s/%s", target->namespace, target->name);
+    if (cps_kube_resource_of_kind(target->kind, rt->resource, sizeof rt->resource) != 0)
+        goto fail;
+    rt->scale_path =
+        cps_kube_path(target->api_version, target->namespace, rt->resource, target->name, "scale");
+    rt->object_path =
+        cps_kube_path(target->api_version, target->namespace, rt->resource, target->name, NULL);
+    rt->events_path = cps_kube_path("events.k8s.io/v1", target->namespace, "events", NULL, NULL);
+    size_t recs, events;
+    cps_history_capacity_for(&target->behavior, interval_ms, &recs, &events);
+    rt->history = cps_history_new(recs, events);
+    rt->policy = malloc(sizeof *rt->policy);
+    if (!rt->scale_path || !rt->object_path || !rt->events_path || !rt->history || !rt->policy)
+        goto fail;
+    cps_policy_state_init(rt->policy);
+    return 0;
+fail:
+    target_runtime_release(rt);
+    return -1;
+}
+
+/* Replace the targets with those of `config`. A target that stays (same
+ * kind, namespace and name) keeps its history, learned capacity and
+ * counters, so a reload does not forget what was learned. */
+int cps_targets_adopt(struct cps_controller *ctl, const struct cps_config *config)
+{
+    struct cps_target_runtime *fresh = calloc(config->n_targets ? config->n_targets : 1,
+                                              sizeof *fresh);
+    if (!fresh)
+        return -1;
+    for (size_t i = 0; i < config->n_targets; i++) {
+        const struct cps_target *target = &config->targets[i];
+        if (target_runtime_init(&fresh[i], target, config->interval_ms) != 0) {
+            for (size_t j = 0; j < i; j++)
+                target_runtime_release(&fresh[j]);
+            free(fresh);
+            return -1;
+        }
+        long old = cps_targets_find(ctl, target->namespace, target->name);
+        if (old >= 0 && strcmp(ctl->targets[old].target.kind, target->kind) == 0 &&
+            ctl->targets[old].history) {
+            struct cps_target_runtime *prev = &ctl->targets[old];
+            /* keep what was learned; the history is re-sized only when the
+             * behavior windows changed (the new one then starts empty) */
+            size_t recs, events;
+            cps_history_capacity_for(&target->behavior, config->interval_ms, &recs, &events);
+            size_t old_recs, old_events;
+            cps_history_capacity_for(&prev->target.behavior, ctl->config->interval_ms, &old_recs,
+                                     &old_events);
+            if (recs == old_recs && events == old_events) {
+                struct cps_history *swap = fresh[i].history;
+                fresh[i].history = prev->history;
+                prev->history = swap;
+            }
+            struct cps_policy_state *policy = fresh[i].policy;
+            fresh[i].policy = prev->policy;
+            prev->policy = policy;
+            memcpy(fresh[i].decisions, prev->decisions, sizeof prev->decisions);
+            memcpy(fresh[i].failures, prev->failures, sizeof prev->failures);
+            fresh[i].scale_ups = prev->scale_ups;
+            fresh[i].scale_downs = prev->scale_downs;
+            fresh[i].backoff_until_ms = prev->backoff_until_ms;
+            fresh[i].read_failures = prev->read_failures;
+            fresh[i].write_failures = prev->write_failures;
+        }
+    }
+    for (size_t i = 0; i < ctl->n_targets; i++)
+        target_runtime_release(&ctl->targets[i]);
+    free(ctl->targets);
+    ctl->targets = fresh;
+    ctl->n_targets = config->n_targets;
+    return index_targets(ctl);
+}
+
+void cps_targets_free_queries(struct cps_controller *ctl)
+{
+    for (size_t i = 0; i < ctl->n_queries; i++)
+        free(ctl->queries[i].promql);
+    free(ctl->queries);
+    ctl->queries = NULL;
+    ctl->n_queries = 0;
+}
+
+/* Build this tick's distinct queries: one per distinct cluster-wide text,
+ * one per target for texts with $namespace/$deployment. Targets sharing a
+ * text share its index, so queries per tick do not grow with targets. */
+int cps_targets_plan_queries(struct cps_controller *ctl)
+{
+    cps_targets_free_queries(ctl);
+    size_t cap = FIRST_PLAN_CAPACITY;
+    ctl->queries = calloc(cap, sizeof *ctl->queries);
+    if (!ctl->queries)
+        return -1;
+    for (size_t t = 0; t < ctl->n_targets; t++) {
+        struct cps_target_runtime *rt = &ctl->targets[t];
+        for (int m = 0; m < CPS_METRIC_QUERIED; m++)
+            rt->query_index[m] = -1;
+        for (int k = 0; k < CPS_CONTROLLER_N_QUERIED; k++) {
+            enum cps_metric m = cps_controller_queried[k];
+            const char *text = cps_query_pick(&rt->target.queries, &ctl->config->queries, m);
+            if (!text || !*text)
+                continue;
+            char *promql = NULL;
+            long owner = -1;
+            if (cps_promql_has_placeholders(text)) {
+                struct cps_err err = {0};
+                promql = cps_promql_substitute(text, rt->target.namespace, rt->target.name, &err);
+                if (!promql) {
+                    cps_metrics_record_query_error(&ctl->metrics, m, CPS_PROM_ERROR_DECODE);
+                    continue;
+                }
+                owner = (long)t;
+            } else {
+                /* shared texts are few: a linear scan of the plan is enough */
+                size_t q = 0;
+                while (q < ctl->n_queries &&
+                       !(ctl->queries[q].target_index < 0 && ctl->queries[q].metric == m &&
+                         strcmp(ctl->queries[q].promql, text) == 0))
+                    q++;
+                if (q < ctl->n_queries) {
+                    rt->query_index[m] = (int)q;
+                    continue;
+                }
+                promql = strdup(text);
+                if (!promql)
+                    return -1;
+            }
+            if (ctl->n_queries == cap) {
+                struct cps_tick_query *grown = realloc(ctl->queries, 2 * cap * sizeof *grown);
+                if (!grown) {
+                    free(promql);
+                    return -1;
+                }
+                ctl->queries = grown;
+                cap *= 2;
+            }
+            struct cps_tick_query *query = &ctl->queries[ctl->n_queries];
+            memset(query, 0, sizeof *query);
+            query->promql = promql;
+            query->metric = m;
+            query->target_index = owner;
+            query->controller = ctl;
+            rt->query_index[m] = (int)ctl->n_queries++;
+        }
+    }
+    return 0;
+}
+
+
+void cps_targets_release_all(struct cps_controller *ctl)
+{
+    for (size_t t = 0; t < ctl->n_targets; t++)
+        target_runtime_release(&ctl->targets[t]);
+    free(ctl->targets);
+    ctl->targets = NULL;
+    ctl->n_targets = 0;
+    free(ctl->target_slots);
+    ctl->target_slots = NULL;
+    ctl->n_target_slots = 0;
+}

@@ -1,0 +1,500 @@
+/*
+ * The controller's tick: fetch (Kubernetes reads and Prometheus queries,
+ * in parallel), then decide and act for each target, then report (one log
+ * line per target, /metrics). Every callback finds its controller through
+ * its request context (the target runtime or the tick query), never a
+ * process global.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backoff.h"
+#include "controller.h"
+#include "log.h"
+#include "units.h"
+
+#define JITTER_LOW 0.5 /* the backoff jitter is drawn in [0.5, 1.5) */
+#define PER_MILLION 1e6
+#define US_PER_MS 1000
+
+static void tick_finish(struct cps_controller *ctl);
+
+/* After a 429 or 5xx: wait as cps_backoff_delay_ms() says. `failures`
+ * counts the consecutive failures of that kind of call (reads and writes
+ * apart, so a successful read does not reset the backoff of a failing
+ * PATCH). */
+static void back_off(struct cps_target_runtime *rt, int *failures, int64_t now_ms,
+                     int64_t retry_after_ms)
+{
+    (*failures)++;
+    double jitter = JITTER_LOW + (double)rand() / ((double)RAND_MAX + 1.0);
+    rt->backoff_until_ms = now_ms + cps_backoff_delay_ms(*failures, retry_after_ms, jitter);
+}
+
+/* One fewer answer outstanding; the last one moves the tick on. */
+static void tick_answer_arrived(struct cps_controller *ctl)
+{
+    if (ctl->tick_pending > 0)
+        ctl->tick_pending--;
+    if (ctl->tick_pending == 0)
+        tick_finish(ctl);
+}
+
+/* Note a Kubernetes read failure for a target's log line. */
+static void note_read_error(struct cps_target_runtime *rt, const char *what,
+                            const struct cps_kube_answer *answer, const char *decode_error)
+{
+    if (rt->read_error[0])
+        return;
+    if (decode_error)
+        snprintf(rt->read_error, sizeof rt->read_error, "%s: %.280s", what, decode_error);
+    else if (answer->transport_error)
+        snprintf(rt->read_error, sizeof rt->read_error, "%s: %.280s", what, answer->error);
+    else {
+        struct cps_kube_status status;
+        cps_kube_decode_status(answer->body, answer->body_len, &status);
+        snprintf(rt->read_error, sizeof rt->read_error, "%s: HTTP %ld %s", what, answer->status,
+                 status.reason);
+    }
+}
+
+/* A GET failed (or its answer did not decode: err says why): note it for
+ * the log line, and back off after a 429/5xx. */
+static void read_failed(struct cps_target_runtime *rt, const char *what,
+                        const struct cps_kube_answer *answer, const struct cps_err *err)
+{
+    char text[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 8];
+    if (answer->status == 200)
+        cps_err_format(err, text, sizeof text);
+    note_read_error(rt, what, answer, answer->status == 200 ? text : NULL);
+    if (cps_backoff_is_retryable(answer->status))
+        back_off(rt, &rt->read_failures, cps_monotonic_ms(), answer->retry_after_ms);
+}
+
+static void scale_read_cb(const struct cps_kube_answer *answer, void *user)
+{
+    struct cps_target_runtime *rt = user; /* stable during a tick: reloads wait for its end */
+    struct cps_controller *ctl = rt->controller;
+    rt->scale_request = NULL;
+    struct cps_err err = {0};
+    if (answer->status == 200 &&
+        cps_kube_decode_scale(answer->body, answer->body_len, rt->key, &rt->scale, &err) == 0) {
+        rt->have_scale = 1;
+        rt->read_failures = 0;
+    } else {
+        read_failed(rt, "GET scale", answer, &err);
+    }
+    tick_answer_arrived(ctl);
+}
+
+static void object_read_cb(const struct cps_kube_answer *answer, void *user)
+{
+    struct cps_target_runtime *rt = user; /* stable during a tick: reloads wait for its end */
+    struct cps_controller *ctl = rt->controller;
+    rt->object_request = NULL;
+    struct cps_err err = {0};
+    struct cps_kube_deployment object;
+    if (answer->status == 200 && cps_kube_decode_deployment(answer->body, answer->body_len,
+                                                            rt->key, &object, &err) == 0) {
+        rt->have_object = 1;
+        rt->object_ready = object.ready_replicas;
+    } else {
+        read_failed(rt, "GET object", answer, &err);
+    }
+    tick_answer_arrived(ctl);
+}
+
+/* Put one sample's value into a target's observation; NaN, Inf, negative
+ * and stale values are left missing (the decision then never scales down). */
+static void store_sample(struct cps_controller *ctl, struct cps_target_runtime *rt,
+                         enum cps_metric metric, const struct cps_prom_sample *sample,
+                         int64_t wall_now_ms)
+{
+    unsigned bit = CPS_METRIC_BIT(metric);
+    if (rt->received & bit) {
+        /* two series for one target: ambiguous, so missing */
+        rt->received &= ~bit;
+        rt->observation.missing |= bit;
+        return;
+    }
+    int64_t staleness = ctl->config->prometheus.max_staleness_ms;
+    if (!isfinite(sample->value) || sample->value < 0 ||
+        (staleness > 0 && wall_now_ms - sample->timestamp_ms > staleness))
+        return;
+    rt->received |= bit;
+    switch (metric) {
+    case CPS_METRIC_QPS:
+        rt->observation.qps = sample->value;
+        break;
+    case CPS_METRIC_P95:
+        rt->observation.p95_ms = sample->value;
+        break;
+    case CPS_METRIC_CPU:
+        rt->observation.cpu_utilization = sample->value;
+        break;
+    case CPS_METRIC_COST:
+        rt->observation.cost_per_pod_hour = sample->value;
+        break;
+    default:
+        break;
+    }
+}
+
+static void query_done_cb(enum cps_prom_error error, const struct cps_prom_result *result,
+                          const char *message, void *user)
+{
+    struct cps_tick_query *query = user;
+    struct cps_controller *ctl = query->controller;
+    query->request = NULL;
+    if (error != CPS_PROM_OK) {
+        cps_metrics_record_query_error(&ctl->metrics, query->metric, error);
+        struct cps_log_line line;
+        cps_log_begin(&line, CPS_LOG_WARN, "query failed");
+        cps_log_str(&line, "metric", cps_metric_query_key(query->metric));
+        cps_log_str(&line, "error", message);
+        cps_log_end(&line);
+        tick_answer_arrived(ctl);
+        return;
+    }
+    int64_t wall_now = cps_wall_ms();
+    size_t query_index = (size_t)(query - ctl->queries);
+    for (size_t i = 0; i < result->n_samples; i++) {
+        const struct cps_prom_sample *sample = &result->samples[i];
+        long t = query->target_index;
+        if (t < 0) {
+            t = cps_targets_find(ctl, sample->namespace, sample->name);
+            if (t < 0 || ctl->targets[t].query_index[query->metric] != (int)query_index)
+                continue;
+        } else if (result->n_samples > 1 && sample->name &&
+                   strcmp(sample->name, ctl->targets[t].target.name) != 0) {
+            continue; /* a per-target query may still return other series */
+        }
+        store_sample(ctl, &ctl->targets[t], query->metric, sample, wall_now);
+    }
+    tick_answer_arrived(ctl);
+}
+
+/* Start a tick: reset each target's reads, send the GETs (or read the
+ * watch cache) and the planned queries. Targets backing off send nothing. */
+void cps_tick_begin(struct cps_controller *ctl, int64_t now)
+{
+    ctl->tick_running = 1;
+    ctl->tick_pending = 1; /* held until every request has been sent */
+    ctl->tick_started_ms = now;
+    ctl->tick_now_ms = now + ctl->wall_offset_ms;
+    cps_kube_refresh_token(ctl->kube, now);
+    cps_prom_refresh_token(ctl->prom);
+    ctl->targets_from_cache = 0;
+    if (cps_targets_plan_queries(ctl) != 0)
+        cps_log_message(CPS_LOG_ERROR, "out of memory planning queries", NULL);
+    for (size_t t = 0; t < ctl->n_targets; t++) {
+        struct cps_target_runtime *rt = &ctl->targets[t];
+        rt->controller = ctl;
+        rt->have_scale = rt->have_object = 0;
+        rt->decided = 0;
+        rt->action = CPS_ACTION_NONE;
+        rt->read_error[0] = '\0';
+        memset(&rt->observation, 0, sizeof rt->observation);
+        rt->received = 0;
+        rt->read_from_cache = 0;
+        if (now < rt->backoff_until_ms) {
+            rt->action = CPS_ACTION_BACKING_OFF;
+            continue;
+        }
+        if (cps_watch_cache_read(ctl, rt, now)) {
+            ctl->targets_from_cache++;
+            continue;
+        }
+        void *user = rt;
+        if (cps_kube_request(ctl->kube, "get", "deployments/scale", "GET", rt->scale_path, NULL,
+                             NULL, ctl->options.kube_timeout_ms, scale_read_cb, user,
+                             &rt->scale_request) == 0)
+            ctl->tick_pending++;
+        char resource[80];
+        snprintf(resource, sizeof resource, "%s", rt->resource);
+        if (cps_kube_request(ctl->kube, "get", resource, "GET", rt->object_path, NULL, NULL,
+                             ctl->options.kube_timeout_ms, object_read_cb, user, &rt->object_request) == 0)
+            ctl->tick_pending++;
+    }
+    for (size_t q = 0; q < ctl->n_queries; q++) {
+        struct cps_tick_query *query = &ctl->queries[q];
+        char source[64];
+        snprintf(source, sizeof source, "prometheus: %s", cps_metric_query_key(query->metric));
+        if (cps_prom_query(ctl->prom, query->promql, source, query_done_cb, query,
+                           &query->request) == 0)
+            ctl->tick_pending++;
+        else
+            cps_metrics_record_query_error(&ctl->metrics, query->metric, CPS_PROM_ERROR_TRANSPORT);
+    }
+    tick_answer_arrived(ctl); /* drop the hold */
+}
+
+
+/* ---- decide and act ----------------------------------------------------- */
+
+static void event_posted_cb(const struct cps_kube_answer *answer, void *user)
+{
+    struct cps_target_runtime *rt = user; /* stable during a tick: reloads wait for its end */
+    struct cps_controller *ctl = rt->controller;
+    rt->event_request = NULL;
+    if (answer->status != 201 && answer->status != 200) {
+        struct cps_log_line line;
+        cps_log_begin(&line, CPS_LOG_WARN, "could not post the event");
+        cps_log_str(&line, "target", rt->key);
+        cps_log_int(&line, "code", answer->status);
+        if (answer->error)
+            cps_log_str(&line, "error", answer->error);
+        cps_log_end(&line);
+    }
+    tick_answer_arrived(ctl);
+}
+
+/* Post an events.k8s.io/v1 Event about a rescale (best effort). */
+static void post_event(struct cps_controller *ctl, size_t index, int success, int32_t from,
+                       int32_t to, const char *why)
+{
+    struct cps_target_runtime *rt = &ctl->targets[index];
+    char note[512];
+    snprintf(note, sizeof note, "%d\xe2\x86\x92%d: %s", from, to, why);
+    struct cps_kube_event event = {
+        .namespace = rt->target.namespace,
+        .regarding_kind = rt->target.kind,
+        .regarding_api_version = rt->target.api_version,
+        .regarding_name = rt->target.name,
+        .type = success ? "Normal" : "Warning",
+        .reason = success ? "SuccessfulRescale" : "FailedRescale",
+        .action = "Scale",
+        .note = note,
+        .reporting_controller = "cpscale.io/controller",
+        .reporting_instance = ctl->identity,
+        .event_time_us = cps_wall_ms() * US_PER_MS,
+    };
+    char *body = cps_kube_encode_event(&event);
+    if (!body)
+        return;
+    if (cps_kube_request(ctl->kube, "create", "events", "POST", rt->events_path,
+                         "application/json", body, ctl->options.kube_timeout_ms, event_posted_cb,
+                         rt, &rt->event_request) == 0)
+        ctl->tick_pending++;
+    free(body);
+}
+
+/* Count a failed PATCH under its HTTP code (0: transport). */
+static void count_failure(struct cps_target_runtime *rt, long code)
+{
+    for (int i = 0; i < CPS_SCALE_FAILURE_CODES; i++) {
+        if (rt->failures[i].count == 0 || rt->failures[i].code == code) {
+            rt->failures[i].code = code;
+            rt->failures[i].count++;
+            return;
+        }
+    }
+}
+
+static void patch_done_cb(const struct cps_kube_answer *answer, void *user)
+{
+    struct cps_target_runtime *rt = user;
+    struct cps_controller *ctl = rt->controller;
+    size_t index = (size_t)(rt - ctl->targets);
+    rt->patch_request = NULL;
+    int32_t from = rt->patched_from, to = rt->decision.desired;
+    const char *reason = cps_reason_name(rt->decision.reason);
+    if (answer->status == 200) {
+        rt->action = CPS_ACTION_PATCHED;
+        rt->write_failures = 0;
+        /* as HPA does: the event enters the history once it has happened */
+        cps_history_add_scale_event(rt->history, ctl->tick_now_ms, to - from);
+        if (to > from)
+            rt->scale_ups++;
+        else
+            rt->scale_downs++;
+        cps_metrics_record_scale(&ctl->metrics);
+        post_event(ctl, index, 1, from, to, reason);
+    } else if (answer->status == 409) {
+        rt->action = CPS_ACTION_CONFLICT; /* changed under us: read again next tick */
+        count_failure(rt, 409);
+    } else {
+        rt->action = CPS_ACTION_FAILED;
+        count_failure(rt, answer->status);
+        note_read_error(rt, "PATCH scale", answer, NULL);
+        if (cps_backoff_is_retryable(answer->status) || answer->transport_error)
+            back_off(rt, &rt->write_failures, cps_monotonic_ms(), answer->retry_after_ms);
+        if (answer->status != 429) {
+            char why[400];
+            snprintf(why, sizeof why, "%s (failed: %s)", reason, rt->read_error);
+            post_event(ctl, index, 0, from, to, why);
+        }
+    }
+    tick_answer_arrived(ctl);
+}
+
+/* Decide for one target from what was read, and PATCH when the decision
+ * differs from the current count, this replica leads (checked right
+ * now, not at the start of the tick), and it is not a dry run. */
+static void decide_and_act(struct cps_controller *ctl, size_t index)
+{
+    struct cps_target_runtime *rt = &ctl->targets[index];
+    if (rt->action == CPS_ACTION_BACKING_OFF)
+        return;
+    if (!rt->have_scale) {
+        rt->action = CPS_ACTION_NO_READ; /* no current count: nothing safe to do */
+        return;
+    }
+    struct cps_observation *obs = &rt->observation;
+    obs->replicas = rt->scale.spec_replicas;
+    obs->ready_replicas = rt->have_object ? rt->object_ready : 0;
+    unsigned missing = 0;
+    if (!rt->have_object)
+        missing |= CPS_METRIC_BIT(CPS_METRIC_READY);
+    for (int q = 0; q < CPS_CONTROLLER_N_QUERIED; q++)
+        if (!(rt->received & CPS_METRIC_BIT(cps_controller_queried[q])))
+            missing |= CPS_METRIC_BIT(cps_controller_queried[q]);
+    if (missing & CPS_METRIC_BIT(CPS_METRIC_COST)) {
+        /* no price from the cost query: the configured one (not missing) */
+        obs->cost_per_pod_hour = rt->target.cost_pod_hour_usd;
+        missing &= ~CPS_METRIC_BIT(CPS_METRIC_COST);
+    }
+    obs->missing = missing;
+    cps_decide(&rt->target, obs, rt->history, rt->policy, ctl->tick_now_ms, NULL, &rt->decision);
+    rt->decided = 1;
+    rt->decisions[rt->decision.reason]++;
+    double pods = obs->replicas > 0 ? obs->replicas : 0;
+    rt->cost_per_hour = pods * obs->cost_per_pod_hour;
+    rt->cost_per_million = (obs->missing & CPS_METRIC_BIT(CPS_METRIC_QPS)) || obs->qps <= 0
+                               ? NAN
+                               : rt->cost_per_hour / (obs->qps * CPS_S_PER_HOUR) * PER_MILLION;
+
+    int32_t desired = rt->decision.desired;
+    if (desired == obs->replicas)
+        return;
+    if (rt->target.paused) {
+        rt->action = CPS_ACTION_PAUSED;
+        return;
+    }
+    if (ctl->options.dry_run) {
+        rt->action = CPS_ACTION_DRY_RUN;
+        return;
+    }
+    if (ctl->lease && !cps_lease_held(ctl->lease, cps_monotonic_ms())) {
+        rt->action = CPS_ACTION_NOT_LEADER;
+        return;
+    }
+    /* the rails already clamp; this is the last line of defence */
+    if (desired < rt->target.min_replicas || desired > rt->target.max_replicas) {
+        rt->action = CPS_ACTION_FAILED;
+        return;
+    }
+    char *body = cps_kube_encode_scale_patch(rt->scale.resource_version, desired);
+    if (!body)
+        return;
+    rt->patched_from = obs->replicas;
+    char resource[80];
+    snprintf(resource, sizeof resource, "%s/scale", rt->resource);
+    if (cps_kube_request(ctl->kube, "patch", resource, "PATCH", rt->scale_path,
+                         "application/merge-patch+json", body, ctl->options.kube_timeout_ms, patch_done_cb,
+                         rt, &rt->patch_request) == 0)
+        ctl->tick_pending++;
+    free(body);
+}
+
+static const char *action_name(enum cps_action action)
+{
+    static const char *const names[] = {"none",     "patched",      "dry_run",
+                                        "not_leader", "paused",     "conflict",
+                                        "failed",   "backing_off",  "no_read"};
+    return names[action];
+}
+
+/* One log line per target per tick. */
+static void log_target(const struct cps_controller *ctl, const struct cps_target_runtime *rt)
+{
+    (void)ctl;
+    struct cps_log_line line;
+    enum cps_log_level level = rt->action == CPS_ACTION_FAILED || rt->action == CPS_ACTION_NO_READ
+                                   ? CPS_LOG_WARN
+                                   : CPS_LOG_INFO;
+    cps_log_begin(&line, level, "tick");
+    cps_log_str(&line, "target", rt->key);
+    if (rt->decided) {
+        const struct cps_observation *obs = &rt->observation;
+        cps_log_int(&line, "current", obs->replicas);
+        cps_log_int(&line, "ready", obs->ready_replicas);
+        cps_log_int(&line, "desired", rt->decision.desired);
+        cps_log_str(&line, "reason", cps_reason_name(rt->decision.reason));
+        cps_log_num(&line, "qps", (obs->missing & CPS_METRIC_BIT(CPS_METRIC_QPS)) ? NAN : obs->qps);
+        cps_log_num(&line, "p95_ms", (obs->missing & CPS_METRIC_BIT(CPS_METRIC_P95)) ? NAN : obs->p95_ms);
+        cps_log_num(&line, "cost_per_million", rt->cost_per_million);
+        char detail[512];
+        cps_decision_describe(&rt->decision, detail, sizeof detail);
+        cps_log_str(&line, "detail", detail);
+    }
+    cps_log_str(&line, "action", action_name(rt->action));
+    if (rt->read_error[0])
+        cps_log_str(&line, "error", rt->read_error);
+    cps_log_end(&line);
+}
+
+/* Publish /metrics. */
+void cps_tick_publish_metrics(struct cps_controller *ctl)
+{
+    if (!ctl->server)
+        return;
+    size_t len = 0;
+    char *text = cps_metrics_render(ctl, &len);
+    if (text)
+        cps_server_publish_metrics(ctl->server, text, len);
+}
+
+static double process_cpu_seconds(void)
+{
+    struct timespec cpu;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+    return (double)cpu.tv_sec + (double)cpu.tv_nsec / CPS_NS_PER_S;
+}
+
+/* Everything read: decide and act for each target. Everything acted on:
+ * report, and run what waited for the tick (reload, shutdown, --once). */
+static void tick_finish(struct cps_controller *ctl)
+{
+    if (!ctl->tick_acting) {
+        ctl->tick_acting = 1;
+        ctl->tick_pending = 1;
+        for (size_t t = 0; t < ctl->n_targets && !ctl->shutting_down; t++)
+            decide_and_act(ctl, t);
+        if (--ctl->tick_pending > 0)
+            return; /* writes out: come back when they are answered */
+    }
+    ctl->tick_acting = 0;
+    for (size_t t = 0; t < ctl->n_targets; t++)
+        log_target(ctl, &ctl->targets[t]);
+    int64_t now = cps_monotonic_ms();
+    double seconds = (double)(now - ctl->tick_started_ms) / CPS_MS_PER_S;
+    ctl->ticks++;
+    ctl->tick_running = 0;
+    cps_metrics_record_tick(&ctl->metrics, seconds, process_cpu_seconds());
+    cps_tick_publish_metrics(ctl);
+    if (ctl->server)
+        cps_server_set_ready(ctl->server, !ctl->shutting_down);
+    if (ctl->tick_done_cb)
+        ctl->tick_done_cb(ctl);
+}
+
+/* Cancel the tick's requests still out (shutdown grace is over). */
+void cps_tick_cancel(struct cps_controller *ctl)
+{
+    for (size_t t = 0; t < ctl->n_targets; t++) {
+        struct cps_target_runtime *rt = &ctl->targets[t];
+        cps_http_cancel(rt->scale_request);
+        cps_http_cancel(rt->object_request);
+        cps_http_cancel(rt->patch_request);
+        cps_http_cancel(rt->event_request);
+        rt->scale_request = rt->object_request = rt->patch_request = rt->event_request = NULL;
+    }
+    for (size_t q = 0; q < ctl->n_queries; q++) {
+        cps_http_cancel(ctl->queries[q].request);
+        ctl->queries[q].request = NULL;
+    }
+}

@@ -1,0 +1,251 @@
+/*
+ * The controller's target table (controller/targets.c) and retry
+ * discipline (controller/backoff.c): adoption on reload, query planning,
+ * backoff. No network: the table is driven with configs parsed from YAML.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "controller.h"
+#include "cps_test.h"
+
+/* Cluster-wide queries for every metric, so each test states only what it
+ * overrides. */
+#define QUERIES                                                                \
+    "queries:\n"                                                               \
+    "  qps: sum by (namespace, deployment) (rate(r[1m]))\n"                    \
+    "  p95_ms: p95_all\n"                                                      \
+    "  cpu_utilization: cpu_all\n"                                             \
+    "  cost_per_pod_hour: cost_all\n"
+
+static struct cps_config *load(const char *yaml)
+{
+    struct cps_err err = {0};
+    struct cps_config *config = cps_config_load_bytes(yaml, strlen(yaml), "test.yaml", &err);
+    if (!config)
+        CPS_FAIL_AT("config: %s", err.message);
+    return config;
+}
+
+/* A controller holding `yaml`'s targets (config kept in ctl->config). */
+static int start(struct cps_controller *ctl, const char *yaml)
+{
+    memset(ctl, 0, sizeof *ctl);
+    ctl->config = load(yaml);
+    if (!ctl->config)
+        return -1;
+    return cps_targets_adopt(ctl, ctl->config);
+}
+
+static void stop(struct cps_controller *ctl)
+{
+    cps_targets_free_queries(ctl);
+    cps_targets_release_all(ctl);
+    cps_config_free(ctl->config);
+}
+
+/* Swap in a new config as a reload does (adopt, then replace). */
+static int reload(struct cps_controller *ctl, const char *yaml)
+{
+    struct cps_config *config = load(yaml);
+    if (!config)
+        return -1;
+    int rc = cps_targets_adopt(ctl, config);
+    cps_config_free(ctl->config);
+    ctl->config = config;
+    return rc;
+}
+
+/* ---- adoption -------------------------------------------------------------- */
+
+#define TWO_TARGETS                                                            \
+    QUERIES "targets:\n"                                                       \
+            "  - {namespace: a, deployment: x}\n"                              \
+            "  - {namespace: b, deployment: y}\n"
+
+static void test_adoption(void)
+{
+    static const struct {
+        const char *name;
+        const char *reloaded;
+        const char *kept_ns, *kept_name; /* NULL: nothing kept */
+        const char *gone_ns, *gone_name; /* must not be found; NULL: none */
+        size_t n_targets;
+    } rows[] = {
+        {"same targets keep state", TWO_TARGETS, "b", "y", NULL, NULL, 2},
+        {"a removed target is dropped",
+         QUERIES "targets:\n  - {namespace: b, deployment: y}\n", "b", "y", "a", "x", 1},
+        {"a new target starts fresh",
+         QUERIES "targets:\n  - {namespace: b, deployment: y}\n  - {namespace: c, deployment: z}\n",
+         "b", "y", "a", "x", 2},
+        {"another kind is another target",
+         QUERIES "targets:\n  - {namespace: a, deployment: x}\n"
+                 "  - {namespace: b, name: y, kind: StatefulSet}\n",
+         NULL, NULL, NULL, NULL, 2},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        CPS_ROW_BEGIN();
+        struct cps_controller ctl;
+        if (start(&ctl, TWO_TARGETS) != 0) {
+            CPS_ROW_END(rows[i].name);
+            continue;
+        }
+        /* learned state on b/y */
+        long t = cps_targets_find(&ctl, "b", "y");
+        ASSERT_EQ(t, 1);
+        ctl.targets[t].scale_ups = 7;
+        ctl.targets[t].decisions[0] = 3;
+        ctl.targets[t].backoff_until_ms = 12345;
+        ctl.targets[t].write_failures = 2;
+        struct cps_history *history = ctl.targets[t].history;
+        struct cps_policy_state *policy = ctl.targets[t].policy;
+        ASSERT_EQ(reload(&ctl, rows[i].reloaded), 0);
+        ASSERT_EQ(ctl.n_targets, rows[i].n_targets);
+        long after = cps_targets_find(&ctl, "b", "y");
+        ASSERT_TRUE(after >= 0);
+        if (after >= 0) {
+            const struct cps_target_runtime *rt = &ctl.targets[after];
+            int kept = rows[i].kept_ns != NULL;
+            ASSERT_EQ(rt->scale_ups, kept ? 7 : 0);
+            ASSERT_EQ(rt->decisions[0], kept ? 3 : 0);
+            ASSERT_EQ(rt->backoff_until_ms, kept ? 12345 : 0);
+            ASSERT_EQ(rt->write_failures, kept ? 2 : 0);
+            ASSERT_EQ(rt->history == history, kept);
+            ASSERT_EQ(rt->policy == policy, kept);
+        }
+        if (rows[i].gone_ns)
+            ASSERT_EQ(cps_targets_find(&ctl, rows[i].gone_ns, rows[i].gone_name), -1);
+        for (size_t k = 0; k < ctl.n_targets; k++)
+            ASSERT_EQ(cps_targets_find(&ctl, ctl.targets[k].target.namespace,
+                                       ctl.targets[k].target.name) >= 0, 1);
+        stop(&ctl);
+        CPS_ROW_END(rows[i].name);
+    }
+}
+
+/* The index finds every target among many (collisions, growth). */
+static void test_index_many(void)
+{
+    char yaml[65536];
+    size_t n = 0;
+    int len = snprintf(yaml, sizeof yaml, "%stargets:\n", QUERIES);
+    for (; n < 200; n++)
+        len += snprintf(yaml + len, sizeof yaml - (size_t)len,
+                        "  - {namespace: ns%zu, deployment: d%zu}\n", n % 7, n);
+    struct cps_controller ctl;
+    if (start(&ctl, yaml) != 0)
+        return;
+    ASSERT_EQ(ctl.n_targets, n);
+    for (size_t i = 0; i < n; i++) {
+        char ns[16], name[16];
+        snprintf(ns, sizeof ns, "ns%zu", i % 7);
+        snprintf(name, sizeof name, "d%zu", i);
+        ASSERT_EQ(cps_targets_find(&ctl, ns, name), (long)i);
+    }
+    ASSERT_EQ(cps_targets_find(&ctl, "ns1", "d0"), -1);
+    ASSERT_EQ(cps_targets_find(&ctl, NULL, "d0"), -1);
+    stop(&ctl);
+}
+
+/* ---- query planning ------------------------------------------------------ */
+
+static void test_plan(void)
+{
+    static const struct {
+        const char *name;
+        const char *yaml;
+        size_t n_queries;
+        /* the qps query of target 1: its index and text */
+        int qps_index_1;
+        const char *qps_text_1;
+        long qps_owner_1;
+    } rows[] = {
+        {"shared texts: one query per metric", TWO_TARGETS, 4, 0,
+         "sum by (namespace, deployment) (rate(r[1m]))", -1},
+        {"$namespace/$deployment: one query per target",
+         "queries:\n"
+         "  qps: sum(rate(r{namespace=\"$namespace\", pod=~\"$deployment-.*\"}[1m]))\n"
+         "targets:\n"
+         "  - {namespace: a, deployment: x}\n"
+         "  - {namespace: b, deployment: y}\n",
+         2 + 3, 4, "sum(rate(r{namespace=\"b\", pod=~\"y-.*\"}[1m]))", 1},
+        {"a target's own text is its own query",
+         QUERIES "targets:\n"
+                 "  - {namespace: a, deployment: x}\n"
+                 "  - {namespace: b, deployment: y, queries: {qps: mine}}\n",
+         5, 4, "mine", -1},
+        {"equal own texts are shared",
+         QUERIES "targets:\n"
+                 "  - {namespace: a, deployment: x, queries: {qps: mine}}\n"
+                 "  - {namespace: b, deployment: y, queries: {qps: mine}}\n",
+         4, 0, "mine", -1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        CPS_ROW_BEGIN();
+        struct cps_controller ctl;
+        if (start(&ctl, rows[i].yaml) == 0 && cps_targets_plan_queries(&ctl) == 0) {
+            ASSERT_EQ(ctl.n_queries, rows[i].n_queries);
+            int q = ctl.targets[1].query_index[CPS_METRIC_QPS];
+            ASSERT_EQ(q, rows[i].qps_index_1);
+            if (q >= 0 && (size_t)q < ctl.n_queries) {
+                ASSERT_STR_EQ(ctl.queries[q].promql, rows[i].qps_text_1);
+                ASSERT_EQ(ctl.queries[q].metric, CPS_METRIC_QPS);
+                ASSERT_EQ(ctl.queries[q].target_index, rows[i].qps_owner_1);
+            }
+            /* ready replicas come from the Deployment, never a query */
+            ASSERT_EQ(ctl.targets[1].query_index[CPS_METRIC_READY], -1);
+        }
+        stop(&ctl);
+        CPS_ROW_END(rows[i].name);
+    }
+}
+
+/* ---- backoff ----------------------------------------------------------------- */
+
+static void test_backoff(void)
+{
+    static const struct {
+        const char *name;
+        int failures;
+        int64_t retry_after_ms;
+        double jitter;
+        int64_t want_ms;
+    } rows[] = {
+        {"first failure: the base", 1, 0, 1.0, 1000},
+        {"doubles", 2, 0, 1.0, 2000},
+        {"doubles again", 4, 0, 1.0, 8000},
+        {"jitter low", 3, 0, 0.5, 2000},
+        {"jitter high", 3, 0, 1.499, 5996},
+        {"capped at 5 min", 10, 0, 1.0, 300000},
+        {"capped long after", 60, 0, 1.0, 300000},
+        {"jitter on the cap", 60, 0, 0.5, 150000},
+        {"Retry-After longer wins", 1, 30000, 1.0, 30000},
+        {"Retry-After shorter loses", 4, 500, 1.0, 8000},
+        {"Retry-After past the cap", 60, 600000, 1.0, 600000},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        CPS_ROW_BEGIN();
+        ASSERT_EQ(cps_backoff_delay_ms(rows[i].failures, rows[i].retry_after_ms, rows[i].jitter),
+                  rows[i].want_ms);
+        CPS_ROW_END(rows[i].name);
+    }
+    static const struct {
+        long status;
+        int retry;
+    } codes[] = {{200, 0}, {404, 0}, {409, 0}, {429, 1}, {500, 1}, {503, 1}, {0, 0}};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        CPS_ROW_BEGIN();
+        ASSERT_EQ(cps_backoff_is_retryable(codes[i].status), codes[i].retry);
+        CPS_ROW_END("retryable status");
+    }
+}
+
+int main(void)
+{
+    CPS_RUN(test_adoption);
+    CPS_RUN(test_index_many);
+    CPS_RUN(test_plan);
+    CPS_RUN(test_backoff);
+    CPS_TEST_END();
+}
