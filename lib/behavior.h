@@ -146,7 +146,7 @@ int32_t cps_behavior_scale_down_limit(const struct cps_scaling_rules *rules,
                                       int32_t current);
 
 /*
- * The HPA replica calculator for a resource utilization target (SIM-MODEL
+ * The HPA replica calculator for a resource utilization target (docs/model.md
  * §6, after Kubernetes' GetResourceReplicas): tolerance, unready pods counted
  * at 0 % on a scale-up, no ready pods -> keep. `replicas` is the current
  * spec count, `ready` the ready pods, `utilization` the mean utilization of

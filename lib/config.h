@@ -85,7 +85,7 @@ struct cps_target {
     int line, col; /* where the target was defined, for messages */
 };
 
-/* `sim:` (SIM-MODEL §3 and §5), also settable by `cpscale sim` flags. */
+/* `sim:` (docs/model.md §3 and §5), also settable by `cpscale sim` flags. */
 struct cps_sim_params {
     double service_rate;     /* μ, req/s per ready pod */
     double base_latency_ms;

@@ -7,14 +7,14 @@
 #define P95_TAIL 0.05
 /* ln(1 / 0.05): the p95 of an exponential distribution times its rate. */
 #define LN_20 2.995732273553991
-/* Relative precision of the bisections (SIM-MODEL §3 asks 1e-9). */
+/* Relative precision of the bisections (docs/model.md §3 asks 1e-9). */
 #define BISECT_REL_TOL 1e-12
 #define BISECT_MAX_ITER 200
 /* Below this relative difference θ and μ are treated as equal (limit form). */
 #define THETA_EQ_REL 1e-9
 #define MS_PER_S 1000.0
 
-/* P(T > t) for M/M/c FCFS with Erlang C probability erlang_c (SIM-MODEL §3). */
+/* P(T > t) for M/M/c FCFS with Erlang C probability erlang_c (docs/model.md §3). */
 static double pooled_tail(double mu, double theta, double erlang_c, double t)
 {
     double no_wait = (1.0 - erlang_c) * exp(-mu * t);
@@ -25,7 +25,7 @@ static double pooled_tail(double mu, double theta, double erlang_c, double t)
 
 /*
  * Erlang C (probability that an arrival waits) for c servers at offered load
- * a = λ/μ < c, through the stable Erlang B recurrence of SIM-MODEL §3.
+ * a = λ/μ < c, through the stable Erlang B recurrence of docs/model.md §3.
  */
 static double erlang_c(double a, int32_t c)
 {

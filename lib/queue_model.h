@@ -1,5 +1,5 @@
 /*
- * The queueing model of SIM-MODEL §3: p95 response time of c ready pods
+ * The queueing model of docs/model.md §3: p95 response time of c ready pods
  * serving λ req/s, each pod at μ req/s, plus a fixed base latency, for
  * random routing (c independent M/M/1 queues) and pooled routing (one
  * M/M/c FCFS queue), and λmax(c), the largest rate c pods serve within an

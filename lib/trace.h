@@ -1,5 +1,5 @@
 /*
- * Trace CSV (SIM-MODEL §1) -> rows, from bytes. Pure: the caller reads the
+ * Trace CSV (docs/model.md §1) -> rows, from bytes. Pure: the caller reads the
  * file and feeds it in chunks, so a multi-gigabyte trace needs no more memory
  * than one chunk.
  *
@@ -76,7 +76,7 @@ int cps_trace_parser_finish(const struct cps_trace_parser *parser, struct cps_er
 int cps_rfc3339_parse(const char *text, size_t len, double *epoch, size_t *bad_offset);
 
 /*
- * Gap detection (SIM-MODEL §1): steps between rows are collected, and after
+ * Gap detection (docs/model.md §1): steps between rows are collected, and after
  * the last row every step longer than 1.5x the median step is a gap. Steps
  * are kept run-length encoded (a trace's steps are nearly all equal), so a
  * two-million-row trace costs a few runs, not two arrays of two million.

@@ -1,5 +1,5 @@
 /*
- * `cpscale calibrate TRACE.csv`: fit the simulated world (SIM-MODEL §3) to
+ * `cpscale calibrate TRACE.csv`: fit the simulated world (docs/model.md §3) to
  * what production showed. From the rows that have qps, p95_ms and replicas,
  * find the service rate μ and the base latency that make
  *

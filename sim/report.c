@@ -23,7 +23,7 @@ static void format_span(char *buf, size_t size, int64_t seconds)
 }
 
 /*
- * Print the comparison table: one row per policy with the SIM-MODEL §8
+ * Print the comparison table: one row per policy with the docs/model.md §8
  * figures. Money with enough digits to compare small runs; NaN (no oracle)
  * prints as "-".
  */

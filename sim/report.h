@@ -1,5 +1,5 @@
 /*
- * The simulator's report (SIM-MODEL §8): a table for people, JSON for
+ * The simulator's report (docs/model.md §8): a table for people, JSON for
  * machines.
  */
 #ifndef CPS_SIM_REPORT_H
@@ -24,7 +24,7 @@ struct cps_sim_report {
 /* Human table. Returns 0, or -1 on a write error. */
 int cps_report_write_table(FILE *out, const struct cps_sim_report *report);
 
-/* One JSON object (schema of SIM-MODEL §8), newline-terminated. */
+/* One JSON object (schema of docs/model.md §8), newline-terminated. */
 int cps_report_write_json(FILE *out, const struct cps_sim_report *report);
 
 #endif

@@ -2,7 +2,7 @@
  * A trace held in memory as runs of seconds at one rate and one price, for
  * the commands that replay the same trace many times (`cpscale tune`, the
  * what-if mode of `cpscale sim`). The runs are exactly what `cpscale sim`
- * feeds its engine (SIM-MODEL §1: carry-forward, the last row's length,
+ * feeds its engine (docs/model.md §1: carry-forward, the last row's length,
  * whole seconds), before --scale and --price are applied, so a replay from
  * memory gives the same figures as one from the file.
  *

@@ -1,12 +1,12 @@
 /*
  * `cpscale sim --record-trace FILE`: write what one policy's simulated
  * deployment would have shown a monitoring system, as a trace in the format
- * of SIM-MODEL §1 (timestamp, qps, p95_ms, replicas, cost_per_pod_hour), one
+ * of docs/model.md §1 (timestamp, qps, p95_ms, replicas, cost_per_pod_hour), one
  * row per `step` seconds. It is the input `cpscale calibrate` expects, made
  * from a world whose parameters are known.
  *
  * Per step: qps is the mean arrival rate; replicas the mean number of ready
- * pods; p95_ms the request-weighted mean of each second's p95 (SIM-MODEL
+ * pods; p95_ms the request-weighted mean of each second's p95 (docs/model.md
  * §3), left empty when a second of the step was saturated (p95 unbounded)
  * and, in a step without arrivals, the plain mean; cost_per_pod_hour the
  * mean price.

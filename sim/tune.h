@@ -12,7 +12,7 @@
  * figures as JSON; `--merge` combines shard files, and an unsharded run is
  * the merge of its one shard, so both print the same table and fragment.
  *
- * Each part of a trace is replayed as a trace of its own (SIM-MODEL §1-§8
+ * Each part of a trace is replayed as a trace of its own (docs/model.md §1-§8
  * from its own second 0), so a policy starts the test part as it would
  * start in production: knowing nothing it has not learned there.
  */

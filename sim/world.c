@@ -12,7 +12,7 @@
 
 #define SECONDS_PER_HOUR 3600.0
 #define REQUESTS_PER_MILLION 1e6
-/* The policy sees p95 capped at this many times the SLO (SIM-MODEL §5). */
+/* The policy sees p95 capped at this many times the SLO (docs/model.md §5). */
 #define P95_CAP_FACTOR 10.0
 
 /* A batch of pods created at the same second, not ready yet. */
@@ -66,7 +66,7 @@ struct policy_run {
 };
 
 /*
- * The oracle (SIM-MODEL §7) runs online: c*_k per second, and per pod level
+ * The oracle (docs/model.md §7) runs online: c*_k per second, and per pod level
  * the last busy second, so each idle gap is priced when the level is busy
  * again. With per-second prices, a timeline of price runs gives the sum of
  * prices over any past interval.
@@ -414,7 +414,7 @@ static void promote_ready(struct policy_run *run, int64_t k)
 }
 
 /*
- * Move to `desired` pods at second k (SIM-MODEL §4): new pods exist (and
+ * Move to `desired` pods at second k (docs/model.md §4): new pods exist (and
  * cost) now and are ready after startup; removals take not-ready pods first,
  * youngest first, then ready ones.
  */
@@ -467,7 +467,7 @@ static int apply_scale(struct cps_sim *sim, struct policy_run *run, int64_t k, i
 /* ---- observations ------------------------------------------------------ */
 
 /*
- * Capped p95 and CPU busy share of c ready pods at rate λ (SIM-MODEL §5),
+ * Capped p95 and CPU busy share of c ready pods at rate λ (docs/model.md §5),
  * computed only for what the policy looks at (HPA reads CPU only, static
  * nothing), with the per-c constants cached: this runs every second.
  */

@@ -1,5 +1,5 @@
 /*
- * The simulated world of SIM-MODEL.md: pods that cost from creation and serve
+ * The simulated world of docs/model.md: pods that cost from creation and serve
  * from readiness, the queueing model, lagged windowed observations, and the
  * policies cpscale, hpa, static:N and oracle, all advanced in lockstep over
  * one stream of per-second arrival rates.
@@ -74,7 +74,7 @@ struct cps_sim;
 struct cps_sim *cps_sim_new(const struct cps_sim_setup *setup, struct cps_err *err);
 void cps_sim_free(struct cps_sim *sim);
 
-/* Write per-step rows (SIM-MODEL §8) to `out`, one row per policy every
+/* Write per-step rows (docs/model.md §8) to `out`, one row per policy every
  * `every_seconds` seconds, aggregating the seconds in between. */
 int cps_sim_set_steps(struct cps_sim *sim, FILE *out, int64_t every_seconds);
 

@@ -101,8 +101,8 @@ static void tune_usage(FILE *out)
           "\n"
           "EXAMPLES\n"
           "    cpscale tune web-week.csv api-week.csv --budget 0.5% --config config.yaml\n"
-          "    cpscale tune ../shared/traces/nasa-jul95-1m.csv:900 \\\n"
-          "        ../shared/traces/twitter-aug21-1m.csv:15 --output tuned.yaml\n"
+          "    cpscale tune traces/web-1m.csv:900 traces/api-1m.csv:15 \\\n"
+          "        --output tuned.yaml\n"
           "    for i in 0 1 2; do cpscale tune t.csv --shard $i/3 --output s$i.json; done\n"
           "    cpscale tune --merge s0.json s1.json s2.json\n",
           out);

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Workload emulator: the SIM-MODEL world in real time, as Prometheus sees it.
+"""Workload emulator: the docs/model.md world in real time, as Prometheus sees it.
 
-For each target Deployment it replays a demand profile (a SIM-MODEL §1 trace
-CSV, a built-in ramp, or a constant) through the world of SIM-MODEL §3 with
+For each target Deployment it replays a demand profile (a docs/model.md §1 trace
+CSV, a built-in ramp, or a constant) through the world of docs/model.md §3 with
 `routing: random`: every ready pod is its own M/M/1 queue fed λ/c, so a
 request's latency is base + Exp(μ − λ/c) and p95 = base + ln(20)/(μ − λ/c).
 Pods become ready `--startup-s` seconds after they are created and cost
@@ -144,7 +144,7 @@ def _parse_timestamp(text):
 
 
 class TraceProfile:
-    """Demand from a SIM-MODEL §1 CSV: the rate at trace second τ (counted
+    """Demand from a docs/model.md §1 CSV: the rate at trace second τ (counted
     from the first row) is the qps of the latest row at or before it; after
     the last row the last rate holds."""
 
@@ -293,7 +293,7 @@ def parse_profile(spec, scale, base_dir=None, cache=None):
 # ---------------------------------------------------------------- model
 
 class Model:
-    """SIM-MODEL §3, routing random, plus the per-pod rates a scrape shows."""
+    """docs/model.md §3, routing random, plus the per-pod rates a scrape shows."""
 
     def __init__(self, service_rate, base_latency_s, slo_s):
         self.mu = service_rate
@@ -491,7 +491,7 @@ class Target:
 
     # set_replicas: make the pod count n at wall time `now` (after advance).
     # Up: new pods, ready `startup` later (at once when already_ready, for
-    # the pods that exist before the emulator starts). Down (SIM-MODEL §4):
+    # the pods that exist before the emulator starts). Down (docs/model.md §4):
     # pods not ready yet go first, youngest first, then the youngest ready.
     def set_replicas(self, n, now, already_ready=False):
         n = max(0, int(n))
@@ -863,7 +863,7 @@ def parse_target_line(text, where):
 
 def build_parser():
     p = argparse.ArgumentParser(
-        description="Replay demand through the SIM-MODEL world in real time and serve "
+        description="Replay demand through the docs/model.md world in real time and serve "
                     "what Prometheus would scrape (127.0.0.1 only).")
     p.add_argument("--target", action="append", default=[], metavar="NS/NAME=SPEC",
                    help="a Deployment and its demand: TRACE.csv, "

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Trace input errors through the real binary (SIM-MODEL.md §1).
+# Trace input errors through the real binary (docs/model.md §1).
 #
 # usage: bash tests/golden/bad_input.sh path/to/cpscale   (from the repo root)
 #

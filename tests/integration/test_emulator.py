@@ -15,7 +15,7 @@ config/default.yaml (read from the file, not copied) against it:
   phase 2 (63 s after it): the queries exactly as written, [1m] and all.
 
 Each check compares one series per (namespace, deployment) with the model of
-SIM-MODEL.md (μ 100/s, base 20 ms): qps = the demand, p95 within 15 % of
+docs/model.md (μ 100/s, base 20 ms): qps = the demand, p95 within 15 % of
 base + ln 20/(μ − λ/c), cpu = min(λ/(cμ), 1), ready = ready pods, cost =
 --price. Negative checks: a Deployment with no pods has no qps, p95, cpu or
 cost series (ready_replicas is 0); one with no ready pods or no requests
@@ -176,7 +176,7 @@ class Checks:
 def pure_checks(checks):
     model = emu.Model(MU, BASE_MS / 1000, 0.1)
     for lam, c, want in ((50, 1, 79.914645), (150, 2, 139.829291), (900, 10, 319.573227)):
-        checks.near("model p95(%g, %d) = SIM-MODEL §9" % (lam, c), model.p95(lam, c) * 1000, want, 1e-6)
+        checks.near("model p95(%g, %d) = docs/model.md §9" % (lam, c), model.p95(lam, c) * 1000, want, 1e-6)
     checks.equal("model p95 infinite with no ready pods", model.p95(10, 0), math.inf)
     ramp = emu.parse_profile("ramp:10,110,5,10,5,20", 1.0)
     for tau, want in ((0, 10), (4.9, 10), (10, 60), (15, 110), (19.9, 110), (30, 60), (40, 10), (1e6, 10)):

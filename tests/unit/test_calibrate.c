@@ -1,6 +1,6 @@
 /*
  * Calibration (sim/calibrate.c): rows made from the queueing model of
- * SIM-MODEL §3 with known parameters, exact and with noise, must give those
+ * docs/model.md §3 with known parameters, exact and with noise, must give those
  * parameters back; data that cannot identify them must be refused with the
  * reason; rows are accounted for.
  */
@@ -103,7 +103,7 @@ static void test_safe_rate(void)
     struct cps_calib_result r;
     struct cps_err err;
     ASSERT_EQ(cps_calibrate_fit(rows, n, &o, &r, &err), 0);
-    /* SIM-MODEL §9: λmax(1) = 62.553347 at μ 100, base 20 ms, SLO 100 ms */
+    /* docs/model.md §9: λmax(1) = 62.553347 at μ 100, base 20 ms, SLO 100 ms */
     ASSERT_NEAR(r.slo_safe_rps_per_pod, 62.553347, 1e-3);
 }
 

@@ -1,4 +1,4 @@
-/* The queueing model against SIM-MODEL.md §9's check values. */
+/* The queueing model against docs/model.md §9's check values. */
 #include "cps_test.h"
 #include "queue_model.h"
 
@@ -10,7 +10,7 @@ struct p95_case {
     double expected_ms;
 };
 
-/* SIM-MODEL §9: μ 100, base 20 ms. */
+/* docs/model.md §9: μ 100, base 20 ms. */
 static const struct p95_case p95_cases[] = {
     {"random p95(50,1)", CPS_ROUTING_RANDOM, 50, 1, 79.914645},
     {"random p95(150,2)", CPS_ROUTING_RANDOM, 150, 2, 139.829291},

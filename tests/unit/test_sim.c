@@ -1,5 +1,5 @@
 /*
- * The simulated world against SIM-MODEL.md: the tiny trace's check values
+ * The simulated world against docs/model.md: the tiny trace's check values
  * (§9), the oracle with per-second prices (§7), streaming invariance, and
  * the report's totals against the per-second steps.
  */
@@ -9,7 +9,7 @@
 #include "decide.h"
 #include "world.h"
 
-/* SIM-MODEL §9 defaults. */
+/* docs/model.md §9 defaults. */
 static void default_setup(struct cps_sim_setup *s, const char *policies)
 {
     memset(s, 0, sizeof *s);
@@ -103,7 +103,7 @@ static void test_feed_granularity(void)
 }
 
 /*
- * Oracle with per-second prices (SIM-MODEL §7). λ 100 needs 2 pods, 50
+ * Oracle with per-second prices (docs/model.md §7). λ 100 needs 2 pods, 50
  * needs 1. Seconds 0-9: 100; 10-99: 50; 100-109: 100. Price 3600/h (1 USD
  * per pod-second) for seconds 0-49, 7200/h (2 USD) after.
  *   level 1, busy all 110 s: 50*1 + 60*2 = 170
@@ -206,7 +206,7 @@ static double sum_steps_column(FILE *f, const char *policy, int column, int *row
 }
 
 /*
- * The steps file lets anyone recompute the totals (SIM-MODEL §8), and every
+ * The steps file lets anyone recompute the totals (docs/model.md §8), and every
  * policy stays inside [min, max] on a load that swings far outside them.
  */
 static void test_steps_recompute_totals(void)

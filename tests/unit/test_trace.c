@@ -1,5 +1,5 @@
 /*
- * Table tests for lib/trace.c: the streaming trace CSV parser (SIM-MODEL §1),
+ * Table tests for lib/trace.c: the streaming trace CSV parser (docs/model.md §1),
  * the RFC 3339 reader and the step log behind the gap warnings.
  *
  * Every input is parsed several ways (the whole buffer at once; one byte at

@@ -11,7 +11,7 @@
 #include "tune.h"
 
 #define N_CANDIDATES 300
-#define SAFE_RPS 62.553347 /* SIM-MODEL §9: λmax(1) at the defaults */
+#define SAFE_RPS 62.553347 /* docs/model.md §9: λmax(1) at the defaults */
 
 static struct cps_tune_candidate a[N_CANDIDATES], b[N_CANDIDATES], c[N_CANDIDATES];
 

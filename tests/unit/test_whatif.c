@@ -93,7 +93,7 @@ static void test_apply(void)
     ASSERT_EQ(setup.world.routing, CPS_ROUTING_POOLED);
 }
 
-/* SIM-MODEL §9 defaults with a cpscale target. */
+/* docs/model.md §9 defaults with a cpscale target. */
 static void setup_for(struct cps_sim_setup *s, struct cps_target *t, const char *policies)
 {
     memset(s, 0, sizeof *s);
