@@ -383,9 +383,30 @@ static int32_t clamp_i32(int64_t v, int32_t lo, int32_t hi)
     return (int32_t)v;
 }
 
+/*
+ * floor() and ceil() of a pod count computed from money or rates. Decimal
+ * figures are not exact in binary: 0.30 / 0.05 is 5.999999999999999 and
+ * 10 * 0.7 / 0.5 is 14.000000000000002, so a plain floor or ceil is one pod
+ * off exactly at the round figures people configure (issue 12, defect 13).
+ * ROUND_REL_EPSILON forgives a few ulps of such error; it is relative, so it
+ * holds at any magnitude, and far below any real fraction of a pod (1e-9 of
+ * a million pods is a thousandth of a pod).
+ */
+#define ROUND_REL_EPSILON 1e-9
+
+static double floor_tolerant(double x)
+{
+    return floor(x + fabs(x) * ROUND_REL_EPSILON);
+}
+
+static double ceil_tolerant(double x)
+{
+    return ceil(x - fabs(x) * ROUND_REL_EPSILON);
+}
+
 static int32_t pods_for(double qps, double per_pod)
 {
-    double n = ceil(qps / per_pod - 1e-9);
+    double n = ceil_tolerant(qps / per_pod);
     if (n > INT32_MAX)
         return INT32_MAX;
     return n < 1.0 ? 1 : (int32_t)n;
@@ -418,7 +439,7 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
          * misses the SLO (-1), where more pods cannot fix latency: keep CPU
          * at or below BOOTSTRAP_CPU, and do not scale down on a guess. */
         int32_t ready = obs->ready_replicas > 0 ? obs->ready_replicas : current;
-        double want = ceil((double)ready * obs->cpu_utilization / BOOTSTRAP_CPU);
+        double want = ceil_tolerant((double)ready * obs->cpu_utilization / BOOTSTRAP_CPU);
         d->basis = per_pod == 0.0 ? CPS_BASIS_LEARNING : CPS_BASIS_SLO_UNREACHABLE;
         if (want <= (double)current)
             return current;
@@ -452,8 +473,8 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
     else if (want_down < current)
         rec = want_down > want_up ? want_down : want_up;
     if (t->cost_target_per_million > 0.0 && obs->cost_per_pod_hour > 0.0 && rec > want_point) {
-        double affordable = t->cost_target_per_million * point * SECONDS_PER_HOUR /
-                            (obs->cost_per_pod_hour * REQUESTS_PER_MILLION);
+        double affordable = floor_tolerant(t->cost_target_per_million * point * SECONDS_PER_HOUR /
+                                           (obs->cost_per_pod_hour * REQUESTS_PER_MILLION));
         int32_t affordable_pods = affordable >= (double)INT32_MAX ? INT32_MAX : (int32_t)affordable;
         if (affordable_pods < rec) {
             rec = affordable_pods > want_point ? affordable_pods : want_point;
@@ -564,7 +585,7 @@ int cps_decide(const struct cps_target *t, const struct cps_observation *obs,
     else
         reason = CPS_REASON_STEADY;
     if (t->cost_max_per_hour > 0.0 && obs->cost_per_pod_hour > 0.0) {
-        double cap = floor(t->cost_max_per_hour / obs->cost_per_pod_hour);
+        double cap = floor_tolerant(t->cost_max_per_hour / obs->cost_per_pod_hour);
         int32_t cap_pods = cap > (double)hi ? hi : (int32_t)cap;
         if (cap_pods < lo)
             cap_pods = lo;

@@ -112,6 +112,7 @@ struct given_case {
     double max_per_hour;
     int32_t expected;
     enum cps_reason reason;
+    double price; /* per pod-hour; 0: healthy()'s $0.05 */
 };
 
 /*
@@ -121,21 +122,27 @@ struct given_case {
  * min/max; budget cap at floor(max_per_hour / 0.05).
  */
 static const struct given_case given_cases[] = {
-    {"within range", 10, 14, 2, 20, 0, 14, CPS_REASON_SCALE_UP},
+    {"within range", 10, 14, 2, 20, 0, 14, CPS_REASON_SCALE_UP, 0},
     /* 3 pods: max(3 * 2, 3 + 4) = 7 */
-    {"up limited to max(+100 %, +4)", 3, 15, 2, 20, 0, 7, CPS_REASON_SCALE_UP_LIMITED},
+    {"up limited to max(+100 %, +4)", 3, 15, 2, 20, 0, 7, CPS_REASON_SCALE_UP_LIMITED, 0},
     /* 9 pods: max(18, 13) = 18 */
-    {"up limited to +100 %", 9, 19, 2, 20, 0, 18, CPS_REASON_SCALE_UP_LIMITED},
+    {"up limited to +100 %", 9, 19, 2, 20, 0, 18, CPS_REASON_SCALE_UP_LIMITED, 0},
     /* 2 pods: max(4, 6) = 6 */
-    {"up limited to +4 pods", 2, 15, 2, 20, 0, 6, CPS_REASON_SCALE_UP_LIMITED},
-    {"clamped to max", 15, 40, 2, 20, 0, 20, CPS_REASON_CLAMPED_MAX},
-    {"clamped to min", 4, 0, 2, 20, 0, 2, CPS_REASON_CLAMPED_MIN},
-    {"down", 10, 4, 2, 20, 0, 4, CPS_REASON_SCALE_DOWN},
+    {"up limited to +4 pods", 2, 15, 2, 20, 0, 6, CPS_REASON_SCALE_UP_LIMITED, 0},
+    {"clamped to max", 15, 40, 2, 20, 0, 20, CPS_REASON_CLAMPED_MAX, 0},
+    {"clamped to min", 4, 0, 2, 20, 0, 2, CPS_REASON_CLAMPED_MIN, 0},
+    {"down", 10, 4, 2, 20, 0, 4, CPS_REASON_SCALE_DOWN, 0},
     /* $0.40/h at $0.05 per pod-hour: 8 pods */
-    {"budget cap", 6, 12, 2, 20, 0.40, 8, CPS_REASON_BUDGET_CAP},
+    {"budget cap", 6, 12, 2, 20, 0.40, 8, CPS_REASON_BUDGET_CAP, 0},
     /* the cap never goes below min */
-    {"budget cap under min", 6, 12, 2, 20, 0.01, 2, CPS_REASON_BUDGET_CAP},
-    {"steady", 7, 7, 2, 20, 0, 7, CPS_REASON_STEADY},
+    {"budget cap under min", 6, 12, 2, 20, 0.01, 2, CPS_REASON_BUDGET_CAP, 0},
+    /* round figures whose quotient is just under the integer in binary
+     * (0.30 / 0.05 = 5.999...; issue 12, defect 13): the cap is exact */
+    {"budget cap 0.30 / 0.05", 5, 12, 2, 20, 0.30, 6, CPS_REASON_BUDGET_CAP, 0},
+    {"budget cap 0.30 / 0.10", 2, 12, 2, 20, 0.30, 3, CPS_REASON_BUDGET_CAP, 0.10},
+    {"budget cap 0.60 / 0.20", 2, 12, 2, 20, 0.60, 3, CPS_REASON_BUDGET_CAP, 0.20},
+    {"budget cap 0.70 / 0.07", 6, 12, 2, 20, 0.70, 10, CPS_REASON_BUDGET_CAP, 0.07},
+    {"steady", 7, 7, 2, 20, 0, 7, CPS_REASON_STEADY, 0},
 };
 
 static void test_given_recommendation_rails(void)
@@ -148,6 +155,8 @@ static void test_given_recommendation_rails(void)
         t.max_replicas = tc->max;
         t.cost_max_per_hour = tc->max_per_hour;
         struct cps_observation o = healthy(100, tc->current);
+        if (tc->price > 0)
+            o.cost_per_pod_hour = tc->price;
         struct cps_history *h = cps_history_new(64, 64);
         struct cps_decision d;
         cps_decide(&t, &o, h, NULL, 1000000, &tc->given, &d);
@@ -218,6 +227,25 @@ static void test_learning_never_scales_down(void)
     cps_target_release(&t);
 }
 
+/* While learning, the policy keeps CPU at 50 %: 25 pods at 56 % want
+ * exactly 28, though 25 * 0.56 / 0.5 is 28.000000000000004 in binary. */
+static void test_learning_rounds_exactly(void)
+{
+    struct cps_target t = make_target();
+    struct cps_history *h = cps_history_new(64, 64);
+    struct cps_policy_state s;
+    cps_policy_state_init(&s);
+    t.max_replicas = 50;
+    struct cps_observation o = healthy(10, 25);
+    o.cpu_utilization = 0.56;
+    struct cps_decision d;
+    cps_decide(&t, &o, h, &s, 0, NULL, &d);
+    ASSERT_EQ(d.basis, CPS_BASIS_LEARNING);
+    ASSERT_EQ(d.recommendation, 28);
+    cps_history_free(h);
+    cps_target_release(&t);
+}
+
 static void test_reason_names(void)
 {
     ASSERT_STR_EQ(cps_reason_name(CPS_REASON_SCALE_UP_LIMITED), "scale_up_limited");
@@ -234,6 +262,7 @@ int main(void)
     test_given_recommendation_rails();
     CPS_RUN(test_policy_follows_load);
     CPS_RUN(test_learning_never_scales_down);
+    CPS_RUN(test_learning_rounds_exactly);
     CPS_RUN(test_reason_names);
     CPS_TEST_END();
 }
