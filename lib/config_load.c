@@ -69,15 +69,14 @@ static int parse_headers(const struct cps_config_walk *w, const struct cps_yaml_
     return 0;
 }
 
-/* For finding duplicate targets: order by (namespace, kind, name), then by
- * position in the array (all pointers point into config->targets). */
+/* For finding duplicate targets: order by (namespace, name), then by
+ * position in the array (all pointers point into config->targets). The
+ * kind is left out on purpose: see check_duplicate_targets(). */
 static int target_order_cb(const void *a, const void *b)
 {
     const struct cps_target *x = *(const struct cps_target *const *)a;
     const struct cps_target *y = *(const struct cps_target *const *)b;
     int c = strcmp(x->namespace, y->namespace);
-    if (!c)
-        c = strcmp(x->kind, y->kind);
     if (!c)
         c = strcmp(x->name, y->name);
     if (!c)
@@ -85,16 +84,19 @@ static int target_order_cb(const void *a, const void *b)
     return c;
 }
 
-static int same_object(const struct cps_target *x, const struct cps_target *y)
+static int same_name(const struct cps_target *x, const struct cps_target *y)
 {
-    return !strcmp(x->namespace, y->namespace) && !strcmp(x->kind, y->kind) &&
-           !strcmp(x->name, y->name);
+    return !strcmp(x->namespace, y->namespace) && !strcmp(x->name, y->name);
 }
 
 /*
- * Two targets for the same object would fight each other. Report the first
- * repeat in file order, at the repeat, naming the original. O(n log n),
- * since a file may hold many targets.
+ * Two targets for the same object would fight each other, and two of
+ * different kinds with one namespace and name (a Deployment and a
+ * StatefulSet "web") cannot be told apart by the controller's index nor by
+ * the Prometheus labels (namespace, deployment) its queries match on
+ * (issue 12, defect 10): both are refused. Report the first repeat in file
+ * order, at the repeat, naming the original. O(n log n), since a file may
+ * hold many targets.
  */
 static int check_duplicate_targets(const struct cps_config_walk *w, const struct cps_config *config)
 {
@@ -108,7 +110,7 @@ static int check_duplicate_targets(const struct cps_config_walk *w, const struct
         order[i] = &config->targets[i];
     qsort(order, n, sizeof *order, target_order_cb);
     for (size_t i = 1, group = 0; i < n; i++) {
-        if (!same_object(order[i - 1], order[i])) {
+        if (!same_name(order[i - 1], order[i])) {
             group = i;
             continue;
         }
@@ -121,6 +123,13 @@ static int check_duplicate_targets(const struct cps_config_walk *w, const struct
     free(order);
     if (!dup)
         return 0;
+    if (strcmp(dup->kind, first->kind) != 0)
+        return cps_config_fail_pos(
+            w, dup->line, dup->col,
+            "targets[%zu]: %s %s/%s has the namespace and name of %s %s/%s (targets[%zu], "
+            "line %d): the controller and the Prometheus labels cannot tell them apart",
+            (size_t)(dup - config->targets), dup->kind, dup->namespace, dup->name, first->kind,
+            first->namespace, first->name, (size_t)(first - config->targets), first->line);
     return cps_config_fail_pos(
         w, dup->line, dup->col,
         "targets[%zu]: duplicate target %s/%s %s (first at targets[%zu], line %d)",

@@ -365,7 +365,7 @@ static const char full_yaml[] =
     "  - namespace: shop\n"
     "    kind: Rollout\n"
     "    api_version: argoproj.io/v1alpha1\n"
-    "    name: web\n";
+    "    name: web-canary\n";
 
 static void test_full_config(void)
 {
@@ -471,7 +471,7 @@ static void test_full_config(void)
     const struct cps_target *rollout = &c->targets[2];
     ASSERT_STR_EQ(rollout->kind, "Rollout");
     ASSERT_STR_EQ(rollout->api_version, "argoproj.io/v1alpha1");
-    ASSERT_STR_EQ(rollout->namespace, "shop"); /* same name, other kind: not a duplicate */
+    ASSERT_STR_EQ(rollout->namespace, "shop");
 done:
     cps_config_free(c);
 }
@@ -759,6 +759,13 @@ static const struct bad_case bad_cases[] = {
     {"duplicate target",
      "targets:\n  - namespace: shop\n    deployment: web\n  - namespace: shop\n    name: web\n", 4,
      5, "targets[1]: duplicate target shop/Deployment web (first at targets[0], line 2)"},
+    /* issue 12, defect 10: one index key and one label set for two objects */
+    {"kind collision",
+     "targets:\n  - namespace: shop\n    deployment: web\n  - namespace: shop\n    kind: "
+     "StatefulSet\n    name: web\n",
+     4, 5,
+     "targets[1]: StatefulSet shop/web has the namespace and name of Deployment shop/web "
+     "(targets[0], line 2)"},
     {"empty file", "", 1, 1, "the config is empty"},
     {"only comments", "# nothing here\n\n", 1, 1, "the config is empty"},
     {"empty document", "---\n", 2, 1, "the config is empty"},
