@@ -45,6 +45,25 @@ enum cps_action {
     CPS_ACTION_NO_READ,      /* the scale could not be read: nothing to decide on */
 };
 
+struct cps_controller;
+
+#define CPS_EVENT_KEY_MAX 400
+#define CPS_EVENT_PATH_MAX 600
+
+/* A target's open Event series and its write budget (events.c). */
+struct cps_event_series {
+    char key[CPS_EVENT_KEY_MAX];   /* message key of the open series; "": none */
+    char name[CPS_KUBE_NAME_MAX];  /* its Event's metadata.name */
+    int32_t count;                 /* occurrences seen */
+    int32_t written, sending;      /* the count the server holds; the one being written */
+    int64_t last_observed_ms, last_observed_us; /* monotonic; wall (for the Event) */
+    int64_t written_ms;            /* monotonic, last successful write */
+    double tokens;                 /* the write budget (token bucket) */
+    int64_t tokens_ms;
+    int tokens_started;
+    void (*answered_cb)(struct cps_controller *ctl);
+};
+
 struct cps_scale_failure_count {
     long code;
     uint64_t count;
@@ -77,6 +96,12 @@ struct cps_target_runtime {
     enum cps_action action;
     int32_t patched_from;
     char read_error[320];
+    /* a 409 is re-read and decided once more within the tick */
+    int conflict_retried;      /* this tick */
+    char sent_rv[CPS_KUBE_RV_MAX];
+    struct cps_policy_state *policy_before; /* the policy state before this tick's decide */
+    size_t history_rec_start, history_rec_count;
+    struct cps_event_series events;
     /* Retry discipline for 429/5xx (per target, with jitter and Retry-After) */
     int64_t backoff_until_ms;
     int read_failures, write_failures; /* consecutive, for the backoff */
@@ -204,6 +229,16 @@ void cps_tick_begin(struct cps_controller *ctl, int64_t now_ms);
 void cps_tick_cancel(struct cps_controller *ctl);
 /* Render /metrics and hand it to the server. */
 void cps_tick_publish_metrics(struct cps_controller *ctl);
+
+/* ---- events.c: Events about rescales, aggregated and rate limited ---- */
+
+/* Record one occurrence of `event` on `rt` (regarding_uid must be set);
+ * occurrences with one `key` within a window are one Event whose series
+ * is PATCHed. 1 when a write went out (answered_cb(ctl) follows), 0 when
+ * it was only counted. */
+int cps_events_record(struct cps_controller *ctl, struct cps_target_runtime *rt,
+                      struct cps_kube_event *event, const char *key,
+                      void (*answered_cb)(struct cps_controller *ctl));
 
 /* ---- lifecycle.c ---- */
 

@@ -82,6 +82,7 @@ static void target_runtime_release(struct cps_target_runtime *rt)
     free(rt->events_path);
     cps_history_free(rt->history);
     free(rt->policy);
+    free(rt->policy_before);
     memset(rt, 0, sizeof *rt);
 }
 
@@ -110,7 +111,9 @@ static int target_runtime_init(struct cps_target_runtime *rt, const struct cps_t
     cps_history_capacity_for(&target->behavior, interval_ms, &recs, &events);
     rt->history = cps_history_new(recs, events);
     rt->policy = malloc(sizeof *rt->policy);
-    if (!rt->scale_path || !rt->object_path || !rt->events_path || !rt->history || !rt->policy)
+    rt->policy_before = malloc(sizeof *rt->policy_before);
+    if (!rt->scale_path || !rt->object_path || !rt->events_path || !rt->history || !rt->policy ||
+        !rt->policy_before)
         goto fail;
     cps_policy_state_init(rt->policy);
     return 0;
@@ -162,6 +165,7 @@ int cps_targets_adopt(struct cps_controller *ctl, const struct cps_config *confi
             fresh[i].backoff_until_ms = prev->backoff_until_ms;
             fresh[i].read_failures = prev->read_failures;
             fresh[i].write_failures = prev->write_failures;
+            fresh[i].events = prev->events; /* an open Event series goes on */
         }
     }
     for (size_t i = 0; i < ctl->n_targets; i++)

@@ -197,6 +197,7 @@ void cps_tick_begin(struct cps_controller *ctl, int64_t now)
         rt->decided = 0;
         rt->action = CPS_ACTION_NONE;
         rt->read_error[0] = '\0';
+        rt->conflict_retried = 0;
         memset(&rt->observation, 0, sizeof rt->observation);
         rt->received = 0;
         rt->read_from_cache = 0;
@@ -235,35 +236,33 @@ void cps_tick_begin(struct cps_controller *ctl, int64_t now)
 
 /* ---- decide and act ----------------------------------------------------- */
 
-static void event_posted_cb(const struct cps_kube_answer *answer, void *user)
+/* The uid of the object read this tick (from the watch cache or the GET
+ * of its scale): kubectl describe finds Events by regarding.uid. */
+static const char *target_uid(const struct cps_target_runtime *rt)
 {
-    struct cps_target_runtime *rt = user; /* stable during a tick: reloads wait for its end */
-    struct cps_controller *ctl = rt->controller;
-    rt->event_request = NULL;
-    if (answer->status != 201 && answer->status != 200) {
-        struct cps_log_line line;
-        cps_log_begin(&line, CPS_LOG_WARN, "could not post the event");
-        cps_log_str(&line, "target", rt->key);
-        cps_log_int(&line, "code", answer->status);
-        if (answer->error)
-            cps_log_str(&line, "error", answer->error);
-        cps_log_end(&line);
-    }
-    tick_answer_arrived(ctl);
+    return rt->read_from_cache ? rt->cached.uid : rt->scale.uid;
 }
 
-/* Post an events.k8s.io/v1 Event about a rescale (best effort). */
+/* Record an events.k8s.io/v1 Event about a rescale (best effort; events.c
+ * aggregates repeats into a series and rate limits the writes). */
 static void post_event(struct cps_controller *ctl, size_t index, int success, int32_t from,
                        int32_t to, const char *why)
 {
     struct cps_target_runtime *rt = &ctl->targets[index];
-    char note[512];
+    char note[512], key[CPS_EVENT_KEY_MAX];
     snprintf(note, sizeof note, "%d\xe2\x86\x92%d: %s", from, to, why);
+    /* a failure's key is its target count and error, not the decision's
+     * wording, so that one persistent error is one series */
+    if (success)
+        snprintf(key, sizeof key, "Normal/SuccessfulRescale/%.370s", note);
+    else
+        snprintf(key, sizeof key, "Warning/FailedRescale/%d/%.360s", to, rt->read_error);
     struct cps_kube_event event = {
         .namespace = rt->target.namespace,
         .regarding_kind = rt->target.kind,
         .regarding_api_version = rt->target.api_version,
         .regarding_name = rt->target.name,
+        .regarding_uid = target_uid(rt),
         .type = success ? "Normal" : "Warning",
         .reason = success ? "SuccessfulRescale" : "FailedRescale",
         .action = "Scale",
@@ -272,14 +271,8 @@ static void post_event(struct cps_controller *ctl, size_t index, int success, in
         .reporting_instance = ctl->identity,
         .event_time_us = cps_wall_ms() * US_PER_MS,
     };
-    char *body = cps_kube_encode_event(&event);
-    if (!body)
-        return;
-    if (cps_kube_request(ctl->kube, "create", "events", "POST", rt->events_path,
-                         "application/json", body, ctl->options.kube_timeout_ms, event_posted_cb,
-                         rt, &rt->event_request) == 0)
+    if (cps_events_record(ctl, rt, &event, key, tick_answer_arrived))
         ctl->tick_pending++;
-    free(body);
 }
 
 /* Count a failed PATCH under its HTTP code (0: transport). */
@@ -292,6 +285,72 @@ static void count_failure(struct cps_target_runtime *rt, long code)
             return;
         }
     }
+}
+
+static void decide_and_act(struct cps_controller *ctl, size_t index);
+
+/* Decide once more for a target whose PATCH met a 409, on the count just
+ * re-read: the policy state and the stabilization history are put back
+ * as they were before this tick's decision, so the tick counts once. */
+static void decide_again(struct cps_controller *ctl, size_t index)
+{
+    struct cps_target_runtime *rt = &ctl->targets[index];
+    memcpy(rt->policy, rt->policy_before, sizeof *rt->policy);
+    if (rt->history) {
+        rt->history->rec_start = rt->history_rec_start;
+        rt->history->rec_count = rt->history_rec_count;
+    }
+    if (rt->decisions[rt->decision.reason] > 0)
+        rt->decisions[rt->decision.reason]--;
+    rt->action = CPS_ACTION_NONE;
+    decide_and_act(ctl, index);
+}
+
+static void conflict_read_cb(const struct cps_kube_answer *answer, void *user)
+{
+    struct cps_target_runtime *rt = user; /* stable during a tick: reloads wait for its end */
+    struct cps_controller *ctl = rt->controller;
+    rt->scale_request = NULL;
+    struct cps_err err = {0};
+    if (answer->status == 200 &&
+        cps_kube_decode_scale(answer->body, answer->body_len, rt->key, &rt->scale, &err) == 0) {
+        decide_again(ctl, (size_t)(rt - ctl->targets));
+    } else {
+        rt->action = CPS_ACTION_CONFLICT;
+        read_failed(rt, "GET scale after a conflict", answer, &err);
+    }
+    tick_answer_arrived(ctl);
+}
+
+/*
+ * A PATCH met 409 (the object changed since it was read: a status write by
+ * the deployment controller, an annotation edit). Re-read once within the
+ * tick: from the watch cache when it already holds another resourceVersion
+ * than the one sent, else with a GET of the scale; then decide again (same
+ * rails, same Lease check) and PATCH once more. 1 when that is under way;
+ * 0 when it is the second conflict of the tick (it waits for the next).
+ */
+static int retry_conflict(struct cps_controller *ctl, struct cps_target_runtime *rt)
+{
+    if (rt->conflict_retried || ctl->shutting_down)
+        return 0;
+    rt->conflict_retried = 1;
+    if (rt->read_from_cache && rt->cached_present &&
+        strcmp(rt->cached.resource_version, rt->sent_rv) != 0) {
+        rt->scale.spec_replicas = rt->cached.spec_replicas;
+        rt->scale.status_replicas = rt->cached.status_replicas;
+        memcpy(rt->scale.resource_version, rt->cached.resource_version,
+               sizeof rt->scale.resource_version);
+        rt->object_ready = rt->cached.ready_replicas;
+        decide_again(ctl, (size_t)(rt - ctl->targets));
+        return 1;
+    }
+    if (cps_kube_request(ctl->kube, "get", "deployments/scale", "GET", rt->scale_path, NULL, NULL,
+                         ctl->options.kube_timeout_ms, conflict_read_cb, rt,
+                         &rt->scale_request) != 0)
+        return 0;
+    ctl->tick_pending++;
+    return 1;
 }
 
 static void patch_done_cb(const struct cps_kube_answer *answer, void *user)
@@ -314,8 +373,9 @@ static void patch_done_cb(const struct cps_kube_answer *answer, void *user)
         cps_metrics_record_scale(&ctl->metrics);
         post_event(ctl, index, 1, from, to, reason);
     } else if (answer->status == 409) {
-        rt->action = CPS_ACTION_CONFLICT; /* changed under us: read again next tick */
         count_failure(rt, 409);
+        if (!retry_conflict(ctl, rt))
+            rt->action = CPS_ACTION_CONFLICT; /* twice in a tick: read again next tick */
     } else {
         rt->action = CPS_ACTION_FAILED;
         count_failure(rt, answer->status);
@@ -358,6 +418,11 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
         missing &= ~CPS_METRIC_BIT(CPS_METRIC_COST);
     }
     obs->missing = missing;
+    memcpy(rt->policy_before, rt->policy, sizeof *rt->policy); /* for decide_again() */
+    if (rt->history) {
+        rt->history_rec_start = rt->history->rec_start;
+        rt->history_rec_count = rt->history->rec_count;
+    }
     cps_decide(&rt->target, obs, rt->history, rt->policy, ctl->tick_now_ms, NULL, &rt->decision);
     rt->decided = 1;
     rt->decisions[rt->decision.reason]++;
@@ -391,6 +456,7 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
     if (!body)
         return;
     rt->patched_from = obs->replicas;
+    memcpy(rt->sent_rv, rt->scale.resource_version, sizeof rt->sent_rv);
     char resource[80];
     snprintf(resource, sizeof resource, "%s/scale", rt->resource);
     if (cps_kube_request(ctl->kube, "patch", resource, "PATCH", rt->scale_path,

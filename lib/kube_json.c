@@ -103,7 +103,9 @@ int cps_kube_decode_scale(const char *body, size_t len, const char *source,
         goto done;
     }
     if (copy_string_field(metadata, "resourceVersion", "metadata.resourceVersion",
-                          out->resource_version, sizeof out->resource_version, source, err))
+                          out->resource_version, sizeof out->resource_version, source, err) ||
+        copy_string_field(metadata, "uid", "metadata.uid", out->uid, sizeof out->uid, source,
+                          err))
         goto done;
     /* spec.replicas is omitted when it is 0 (omitempty) */
     if (int_field(spec, "replicas", "spec.replicas", 0, MAX_REPLICAS_ON_WIRE, 0, &spec_replicas,
@@ -146,7 +148,9 @@ static int deployment_from_json(const json_t *object, const char *path, const ch
         copy_string_field(metadata, "name", FIELD_PATH("metadata.name"), out->name,
                           sizeof out->name, source, err) ||
         copy_string_field(metadata, "resourceVersion", FIELD_PATH("metadata.resourceVersion"),
-                          out->resource_version, sizeof out->resource_version, source, err))
+                          out->resource_version, sizeof out->resource_version, source, err) ||
+        copy_string_field(metadata, "uid", FIELD_PATH("metadata.uid"), out->uid, sizeof out->uid,
+                          source, err))
         return -1;
     if (out->name[0] == '\0')
         return cps_err_set(err, source, 0, 0, "%s: missing", FIELD_PATH("metadata.name"));
@@ -469,13 +473,19 @@ char *cps_kube_encode_lease(const char *namespace, const char *name,
                                    "spec", spec));
 }
 
+void cps_kube_event_name(const char *regarding_name, int64_t event_time_us, char *out,
+                         size_t cap)
+{
+    snprintf(out, cap, "%.200s.%llx", regarding_name,
+             (unsigned long long)event_time_us * 1000ULL);
+}
+
 char *cps_kube_encode_event(const struct cps_kube_event *event)
 {
     char event_name[CPS_KUBE_NAME_MAX];
     char event_time[40];
-    /* client-go's naming: <object name>.<event time in hex nanoseconds> */
-    snprintf(event_name, sizeof event_name, "%.200s.%llx", event->regarding_name,
-             (unsigned long long)event->event_time_us * 1000ULL);
+    cps_kube_event_name(event->regarding_name, event->event_time_us, event_name,
+                        sizeof event_name);
     cps_kube_format_micro_time(event->event_time_us, event_time, sizeof event_time);
     json_t *root = json_pack(
         "{s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
@@ -486,5 +496,16 @@ char *cps_kube_encode_event(const struct cps_kube_event *event)
         event->action, "reason", event->reason, "note", event->note, "type", event->type,
         "regarding", "kind", event->regarding_kind, "apiVersion", event->regarding_api_version,
         "namespace", event->namespace, "name", event->regarding_name);
+    if (root && event->regarding_uid && event->regarding_uid[0])
+        json_object_set_new(json_object_get(root, "regarding"), "uid",
+                            json_string(event->regarding_uid));
     return dump_and_free(root);
+}
+
+char *cps_kube_encode_event_series(int32_t count, int64_t last_observed_us)
+{
+    char observed[40];
+    cps_kube_format_micro_time(last_observed_us, observed, sizeof observed);
+    return dump_and_free(json_pack("{s:{s:i, s:s}}", "series", "count", (int)count,
+                                   "lastObservedTime", observed));
 }

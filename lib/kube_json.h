@@ -21,12 +21,14 @@
 #define CPS_KUBE_NAME_MAX 254     /* DNS subdomain names: 253 bytes + NUL */
 #define CPS_KUBE_IDENTITY_MAX 256 /* Lease holderIdentity */
 #define CPS_KUBE_MESSAGE_MAX 256
+#define CPS_KUBE_UID_MAX 64       /* metadata.uid (a UUID: 36 bytes) */
 
 /* autoscaling/v1 Scale (the scale subresource). */
 struct cps_kube_scale {
     int32_t spec_replicas;
     int32_t status_replicas;
     char resource_version[CPS_KUBE_RV_MAX];
+    char uid[CPS_KUBE_UID_MAX]; /* the scaled object's; "" when not sent */
 };
 
 /* The parts of an apps/v1 Deployment the controller reads. */
@@ -39,6 +41,7 @@ struct cps_kube_deployment {
     int64_t generation;
     int64_t observed_generation;
     char resource_version[CPS_KUBE_RV_MAX];
+    char uid[CPS_KUBE_UID_MAX]; /* "" when not sent */
 };
 
 /* coordination.k8s.io/v1 Lease spec, times in Unix milliseconds (0: unset). */
@@ -124,11 +127,22 @@ struct cps_kube_event {
     const char *reporting_controller; /* "cpscale.io/controller" */
     const char *reporting_instance;   /* the pod's identity */
     int64_t event_time_us;            /* Unix microseconds */
+    const char *regarding_uid; /* NULL or "": left out, and kubectl describe
+                                  cannot find the Event (it selects by uid) */
 };
 
-/* The Event body; its name is "<regarding name>.<event time in hex>", as
- * client-go names events. */
+/* The Event body; its name is cps_kube_event_name()'s. */
 char *cps_kube_encode_event(const struct cps_kube_event *event);
+
+/* An Event's metadata.name: "<regarding name>.<event time in hex
+ * nanoseconds>", as client-go names events (out: CPS_KUBE_NAME_MAX). */
+void cps_kube_event_name(const char *regarding_name, int64_t event_time_us, char *out,
+                         size_t cap);
+
+/* The merge patch that updates an Event's series (events.k8s.io/v1:
+ * count >= 2 and lastObservedTime), as client-go's broadcaster sends for
+ * an isomorphic Event. */
+char *cps_kube_encode_event_series(int32_t count, int64_t last_observed_us);
 
 /* Format Unix microseconds as RFC 3339 with microseconds ("MicroTime",
  * 2026-01-02T03:04:05.678000Z) into out (at least 32 bytes). */

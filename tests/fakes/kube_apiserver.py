@@ -1380,6 +1380,26 @@ class Cluster:
             candidate = self._decode(rtype, body)
             return self._write(rtype, namespace, name, current, candidate, "status", dry_run)
 
+    def deployment_controller_status(self, namespace, name):
+        """What the deployment controller writes after a scale: status with
+        observedGeneration and a fresh Progressing condition. Always a new
+        resourceVersion (on a real cluster the times in it move on)."""
+        with self.lock:
+            current = self._current(DEPLOYMENTS, namespace, name)
+            if current is None:
+                return None
+            stored = json.loads(json.dumps(current))
+            status = stored.setdefault("status", {})
+            status["observedGeneration"] = stored["metadata"].get("generation", 1)
+            now = format_time(utc_now())
+            conditions = [c for c in status.get("conditions") or []
+                          if isinstance(c, dict) and c.get("type") != "Progressing"]
+            conditions.append({"type": "Progressing", "status": "True", "lastUpdateTime": now,
+                               "lastTransitionTime": now, "reason": "ReplicaSetUpdated",
+                               "message": 'ReplicaSet "%s" is progressing.' % name})
+            status["conditions"] = conditions
+            return self._commit(DEPLOYMENTS.storage, namespace, name, stored, current, "MODIFIED")
+
     def get_scale(self, rtype, namespace, name):
         with self.lock:
             return scale_from_deployment(self._require(rtype, namespace, name))
@@ -2093,7 +2113,7 @@ def certificate_user(connection):
 FAULT_MATCH_FIELDS = ("verb", "resource", "subresource", "namespace", "name", "api_group",
                       "user", "method")
 FAULT_FIELDS = FAULT_MATCH_FIELDS + ("path", "status", "retry_after", "delay_s", "count",
-                                     "probability", "message", "reason", "reset")
+                                     "probability", "message", "reason", "reset", "status_write")
 
 
 class FaultBook:
@@ -2101,7 +2121,10 @@ class FaultBook:
     names equals the request's (a list means any of; `path` is a prefix).
     The first matching rule applies: it answers `delay_s` late, then with
     `status` (a Status body, Retry-After when `retry_after`), or closes the
-    connection (`reset`), or lets the normal answer through. `count` bounds
+    connection (`reset`), or lets the normal answer through. `status_write`
+    first rewrites the named Deployment's status as the deployment
+    controller does after a scale (a new resourceVersion), so a write that
+    carries the one read before meets a real 409. `count` bounds
     how many requests a rule hits; `probability` makes it random."""
 
     def __init__(self):
@@ -2436,6 +2459,8 @@ class ApiHandler(BaseHTTPRequestHandler):
                 self.record["fault"] = True
                 if rule.get("delay_s"):
                     server.cluster.stopping.wait(rule["delay_s"])
+                if rule.get("status_write") and info.namespace and info.name:
+                    server.cluster.deployment_controller_status(info.namespace, info.name)
                 if rule.get("reset"):
                     raise ConnectionReset()
                 if rule.get("status") is not None:

@@ -67,6 +67,7 @@ EXPECTED_RBAC = {
     ("coordination.k8s.io", "leases", "create"),
     ("coordination.k8s.io", "leases", "update"),
     ("events.k8s.io", "events", "create"),
+    ("events.k8s.io", "events", "patch"),
 }
 
 # `cpscale run`'s flags; anything else in the Deployment's args is a typo.
@@ -611,6 +612,7 @@ def c_rbac_requests():
         ("delete", "apps", "deployments", "", "shop", "checkout-api", False),
         ("get", "apps", "statefulsets", "scale", "batch", "report-worker", False),
         ("create", "events.k8s.io", "events", "", "shop", "", True),
+        ("patch", "events.k8s.io", "events", "", "shop", "web.1886caf244ffa780", True),
         ("create", "", "events", "", "shop", "", False),
         ("get", "coordination.k8s.io", "leases", "", NAMESPACE, le_name, True),
         ("update", "coordination.k8s.io", "leases", "", NAMESPACE, le_name, True),

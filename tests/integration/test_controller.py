@@ -29,6 +29,7 @@ valgrind (memcheck, leaks counted as errors) and each run must end clean.
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -590,7 +591,7 @@ def scenario_apiserver_faults(checks, env):
         ("timeout on GET scale", {"verb": "get", "subresource": "scale",
                                   "delay_s": KUBE_TIMEOUT_S + 3}, "no_patch"),
         ("403 on PATCH", {"verb": "patch", "subresource": "scale", "status": 403}, "one_patch_failed"),
-        ("409 on PATCH", {"verb": "patch", "subresource": "scale", "status": 409}, "one_patch_failed"),
+        ("409 on PATCH", {"verb": "patch", "subresource": "scale", "status": 409}, "two_patches_conflict"),
         ("500 on GET deployment", {"verb": "get", "resource": "deployments", "subresource": "",
                                    "status": 500}, "one_patch_ready_missing"),
     ]
@@ -612,6 +613,12 @@ def scenario_apiserver_faults(checks, env):
             checks.check("apiserver %s: no PATCH without a read" % name,
                          not sent and action == "no_read", "%d patches, action %s"
                          % (len(sent), action))
+        elif expect == "two_patches_conflict":
+            # a 409 is re-read and retried once within the tick, never more
+            checks.check("apiserver %s: retried once in the tick, then waits" % name,
+                         len(sent) == 2 and env.replicas("idle") == IDLE_START_REPLICAS
+                         and action == "conflict",
+                         "%d patches, action %s" % (len(sent), action))
         elif expect == "one_patch_failed":
             checks.check("apiserver %s: one PATCH, not retried in the tick" % name,
                          len(sent) == 1 and env.replicas("idle") == IDLE_START_REPLICAS
@@ -702,6 +709,121 @@ def scenario_events_and_patch_shape(checks, env):
                  and (event.get("regarding") or {}).get("name") == "idle"
                  and note.startswith("%d\u2192%d" % (IDLE_START_REPLICAS, patched_replicas(sent[0])))
                  if sent else False, note)
+    uid = env.kube.get("/apis/apps/v1/namespaces/shop/deployments/idle")["metadata"]["uid"]
+    checks.check("the Event's regarding.uid is the Deployment's",
+                 ((event or {}).get("regarding") or {}).get("uid") == uid,
+                 "regarding %s, uid %s" % (json.dumps((event or {}).get("regarding")), uid))
+    described = kubectl_describe(env, "idle")
+    if described is None:
+        print("skip kubectl describe: kubectl not found")
+    else:
+        # kubectl describe selects Events by involvedObject.uid: without
+        # regarding.uid it shows "Events: <none>"
+        events_part = described.split("\nEvents:", 1)[-1]
+        checks.check("kubectl describe deployment shows the controller's Event",
+                     "SuccessfulRescale" in events_part and "cpscale.io/controller" in events_part,
+                     events_part.strip()[-600:])
+
+
+def kubectl_describe(env, name):
+    """`kubectl describe deployment NAME` against the fake (stdout), or None
+    without kubectl."""
+    import subprocess
+    if not shutil.which("kubectl"):
+        return None
+    done = subprocess.run(["kubectl", "--kubeconfig", env.kubeconfig, "describe", "deployment",
+                           "-n", "shop", name], capture_output=True, text=True, timeout=60)
+    return done.stdout + done.stderr
+
+
+def scenario_conflict_retry(checks, env):
+    """A write to the Deployment between the read and the PATCH (the
+    deployment controller's status update): the PATCH meets 409, the
+    controller re-reads within the tick and PATCHes once more with the
+    fresh resourceVersion; a second 409 waits for the next tick."""
+    env.set_replicas("idle", IDLE_START_REPLICAS)
+    targets = [{"namespace": "shop", "deployment": "idle", "min": 1, "max": 20}]
+    config = write_config(os.path.join(env.workdir, "conflict.yaml"), env.prom.url, targets)
+    env.kube.add_fault(namespace="shop", name="idle", verb="patch", subresource="scale",
+                       status_write=True, count=1)
+    seq = last_seq(env)
+    code, controller = run_once(env, "conflict-retry", config, ["--watch=false"])
+    env.kube.clear_faults()
+    records = env.kube.log(since=seq)
+    sent = patches(records, "idle")
+    statuses = [r.get("status") for r in sent]
+    rvs = [((r.get("body") or {}).get("metadata") or {}).get("resourceVersion") for r in sent]
+    rereads = [r for r in records if r.get("verb") == "get" and r.get("subresource") == "scale"
+               and r.get("name") == "idle" and sent and r["t"] > sent[0]["t"]]
+    ticks = tick_lines(controller, "shop/idle")
+    checks.check("conflict: 409, a re-read, then a successful PATCH in the same tick",
+                 code == 0 and statuses == [409, 200] and len(rereads) == 1 and len(ticks) == 1
+                 and ticks[0].get("action") == "patched",
+                 "exit %s, PATCH answers %s, %d re-reads, %d ticks, action %s"
+                 % (code, statuses, len(rereads), len(ticks), ticks and ticks[0].get("action")))
+    current_rv = env.kube.get("/apis/apps/v1/namespaces/shop/deployments/idle")["metadata"][
+        "resourceVersion"]
+    checks.check("conflict: the retry carries the fresh resourceVersion",
+                 len(rvs) == 2 and rvs[0] != rvs[1] and rvs[1] is not None
+                 and int(rvs[1]) < int(current_rv) and env.replicas("idle") != IDLE_START_REPLICAS,
+                 "resourceVersions sent %s, now %s" % (rvs, current_rv))
+    clean, report = controller.valgrind_clean()
+    checks.check("conflict: valgrind clean", clean, report)
+
+    # with the watch cache: the status write reaches the cache too, and the
+    # retry reads the fresh count from it (or GETs it when the watch event
+    # has not arrived before the 409), still within the tick
+    env.set_replicas("idle", IDLE_START_REPLICAS)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "conflict-watch", config,
+                            ["--kubeconfig", env.kubeconfig])
+    env.kube.add_fault(namespace="shop", name="idle", verb="patch", subresource="scale",
+                       status_write=True, count=1)
+    try:
+        controller.wait_for(lambda r: r.get("msg") == "tick" and r.get("target") == "shop/idle"
+                            and r.get("action") == "patched", 20, "a patched tick")
+    except AssertionError:
+        pass
+    code = controller.stop()
+    env.kube.clear_faults()
+    sent = patches(env.kube.log(since=seq), "idle")
+    statuses = [r.get("status") for r in sent]
+    gap = sent[1]["t"] - sent[0]["t"] if len(sent) >= 2 else None
+    checks.check("conflict (watch cache): 409 then a successful PATCH within the interval",
+                 code == 0 and statuses[:2] == [409, 200] and gap is not None and gap < 1.0,
+                 "PATCH answers %s, %s s apart" % (statuses, gap))
+
+
+def scenario_event_spam(checks, env):
+    """A PATCH that keeps failing (403) for 10 s: one Event whose series
+    counts the repeats, not one Event per tick (issue 12, defect 9)."""
+    env.set_replicas("idle", IDLE_START_REPLICAS)
+    targets = [{"namespace": "shop", "deployment": "idle", "min": 1, "max": 20}]
+    config = write_config(os.path.join(env.workdir, "event-spam.yaml"), env.prom.url, targets)
+    env.kube.add_fault(namespace="shop", name="idle", verb="patch", subresource="scale",
+                       status=403)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "event-spam", config,
+                            ["--kubeconfig", env.kubeconfig])
+    time.sleep(10 * TIME_FACTOR)
+    code = controller.stop()
+    env.kube.clear_faults()
+    records = env.kube.log(since=seq)
+    attempts = patches(records, "idle")
+    writes = [r for r in records if r.get("resource") == "events"
+              and r.get("verb") in ("create", "patch", "update")]
+    created = [r for r in writes if r.get("verb") == "create" and r.get("status") == 201]
+    name = ((created[0].get("body") or {}).get("metadata") or {}).get("name") if created else None
+    stored = env.kube.get("/apis/events.k8s.io/v1/namespaces/shop/events/%s" % name) if name else None
+    series = (stored or {}).get("series") or {}
+    checks.check("event spam: persistent 403 gives at most 2 Event writes",
+                 code == 0 and len(attempts) >= 5 and 1 <= len(writes) <= 2,
+                 "%d failed PATCHes, %d Event writes (%s)"
+                 % (len(attempts), len(writes), [r.get("verb") for r in writes]))
+    checks.check("event spam: the Event's series records the repeats",
+                 len(created) == 1 and series.get("count", 0) >= 2
+                 and bool(series.get("lastObservedTime")),
+                 "series %s" % json.dumps(series))
 
 
 def scenario_watch(checks, env):
@@ -1114,6 +1236,8 @@ def scenario_rbac(checks, env):
 
 SCENARIOS = [
     ("events", scenario_events_and_patch_shape),
+    ("conflict", scenario_conflict_retry),
+    ("event-spam", scenario_event_spam),
     ("prometheus", scenario_prometheus_faults),
     ("queries", scenario_queries_per_tick),
     ("apiserver", scenario_apiserver_faults),

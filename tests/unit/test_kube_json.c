@@ -1045,23 +1045,25 @@ static const struct event_case event_cases[] = {
     {"event: SuccessfulRescale",
      {"shop", "Deployment", "apps/v1", "checkout-api", "Normal", "SuccessfulRescale", "Scale",
       "4\xe2\x86\x92" "7: scale_up (p95 182ms > SLO 150ms)", "cpscale.io/controller",
-      "cpscale-6c9f7d8b4-x2x7q", T_2026_01_02_030405 * 1000000 + 678000},
+      "cpscale-6c9f7d8b4-x2x7q", T_2026_01_02_030405 * 1000000 + 678000,
+      "5c1bd0a2-4f7e-4d0b-9a55-0b1e8f0c2d11"},
      /* 1767323045678000000 ns */
      "checkout-api.1886caf244ffa780", "2026-01-02T03:04:05.678000Z"},
     {"event: FailedRescale with quotes and a newline in the note",
      {"shop", "Deployment", "apps/v1", "checkout-api", "Warning", "FailedRescale", "Scale",
       "7\xe2\x86\x92" "9: PATCH failed: 409 \"Conflict\"\nretrying next tick",
-      "cpscale.io/controller", "cpscale-6c9f7d8b4-x2x7q", T_2026_01_02_030405 * 1000000 + 1},
+      "cpscale.io/controller", "cpscale-6c9f7d8b4-x2x7q", T_2026_01_02_030405 * 1000000 + 1,
+      NULL},
      /* 1767323045000001000 ns */
      "checkout-api.1886caf21c9635e8", "2026-01-02T03:04:05.000001Z"},
     {"event: at the epoch", {"default", "Deployment", "apps/v1", "web", "Normal",
                              "SuccessfulRescale", "Scale", "1\xe2\x86\x92" "2: scale_up",
-                             "cpscale.io/controller", "cpscale-0", 0},
+                             "cpscale.io/controller", "cpscale-0", 0, ""},
      "web.0", "1970-01-01T00:00:00.000000Z"},
     {"event: a 253-byte name still gives a valid Event name",
      {"shop", "Deployment", "apps/v1", NAME_253, "Normal", "SuccessfulRescale", "Scale",
       "2\xe2\x86\x92" "3: scale_up", "cpscale.io/controller", "cpscale-0",
-      T_2026_01_02_030405 * 1000000 + 678000},
+      T_2026_01_02_030405 * 1000000 + 678000, NULL},
      NULL, "2026-01-02T03:04:05.678000Z"},
 };
 
@@ -1096,6 +1098,11 @@ static void test_event(void)
             ASSERT_STR_EQ(str_at(root, "regarding.apiVersion"), ev->regarding_api_version);
             ASSERT_STR_EQ(str_at(root, "regarding.name"), ev->regarding_name);
             ASSERT_STR_EQ(str_at(root, "regarding.namespace"), ev->namespace);
+            /* kubectl describe selects Events by regarding.uid (issue 12) */
+            if (ev->regarding_uid && ev->regarding_uid[0])
+                ASSERT_STR_EQ(str_at(root, "regarding.uid"), ev->regarding_uid);
+            else
+                ASSERT_TRUE(str_at(root, "regarding.uid") == NULL);
             ASSERT_STR_EQ(str_at(root, "reportingController"), ev->reporting_controller);
             ASSERT_STR_EQ(str_at(root, "reportingInstance"), ev->reporting_instance);
             ASSERT_STR_EQ(str_at(root, "note"), ev->note);
@@ -1142,6 +1149,23 @@ static void test_list_continue(void)
     }
 }
 
+/* The series merge patch of an isomorphic Event (issue 12, defect 9). */
+static void test_event_series(void)
+{
+    char *text = cps_kube_encode_event_series(7, T_2026_01_02_030405 * 1000000 + 678000);
+    json_t *root = parse_back(text);
+    if (root) {
+        ASSERT_EQ(json_integer_value(at(root, "series.count")), 7);
+        ASSERT_STR_EQ(str_at(root, "series.lastObservedTime"), "2026-01-02T03:04:05.678000Z");
+        ASSERT_EQ(json_object_size(root), 1);
+        json_decref(root);
+    }
+    free(text);
+    char name[CPS_KUBE_NAME_MAX];
+    cps_kube_event_name("checkout-api", T_2026_01_02_030405 * 1000000 + 678000, name, sizeof name);
+    ASSERT_STR_EQ(name, "checkout-api.1886caf244ffa780");
+}
+
 int main(void)
 {
     CPS_RUN(test_list_continue);
@@ -1155,5 +1179,6 @@ int main(void)
     CPS_RUN(test_scale_patch);
     CPS_RUN(test_lease_encode);
     CPS_RUN(test_event);
+    CPS_RUN(test_event_series);
     CPS_TEST_END();
 }

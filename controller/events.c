@@ -1,0 +1,147 @@
+/*
+ * The controller's Events about rescales (events.k8s.io/v1), aggregated
+ * and rate limited as client-go's event broadcaster and correlator do, so
+ * a PATCH that keeps failing does not post one Event per tick (issue 12,
+ * defect 9):
+ *  - an Event isomorphic to the target's open series (same type, reason
+ *    and message key, same regarding object) within EVENT_SERIES_WINDOW_MS
+ *    is not posted again: its count grows, and the existing Event's
+ *    `series` {count, lastObservedTime} is PATCHed; the first repeat at
+ *    once (as client-go does), later ones at most every
+ *    EVENT_SERIES_HEARTBEAT_MS;
+ *  - every write (POST or PATCH) of a target takes a token from a bucket
+ *    of EVENT_BURST refilled one per EVENT_REFILL_MS (client-go's
+ *    EventSourceObjectSpamFilter values); without a token the occurrence
+ *    is only counted.
+ * Every Event carries regarding.uid, since `kubectl describe` selects
+ * Events by the object's uid.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller.h"
+#include "log.h"
+#include "units.h"
+
+#define US_PER_MS 1000
+#define EVENT_SERIES_WINDOW_MS (6 * 60 * 1000)    /* client-go: a series ends after 6 min quiet */
+#define EVENT_SERIES_HEARTBEAT_MS (60 * 1000)     /* a growing series is rewritten at most this often */
+#define EVENT_BURST 25.0                          /* client-go's spam filter burst ... */
+#define EVENT_REFILL_MS (5 * 60 * 1000)           /* ... and refill (one token per 5 min) */
+
+/* Refill the target's bucket up to now and take one token if there is one. */
+static int take_token(struct cps_event_series *s, int64_t now_ms)
+{
+    if (!s->tokens_started) {
+        s->tokens_started = 1;
+        s->tokens = EVENT_BURST;
+        s->tokens_ms = now_ms;
+    }
+    if (now_ms > s->tokens_ms) {
+        s->tokens += (double)(now_ms - s->tokens_ms) / EVENT_REFILL_MS;
+        if (s->tokens > EVENT_BURST)
+            s->tokens = EVENT_BURST;
+        s->tokens_ms = now_ms;
+    }
+    if (s->tokens < 1.0)
+        return 0;
+    s->tokens -= 1.0;
+    return 1;
+}
+
+/* The answer to a POST or series PATCH: note what the server now holds
+ * (a PATCH of an Event that is gone starts a new series next time). */
+static void event_written_cb(const struct cps_kube_answer *answer, void *user)
+{
+    struct cps_target_runtime *rt = user; /* stable during a tick: reloads wait for its end */
+    struct cps_controller *ctl = rt->controller;
+    struct cps_event_series *s = &rt->events;
+    rt->event_request = NULL;
+    if (answer->status == 201 || answer->status == 200) {
+        s->written = s->sending;
+        s->written_ms = cps_monotonic_ms();
+    } else {
+        if (answer->status == 404 && s->sending > 1)
+            s->key[0] = '\0';
+        struct cps_log_line line;
+        cps_log_begin(&line, CPS_LOG_WARN, "could not post the event");
+        cps_log_str(&line, "target", rt->key);
+        cps_log_int(&line, "code", answer->status);
+        if (answer->error)
+            cps_log_str(&line, "error", answer->error);
+        cps_log_end(&line);
+    }
+    if (s->answered_cb)
+        s->answered_cb(ctl);
+}
+
+/* PATCH the open series' count and lastObservedTime into its Event. */
+static int patch_series(struct cps_controller *ctl, struct cps_target_runtime *rt)
+{
+    struct cps_event_series *s = &rt->events;
+    char *body = cps_kube_encode_event_series(s->count, s->last_observed_us);
+    if (!body)
+        return 0;
+    char path[CPS_EVENT_PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", rt->events_path, s->name);
+    s->sending = s->count;
+    int sent = cps_kube_request(ctl->kube, "patch", "events", "PATCH", path,
+                                "application/merge-patch+json", body, ctl->options.kube_timeout_ms,
+                                event_written_cb, rt, &rt->event_request) == 0;
+    free(body);
+    return sent;
+}
+
+/* POST a new Event and open a series with it. */
+static int post_new(struct cps_controller *ctl, struct cps_target_runtime *rt,
+                    const struct cps_kube_event *event, const char *key)
+{
+    struct cps_event_series *s = &rt->events;
+    char *body = cps_kube_encode_event(event);
+    if (!body)
+        return 0;
+    snprintf(s->key, sizeof s->key, "%s", key);
+    cps_kube_event_name(event->regarding_name, event->event_time_us, s->name, sizeof s->name);
+    s->count = 1;
+    s->written = 0;
+    s->sending = 1;
+    int sent = cps_kube_request(ctl->kube, "create", "events", "POST", rt->events_path,
+                                "application/json", body, ctl->options.kube_timeout_ms,
+                                event_written_cb, rt, &rt->event_request) == 0;
+    free(body);
+    return sent;
+}
+
+/*
+ * Record one occurrence of `event` (its regarding_uid filled in here) on
+ * target `rt`; `key` is its message key (occurrences with equal keys are
+ * one series). Returns 1 when a write went out: answered_cb(ctl) is then
+ * called with its answer; 0 when the occurrence was only counted.
+ */
+int cps_events_record(struct cps_controller *ctl, struct cps_target_runtime *rt,
+                      struct cps_kube_event *event, const char *key,
+                      void (*answered_cb)(struct cps_controller *ctl))
+{
+    struct cps_event_series *s = &rt->events;
+    int64_t now = cps_monotonic_ms();
+    s->answered_cb = answered_cb;
+    if (rt->event_request)
+        return 0; /* one write at a time per target */
+    if (s->key[0] && strcmp(s->key, key) == 0 && now - s->last_observed_ms <= EVENT_SERIES_WINDOW_MS) {
+        s->count++;
+        s->last_observed_ms = now;
+        s->last_observed_us = event->event_time_us;
+        if (s->written >= 2 && now - s->written_ms < EVENT_SERIES_HEARTBEAT_MS)
+            return 0;
+        if (s->written < 1 || !take_token(s, now))
+            return 0;
+        return patch_series(ctl, rt);
+    }
+    s->last_observed_ms = now;
+    s->last_observed_us = event->event_time_us;
+    if (!take_token(s, now)) {
+        return 0;
+    }
+    return post_new(ctl, rt, event, key);
+}
