@@ -790,8 +790,11 @@ def scenario_conflict_retry(checks, env):
     statuses = [r.get("status") for r in sent]
     gap = sent[1]["t"] - sent[0]["t"] if len(sent) >= 2 else None
     checks.check("conflict (watch cache): 409 then a successful PATCH within the interval",
-                 code == 0 and statuses[:2] == [409, 200] and gap is not None and gap < 1.0,
+                 code == 0 and statuses[:2] == [409, 200] and gap is not None
+                 and gap < 1.0 * TIME_FACTOR,
                  "PATCH answers %s, %s s apart" % (statuses, gap))
+    clean, report = controller.valgrind_clean()
+    checks.check("conflict (watch cache): valgrind clean", clean, report)
 
 
 def scenario_event_spam(checks, env):
@@ -824,6 +827,8 @@ def scenario_event_spam(checks, env):
                  len(created) == 1 and series.get("count", 0) >= 2
                  and bool(series.get("lastObservedTime")),
                  "series %s" % json.dumps(series))
+    clean, report = controller.valgrind_clean()
+    checks.check("event spam: valgrind clean", clean, report)
 
 
 def scenario_watch(checks, env):
