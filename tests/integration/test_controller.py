@@ -726,13 +726,24 @@ def scenario_events_and_patch_shape(checks, env):
 
 
 def kubectl_describe(env, name):
-    """`kubectl describe deployment NAME` against the fake (stdout), or None
-    without kubectl."""
+    """`kubectl describe deployment NAME` against the fake, as an
+    administrator (its requests are not the controller's): stdout and
+    stderr, or None without kubectl."""
     import subprocess
     if not shutil.which("kubectl"):
         return None
-    done = subprocess.run(["kubectl", "--kubeconfig", env.kubeconfig, "describe", "deployment",
-                           "-n", "shop", name], capture_output=True, text=True, timeout=60)
+    env.set_users({ADMIN_TOKEN: "admin"})
+    admin_kubeconfig = os.path.join(env.workdir, "kubeconfig-describe")
+    with open(env.kubeconfig) as handle:
+        text = handle.read()
+    with open(admin_kubeconfig, "w") as handle:
+        handle.write(text.replace(json.dumps(env.kube.token), json.dumps(ADMIN_TOKEN)))
+    try:
+        done = subprocess.run(["kubectl", "--kubeconfig", admin_kubeconfig, "describe",
+                               "deployment", "-n", "shop", name],
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        env.set_users({})
     return done.stdout + done.stderr
 
 
