@@ -1149,6 +1149,27 @@ static void test_list_continue(void)
     }
 }
 
+/* metadata.uid of the Scale and the Deployment: the Event's regarding.uid
+ * (kubectl describe selects Events by it; issue 12). */
+static void test_uid(void)
+{
+    struct cps_kube_scale scale;
+    struct cps_err err = {0};
+    ASSERT_EQ(cps_kube_decode_scale(REAL_SCALE, strlen(REAL_SCALE), SCALE_SOURCE, &scale, &err), 0);
+    ASSERT_STR_EQ(scale.uid, "6f1c2d9e-3b7a-4c51-9d2e-8a4b5c6d7e8f");
+    const char *no_uid = "{\"kind\":\"Scale\",\"metadata\":{\"resourceVersion\":\"5\"},"
+                         "\"spec\":{\"replicas\":2}}";
+    ASSERT_EQ(cps_kube_decode_scale(no_uid, strlen(no_uid), SCALE_SOURCE, &scale, &err), 0);
+    ASSERT_STR_EQ(scale.uid, "");
+    const char *bad_uid = "{\"kind\":\"Scale\",\"metadata\":{\"resourceVersion\":\"5\","
+                          "\"uid\":7},\"spec\":{\"replicas\":2}}";
+    ASSERT_EQ(cps_kube_decode_scale(bad_uid, strlen(bad_uid), SCALE_SOURCE, &scale, &err), -1);
+    struct cps_kube_deployment d;
+    ASSERT_EQ(cps_kube_decode_deployment(REAL_DEPLOYMENT, strlen(REAL_DEPLOYMENT),
+                                         DEPLOYMENT_SOURCE, &d, &err), 0);
+    ASSERT_STR_EQ(d.uid, "6f1c2d9e-3b7a-4c51-9d2e-8a4b5c6d7e8f");
+}
+
 /* The series merge patch of an isomorphic Event (issue 12, defect 9). */
 static void test_event_series(void)
 {
@@ -1180,5 +1201,6 @@ int main(void)
     CPS_RUN(test_lease_encode);
     CPS_RUN(test_event);
     CPS_RUN(test_event_series);
+    CPS_RUN(test_uid);
     CPS_TEST_END();
 }
