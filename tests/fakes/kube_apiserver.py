@@ -13,7 +13,7 @@ log.
 Usage:
   kube_apiserver.py --cert F --key F --client-ca F --tokens F
                     --port-file F --control-port-file F --log F
-                    [--manual-status] [--legacy-discovery]
+                    [--manual-status] [--status-after-scale] [--legacy-discovery]
                     [--history-limit N] [--watch-timeout S] [--bookmark-interval S]
                     [--exit-with-parent]
 
@@ -48,6 +48,7 @@ SERVER_VERSION = {
 }
 
 LOOPBACK = "127.0.0.1"
+STATUS_AFTER_SCALE_S = 0.05         # --status-after-scale: the deployment controller's delay
 HISTORY_LIMIT = 10000              # watch events kept; older resourceVersions answer 410
 DEFAULT_WATCH_TIMEOUT_S = 1800     # a watch without timeoutSeconds ends after this
 BOOKMARK_INTERVAL_S = 5.0          # how often a watch with allowWatchBookmarks gets one
@@ -1185,10 +1186,11 @@ class Cluster:
     are never mutated after they are stored, so history entries and readers
     can share them; every write builds a new object."""
 
-    def __init__(self, manual_status=False, history_limit=HISTORY_LIMIT):
+    def __init__(self, manual_status=False, history_limit=HISTORY_LIMIT, status_after_scale=False):
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         self.manual_status = manual_status
+        self.status_after_scale = status_after_scale
         self.history_limit = history_limit
         self.objects = collections.defaultdict(dict)   # storage -> {(namespace, name): object}
         self.rv = 0
@@ -1426,6 +1428,15 @@ class Cluster:
             candidate = json.loads(json.dumps(current))
             candidate["spec"]["replicas"] = replicas
             deployment = self._write(rtype, namespace, name, current, candidate, "scale", dry_run)
+            if (self.status_after_scale and rtype is DEPLOYMENTS and not dry_run
+                    and deployment["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"]):
+                # the deployment controller rewrites status right after every
+                # scale: a write that still carries the scale's resourceVersion
+                # then meets 409, as on a real cluster
+                timer = threading.Timer(STATUS_AFTER_SCALE_S, self.deployment_controller_status,
+                                        (namespace, name))
+                timer.daemon = True
+                timer.start()
             return scale_from_deployment(deployment)
 
     def delete(self, rtype, namespace, name, options, dry_run=False):
@@ -2934,6 +2945,10 @@ def parse_args(argv):
     parser.add_argument("--log", required=True, help="request log (JSON lines, appended)")
     parser.add_argument("--manual-status", action="store_true",
                         help="Deployment status changes only through PATCH .../status")
+    parser.add_argument("--status-after-scale", action="store_true",
+                        help="rewrite a Deployment's status %g s after each scale, as the "
+                             "deployment controller does (a new resourceVersion)"
+                             % STATUS_AFTER_SCALE_S)
     parser.add_argument("--legacy-discovery", action="store_true",
                         help="never answer aggregated discovery")
     parser.add_argument("--history-limit", type=int, default=HISTORY_LIMIT,
@@ -2957,7 +2972,8 @@ def main(argv):
     except (OSError, ssl.SSLError) as exc:
         print("kube_apiserver: TLS setup: %s" % exc, file=sys.stderr)
         return 2
-    cluster = Cluster(manual_status=args.manual_status, history_limit=args.history_limit)
+    cluster = Cluster(manual_status=args.manual_status, history_limit=args.history_limit,
+                      status_after_scale=args.status_after_scale)
     faults = FaultBook()
     request_log = RequestLog(args.log)
     api = TlsApiServer((LOOPBACK, 0), context, cluster, TokenBook(args.tokens), faults, request_log,

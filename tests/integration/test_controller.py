@@ -807,6 +807,30 @@ def scenario_conflict_retry(checks, env):
     clean, report = controller.valgrind_clean()
     checks.check("conflict (watch cache): valgrind clean", clean, report)
 
+    # the fake can also act as the deployment controller does on a real
+    # cluster: rewrite status right after every scale (a new resourceVersion)
+    with kubefake.FakeApiserver(extra_args=["--status-after-scale"]) as kube:
+        kube.seed(namespace_object("shop"))
+        kube.seed(deployment("shop", "web", 2))
+        path = "/apis/apps/v1/namespaces/shop/deployments/web"
+        rv = kube.get(path)["metadata"]["resourceVersion"]
+        code1, _, scale = kube.request("PATCH", path + "/scale",
+                                       {"metadata": {"resourceVersion": rv}, "spec": {"replicas": 3}},
+                                       content_type="application/merge-patch+json")
+        scaled_rv = (scale or {}).get("metadata", {}).get("resourceVersion")
+        time.sleep(0.5)
+        after = kube.get(path)
+        code2, _, _ = kube.request("PATCH", path + "/scale",
+                                   {"metadata": {"resourceVersion": scaled_rv},
+                                    "spec": {"replicas": 4}},
+                                   content_type="application/merge-patch+json")
+        checks.check("fake --status-after-scale: a status write follows each scale",
+                     code1 == 200 and int(after["metadata"]["resourceVersion"]) > int(scaled_rv)
+                     and after["status"].get("observedGeneration") == after["metadata"]["generation"]
+                     and code2 == 409,
+                     "scale %s at rv %s, now rv %s, PATCH with the scale's rv: %s"
+                     % (code1, scaled_rv, after["metadata"]["resourceVersion"], code2))
+
 
 def scenario_event_spam(checks, env):
     """A PATCH that keeps failing (403) for 10 s: one Event whose series
