@@ -91,6 +91,28 @@ static int parse_bool(const char *text)
     return -1;
 }
 
+/* An optional boolean flag: absent value means true. 0, or -1 after saying
+ * what the flag takes. */
+static int bool_flag(const char *name, const char *value, int *out)
+{
+    *out = value ? parse_bool(value) : 1;
+    if (*out >= 0)
+        return 0;
+    fprintf(stderr, "cpscale run: --%s takes true or false\n", name);
+    return -1;
+}
+
+/* A duration flag of at least min_ms. 0, or -1 after saying "--NAME takes
+ * WANTED". */
+static int duration_flag(const char *name, const char *value, int64_t min_ms, const char *wanted,
+                         int64_t *out_ms)
+{
+    if (cps_duration_parse(value, out_ms) == 0 && *out_ms >= min_ms)
+        return 0;
+    fprintf(stderr, "cpscale run: --%s takes %s\n", name, wanted);
+    return -1;
+}
+
 enum run_option_id {
     OPT_CONFIG = 1000,
     OPT_KUBECONFIG,
@@ -152,11 +174,8 @@ static int parse_run_args(int argc, char **argv, struct cps_run_options *options
         case OPT_IDENTITY: options->identity = optarg; break;
         case OPT_LISTEN: options->listen = optarg; break;
         case OPT_LEADER_ELECT:
-            options->leader_elect = optarg ? parse_bool(optarg) : 1;
-            if (options->leader_elect < 0) {
-                fprintf(stderr, "cpscale run: --leader-elect takes true or false\n");
+            if (bool_flag("leader-elect", optarg, &options->leader_elect) < 0)
                 return CPS_EXIT_USAGE;
-            }
             break;
         case OPT_LOG_FORMAT:
             if (strcmp(optarg, "text") == 0)
@@ -176,32 +195,23 @@ static int parse_run_args(int argc, char **argv, struct cps_run_options *options
             }
             break;
         case OPT_GRACE:
-            if (cps_duration_parse(optarg, &options->shutdown_grace_ms) != 0 ||
-                options->shutdown_grace_ms < 0) {
-                fprintf(stderr, "cpscale run: --shutdown-grace takes a duration (5s)\n");
+            if (duration_flag("shutdown-grace", optarg, 0, "a duration (5s)",
+                              &options->shutdown_grace_ms) < 0)
                 return CPS_EXIT_USAGE;
-            }
             break;
         case OPT_WATCH:
-            options->watch = optarg ? parse_bool(optarg) : 1;
-            if (options->watch < 0) {
-                fprintf(stderr, "cpscale run: --watch takes true or false\n");
+            if (bool_flag("watch", optarg, &options->watch) < 0)
                 return CPS_EXIT_USAGE;
-            }
             break;
         case OPT_WATCH_TIMEOUT:
-            if (cps_duration_parse(optarg, &options->watch_timeout_ms) != 0 ||
-                options->watch_timeout_ms < MIN_WATCH_TIMEOUT_MS) {
-                fprintf(stderr, "cpscale run: --watch-timeout takes a duration of 1s or more\n");
+            if (duration_flag("watch-timeout", optarg, MIN_WATCH_TIMEOUT_MS,
+                              "a duration of 1s or more", &options->watch_timeout_ms) < 0)
                 return CPS_EXIT_USAGE;
-            }
             break;
         case OPT_KUBE_TIMEOUT:
-            if (cps_duration_parse(optarg, &options->kube_timeout_ms) != 0 ||
-                options->kube_timeout_ms <= 0) {
-                fprintf(stderr, "cpscale run: --kube-timeout takes a duration (10s)\n");
+            if (duration_flag("kube-timeout", optarg, 1, "a duration (10s)",
+                              &options->kube_timeout_ms) < 0)
                 return CPS_EXIT_USAGE;
-            }
             break;
         case 'h':
             run_usage(stdout);
