@@ -4,6 +4,7 @@
  * cps_controller_run() (controller/lifecycle.c).
  */
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -102,17 +103,6 @@ static int bool_flag(const char *name, const char *value, int *out)
     return -1;
 }
 
-/* A duration flag of at least min_ms. 0, or -1 after saying "--NAME takes
- * WANTED". */
-static int duration_flag(const char *name, const char *value, int64_t min_ms, const char *wanted,
-                         int64_t *out_ms)
-{
-    if (cps_duration_parse(value, out_ms) == 0 && *out_ms >= min_ms)
-        return 0;
-    fprintf(stderr, "cpscale run: --%s takes %s\n", name, wanted);
-    return -1;
-}
-
 enum run_option_id {
     OPT_CONFIG = 1000,
     OPT_KUBECONFIG,
@@ -130,6 +120,39 @@ enum run_option_id {
     OPT_WATCH,
     OPT_WATCH_TIMEOUT,
 };
+
+/* run's duration flags: the least each accepts and what a refusal says. */
+static const struct duration_flag {
+    int id;
+    const char *name;
+    int64_t min_ms;
+    const char *wanted;
+    size_t offset; /* of the int64_t in struct cps_run_options */
+} duration_flags[] = {
+    {OPT_GRACE, "shutdown-grace", 0, "a duration (5s)",
+     offsetof(struct cps_run_options, shutdown_grace_ms)},
+    {OPT_WATCH_TIMEOUT, "watch-timeout", MIN_WATCH_TIMEOUT_MS, "a duration of 1s or more",
+     offsetof(struct cps_run_options, watch_timeout_ms)},
+    {OPT_KUBE_TIMEOUT, "kube-timeout", 1, "a duration (10s)",
+     offsetof(struct cps_run_options, kube_timeout_ms)},
+};
+
+/* Set the duration flag `id` of options from value. 0, or -1 after saying
+ * "--NAME takes WANTED". */
+static int duration_flag(int id, const char *value, struct cps_run_options *options)
+{
+    for (size_t i = 0; i < sizeof duration_flags / sizeof duration_flags[0]; i++) {
+        const struct duration_flag *f = &duration_flags[i];
+        if (f->id != id)
+            continue;
+        int64_t *out_ms = (int64_t *)((char *)options + f->offset);
+        if (cps_duration_parse(value, out_ms) == 0 && *out_ms >= f->min_ms)
+            return 0;
+        fprintf(stderr, "cpscale run: --%s takes %s\n", f->name, f->wanted);
+        return -1;
+    }
+    return -1;
+}
 
 /* Fill options from argv; 0, HELP_SHOWN, or an exit code (usage errors
  * print why). */
@@ -194,23 +217,14 @@ static int parse_run_args(int argc, char **argv, struct cps_run_options *options
                 return CPS_EXIT_USAGE;
             }
             break;
-        case OPT_GRACE:
-            if (duration_flag("shutdown-grace", optarg, 0, "a duration (5s)",
-                              &options->shutdown_grace_ms) < 0)
-                return CPS_EXIT_USAGE;
-            break;
         case OPT_WATCH:
             if (bool_flag("watch", optarg, &options->watch) < 0)
                 return CPS_EXIT_USAGE;
             break;
+        case OPT_GRACE:
         case OPT_WATCH_TIMEOUT:
-            if (duration_flag("watch-timeout", optarg, MIN_WATCH_TIMEOUT_MS,
-                              "a duration of 1s or more", &options->watch_timeout_ms) < 0)
-                return CPS_EXIT_USAGE;
-            break;
         case OPT_KUBE_TIMEOUT:
-            if (duration_flag("kube-timeout", optarg, 1, "a duration (10s)",
-                              &options->kube_timeout_ms) < 0)
+            if (duration_flag(c, optarg, options) < 0)
                 return CPS_EXIT_USAGE;
             break;
         case 'h':
