@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cli_flags.h"
 #include "commands.h"
 #include "controller.h"
 #include "duration.h"
@@ -103,24 +104,6 @@ static int bool_flag(const char *name, const char *value, int *out)
     return -1;
 }
 
-enum run_option_id {
-    OPT_CONFIG = 1000,
-    OPT_KUBECONFIG,
-    OPT_CONTEXT,
-    OPT_SA_DIR,
-    OPT_DRY_RUN,
-    OPT_ONCE,
-    OPT_LEADER_ELECT,
-    OPT_IDENTITY,
-    OPT_LISTEN,
-    OPT_LOG_FORMAT,
-    OPT_LOG_LEVEL,
-    OPT_GRACE,
-    OPT_KUBE_TIMEOUT,
-    OPT_WATCH,
-    OPT_WATCH_TIMEOUT,
-};
-
 /* run's duration flags: the least each accepts and what a refusal says. */
 static const struct duration_flag {
     int id;
@@ -129,11 +112,11 @@ static const struct duration_flag {
     const char *wanted;
     size_t offset; /* of the int64_t in struct cps_run_options */
 } duration_flags[] = {
-    {OPT_GRACE, "shutdown-grace", 0, "a duration (5s)",
+    {CLI_FLAG_SHUTDOWN_GRACE, "shutdown-grace", 0, "a duration (5s)",
      offsetof(struct cps_run_options, shutdown_grace_ms)},
-    {OPT_WATCH_TIMEOUT, "watch-timeout", MIN_WATCH_TIMEOUT_MS, "a duration of 1s or more",
+    {CLI_FLAG_WATCH_TIMEOUT, "watch-timeout", MIN_WATCH_TIMEOUT_MS, "a duration of 1s or more",
      offsetof(struct cps_run_options, watch_timeout_ms)},
-    {OPT_KUBE_TIMEOUT, "kube-timeout", 1, "a duration (10s)",
+    {CLI_FLAG_KUBE_TIMEOUT, "kube-timeout", 1, "a duration (10s)",
      offsetof(struct cps_run_options, kube_timeout_ms)},
 };
 
@@ -159,24 +142,12 @@ static int duration_flag(int id, const char *value, struct cps_run_options *opti
 static int parse_run_args(int argc, char **argv, struct cps_run_options *options,
                           enum cps_log_format *format, int *level)
 {
-    static const struct option long_options[] = {
-        {"config", required_argument, NULL, OPT_CONFIG},
-        {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
-        {"context", required_argument, NULL, OPT_CONTEXT},
-        {"serviceaccount-dir", required_argument, NULL, OPT_SA_DIR},
-        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-        {"once", no_argument, NULL, OPT_ONCE},
-        {"leader-elect", optional_argument, NULL, OPT_LEADER_ELECT},
-        {"identity", required_argument, NULL, OPT_IDENTITY},
-        {"listen", required_argument, NULL, OPT_LISTEN},
-        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
-        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-        {"shutdown-grace", required_argument, NULL, OPT_GRACE},
-        {"kube-timeout", required_argument, NULL, OPT_KUBE_TIMEOUT},
-        {"watch", optional_argument, NULL, OPT_WATCH},
-        {"watch-timeout", required_argument, NULL, OPT_WATCH_TIMEOUT},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    static const enum cli_flag run_flags[] = {
+        CLI_FLAG_CONFIG, CLI_FLAG_KUBECONFIG, CLI_FLAG_CONTEXT,
+        CLI_FLAG_SERVICEACCOUNT_DIR, CLI_FLAG_DRY_RUN, CLI_FLAG_ONCE,
+        CLI_FLAG_LEADER_ELECT, CLI_FLAG_IDENTITY, CLI_FLAG_LISTEN, CLI_FLAG_LOG_FORMAT,
+        CLI_FLAG_LOG_LEVEL, CLI_FLAG_SHUTDOWN_GRACE, CLI_FLAG_KUBE_TIMEOUT, CLI_FLAG_WATCH,
+        CLI_FLAG_WATCH_TIMEOUT, CLI_FLAG_HELP,
     };
     options->leader_elect = -1;
     options->shutdown_grace_ms = CPS_RUN_DEFAULT_SHUTDOWN_GRACE_MS;
@@ -186,21 +157,21 @@ static int parse_run_args(int argc, char **argv, struct cps_run_options *options
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "h", run_flags, CLI_N_FLAGS(run_flags))) != -1) {
         switch (c) {
-        case OPT_CONFIG: options->config_path = optarg; break;
-        case OPT_KUBECONFIG: options->kubeconfig = optarg; break;
-        case OPT_CONTEXT: options->context = optarg; break;
-        case OPT_SA_DIR: options->serviceaccount_dir = optarg; break;
-        case OPT_DRY_RUN: options->dry_run = 1; break;
-        case OPT_ONCE: options->once = 1; break;
-        case OPT_IDENTITY: options->identity = optarg; break;
-        case OPT_LISTEN: options->listen = optarg; break;
-        case OPT_LEADER_ELECT:
+        case CLI_FLAG_CONFIG: options->config_path = optarg; break;
+        case CLI_FLAG_KUBECONFIG: options->kubeconfig = optarg; break;
+        case CLI_FLAG_CONTEXT: options->context = optarg; break;
+        case CLI_FLAG_SERVICEACCOUNT_DIR: options->serviceaccount_dir = optarg; break;
+        case CLI_FLAG_DRY_RUN: options->dry_run = 1; break;
+        case CLI_FLAG_ONCE: options->once = 1; break;
+        case CLI_FLAG_IDENTITY: options->identity = optarg; break;
+        case CLI_FLAG_LISTEN: options->listen = optarg; break;
+        case CLI_FLAG_LEADER_ELECT:
             if (bool_flag("leader-elect", optarg, &options->leader_elect) < 0)
                 return CPS_EXIT_USAGE;
             break;
-        case OPT_LOG_FORMAT:
+        case CLI_FLAG_LOG_FORMAT:
             if (strcmp(optarg, "text") == 0)
                 *format = CPS_LOG_TEXT;
             else if (strcmp(optarg, "json") == 0)
@@ -210,24 +181,24 @@ static int parse_run_args(int argc, char **argv, struct cps_run_options *options
                 return CPS_EXIT_USAGE;
             }
             break;
-        case OPT_LOG_LEVEL:
+        case CLI_FLAG_LOG_LEVEL:
             *level = cps_log_level_parse(optarg);
             if (*level < 0) {
                 fprintf(stderr, "cpscale run: --log-level takes debug, info, warn or error\n");
                 return CPS_EXIT_USAGE;
             }
             break;
-        case OPT_WATCH:
+        case CLI_FLAG_WATCH:
             if (bool_flag("watch", optarg, &options->watch) < 0)
                 return CPS_EXIT_USAGE;
             break;
-        case OPT_GRACE:
-        case OPT_WATCH_TIMEOUT:
-        case OPT_KUBE_TIMEOUT:
+        case CLI_FLAG_SHUTDOWN_GRACE:
+        case CLI_FLAG_WATCH_TIMEOUT:
+        case CLI_FLAG_KUBE_TIMEOUT:
             if (duration_flag(c, optarg, options) < 0)
                 return CPS_EXIT_USAGE;
             break;
-        case 'h':
+        case CLI_FLAG_HELP:
             run_usage(stdout);
             return HELP_SHOWN;
         default:
