@@ -785,12 +785,15 @@ def scenario_leases(checks, env):
     holder = (lease or {}).get("spec", {}).get("holderIdentity")
     checks.check("two controllers: exactly one of them patches", len(users) == 1,
                  "patching users %s, holder %s" % (sorted(users), holder))
-    code_b = b.stop()
     leader_user = next(iter(users)) if users else "cpscale"
+    # Whichever replica won, stop the other one and cut the winner off its
+    # Lease (the check used to stop B even when B was the leader, so the
+    # fault then hit nobody and the scenario passed without testing).
+    leader_proc, standby = (a, b) if leader_user == "cpscale" else (b, a)
+    standby_code = standby.stop()
     # Now the leader's lease writes and reads fail from here on.
     env.kube.add_fault(resource="leases", user=leader_user, status=500)
     cut = time.time()
-    leader_proc = a if leader_user == "cpscale" else None
     for _ in range(8):
         env.set_replicas("idle", IDLE_START_REPLICAS)
         time.sleep(1 * TIME_FACTOR)
@@ -806,15 +809,25 @@ def scenario_leases(checks, env):
     checks.check("lease lost: no PATCH after the renew deadline", not late,
                  "%d late patches; %d renewals, the last %.1f s before the cut"
                  % (len(late), len(renewals), cut - last_renew))
+    failed_attempts = [r for r in records if r.get("resource") == "leases"
+                       and r.get("user") == leader_user and r["t"] > cut and r.get("fault")]
+    checks.check("lease lost: the fault hit the leader's Lease requests", bool(failed_attempts),
+                 "%d faulted Lease requests from %s" % (len(failed_attempts), leader_user))
+    # read before stop: shutting down also logs "stopped leading"
+    stepped_down = [r for r in leader_proc.lines() if r.get("msg") == "stopped leading"
+                    and "renew deadline" in r.get("why", "")]
+    warned = [r for r in leader_proc.lines() if r.get("msg") == "lease attempt failed"
+              and r.get("level") in ("warn", "WARN", "warning")]
     env.kube.clear_faults()
-    code_a = a.stop()
-    checks.check("two controllers: both exit 0", code_a == 0 and code_b == 0,
-                 "exit %s and %s" % (code_a, code_b))
+    leader_code = leader_proc.stop()
+    checks.check("two controllers: both exit 0", leader_code == 0 and standby_code == 0,
+                 "exit %s and %s" % (leader_code, standby_code))
     for proc in (a, b):
         clean, report = proc.valgrind_clean()
         checks.check("%s: valgrind clean" % proc.name, clean, report)
-    stepped_down = [r for r in (leader_proc or b).lines() if r.get("msg") == "stopped leading"]
-    checks.check("lease lost: the leader logs that it stopped leading", bool(stepped_down))
+    checks.check("lease lost: the leader logs that it stopped leading (renew deadline)",
+                 bool(stepped_down), "leader %s" % leader_proc.name)
+    checks.check("lease lost: failed Lease attempts are logged at WARN", bool(warned))
     env.set_users({})
 
 
