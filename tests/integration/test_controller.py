@@ -1125,6 +1125,127 @@ def scenario_rbac(checks, env):
                  "unused: %s" % sorted(set(unused)))
 
 
+# ---- writes, the Lease, connections, Retry-After, User-Agent, HTTP/2 ----------
+
+SLOW_PATCH_TARGETS = 60
+SLOW_PATCH_DELAY_S = 1.5
+RENEW_DEADLINE_S = 3.0
+LOSS_MARGIN_S = 0.5        # the fake's clock vs the controller's, and transit
+
+
+def seed_targets(env, namespace, names, replicas=1):
+    """A namespace with one Deployment per name; targets whose min_replicas
+    (2) is above `replicas`, so each wants one PATCH without any metric."""
+    env.kube.seed(namespace_object(namespace))
+    for name in names:
+        env.kube.seed(deployment(namespace, name, replicas))
+    return [{"namespace": namespace, "deployment": name, "min": 2, "max": 4} for name in names]
+
+
+def unseed_targets(env, namespace, names):
+    for name in names:
+        env.kube.delete("/apis/apps/v1/namespaces/%s/deployments/%s" % (namespace, name))
+
+
+def metric_value(text, name, labels=""):
+    for line in text.splitlines():
+        if line.startswith(name + labels + " ") or (not labels and line.startswith(name + " ")):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def slow_patches_run(checks, env, kubeconfig, tag):
+    """60 targets whose PATCHes the fake answers 1.5 s late; the Lease is
+    cut once PATCHes flow. Returns (PATCHes arriving after the loss was
+    observable, the last one's lateness in s, controller)."""
+    namespace = "bulk-" + tag
+    names = ["w%02d" % i for i in range(SLOW_PATCH_TARGETS)]
+    targets = seed_targets(env, namespace, names)
+    leader = {"lease_duration": "4s", "renew_deadline": "%gs" % RENEW_DEADLINE_S,
+              "retry_period": "1s"}
+    config = write_config(os.path.join(env.workdir, "slow-%s.yaml" % tag), env.prom.url,
+                          targets, leader=leader)
+    delete_lease(env)
+    env.kube.add_fault(verb="patch", namespace=namespace, delay_s=SLOW_PATCH_DELAY_S)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "slow-" + tag, config,
+                            ["--kubeconfig", kubeconfig, "--identity", "replica-slow"])
+    deadline = time.time() + 30 * TIME_FACTOR
+    while time.time() < deadline:
+        if [r for r in patches(env.kube.log(since=seq)) if r.get("namespace") == namespace]:
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)
+    env.kube.add_fault(resource="leases", status=500)
+    cut = time.time()
+    time.sleep(SLOW_PATCH_TARGETS / 8 * SLOW_PATCH_DELAY_S + 6)
+    records = env.kube.log(since=seq)
+    renewals = [r for r in records if r.get("resource") == "leases" and r.get("status") in (200, 201)
+                and r.get("method") in ("PUT", "POST")]
+    last_renew = max((r["t"] for r in renewals), default=cut)
+    observable = last_renew + RENEW_DEADLINE_S + LOSS_MARGIN_S
+    sent = [r for r in patches(records) if r.get("namespace") == namespace]
+    late = [r for r in sent if r["t"] > observable]
+    lateness = max((r["t"] - observable for r in late), default=0.0)
+    metrics = controller.http("/metrics")[1] if controller.process.poll() is None else ""
+    stepped_down = [r for r in controller.lines() if r.get("msg") == "stopped leading"]
+    env.kube.clear_faults()
+    code = controller.stop()
+    unseed_targets(env, namespace, names)
+    checks.check("%s: the leader was patching before the cut" % tag,
+                 any(r["t"] <= cut for r in sent), "%d PATCHes in all" % len(sent))
+    checks.check("%s: the leader stepped down" % tag, bool(stepped_down))
+    checks.check("%s: no PATCH reaches the fake after the Lease loss is observable" % tag,
+                 not late, "%d PATCHes after the loss (renewed last %.1f s before the cut), the "
+                 "last %.1f s after" % (len(late), cut - last_renew, lateness))
+    dropped = sum(metric_value(metrics, "cpscale_writes_dropped_total", '{reason="%s"}' % why) or 0
+                  for why in ("stale", "not_leader"))
+    checks.check("%s: queued PATCHes were dropped and counted" % tag, dropped > 0,
+                 "cpscale_writes_dropped_total %g" % dropped)
+    checks.check("%s: exits 0" % tag, code == 0, "exit %s" % code)
+    print("#   %s: %d PATCHes sent, %d after the loss was observable (last %.1f s late)"
+          % (tag, len(sent), len(late), lateness))
+    return controller
+
+
+def scenario_slow_patches(checks, env):
+    """Defect 2: the Lease is checked when each PATCH starts, not when it
+    is queued; queued PATCHes go on loss; the Lease never waits behind them."""
+    slow_patches_run(checks, env, env.kubeconfig, "slow-patches")
+
+
+def scenario_connections(checks, env):
+    """Defect 3: 8 namespaces = 8 watches over HTTP/1.1 (one connection
+    each); the Lease, PATCHes and Events must still get connections."""
+    namespaces = ["conn%d" % i for i in range(8)]
+    targets = []
+    for namespace in namespaces:
+        targets += seed_targets(env, namespace, ["app"])
+    leader = {"lease_duration": "4s", "renew_deadline": "3s", "retry_period": "1s"}
+    config = write_config(os.path.join(env.workdir, "connections.yaml"), env.prom.url, targets,
+                          leader=leader)
+    delete_lease(env)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "connections", config,
+                            ["--kubeconfig", env.kubeconfig, "--identity", "replica-conn"])
+    time.sleep(10 * TIME_FACTOR)
+    records = env.kube.log(since=seq)
+    watches = {r.get("namespace") for r in records if r.get("verb") == "watch"}
+    leader_lines = [r for r in controller.lines() if r.get("msg") == "became leader"]
+    sent = [r for r in patches(records) if r.get("namespace") in namespaces
+            and r.get("status") == 200]
+    code = controller.stop()
+    for namespace in namespaces:
+        unseed_targets(env, namespace, ["app"])
+    checks.check("8 namespaces: one watch per namespace", len(watches & set(namespaces)) == 8,
+                 "watched %s" % sorted(w for w in watches if w))
+    checks.check("8 namespaces over HTTP/1.1: becomes leader", bool(leader_lines))
+    checks.check("8 namespaces over HTTP/1.1: PATCHes every target",
+                 len({r["namespace"] for r in sent}) == 8,
+                 "%d PATCHes, namespaces %s" % (len(sent), sorted({r["namespace"] for r in sent})))
+    checks.check("8 namespaces: exits 0", code == 0, "exit %s" % code)
+
+
 SCENARIOS = [
     ("events", scenario_events_and_patch_shape),
     ("prometheus", scenario_prometheus_faults),
@@ -1132,6 +1253,8 @@ SCENARIOS = [
     ("apiserver", scenario_apiserver_faults),
     ("watch", scenario_watch),
     ("leases", scenario_leases),
+    ("slow-patches", scenario_slow_patches),
+    ("connections", scenario_connections),
     ("reload", scenario_reload),
     ("sigterm", scenario_sigterm_mid_tick),
     ("credentials", scenario_credentials),
