@@ -1,6 +1,7 @@
 #include "http.h"
 #include "units.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <ev.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #define CONNECT_TIMEOUT_MAX_MS 5000L /* a connect slower than this is a dead peer */
 #define BODY_INITIAL_CAP 4096
+#define DECIMAL_BASE 10
 
 
 struct socket_watch {
@@ -469,21 +471,49 @@ static size_t header_cb(char *data, size_t size, size_t count, void *userp)
             len = sizeof value - 1;
         memcpy(value, data + sizeof name - 1, len);
         value[len] = '\0';
-        char *p = value;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        char *end;
-        long seconds = strtol(p, &end, 10);
-        if (end != p && seconds >= 0) {
-            request->retry_after_ms = (int64_t)seconds * 1000;
-        } else {
-            time_t when = curl_getdate(p, NULL);
-            time_t now = time(NULL);
-            if (when > 0)
-                request->retry_after_ms = when > now ? (int64_t)(when - now) * 1000 : 0;
-        }
+        int64_t ms = cps_http_parse_retry_after(value, (int64_t)time(NULL));
+        if (ms >= 0)
+            request->retry_after_ms = ms;
     }
     return n;
+}
+
+/* Saturating: once past the ceiling in seconds, further digits change
+ * nothing, so no value of any length overflows. */
+int64_t cps_http_parse_retry_after(const char *value, int64_t now_s)
+{
+    const int64_t max_s = CPS_HTTP_RETRY_AFTER_MAX_MS / CPS_MS_PER_S;
+    const char *p = value;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    const char *end = p + strlen(p);
+    while (end > p && isspace((unsigned char)end[-1]))
+        end--;
+    if (end == p)
+        return -1;
+    if (isdigit((unsigned char)*p)) {
+        int64_t seconds = 0;
+        for (; p < end; p++) {
+            if (!isdigit((unsigned char)*p))
+                return -1;
+            if (seconds <= max_s)
+                seconds = seconds * DECIMAL_BASE + (*p - '0');
+        }
+        return seconds > max_s ? CPS_HTTP_RETRY_AFTER_MAX_MS : seconds * CPS_MS_PER_S;
+    }
+    char date[64];
+    size_t len = (size_t)(end - p);
+    if (len >= sizeof date)
+        return -1;
+    memcpy(date, p, len);
+    date[len] = '\0';
+    time_t when = curl_getdate(date, NULL);
+    if (when == (time_t)-1 || *p == '-' || *p == '+')
+        return -1;
+    if ((int64_t)when <= now_s)
+        return 0;
+    int64_t delta = (int64_t)when - now_s;
+    return delta > max_s ? CPS_HTTP_RETRY_AFTER_MAX_MS : delta * CPS_MS_PER_S;
 }
 
 /* Apply the TLS material: the CA (file or PEM blob) and the client

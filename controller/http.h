@@ -51,6 +51,9 @@ enum cps_http_lane {
     CPS_HTTP_LANE_COUNT
 };
 
+/* The longest Retry-After honoured: the backoff ceiling (5 min). */
+#define CPS_HTTP_RETRY_AFTER_MAX_MS (5 * 60 * 1000)
+
 struct cps_http_options {
     const char *method;           /* "GET", "PATCH", "POST", "PUT" */
     const char *url;
@@ -84,7 +87,7 @@ struct cps_http_response {
     size_t body_len;
     int transport_error;          /* 1: no complete answer (timeout, refused, TLS, cap) */
     const char *error;            /* what went wrong, for logs */
-    int64_t retry_after_ms;       /* from Retry-After (seconds form), -1 when absent */
+    int64_t retry_after_ms;       /* from Retry-After, clamped; -1 when absent */
     double elapsed_s;
     int dropped;                  /* 1: never sent (start_cb refused, or dropped queued) */
 };
@@ -107,6 +110,12 @@ void cps_http_recheck_queued(struct cps_http *http, enum cps_http_lane lane);
 /* Requests of `lane` waiting for a slot, and handed to curl. */
 size_t cps_http_queued(const struct cps_http *http, enum cps_http_lane lane);
 size_t cps_http_active(const struct cps_http *http, enum cps_http_lane lane);
+
+/* The value of a Retry-After header (delta-seconds, or an HTTP date read
+ * against `now_s`, wall-clock seconds) in milliseconds, clamped to
+ * [0, CPS_HTTP_RETRY_AFTER_MAX_MS] without overflow however many digits it
+ * has; -1 when it is neither form. */
+int64_t cps_http_parse_retry_after(const char *value, int64_t now_s);
 
 /* Cancel everything in flight (no callbacks) and free. NULL is a no-op. */
 void cps_http_free(struct cps_http *http);

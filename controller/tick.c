@@ -474,6 +474,9 @@ static void log_target(const struct cps_controller *ctl, const struct cps_target
         cps_log_str(&line, "detail", detail);
     }
     cps_log_str(&line, "action", action_name(rt->action));
+    if (rt->action == CPS_ACTION_BACKING_OFF)
+        cps_log_num(&line, "backoff_s",
+                    (double)(rt->backoff_until_ms - cps_monotonic_ms()) / CPS_MS_PER_S);
     if (rt->read_error[0])
         cps_log_str(&line, "error", rt->read_error);
     cps_log_end(&line);

@@ -1246,6 +1246,59 @@ def scenario_connections(checks, env):
     checks.check("8 namespaces: exits 0", code == 0, "exit %s" % code)
 
 
+def scenario_retry_after(checks, env):
+    """Defect 7: Retry-After 1000000000 (31 years) and a 20-digit one are
+    clamped to the 5-minute backoff ceiling (and crash nothing); a reload
+    that changes the target clears its backoff."""
+    names = ["app", "huge"]
+    targets = seed_targets(env, "retry", names)
+    path = os.path.join(env.workdir, "retry.yaml")
+    write_config(path, env.prom.url, targets)
+    env.kube.add_fault(verb="patch", namespace="retry", name="app", status=429,
+                       retry_after=10 ** 9, count=1)
+    env.kube.add_fault(verb="patch", namespace="retry", name="huge", status=503,
+                       retry_after=10 ** 20, count=1)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "retry", path,
+                            ["--kubeconfig", env.kubeconfig])
+    for name, value in (("app", "1000000000"), ("huge", "100000000000000000000")):
+        try:
+            lines = controller.wait_for(
+                lambda r: r.get("msg") == "tick" and r.get("target") == "retry/" + name
+                and r.get("action") == "backing_off", 20, "backing off")
+            waits = [float(r.get("backoff_s", "nan")) for r in lines]
+        except AssertionError:
+            waits = []
+        checks.check("Retry-After %s: the target backs off, at most 5 min" % value,
+                     waits and max(waits) <= 300.0, "backoff_s %s" % waits[:3])
+    answered = [r for r in patches(env.kube.log(since=seq)) if r.get("namespace") == "retry"]
+    checks.check("Retry-After: the PATCHes got the 429 and 503",
+                 {r.get("status") for r in answered} >= {429, 503})
+    checks.check("Retry-After: the controller is still running",
+                 controller.process.poll() is None, "exit %s" % controller.process.poll())
+    targets[0]["max"] = 5   # the operator changes the target: its backoff goes
+    write_config(path, env.prom.url, targets)
+    controller.process.send_signal(signal.SIGHUP)
+    reloaded = time.time()
+    deadline = reloaded + 10 * TIME_FACTOR
+    ok = []
+    while time.time() < deadline and not ok:
+        ok = [r for r in patches(env.kube.log(since=seq), "app") if r.get("namespace") == "retry"
+              and r.get("status") == 200]
+        time.sleep(0.2)
+    time.sleep(1)
+    unchanged = [r for r in patches(env.kube.log(since=seq), "huge")
+                 if r.get("namespace") == "retry" and r.get("status") == 200]
+    code = controller.stop()
+    unseed_targets(env, "retry", names)
+    checks.check("Retry-After: an unchanged target keeps its backoff across the reload",
+                 not unchanged, "%d PATCHes of retry/huge" % len(unchanged))
+    checks.check("Retry-After 1000000000: a reload that changes the target clears its backoff",
+                 bool(ok), "PATCHed %.1f s after the reload" % (ok[0]["t"] - reloaded)
+                 if ok else "no PATCH within 10 s of the reload")
+    checks.check("Retry-After: exits 0", code == 0, "exit %s" % code)
+
+
 SCENARIOS = [
     ("events", scenario_events_and_patch_shape),
     ("prometheus", scenario_prometheus_faults),
@@ -1255,6 +1308,7 @@ SCENARIOS = [
     ("leases", scenario_leases),
     ("slow-patches", scenario_slow_patches),
     ("connections", scenario_connections),
+    ("retry-after", scenario_retry_after),
     ("reload", scenario_reload),
     ("sigterm", scenario_sigterm_mid_tick),
     ("credentials", scenario_credentials),
