@@ -14,6 +14,25 @@
 #define BODY_INITIAL_CAP 4096
 #define DECIMAL_BASE 10
 
+/* The machine in client-go's words (GOARCH), from the compiler's target. */
+#if defined(__x86_64__)
+#define CPS_ARCH "amd64"
+#elif defined(__aarch64__)
+#define CPS_ARCH "arm64"
+#elif defined(__i386__)
+#define CPS_ARCH "386"
+#elif defined(__arm__)
+#define CPS_ARCH "arm"
+#elif defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)
+#define CPS_ARCH "ppc64le"
+#elif defined(__s390x__)
+#define CPS_ARCH "s390x"
+#elif defined(__riscv) && __riscv_xlen == 64
+#define CPS_ARCH "riscv64"
+#else
+#define CPS_ARCH "unknown"
+#endif
+#define CPS_USER_AGENT "cpscale/" CPS_VERSION " (linux/" CPS_ARCH ")"
 
 struct socket_watch {
     ev_io io;
@@ -72,6 +91,10 @@ struct cps_http {
 static const enum cps_http_lane lane_order[CPS_HTTP_LANE_COUNT] = {
     CPS_HTTP_LANE_LEASE, CPS_HTTP_LANE_WRITE, CPS_HTTP_LANE_WATCH, CPS_HTTP_LANE_READ};
 
+const char *cps_http_user_agent(void)
+{
+    return CPS_USER_AGENT;
+}
 
 int cps_http_global_init(void)
 {
@@ -574,6 +597,7 @@ static int start_transfer(struct cps_http_request *request)
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, CPS_USER_AGENT);
     /* over HTTP/2, wait for the one connection to multiplex on rather than
      * opening another per transfer while it is being set up */
     curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);

@@ -117,6 +117,10 @@ size_t cps_http_active(const struct cps_http *http, enum cps_http_lane lane);
  * has; -1 when it is neither form. */
 int64_t cps_http_parse_retry_after(const char *value, int64_t now_s);
 
+/* "cpscale/VERSION (linux/ARCH)": sent on every request (API server,
+ * Prometheus, record's blocking client), as client-go sends its own. */
+const char *cps_http_user_agent(void);
+
 /* Cancel everything in flight (no callbacks) and free. NULL is a no-op. */
 void cps_http_free(struct cps_http *http);
 

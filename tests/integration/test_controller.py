@@ -29,7 +29,9 @@ valgrind (memcheck, leaks counted as errors) and each run must end clean.
 import argparse
 import json
 import os
+import re
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -1131,6 +1133,7 @@ SLOW_PATCH_TARGETS = 60
 SLOW_PATCH_DELAY_S = 1.5
 RENEW_DEADLINE_S = 3.0
 LOSS_MARGIN_S = 0.5        # the fake's clock vs the controller's, and transit
+USER_AGENT_RE = re.compile(r"^cpscale/(\S+) \(linux/(amd64|arm64|386|arm|ppc64le|s390x|riscv64)\)$")
 
 
 def seed_targets(env, namespace, names, replicas=1):
@@ -1299,6 +1302,51 @@ def scenario_retry_after(checks, env):
     checks.check("Retry-After: exits 0", code == 0, "exit %s" % code)
 
 
+def expected_user_agent(env):
+    """The version `cpscale --version` prints ("cpscale 0.1.0")."""
+    return subprocess.run([env.cpscale, "--version"], capture_output=True, text=True,
+                          timeout=10).stdout.split()[-1]
+
+
+def scenario_user_agent(checks, env):
+    """Defect 14: every request to the API server and to Prometheus says
+    `cpscale/VERSION (linux/ARCH)`: reads, the watch, the Lease, PATCHes,
+    Events, queries."""
+    version = expected_user_agent(env)
+    targets = seed_targets(env, "agent", ["app"])
+    leader = {"lease_duration": "4s", "renew_deadline": "3s", "retry_period": "1s"}
+    config = write_config(os.path.join(env.workdir, "agent.yaml"), env.proxy_url, targets,
+                          leader=leader)
+    delete_lease(env)
+    seq = last_seq(env)
+    proxy_start = 0
+    if os.path.exists(env.proxy_log):
+        with open(env.proxy_log) as handle:
+            proxy_start = len(handle.readlines())
+    controller = Controller(env.cpscale, env.workdir, "agent", config,
+                            ["--kubeconfig", env.kubeconfig, "--identity", "replica-agent"])
+    time.sleep(6 * TIME_FACTOR)
+    code = controller.stop()
+    records = [r for r in env.kube.log(since=seq) if r.get("user") == "cpscale"]
+    with open(env.proxy_log) as handle:
+        queries = [json.loads(line) for line in handle.readlines()[proxy_start:]]
+    unseed_targets(env, "agent", ["app"])
+    kinds = {(r.get("verb"), r.get("resource")) for r in records}
+    bad = [(r.get("verb"), r.get("resource"), r.get("user_agent")) for r in records
+           if not USER_AGENT_RE.match(r.get("user_agent") or "")
+           or USER_AGENT_RE.match(r["user_agent"]).group(1) != version]
+    checks.check("User-Agent on every API request (%d requests: %s)"
+                 % (len(records), ", ".join(sorted("%s %s" % k for k in kinds))),
+                 records and not bad and {("patch", "deployments"), ("create", "events"),
+                                          ("update", "leases"), ("watch", "deployments")} <= kinds,
+                 "bad: %s" % bad[:5])
+    bad_queries = [q.get("user_agent") for q in queries
+                   if not USER_AGENT_RE.match(q.get("user_agent") or "")]
+    checks.check("User-Agent on every Prometheus query (%d queries)" % len(queries),
+                 queries and not bad_queries, "bad: %s" % bad_queries[:5])
+    checks.check("User-Agent: exits 0", code == 0, "exit %s" % code)
+
+
 SCENARIOS = [
     ("events", scenario_events_and_patch_shape),
     ("prometheus", scenario_prometheus_faults),
@@ -1309,6 +1357,7 @@ SCENARIOS = [
     ("slow-patches", scenario_slow_patches),
     ("connections", scenario_connections),
     ("retry-after", scenario_retry_after),
+    ("user-agent", scenario_user_agent),
     ("reload", scenario_reload),
     ("sigterm", scenario_sigterm_mid_tick),
     ("credentials", scenario_credentials),

@@ -1,7 +1,7 @@
 /*
  * The HTTP client's pure parts (controller/http.c): the Retry-After parser
- * (no overflow on any length, clamped to the 5-minute backoff ceiling). No
- * network.
+ * (no overflow on any length, clamped to the 5-minute backoff ceiling) and
+ * the User-Agent every request carries. No network.
  */
 #include <stdint.h>
 #include <string.h>
@@ -48,8 +48,19 @@ static void test_retry_after(void)
     ASSERT_EQ(CPS_HTTP_RETRY_AFTER_MAX_MS, CPS_BACKOFF_MAX_MS);
 }
 
+static void test_user_agent(void)
+{
+    const char *agent = cps_http_user_agent();
+    char want[64];
+    snprintf(want, sizeof want, "cpscale/%s (linux/", CPS_VERSION);
+    ASSERT_TRUE(strncmp(agent, want, strlen(want)) == 0);
+    ASSERT_TRUE(agent[strlen(agent) - 1] == ')');
+    ASSERT_TRUE(strstr(agent, "unknown") == NULL);
+}
+
 int main(void)
 {
     CPS_RUN(test_retry_after);
+    CPS_RUN(test_user_agent);
     CPS_TEST_END();
 }
