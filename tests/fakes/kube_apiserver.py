@@ -2376,7 +2376,8 @@ class ApiHandler(BaseHTTPRequestHandler):
                        "name": info.name or getattr(info, "watch_name", ""), "user": None,
                        "status": None, "fault": False,
                        "content_type": self.headers.get("Content-Type"), "body": parsed,
-                       "user_agent": self.headers.get("User-Agent")}
+                       "user_agent": self.headers.get("User-Agent"),
+                       "via": self.headers.get("Via")}
 
     # -- dispatch --
 

@@ -1347,6 +1347,38 @@ def scenario_user_agent(checks, env):
     checks.check("User-Agent: exits 0", code == 0, "exit %s" % code)
 
 
+def scenario_http2(checks, env):
+    """A real API server speaks HTTP/2 over TLS: the same Lease and write
+    discipline through nghttpx (h2 in front of the fake), proven with
+    kubectl too."""
+    if not kubefake.Http2Front.available():
+        checks.check("HTTP/2: nghttpx is installed (.ci/install-deps test)", False)
+        return
+    front = kubefake.Http2Front(env.kube).start()
+    try:
+        kubeconfig = env.kube.write_kubeconfig(os.path.join(env.workdir, "kubeconfig-h2"),
+                                               server=front.url)
+        kubectl = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "get", "deployments",
+                                  "-n", "shop", "-o", "name"], capture_output=True, text=True,
+                                 timeout=60)
+        checks.check("HTTP/2: kubectl get deployments through the h2 front",
+                     kubectl.returncode == 0 and "deployment.apps/idle" in kubectl.stdout,
+                     (kubectl.stdout + kubectl.stderr)[-500:])
+        seq = last_seq(env)
+        slow_patches_run(checks, env, kubeconfig, "http2")
+        records = [r for r in env.kube.log(since=seq) if r.get("user") == "cpscale"]
+        via_h2 = [r for r in records if (r.get("via") or "").startswith("2 ")]
+        front_lines = front.requests()
+        h2_paths = [p for alpn, _, p, _ in front_lines if alpn == "h2"]
+        checks.check("HTTP/2: the controller's Lease and PATCH requests came over h2",
+                     any("/leases" in p for p in h2_paths) and any("/scale" in p for p in h2_paths)
+                     and len(via_h2) == len(records) and records,
+                     "%d of %d requests via h2; front: %d h2 lines"
+                     % (len(via_h2), len(records), len(h2_paths)))
+    finally:
+        front.stop()
+
+
 SCENARIOS = [
     ("events", scenario_events_and_patch_shape),
     ("prometheus", scenario_prometheus_faults),
@@ -1358,6 +1390,7 @@ SCENARIOS = [
     ("connections", scenario_connections),
     ("retry-after", scenario_retry_after),
     ("user-agent", scenario_user_agent),
+    ("http2", scenario_http2),
     ("reload", scenario_reload),
     ("sigterm", scenario_sigterm_mid_tick),
     ("credentials", scenario_credentials),
