@@ -46,6 +46,14 @@ void cps_metrics_record_scale(struct cps_metrics *m)
     m->scale_events++;
 }
 
+void cps_metrics_record_write_dropped(struct cps_metrics *m, int stale)
+{
+    if (stale)
+        m->writes_dropped_stale++;
+    else
+        m->writes_dropped_not_leader++;
+}
+
 void cps_metrics_record_reload(struct cps_metrics *m, int ok)
 {
     if (ok)
@@ -303,6 +311,13 @@ char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
            "CPU time the controller had used at the end of the last tick.");
     text_printf(&text, "cpscale_process_cpu_seconds %.9g\n", m->last_tick_cpu_s);
 
+    header(&text, "cpscale_writes_dropped_total", "counter",
+           "PATCHes dropped unsent when they left the queue: the Lease was lost, or the "
+           "decision was older than one interval.");
+    text_printf(&text, "cpscale_writes_dropped_total{reason=\"not_leader\"} %llu\n",
+                (unsigned long long)m->writes_dropped_not_leader);
+    text_printf(&text, "cpscale_writes_dropped_total{reason=\"stale\"} %llu\n",
+                (unsigned long long)m->writes_dropped_stale);
     header(&text, "cpscale_leader", "gauge", "1 while this replica holds the leader Lease.");
     text_printf(&text, "cpscale_leader %d\n", ctl->lease ? ctl->leading : 1);
     header(&text, "cpscale_config_generation", "gauge",

@@ -370,7 +370,7 @@ struct cps_prom_range_client *cps_prom_range_client_new(const struct cps_prometh
     curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "cpscale/" CPS_VERSION " (record)");
+    curl_easy_setopt(c->curl, CURLOPT_USERAGENT, cps_http_user_agent());
     curl_easy_setopt(c->curl, CURLOPT_ACCEPT_ENCODING, "");
     return c;
 no_curl:

@@ -2375,7 +2375,9 @@ class ApiHandler(BaseHTTPRequestHandler):
                        "subresource": info.subresource, "namespace": info.namespace,
                        "name": info.name or getattr(info, "watch_name", ""), "user": None,
                        "status": None, "fault": False,
-                       "content_type": self.headers.get("Content-Type"), "body": parsed}
+                       "content_type": self.headers.get("Content-Type"), "body": parsed,
+                       "user_agent": self.headers.get("User-Agent"),
+                       "via": self.headers.get("Via")}
 
     # -- dispatch --
 

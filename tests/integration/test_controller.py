@@ -29,7 +29,9 @@ valgrind (memcheck, leaks counted as errors) and each run must end clean.
 import argparse
 import json
 import os
+import re
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -785,12 +787,15 @@ def scenario_leases(checks, env):
     holder = (lease or {}).get("spec", {}).get("holderIdentity")
     checks.check("two controllers: exactly one of them patches", len(users) == 1,
                  "patching users %s, holder %s" % (sorted(users), holder))
-    code_b = b.stop()
     leader_user = next(iter(users)) if users else "cpscale"
+    # Whichever replica won, stop the other one and cut the winner off its
+    # Lease (the check used to stop B even when B was the leader, so the
+    # fault then hit nobody and the scenario passed without testing).
+    leader_proc, standby = (a, b) if leader_user == "cpscale" else (b, a)
+    standby_code = standby.stop()
     # Now the leader's lease writes and reads fail from here on.
     env.kube.add_fault(resource="leases", user=leader_user, status=500)
     cut = time.time()
-    leader_proc = a if leader_user == "cpscale" else None
     for _ in range(8):
         env.set_replicas("idle", IDLE_START_REPLICAS)
         time.sleep(1 * TIME_FACTOR)
@@ -806,15 +811,25 @@ def scenario_leases(checks, env):
     checks.check("lease lost: no PATCH after the renew deadline", not late,
                  "%d late patches; %d renewals, the last %.1f s before the cut"
                  % (len(late), len(renewals), cut - last_renew))
+    failed_attempts = [r for r in records if r.get("resource") == "leases"
+                       and r.get("user") == leader_user and r["t"] > cut and r.get("fault")]
+    checks.check("lease lost: the fault hit the leader's Lease requests", bool(failed_attempts),
+                 "%d faulted Lease requests from %s" % (len(failed_attempts), leader_user))
+    # read before stop: shutting down also logs "stopped leading"
+    stepped_down = [r for r in leader_proc.lines() if r.get("msg") == "stopped leading"
+                    and "renew deadline" in r.get("why", "")]
+    warned = [r for r in leader_proc.lines() if r.get("msg") == "lease attempt failed"
+              and r.get("level") in ("warn", "WARN", "warning")]
     env.kube.clear_faults()
-    code_a = a.stop()
-    checks.check("two controllers: both exit 0", code_a == 0 and code_b == 0,
-                 "exit %s and %s" % (code_a, code_b))
+    leader_code = leader_proc.stop()
+    checks.check("two controllers: both exit 0", leader_code == 0 and standby_code == 0,
+                 "exit %s and %s" % (leader_code, standby_code))
     for proc in (a, b):
         clean, report = proc.valgrind_clean()
         checks.check("%s: valgrind clean" % proc.name, clean, report)
-    stepped_down = [r for r in (leader_proc or b).lines() if r.get("msg") == "stopped leading"]
-    checks.check("lease lost: the leader logs that it stopped leading", bool(stepped_down))
+    checks.check("lease lost: the leader logs that it stopped leading (renew deadline)",
+                 bool(stepped_down), "leader %s" % leader_proc.name)
+    checks.check("lease lost: failed Lease attempts are logged at WARN", bool(warned))
     env.set_users({})
 
 
@@ -1112,6 +1127,259 @@ def scenario_rbac(checks, env):
                  "unused: %s" % sorted(set(unused)))
 
 
+# ---- writes, the Lease, connections, Retry-After, User-Agent, HTTP/2 ----------
+
+SLOW_PATCH_TARGETS = 60
+SLOW_PATCH_DELAY_S = 1.5
+RENEW_DEADLINE_S = 3.0
+LOSS_MARGIN_S = 0.5        # the fake's clock vs the controller's, and transit
+USER_AGENT_RE = re.compile(r"^cpscale/(\S+) \(linux/(amd64|arm64|386|arm|ppc64le|s390x|riscv64)\)$")
+
+
+def seed_targets(env, namespace, names, replicas=1):
+    """A namespace with one Deployment per name; targets whose min_replicas
+    (2) is above `replicas`, so each wants one PATCH without any metric."""
+    env.kube.seed(namespace_object(namespace))
+    for name in names:
+        env.kube.seed(deployment(namespace, name, replicas))
+    return [{"namespace": namespace, "deployment": name, "min": 2, "max": 4} for name in names]
+
+
+def unseed_targets(env, namespace, names):
+    for name in names:
+        env.kube.delete("/apis/apps/v1/namespaces/%s/deployments/%s" % (namespace, name))
+
+
+def metric_value(text, name, labels=""):
+    for line in text.splitlines():
+        if line.startswith(name + labels + " ") or (not labels and line.startswith(name + " ")):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def slow_patches_run(checks, env, kubeconfig, tag):
+    """60 targets whose PATCHes the fake answers 1.5 s late; the Lease is
+    cut once PATCHes flow. Returns (PATCHes arriving after the loss was
+    observable, the last one's lateness in s, controller)."""
+    namespace = "bulk-" + tag
+    names = ["w%02d" % i for i in range(SLOW_PATCH_TARGETS)]
+    targets = seed_targets(env, namespace, names)
+    leader = {"lease_duration": "4s", "renew_deadline": "%gs" % RENEW_DEADLINE_S,
+              "retry_period": "1s"}
+    config = write_config(os.path.join(env.workdir, "slow-%s.yaml" % tag), env.prom.url,
+                          targets, leader=leader)
+    delete_lease(env)
+    env.kube.add_fault(verb="patch", namespace=namespace, delay_s=SLOW_PATCH_DELAY_S)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "slow-" + tag, config,
+                            ["--kubeconfig", kubeconfig, "--identity", "replica-slow"])
+    deadline = time.time() + 30 * TIME_FACTOR
+    while time.time() < deadline:
+        if [r for r in patches(env.kube.log(since=seq)) if r.get("namespace") == namespace]:
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)
+    env.kube.add_fault(resource="leases", status=500)
+    cut = time.time()
+    time.sleep(SLOW_PATCH_TARGETS / 8 * SLOW_PATCH_DELAY_S + 6)
+    records = env.kube.log(since=seq)
+    renewals = [r for r in records if r.get("resource") == "leases" and r.get("status") in (200, 201)
+                and r.get("method") in ("PUT", "POST")]
+    last_renew = max((r["t"] for r in renewals), default=cut)
+    observable = last_renew + RENEW_DEADLINE_S + LOSS_MARGIN_S
+    sent = [r for r in patches(records) if r.get("namespace") == namespace]
+    late = [r for r in sent if r["t"] > observable]
+    lateness = max((r["t"] - observable for r in late), default=0.0)
+    metrics = controller.http("/metrics")[1] if controller.process.poll() is None else ""
+    stepped_down = [r for r in controller.lines() if r.get("msg") == "stopped leading"]
+    env.kube.clear_faults()
+    code = controller.stop()
+    unseed_targets(env, namespace, names)
+    checks.check("%s: the leader was patching before the cut" % tag,
+                 any(r["t"] <= cut for r in sent), "%d PATCHes in all" % len(sent))
+    checks.check("%s: the leader stepped down" % tag, bool(stepped_down))
+    checks.check("%s: no PATCH reaches the fake after the Lease loss is observable" % tag,
+                 not late, "%d PATCHes after the loss (renewed last %.1f s before the cut), the "
+                 "last %.1f s after" % (len(late), cut - last_renew, lateness))
+    dropped = sum(metric_value(metrics, "cpscale_writes_dropped_total", '{reason="%s"}' % why) or 0
+                  for why in ("stale", "not_leader"))
+    checks.check("%s: queued PATCHes were dropped and counted" % tag, dropped > 0,
+                 "cpscale_writes_dropped_total %g" % dropped)
+    checks.check("%s: exits 0" % tag, code == 0, "exit %s" % code)
+    print("#   %s: %d PATCHes sent, %d after the loss was observable (last %.1f s late)"
+          % (tag, len(sent), len(late), lateness))
+    return controller
+
+
+def scenario_slow_patches(checks, env):
+    """Defect 2: the Lease is checked when each PATCH starts, not when it
+    is queued; queued PATCHes go on loss; the Lease never waits behind them."""
+    slow_patches_run(checks, env, env.kubeconfig, "slow-patches")
+
+
+def scenario_connections(checks, env):
+    """Defect 3: 8 namespaces = 8 watches over HTTP/1.1 (one connection
+    each); the Lease, PATCHes and Events must still get connections."""
+    namespaces = ["conn%d" % i for i in range(8)]
+    targets = []
+    for namespace in namespaces:
+        targets += seed_targets(env, namespace, ["app"])
+    leader = {"lease_duration": "4s", "renew_deadline": "3s", "retry_period": "1s"}
+    config = write_config(os.path.join(env.workdir, "connections.yaml"), env.prom.url, targets,
+                          leader=leader)
+    delete_lease(env)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "connections", config,
+                            ["--kubeconfig", env.kubeconfig, "--identity", "replica-conn"])
+    time.sleep(10 * TIME_FACTOR)
+    records = env.kube.log(since=seq)
+    watches = {r.get("namespace") for r in records if r.get("verb") == "watch"}
+    leader_lines = [r for r in controller.lines() if r.get("msg") == "became leader"]
+    sent = [r for r in patches(records) if r.get("namespace") in namespaces
+            and r.get("status") == 200]
+    code = controller.stop()
+    for namespace in namespaces:
+        unseed_targets(env, namespace, ["app"])
+    checks.check("8 namespaces: one watch per namespace", len(watches & set(namespaces)) == 8,
+                 "watched %s" % sorted(w for w in watches if w))
+    checks.check("8 namespaces over HTTP/1.1: becomes leader", bool(leader_lines))
+    checks.check("8 namespaces over HTTP/1.1: PATCHes every target",
+                 len({r["namespace"] for r in sent}) == 8,
+                 "%d PATCHes, namespaces %s" % (len(sent), sorted({r["namespace"] for r in sent})))
+    checks.check("8 namespaces: exits 0", code == 0, "exit %s" % code)
+
+
+def scenario_retry_after(checks, env):
+    """Defect 7: Retry-After 1000000000 (31 years) and a 20-digit one are
+    clamped to the 5-minute backoff ceiling (and crash nothing); a reload
+    that changes the target clears its backoff."""
+    names = ["app", "huge"]
+    targets = seed_targets(env, "retry", names)
+    path = os.path.join(env.workdir, "retry.yaml")
+    write_config(path, env.prom.url, targets)
+    env.kube.add_fault(verb="patch", namespace="retry", name="app", status=429,
+                       retry_after=10 ** 9, count=1)
+    env.kube.add_fault(verb="patch", namespace="retry", name="huge", status=503,
+                       retry_after=10 ** 20, count=1)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "retry", path,
+                            ["--kubeconfig", env.kubeconfig])
+    for name, value in (("app", "1000000000"), ("huge", "100000000000000000000")):
+        try:
+            lines = controller.wait_for(
+                lambda r: r.get("msg") == "tick" and r.get("target") == "retry/" + name
+                and r.get("action") == "backing_off", 20, "backing off")
+            waits = [float(r.get("backoff_s", "nan")) for r in lines]
+        except AssertionError:
+            waits = []
+        checks.check("Retry-After %s: the target backs off, at most 5 min" % value,
+                     waits and max(waits) <= 300.0, "backoff_s %s" % waits[:3])
+    answered = [r for r in patches(env.kube.log(since=seq)) if r.get("namespace") == "retry"]
+    checks.check("Retry-After: the PATCHes got the 429 and 503",
+                 {r.get("status") for r in answered} >= {429, 503})
+    checks.check("Retry-After: the controller is still running",
+                 controller.process.poll() is None, "exit %s" % controller.process.poll())
+    targets[0]["max"] = 5   # the operator changes the target: its backoff goes
+    write_config(path, env.prom.url, targets)
+    controller.process.send_signal(signal.SIGHUP)
+    reloaded = time.time()
+    deadline = reloaded + 10 * TIME_FACTOR
+    ok = []
+    while time.time() < deadline and not ok:
+        ok = [r for r in patches(env.kube.log(since=seq), "app") if r.get("namespace") == "retry"
+              and r.get("status") == 200]
+        time.sleep(0.2)
+    time.sleep(1)
+    unchanged = [r for r in patches(env.kube.log(since=seq), "huge")
+                 if r.get("namespace") == "retry" and r.get("status") == 200]
+    code = controller.stop()
+    unseed_targets(env, "retry", names)
+    checks.check("Retry-After: an unchanged target keeps its backoff across the reload",
+                 not unchanged, "%d PATCHes of retry/huge" % len(unchanged))
+    checks.check("Retry-After 1000000000: a reload that changes the target clears its backoff",
+                 bool(ok), "PATCHed %.1f s after the reload" % (ok[0]["t"] - reloaded)
+                 if ok else "no PATCH within 10 s of the reload")
+    checks.check("Retry-After: exits 0", code == 0, "exit %s" % code)
+
+
+def expected_user_agent(env):
+    """The version `cpscale --version` prints ("cpscale 0.1.0")."""
+    return subprocess.run([env.cpscale, "--version"], capture_output=True, text=True,
+                          timeout=10).stdout.split()[-1]
+
+
+def scenario_user_agent(checks, env):
+    """Defect 14: every request to the API server and to Prometheus says
+    `cpscale/VERSION (linux/ARCH)`: reads, the watch, the Lease, PATCHes,
+    Events, queries."""
+    version = expected_user_agent(env)
+    targets = seed_targets(env, "agent", ["app"])
+    leader = {"lease_duration": "4s", "renew_deadline": "3s", "retry_period": "1s"}
+    config = write_config(os.path.join(env.workdir, "agent.yaml"), env.proxy_url, targets,
+                          leader=leader)
+    delete_lease(env)
+    seq = last_seq(env)
+    proxy_start = 0
+    if os.path.exists(env.proxy_log):
+        with open(env.proxy_log) as handle:
+            proxy_start = len(handle.readlines())
+    controller = Controller(env.cpscale, env.workdir, "agent", config,
+                            ["--kubeconfig", env.kubeconfig, "--identity", "replica-agent"])
+    time.sleep(6 * TIME_FACTOR)
+    code = controller.stop()
+    records = [r for r in env.kube.log(since=seq) if r.get("user") == "cpscale"]
+    with open(env.proxy_log) as handle:
+        queries = [json.loads(line) for line in handle.readlines()[proxy_start:]]
+    unseed_targets(env, "agent", ["app"])
+    kinds = {(r.get("verb"), r.get("resource")) for r in records}
+    bad = [(r.get("verb"), r.get("resource"), r.get("user_agent")) for r in records
+           if not USER_AGENT_RE.match(r.get("user_agent") or "")
+           or USER_AGENT_RE.match(r["user_agent"]).group(1) != version]
+    checks.check("User-Agent on every API request (%d requests: %s)"
+                 % (len(records), ", ".join(sorted("%s %s" % k for k in kinds))),
+                 records and not bad and {("patch", "deployments"), ("create", "events"),
+                                          ("update", "leases"), ("watch", "deployments")} <= kinds,
+                 "bad: %s" % bad[:5])
+    bad_queries = [q.get("user_agent") for q in queries
+                   if not USER_AGENT_RE.match(q.get("user_agent") or "")]
+    checks.check("User-Agent on every Prometheus query (%d queries)" % len(queries),
+                 queries and not bad_queries, "bad: %s" % bad_queries[:5])
+    checks.check("User-Agent: exits 0", code == 0, "exit %s" % code)
+
+
+def scenario_http2(checks, env):
+    """A real API server speaks HTTP/2 over TLS: the same Lease and write
+    discipline through nghttpx (h2 in front of the fake), proven with
+    kubectl too."""
+    if not kubefake.Http2Front.available():
+        checks.check("HTTP/2: nghttpx is installed (.ci/install-deps test)", False)
+        return
+    front = kubefake.Http2Front(env.kube).start()
+    try:
+        kubeconfig = env.kube.write_kubeconfig(os.path.join(env.workdir, "kubeconfig-h2"),
+                                               server=front.url)
+        kubectl = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "get", "deployments",
+                                  "-n", "shop", "-o", "name"], capture_output=True, text=True,
+                                 timeout=60)
+        listed = kubectl.returncode == 0 and "deployment.apps/idle" in kubectl.stdout
+        checks.check("HTTP/2: kubectl get deployments through the h2 front", listed,
+                     "%d deployments listed" % len(kubectl.stdout.split()) if listed
+                     else (kubectl.stdout + kubectl.stderr)[-500:])
+        seq = last_seq(env)
+        slow_patches_run(checks, env, kubeconfig, "http2")
+        records = [r for r in env.kube.log(since=seq) if r.get("user") == "cpscale"]
+        via_h2 = [r for r in records if (r.get("via") or "").startswith("2 ")]
+        front_lines = front.requests()
+        h2_paths = [p for alpn, _, p, _ in front_lines if alpn == "h2"]
+        checks.check("HTTP/2: the controller's Lease and PATCH requests came over h2",
+                     any("/leases" in p for p in h2_paths) and any("/scale" in p for p in h2_paths)
+                     and len(via_h2) == len(records) and records,
+                     "%d of %d requests via h2; front: %d h2 lines"
+                     % (len(via_h2), len(records), len(h2_paths)))
+    finally:
+        front.stop()
+
+
 SCENARIOS = [
     ("events", scenario_events_and_patch_shape),
     ("prometheus", scenario_prometheus_faults),
@@ -1119,6 +1387,11 @@ SCENARIOS = [
     ("apiserver", scenario_apiserver_faults),
     ("watch", scenario_watch),
     ("leases", scenario_leases),
+    ("slow-patches", scenario_slow_patches),
+    ("connections", scenario_connections),
+    ("retry-after", scenario_retry_after),
+    ("user-agent", scenario_user_agent),
+    ("http2", scenario_http2),
     ("reload", scenario_reload),
     ("sigterm", scenario_sigterm_mid_tick),
     ("credentials", scenario_credentials),
