@@ -53,7 +53,7 @@ static void reload_config(struct cps_controller *ctl, const char *why)
         log_config_error("config refused; the previous config stays in force", &err);
         return;
     }
-    struct cps_prom *prom = cps_prom_new(ctl->http, &config->prometheus, &err);
+    struct cps_prom *prom = cps_prom_new(ctl->http, &config->prometheus, config->n_targets, &err);
     if (!prom || cps_targets_adopt(ctl, config) != 0) {
         cps_prom_free(prom);
         cps_config_free(config);
@@ -281,7 +281,7 @@ static int open_clients(struct cps_controller *ctl)
         log_config_error("cannot start: Kubernetes credentials", &err);
         return -1;
     }
-    ctl->prom = cps_prom_new(ctl->http, &ctl->config->prometheus, &err);
+    ctl->prom = cps_prom_new(ctl->http, &ctl->config->prometheus, ctl->config->n_targets, &err);
     if (!ctl->prom) {
         log_config_error("cannot start: Prometheus settings", &err);
         return -1;

@@ -23,6 +23,7 @@ struct cps_prom {
     struct cps_prom_setup setup;
     char *query_url;        /* <url>/api/v1/query?query= */
     char *namespace_label, *name_label;
+    size_t max_series, max_body;
 };
 
 struct pending_query {
@@ -149,8 +150,20 @@ void cps_prom_refresh_token(struct cps_prom *prom)
         warn_token(&err, prom->setup.token_file);
 }
 
+size_t cps_prom_max_series(size_t n_targets)
+{
+    size_t series = CPS_PROM_SERIES_PER_TARGET * n_targets + CPS_PROM_SERIES_SLACK;
+    return series < CPS_PROM_MAX_SAMPLES ? series : CPS_PROM_MAX_SAMPLES;
+}
+
+size_t cps_prom_max_body(size_t n_targets)
+{
+    size_t bytes = cps_prom_max_series(n_targets) * CPS_PROM_BYTES_PER_SERIES;
+    return bytes < CPS_PROM_MAX_BODY ? bytes : CPS_PROM_MAX_BODY;
+}
+
 struct cps_prom *cps_prom_new(struct cps_http *http, const struct cps_prometheus_config *config,
-                              struct cps_err *err)
+                              size_t n_targets, struct cps_err *err)
 {
     struct cps_prom *prom = calloc(1, sizeof *prom);
     if (!prom) {
@@ -158,6 +171,8 @@ struct cps_prom *cps_prom_new(struct cps_http *http, const struct cps_prometheus
         return NULL;
     }
     prom->http = http;
+    prom->max_series = cps_prom_max_series(n_targets);
+    prom->max_body = cps_prom_max_body(n_targets);
     if (cps_prom_setup_init(&prom->setup, config, NULL, err) != 0) {
         if (config->bearer_token_file && strcmp(err->message, OUT_OF_MEMORY) != 0) {
             warn_token(err, config->bearer_token_file);
@@ -195,7 +210,7 @@ static void query_done_cb(const struct cps_http_response *response, void *user)
         struct cps_err err = {0};
         int decoded = cps_prom_decode_instant(response->body, response->body_len,
                                               prom->namespace_label, prom->name_label,
-                                              query->source, &result, &err);
+                                              prom->max_series, query->source, &result, &err);
         if (response->status != 200) {
             /* Prometheus explains 4xx/5xx in the same JSON shape */
             error = CPS_PROM_ERROR_HTTP;
@@ -244,7 +259,7 @@ int cps_prom_query(struct cps_prom *prom, const char *promql, const char *source
         .headers = (const char *const *)prom->setup.headers,
         .bearer_token = prom->setup.token,
         .timeout_ms = prom->setup.timeout_ms,
-        .max_body_bytes = CPS_PROM_MAX_BODY,
+        .max_body_bytes = prom->max_body,
         .cancel_cb = free,
     };
     int rc = cps_http_send(prom->http, &options, query_done_cb, query, out);
