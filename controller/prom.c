@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <curl/curl.h>
@@ -133,6 +134,38 @@ void cps_prom_free(struct cps_prom *prom)
     free(prom);
 }
 
+/* 1 when the setup sends credentials (the bearer token or an
+ * Authorization header) over plain http: such a request never goes
+ * through a proxy (issue 12, defect 11: with http_proxy set, the token
+ * went to the proxy in clear text). The async client's rule is in http.c;
+ * this one is for the blocking client and the warning. */
+static int plain_http_with_credentials(const struct cps_prom_setup *setup)
+{
+    int credentials = setup->token_file != NULL;
+    for (char **h = setup->headers; h && *h; h++)
+        credentials |= strncasecmp(*h, "Authorization:", strlen("Authorization:")) == 0;
+    return credentials && strncasecmp(setup->base_url, "http://", strlen("http://")) == 0;
+}
+
+/* Say once that a proxy in the environment is not used for Prometheus. */
+static void warn_proxy_ignored(const struct cps_prom_setup *setup)
+{
+    static const char *const vars[] = {"http_proxy", "ALL_PROXY", "all_proxy"};
+    if (!plain_http_with_credentials(setup))
+        return;
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i]) && getenv(vars[i])[0]) {
+            struct cps_log_line line;
+            cps_log_begin(&line, CPS_LOG_WARN,
+                          "prometheus.url is plain http with credentials: the proxy is not "
+                          "used, Prometheus is reached directly (use https:// to go through a "
+                          "proxy)");
+            cps_log_str(&line, "ignored", vars[i]);
+            cps_log_end(&line);
+            return;
+        }
+}
+
 /* The log line of a token file that could not be (re-)read. */
 static void warn_token(const struct cps_err *err, const char *token_file)
 {
@@ -192,6 +225,7 @@ struct cps_prom *cps_prom_new(struct cps_http *http, const struct cps_prometheus
         return NULL;
     }
     snprintf(prom->query_url, size, "%s%s", prom->setup.base_url, QUERY_PATH);
+    warn_proxy_ignored(&prom->setup);
     return prom;
 }
 
@@ -387,6 +421,8 @@ struct cps_prom_range_client *cps_prom_range_client_new(const struct cps_prometh
     curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "cpscale/" CPS_VERSION " (record)");
     curl_easy_setopt(c->curl, CURLOPT_ACCEPT_ENCODING, "");
+    if (plain_http_with_credentials(&c->setup))
+        curl_easy_setopt(c->curl, CURLOPT_PROXY, ""); /* see plain_http_with_credentials */
     return c;
 no_curl:
     cps_err_set(err, "record", 0, 0, "cannot initialise libcurl");

@@ -141,14 +141,24 @@ class Env:
         self.kubeconfig = self.kube.write_kubeconfig(os.path.join(workdir, "kubeconfig"))
         self.prom = FakePrometheus()
 
-    def controller(self, name, prom_url=None, extra="", args=(), env=None, interval="2s"):
-        config = tc.write_config(os.path.join(self.workdir, name + ".yaml"),
-                                 prom_url or self.prom.url,
-                                 [{"namespace": "shop", "deployment": "idle", "min": 1,
-                                   "max": 20}], interval=interval, prom_timeout="20s",
-                                 extra=extra)
-        return tc.Controller(self.cpscale, self.workdir, name, config,
-                             ["--kubeconfig", self.kubeconfig] + list(args), env=env)
+    def controller(self, name, prom_url=None, extra="", args=(), env=None, interval="2s",
+                   prom_extra=()):
+        """A running controller on one target; `args` may bring its own
+        --kubeconfig, `prom_extra` adds lines to the prometheus section."""
+        path = os.path.join(self.workdir, name + ".yaml")
+        tc.write_config(path, prom_url or self.prom.url,
+                        [{"namespace": "shop", "deployment": "idle", "min": 1, "max": 20}],
+                        interval=interval, prom_timeout="20s", extra=extra)
+        if prom_extra:
+            with open(path) as handle:
+                text = handle.read()
+            text = text.replace("prometheus:\n", "prometheus:\n" + "\n".join(prom_extra)
+                                + "\n", 1)
+            with open(path, "w") as handle:
+                handle.write(text)
+        if "--kubeconfig" not in args:
+            args = ["--kubeconfig", self.kubeconfig] + list(args)
+        return tc.Controller(self.cpscale, self.workdir, name, path, list(args), env=env)
 
     def stop(self):
         self.prom.stop()
@@ -286,9 +296,135 @@ def scenario_slow_clients(checks, env):
         controller.stop()
 
 
+class RecordingProxy:
+    """An HTTP proxy on 127.0.0.1 that records every byte it can read: the
+    head of each plain request (answered 502, never forwarded) and the
+    CONNECT line of each tunnel, whose bytes it relays without reading."""
+
+    def __init__(self):
+        self.seen = []
+        self.connects = []
+        owner = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                head = b""
+                while b"\r\n\r\n" not in head and len(head) < 65536:
+                    chunk = self.request.recv(4096)
+                    if not chunk:
+                        break
+                    head += chunk
+                owner.seen.append(head)
+                line = head.split(b"\r\n", 1)[0].split()
+                if len(line) >= 2 and line[0] == b"CONNECT":
+                    owner.connects.append(line[1].decode())
+                    host, port = line[1].decode().rsplit(":", 1)
+                    upstream = socket.create_connection((host, int(port)), timeout=10)
+                    self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    relay(self.request, upstream)
+                else:
+                    self.request.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n"
+                                         b"Connection: close\r\n\r\n")
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+            def handle_error(self, request, client_address):
+                pass
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def relay(a, b):
+    """Copy bytes both ways until either side closes."""
+    import selectors
+    selector = selectors.DefaultSelector()
+    selector.register(a, selectors.EVENT_READ, b)
+    selector.register(b, selectors.EVENT_READ, a)
+    try:
+        while True:
+            for key, _ in selector.select(timeout=30):
+                data = key.fileobj.recv(65536)
+                if not data:
+                    return
+                key.data.sendall(data)
+    except OSError:
+        return
+    finally:
+        b.close()
+
+
+def scenario_proxy(checks, env):
+    """The Prometheus token never reaches a proxy in clear text; the API
+    server is reached through kubeconfig's proxy-url in a CONNECT tunnel."""
+    proxy = RecordingProxy()
+    token_file = os.path.join(env.workdir, "prom-token")
+    with open(token_file, "w") as handle:
+        handle.write(PROM_TOKEN + "\n")
+    env.prom.body = sane_body
+    env.prom.requests.clear()
+    proxy_env = {"http_proxy": proxy.url, "https_proxy": proxy.url, "HTTPS_PROXY": proxy.url,
+                 "ALL_PROXY": proxy.url, "no_proxy": "", "NO_PROXY": ""}
+    controller = env.controller("proxy-prom", extra="", env=proxy_env,
+                                prom_extra=["  bearer_token_file: %s" % token_file])
+    try:
+        controller.wait_for(lambda r: r.get("msg") == "tick" and r.get("target") == "shop/idle",
+                            ANSWER_WAIT_S, "a tick")
+        leaked = [h for h in proxy.seen if PROM_TOKEN.encode() in h]
+        checks.check("proxy: the Prometheus token never reaches the proxy",
+                     not leaked, "%d of %d proxied requests carried it"
+                     % (len(leaked), len(proxy.seen)))
+        direct = [r for r in env.prom.requests
+                  if r.get("Authorization") == "Bearer " + PROM_TOKEN]
+        checks.check("proxy: Prometheus got the token directly", direct,
+                     "%d requests with the token" % len(direct))
+        warned = [r for r in controller.lines() if "proxy is not used" in r.get("msg", "")]
+        checks.check("proxy: a warning says the proxy is not used", warned,
+                     "ignored %s" % (warned[0].get("ignored") if warned else None))
+    finally:
+        controller.stop()
+    # the API server through kubeconfig's proxy-url
+    kubeconfig = os.path.join(env.workdir, "kubeconfig-proxy")
+    with open(env.kubeconfig) as handle:
+        text = handle.read()
+    text = text.replace("    server: %s\n" % env.kube.url,
+                        "    server: %s\n    proxy-url: %s\n" % (env.kube.url, proxy.url))
+    with open(kubeconfig, "w") as handle:
+        handle.write(text)
+    os.chmod(kubeconfig, 0o600)
+    proxy.seen.clear()
+    proxy.connects.clear()
+    controller = env.controller("proxy-kube", args=["--kubeconfig", kubeconfig])
+    try:
+        ticks = controller.wait_for(lambda r: r.get("msg") in ("tick", "cannot start: Kubernetes "
+                                                               "credentials"),
+                                    ANSWER_WAIT_S, "a tick or a refusal")
+        checks.check("proxy: kubeconfig proxy-url is accepted",
+                     ticks[0].get("msg") == "tick", "%s %s" % (ticks[0].get("msg"),
+                                                               ticks[0].get("error")))
+        port = env.kube.url.rsplit(":", 1)[1]
+        checks.check("proxy: the API server is reached through a CONNECT tunnel",
+                     any(c.endswith(":" + port) for c in proxy.connects),
+                     "CONNECTs %s" % proxy.connects[:3])
+        leaked = [h for h in proxy.seen if env.kube.token.encode() in h]
+        checks.check("proxy: the API token stays inside TLS", not leaked,
+                     "%d of %d heads carried it" % (len(leaked), len(proxy.seen)))
+    finally:
+        controller.stop()
+        proxy.stop()
+
+
 SCENARIOS = [
     ("answers", scenario_answers),
     ("slow-clients", scenario_slow_clients),
+    ("proxy", scenario_proxy),
 ]
 
 
