@@ -53,6 +53,8 @@ static void reload_config(struct cps_controller *ctl, const char *why)
         log_config_error("config refused; the previous config stays in force", &err);
         return;
     }
+    if (config->warning[0])
+        cps_log_message(CPS_LOG_WARN, "deprecated config key", config->warning);
     struct cps_prom *prom = cps_prom_new(ctl->http, &config->prometheus, config->n_targets, &err);
     if (!prom || cps_targets_adopt(ctl, config) != 0) {
         cps_prom_free(prom);
@@ -394,6 +396,8 @@ int cps_controller_run(const struct cps_run_options *options)
         log_config_error("cannot start: invalid config", &err);
         return CPS_EXIT_USAGE;
     }
+    if (ctl->config->warning[0])
+        cps_log_message(CPS_LOG_WARN, "deprecated config key", ctl->config->warning);
     stat(ctl->options.config_path, &ctl->config_stat);
     ctl->config_generation = 1;
     choose_identity(ctl);

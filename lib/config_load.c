@@ -310,6 +310,8 @@ struct cps_config *cps_config_load_bytes(const char *bytes, size_t len, const ch
         cps_err_set(err, w.source, 0, 0, "out of memory");
         return NULL;
     }
+    w.warning = config->warning;
+    w.warning_size = sizeof config->warning;
     if (cps_config_init_defaults(config) < 0 || !(config->source = strdup(w.source))) {
         cps_err_set(err, w.source, 0, 0, "out of memory");
         goto fail;

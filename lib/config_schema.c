@@ -267,6 +267,7 @@ const struct cps_config_row cps_config_rows[CPS_KEY_COUNT] = {
     [CPS_KEY_PROM_LABELS] = {CPS_SEC_PROMETHEUS, "labels", CPS_CFG_CUSTOM, NO_FIELD},
     [CPS_KEY_PROM_MAX_STALENESS] = {CPS_SEC_PROMETHEUS, "max_staleness", CPS_CFG_DURATION,
                                     F(struct cps_prometheus_config, max_staleness_ms),
+                                    .flags = CPS_CFG_DEPRECATED,
                                     .def = DEF_PROM_MAX_STALENESS_MS, .hi = MAX_STALENESS_MS},
 
     [CPS_KEY_LABEL_NAMESPACE] = {CPS_SEC_LABELS, "namespace", CPS_CFG_STRING,

@@ -360,6 +360,11 @@ int cps_config_read_section(const struct cps_config_walk *w, const struct cps_ya
         if (!v[k])
             continue;
         cps_config_path_key(sub, sizeof sub, path, cps_config_row_name(&rows[k]));
+        if ((rows[k].flags & CPS_CFG_DEPRECATED) && w->warning && !w->warning[0])
+            snprintf(w->warning, w->warning_size,
+                     "%s:%d:%d: %s is deprecated and has no effect (README: configuration "
+                     "reference); delete it",
+                     w->source, v[k]->line, v[k]->col, sub);
         int rc = rows[k].type == CPS_CFG_CUSTOM
                      ? (custom ? custom(w, &rows[k], v[k], sub, base, ctx) : 0)
                      : cps_config_read_row(w, &rows[k], v[k], sub, base, null_keeps);
