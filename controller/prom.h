@@ -50,8 +50,8 @@ void cps_prom_setup_release(struct cps_prom_setup *setup);
  * CPS_PROM_SERIES_PER_TARGET x targets + CPS_PROM_SERIES_SLACK series (a
  * shared query answers for every deployment it matches, targets or not),
  * at most CPS_PROM_BYTES_PER_SERIES bytes each on the wire. */
-#define CPS_PROM_SERIES_PER_TARGET 8u
-#define CPS_PROM_SERIES_SLACK 2000u
+#define CPS_PROM_SERIES_PER_TARGET 4u
+#define CPS_PROM_SERIES_SLACK 5000u /* a cluster's other deployments: narrow a query past it */
 #define CPS_PROM_BYTES_PER_SERIES 1024u
 
 /* The series cap and the body cap (bytes) for n_targets targets. */

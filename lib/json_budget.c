@@ -31,6 +31,6 @@ int cps_json_budget_check(const char *body, size_t len, size_t max_units, const 
         return 0;
     return cps_err_set(err, source, 0, 0,
                        "answer refused: more than %zu JSON values, past the memory budget for "
-                       "its %s",
+                       "its %s (narrow the query, e.g. with a namespace matcher)",
                        max_units, what);
 }

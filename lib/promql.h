@@ -53,8 +53,10 @@ struct cps_prom_result {
 /* Hard cap on the samples one answer may hold, whatever max_series says. */
 #define CPS_PROM_MAX_SAMPLES 1000000
 /* JSON units (see json_budget.h) one series may cost: `{"metric": {...},
- * "value": [t, "v"]}` is 7 plus 2 per label, so 48 allows 20 labels. */
-#define CPS_PROM_UNITS_PER_SERIES 48u
+ * "value": [t, "v"]}` is 6 plus 2 per label, so 32 allows 13 labels. At
+ * about 130 bytes of jansson heap per unit, that bounds the decoded answer
+ * to ~4 KiB per series. */
+#define CPS_PROM_UNITS_PER_SERIES 32u
 /* The envelope around the series: status, data, resultType, warnings. */
 #define CPS_PROM_UNITS_SLACK 64u
 

@@ -60,8 +60,8 @@ def empty_arrays_body():
 
 
 def small_empty_arrays_body():
-    """`[]` items just under the body cap for one target (2,056,192 bytes:
-    CPS_PROM_BYTES_PER_SERIES x (8 + 2000) series): only the decoded budget
+    """`[]` items well under the body cap for one target (5,124,096 bytes:
+    CPS_PROM_BYTES_PER_SERIES x (4 + 5000) series): only the decoded budget
     can refuse it."""
     n = (UNDER_BYTE_CAP - 100) // 3
     return envelope(b"[]," * (n - 1) + b"[]")
