@@ -461,8 +461,10 @@ static int start_transfer(struct cps_http_request *request)
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, request);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, request);
-    if (request->proxy)
+    if (request->proxy) /* an explicit proxy is used for every host, as client-go's proxy-url */
         curl_easy_setopt(easy, CURLOPT_PROXY, request->proxy);
+    if (request->proxy && request->proxy[0])
+        curl_easy_setopt(easy, CURLOPT_NOPROXY, "");
     if (apply_tls(easy, request->tls) != 0)
         return -1;
     if (strcmp(request->method, "GET") != 0) {
