@@ -54,6 +54,12 @@ void cps_prom_setup_release(struct cps_prom_setup *setup);
 #define CPS_PROM_SERIES_SLACK 5000u /* a cluster's other deployments: narrow a query past it */
 #define CPS_PROM_BYTES_PER_SERIES 1024u
 
+/* An answer evaluated longer ago than this (a caching proxy, a replay, or
+ * a clock skewed by as much) is not used: its samples count as missing.
+ * This is not data staleness (issue 12, defect 8: prometheus.max_staleness
+ * is deprecated); it is the old max_staleness default. */
+#define CPS_PROM_MAX_ANSWER_AGE_MS (5 * 60 * 1000)
+
 /* The series cap and the body cap (bytes) for n_targets targets. */
 size_t cps_prom_max_series(size_t n_targets);
 size_t cps_prom_max_body(size_t n_targets);

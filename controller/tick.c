@@ -107,8 +107,8 @@ static void object_read_cb(const struct cps_kube_answer *answer, void *user)
     tick_answer_arrived(ctl);
 }
 
-/* Put one sample's value into a target's observation; NaN, Inf and negative
- * values are left missing (the decision then never scales down). */
+/* Put one sample's value into a target's observation; NaN, Inf, negative
+ * and old-answer values are left missing (the decision then never scales down). */
 static void store_sample(struct cps_controller *ctl, struct cps_target_runtime *rt,
                          enum cps_metric metric, const struct cps_prom_sample *sample,
                          int64_t wall_now_ms)
@@ -120,9 +120,11 @@ static void store_sample(struct cps_controller *ctl, struct cps_target_runtime *
         rt->observation.missing |= bit;
         return;
     }
-    /* max_staleness is gone: an instant sample's time is the evaluation time */
-    (void)ctl, (void)wall_now_ms;
-    if (!isfinite(sample->value) || sample->value < 0)
+    /* an instant sample's time is its evaluation time: an old one is an old
+     * answer (a cache, a replay) or a skewed clock, never stale data */
+    (void)ctl;
+    if (!isfinite(sample->value) || sample->value < 0 ||
+        wall_now_ms - sample->timestamp_ms > CPS_PROM_MAX_ANSWER_AGE_MS)
         return;
     rt->received |= bit;
     switch (metric) {
