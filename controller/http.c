@@ -51,6 +51,7 @@ struct cps_http_request {
     int64_t timeout_ms;
     const struct cps_http_tls *tls;
     struct curl_slist *headers;  /* one of them may carry the token */
+    char *proxy;                 /* NULL: the environment's; "": none */
     char *body;
     size_t body_len, body_cap, max_body;
     int too_large;
@@ -147,6 +148,7 @@ static void request_free(struct cps_http_request *request)
         curl_easy_cleanup(request->easy);
     wipe_headers(request);
     free(request->url);
+    free(request->proxy);
     free(request->request_body);
     free(request->body);
     free(request);
@@ -609,6 +611,10 @@ static int start_transfer(struct cps_http_request *request)
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, request);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, request);
+    if (request->proxy) /* an explicit proxy is used for every host, as client-go's proxy-url */
+        curl_easy_setopt(easy, CURLOPT_PROXY, request->proxy);
+    if (request->proxy && request->proxy[0])
+        curl_easy_setopt(easy, CURLOPT_NOPROXY, "");
     if (apply_tls(easy, request->tls) != 0)
         return -1;
     if (strcmp(request->method, "GET") != 0) {
@@ -669,9 +675,17 @@ int cps_http_send(struct cps_http *http, const struct cps_http_options *options,
         if (rc != 0)
             goto fail;
     }
-    for (const char *const *h = options->headers; h && *h; h++)
+    int credentials = options->bearer_token && options->bearer_token[0];
+    for (const char *const *h = options->headers; h && *h; h++) {
+        credentials |= strncasecmp(*h, "Authorization:", strlen("Authorization:")) == 0;
         if (add_header(request, *h) != 0)
             goto fail;
+    }
+    const char *proxy = credentials && strncasecmp(request->url, "http://", 7) == 0
+                            ? "" /* never credentials to a proxy in clear text */
+                            : options->proxy;
+    if (proxy && !(request->proxy = strdup(proxy)))
+        goto fail;
     if (strcmp(request->method, "GET") != 0) {
         char content_type[128];
         snprintf(content_type, sizeof content_type, "Content-Type: %s",
@@ -711,6 +725,7 @@ int cps_http_send(struct cps_http *http, const struct cps_http_options *options,
 fail:
     wipe_headers(request);
     free(request->url);
+    free(request->proxy);
     free(request->request_body);
     free(request);
     return -1;

@@ -59,6 +59,13 @@ struct cps_http_options {
     const char *url;
     const char *const *headers;   /* NULL-terminated "Name: value" lines, or NULL */
     const char *bearer_token;     /* sent as Authorization; never logged */
+    /* NULL: curl's environment rules (https_proxy/HTTPS_PROXY, http_proxy,
+     * ALL_PROXY, NO_PROXY); "": no proxy; else the proxy URL (kubeconfig
+     * proxy-url). Whatever it says, a request to an http:// URL that
+     * carries credentials (a bearer token or an Authorization header) never
+     * goes through a proxy: the proxy would read them in clear text. An
+     * https:// URL goes through a CONNECT tunnel, credentials inside TLS. */
+    const char *proxy;
     const char *body;             /* request body or NULL */
     size_t body_len;
     const char *content_type;     /* of the body */

@@ -128,7 +128,8 @@ static void list_page_cb(const struct cps_kube_answer *answer, void *user)
     char rv[CPS_KUBE_RV_MAX];
     struct cps_err err = {0};
     if (answer->status != 200 ||
-        cps_kube_decode_deployment_list(answer->body, answer->body_len, "deployment list",
+        cps_kube_decode_deployment_list(answer->body, answer->body_len, LIST_PAGE_SIZE,
+                                        "deployment list",
                                         list_item_cb, informer, rv, &err) != 0 ||
         cps_kube_list_continue(answer->body, answer->body_len, informer->continue_token,
                                sizeof informer->continue_token) != 0) {

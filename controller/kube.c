@@ -23,6 +23,7 @@ struct request_counter {
 struct cps_kube {
     struct cps_http *http;
     char *server;
+    char *proxy_url;     /* kubeconfig proxy-url, or NULL (the environment's) */
     struct cps_http_tls tls;
     /* owned TLS material behind tls's pointers */
     char *ca_file;
@@ -78,6 +79,7 @@ void cps_kube_free(struct cps_kube *kube)
     if (!kube)
         return;
     free(kube->server);
+    free(kube->proxy_url);
     free(kube->ca_file);
     free(kube->ca_blob);
     free(kube->cert_blob);
@@ -94,6 +96,7 @@ void cps_kube_free(struct cps_kube *kube)
 static int adopt_kubeconfig(struct cps_kube *kube, struct cps_kubeconfig *kc, struct cps_err *err)
 {
     kube->server = kc->server, kc->server = NULL;
+    kube->proxy_url = kc->proxy_url, kc->proxy_url = NULL;
     kube->ca_file = kc->ca_file, kc->ca_file = NULL;
     kube->ca_blob = kc->ca_data, kube->ca_blob_len = kc->ca_data_len, kc->ca_data = NULL;
     kube->cert_blob = kc->client_cert_data, kube->cert_blob_len = kc->client_cert_data_len;
@@ -298,6 +301,7 @@ static int send_request(struct cps_kube *kube, const struct cps_kube_call *what,
         .method = what->method,
         .url = url,
         .bearer_token = kube->token,
+        .proxy = kube->proxy_url,
         .body = body,
         .body_len = body ? strlen(body) : 0,
         .content_type = what->content_type,

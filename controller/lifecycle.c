@@ -58,7 +58,9 @@ static void reload_config(struct cps_controller *ctl, const char *why)
         log_config_error("config refused; the previous config stays in force", &err);
         return;
     }
-    struct cps_prom *prom = cps_prom_new(ctl->http, &config->prometheus, &err);
+    if (config->warning[0])
+        cps_log_message(CPS_LOG_WARN, "deprecated config key", config->warning);
+    struct cps_prom *prom = cps_prom_new(ctl->http, &config->prometheus, config->n_targets, &err);
     if (!prom || cps_targets_adopt(ctl, config) != 0) {
         cps_prom_free(prom);
         cps_config_free(config);
@@ -293,7 +295,7 @@ static int open_clients(struct cps_controller *ctl)
         log_config_error("cannot start: Kubernetes credentials", &err);
         return -1;
     }
-    ctl->prom = cps_prom_new(ctl->http, &ctl->config->prometheus, &err);
+    ctl->prom = cps_prom_new(ctl->http, &ctl->config->prometheus, ctl->config->n_targets, &err);
     if (!ctl->prom) {
         log_config_error("cannot start: Prometheus settings", &err);
         return -1;
@@ -406,6 +408,8 @@ int cps_controller_run(const struct cps_run_options *options)
         log_config_error("cannot start: invalid config", &err);
         return CPS_EXIT_USAGE;
     }
+    if (ctl->config->warning[0])
+        cps_log_message(CPS_LOG_WARN, "deprecated config key", ctl->config->warning);
     stat(ctl->options.config_path, &ctl->config_stat);
     ctl->config_generation = 1;
     choose_identity(ctl);

@@ -108,7 +108,7 @@ static void object_read_cb(const struct cps_kube_answer *answer, void *user)
 }
 
 /* Put one sample's value into a target's observation; NaN, Inf, negative
- * and stale values are left missing (the decision then never scales down). */
+ * and old-answer values are left missing (the decision then never scales down). */
 static void store_sample(struct cps_controller *ctl, struct cps_target_runtime *rt,
                          enum cps_metric metric, const struct cps_prom_sample *sample,
                          int64_t wall_now_ms)
@@ -120,9 +120,11 @@ static void store_sample(struct cps_controller *ctl, struct cps_target_runtime *
         rt->observation.missing |= bit;
         return;
     }
-    int64_t staleness = ctl->config->prometheus.max_staleness_ms;
+    /* an instant sample's time is its evaluation time: an old one is an old
+     * answer (a cache, a replay) or a skewed clock, never stale data */
+    (void)ctl;
     if (!isfinite(sample->value) || sample->value < 0 ||
-        (staleness > 0 && wall_now_ms - sample->timestamp_ms > staleness))
+        wall_now_ms - sample->timestamp_ms > CPS_PROM_MAX_ANSWER_AGE_MS)
         return;
     rt->received |= bit;
     switch (metric) {

@@ -131,6 +131,8 @@ RESOURCE_TYPES = [
                  tracks_generation=True),
     ResourceType("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ["pdb"],
                  subresources={"status": None}, tracks_generation=True),
+    ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, ["netpol"],
+                 tracks_generation=True),
     ResourceType("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
     ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
     ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
@@ -140,8 +142,8 @@ RESOURCE_TYPES = [
                  ["prometheus-operator"], tracks_generation=True),
 ]
 # Named groups in the order /apis lists them (the real server orders by priority).
-API_GROUPS = ["apps", "events.k8s.io", "batch", "policy", "rbac.authorization.k8s.io",
-              "coordination.k8s.io", "monitoring.coreos.com"]
+API_GROUPS = ["apps", "events.k8s.io", "batch", "networking.k8s.io", "policy",
+              "rbac.authorization.k8s.io", "coordination.k8s.io", "monitoring.coreos.com"]
 TYPE_BY_PATH = {(t.group, t.version, t.resource): t for t in RESOURCE_TYPES}
 TYPE_BY_KIND = {(t.group_version, t.kind): t for t in RESOURCE_TYPES}
 TYPE_BY_STORAGE = {t.storage: t for t in RESOURCE_TYPES if t.storage == (t.group, t.resource)}

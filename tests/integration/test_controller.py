@@ -563,6 +563,55 @@ def scenario_prometheus_faults(checks, env):
                  "%d failures logged" % len(errors))
 
 
+def scenario_staleness(checks, env):
+    """max_staleness is deprecated (issue 12, defect 8): loading it warns at
+    its file:line:col. Stale data is still never decided on: when the real
+    Prometheus stops scraping, the series leave the instant queries (the
+    staleness markers, the rate window) and the metrics go missing."""
+    targets = [{"namespace": "shop", "deployment": "idle", "min": 1, "max": 20}]
+    path = write_config(os.path.join(env.workdir, "staleness.yaml"), env.prom.url, targets)
+    with open(path) as handle:
+        text = handle.read()
+    text = text.replace("prometheus:\n", "prometheus:\n  max_staleness: 30s\n", 1)
+    with open(path, "w") as handle:
+        handle.write(text)
+    scraped = list(env.prom.scrape_targets)
+    controller = Controller(env.cpscale, env.workdir, "staleness", path,
+                            ["--kubeconfig", env.kubeconfig, "--dry-run"])
+    try:
+        warned = controller.wait_for(lambda r: r.get("msg") == "deprecated config key", 20,
+                                     "the deprecation warning")
+        checks.check("staleness: max_staleness warns at file:line:col",
+                     "%s:4:18: prometheus.max_staleness is deprecated" % path
+                     in str(warned[0].get("error")), str(warned[0].get("error")))
+        fresh = controller.wait_for(
+            lambda r: r.get("msg") == "tick" and r.get("target") == "shop/idle"
+            and not str(r.get("reason", "")).startswith("missing"), 30, "a tick on fresh data")
+        checks.check("staleness: fresh data is decided on", fresh,
+                     "reason %s" % fresh[0].get("reason"))
+        stopped = time.time()
+        env.prom.set_scrape_targets([])
+        seen = len(controller.lines())
+
+        def missing(r):
+            return (r.get("msg") == "tick" and r.get("target") == "shop/idle"
+                    and str(r.get("reason", "")).startswith("missing_metrics"))
+        deadline = stopped + 60 * TIME_FACTOR
+        while time.time() < deadline and not any(missing(r) for r in controller.lines()[seen:]):
+            time.sleep(0.2)
+        elapsed = time.time() - stopped
+        limit = 30 * TIME_FACTOR  # the 10 s rate window, a scrape, a tick, load
+        checks.check("staleness: scrape stopped -> metrics missing within %gs" % limit,
+                     any(missing(r) for r in controller.lines()[seen:]) and elapsed <= limit,
+                     "after %.1fs" % elapsed)
+    finally:
+        env.prom.set_scrape_targets(scraped)
+        controller.stop()
+    env.prom.wait_for_series(
+        'sum(rate(http_requests_total{namespace="shop"}[%s]))' % SHORT_WINDOW, 60)
+    time.sleep(11)
+
+
 def scenario_queries_per_tick(checks, env):
     """Queries per tick do not grow with targets: one per metric."""
     targets = [{"namespace": "shop", "deployment": "idle"}] + \
@@ -1383,6 +1432,7 @@ def scenario_http2(checks, env):
 SCENARIOS = [
     ("events", scenario_events_and_patch_shape),
     ("prometheus", scenario_prometheus_faults),
+    ("staleness", scenario_staleness),
     ("queries", scenario_queries_per_tick),
     ("apiserver", scenario_apiserver_faults),
     ("watch", scenario_watch),
