@@ -16,6 +16,10 @@
 
 #define LOG_FD 2                  /* stderr */
 #define MIN_WATCH_TIMEOUT_MS 1000
+/* above a minute: bookmarks come about once a minute, and a v1.24 server
+ * sends none on a quiet watch (then the watch is re-listed this often) */
+#define DEFAULT_WATCH_PROGRESS_TIMEOUT_MS 90000
+#define MIN_WATCH_PROGRESS_TIMEOUT_MS 1000
 #define HELP_SHOWN (-1)           /* parse_run_args: --help printed, exit 0 */
 
 
@@ -69,6 +73,9 @@ static void run_usage(FILE *out)
           "    --watch=BOOL             read Deployments from a LIST+WATCH cache (default\n"
           "                             true); false sends two GETs per target per tick\n"
           "    --watch-timeout DURATION   reopen each watch after this (default 5m)\n"
+          "    --watch-progress-timeout DURATION  close a watch that brings no event\n"
+          "                             and no bookmark for this long, read targets with\n"
+          "                             GETs and list again (default 90s)\n"
           "    -h, --help               this text\n"
           "\n"
           "EXIT STATUS\n"
@@ -107,6 +114,7 @@ enum run_option_id {
     OPT_KUBE_TIMEOUT,
     OPT_WATCH,
     OPT_WATCH_TIMEOUT,
+    OPT_WATCH_PROGRESS_TIMEOUT,
 };
 
 /* Fill options from argv; 0, HELP_SHOWN, or an exit code (usage errors
@@ -130,6 +138,7 @@ static int parse_run_args(int argc, char **argv, struct cps_run_options *options
         {"kube-timeout", required_argument, NULL, OPT_KUBE_TIMEOUT},
         {"watch", optional_argument, NULL, OPT_WATCH},
         {"watch-timeout", required_argument, NULL, OPT_WATCH_TIMEOUT},
+        {"watch-progress-timeout", required_argument, NULL, OPT_WATCH_PROGRESS_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -138,6 +147,7 @@ static int parse_run_args(int argc, char **argv, struct cps_run_options *options
     options->kube_timeout_ms = CPS_RUN_DEFAULT_KUBE_TIMEOUT_MS;
     options->watch = 1;
     options->watch_timeout_ms = CPS_RUN_DEFAULT_WATCH_TIMEOUT_MS;
+    options->watch_progress_timeout_ms = DEFAULT_WATCH_PROGRESS_TIMEOUT_MS;
     optind = 1;
     opterr = 0;
     int c;
@@ -193,6 +203,14 @@ static int parse_run_args(int argc, char **argv, struct cps_run_options *options
             if (cps_duration_parse(optarg, &options->watch_timeout_ms) != 0 ||
                 options->watch_timeout_ms < MIN_WATCH_TIMEOUT_MS) {
                 fprintf(stderr, "cpscale run: --watch-timeout takes a duration of 1s or more\n");
+                return CPS_EXIT_USAGE;
+            }
+            break;
+        case OPT_WATCH_PROGRESS_TIMEOUT:
+            if (cps_duration_parse(optarg, &options->watch_progress_timeout_ms) != 0 ||
+                options->watch_progress_timeout_ms < MIN_WATCH_PROGRESS_TIMEOUT_MS) {
+                fprintf(stderr,
+                        "cpscale run: --watch-progress-timeout takes a duration of 1s or more\n");
                 return CPS_EXIT_USAGE;
             }
             break;
