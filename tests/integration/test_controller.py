@@ -10,6 +10,13 @@ Scenarios (each prints one line per check; the run ends with
                    scale-up limits, with fewer events than ticks
   prometheus       down, slow, 500, garbage JSON: never a scale-down
   apiserver        401, 403, 409, 429 + Retry-After, 500 and timeouts
+  watch            LIST+WATCH: one LIST, no GETs, changes arrive, one 410
+                   gives exactly one re-list, a broken watch falls back to GETs
+  watch-storm      every watch 410 (then every watch ending at once): re-lists
+                   back off, are logged and counted
+  watch-silent     a watch held open without a byte: given up after
+                   --watch-progress-timeout, the true count read
+  watch-bookmarks  real-shaped bookmarks (no name, replicas 0) change nothing
   leases           two controllers at once (one patches); a lease lost
                    mid-run (no PATCH after the renew deadline)
   reload           an invalid config is refused while the old one works;
