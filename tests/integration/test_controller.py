@@ -819,6 +819,8 @@ def scenario_watch_storm(checks, env):
                  1 <= len(watches) <= 12, "%d WATCHes in %.0f s" % (len(watches), end - begin))
     code = controller.stop()
     checks.check("watch-storm: exit 0", code == 0, "exit %s" % code)
+    clean, report = controller.valgrind_clean()
+    checks.check("watch-storm: valgrind clean", clean, report)
 
 
 def scenario_watch_silent(checks, env):
@@ -856,6 +858,8 @@ def scenario_watch_silent(checks, env):
         env.kube.watch_settings(bookmarks="real")
         code = controller.stop()
     checks.check("watch-silent: exit 0", code == 0, "exit %s" % code)
+    clean, report = controller.valgrind_clean()
+    checks.check("watch-silent: valgrind clean", clean, report)
 
 
 def scenario_watch_bookmarks(checks, env):
@@ -888,6 +892,8 @@ def scenario_watch_bookmarks(checks, env):
         env.kube.watch_settings(bookmarks="real", bookmark_interval_s=5.0)
         code = controller.stop()
     checks.check("watch-bookmarks: exit 0", code == 0, "exit %s" % code)
+    clean, report = controller.valgrind_clean()
+    checks.check("watch-bookmarks: valgrind clean", clean, report)
 
 
 def scenario_leases(checks, env):
