@@ -325,6 +325,7 @@ class Soak:
         self.rounds_done = 0
         self.api_hits = 0             # requests the current episode's API faults hit
         self.probes = []              # (t, seconds or None) of /healthz under slow clients
+        self.probe_controls = []      # seconds or None of /healthz just before them
         self.frozen = []              # (bulk target, end of its huge Retry-After episode)
         self.good = "good-1"
 
@@ -595,6 +596,7 @@ class Soak:
         import socket
         port = self.a_port
         request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        self.probe_controls.append(self.probe(port))  # before the slow clients: the probe works
         clients = []
         for _ in range(SLOW_CLIENTS):
             try:
@@ -614,13 +616,7 @@ class Soak:
                         pass
                 next_byte += SLOW_CLIENT_BYTE_S
             began = time.time()
-            try:
-                with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port,
-                                            timeout=PROBE_TIMEOUT_S) as answer:
-                    answer.read()
-                    took = time.time() - began if answer.status == 200 else None
-            except Exception:
-                took = None
+            took = self.probe(port)
             self.probes.append((began, took))
             answered.append(took)
             time.sleep(PROBE_EVERY_S)
@@ -630,6 +626,18 @@ class Soak:
         return "%d clients, %d probes, %d unanswered, slowest %s s" % (
             len(clients), len(answered), sum(1 for t in answered if t is None),
             "%.3f" % worst if worst is not None else "-")
+
+    @staticmethod
+    def probe(port):
+        """Seconds /healthz took to answer 200, None past PROBE_TIMEOUT_S."""
+        began = time.time()
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port,
+                                        timeout=PROBE_TIMEOUT_S) as answer:
+                answer.read()
+                return time.time() - began if answer.status == 200 else None
+        except Exception:
+            return None
 
     def clear_fault(self, stored):
         """Remove an injected API fault; adds the requests it hit to the
@@ -1094,7 +1102,9 @@ class Checker:
         out["watch_silent_relists_a"] = len(silent)
         times = [took for _, took in soak.probes]
         out["probes"] = {"count": len(times), "unanswered": sum(1 for t in times if t is None),
-                         "slowest_s": round(max((t for t in times if t is not None), default=0), 3)}
+                         "slowest_s": round(max((t for t in times if t is not None), default=0), 3),
+                         "before_slow_clients_s": [None if t is None else round(t, 3)
+                                                   for t in soak.probe_controls]}
         for began, took in soak.probes:
             if took is None:
                 self.broke("probes answer under slow clients",
