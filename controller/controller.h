@@ -112,6 +112,7 @@ struct cps_run_options {
     int64_t kube_timeout_ms;
     int watch;               /* 1: LIST+WATCH Deployments instead of GETs */
     int64_t watch_timeout_ms;
+    int64_t watch_progress_timeout_ms; /* a watch silent this long is closed, re-listed */
 };
 
 struct cps_controller {

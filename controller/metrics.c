@@ -286,6 +286,17 @@ char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
     header(&text, "cpscale_watch_lists_total", "counter",
            "Complete LISTs of Deployments (the first, then one per 410 Gone or failure).");
     text_printf(&text, "cpscale_watch_lists_total %llu\n", (unsigned long long)lists);
+    header(&text, "cpscale_watch_relists_total", "counter",
+           "LISTs started again after a backoff, by reason (gone, watch_error, bad_event, "
+           "event_too_large, no_progress, list_failed).");
+    for (int r = 0; r < CPS_INFORMER_RELIST_REASON_COUNT; r++) {
+        uint64_t relists = 0;
+        for (size_t i = 0; i < ctl->n_informers; i++)
+            relists += cps_informer_relists(ctl->informers[i], (enum cps_informer_relist_reason)r);
+        text_printf(&text, "cpscale_watch_relists_total{reason=\"%s\"} %llu\n",
+                    cps_informer_relist_reason_name((enum cps_informer_relist_reason)r),
+                    (unsigned long long)relists);
+    }
     header(&text, "cpscale_kube_requests_total", "counter",
            "Kubernetes API requests by verb, resource and HTTP code (0: no answer).");
     if (ctl->kube)

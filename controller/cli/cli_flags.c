@@ -69,6 +69,8 @@ static const struct flag_row flag_rows[CLI_FLAG_END - CLI_FLAG_FIRST_LONG] = {
     [CLI_FLAG_TRAIN_FRACTION - CLI_FLAG_FIRST_LONG] = {"train-fraction", required_argument},
     [CLI_FLAG_WATCH - CLI_FLAG_FIRST_LONG] = {"watch", optional_argument},
     [CLI_FLAG_WATCH_TIMEOUT - CLI_FLAG_FIRST_LONG] = {"watch-timeout", required_argument},
+    [CLI_FLAG_WATCH_PROGRESS_TIMEOUT - CLI_FLAG_FIRST_LONG] = {"watch-progress-timeout",
+                                                               required_argument},
     [CLI_FLAG_WINDOW - CLI_FLAG_FIRST_LONG] = {"window", required_argument},
     [CLI_FLAG_WITH_COST - CLI_FLAG_FIRST_LONG] = {"with-cost", no_argument},
 };

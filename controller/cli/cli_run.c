@@ -18,6 +18,10 @@
 
 #define LOG_FD 2                  /* stderr */
 #define MIN_WATCH_TIMEOUT_MS 1000
+/* above a minute: bookmarks come about once a minute, and a v1.24 server
+ * sends none on a quiet watch (then the watch is re-listed this often) */
+#define DEFAULT_WATCH_PROGRESS_TIMEOUT_MS 90000
+#define MIN_WATCH_PROGRESS_TIMEOUT_MS 1000
 #define HELP_SHOWN (-1)           /* parse_run_args: --help printed, exit 0 */
 
 
@@ -71,6 +75,9 @@ static void run_usage(FILE *out)
           "    --watch=BOOL             read Deployments from a LIST+WATCH cache (default\n"
           "                             true); false sends two GETs per target per tick\n"
           "    --watch-timeout DURATION   reopen each watch after this (default 5m)\n"
+          "    --watch-progress-timeout DURATION  close a watch that brings no event\n"
+          "                             and no bookmark for this long, read targets with\n"
+          "                             GETs and list again (default 90s)\n"
           "    -h, --help               this text\n"
           "\n"
           "EXIT STATUS\n"
@@ -118,6 +125,9 @@ static const struct duration_flag {
      offsetof(struct cps_run_options, watch_timeout_ms)},
     {CLI_FLAG_KUBE_TIMEOUT, "kube-timeout", 1, "a duration (10s)",
      offsetof(struct cps_run_options, kube_timeout_ms)},
+    {CLI_FLAG_WATCH_PROGRESS_TIMEOUT, "watch-progress-timeout",
+     MIN_WATCH_PROGRESS_TIMEOUT_MS,
+     "a duration of 1s or more", offsetof(struct cps_run_options, watch_progress_timeout_ms)},
 };
 
 /* Set the duration flag `id` of options from value. 0, or -1 after saying
@@ -147,13 +157,14 @@ static int parse_run_args(int argc, char **argv, struct cps_run_options *options
         CLI_FLAG_SERVICEACCOUNT_DIR, CLI_FLAG_DRY_RUN, CLI_FLAG_ONCE,
         CLI_FLAG_LEADER_ELECT, CLI_FLAG_IDENTITY, CLI_FLAG_LISTEN, CLI_FLAG_LOG_FORMAT,
         CLI_FLAG_LOG_LEVEL, CLI_FLAG_SHUTDOWN_GRACE, CLI_FLAG_KUBE_TIMEOUT, CLI_FLAG_WATCH,
-        CLI_FLAG_WATCH_TIMEOUT, CLI_FLAG_HELP,
+        CLI_FLAG_WATCH_TIMEOUT, CLI_FLAG_WATCH_PROGRESS_TIMEOUT, CLI_FLAG_HELP,
     };
     options->leader_elect = -1;
     options->shutdown_grace_ms = CPS_RUN_DEFAULT_SHUTDOWN_GRACE_MS;
     options->kube_timeout_ms = CPS_RUN_DEFAULT_KUBE_TIMEOUT_MS;
     options->watch = 1;
     options->watch_timeout_ms = CPS_RUN_DEFAULT_WATCH_TIMEOUT_MS;
+    options->watch_progress_timeout_ms = DEFAULT_WATCH_PROGRESS_TIMEOUT_MS;
     optind = 1;
     opterr = 0;
     int c;
@@ -195,6 +206,7 @@ static int parse_run_args(int argc, char **argv, struct cps_run_options *options
         case CLI_FLAG_SHUTDOWN_GRACE:
         case CLI_FLAG_WATCH_TIMEOUT:
         case CLI_FLAG_KUBE_TIMEOUT:
+        case CLI_FLAG_WATCH_PROGRESS_TIMEOUT:
             if (duration_flag(c, optarg, options) < 0)
                 return CPS_EXIT_USAGE;
             break;

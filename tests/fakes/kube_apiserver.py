@@ -15,6 +15,7 @@ Usage:
                     --port-file F --control-port-file F --log F
                     [--manual-status] [--legacy-discovery]
                     [--history-limit N] [--watch-timeout S] [--bookmark-interval S]
+                    [--bookmarks real|none]
                     [--exit-with-parent]
 
 Exits 0 on SIGTERM or SIGINT, 2 on a usage error.
@@ -29,6 +30,7 @@ import json
 import os
 import random
 import re
+import select
 import signal
 import socket
 import ssl
@@ -51,6 +53,10 @@ LOOPBACK = "127.0.0.1"
 HISTORY_LIMIT = 10000              # watch events kept; older resourceVersions answer 410
 DEFAULT_WATCH_TIMEOUT_S = 1800     # a watch without timeoutSeconds ends after this
 BOOKMARK_INTERVAL_S = 5.0          # how often a watch with allowWatchBookmarks gets one
+# real: bookmarks shaped as a real server sends them (no name, zeroed spec
+# and status); none: no periodic bookmark at all, as a v1.24 server on a
+# watch where nothing changed
+BOOKMARK_MODES = ("real", "none")
 MAX_BODY_BYTES = 3 * 1024 * 1024   # the real server's request size limit
 IDLE_CONNECTION_TIMEOUT_S = 120    # a kept-alive connection idle this long is closed
 TLS_HANDSHAKE_TIMEOUT_S = 10       # bound on one TLS handshake
@@ -2095,7 +2101,7 @@ def certificate_user(connection):
 FAULT_MATCH_FIELDS = ("verb", "resource", "subresource", "namespace", "name", "api_group",
                       "user", "method")
 FAULT_FIELDS = FAULT_MATCH_FIELDS + ("path", "status", "retry_after", "delay_s", "count",
-                                     "probability", "message", "reason", "reset")
+                                     "probability", "message", "reason", "reset", "silent")
 
 
 class FaultBook:
@@ -2103,7 +2109,9 @@ class FaultBook:
     names equals the request's (a list means any of; `path` is a prefix).
     The first matching rule applies: it answers `delay_s` late, then with
     `status` (a Status body, Retry-After when `retry_after`), or closes the
-    connection (`reset`), or lets the normal answer through. `count` bounds
+    connection (`reset`), or lets the normal answer through. A watch hit by
+    a `silent` rule is answered 200 and then sent no byte until its
+    timeoutSeconds (a stuck proxy, a server that lost the watch). `count` bounds
     how many requests a rule hits; `probability` makes it random."""
 
     def __init__(self):
@@ -2426,6 +2434,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             return
         self.begin_record(info, query, body)
         server = self.server
+        self.silent_watch = False
         try:
             if split.path in HEALTH_PATHS:
                 self.send_body(200, b"ok", "text/plain; charset=utf-8")
@@ -2442,6 +2451,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                     server.cluster.stopping.wait(rule["delay_s"])
                 if rule.get("reset"):
                     raise ConnectionReset()
+                self.silent_watch = bool(rule.get("silent"))
                 if rule.get("status") is not None:
                     raise fault_error(rule, info, user)
             self.route(info, query, body)
@@ -2648,6 +2658,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             if asked > 0:   # 0 asks for the server's default, as on the real server
                 timeout = min(asked, timeout)
         bookmarks = query.get("allowWatchBookmarks") == "true"
+        periodic_bookmarks = bookmarks and self.server.bookmark_mode != "none"
         initial, position, error = cluster.watch_start(rtype, namespace, query)
         if not accepts_json(self.headers.get("Accept", "")):
             raise ApiError(406, "only the following media types are accepted: application/json")
@@ -2662,6 +2673,9 @@ class ApiHandler(BaseHTTPRequestHandler):
             if error is not None:
                 self.send_event("ERROR", error.status())
                 return
+            if getattr(self, "silent_watch", False):
+                self.hold_silent(deadline)
+                return
             for obj in initial:
                 if labels_match(labels, obj["metadata"].get("labels")) and fields_match(fields, obj):
                     self.send_object_event("ADDED", obj, table)
@@ -2672,7 +2686,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                 now = time.monotonic()
                 if now >= deadline:
                     break
-                until = min(deadline, next_bookmark) if bookmarks else deadline
+                until = min(deadline, next_bookmark) if periodic_bookmarks else deadline
                 records, current_rv, too_old = cluster.watch_wait(position, until)
                 if too_old:
                     self.send_event("ERROR", expired("too old resource version: %d (%d)"
@@ -2683,7 +2697,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                     if event is not None:
                         self.send_object_event(event[0], event[1], table)
                     position = record.rv
-                if bookmarks and time.monotonic() >= next_bookmark:
+                if periodic_bookmarks and time.monotonic() >= next_bookmark:
                     position = max(position, current_rv)
                     self.send_event("BOOKMARK", self.bookmark(rtype, position))
                     next_bookmark = time.monotonic() + self.server.bookmark_interval_s
@@ -2696,12 +2710,35 @@ class ApiHandler(BaseHTTPRequestHandler):
             finally:
                 self.server.watch_closed()
 
+    def hold_silent(self, deadline):
+        """A `silent` fault: keep the watch open without a byte until its
+        deadline, shutdown, or the client closing it (a client sends nothing
+        on a watch connection, so anything readable means it went away)."""
+        cluster = self.server.cluster
+        while not cluster.stopping.is_set() and time.monotonic() < deadline:
+            readable, _, _ = select.select([self.connection], [], [],
+                                           min(POLL_INTERVAL_S, max(deadline - time.monotonic(), 0)))
+            if readable:
+                self.close_connection = True
+                return
+
     @staticmethod
     def bookmark(rtype, position, initial_end=False):
+        """A bookmark as a real server sends it: an empty object of the kind
+        (no name or namespace, spec and status zeroed, so a Deployment's
+        spec.replicas reads 0) carrying only the resourceVersion (and the
+        initial-events-end annotation after sendInitialEvents)."""
         metadata = {"resourceVersion": str(position), "creationTimestamp": None}
         if initial_end:
             metadata["annotations"] = {INITIAL_EVENTS_END: "true"}
-        return {"kind": rtype.kind, "apiVersion": rtype.group_version, "metadata": metadata}
+        obj = {"kind": rtype.kind, "apiVersion": rtype.group_version, "metadata": metadata}
+        if rtype.kind == "Deployment":
+            obj["spec"] = {"replicas": 0, "selector": None,
+                           "template": {"metadata": {"creationTimestamp": None},
+                                        "spec": {"containers": None}},
+                           "strategy": {}}
+            obj["status"] = {"replicas": 0, "readyReplicas": 0, "availableReplicas": 0}
+        return obj
 
     @staticmethod
     def translate(rtype, namespace, labels, fields, record):
@@ -2745,6 +2782,7 @@ class TlsApiServer(ThreadingHTTPServer):
         self.aggregated_discovery = aggregated_discovery
         self.watch_timeout_s = watch_timeout_s
         self.bookmark_interval_s = bookmark_interval_s
+        self.bookmark_mode = "real"
         self.open_watches = 0
         self.watches_changed = threading.Condition()
         super().__init__(address, ApiHandler)
@@ -2824,6 +2862,24 @@ class ControlHandler(BaseHTTPRequestHandler):
         except ValueError as exc:
             raise bad_request("body is not JSON: %s" % exc)
 
+    def watch_settings(self, body):
+        """Change how watches behave from now on: `bookmarks` (real or none)
+        and `bookmark_interval_s`. Returns the settings in force."""
+        api = self.server.api
+        unknown = sorted(set(body) - {"bookmarks", "bookmark_interval_s"})
+        if unknown:
+            raise bad_request("unknown watch settings: %s" % ", ".join(unknown))
+        if "bookmarks" in body:
+            if body["bookmarks"] not in BOOKMARK_MODES:
+                raise bad_request("bookmarks must be one of %s" % ", ".join(BOOKMARK_MODES))
+            api.bookmark_mode = body["bookmarks"]
+        if "bookmark_interval_s" in body:
+            interval = body["bookmark_interval_s"]
+            if not isinstance(interval, (int, float)) or interval <= 0:
+                raise bad_request("bookmark_interval_s must be a positive number")
+            api.bookmark_interval_s = float(interval)
+        return {"bookmarks": api.bookmark_mode, "bookmark_interval_s": api.bookmark_interval_s}
+
     def dispatch(self):
         split = urlsplit(self.path)
         query = dict(parse_qsl(split.query))
@@ -2862,6 +2918,8 @@ class ControlHandler(BaseHTTPRequestHandler):
                 self.reply(200, server.cluster.remove_path(query.get("path", "")))
             elif route == ("POST", "/compact"):
                 self.reply(200, server.cluster.compact())
+            elif route == ("POST", "/watch-settings"):
+                self.reply(200, self.watch_settings(body or {}))
             else:
                 self.reply(404, unknown_path().status())
         except ApiError as error:
@@ -2921,6 +2979,8 @@ def parse_args(argv):
                         help="longest watch in seconds (default %(default)s)")
     parser.add_argument("--bookmark-interval", type=float, default=BOOKMARK_INTERVAL_S,
                         help="seconds between watch bookmarks (default %(default)s)")
+    parser.add_argument("--bookmarks", choices=BOOKMARK_MODES, default="real",
+                        help="real-shaped periodic bookmarks, or none (a v1.24 server's quiet watch)")
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="exit when the process that started this one goes away")
     args = parser.parse_args(argv)
@@ -2941,7 +3001,9 @@ def main(argv):
     request_log = RequestLog(args.log)
     api = TlsApiServer((LOOPBACK, 0), context, cluster, TokenBook(args.tokens), faults, request_log,
                        not args.legacy_discovery, args.watch_timeout, args.bookmark_interval)
+    api.bookmark_mode = args.bookmarks
     control = ControlServer((LOOPBACK, 0), cluster, faults, request_log)
+    control.api = api
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

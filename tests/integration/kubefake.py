@@ -303,6 +303,10 @@ class FakeApiserver:
     def state(self):
         return self._control("GET", "/state")
 
+    def watch_settings(self, **settings):
+        """Bookmarks from now on: bookmarks="real" or "none", bookmark_interval_s."""
+        return self._control("POST", "/watch-settings", settings)
+
 
 def _decode(raw):
     try:

@@ -10,6 +10,13 @@ Scenarios (each prints one line per check; the run ends with
                    scale-up limits, with fewer events than ticks
   prometheus       down, slow, 500, garbage JSON: never a scale-down
   apiserver        401, 403, 409, 429 + Retry-After, 500 and timeouts
+  watch            LIST+WATCH: one LIST, no GETs, changes arrive, one 410
+                   gives exactly one re-list, a broken watch falls back to GETs
+  watch-storm      every watch 410 (then every watch ending at once): re-lists
+                   back off, are logged and counted
+  watch-silent     a watch held open without a byte: given up after
+                   --watch-progress-timeout, the true count read
+  watch-bookmarks  real-shaped bookmarks (no name, replicas 0) change nothing
   leases           two controllers at once (one patches); a lease lost
                    mid-run (no PATCH after the renew deadline)
   reload           an invalid config is refused while the old one works;
@@ -785,14 +792,17 @@ def scenario_watch(checks, env):
     checks.check("watch: a change made elsewhere reaches the next tick", current == [13],
                  "current %s" % current)
     # the next watch (they are reopened every 2 s) is answered 410 Gone, as
-    # a server answers a resourceVersion it has compacted away
+    # a server answers a resourceVersion it has compacted away: exactly one
+    # re-list (after a short backoff), then watching goes on (a storm of
+    # re-lists, or none, fails)
     seq = last_seq(env)
     env.kube.add_fault(verb="watch", resource="deployments", count=1, status=410)
     time.sleep(5 * TIME_FACTOR)
     relists = [r for r in env.kube.log(since=seq) if r.get("verb") == "list"]
     status, metrics = controller.http("/metrics")
-    checks.check("watch: 410 Gone leads to a new LIST", len(relists) >= 1 and
-                 "cpscale_watch_lists_total" in metrics, "%d re-lists" % len(relists))
+    checks.check("watch: one 410 Gone leads to exactly one new LIST",
+                 len(relists) == 1 and 'cpscale_watch_relists_total{reason="gone"} 1' in metrics,
+                 "%d re-lists" % len(relists))
     # a broken watch: every watch and list fails; ticks go back to GETs
     env.kube.add_fault(verb=["watch", "list"], resource="deployments", status=500)
     seq = last_seq(env)
@@ -806,6 +816,135 @@ def scenario_watch(checks, env):
     checks.check("watch: exit 0", code == 0, "exit %s" % code)
     clean, report = controller.valgrind_clean()
     checks.check("watch: valgrind clean", clean, report)
+
+
+def lists_per_minute(records, begin, end):
+    """LISTs of Deployments per minute in the request log between two times."""
+    lists = [r for r in records if r.get("verb") == "list" and r.get("resource") == "deployments"
+             and begin <= r["t"] <= end]
+    return len(lists) * 60.0 / max(end - begin, 1e-3), len(lists)
+
+
+def scenario_watch_storm(checks, env):
+    """Defect 1: every watch answers 410 Gone (and, in a second phase, every
+    watch ends at once with 200). The controller re-lists with a backoff
+    (client-go's reflector: 1 s doubling to 30 s), logs each re-list with
+    its reason and counts it; it used to send ~2,500 LIST+WATCH pairs a
+    second."""
+    env.set_replicas("idle", IDLE_START_REPLICAS)
+    targets = [{"namespace": "shop", "deployment": "idle", "max": 20}]
+    config = write_config(os.path.join(env.workdir, "watch-storm.yaml"), env.prom.url, targets)
+    # watches end every 2 s, so the next one meets the fault at once
+    controller = Controller(env.cpscale, env.workdir, "watch-storm", config,
+                            ["--kubeconfig", env.kubeconfig, "--dry-run", "--watch-timeout", "2s"])
+    controller.wait_for(lambda r: r.get("msg") == "tick", 15, "a first tick")
+    seq = last_seq(env)
+    begin = time.time()
+    env.kube.add_fault(verb="watch", resource="deployments", status=410)
+    time.sleep(30)
+    end = time.time()
+    env.kube.clear_faults()
+    per_minute, n = lists_per_minute(env.kube.log(since=seq), begin, end)
+    # backoff 1+2+4+8+16 s (x jitter up to 1.5): at most ~6 in 30 s; allow 12
+    checks.check("watch-storm: a persistent 410 gets re-lists with a backoff",
+                 2 <= n <= 12, "%d LISTs in %.0f s (%.1f per minute)" % (n, end - begin, per_minute))
+    logged = [r for r in controller.lines() if r.get("msg") == "listing again after a wait"
+              and r.get("reason") == "gone"]
+    status, metrics = controller.http("/metrics")
+    counted = [line for line in metrics.splitlines()
+               if line.startswith('cpscale_watch_relists_total{reason="gone"}')]
+    checks.check("watch-storm: each re-list is logged with its reason and counted",
+                 len(logged) >= max(n - 1, 1) and counted
+                 and int(float(counted[0].split()[-1])) >= max(n - 1, 1),
+                 "%d log lines, %s" % (len(logged), counted))
+    # every watch now ends at once with 200 (a proxy that closes it)
+    seq = last_seq(env)
+    begin = time.time()
+    env.kube.add_fault(verb="watch", resource="deployments", status=200)
+    time.sleep(15)
+    end = time.time()
+    env.kube.clear_faults()
+    watches = [r for r in env.kube.log(since=seq) if r.get("verb") == "watch"
+               and begin <= r["t"] <= end]
+    checks.check("watch-storm: watches that end at once are reopened with a backoff",
+                 1 <= len(watches) <= 12, "%d WATCHes in %.0f s" % (len(watches), end - begin))
+    code = controller.stop()
+    checks.check("watch-storm: exit 0", code == 0, "exit %s" % code)
+    clean, report = controller.valgrind_clean()
+    checks.check("watch-storm: valgrind clean", clean, report)
+
+
+def scenario_watch_silent(checks, env):
+    """Defect 4: a watch held open without a byte while the real replicas
+    change. After --watch-progress-timeout the controller closes it, reads
+    the target with GETs and re-lists: a tick reads the true count (it used
+    to read the old one until --watch-timeout + 30 s)."""
+    env.set_replicas("idle", IDLE_START_REPLICAS)
+    env.kube.watch_settings(bookmarks="none")
+    targets = [{"namespace": "shop", "deployment": "idle", "max": 20}]
+    config = write_config(os.path.join(env.workdir, "watch-silent.yaml"), env.prom.url, targets)
+    # the first watch is silent from its first byte on (the LIST is not)
+    env.kube.add_fault(verb="watch", resource="deployments", silent=True, count=1)
+    controller = Controller(env.cpscale, env.workdir, "watch-silent", config,
+                            ["--kubeconfig", env.kubeconfig, "--dry-run", "--watch-timeout", "60s",
+                             "--watch-progress-timeout", "3s"])
+    try:
+        controller.wait_for(lambda r: r.get("msg") == "tick" and r.get("current") == IDLE_START_REPLICAS,
+                            15, "a tick reading the listed count")
+        env.set_replicas("idle", 13)
+        changed = time.time()
+        found = None
+        while time.time() < changed + 15 * TIME_FACTOR and not found:
+            found = [r for r in tick_lines(controller, "shop/idle") if r.get("current") == 13]
+            time.sleep(0.2)
+        checks.check("watch-silent: a silent watch is given up; the true count is read",
+                     bool(found), "current %s after %.0f s" % (
+                         [r.get("current") for r in tick_lines(controller, "shop/idle")][-1:],
+                         time.time() - changed))
+        logged = [r for r in controller.lines() if r.get("msg") == "listing again after a wait"
+                  and r.get("reason") == "no_progress"]
+        checks.check("watch-silent: the re-list is logged as no_progress", bool(logged),
+                     "%d lines" % len(logged))
+    finally:
+        env.kube.watch_settings(bookmarks="real")
+        code = controller.stop()
+    checks.check("watch-silent: exit 0", code == 0, "exit %s" % code)
+    clean, report = controller.valgrind_clean()
+    checks.check("watch-silent: valgrind clean", clean, report)
+
+
+def scenario_watch_bookmarks(checks, env):
+    """Real-shaped bookmarks (no name, spec.replicas 0) every 0.3 s: only
+    their resourceVersion counts. No target reads 0 or "not found", no
+    bookmark is taken for a bad event (no re-list), and the cache stays in
+    use."""
+    env.set_replicas("idle", IDLE_START_REPLICAS)
+    env.kube.watch_settings(bookmarks="real", bookmark_interval_s=0.3)
+    targets = [{"namespace": "shop", "deployment": "idle", "max": 20}]
+    config = write_config(os.path.join(env.workdir, "watch-bookmarks.yaml"), env.prom.url, targets)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "watch-bookmarks", config,
+                            ["--kubeconfig", env.kubeconfig, "--dry-run", "--watch-timeout", "60s",
+                             "--watch-progress-timeout", "2s"])
+    try:
+        time.sleep(8 * TIME_FACTOR)
+        ticks = tick_lines(controller, "shop/idle")
+        currents = sorted(set(r["current"] for r in ticks if "current" in r))
+        lists = [r for r in env.kube.log(since=seq) if r.get("verb") == "list"]
+        status, metrics = controller.http("/metrics")
+        checks.check("watch-bookmarks: bookmarks never change a target's count",
+                     len(ticks) >= 3 and currents == [IDLE_START_REPLICAS]
+                     and not [r for r in ticks if r.get("error")],
+                     "%d ticks, currents %s" % (len(ticks), currents))
+        checks.check("watch-bookmarks: bookmarks keep the watch alive (one LIST, cache in use)",
+                     len(lists) == 1 and "cpscale_targets_read_from_watch 1" in metrics,
+                     "%d LISTs" % len(lists))
+    finally:
+        env.kube.watch_settings(bookmarks="real", bookmark_interval_s=5.0)
+        code = controller.stop()
+    checks.check("watch-bookmarks: exit 0", code == 0, "exit %s" % code)
+    clean, report = controller.valgrind_clean()
+    checks.check("watch-bookmarks: valgrind clean", clean, report)
 
 
 def scenario_leases(checks, env):
@@ -1436,6 +1575,9 @@ SCENARIOS = [
     ("queries", scenario_queries_per_tick),
     ("apiserver", scenario_apiserver_faults),
     ("watch", scenario_watch),
+    ("watch-storm", scenario_watch_storm),
+    ("watch-silent", scenario_watch_silent),
+    ("watch-bookmarks", scenario_watch_bookmarks),
     ("leases", scenario_leases),
     ("slow-patches", scenario_slow_patches),
     ("connections", scenario_connections),
