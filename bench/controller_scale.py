@@ -17,7 +17,6 @@ Usage: bench/controller_scale.py [--cpscale build/cpscale] [--sizes 1000,10000]
                                  [--ticks 3]
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -193,8 +192,7 @@ def measure(cpscale, n, ticks, workdir, watch=True):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cpscale", default=os.path.join(REPO, "build", "cpscale"))
+    parser = harness.bench_arg_parser(__doc__)
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--ticks", type=int, default=3)
     parser.add_argument("--json", action="store_true")

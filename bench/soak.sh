@@ -38,5 +38,16 @@ print("RSS of A: %s kB after warm-up, %s kB at the end (max %s kB in the last qu
       % (rss.get("start"), rss.get("end"), rss.get("max_last_quarter")))
 breaks = f.get("breaks", {})
 print("invariant breaks: %d %s" % (sum(breaks.values()), json.dumps(breaks) if breaks else ""))
+print()
+print("%-18s %9s" % ("fault class", "breaks"))
+for kind, n in sorted(f.get("breaks_by_class", {}).items()):
+    print("%-18s %9d" % (kind, n))
+print()
+print("persistent 410: LISTs of A per episode %s" % f.get("watch_gone_lists_per_episode"))
+print("silent watch: re-lists of A for no_progress %s" % f.get("watch_silent_relists_a"))
+p = f.get("probes", {})
+print("/healthz under %s slow clients: %s probes, %s unanswered, slowest %s s"
+      % (64, p.get("count"), p.get("unanswered"), p.get("slowest_s")))
+print("huge Retry-After: %s" % json.dumps(f.get("retry_after_huge")))
 PY
 exit $status

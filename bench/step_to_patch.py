@@ -13,7 +13,6 @@ Usage: bench/step_to_patch.py [--cpscale build/cpscale] [--intervals 15s,5s]
                               [--repeat 2] [--scrape 15s]
 """
 
-import argparse
 import os
 import sys
 import tempfile
@@ -85,8 +84,7 @@ def one_step(cpscale, interval, scrape, phase_s, workdir, index):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cpscale", default=os.path.join(REPO, "build", "cpscale"))
+    parser = harness.bench_arg_parser(__doc__)
     parser.add_argument("--intervals", default="15s,5s")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--scrape", default="15s")

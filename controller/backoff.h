@@ -13,7 +13,8 @@
 
 /* The wait after the `failures`-th consecutive failure (1 for the first):
  * base * 2^(failures-1), capped, times `jitter` (drawn in [0.5, 1.5)),
- * then raised to `retry_after_ms` when that is longer. */
+ * then raised to `retry_after_ms` (itself capped at the same 5 min) when
+ * that is longer. */
 int64_t cps_backoff_delay_ms(int failures, int64_t retry_after_ms, double jitter);
 
 /* 1 for the HTTP statuses worth a retry later (429 and 5xx). */

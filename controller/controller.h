@@ -43,6 +43,7 @@ enum cps_action {
     CPS_ACTION_FAILED,
     CPS_ACTION_BACKING_OFF,  /* 429/5xx earlier: waiting */
     CPS_ACTION_NO_READ,      /* the scale could not be read: nothing to decide on */
+    CPS_ACTION_STALE,        /* the PATCH waited in the queue past one interval: dropped */
 };
 
 struct cps_controller;
@@ -93,6 +94,7 @@ struct cps_target_runtime {
     int query_index[CPS_METRIC_QUERIED]; /* into the tick's query table; -1: none */
     struct cps_decision decision;
     int decided;
+    int64_t decided_at_ms;     /* monotonic; a PATCH older than one interval is dropped */
     enum cps_action action;
     int32_t patched_from;
     char read_error[320];
@@ -135,6 +137,7 @@ struct cps_run_options {
     int64_t kube_timeout_ms;
     int watch;               /* 1: LIST+WATCH Deployments instead of GETs */
     int64_t watch_timeout_ms;
+    int64_t watch_progress_timeout_ms; /* a watch silent this long is closed, re-listed */
 };
 
 struct cps_controller {

@@ -1,6 +1,7 @@
 #include "http.h"
 #include "units.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <ev.h>
 #include <stdio.h>
@@ -11,6 +12,27 @@
 
 #define CONNECT_TIMEOUT_MAX_MS 5000L /* a connect slower than this is a dead peer */
 #define BODY_INITIAL_CAP 4096
+#define DECIMAL_BASE 10
+
+/* The machine in client-go's words (GOARCH), from the compiler's target. */
+#if defined(__x86_64__)
+#define CPS_ARCH "amd64"
+#elif defined(__aarch64__)
+#define CPS_ARCH "arm64"
+#elif defined(__i386__)
+#define CPS_ARCH "386"
+#elif defined(__arm__)
+#define CPS_ARCH "arm"
+#elif defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)
+#define CPS_ARCH "ppc64le"
+#elif defined(__s390x__)
+#define CPS_ARCH "s390x"
+#elif defined(__riscv) && __riscv_xlen == 64
+#define CPS_ARCH "riscv64"
+#else
+#define CPS_ARCH "unknown"
+#endif
+#define CPS_USER_AGENT "cpscale/" CPS_VERSION " (linux/" CPS_ARCH ")"
 
 struct socket_watch {
     ev_io io;
@@ -29,12 +51,15 @@ struct cps_http_request {
     int64_t timeout_ms;
     const struct cps_http_tls *tls;
     struct curl_slist *headers;  /* one of them may carry the token */
+    char *proxy;                 /* NULL: the environment's; "": none */
     char *body;
     size_t body_len, body_cap, max_body;
     int too_large;
     int (*chunk_cb)(const char *data, size_t len, void *user);
     void *chunk_user;
     int chunk_aborted;
+    int (*start_cb)(void *user);
+    enum cps_http_lane lane;
     void (*cancel_cb)(void *user);
     int64_t retry_after_ms;
     cps_http_done_cb *done_cb;
@@ -51,12 +76,26 @@ struct cps_http {
     ev_timer timer;
     struct cps_http_request *requests; /* in flight, doubly linked */
     size_t in_flight;
-    /* Transfers handed to curl at once are capped: a tick of 2,000 reads
-     * would otherwise hold 2,000 sets of curl buffers at the same time.
-     * The rest wait here in order, and their timeout starts when they go. */
-    size_t max_active, active;
-    struct cps_http_request *queue_head, *queue_tail;
+    /* Transfers handed to curl at once are capped per lane: a tick of
+     * 2,000 reads would otherwise hold 2,000 sets of curl buffers at the
+     * same time, and a class of long transfers (watches, slow PATCHes)
+     * would take every connection. The rest wait per lane in order, and
+     * their timeout starts when they go. */
+    size_t budget[CPS_HTTP_LANE_COUNT], active[CPS_HTTP_LANE_COUNT];
+    size_t queued[CPS_HTTP_LANE_COUNT];
+    struct cps_http_request *queue_head[CPS_HTTP_LANE_COUNT], *queue_tail[CPS_HTTP_LANE_COUNT];
+    ev_timer recheck_timer;      /* cps_http_recheck_queued, from the loop */
+    unsigned recheck_lanes;      /* bit per lane */
 };
+
+/* The order lanes are served in when slots free up: the Lease first. */
+static const enum cps_http_lane lane_order[CPS_HTTP_LANE_COUNT] = {
+    CPS_HTTP_LANE_LEASE, CPS_HTTP_LANE_WRITE, CPS_HTTP_LANE_WATCH, CPS_HTTP_LANE_READ};
+
+const char *cps_http_user_agent(void)
+{
+    return CPS_USER_AGENT;
+}
 
 int cps_http_global_init(void)
 {
@@ -84,17 +123,19 @@ static void wipe_headers(struct cps_http_request *request)
 static void request_free(struct cps_http_request *request)
 {
     struct cps_http *http = request->http;
+    enum cps_http_lane lane = request->lane;
     if (request->queued) {
         if (request->queue_prev)
             request->queue_prev->queue_next = request->queue_next;
         else
-            http->queue_head = request->queue_next;
+            http->queue_head[lane] = request->queue_next;
         if (request->queue_next)
             request->queue_next->queue_prev = request->queue_prev;
         else
-            http->queue_tail = request->queue_prev;
+            http->queue_tail[lane] = request->queue_prev;
+        http->queued[lane]--;
     } else {
-        http->active--;
+        http->active[lane]--;
     }
     if (request->prev)
         request->prev->next = request->next;
@@ -107,35 +148,109 @@ static void request_free(struct cps_http_request *request)
         curl_easy_cleanup(request->easy);
     wipe_headers(request);
     free(request->url);
+    free(request->proxy);
     free(request->request_body);
     free(request->body);
     free(request);
 }
 
-/* Hand waiting requests to curl while there are free transfer slots. A
- * request curl refuses is completed at once as a transport failure. */
+/* Take a request out of its lane's queue into a transfer slot. */
+static void dequeue(struct cps_http_request *request)
+{
+    struct cps_http *http = request->http;
+    enum cps_http_lane lane = request->lane;
+    if (request->queue_prev)
+        request->queue_prev->queue_next = request->queue_next;
+    else
+        http->queue_head[lane] = request->queue_next;
+    if (request->queue_next)
+        request->queue_next->queue_prev = request->queue_prev;
+    else
+        http->queue_tail[lane] = request->queue_prev;
+    http->queued[lane]--;
+    request->queued = 0;
+    request->queue_next = request->queue_prev = NULL;
+    http->active[lane]++;
+}
+
+/* Complete a request that never reached curl: dropped (its start_cb
+ * refused) or refused by curl. Then free it. */
+static void complete_unsent(struct cps_http_request *request, int dropped)
+{
+    struct cps_http_response response = {0};
+    response.transport_error = 1;
+    response.dropped = dropped;
+    response.error = dropped ? "dropped before it was sent" : "could not start the transfer";
+    response.retry_after_ms = -1;
+    response.body = "";
+    request->done_cb(&response, request->user);
+    request_free(request);
+}
+
+/* Hand waiting requests to curl while their lane has free transfer slots,
+ * the Lease's lane first. Each one's start_cb is asked right now, when it
+ * leaves the queue: a write decided before the Lease was lost, or too long
+ * ago, is dropped here instead of sent. */
 static void start_queued(struct cps_http *http)
 {
-    while (http->queue_head && http->active < http->max_active) {
-        struct cps_http_request *request = http->queue_head;
-        http->queue_head = request->queue_next;
-        if (http->queue_head)
-            http->queue_head->queue_prev = NULL;
-        else
-            http->queue_tail = NULL;
-        request->queued = 0;
-        request->queue_next = request->queue_prev = NULL;
-        http->active++;
-        if (start_transfer(request) != 0) {
-            struct cps_http_response response = {0};
-            response.transport_error = 1;
-            response.error = "could not start the transfer";
-            response.retry_after_ms = -1;
-            response.body = "";
-            request->done_cb(&response, request->user);
-            request_free(request);
+    for (int i = 0; i < CPS_HTTP_LANE_COUNT; i++) {
+        enum cps_http_lane lane = lane_order[i];
+        while (http->queue_head[lane] && http->active[lane] < http->budget[lane]) {
+            struct cps_http_request *request = http->queue_head[lane];
+            dequeue(request);
+            if (request->start_cb && request->start_cb(request->user) != 0)
+                complete_unsent(request, 1);
+            else if (start_transfer(request) != 0)
+                complete_unsent(request, 0);
         }
     }
+}
+
+/* libev: cps_http_recheck_queued's deferred work. After each drop the walk
+ * starts again from the head, since the dropped request's callback may
+ * have cancelled or queued others. */
+static void recheck_cb(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct cps_http *http = timer->data;
+    unsigned lanes = http->recheck_lanes;
+    http->recheck_lanes = 0;
+    for (int lane = 0; lane < CPS_HTTP_LANE_COUNT; lane++) {
+        if (!(lanes & (1u << lane)))
+            continue;
+        struct cps_http_request *request = http->queue_head[lane];
+        while (request) {
+            if (request->start_cb && request->start_cb(request->user) != 0) {
+                dequeue(request);
+                complete_unsent(request, 1);
+                request = http->queue_head[lane];
+            } else {
+                request = request->queue_next;
+            }
+        }
+    }
+}
+
+void cps_http_recheck_queued(struct cps_http *http, enum cps_http_lane lane)
+{
+    if (!http || (int)lane < 0 || lane >= CPS_HTTP_LANE_COUNT)
+        return;
+    http->recheck_lanes |= 1u << lane;
+    if (!ev_is_active(&http->recheck_timer)) {
+        ev_timer_set(&http->recheck_timer, 0.0, 0.0);
+        ev_timer_start(http->loop, &http->recheck_timer);
+    }
+}
+
+size_t cps_http_queued(const struct cps_http *http, enum cps_http_lane lane)
+{
+    return http->queued[lane];
+}
+
+size_t cps_http_active(const struct cps_http *http, enum cps_http_lane lane)
+{
+    return http->active[lane];
 }
 
 /* Hand every finished transfer to its callback, then free it. Called only
@@ -248,13 +363,14 @@ static int curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, v
     return 0;
 }
 
-struct cps_http *cps_http_new(struct ev_loop *loop, long max_per_host, size_t max_active)
+struct cps_http *cps_http_new(struct ev_loop *loop, const size_t budget[CPS_HTTP_LANE_COUNT])
 {
     struct cps_http *http = calloc(1, sizeof *http);
     if (!http)
         return NULL;
     http->loop = loop;
-    http->max_active = max_active > 0 ? max_active : 1;
+    for (int lane = 0; lane < CPS_HTTP_LANE_COUNT; lane++)
+        http->budget[lane] = budget[lane] > 0 ? budget[lane] : 1;
     http->multi = curl_multi_init();
     if (!http->multi) {
         free(http);
@@ -262,12 +378,15 @@ struct cps_http *cps_http_new(struct ev_loop *loop, long max_per_host, size_t ma
     }
     ev_timer_init(&http->timer, timeout_cb, 0.0, 0.0);
     http->timer.data = http;
+    ev_timer_init(&http->recheck_timer, recheck_cb, 0.0, 0.0);
+    http->recheck_timer.data = http;
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
-    if (max_per_host > 0)
-        curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_per_host);
+    /* No CURLMOPT_MAX_HOST_CONNECTIONS: one cap shared by every class is
+     * what let 8 watches take all 8 connections and starve the Lease. The
+     * lanes' budgets bound the connections instead. */
     return http;
 }
 
@@ -296,6 +415,7 @@ void cps_http_free(struct cps_http *http)
         return;
     cps_http_cancel_all(http);
     ev_timer_stop(http->loop, &http->timer);
+    ev_timer_stop(http->loop, &http->recheck_timer);
     curl_multi_cleanup(http->multi);
     free(http);
 }
@@ -376,21 +496,49 @@ static size_t header_cb(char *data, size_t size, size_t count, void *userp)
             len = sizeof value - 1;
         memcpy(value, data + sizeof name - 1, len);
         value[len] = '\0';
-        char *p = value;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        char *end;
-        long seconds = strtol(p, &end, 10);
-        if (end != p && seconds >= 0) {
-            request->retry_after_ms = (int64_t)seconds * 1000;
-        } else {
-            time_t when = curl_getdate(p, NULL);
-            time_t now = time(NULL);
-            if (when > 0)
-                request->retry_after_ms = when > now ? (int64_t)(when - now) * 1000 : 0;
-        }
+        int64_t ms = cps_http_parse_retry_after(value, (int64_t)time(NULL));
+        if (ms >= 0)
+            request->retry_after_ms = ms;
     }
     return n;
+}
+
+/* Saturating: once past the ceiling in seconds, further digits change
+ * nothing, so no value of any length overflows. */
+int64_t cps_http_parse_retry_after(const char *value, int64_t now_s)
+{
+    const int64_t max_s = CPS_HTTP_RETRY_AFTER_MAX_MS / CPS_MS_PER_S;
+    const char *p = value;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    const char *end = p + strlen(p);
+    while (end > p && isspace((unsigned char)end[-1]))
+        end--;
+    if (end == p)
+        return -1;
+    if (isdigit((unsigned char)*p)) {
+        int64_t seconds = 0;
+        for (; p < end; p++) {
+            if (!isdigit((unsigned char)*p))
+                return -1;
+            if (seconds <= max_s)
+                seconds = seconds * DECIMAL_BASE + (*p - '0');
+        }
+        return seconds > max_s ? CPS_HTTP_RETRY_AFTER_MAX_MS : seconds * CPS_MS_PER_S;
+    }
+    char date[64];
+    size_t len = (size_t)(end - p);
+    if (len >= sizeof date)
+        return -1;
+    memcpy(date, p, len);
+    date[len] = '\0';
+    time_t when = curl_getdate(date, NULL);
+    if (when == (time_t)-1 || *p == '-' || *p == '+')
+        return -1;
+    if ((int64_t)when <= now_s)
+        return 0;
+    int64_t delta = (int64_t)when - now_s;
+    return delta > max_s ? CPS_HTTP_RETRY_AFTER_MAX_MS : delta * CPS_MS_PER_S;
 }
 
 /* Apply the TLS material: the CA (file or PEM blob) and the client
@@ -451,6 +599,10 @@ static int start_transfer(struct cps_http_request *request)
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, CPS_USER_AGENT);
+    /* over HTTP/2, wait for the one connection to multiplex on rather than
+     * opening another per transfer while it is being set up */
+    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)request->timeout_ms);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                      request->timeout_ms < CONNECT_TIMEOUT_MAX_MS ? (long)request->timeout_ms
@@ -459,6 +611,10 @@ static int start_transfer(struct cps_http_request *request)
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, request);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, request);
+    if (request->proxy) /* an explicit proxy is used for every host, as client-go's proxy-url */
+        curl_easy_setopt(easy, CURLOPT_PROXY, request->proxy);
+    if (request->proxy && request->proxy[0])
+        curl_easy_setopt(easy, CURLOPT_NOPROXY, "");
     if (apply_tls(easy, request->tls) != 0)
         return -1;
     if (strcmp(request->method, "GET") != 0) {
@@ -483,6 +639,10 @@ int cps_http_send(struct cps_http *http, const struct cps_http_options *options,
     request->chunk_cb = options->chunk_cb;
     request->chunk_user = options->chunk_user;
     request->cancel_cb = options->cancel_cb;
+    request->start_cb = options->start_cb;
+    request->lane = (int)options->lane >= 0 && options->lane < CPS_HTTP_LANE_COUNT
+                        ? options->lane
+                        : CPS_HTTP_LANE_READ;
     request->retry_after_ms = -1;
     request->done_cb = done_cb;
     request->user = user;
@@ -515,9 +675,17 @@ int cps_http_send(struct cps_http *http, const struct cps_http_options *options,
         if (rc != 0)
             goto fail;
     }
-    for (const char *const *h = options->headers; h && *h; h++)
+    int credentials = options->bearer_token && options->bearer_token[0];
+    for (const char *const *h = options->headers; h && *h; h++) {
+        credentials |= strncasecmp(*h, "Authorization:", strlen("Authorization:")) == 0;
         if (add_header(request, *h) != 0)
             goto fail;
+    }
+    const char *proxy = credentials && strncasecmp(request->url, "http://", 7) == 0
+                            ? "" /* never credentials to a proxy in clear text */
+                            : options->proxy;
+    if (proxy && !(request->proxy = strdup(proxy)))
+        goto fail;
     if (strcmp(request->method, "GET") != 0) {
         char content_type[128];
         snprintf(content_type, sizeof content_type, "Content-Type: %s",
@@ -526,25 +694,30 @@ int cps_http_send(struct cps_http *http, const struct cps_http_options *options,
             goto fail;
     }
 
+    enum cps_http_lane lane = request->lane;
+    if (!http->queue_head[lane] && http->active[lane] < http->budget[lane] &&
+        request->start_cb && request->start_cb(user) != 0)
+        goto fail; /* it would start now, and its start check refuses it */
     request->next = http->requests;
     if (http->requests)
         http->requests->prev = request;
     http->requests = request;
     http->in_flight++;
-    if (http->active < http->max_active) {
-        http->active++;
+    if (!http->queue_head[lane] && http->active[lane] < http->budget[lane]) {
+        http->active[lane]++;
         if (start_transfer(request) != 0) {
             request_free(request);
             return -1;
         }
     } else {
         request->queued = 1;
-        request->queue_prev = http->queue_tail;
-        if (http->queue_tail)
-            http->queue_tail->queue_next = request;
+        request->queue_prev = http->queue_tail[lane];
+        if (http->queue_tail[lane])
+            http->queue_tail[lane]->queue_next = request;
         else
-            http->queue_head = request;
-        http->queue_tail = request;
+            http->queue_head[lane] = request;
+        http->queue_tail[lane] = request;
+        http->queued[lane]++;
     }
     if (out)
         *out = request;
@@ -552,6 +725,7 @@ int cps_http_send(struct cps_http *http, const struct cps_http_options *options,
 fail:
     wipe_headers(request);
     free(request->url);
+    free(request->proxy);
     free(request->request_body);
     free(request);
     return -1;

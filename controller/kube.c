@@ -23,6 +23,7 @@ struct request_counter {
 struct cps_kube {
     struct cps_http *http;
     char *server;
+    char *proxy_url;     /* kubeconfig proxy-url, or NULL (the environment's) */
     struct cps_http_tls tls;
     /* owned TLS material behind tls's pointers */
     char *ca_file;
@@ -43,6 +44,7 @@ struct pending_call {
     void *user;
     char verb[16];
     char resource[48];
+    int (*start_cb)(void *user);
 };
 
 /* Read a token file, trimming the trailing newline. NULL on failure. The
@@ -77,6 +79,7 @@ void cps_kube_free(struct cps_kube *kube)
     if (!kube)
         return;
     free(kube->server);
+    free(kube->proxy_url);
     free(kube->ca_file);
     free(kube->ca_blob);
     free(kube->cert_blob);
@@ -93,6 +96,7 @@ void cps_kube_free(struct cps_kube *kube)
 static int adopt_kubeconfig(struct cps_kube *kube, struct cps_kubeconfig *kc, struct cps_err *err)
 {
     kube->server = kc->server, kc->server = NULL;
+    kube->proxy_url = kc->proxy_url, kc->proxy_url = NULL;
     kube->ca_file = kc->ca_file, kc->ca_file = NULL;
     kube->ca_blob = kc->ca_data, kube->ca_blob_len = kc->ca_data_len, kc->ca_data = NULL;
     kube->cert_blob = kc->client_cert_data, kube->cert_blob_len = kc->client_cert_data_len;
@@ -245,8 +249,9 @@ void cps_kube_each_count(const struct cps_kube *kube,
 static void request_done_cb(const struct cps_http_response *response, void *user)
 {
     struct pending_call *call = user;
-    count_request(call->kube, call->verb, call->resource,
-                  response->transport_error ? 0 : response->status);
+    if (!response->dropped)
+        count_request(call->kube, call->verb, call->resource,
+                      response->transport_error ? 0 : response->status);
     struct cps_kube_answer answer = {
         .status = response->transport_error ? 0 : response->status,
         .body = response->body,
@@ -254,6 +259,7 @@ static void request_done_cb(const struct cps_http_response *response, void *user
         .transport_error = response->transport_error,
         .error = response->error,
         .retry_after_ms = response->retry_after_ms,
+        .dropped = response->dropped,
     };
     cps_kube_done_cb *done_cb = call->done_cb;
     void *done_user = call->user;
@@ -261,22 +267,29 @@ static void request_done_cb(const struct cps_http_response *response, void *user
     done_cb(&answer, done_user);
 }
 
+/* http: the request is about to start; ask its owner. */
+static int request_start_cb(void *user)
+{
+    struct pending_call *call = user;
+    return call->start_cb(call->user);
+}
+
 /* The one way requests go out: counted, authenticated, TLS-verified.
  * chunk_cb (streams) may be NULL. */
-static int send_request(struct cps_kube *kube, const char *verb, const char *resource,
-                        const char *method, const char *path, const char *content_type,
-                        const char *body, int64_t timeout_ms,
+static int send_request(struct cps_kube *kube, const struct cps_kube_call *what,
                         int (*chunk_cb)(const char *data, size_t len, void *user),
                         cps_kube_done_cb *done_cb, void *user, struct cps_http_request **out)
 {
+    const char *path = what->path, *body = what->body;
     struct pending_call *call = calloc(1, sizeof *call);
     if (!call)
         return -1;
     call->kube = kube;
     call->done_cb = done_cb;
     call->user = user;
-    snprintf(call->verb, sizeof call->verb, "%s", verb);
-    snprintf(call->resource, sizeof call->resource, "%s", resource);
+    call->start_cb = what->start_cb;
+    snprintf(call->verb, sizeof call->verb, "%s", what->verb);
+    snprintf(call->resource, sizeof call->resource, "%s", what->resource);
     size_t url_len = strlen(kube->server) + strlen(path) + 1;
     char *url = malloc(url_len);
     if (!url) {
@@ -285,13 +298,16 @@ static int send_request(struct cps_kube *kube, const char *verb, const char *res
     }
     snprintf(url, url_len, "%s%s", kube->server, path);
     struct cps_http_options options = {
-        .method = method,
+        .method = what->method,
         .url = url,
         .bearer_token = kube->token,
+        .proxy = kube->proxy_url,
         .body = body,
         .body_len = body ? strlen(body) : 0,
-        .content_type = content_type,
-        .timeout_ms = timeout_ms,
+        .content_type = what->content_type,
+        .timeout_ms = what->timeout_ms,
+        .lane = what->lane,
+        .start_cb = what->start_cb ? request_start_cb : NULL,
         .max_body_bytes = CPS_KUBE_MAX_BODY,
         .tls = &kube->tls,
         .cancel_cb = free,
@@ -310,8 +326,18 @@ int cps_kube_request(struct cps_kube *kube, const char *verb, const char *resour
                      const char *body, int64_t timeout_ms, cps_kube_done_cb *done_cb, void *user,
                      struct cps_http_request **out)
 {
-    return send_request(kube, verb, resource, method, path, content_type, body, timeout_ms, NULL,
-                        done_cb, user, out);
+    struct cps_kube_call call = {
+        .verb = verb, .resource = resource, .method = method, .path = path,
+        .content_type = content_type, .body = body, .timeout_ms = timeout_ms,
+        .lane = strcmp(method, "GET") == 0 ? CPS_HTTP_LANE_READ : CPS_HTTP_LANE_WRITE,
+    };
+    return send_request(kube, &call, NULL, done_cb, user, out);
+}
+
+int cps_kube_call(struct cps_kube *kube, const struct cps_kube_call *call,
+                  cps_kube_done_cb *done_cb, void *user, struct cps_http_request **out)
+{
+    return send_request(kube, call, NULL, done_cb, user, out);
 }
 
 int cps_kube_stream(struct cps_kube *kube, const char *verb, const char *resource,
@@ -319,8 +345,11 @@ int cps_kube_stream(struct cps_kube *kube, const char *verb, const char *resourc
                     int (*chunk_cb)(const char *data, size_t len, void *user),
                     cps_kube_done_cb *done_cb, void *user, struct cps_http_request **out)
 {
-    return send_request(kube, verb, resource, "GET", path, NULL, NULL, timeout_ms, chunk_cb,
-                        done_cb, user, out);
+    struct cps_kube_call call = {
+        .verb = verb, .resource = resource, .method = "GET", .path = path,
+        .timeout_ms = timeout_ms, .lane = CPS_HTTP_LANE_WATCH,
+    };
+    return send_request(kube, &call, chunk_cb, done_cb, user, out);
 }
 
 /* Append a percent-escaped path segment. */

@@ -40,6 +40,7 @@ struct cps_kube_answer {
     int transport_error;
     const char *error;    /* transport error text, or NULL */
     int64_t retry_after_ms;
+    int dropped;          /* 1: never sent (its start_cb refused it); not counted */
 };
 
 typedef void cps_kube_done_cb(const struct cps_kube_answer *answer, void *user);
@@ -57,9 +58,27 @@ const char *cps_kube_server(const struct cps_kube *kube);
  * (bound tokens rotate). A failed read keeps the old token and logs. */
 void cps_kube_refresh_token(struct cps_kube *kube, int64_t now_ms);
 
+/* One request in full, for cps_kube_call. */
+struct cps_kube_call {
+    const char *verb, *resource; /* for metrics and RBAC: "patch", "deployments/scale" */
+    const char *method, *path;   /* path absolute ("/apis/...") */
+    const char *content_type, *body; /* body may be NULL */
+    int64_t timeout_ms;
+    enum cps_http_lane lane;     /* see http.h: the Lease has its own */
+    /* asked with `user` right before the transfer starts (see http.h's
+     * start_cb); -1 drops it: the callback gets answer->dropped = 1, or
+     * cps_kube_call returns -1 when refused at once. May be NULL. */
+    int (*start_cb)(void *user);
+};
+
+/* Send `call`. 0, or -1 when it could not be started (no callback then). */
+int cps_kube_call(struct cps_kube *kube, const struct cps_kube_call *call,
+                  cps_kube_done_cb *done_cb, void *user, struct cps_http_request **out);
+
 /* Send one request. `verb` and `resource` name it for metrics and RBAC
  * ("patch", "deployments/scale"); `path` is absolute ("/apis/..."); body
- * may be NULL. 0, or -1 when it could not be started (no callback then). */
+ * may be NULL. GETs go in the read lane, other methods in the write lane.
+ * 0, or -1 when it could not be started (no callback then). */
 int cps_kube_request(struct cps_kube *kube, const char *verb, const char *resource,
                      const char *method, const char *path, const char *content_type,
                      const char *body, int64_t timeout_ms, cps_kube_done_cb *done_cb, void *user,
@@ -67,7 +86,8 @@ int cps_kube_request(struct cps_kube *kube, const char *verb, const char *resour
 
 /* A streaming GET (a watch): the body goes to chunk_cb(data, len, user) as
  * it arrives (2xx answers only; return -1 to stop), done_cb is called when
- * the stream ends. Counted like any request. */
+ * the stream ends. Counted like any request; in the watch lane, so open
+ * watches never hold the slots other requests need. */
 int cps_kube_stream(struct cps_kube *kube, const char *verb, const char *resource,
                     const char *path, int64_t timeout_ms,
                     int (*chunk_cb)(const char *data, size_t len, void *user),

@@ -81,11 +81,15 @@ static void check_deadline(struct cps_lease *lease, int64_t now_ms)
         set_leading(lease, 0, "no renewal within the renew deadline");
 }
 
+/* A failed attempt logs at WARN whether or not we lead: a candidate that
+ * can never reach the Lease (no connection, 403, 5xx) must say so, or it
+ * waits forever in silence. A Lease held by another replica is not a
+ * failure and is not logged here. */
 static void log_attempt_failure(struct cps_lease *lease, const char *what,
                                 const struct cps_kube_answer *answer)
 {
     struct cps_log_line line;
-    cps_log_begin(&line, lease->leading ? CPS_LOG_WARN : CPS_LOG_DEBUG, "lease attempt failed");
+    cps_log_begin(&line, CPS_LOG_WARN, "lease attempt failed");
     cps_log_str(&line, "lease", lease->name);
     cps_log_str(&line, "step", what);
     cps_log_int(&line, "code", answer->status);
@@ -108,6 +112,20 @@ static void observe(struct cps_lease *lease, const struct cps_kube_lease *record
 
 static void write_done_cb(const struct cps_kube_answer *answer, void *user);
 
+/* Every Lease request goes in the Lease's own lane (http.h): first out of
+ * the queue, with its own transfer slots, so slow PATCHes or open watches
+ * never delay a renewal. */
+static int lease_request(struct cps_lease *lease, const char *verb, const char *method,
+                         const char *path, const char *body, cps_kube_done_cb *done_cb)
+{
+    struct cps_kube_call call = {
+        .verb = verb, .resource = "leases", .method = method, .path = path,
+        .content_type = body ? "application/json" : NULL, .body = body,
+        .timeout_ms = lease->request_timeout_ms, .lane = CPS_HTTP_LANE_LEASE,
+    };
+    return cps_kube_call(lease->kube, &call, done_cb, lease, &lease->in_flight);
+}
+
 /* Send our record: POST to create, PUT (with the read resourceVersion) to
  * take over or renew, PUT with an empty holder to release. */
 static void send_record(struct cps_lease *lease, enum lease_step step,
@@ -118,13 +136,9 @@ static void send_record(struct cps_lease *lease, enum lease_step step,
         return;
     int rc;
     if (step == STEP_CREATE)
-        rc = cps_kube_request(lease->kube, "create", "leases", "POST", lease->leases_path,
-                              "application/json", body, lease->request_timeout_ms,
-                              write_done_cb, lease, &lease->in_flight);
+        rc = lease_request(lease, "create", "POST", lease->leases_path, body, write_done_cb);
     else
-        rc = cps_kube_request(lease->kube, "update", "leases", "PUT", lease->lease_path,
-                              "application/json", body, lease->request_timeout_ms,
-                              write_done_cb, lease, &lease->in_flight);
+        rc = lease_request(lease, "update", "PUT", lease->lease_path, body, write_done_cb);
     free(body);
     if (rc == 0)
         lease->step = step;
@@ -227,8 +241,7 @@ static void retry_cb(struct ev_loop *loop, ev_timer *timer, int revents)
     if (lease->in_flight || lease->released)
         return; /* the previous attempt is still out; its own timeout ends it */
     lease->attempt_started_ms = now;
-    if (cps_kube_request(lease->kube, "get", "leases", "GET", lease->lease_path, NULL, NULL,
-                         lease->request_timeout_ms, get_done_cb, lease, &lease->in_flight) == 0)
+    if (lease_request(lease, "get", "GET", lease->lease_path, NULL, get_done_cb) == 0)
         lease->step = STEP_GET;
 }
 
@@ -297,9 +310,7 @@ void cps_lease_release(struct cps_lease *lease, void (*done_cb)(void *user), voi
     record.lease_duration_s = RELEASED_LEASE_DURATION_S;
     record.renew_time_ms = cps_wall_ms();
     char *body = cps_kube_encode_lease(lease->namespace, lease->name, &record);
-    int rc = body ? cps_kube_request(lease->kube, "update", "leases", "PUT", lease->lease_path,
-                                     "application/json", body, lease->request_timeout_ms,
-                                     write_done_cb, lease, &lease->in_flight)
+    int rc = body ? lease_request(lease, "update", "PUT", lease->lease_path, body, write_done_cb)
                   : -1;
     free(body);
     if (rc == 0) {

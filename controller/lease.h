@@ -15,8 +15,9 @@
  *   so a standby takes over without waiting out the lease.
  * - A 409 on the PUT means another candidate won the race: not leader.
  *
- * The controller asks cps_lease_held() right before each PATCH, so a
- * replica that lost the lease never writes.
+ * The controller asks cps_lease_held() when each PATCH leaves the HTTP
+ * queue (its start check, http.h), so a replica that lost the lease never
+ * starts a write; its queued writes are dropped when it steps down.
  */
 #ifndef CPS_LEASE_H
 #define CPS_LEASE_H

@@ -15,8 +15,13 @@
 #include "log.h"
 #include "units.h"
 
-#define KUBE_MAX_CONNECTIONS 8L      /* parallel connections per host */
-#define HTTP_MAX_ACTIVE 32           /* transfers in curl at once; the rest queue */
+/* Transfers in curl at once per lane (http.h); the rest queue. Under
+ * HTTP/1.1 each is a connection, so watches (one per namespace up to 8,
+ * plus one being reopened) can never take the Lease's or the writes'. */
+#define HTTP_READ_SLOTS 16           /* GETs and Prometheus queries */
+#define HTTP_WRITE_SLOTS 6           /* PATCHes and Events */
+#define HTTP_LEASE_SLOTS 2           /* one attempt at a time, plus a release */
+#define HTTP_WATCH_SLOTS 10
 #define LIVENESS_SLACK_MS 30000      /* /healthz tolerates this beyond 3 ticks */
 #define LIVENESS_TICKS 3
 #define FIRST_TICK_AFTER_ELECTION_S 1.0
@@ -53,7 +58,9 @@ static void reload_config(struct cps_controller *ctl, const char *why)
         log_config_error("config refused; the previous config stays in force", &err);
         return;
     }
-    struct cps_prom *prom = cps_prom_new(ctl->http, &config->prometheus, &err);
+    if (config->warning[0])
+        cps_log_message(CPS_LOG_WARN, "deprecated config key", config->warning);
+    struct cps_prom *prom = cps_prom_new(ctl->http, &config->prometheus, config->n_targets, &err);
     if (!prom || cps_targets_adopt(ctl, config) != 0) {
         cps_prom_free(prom);
         cps_config_free(config);
@@ -170,6 +177,8 @@ static void leadership_cb(int leading, void *user)
 {
     struct cps_controller *ctl = user;
     ctl->leading = leading;
+    if (!leading) /* queued PATCHes decided while leading go unsent */
+        cps_http_recheck_queued(ctl->http, CPS_HTTP_LANE_WRITE);
     cps_tick_publish_metrics(ctl);
 }
 
@@ -271,7 +280,12 @@ static void controller_free(struct cps_controller *ctl)
 static int open_clients(struct cps_controller *ctl)
 {
     struct cps_err err = {0};
-    ctl->http = cps_http_new(ctl->loop, KUBE_MAX_CONNECTIONS, HTTP_MAX_ACTIVE);
+    size_t budget[CPS_HTTP_LANE_COUNT] = {0};
+    budget[CPS_HTTP_LANE_READ] = HTTP_READ_SLOTS;
+    budget[CPS_HTTP_LANE_WRITE] = HTTP_WRITE_SLOTS;
+    budget[CPS_HTTP_LANE_LEASE] = HTTP_LEASE_SLOTS;
+    budget[CPS_HTTP_LANE_WATCH] = HTTP_WATCH_SLOTS;
+    ctl->http = cps_http_new(ctl->loop, budget);
     struct cps_kube_options kube_options = {ctl->options.kubeconfig, ctl->options.context,
                                             ctl->options.serviceaccount_dir};
     if (!ctl->http)
@@ -281,7 +295,7 @@ static int open_clients(struct cps_controller *ctl)
         log_config_error("cannot start: Kubernetes credentials", &err);
         return -1;
     }
-    ctl->prom = cps_prom_new(ctl->http, &ctl->config->prometheus, &err);
+    ctl->prom = cps_prom_new(ctl->http, &ctl->config->prometheus, ctl->config->n_targets, &err);
     if (!ctl->prom) {
         log_config_error("cannot start: Prometheus settings", &err);
         return -1;
@@ -394,6 +408,8 @@ int cps_controller_run(const struct cps_run_options *options)
         log_config_error("cannot start: invalid config", &err);
         return CPS_EXIT_USAGE;
     }
+    if (ctl->config->warning[0])
+        cps_log_message(CPS_LOG_WARN, "deprecated config key", ctl->config->warning);
     stat(ctl->options.config_path, &ctl->config_stat);
     ctl->config_generation = 1;
     choose_identity(ctl);

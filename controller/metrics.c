@@ -46,6 +46,14 @@ void cps_metrics_record_scale(struct cps_metrics *m)
     m->scale_events++;
 }
 
+void cps_metrics_record_write_dropped(struct cps_metrics *m, int stale)
+{
+    if (stale)
+        m->writes_dropped_stale++;
+    else
+        m->writes_dropped_not_leader++;
+}
+
 void cps_metrics_record_reload(struct cps_metrics *m, int ok)
 {
     if (ok)
@@ -278,6 +286,17 @@ char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
     header(&text, "cpscale_watch_lists_total", "counter",
            "Complete LISTs of Deployments (the first, then one per 410 Gone or failure).");
     text_printf(&text, "cpscale_watch_lists_total %llu\n", (unsigned long long)lists);
+    header(&text, "cpscale_watch_relists_total", "counter",
+           "LISTs started again after a backoff, by reason (gone, watch_error, bad_event, "
+           "event_too_large, no_progress, list_failed).");
+    for (int r = 0; r < CPS_INFORMER_RELIST_REASON_COUNT; r++) {
+        uint64_t relists = 0;
+        for (size_t i = 0; i < ctl->n_informers; i++)
+            relists += cps_informer_relists(ctl->informers[i], (enum cps_informer_relist_reason)r);
+        text_printf(&text, "cpscale_watch_relists_total{reason=\"%s\"} %llu\n",
+                    cps_informer_relist_reason_name((enum cps_informer_relist_reason)r),
+                    (unsigned long long)relists);
+    }
     header(&text, "cpscale_kube_requests_total", "counter",
            "Kubernetes API requests by verb, resource and HTTP code (0: no answer).");
     if (ctl->kube)
@@ -303,6 +322,13 @@ char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
            "CPU time the controller had used at the end of the last tick.");
     text_printf(&text, "cpscale_process_cpu_seconds %.9g\n", m->last_tick_cpu_s);
 
+    header(&text, "cpscale_writes_dropped_total", "counter",
+           "PATCHes dropped unsent when they left the queue: the Lease was lost, or the "
+           "decision was older than one interval.");
+    text_printf(&text, "cpscale_writes_dropped_total{reason=\"not_leader\"} %llu\n",
+                (unsigned long long)m->writes_dropped_not_leader);
+    text_printf(&text, "cpscale_writes_dropped_total{reason=\"stale\"} %llu\n",
+                (unsigned long long)m->writes_dropped_stale);
     header(&text, "cpscale_leader", "gauge", "1 while this replica holds the leader Lease.");
     text_printf(&text, "cpscale_leader %d\n", ctl->lease ? ctl->leading : 1);
     header(&text, "cpscale_config_generation", "gauge",

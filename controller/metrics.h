@@ -28,6 +28,7 @@ struct cps_metrics {
     uint64_t query_errors[CPS_METRIC_QUERIED][CPS_PROM_ERROR_COUNT];
     uint64_t scale_events;
     uint64_t reloads_ok, reloads_refused;
+    uint64_t writes_dropped_not_leader, writes_dropped_stale;
 };
 
 /* Upper bounds of the tick duration histogram, seconds. */
@@ -39,6 +40,9 @@ void cps_metrics_record_tick_skipped(struct cps_metrics *m);
 void cps_metrics_record_query_error(struct cps_metrics *m, enum cps_metric metric,
                                     enum cps_prom_error error);
 void cps_metrics_record_scale(struct cps_metrics *m);
+/* A PATCH was dropped before it was sent: the Lease was lost (stale = 0)
+ * or it had waited past one interval (stale = 1). */
+void cps_metrics_record_write_dropped(struct cps_metrics *m, int stale);
 /* A config reload was accepted (ok = 1) or refused. */
 void cps_metrics_record_reload(struct cps_metrics *m, int ok);
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <curl/curl.h>
@@ -23,6 +24,7 @@ struct cps_prom {
     struct cps_prom_setup setup;
     char *query_url;        /* <url>/api/v1/query?query= */
     char *namespace_label, *name_label;
+    size_t max_series, max_body;
 };
 
 struct pending_query {
@@ -132,6 +134,38 @@ void cps_prom_free(struct cps_prom *prom)
     free(prom);
 }
 
+/* 1 when the setup sends credentials (the bearer token or an
+ * Authorization header) over plain http: such a request never goes
+ * through a proxy (issue 12, defect 11: with http_proxy set, the token
+ * went to the proxy in clear text). The async client's rule is in http.c;
+ * this one is for the blocking client and the warning. */
+static int plain_http_with_credentials(const struct cps_prom_setup *setup)
+{
+    int credentials = setup->token_file != NULL;
+    for (char **h = setup->headers; h && *h; h++)
+        credentials |= strncasecmp(*h, "Authorization:", strlen("Authorization:")) == 0;
+    return credentials && strncasecmp(setup->base_url, "http://", strlen("http://")) == 0;
+}
+
+/* Say once that a proxy in the environment is not used for Prometheus. */
+static void warn_proxy_ignored(const struct cps_prom_setup *setup)
+{
+    static const char *const vars[] = {"http_proxy", "ALL_PROXY", "all_proxy"};
+    if (!plain_http_with_credentials(setup))
+        return;
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i]) && getenv(vars[i])[0]) {
+            struct cps_log_line line;
+            cps_log_begin(&line, CPS_LOG_WARN,
+                          "prometheus.url is plain http with credentials: the proxy is not "
+                          "used, Prometheus is reached directly (use https:// to go through a "
+                          "proxy)");
+            cps_log_str(&line, "ignored", vars[i]);
+            cps_log_end(&line);
+            return;
+        }
+}
+
 /* The log line of a token file that could not be (re-)read. */
 static void warn_token(const struct cps_err *err, const char *token_file)
 {
@@ -149,8 +183,20 @@ void cps_prom_refresh_token(struct cps_prom *prom)
         warn_token(&err, prom->setup.token_file);
 }
 
+size_t cps_prom_max_series(size_t n_targets)
+{
+    size_t series = CPS_PROM_SERIES_PER_TARGET * n_targets + CPS_PROM_SERIES_SLACK;
+    return series < CPS_PROM_MAX_SAMPLES ? series : CPS_PROM_MAX_SAMPLES;
+}
+
+size_t cps_prom_max_body(size_t n_targets)
+{
+    size_t bytes = cps_prom_max_series(n_targets) * CPS_PROM_BYTES_PER_SERIES;
+    return bytes < CPS_PROM_MAX_BODY ? bytes : CPS_PROM_MAX_BODY;
+}
+
 struct cps_prom *cps_prom_new(struct cps_http *http, const struct cps_prometheus_config *config,
-                              struct cps_err *err)
+                              size_t n_targets, struct cps_err *err)
 {
     struct cps_prom *prom = calloc(1, sizeof *prom);
     if (!prom) {
@@ -158,6 +204,8 @@ struct cps_prom *cps_prom_new(struct cps_http *http, const struct cps_prometheus
         return NULL;
     }
     prom->http = http;
+    prom->max_series = cps_prom_max_series(n_targets);
+    prom->max_body = cps_prom_max_body(n_targets);
     if (cps_prom_setup_init(&prom->setup, config, NULL, err) != 0) {
         if (config->bearer_token_file && strcmp(err->message, OUT_OF_MEMORY) != 0) {
             warn_token(err, config->bearer_token_file);
@@ -177,6 +225,7 @@ struct cps_prom *cps_prom_new(struct cps_http *http, const struct cps_prometheus
         return NULL;
     }
     snprintf(prom->query_url, size, "%s%s", prom->setup.base_url, QUERY_PATH);
+    warn_proxy_ignored(&prom->setup);
     return prom;
 }
 
@@ -195,7 +244,7 @@ static void query_done_cb(const struct cps_http_response *response, void *user)
         struct cps_err err = {0};
         int decoded = cps_prom_decode_instant(response->body, response->body_len,
                                               prom->namespace_label, prom->name_label,
-                                              query->source, &result, &err);
+                                              prom->max_series, query->source, &result, &err);
         if (response->status != 200) {
             /* Prometheus explains 4xx/5xx in the same JSON shape */
             error = CPS_PROM_ERROR_HTTP;
@@ -244,7 +293,7 @@ int cps_prom_query(struct cps_prom *prom, const char *promql, const char *source
         .headers = (const char *const *)prom->setup.headers,
         .bearer_token = prom->setup.token,
         .timeout_ms = prom->setup.timeout_ms,
-        .max_body_bytes = CPS_PROM_MAX_BODY,
+        .max_body_bytes = prom->max_body,
         .cancel_cb = free,
     };
     int rc = cps_http_send(prom->http, &options, query_done_cb, query, out);
@@ -370,8 +419,10 @@ struct cps_prom_range_client *cps_prom_range_client_new(const struct cps_prometh
     curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "cpscale/" CPS_VERSION " (record)");
+    curl_easy_setopt(c->curl, CURLOPT_USERAGENT, cps_http_user_agent());
     curl_easy_setopt(c->curl, CURLOPT_ACCEPT_ENCODING, "");
+    if (plain_http_with_credentials(&c->setup))
+        curl_easy_setopt(c->curl, CURLOPT_PROXY, ""); /* see plain_http_with_credentials */
     return c;
 no_curl:
     cps_err_set(err, "record", 0, 0, "cannot initialise libcurl");

@@ -45,6 +45,25 @@ void cps_prom_setup_release(struct cps_prom_setup *setup);
 
 #define CPS_PROM_MAX_BODY (32u << 20) /* an answer with 1,000,000 series is ~100 MB: cap lower */
 
+/* The caps on one answer follow the target count (defect 5 of issue 12:
+ * a 30 MB answer of `[]` items peaked at 1.34 GB decoded): at most
+ * CPS_PROM_SERIES_PER_TARGET x targets + CPS_PROM_SERIES_SLACK series (a
+ * shared query answers for every deployment it matches, targets or not),
+ * at most CPS_PROM_BYTES_PER_SERIES bytes each on the wire. */
+#define CPS_PROM_SERIES_PER_TARGET 4u
+#define CPS_PROM_SERIES_SLACK 5000u /* a cluster's other deployments: narrow a query past it */
+#define CPS_PROM_BYTES_PER_SERIES 1024u
+
+/* An answer evaluated longer ago than this (a caching proxy, a replay, or
+ * a clock skewed by as much) is not used: its samples count as missing.
+ * This is not data staleness (issue 12, defect 8: prometheus.max_staleness
+ * is deprecated); it is the old max_staleness default. */
+#define CPS_PROM_MAX_ANSWER_AGE_MS (5 * 60 * 1000)
+
+/* The series cap and the body cap (bytes) for n_targets targets. */
+size_t cps_prom_max_series(size_t n_targets);
+size_t cps_prom_max_body(size_t n_targets);
+
 /* Why a query failed, for cpscale_query_errors_total{error=...}. */
 enum cps_prom_error {
     CPS_PROM_OK = 0,
@@ -61,9 +80,10 @@ const char *cps_prom_error_name(enum cps_prom_error error);
 typedef void cps_prom_done_cb(enum cps_prom_error error, const struct cps_prom_result *result,
                               const char *message, void *user);
 
-/* A client for config's prometheus section (copied). NULL with err set. */
+/* A client for config's prometheus section (copied), its answers capped
+ * for n_targets targets (above). NULL with err set. */
 struct cps_prom *cps_prom_new(struct cps_http *http, const struct cps_prometheus_config *config,
-                              struct cps_err *err);
+                              size_t n_targets, struct cps_err *err);
 void cps_prom_free(struct cps_prom *prom);
 
 /* Re-read the bearer token file if it changed. */

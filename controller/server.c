@@ -11,8 +11,16 @@
 
 #include "lease.h"
 
-#define CONNECTION_LIMIT 64u      /* scrapers and probes, not a public server */
-#define CONNECTION_TIMEOUT_S 10u  /* drop idle or stuck clients */
+/* Slow clients must not take the probes down (issue 12, defect 6: 64
+ * connections sending a byte every 3 s filled a limit of 64 and the
+ * kubelet's probes were refused). The limit is far above what scrapers
+ * and probes use (epoll, so no FD_SETSIZE bound), one address can hold
+ * only an eighth of it, and a connection that sends nothing for
+ * CONNECTION_TIMEOUT_S is dropped. The NetworkPolicy in manifests/ keeps
+ * other pods off the port in the first place. */
+#define CONNECTION_LIMIT 1024u
+#define PER_IP_CONNECTION_LIMIT 128u
+#define CONNECTION_TIMEOUT_S 5u
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 struct cps_server {
@@ -137,12 +145,13 @@ struct cps_server *cps_server_start(const char *listen, int64_t liveness_ms, str
     }
     pthread_mutex_init(&server->lock, NULL);
     server->liveness_ms = liveness_ms;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     if (address.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     server->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, handle_request_cb, server, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&address, MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, PER_IP_CONNECTION_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S, MHD_OPTION_END);
     if (!server->daemon) {
         cps_err_set(err, "listen", 0, 0, "cannot listen on %s (in use, or not allowed)", listen);

@@ -7,12 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_schema.h"
 #include "controller.h"
 #include "promql.h"
 #include "query_pick.h"
 
 #define FIRST_INDEX_SLOTS 16
 #define FIRST_PLAN_CAPACITY 8
+#define FNV_OFFSET 1469598103934665603ULL
+#define FNV_PRIME 1099511628211ULL
 
 
 /* FNV-1a over "namespace/name". */
@@ -122,6 +125,24 @@ fail:
     return -1;
 }
 
+/* FNV-1a over one field's bytes (cps_config_target_fold's mixer). */
+static void fingerprint_fold(void *ctx, const void *bytes, size_t n)
+{
+    uint64_t *hash = ctx;
+    for (size_t i = 0; i < n; i++)
+        *hash = (*hash ^ ((const unsigned char *)bytes)[i]) * FNV_PRIME;
+}
+
+/* What a target's decisions depend on, hashed: a reload that changes it
+ * clears the target's backoff (an operator fixing a target should not wait
+ * out a Retry-After given to the old one). */
+static uint64_t target_fingerprint(const struct cps_target *target)
+{
+    uint64_t hash = FNV_OFFSET;
+    cps_config_target_fold(target, fingerprint_fold, &hash);
+    return hash;
+}
+
 /* Replace the targets with those of `config`. A target that stays (same
  * kind, namespace and name) keeps its history, learned capacity and
  * counters, so a reload does not forget what was learned. */
@@ -162,9 +183,11 @@ int cps_targets_adopt(struct cps_controller *ctl, const struct cps_config *confi
             memcpy(fresh[i].failures, prev->failures, sizeof prev->failures);
             fresh[i].scale_ups = prev->scale_ups;
             fresh[i].scale_downs = prev->scale_downs;
-            fresh[i].backoff_until_ms = prev->backoff_until_ms;
-            fresh[i].read_failures = prev->read_failures;
-            fresh[i].write_failures = prev->write_failures;
+            if (target_fingerprint(&prev->target) == target_fingerprint(target)) {
+                fresh[i].backoff_until_ms = prev->backoff_until_ms;
+                fresh[i].read_failures = prev->read_failures;
+                fresh[i].write_failures = prev->write_failures;
+            }
             fresh[i].events = prev->events; /* an open Event series goes on */
         }
     }

@@ -108,7 +108,7 @@ static void object_read_cb(const struct cps_kube_answer *answer, void *user)
 }
 
 /* Put one sample's value into a target's observation; NaN, Inf, negative
- * and stale values are left missing (the decision then never scales down). */
+ * and old-answer values are left missing (the decision then never scales down). */
 static void store_sample(struct cps_controller *ctl, struct cps_target_runtime *rt,
                          enum cps_metric metric, const struct cps_prom_sample *sample,
                          int64_t wall_now_ms)
@@ -120,9 +120,11 @@ static void store_sample(struct cps_controller *ctl, struct cps_target_runtime *
         rt->observation.missing |= bit;
         return;
     }
-    int64_t staleness = ctl->config->prometheus.max_staleness_ms;
+    /* an instant sample's time is its evaluation time: an old one is an old
+     * answer (a cache, a replay) or a skewed clock, never stale data */
+    (void)ctl;
     if (!isfinite(sample->value) || sample->value < 0 ||
-        (staleness > 0 && wall_now_ms - sample->timestamp_ms > staleness))
+        wall_now_ms - sample->timestamp_ms > CPS_PROM_MAX_ANSWER_AGE_MS)
         return;
     rt->received |= bit;
     switch (metric) {
@@ -351,6 +353,32 @@ static int retry_conflict(struct cps_controller *ctl, struct cps_target_runtime 
         return 0;
     ctl->tick_pending++;
     return 1;
+
+/* Why a PATCH may not start now: -1 when this replica does not hold the
+ * Lease (asked now, not when the PATCH was queued), 1 when its decision is
+ * older than one interval (a fresher tick decides again), 0 to send. */
+static int patch_refusal(const struct cps_target_runtime *rt, int64_t now_ms)
+{
+    const struct cps_controller *ctl = rt->controller;
+    if (ctl->lease && !cps_lease_held(ctl->lease, now_ms))
+        return -1;
+    if (now_ms - rt->decided_at_ms > ctl->config->interval_ms)
+        return 1;
+    return 0;
+}
+
+/* http: the PATCH leaves the queue; send it only if it may still go. */
+static int patch_start_cb(void *user)
+{
+    return patch_refusal(user, cps_monotonic_ms()) != 0 ? -1 : 0;
+}
+
+/* A PATCH was dropped unsent: note why, for the log line and /metrics. */
+static void patch_dropped(struct cps_controller *ctl, struct cps_target_runtime *rt)
+{
+    int stale = patch_refusal(rt, cps_monotonic_ms()) >= 0;
+    rt->action = stale ? CPS_ACTION_STALE : CPS_ACTION_NOT_LEADER;
+    cps_metrics_record_write_dropped(&ctl->metrics, stale);
 }
 
 static void patch_done_cb(const struct cps_kube_answer *answer, void *user)
@@ -359,6 +387,11 @@ static void patch_done_cb(const struct cps_kube_answer *answer, void *user)
     struct cps_controller *ctl = rt->controller;
     size_t index = (size_t)(rt - ctl->targets);
     rt->patch_request = NULL;
+    if (answer->dropped) {
+        patch_dropped(ctl, rt);
+        tick_answer_arrived(ctl);
+        return;
+    }
     int32_t from = rt->patched_from, to = rt->decision.desired;
     const char *reason = cps_reason_name(rt->decision.reason);
     if (answer->status == 200) {
@@ -425,6 +458,7 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
     }
     cps_decide(&rt->target, obs, rt->history, rt->policy, ctl->tick_now_ms, NULL, &rt->decision);
     rt->decided = 1;
+    rt->decided_at_ms = cps_monotonic_ms();
     rt->decisions[rt->decision.reason]++;
     double pods = obs->replicas > 0 ? obs->replicas : 0;
     rt->cost_per_hour = pods * obs->cost_per_pod_hour;
@@ -459,10 +493,18 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
     memcpy(rt->sent_rv, rt->scale.resource_version, sizeof rt->sent_rv);
     char resource[80];
     snprintf(resource, sizeof resource, "%s/scale", rt->resource);
-    if (cps_kube_request(ctl->kube, "patch", resource, "PATCH", rt->scale_path,
-                         "application/merge-patch+json", body, ctl->options.kube_timeout_ms, patch_done_cb,
-                         rt, &rt->patch_request) == 0)
+    /* The Lease and the decision's age are checked again when the PATCH
+     * leaves the queue (patch_start_cb), not only here. */
+    struct cps_kube_call call = {
+        .verb = "patch", .resource = resource, .method = "PATCH", .path = rt->scale_path,
+        .content_type = "application/merge-patch+json", .body = body,
+        .timeout_ms = ctl->options.kube_timeout_ms, .lane = CPS_HTTP_LANE_WRITE,
+        .start_cb = patch_start_cb,
+    };
+    if (cps_kube_call(ctl->kube, &call, patch_done_cb, rt, &rt->patch_request) == 0)
         ctl->tick_pending++;
+    else if (patch_refusal(rt, cps_monotonic_ms()) != 0)
+        patch_dropped(ctl, rt);
     free(body);
 }
 
@@ -470,7 +512,8 @@ static const char *action_name(enum cps_action action)
 {
     static const char *const names[] = {"none",     "patched",      "dry_run",
                                         "not_leader", "paused",     "conflict",
-                                        "failed",   "backing_off",  "no_read"};
+                                        "failed",   "backing_off",  "no_read",
+                                        "stale"};
     return names[action];
 }
 
@@ -498,6 +541,9 @@ static void log_target(const struct cps_controller *ctl, const struct cps_target
         cps_log_str(&line, "detail", detail);
     }
     cps_log_str(&line, "action", action_name(rt->action));
+    if (rt->action == CPS_ACTION_BACKING_OFF)
+        cps_log_num(&line, "backoff_s",
+                    (double)(rt->backoff_until_ms - cps_monotonic_ms()) / CPS_MS_PER_S);
     if (rt->read_error[0])
         cps_log_str(&line, "error", rt->read_error);
     cps_log_end(&line);

@@ -91,7 +91,8 @@ int cps_watch_cache_start(struct cps_controller *ctl)
         ctl->informers[i] = cps_informer_new(ctl->loop, ctl->kube,
                                              cluster_wide ? NULL : namespaces[i],
                                              ctl->options.kube_timeout_ms,
-                                             ctl->options.watch_timeout_ms, &callbacks);
+                                             ctl->options.watch_timeout_ms,
+                                             ctl->options.watch_progress_timeout_ms, &callbacks);
         if (!ctl->informers[i])
             return -1;
         ctl->n_informers++;

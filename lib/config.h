@@ -108,7 +108,7 @@ struct cps_prometheus_config {
     char **header_values;
     char *namespace_label;  /* label that carries the namespace, "namespace" */
     char *deployment_label; /* label that carries the deployment, "deployment" */
-    int64_t max_staleness_ms;
+    int64_t max_staleness_ms;   /* deprecated: read and checked, no effect (README) */
 };
 
 struct cps_leader_election_config {
@@ -120,8 +120,14 @@ struct cps_leader_election_config {
     int64_t retry_period_ms;
 };
 
+#define CPS_CONFIG_WARNING_MAX 512
+
 struct cps_config {
     char *source;               /* file name given to the loader */
+    /* "file:line:col: message" of a deprecated key that was set (loaded,
+     * checked, without effect), or "": check-config prints it, the
+     * controller logs it at WARN on every load. */
+    char warning[CPS_CONFIG_WARNING_MAX];
     int64_t interval_ms;        /* controller tick */
     char *listen;               /* address:port of /metrics, /healthz, /readyz */
     struct cps_prometheus_config prometheus;

@@ -16,6 +16,7 @@
 
 #include "config_walk.h"
 #include "duration.h"
+#include "units.h"
 
 #define SHOW_MAX CPS_YAML_SHOWN_MAX
 #define CFG_PATH_MAX CPS_CONFIG_PATH_MAX
@@ -230,6 +231,11 @@ static int parse_leader(const struct cps_config_walk *w, const struct cps_yaml_n
     cps_duration_format(lease, sizeof lease, le->lease_duration_ms);
     cps_duration_format(renew, sizeof renew, le->renew_deadline_ms);
     cps_duration_format(retry, sizeof retry, le->retry_period_ms);
+    if (le->lease_duration_ms % CPS_MS_PER_S != 0)
+        return cps_config_fail_at(w, v[LE(LEASE_DURATION)],
+                                  "%s.%s: %s is not a whole number of seconds (the Lease "
+                                  "stores leaseDurationSeconds)",
+                                  NAME(CPS_KEY_LEADER), NAME(CPS_KEY_LE_LEASE_DURATION), lease);
     if (le->renew_deadline_ms >= le->lease_duration_ms)
         return cps_config_fail_at(
             w, v[LE(RENEW_DEADLINE)] ? v[LE(RENEW_DEADLINE)] : v[LE(LEASE_DURATION)],
@@ -313,6 +319,8 @@ struct cps_config *cps_config_load_bytes(const char *bytes, size_t len, const ch
         cps_err_set(err, w.source, 0, 0, "out of memory");
         return NULL;
     }
+    w.warning = config->warning;
+    w.warning_size = sizeof config->warning;
     if (cps_config_init_defaults(config) < 0 || !(config->source = strdup(w.source))) {
         cps_err_set(err, w.source, 0, 0, "out of memory");
         goto fail;

@@ -193,7 +193,7 @@ static void put_section(struct printer *p, int indent, enum cps_config_section s
     size_t n;
     const struct cps_config_row *rows = cps_config_section_rows(section, &n);
     for (size_t i = 0; i < n; i++)
-        if (!flags || (rows[i].flags & flags))
+        if ((!flags || (rows[i].flags & flags)) && !(rows[i].flags & CPS_CFG_DEPRECATED))
             put_row(p, indent, &rows[i], base);
 }
 
@@ -327,7 +327,7 @@ static void put_prometheus(struct printer *p, const struct cps_prometheus_config
             put_headers(p, prom);
         else if (&rows[i] == &cps_config_rows[CPS_KEY_PROM_LABELS])
             put_mapping(p, 2, CPS_KEY_PROM_LABELS, CPS_SEC_LABELS, prom, 0);
-        else
+        else if (!(rows[i].flags & CPS_CFG_DEPRECATED))
             put_row(p, 2, &rows[i], prom);
     }
 }

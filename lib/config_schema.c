@@ -215,6 +215,17 @@ static const char *const routing_names[] = {
     [CPS_ROUTING_POOLED] = "pooled",
 };
 
+/* The longest value of each duration row (.hi, in ms), from what the
+ * value is cast to or sized by (issue 12, defect 12: `lease_duration:
+ * 4294967297s` was written as leaseDurationSeconds: 1). */
+#define MS_PER_HOUR 3600000.0
+#define MAX_INT32_SECONDS_MS (2147483647.0 * 1000.0) /* a Lease's *Seconds fields: int32 */
+#define MAX_CURL_TIMEOUT_MS 2147483647.0 /* CURLOPT_TIMEOUT_MS is a long: 32 bits on ILP32 */
+#define MAX_INTERVAL_MS (24 * MS_PER_HOUR) /* liveness is 3 intervals; history rings per tick */
+#define MAX_POLICY_SPAN_MS (7 * 24 * MS_PER_HOUR) /* added up in int64 ms with the interval */
+#define MAX_SIM_SPAN_MS (24 * MS_PER_HOUR) /* sizes the simulator's per-second rings */
+#define MAX_STALENESS_MS (7 * 24 * MS_PER_HOUR)
+
 #define NAMES(a) .names = (a), .n_names = ARRAY_LEN(a)
 #define F(type, field) .offset = offsetof(type, field)
 #define NO_FIELD .offset = CPS_CFG_NO_FIELD
@@ -230,7 +241,7 @@ static const char *const routing_names[] = {
 
 const struct cps_config_row cps_config_rows[CPS_KEY_COUNT] = {
     [CPS_KEY_INTERVAL] = {CPS_SEC_TOP, "interval", CPS_CFG_DURATION,
-                          F(struct cps_config, interval_ms), .def = DEF_INTERVAL_MS},
+                          F(struct cps_config, interval_ms), .def = DEF_INTERVAL_MS, .hi = MAX_INTERVAL_MS},
     [CPS_KEY_LISTEN] = {CPS_SEC_TOP, "listen", CPS_CFG_STRING, F(struct cps_config, listen),
                         .def_text = DEF_LISTEN, .valid = is_listen_address,
                         .invalid = "%s: expected host:port, got %s"},
@@ -247,7 +258,7 @@ const struct cps_config_row cps_config_rows[CPS_KEY_COUNT] = {
                           .invalid = "%s: expected an http:// or https:// URL, got %s"},
     [CPS_KEY_PROM_TIMEOUT] = {CPS_SEC_PROMETHEUS, "timeout", CPS_CFG_DURATION,
                               F(struct cps_prometheus_config, timeout_ms),
-                              .def = DEF_PROM_TIMEOUT_MS},
+                              .def = DEF_PROM_TIMEOUT_MS, .hi = MAX_CURL_TIMEOUT_MS},
     [CPS_KEY_PROM_TOKEN_FILE] = {CPS_SEC_PROMETHEUS, "bearer_token_file", CPS_CFG_STRING,
                                  F(struct cps_prometheus_config, bearer_token_file),
                                  .flags = CPS_CFG_NULL_OK, .valid = is_nonempty,
@@ -256,7 +267,8 @@ const struct cps_config_row cps_config_rows[CPS_KEY_COUNT] = {
     [CPS_KEY_PROM_LABELS] = {CPS_SEC_PROMETHEUS, "labels", CPS_CFG_CUSTOM, NO_FIELD},
     [CPS_KEY_PROM_MAX_STALENESS] = {CPS_SEC_PROMETHEUS, "max_staleness", CPS_CFG_DURATION,
                                     F(struct cps_prometheus_config, max_staleness_ms),
-                                    .def = DEF_PROM_MAX_STALENESS_MS},
+                                    .flags = CPS_CFG_DEPRECATED,
+                                    .def = DEF_PROM_MAX_STALENESS_MS, .hi = MAX_STALENESS_MS},
 
     [CPS_KEY_LABEL_NAMESPACE] = {CPS_SEC_LABELS, "namespace", CPS_CFG_STRING,
                                  F(struct cps_prometheus_config, namespace_label),
@@ -285,23 +297,23 @@ const struct cps_config_row cps_config_rows[CPS_KEY_COUNT] = {
                          .invalid = "%s: %s is not a valid Lease name"},
     [CPS_KEY_LE_LEASE_DURATION] = {CPS_SEC_LEADER, "lease_duration", CPS_CFG_DURATION,
                                    F(struct cps_leader_election_config, lease_duration_ms),
-                                   .def = DEF_LEASE_DURATION_MS},
+                                   .def = DEF_LEASE_DURATION_MS, .hi = MAX_INT32_SECONDS_MS},
     [CPS_KEY_LE_RENEW_DEADLINE] = {CPS_SEC_LEADER, "renew_deadline", CPS_CFG_DURATION,
                                    F(struct cps_leader_election_config, renew_deadline_ms),
-                                   .def = DEF_RENEW_DEADLINE_MS},
+                                   .def = DEF_RENEW_DEADLINE_MS, .hi = MAX_INT32_SECONDS_MS},
     [CPS_KEY_LE_RETRY_PERIOD] = {CPS_SEC_LEADER, "retry_period", CPS_CFG_DURATION,
                                  F(struct cps_leader_election_config, retry_period_ms),
-                                 .def = DEF_RETRY_PERIOD_MS},
+                                 .def = DEF_RETRY_PERIOD_MS, .hi = MAX_INT32_SECONDS_MS},
 
     [CPS_KEY_SIM_SERVICE_RATE] = {CPS_SEC_SIM, "service_rate", CPS_CFG_NUMBER,
                                   F(struct cps_sim_params, service_rate),
                                   .def = DEF_SIM_SERVICE_RATE, POSITIVE},
     [CPS_KEY_SIM_BASE_LATENCY] = {CPS_SEC_SIM, "base_latency", CPS_CFG_DURATION_MS,
                                   F(struct cps_sim_params, base_latency_ms),
-                                  .def = DEF_SIM_BASE_LATENCY_MS, .flags = CPS_CFG_ZERO_OK},
+                                  .def = DEF_SIM_BASE_LATENCY_MS, .flags = CPS_CFG_ZERO_OK, .hi = MAX_SIM_SPAN_MS},
     [CPS_KEY_SIM_STARTUP] = {CPS_SEC_SIM, "startup", CPS_CFG_DURATION_S,
                              F(struct cps_sim_params, startup_s), .def = DEF_SIM_STARTUP_S,
-                             .flags = CPS_CFG_ZERO_OK},
+                             .flags = CPS_CFG_ZERO_OK, .hi = MAX_SIM_SPAN_MS},
     [CPS_KEY_SIM_PRICE] = {CPS_SEC_SIM, "price", CPS_CFG_NUMBER, F(struct cps_sim_params, price),
                            .def = DEF_SIM_PRICE, ANY_NUMBER},
     [CPS_KEY_SIM_SCALE] = {CPS_SEC_SIM, "scale", CPS_CFG_NUMBER, F(struct cps_sim_params, scale),
@@ -310,11 +322,11 @@ const struct cps_config_row cps_config_rows[CPS_KEY_COUNT] = {
                              F(struct cps_sim_params, routing), .def = CPS_ROUTING_RANDOM,
                              NAMES(routing_names)},
     [CPS_KEY_SIM_INTERVAL] = {CPS_SEC_SIM, "interval", CPS_CFG_DURATION_S,
-                              F(struct cps_sim_params, interval_s), .def = DEF_SIM_INTERVAL_S},
+                              F(struct cps_sim_params, interval_s), .def = DEF_SIM_INTERVAL_S, .hi = MAX_SIM_SPAN_MS},
     [CPS_KEY_SIM_WINDOW] = {CPS_SEC_SIM, "window", CPS_CFG_DURATION_S,
-                            F(struct cps_sim_params, window_s), .def = DEF_SIM_WINDOW_S},
+                            F(struct cps_sim_params, window_s), .def = DEF_SIM_WINDOW_S, .hi = MAX_SIM_SPAN_MS},
     [CPS_KEY_SIM_LAG] = {CPS_SEC_SIM, "lag", CPS_CFG_DURATION_S, F(struct cps_sim_params, lag_s),
-                         .def = DEF_SIM_LAG_S, .flags = CPS_CFG_ZERO_OK},
+                         .def = DEF_SIM_LAG_S, .flags = CPS_CFG_ZERO_OK, .hi = MAX_SIM_SPAN_MS},
     [CPS_KEY_SIM_HPA_TARGET] = {CPS_SEC_SIM, "hpa_target", CPS_CFG_NUMBER,
                                 F(struct cps_sim_params, hpa_target), .def = DEF_SIM_HPA_TARGET,
                                 .lo = 0, .hi = 1, .flags = CPS_CFG_LO_OPEN},
@@ -376,14 +388,14 @@ const struct cps_config_row cps_config_rows[CPS_KEY_COUNT] = {
                                 .flags = CPS_CFG_TUNABLE},
     [CPS_KEY_POL_STARTUP] = {CPS_SEC_POLICY, "startup", CPS_CFG_DURATION,
                              F(struct cps_policy_params, startup_ms), .def = DEF_STARTUP_MS,
-                             .flags = CPS_CFG_ZERO_OK},
+                             .flags = CPS_CFG_ZERO_OK, .hi = MAX_POLICY_SPAN_MS},
     [CPS_KEY_POL_METRICS_LAG] = {CPS_SEC_POLICY, "metrics_lag", CPS_CFG_DURATION,
                                  F(struct cps_policy_params, metrics_lag_ms),
-                                 .def = DEF_METRICS_LAG_MS, .flags = CPS_CFG_ZERO_OK},
+                                 .def = DEF_METRICS_LAG_MS, .flags = CPS_CFG_ZERO_OK, .hi = MAX_POLICY_SPAN_MS},
     [CPS_KEY_POL_HALFLIFE] = {CPS_SEC_POLICY, "volatility_halflife", CPS_CFG_DURATION,
                               F(struct cps_policy_params, volatility_halflife_ms),
                               .def = DEF_VOLATILITY_HALFLIFE_MS,
-                              .flags = CPS_CFG_TUNABLE},
+                              .flags = CPS_CFG_TUNABLE, .hi = MAX_POLICY_SPAN_MS},
     [CPS_KEY_POL_SEASONALITY] = {CPS_SEC_POLICY, "seasonality", CPS_CFG_ENUM,
                                  F(struct cps_policy_params, seasonality),
                                  .def = CPS_SEASONALITY_NONE, .flags = CPS_CFG_TUNABLE,

@@ -88,6 +88,7 @@ enum {
     CPS_CFG_ZERO_OK = 1 << 3,  /* a duration may be 0 */
     CPS_CFG_NULL_OK = 1 << 4,  /* a string may be null (NULL) */
     CPS_CFG_TUNABLE = 1 << 5,  /* searched by `cpscale tune` */
+    CPS_CFG_DEPRECATED = 1 << 6, /* read and checked, but no effect: a warning, never printed */
 };
 
 #define CPS_CFG_NO_FIELD ((size_t)-1)

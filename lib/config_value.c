@@ -176,8 +176,11 @@ int cps_config_get_bool(const struct cps_config_walk *w, const struct cps_yaml_n
     return 0;
 }
 
+/* A duration in ms within (0 or allow_zero, max_ms]: max_ms is the row's
+ * .hi, what the value is cast to (config_schema.c); 0 means no bound
+ * beyond int64 ms. */
 static int get_duration(const struct cps_config_walk *w, const struct cps_yaml_node *node,
-                        const char *path, int allow_zero, int64_t *out)
+                        const char *path, int allow_zero, double max_ms, int64_t *out)
 {
     char shown[SHOW_MAX];
     int64_t ms;
@@ -193,6 +196,12 @@ static int get_duration(const struct cps_config_walk *w, const struct cps_yaml_n
     if (ms == 0 && !allow_zero)
         return cps_config_fail_at(w, node, "%s: must be longer than 0, got %s", path,
                                   cps_config_show(node, shown, sizeof shown));
+    if (max_ms > 0 && (double)ms > max_ms) {
+        char max[CPS_DURATION_TEXT_MAX];
+        cps_duration_format(max, sizeof max, (int64_t)max_ms);
+        return cps_config_fail_at(w, node, "%s: %s is out of range: at most %s", path,
+                                  cps_config_show(node, shown, sizeof shown), max);
+    }
     *out = ms;
     return 0;
 }
@@ -317,14 +326,14 @@ int cps_config_read_row(const struct cps_config_walk *w, const struct cps_config
             return -1;
         *(int *)field = value;
         return 0;
-    case CPS_CFG_DURATION: return get_duration(w, node, path, allow_zero, field);
+    case CPS_CFG_DURATION: return get_duration(w, node, path, allow_zero, row->hi, field);
     case CPS_CFG_DURATION_MS:
-        if (get_duration(w, node, path, allow_zero, &ms) < 0)
+        if (get_duration(w, node, path, allow_zero, row->hi, &ms) < 0)
             return -1;
         *(double *)field = (double)ms;
         return 0;
     case CPS_CFG_DURATION_S:
-        if (get_duration(w, node, path, allow_zero, &ms) < 0)
+        if (get_duration(w, node, path, allow_zero, row->hi, &ms) < 0)
             return -1;
         *(double *)field = (double)ms / CPS_MS_PER_S;
         return 0;
@@ -351,6 +360,11 @@ int cps_config_read_section(const struct cps_config_walk *w, const struct cps_ya
         if (!v[k])
             continue;
         cps_config_path_key(sub, sizeof sub, path, cps_config_row_name(&rows[k]));
+        if ((rows[k].flags & CPS_CFG_DEPRECATED) && w->warning && !w->warning[0])
+            snprintf(w->warning, w->warning_size,
+                     "%s:%d:%d: %s is deprecated and has no effect (README: configuration "
+                     "reference); delete it",
+                     w->source, v[k]->line, v[k]->col, sub);
         int rc = rows[k].type == CPS_CFG_CUSTOM
                      ? (custom ? custom(w, &rows[k], v[k], sub, base, ctx) : 0)
                      : cps_config_read_row(w, &rows[k], v[k], sub, base, null_keeps);

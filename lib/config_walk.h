@@ -23,6 +23,8 @@
 struct cps_config_walk {
     const char *source;
     struct cps_err *err;
+    char *warning;          /* the first deprecated key's "file:line:col: ...", or NULL */
+    size_t warning_size;
 };
 
 /* The YAML style of config files: values are quoted in messages. */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json_budget.h"
 #include "trace.h"
 
 #define MAX_REPLICAS_ON_WIRE 2147483647LL
@@ -195,12 +196,16 @@ int cps_kube_decode_deployment(const char *body, size_t len, const char *source,
     return rc;
 }
 
-int cps_kube_decode_deployment_list(const char *body, size_t len, const char *source,
+int cps_kube_decode_deployment_list(const char *body, size_t len, size_t max_items,
+                                    const char *source,
                                     void (*item_cb)(const struct cps_kube_deployment *item,
                                                     void *user),
                                     void *user, char rv[CPS_KUBE_RV_MAX], struct cps_err *err)
 {
     rv[0] = '\0';
+    if (cps_json_budget_check(body, len, (max_items + 1) * CPS_KUBE_UNITS_PER_ITEM, "page limit",
+                              source, err) != 0)
+        return -1;
     json_t *root = load_object(body, len, source, err);
     if (!root)
         return -1;
@@ -222,6 +227,11 @@ int cps_kube_decode_deployment_list(const char *body, size_t len, const char *so
     }
     /* validate everything first: a consumer never sees half a list */
     size_t n = json_array_size(items);
+    if (n > max_items) {
+        cps_err_set(err, source, 0, 0, "items: %zu, more than the page limit of %zu", n,
+                    max_items);
+        goto done;
+    }
     struct cps_kube_deployment item;
     char path[32];
     for (size_t i = 0; i < n; i++) {

@@ -75,11 +75,18 @@ int cps_kube_decode_scale(const char *body, size_t len, const char *source,
 int cps_kube_decode_deployment(const char *body, size_t len, const char *source,
                                struct cps_kube_deployment *out, struct cps_err *err);
 
+/* JSON units (json_budget.h) one listed Deployment may cost decoded: a
+ * real one with managedFields is 200-600. */
+#define CPS_KUBE_UNITS_PER_ITEM 1024u
+
 /* A DeploymentList: calls item_cb for each item in order, then stores the
  * list's metadata.resourceVersion (where a watch starts) in rv. A malformed
  * item fails the whole list before any callback is made, so a consumer never
- * sees half a list. */
-int cps_kube_decode_deployment_list(const char *body, size_t len, const char *source,
+ * sees half a list. A page of more than max_items items (the LIST's
+ * `limit`), or one whose JSON would cost more than max_items x
+ * CPS_KUBE_UNITS_PER_ITEM units decoded, is refused before decoding. */
+int cps_kube_decode_deployment_list(const char *body, size_t len, size_t max_items,
+                                    const char *source,
                                     void (*item_cb)(const struct cps_kube_deployment *item,
                                                     void *user),
                                     void *user, char rv[CPS_KUBE_RV_MAX], struct cps_err *err);

@@ -345,10 +345,8 @@ static const struct {
                        "client certificate"},
     {US_USERNAME, "basic authentication; give cpscale a token, tokenFile or client certificate"},
     {US_PASSWORD, "basic authentication; give cpscale a token, tokenFile or client certificate"},
-    {US_AS, "impersonation"},
-    {US_AS_UID, "impersonation"},
-    {US_AS_GROUPS, "impersonation"},
-    {US_AS_USER_EXTRA, "impersonation"},
+    {US_AS, "impersonation"},        {US_AS_UID, "impersonation"},
+    {US_AS_GROUPS, "impersonation"}, {US_AS_USER_EXTRA, "impersonation"},
 };
 
 /* ---- named lists: clusters, users, contexts ------------------------------- */
@@ -787,10 +785,8 @@ static int pick_context(const struct kc_walk *w, const struct kc_doc *doc, const
     return 0;
 }
 
-/*
- * The chosen cluster's rules (TLS verified, no proxy, an https server),
- * then its settings into kc.
- */
+/* The chosen cluster's rules (TLS verified, an https server, a proxy-url of
+ * client-go's schemes), then its settings into kc. */
 static int take_cluster(const struct kc_walk *w, const struct kc_choice *c,
                         struct cps_kubeconfig *kc)
 {
@@ -802,10 +798,13 @@ static int take_cluster(const struct kc_walk *w, const struct kc_choice *c,
         return fail_at(w, v[CL_INSECURE],
                        "%s.insecure-skip-tls-verify: true is refused: TLS is always verified",
                        what);
-    if (string_of(v[CL_PROXY_URL]))
-        return fail_at(w, c->cl.keys[CL_PROXY_URL],
-                       "%s.proxy-url: not supported: cpscale connects to the API server directly",
-                       what);
+    const char *proxy = string_of(v[CL_PROXY_URL]);
+    if (proxy && strncmp(proxy, "http://", 7) && strncmp(proxy, "https://", 8) &&
+        strncmp(proxy, "socks5://", 9)) /* client-go's schemes; the URL may hold a password */
+        return fail_at(w, v[CL_PROXY_URL], "%s.proxy-url: expected an http://, https:// or "
+                       "socks5:// URL", what);
+    if (proxy && string_copy(w, v[CL_PROXY_URL], &kc->proxy_url) < 0)
+        return -1;
     if (!string_of(v[CL_SERVER]))
         return fail_at(w, v[CL_SERVER] ? v[CL_SERVER] : cl->body ? cl->body : cl->item,
                        "%s: cluster %s has no server", what,
@@ -933,6 +932,7 @@ void cps_kubeconfig_free(struct cps_kubeconfig *kc)
     free(kc->ca_data);
     free(kc->ca_file);
     free(kc->tls_server_name);
+    free(kc->proxy_url);
     free(kc->token);
     free(kc->token_file);
     free(kc->client_cert_data);

@@ -19,9 +19,12 @@
  *     its namespace, when set, must be an RFC 1123 label;
  *   - server is required and must be an https:// URL: TLS is always
  *     verified, so http:// and `insecure-skip-tls-verify: true` are refused;
- *   - `exec`, `auth-provider`, `username`/`password`, impersonation (`as`,
- *     `as-uid`, `as-groups`, `as-user-extra`) and `proxy-url` are refused as
- *     not supported, naming the key;
+ *   - `exec`, `auth-provider`, `username`/`password` and impersonation
+ *     (`as`, `as-uid`, `as-groups`, `as-user-extra`) are refused as not
+ *     supported, naming the key;
+ *   - `proxy-url` must be http://, https:// or socks5:// (client-go's); the
+ *     API server is then reached through it (a CONNECT tunnel: the token
+ *     stays inside TLS);
  *   - a client certificate needs a key and a key needs a certificate;
  *   - when both `X` and `X-data` are given, the data wins and the path is
  *     dropped (what client-go's transport does);
@@ -68,6 +71,8 @@ struct cps_kubeconfig {
     size_t ca_data_len;
     char *ca_file;            /* certificate-authority, resolved; NULL if absent or ca_data set */
     char *tls_server_name;    /* tls-server-name, or NULL */
+    char *proxy_url;          /* proxy-url, or NULL (the environment's HTTPS_PROXY/NO_PROXY).
+                                 May hold a password: never log it. */
     char *token;              /* bearer token, or NULL. Never log it. */
     char *token_file;         /* tokenFile, resolved, or NULL. When both are set, client-go
                                  starts with token and then re-reads token_file. */

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_budget.h"
+
 #define PLACEHOLDER_NAMESPACE "$namespace"
 #define PLACEHOLDER_DEPLOYMENT "$deployment"
 #define ESCAPED_BYTE_MAX 4 /* "\xHH" */
@@ -287,11 +289,17 @@ static char *label_copy(const json_t *metric, const char *label, int *failed)
 }
 
 int cps_prom_decode_instant(const char *body, size_t len, const char *namespace_label,
-                            const char *name_label, const char *source,
+                            const char *name_label, size_t max_series, const char *source,
                             struct cps_prom_result *out, struct cps_err *err)
 {
     out->n_samples = 0;
     out->samples = NULL;
+    if (max_series > CPS_PROM_MAX_SAMPLES)
+        max_series = CPS_PROM_MAX_SAMPLES;
+    if (cps_json_budget_check(body, len,
+                              max_series * CPS_PROM_UNITS_PER_SERIES + CPS_PROM_UNITS_SLACK,
+                              "series cap", source, err) != 0)
+        return -1;
     json_error_t json_error;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &json_error);
     if (!root)
@@ -341,10 +349,10 @@ int cps_prom_decode_instant(const char *body, size_t len, const char *namespace_
         return -1;
     }
     size_t n = json_array_size(result);
-    if (n > CPS_PROM_MAX_SAMPLES) {
+    if (n > max_series) {
         json_decref(root);
-        return cps_err_set(err, source, 0, 0, "%zu samples, more than the limit of %d", n,
-                           CPS_PROM_MAX_SAMPLES);
+        return cps_err_set(err, source, 0, 0, "%zu samples, more than the limit of %zu", n,
+                           max_series);
     }
     if (n > 0) {
         out->samples = calloc(n, sizeof *out->samples);

@@ -50,20 +50,29 @@ struct cps_prom_result {
     struct cps_prom_sample *samples;
 };
 
-/* Cap on the samples one answer may hold, so a runaway query cannot take the
- * controller's memory. */
+/* Hard cap on the samples one answer may hold, whatever max_series says. */
 #define CPS_PROM_MAX_SAMPLES 1000000
+/* JSON units (see json_budget.h) one series may cost: `{"metric": {...},
+ * "value": [t, "v"]}` is 6 plus 2 per label, so 32 allows 13 labels. At
+ * about 130 bytes of jansson heap per unit, that bounds the decoded answer
+ * to ~4 KiB per series. */
+#define CPS_PROM_UNITS_PER_SERIES 32u
+/* The envelope around the series: status, data, resultType, warnings. */
+#define CPS_PROM_UNITS_SLACK 64u
 
 /* Decode the JSON body of /api/v1/query. `namespace_label` and `name_label`
  * are the label names that identify a target (config prometheus.labels).
  * Vector and scalar results are accepted; a matrix or string result, a
  * status other than "success", a malformed sample or more than
- * CPS_PROM_MAX_SAMPLES samples is an error. `source` names the answer in
+ * `max_series` samples (capped at CPS_PROM_MAX_SAMPLES) is an error. The
+ * cap is checked on the bytes BEFORE they are decoded (json_budget.h:
+ * CPS_PROM_UNITS_PER_SERIES each), so memory is bounded by the series
+ * cap, not by the bytes received. `source` names the answer in
  * messages ("prometheus: qps"); JSON syntax errors carry line:col, shape
  * errors the JSON path. On success `out` owns its samples: release with
  * cps_prom_result_release. On failure `out` is left empty. */
 int cps_prom_decode_instant(const char *body, size_t len, const char *namespace_label,
-                            const char *name_label, const char *source,
+                            const char *name_label, size_t max_series, const char *source,
                             struct cps_prom_result *out, struct cps_err *err);
 
 /* Free what a result owns and leave it empty. NULL is a no-op. */

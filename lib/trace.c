@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
+
 #define CPS_UTF8_BOM "\xEF\xBB\xBF"
 #define CPS_UTF8_BOM_LEN 3
 /* Longest number we copy for strtod (the fast path handles common ones). */
@@ -12,6 +14,7 @@
 #define FAST_PATH_MAX_MANTISSA (1ULL << 53)
 #define FAST_PATH_MAX_EXP10 22
 #define GAP_FACTOR 1.5
+#define STEP_RUNS_FIRST 64 /* step-log runs allocated at first */
 
 static const double powers_of_ten[FAST_PATH_MAX_EXP10 + 1] = {
     1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
@@ -135,6 +138,47 @@ static int read_digits(const char *text, size_t len, size_t *pos, int count, int
     return 0;
 }
 
+/* Where the parser reports a bad character: here, or the last one. */
+static size_t offset_here(size_t pos, size_t len)
+{
+    return pos < len ? pos : (len ? len - 1 : 0);
+}
+
+/* A two-digit field at *pos of at most max. 0, or -1 with *bad at the
+ * first non-digit, or at the field when it is out of range. */
+static int read_field(const char *text, size_t len, size_t *pos, int max, int *out, size_t *bad)
+{
+    if (read_digits(text, len, pos, 2, out) < 0) {
+        *bad = offset_here(*pos, len);
+        return -1;
+    }
+    if (*out > max) {
+        *bad = *pos >= 2 ? *pos - 2 : 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* The separator sep at *pos, stepped over. 0, or -1 with *bad on it. */
+static int expect_char(const char *text, size_t len, size_t *pos, char sep, size_t *bad)
+{
+    if (*pos >= len || text[(*pos)++] != sep) {
+        *bad = *pos ? *pos - 1 : 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* "hh:mm" with hh at most max_hour: a time of day's start or a UTC offset. */
+static int read_hh_mm(const char *text, size_t len, size_t *pos, int max_hour, int *hh, int *mm,
+                      size_t *bad)
+{
+    if (read_field(text, len, pos, max_hour, hh, bad) < 0 ||
+        expect_char(text, len, pos, ':', bad) < 0)
+        return -1;
+    return read_field(text, len, pos, 59, mm, bad);
+}
+
 static int is_leap(int y)
 {
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -152,37 +196,23 @@ int cps_rfc3339_parse(const char *text, size_t len, double *epoch, size_t *bad_o
     int year, month, day, hour, minute, second;
     if (read_digits(text, len, &pos, 4, &year) < 0)
         goto fail;
-    if (pos >= len || text[pos++] != '-')
-        goto fail_prev;
-    if (read_digits(text, len, &pos, 2, &month) < 0)
-        goto fail;
-    if (month < 1 || month > 12)
-        goto fail_month;
-    if (pos >= len || text[pos++] != '-')
-        goto fail_prev;
-    if (read_digits(text, len, &pos, 2, &day) < 0)
-        goto fail;
+    if (expect_char(text, len, &pos, '-', bad_offset) < 0 ||
+        read_field(text, len, &pos, 12, &month, bad_offset) < 0)
+        return -1;
+    if (month < 1)
+        goto fail_field;
+    if (expect_char(text, len, &pos, '-', bad_offset) < 0 ||
+        read_field(text, len, &pos, 31, &day, bad_offset) < 0)
+        return -1;
     if (day < 1 || day > month_days[month - 1] + (month == 2 && is_leap(year)))
-        goto fail_day;
+        goto fail_field;
     if (pos >= len || (text[pos] != 'T' && text[pos] != 't' && text[pos] != ' '))
         goto fail;
     pos++;
-    if (read_digits(text, len, &pos, 2, &hour) < 0)
-        goto fail;
-    if (hour > 23)
-        goto fail_two;
-    if (pos >= len || text[pos++] != ':')
-        goto fail_prev;
-    if (read_digits(text, len, &pos, 2, &minute) < 0)
-        goto fail;
-    if (minute > 59)
-        goto fail_two;
-    if (pos >= len || text[pos++] != ':')
-        goto fail_prev;
-    if (read_digits(text, len, &pos, 2, &second) < 0)
-        goto fail;
-    if (second > 60)
-        goto fail_two;
+    if (read_hh_mm(text, len, &pos, 23, &hour, &minute, bad_offset) < 0 ||
+        expect_char(text, len, &pos, ':', bad_offset) < 0 ||
+        read_field(text, len, &pos, 60, &second, bad_offset) < 0)
+        return -1;
     double fraction = 0.0;
     if (pos < len && text[pos] == '.') {
         pos++;
@@ -203,16 +233,8 @@ int cps_rfc3339_parse(const char *text, size_t len, double *epoch, size_t *bad_o
         int sign = text[pos] == '-' ? -1 : 1;
         int oh, om;
         pos++;
-        if (read_digits(text, len, &pos, 2, &oh) < 0)
-            goto fail;
-        if (oh > 23)
-            goto fail_two;
-        if (pos >= len || text[pos++] != ':')
-            goto fail_prev;
-        if (read_digits(text, len, &pos, 2, &om) < 0)
-            goto fail;
-        if (om > 59)
-            goto fail_two;
+        if (read_hh_mm(text, len, &pos, 23, &oh, &om, bad_offset) < 0)
+            return -1;
         offset_s = sign * (oh * 3600 + om * 60);
     } else {
         goto fail;
@@ -222,16 +244,11 @@ int cps_rfc3339_parse(const char *text, size_t len, double *epoch, size_t *bad_o
     int64_t days = days_from_civil(year, month, day);
     *epoch = (double)(days * 86400 + hour * 3600 + minute * 60 + second - offset_s) + fraction;
     return 0;
-fail_month:
-fail_day:
-fail_two:
+fail_field:
     *bad_offset = pos >= 2 ? pos - 2 : 0;
     return -1;
-fail_prev:
-    *bad_offset = pos ? pos - 1 : 0;
-    return -1;
 fail:
-    *bad_offset = pos < len ? pos : (len ? len - 1 : 0);
+    *bad_offset = offset_here(pos, len);
     return -1;
 }
 
@@ -563,14 +580,10 @@ int cps_step_log_add(struct cps_step_log *log, double step, int line)
             return 0;
         }
     }
-    if (log->n_runs == log->capacity) {
-        size_t capacity = log->capacity ? log->capacity * 2 : 64;
-        struct cps_step_run *runs = realloc(log->runs, capacity * sizeof *runs);
-        if (!runs)
-            return -1;
-        log->runs = runs;
-        log->capacity = capacity;
-    }
+    void *runs = log->runs;
+    if (cps_grow(&runs, &log->capacity, log->n_runs, sizeof *log->runs, STEP_RUNS_FIRST) < 0)
+        return -1;
+    log->runs = runs;
     log->runs[log->n_runs].step = step;
     log->runs[log->n_runs].first_line = line;
     log->runs[log->n_runs].count = 1;

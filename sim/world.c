@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "decide.h"
+#include "grow.h"
 #include "plot.h"
 #include "queue_model.h"
 #include "units.h"
@@ -14,6 +15,7 @@
 #define REQUESTS_PER_MILLION 1e6
 /* The policy sees p95 capped at this many times the SLO (docs/model.md §5). */
 #define P95_CAP_FACTOR 10.0
+#define PRICE_RUNS_FIRST 256 /* oracle price runs allocated at first */
 
 /* A batch of pods created at the same second, not ready yet. */
 struct cohort {
@@ -635,14 +637,11 @@ static int oracle_note_price(struct cps_sim *sim, int64_t k, double price)
     struct oracle_run *o = &sim->oracle;
     if (o->n_prices && o->prices[o->n_prices - 1].price == price)
         return 0;
-    if (o->n_prices == o->price_capacity) {
-        size_t cap = o->price_capacity ? o->price_capacity * 2 : 256;
-        struct price_run *grown = realloc(o->prices, cap * sizeof *grown);
-        if (!grown)
-            return -1;
-        o->prices = grown;
-        o->price_capacity = cap;
-    }
+    void *prices = o->prices;
+    if (cps_grow(&prices, &o->price_capacity, o->n_prices, sizeof *o->prices,
+                 PRICE_RUNS_FIRST) < 0)
+        return -1;
+    o->prices = prices;
     double prefix = 0.0;
     if (o->n_prices) {
         const struct price_run *last = &o->prices[o->n_prices - 1];

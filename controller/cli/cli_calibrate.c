@@ -8,6 +8,7 @@
 
 #include "calibrate.h"
 #include "cli_common.h"
+#include "cli_flags.h"
 #include "commands.h"
 #include "config.h"
 
@@ -85,39 +86,33 @@ static int number_arg(const char *flag, const char *text, double lo, double *out
     return 0;
 }
 
-enum calibrate_option { OPT_ROUTING = 256, OPT_CONFIG, OPT_SLO, OPT_SATURATED, OPT_JSON, OPT_HELP };
-
 /* Parse, take routing and SLO from --config (flags win), read the rows, fit,
  * report. A refusal is exit 2 with the reason on stderr. */
 int cli_calibrate(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"routing", required_argument, NULL, OPT_ROUTING},
-        {"config", required_argument, NULL, OPT_CONFIG},
-        {"slo", required_argument, NULL, OPT_SLO},
-        {"saturated-above", required_argument, NULL, OPT_SATURATED},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
+    static const enum cli_flag calibrate_flags[] = {
+        CLI_FLAG_ROUTING, CLI_FLAG_CONFIG, CLI_FLAG_SLO, CLI_FLAG_SATURATED_ABOVE,
+        CLI_FLAG_JSON, CLI_FLAG_HELP,
     };
     const char *routing = NULL, *config_path = NULL;
     double slo = NAN, saturated = NAN;
     int json = 0, opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    while ((opt = cli_getopt(argc, argv, "", calibrate_flags, CLI_N_FLAGS(calibrate_flags))) !=
+           -1) {
         switch (opt) {
-        case OPT_ROUTING: routing = optarg; break;
-        case OPT_CONFIG: config_path = optarg; break;
-        case OPT_SLO:
+        case CLI_FLAG_ROUTING: routing = optarg; break;
+        case CLI_FLAG_CONFIG: config_path = optarg; break;
+        case CLI_FLAG_SLO:
             if (number_arg("--slo", optarg, 0.0, &slo) < 0)
                 return CPS_EXIT_USAGE;
             break;
-        case OPT_SATURATED:
+        case CLI_FLAG_SATURATED_ABOVE:
             if (number_arg("--saturated-above", optarg, 0.0, &saturated) < 0)
                 return CPS_EXIT_USAGE;
             break;
-        case OPT_JSON: json = 1; break;
-        case OPT_HELP: calibrate_usage(stdout); return CPS_EXIT_OK;
+        case CLI_FLAG_JSON: json = 1; break;
+        case CLI_FLAG_HELP: calibrate_usage(stdout); return CPS_EXIT_OK;
         default:
             fprintf(stderr, "usage: cpscale calibrate TRACE.csv [options] (see --help)\n");
             return CPS_EXIT_USAGE;

@@ -30,6 +30,8 @@ int cli_check_config(int argc, char **argv)
     struct cps_config *config = cps_load_config_file(argv[1]);
     if (!config)
         return CPS_EXIT_USAGE;
+    if (config->warning[0])
+        fprintf(stderr, "warning: %s\n", config->warning);
     char *yaml = cps_config_to_yaml(config);
     cps_config_free(config);
     if (!yaml) {

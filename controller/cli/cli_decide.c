@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_flags.h"
 #include "commands.h"
 #include "decide.h"
 #include "units.h"
@@ -306,20 +307,17 @@ done:
 
 int cli_decide(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"input", required_argument, NULL, 'i'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    static const enum cli_flag decide_flags[] = {
+        CLI_FLAG_CONFIG, CLI_FLAG_INPUT, CLI_FLAG_HELP,
     };
     const char *config_path = NULL, *input_path = NULL;
     int opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    while ((opt = cli_getopt(argc, argv, "", decide_flags, CLI_N_FLAGS(decide_flags))) != -1) {
         switch (opt) {
-        case 'c': config_path = optarg; break;
-        case 'i': input_path = optarg; break;
-        case 'h': decide_usage(stdout); return CPS_EXIT_OK;
+        case CLI_FLAG_CONFIG: config_path = optarg; break;
+        case CLI_FLAG_INPUT: input_path = optarg; break;
+        case CLI_FLAG_HELP: decide_usage(stdout); return CPS_EXIT_OK;
         default: decide_usage(stderr); return CPS_EXIT_USAGE;
         }
     }

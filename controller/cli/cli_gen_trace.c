@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli_common.h"
+#include "cli_flags.h"
 #include "commands.h"
 #include "gen_trace.h"
 
@@ -43,13 +44,10 @@ static void gen_usage(FILE *out)
  */
 int cli_gen_trace(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"days", required_argument, NULL, 'd'},   {"step", required_argument, NULL, 's'},
-        {"peak", required_argument, NULL, 'p'},   {"noise", required_argument, NULL, 'n'},
-        {"bursts-per-day", required_argument, NULL, 'b'},
-        {"seed", required_argument, NULL, 'r'},   {"with-cost", no_argument, NULL, 'c'},
-        {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    static const enum cli_flag gen_trace_flags[] = {
+        CLI_FLAG_DAYS, CLI_FLAG_STEP, CLI_FLAG_PEAK, CLI_FLAG_NOISE,
+        CLI_FLAG_BURSTS_PER_DAY, CLI_FLAG_SEED, CLI_FLAG_WITH_COST, CLI_FLAG_OUTPUT,
+        CLI_FLAG_HELP,
     };
     struct cps_gen_params p;
     cps_gen_params_default(&p);
@@ -57,21 +55,22 @@ int cli_gen_trace(int argc, char **argv)
     double v;
     int opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    while ((opt = cli_getopt(argc, argv, "", gen_trace_flags, CLI_N_FLAGS(gen_trace_flags))) !=
+           -1) {
         switch (opt) {
-        case 'd': if (number_arg("--days", optarg, 1.0 / 24, 3660, &p.days) < 0) return 2; break;
-        case 's': if (number_arg("--step", optarg, 1, 86400, &p.step_s) < 0) return 2; break;
-        case 'p': if (number_arg("--peak", optarg, 0, 1e9, &p.peak_qps) < 0) return 2; break;
-        case 'n': if (number_arg("--noise", optarg, 0, 2, &p.noise) < 0) return 2; break;
-        case 'b': if (number_arg("--bursts-per-day", optarg, 0, 100, &p.bursts_per_day) < 0) return 2; break;
-        case 'r':
+        case CLI_FLAG_DAYS: if (number_arg("--days", optarg, 1.0 / 24, 3660, &p.days) < 0) return 2; break;
+        case CLI_FLAG_STEP: if (number_arg("--step", optarg, 1, 86400, &p.step_s) < 0) return 2; break;
+        case CLI_FLAG_PEAK: if (number_arg("--peak", optarg, 0, 1e9, &p.peak_qps) < 0) return 2; break;
+        case CLI_FLAG_NOISE: if (number_arg("--noise", optarg, 0, 2, &p.noise) < 0) return 2; break;
+        case CLI_FLAG_BURSTS_PER_DAY: if (number_arg("--bursts-per-day", optarg, 0, 100, &p.bursts_per_day) < 0) return 2; break;
+        case CLI_FLAG_SEED:
             if (number_arg("--seed", optarg, 0, 9007199254740992.0, &v) < 0)
                 return 2;
             p.seed = (uint64_t)v;
             break;
-        case 'c': p.with_cost = 1; break;
-        case 'o': output = optarg; break;
-        case 'h': gen_usage(stdout); return 0;
+        case CLI_FLAG_WITH_COST: p.with_cost = 1; break;
+        case CLI_FLAG_OUTPUT: output = optarg; break;
+        case CLI_FLAG_HELP: gen_usage(stdout); return 0;
         default: gen_usage(stderr); return 2;
         }
     }

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_flags.h"
 #include "commands.h"
 #include "config_file.h"
 #include "duration.h"
@@ -119,23 +120,18 @@ static void record_usage(FILE *out)
           out);
 }
 
-enum record_option {
-    OPT_PROMETHEUS = 256, OPT_NAMESPACE, OPT_DEPLOYMENT, OPT_FROM, OPT_TO, OPT_STEP, OPT_CONFIG,
-    OPT_OUTPUT, OPT_TIMEOUT, OPT_MAX_BODY, OPT_QUIET, OPT_HELP,
-};
-
 /* One option with a value to check; 0, or CPS_EXIT_USAGE after saying why. */
 static int parse_value(int opt, const char *text, struct record_args *a)
 {
     switch (opt) {
-    case OPT_STEP:
+    case CLI_FLAG_STEP:
         if (cps_duration_parse(text, &a->step_ms) < 0 || a->step_ms < MIN_STEP_MS) {
             fprintf(stderr, "cpscale record: --step: \"%s\" is not a duration of at least "
                     "1s\n", text);
             return CPS_EXIT_USAGE;
         }
         return 0;
-    case OPT_TIMEOUT:
+    case CLI_FLAG_TIMEOUT:
         if (cps_duration_parse(text, &a->timeout_ms) < 0 || a->timeout_ms < 1) {
             fprintf(stderr, "cpscale record: --timeout: \"%s\" is not a duration\n", text);
             return CPS_EXIT_USAGE;
@@ -160,20 +156,10 @@ static int parse_value(int opt, const char *text, struct record_args *a)
  * why). Names are checked before they can reach a query. */
 static int parse_record_args(int argc, char **argv, struct record_args *a)
 {
-    static const struct option options[] = {
-        {"prometheus", required_argument, NULL, OPT_PROMETHEUS},
-        {"namespace", required_argument, NULL, OPT_NAMESPACE},
-        {"deployment", required_argument, NULL, OPT_DEPLOYMENT},
-        {"from", required_argument, NULL, OPT_FROM},
-        {"to", required_argument, NULL, OPT_TO},
-        {"step", required_argument, NULL, OPT_STEP},
-        {"config", required_argument, NULL, OPT_CONFIG},
-        {"output", required_argument, NULL, OPT_OUTPUT},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"max-body", required_argument, NULL, OPT_MAX_BODY},
-        {"quiet", no_argument, NULL, OPT_QUIET},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
+    static const enum cli_flag record_flags[] = {
+        CLI_FLAG_PROMETHEUS, CLI_FLAG_NAMESPACE, CLI_FLAG_DEPLOYMENT, CLI_FLAG_FROM,
+        CLI_FLAG_TO, CLI_FLAG_STEP, CLI_FLAG_CONFIG, CLI_FLAG_OUTPUT, CLI_FLAG_TIMEOUT,
+        CLI_FLAG_MAX_BODY, CLI_FLAG_QUIET, CLI_FLAG_HELP,
     };
     memset(a, 0, sizeof *a);
     a->step_ms = DEFAULT_STEP_MS;
@@ -181,23 +167,23 @@ static int parse_record_args(int argc, char **argv, struct record_args *a)
     a->max_body = DEFAULT_MAX_BODY;
     int opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    while ((opt = cli_getopt(argc, argv, "", record_flags, CLI_N_FLAGS(record_flags))) != -1) {
         switch (opt) {
-        case OPT_PROMETHEUS: a->url = optarg; break;
-        case OPT_NAMESPACE: a->ns = optarg; break;
-        case OPT_DEPLOYMENT: a->name = optarg; break;
-        case OPT_FROM: a->from_text = optarg; break;
-        case OPT_TO: a->to_text = optarg; break;
-        case OPT_CONFIG: a->config_path = optarg; break;
-        case OPT_OUTPUT: a->output = optarg; break;
-        case OPT_QUIET: a->quiet = 1; break;
-        case OPT_STEP:
-        case OPT_TIMEOUT:
-        case OPT_MAX_BODY:
+        case CLI_FLAG_PROMETHEUS: a->url = optarg; break;
+        case CLI_FLAG_NAMESPACE: a->ns = optarg; break;
+        case CLI_FLAG_DEPLOYMENT: a->name = optarg; break;
+        case CLI_FLAG_FROM: a->from_text = optarg; break;
+        case CLI_FLAG_TO: a->to_text = optarg; break;
+        case CLI_FLAG_CONFIG: a->config_path = optarg; break;
+        case CLI_FLAG_OUTPUT: a->output = optarg; break;
+        case CLI_FLAG_QUIET: a->quiet = 1; break;
+        case CLI_FLAG_STEP:
+        case CLI_FLAG_TIMEOUT:
+        case CLI_FLAG_MAX_BODY:
             if (parse_value(opt, optarg, a) != 0)
                 return CPS_EXIT_USAGE;
             break;
-        case OPT_HELP: record_usage(stdout); return HELP_SHOWN;
+        case CLI_FLAG_HELP: record_usage(stdout); return HELP_SHOWN;
         default:
             fprintf(stderr, "usage: cpscale record --namespace NS --deployment NAME --from T "
                     "--to T [options] (see --help)\n");

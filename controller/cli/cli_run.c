@@ -4,10 +4,12 @@
  * cps_controller_run() (controller/lifecycle.c).
  */
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "cli_flags.h"
 #include "commands.h"
 #include "controller.h"
 #include "duration.h"
@@ -16,6 +18,10 @@
 
 #define LOG_FD 2                  /* stderr */
 #define MIN_WATCH_TIMEOUT_MS 1000
+/* above a minute: bookmarks come about once a minute, and a v1.24 server
+ * sends none on a quiet watch (then the watch is re-listed this often) */
+#define DEFAULT_WATCH_PROGRESS_TIMEOUT_MS 90000
+#define MIN_WATCH_PROGRESS_TIMEOUT_MS 1000
 #define HELP_SHOWN (-1)           /* parse_run_args: --help printed, exit 0 */
 
 
@@ -69,6 +75,9 @@ static void run_usage(FILE *out)
           "    --watch=BOOL             read Deployments from a LIST+WATCH cache (default\n"
           "                             true); false sends two GETs per target per tick\n"
           "    --watch-timeout DURATION   reopen each watch after this (default 5m)\n"
+          "    --watch-progress-timeout DURATION  close a watch that brings no event\n"
+          "                             and no bookmark for this long, read targets with\n"
+          "                             GETs and list again (default 90s)\n"
           "    -h, --help               this text\n"
           "\n"
           "EXIT STATUS\n"
@@ -91,74 +100,89 @@ static int parse_bool(const char *text)
     return -1;
 }
 
-enum run_option_id {
-    OPT_CONFIG = 1000,
-    OPT_KUBECONFIG,
-    OPT_CONTEXT,
-    OPT_SA_DIR,
-    OPT_DRY_RUN,
-    OPT_ONCE,
-    OPT_LEADER_ELECT,
-    OPT_IDENTITY,
-    OPT_LISTEN,
-    OPT_LOG_FORMAT,
-    OPT_LOG_LEVEL,
-    OPT_GRACE,
-    OPT_KUBE_TIMEOUT,
-    OPT_WATCH,
-    OPT_WATCH_TIMEOUT,
+/* An optional boolean flag: absent value means true. 0, or -1 after saying
+ * what the flag takes. */
+static int bool_flag(const char *name, const char *value, int *out)
+{
+    *out = value ? parse_bool(value) : 1;
+    if (*out >= 0)
+        return 0;
+    fprintf(stderr, "cpscale run: --%s takes true or false\n", name);
+    return -1;
+}
+
+/* run's duration flags: the least each accepts and what a refusal says. */
+static const struct duration_flag {
+    int id;
+    const char *name;
+    int64_t min_ms;
+    const char *wanted;
+    size_t offset; /* of the int64_t in struct cps_run_options */
+} duration_flags[] = {
+    {CLI_FLAG_SHUTDOWN_GRACE, "shutdown-grace", 0, "a duration (5s)",
+     offsetof(struct cps_run_options, shutdown_grace_ms)},
+    {CLI_FLAG_WATCH_TIMEOUT, "watch-timeout", MIN_WATCH_TIMEOUT_MS, "a duration of 1s or more",
+     offsetof(struct cps_run_options, watch_timeout_ms)},
+    {CLI_FLAG_KUBE_TIMEOUT, "kube-timeout", 1, "a duration (10s)",
+     offsetof(struct cps_run_options, kube_timeout_ms)},
+    {CLI_FLAG_WATCH_PROGRESS_TIMEOUT, "watch-progress-timeout",
+     MIN_WATCH_PROGRESS_TIMEOUT_MS,
+     "a duration of 1s or more", offsetof(struct cps_run_options, watch_progress_timeout_ms)},
 };
+
+/* Set the duration flag `id` of options from value. 0, or -1 after saying
+ * "--NAME takes WANTED". */
+static int duration_flag(int id, const char *value, struct cps_run_options *options)
+{
+    for (size_t i = 0; i < sizeof duration_flags / sizeof duration_flags[0]; i++) {
+        const struct duration_flag *f = &duration_flags[i];
+        if (f->id != id)
+            continue;
+        int64_t *out_ms = (int64_t *)((char *)options + f->offset);
+        if (cps_duration_parse(value, out_ms) == 0 && *out_ms >= f->min_ms)
+            return 0;
+        fprintf(stderr, "cpscale run: --%s takes %s\n", f->name, f->wanted);
+        return -1;
+    }
+    return -1;
+}
 
 /* Fill options from argv; 0, HELP_SHOWN, or an exit code (usage errors
  * print why). */
 static int parse_run_args(int argc, char **argv, struct cps_run_options *options,
                           enum cps_log_format *format, int *level)
 {
-    static const struct option long_options[] = {
-        {"config", required_argument, NULL, OPT_CONFIG},
-        {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
-        {"context", required_argument, NULL, OPT_CONTEXT},
-        {"serviceaccount-dir", required_argument, NULL, OPT_SA_DIR},
-        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-        {"once", no_argument, NULL, OPT_ONCE},
-        {"leader-elect", optional_argument, NULL, OPT_LEADER_ELECT},
-        {"identity", required_argument, NULL, OPT_IDENTITY},
-        {"listen", required_argument, NULL, OPT_LISTEN},
-        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
-        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-        {"shutdown-grace", required_argument, NULL, OPT_GRACE},
-        {"kube-timeout", required_argument, NULL, OPT_KUBE_TIMEOUT},
-        {"watch", optional_argument, NULL, OPT_WATCH},
-        {"watch-timeout", required_argument, NULL, OPT_WATCH_TIMEOUT},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    static const enum cli_flag run_flags[] = {
+        CLI_FLAG_CONFIG, CLI_FLAG_KUBECONFIG, CLI_FLAG_CONTEXT,
+        CLI_FLAG_SERVICEACCOUNT_DIR, CLI_FLAG_DRY_RUN, CLI_FLAG_ONCE,
+        CLI_FLAG_LEADER_ELECT, CLI_FLAG_IDENTITY, CLI_FLAG_LISTEN, CLI_FLAG_LOG_FORMAT,
+        CLI_FLAG_LOG_LEVEL, CLI_FLAG_SHUTDOWN_GRACE, CLI_FLAG_KUBE_TIMEOUT, CLI_FLAG_WATCH,
+        CLI_FLAG_WATCH_TIMEOUT, CLI_FLAG_WATCH_PROGRESS_TIMEOUT, CLI_FLAG_HELP,
     };
     options->leader_elect = -1;
     options->shutdown_grace_ms = CPS_RUN_DEFAULT_SHUTDOWN_GRACE_MS;
     options->kube_timeout_ms = CPS_RUN_DEFAULT_KUBE_TIMEOUT_MS;
     options->watch = 1;
     options->watch_timeout_ms = CPS_RUN_DEFAULT_WATCH_TIMEOUT_MS;
+    options->watch_progress_timeout_ms = DEFAULT_WATCH_PROGRESS_TIMEOUT_MS;
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "h", run_flags, CLI_N_FLAGS(run_flags))) != -1) {
         switch (c) {
-        case OPT_CONFIG: options->config_path = optarg; break;
-        case OPT_KUBECONFIG: options->kubeconfig = optarg; break;
-        case OPT_CONTEXT: options->context = optarg; break;
-        case OPT_SA_DIR: options->serviceaccount_dir = optarg; break;
-        case OPT_DRY_RUN: options->dry_run = 1; break;
-        case OPT_ONCE: options->once = 1; break;
-        case OPT_IDENTITY: options->identity = optarg; break;
-        case OPT_LISTEN: options->listen = optarg; break;
-        case OPT_LEADER_ELECT:
-            options->leader_elect = optarg ? parse_bool(optarg) : 1;
-            if (options->leader_elect < 0) {
-                fprintf(stderr, "cpscale run: --leader-elect takes true or false\n");
+        case CLI_FLAG_CONFIG: options->config_path = optarg; break;
+        case CLI_FLAG_KUBECONFIG: options->kubeconfig = optarg; break;
+        case CLI_FLAG_CONTEXT: options->context = optarg; break;
+        case CLI_FLAG_SERVICEACCOUNT_DIR: options->serviceaccount_dir = optarg; break;
+        case CLI_FLAG_DRY_RUN: options->dry_run = 1; break;
+        case CLI_FLAG_ONCE: options->once = 1; break;
+        case CLI_FLAG_IDENTITY: options->identity = optarg; break;
+        case CLI_FLAG_LISTEN: options->listen = optarg; break;
+        case CLI_FLAG_LEADER_ELECT:
+            if (bool_flag("leader-elect", optarg, &options->leader_elect) < 0)
                 return CPS_EXIT_USAGE;
-            }
             break;
-        case OPT_LOG_FORMAT:
+        case CLI_FLAG_LOG_FORMAT:
             if (strcmp(optarg, "text") == 0)
                 *format = CPS_LOG_TEXT;
             else if (strcmp(optarg, "json") == 0)
@@ -168,42 +192,25 @@ static int parse_run_args(int argc, char **argv, struct cps_run_options *options
                 return CPS_EXIT_USAGE;
             }
             break;
-        case OPT_LOG_LEVEL:
+        case CLI_FLAG_LOG_LEVEL:
             *level = cps_log_level_parse(optarg);
             if (*level < 0) {
                 fprintf(stderr, "cpscale run: --log-level takes debug, info, warn or error\n");
                 return CPS_EXIT_USAGE;
             }
             break;
-        case OPT_GRACE:
-            if (cps_duration_parse(optarg, &options->shutdown_grace_ms) != 0 ||
-                options->shutdown_grace_ms < 0) {
-                fprintf(stderr, "cpscale run: --shutdown-grace takes a duration (5s)\n");
+        case CLI_FLAG_WATCH:
+            if (bool_flag("watch", optarg, &options->watch) < 0)
                 return CPS_EXIT_USAGE;
-            }
             break;
-        case OPT_WATCH:
-            options->watch = optarg ? parse_bool(optarg) : 1;
-            if (options->watch < 0) {
-                fprintf(stderr, "cpscale run: --watch takes true or false\n");
+        case CLI_FLAG_SHUTDOWN_GRACE:
+        case CLI_FLAG_WATCH_TIMEOUT:
+        case CLI_FLAG_KUBE_TIMEOUT:
+        case CLI_FLAG_WATCH_PROGRESS_TIMEOUT:
+            if (duration_flag(c, optarg, options) < 0)
                 return CPS_EXIT_USAGE;
-            }
             break;
-        case OPT_WATCH_TIMEOUT:
-            if (cps_duration_parse(optarg, &options->watch_timeout_ms) != 0 ||
-                options->watch_timeout_ms < MIN_WATCH_TIMEOUT_MS) {
-                fprintf(stderr, "cpscale run: --watch-timeout takes a duration of 1s or more\n");
-                return CPS_EXIT_USAGE;
-            }
-            break;
-        case OPT_KUBE_TIMEOUT:
-            if (cps_duration_parse(optarg, &options->kube_timeout_ms) != 0 ||
-                options->kube_timeout_ms <= 0) {
-                fprintf(stderr, "cpscale run: --kube-timeout takes a duration (10s)\n");
-                return CPS_EXIT_USAGE;
-            }
-            break;
-        case 'h':
+        case CLI_FLAG_HELP:
             run_usage(stdout);
             return HELP_SHOWN;
         default:

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli_common.h"
+#include "cli_flags.h"
 #include "commands.h"
 #include "config.h"
 #include "duration.h"
@@ -97,28 +98,21 @@ static void sim_usage(FILE *out)
           out);
 }
 
-enum sim_option {
-    OPT_POLICY = 256, OPT_CONFIG, OPT_HPA_TARGET, OPT_MIN, OPT_MAX, OPT_SLO, OPT_SERVICE_RATE,
-    OPT_BASE_LATENCY, OPT_STARTUP, OPT_PRICE, OPT_SCALE, OPT_ROUTING, OPT_INTERVAL, OPT_WINDOW,
-    OPT_LAG, OPT_JSON, OPT_STEPS, OPT_STEPS_EVERY, OPT_PLOT, OPT_QUIET, OPT_HELP,
-    OPT_RECORD_TRACE, OPT_RECORD_STEP, OPT_RECORD_POLICY, OPT_JOBS,
-};
-
 /* The what-if parameter of a world flag, or -1 for flags that take no list. */
 static int list_param_of(int opt)
 {
     switch (opt) {
-    case OPT_SERVICE_RATE: return CPS_WHATIF_SERVICE_RATE;
-    case OPT_BASE_LATENCY: return CPS_WHATIF_BASE_LATENCY;
-    case OPT_STARTUP: return CPS_WHATIF_STARTUP;
-    case OPT_PRICE: return CPS_WHATIF_PRICE;
-    case OPT_SCALE: return CPS_WHATIF_SCALE;
-    case OPT_ROUTING: return CPS_WHATIF_ROUTING;
-    case OPT_INTERVAL: return CPS_WHATIF_INTERVAL;
-    case OPT_WINDOW: return CPS_WHATIF_WINDOW;
-    case OPT_LAG: return CPS_WHATIF_LAG;
-    case OPT_HPA_TARGET: return CPS_WHATIF_HPA_TARGET;
-    case OPT_SLO: return CPS_WHATIF_SLO;
+    case CLI_FLAG_SERVICE_RATE: return CPS_WHATIF_SERVICE_RATE;
+    case CLI_FLAG_BASE_LATENCY: return CPS_WHATIF_BASE_LATENCY;
+    case CLI_FLAG_STARTUP: return CPS_WHATIF_STARTUP;
+    case CLI_FLAG_PRICE: return CPS_WHATIF_PRICE;
+    case CLI_FLAG_SCALE: return CPS_WHATIF_SCALE;
+    case CLI_FLAG_ROUTING: return CPS_WHATIF_ROUTING;
+    case CLI_FLAG_INTERVAL: return CPS_WHATIF_INTERVAL;
+    case CLI_FLAG_WINDOW: return CPS_WHATIF_WINDOW;
+    case CLI_FLAG_LAG: return CPS_WHATIF_LAG;
+    case CLI_FLAG_HPA_TARGET: return CPS_WHATIF_HPA_TARGET;
+    case CLI_FLAG_SLO: return CPS_WHATIF_SLO;
     default: return -1;
     }
 }
@@ -154,33 +148,13 @@ static int parse_seconds(const char *flag, const char *text, double *out)
     return 0;
 }
 
-static const struct option sim_options[] = {
-    {"policy", required_argument, NULL, OPT_POLICY},
-    {"config", required_argument, NULL, OPT_CONFIG},
-    {"hpa-target", required_argument, NULL, OPT_HPA_TARGET},
-    {"min-replicas", required_argument, NULL, OPT_MIN},
-    {"max-replicas", required_argument, NULL, OPT_MAX},
-    {"slo", required_argument, NULL, OPT_SLO},
-    {"service-rate", required_argument, NULL, OPT_SERVICE_RATE},
-    {"base-latency", required_argument, NULL, OPT_BASE_LATENCY},
-    {"startup", required_argument, NULL, OPT_STARTUP},
-    {"price", required_argument, NULL, OPT_PRICE},
-    {"scale", required_argument, NULL, OPT_SCALE},
-    {"routing", required_argument, NULL, OPT_ROUTING},
-    {"interval", required_argument, NULL, OPT_INTERVAL},
-    {"window", required_argument, NULL, OPT_WINDOW},
-    {"lag", required_argument, NULL, OPT_LAG},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"steps", required_argument, NULL, OPT_STEPS},
-    {"steps-every", required_argument, NULL, OPT_STEPS_EVERY},
-    {"plot", required_argument, NULL, OPT_PLOT},
-    {"quiet", no_argument, NULL, OPT_QUIET},
-    {"help", no_argument, NULL, OPT_HELP},
-    {"record-trace", required_argument, NULL, OPT_RECORD_TRACE},
-    {"record-step", required_argument, NULL, OPT_RECORD_STEP},
-    {"record-policy", required_argument, NULL, OPT_RECORD_POLICY},
-    {"jobs", required_argument, NULL, OPT_JOBS},
-    {NULL, 0, NULL, 0},
+static const enum cli_flag sim_flags[] = {
+    CLI_FLAG_POLICY, CLI_FLAG_CONFIG, CLI_FLAG_HPA_TARGET, CLI_FLAG_MIN_REPLICAS,
+    CLI_FLAG_MAX_REPLICAS, CLI_FLAG_SLO, CLI_FLAG_SERVICE_RATE, CLI_FLAG_BASE_LATENCY,
+    CLI_FLAG_STARTUP, CLI_FLAG_PRICE, CLI_FLAG_SCALE, CLI_FLAG_ROUTING, CLI_FLAG_INTERVAL,
+    CLI_FLAG_WINDOW, CLI_FLAG_LAG, CLI_FLAG_JSON, CLI_FLAG_STEPS, CLI_FLAG_STEPS_EVERY,
+    CLI_FLAG_PLOT, CLI_FLAG_QUIET, CLI_FLAG_HELP, CLI_FLAG_RECORD_TRACE, CLI_FLAG_RECORD_STEP,
+    CLI_FLAG_RECORD_POLICY, CLI_FLAG_JOBS,
 };
 
 /* The command's flags other than the world, which go into the setup. */
@@ -244,36 +218,36 @@ static int parse_world_option(int opt, const char *arg, struct cps_sim_setup *se
     struct cps_sim_params *w = &setup->world;
     double v;
     switch (opt) {
-    case OPT_HPA_TARGET: return parse_number("--hpa-target", arg, 0.01, 1.0, &w->hpa_target);
-    case OPT_MIN:
+    case CLI_FLAG_HPA_TARGET: return parse_number("--hpa-target", arg, 0.01, 1.0, &w->hpa_target);
+    case CLI_FLAG_MIN_REPLICAS:
         if (parse_number("--min-replicas", arg, 0, 1000000, &v) < 0)
             return -1;
         setup->min_replicas = (int32_t)v;
         return 0;
-    case OPT_MAX:
+    case CLI_FLAG_MAX_REPLICAS:
         if (parse_number("--max-replicas", arg, 1, 1000000, &v) < 0)
             return -1;
         setup->max_replicas = (int32_t)v;
         return 0;
-    case OPT_SLO:
+    case CLI_FLAG_SLO:
         if (parse_number("--slo", arg, 0.001, 1e9, &setup->slo_ms) < 0)
             return -1;
         target->slo_latency_p95_ms = setup->slo_ms;
         return 0;
-    case OPT_SERVICE_RATE:
+    case CLI_FLAG_SERVICE_RATE:
         return parse_number("--service-rate", arg, 1e-9, 1e12, &w->service_rate);
-    case OPT_BASE_LATENCY:
+    case CLI_FLAG_BASE_LATENCY:
         if (parse_seconds("--base-latency", arg, &v) < 0)
             return -1;
         w->base_latency_ms = v * CPS_MS_PER_S;
         return 0;
-    case OPT_STARTUP: return parse_seconds("--startup", arg, &w->startup_s);
-    case OPT_PRICE: return parse_number("--price", arg, 0, 1e9, &w->price);
-    case OPT_SCALE: return parse_number("--scale", arg, 0, 1e12, &w->scale);
-    case OPT_ROUTING: return parse_routing(arg, &w->routing);
-    case OPT_INTERVAL: return parse_seconds("--interval", arg, &w->interval_s);
-    case OPT_WINDOW: return parse_seconds("--window", arg, &w->window_s);
-    case OPT_LAG: return parse_seconds("--lag", arg, &w->lag_s);
+    case CLI_FLAG_STARTUP: return parse_seconds("--startup", arg, &w->startup_s);
+    case CLI_FLAG_PRICE: return parse_number("--price", arg, 0, 1e9, &w->price);
+    case CLI_FLAG_SCALE: return parse_number("--scale", arg, 0, 1e12, &w->scale);
+    case CLI_FLAG_ROUTING: return parse_routing(arg, &w->routing);
+    case CLI_FLAG_INTERVAL: return parse_seconds("--interval", arg, &w->interval_s);
+    case CLI_FLAG_WINDOW: return parse_seconds("--window", arg, &w->window_s);
+    case CLI_FLAG_LAG: return parse_seconds("--lag", arg, &w->lag_s);
     default: return 1;
     }
 }
@@ -283,15 +257,15 @@ static int parse_output_option(int opt, const char *arg, struct sim_args *a)
 {
     double v;
     switch (opt) {
-    case OPT_POLICY: a->policy_list = arg; return 0;
-    case OPT_CONFIG: return 0;
-    case OPT_JSON: a->json = 1; return 0;
-    case OPT_STEPS: a->steps_path = arg; return 0;
-    case OPT_STEPS_EVERY: a->steps_every = arg; return 0;
-    case OPT_PLOT: a->plot_path = arg; return 0;
-    case OPT_QUIET: a->quiet = 1; return 0;
-    case OPT_RECORD_TRACE: a->record_path = arg; return 0;
-    case OPT_RECORD_STEP:
+    case CLI_FLAG_POLICY: a->policy_list = arg; return 0;
+    case CLI_FLAG_CONFIG: return 0;
+    case CLI_FLAG_JSON: a->json = 1; return 0;
+    case CLI_FLAG_STEPS: a->steps_path = arg; return 0;
+    case CLI_FLAG_STEPS_EVERY: a->steps_every = arg; return 0;
+    case CLI_FLAG_PLOT: a->plot_path = arg; return 0;
+    case CLI_FLAG_QUIET: a->quiet = 1; return 0;
+    case CLI_FLAG_RECORD_TRACE: a->record_path = arg; return 0;
+    case CLI_FLAG_RECORD_STEP:
         if (parse_seconds("--record-step", arg, &a->record_step_s) < 0)
             return -1;
         if (a->record_step_s < 1.0) {
@@ -299,8 +273,8 @@ static int parse_output_option(int opt, const char *arg, struct sim_args *a)
             return -1;
         }
         return 0;
-    case OPT_RECORD_POLICY: a->record_policy = arg; return 0;
-    case OPT_JOBS:
+    case CLI_FLAG_RECORD_POLICY: a->record_policy = arg; return 0;
+    case CLI_FLAG_JOBS:
         if (parse_number("--jobs", arg, 1, CPS_POOL_MAX_JOBS, &v) < 0)
             return -1;
         a->jobs = (int)v;
@@ -319,7 +293,7 @@ static int parse_args(int argc, char **argv, struct sim_args *a, struct cps_sim_
 {
     int opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", sim_options, NULL)) != -1) {
+    while ((opt = cli_getopt(argc, argv, "", sim_flags, CLI_N_FLAGS(sim_flags))) != -1) {
         if (list_param_of(opt) >= 0 && strchr(optarg, ',')) {
             if (a->list_param >= 0 && a->list_param != list_param_of(opt)) {
                 fprintf(stderr, "cpscale sim: --%s and --%s both list values; what-if takes one "
@@ -331,7 +305,7 @@ static int parse_args(int argc, char **argv, struct sim_args *a, struct cps_sim_
             a->list_text = optarg;
             continue;
         }
-        if (opt == OPT_HELP) {
+        if (opt == CLI_FLAG_HELP) {
             sim_usage(stdout);
             return CPS_EXIT_OK;
         }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli_common.h"
+#include "cli_flags.h"
 #include "commands.h"
 #include "pool.h"
 #include "trace_runs.h"
@@ -338,28 +339,11 @@ done:
     return exit_code;
 }
 
-enum tune_option {
-    OPT_CONFIG = 256, OPT_SCALE, OPT_BUDGET, OPT_TRAIN_FRACTION, OPT_CANDIDATES, OPT_SEED,
-    OPT_JOBS, OPT_MIN, OPT_MAX, OPT_SHARD, OPT_MERGE, OPT_OUTPUT, OPT_JSON, OPT_QUIET, OPT_HELP,
-};
-
-static const struct option tune_options[] = {
-    {"config", required_argument, NULL, OPT_CONFIG},
-    {"scale", required_argument, NULL, OPT_SCALE},
-    {"budget", required_argument, NULL, OPT_BUDGET},
-    {"train-fraction", required_argument, NULL, OPT_TRAIN_FRACTION},
-    {"candidates", required_argument, NULL, OPT_CANDIDATES},
-    {"seed", required_argument, NULL, OPT_SEED},
-    {"jobs", required_argument, NULL, OPT_JOBS},
-    {"min-replicas", required_argument, NULL, OPT_MIN},
-    {"max-replicas", required_argument, NULL, OPT_MAX},
-    {"shard", required_argument, NULL, OPT_SHARD},
-    {"merge", no_argument, NULL, OPT_MERGE},
-    {"output", required_argument, NULL, OPT_OUTPUT},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"quiet", no_argument, NULL, OPT_QUIET},
-    {"help", no_argument, NULL, OPT_HELP},
-    {NULL, 0, NULL, 0},
+static const enum cli_flag tune_flags[] = {
+    CLI_FLAG_CONFIG, CLI_FLAG_SCALE, CLI_FLAG_BUDGET, CLI_FLAG_TRAIN_FRACTION,
+    CLI_FLAG_CANDIDATES, CLI_FLAG_SEED, CLI_FLAG_JOBS, CLI_FLAG_MIN_REPLICAS,
+    CLI_FLAG_MAX_REPLICAS, CLI_FLAG_SHARD, CLI_FLAG_MERGE, CLI_FLAG_OUTPUT, CLI_FLAG_JSON,
+    CLI_FLAG_QUIET, CLI_FLAG_HELP,
 };
 
 /* The command's flags that are not part of the run's setup. */
@@ -380,11 +364,11 @@ static const struct whole_flag {
     const char *flag;
     double lo, hi;
 } whole_flags[] = {
-    {OPT_CANDIDATES, "--candidates", 1, CPS_TUNE_MAX_CANDIDATES},
-    {OPT_SEED, "--seed", 0, SEED_MAX},
-    {OPT_JOBS, "--jobs", 1, CPS_POOL_MAX_JOBS},
-    {OPT_MIN, "--min-replicas", 0, 1000000},
-    {OPT_MAX, "--max-replicas", 1, 1000000},
+    {CLI_FLAG_CANDIDATES, "--candidates", 1, CPS_TUNE_MAX_CANDIDATES},
+    {CLI_FLAG_SEED, "--seed", 0, SEED_MAX},
+    {CLI_FLAG_JOBS, "--jobs", 1, CPS_POOL_MAX_JOBS},
+    {CLI_FLAG_MIN_REPLICAS, "--min-replicas", 0, 1000000},
+    {CLI_FLAG_MAX_REPLICAS, "--max-replicas", 1, 1000000},
 };
 
 /* A flag that fills the setup: 0, -1 on a bad value (printed). */
@@ -392,8 +376,8 @@ static int parse_setup_option(int opt, const char *arg, struct cps_tune_setup *s
 {
     double v;
     switch (opt) {
-    case OPT_BUDGET: return parse_budget(arg, &s->budget_pct);
-    case OPT_TRAIN_FRACTION:
+    case CLI_FLAG_BUDGET: return parse_budget(arg, &s->budget_pct);
+    case CLI_FLAG_TRAIN_FRACTION:
         if (parse_double_arg("--train-fraction", arg, 0, 1, &s->train_fraction) < 0)
             return -1;
         if (!(s->train_fraction > 0.0 && s->train_fraction < 1.0)) {
@@ -402,7 +386,7 @@ static int parse_setup_option(int opt, const char *arg, struct cps_tune_setup *s
             return -1;
         }
         return 0;
-    case OPT_SHARD: return parse_shard(arg, &s->shard, &s->shards);
+    case CLI_FLAG_SHARD: return parse_shard(arg, &s->shard, &s->shards);
     }
     /* the whole-number flags */
     size_t i = 0;
@@ -411,11 +395,11 @@ static int parse_setup_option(int opt, const char *arg, struct cps_tune_setup *s
     if (parse_double_arg(whole_flags[i].flag, arg, whole_flags[i].lo, whole_flags[i].hi, &v) < 0)
         return -1;
     switch (opt) {
-    case OPT_CANDIDATES: s->n_candidates = (size_t)v; break;
-    case OPT_SEED: s->seed = (uint64_t)v; break;
-    case OPT_JOBS: s->jobs = (int)v; break;
-    case OPT_MIN: s->min_replicas = (int32_t)v; break;
-    default: s->max_replicas = (int32_t)v; break; /* OPT_MAX */
+    case CLI_FLAG_CANDIDATES: s->n_candidates = (size_t)v; break;
+    case CLI_FLAG_SEED: s->seed = (uint64_t)v; break;
+    case CLI_FLAG_JOBS: s->jobs = (int)v; break;
+    case CLI_FLAG_MIN_REPLICAS: s->min_replicas = (int32_t)v; break;
+    default: s->max_replicas = (int32_t)v; break; /* CLI_FLAG_MAX_REPLICAS */
     }
     return 0;
 }
@@ -435,24 +419,24 @@ static int parse_args(int argc, char **argv, struct tune_args *a, struct cps_tun
     a->scale = NAN;
     int opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", tune_options, NULL)) != -1) {
+    while ((opt = cli_getopt(argc, argv, "", tune_flags, CLI_N_FLAGS(tune_flags))) != -1) {
         switch (opt) {
-        case OPT_CONFIG: a->config_path = optarg; break;
-        case OPT_SCALE:
+        case CLI_FLAG_CONFIG: a->config_path = optarg; break;
+        case CLI_FLAG_SCALE:
             if (parse_double_arg("--scale", optarg, 0, 1e12, &a->scale) < 0)
                 return CPS_EXIT_USAGE;
             break;
-        case OPT_BUDGET: case OPT_TRAIN_FRACTION: case OPT_CANDIDATES: case OPT_SEED:
-        case OPT_JOBS: case OPT_MIN: case OPT_MAX: case OPT_SHARD:
+        case CLI_FLAG_BUDGET: case CLI_FLAG_TRAIN_FRACTION: case CLI_FLAG_CANDIDATES: case CLI_FLAG_SEED:
+        case CLI_FLAG_JOBS: case CLI_FLAG_MIN_REPLICAS: case CLI_FLAG_MAX_REPLICAS: case CLI_FLAG_SHARD:
             if (parse_setup_option(opt, optarg, s) < 0)
                 return CPS_EXIT_USAGE;
-            a->sharded |= opt == OPT_SHARD;
+            a->sharded |= opt == CLI_FLAG_SHARD;
             break;
-        case OPT_MERGE: a->merge = 1; break;
-        case OPT_OUTPUT: a->output = optarg; break;
-        case OPT_JSON: a->json = 1; break;
-        case OPT_QUIET: a->quiet = 1; break;
-        case OPT_HELP: tune_usage(stdout); return CPS_EXIT_OK;
+        case CLI_FLAG_MERGE: a->merge = 1; break;
+        case CLI_FLAG_OUTPUT: a->output = optarg; break;
+        case CLI_FLAG_JSON: a->json = 1; break;
+        case CLI_FLAG_QUIET: a->quiet = 1; break;
+        case CLI_FLAG_HELP: tune_usage(stdout); return CPS_EXIT_OK;
         default:
             fprintf(stderr, "usage: cpscale tune TRACE.csv... [options] (see --help)\n");
             return CPS_EXIT_USAGE;

@@ -19,8 +19,8 @@ Control (same port, path prefix /_fault):
     garbage  answer 200 with `body` (default: bytes that are not JSON)
   GET  /_fault  the current mode and the number of requests seen per mode
 Every proxied request is appended to --log as a JSON line
-{"t", "path", "query" (or "query_sha1"), "mode"[, "delay_s", "status",
-"body"]}, written when
+{"t", "path", "query" (or "query_sha1"), "mode", "user_agent"[, "delay_s",
+"status", "body"]}, written when
 the request arrives, so tests can count queries per tick and tell which
 ones a fault hit.
 """
@@ -62,11 +62,11 @@ class FaultState:
         with self.lock:
             return dict(self.fault)
 
-    def record(self, path, query, fault):
+    def record(self, path, query, fault, user_agent=None):
         """Count the request under its mode and append it to the log, with
         the fault's delay or status when it has one."""
         mode = fault.get("mode", "pass")
-        entry = {"t": time.time(), "path": path, "mode": mode}
+        entry = {"t": time.time(), "path": path, "mode": mode, "user_agent": user_agent}
         if self.query_digest:  # long soaks: 12 hex digits instead of the text
             entry["query_sha1"] = hashlib.sha1(query.encode("utf-8")).hexdigest()[:12]
         else:
@@ -147,7 +147,7 @@ def make_handler(upstream, state):
             fault = state.current()
             mode = fault.get("mode", "pass")
             query = parse_qs(split.query).get("query", [""])[0]
-            state.record(split.path, query, fault)
+            state.record(split.path, query, fault, self.headers.get("User-Agent"))
             if mode == "reset":
                 self.close_connection = True
                 self.connection.shutdown(2)

@@ -15,6 +15,7 @@ Usage:
                     --port-file F --control-port-file F --log F
                     [--manual-status] [--status-after-scale] [--legacy-discovery]
                     [--history-limit N] [--watch-timeout S] [--bookmark-interval S]
+                    [--bookmarks real|none]
                     [--exit-with-parent]
 
 Exits 0 on SIGTERM or SIGINT, 2 on a usage error.
@@ -29,6 +30,7 @@ import json
 import os
 import random
 import re
+import select
 import signal
 import socket
 import ssl
@@ -52,6 +54,10 @@ STATUS_AFTER_SCALE_S = 0.05         # --status-after-scale: the deployment contr
 HISTORY_LIMIT = 10000              # watch events kept; older resourceVersions answer 410
 DEFAULT_WATCH_TIMEOUT_S = 1800     # a watch without timeoutSeconds ends after this
 BOOKMARK_INTERVAL_S = 5.0          # how often a watch with allowWatchBookmarks gets one
+# real: bookmarks shaped as a real server sends them (no name, zeroed spec
+# and status); none: no periodic bookmark at all, as a v1.24 server on a
+# watch where nothing changed
+BOOKMARK_MODES = ("real", "none")
 MAX_BODY_BYTES = 3 * 1024 * 1024   # the real server's request size limit
 IDLE_CONNECTION_TIMEOUT_S = 120    # a kept-alive connection idle this long is closed
 TLS_HANDSHAKE_TIMEOUT_S = 10       # bound on one TLS handshake
@@ -132,6 +138,8 @@ RESOURCE_TYPES = [
                  tracks_generation=True),
     ResourceType("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ["pdb"],
                  subresources={"status": None}, tracks_generation=True),
+    ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, ["netpol"],
+                 tracks_generation=True),
     ResourceType("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
     ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
     ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
@@ -141,8 +149,8 @@ RESOURCE_TYPES = [
                  ["prometheus-operator"], tracks_generation=True),
 ]
 # Named groups in the order /apis lists them (the real server orders by priority).
-API_GROUPS = ["apps", "events.k8s.io", "batch", "policy", "rbac.authorization.k8s.io",
-              "coordination.k8s.io", "monitoring.coreos.com"]
+API_GROUPS = ["apps", "events.k8s.io", "batch", "networking.k8s.io", "policy",
+              "rbac.authorization.k8s.io", "coordination.k8s.io", "monitoring.coreos.com"]
 TYPE_BY_PATH = {(t.group, t.version, t.resource): t for t in RESOURCE_TYPES}
 TYPE_BY_KIND = {(t.group_version, t.kind): t for t in RESOURCE_TYPES}
 TYPE_BY_STORAGE = {t.storage: t for t in RESOURCE_TYPES if t.storage == (t.group, t.resource)}
@@ -2124,7 +2132,8 @@ def certificate_user(connection):
 FAULT_MATCH_FIELDS = ("verb", "resource", "subresource", "namespace", "name", "api_group",
                       "user", "method")
 FAULT_FIELDS = FAULT_MATCH_FIELDS + ("path", "status", "retry_after", "delay_s", "count",
-                                     "probability", "message", "reason", "reset", "status_write")
+                                     "probability", "message", "reason", "reset", "status_write",
+                                     "silent")
 
 
 class FaultBook:
@@ -2135,7 +2144,9 @@ class FaultBook:
     connection (`reset`), or lets the normal answer through. `status_write`
     first rewrites the named Deployment's status as the deployment
     controller does after a scale (a new resourceVersion), so a write that
-    carries the one read before meets a real 409. `count` bounds
+    carries the one read before meets a real 409. A watch hit by a `silent`
+    rule is answered 200 and then sent no byte until its timeoutSeconds (a
+    stuck proxy, a server that lost the watch). `count` bounds
     how many requests a rule hits; `probability` makes it random."""
 
     def __init__(self):
@@ -2409,7 +2420,9 @@ class ApiHandler(BaseHTTPRequestHandler):
                        "subresource": info.subresource, "namespace": info.namespace,
                        "name": info.name or getattr(info, "watch_name", ""), "user": None,
                        "status": None, "fault": False,
-                       "content_type": self.headers.get("Content-Type"), "body": parsed}
+                       "content_type": self.headers.get("Content-Type"), "body": parsed,
+                       "user_agent": self.headers.get("User-Agent"),
+                       "via": self.headers.get("Via")}
 
     # -- dispatch --
 
@@ -2456,6 +2469,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             return
         self.begin_record(info, query, body)
         server = self.server
+        self.silent_watch = False
         try:
             if split.path in HEALTH_PATHS:
                 self.send_body(200, b"ok", "text/plain; charset=utf-8")
@@ -2474,6 +2488,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                     server.cluster.deployment_controller_status(info.namespace, info.name)
                 if rule.get("reset"):
                     raise ConnectionReset()
+                self.silent_watch = bool(rule.get("silent"))
                 if rule.get("status") is not None:
                     raise fault_error(rule, info, user)
             self.route(info, query, body)
@@ -2680,6 +2695,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             if asked > 0:   # 0 asks for the server's default, as on the real server
                 timeout = min(asked, timeout)
         bookmarks = query.get("allowWatchBookmarks") == "true"
+        periodic_bookmarks = bookmarks and self.server.bookmark_mode != "none"
         initial, position, error = cluster.watch_start(rtype, namespace, query)
         if not accepts_json(self.headers.get("Accept", "")):
             raise ApiError(406, "only the following media types are accepted: application/json")
@@ -2694,6 +2710,9 @@ class ApiHandler(BaseHTTPRequestHandler):
             if error is not None:
                 self.send_event("ERROR", error.status())
                 return
+            if getattr(self, "silent_watch", False):
+                self.hold_silent(deadline)
+                return
             for obj in initial:
                 if labels_match(labels, obj["metadata"].get("labels")) and fields_match(fields, obj):
                     self.send_object_event("ADDED", obj, table)
@@ -2704,7 +2723,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                 now = time.monotonic()
                 if now >= deadline:
                     break
-                until = min(deadline, next_bookmark) if bookmarks else deadline
+                until = min(deadline, next_bookmark) if periodic_bookmarks else deadline
                 records, current_rv, too_old = cluster.watch_wait(position, until)
                 if too_old:
                     self.send_event("ERROR", expired("too old resource version: %d (%d)"
@@ -2715,7 +2734,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                     if event is not None:
                         self.send_object_event(event[0], event[1], table)
                     position = record.rv
-                if bookmarks and time.monotonic() >= next_bookmark:
+                if periodic_bookmarks and time.monotonic() >= next_bookmark:
                     position = max(position, current_rv)
                     self.send_event("BOOKMARK", self.bookmark(rtype, position))
                     next_bookmark = time.monotonic() + self.server.bookmark_interval_s
@@ -2728,12 +2747,35 @@ class ApiHandler(BaseHTTPRequestHandler):
             finally:
                 self.server.watch_closed()
 
+    def hold_silent(self, deadline):
+        """A `silent` fault: keep the watch open without a byte until its
+        deadline, shutdown, or the client closing it (a client sends nothing
+        on a watch connection, so anything readable means it went away)."""
+        cluster = self.server.cluster
+        while not cluster.stopping.is_set() and time.monotonic() < deadline:
+            readable, _, _ = select.select([self.connection], [], [],
+                                           min(POLL_INTERVAL_S, max(deadline - time.monotonic(), 0)))
+            if readable:
+                self.close_connection = True
+                return
+
     @staticmethod
     def bookmark(rtype, position, initial_end=False):
+        """A bookmark as a real server sends it: an empty object of the kind
+        (no name or namespace, spec and status zeroed, so a Deployment's
+        spec.replicas reads 0) carrying only the resourceVersion (and the
+        initial-events-end annotation after sendInitialEvents)."""
         metadata = {"resourceVersion": str(position), "creationTimestamp": None}
         if initial_end:
             metadata["annotations"] = {INITIAL_EVENTS_END: "true"}
-        return {"kind": rtype.kind, "apiVersion": rtype.group_version, "metadata": metadata}
+        obj = {"kind": rtype.kind, "apiVersion": rtype.group_version, "metadata": metadata}
+        if rtype.kind == "Deployment":
+            obj["spec"] = {"replicas": 0, "selector": None,
+                           "template": {"metadata": {"creationTimestamp": None},
+                                        "spec": {"containers": None}},
+                           "strategy": {}}
+            obj["status"] = {"replicas": 0, "readyReplicas": 0, "availableReplicas": 0}
+        return obj
 
     @staticmethod
     def translate(rtype, namespace, labels, fields, record):
@@ -2777,6 +2819,7 @@ class TlsApiServer(ThreadingHTTPServer):
         self.aggregated_discovery = aggregated_discovery
         self.watch_timeout_s = watch_timeout_s
         self.bookmark_interval_s = bookmark_interval_s
+        self.bookmark_mode = "real"
         self.open_watches = 0
         self.watches_changed = threading.Condition()
         super().__init__(address, ApiHandler)
@@ -2856,6 +2899,24 @@ class ControlHandler(BaseHTTPRequestHandler):
         except ValueError as exc:
             raise bad_request("body is not JSON: %s" % exc)
 
+    def watch_settings(self, body):
+        """Change how watches behave from now on: `bookmarks` (real or none)
+        and `bookmark_interval_s`. Returns the settings in force."""
+        api = self.server.api
+        unknown = sorted(set(body) - {"bookmarks", "bookmark_interval_s"})
+        if unknown:
+            raise bad_request("unknown watch settings: %s" % ", ".join(unknown))
+        if "bookmarks" in body:
+            if body["bookmarks"] not in BOOKMARK_MODES:
+                raise bad_request("bookmarks must be one of %s" % ", ".join(BOOKMARK_MODES))
+            api.bookmark_mode = body["bookmarks"]
+        if "bookmark_interval_s" in body:
+            interval = body["bookmark_interval_s"]
+            if not isinstance(interval, (int, float)) or interval <= 0:
+                raise bad_request("bookmark_interval_s must be a positive number")
+            api.bookmark_interval_s = float(interval)
+        return {"bookmarks": api.bookmark_mode, "bookmark_interval_s": api.bookmark_interval_s}
+
     def dispatch(self):
         split = urlsplit(self.path)
         query = dict(parse_qsl(split.query))
@@ -2894,6 +2955,8 @@ class ControlHandler(BaseHTTPRequestHandler):
                 self.reply(200, server.cluster.remove_path(query.get("path", "")))
             elif route == ("POST", "/compact"):
                 self.reply(200, server.cluster.compact())
+            elif route == ("POST", "/watch-settings"):
+                self.reply(200, self.watch_settings(body or {}))
             else:
                 self.reply(404, unknown_path().status())
         except ApiError as error:
@@ -2957,6 +3020,8 @@ def parse_args(argv):
                         help="longest watch in seconds (default %(default)s)")
     parser.add_argument("--bookmark-interval", type=float, default=BOOKMARK_INTERVAL_S,
                         help="seconds between watch bookmarks (default %(default)s)")
+    parser.add_argument("--bookmarks", choices=BOOKMARK_MODES, default="real",
+                        help="real-shaped periodic bookmarks, or none (a v1.24 server's quiet watch)")
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="exit when the process that started this one goes away")
     args = parser.parse_args(argv)
@@ -2978,7 +3043,9 @@ def main(argv):
     request_log = RequestLog(args.log)
     api = TlsApiServer((LOOPBACK, 0), context, cluster, TokenBook(args.tokens), faults, request_log,
                        not args.legacy_discovery, args.watch_timeout, args.bookmark_interval)
+    api.bookmark_mode = args.bookmarks
     control = ControlServer((LOOPBACK, 0), cluster, faults, request_log)
+    control.api = api
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

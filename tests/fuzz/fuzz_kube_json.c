@@ -105,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char rv[CPS_KUBE_RV_MAX] = "";
     size_t items = 0;
     cps_err_clear(&err);
-    rc = cps_kube_decode_deployment_list(body, size, FUZZ_KUBE_SOURCE, list_item_cb, &items, rv,
+    rc = cps_kube_decode_deployment_list(body, size, 500, FUZZ_KUBE_SOURCE, list_item_cb, &items, rv,
                                          &err);
     check_failure(rc, &err);
     check_terminated(rv, sizeof rv);

@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct cps_err err;
     cps_err_clear(&err);
     if (cps_prom_decode_instant((const char *)data, size, "namespace", "deployment",
-                                FUZZ_PROM_SOURCE, &result, &err) == 0) {
+                                CPS_PROM_MAX_SAMPLES, FUZZ_PROM_SOURCE, &result, &err) == 0) {
         for (size_t i = 0; i < result.n_samples && i < FUZZ_PROM_MAX_SUBSTITUTED; i++) {
             const struct cps_prom_sample *s = &result.samples[i];
             const char *ns = s->namespace ? s->namespace : FUZZ_PROM_DEFAULT_NAMESPACE;

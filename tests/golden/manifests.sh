@@ -236,9 +236,33 @@ def c_kinds():
             ("ClusterRoleBinding", None), ("Role", None), ("RoleBinding", None),
             ("ConfigMap", "cpscale-config"), ("Deployment", "cpscale"),
             ("Service", "cpscale"), ("PodDisruptionBudget", "cpscale"),
-            ("ServiceMonitor", "cpscale")]
+            ("NetworkPolicy", "cpscale"), ("ServiceMonitor", "cpscale")]
     for kind, name in need:
         find(kind, name)
+
+
+def c_network_policy():
+    """The base's NetworkPolicy selects the controller pods and lets in only
+    selected peers, only on the metrics port (issue 12, defect 6)."""
+    policy = find("NetworkPolicy", "cpscale", "manifests/base")
+    spec = policy["spec"]
+    pod = next(o for o in objects("manifests/base") if o["kind"] == "Deployment")
+    labels = pod["spec"]["template"]["metadata"]["labels"]
+    selector = spec["podSelector"].get("matchLabels", {})
+    want(selector and all(labels.get(k) == v for k, v in selector.items()),
+         "podSelector %s does not select the controller pods" % selector)
+    want("Ingress" in spec.get("policyTypes", []), "policyTypes has no Ingress")
+    rules = spec.get("ingress", [])
+    want(rules, "no ingress rule: nothing could scrape /metrics")
+    for rule in rules:
+        peers = rule.get("from", [])
+        want(peers and all(p.get("namespaceSelector", {}).get("matchLabels") or
+                           p.get("podSelector", {}).get("matchLabels") for p in peers),
+             "an ingress rule admits every peer: %s" % rule)
+        ports = [p.get("port") for p in rule.get("ports", [])]
+        want(ports and all(p in ("metrics", METRICS_PORT) for p in ports),
+             "an ingress rule opens ports %s, not only metrics" % ports)
+    return "from %d peer selector(s), port metrics" % sum(len(r["from"]) for r in rules)
 
 
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
@@ -951,6 +975,7 @@ CHECKS = [
     ("objects: every kind is there", c_kinds),
     ("objects: namespaced objects are in cpscale", c_namespaces),
     ("namespace: restricted Pod Security Standard", c_psa),
+    ("network policy: only Prometheus, only the metrics port", c_network_policy),
     ("deployment: 2 replicas", c_replicas),
     ("deployment: pod securityContext", c_pod_security),
     ("deployment: container securityContext", c_container_security),

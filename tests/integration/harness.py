@@ -561,3 +561,14 @@ class Prometheus:
         with open(self.config_path, "w") as fh:
             fh.write(_prometheus_config(self.scrape_targets, self.scrape_interval))
         return self.reload()
+
+
+def bench_arg_parser(doc):
+    """The argument parser every bench/ script starts from: its description
+    is the docstring's first line, and --cpscale defaults to the build's
+    binary in this checkout."""
+    import argparse
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--cpscale", default=os.path.join(repo, "build", "cpscale"))
+    return parser

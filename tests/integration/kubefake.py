@@ -187,9 +187,10 @@ class FakeApiserver:
             context.load_cert_chain(self.client_cert, self.client_key)
         return context
 
-    # write_kubeconfig: a kubeconfig for this server with the CA inline and
-    # either the bearer token or the client certificate and key inline.
-    def write_kubeconfig(self, path, auth="token", namespace="default"):
+    # write_kubeconfig: a kubeconfig for this server (or `server`, e.g. an
+    # Http2Front's url) with the CA inline and either the bearer token or
+    # the client certificate and key inline.
+    def write_kubeconfig(self, path, auth="token", namespace="default", server=None):
         def inline(file_name):
             with open(file_name, "rb") as handle:
                 return base64.b64encode(handle.read()).decode()
@@ -201,7 +202,7 @@ class FakeApiserver:
         else:
             raise ValueError("auth must be 'token' or 'cert'")
         lines = ["apiVersion: v1", "kind: Config", "clusters:", "- name: fake", "  cluster:",
-                 "    server: %s" % self.url,
+                 "    server: %s" % (server or self.url),
                  "    certificate-authority-data: %s" % inline(self.ca_file),
                  "contexts:", "- name: fake", "  context:", "    cluster: fake",
                  "    user: fake-user", "    namespace: %s" % namespace,
@@ -302,9 +303,105 @@ class FakeApiserver:
     def state(self):
         return self._control("GET", "/state")
 
+    def watch_settings(self, **settings):
+        """Bookmarks from now on: bookmarks="real" or "none", bookmark_interval_s."""
+        return self._control("POST", "/watch-settings", settings)
+
 
 def _decode(raw):
     try:
         return json.loads(raw) if raw else None
     except ValueError:
         return raw
+
+
+class Http2Front:
+    """nghttpx (Debian's nghttp2-proxy) in front of a FakeApiserver: TLS
+    with ALPN h2 and http/1.1 on its own port, HTTP/1.1 over TLS to the
+    fake behind it, as a real kube-apiserver speaks HTTP/2 to curl and
+    client-go. Bearer tokens pass through (client certificates do not).
+    Its access log names each request's protocol: lines are
+    `ALPN METHOD PATH STATUS`, ALPN "h2" for HTTP/2. The fake sees
+    `Via: 2 nghttpx` on what came in over HTTP/2."""
+
+    BINARY = "nghttpx"
+    WATCH_READ_TIMEOUT = "10m"   # watches stay quiet between bookmarks
+
+    def __init__(self, api):
+        self.api = api
+        self.proc = None
+        self.url = None
+        self.dir = tempfile.mkdtemp(prefix="h2front-", dir=api.dir)
+        self.access_log = os.path.join(self.dir, "access.log")
+        self.error_log = os.path.join(self.dir, "error.log")
+
+    @classmethod
+    def available(cls):
+        return shutil.which(cls.BINARY) is not None
+
+    def start(self):
+        pki = os.path.join(self.api.dir, "pki")
+        backend_port = int(self.api.url.rsplit(":", 1)[1])
+        port = _free_port()
+        command = [self.BINARY, "--conf=/dev/null", "--workers=1",
+                   "--frontend=127.0.0.1,%d" % port,
+                   "--backend=127.0.0.1,%d;;tls;sni=localhost" % backend_port,
+                   "--cacert=" + self.api.ca_file,
+                   "--backend-connections-per-host=64",
+                   "--backend-read-timeout=" + self.WATCH_READ_TIMEOUT,
+                   "--frontend-read-timeout=" + self.WATCH_READ_TIMEOUT,
+                   "--accesslog-file=" + self.access_log,
+                   "--accesslog-format=$alpn $method $path $status",
+                   "--errorlog-file=" + self.error_log, "--no-ocsp",
+                   os.path.join(pki, "server.key"), os.path.join(pki, "server.crt")]
+        self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = "https://127.0.0.1:%d" % port
+        deadline = time.monotonic() + START_TIMEOUT_S
+        context = self.api.tls_context()
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise FakeApiserverError("nghttpx exited with %d: %s"
+                                         % (self.proc.returncode, _read(self.error_log)))
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", context=context,
+                                            timeout=HTTP_TIMEOUT_S) as answer:
+                    if answer.status == 200:
+                        return self
+            except (OSError, urllib.error.URLError):
+                pass
+            time.sleep(POLL_S)
+        raise FakeApiserverError("nghttpx did not answer in time: %s" % _read(self.error_log))
+
+    def requests(self):
+        """The access log as (alpn, method, path, status) tuples."""
+        out = []
+        for line in _read(self.access_log).splitlines():
+            parts = line.split(" ")
+            if len(parts) >= 4:
+                out.append((parts[0], parts[1], " ".join(parts[2:-1]), parts[-1]))
+        return out
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _read(path):
+    try:
+        with open(path, errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return ""

@@ -25,6 +25,21 @@ class at a time:
       the API server answers the controllers' scale PATCHes (and, for 401,
       everything they send) with that status, Retry-After on 429, or late.
   watch_break  LIST/WATCH fail and the watch history is compacted (410).
+  watch_silent every watch is answered 200 and then sent no byte (the
+      controllers close it after --watch-progress-timeout and re-list)
+      while someone scales a target.
+  watch_gone   every watch answers 410 Gone: re-lists must back off (the
+      LISTs per episode are counted and bounded).
+  slow_patches someone scales all the bulk targets up, the scale PATCHes
+      are answered late, and half the time the leader's Lease requests
+      fail meanwhile: PATCHes queued behind slow ones, then a lost Lease.
+  retry_after_huge  one bulk target's PATCHes get 429 with
+      `Retry-After: 1000000000` (it must act again within the 5-minute
+      backoff ceiling once the fault ends: checked when the run lasts that
+      long after it).
+  slow_probes  64 connections to A's /healthz port each send one byte
+      every 2 s; /healthz must still answer within a kubelet's 1 s probe
+      timeout (the answer times are reported).
   someone_scales  another user (admin) scales a Deployment: real
       resourceVersion conflicts, and a reason to scale back down.
   lease_lost   the leader's Lease requests fail for longer than its renew
@@ -61,6 +76,10 @@ says which config each tick ran with. Checks, for every tick of A and B:
      invalid one's;
   5. flat memory: A's RSS over the last quarter of the run stays within
      2 MiB of its RSS after the warm-up.
+Each break is also charged to the fault class of the episode it fell in
+(or its settling second), and the breaks are reported per class.
+Besides api, web and idle, BULK_TARGETS more Deployments (bulk-NN, light
+constant demand) run throughout, so a tick has many PATCHes to send.
 Plus: B exits 0 after each SIGTERM and releases the Lease it held.
 
 Usage: soak.py --cpscale build/cpscale [--days 1] [--interval 10ms]
@@ -91,14 +110,22 @@ import test_controller as tc  # noqa: E402  (configs, controller process, fixtur
 
 TICKS_PER_DAY = 86400 // 15      # the default interval's ticks in a day
 TARGETS = ("api", "web", "idle")
+BULK_TARGETS = 20                # bulk-00.. : many targets, so PATCHes queue up
+BULK = tuple("bulk-%02d" % i for i in range(BULK_TARGETS))
+BULK_BOUNDS = (1, 6)
+BULK_QPS = 20
+ALL_TARGETS = TARGETS + BULK
 # min/max per target in the two valid configs; the invalid ones say 1..40
-GOOD_BOUNDS = {"good-1": {"api": (2, 12), "web": (1, 10), "idle": (1, 8)},
-               "good-2": {"api": (3, 16), "web": (2, 14), "idle": (2, 10)}}
+GOOD_BOUNDS = {"good-1": dict({"api": (2, 12), "web": (1, 10), "idle": (1, 8)},
+                              **{b: BULK_BOUNDS for b in BULK}),
+               "good-2": dict({"api": (3, 16), "web": (2, 14), "idle": (2, 10)},
+                              **{b: BULK_BOUNDS for b in BULK})}
 INVALID_BOUNDS = (1, 40)
 # what `admin` may set: inside both valid configs' bounds
 POD_SERIES_CAP = 16               # the emulator's series slots per target (>= any max)
 WEB_FALLBACK = 4                  # web's on_missing_metrics (inside both bounds)
-ADMIN_RANGE = {"api": (3, 12), "web": (2, 10), "idle": (2, 8)}
+ADMIN_RANGE = dict({"api": (3, 12), "web": (2, 10), "idle": (2, 8)},
+                   **{b: BULK_BOUNDS for b in BULK})
 QUERY_SUFFIX = {"good-1": " * 1", "good-2": " / 1", "invalid": " - 0"}
 INVALID_KINDS = ("syntax", "min_above_max", "unknown_key", "wrong_type", "empty",
                  "negative_slo")
@@ -108,6 +135,20 @@ PROM_TIMEOUT_S = 0.3
 KUBE_TIMEOUT = "1s"
 KUBE_TIMEOUT_S = 1.0
 WATCH_TIMEOUT = "2s"              # watches end and restart often, so watch faults meet them
+WATCH_PROGRESS_TIMEOUT = "1500ms" # a silent watch is given up after this
+BOOKMARK_INTERVAL_S = 0.5         # the fake's bookmarks: a healthy watch always makes progress
+WATCH_GONE_S = 6.0                # a persistent-410 episode lasts at least this
+WATCH_GONE_MAX_LISTS = 10         # LISTs per controller in one (backoff 1, 2, 4 s...; the storm sent thousands)
+SILENT_S = 4.0                    # a silent-watch episode lasts at least this
+SLOW_PATCH_DELAY_S = 0.8          # answered late, inside KUBE_TIMEOUT
+HUGE_RETRY_AFTER = 1000000000     # seconds: 31 years
+BACKOFF_CEILING_S = 300.0         # the controller's backoff ceiling (Retry-After clamped to it)
+SLOW_CLIENTS = 64
+SLOW_CLIENT_BYTE_S = 2.0          # each slow client sends one byte this often
+SLOW_PROBES_S = 6.0               # a slow-probe episode lasts at least this
+PROBE_TIMEOUT_S = 1.0             # a kubelet probe's default timeoutSeconds
+PROBE_EVERY_S = 0.5
+SETTLE_S = 1.0                    # a break this soon after an episode is charged to it
 LEASE = {"lease_duration": "3s", "renew_deadline": "2s", "retry_period": "500ms"}
 LEASE_DURATION_S = 3.0
 RETRY_PERIOD_S = 0.5
@@ -138,7 +179,12 @@ EPISODES_PER_ROUND = {
     "someone_scales": 3, "lease_lost": 1, "lease_stolen": 1,
     "two_controllers": 1, "sigterm": 1,
     "config_invalid": 2, "config_valid": 1, "healthy": 2,
+    "watch_silent": 1, "watch_gone": 1, "slow_patches": 1, "retry_after_huge": 1,
+    "slow_probes": 1,
 }
+# classes whose API hits are counted from the fake's fault rules
+API_FAULT_CLASSES = ("watch_break", "lease_lost", "watch_silent", "watch_gone", "slow_patches",
+                     "retry_after_huge")
 
 
 # ---- world -------------------------------------------------------------------
@@ -184,8 +230,8 @@ def config_text(variant, prometheus_url, interval):
               "  policy:", "    startup: %ds" % tc.STARTUP_S, "    metrics_lag: 2s",
               "  behavior:", "    scaleDown:", "      stabilizationWindowSeconds: 1",
               "targets:"]
-    for name in TARGETS:
-        lo, hi = bounds[name]
+    for name in ALL_TARGETS:
+        lo, hi = bounds.get(name, INVALID_BOUNDS)
         if kind == "min_above_max" and name == "web":
             lo, hi = 9, 3
         lines += ["  - namespace: shop", "    deployment: %s" % name,
@@ -278,6 +324,9 @@ class Soak:
         self.b_runs = 0
         self.rounds_done = 0
         self.api_hits = 0             # requests the current episode's API faults hit
+        self.probes = []              # (t, seconds or None) of /healthz under slow clients
+        self.probe_controls = []      # seconds or None of /healthz just before them
+        self.frozen = []              # (bulk target, end of its huge Retry-After episode)
         self.good = "good-1"
 
     # -- setup --
@@ -290,13 +339,14 @@ class Soak:
         seconds = int(self.args.max_minutes * 60) + 600
         for name, (low, high) in (("api", (40, 650)), ("web", (20, 500))):
             write_demand(os.path.join(self.workdir, name + ".csv"), seconds, self.rng, low, high)
-        self.kube = kubefake.FakeApiserver(manual_status=True)
+        self.kube = kubefake.FakeApiserver(
+            manual_status=True, extra_args=["--bookmark-interval", str(BOOKMARK_INTERVAL_S)])
         self.kube.start()
         self.kube.set_tokens({self.kube.token: "cpscale", B_TOKEN: "cpscale-b",
                               tc.EMULATOR_TOKEN: "emulator", ADMIN_TOKEN: "admin"})
         for ns in ("cpscale", "shop"):
             self.kube.seed(tc.namespace_object(ns))
-        self.initial = {"api": 3, "web": 2, "idle": 6}
+        self.initial = dict({"api": 3, "web": 2, "idle": 6}, **{b: 1 for b in BULK})
         for name, replicas in self.initial.items():
             self.kube.seed(tc.deployment("shop", name, replicas))
         self.kubeconfig_a = self.kube.write_kubeconfig(os.path.join(self.workdir, "kubeconfig-a"))
@@ -314,7 +364,8 @@ class Soak:
             [sys.executable, tc.EMULATOR,
              "--target", "shop/api=" + os.path.join(self.workdir, "api.csv"),
              "--target", "shop/web=" + os.path.join(self.workdir, "web.csv"),
-             "--target", "shop/idle=const:20",
+             "--target", "shop/idle=const:20"] + [
+                 arg for b in BULK for arg in ("--target", "shop/%s=const:%d" % (b, BULK_QPS))] + [
              "--service-rate", str(tc.SERVICE_RATE), "--base-latency-ms", str(tc.BASE_MS),
              "--startup-s", "2", "--slo-ms", str(tc.SLO_MS),
              # stable pod series names: with a new series per pod, Prometheus'
@@ -341,8 +392,9 @@ class Soak:
         self.a = tc.Controller(self.args.cpscale, self.workdir, "controller-a", self.config_a.path,
                                ["--kubeconfig", self.kubeconfig_a, "--identity", "soak-a",
                                 "--kube-timeout", KUBE_TIMEOUT, "--watch-timeout", WATCH_TIMEOUT,
+                                "--watch-progress-timeout", WATCH_PROGRESS_TIMEOUT,
                                 "--shutdown-grace", "%ds" % SHUTDOWN_GRACE_S])
-        self.a.port()
+        self.a_port = self.a.port()  # A's log grows to hundreds of MB: read it once
 
     def stop(self):
         for proc in (self.b, self.a):
@@ -382,6 +434,7 @@ class Soak:
                                self.config_b.path,
                                ["--kubeconfig", self.kubeconfig_b, "--identity", "soak-b",
                                 "--kube-timeout", KUBE_TIMEOUT, "--watch-timeout", WATCH_TIMEOUT,
+                                "--watch-progress-timeout", WATCH_PROGRESS_TIMEOUT,
                                 "--shutdown-grace", "%ds" % SHUTDOWN_GRACE_S])
 
     def lease_holder(self):
@@ -451,6 +504,45 @@ class Soak:
             self.kube.compact()
             time.sleep(seconds)
             self.clear_fault(stored)
+        elif kind in ("watch_silent", "watch_gone"):
+            rule = ({"silent": True} if kind == "watch_silent" else {"status": 410})
+            stored = self.kube.add_fault(verb="watch", resource="deployments", user=controllers,
+                                         **rule)
+            if kind == "watch_silent":  # a change the silent watch does not bring
+                name = rng.choice(TARGETS)
+                self.admin("PATCH", "/apis/apps/v1/namespaces/shop/deployments/%s/scale" % name,
+                           {"spec": {"replicas": ADMIN_RANGE[name][1]}})
+                detail = name
+            time.sleep(max(seconds, SILENT_S if kind == "watch_silent" else WATCH_GONE_S))
+            self.clear_fault(stored)
+        elif kind == "slow_patches":
+            for name in BULK:
+                self.admin("PATCH", "/apis/apps/v1/namespaces/shop/deployments/%s/scale" % name,
+                           {"spec": {"replicas": BULK_BOUNDS[1]}})
+            stored = [self.kube.add_fault(delay_s=SLOW_PATCH_DELAY_S, **scale)]
+            lose = rng.random() < 0.5
+            if lose:  # the leader's Lease requests fail while its PATCHes are slow
+                holder = self.lease_holder()
+                user = {v: k for k, v in USERS.items()}.get(holder, "cpscale")
+                time.sleep(rng.uniform(0, 1.0))
+                stored.append(self.kube.add_fault(resource="leases", user=user, status=503))
+                seconds = max(seconds, RENEW_DEADLINE_S + 1.0)
+            detail = "%d targets, lease %s" % (len(BULK), "lost" if lose else "kept")
+            time.sleep(seconds)
+            for rule in stored:
+                self.clear_fault(rule)
+        elif kind == "retry_after_huge":
+            name = rng.choice(BULK)
+            self.admin("PATCH", "/apis/apps/v1/namespaces/shop/deployments/%s/scale" % name,
+                       {"spec": {"replicas": BULK_BOUNDS[1]}})
+            stored = self.kube.add_fault(status=429, retry_after=HUGE_RETRY_AFTER,
+                                         **dict(scale, name=name))
+            time.sleep(seconds)
+            self.clear_fault(stored)
+            self.frozen.append((name, time.time()))
+            detail = name
+        elif kind == "slow_probes":
+            detail = self.slow_probes(max(seconds, SLOW_PROBES_S))
         elif kind == "someone_scales":
             name = rng.choice(TARGETS)
             lo, hi = ADMIN_RANGE[name]
@@ -496,6 +588,56 @@ class Soak:
         else:
             time.sleep(seconds)
         return detail
+
+    def slow_probes(self, seconds):
+        """SLOW_CLIENTS connections to A's port, each sending one byte of a
+        request every SLOW_CLIENT_BYTE_S, while /healthz is probed every
+        PROBE_EVERY_S (kubelet's timeout); returns the slowest answer."""
+        import socket
+        port = self.a_port
+        request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        self.probe_controls.append(self.probe(port))  # before the slow clients: the probe works
+        clients = []
+        for _ in range(SLOW_CLIENTS):
+            try:
+                clients.append([socket.create_connection(("127.0.0.1", port), timeout=1), 0])
+            except OSError:
+                break
+        end = time.time() + seconds
+        next_byte = time.time()
+        answered = []
+        while time.time() < end:
+            if time.time() >= next_byte:
+                for client in clients:
+                    try:
+                        client[0].send(request[client[1] % (len(request) - 1):][:1])
+                        client[1] += 1
+                    except OSError:
+                        pass
+                next_byte += SLOW_CLIENT_BYTE_S
+            began = time.time()
+            took = self.probe(port)
+            self.probes.append((began, took))
+            answered.append(took)
+            time.sleep(PROBE_EVERY_S)
+        for client in clients:
+            client[0].close()
+        worst = max((t for t in answered if t is not None), default=None)
+        return "%d clients, %d probes, %d unanswered, slowest %s s" % (
+            len(clients), len(answered), sum(1 for t in answered if t is None),
+            "%.3f" % worst if worst is not None else "-")
+
+    @staticmethod
+    def probe(port):
+        """Seconds /healthz took to answer 200, None past PROBE_TIMEOUT_S."""
+        began = time.time()
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port,
+                                        timeout=PROBE_TIMEOUT_S) as answer:
+                answer.read()
+                return time.time() - began if answer.status == 200 else None
+        except Exception:
+            return None
 
     def clear_fault(self, stored):
         """Remove an injected API fault; adds the requests it hit to the
@@ -700,10 +842,25 @@ class Checker:
             times.append(w[0])
             writes.append(w)
         self.breaks = {}
+        self.breaks_by_class = {}
         self.patches_after_takeover = []  # s from a forced takeover to a PATCH
 
-    def broke(self, invariant, detail):
+    def broke(self, invariant, detail, t=None):
+        """One break; `t` charges it to the episode it fell in."""
         self.breaks.setdefault(invariant, []).append(detail)
+        kind = self.class_at(t) if t is not None else "unplaced"
+        self.breaks_by_class[kind] = self.breaks_by_class.get(kind, 0) + 1
+
+    def class_at(self, t):
+        """The fault class of the episode at t, else of the one whose
+        settling second t falls in."""
+        settling = None
+        for kind, begin, end, _, _ in self.soak.episodes:
+            if begin <= t <= end:
+                return kind
+            if end < t <= end + SETTLE_S:
+                settling = kind
+        return settling or "between episodes"
 
     def replicas_by_rv(self):
         """resourceVersion -> spec.replicas after each successful Deployment
@@ -773,7 +930,8 @@ class Checker:
             if tick["variant"] not in allowed:
                 self.broke("last good config in force",
                            "%s tick at %.3f ran %s, want %s" % (user, tick["t"], tick["variant"],
-                                                                sorted(a for a in allowed if a)))
+                                                                sorted(a for a in allowed if a)),
+                           tick["t"])
         # 1-3 on every PATCH
         patches = [r for r in self.api if r.get("verb") == "patch"
                    and r.get("subresource") == "scale" and r.get("user") == user]
@@ -787,26 +945,27 @@ class Checker:
             tick = tick_at(r["t"])
             where = "%s PATCH %s=%s at %.3f" % (user, r.get("name"), replicas, r["t"])
             if tick is None:
-                self.broke("PATCH inside a tick", where + " before any query")
+                self.broke("PATCH inside a tick", where + " before any query", r["t"])
                 continue
             lo, hi = bounds_of(tick["variant"], r.get("name"))
             if not isinstance(replicas, int) or not lo <= replicas <= hi:
                 self.broke("within min/max", "%s outside %d..%d (%s)" % (where, lo, hi,
-                                                                     tick["variant"]))
+                                                                     tick["variant"]), r["t"])
             if tick["missing"] and seen is not None:
                 downs_checked += 1
                 if replicas < seen:
                     self.broke("no scale-down on missing data", "%s from %d, tick faults %s"
-                               % (where, seen, tick["metrics"]))
+                               % (where, seen, tick["metrics"]), r["t"])
             n_own = bisect.bisect_left(own_times, r["t"])
             if n_own == 0 or own_writes[n_own - 1][1] != identity:
                 self.broke("no PATCH without the lease", where + ": its last Lease write %s"
-                           % ("released it" if n_own else "does not exist"))
+                           % ("released it" if n_own else "does not exist"), r["t"])
                 continue
             renewed = own_times[n_own - 1]
             if r["t"] - renewed > RENEW_DEADLINE_S + PATCH_TRANSIT_S:
                 self.broke("no PATCH without the lease", "%s: last renewed %.3f s before, past "
-                           "the %g s renew deadline" % (where, r["t"] - renewed, RENEW_DEADLINE_S))
+                           "the %g s renew deadline" % (where, r["t"] - renewed, RENEW_DEADLINE_S),
+                           r["t"])
             # someone else's write since: only a forced takeover (no protocol
             # lets anyone take an unexpired Lease), seen at the next renew
             since = leases[bisect.bisect_right(lease_times, renewed):
@@ -817,7 +976,8 @@ class Checker:
                 self.patches_after_takeover.append(late)
                 if late > NOTICE_S:
                     self.broke("no PATCH without the lease",
-                               "%s: %.3f s after %r took the Lease" % (where, late, foreign[0][1]))
+                               "%s: %.3f s after %r took the Lease" % (where, late, foreign[0][1]),
+                               r["t"])
         # the controller's own tick lines: bounds, and held on missing data
         lines = ambiguous = 0
         for path in log_paths:
@@ -841,10 +1001,10 @@ class Checker:
                            <= bounds_of(t["variant"], name)[1] for t in candidates):
                     self.broke("within min/max", "%s decided %s=%d outside %s"
                                % (user, name, rec["desired"],
-                                  [bounds_of(t["variant"], name) for t in candidates]))
+                                  [bounds_of(t["variant"], name) for t in candidates]), logged)
                 if all(t["missing"] for t in candidates) and rec["desired"] < rec["current"]:
                     self.broke("no scale-down on missing data", "%s decided %s %d -> %d"
-                               % (user, name, rec["current"], rec["desired"]))
+                               % (user, name, rec["current"], rec["desired"]), logged)
         missing = sum(1 for t in ticks if t["missing"])
         return {"ticks": len(ticks), "missing_ticks": missing, "patches": len(patches),
                 "patches_in_missing_ticks": downs_checked, "tick_lines": lines,
@@ -863,14 +1023,14 @@ class Checker:
         for s in soak.sigterms:
             if s["code"] != 0 or s["seconds"] > SHUTDOWN_GRACE_S + 1.5:
                 self.broke("SIGTERM: exit 0 within the grace",
-                           "exit %s after %.2f s" % (s["code"], s["seconds"]))
+                           "exit %s after %.2f s" % (s["code"], s["seconds"]), s["t"])
             if s["held"]:
                 released = [r for r in self.api if r.get("resource") == "leases"
                             and r.get("user") == "cpscale-b" and r.get("status") == 200
                             and r["t"] >= s["t"]
                             and not ((r.get("body") or {}).get("spec") or {}).get("holderIdentity")]
                 if not released:
-                    self.broke("SIGTERM: lease released", "B held it at %.3f" % s["t"])
+                    self.broke("SIGTERM: lease released", "B held it at %.3f" % s["t"], s["t"])
         # 5. memory
         rss = soak.rss
         if len(rss) >= 8:
@@ -893,8 +1053,10 @@ class Checker:
             if kind.startswith("prom_"):
                 lo, hi = bisect.bisect_left(proxied_t, begin), bisect.bisect_right(proxied_t, end)
                 n = sum(1 for _, mode in proxied[lo:hi] if mode != "pass")
-            elif kind.startswith("api_") or kind in ("watch_break", "lease_lost"):
+            elif kind.startswith("api_") or kind in API_FAULT_CLASSES:
                 n = api_hits
+            elif kind == "slow_probes":
+                n = SLOW_CLIENTS
             elif kind == "healthy":
                 n = 0
             else:
@@ -912,8 +1074,56 @@ class Checker:
         figures["patches_after_forced_takeover"] = {
             "count": len(self.patches_after_takeover),
             "latest_s": round(max(self.patches_after_takeover, default=0), 3)}
+        figures.update(self.new_class_figures())
         figures["breaks"] = {k: len(v) for k, v in self.breaks.items()}
+        figures["breaks_by_class"] = {k: self.breaks_by_class.get(k, 0)
+                                      for k in sorted(set(EPISODES_PER_ROUND) | set(self.breaks_by_class))}
         return figures
+
+    def new_class_figures(self):
+        """What the watch, PATCH-queue, Retry-After and probe classes did:
+        LISTs per persistent-410 episode, /healthz answer times under slow
+        clients, and when a target frozen by a huge Retry-After acted again."""
+        soak = self.soak
+        out = {}
+        lists = sorted(r["t"] for r in self.api if r.get("verb") == "list"
+                       and r.get("resource") == "deployments" and r.get("user") == "cpscale")
+        per_episode = []
+        for kind, begin, end, _, _ in soak.episodes:
+            if kind == "watch_gone":
+                n = bisect.bisect_right(lists, end) - bisect.bisect_left(lists, begin)
+                per_episode.append(n)
+                if n > WATCH_GONE_MAX_LISTS:
+                    self.broke("re-lists backed off", "%d LISTs in one persistent-410 episode of "
+                               "%.1f s" % (n, end - begin), begin)
+        out["watch_gone_lists_per_episode"] = per_episode
+        silent = [r for r in read_jsonl(soak.a.log_path) if r.get("reason") == "no_progress"
+                  and r.get("msg") == "listing again after a wait"]
+        out["watch_silent_relists_a"] = len(silent)
+        times = [took for _, took in soak.probes]
+        out["probes"] = {"count": len(times), "unanswered": sum(1 for t in times if t is None),
+                         "slowest_s": round(max((t for t in times if t is not None), default=0), 3),
+                         "before_slow_clients_s": [None if t is None else round(t, 3)
+                                                   for t in soak.probe_controls]}
+        for began, took in soak.probes:
+            if took is None:
+                self.broke("probes answer under slow clients",
+                           "/healthz unanswered within %g s at %.3f" % (PROBE_TIMEOUT_S, began), began)
+        run_end = soak.episodes[-1][2] if soak.episodes else 0
+        acted = []
+        for name, ended in soak.frozen:
+            if run_end - ended < BACKOFF_CEILING_S + 10:
+                acted.append({"target": name, "acted_again_s": None, "checked": False})
+                continue
+            later = [r["t"] for r in self.api if r.get("verb") == "patch" and r.get("name") == name
+                     and r.get("user") == "cpscale" and r["t"] > ended]
+            again = round(later[0] - ended, 1) if later else None
+            acted.append({"target": name, "acted_again_s": again, "checked": True})
+            if again is None or again > BACKOFF_CEILING_S + 10:
+                self.broke("acts again after a huge Retry-After",
+                           "%s: %s s after the fault ended" % (name, again), ended - SETTLE_S / 2)
+        out["retry_after_huge"] = acted
+        return out
 
 
 def main():
@@ -969,10 +1179,20 @@ def main():
         for invariant in ("within min/max", "no scale-down on missing data",
                           "no PATCH without the lease", "last good config in force",
                           "flat memory", "PATCH inside a tick", "SIGTERM: exit 0 within the grace",
-                          "SIGTERM: lease released"):
+                          "SIGTERM: lease released", "re-lists backed off",
+                          "probes answer under slow clients",
+                          "acts again after a huge Retry-After"):
             found = checker.breaks.get(invariant, [])
             checks.check("invariant: %s" % invariant, not found,
                          "%d breaks: %s" % (len(found), "; ".join(found[:3])) if found else "0 breaks")
+        for kind in ("watch_silent", "watch_gone", "slow_patches", "retry_after_huge",
+                     "slow_probes"):
+            n = figures["breaks_by_class"].get(kind, 0)
+            checks.check("fault class %s: 0 invariant breaks" % kind, n == 0, "%d breaks" % n)
+        print("breaks by class: " + json.dumps(figures["breaks_by_class"], sort_keys=True))
+        print("new classes: " + json.dumps({k: figures[k] for k in (
+            "watch_gone_lists_per_episode", "watch_silent_relists_a", "probes",
+            "retry_after_huge")}, sort_keys=True))
         print("figures: " + json.dumps(figures, sort_keys=True))
         if args.report:
             with open(args.report, "w") as handle:

@@ -10,6 +10,13 @@ Scenarios (each prints one line per check; the run ends with
                    scale-up limits, with fewer events than ticks
   prometheus       down, slow, 500, garbage JSON: never a scale-down
   apiserver        401, 403, 409, 429 + Retry-After, 500 and timeouts
+  watch            LIST+WATCH: one LIST, no GETs, changes arrive, one 410
+                   gives exactly one re-list, a broken watch falls back to GETs
+  watch-storm      every watch 410 (then every watch ending at once): re-lists
+                   back off, are logged and counted
+  watch-silent     a watch held open without a byte: given up after
+                   --watch-progress-timeout, the true count read
+  watch-bookmarks  real-shaped bookmarks (no name, replicas 0) change nothing
   leases           two controllers at once (one patches); a lease lost
                    mid-run (no PATCH after the renew deadline)
   reload           an invalid config is refused while the old one works;
@@ -29,8 +36,10 @@ valgrind (memcheck, leaks counted as errors) and each run must end clean.
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -562,6 +571,55 @@ def scenario_prometheus_faults(checks, env):
                  "%d failures logged" % len(errors))
 
 
+def scenario_staleness(checks, env):
+    """max_staleness is deprecated (issue 12, defect 8): loading it warns at
+    its file:line:col. Stale data is still never decided on: when the real
+    Prometheus stops scraping, the series leave the instant queries (the
+    staleness markers, the rate window) and the metrics go missing."""
+    targets = [{"namespace": "shop", "deployment": "idle", "min": 1, "max": 20}]
+    path = write_config(os.path.join(env.workdir, "staleness.yaml"), env.prom.url, targets)
+    with open(path) as handle:
+        text = handle.read()
+    text = text.replace("prometheus:\n", "prometheus:\n  max_staleness: 30s\n", 1)
+    with open(path, "w") as handle:
+        handle.write(text)
+    scraped = list(env.prom.scrape_targets)
+    controller = Controller(env.cpscale, env.workdir, "staleness", path,
+                            ["--kubeconfig", env.kubeconfig, "--dry-run"])
+    try:
+        warned = controller.wait_for(lambda r: r.get("msg") == "deprecated config key", 20,
+                                     "the deprecation warning")
+        checks.check("staleness: max_staleness warns at file:line:col",
+                     "%s:4:18: prometheus.max_staleness is deprecated" % path
+                     in str(warned[0].get("error")), str(warned[0].get("error")))
+        fresh = controller.wait_for(
+            lambda r: r.get("msg") == "tick" and r.get("target") == "shop/idle"
+            and not str(r.get("reason", "")).startswith("missing"), 30, "a tick on fresh data")
+        checks.check("staleness: fresh data is decided on", fresh,
+                     "reason %s" % fresh[0].get("reason"))
+        stopped = time.time()
+        env.prom.set_scrape_targets([])
+        seen = len(controller.lines())
+
+        def missing(r):
+            return (r.get("msg") == "tick" and r.get("target") == "shop/idle"
+                    and str(r.get("reason", "")).startswith("missing_metrics"))
+        deadline = stopped + 60 * TIME_FACTOR
+        while time.time() < deadline and not any(missing(r) for r in controller.lines()[seen:]):
+            time.sleep(0.2)
+        elapsed = time.time() - stopped
+        limit = 30 * TIME_FACTOR  # the 10 s rate window, a scrape, a tick, load
+        checks.check("staleness: scrape stopped -> metrics missing within %gs" % limit,
+                     any(missing(r) for r in controller.lines()[seen:]) and elapsed <= limit,
+                     "after %.1fs" % elapsed)
+    finally:
+        env.prom.set_scrape_targets(scraped)
+        controller.stop()
+    env.prom.wait_for_series(
+        'sum(rate(http_requests_total{namespace="shop"}[%s]))' % SHORT_WINDOW, 60)
+    time.sleep(11)
+
+
 def scenario_queries_per_tick(checks, env):
     """Queries per tick do not grow with targets: one per metric."""
     targets = [{"namespace": "shop", "deployment": "idle"}] + \
@@ -896,14 +954,17 @@ def scenario_watch(checks, env):
     checks.check("watch: a change made elsewhere reaches the next tick", current == [13],
                  "current %s" % current)
     # the next watch (they are reopened every 2 s) is answered 410 Gone, as
-    # a server answers a resourceVersion it has compacted away
+    # a server answers a resourceVersion it has compacted away: exactly one
+    # re-list (after a short backoff), then watching goes on (a storm of
+    # re-lists, or none, fails)
     seq = last_seq(env)
     env.kube.add_fault(verb="watch", resource="deployments", count=1, status=410)
     time.sleep(5 * TIME_FACTOR)
     relists = [r for r in env.kube.log(since=seq) if r.get("verb") == "list"]
     status, metrics = controller.http("/metrics")
-    checks.check("watch: 410 Gone leads to a new LIST", len(relists) >= 1 and
-                 "cpscale_watch_lists_total" in metrics, "%d re-lists" % len(relists))
+    checks.check("watch: one 410 Gone leads to exactly one new LIST",
+                 len(relists) == 1 and 'cpscale_watch_relists_total{reason="gone"} 1' in metrics,
+                 "%d re-lists" % len(relists))
     # a broken watch: every watch and list fails; ticks go back to GETs
     env.kube.add_fault(verb=["watch", "list"], resource="deployments", status=500)
     seq = last_seq(env)
@@ -917,6 +978,135 @@ def scenario_watch(checks, env):
     checks.check("watch: exit 0", code == 0, "exit %s" % code)
     clean, report = controller.valgrind_clean()
     checks.check("watch: valgrind clean", clean, report)
+
+
+def lists_per_minute(records, begin, end):
+    """LISTs of Deployments per minute in the request log between two times."""
+    lists = [r for r in records if r.get("verb") == "list" and r.get("resource") == "deployments"
+             and begin <= r["t"] <= end]
+    return len(lists) * 60.0 / max(end - begin, 1e-3), len(lists)
+
+
+def scenario_watch_storm(checks, env):
+    """Defect 1: every watch answers 410 Gone (and, in a second phase, every
+    watch ends at once with 200). The controller re-lists with a backoff
+    (client-go's reflector: 1 s doubling to 30 s), logs each re-list with
+    its reason and counts it; it used to send ~2,500 LIST+WATCH pairs a
+    second."""
+    env.set_replicas("idle", IDLE_START_REPLICAS)
+    targets = [{"namespace": "shop", "deployment": "idle", "max": 20}]
+    config = write_config(os.path.join(env.workdir, "watch-storm.yaml"), env.prom.url, targets)
+    # watches end every 2 s, so the next one meets the fault at once
+    controller = Controller(env.cpscale, env.workdir, "watch-storm", config,
+                            ["--kubeconfig", env.kubeconfig, "--dry-run", "--watch-timeout", "2s"])
+    controller.wait_for(lambda r: r.get("msg") == "tick", 15, "a first tick")
+    seq = last_seq(env)
+    begin = time.time()
+    env.kube.add_fault(verb="watch", resource="deployments", status=410)
+    time.sleep(30)
+    end = time.time()
+    env.kube.clear_faults()
+    per_minute, n = lists_per_minute(env.kube.log(since=seq), begin, end)
+    # backoff 1+2+4+8+16 s (x jitter up to 1.5): at most ~6 in 30 s; allow 12
+    checks.check("watch-storm: a persistent 410 gets re-lists with a backoff",
+                 2 <= n <= 12, "%d LISTs in %.0f s (%.1f per minute)" % (n, end - begin, per_minute))
+    logged = [r for r in controller.lines() if r.get("msg") == "listing again after a wait"
+              and r.get("reason") == "gone"]
+    status, metrics = controller.http("/metrics")
+    counted = [line for line in metrics.splitlines()
+               if line.startswith('cpscale_watch_relists_total{reason="gone"}')]
+    checks.check("watch-storm: each re-list is logged with its reason and counted",
+                 len(logged) >= max(n - 1, 1) and counted
+                 and int(float(counted[0].split()[-1])) >= max(n - 1, 1),
+                 "%d log lines, %s" % (len(logged), counted))
+    # every watch now ends at once with 200 (a proxy that closes it)
+    seq = last_seq(env)
+    begin = time.time()
+    env.kube.add_fault(verb="watch", resource="deployments", status=200)
+    time.sleep(15)
+    end = time.time()
+    env.kube.clear_faults()
+    watches = [r for r in env.kube.log(since=seq) if r.get("verb") == "watch"
+               and begin <= r["t"] <= end]
+    checks.check("watch-storm: watches that end at once are reopened with a backoff",
+                 1 <= len(watches) <= 12, "%d WATCHes in %.0f s" % (len(watches), end - begin))
+    code = controller.stop()
+    checks.check("watch-storm: exit 0", code == 0, "exit %s" % code)
+    clean, report = controller.valgrind_clean()
+    checks.check("watch-storm: valgrind clean", clean, report)
+
+
+def scenario_watch_silent(checks, env):
+    """Defect 4: a watch held open without a byte while the real replicas
+    change. After --watch-progress-timeout the controller closes it, reads
+    the target with GETs and re-lists: a tick reads the true count (it used
+    to read the old one until --watch-timeout + 30 s)."""
+    env.set_replicas("idle", IDLE_START_REPLICAS)
+    env.kube.watch_settings(bookmarks="none")
+    targets = [{"namespace": "shop", "deployment": "idle", "max": 20}]
+    config = write_config(os.path.join(env.workdir, "watch-silent.yaml"), env.prom.url, targets)
+    # the first watch is silent from its first byte on (the LIST is not)
+    env.kube.add_fault(verb="watch", resource="deployments", silent=True, count=1)
+    controller = Controller(env.cpscale, env.workdir, "watch-silent", config,
+                            ["--kubeconfig", env.kubeconfig, "--dry-run", "--watch-timeout", "60s",
+                             "--watch-progress-timeout", "3s"])
+    try:
+        controller.wait_for(lambda r: r.get("msg") == "tick" and r.get("current") == IDLE_START_REPLICAS,
+                            15, "a tick reading the listed count")
+        env.set_replicas("idle", 13)
+        changed = time.time()
+        found = None
+        while time.time() < changed + 15 * TIME_FACTOR and not found:
+            found = [r for r in tick_lines(controller, "shop/idle") if r.get("current") == 13]
+            time.sleep(0.2)
+        checks.check("watch-silent: a silent watch is given up; the true count is read",
+                     bool(found), "current %s after %.0f s" % (
+                         [r.get("current") for r in tick_lines(controller, "shop/idle")][-1:],
+                         time.time() - changed))
+        logged = [r for r in controller.lines() if r.get("msg") == "listing again after a wait"
+                  and r.get("reason") == "no_progress"]
+        checks.check("watch-silent: the re-list is logged as no_progress", bool(logged),
+                     "%d lines" % len(logged))
+    finally:
+        env.kube.watch_settings(bookmarks="real")
+        code = controller.stop()
+    checks.check("watch-silent: exit 0", code == 0, "exit %s" % code)
+    clean, report = controller.valgrind_clean()
+    checks.check("watch-silent: valgrind clean", clean, report)
+
+
+def scenario_watch_bookmarks(checks, env):
+    """Real-shaped bookmarks (no name, spec.replicas 0) every 0.3 s: only
+    their resourceVersion counts. No target reads 0 or "not found", no
+    bookmark is taken for a bad event (no re-list), and the cache stays in
+    use."""
+    env.set_replicas("idle", IDLE_START_REPLICAS)
+    env.kube.watch_settings(bookmarks="real", bookmark_interval_s=0.3)
+    targets = [{"namespace": "shop", "deployment": "idle", "max": 20}]
+    config = write_config(os.path.join(env.workdir, "watch-bookmarks.yaml"), env.prom.url, targets)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "watch-bookmarks", config,
+                            ["--kubeconfig", env.kubeconfig, "--dry-run", "--watch-timeout", "60s",
+                             "--watch-progress-timeout", "2s"])
+    try:
+        time.sleep(8 * TIME_FACTOR)
+        ticks = tick_lines(controller, "shop/idle")
+        currents = sorted(set(r["current"] for r in ticks if "current" in r))
+        lists = [r for r in env.kube.log(since=seq) if r.get("verb") == "list"]
+        status, metrics = controller.http("/metrics")
+        checks.check("watch-bookmarks: bookmarks never change a target's count",
+                     len(ticks) >= 3 and currents == [IDLE_START_REPLICAS]
+                     and not [r for r in ticks if r.get("error")],
+                     "%d ticks, currents %s" % (len(ticks), currents))
+        checks.check("watch-bookmarks: bookmarks keep the watch alive (one LIST, cache in use)",
+                     len(lists) == 1 and "cpscale_targets_read_from_watch 1" in metrics,
+                     "%d LISTs" % len(lists))
+    finally:
+        env.kube.watch_settings(bookmarks="real", bookmark_interval_s=5.0)
+        code = controller.stop()
+    checks.check("watch-bookmarks: exit 0", code == 0, "exit %s" % code)
+    clean, report = controller.valgrind_clean()
+    checks.check("watch-bookmarks: valgrind clean", clean, report)
 
 
 def scenario_leases(checks, env):
@@ -947,12 +1137,15 @@ def scenario_leases(checks, env):
     holder = (lease or {}).get("spec", {}).get("holderIdentity")
     checks.check("two controllers: exactly one of them patches", len(users) == 1,
                  "patching users %s, holder %s" % (sorted(users), holder))
-    code_b = b.stop()
     leader_user = next(iter(users)) if users else "cpscale"
+    # Whichever replica won, stop the other one and cut the winner off its
+    # Lease (the check used to stop B even when B was the leader, so the
+    # fault then hit nobody and the scenario passed without testing).
+    leader_proc, standby = (a, b) if leader_user == "cpscale" else (b, a)
+    standby_code = standby.stop()
     # Now the leader's lease writes and reads fail from here on.
     env.kube.add_fault(resource="leases", user=leader_user, status=500)
     cut = time.time()
-    leader_proc = a if leader_user == "cpscale" else None
     for _ in range(8):
         env.set_replicas("idle", IDLE_START_REPLICAS)
         time.sleep(1 * TIME_FACTOR)
@@ -968,15 +1161,25 @@ def scenario_leases(checks, env):
     checks.check("lease lost: no PATCH after the renew deadline", not late,
                  "%d late patches; %d renewals, the last %.1f s before the cut"
                  % (len(late), len(renewals), cut - last_renew))
+    failed_attempts = [r for r in records if r.get("resource") == "leases"
+                       and r.get("user") == leader_user and r["t"] > cut and r.get("fault")]
+    checks.check("lease lost: the fault hit the leader's Lease requests", bool(failed_attempts),
+                 "%d faulted Lease requests from %s" % (len(failed_attempts), leader_user))
+    # read before stop: shutting down also logs "stopped leading"
+    stepped_down = [r for r in leader_proc.lines() if r.get("msg") == "stopped leading"
+                    and "renew deadline" in r.get("why", "")]
+    warned = [r for r in leader_proc.lines() if r.get("msg") == "lease attempt failed"
+              and r.get("level") in ("warn", "WARN", "warning")]
     env.kube.clear_faults()
-    code_a = a.stop()
-    checks.check("two controllers: both exit 0", code_a == 0 and code_b == 0,
-                 "exit %s and %s" % (code_a, code_b))
+    leader_code = leader_proc.stop()
+    checks.check("two controllers: both exit 0", leader_code == 0 and standby_code == 0,
+                 "exit %s and %s" % (leader_code, standby_code))
     for proc in (a, b):
         clean, report = proc.valgrind_clean()
         checks.check("%s: valgrind clean" % proc.name, clean, report)
-    stepped_down = [r for r in (leader_proc or b).lines() if r.get("msg") == "stopped leading"]
-    checks.check("lease lost: the leader logs that it stopped leading", bool(stepped_down))
+    checks.check("lease lost: the leader logs that it stopped leading (renew deadline)",
+                 bool(stepped_down), "leader %s" % leader_proc.name)
+    checks.check("lease lost: failed Lease attempts are logged at WARN", bool(warned))
     env.set_users({})
 
 
@@ -1274,15 +1477,277 @@ def scenario_rbac(checks, env):
                  "unused: %s" % sorted(set(unused)))
 
 
+# ---- writes, the Lease, connections, Retry-After, User-Agent, HTTP/2 ----------
+
+SLOW_PATCH_TARGETS = 60
+SLOW_PATCH_DELAY_S = 1.5
+RENEW_DEADLINE_S = 3.0
+LOSS_MARGIN_S = 0.5        # the fake's clock vs the controller's, and transit
+USER_AGENT_RE = re.compile(r"^cpscale/(\S+) \(linux/(amd64|arm64|386|arm|ppc64le|s390x|riscv64)\)$")
+
+
+def seed_targets(env, namespace, names, replicas=1):
+    """A namespace with one Deployment per name; targets whose min_replicas
+    (2) is above `replicas`, so each wants one PATCH without any metric."""
+    env.kube.seed(namespace_object(namespace))
+    for name in names:
+        env.kube.seed(deployment(namespace, name, replicas))
+    return [{"namespace": namespace, "deployment": name, "min": 2, "max": 4} for name in names]
+
+
+def unseed_targets(env, namespace, names):
+    for name in names:
+        env.kube.delete("/apis/apps/v1/namespaces/%s/deployments/%s" % (namespace, name))
+
+
+def metric_value(text, name, labels=""):
+    for line in text.splitlines():
+        if line.startswith(name + labels + " ") or (not labels and line.startswith(name + " ")):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def slow_patches_run(checks, env, kubeconfig, tag):
+    """60 targets whose PATCHes the fake answers 1.5 s late; the Lease is
+    cut once PATCHes flow. Returns (PATCHes arriving after the loss was
+    observable, the last one's lateness in s, controller)."""
+    namespace = "bulk-" + tag
+    names = ["w%02d" % i for i in range(SLOW_PATCH_TARGETS)]
+    targets = seed_targets(env, namespace, names)
+    leader = {"lease_duration": "4s", "renew_deadline": "%gs" % RENEW_DEADLINE_S,
+              "retry_period": "1s"}
+    config = write_config(os.path.join(env.workdir, "slow-%s.yaml" % tag), env.prom.url,
+                          targets, leader=leader)
+    delete_lease(env)
+    env.kube.add_fault(verb="patch", namespace=namespace, delay_s=SLOW_PATCH_DELAY_S)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "slow-" + tag, config,
+                            ["--kubeconfig", kubeconfig, "--identity", "replica-slow"])
+    deadline = time.time() + 30 * TIME_FACTOR
+    while time.time() < deadline:
+        if [r for r in patches(env.kube.log(since=seq)) if r.get("namespace") == namespace]:
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)
+    env.kube.add_fault(resource="leases", status=500)
+    cut = time.time()
+    time.sleep(SLOW_PATCH_TARGETS / 8 * SLOW_PATCH_DELAY_S + 6)
+    records = env.kube.log(since=seq)
+    renewals = [r for r in records if r.get("resource") == "leases" and r.get("status") in (200, 201)
+                and r.get("method") in ("PUT", "POST")]
+    last_renew = max((r["t"] for r in renewals), default=cut)
+    observable = last_renew + RENEW_DEADLINE_S + LOSS_MARGIN_S
+    sent = [r for r in patches(records) if r.get("namespace") == namespace]
+    late = [r for r in sent if r["t"] > observable]
+    lateness = max((r["t"] - observable for r in late), default=0.0)
+    metrics = controller.http("/metrics")[1] if controller.process.poll() is None else ""
+    stepped_down = [r for r in controller.lines() if r.get("msg") == "stopped leading"]
+    env.kube.clear_faults()
+    code = controller.stop()
+    unseed_targets(env, namespace, names)
+    checks.check("%s: the leader was patching before the cut" % tag,
+                 any(r["t"] <= cut for r in sent), "%d PATCHes in all" % len(sent))
+    checks.check("%s: the leader stepped down" % tag, bool(stepped_down))
+    checks.check("%s: no PATCH reaches the fake after the Lease loss is observable" % tag,
+                 not late, "%d PATCHes after the loss (renewed last %.1f s before the cut), the "
+                 "last %.1f s after" % (len(late), cut - last_renew, lateness))
+    dropped = sum(metric_value(metrics, "cpscale_writes_dropped_total", '{reason="%s"}' % why) or 0
+                  for why in ("stale", "not_leader"))
+    checks.check("%s: queued PATCHes were dropped and counted" % tag, dropped > 0,
+                 "cpscale_writes_dropped_total %g" % dropped)
+    checks.check("%s: exits 0" % tag, code == 0, "exit %s" % code)
+    print("#   %s: %d PATCHes sent, %d after the loss was observable (last %.1f s late)"
+          % (tag, len(sent), len(late), lateness))
+    return controller
+
+
+def scenario_slow_patches(checks, env):
+    """Defect 2: the Lease is checked when each PATCH starts, not when it
+    is queued; queued PATCHes go on loss; the Lease never waits behind them."""
+    slow_patches_run(checks, env, env.kubeconfig, "slow-patches")
+
+
+def scenario_connections(checks, env):
+    """Defect 3: 8 namespaces = 8 watches over HTTP/1.1 (one connection
+    each); the Lease, PATCHes and Events must still get connections."""
+    namespaces = ["conn%d" % i for i in range(8)]
+    targets = []
+    for namespace in namespaces:
+        targets += seed_targets(env, namespace, ["app"])
+    leader = {"lease_duration": "4s", "renew_deadline": "3s", "retry_period": "1s"}
+    config = write_config(os.path.join(env.workdir, "connections.yaml"), env.prom.url, targets,
+                          leader=leader)
+    delete_lease(env)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "connections", config,
+                            ["--kubeconfig", env.kubeconfig, "--identity", "replica-conn"])
+    time.sleep(10 * TIME_FACTOR)
+    records = env.kube.log(since=seq)
+    watches = {r.get("namespace") for r in records if r.get("verb") == "watch"}
+    leader_lines = [r for r in controller.lines() if r.get("msg") == "became leader"]
+    sent = [r for r in patches(records) if r.get("namespace") in namespaces
+            and r.get("status") == 200]
+    code = controller.stop()
+    for namespace in namespaces:
+        unseed_targets(env, namespace, ["app"])
+    checks.check("8 namespaces: one watch per namespace", len(watches & set(namespaces)) == 8,
+                 "watched %s" % sorted(w for w in watches if w))
+    checks.check("8 namespaces over HTTP/1.1: becomes leader", bool(leader_lines))
+    checks.check("8 namespaces over HTTP/1.1: PATCHes every target",
+                 len({r["namespace"] for r in sent}) == 8,
+                 "%d PATCHes, namespaces %s" % (len(sent), sorted({r["namespace"] for r in sent})))
+    checks.check("8 namespaces: exits 0", code == 0, "exit %s" % code)
+
+
+def scenario_retry_after(checks, env):
+    """Defect 7: Retry-After 1000000000 (31 years) and a 20-digit one are
+    clamped to the 5-minute backoff ceiling (and crash nothing); a reload
+    that changes the target clears its backoff."""
+    names = ["app", "huge"]
+    targets = seed_targets(env, "retry", names)
+    path = os.path.join(env.workdir, "retry.yaml")
+    write_config(path, env.prom.url, targets)
+    env.kube.add_fault(verb="patch", namespace="retry", name="app", status=429,
+                       retry_after=10 ** 9, count=1)
+    env.kube.add_fault(verb="patch", namespace="retry", name="huge", status=503,
+                       retry_after=10 ** 20, count=1)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "retry", path,
+                            ["--kubeconfig", env.kubeconfig])
+    for name, value in (("app", "1000000000"), ("huge", "100000000000000000000")):
+        try:
+            lines = controller.wait_for(
+                lambda r: r.get("msg") == "tick" and r.get("target") == "retry/" + name
+                and r.get("action") == "backing_off", 20, "backing off")
+            waits = [float(r.get("backoff_s", "nan")) for r in lines]
+        except AssertionError:
+            waits = []
+        checks.check("Retry-After %s: the target backs off, at most 5 min" % value,
+                     waits and max(waits) <= 300.0, "backoff_s %s" % waits[:3])
+    answered = [r for r in patches(env.kube.log(since=seq)) if r.get("namespace") == "retry"]
+    checks.check("Retry-After: the PATCHes got the 429 and 503",
+                 {r.get("status") for r in answered} >= {429, 503})
+    checks.check("Retry-After: the controller is still running",
+                 controller.process.poll() is None, "exit %s" % controller.process.poll())
+    targets[0]["max"] = 5   # the operator changes the target: its backoff goes
+    write_config(path, env.prom.url, targets)
+    controller.process.send_signal(signal.SIGHUP)
+    reloaded = time.time()
+    deadline = reloaded + 10 * TIME_FACTOR
+    ok = []
+    while time.time() < deadline and not ok:
+        ok = [r for r in patches(env.kube.log(since=seq), "app") if r.get("namespace") == "retry"
+              and r.get("status") == 200]
+        time.sleep(0.2)
+    time.sleep(1)
+    unchanged = [r for r in patches(env.kube.log(since=seq), "huge")
+                 if r.get("namespace") == "retry" and r.get("status") == 200]
+    code = controller.stop()
+    unseed_targets(env, "retry", names)
+    checks.check("Retry-After: an unchanged target keeps its backoff across the reload",
+                 not unchanged, "%d PATCHes of retry/huge" % len(unchanged))
+    checks.check("Retry-After 1000000000: a reload that changes the target clears its backoff",
+                 bool(ok), "PATCHed %.1f s after the reload" % (ok[0]["t"] - reloaded)
+                 if ok else "no PATCH within 10 s of the reload")
+    checks.check("Retry-After: exits 0", code == 0, "exit %s" % code)
+
+
+def expected_user_agent(env):
+    """The version `cpscale --version` prints ("cpscale 0.1.0")."""
+    return subprocess.run([env.cpscale, "--version"], capture_output=True, text=True,
+                          timeout=10).stdout.split()[-1]
+
+
+def scenario_user_agent(checks, env):
+    """Defect 14: every request to the API server and to Prometheus says
+    `cpscale/VERSION (linux/ARCH)`: reads, the watch, the Lease, PATCHes,
+    Events, queries."""
+    version = expected_user_agent(env)
+    targets = seed_targets(env, "agent", ["app"])
+    leader = {"lease_duration": "4s", "renew_deadline": "3s", "retry_period": "1s"}
+    config = write_config(os.path.join(env.workdir, "agent.yaml"), env.proxy_url, targets,
+                          leader=leader)
+    delete_lease(env)
+    seq = last_seq(env)
+    proxy_start = 0
+    if os.path.exists(env.proxy_log):
+        with open(env.proxy_log) as handle:
+            proxy_start = len(handle.readlines())
+    controller = Controller(env.cpscale, env.workdir, "agent", config,
+                            ["--kubeconfig", env.kubeconfig, "--identity", "replica-agent"])
+    time.sleep(6 * TIME_FACTOR)
+    code = controller.stop()
+    records = [r for r in env.kube.log(since=seq) if r.get("user") == "cpscale"]
+    with open(env.proxy_log) as handle:
+        queries = [json.loads(line) for line in handle.readlines()[proxy_start:]]
+    unseed_targets(env, "agent", ["app"])
+    kinds = {(r.get("verb"), r.get("resource")) for r in records}
+    bad = [(r.get("verb"), r.get("resource"), r.get("user_agent")) for r in records
+           if not USER_AGENT_RE.match(r.get("user_agent") or "")
+           or USER_AGENT_RE.match(r["user_agent"]).group(1) != version]
+    checks.check("User-Agent on every API request (%d requests: %s)"
+                 % (len(records), ", ".join(sorted("%s %s" % k for k in kinds))),
+                 records and not bad and {("patch", "deployments"), ("create", "events"),
+                                          ("update", "leases"), ("watch", "deployments")} <= kinds,
+                 "bad: %s" % bad[:5])
+    bad_queries = [q.get("user_agent") for q in queries
+                   if not USER_AGENT_RE.match(q.get("user_agent") or "")]
+    checks.check("User-Agent on every Prometheus query (%d queries)" % len(queries),
+                 queries and not bad_queries, "bad: %s" % bad_queries[:5])
+    checks.check("User-Agent: exits 0", code == 0, "exit %s" % code)
+
+
+def scenario_http2(checks, env):
+    """A real API server speaks HTTP/2 over TLS: the same Lease and write
+    discipline through nghttpx (h2 in front of the fake), proven with
+    kubectl too."""
+    if not kubefake.Http2Front.available():
+        checks.check("HTTP/2: nghttpx is installed (.ci/install-deps test)", False)
+        return
+    front = kubefake.Http2Front(env.kube).start()
+    try:
+        kubeconfig = env.kube.write_kubeconfig(os.path.join(env.workdir, "kubeconfig-h2"),
+                                               server=front.url)
+        kubectl = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "get", "deployments",
+                                  "-n", "shop", "-o", "name"], capture_output=True, text=True,
+                                 timeout=60)
+        listed = kubectl.returncode == 0 and "deployment.apps/idle" in kubectl.stdout
+        checks.check("HTTP/2: kubectl get deployments through the h2 front", listed,
+                     "%d deployments listed" % len(kubectl.stdout.split()) if listed
+                     else (kubectl.stdout + kubectl.stderr)[-500:])
+        seq = last_seq(env)
+        slow_patches_run(checks, env, kubeconfig, "http2")
+        records = [r for r in env.kube.log(since=seq) if r.get("user") == "cpscale"]
+        via_h2 = [r for r in records if (r.get("via") or "").startswith("2 ")]
+        front_lines = front.requests()
+        h2_paths = [p for alpn, _, p, _ in front_lines if alpn == "h2"]
+        checks.check("HTTP/2: the controller's Lease and PATCH requests came over h2",
+                     any("/leases" in p for p in h2_paths) and any("/scale" in p for p in h2_paths)
+                     and len(via_h2) == len(records) and records,
+                     "%d of %d requests via h2; front: %d h2 lines"
+                     % (len(via_h2), len(records), len(h2_paths)))
+    finally:
+        front.stop()
+
+
 SCENARIOS = [
     ("events", scenario_events_and_patch_shape),
     ("conflict", scenario_conflict_retry),
     ("event-spam", scenario_event_spam),
     ("prometheus", scenario_prometheus_faults),
+    ("staleness", scenario_staleness),
     ("queries", scenario_queries_per_tick),
     ("apiserver", scenario_apiserver_faults),
     ("watch", scenario_watch),
+    ("watch-storm", scenario_watch_storm),
+    ("watch-silent", scenario_watch_silent),
+    ("watch-bookmarks", scenario_watch_bookmarks),
     ("leases", scenario_leases),
+    ("slow-patches", scenario_slow_patches),
+    ("connections", scenario_connections),
+    ("retry-after", scenario_retry_after),
+    ("user-agent", scenario_user_agent),
+    ("http2", scenario_http2),
     ("reload", scenario_reload),
     ("sigterm", scenario_sigterm_mid_tick),
     ("credentials", scenario_credentials),

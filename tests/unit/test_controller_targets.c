@@ -72,17 +72,22 @@ static void test_adoption(void)
         const char *kept_ns, *kept_name; /* NULL: nothing kept */
         const char *gone_ns, *gone_name; /* must not be found; NULL: none */
         size_t n_targets;
+        int changed; /* b/y's settings changed: learned state kept, backoff cleared */
     } rows[] = {
-        {"same targets keep state", TWO_TARGETS, "b", "y", NULL, NULL, 2},
+        {"same targets keep state", TWO_TARGETS, "b", "y", NULL, NULL, 2, 0},
         {"a removed target is dropped",
-         QUERIES "targets:\n  - {namespace: b, deployment: y}\n", "b", "y", "a", "x", 1},
+         QUERIES "targets:\n  - {namespace: b, deployment: y}\n", "b", "y", "a", "x", 1, 0},
         {"a new target starts fresh",
          QUERIES "targets:\n  - {namespace: b, deployment: y}\n  - {namespace: c, deployment: z}\n",
-         "b", "y", "a", "x", 2},
+         "b", "y", "a", "x", 2, 0},
         {"another kind is another target",
          QUERIES "targets:\n  - {namespace: a, deployment: x}\n"
                  "  - {namespace: b, name: y, kind: StatefulSet}\n",
-         NULL, NULL, NULL, NULL, 2},
+         NULL, NULL, NULL, NULL, 2, 0},
+        {"a changed target keeps what it learned but not its backoff",
+         QUERIES "targets:\n  - {namespace: a, deployment: x}\n"
+                 "  - {namespace: b, deployment: y, max_replicas: 7}\n",
+         "b", "y", NULL, NULL, 2, 1},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         CPS_ROW_BEGIN();
@@ -109,8 +114,8 @@ static void test_adoption(void)
             int kept = rows[i].kept_ns != NULL;
             ASSERT_EQ(rt->scale_ups, kept ? 7 : 0);
             ASSERT_EQ(rt->decisions[0], kept ? 3 : 0);
-            ASSERT_EQ(rt->backoff_until_ms, kept ? 12345 : 0);
-            ASSERT_EQ(rt->write_failures, kept ? 2 : 0);
+            ASSERT_EQ(rt->backoff_until_ms, kept && !rows[i].changed ? 12345 : 0);
+            ASSERT_EQ(rt->write_failures, kept && !rows[i].changed ? 2 : 0);
             ASSERT_EQ(rt->history == history, kept);
             ASSERT_EQ(rt->policy == policy, kept);
         }
@@ -222,7 +227,8 @@ static void test_backoff(void)
         {"jitter on the cap", 60, 0, 0.5, 150000},
         {"Retry-After longer wins", 1, 30000, 1.0, 30000},
         {"Retry-After shorter loses", 4, 500, 1.0, 8000},
-        {"Retry-After past the cap", 60, 600000, 1.0, 600000},
+        {"Retry-After past the cap is capped", 60, 600000, 1.0, 300000},
+        {"a 31-year Retry-After is capped", 1, INT64_C(1000000000000), 1.0, 300000},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         CPS_ROW_BEGIN();

@@ -463,7 +463,7 @@ static void test_list(void)
         char rv[CPS_KUBE_RV_MAX];
         memset(rv, 'x', sizeof rv);
         struct cps_err err = {0};
-        int rc = cps_kube_decode_deployment_list(tc->body, strlen(tc->body), LIST_SOURCE,
+        int rc = cps_kube_decode_deployment_list(tc->body, strlen(tc->body), 500, LIST_SOURCE,
                                                  collect_cb, &c, rv, &err);
         ASSERT_EQ(rc, tc->ok ? 0 : -1);
         if (tc->ok) {
@@ -1125,6 +1125,40 @@ struct continue_case {
 };
 
 /* metadata.continue of a paginated DeploymentList page. */
+/* A page over its item limit, or over its decoded budget (items of `[]`
+ * that cost ~130 bytes each once decoded), is refused before decoding. */
+static void test_list_budget(void)
+{
+    static const char *three = LIST_OF(LIST_ITEM("cart", "48213001", "3", "3") "," LIST_ITEM(
+        "checkout", "48213377", "7", "6") "," LIST_ITEM("search", "48190020", "12", "0"));
+    struct list_collector c;
+    memset(&c, 0, sizeof c);
+    char rv[CPS_KUBE_RV_MAX];
+    struct cps_err err = {0};
+    ASSERT_EQ(cps_kube_decode_deployment_list(three, strlen(three), 3, LIST_SOURCE, collect_cb,
+                                              &c, rv, &err),
+              0);
+    memset(&c, 0, sizeof c);
+    ASSERT_EQ(cps_kube_decode_deployment_list(three, strlen(three), 2, LIST_SOURCE, collect_cb,
+                                              &c, rv, &err),
+              -1);
+    ASSERT_CONTAINS(err.message, "page limit");
+    ASSERT_EQ(c.calls, 0);
+    static const char head[] = "{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[";
+    size_t n_items = 100000, len = sizeof head - 1;
+    char *body = malloc(sizeof head + 3 * n_items + 4);
+    ASSERT_TRUE(body != NULL);
+    memcpy(body, head, len);
+    for (size_t i = 0; i < n_items; i++)
+        len += (size_t)sprintf(body + len, i ? ",[]" : "[]");
+    len += (size_t)sprintf(body + len, "]}");
+    ASSERT_EQ(cps_kube_decode_deployment_list(body, len, 10, LIST_SOURCE, collect_cb, &c, rv,
+                                              &err),
+              -1);
+    ASSERT_CONTAINS(err.message, "memory budget");
+    free(body);
+}
+
 static void test_list_continue(void)
 {
     static const struct continue_case cases[] = {
@@ -1193,6 +1227,7 @@ int main(void)
     CPS_RUN(test_scale);
     CPS_RUN(test_deployment);
     CPS_RUN(test_list);
+    CPS_RUN(test_list_budget);
     CPS_RUN(test_watch);
     CPS_RUN(test_lease);
     CPS_RUN(test_status);

@@ -657,8 +657,8 @@ static const struct bad_case bad_cases[] = {
      "clusters[0].cluster.insecure-skip-tls-verify: expected true or false, got \"maybe\""},
     {"quoted boolean", CLUSTERS_OK "    disable-compression: \"true\"\n" USERS_OK CONTEXTS_OK,
      NULL, 5, 26, "clusters[0].cluster.disable-compression: expected true or false"},
-    {"proxy-url", CLUSTERS_OK "    proxy-url: http://proxy:3128\n" USERS_OK CONTEXTS_OK, NULL, 5,
-     5, "clusters[0].cluster.proxy-url: not supported: cpscale connects to the API server"},
+    {"proxy-url ftp", CLUSTERS_OK "    proxy-url: ftp://proxy:3128\n" USERS_OK CONTEXTS_OK, NULL,
+     5, 16, "clusters[0].cluster.proxy-url: expected an http://, https:// or socks5:// URL"},
     {"bad certificate-authority-data",
      CLUSTERS_OK "    certificate-authority-data: LS0t*LS0\n" USERS_OK CONTEXTS_OK, NULL, 5, 33,
      "clusters[0].cluster.certificate-authority-data: not valid base64: a character outside the "
@@ -1050,9 +1050,35 @@ static void test_mutations_never_crash(void)
     free(buf);
 }
 
+/* proxy-url is taken (issue 12, defect 11: it was refused as "connects
+ * directly", which the environment's HTTPS_PROXY made untrue); absent,
+ * it is NULL (curl then follows HTTPS_PROXY/NO_PROXY, as client-go). */
+static void test_proxy_url(void)
+{
+    struct cps_kubeconfig *kc =
+        parse_ok(CLUSTERS_OK "    proxy-url: http://user:pw@proxy:3128\n" USERS_OK CONTEXTS_OK,
+                 SOURCE, NULL);
+    if (!kc)
+        return;
+    ASSERT_STR_EQ(kc->proxy_url, "http://user:pw@proxy:3128");
+    cps_kubeconfig_free(kc);
+    kc = parse_ok(CLUSTERS_OK "    proxy-url: socks5://proxy:1080\n" USERS_OK CONTEXTS_OK, SOURCE,
+                  NULL);
+    if (!kc)
+        return;
+    ASSERT_STR_EQ(kc->proxy_url, "socks5://proxy:1080");
+    cps_kubeconfig_free(kc);
+    kc = parse_ok(CLUSTERS_OK USERS_OK CONTEXTS_OK, SOURCE, NULL);
+    if (!kc)
+        return;
+    ASSERT_TRUE(kc->proxy_url == NULL);
+    cps_kubeconfig_free(kc);
+}
+
 int main(void)
 {
     CPS_RUN(test_current_context);
+    CPS_RUN(test_proxy_url);
     CPS_RUN(test_context_override);
     CPS_RUN(test_relative_paths);
     CPS_RUN(test_pem_round_trip);

@@ -1,5 +1,7 @@
 /* PromQL escaping, placeholder substitution and instant-answer decoding. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cps_test.h"
 #include "promql.h"
@@ -154,7 +156,7 @@ static void test_decode(void)
         struct cps_prom_result result = {0};
         struct cps_err err = {0};
         int rc = cps_prom_decode_instant(tc->body, strlen(tc->body), "namespace", "deployment",
-                                         "prometheus: qps", &result, &err);
+                                         CPS_PROM_MAX_SAMPLES, "prometheus: qps", &result, &err);
         ASSERT_EQ(rc, tc->ok ? 0 : -1);
         if (tc->ok) {
             ASSERT_EQ(result.n_samples, tc->n);
@@ -189,10 +191,52 @@ static void test_decode(void)
     }
 }
 
+/* The series cap is checked on the bytes, before decoding: `[]` items that
+ * cost ~130 bytes each decoded are refused, and so is one series too many;
+ * strings full of brackets and commas are not counted. */
+static void test_decode_budget(void)
+{
+    static const char head[] = "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\","
+                               "\"result\":[";
+    static const char series[] =
+        "{\"metric\":{\"namespace\":\"a\",\"deployment\":\"b,[{:\"},\"value\":[1,\"2\"]}";
+    size_t n_items = 100000;
+    char *body = malloc(sizeof head + 3 * n_items + 4);
+    ASSERT_TRUE(body != NULL);
+    size_t len = sizeof head - 1;
+    memcpy(body, head, len);
+    for (size_t i = 0; i < n_items; i++)
+        len += (size_t)sprintf(body + len, i ? ",[]" : "[]");
+    len += (size_t)sprintf(body + len, "]}}");
+    struct cps_prom_result result = {0};
+    struct cps_err err = {0};
+    ASSERT_EQ(cps_prom_decode_instant(body, len, "namespace", "deployment", 10, "prometheus: qps",
+                                      &result, &err),
+              -1);
+    ASSERT_CONTAINS(err.message, "memory budget");
+    ASSERT_EQ(result.n_samples, 0);
+    free(body);
+    char text[1024];
+    for (size_t n = 1; n <= 3; n++) {
+        len = (size_t)snprintf(text, sizeof text, "%s", head);
+        for (size_t i = 0; i < n; i++)
+            len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", i ? "," : "", series);
+        snprintf(text + len, sizeof text - len, "]}}");
+        memset(&err, 0, sizeof err);
+        int rc = cps_prom_decode_instant(text, strlen(text), "namespace", "deployment", 2,
+                                         "prometheus: qps", &result, &err);
+        ASSERT_EQ(rc, n <= 2 ? 0 : -1);
+        if (rc == 0)
+            ASSERT_EQ(result.n_samples, n);
+        cps_prom_result_release(&result);
+    }
+}
+
 int main(void)
 {
     CPS_RUN(test_escape);
     CPS_RUN(test_substitute);
     CPS_RUN(test_decode);
+    CPS_RUN(test_decode_budget);
     CPS_TEST_END();
 }
