@@ -353,6 +353,7 @@ static int retry_conflict(struct cps_controller *ctl, struct cps_target_runtime 
         return 0;
     ctl->tick_pending++;
     return 1;
+}
 
 /* Why a PATCH may not start now: -1 when this replica does not hold the
  * Lease (asked now, not when the PATCH was queued), 1 when its decision is
