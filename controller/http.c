@@ -118,25 +118,32 @@ static void wipe_headers(struct cps_http_request *request)
     request->headers = NULL;
 }
 
+/* Take a queued request out of its lane's queue (it stays marked queued). */
+static void unlink_queued(struct cps_http_request *request)
+{
+    struct cps_http *http = request->http;
+    enum cps_http_lane lane = request->lane;
+    if (request->queue_prev)
+        request->queue_prev->queue_next = request->queue_next;
+    else
+        http->queue_head[lane] = request->queue_next;
+    if (request->queue_next)
+        request->queue_next->queue_prev = request->queue_prev;
+    else
+        http->queue_tail[lane] = request->queue_prev;
+    http->queued[lane]--;
+}
+
 /* Free a request that is no longer known to curl. The one place requests
  * are freed. */
 static void request_free(struct cps_http_request *request)
 {
     struct cps_http *http = request->http;
     enum cps_http_lane lane = request->lane;
-    if (request->queued) {
-        if (request->queue_prev)
-            request->queue_prev->queue_next = request->queue_next;
-        else
-            http->queue_head[lane] = request->queue_next;
-        if (request->queue_next)
-            request->queue_next->queue_prev = request->queue_prev;
-        else
-            http->queue_tail[lane] = request->queue_prev;
-        http->queued[lane]--;
-    } else {
+    if (request->queued)
+        unlink_queued(request);
+    else
         http->active[lane]--;
-    }
     if (request->prev)
         request->prev->next = request->next;
     else if (http->requests == request)
@@ -157,20 +164,10 @@ static void request_free(struct cps_http_request *request)
 /* Take a request out of its lane's queue into a transfer slot. */
 static void dequeue(struct cps_http_request *request)
 {
-    struct cps_http *http = request->http;
-    enum cps_http_lane lane = request->lane;
-    if (request->queue_prev)
-        request->queue_prev->queue_next = request->queue_next;
-    else
-        http->queue_head[lane] = request->queue_next;
-    if (request->queue_next)
-        request->queue_next->queue_prev = request->queue_prev;
-    else
-        http->queue_tail[lane] = request->queue_prev;
-    http->queued[lane]--;
+    unlink_queued(request);
     request->queued = 0;
     request->queue_next = request->queue_prev = NULL;
-    http->active[lane]++;
+    request->http->active[request->lane]++;
 }
 
 /* Complete a request that never reached curl: dropped (its start_cb

@@ -74,14 +74,22 @@ static void read_failed(struct cps_target_runtime *rt, const char *what,
         back_off(rt, &rt->read_failures, cps_monotonic_ms(), answer->retry_after_ms);
 }
 
+/* A GET of the target's scale has answered: decode it into rt->scale. 1 when
+ * it holds a scale, 0 (err filled when the body was bad) otherwise. */
+static int scale_answer(struct cps_target_runtime *rt, const struct cps_kube_answer *answer,
+                        struct cps_err *err)
+{
+    rt->scale_request = NULL;
+    return answer->status == 200 &&
+           cps_kube_decode_scale(answer->body, answer->body_len, rt->key, &rt->scale, err) == 0;
+}
+
 static void scale_read_cb(const struct cps_kube_answer *answer, void *user)
 {
     struct cps_target_runtime *rt = user; /* stable during a tick: reloads wait for its end */
     struct cps_controller *ctl = rt->controller;
-    rt->scale_request = NULL;
     struct cps_err err = {0};
-    if (answer->status == 200 &&
-        cps_kube_decode_scale(answer->body, answer->body_len, rt->key, &rt->scale, &err) == 0) {
+    if (scale_answer(rt, answer, &err)) {
         rt->have_scale = 1;
         rt->read_failures = 0;
     } else {
@@ -312,10 +320,8 @@ static void conflict_read_cb(const struct cps_kube_answer *answer, void *user)
 {
     struct cps_target_runtime *rt = user; /* stable during a tick: reloads wait for its end */
     struct cps_controller *ctl = rt->controller;
-    rt->scale_request = NULL;
     struct cps_err err = {0};
-    if (answer->status == 200 &&
-        cps_kube_decode_scale(answer->body, answer->body_len, rt->key, &rt->scale, &err) == 0) {
+    if (scale_answer(rt, answer, &err)) {
         decide_again(ctl, (size_t)(rt - ctl->targets));
     } else {
         rt->action = CPS_ACTION_CONFLICT;
