@@ -1,8 +1,7 @@
 /*
  * The controller's Events about rescales (events.k8s.io/v1), aggregated
  * and rate limited as client-go's event broadcaster and correlator do, so
- * a PATCH that keeps failing does not post one Event per tick (issue 12,
- * defect 9):
+ * a PATCH that keeps failing does not post one Event per tick:
  *  - an Event isomorphic to the target's open series (same type, reason
  *    and message key, same regarding object) within EVENT_SERIES_WINDOW_MS
  *    is not posted again: its count grows, and the existing Event's

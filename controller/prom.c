@@ -136,8 +136,8 @@ void cps_prom_free(struct cps_prom *prom)
 
 /* 1 when the setup sends credentials (the bearer token or an
  * Authorization header) over plain http: such a request never goes
- * through a proxy (issue 12, defect 11: with http_proxy set, the token
- * went to the proxy in clear text). The async client's rule is in http.c;
+ * through a proxy (with http_proxy set, the token used to go to the proxy
+ * in clear text). The async client's rule is in http.c;
  * this one is for the blocking client and the warning. */
 static int plain_http_with_credentials(const struct cps_prom_setup *setup)
 {

@@ -45,8 +45,8 @@ void cps_prom_setup_release(struct cps_prom_setup *setup);
 
 #define CPS_PROM_MAX_BODY (32u << 20) /* an answer with 1,000,000 series is ~100 MB: cap lower */
 
-/* The caps on one answer follow the target count (defect 5 of issue 12:
- * a 30 MB answer of `[]` items peaked at 1.34 GB decoded): at most
+/* The caps on one answer follow the target count (a 30 MB
+ * answer of `[]` items peaked at 1.34 GB decoded): at most
  * CPS_PROM_SERIES_PER_TARGET x targets + CPS_PROM_SERIES_SLACK series (a
  * shared query answers for every deployment it matches, targets or not),
  * at most CPS_PROM_BYTES_PER_SERIES bytes each on the wire. */
@@ -56,8 +56,8 @@ void cps_prom_setup_release(struct cps_prom_setup *setup);
 
 /* An answer evaluated longer ago than this (a caching proxy, a replay, or
  * a clock skewed by as much) is not used: its samples count as missing.
- * This is not data staleness (issue 12, defect 8: prometheus.max_staleness
- * is deprecated); it is the old max_staleness default. */
+ * This is not data staleness (prometheus.max_staleness is
+ * deprecated); it is the old max_staleness default. */
 #define CPS_PROM_MAX_ANSWER_AGE_MS (5 * 60 * 1000)
 
 /* The series cap and the body cap (bytes) for n_targets targets. */

@@ -11,8 +11,7 @@
 
 #include "lease.h"
 
-/* Slow clients must not take the probes down (issue 12, defect 6: 64
- * connections sending a byte every 3 s filled a limit of 64 and the
+/* Slow clients must not take the probes down (64 connections sending a byte every 3 s filled a limit of 64 and the
  * kubelet's probes were refused). The limit is far above what scrapers
  * and probes use (epoll, so no FD_SETSIZE bound), one address can hold
  * only an eighth of it, and a connection that sends nothing for

@@ -94,8 +94,8 @@ static int same_name(const struct cps_target *x, const struct cps_target *y)
  * Two targets for the same object would fight each other, and two of
  * different kinds with one namespace and name (a Deployment and a
  * StatefulSet "web") cannot be told apart by the controller's index nor by
- * the Prometheus labels (namespace, deployment) its queries match on
- * (issue 12, defect 10): both are refused. Report the first repeat in file
+ * the Prometheus labels (namespace, deployment) its queries match on:
+ * both are refused. Report the first repeat in file
  * order, at the repeat, naming the original. O(n log n), since a file may
  * hold many targets.
  */

@@ -216,8 +216,8 @@ static const char *const routing_names[] = {
 };
 
 /* The longest value of each duration row (.hi, in ms), from what the
- * value is cast to or sized by (issue 12, defect 12: `lease_duration:
- * 4294967297s` was written as leaseDurationSeconds: 1). */
+ * value is cast to or sized by (`lease_duration: 4294967297s` used to be
+ * written as leaseDurationSeconds: 1). */
 #define MS_PER_HOUR 3600000.0
 #define MAX_INT32_SECONDS_MS (2147483647.0 * 1000.0) /* a Lease's *Seconds fields: int32 */
 #define MAX_CURL_TIMEOUT_MS 2147483647.0 /* CURLOPT_TIMEOUT_MS is a long: 32 bits on ILP32 */

@@ -387,7 +387,7 @@ static int32_t clamp_i32(int64_t v, int32_t lo, int32_t hi)
  * floor() and ceil() of a pod count computed from money or rates. Decimal
  * figures are not exact in binary: 0.30 / 0.05 is 5.999999999999999 and
  * 10 * 0.7 / 0.5 is 14.000000000000002, so a plain floor or ceil is one pod
- * off exactly at the round figures people configure (issue 12, defect 13).
+ * off exactly at the round figures people configure.
  * ROUND_REL_EPSILON forgives a few ulps of such error; it is relative, so it
  * holds at any magnitude, and far below any real fraction of a pod (1e-9 of
  * a million pods is a thousandth of a pod).

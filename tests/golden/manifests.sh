@@ -243,7 +243,7 @@ def c_kinds():
 
 def c_network_policy():
     """The base's NetworkPolicy selects the controller pods and lets in only
-    selected peers, only on the metrics port (issue 12, defect 6)."""
+    selected peers, only on the metrics port (slow clients must not reach the probes)."""
     policy = find("NetworkPolicy", "cpscale", "manifests/base")
     spec = policy["spec"]
     pod = next(o for o in objects("manifests/base") if o["kind"] == "Deployment")

@@ -572,7 +572,7 @@ def scenario_prometheus_faults(checks, env):
 
 
 def scenario_staleness(checks, env):
-    """max_staleness is deprecated (issue 12, defect 8): loading it warns at
+    """max_staleness is deprecated: loading it warns at
     its file:line:col. Stale data is still never decided on: when the real
     Prometheus stops scraping, the series leave the instant queries (the
     staleness markers, the rate window) and the metrics go missing."""
@@ -892,7 +892,7 @@ def scenario_conflict_retry(checks, env):
 
 def scenario_event_spam(checks, env):
     """A PATCH that keeps failing (403) for 10 s: one Event whose series
-    counts the repeats, not one Event per tick (issue 12, defect 9)."""
+    counts the repeats, not one Event per tick."""
     env.set_replicas("idle", IDLE_START_REPLICAS)
     targets = [{"namespace": "shop", "deployment": "idle", "min": 1, "max": 20}]
     config = write_config(os.path.join(env.workdir, "event-spam.yaml"), env.prom.url, targets)
@@ -988,7 +988,7 @@ def lists_per_minute(records, begin, end):
 
 
 def scenario_watch_storm(checks, env):
-    """Defect 1: every watch answers 410 Gone (and, in a second phase, every
+    """every watch answers 410 Gone (and, in a second phase, every
     watch ends at once with 200). The controller re-lists with a backoff
     (client-go's reflector: 1 s doubling to 30 s), logs each re-list with
     its reason and counts it; it used to send ~2,500 LIST+WATCH pairs a
@@ -1048,7 +1048,7 @@ def scenario_watch_storm(checks, env):
 
 
 def scenario_watch_silent(checks, env):
-    """Defect 4: a watch held open without a byte while the real replicas
+    """a watch held open without a byte while the real replicas
     change. After --watch-progress-timeout the controller closes it, reads
     the target with GETs and re-lists: a tick reads the true count (it used
     to read the old one until --watch-timeout + 30 s)."""
@@ -1573,13 +1573,13 @@ def slow_patches_run(checks, env, kubeconfig, tag):
 
 
 def scenario_slow_patches(checks, env):
-    """Defect 2: the Lease is checked when each PATCH starts, not when it
+    """the Lease is checked when each PATCH starts, not when it
     is queued; queued PATCHes go on loss; the Lease never waits behind them."""
     slow_patches_run(checks, env, env.kubeconfig, "slow-patches")
 
 
 def scenario_connections(checks, env):
-    """Defect 3: 8 namespaces = 8 watches over HTTP/1.1 (one connection
+    """8 namespaces = 8 watches over HTTP/1.1 (one connection
     each); the Lease, PATCHes and Events must still get connections."""
     namespaces = ["conn%d" % i for i in range(8)]
     targets = []
@@ -1611,7 +1611,7 @@ def scenario_connections(checks, env):
 
 
 def scenario_retry_after(checks, env):
-    """Defect 7: Retry-After 1000000000 (31 years) and a 20-digit one are
+    """Retry-After 1000000000 (31 years) and a 20-digit one are
     clamped to the 5-minute backoff ceiling (and crash nothing); a reload
     that changes the target clears its backoff."""
     names = ["app", "huge"]
@@ -1670,7 +1670,7 @@ def expected_user_agent(env):
 
 
 def scenario_user_agent(checks, env):
-    """Defect 14: every request to the API server and to Prometheus says
+    """every request to the API server and to Prometheus says
     `cpscale/VERSION (linux/ARCH)`: reads, the watch, the Lease, PATCHes,
     Events, queries."""
     version = expected_user_agent(env)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`cpscale run` against hostile inputs (issue 12, defects 5, 6 and 11):
+"""`cpscale run` against hostile inputs:
 a tiny HTTP server on 127.0.0.1 plays Prometheus and answers what an
 attacker or a broken proxy would, the fake kube-apiserver plays the
 cluster.

@@ -388,7 +388,7 @@ static void test_full_config(void)
     ASSERT_STR_EQ(c->prometheus.namespace_label, "kube_namespace");
     ASSERT_STR_EQ(c->prometheus.deployment_label, "app");
     ASSERT_EQ(c->prometheus.max_staleness_ms, 120000);
-    /* deprecated (issue 12, defect 8): still read and checked, with a warning at its place */
+    /* deprecated: still read and checked, with a warning at its place */
     ASSERT_CONTAINS(c->warning, "test.yaml:14:18: prometheus.max_staleness is deprecated and has "
                                 "no effect");
     ASSERT_STR_EQ(c->queries.qps, "sum by (kube_namespace, app) (rate(requests_total[2m]))");
@@ -762,7 +762,7 @@ static const struct bad_case bad_cases[] = {
     {"duplicate target",
      "targets:\n  - namespace: shop\n    deployment: web\n  - namespace: shop\n    name: web\n", 4,
      5, "targets[1]: duplicate target shop/Deployment web (first at targets[0], line 2)"},
-    /* issue 12, defect 10: one index key and one label set for two objects */
+    /* one index key and one label set for two objects */
     {"kind collision",
      "targets:\n  - namespace: shop\n    deployment: web\n  - namespace: shop\n    kind: "
      "StatefulSet\n    name: web\n",

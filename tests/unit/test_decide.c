@@ -137,7 +137,7 @@ static const struct given_case given_cases[] = {
     /* the cap never goes below min */
     {"budget cap under min", 6, 12, 2, 20, 0.01, 2, CPS_REASON_BUDGET_CAP, 0},
     /* round figures whose quotient is just under the integer in binary
-     * (0.30 / 0.05 = 5.999...; issue 12, defect 13): the cap is exact */
+     * (0.30 / 0.05 = 5.999...): the cap is exact */
     {"budget cap 0.30 / 0.05", 5, 12, 2, 20, 0.30, 6, CPS_REASON_BUDGET_CAP, 0},
     {"budget cap 0.30 / 0.10", 2, 12, 2, 20, 0.30, 3, CPS_REASON_BUDGET_CAP, 0.10},
     {"budget cap 0.60 / 0.20", 2, 12, 2, 20, 0.60, 3, CPS_REASON_BUDGET_CAP, 0.20},

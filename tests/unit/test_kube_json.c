@@ -1098,7 +1098,7 @@ static void test_event(void)
             ASSERT_STR_EQ(str_at(root, "regarding.apiVersion"), ev->regarding_api_version);
             ASSERT_STR_EQ(str_at(root, "regarding.name"), ev->regarding_name);
             ASSERT_STR_EQ(str_at(root, "regarding.namespace"), ev->namespace);
-            /* kubectl describe selects Events by regarding.uid (issue 12) */
+            /* kubectl describe selects Events by regarding.uid */
             if (ev->regarding_uid && ev->regarding_uid[0])
                 ASSERT_STR_EQ(str_at(root, "regarding.uid"), ev->regarding_uid);
             else
@@ -1184,7 +1184,7 @@ static void test_list_continue(void)
 }
 
 /* metadata.uid of the Scale and the Deployment: the Event's regarding.uid
- * (kubectl describe selects Events by it; issue 12). */
+ * (kubectl describe selects Events by it). */
 static void test_uid(void)
 {
     struct cps_kube_scale scale;
@@ -1204,7 +1204,7 @@ static void test_uid(void)
     ASSERT_STR_EQ(d.uid, "6f1c2d9e-3b7a-4c51-9d2e-8a4b5c6d7e8f");
 }
 
-/* The series merge patch of an isomorphic Event (issue 12, defect 9). */
+/* The series merge patch of an isomorphic Event. */
 static void test_event_series(void)
 {
     char *text = cps_kube_encode_event_series(7, T_2026_01_02_030405 * 1000000 + 678000);

@@ -1050,7 +1050,7 @@ static void test_mutations_never_crash(void)
     free(buf);
 }
 
-/* proxy-url is taken (issue 12, defect 11: it was refused as "connects
+/* proxy-url is taken (it was refused as "connects
  * directly", which the environment's HTTPS_PROXY made untrue); absent,
  * it is NULL (curl then follows HTTPS_PROXY/NO_PROXY, as client-go). */
 static void test_proxy_url(void)
