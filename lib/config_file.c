@@ -53,18 +53,6 @@ int cps_read_file_err(const char *path, size_t max_bytes, char **bytes, size_t *
     return 0;
 }
 
-int cps_read_file(const char *path, size_t max_bytes, char **bytes, size_t *len)
-{
-    struct cps_err err;
-    cps_err_clear(&err);
-    if (cps_read_file_err(path, max_bytes, bytes, len, &err) == 0)
-        return 0;
-    char msg[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
-    cps_err_format(&err, msg, sizeof msg);
-    fprintf(stderr, "%s\n", msg);
-    return -1;
-}
-
 struct cps_config *cps_load_config_file_err(const char *path, struct cps_err *err)
 {
     char *bytes = NULL;
@@ -73,18 +61,5 @@ struct cps_config *cps_load_config_file_err(const char *path, struct cps_err *er
         return NULL;
     struct cps_config *config = cps_config_load_bytes(bytes, len, path, err);
     free(bytes);
-    return config;
-}
-
-struct cps_config *cps_load_config_file(const char *path)
-{
-    struct cps_err err;
-    cps_err_clear(&err);
-    struct cps_config *config = cps_load_config_file_err(path, &err);
-    if (!config) {
-        char msg[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
-        cps_err_format(&err, msg, sizeof msg);
-        fprintf(stderr, "%s\n", msg);
-    }
     return config;
 }

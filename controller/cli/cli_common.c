@@ -23,3 +23,23 @@ int cps_parse_number_arg(const char *command, const char *flag, const char *text
     *out = v;
     return 0;
 }
+
+int cps_read_file(const char *path, size_t max_bytes, char **bytes, size_t *len)
+{
+    struct cps_err err;
+    cps_err_clear(&err);
+    if (cps_read_file_err(path, max_bytes, bytes, len, &err) == 0)
+        return 0;
+    cps_err_print(stderr, NULL, &err);
+    return -1;
+}
+
+struct cps_config *cps_load_config_file(const char *path)
+{
+    struct cps_err err;
+    cps_err_clear(&err);
+    struct cps_config *config = cps_load_config_file_err(path, &err);
+    if (!config)
+        cps_err_print(stderr, NULL, &err);
+    return config;
+}

@@ -1,6 +1,7 @@
 /*
- * Helpers the commands share: parsing a command-line number and printing
- * what is wrong with it in the one format every command uses.
+ * Helpers the commands share: parsing a command-line number, reading a file
+ * and loading a config, each printing what is wrong in the one format
+ * every command uses.
  */
 #ifndef CPS_CLI_COMMON_H
 #define CPS_CLI_COMMON_H
@@ -13,5 +14,12 @@
  * return -1. */
 int cps_parse_number_arg(const char *command, const char *flag, const char *text, double lo,
                          double hi, double *out);
+
+/* cps_read_file_err, printing "file: message" to stderr on failure. */
+int cps_read_file(const char *path, size_t max_bytes, char **bytes, size_t *len);
+
+/* cps_load_config_file_err, printing "file:line:col: message" to stderr on
+ * failure. NULL on error; free with cps_config_free. */
+struct cps_config *cps_load_config_file(const char *path);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_common.h"
 #include "cli_flags.h"
 #include "commands.h"
 #include "decide.h"

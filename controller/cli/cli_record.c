@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_common.h"
 #include "cli_flags.h"
 #include "commands.h"
 #include "config_file.h"

@@ -145,13 +145,7 @@ class FakeApiserver:
         Returns the exit status (None if it was never started)."""
         code = None
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=STOP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+            _terminate(self.proc)
             code = self.proc.returncode
         if self.dir and not self.keep_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -383,13 +377,19 @@ class Http2Front:
         return out
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            _terminate(self.proc)
+
+
+def _terminate(proc):
+    """SIGTERM a child still running, then SIGKILL after STOP_TIMEOUT_S."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _free_port():

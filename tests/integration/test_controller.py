@@ -996,10 +996,15 @@ def scenario_watch_storm(checks, env):
     env.set_replicas("idle", IDLE_START_REPLICAS)
     targets = [{"namespace": "shop", "deployment": "idle", "max": 20}]
     config = write_config(os.path.join(env.workdir, "watch-storm.yaml"), env.prom.url, targets)
-    # watches end every 2 s, so the next one meets the fault at once
-    controller = Controller(env.cpscale, env.workdir, "watch-storm", config,
-                            ["--kubeconfig", env.kubeconfig, "--dry-run", "--watch-timeout", "2s"])
-    controller.wait_for(lambda r: r.get("msg") == "tick", 15, "a first tick")
+
+    def start_controller(name):
+        # watches end every 2 s, so the next one meets the fault at once
+        started = Controller(env.cpscale, env.workdir, name, config,
+                             ["--kubeconfig", env.kubeconfig, "--dry-run", "--watch-timeout", "2s"])
+        started.wait_for(lambda r: r.get("msg") == "tick", 15, "a first tick")
+        return started
+
+    controller = start_controller("watch-storm")
     seq = last_seq(env)
     begin = time.time()
     env.kube.add_fault(verb="watch", resource="deployments", status=410)
@@ -1026,9 +1031,7 @@ def scenario_watch_storm(checks, env):
     # every watch now ends at once with 200 (a proxy that closes it); a
     # fresh controller, so that the backoff the 410s left (up to 45 s)
     # cannot hide the reopening from this window
-    controller = Controller(env.cpscale, env.workdir, "watch-storm-200", config,
-                            ["--kubeconfig", env.kubeconfig, "--dry-run", "--watch-timeout", "2s"])
-    controller.wait_for(lambda r: r.get("msg") == "tick", 15, "a first tick")
+    controller = start_controller("watch-storm-200")
     seq = last_seq(env)
     begin = time.time()
     env.kube.add_fault(verb="watch", resource="deployments", status=200)
@@ -1768,6 +1771,21 @@ SCENARIOS = [
 ]
 
 
+def run_scenarios(checks, env, scenarios, only, after_each=None):
+    """Run each (name, scenario) whose name is in `only` (all when None);
+    a scenario that raises is one failed check, not the end of the suite."""
+    for name, scenario in scenarios:
+        if only and name not in only:
+            continue
+        print("# %s" % name)
+        try:
+            scenario(checks, env)
+        except Exception as error:  # a broken scenario is a failure, not a crash
+            checks.check("%s: scenario ran to the end" % name, False, repr(error))
+        if after_each:
+            after_each()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpscale", required=True)
@@ -1781,15 +1799,7 @@ def main():
     only = set(args.only.split(",")) if args.only else None
     try:
         env.start()
-        for name, scenario in SCENARIOS:
-            if only and name not in only:
-                continue
-            print("# %s" % name)
-            try:
-                scenario(checks, env)
-            except Exception as error:  # a broken scenario is a failure, not a crash
-                checks.check("%s: scenario ran to the end" % name, False, repr(error))
-            env.kube.clear_faults()
+        run_scenarios(checks, env, SCENARIOS, only, after_each=env.kube.clear_faults)
     finally:
         env.stop()
     return checks.finish(workdir, args.keep)

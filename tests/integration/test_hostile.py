@@ -440,14 +440,7 @@ def main():
     only = set(args.only.split(",")) if args.only else None
     env = Env(os.path.abspath(args.cpscale), workdir)
     try:
-        for name, scenario in SCENARIOS:
-            if only and name not in only:
-                continue
-            print("# %s" % name)
-            try:
-                scenario(checks, env)
-            except Exception as error:  # a broken scenario is a failure, not a crash
-                checks.check("%s: scenario ran to the end" % name, False, repr(error))
+        tc.run_scenarios(checks, env, SCENARIOS, only)
     finally:
         env.stop()
     return checks.finish(workdir, args.keep)
