@@ -14,7 +14,8 @@
 static int is_digit(int c) { return c >= '0' && c <= '9'; }
 
 /*
- * "15s", "5m", "1h", "250ms", "1.5s", "1h30m" (Go style, terms add up) or a
+ * "15s", "5m", "1h", "7d", "250ms", "1.5s", "1h30m" (Go style plus d = 24h,
+ * terms add up) or a
  * bare number of seconds. No sign, no spaces, no exponent: a config value
  * either means exactly one thing or is refused. Fractions of a millisecond
  * are rounded to the nearest one.
@@ -62,6 +63,9 @@ int cps_duration_parse(const char *text, int64_t *out_ms)
         } else if (*p == 'h') {
             unit_ms = CPS_MS_PER_HOUR;
             p++;
+        } else if (*p == 'd') {
+            unit_ms = CPS_MS_PER_DAY;
+            p++;
         } else if (*p == '\0' && terms == 0) {
             unit_ms = CPS_MS_PER_S; /* a bare number is seconds */
         } else {
@@ -76,9 +80,12 @@ int cps_duration_parse(const char *text, int64_t *out_ms)
     return 0;
 }
 
+/* Days only from two days up, so the long-standing "24h" stays as it was. */
 void cps_duration_format(char *buf, size_t size, int64_t ms)
 {
-    if (ms != 0 && ms % CPS_MS_PER_HOUR == 0)
+    if (ms >= 2 * CPS_MS_PER_DAY && ms % CPS_MS_PER_DAY == 0)
+        snprintf(buf, size, "%" PRId64 "d", ms / CPS_MS_PER_DAY);
+    else if (ms != 0 && ms % CPS_MS_PER_HOUR == 0)
         snprintf(buf, size, "%" PRId64 "h", ms / CPS_MS_PER_HOUR);
     else if (ms != 0 && ms % CPS_MS_PER_MIN == 0)
         snprintf(buf, size, "%" PRId64 "m", ms / CPS_MS_PER_MIN);

@@ -6,12 +6,15 @@
 #ifndef CPS_UNITS_H
 #define CPS_UNITS_H
 
+#include <stdint.h>
+
 #define CPS_MS_PER_S 1000
 #define CPS_S_PER_MIN 60
 #define CPS_S_PER_HOUR 3600
 #define CPS_S_PER_DAY 86400
 #define CPS_MS_PER_MIN (CPS_MS_PER_S * CPS_S_PER_MIN)
 #define CPS_MS_PER_HOUR (CPS_MS_PER_S * CPS_S_PER_HOUR)
+#define CPS_MS_PER_DAY ((int64_t)CPS_MS_PER_S * CPS_S_PER_DAY)
 #define CPS_NS_PER_MS 1000000
 #define CPS_NS_PER_S 1000000000L
 

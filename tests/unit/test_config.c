@@ -160,7 +160,8 @@ static void test_duration_parse(void)
         {"1h30m", 1, 5400000},  {"1m30s", 1, 90000},    {".5s", 1, 500},
         {"6h", 1, 21600000},    {"1.0005s", 1, 1001},   {"", 0, 0},
         {"-5s", 0, 0},          {"+5s", 0, 0},          {"5 s", 0, 0},
-        {"5d", 0, 0},           {"s", 0, 0},            {"5sm", 0, 0},
+        {"5d", 1, 432000000},   {"1d12h", 1, 129600000}, {"d", 0, 0},
+        {"5dd", 0, 0},          {"s", 0, 0},            {"5sm", 0, 0},
         {"1e3s", 0, 0},         {"nan", 0, 0},          {"inf", 0, 0},
         {"15s ", 0, 0},         {"5m15", 0, 0},         {"99999999999999999999h", 0, 0},
         {"999999999999h", 0, 0}, {"0x10s", 0, 0},        {".s", 0, 0},
@@ -177,6 +178,25 @@ static void test_duration_parse(void)
         CPS_ROW_END(name);
     }
     ASSERT_EQ(cps_duration_parse(NULL, NULL), -1);
+}
+
+/* The formatter picks the largest unit that divides exactly; days only from
+ * two days up, so a printed 24h (an old range hint) reads as before. */
+static void test_duration_format(void)
+{
+    static const struct {
+        int64_t ms;
+        const char *text;
+    } cases[] = {
+        {250, "250ms"},       {15000, "15s"},      {300000, "5m"},
+        {86400000, "24h"},    {172800000, "2d"},   {604800000, "7d"},
+        {90000000, "25h"},    {0, "0s"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        char buf[CPS_DURATION_TEXT_MAX];
+        cps_duration_format(buf, sizeof buf, cases[i].ms);
+        ASSERT_STR_EQ(buf, cases[i].text);
+    }
 }
 
 /* ---- built-in defaults ---------------------------------------------------- */
@@ -1393,6 +1413,7 @@ static void test_mutations_never_crash(void)
 int main(void)
 {
     CPS_RUN(test_duration_parse);
+    CPS_RUN(test_duration_format);
     CPS_RUN(test_builtin_defaults);
     CPS_RUN(test_full_config);
     CPS_RUN(test_defaults_inheritance);
