@@ -71,6 +71,8 @@ struct cps_target {
     int32_t min_replicas;
     int32_t max_replicas;
     double slo_latency_p95_ms;
+    double slo_violation_budget;    /* share of requests allowed over the SLO (0.01 = 1 %) */
+    int64_t slo_budget_window_ms;   /* the rolling window that share is measured over */
     double cost_target_per_million; /* 0: no target */
     double cost_max_per_hour;       /* 0: no cap */
     double cost_pod_hour_usd;       /* fallback price when the query has none */

@@ -171,7 +171,12 @@ static void put_row(struct printer *p, int indent, const struct cps_config_row *
     cps_strbuf_printf(&p->b, " ");
     switch (row->type) {
     case CPS_CFG_INT32: cps_strbuf_printf(&p->b, "%d", (int)*(const int32_t *)field); break;
-    case CPS_CFG_NUMBER: put_double(p, *(const double *)field); break;
+    case CPS_CFG_NUMBER:
+        if (row->flags & CPS_CFG_PERCENT)
+            cps_strbuf_printf(&p->b, "%.15g%%", *(const double *)field * 100.0);
+        else
+            put_double(p, *(const double *)field);
+        break;
     case CPS_CFG_BOOL:
         cps_strbuf_printf(&p->b, "%s", *(const int *)field ? "true" : "false");
         break;

@@ -40,9 +40,14 @@
 #define DEF_MIN_REPLICAS 1
 #define DEF_MAX_REPLICAS 100
 #define DEF_SLO_P95_MS 100.0
+#define DEF_VIOLATION_BUDGET 0.01 /* 1 % of requests over the SLO */
+#define DEF_BUDGET_WINDOW_MS (7 * 24 * MS_PER_HOUR_DEF)
+#define MS_PER_HOUR_DEF 3600000.0
+#define MAX_VIOLATION_BUDGET 0.5 /* more than half the requests late is no objective */
+#define MAX_BUDGET_WINDOW_MS (90 * 24 * MS_PER_HOUR_DEF)
 #define DEF_POD_HOUR_USD 0.05
-#define DEF_HEADROOM_QUANTILE 0.99
-#define DEF_SCALE_DOWN_QUANTILE 0.999
+#define DEF_HEADROOM_QUANTILE 0.95
+#define DEF_SCALE_DOWN_QUANTILE 0.95
 #define DEF_STARTUP_MS (30 * CPS_MS_PER_S)
 #define DEF_METRICS_LAG_MS (15 * CPS_MS_PER_S)
 #define DEF_VOLATILITY_HALFLIFE_MS (6 * (double)CPS_MS_PER_HOUR)
@@ -366,6 +371,13 @@ const struct cps_config_row cps_config_rows[CPS_KEY_COUNT] = {
     [CPS_KEY_SLO_P95] = {CPS_SEC_SLO, "latency_p95_ms", CPS_CFG_NUMBER,
                          F(struct cps_target, slo_latency_p95_ms), .def = DEF_SLO_P95_MS,
                          POSITIVE},
+    [CPS_KEY_SLO_BUDGET] = {CPS_SEC_SLO, "violation_budget", CPS_CFG_NUMBER,
+                            F(struct cps_target, slo_violation_budget),
+                            .def = DEF_VIOLATION_BUDGET, .lo = 0, .hi = MAX_VIOLATION_BUDGET,
+                            .flags = CPS_CFG_LO_OPEN | CPS_CFG_PERCENT},
+    [CPS_KEY_SLO_BUDGET_WINDOW] = {CPS_SEC_SLO, "budget_window", CPS_CFG_DURATION,
+                                   F(struct cps_target, slo_budget_window_ms),
+                                   .def = DEF_BUDGET_WINDOW_MS, .hi = MAX_BUDGET_WINDOW_MS},
     [CPS_KEY_COST_PER_MILLION] = {CPS_SEC_COST, "target_per_million_requests", CPS_CFG_NUMBER,
                                   F(struct cps_target, cost_target_per_million), ANY_NUMBER},
     [CPS_KEY_COST_MAX_PER_HOUR] = {CPS_SEC_COST, "max_per_hour", CPS_CFG_NUMBER,
@@ -398,10 +410,10 @@ const struct cps_config_row cps_config_rows[CPS_KEY_COUNT] = {
                               .flags = CPS_CFG_TUNABLE, .hi = MAX_POLICY_SPAN_MS},
     [CPS_KEY_POL_SEASONALITY] = {CPS_SEC_POLICY, "seasonality", CPS_CFG_ENUM,
                                  F(struct cps_policy_params, seasonality),
-                                 .def = CPS_SEASONALITY_NONE, .flags = CPS_CFG_TUNABLE,
+                                 .def = CPS_SEASONALITY_NONE, .flags = CPS_CFG_DEPRECATED,
                                  NAMES(seasonality_names)},
     [CPS_KEY_POL_TREND] = {CPS_SEC_POLICY, "trend", CPS_CFG_BOOL,
-                           F(struct cps_policy_params, trend), .flags = CPS_CFG_TUNABLE},
+                           F(struct cps_policy_params, trend), .flags = CPS_CFG_DEPRECATED},
 
     [CPS_KEY_BEH_SCALE_UP] = {CPS_SEC_BEHAVIOR, "scaleUp", CPS_CFG_CUSTOM,
                               F(struct cps_behavior, scale_up)},

@@ -56,7 +56,7 @@ enum cps_config_key {
     CPS_KEY_T_API_VERSION, CPS_KEY_T_MIN_REPLICAS, CPS_KEY_T_MAX_REPLICAS, CPS_KEY_T_SLO,
     CPS_KEY_T_COST, CPS_KEY_T_CAPACITY, CPS_KEY_T_PAUSED, CPS_KEY_T_QUERIES, CPS_KEY_T_BEHAVIOR,
     CPS_KEY_T_ON_MISSING, CPS_KEY_T_POLICY,
-    CPS_KEY_SLO_P95,
+    CPS_KEY_SLO_P95, CPS_KEY_SLO_BUDGET, CPS_KEY_SLO_BUDGET_WINDOW,
     CPS_KEY_COST_PER_MILLION, CPS_KEY_COST_MAX_PER_HOUR, CPS_KEY_COST_POD_HOUR,
     CPS_KEY_CAPACITY_RPS,
     CPS_KEY_MISSING_FALLBACK,
@@ -89,6 +89,7 @@ enum {
     CPS_CFG_NULL_OK = 1 << 4,  /* a string may be null (NULL) */
     CPS_CFG_TUNABLE = 1 << 5,  /* searched by `cpscale tune` */
     CPS_CFG_DEPRECATED = 1 << 6, /* read and checked, but no effect: a warning, never printed */
+    CPS_CFG_PERCENT = 1 << 7,  /* a number written "1%" (or as the fraction 0.01), printed "1%" */
 };
 
 #define CPS_CFG_NO_FIELD ((size_t)-1)

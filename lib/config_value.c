@@ -134,14 +134,22 @@ int cps_config_get_number(const struct cps_config_walk *w, const struct cps_yaml
     char shown[SHOW_MAX];
     const char *text = cps_yaml_plain_text(node);
     int ok = text && *text;
-    for (const char *q = text; ok && *q; q++)
-        ok = is_digit((unsigned char)*q) || *q == '.' || *q == 'e' || *q == 'E' || *q == '+' ||
-             *q == '-';
+    /* a percent row takes "1%" (or the fraction itself, 0.01) */
+    size_t len = ok ? strlen(text) : 0;
+    int percent = (flags & CPS_CFG_PERCENT) && len > 1 && text[len - 1] == '%';
+    size_t digits_len = percent ? len - 1 : len;
+    for (size_t i = 0; ok && i < digits_len; i++) {
+        char q = text[i];
+        ok = is_digit((unsigned char)q) || q == '.' || q == 'e' || q == 'E' || q == '+' || q == '-';
+    }
     char *end = NULL;
     double value = ok ? strtod(text, &end) : 0;
-    if (!ok || end == text || *end != '\0')
-        return cps_config_fail_at(w, node, "%s: expected a number, got %s", path,
+    if (!ok || end == text || end != text + digits_len)
+        return cps_config_fail_at(w, node, "%s: expected a number%s, got %s", path,
+                                  (flags & CPS_CFG_PERCENT) ? " or a percentage (1%)" : "",
                                   cps_config_show(node, shown, sizeof shown));
+    if (percent)
+        value /= 100.0;
     if (!isfinite(value))
         return cps_config_fail_at(w, node, "%s: %s is too large", path,
                                   cps_config_show(node, shown, sizeof shown));
@@ -149,6 +157,11 @@ int cps_config_get_number(const struct cps_config_walk *w, const struct cps_yaml
     int above = (flags & CPS_CFG_NO_HI)     ? 0
                 : (flags & CPS_CFG_HI_OPEN) ? !(value < hi)
                                             : !(value <= hi);
+    if ((below || above) && (flags & CPS_CFG_PERCENT))
+        return cps_config_fail_at(w, node, "%s: %s is out of range (must be %s %g%% and %s %g%%)",
+                                  path, cps_config_show(node, shown, sizeof shown),
+                                  (flags & CPS_CFG_LO_OPEN) ? ">" : ">=", lo * 100.0,
+                                  (flags & CPS_CFG_HI_OPEN) ? "<" : "<=", hi * 100.0);
     if (below || above) {
         const char *lo_op = (flags & CPS_CFG_LO_OPEN) ? ">" : ">=";
         if (flags & CPS_CFG_NO_HI)

@@ -30,15 +30,15 @@
 #define SURPRISE_MIN_SAMPLES 16
 #define LEVEL_BUCKET_OFFSET 8
 #define SURPRISE_PRIOR_SD 0.15
-/* Trend: least squares over this many recent observations, damped. */
-#define TREND_POINTS 8
-#define TREND_DAMPING 0.5
-/* A seasonal bucket needs this many days of samples before it is used. */
-#define SEASON_MIN_SAMPLES 1
-#define SEASON_EWMA_WEIGHT 0.3
-#define MS_PER_DAY (86400 * 1000LL)
 /* Time constant of the smoothed demand level. */
 #define LEVEL_TAU_MS (120 * 1000LL)
+/* Time constant of the slow level that bursts are measured against. */
+#define SLOW_LEVEL_TAU_MS (15 * 60 * 1000LL)
+/* The recent peak halves in this time; the forecast may not run past it by
+ * more than PEAK_GROWTH_CAP (one burst at a low level must not ask for ten
+ * times the pods the busiest recent minute needed). */
+#define PEAK_HALFLIFE_MS (60 * 60 * 1000LL)
+#define PEAK_GROWTH_CAP 2.0
 /* Decision interval assumed before two decisions have been seen. */
 #define DEFAULT_INTERVAL_MS (15 * 1000LL)
 /* The rate window of the metrics queries (decide.h). */
@@ -58,6 +58,26 @@ static const char *const reason_names[CPS_REASON_COUNT] = {
     [CPS_REASON_MISSING_FALLBACK] = "missing_metrics_fallback",
     [CPS_REASON_PAUSED] = "paused",
 };
+
+static const char *const bound_names[CPS_BOUND_COUNT] = {
+    [CPS_BOUND_FORECAST] = "forecast",
+    [CPS_BOUND_FEEDBACK] = "budget_feedback",
+    [CPS_BOUND_BURST] = "burst_memory",
+    [CPS_BOUND_PEAK_CAP] = "peak_cap",
+    [CPS_BOUND_COST_TARGET] = "cost_target",
+};
+
+const char *cps_bound_name(enum cps_bound bound)
+{
+    if ((unsigned)bound >= CPS_BOUND_COUNT)
+        return "unknown";
+    return bound_names[bound];
+}
+
+const char *cps_decision_bound_name(const struct cps_decision *d)
+{
+    return d->rail_bound ? "rail" : cps_bound_name(d->bound);
+}
 
 const char *cps_reason_name(enum cps_reason reason)
 {
@@ -154,25 +174,7 @@ static int64_t ring_time(const struct cps_policy_state *s, int back)
 static double ring_qps(const struct cps_policy_state *s, int back)
 {
     int i = (s->demand_next - 1 - back + 2 * CPS_DEMAND_RING) % CPS_DEMAND_RING;
-    return s->demand_qps[i];
-}
-
-static int season_bucket(int64_t t_ms)
-{
-    int64_t r = t_ms % MS_PER_DAY;
-    if (r < 0)
-        r += MS_PER_DAY;
-    return (int)(r / CPS_SEASON_BUCKET_MS);
-}
-
-/* Expected log growth of demand from time a to time b from the daily
- * profile, or 0 when either bucket has not been seen on an earlier day. */
-static double seasonal_growth(const struct cps_policy_state *s, int64_t a_ms, int64_t b_ms)
-{
-    int ia = season_bucket(a_ms), ib = season_bucket(b_ms);
-    if (s->season_samples[ia] < SEASON_MIN_SAMPLES || s->season_samples[ib] < SEASON_MIN_SAMPLES)
-        return 0.0;
-    return (double)s->season_log_qps[ib] - (double)s->season_log_qps[ia];
+    return (double)s->demand_qps[i];
 }
 
 /* Load-level bucket of a rate: floor(log2(qps)), offset so 2^-8 is bucket 0. */
@@ -220,6 +222,38 @@ static uint32_t surprise_at(const struct cps_policy_state *s, double qps, double
 }
 
 /*
+ * The slower memories: the violation budget (and its feedback), the slow
+ * level and the recent peak, and the burst memory. An observation is the
+ * mean of the metrics window, so it is filed at the window's middle; the
+ * burst ratios are taken against the slow level and the long-run mean from
+ * before it, so a burst does not hide in its own baseline.
+ */
+static void learn_bursts_and_budget(const struct cps_target *t, const struct cps_observation *obs,
+                                    struct cps_policy_state *s, int64_t now_ms,
+                                    int64_t interval_ms, int64_t observed_ms)
+{
+    double q = obs->qps > QPS_FLOOR ? obs->qps : QPS_FLOOR;
+    double long_mean = s->budget.mean_qps;
+    double slow_before = s->slow_level;
+    cps_slo_budget_tick(&s->budget, now_ms, interval_ms, obs->qps,
+                        obs->p95_ms > t->slo_latency_p95_ms, t->slo_violation_budget,
+                        t->slo_budget_window_ms);
+    if (slow_before <= 0.0) {
+        s->slow_level = q;
+        s->recent_peak = q;
+    } else {
+        double dt = (double)interval_ms;
+        s->slow_level += (1.0 - exp(-dt / (double)SLOW_LEVEL_TAU_MS)) * (q - s->slow_level);
+        s->recent_peak *= exp2(-dt / (double)PEAK_HALFLIFE_MS);
+        if (q > s->recent_peak)
+            s->recent_peak = q;
+    }
+    if (slow_before > 0.0 && long_mean > 0.0)
+        cps_burst_observe(&s->bursts, observed_ms - METRICS_WINDOW_MS / 2, q / slow_before,
+                          q / long_mean);
+}
+
+/*
  * Learn from one observation: per-pod capacity (from qps and CPU when every
  * pod is ready), base latency (from the observed p95 against the queueing
  * model), the spread of demand surprises over the horizon per load level,
@@ -233,7 +267,6 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
     int64_t observed_ms = now_ms - p->metrics_lag_ms;
     if (!s->started) {
         s->started = 1;
-        s->first_t_ms = now_ms;
         s->last_ready = obs->ready_replicas;
         s->ready_changed_ms = now_ms - p->metrics_lag_ms - METRICS_WINDOW_MS;
     }
@@ -280,8 +313,8 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
             s->capacity_samples++;
         }
     }
-    /* demand surprise: observed log growth over the horizon, minus the seasonal part,
-     * filed under the load level it grew from */
+    /* demand surprise: observed log growth over the horizon, filed under
+     * the load level it grew from */
     double q = obs->qps > QPS_FLOOR ? obs->qps : QPS_FLOOR;
     for (int back = 0; back < s->demand_count; back++) {
         int64_t age = now_ms - ring_time(s, back);
@@ -289,8 +322,6 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
             continue;
         double past = ring_qps(s, back);
         double growth = log(q / past);
-        if (p->seasonality == CPS_SEASONALITY_DAILY)
-            growth -= seasonal_growth(s, ring_time(s, back) - p->metrics_lag_ms, observed_ms);
         if (growth > SURPRISE_CLIP)
             growth = SURPRISE_CLIP;
         if (growth < -SURPRISE_CLIP)
@@ -302,8 +333,8 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
                             ? 1.0 / (double)(s->surprise_samples[b] + 1)
                             : 1.0 - exp2(-since_ms / (double)p->volatility_halflife_ms);
         double delta = growth - s->surprise_mean[b];
-        s->surprise_mean[b] += weight * delta;
-        s->surprise_var[b] = (1.0 - weight) * (s->surprise_var[b] + weight * delta * delta);
+        s->surprise_mean[b] += (float)(weight * delta);
+        s->surprise_var[b] = (float)((1.0 - weight) * (s->surprise_var[b] + weight * delta * delta));
         if (s->surprise_samples[b] < UINT32_MAX)
             s->surprise_samples[b]++;
         break;
@@ -320,42 +351,11 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
     s->level_t_ms = now_ms;
     s->base_qps = s->level_ewma > q ? s->level_ewma : q;
     s->demand_t_ms[s->demand_next] = now_ms;
-    s->demand_qps[s->demand_next] = s->base_qps;
+    s->demand_qps[s->demand_next] = (float)s->base_qps;
     s->demand_next = (s->demand_next + 1) % CPS_DEMAND_RING;
     if (s->demand_count < CPS_DEMAND_RING)
         s->demand_count++;
-    if (p->seasonality == CPS_SEASONALITY_DAILY) {
-        int b = season_bucket(observed_ms);
-        double lq = log(q);
-        if (s->season_samples[b] == 0)
-            s->season_log_qps[b] = (float)lq;
-        else
-            s->season_log_qps[b] += (float)(SEASON_EWMA_WEIGHT * (lq - s->season_log_qps[b]));
-        if (s->season_samples[b] < UINT16_MAX)
-            s->season_samples[b]++;
-    }
-}
-
-/* Damped least-squares slope of log qps over recent observations, per ms. */
-static double trend_per_ms(const struct cps_policy_state *s)
-{
-    int n = s->demand_count < TREND_POINTS ? s->demand_count : TREND_POINTS;
-    if (n < 3)
-        return 0.0;
-    double st = 0, sy = 0, stt = 0, sty = 0;
-    int64_t t0 = ring_time(s, 0);
-    for (int i = 0; i < n; i++) {
-        double t = (double)(ring_time(s, i) - t0);
-        double y = log(ring_qps(s, i));
-        st += t;
-        sy += y;
-        stt += t * t;
-        sty += t * y;
-    }
-    double den = n * stt - st * st;
-    if (den <= 0.0)
-        return 0.0;
-    return TREND_DAMPING * (n * sty - st * sy) / den;
+    learn_bursts_and_budget(t, obs, s, now_ms, interval_ms, observed_ms);
 }
 
 /* SLO-safe requests/s per ready pod: μ - ln20/(SLO - base), from config or learned. */
@@ -413,12 +413,71 @@ static int32_t pods_for(double qps, double per_pod)
 }
 
 /*
- * The cpscale policy: forecast an upper quantile of demand over the time
- * it takes new pods to be ready and the metrics to show them, and ask for
- * the pods that serve it within the SLO. Scale-downs use their own
- * (normally more cautious) quantile, since removing a pod is instant and
- * getting it back is not. A cost target trims the safety margin, never the
- * point forecast.
+ * The demand the pods must be ready for, by mechanism: the forecast's upper
+ * quantile (its headroom moved by the budget feedback), capped against the
+ * recent peak, raised to a remembered burst that is due within the lead
+ * time. Fills the decision's figures; returns the upper and (through
+ * `down_qps`) the scale-down rate, and the point forecast through `point_qps`.
+ */
+static double demand_to_serve(const struct cps_target *t, struct cps_policy_state *s,
+                              int64_t now_ms, int64_t interval_ms, struct cps_decision *d,
+                              double *down_qps, double *point_qps, double *unadjusted_qps)
+{
+    const struct cps_policy_params *p = &t->policy;
+    double mean_growth, sd;
+    surprise_at(s, s->base_qps, &mean_growth, &sd);
+    double level = s->base_qps, adjust = s->budget.adjust;
+    double z_up = normal_quantile(p->headroom_quantile);
+    double z_down = normal_quantile(p->scale_down_quantile);
+    double point = level * exp(mean_growth);
+    double up = level * exp(mean_growth + (z_up + adjust) * sd);
+    double down = level * exp(mean_growth + (z_down + adjust) * sd);
+    double unadjusted = level * exp(mean_growth + z_up * sd);
+    double cap = (s->recent_peak > level ? s->recent_peak : level) * PEAK_GROWTH_CAP;
+    d->peak_cap_qps = cap;
+    d->bound = adjust != 0.0 ? CPS_BOUND_FEEDBACK : CPS_BOUND_FORECAST;
+    if (up > cap) {
+        up = cap;
+        d->bound = CPS_BOUND_PEAK_CAP;
+    }
+    if (down > cap)
+        down = cap;
+    if (unadjusted > cap)
+        unadjusted = cap;
+    /* a remembered burst due before pods asked for now would be ready for
+     * the next decision's: the lead is the start-up plus an interval */
+    int64_t lead_to = now_ms + p->startup_ms + interval_ms;
+    double minute_ratio = cps_burst_minute_expected(&s->bursts, now_ms, lead_to);
+    double burst = minute_ratio > 1.0 ? s->slow_level * minute_ratio : 0.0;
+    double daily = s->budget.mean_qps * cps_burst_hour_expected(&s->bursts, now_ms, lead_to);
+    if (daily > burst)
+        burst = daily;
+    if (burst > up) {
+        up = burst;
+        d->bound = CPS_BOUND_BURST;
+        d->burst_qps = burst;
+    }
+    if (burst > down)
+        down = burst;
+    if (burst > unadjusted)
+        unadjusted = burst;
+    d->forecast_qps = up;
+    d->surprise_sd = sd;
+    d->headroom_adjust = adjust;
+    *down_qps = down;
+    *point_qps = point;
+    *unadjusted_qps = unadjusted;
+    return up;
+}
+
+/*
+ * The cpscale policy: the pods that serve, within the SLO, the demand to
+ * be ready for over the time new pods take to start and the metrics to
+ * show them (demand_to_serve). Scale-downs use their own quantile, since
+ * removing a pod is instant and getting it back is not. A cost target trims
+ * the safety margin, never the point forecast. The decision names the
+ * mechanism that set the count: the feedback only when the count with its
+ * offset differs from the count without.
  */
 static int32_t policy_recommend(const struct cps_target *t, const struct cps_observation *obs,
                                 struct cps_policy_state *s, int64_t now_ms, struct cps_decision *d)
@@ -434,6 +493,10 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
     double per_pod = safe_rate_per_pod(t, s);
     d->rps_per_pod = per_pod;
     d->level_qps = s->base_qps;
+    d->tick_requests = s->budget.last_requests;
+    d->tick_violating = s->budget.last_violating;
+    d->budget_spent = cps_slo_budget_spent(&s->budget, t->slo_violation_budget);
+    d->burn_rate = cps_slo_budget_burn_rate(&s->budget, t->slo_violation_budget);
     if (per_pod <= 0.0) {
         /* Capacity not learned yet (0), or the model says even an idle pod
          * misses the SLO (-1), where more pods cannot fix latency: keep CPU
@@ -445,25 +508,8 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
             return current;
         return want > (double)t->max_replicas ? t->max_replicas : (int32_t)want;
     }
-    double mean_growth, sd;
-    surprise_at(s, s->base_qps, &mean_growth, &sd);
-    int64_t observed_ms = now_ms - p->metrics_lag_ms;
-    int64_t target_ms = now_ms + p->startup_ms + interval_ms;
-    double season = p->seasonality == CPS_SEASONALITY_DAILY && now_ms - s->first_t_ms >= MS_PER_DAY
-                        ? seasonal_growth(s, observed_ms, target_ms)
-                        : 0.0;
-    double trend = p->trend ? trend_per_ms(s) * (double)(target_ms - observed_ms) : 0.0;
-    if (trend < 0.0)
-        trend = 0.0;
-    double level = s->base_qps;
-    double point = level * exp(mean_growth + season);
-    double up = level * exp(mean_growth + season + trend + normal_quantile(p->headroom_quantile) * sd);
-    double down = level * exp(mean_growth + (season > 0 ? season : 0) + trend +
-                              normal_quantile(p->scale_down_quantile) * sd);
-    d->forecast_qps = up;
-    d->surprise_sd = sd;
-    d->trend = trend;
-    d->season = season;
+    double down, point, unadjusted;
+    double up = demand_to_serve(t, s, now_ms, interval_ms, d, &down, &point, &unadjusted);
     int32_t want_up = pods_for(up, per_pod);
     int32_t want_down = pods_for(down, per_pod);
     int32_t want_point = pods_for(point, per_pod);
@@ -472,6 +518,8 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
         rec = want_up;
     else if (want_down < current)
         rec = want_down > want_up ? want_down : want_up;
+    if (d->bound == CPS_BOUND_FEEDBACK && pods_for(unadjusted, per_pod) == rec)
+        d->bound = CPS_BOUND_FORECAST;
     if (t->cost_target_per_million > 0.0 && obs->cost_per_pod_hour > 0.0 && rec > want_point) {
         double affordable = floor_tolerant(t->cost_target_per_million * point * SECONDS_PER_HOUR /
                                            (obs->cost_per_pod_hour * REQUESTS_PER_MILLION));
@@ -479,6 +527,7 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
         if (affordable_pods < rec) {
             rec = affordable_pods > want_point ? affordable_pods : want_point;
             d->cost_target_pods = rec;
+            d->bound = CPS_BOUND_COST_TARGET;
         }
     }
     return rec;
@@ -511,10 +560,17 @@ void cps_decision_describe(const struct cps_decision *d, char *buf, size_t size)
         break;
     }
     int n = snprintf(buf, size,
-                     "qps %.1f -> %.1f at the headroom quantile (spread %.3f, trend %+.3f, "
-                     "season %+.3f); %.1f req/s per pod within the SLO",
-                     d->level_qps, d->forecast_qps, d->surprise_sd, d->trend, d->season,
-                     d->rps_per_pod);
+                     "%s%s: qps %.1f -> %.1f (spread %.3f, headroom %+.2f from the budget "
+                     "feedback, budget %.0f%% spent, burn rate %.2f); %.1f req/s per pod within "
+                     "the SLO",
+                     d->rail_bound ? "rail over " : "", cps_bound_name(d->bound), d->level_qps, d->forecast_qps, d->surprise_sd,
+                     d->headroom_adjust, 100.0 * d->budget_spent, d->burn_rate, d->rps_per_pod);
+    if (n > 0 && (size_t)n < size && d->bound == CPS_BOUND_BURST)
+        n += snprintf(buf + n, size - (size_t)n, "; a recurring burst of %.1f qps is due",
+                      d->burst_qps);
+    if (n > 0 && (size_t)n < size && d->bound == CPS_BOUND_PEAK_CAP)
+        n += snprintf(buf + n, size - (size_t)n, "; capped at %.1f qps from the recent peak",
+                      d->peak_cap_qps);
     if (n > 0 && (size_t)n < size && d->cost_target_pods > 0)
         n += snprintf(buf + n, size - (size_t)n, "; cost target trims to %d", d->cost_target_pods);
     if (n > 0 && (size_t)n < size && d->budget_pods > 0)
@@ -597,5 +653,6 @@ int cps_decide(const struct cps_target *t, const struct cps_observation *obs,
     }
     d->desired = clamp_i32(desired, lo, hi);
     d->reason = reason;
+    d->rail_bound = d->desired != rec || reason == CPS_REASON_STABILIZED;
     return 0;
 }

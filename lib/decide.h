@@ -4,7 +4,7 @@
  * sim`, `cpscale tune` and `cpscale decide`.
  *
  * Pure: no I/O, no clock, no allocation. Learned state (capacity, demand
- * volatility, seasonal profile) lives in a caller-owned struct
+ * volatility, the violation budget, burst memory) lives in a caller-owned struct
  * cps_policy_state, zeroed by cps_policy_state_init.
  *
  * Order of work: the policy's recommendation; the HPA behavior rails
@@ -18,8 +18,10 @@
 #include <stdint.h>
 
 #include "behavior.h"
+#include "burst_memory.h"
 #include "config.h"
 #include "metric.h"
+#include "slo_budget.h"
 
 struct cps_observation {
     double qps;                /* requests/s, mean over the metrics window */
@@ -57,37 +59,42 @@ const char *cps_reason_name(enum cps_reason reason);
 #define CPS_METRICS_WINDOW_S 60
 #define CPS_METRICS_WINDOW_PROMQL "1m"
 
-#define CPS_SEASON_BUCKETS 288            /* 5-minute buckets of one day */
-#define CPS_SEASON_BUCKET_MS (300 * 1000LL)
-#define CPS_DEMAND_RING 64                /* recent observations kept */
+#define CPS_DEMAND_RING 32                /* recent observations kept */
 #define CPS_LEVEL_BUCKETS 40              /* log2 buckets of qps, 2^-8 .. 2^31 */
 
+/*
+ * What the policy learns about one target, online. Kept small (about
+ * 1.1 kB; test_decide checks it stays within 2 kB), since a controller may
+ * hold ten thousand of them.
+ */
 struct cps_policy_state {
     /* capacity: requests/s one ready pod serves at 100 % CPU, learned */
     double service_rate_estimate;
     double base_latency_estimate_ms;
-    int capacity_samples;
-    int capacity_rejected;         /* outliers in a row (a redeploy re-learns) */
+    int32_t capacity_samples;
+    int32_t capacity_rejected;     /* outliers in a row (a redeploy re-learns) */
     int32_t last_ready;            /* ready pods at the previous decision */
+    int32_t started;
     int64_t ready_changed_ms;      /* when the ready count last changed */
-    /* demand: recent observations, for trend and surprise estimation */
+    /* demand: recent observations, for surprise estimation */
     double level_ewma;             /* smoothed qps (time constant LEVEL_TAU) */
     double base_qps;               /* the forecast's base: max(level_ewma, qps) */
+    double slow_level;             /* qps smoothed over SLOW_LEVEL_TAU: what bursts rise above */
+    double recent_peak;            /* the largest qps seen, decaying (the forecast's cap) */
     int64_t level_t_ms;
     int64_t demand_t_ms[CPS_DEMAND_RING]; /* decision times, and the base then */
-    double demand_qps[CPS_DEMAND_RING];
-    int demand_count, demand_next;
+    float demand_qps[CPS_DEMAND_RING];
+    int32_t demand_count, demand_next;
     /* demand surprises (log growth over the horizon), per load level:
      * relative noise is larger at low rates, so one spread for all hours
      * would over-provision the busy hours or under-provision the quiet ones */
-    double surprise_mean[CPS_LEVEL_BUCKETS];
-    double surprise_var[CPS_LEVEL_BUCKETS];
+    float surprise_mean[CPS_LEVEL_BUCKETS];
+    float surprise_var[CPS_LEVEL_BUCKETS];
     uint32_t surprise_samples[CPS_LEVEL_BUCKETS];
-    /* daily seasonality: mean log qps per 5-minute bucket */
-    float season_log_qps[CPS_SEASON_BUCKETS];
-    uint16_t season_samples[CPS_SEASON_BUCKETS];
-    int64_t first_t_ms;
-    int started;
+    /* the violation budget as measured, and the feedback on the headroom */
+    struct cps_slo_budget budget;
+    /* bursts that recur on the clock */
+    struct cps_burst_memory bursts;
 };
 
 void cps_policy_state_init(struct cps_policy_state *state);
@@ -101,6 +108,20 @@ enum cps_basis {
     CPS_BASIS_MISSING,           /* a metric was missing */
     CPS_BASIS_PAUSED,
 };
+
+/* Which mechanism set the policy's recommendation (named in the detail,
+ * the log line and the Event). */
+enum cps_bound {
+    CPS_BOUND_FORECAST = 0,  /* the demand forecast at the configured quantiles */
+    CPS_BOUND_FEEDBACK,      /* the budget feedback moved the headroom, and that moved the count */
+    CPS_BOUND_BURST,         /* burst memory: a recurring burst is due */
+    CPS_BOUND_PEAK_CAP,      /* the forecast was capped against the recent peak */
+    CPS_BOUND_COST_TARGET,   /* the cost target trimmed the margin */
+    CPS_BOUND_COUNT
+};
+
+/* "forecast", "budget_feedback", "burst_memory", ... (stable: logs, JSON). */
+const char *cps_bound_name(enum cps_bound bound);
 
 /*
  * A decision and the figures behind it. Plain numbers, so the hot path
@@ -117,13 +138,25 @@ struct cps_decision {
     double level_qps;        /* the forecast's base */
     double forecast_qps;     /* upper quantile of demand over the horizon */
     double surprise_sd;      /* spread of log demand growth used */
-    double trend;            /* log growth from the trend */
-    double season;           /* log growth from the daily profile */
+    double headroom_adjust;  /* the budget feedback's offset on the headroom, z units */
+    double burst_qps;        /* > 0: the rate a remembered burst calls for */
+    double peak_cap_qps;     /* the cap on the forecast from the recent peak */
+    double tick_requests;    /* requests this tick accounted to the budget */
+    int tick_violating;      /* 1: they were served over the SLO */
+    double budget_spent;     /* share of the budget spent over the budget window (1 = all) */
+    double burn_rate;        /* violating share over the last hour / the budget */
+    enum cps_bound bound;    /* what set the policy's recommendation */
+    int rail_bound;          /* 1: a rail (rate limit, stabilization, min/max, budget cap)
+                                then set the count instead (the reason says which) */
     double rps_per_pod;      /* SLO-safe capacity per ready pod */
     double cpu_utilization;
     int32_t cost_target_pods;/* > 0: the cost target trimmed the margin to this */
     int32_t budget_pods;     /* > 0: the budget cap held the count to this */
 };
+
+/* The mechanism that bound the count: "rail" when a rail did, else the
+ * policy's (cps_bound_name). For the log line, the Event and JSON. */
+const char *cps_decision_bound_name(const struct cps_decision *decision);
 
 /* The decision's detail as one line of text (e.g. for logs and JSON). */
 void cps_decision_describe(const struct cps_decision *decision, char *buf, size_t size);

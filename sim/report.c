@@ -98,10 +98,9 @@ static json_t *params_json(const struct cps_sim_report *r)
         json_object_set_new(c, "metrics_lag_s", json_real((double)t->policy.metrics_lag_ms / 1000.0));
         json_object_set_new(c, "volatility_halflife_s",
                             json_real((double)t->policy.volatility_halflife_ms / 1000.0));
-        json_object_set_new(c, KEY(POL_SEASONALITY),
-                            json_string(cps_config_enum_name(
-                                &cps_config_rows[CPS_KEY_POL_SEASONALITY], (int)t->policy.seasonality)));
-        json_object_set_new(c, KEY(POL_TREND), json_boolean(t->policy.trend));
+        json_object_set_new(c, KEY(SLO_BUDGET), json_real(t->slo_violation_budget));
+        json_object_set_new(c, "budget_window_s",
+                            json_real((double)t->slo_budget_window_ms / 1000.0));
         json_object_set_new(c, "cost_target_per_million", json_real(t->cost_target_per_million));
         json_object_set_new(c, "cost_max_per_hour", json_real(t->cost_max_per_hour));
         json_object_set_new(c, "scale_up_stabilization_s",

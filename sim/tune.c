@@ -47,9 +47,9 @@
 
 /* ---- the search space ---------------------------------------------------- */
 
-static const double headroom_levels[] = {0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995,
+static const double headroom_levels[] = {0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995,
                                          0.9999};
-static const double down_quantile_levels[] = {0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999};
+static const double down_quantile_levels[] = {0.8, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999};
 static const int64_t halflife_levels_ms[] = {
     15 * CPS_MS_PER_MIN, 1 * CPS_MS_PER_HOUR, 3 * CPS_MS_PER_HOUR, 6 * CPS_MS_PER_HOUR,
     12 * CPS_MS_PER_HOUR, 24 * CPS_MS_PER_HOUR, 72 * (int64_t)CPS_MS_PER_HOUR,
@@ -70,8 +70,6 @@ static const size_t level_counts[CPS_TUNE_DIMS] = {
     [CPS_TUNE_HEADROOM_QUANTILE] = N_OF(headroom_levels),
     [CPS_TUNE_SCALE_DOWN_QUANTILE] = N_OF(down_quantile_levels),
     [CPS_TUNE_VOLATILITY_HALFLIFE] = N_OF(halflife_levels_ms),
-    [CPS_TUNE_TREND] = 2,
-    [CPS_TUNE_SEASONALITY] = 2,
     [CPS_TUNE_DOWN_WINDOW] = N_OF(down_window_levels),
     [CPS_TUNE_DOWN_PERCENT] = N_OF(down_percent_levels),
     [CPS_TUNE_DOWN_PERIOD] = N_OF(down_period_levels),
@@ -115,8 +113,6 @@ static void base_levels(const struct cps_target *t, uint8_t *level)
         nearest_double(down_quantile_levels, N_OF(down_quantile_levels), p->scale_down_quantile);
     level[CPS_TUNE_VOLATILITY_HALFLIFE] =
         nearest_int(halflife_levels_ms, N_OF(halflife_levels_ms), p->volatility_halflife_ms);
-    level[CPS_TUNE_TREND] = p->trend ? 1 : 0;
-    level[CPS_TUNE_SEASONALITY] = p->seasonality == CPS_SEASONALITY_DAILY;
     const struct cps_scaling_rules *down = &t->behavior.scale_down, *up = &t->behavior.scale_up;
     level[CPS_TUNE_DOWN_WINDOW] = nearest_int(down_window_levels, N_OF(down_window_levels),
                                               down->stabilization_window_seconds);
@@ -218,8 +214,6 @@ void cps_tune_apply(const struct cps_tune_candidate *c, double safe_rps_per_pod,
     t->policy.headroom_quantile = headroom_levels[l[CPS_TUNE_HEADROOM_QUANTILE]];
     t->policy.scale_down_quantile = down_quantile_levels[l[CPS_TUNE_SCALE_DOWN_QUANTILE]];
     t->policy.volatility_halflife_ms = halflife_levels_ms[l[CPS_TUNE_VOLATILITY_HALFLIFE]];
-    t->policy.trend = l[CPS_TUNE_TREND];
-    t->policy.seasonality = l[CPS_TUNE_SEASONALITY] ? CPS_SEASONALITY_DAILY : CPS_SEASONALITY_NONE;
     struct cps_scaling_rules *down = &t->behavior.scale_down, *up = &t->behavior.scale_up;
     down->stabilization_window_seconds = down_window_levels[l[CPS_TUNE_DOWN_WINDOW]];
     down->select_policy = CPS_SELECT_MAX;

@@ -34,8 +34,6 @@ enum cps_tune_dim {
     CPS_TUNE_HEADROOM_QUANTILE = 0,
     CPS_TUNE_SCALE_DOWN_QUANTILE,
     CPS_TUNE_VOLATILITY_HALFLIFE,
-    CPS_TUNE_TREND,
-    CPS_TUNE_SEASONALITY,
     CPS_TUNE_DOWN_WINDOW,   /* behavior.scaleDown.stabilizationWindowSeconds */
     CPS_TUNE_DOWN_PERCENT,  /* behavior.scaleDown.policies: Percent value */
     CPS_TUNE_DOWN_PERIOD,   /* ... its periodSeconds */

@@ -47,7 +47,7 @@ static void tune_usage(FILE *out)
           "\n"
           "DESCRIPTION\n"
           "    Searches the `policy:` keys headroom_quantile, scale_down_quantile,\n"
-          "    volatility_halflife, trend and seasonality, and the `behavior:` rails\n"
+          "    volatility_halflife, and the `behavior:` rails\n"
           "    (scale-down stabilization window, scale-down Percent policy and its\n"
           "    period, scale-up Pods and Percent policies per 15 s) and capacity.rps_per_pod\n"
           "    (auto, or 30..100 % of the world's SLO-safe rate per pod: a fixed safety\n"

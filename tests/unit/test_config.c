@@ -199,6 +199,68 @@ static void test_duration_format(void)
     }
 }
 
+/* ---- the violation budget, and the keys it replaced ------------------------- */
+
+/* slo.violation_budget reads "N%" or the fraction; out of range names the
+ * place; policy.trend and policy.seasonality still load, with a warning at
+ * their place, and are never printed. */
+static void test_violation_budget(void)
+{
+    static const struct {
+        const char *text;
+        double share;
+    } ok[] = {{"1%", 0.01}, {"0.5%", 0.005}, {"0.02", 0.02}, {"50%", 0.5}, {"2.5%", 0.025}};
+    for (size_t i = 0; i < ARRAY_LEN(ok); i++) {
+        char yaml[160];
+        snprintf(yaml, sizeof yaml, "defaults:\n  slo:\n    violation_budget: %s\n"
+                 "    budget_window: 30d\n", ok[i].text);
+        struct cps_config *c = load_ok(yaml);
+        if (!c)
+            continue;
+        ASSERT_NEAR(c->defaults.slo_violation_budget, ok[i].share, 1e-15);
+        ASSERT_EQ(c->defaults.slo_budget_window_ms, 30LL * 86400 * 1000);
+        cps_config_free(c);
+    }
+    static const struct {
+        const char *text, *message;
+    } bad[] = {
+        {"0%", "defaults.slo.violation_budget: \"0%\" is out of range (must be > 0% and <= 50%)"},
+        {"60%", "is out of range (must be > 0% and <= 50%)"},
+        {"1%%", "expected a number or a percentage (1%), got \"1%%\""},
+        {"one", "expected a number or a percentage"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        char yaml[160];
+        snprintf(yaml, sizeof yaml, "defaults:\n  slo:\n    violation_budget: %s\n", bad[i].text);
+        struct cps_err err;
+        struct cps_config *c = load(yaml, &err);
+        ASSERT_TRUE(c == NULL);
+        ASSERT_CONTAINS(err.message, bad[i].message);
+        ASSERT_EQ(err.line, 3);
+        ASSERT_EQ(err.col, 23);
+        cps_config_free(c);
+    }
+    struct cps_err err;
+    struct cps_config *c = load("defaults:\n  slo:\n    budget_window: 91d\n", &err);
+    ASSERT_TRUE(c == NULL);
+    ASSERT_CONTAINS(err.message, "budget_window");
+    cps_config_free(c);
+
+    c = load_ok("defaults:\n  policy:\n    trend: true\n    seasonality: daily\n");
+    if (c) {
+        ASSERT_CONTAINS(c->warning, "test.yaml:4:18: defaults.policy.seasonality is deprecated and "
+                                    "has no effect");
+        char *yaml = cps_config_to_yaml(c);
+        ASSERT_TRUE(yaml && !strstr(yaml, "trend") && !strstr(yaml, "seasonality"));
+        ASSERT_TRUE(yaml && strstr(yaml, "violation_budget: 1%\n") != NULL);
+        free(yaml);
+        cps_config_free(c);
+    }
+    c = load("defaults:\n  policy:\n    seasonality: weekly\n", &err);
+    ASSERT_TRUE(c == NULL); /* still checked */
+    cps_config_free(c);
+}
+
 /* ---- built-in defaults ---------------------------------------------------- */
 
 /* cpscale's default scale-down stabilization window (Kubernetes': 300 s) */
@@ -283,8 +345,10 @@ static void test_builtin_defaults(void)
     ASSERT_EQ(t->capacity_auto, 1);
     ASSERT_EQ(t->paused, 0);
     ASSERT_EQ(t->on_missing, CPS_MISSING_HOLD);
-    ASSERT_NEAR(t->policy.headroom_quantile, 0.99, 0);
-    ASSERT_NEAR(t->policy.scale_down_quantile, 0.999, 0);
+    ASSERT_NEAR(t->policy.headroom_quantile, 0.95, 0);
+    ASSERT_NEAR(t->policy.scale_down_quantile, 0.95, 0);
+    ASSERT_NEAR(t->slo_violation_budget, 0.01, 0);
+    ASSERT_EQ(t->slo_budget_window_ms, 7 * 24 * 3600 * 1000LL);
     ASSERT_EQ(t->policy.startup_ms, 30000);
     ASSERT_EQ(t->policy.metrics_lag_ms, 15000);
     ASSERT_EQ(t->policy.volatility_halflife_ms, 6 * 3600 * 1000LL);
@@ -462,7 +526,7 @@ static void test_full_config(void)
     ASSERT_EQ(web->on_missing, CPS_MISSING_FALLBACK);
     ASSERT_EQ(web->fallback_replicas, 4);
     ASSERT_NEAR(web->policy.headroom_quantile, 0.995, 0);
-    ASSERT_NEAR(web->policy.scale_down_quantile, 0.999, 0);
+    ASSERT_NEAR(web->policy.scale_down_quantile, 0.95, 0);
     ASSERT_EQ(web->policy.seasonality, CPS_SEASONALITY_NONE);
     ASSERT_EQ(web->policy.trend, 0);
     ASSERT_EQ(web->policy.startup_ms, 45000);
@@ -547,7 +611,7 @@ static void test_defaults_inheritance(void)
         ASSERT_NEAR(y->policy.scale_down_quantile, 0.9, 0);
         ASSERT_EQ(y->policy.startup_ms, 60000);
         ASSERT_EQ(y->policy.trend, 0);
-        ASSERT_NEAR(y->policy.headroom_quantile, 0.99, 0);
+        ASSERT_NEAR(y->policy.headroom_quantile, 0.95, 0);
     }
     check_round_trip(c);
     cps_config_free(c);
@@ -742,7 +806,7 @@ static const struct bad_case bad_cases[] = {
      "unknown key \"min_replica\" in targets[0] (expected one of: namespace,"},
     {"unknown nested key",
      "targets:\n  - namespace: shop\n    deployment: web\n    slo:\n      latencyp95: 100\n", 5, 7,
-     "unknown key \"latencyp95\" in targets[0].slo (expected one of: latency_p95_ms)"},
+     "unknown key \"latencyp95\" in targets[0].slo (expected one of: latency_p95_ms, violation_budget, budget_window)"},
     {"unknown key deep in behavior",
      "defaults:\n  behavior:\n    scaleUp:\n      tolerance: 0.1\n", 4, 7,
      "in defaults.behavior.scaleUp"},
@@ -1414,6 +1478,7 @@ int main(void)
 {
     CPS_RUN(test_duration_parse);
     CPS_RUN(test_duration_format);
+    CPS_RUN(test_violation_budget);
     CPS_RUN(test_builtin_defaults);
     CPS_RUN(test_full_config);
     CPS_RUN(test_defaults_inheritance);

@@ -141,8 +141,6 @@ static void test_apply(void)
     t = base;
     cps_tune_apply(&top, SAFE_RPS, &t);
     ASSERT_NEAR(t.policy.headroom_quantile, 0.9999, 0);  /* the config's upper bound */
-    ASSERT_EQ(t.policy.trend, 1);
-    ASSERT_EQ(t.policy.seasonality, CPS_SEASONALITY_DAILY);
     ASSERT_EQ(t.behavior.scale_down.n_policies, 1);
     ASSERT_EQ(t.behavior.scale_down.policies[0].type, CPS_SCALING_PERCENT);
     ASSERT_EQ(t.behavior.scale_up.n_policies, 2);

@@ -1,0 +1,121 @@
+#include "burst_memory.h"
+
+#include <math.h>
+
+#include "units.h"
+
+#define SLOT_MAX 255
+#define HOUR_MEAN_SLOT 128
+
+/* Floor division for times before the epoch too. */
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static int wrap(int64_t index, int n)
+{
+    int64_t r = index % n;
+    return (int)(r < 0 ? r + n : r);
+}
+
+/* A slot moves half way up toward a larger value and a quarter of the way
+ * down toward a smaller one, by at least one step, and stops on it. */
+static uint8_t slot_step(uint8_t slot, double target)
+{
+    if (target > SLOT_MAX)
+        target = SLOT_MAX;
+    if (target < 0)
+        target = 0;
+    double now = slot, moved;
+    if (target > now)
+        moved = now + ceil((target - now) / 2.0);
+    else
+        moved = now - ceil((now - target) / 4.0);
+    if ((target > now && moved > target) || (target < now && moved < target))
+        moved = target;
+    return (uint8_t)moved;
+}
+
+/* Quantised log ratio; ratios that are not positive numbers count as 1. */
+static double log_steps(double ratio, double step)
+{
+    return ratio > 0 && isfinite(ratio) ? log(ratio) / step : 0.0;
+}
+
+/*
+ * See burst_memory.h. An observation belongs to the clock minute of t_ms;
+ * when t_ms has moved on to a later minute, the watched minute's peak goes
+ * into its slot (minutes skipped in between learn nothing: no observation
+ * saw them). The hour table does the same with the peak of the observations
+ * in an hour's first CPS_BURST_HOUR_HEAD_MS.
+ */
+void cps_burst_observe(struct cps_burst_memory *m, int64_t t_ms, double minute_ratio,
+                       double hour_ratio)
+{
+    int64_t minute = floor_div(t_ms, CPS_MS_PER_MIN) + 1;
+    if (m->minute_index != 0 && minute > m->minute_index) {
+        int slot = wrap(m->minute_index - 1, CPS_BURST_MINUTES);
+        m->minute[slot] = slot_step(m->minute[slot], round(m->minute_peak));
+        m->minute_index = 0;
+    }
+    double steps = log_steps(minute_ratio, CPS_BURST_STEP);
+    if (m->minute_index == 0) {
+        m->minute_index = minute;
+        m->minute_peak = (float)steps;
+    } else if (minute == m->minute_index && steps > m->minute_peak) {
+        m->minute_peak = (float)steps;
+    }
+
+    int64_t hour = floor_div(t_ms, CPS_MS_PER_HOUR) + 1;
+    int in_head = t_ms - (hour - 1) * CPS_MS_PER_HOUR < CPS_BURST_HOUR_HEAD_MS;
+    if (m->hour_index != 0 && hour > m->hour_index) {
+        int slot = wrap(m->hour_index - 1, CPS_BURST_HOURS);
+        double target = HOUR_MEAN_SLOT + round(m->hour_peak);
+        m->hour[slot] = m->hour[slot] == 0 ? (uint8_t)(target < 1 ? 1 : target > SLOT_MAX ? SLOT_MAX : target)
+                                           : slot_step(m->hour[slot], target < 1 ? 1 : target);
+        m->hour_index = 0;
+    }
+    if (!in_head || !(hour_ratio > 0) || !isfinite(hour_ratio))
+        return;
+    double hour_steps = log_steps(hour_ratio, CPS_BURST_HOUR_STEP);
+    if (m->hour_index == 0) {
+        m->hour_index = hour;
+        m->hour_peak = (float)hour_steps;
+    } else if (hour == m->hour_index && hour_steps > m->hour_peak) {
+        m->hour_peak = (float)hour_steps;
+    }
+}
+
+double cps_burst_minute_expected(const struct cps_burst_memory *m, int64_t from_ms, int64_t to_ms)
+{
+    int64_t first = floor_div(from_ms, CPS_MS_PER_MIN), last = floor_div(to_ms, CPS_MS_PER_MIN);
+    if (last - first >= CPS_BURST_MINUTES)
+        last = first + CPS_BURST_MINUTES - 1;
+    int best = 0;
+    for (int64_t i = first; i <= last; i++) {
+        int v = m->minute[wrap(i, CPS_BURST_MINUTES)];
+        if (v > best)
+            best = v;
+    }
+    return exp(best * CPS_BURST_STEP);
+}
+
+double cps_burst_hour_expected(const struct cps_burst_memory *m, int64_t from_ms, int64_t to_ms)
+{
+    int64_t first = floor_div(from_ms, CPS_MS_PER_HOUR), last = floor_div(to_ms, CPS_MS_PER_HOUR);
+    double best = 0.0;
+    for (int64_t h = first; h <= last && h <= first + 1; h++) {
+        int64_t head_from = h * CPS_MS_PER_HOUR, head_to = head_from + CPS_BURST_HOUR_HEAD_MS;
+        if (to_ms < head_from || from_ms >= head_to)
+            continue;
+        int v = m->hour[wrap(h, CPS_BURST_HOURS)];
+        if (v == 0)
+            continue;
+        double r = exp((v - HOUR_MEAN_SLOT) * CPS_BURST_HOUR_STEP);
+        if (r > best)
+            best = r;
+    }
+    return best;
+}

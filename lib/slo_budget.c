@@ -1,0 +1,82 @@
+#include "slo_budget.h"
+
+#include <math.h>
+/* A violating tick at the usual rate moves the headroom this far (z units). */
+#define FEEDBACK_GAIN 0.25
+/* The decision interval the gain is stated for: a tick of another length
+ * moves it in proportion, so the speed is per unit of time, not per tick. */
+#define FEEDBACK_TICK_MS 15000.0
+/* A tick at many times the usual rate counts at most this many times over. */
+#define FEEDBACK_WEIGHT_MAX 10.0
+/* The feedback aims at this share of the budget. A tick counts as violating
+ * when its one-minute window's p95 is over the SLO; short violations inside
+ * a window that is mostly fine are missed, and on smooth traffic the true
+ * share has come out about 1.5 x the measured one. Aiming at 60 % of the
+ * budget keeps the true share within it there, and costs only a little
+ * margin where the measure is exact. */
+#define FEEDBACK_AIM 0.6
+/* Rates below this are idle: they say nothing about the headroom. */
+#define IDLE_QPS 1e-3
+
+/* Decay factor of a sum with time constant tau over dt. */
+static double decay(double dt_ms, double tau_ms)
+{
+    return tau_ms > 0 ? exp(-dt_ms / tau_ms) : 0.0;
+}
+
+/*
+ * See slo_budget.h. The decayed mean rate starts at the first tick's rate,
+ * so the first ticks weigh 1; from then on a tick at twice the usual rate
+ * carries twice the evidence, as it carries twice the requests.
+ */
+double cps_slo_budget_tick(struct cps_slo_budget *b, int64_t now_ms, int64_t default_dt_ms,
+                           double qps, int violating, double budget, int64_t window_ms)
+{
+    int64_t dt_ms = b->t_ms > 0 ? now_ms - b->t_ms : default_dt_ms;
+    if (dt_ms <= 0 || !isfinite(qps) || qps < 0)
+        return 0.0;
+    b->t_ms = now_ms;
+    double requests = qps * (double)dt_ms / 1000.0;
+    b->last_requests = requests;
+    b->last_violating = violating ? 1 : 0;
+    double keep_window = decay((double)dt_ms, (double)window_ms);
+    double keep_burn = decay((double)dt_ms, (double)CPS_BURN_WINDOW_MS);
+    b->window_requests = b->window_requests * keep_window + requests;
+    b->window_violating = b->window_violating * keep_window + (violating ? requests : 0.0);
+    b->burn_requests = b->burn_requests * keep_burn + requests;
+    b->burn_violating = b->burn_violating * keep_burn + (violating ? requests : 0.0);
+    if (b->mean_qps <= 0.0)
+        b->mean_qps = qps;
+    else
+        b->mean_qps += (1.0 - keep_window) * (qps - b->mean_qps);
+    if (qps < IDLE_QPS || b->mean_qps < IDLE_QPS)
+        return requests;
+    double weight = qps / b->mean_qps;
+    if (weight > FEEDBACK_WEIGHT_MAX)
+        weight = FEEDBACK_WEIGHT_MAX;
+    double step = FEEDBACK_GAIN * weight * (double)dt_ms / FEEDBACK_TICK_MS;
+    budget *= FEEDBACK_AIM;
+    b->adjust += violating ? step * (1.0 - budget) : -step * budget;
+    if (b->adjust > CPS_FEEDBACK_ADJUST_MAX)
+        b->adjust = CPS_FEEDBACK_ADJUST_MAX;
+    if (b->adjust < CPS_FEEDBACK_ADJUST_MIN)
+        b->adjust = CPS_FEEDBACK_ADJUST_MIN;
+    return requests;
+}
+
+double cps_slo_budget_violating_share(const struct cps_slo_budget *b)
+{
+    return b->window_requests > 0.0 ? b->window_violating / b->window_requests : 0.0;
+}
+
+double cps_slo_budget_spent(const struct cps_slo_budget *b, double budget)
+{
+    return budget > 0.0 ? cps_slo_budget_violating_share(b) / budget : 0.0;
+}
+
+double cps_slo_budget_burn_rate(const struct cps_slo_budget *b, double budget)
+{
+    if (!(budget > 0.0) || !(b->burn_requests > 0.0))
+        return 0.0;
+    return b->burn_violating / b->burn_requests / budget;
+}

@@ -1,0 +1,324 @@
+/*
+ * The policy's slower memories: the violation budget and its feedback
+ * (slo_budget.c), the burst memory (burst_memory.c), how they reach the
+ * decision (decide.c: the mechanism named, the budget figures), and the
+ * size of the per-target state. Expected values are worked out here from
+ * the documented rules, not read back from the code.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "burst_memory.h"
+#include "cps_test.h"
+#include "decide.h"
+#include "slo_budget.h"
+
+#define TICK_MS 15000LL
+#define HOUR_MS 3600000LL
+#define WEEK_MS (7 * 24 * HOUR_MS)
+
+/* ---- the budget as measured ------------------------------------------------ */
+
+/* 1 violating tick in 10, at a constant rate, over a window far longer than
+ * the run: the share is 10 %, the spent budget 10 x a 1 % budget, and the
+ * burn rate over the hour the same. */
+static void test_budget_share_and_burn(void)
+{
+    struct cps_slo_budget b;
+    memset(&b, 0, sizeof b);
+    double total = 0;
+    for (int i = 1; i <= 200; i++)
+        total += cps_slo_budget_tick(&b, i * TICK_MS, TICK_MS, 50.0, i % 10 == 0, 0.01, WEEK_MS);
+    ASSERT_NEAR(total, 200 * 50.0 * 15.0, 1e-6);
+    /* the decay over 200 ticks of a week's constant is tiny but not zero:
+     * every tick weighs within 0.5 % of every other */
+    ASSERT_NEAR(cps_slo_budget_violating_share(&b), 0.10, 0.002);
+    ASSERT_NEAR(cps_slo_budget_spent(&b, 0.01), 10.0, 0.2);
+    /* the burn window is an hour: the last 200 ticks (50 min) dominate; the
+     * pattern is the same throughout, so the share is the same */
+    ASSERT_NEAR(cps_slo_budget_burn_rate(&b, 0.01), 10.0, 0.5);
+    /* a tick at the same time, or earlier, counts nothing */
+    ASSERT_NEAR(cps_slo_budget_tick(&b, 200 * TICK_MS, TICK_MS, 50.0, 1, 0.01, WEEK_MS), 0, 0);
+    ASSERT_NEAR(cps_slo_budget_spent(&b, 0.01), 10.0, 0.2);
+    /* nothing yet: nothing spent, no burn */
+    struct cps_slo_budget empty;
+    memset(&empty, 0, sizeof empty);
+    ASSERT_NEAR(cps_slo_budget_spent(&empty, 0.01), 0, 0);
+    ASSERT_NEAR(cps_slo_budget_burn_rate(&empty, 0.01), 0, 0);
+}
+
+/* Requests weigh by rate: a violating tick at 10x the rate of 9 clean ones
+ * makes 10 / 19 of the requests violating. */
+static void test_budget_counts_requests_not_ticks(void)
+{
+    struct cps_slo_budget b;
+    memset(&b, 0, sizeof b);
+    for (int i = 1; i <= 9; i++)
+        cps_slo_budget_tick(&b, i * TICK_MS, TICK_MS, 10.0, 0, 0.01, WEEK_MS);
+    cps_slo_budget_tick(&b, 10 * TICK_MS, TICK_MS, 100.0, 1, 0.01, WEEK_MS);
+    ASSERT_NEAR(cps_slo_budget_violating_share(&b), 100.0 / 190.0, 1e-3);
+}
+
+/* ---- the feedback ------------------------------------------------------------ */
+
+/* Steady traffic with no violations lowers the headroom, slowly; a run of
+ * violations raises it, fast; both stay within the bounds. */
+static void test_feedback_direction_speed_and_bounds(void)
+{
+    struct cps_slo_budget b;
+    memset(&b, 0, sizeof b);
+    int64_t t = 0;
+    for (int i = 0; i < 100; i++)
+        cps_slo_budget_tick(&b, t += TICK_MS, TICK_MS, 50.0, 0, 0.01, WEEK_MS);
+    double after_clean = b.adjust;
+    ASSERT_TRUE(after_clean < 0.0);
+    /* one violating tick moves it further than the 100 clean ones did:
+     * at a 1 % budget, up is more than a hundred times faster than down */
+    cps_slo_budget_tick(&b, t += TICK_MS, TICK_MS, 50.0, 1, 0.01, WEEK_MS);
+    ASSERT_TRUE(b.adjust > 0.0);
+    ASSERT_TRUE(b.adjust - after_clean > -after_clean);
+    /* a long burn runs into the upper bound and stays there */
+    for (int i = 0; i < 1000; i++)
+        cps_slo_budget_tick(&b, t += TICK_MS, TICK_MS, 50.0, 1, 0.01, WEEK_MS);
+    ASSERT_NEAR(b.adjust, CPS_FEEDBACK_ADJUST_MAX, 0);
+    /* weeks without a violation reach the lower bound and stay there */
+    for (int i = 0; i < 200000; i++)
+        cps_slo_budget_tick(&b, t += TICK_MS, TICK_MS, 50.0, 0, 0.01, WEEK_MS);
+    ASSERT_NEAR(b.adjust, CPS_FEEDBACK_ADJUST_MIN, 0);
+}
+
+/* The fixed point: with violations at share p of the ticks, the headroom
+ * drifts up when p is above the aim and down when it is below. */
+static void test_feedback_fixed_point(void)
+{
+    const double budget = 0.01;
+    double drift[2];
+    const int every[2] = {20, 500}; /* 5 % and 0.2 % of the ticks violate */
+    for (int k = 0; k < 2; k++) {
+        struct cps_slo_budget b;
+        memset(&b, 0, sizeof b);
+        for (int i = 1; i <= 2000; i++)
+            cps_slo_budget_tick(&b, i * TICK_MS, TICK_MS, 50.0, i % every[k] == 0, budget, WEEK_MS);
+        drift[k] = b.adjust;
+    }
+    ASSERT_TRUE(drift[0] > 0.0);
+    ASSERT_TRUE(drift[1] < 0.0);
+}
+
+/* Idle ticks say nothing about the headroom. */
+static void test_feedback_ignores_idle(void)
+{
+    struct cps_slo_budget b;
+    memset(&b, 0, sizeof b);
+    cps_slo_budget_tick(&b, TICK_MS, TICK_MS, 50.0, 0, 0.01, WEEK_MS);
+    double before = b.adjust;
+    for (int i = 2; i < 100; i++)
+        cps_slo_budget_tick(&b, i * TICK_MS, TICK_MS, 0.0, 0, 0.01, WEEK_MS);
+    ASSERT_NEAR(b.adjust, before, 0);
+}
+
+/* ---- burst memory -------------------------------------------------------------- */
+
+/* Feed one observation per 15 s for `hours`, with a burst of `ratio` in
+ * clock minute `burst_minute` of every hour, else ratio 1. */
+static void feed_hours(struct cps_burst_memory *m, int64_t start_ms, int hours, int burst_minute,
+                       double ratio)
+{
+    for (int64_t t = start_ms; t < start_ms + hours * HOUR_MS; t += TICK_MS) {
+        int minute = (int)((t / 60000) % 60);
+        cps_burst_observe(m, t, minute == burst_minute ? ratio : 1.0, 1.0);
+    }
+}
+
+/* A burst that recurs at :02 is learned within a few hours, to within a
+ * step; other minutes stay at 1; the lead window finds it only when it
+ * touches minute 2. */
+static void test_burst_learns_recurring_minute(void)
+{
+    struct cps_burst_memory m;
+    memset(&m, 0, sizeof m);
+    feed_hours(&m, 0, 6, 2, 3.0);
+    int64_t hour7 = 7 * HOUR_MS;
+    double at_2 = cps_burst_minute_expected(&m, hour7 + 2 * 60000, hour7 + 2 * 60000 + 10000);
+    ASSERT_NEAR(at_2, 3.0, 3.0 * (exp(CPS_BURST_STEP) - 1.0));
+    ASSERT_NEAR(cps_burst_minute_expected(&m, hour7 + 10 * 60000, hour7 + 11 * 60000), 1.0, 0);
+    /* 45 s ahead of :02:00, a lead window of 45 s reaches into it */
+    int64_t ahead = hour7 + 2 * 60000 - 45000;
+    ASSERT_TRUE(cps_burst_minute_expected(&m, ahead, ahead + 45000) > 2.5);
+    ASSERT_NEAR(cps_burst_minute_expected(&m, ahead - 60000, ahead - 20000), 1.0, 0);
+}
+
+/* A burst seen once fades: after a dozen quiet hours its slot is back
+ * within a step or two of nothing; one seen once does not reach its full
+ * height at all (half way up). */
+static void test_burst_forgets_one_off(void)
+{
+    struct cps_burst_memory m;
+    memset(&m, 0, sizeof m);
+    feed_hours(&m, 0, 1, 17, 4.0);
+    feed_hours(&m, HOUR_MS, 1, -1, 1.0);
+    double once = cps_burst_minute_expected(&m, 2 * HOUR_MS + 17 * 60000, 2 * HOUR_MS + 17 * 60000);
+    ASSERT_TRUE(once > 1.5 && once < 4.0 / 1.5);
+    feed_hours(&m, 2 * HOUR_MS, 12, -1, 1.0);
+    double later = cps_burst_minute_expected(&m, 14 * HOUR_MS + 17 * 60000,
+                                             14 * HOUR_MS + 17 * 60000);
+    ASSERT_TRUE(later <= exp(2 * CPS_BURST_STEP));
+}
+
+/* The hour table: a rush at 09:00 every day (8 x the mean, after an idle
+ * night) is expected in the lead window before 09:00 and during the hour's
+ * first minutes only, from the second day on. */
+static void test_burst_daily_rush(void)
+{
+    struct cps_burst_memory m;
+    memset(&m, 0, sizeof m);
+    const int64_t day = 24 * HOUR_MS;
+    for (int d = 0; d < 3; d++)
+        for (int64_t t = d * day; t < (d + 1) * day; t += TICK_MS) {
+            int hour = (int)((t / HOUR_MS) % 24);
+            double vs_mean = hour >= 9 && hour < 17 ? 8.0 : 0.01;
+            cps_burst_observe(&m, t, 1.0, vs_mean);
+        }
+    int64_t nine = 3 * day + 9 * HOUR_MS;
+    double ahead = cps_burst_hour_expected(&m, nine - 45000, nine);
+    ASSERT_NEAR(ahead, 8.0, 8.0 * (exp(CPS_BURST_HOUR_STEP) - 1.0));
+    ASSERT_NEAR(cps_burst_hour_expected(&m, nine + 30 * 60000, nine + 31 * 60000), 0.0, 0);
+    /* 03:00 was idle: expected far below the mean */
+    double three = cps_burst_hour_expected(&m, 3 * day + 3 * HOUR_MS, 3 * day + 3 * HOUR_MS);
+    ASSERT_TRUE(three > 0.0 && three < 0.05);
+}
+
+/* ---- in the decision ------------------------------------------------------------ */
+
+static struct cps_observation observed(double qps, int32_t replicas, double p95_ms)
+{
+    struct cps_observation o;
+    memset(&o, 0, sizeof o);
+    o.qps = qps;
+    o.replicas = replicas;
+    o.ready_replicas = replicas;
+    o.cpu_utilization = qps / (replicas * 100.0);
+    o.p95_ms = p95_ms;
+    o.cost_per_pod_hour = 0.05;
+    return o;
+}
+
+/* A target that bursts to 4x at :30 every hour: after some hours, a
+ * decision 40 s before :30 asks for the burst's pods and names burst
+ * memory; the same decision with the memory wiped asks for fewer. */
+static void test_decide_prescales_for_burst(void)
+{
+    struct cps_target t;
+    cps_target_init_defaults(&t);
+    t.min_replicas = 1;
+    t.max_replicas = 100;
+    t.capacity_auto = 0;
+    t.capacity_rps_per_pod = 50.0;
+    struct cps_policy_state *s = calloc(1, sizeof *s);
+    struct cps_history *h = calloc(1, sizeof *h);
+    if (!s || !h) {
+        free(s);
+        free(h);
+        ASSERT_TRUE(0);
+        return;
+    }
+    cps_policy_state_init(s);
+    int64_t now = 0;
+    int32_t replicas = 4;
+    struct cps_decision d;
+    for (; now < 8 * HOUR_MS; now += TICK_MS) {
+        /* the metrics trail by the lag plus half the window: the burst in
+         * the window's middle is what the observation at now shows */
+        int64_t seen = now - t.policy.metrics_lag_ms - 30000;
+        int minute = (int)((seen / 60000) % 60);
+        double qps = minute == 30 ? 400.0 : 100.0;
+        {
+            struct cps_observation o = observed(qps, replicas, 50.0);
+            cps_decide(&t, &o, h, s, now, NULL, &d);
+        }
+        replicas = d.desired;
+    }
+    /* now is 08:00:00; go to 08:29:20 with quiet traffic */
+    for (; now < 8 * HOUR_MS + 29 * 60000 + 20000; now += TICK_MS) {
+        {
+            struct cps_observation o = observed(100.0, replicas, 50.0);
+            cps_decide(&t, &o, h, s, now, NULL, &d);
+        }
+        replicas = d.desired;
+    }
+    ASSERT_EQ(d.bound, CPS_BOUND_BURST);
+    ASSERT_TRUE(d.burst_qps > 300.0);
+    ASSERT_TRUE(d.recommendation >= (int32_t)ceil(d.burst_qps / 50.0));
+    int32_t with_memory = d.recommendation;
+    memset(&s->bursts, 0, sizeof s->bursts);
+    struct cps_policy_state copy = *s;
+    {
+            struct cps_observation o = observed(100.0, replicas, 50.0);
+            cps_decide(&t, &o, h, &copy, now, NULL, &d);
+        }
+    ASSERT_TRUE(d.recommendation < with_memory);
+    ASSERT_TRUE(d.bound != CPS_BOUND_BURST);
+    free(s);
+    free(h);
+}
+
+/* The budget figures reach the decision, and the detail names the mechanism. */
+static void test_decide_reports_budget(void)
+{
+    struct cps_target t;
+    cps_target_init_defaults(&t);
+    t.capacity_auto = 0;
+    t.capacity_rps_per_pod = 50.0;
+    t.max_replicas = 100;
+    struct cps_policy_state *s = calloc(1, sizeof *s);
+    struct cps_history *h = calloc(1, sizeof *h);
+    if (!s || !h) {
+        free(s);
+        free(h);
+        ASSERT_TRUE(0);
+        return;
+    }
+    cps_policy_state_init(s);
+    struct cps_decision d;
+    /* 1 tick in 4 over the SLO: 25 % of requests, 25 x a 1 % budget */
+    for (int i = 0; i < 40; i++)
+        {
+            struct cps_observation o = observed(100.0, 4, i % 4 == 0 ? 500.0 : 50.0);
+            cps_decide(&t, &o, h, s, i * TICK_MS, NULL,
+                   &d);
+        }
+    ASSERT_NEAR(d.burn_rate, 25.0, 1.0);
+    ASSERT_NEAR(d.budget_spent, 25.0, 1.0);
+    ASSERT_NEAR(d.tick_requests, 100.0 * 15.0, 1e-6);
+    ASSERT_EQ(d.tick_violating, 0);
+    char detail[512];
+    cps_decision_describe(&d, detail, sizeof detail);
+    ASSERT_CONTAINS(detail, cps_bound_name(d.bound));
+    ASSERT_CONTAINS(detail, "burn rate 2"); /* 24.x: the hour's decay weighs the last ticks more */
+    free(s);
+    free(h);
+}
+
+/* Ten thousand targets' worth of policy state must stay small. */
+static void test_state_size(void)
+{
+    ASSERT_TRUE(sizeof(struct cps_policy_state) <= 2048);
+    ASSERT_TRUE(sizeof(struct cps_burst_memory) <= 128);
+}
+
+int main(void)
+{
+    CPS_RUN(test_budget_share_and_burn);
+    CPS_RUN(test_budget_counts_requests_not_ticks);
+    CPS_RUN(test_feedback_direction_speed_and_bounds);
+    CPS_RUN(test_feedback_fixed_point);
+    CPS_RUN(test_feedback_ignores_idle);
+    CPS_RUN(test_burst_learns_recurring_minute);
+    CPS_RUN(test_burst_forgets_one_off);
+    CPS_RUN(test_burst_daily_rush);
+    CPS_RUN(test_decide_prescales_for_burst);
+    CPS_RUN(test_decide_reports_budget);
+    CPS_RUN(test_state_size);
+    CPS_TEST_END();
+}
