@@ -34,11 +34,13 @@
 #define LEVEL_TAU_MS (120 * 1000LL)
 /* Time constant of the slow level that bursts are measured against. */
 #define SLOW_LEVEL_TAU_MS (15 * 60 * 1000LL)
-/* The recent peak halves in this time; the forecast may not run past it by
- * more than PEAK_GROWTH_CAP (one burst at a low level must not ask for ten
- * times the pods the busiest recent minute needed). */
+/* The recent peak halves in this time. The forecast may not run past the
+ * larger of that peak and PEAK_GROWTH_CAP x the level by more than
+ * PEAK_MARGIN: one burst at a low level must not ask for ten times the pods
+ * the busiest recent minute needed, nor hold the burst's pods long after. */
 #define PEAK_HALFLIFE_MS (60 * 60 * 1000LL)
 #define PEAK_GROWTH_CAP 2.0
+#define PEAK_MARGIN 1.25
 /* Decision interval assumed before two decisions have been seen. */
 #define DEFAULT_INTERVAL_MS (15 * 1000LL)
 /* The rate window of the metrics queries (decide.h). */
@@ -433,7 +435,8 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
     double up = level * exp(mean_growth + (z_up + adjust) * sd);
     double down = level * exp(mean_growth + (z_down + adjust) * sd);
     double unadjusted = level * exp(mean_growth + z_up * sd);
-    double cap = (s->recent_peak > level ? s->recent_peak : level) * PEAK_GROWTH_CAP;
+    double grown = level * PEAK_GROWTH_CAP;
+    double cap = (s->recent_peak > grown ? s->recent_peak : grown) * PEAK_MARGIN;
     d->peak_cap_qps = cap;
     d->bound = adjust != 0.0 ? CPS_BOUND_FEEDBACK : CPS_BOUND_FORECAST;
     if (up > cap) {

@@ -2,7 +2,7 @@
 
 #include <math.h>
 /* A violating tick at the usual rate moves the headroom this far (z units). */
-#define FEEDBACK_GAIN 0.25
+#define FEEDBACK_GAIN 0.05
 /* The decision interval the gain is stated for: a tick of another length
  * moves it in proportion, so the speed is per unit of time, not per tick. */
 #define FEEDBACK_TICK_MS 15000.0

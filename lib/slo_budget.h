@@ -23,6 +23,9 @@
  * told which traffic it is. Up is fast (a violating tick moves it as far as
  * a hundred clean ones at a 1 % budget), down is slow. It is bounded, and
  * the policy caps the forecast besides, so one burst cannot run away with it.
+ * The gain is small (a violating tick moves it 0.05 z): violations come in
+ * runs, and a large gain swings the headroom after each run, which costs
+ * more than it saves (pods cost in proportion to e^(z x spread), convex).
  *
  * Pure: no I/O, no clock.
  */
