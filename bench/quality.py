@@ -1,90 +1,311 @@
 #!/usr/bin/env python3
 """Decision quality of cpscale against the Kubernetes HPA and the oracle.
 
-For each trace, runs `cpscale sim` once with cpscale, the oracle and HPA at
-every CPU target from 0.30 to 0.95 (step 0.05), all in one pass, and checks:
+Each run is one `cpscale sim` pass with cpscale, the oracle and HPA at every
+CPU target from 0.30 to 0.95 (step 0.05). No setting is tuned per trace: every
+run uses the default config (or the extra sim flags given after --).
 
-  H(v)  = the lowest HPA cost among runs whose violation % is <= v
-  pass  = cpscale cost <= 0.85 * H(cpscale's violation %)
-          or cpscale cost <= 1.10 * oracle cost
-          (if no HPA run has as few violations: cpscale cost <= the cost of
-           the HPA run with the fewest violations)
-  and, where some HPA run reaches <= 1.0 % violations, cpscale does too.
+By default the runs are every trace in the traces directory (../shared/traces
+beside the repo) whose step is 60 s or coarser, each at the scale the table in
+its SOURCES.md gives and at one tenth of it. A trace the table does not list
+is skipped with a note.
 
-Usage: bench/quality.py CPSCALE [TRACE:SCALE ...] [-- extra sim flags]
-Prints a table; exits 1 when a check fails.
+The rule per run, with v = cpscale's violation % (requests over the SLO):
+
+  SLO   where some HPA target reaches <= 1 %: v <= 1 %;
+        elsewhere: v <= the fewest violations any HPA target reaches.
+  cost  cpscale cost <= 0.85 * H(v)  or  <= 1.10 * oracle cost, where H(v) is
+        the cheapest HPA run with violations <= v; where no HPA run has so
+        few, H(v) is the cost of the HPA run with the fewest violations.
+
+cps/H(v) is printed as well (the aim is 0.70).
+
+Usage: bench/quality.py CPSCALE [TRACE:SCALE ...] [options] [-- extra sim flags]
+       bench/quality.py --self-test   (the rule on hand-made figures)
+  -v               per-policy figures of every run as well
+  --report-only    print, exit 0 whatever the verdicts
+  --jobs N         runs at once (default 2)
+  --traces DIR     where the default runs' traces are (default ../shared/traces
+                   beside the repo)
+Exits 1 when a check fails (unless --report-only), 2 on a usage error.
 """
+import argparse
+import concurrent.futures
 import json
+import os
+import re
 import subprocess
 import sys
+import time
 
-DEFAULT_TRACES = [
-    "../shared/traces/nasa-jul95-1m.csv:900",
-    "../shared/traces/twitter-aug21-1m.csv:15",
-    "../shared/traces/nab-elb-5m.csv:3500",
-]
 HPA_TARGETS = [round(0.30 + 0.05 * i, 2) for i in range(14)]
+HPA_NAMES = ["hpa:%.2f" % t for t in HPA_TARGETS]
+SLO_LIMIT_PCT = 1.0
+COST_VS_HPA = 0.85
+COST_VS_ORACLE = 1.10
+MIN_STEP_S = 60
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_TRACES_DIR = os.path.join(os.path.dirname(REPO), "shared", "traces")
+UNAVAILABLE = "variant not available in this build"
 
 
-def run(binary, trace, scale, extra):
-    policies = ["cpscale", "oracle"] + ["hpa:%.2f" % t for t in HPA_TARGETS]
-    cmd = [binary, "sim", trace, "--scale", str(scale), "--json", "--quiet",
-           "--policy", ",".join(policies)] + extra
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return {p["policy"]: p for p in json.loads(out)["policies"]}
+class Unavailable(Exception):
+    """cpscale rejected a flag it does not know: the build lacks a feature."""
 
 
-def check(results):
+def source_scales(traces_dir):
+    """The scale table of SOURCES.md as {file name: scale}: the rows of two
+    cells, a file name in backquotes and a number."""
+    scales = {}
+    path = os.path.join(traces_dir, "SOURCES.md")
+    with open(path) as f:
+        for line in f:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) != 2:
+                continue
+            m = re.fullmatch(r"`([^`]+)`", cells[0])
+            try:
+                scale = float(cells[1].replace(",", ""))
+            except ValueError:
+                continue
+            if m:
+                scales[m.group(1)] = scale
+    return scales
+
+
+def trace_step(path):
+    """Seconds between the first two data rows (after the header)."""
+    with open(path) as f:
+        rows = []
+        for line in f:
+            first = line.split(",")[0].strip()
+            try:
+                rows.append(float(first))
+            except ValueError:
+                continue
+            if len(rows) == 2:
+                return rows[1] - rows[0]
+    return 0
+
+
+def fmt_scale(scale):
+    return "%g" % scale
+
+
+def default_traces(traces_dir, tenth=True, notes=sys.stderr):
+    """(path, scale) of each trace of step >= 60 s at its SOURCES scale, and
+    at a tenth of it when `tenth`; the traces SOURCES.md has no scale for are
+    named on `notes` and left out."""
+    scales = source_scales(traces_dir)
+    runs = []
+    for name in sorted(os.listdir(traces_dir)):
+        if not name.endswith(".csv"):
+            continue
+        path = os.path.join(traces_dir, name)
+        if trace_step(path) < MIN_STEP_S:
+            continue
+        if name not in scales:
+            print("quality: %s: no scale in SOURCES.md, left out" % name, file=notes)
+            continue
+        runs.append((path, scales[name]))
+        if tenth:
+            runs.append((path, scales[name] / 10))
+    return runs
+
+
+def sim(binary, trace, scale, extra, policies=None):
+    """One `cpscale sim` pass: {policy name: its JSON figures}. Raises
+    Unavailable when cpscale does not know one of the flags."""
+    policies = policies or ["cpscale", "oracle"] + HPA_NAMES
+    cmd = [binary, "sim", trace, "--scale", fmt_scale(scale), "--json", "--quiet",
+           "--policy", ",".join(policies)] + list(extra)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        err = proc.stderr.strip().splitlines()
+        first = err[0] if err else "exit %d" % proc.returncode
+        if proc.returncode == 2 and re.search(r"unrecognized option|unknown (flag|option)", first):
+            raise Unavailable(first)
+        raise RuntimeError("%s: %s" % (" ".join(cmd), first))
+    return {p["policy"]: p for p in json.loads(proc.stdout)["policies"]}
+
+
+def judge(results):
+    """The rule of the module docstring on one run's figures: a dict of the
+    figures the table shows and the two verdicts."""
     cps, oracle = results["cpscale"], results["oracle"]
-    hpa = [results["hpa:%.2f" % t] for t in HPA_TARGETS]
-    v = cps["violation_pct"]
-    eligible = [h["cost_usd"] for h in hpa if h["violation_pct"] <= v]
+    hpa = [results[n] for n in HPA_NAMES]
+    v, cost = cps["violation_pct"], cps["cost_usd"]
     fewest = min(hpa, key=lambda h: (h["violation_pct"], h["cost_usd"]))
-    if eligible:
-        h_v = min(eligible)
-        cost_ok = cps["cost_usd"] <= 0.85 * h_v or cps["cost_usd"] <= 1.10 * oracle["cost_usd"]
-        bound = "0.85*H(v)=%.2f" % (0.85 * h_v)
+    if any(h["violation_pct"] <= SLO_LIMIT_PCT for h in hpa):
+        slo_ok = v <= SLO_LIMIT_PCT
     else:
-        h_v = None
-        cost_ok = cps["cost_usd"] <= fewest["cost_usd"]
-        bound = "<= fewest-viol HPA %.2f" % fewest["cost_usd"]
-    any_hpa_1pct = any(h["violation_pct"] <= 1.0 for h in hpa)
-    slo_ok = (not any_hpa_1pct) or v <= 1.0
-    return h_v, bound, cost_ok, slo_ok, fewest
+        slo_ok = v <= fewest["violation_pct"]
+    eligible = [h["cost_usd"] for h in hpa if h["violation_pct"] <= v]
+    h_v = min(eligible) if eligible else fewest["cost_usd"]
+    cost_ok = cost <= COST_VS_HPA * h_v or cost <= COST_VS_ORACLE * oracle["cost_usd"]
+    return {
+        "cost": cost, "viol": v, "worst": cps.get("worst_window_violation_pct"),
+        "h_v": h_v, "h_v_fallback": not eligible,
+        "vs_h": cost / h_v if h_v > 0 else float("inf"),
+        "vs_oracle": cost / oracle["cost_usd"] if oracle["cost_usd"] > 0 else float("inf"),
+        "fewest_hpa": fewest["violation_pct"], "slo_ok": slo_ok, "cost_ok": cost_ok,
+    }
+
+
+def cheapest_within(results, limit_pct):
+    """The cheapest HPA run with violations <= limit_pct, or None."""
+    ok = [results[n] for n in HPA_NAMES if results[n]["violation_pct"] <= limit_pct]
+    return min(ok, key=lambda h: h["cost_usd"]) if ok else None
+
+
+def run_all(binary, runs, extra, jobs):
+    """Every (label, trace, scale, extra flags) run, `jobs` at a time: a list
+    of (label, trace, scale, results or an exception), in the order given."""
+    def one(run):
+        label, trace, scale, flags = run
+        try:
+            return (label, trace, scale, sim(binary, trace, scale, list(extra) + list(flags)))
+        except (Unavailable, RuntimeError, ValueError) as e:
+            return (label, trace, scale, e)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(one, runs))
+
+
+def fmt_opt(x, form):
+    return form % x if x is not None else "-"
+
+
+HEADER = ("%-26s %8s %10s %8s %8s %10s %7s %7s %8s %5s %5s" % (
+    "trace", "scale", "cpscale $", "viol %", "worst %", "H(v) $", "cps/H", "cps/orc",
+    "HPAmin%", "SLO", "cost"))
+
+
+def summary_row(name, scale, j):
+    """One line of the summary table; H(v) marked * when it is the fallback
+    (no HPA run had as few violations)."""
+    return "%-26s %8s %10.2f %8.3f %8s %9.2f%1s %7.3f %7.3f %8.3f %5s %5s" % (
+        name[:26], fmt_scale(scale), j["cost"], j["viol"], fmt_opt(j["worst"], "%.3f"),
+        j["h_v"], "*" if j["h_v_fallback"] else "", j["vs_h"], j["vs_oracle"], j["fewest_hpa"],
+        "ok" if j["slo_ok"] else "FAIL", "ok" if j["cost_ok"] else "FAIL")
+
+
+def print_detail(name, scale, results):
+    print("== %s (scale %s)" % (name, fmt_scale(scale)))
+    print("   %-10s %12s %9s %9s %10s" % ("policy", "cost $", "viol %", "worst %", "x oracle"))
+    for pname in ["cpscale", "oracle"] + HPA_NAMES:
+        p = results[pname]
+        print("   %-10s %12.2f %9.3f %9s %10.3f" % (
+            pname, p["cost_usd"], p["violation_pct"],
+            fmt_opt(p.get("worst_window_violation_pct"), "%.3f"), p["cost_vs_oracle"]))
+
+
+def report(outcomes, verbose, label_width=0):
+    """Print the detail (verbose) and the summary table of run_all's outcomes;
+    returns (checks passed, checks failed, runs unavailable)."""
+    if verbose:
+        for label, trace, scale, r in outcomes:
+            if isinstance(r, dict):
+                print_detail(os.path.basename(trace) + (" " + label if label else ""), scale, r)
+        print()
+    print(("%-*s " % (label_width, "world") if label_width else "") + HEADER)
+    passed = failed = unavailable = 0
+    ratios = []
+    for label, trace, scale, r in outcomes:
+        lead = "%-*s " % (label_width, label[:label_width]) if label_width else ""
+        name = os.path.basename(trace)
+        if isinstance(r, Unavailable):
+            print("%s%-26s %8s  %s (%s)" % (lead, name[:26], fmt_scale(scale), UNAVAILABLE, r))
+            unavailable += 1
+            continue
+        if isinstance(r, Exception):
+            print("%s%-26s %8s  ERROR %s" % (lead, name[:26], fmt_scale(scale), r))
+            failed += 2
+            continue
+        j = judge(r)
+        ratios.append(j["vs_h"])
+        print(lead + summary_row(name, scale, j))
+        passed += j["slo_ok"] + j["cost_ok"]
+        failed += (not j["slo_ok"]) + (not j["cost_ok"])
+    if ratios:
+        ratios.sort()
+        print("cps/H(v): median %.3f, worst %.3f over %d runs (aim 0.70); "
+              "* = no HPA run as few violations, H(v) = the fewest-violation HPA run"
+              % (ratios[len(ratios) // 2], ratios[-1], len(ratios)))
+    return passed, failed, unavailable
+
+
+def self_test():
+    """judge() on hand-made figures whose verdicts were worked out by hand
+    from the rule; raises AssertionError on a mismatch."""
+    def figures(cps, oracle_cost, hpa):
+        r = {"cpscale": {"violation_pct": cps[0], "cost_usd": cps[1]},
+             "oracle": {"violation_pct": 0.0, "cost_usd": oracle_cost}}
+        for i, name in enumerate(HPA_NAMES):
+            v, c = hpa[i] if i < len(hpa) else (50.0, 1000.0)
+            r[name] = {"violation_pct": v, "cost_usd": c}
+        return r
+    reach = [(0.2, 100.0), (0.6, 90.0), (1.5, 70.0)]
+    miss = [(2.0, 100.0), (3.0, 80.0)]
+    cases = [  # cpscale (viol, cost), oracle cost, HPA, H(v), SLO ok, cost ok
+        ((0.7, 76.0), 50.0, reach, 90.0, True, True),      # 76 <= 0.85*90 = 76.5
+        ((0.7, 77.0), 50.0, reach, 90.0, True, False),     # 77 > 76.5 and > 55
+        ((0.7, 77.0), 70.0, reach, 90.0, True, True),      # 77 <= 1.10*70 = 77
+        ((1.2, 60.0), 50.0, reach, 90.0, False, True),     # HPA reaches 1 %, cpscale not
+        ((0.1, 60.0), 50.0, reach, 100.0, True, True),     # none as few: H = fewest's 100
+        ((2.5, 60.0), 50.0, miss, 100.0, False, True),     # over the fewest HPA (2.0)
+        ((1.5, 85.0), 50.0, miss, 100.0, True, True),      # H = fewest's 100; 85 <= 85
+        ((1.5, 86.0), 50.0, miss, 100.0, True, False),
+        ((1.5, 86.0), 80.0, miss, 100.0, True, True),      # 86 <= 1.10*80 = 88
+    ]
+    for cps, oracle_cost, hpa, h_v, slo_ok, cost_ok in cases:
+        j = judge(figures(cps, oracle_cost, hpa))
+        got = (j["h_v"], j["slo_ok"], j["cost_ok"])
+        assert got == (h_v, slo_ok, cost_ok), "judge(%s, oracle %s): %s, expected %s" % (
+            cps, oracle_cost, got, (h_v, slo_ok, cost_ok))
+    print("quality: self-test: %d cases passed" % len(cases))
+
+
+def split_extra(argv):
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1:]
+    return argv, []
+
+
+def parse_specs(specs):
+    runs = []
+    for spec in specs:
+        trace, sep, scale = spec.rpartition(":")
+        if not sep:
+            raise SystemExit("quality: %s: expected TRACE:SCALE" % spec)
+        runs.append((trace, float(scale)))
+    return runs
 
 
 def main():
-    args = sys.argv[1:]
-    extra = []
-    if "--" in args:
-        i = args.index("--")
-        args, extra = args[:i], args[i + 1:]
-    if not args:
-        print(__doc__)
-        return 2
-    binary, traces = args[0], args[1:] or DEFAULT_TRACES
-    failed = 0
-    for spec in traces:
-        trace, scale = spec.rsplit(":", 1)
-        r = run(binary, trace, float(scale), extra)
-        h_v, bound, cost_ok, slo_ok, fewest = check(r)
-        cps, oracle = r["cpscale"], r["oracle"]
-        print("== %s (scale %s)" % (trace.split("/")[-1], scale))
-        print("   %-10s %12s %9s %10s" % ("policy", "cost $", "viol %", "x oracle"))
-        for name in ["cpscale", "oracle"] + ["hpa:%.2f" % t for t in HPA_TARGETS]:
-            p = r[name]
-            print("   %-10s %12.2f %9.3f %10.3f" % (name, p["cost_usd"], p["violation_pct"],
-                                                   p["cost_vs_oracle"]))
-        hv = "%.2f" % h_v if h_v is not None else "none"
-        print("   H(%.3f%%) = %s; cpscale %.2f vs %s or 1.10*oracle=%.2f -> cost %s; "
-              "<=1%% violations %s" % (cps["violation_pct"], hv, cps["cost_usd"], bound,
-                                       1.10 * oracle["cost_usd"], "PASS" if cost_ok else "FAIL",
-                                       "PASS" if slo_ok else "FAIL"))
-        if h_v:
-            print("   cpscale / H(v) = %.3f" % (cps["cost_usd"] / h_v))
-        failed += (not cost_ok) + (not slo_ok)
-    print("quality: %d passed, %d failed" % (2 * len(traces) - failed, failed))
-    return 1 if failed else 0
+    argv, extra = split_extra(sys.argv[1:])
+    ap = argparse.ArgumentParser(usage=__doc__.split("Usage: ")[1].split("\n")[0])
+    ap.add_argument("binary", nargs="?")
+    ap.add_argument("specs", nargs="*")
+    ap.add_argument("--self-test", action="store_true")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--traces", default=DEFAULT_TRACES_DIR)
+    args = ap.parse_args(argv)
+    if args.self_test:
+        self_test()
+        return 0
+    if not args.binary:
+        ap.error("CPSCALE is required")
+    started = time.monotonic()
+    pairs = parse_specs(args.specs) if args.specs else default_traces(args.traces)
+    outcomes = run_all(args.binary, [("", t, s, []) for t, s in pairs], extra, args.jobs)
+    passed, failed, unavailable = report(outcomes, args.verbose)
+    print("quality: %d checks passed, %d failed%s; wall time %.1f s%s" % (
+        passed, failed, ", %d runs unavailable" % unavailable if unavailable else "",
+        time.monotonic() - started, " (report only)" if args.report_only else ""))
+    return 1 if failed and not args.report_only else 0
 
 
 if __name__ == "__main__":
