@@ -414,12 +414,16 @@ static size_t shard_best(const struct cps_tune_setup *s, const struct cps_tune_f
     struct cps_tune_figures oracle_train[CPS_TUNE_MAX_TRACES];
     for (size_t t = 0; t < T; t++)
         oracle_train[t] = oracle[2 * t + CPS_TUNE_TRAIN];
+    /* every shard runs every HPA target's training parts, so all agree on
+     * the budgets (the merge checks it against the HPA figures it gathers) */
+    double budgets[CPS_TUNE_MAX_TRACES];
+    cps_tune_trace_budgets(hpa, CPS_TUNE_HPA_TARGETS, T, s->budget_pct, budgets);
     size_t best = SIZE_MAX;
     struct cps_tune_score best_score = {0, INFINITY, INFINITY};
     for (size_t k = 0; k < N; k++) {
         if (!owns(s, k))
             continue;
-        struct cps_tune_score sc = cps_tune_score_of(&cand[k * T], oracle_train, T, s->budget_pct);
+        struct cps_tune_score sc = cps_tune_score_of(&cand[k * T], oracle_train, T, budgets);
         if (best == SIZE_MAX || cps_tune_score_better(&sc, k, &best_score, best)) {
             best = k;
             best_score = sc;
@@ -504,9 +508,8 @@ json_t *cps_tune_run_shard(const struct cps_tune_setup *s, double *simulated, st
             for (size_t t = 0; t < T; t++)
                 work[n++] = (struct work){WORK_CANDIDATE, k, t, CPS_TUNE_TRAIN, &cand[k * T + t]};
     for (size_t j = 0; j < CPS_TUNE_HPA_TARGETS; j++)
-        if (owns(s, N + j))
-            for (size_t t = 0; t < T; t++)
-                work[n++] = (struct work){WORK_HPA, j, t, CPS_TUNE_TRAIN, &hpa[j * T + t]};
+        for (size_t t = 0; t < T; t++)
+            work[n++] = (struct work){WORK_HPA, j, t, CPS_TUNE_TRAIN, &hpa[j * T + t]};
     if (run_pool(s, work, n, "tune: search", err) < 0)
         goto fail;
     for (size_t i = 0; i < n; i++)

@@ -179,10 +179,12 @@ int cps_tune_merge(json_t *const *shards, const char *const *sources, size_t n_s
     struct cps_tune_figures oracle_train[CPS_TUNE_MAX_TRACES];
     for (size_t t = 0; t < T; t++)
         oracle_train[t] = m->traces[t].oracle[CPS_TUNE_TRAIN];
+    double budgets[CPS_TUNE_MAX_TRACES];
+    cps_tune_trace_budgets(hpa, CPS_TUNE_HPA_TARGETS, T, m->budget_pct, budgets);
     struct cps_tune_score best_score = {0, INFINITY, INFINITY};
     m->best = SIZE_MAX;
     for (size_t k = 0; k < N; k++) {
-        struct cps_tune_score sc = cps_tune_score_of(&cand[k * T], oracle_train, T, m->budget_pct);
+        struct cps_tune_score sc = cps_tune_score_of(&cand[k * T], oracle_train, T, budgets);
         m->feasible += sc.feasible;
         if (m->best == SIZE_MAX || cps_tune_score_better(&sc, k, &best_score, m->best)) {
             m->best = k;

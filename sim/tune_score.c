@@ -4,6 +4,7 @@
  */
 #include "tune_score.h"
 
+#include <math.h>
 #include <stdint.h>
 
 /* ---- selection (the same for a shard and for the merge) ------------------- */
@@ -14,11 +15,11 @@
  * relative to the oracle so that traces of different sizes weigh alike. */
 struct cps_tune_score cps_tune_score_of(const struct cps_tune_figures *train,
                                         const struct cps_tune_figures *oracle_train,
-                                        size_t n_traces, double budget)
+                                        size_t n_traces, const double *budgets)
 {
     struct cps_tune_score s = {1, 0.0, 0.0};
     for (size_t t = 0; t < n_traces; t++) {
-        double over = train[t].violation_pct - budget;
+        double over = train[t].violation_pct - budgets[t];
         if (over > 0.0) {
             s.feasible = 0;
             if (over > s.excess)
@@ -29,6 +30,18 @@ struct cps_tune_score cps_tune_score_of(const struct cps_tune_figures *train,
     }
     s.relative /= (double)n_traces;
     return s;
+}
+
+void cps_tune_trace_budgets(const struct cps_tune_figures *hpa_train, size_t n_hpa,
+                            size_t n_traces, double budget, double *budgets)
+{
+    for (size_t t = 0; t < n_traces; t++) {
+        double fewest = INFINITY;
+        for (size_t j = 0; j < n_hpa; j++)
+            if (hpa_train[j * n_traces + t].violation_pct < fewest)
+                fewest = hpa_train[j * n_traces + t].violation_pct;
+        budgets[t] = fewest > budget && isfinite(fewest) ? fewest : budget;
+    }
 }
 
 /* A total order: feasible first, then cheaper (infeasible: less excess,

@@ -31,10 +31,22 @@ struct cps_tune_score {
     double relative; /* mean over traces of cost / oracle cost */
 };
 
-/* Score a candidate's training figures (one per trace) against the budget. */
+/* Score a candidate's training figures (one per trace) against each
+ * trace's budget (cps_tune_trace_budgets). */
 struct cps_tune_score cps_tune_score_of(const struct cps_tune_figures *train,
                                         const struct cps_tune_figures *oracle_train,
-                                        size_t n_traces, double budget);
+                                        size_t n_traces, const double *budgets);
+
+/*
+ * Each trace's violation budget: --budget, or, on a trace where no HPA
+ * target gets that low on the training part, the fewest violations any HPA
+ * target reaches there. One hopeless trace (bursts no autoscaler can catch)
+ * would otherwise make every candidate infeasible, or push the winner to
+ * buy margin everywhere for a trace where margin does not help. `hpa_train`
+ * holds n_hpa targets x n_traces figures, target-major (hpa[j * T + t]).
+ */
+void cps_tune_trace_budgets(const struct cps_tune_figures *hpa_train, size_t n_hpa,
+                            size_t n_traces, double budget, double *budgets);
 
 /* Whether a (index ia) goes before b (index ib): a total order. */
 int cps_tune_score_better(const struct cps_tune_score *a, size_t ia,
