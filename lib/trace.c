@@ -1,6 +1,7 @@
 #include "trace.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,8 @@
 /* Clinger's fast path: exact when the mantissa fits 53 bits and |exp10| <= 22. */
 #define FAST_PATH_MAX_MANTISSA (1ULL << 53)
 #define FAST_PATH_MAX_EXP10 22
+/* Digits the fast line path reads into a uint64_t without overflow. */
+#define FAST_MAX_DIGITS 19
 #define GAP_FACTOR 1.5
 #define STEP_RUNS_FIRST 64 /* step-log runs allocated at first */
 
@@ -343,16 +346,18 @@ static int parse_header(struct cps_trace_parser *p, const char *line, size_t len
             return cps_err_set(err, p->source, p->line, (int)f.col + 1,
                                "more than %d columns in header", CPS_TRACE_MAX_COLUMNS);
         int *slot = NULL;
+        unsigned char kind = CPS_TRACE_COLUMN_OTHER;
         if (field_is(&f, "timestamp"))
-            slot = &p->col_timestamp;
+            slot = &p->col_timestamp, kind = CPS_TRACE_COLUMN_TIMESTAMP;
         else if (field_is(&f, "qps"))
-            slot = &p->col_qps;
+            slot = &p->col_qps, kind = CPS_TRACE_COLUMN_QPS;
         else if (field_is(&f, "p95_ms"))
-            slot = &p->col_p95;
+            slot = &p->col_p95, kind = CPS_TRACE_COLUMN_P95;
         else if (field_is(&f, "replicas"))
-            slot = &p->col_replicas;
+            slot = &p->col_replicas, kind = CPS_TRACE_COLUMN_REPLICAS;
         else if (field_is(&f, "cost_per_pod_hour"))
-            slot = &p->col_cost;
+            slot = &p->col_cost, kind = CPS_TRACE_COLUMN_COST;
+        p->column_kind[index] = kind;
         if (slot) {
             if (*slot >= 0)
                 return cps_err_set(err, p->source, p->line, (int)f.col + 1,
@@ -489,6 +494,143 @@ static int parse_row(struct cps_trace_parser *p, const char *line, size_t len,
 }
 
 /*
+ * The fast path below reads text that is known to end in '\n' (the chunk
+ * loop hands it everything up to the chunk's last newline), so its scans
+ * stop at a newline at the latest and need no length checks of their own.
+ */
+
+/* Append the digits at text[*pos] to *mantissa (wrapping past 19 digits,
+ * which the caller refuses); returns how many there were. */
+static int append_digits(const char *text, size_t *pos, uint64_t *mantissa)
+{
+    size_t i = *pos;
+    uint64_t m = *mantissa;
+    unsigned digit;
+    while ((digit = (unsigned char)text[i] - (unsigned)'0') < 10) {
+        m = m * 10 + digit;
+        i++;
+    }
+    int count = (int)(i - *pos);
+    *pos = i;
+    *mantissa = m;
+    return count;
+}
+
+/*
+ * A plain number at text[*pos]: digits with an optional point and fraction,
+ * at most FAST_MAX_DIGITS digits, the mantissa below 2^53 and at most 22
+ * fraction digits. Then m / 10^f is one correctly rounded division of two
+ * exact doubles: the same double parse_decimal's fast path (and strtod)
+ * gives. Returns 1 with the value and *pos past it; 0 when there is nothing
+ * number-like at *pos (an empty field if a separator follows); -1 for
+ * anything else, left to the general path.
+ */
+static int fast_number(const char *text, size_t *pos, double *value)
+{
+    size_t i = *pos;
+    uint64_t mantissa = 0;
+    int digits = append_digits(text, &i, &mantissa), fraction = 0;
+    if (text[i] == '.') {
+        i++;
+        fraction = append_digits(text, &i, &mantissa);
+        digits += fraction;
+        if (digits == 0)
+            return -1;
+    }
+    if (digits == 0)
+        return 0;
+    if (digits > FAST_MAX_DIGITS || mantissa >= FAST_PATH_MAX_MANTISSA ||
+        fraction > FAST_PATH_MAX_EXP10)
+        return -1;
+    double v = (double)mantissa;
+    if (fraction)
+        v /= powers_of_ten[fraction];
+    *value = v;
+    *pos = i;
+    return 1;
+}
+
+/* Where in a row the fast path puts each kind of column's value. */
+static const size_t slot_offset[CPS_TRACE_COLUMN_KINDS] = {
+    [CPS_TRACE_COLUMN_TIMESTAMP] = offsetof(struct cps_trace_row, t),
+    [CPS_TRACE_COLUMN_QPS] = offsetof(struct cps_trace_row, qps),
+    [CPS_TRACE_COLUMN_P95] = offsetof(struct cps_trace_row, p95_ms),
+    [CPS_TRACE_COLUMN_REPLICAS] = offsetof(struct cps_trace_row, replicas),
+    [CPS_TRACE_COLUMN_COST] = offsetof(struct cps_trace_row, cost_per_pod_hour),
+};
+
+/*
+ * The fast path for a well-formed data line at buf (which holds a '\n'
+ * further on): every field unquoted and untrimmed, the known ones plain
+ * numbers (fast_number), the line ending in LF or CRLF, the values in range
+ * and the time after the previous row's. Returns the bytes the line takes
+ * with its newline, having filled *row and counted the row exactly as
+ * parse_row would; or 0, having changed no parser state, when the line needs
+ * the general path -- which is where every error (and every unusual but
+ * valid line) is handled, so there is one source of messages. Values may
+ * equal their limit; timestamps must stay below theirs (as parse_value and
+ * parse_timestamp check them).
+ */
+static size_t fast_row(struct cps_trace_parser *p, const char *buf, struct cps_trace_row *row)
+{
+    static const unsigned has_bit[CPS_TRACE_COLUMN_KINDS] = {
+        [CPS_TRACE_COLUMN_P95] = CPS_TRACE_HAS_P95,
+        [CPS_TRACE_COLUMN_REPLICAS] = CPS_TRACE_HAS_REPLICAS,
+        [CPS_TRACE_COLUMN_COST] = CPS_TRACE_HAS_COST,
+    };
+    size_t i = 0;
+    unsigned has = 0;
+    for (int index = 0;; index++) {
+        unsigned kind = p->column_kind[index];
+        if (kind != CPS_TRACE_COLUMN_OTHER) {
+            double *slot = (double *)((char *)row + slot_offset[kind]);
+            int got = fast_number(buf, &i, slot);
+            if (got < 0 || (got == 0 && !has_bit[kind]))
+                return 0;
+            if (got && (kind == CPS_TRACE_COLUMN_TIMESTAMP ? *slot >= CPS_TRACE_MAX_EPOCH
+                                                            : *slot > CPS_TRACE_MAX_QPS))
+                return 0;
+            if (got)
+                has |= has_bit[kind];
+        } else {
+            if (buf[i] == '"')
+                return 0;
+            while (buf[i] != ',' && buf[i] != '\n' && buf[i] != '\0')
+                i++;
+        }
+        if (index + 1 < p->n_columns) {
+            if (buf[i] != ',')
+                return 0;
+            i++;
+            continue;
+        }
+        if (buf[i] == '\r')
+            i++;
+        if (buf[i] != '\n' || i > CPS_TRACE_MAX_LINE)
+            return 0;
+        break;
+    }
+    if (p->rows > 0 && (!(row->t > p->last_t) || row->t - p->first_t > CPS_TRACE_MAX_SPAN_S))
+        return 0;
+    if (p->rows == 0)
+        p->first_t = row->t;
+    p->last_t = row->t;
+    p->rows++;
+    p->line++;
+    row->has = has;
+    row->line = p->line;
+    return i + 1;
+}
+
+/* One past the last '\n' in buf[from, len), or `from` when there is none. */
+static size_t after_last_newline(const char *buf, size_t from, size_t len)
+{
+    while (len > from && buf[len - 1] != '\n')
+        len--;
+    return len;
+}
+
+/*
  * The chunk loop: find each newline, strip a CR before it, skip blank lines,
  * and hand the line to the header or row parser. A line longer than
  * CPS_TRACE_MAX_LINE is an error even if it never ends, so a file without
@@ -509,7 +651,17 @@ int cps_trace_parse(struct cps_trace_parser *p, const char *buf, size_t len, int
             pos = CPS_UTF8_BOM_LEN;
         p->bom_checked = 1;
     }
+    /* complete lines end by here: the fast path's scans cannot run past it */
+    size_t lines_end = after_last_newline(buf, pos, len);
     while (pos < len && *n_rows < cap) {
+        if (p->header_done && pos < lines_end) {
+            size_t used = fast_row(p, buf + pos, &rows[*n_rows]);
+            if (used) {
+                pos += used;
+                (*n_rows)++;
+                continue;
+            }
+        }
         const char *nl = memchr(buf + pos, '\n', len - pos);
         size_t end;
         if (nl) {
@@ -568,15 +720,23 @@ void cps_step_log_init(struct cps_step_log *log)
     memset(log, 0, sizeof *log);
 }
 
-/* Extend the last run when the step and the line follow on; else start one. */
 int cps_step_log_add(struct cps_step_log *log, double step, int line)
 {
+    return cps_step_log_add_run(log, step, line, 1);
+}
+
+/* Extend the last run when the step is the same and the lines follow on
+ * (and the count stays within a uint32_t); else start a new run. */
+int cps_step_log_add_run(struct cps_step_log *log, double step, int first_line, uint32_t count)
+{
+    if (count == 0)
+        return 0;
     if (log->n_runs) {
         struct cps_step_run *last = &log->runs[log->n_runs - 1];
-        if (last->step == step && last->count < UINT32_MAX &&
-            (int64_t)last->first_line + last->count == line) {
-            last->count++;
-            log->steps++;
+        if (last->step == step && (uint64_t)last->count + count <= UINT32_MAX &&
+            (int64_t)last->first_line + last->count == first_line) {
+            last->count += count;
+            log->steps += count;
             return 0;
         }
     }
@@ -585,10 +745,10 @@ int cps_step_log_add(struct cps_step_log *log, double step, int line)
         return -1;
     log->runs = runs;
     log->runs[log->n_runs].step = step;
-    log->runs[log->n_runs].first_line = line;
-    log->runs[log->n_runs].count = 1;
+    log->runs[log->n_runs].first_line = first_line;
+    log->runs[log->n_runs].count = count;
     log->n_runs++;
-    log->steps++;
+    log->steps += count;
     return 0;
 }
 

@@ -44,6 +44,17 @@ struct cps_trace_row {
 
 #define CPS_TRACE_MAX_COLUMNS 256
 
+/* What each header column holds, for the data lines' fast path. */
+enum cps_trace_column {
+    CPS_TRACE_COLUMN_OTHER,
+    CPS_TRACE_COLUMN_TIMESTAMP,
+    CPS_TRACE_COLUMN_QPS,
+    CPS_TRACE_COLUMN_P95,
+    CPS_TRACE_COLUMN_REPLICAS,
+    CPS_TRACE_COLUMN_COST,
+    CPS_TRACE_COLUMN_KINDS
+};
+
 struct cps_trace_parser {
     const char *source;
     int line;                 /* lines consumed so far */
@@ -53,6 +64,7 @@ struct cps_trace_parser {
     int col_timestamp, col_qps, col_p95, col_replicas, col_cost; /* -1 when absent */
     int rows;
     double first_t, last_t;
+    unsigned char column_kind[CPS_TRACE_MAX_COLUMNS]; /* enum cps_trace_column */
 };
 
 void cps_trace_parser_init(struct cps_trace_parser *parser, const char *source);
@@ -100,6 +112,10 @@ struct cps_gap {
 
 void cps_step_log_init(struct cps_step_log *log);
 int cps_step_log_add(struct cps_step_log *log, double step, int line);
+/* `count` steps of the same size ending at rows first_line, first_line + 1,
+ * ...: the same runs as that many cps_step_log_add calls (while a run stays
+ * under 2^32 steps). 0, or -1 (out of memory). */
+int cps_step_log_add_run(struct cps_step_log *log, double step, int first_line, uint32_t count);
 /* Median step (0 when empty). Allocates a scratch copy of the runs; -1 on failure. */
 int cps_step_log_median(const struct cps_step_log *log, double *median);
 /* Calls found_cb(gap, ctx) for each gap longer than 1.5 x median, in order;
