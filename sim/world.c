@@ -6,127 +6,16 @@
 #include <string.h>
 
 #include "decide.h"
-#include "grow.h"
 #include "plot.h"
 #include "queue_model.h"
 #include "units.h"
+#include "world_internal.h"
 
 #define SECONDS_PER_HOUR 3600.0
 #define REQUESTS_PER_MILLION 1e6
 /* The policy sees p95 capped at this many times the SLO (docs/model.md §5). */
 #define P95_CAP_FACTOR 10.0
-#define PRICE_RUNS_FIRST 256 /* oracle price runs allocated at first */
 
-/* A batch of pods created at the same second, not ready yet. */
-struct cohort {
-    int64_t ready_at;
-    int32_t count;
-};
-
-/* Aggregation of one --steps row for one policy. */
-struct steps_accumulator {
-    int64_t start;
-    int64_t seconds;
-    double lambda_sum, p95_sum, violating_requests, cost;
-    int64_t violating;
-    int32_t replicas, ready, desired;
-};
-
-/* Plot buckets for one policy. */
-struct plot_track {
-    double *ready_sum;
-    double *violating;
-    double *cost_end;
-};
-
-struct policy_run {
-    struct cps_sim_policy_spec spec;
-    /* pods */
-    int32_t ready;
-    int32_t total;
-    struct cohort *cohorts; /* ring of pending cohorts, oldest first */
-    size_t cohort_capacity, cohort_start, cohort_count;
-    int32_t desired;
-    /* observation rings: prefix sums of capped p95 and cpu busy share */
-    double *cum_p95, *cum_cpu;
-    double run_p95, run_cpu;
-    /* cache of the last (λ, c) -> (capped p95, cpu) */
-    double cache_lambda;
-    int32_t cache_c;
-    double cache_p95, cache_cpu;
-    double inv_capacity; /* 1 / (c μ) for cache_c */
-    int needs_p95, needs_cpu;
-    /* totals */
-    double pod_seconds, cost, requests_violating;
-    int64_t violating_seconds, pod_starts, scale_actions;
-    int32_t peak;
-    /* decision state */
-    struct cps_history *history;
-    struct cps_policy_state *policy_state;
-    struct steps_accumulator steps;
-    struct plot_track plot;
-};
-
-/*
- * The oracle (docs/model.md §7) runs online: c*_k per second, and per pod level
- * the last busy second, so each idle gap is priced when the level is busy
- * again. With per-second prices, a timeline of price runs gives the sum of
- * prices over any past interval.
- */
-struct price_run {
-    int64_t start;
-    double price;
-    double prefix; /* Σ price over [0, start) */
-};
-
-struct oracle_run {
-    int active;
-    size_t index; /* in setup->policies */
-    int64_t *last_busy; /* per level 1..max: last busy second, -1 never */
-    int32_t current;    /* c* of the previous second */
-    int32_t peak;
-    double pod_seconds, cost;
-    int64_t starts, actions, violating_seconds;
-    double violating_requests;
-    /* price timeline, only when prices vary */
-    struct price_run *prices;
-    size_t n_prices, price_capacity;
-    double cache_lambda;
-    int32_t cache_c;
-    struct plot_track plot;
-};
-
-struct cps_sim {
-    struct cps_sim_setup setup;
-    struct cps_queue_model model;
-    struct cps_lambda_table table;
-    struct cps_behavior hpa_behavior; /* the setup's, or Kubernetes' defaults */
-    double p95_scale_ms; /* 1000 ln(20) / μ: random routing's p95 above base at λ = 0 */
-    int64_t interval_s, window_s, lag_s, startup_s;
-    size_t ring_mask;
-    double *cum_lambda;
-    double run_lambda;
-    int64_t k; /* next second to simulate */
-    double lambda0;
-    int32_t n0;
-    double requests;
-    double first_price;
-    int prices_vary;
-    size_t n_runs;
-    struct policy_run runs[CPS_SIM_MAX_POLICIES];
-    struct oracle_run oracle;
-    FILE *steps_out;
-    int64_t steps_every;
-    /* cps_sim_set_observer: one policy's pods, second by second */
-    void (*observer_cb)(void *ctx, int64_t k, double lambda, int32_t ready, double price);
-    void *observer_ctx;
-    const struct policy_run *observed;
-    /* plot */
-    size_t plot_max, plot_count;
-    int64_t plot_width;
-    double *plot_demand;
-    int64_t plot_bucket_fill;
-};
 
 static int64_t round_seconds(double s)
 {
@@ -139,70 +28,6 @@ static size_t pow2_at_least(size_t n)
     while (p < n)
         p <<= 1;
     return p;
-}
-
-/*
- * Parse a comma-separated policy list. Names: cpscale, hpa, hpa:TARGET,
- * oracle, static:N. Each spec keeps its own text as its report name.
- */
-int cps_sim_parse_policies(const char *list, struct cps_sim_policy_spec *specs, size_t *n_specs,
-                           struct cps_err *err)
-{
-    *n_specs = 0;
-    const char *p = list;
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == 0 || len >= CPS_SIM_POLICY_NAME_MAX)
-            return cps_err_set(err, "--policy", 0, 0, "bad policy name \"%.*s\"", (int)len, p);
-        if (*n_specs >= CPS_SIM_MAX_POLICIES)
-            return cps_err_set(err, "--policy", 0, 0, "more than %d policies",
-                               CPS_SIM_MAX_POLICIES);
-        struct cps_sim_policy_spec *s = &specs[*n_specs];
-        memset(s, 0, sizeof *s);
-        memcpy(s->name, p, len);
-        s->name[len] = '\0';
-        char *rest = NULL;
-        if (strcmp(s->name, "cpscale") == 0) {
-            s->kind = CPS_SIM_POLICY_CPSCALE;
-        } else if (strcmp(s->name, "oracle") == 0) {
-            s->kind = CPS_SIM_POLICY_ORACLE;
-        } else if (strcmp(s->name, "hpa") == 0) {
-            s->kind = CPS_SIM_POLICY_HPA;
-        } else if (strncmp(s->name, "hpa:", 4) == 0) {
-            s->kind = CPS_SIM_POLICY_HPA;
-            errno = 0;
-            s->hpa_target = strtod(s->name + 4, &rest);
-            if (errno || rest == s->name + 4 || *rest || !(s->hpa_target > 0.0) ||
-                s->hpa_target > 1.0)
-                return cps_err_set(err, "--policy", 0, 0,
-                                   "\"%s\": the HPA target must be in (0, 1]", s->name);
-        } else if (strncmp(s->name, "static:", 7) == 0) {
-            s->kind = CPS_SIM_POLICY_STATIC;
-            errno = 0;
-            long n = strtol(s->name + 7, &rest, 10);
-            if (errno || rest == s->name + 7 || *rest || n < 0 || n > 1000000)
-                return cps_err_set(err, "--policy", 0, 0,
-                                   "\"%s\": static needs a replica count, e.g. static:9", s->name);
-            s->static_replicas = (int32_t)n;
-        } else {
-            return cps_err_set(err, "--policy", 0, 0,
-                               "unknown policy \"%s\" (cpscale, hpa, hpa:TARGET, oracle, static:N)",
-                               s->name);
-        }
-        for (size_t i = 0; i < *n_specs; i++)
-            if (strcmp(specs[i].name, s->name) == 0)
-                return cps_err_set(err, "--policy", 0, 0, "policy \"%s\" listed twice", s->name);
-        (*n_specs)++;
-        if (!end)
-            break;
-        p = end + 1;
-        if (!*p)
-            return cps_err_set(err, "--policy", 0, 0, "empty policy name after ','");
-    }
-    if (*n_specs == 0)
-        return cps_err_set(err, "--policy", 0, 0, "no policy given");
-    return 0;
 }
 
 static void policy_run_release(struct policy_run *run)
@@ -230,6 +55,7 @@ void cps_sim_free(struct cps_sim *sim)
     free(sim->oracle.prices);
     free(sim->cum_lambda);
     free(sim->plot_demand);
+    cps_budget_release(&sim->budget);
     cps_lambda_table_release(&sim->table);
     free(sim);
 }
@@ -261,7 +87,36 @@ static int check_setup(const struct cps_sim_setup *s, struct cps_err *err)
         return cps_err_set(err, "sim", 0, 0, "need 0 <= min <= max <= 1000000 replicas");
     if (s->n_policies == 0 || s->n_policies > CPS_SIM_MAX_POLICIES)
         return cps_err_set(err, "sim", 0, 0, "no policy to run");
-    return 0;
+    return cps_sim_variant_check(&s->variant, w->routing, err);
+}
+
+/*
+ * The variants of docs/model.md §10 (after the policies exist): the λmax
+ * table rebuilt from the variant's λmax(1) (random routing, linear in c),
+ * each policy's jitter stream from its position, the budget buckets.
+ */
+static int init_variant(struct cps_sim *sim)
+{
+    const struct cps_sim_setup *s = &sim->setup;
+    const struct cps_sim_variant *v = &s->variant;
+    cps_variant_init(&sim->variant, v, s->world.service_rate, s->world.base_latency_ms, s->slo_ms);
+    sim->latency_variant = v->service.kind != CPS_SERVICE_EXPONENTIAL || v->capacity_drift > 0.0;
+    sim->mu_varies = v->capacity_drift > 0.0;
+    sim->jitter_s = round_seconds(v->startup_jitter_s);
+    if (sim->latency_variant) {
+        sim->table.linear_step = sim->variant.lambda_max_1;
+        for (int32_t c = 1; c <= sim->table.max_c; c++)
+            sim->table.lambda_max[c] = sim->variant.lambda_max_1 * (double)c;
+    }
+    for (size_t i = 0, r = 0; i < s->n_policies; i++) {
+        uint64_t stream = cps_variant_stream(v->world_seed, i);
+        if (s->policies[i].kind == CPS_SIM_POLICY_ORACLE)
+            sim->oracle.jitter_stream = stream;
+        else
+            sim->runs[r++].jitter_stream = stream;
+    }
+    sim->next_hour = CPS_BUDGET_BUCKET_S;
+    return cps_budget_init(&sim->budget, s->n_policies, v->budget_window_s);
 }
 
 struct cps_sim *cps_sim_new(const struct cps_sim_setup *setup, struct cps_err *err)
@@ -343,6 +198,8 @@ struct cps_sim *cps_sim_new(const struct cps_sim_setup *setup, struct cps_err *e
             cps_policy_state_init(run->policy_state);
         }
     }
+    if (init_variant(sim) < 0)
+        goto oom;
     return sim;
 oom:
     cps_err_set(err, "sim", 0, 0, "out of memory");
@@ -415,6 +272,59 @@ static void promote_ready(struct policy_run *run, int64_t k)
     }
 }
 
+/* With --startup-jitter the pending pods are in creation order, not in
+ * readiness order: scan them all, keeping the order of those still starting. */
+static void promote_ready_jittered(struct policy_run *run, int64_t k)
+{
+    size_t kept = 0, cap = run->cohort_capacity;
+    for (size_t i = 0; i < run->cohort_count; i++) {
+        struct cohort c = run->cohorts[(run->cohort_start + i) % cap];
+        if (c.ready_at <= k)
+            run->ready += c.count;
+        else
+            run->cohorts[(run->cohort_start + kept++) % cap] = c;
+    }
+    run->cohort_count = kept;
+}
+
+/* Append a cohort of pending pods (the ring doubles when full). */
+static int push_cohort(struct policy_run *run, int64_t ready_at, int32_t count)
+{
+    if (run->cohort_count == run->cohort_capacity) {
+        size_t cap = run->cohort_capacity * 2;
+        struct cohort *grown = malloc(cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        for (size_t i = 0; i < run->cohort_count; i++)
+            grown[i] = run->cohorts[(run->cohort_start + i) % run->cohort_capacity];
+        free(run->cohorts);
+        run->cohorts = grown;
+        run->cohort_start = 0;
+        run->cohort_capacity = cap;
+    }
+    size_t tail = (run->cohort_start + run->cohort_count) % run->cohort_capacity;
+    run->cohorts[tail].ready_at = ready_at;
+    run->cohorts[tail].count = count;
+    run->cohort_count++;
+    return 0;
+}
+
+/* --startup-jitter (docs/model.md §10): each new pod is ready after startup
+ * + U, U drawn from the policy's own stream; one cohort per pod. */
+static int add_jittered_pods(struct cps_sim *sim, struct policy_run *run, int64_t k,
+                             int32_t change)
+{
+    for (int32_t p = 0; p < change; p++) {
+        int64_t ready_at = k + sim->startup_s + cps_variant_jitter(&run->jitter_stream,
+                                                                   sim->jitter_s);
+        if (ready_at <= k)
+            run->ready++;
+        else if (push_cohort(run, ready_at, 1) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /*
  * Move to `desired` pods at second k (docs/model.md §4): new pods exist (and
  * cost) now and are ready after startup; removals take not-ready pods first,
@@ -429,27 +339,13 @@ static int apply_scale(struct cps_sim *sim, struct policy_run *run, int64_t k, i
     if (change > 0) {
         run->pod_starts += change;
         run->total += change;
+        if (sim->jitter_s)
+            return add_jittered_pods(sim, run, k, change);
         if (sim->startup_s == 0) {
             run->ready += change;
             return 0;
         }
-        if (run->cohort_count == run->cohort_capacity) {
-            size_t cap = run->cohort_capacity * 2;
-            struct cohort *grown = malloc(cap * sizeof *grown);
-            if (!grown)
-                return -1;
-            for (size_t i = 0; i < run->cohort_count; i++)
-                grown[i] = run->cohorts[(run->cohort_start + i) % run->cohort_capacity];
-            free(run->cohorts);
-            run->cohorts = grown;
-            run->cohort_start = 0;
-            run->cohort_capacity = cap;
-        }
-        size_t tail = (run->cohort_start + run->cohort_count) % run->cohort_capacity;
-        run->cohorts[tail].ready_at = k + sim->startup_s;
-        run->cohorts[tail].count = change;
-        run->cohort_count++;
-        return 0;
+        return push_cohort(run, k + sim->startup_s, change);
     }
     int32_t remove = -change;
     run->total -= remove;
@@ -468,6 +364,15 @@ static int apply_scale(struct cps_sim *sim, struct policy_run *run, int64_t k, i
 
 /* ---- observations ------------------------------------------------------ */
 
+/* p95 of c pods at λ when each serves mu req/s: the variant's (§10), or
+ * the default world's (mu is then μ). */
+static double world_p95_ms(const struct cps_sim *sim, double lambda, int32_t c, double mu)
+{
+    if (sim->latency_variant)
+        return cps_variant_p95_ms(&sim->variant, lambda, c, mu);
+    return cps_queue_p95_ms(&sim->model, lambda, c);
+}
+
 /*
  * Capped p95 and CPU busy share of c ready pods at rate λ (docs/model.md §5),
  * computed only for what the policy looks at (HPA reads CPU only, static
@@ -479,13 +384,15 @@ static void second_metrics(struct cps_sim *sim, struct policy_run *run, double l
         return;
     if (c != run->cache_c) {
         run->cache_c = c;
-        run->inv_capacity = c > 0 ? 1.0 / ((double)c * sim->model.service_rate) : 0.0;
+        run->inv_capacity = c > 0 ? 1.0 / ((double)c * sim->variant.mu_now) : 0.0;
     }
     run->cache_lambda = lambda;
     if (run->needs_p95) {
         double cap = P95_CAP_FACTOR * sim->setup.slo_ms;
         double p95;
-        if (sim->model.routing == CPS_ROUTING_RANDOM && c > 0 && lambda > 0.0) {
+        if (sim->latency_variant) {
+            p95 = cps_variant_p95_ms(&sim->variant, lambda, c, sim->variant.mu_now);
+        } else if (sim->model.routing == CPS_ROUTING_RANDOM && c > 0 && lambda > 0.0) {
             /* base + ln20 / (μ - λ/c), written with the cached 1/(cμ) */
             double free_share = 1.0 - lambda * run->inv_capacity;
             p95 = free_share > 0.0 ? sim->model.base_latency_ms +
@@ -535,7 +442,7 @@ static void observe(struct cps_sim *sim, struct policy_run *run, int64_t k, doub
             obs->cpu_utilization = 0.0;
     } else {
         double cap = P95_CAP_FACTOR * sim->setup.slo_ms;
-        double p95 = cps_queue_p95_ms(&sim->model, sim->lambda0, sim->n0);
+        double p95 = world_p95_ms(sim, sim->lambda0, sim->n0, sim->model.service_rate);
         obs->qps = sim->lambda0;
         obs->p95_ms = p95 < cap ? p95 : cap;
         if (sim->n0 <= 0)
@@ -597,135 +504,6 @@ static int decide(struct cps_sim *sim, struct policy_run *run, int64_t k, double
     if (change != 0 && run->history)
         cps_history_add_scale_event(run->history, now_ms, change);
     return apply_scale(sim, run, k, desired);
-}
-
-/* ---- oracle -------------------------------------------------------------- */
-
-/* Σ price over seconds [a, b), a may be negative (charged at second 0's price). */
-static double price_sum(const struct cps_sim *sim, int64_t a, int64_t b)
-{
-    if (b <= a)
-        return 0.0;
-    if (!sim->prices_vary)
-        return sim->first_price * (double)(b - a);
-    double before_zero = 0.0;
-    if (a < 0) {
-        before_zero = sim->first_price * (double)(-a);
-        a = 0;
-    }
-    const struct oracle_run *o = &sim->oracle;
-    /* prefix(x): binary search the run holding x-1 */
-    double prefix[2];
-    int64_t points[2] = {a, b};
-    for (int p = 0; p < 2; p++) {
-        int64_t x = points[p];
-        size_t lo = 0, hi = o->n_prices;
-        while (hi - lo > 1) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (o->prices[mid].start <= x)
-                lo = mid;
-            else
-                hi = mid;
-        }
-        prefix[p] = o->prices[lo].prefix + o->prices[lo].price * (double)(x - o->prices[lo].start);
-    }
-    return before_zero + prefix[1] - prefix[0];
-}
-
-static int oracle_note_price(struct cps_sim *sim, int64_t k, double price)
-{
-    struct oracle_run *o = &sim->oracle;
-    if (o->n_prices && o->prices[o->n_prices - 1].price == price)
-        return 0;
-    void *prices = o->prices;
-    if (cps_grow(&prices, &o->price_capacity, o->n_prices, sizeof *o->prices,
-                 PRICE_RUNS_FIRST) < 0)
-        return -1;
-    o->prices = prices;
-    double prefix = 0.0;
-    if (o->n_prices) {
-        const struct price_run *last = &o->prices[o->n_prices - 1];
-        prefix = last->prefix + last->price * (double)(k - last->start);
-    }
-    o->prices[o->n_prices].start = k;
-    o->prices[o->n_prices].price = price;
-    o->prices[o->n_prices].prefix = prefix;
-    o->n_prices++;
-    return 0;
-}
-
-/*
- * Level j becomes busy at second k after being idle since last_busy: price
- * the gap (keep the pod, or delete and recreate it `startup` before k), or
- * its first creation when it was never busy.
- */
-static void oracle_level_wakes(struct cps_sim *sim, int32_t j, int64_t k)
-{
-    struct oracle_run *o = &sim->oracle;
-    int64_t last = o->last_busy[j];
-    int64_t startup = sim->startup_s;
-    if (last < 0) {
-        o->pod_seconds += (double)startup;
-        o->cost += price_sum(sim, k - startup, k);
-        o->starts++;
-        return;
-    }
-    int64_t gap = k - last - 1;
-    if (gap <= 0)
-        return;
-    double keep = price_sum(sim, last + 1, k);
-    if (gap <= startup) {
-        o->pod_seconds += (double)gap;
-        o->cost += keep;
-        return;
-    }
-    double recreate = price_sum(sim, k - startup, k);
-    if (recreate < keep) {
-        o->pod_seconds += (double)startup;
-        o->cost += recreate;
-        o->starts++;
-    } else {
-        o->pod_seconds += (double)gap;
-        o->cost += keep;
-    }
-}
-
-static void oracle_second(struct cps_sim *sim, int64_t k, double lambda, double price)
-{
-    struct oracle_run *o = &sim->oracle;
-    int32_t c;
-    if (lambda == o->cache_lambda && k > 0) {
-        c = o->cache_c;
-    } else {
-        c = cps_lambda_table_pods_for(&sim->table, lambda, sim->setup.min_replicas,
-                                      sim->setup.max_replicas);
-        o->cache_lambda = lambda;
-        o->cache_c = c;
-    }
-    if (k == 0) {
-        for (int32_t j = 0; j <= sim->setup.max_replicas; j++)
-            o->last_busy[j] = -1;
-        for (int32_t j = 1; j <= c; j++)
-            o->last_busy[j] = 0;
-        o->current = c;
-    } else if (c > o->current) {
-        o->actions++;
-        for (int32_t j = o->current + 1; j <= c; j++)
-            oracle_level_wakes(sim, j, k);
-    } else if (c < o->current) {
-        o->actions++;
-        for (int32_t j = c + 1; j <= o->current; j++)
-            o->last_busy[j] = k - 1;
-    }
-    o->current = c;
-    if (c > o->peak)
-        o->peak = c;
-    o->pod_seconds += (double)c;
-    o->cost += (double)c * price;
-    if (lambda > 0.0 && lambda > sim->table.lambda_max[c]) {
-        o->violating_seconds++;
-        o->violating_requests += lambda;
-    }
 }
 
 /* ---- the per-second loop --------------------------------------------------- */
@@ -790,13 +568,30 @@ static size_t plot_bucket(struct cps_sim *sim)
     return i;
 }
 
+/* Each policy's violating requests so far, in setup order (the budget's tracks). */
+static void budget_totals(const struct cps_sim *sim, double *cum)
+{
+    for (size_t i = 0, r = 0; i < sim->setup.n_policies; i++)
+        cum[i] = sim->setup.policies[i].kind == CPS_SIM_POLICY_ORACLE
+                     ? sim->oracle.violating_requests
+                     : sim->runs[r++].requests_violating;
+}
+
 static int simulate_second(struct cps_sim *sim, double lambda, double price, struct cps_err *err)
 {
     int64_t k = sim->k;
+    /* λ against the capacity table; under drift scaled to μ(k)'s capacity (§10) */
+    double load = sim->mu_varies ? cps_variant_load(&sim->variant, lambda, k) : lambda;
+    if (k == sim->next_hour) {
+        double cum[CPS_SIM_MAX_POLICIES];
+        budget_totals(sim, cum);
+        cps_budget_close(&sim->budget, cum, sim->requests);
+        sim->next_hour += CPS_BUDGET_BUCKET_S;
+    }
     if (k == 0) {
         sim->lambda0 = lambda;
         sim->first_price = price;
-        sim->n0 = cps_lambda_table_pods_for(&sim->table, lambda, sim->setup.min_replicas,
+        sim->n0 = cps_lambda_table_pods_for(&sim->table, load, sim->setup.min_replicas,
                                             sim->setup.max_replicas);
         for (size_t i = 0; i < sim->n_runs; i++) {
             sim->runs[i].ready = sim->runs[i].total = sim->runs[i].desired = sim->n0;
@@ -804,7 +599,7 @@ static int simulate_second(struct cps_sim *sim, double lambda, double price, str
     }
     if (price != sim->first_price)
         sim->prices_vary = 1;
-    if (sim->oracle.active && (sim->prices_vary || k == 0) && oracle_note_price(sim, k, price) < 0)
+    if (sim->oracle.active && (sim->prices_vary || k == 0) && cps_world_oracle_note_price(sim, k, price) < 0)
         return cps_err_set(err, "sim", 0, 0, "out of memory");
     int deciding = k % sim->interval_s == 0;
     size_t slot = (size_t)k & sim->ring_mask, next = (size_t)(k + 1) & sim->ring_mask;
@@ -812,10 +607,12 @@ static int simulate_second(struct cps_sim *sim, double lambda, double price, str
     for (size_t i = 0; i < sim->n_runs; i++) {
         struct policy_run *run = &sim->runs[i];
         if (run->cohort_count)
-            promote_ready(run, k);
+            (sim->jitter_s ? promote_ready_jittered : promote_ready)(run, k);
         if (deciding && decide(sim, run, k, price) < 0)
             return cps_err_set(err, "sim", 0, 0, "out of memory");
         int32_t c = run->ready;
+        if (sim->mu_varies)
+            run->cache_c = -1; /* μ(k) moved: recompute */
         second_metrics(sim, run, lambda, c);
         run->cum_p95[slot] = run->run_p95;
         run->cum_cpu[slot] = run->run_cpu;
@@ -828,7 +625,7 @@ static int simulate_second(struct cps_sim *sim, double lambda, double price, str
         run->cost += cost;
         if (run->total > run->peak)
             run->peak = run->total;
-        int violating = lambda > 0.0 && lambda > sim->table.lambda_max[c];
+        int violating = lambda > 0.0 && load > sim->table.lambda_max[c];
         if (violating) {
             run->violating_seconds++;
             run->requests_violating += lambda;
@@ -843,7 +640,7 @@ static int simulate_second(struct cps_sim *sim, double lambda, double price, str
             }
             s->seconds++;
             s->lambda_sum += lambda;
-            s->p95_sum += cps_queue_p95_ms(&sim->model, lambda, c);
+            s->p95_sum += world_p95_ms(sim, lambda, c, sim->variant.mu_now);
             s->violating += violating;
             s->violating_requests += violating ? lambda : 0.0;
             s->cost += cost;
@@ -865,11 +662,11 @@ static int simulate_second(struct cps_sim *sim, double lambda, double price, str
         sim->plot_demand[bucket] += lambda;
     sim->requests += lambda;
     if (sim->oracle.active) {
-        oracle_second(sim, k, lambda, price);
+        cps_world_oracle_second(sim, k, lambda, load, price);
         if (sim->plot_max) {
             struct plot_track *t = &sim->oracle.plot;
             t->ready_sum[bucket] += sim->oracle.current;
-            t->violating[bucket] += lambda > 0.0 && lambda > sim->table.lambda_max[sim->oracle.current];
+            t->violating[bucket] += lambda > 0.0 && load > sim->table.lambda_max[sim->oracle.current];
             /* the oracle's gap and startup costs are settled when a level wakes,
              * so its running cost is exact only at the end; plot what is settled */
             t->cost_end[bucket] = sim->oracle.cost / SECONDS_PER_HOUR;
@@ -936,6 +733,11 @@ int cps_sim_finish(struct cps_sim *sim, struct cps_sim_result *results, struct c
         fill_result(sim, &results[i], spec->name, r->pod_seconds, r->cost, r->requests_violating,
                     r->violating_seconds, r->pod_starts, r->scale_actions, r->peak);
     }
+    double cum[CPS_SIM_MAX_POLICIES];
+    budget_totals(sim, cum);
+    cps_budget_finish(&sim->budget, cum, sim->requests, sim->k);
+    for (size_t i = 0; i < sim->setup.n_policies; i++)
+        results[i].worst_window_violation_pct = sim->budget.worst[i];
     if (sim->oracle.active) {
         double oracle_cost = results[sim->oracle.index].cost_usd;
         for (size_t i = 0; i < sim->setup.n_policies; i++)

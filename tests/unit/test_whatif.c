@@ -57,7 +57,7 @@ static void test_parse_lists(void)
         {"--startup", "5s,,30s", "bad list item"},
         {"--startup", "5s,30s,", "bad list item"},
         {"--startup", "5s,5s", "listed twice"},
-        {"--startup", "5s,2d", "not a duration"},
+        {"--startup", "5s,2d", "outside"},
         {"--interval", "0s,15s", "outside"},
         {"--price", "0.02,-1", "outside"},
         {"--service-rate", "100,fast", "not a number"},
