@@ -19,7 +19,6 @@
 #define MIN_HPA_TARGET 0.01
 #define MIN_SLO_MS 0.001
 #define MAX_SLO_MS 1e9
-#define MAX_DRIFT 0.999999
 #define MAX_SEED 9007199254740992.0 /* 2^53: every seed is an exact double */
 
 struct param_info {
@@ -41,7 +40,7 @@ static const struct param_info params[CPS_WHATIF_PARAM_COUNT] = {
     [CPS_WHATIF_HPA_TARGET] = {"hpa-target", 0, MIN_HPA_TARGET, 1},
     [CPS_WHATIF_SLO] = {"slo", 0, MIN_SLO_MS, MAX_SLO_MS},
     [CPS_WHATIF_SERVICE_TIMES] = {"service-times", 0, -1, CPS_SERVICE_CV_MAX},
-    [CPS_WHATIF_CAPACITY_DRIFT] = {"capacity-drift", 0, 0, MAX_DRIFT},
+    [CPS_WHATIF_CAPACITY_DRIFT] = {"capacity-drift", 0, 0, 1}, /* 1 itself refused below */
     [CPS_WHATIF_STARTUP_JITTER] = {"startup-jitter", 1, 0, MAX_DURATION_S},
     [CPS_WHATIF_WORLD_SEED] = {"world-seed", 0, 0, MAX_SEED},
 };
@@ -105,6 +104,8 @@ int cps_whatif_parse_value(enum cps_whatif_param param, const char *text, double
         v = strtod(text, &end);
         if (errno || end == text || *end || !isfinite(v))
             return cps_err_set(err, flag, 0, 0, "\"%s\" is not a number", text);
+        if (param == CPS_WHATIF_CAPACITY_DRIFT && v >= 1.0)
+            return cps_err_set(err, flag, 0, 0, "\"%s\" must be in [0, 1)", text);
         if (param == CPS_WHATIF_WORLD_SEED && v != floor(v))
             return cps_err_set(err, flag, 0, 0, "\"%s\" is not a whole number", text);
     }
