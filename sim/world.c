@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "decide.h"
-#include "plot.h"
+#include "grow.h"
 #include "queue_model.h"
 #include "units.h"
 #include "world_internal.h"
@@ -15,6 +15,14 @@
 #define REQUESTS_PER_MILLION 1e6
 /* The policy sees p95 capped at this many times the SLO (docs/model.md §5). */
 #define P95_CAP_FACTOR 10.0
+#define PRICE_RUNS_FIRST 256 /* oracle price runs allocated at first */
+/* The per-second path is compiled twice, with variants (docs/model.md §10)
+ * and without: the default world then pays nothing for them. */
+#if defined(__GNUC__)
+#define PER_SECOND static inline __attribute__((always_inline))
+#else
+#define PER_SECOND static inline
+#endif
 
 
 static int64_t round_seconds(double s)
@@ -236,27 +244,6 @@ int cps_sim_set_observer(struct cps_sim *sim, size_t policy_index,
     return 0;
 }
 
-int cps_sim_enable_plot(struct cps_sim *sim, size_t max_points)
-{
-    size_t cap = 2 * max_points;
-    sim->plot_max = max_points;
-    sim->plot_width = 1;
-    sim->plot_demand = calloc(cap, sizeof(double));
-    if (!sim->plot_demand)
-        return -1;
-    for (size_t i = 0; i <= sim->n_runs; i++) {
-        if (i == sim->n_runs && !sim->oracle.active)
-            break;
-        struct plot_track *t = i < sim->n_runs ? &sim->runs[i].plot : &sim->oracle.plot;
-        t->ready_sum = calloc(cap, sizeof(double));
-        t->violating = calloc(cap, sizeof(double));
-        t->cost_end = calloc(cap, sizeof(double));
-        if (!t->ready_sum || !t->violating || !t->cost_end)
-            return -1;
-    }
-    return 0;
-}
-
 /* ---- pods ---------------------------------------------------------------- */
 
 /* Pods whose startup is over become ready at the start of second k. */
@@ -378,7 +365,8 @@ static double world_p95_ms(const struct cps_sim *sim, double lambda, int32_t c, 
  * computed only for what the policy looks at (HPA reads CPU only, static
  * nothing), with the per-c constants cached: this runs every second.
  */
-static void second_metrics(struct cps_sim *sim, struct policy_run *run, double lambda, int32_t c)
+PER_SECOND void second_metrics(struct cps_sim *sim, struct policy_run *run, double lambda,
+                               int32_t c, const int variants)
 {
     if (lambda == run->cache_lambda && c == run->cache_c)
         return;
@@ -390,7 +378,7 @@ static void second_metrics(struct cps_sim *sim, struct policy_run *run, double l
     if (run->needs_p95) {
         double cap = P95_CAP_FACTOR * sim->setup.slo_ms;
         double p95;
-        if (sim->latency_variant) {
+        if (variants && sim->latency_variant) {
             p95 = cps_variant_p95_ms(&sim->variant, lambda, c, sim->variant.mu_now);
         } else if (sim->model.routing == CPS_ROUTING_RANDOM && c > 0 && lambda > 0.0) {
             /* base + ln20 / (μ - λ/c), written with the cached 1/(cμ) */
@@ -506,6 +494,142 @@ static int decide(struct cps_sim *sim, struct policy_run *run, int64_t k, double
     return apply_scale(sim, run, k, desired);
 }
 
+/* ---- oracle -------------------------------------------------------------- */
+
+/* Σ price over seconds [a, b), a may be negative (charged at second 0's price). */
+static double price_sum(const struct cps_sim *sim, int64_t a, int64_t b)
+{
+    if (b <= a)
+        return 0.0;
+    if (!sim->prices_vary)
+        return sim->first_price * (double)(b - a);
+    double before_zero = 0.0;
+    if (a < 0) {
+        before_zero = sim->first_price * (double)(-a);
+        a = 0;
+    }
+    const struct oracle_run *o = &sim->oracle;
+    /* prefix(x): binary search the run holding x-1 */
+    double prefix[2];
+    int64_t points[2] = {a, b};
+    for (int p = 0; p < 2; p++) {
+        int64_t x = points[p];
+        size_t lo = 0, hi = o->n_prices;
+        while (hi - lo > 1) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (o->prices[mid].start <= x)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        prefix[p] = o->prices[lo].prefix + o->prices[lo].price * (double)(x - o->prices[lo].start);
+    }
+    return before_zero + prefix[1] - prefix[0];
+}
+
+static int oracle_note_price(struct cps_sim *sim, int64_t k, double price)
+{
+    struct oracle_run *o = &sim->oracle;
+    if (o->n_prices && o->prices[o->n_prices - 1].price == price)
+        return 0;
+    void *prices = o->prices;
+    if (cps_grow(&prices, &o->price_capacity, o->n_prices, sizeof *o->prices,
+                 PRICE_RUNS_FIRST) < 0)
+        return -1;
+    o->prices = prices;
+    double prefix = 0.0;
+    if (o->n_prices) {
+        const struct price_run *last = &o->prices[o->n_prices - 1];
+        prefix = last->prefix + last->price * (double)(k - last->start);
+    }
+    o->prices[o->n_prices].start = k;
+    o->prices[o->n_prices].price = price;
+    o->prices[o->n_prices].prefix = prefix;
+    o->n_prices++;
+    return 0;
+}
+
+/*
+ * Level j becomes busy at second k after being idle since last_busy: price
+ * the gap (keep the pod, or delete and recreate it `startup` before k), or
+ * its first creation when it was never busy.
+ */
+PER_SECOND void oracle_level_wakes(struct cps_sim *sim, int32_t j, int64_t k, const int variants)
+{
+    struct oracle_run *o = &sim->oracle;
+    int64_t last = o->last_busy[j];
+    int64_t startup = sim->startup_s;
+    if (last < 0) {
+        if (variants && sim->jitter_s) /* this creation's startup + U (§10) */
+            startup += cps_variant_jitter(&o->jitter_stream, sim->jitter_s);
+        o->pod_seconds += (double)startup;
+        o->cost += price_sum(sim, k - startup, k);
+        o->starts++;
+        return;
+    }
+    int64_t gap = k - last - 1;
+    if (gap <= 0)
+        return;
+    if (variants && sim->jitter_s)
+        startup += cps_variant_jitter(&o->jitter_stream, sim->jitter_s);
+    double keep = price_sum(sim, last + 1, k);
+    if (gap <= startup) {
+        o->pod_seconds += (double)gap;
+        o->cost += keep;
+        return;
+    }
+    double recreate = price_sum(sim, k - startup, k);
+    if (recreate < keep) {
+        o->pod_seconds += (double)startup;
+        o->cost += recreate;
+        o->starts++;
+    } else {
+        o->pod_seconds += (double)gap;
+        o->cost += keep;
+    }
+}
+
+/* Second k of the oracle: λ is the rate, load the rate against the
+ * capacity table (λ itself but under drift, §10). */
+PER_SECOND void oracle_second(struct cps_sim *sim, int64_t k, double lambda, double load,
+                              double price, const int variants)
+{
+    struct oracle_run *o = &sim->oracle;
+    int32_t c;
+    if (load == o->cache_lambda && k > 0) {
+        c = o->cache_c;
+    } else {
+        c = cps_lambda_table_pods_for(&sim->table, load, sim->setup.min_replicas,
+                                      sim->setup.max_replicas);
+        o->cache_lambda = load;
+        o->cache_c = c;
+    }
+    if (k == 0) {
+        for (int32_t j = 0; j <= sim->setup.max_replicas; j++)
+            o->last_busy[j] = -1;
+        for (int32_t j = 1; j <= c; j++)
+            o->last_busy[j] = 0;
+        o->current = c;
+    } else if (c > o->current) {
+        o->actions++;
+        for (int32_t j = o->current + 1; j <= c; j++)
+            oracle_level_wakes(sim, j, k, variants);
+    } else if (c < o->current) {
+        o->actions++;
+        for (int32_t j = c + 1; j <= o->current; j++)
+            o->last_busy[j] = k - 1;
+    }
+    o->current = c;
+    if (c > o->peak)
+        o->peak = c;
+    o->pod_seconds += (double)c;
+    o->cost += (double)c * price;
+    if (lambda > 0.0 && load > sim->table.lambda_max[c]) {
+        o->violating_seconds++;
+        o->violating_requests += lambda;
+    }
+}
+
 /* ---- the per-second loop --------------------------------------------------- */
 
 static int flush_steps(struct cps_sim *sim, struct policy_run *run)
@@ -522,52 +646,6 @@ static int flush_steps(struct cps_sim *sim, struct policy_run *run)
     return rc < 0 ? -1 : 0;
 }
 
-/* Halve the plot's resolution when its buckets are full: merge pairs. */
-static void plot_merge(struct cps_sim *sim)
-{
-    size_t half = sim->plot_count / 2;
-    for (size_t i = 0; i < half; i++) {
-        sim->plot_demand[i] = sim->plot_demand[2 * i] + sim->plot_demand[2 * i + 1];
-        for (size_t r = 0; r < sim->n_runs; r++) {
-            struct plot_track *t = &sim->runs[r].plot;
-            t->ready_sum[i] = t->ready_sum[2 * i] + t->ready_sum[2 * i + 1];
-            t->violating[i] = t->violating[2 * i] + t->violating[2 * i + 1];
-            t->cost_end[i] = t->cost_end[2 * i + 1];
-        }
-        if (sim->oracle.active) {
-            struct plot_track *t = &sim->oracle.plot;
-            t->ready_sum[i] = t->ready_sum[2 * i] + t->ready_sum[2 * i + 1];
-            t->violating[i] = t->violating[2 * i] + t->violating[2 * i + 1];
-            t->cost_end[i] = t->cost_end[2 * i + 1];
-        }
-    }
-    sim->plot_count = half;
-    sim->plot_width *= 2;
-}
-
-/* Advance the plot's bucket cursor by one second; returns the bucket index. */
-static size_t plot_bucket(struct cps_sim *sim)
-{
-    if (sim->plot_bucket_fill == 0) {
-        if (sim->plot_count == 2 * sim->plot_max)
-            plot_merge(sim);
-        size_t i = sim->plot_count++;
-        sim->plot_demand[i] = 0.0;
-        for (size_t r = 0; r < sim->n_runs; r++) {
-            sim->runs[r].plot.ready_sum[i] = 0.0;
-            sim->runs[r].plot.violating[i] = 0.0;
-        }
-        if (sim->oracle.active) {
-            sim->oracle.plot.ready_sum[i] = 0.0;
-            sim->oracle.plot.violating[i] = 0.0;
-        }
-    }
-    size_t i = sim->plot_count - 1;
-    if (++sim->plot_bucket_fill >= sim->plot_width)
-        sim->plot_bucket_fill = 0;
-    return i;
-}
-
 /* Each policy's violating requests so far, in setup order (the budget's tracks). */
 static void budget_totals(const struct cps_sim *sim, double *cum)
 {
@@ -577,11 +655,12 @@ static void budget_totals(const struct cps_sim *sim, double *cum)
                      : sim->runs[r++].requests_violating;
 }
 
-static int simulate_second(struct cps_sim *sim, double lambda, double price, struct cps_err *err)
+PER_SECOND int simulate_second(struct cps_sim *sim, double lambda, double price,
+                               struct cps_err *err, const int variants)
 {
     int64_t k = sim->k;
     /* λ against the capacity table; under drift scaled to μ(k)'s capacity (§10) */
-    double load = sim->mu_varies ? cps_variant_load(&sim->variant, lambda, k) : lambda;
+    double load = variants && sim->mu_varies ? cps_variant_load(&sim->variant, lambda, k) : lambda;
     if (k == sim->next_hour) {
         double cum[CPS_SIM_MAX_POLICIES];
         budget_totals(sim, cum);
@@ -599,21 +678,23 @@ static int simulate_second(struct cps_sim *sim, double lambda, double price, str
     }
     if (price != sim->first_price)
         sim->prices_vary = 1;
-    if (sim->oracle.active && (sim->prices_vary || k == 0) && cps_world_oracle_note_price(sim, k, price) < 0)
+    if (sim->oracle.active && (sim->prices_vary || k == 0) && oracle_note_price(sim, k, price) < 0)
         return cps_err_set(err, "sim", 0, 0, "out of memory");
     int deciding = k % sim->interval_s == 0;
     size_t slot = (size_t)k & sim->ring_mask, next = (size_t)(k + 1) & sim->ring_mask;
-    size_t bucket = sim->plot_max ? plot_bucket(sim) : 0;
+    size_t bucket = sim->plot_max ? cps_world_plot_bucket(sim) : 0;
     for (size_t i = 0; i < sim->n_runs; i++) {
         struct policy_run *run = &sim->runs[i];
-        if (run->cohort_count)
-            (sim->jitter_s ? promote_ready_jittered : promote_ready)(run, k);
+        if (run->cohort_count && !(variants && sim->jitter_s))
+            promote_ready(run, k);
+        else if (run->cohort_count)
+            promote_ready_jittered(run, k);
         if (deciding && decide(sim, run, k, price) < 0)
             return cps_err_set(err, "sim", 0, 0, "out of memory");
         int32_t c = run->ready;
-        if (sim->mu_varies)
+        if (variants && sim->mu_varies)
             run->cache_c = -1; /* μ(k) moved: recompute */
-        second_metrics(sim, run, lambda, c);
+        second_metrics(sim, run, lambda, c, variants);
         run->cum_p95[slot] = run->run_p95;
         run->cum_cpu[slot] = run->run_cpu;
         run->run_p95 += run->cache_p95;
@@ -662,7 +743,7 @@ static int simulate_second(struct cps_sim *sim, double lambda, double price, str
         sim->plot_demand[bucket] += lambda;
     sim->requests += lambda;
     if (sim->oracle.active) {
-        cps_world_oracle_second(sim, k, lambda, load, price);
+        oracle_second(sim, k, lambda, load, price, variants);
         if (sim->plot_max) {
             struct plot_track *t = &sim->oracle.plot;
             t->ready_sum[bucket] += sim->oracle.current;
@@ -679,8 +760,10 @@ static int simulate_second(struct cps_sim *sim, double lambda, double price, str
 int cps_sim_feed(struct cps_sim *sim, double lambda, double price, int64_t seconds,
                  struct cps_err *err)
 {
+    int variants = sim->latency_variant || sim->jitter_s;
     for (int64_t s = 0; s < seconds; s++)
-        if (simulate_second(sim, lambda, price, err) < 0)
+        if ((variants ? simulate_second(sim, lambda, price, err, 1)
+                      : simulate_second(sim, lambda, price, err, 0)) < 0)
             return -1;
     return 0;
 }
@@ -742,43 +825,6 @@ int cps_sim_finish(struct cps_sim *sim, struct cps_sim_result *results, struct c
         double oracle_cost = results[sim->oracle.index].cost_usd;
         for (size_t i = 0; i < sim->setup.n_policies; i++)
             results[i].cost_vs_oracle = oracle_cost > 0.0 ? results[i].cost_usd / oracle_cost : NAN;
-    }
-    return 0;
-}
-
-int cps_sim_plot_data(struct cps_sim *sim, double start_epoch_s, const char *title,
-                      struct cps_plot *plot, void *series_out)
-{
-    struct cps_plot_series *series = series_out;
-    if (!sim->plot_max || sim->plot_count == 0)
-        return -1;
-    size_t n = sim->plot_count;
-    /* the last bucket may be partial: its means use its own width */
-    double last_width = sim->plot_bucket_fill ? (double)sim->plot_bucket_fill
-                                              : (double)sim->plot_width;
-    size_t n_tracks = sim->n_runs + (sim->oracle.active ? 1 : 0);
-    for (size_t i = 0; i < n; i++) {
-        double w = i + 1 == n ? last_width : (double)sim->plot_width;
-        sim->plot_demand[i] /= w;
-        for (size_t r = 0; r < n_tracks; r++) {
-            struct plot_track *t = r < sim->n_runs ? &sim->runs[r].plot : &sim->oracle.plot;
-            t->ready_sum[i] /= w;
-        }
-    }
-    memset(plot, 0, sizeof *plot);
-    plot->title = title;
-    plot->n_points = n;
-    plot->start_epoch_s = start_epoch_s;
-    plot->bucket_seconds = (double)sim->plot_width;
-    plot->demand_qps = sim->plot_demand;
-    plot->series = series;
-    plot->n_series = n_tracks;
-    for (size_t r = 0; r < n_tracks; r++) {
-        const struct plot_track *t = r < sim->n_runs ? &sim->runs[r].plot : &sim->oracle.plot;
-        series[r].name = r < sim->n_runs ? sim->runs[r].spec.name : "oracle";
-        series[r].ready_pods = t->ready_sum;
-        series[r].violation_seconds = t->violating;
-        series[r].cumulative_cost = t->cost_end;
     }
     return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * The simulator engine's state, shared by the files that implement it
- * (world.c: pods, policies and the per-second loop; world_oracle.c: the
- * oracle of docs/model.md §7). Not for other users: they go through world.h.
+ * (world.c: pods, policies, the oracle and the per-second loop;
+ * world_plot.c: the --plot buckets). Not for other users: they go through world.h.
  */
 #ifndef CPS_SIM_WORLD_INTERNAL_H
 #define CPS_SIM_WORLD_INTERNAL_H
@@ -133,13 +133,8 @@ struct cps_sim {
     int64_t plot_bucket_fill;
 };
 
-/* Note second k's price in the oracle's price timeline (when prices vary).
- * 0, or -1 when out of memory. */
-int cps_world_oracle_note_price(struct cps_sim *sim, int64_t k, double price);
-
-/* Second k of the oracle: λ is the rate, load the rate against the
- * capacity table (λ itself but under drift, docs/model.md §10). */
-void cps_world_oracle_second(struct cps_sim *sim, int64_t k, double lambda, double load,
-                             double price);
+/* Advance the plot's bucket cursor by one second (world_plot.c); returns
+ * the bucket index. */
+size_t cps_world_plot_bucket(struct cps_sim *sim);
 
 #endif
