@@ -120,6 +120,7 @@ void cps_config_release(struct cps_config *config)
     cps_config_headers_release(&config->prometheus);
     cps_config_section_release(CPS_SEC_QUERIES, &config->queries);
     cps_config_section_release(CPS_SEC_LEADER, &config->leader_election);
+    cps_config_section_release(CPS_SEC_SIM, &config->sim);
     cps_target_release(&config->defaults);
     for (size_t i = 0; i < config->n_targets; i++)
         cps_target_release(&config->targets[i]);

@@ -99,6 +99,7 @@ struct cps_sim_params {
     double window_s;
     double lag_s;
     double hpa_target;
+    char *service_times; /* "exponential", "deterministic" or "lognormal:CV" (docs/model.md §10) */
 };
 
 struct cps_prometheus_config {

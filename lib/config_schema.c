@@ -12,6 +12,7 @@
 #include "decide.h"
 #include "k8s_names.h"
 #include "metric.h"
+#include "service_times.h"
 #include "units.h"
 
 #define STR_(x) #x
@@ -335,6 +336,11 @@ const struct cps_config_row cps_config_rows[CPS_KEY_COUNT] = {
     [CPS_KEY_SIM_HPA_TARGET] = {CPS_SEC_SIM, "hpa_target", CPS_CFG_NUMBER,
                                 F(struct cps_sim_params, hpa_target), .def = DEF_SIM_HPA_TARGET,
                                 .lo = 0, .hi = 1, .flags = CPS_CFG_LO_OPEN},
+    [CPS_KEY_SIM_SERVICE_TIMES] = {CPS_SEC_SIM, "service_times", CPS_CFG_STRING,
+                                   F(struct cps_sim_params, service_times),
+                                   .def_text = "exponential", .valid = cps_service_times_valid,
+                                   .invalid = "%s: %s is not exponential, deterministic or "
+                                              "lognormal:CV (0 < CV <= 10)"},
 
     [CPS_KEY_T_NAMESPACE] = {CPS_SEC_TARGET, "namespace", CPS_CFG_STRING,
                              F(struct cps_target, namespace), .valid = is_namespace,

@@ -10,6 +10,12 @@
 #define SECONDS_PER_DAY 86400.0
 #define SECONDS_PER_HOUR 3600.0
 
+/* The rolling budget window in seconds (0 in a setup means the default). */
+static double budget_window_s(const struct cps_sim_variant *v)
+{
+    return v->budget_window_s > 0.0 ? v->budget_window_s : CPS_BUDGET_WINDOW_DEFAULT_S;
+}
+
 /* A span as "2d 03:00:00" or "4m 00s", for the table's header line. */
 static void format_span(char *buf, size_t size, int64_t seconds)
 {
@@ -37,12 +43,19 @@ int cps_report_write_table(FILE *out, const struct cps_sim_report *r)
             r->seconds ? r->requests / (double)r->seconds : 0.0);
     fprintf(out,
             "world: service rate %g/s, base %g ms, startup %g s, $%g/pod-h, scale %g, %s routing; "
-            "SLO p95 %g ms; interval %g s, window %g s, lag %g s\n\n",
+            "SLO p95 %g ms; interval %g s, window %g s, lag %g s\n",
             w->service_rate, w->base_latency_ms, w->startup_s, w->price, w->scale,
             w->routing == CPS_ROUTING_POOLED ? "pooled" : "random", r->setup->slo_ms, w->interval_s,
             w->window_s, w->lag_s);
-    fprintf(out, "%-12s %12s %10s %9s %9s %10s %8s %9s %6s %8s\n", "policy", "cost $", "$/M req",
-            "viol %", "viol t %", "pod starts", "actions", "avg pods", "peak", "x oracle");
+    const struct cps_sim_variant *v = &r->setup->variant;
+    char service[CPS_SERVICE_TEXT_MAX];
+    cps_service_times_format(&v->service, service, sizeof service);
+    fprintf(out, "variants: %s service times, capacity drift %g, startup jitter %g s (seed %llu); "
+            "worst window %g h\n\n", service, v->capacity_drift, v->startup_jitter_s,
+            (unsigned long long)v->world_seed, budget_window_s(v) / SECONDS_PER_HOUR);
+    fprintf(out, "%-12s %12s %10s %9s %9s %10s %8s %9s %6s %8s %10s\n", "policy", "cost $",
+            "$/M req", "viol %", "viol t %", "pod starts", "actions", "avg pods", "peak", "x oracle",
+            "worst win %");
     for (size_t i = 0; i < r->n_results; i++) {
         const struct cps_sim_result *x = &r->results[i];
         char ratio[32];
@@ -50,10 +63,10 @@ int cps_report_write_table(FILE *out, const struct cps_sim_report *r)
             snprintf(ratio, sizeof ratio, "-");
         else
             snprintf(ratio, sizeof ratio, "%.3f", x->cost_vs_oracle);
-        fprintf(out, "%-12s %12.6f %10.4f %9.4f %9.4f %10lld %8lld %9.2f %6d %8s\n", x->name,
-                x->cost_usd, x->cost_per_million, x->violation_pct, x->violation_time_pct,
+        fprintf(out, "%-12s %12.6f %10.4f %9.4f %9.4f %10lld %8lld %9.2f %6d %8s %11.4f\n",
+                x->name, x->cost_usd, x->cost_per_million, x->violation_pct, x->violation_time_pct,
                 (long long)x->pod_starts, (long long)x->scale_actions, x->avg_pods, x->peak_pods,
-                ratio);
+                ratio, x->worst_window_violation_pct);
     }
     if (r->gaps)
         fprintf(out, "\n%zu gap(s) in the trace were bridged by carrying the last rate forward.\n",
@@ -89,6 +102,14 @@ static json_t *params_json(const struct cps_sim_report *r)
     json_object_set_new(p, "hpa_tolerance", json_real(CPS_HPA_DEFAULT_TOLERANCE));
     json_object_set_new(p, KEY(T_MIN_REPLICAS), json_integer(r->setup->min_replicas));
     json_object_set_new(p, KEY(T_MAX_REPLICAS), json_integer(r->setup->max_replicas));
+    const struct cps_sim_variant *v = &r->setup->variant;
+    char service[CPS_SERVICE_TEXT_MAX];
+    cps_service_times_format(&v->service, service, sizeof service);
+    json_object_set_new(p, KEY(SIM_SERVICE_TIMES), json_string(service));
+    json_object_set_new(p, "capacity_drift", json_real(v->capacity_drift));
+    json_object_set_new(p, "startup_jitter_s", json_real(v->startup_jitter_s));
+    json_object_set_new(p, "world_seed", json_integer((json_int_t)v->world_seed));
+    json_object_set_new(p, "budget_window_s", json_real(budget_window_s(v)));
     if (r->target) {
         const struct cps_target *t = r->target;
         json_t *c = json_object();
@@ -136,6 +157,8 @@ int cps_report_write_json(FILE *out, const struct cps_sim_report *r)
         json_object_set_new(p, "cost_vs_oracle", number_or_null(x->cost_vs_oracle));
         json_object_set_new(p, "pod_seconds", json_real(x->pod_seconds));
         json_object_set_new(p, "violating_seconds", json_integer(x->violating_seconds));
+        json_object_set_new(p, "worst_window_violation_pct",
+                            json_real(x->worst_window_violation_pct));
         json_array_append_new(policies, p);
     }
     json_object_set_new(root, "policies", policies);

@@ -19,6 +19,7 @@
 #define MIN_HPA_TARGET 0.01
 #define MIN_SLO_MS 0.001
 #define MAX_SLO_MS 1e9
+#define MAX_SEED 9007199254740992.0 /* 2^53: every seed is an exact double */
 
 struct param_info {
     const char *name;  /* the flag without dashes */
@@ -38,7 +39,26 @@ static const struct param_info params[CPS_WHATIF_PARAM_COUNT] = {
     [CPS_WHATIF_LAG] = {"lag", 1, 0, MAX_DURATION_S},
     [CPS_WHATIF_HPA_TARGET] = {"hpa-target", 0, MIN_HPA_TARGET, 1},
     [CPS_WHATIF_SLO] = {"slo", 0, MIN_SLO_MS, MAX_SLO_MS},
+    [CPS_WHATIF_SERVICE_TIMES] = {"service-times", 0, -1, CPS_SERVICE_CV_MAX},
+    [CPS_WHATIF_CAPACITY_DRIFT] = {"capacity-drift", 0, 0, 1}, /* 1 itself refused below */
+    [CPS_WHATIF_STARTUP_JITTER] = {"startup-jitter", 1, 0, MAX_DURATION_S},
+    [CPS_WHATIF_WORLD_SEED] = {"world-seed", 0, 0, MAX_SEED},
 };
+
+/* --service-times as one number: -1 exponential, 0 deterministic, CV for
+ * lognormal:CV (so lognormal:1 and exponential stay two values). */
+static int parse_service_times(const char *flag, const char *text, double *v,
+                               struct cps_err *err)
+{
+    struct cps_service_times st;
+    if (cps_service_times_parse(text, &st) < 0)
+        return cps_err_set(err, flag, 0, 0,
+                           "\"%s\" is not exponential, deterministic or lognormal:CV "
+                           "(0 < CV <= %g)", text, CPS_SERVICE_CV_MAX);
+    *v = st.kind == CPS_SERVICE_EXPONENTIAL ? -1.0
+         : st.kind == CPS_SERVICE_DETERMINISTIC ? 0.0 : st.cv;
+    return 0;
+}
 
 int cps_whatif_param_of_flag(const char *flag)
 {
@@ -61,8 +81,11 @@ int cps_whatif_parse_value(enum cps_whatif_param param, const char *text, double
     const struct param_info *info = &params[param];
     char flag[48];
     snprintf(flag, sizeof flag, "--%s", info->name);
-    double v;
-    if (param == CPS_WHATIF_ROUTING) {
+    double v = 0.0;
+    if (param == CPS_WHATIF_SERVICE_TIMES) {
+        if (parse_service_times(flag, text, &v, err) < 0)
+            return -1;
+    } else if (param == CPS_WHATIF_ROUTING) {
         if (strcmp(text, "random") == 0)
             v = CPS_ROUTING_RANDOM;
         else if (strcmp(text, "pooled") == 0)
@@ -81,6 +104,10 @@ int cps_whatif_parse_value(enum cps_whatif_param param, const char *text, double
         v = strtod(text, &end);
         if (errno || end == text || *end || !isfinite(v))
             return cps_err_set(err, flag, 0, 0, "\"%s\" is not a number", text);
+        if (param == CPS_WHATIF_CAPACITY_DRIFT && v >= 1.0)
+            return cps_err_set(err, flag, 0, 0, "\"%s\" must be in [0, 1)", text);
+        if (param == CPS_WHATIF_WORLD_SEED && v != floor(v))
+            return cps_err_set(err, flag, 0, 0, "\"%s\" is not a whole number", text);
     }
     if (v < info->lo || v > info->hi)
         return cps_err_set(err, flag, 0, 0, "\"%s\" is outside [%g, %g]%s", text, info->lo,
@@ -147,6 +174,15 @@ void cps_whatif_apply(enum cps_whatif_param param, double value, struct cps_sim_
         if (target)
             target->slo_latency_p95_ms = value;
         break;
+    case CPS_WHATIF_SERVICE_TIMES:
+        setup->variant.service.kind = value < 0.0    ? CPS_SERVICE_EXPONENTIAL
+                                      : value == 0.0 ? CPS_SERVICE_DETERMINISTIC
+                                                     : CPS_SERVICE_LOGNORMAL;
+        setup->variant.service.cv = value < 0.0 ? 1.0 : value;
+        break;
+    case CPS_WHATIF_CAPACITY_DRIFT: setup->variant.capacity_drift = value; break;
+    case CPS_WHATIF_STARTUP_JITTER: setup->variant.startup_jitter_s = value; break;
+    case CPS_WHATIF_WORLD_SEED: setup->variant.world_seed = (uint64_t)value; break;
     case CPS_WHATIF_PARAM_COUNT: break;
     }
 }

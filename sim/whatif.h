@@ -32,6 +32,10 @@ enum cps_whatif_param {
     CPS_WHATIF_LAG,
     CPS_WHATIF_HPA_TARGET,
     CPS_WHATIF_SLO,
+    CPS_WHATIF_SERVICE_TIMES,   /* -1 exponential, 0 deterministic, CV > 0 lognormal:CV */
+    CPS_WHATIF_CAPACITY_DRIFT,
+    CPS_WHATIF_STARTUP_JITTER,
+    CPS_WHATIF_WORLD_SEED,
     CPS_WHATIF_PARAM_COUNT
 };
 

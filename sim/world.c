@@ -7,126 +7,23 @@
 
 #include "decide.h"
 #include "grow.h"
-#include "plot.h"
 #include "queue_model.h"
 #include "units.h"
+#include "world_internal.h"
 
 #define SECONDS_PER_HOUR 3600.0
 #define REQUESTS_PER_MILLION 1e6
 /* The policy sees p95 capped at this many times the SLO (docs/model.md §5). */
 #define P95_CAP_FACTOR 10.0
 #define PRICE_RUNS_FIRST 256 /* oracle price runs allocated at first */
+/* The per-second path is compiled twice, with variants (docs/model.md §10)
+ * and without: the default world then pays nothing for them. */
+#if defined(__GNUC__)
+#define PER_SECOND static inline __attribute__((always_inline))
+#else
+#define PER_SECOND static inline
+#endif
 
-/* A batch of pods created at the same second, not ready yet. */
-struct cohort {
-    int64_t ready_at;
-    int32_t count;
-};
-
-/* Aggregation of one --steps row for one policy. */
-struct steps_accumulator {
-    int64_t start;
-    int64_t seconds;
-    double lambda_sum, p95_sum, violating_requests, cost;
-    int64_t violating;
-    int32_t replicas, ready, desired;
-};
-
-/* Plot buckets for one policy. */
-struct plot_track {
-    double *ready_sum;
-    double *violating;
-    double *cost_end;
-};
-
-struct policy_run {
-    struct cps_sim_policy_spec spec;
-    /* pods */
-    int32_t ready;
-    int32_t total;
-    struct cohort *cohorts; /* ring of pending cohorts, oldest first */
-    size_t cohort_capacity, cohort_start, cohort_count;
-    int32_t desired;
-    /* observation rings: prefix sums of capped p95 and cpu busy share */
-    double *cum_p95, *cum_cpu;
-    double run_p95, run_cpu;
-    /* cache of the last (λ, c) -> (capped p95, cpu) */
-    double cache_lambda;
-    int32_t cache_c;
-    double cache_p95, cache_cpu;
-    double inv_capacity; /* 1 / (c μ) for cache_c */
-    int needs_p95, needs_cpu;
-    /* totals */
-    double pod_seconds, cost, requests_violating;
-    int64_t violating_seconds, pod_starts, scale_actions;
-    int32_t peak;
-    /* decision state */
-    struct cps_history *history;
-    struct cps_policy_state *policy_state;
-    struct steps_accumulator steps;
-    struct plot_track plot;
-};
-
-/*
- * The oracle (docs/model.md §7) runs online: c*_k per second, and per pod level
- * the last busy second, so each idle gap is priced when the level is busy
- * again. With per-second prices, a timeline of price runs gives the sum of
- * prices over any past interval.
- */
-struct price_run {
-    int64_t start;
-    double price;
-    double prefix; /* Σ price over [0, start) */
-};
-
-struct oracle_run {
-    int active;
-    size_t index; /* in setup->policies */
-    int64_t *last_busy; /* per level 1..max: last busy second, -1 never */
-    int32_t current;    /* c* of the previous second */
-    int32_t peak;
-    double pod_seconds, cost;
-    int64_t starts, actions, violating_seconds;
-    double violating_requests;
-    /* price timeline, only when prices vary */
-    struct price_run *prices;
-    size_t n_prices, price_capacity;
-    double cache_lambda;
-    int32_t cache_c;
-    struct plot_track plot;
-};
-
-struct cps_sim {
-    struct cps_sim_setup setup;
-    struct cps_queue_model model;
-    struct cps_lambda_table table;
-    struct cps_behavior hpa_behavior; /* the setup's, or Kubernetes' defaults */
-    double p95_scale_ms; /* 1000 ln(20) / μ: random routing's p95 above base at λ = 0 */
-    int64_t interval_s, window_s, lag_s, startup_s;
-    size_t ring_mask;
-    double *cum_lambda;
-    double run_lambda;
-    int64_t k; /* next second to simulate */
-    double lambda0;
-    int32_t n0;
-    double requests;
-    double first_price;
-    int prices_vary;
-    size_t n_runs;
-    struct policy_run runs[CPS_SIM_MAX_POLICIES];
-    struct oracle_run oracle;
-    FILE *steps_out;
-    int64_t steps_every;
-    /* cps_sim_set_observer: one policy's pods, second by second */
-    void (*observer_cb)(void *ctx, int64_t k, double lambda, int32_t ready, double price);
-    void *observer_ctx;
-    const struct policy_run *observed;
-    /* plot */
-    size_t plot_max, plot_count;
-    int64_t plot_width;
-    double *plot_demand;
-    int64_t plot_bucket_fill;
-};
 
 static int64_t round_seconds(double s)
 {
@@ -139,70 +36,6 @@ static size_t pow2_at_least(size_t n)
     while (p < n)
         p <<= 1;
     return p;
-}
-
-/*
- * Parse a comma-separated policy list. Names: cpscale, hpa, hpa:TARGET,
- * oracle, static:N. Each spec keeps its own text as its report name.
- */
-int cps_sim_parse_policies(const char *list, struct cps_sim_policy_spec *specs, size_t *n_specs,
-                           struct cps_err *err)
-{
-    *n_specs = 0;
-    const char *p = list;
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == 0 || len >= CPS_SIM_POLICY_NAME_MAX)
-            return cps_err_set(err, "--policy", 0, 0, "bad policy name \"%.*s\"", (int)len, p);
-        if (*n_specs >= CPS_SIM_MAX_POLICIES)
-            return cps_err_set(err, "--policy", 0, 0, "more than %d policies",
-                               CPS_SIM_MAX_POLICIES);
-        struct cps_sim_policy_spec *s = &specs[*n_specs];
-        memset(s, 0, sizeof *s);
-        memcpy(s->name, p, len);
-        s->name[len] = '\0';
-        char *rest = NULL;
-        if (strcmp(s->name, "cpscale") == 0) {
-            s->kind = CPS_SIM_POLICY_CPSCALE;
-        } else if (strcmp(s->name, "oracle") == 0) {
-            s->kind = CPS_SIM_POLICY_ORACLE;
-        } else if (strcmp(s->name, "hpa") == 0) {
-            s->kind = CPS_SIM_POLICY_HPA;
-        } else if (strncmp(s->name, "hpa:", 4) == 0) {
-            s->kind = CPS_SIM_POLICY_HPA;
-            errno = 0;
-            s->hpa_target = strtod(s->name + 4, &rest);
-            if (errno || rest == s->name + 4 || *rest || !(s->hpa_target > 0.0) ||
-                s->hpa_target > 1.0)
-                return cps_err_set(err, "--policy", 0, 0,
-                                   "\"%s\": the HPA target must be in (0, 1]", s->name);
-        } else if (strncmp(s->name, "static:", 7) == 0) {
-            s->kind = CPS_SIM_POLICY_STATIC;
-            errno = 0;
-            long n = strtol(s->name + 7, &rest, 10);
-            if (errno || rest == s->name + 7 || *rest || n < 0 || n > 1000000)
-                return cps_err_set(err, "--policy", 0, 0,
-                                   "\"%s\": static needs a replica count, e.g. static:9", s->name);
-            s->static_replicas = (int32_t)n;
-        } else {
-            return cps_err_set(err, "--policy", 0, 0,
-                               "unknown policy \"%s\" (cpscale, hpa, hpa:TARGET, oracle, static:N)",
-                               s->name);
-        }
-        for (size_t i = 0; i < *n_specs; i++)
-            if (strcmp(specs[i].name, s->name) == 0)
-                return cps_err_set(err, "--policy", 0, 0, "policy \"%s\" listed twice", s->name);
-        (*n_specs)++;
-        if (!end)
-            break;
-        p = end + 1;
-        if (!*p)
-            return cps_err_set(err, "--policy", 0, 0, "empty policy name after ','");
-    }
-    if (*n_specs == 0)
-        return cps_err_set(err, "--policy", 0, 0, "no policy given");
-    return 0;
 }
 
 static void policy_run_release(struct policy_run *run)
@@ -230,6 +63,7 @@ void cps_sim_free(struct cps_sim *sim)
     free(sim->oracle.prices);
     free(sim->cum_lambda);
     free(sim->plot_demand);
+    cps_budget_release(&sim->budget);
     cps_lambda_table_release(&sim->table);
     free(sim);
 }
@@ -261,7 +95,36 @@ static int check_setup(const struct cps_sim_setup *s, struct cps_err *err)
         return cps_err_set(err, "sim", 0, 0, "need 0 <= min <= max <= 1000000 replicas");
     if (s->n_policies == 0 || s->n_policies > CPS_SIM_MAX_POLICIES)
         return cps_err_set(err, "sim", 0, 0, "no policy to run");
-    return 0;
+    return cps_sim_variant_check(&s->variant, w->routing, err);
+}
+
+/*
+ * The variants of docs/model.md §10 (after the policies exist): the λmax
+ * table rebuilt from the variant's λmax(1) (random routing, linear in c),
+ * each policy's jitter stream from its position, the budget buckets.
+ */
+static int init_variant(struct cps_sim *sim)
+{
+    const struct cps_sim_setup *s = &sim->setup;
+    const struct cps_sim_variant *v = &s->variant;
+    cps_variant_init(&sim->variant, v, s->world.service_rate, s->world.base_latency_ms, s->slo_ms);
+    sim->latency_variant = v->service.kind != CPS_SERVICE_EXPONENTIAL || v->capacity_drift > 0.0;
+    sim->mu_varies = v->capacity_drift > 0.0;
+    sim->jitter_s = round_seconds(v->startup_jitter_s);
+    if (sim->latency_variant) {
+        sim->table.linear_step = sim->variant.lambda_max_1;
+        for (int32_t c = 1; c <= sim->table.max_c; c++)
+            sim->table.lambda_max[c] = sim->variant.lambda_max_1 * (double)c;
+    }
+    for (size_t i = 0, r = 0; i < s->n_policies; i++) {
+        uint64_t stream = cps_variant_stream(v->world_seed, i);
+        if (s->policies[i].kind == CPS_SIM_POLICY_ORACLE)
+            sim->oracle.jitter_stream = stream;
+        else
+            sim->runs[r++].jitter_stream = stream;
+    }
+    sim->next_hour = CPS_BUDGET_BUCKET_S;
+    return cps_budget_init(&sim->budget, s->n_policies, v->budget_window_s);
 }
 
 struct cps_sim *cps_sim_new(const struct cps_sim_setup *setup, struct cps_err *err)
@@ -343,6 +206,8 @@ struct cps_sim *cps_sim_new(const struct cps_sim_setup *setup, struct cps_err *e
             cps_policy_state_init(run->policy_state);
         }
     }
+    if (init_variant(sim) < 0)
+        goto oom;
     return sim;
 oom:
     cps_err_set(err, "sim", 0, 0, "out of memory");
@@ -379,27 +244,6 @@ int cps_sim_set_observer(struct cps_sim *sim, size_t policy_index,
     return 0;
 }
 
-int cps_sim_enable_plot(struct cps_sim *sim, size_t max_points)
-{
-    size_t cap = 2 * max_points;
-    sim->plot_max = max_points;
-    sim->plot_width = 1;
-    sim->plot_demand = calloc(cap, sizeof(double));
-    if (!sim->plot_demand)
-        return -1;
-    for (size_t i = 0; i <= sim->n_runs; i++) {
-        if (i == sim->n_runs && !sim->oracle.active)
-            break;
-        struct plot_track *t = i < sim->n_runs ? &sim->runs[i].plot : &sim->oracle.plot;
-        t->ready_sum = calloc(cap, sizeof(double));
-        t->violating = calloc(cap, sizeof(double));
-        t->cost_end = calloc(cap, sizeof(double));
-        if (!t->ready_sum || !t->violating || !t->cost_end)
-            return -1;
-    }
-    return 0;
-}
-
 /* ---- pods ---------------------------------------------------------------- */
 
 /* Pods whose startup is over become ready at the start of second k. */
@@ -413,6 +257,59 @@ static void promote_ready(struct policy_run *run, int64_t k)
         run->cohort_start = (run->cohort_start + 1) % run->cohort_capacity;
         run->cohort_count--;
     }
+}
+
+/* With --startup-jitter the pending pods are in creation order, not in
+ * readiness order: scan them all, keeping the order of those still starting. */
+static void promote_ready_jittered(struct policy_run *run, int64_t k)
+{
+    size_t kept = 0, cap = run->cohort_capacity;
+    for (size_t i = 0; i < run->cohort_count; i++) {
+        struct cohort c = run->cohorts[(run->cohort_start + i) % cap];
+        if (c.ready_at <= k)
+            run->ready += c.count;
+        else
+            run->cohorts[(run->cohort_start + kept++) % cap] = c;
+    }
+    run->cohort_count = kept;
+}
+
+/* Append a cohort of pending pods (the ring doubles when full). */
+static int push_cohort(struct policy_run *run, int64_t ready_at, int32_t count)
+{
+    if (run->cohort_count == run->cohort_capacity) {
+        size_t cap = run->cohort_capacity * 2;
+        struct cohort *grown = malloc(cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        for (size_t i = 0; i < run->cohort_count; i++)
+            grown[i] = run->cohorts[(run->cohort_start + i) % run->cohort_capacity];
+        free(run->cohorts);
+        run->cohorts = grown;
+        run->cohort_start = 0;
+        run->cohort_capacity = cap;
+    }
+    size_t tail = (run->cohort_start + run->cohort_count) % run->cohort_capacity;
+    run->cohorts[tail].ready_at = ready_at;
+    run->cohorts[tail].count = count;
+    run->cohort_count++;
+    return 0;
+}
+
+/* --startup-jitter (docs/model.md §10): each new pod is ready after startup
+ * + U, U drawn from the policy's own stream; one cohort per pod. */
+static int add_jittered_pods(struct cps_sim *sim, struct policy_run *run, int64_t k,
+                             int32_t change)
+{
+    for (int32_t p = 0; p < change; p++) {
+        int64_t ready_at = k + sim->startup_s + cps_variant_jitter(&run->jitter_stream,
+                                                                   sim->jitter_s);
+        if (ready_at <= k)
+            run->ready++;
+        else if (push_cohort(run, ready_at, 1) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /*
@@ -429,27 +326,13 @@ static int apply_scale(struct cps_sim *sim, struct policy_run *run, int64_t k, i
     if (change > 0) {
         run->pod_starts += change;
         run->total += change;
+        if (sim->jitter_s)
+            return add_jittered_pods(sim, run, k, change);
         if (sim->startup_s == 0) {
             run->ready += change;
             return 0;
         }
-        if (run->cohort_count == run->cohort_capacity) {
-            size_t cap = run->cohort_capacity * 2;
-            struct cohort *grown = malloc(cap * sizeof *grown);
-            if (!grown)
-                return -1;
-            for (size_t i = 0; i < run->cohort_count; i++)
-                grown[i] = run->cohorts[(run->cohort_start + i) % run->cohort_capacity];
-            free(run->cohorts);
-            run->cohorts = grown;
-            run->cohort_start = 0;
-            run->cohort_capacity = cap;
-        }
-        size_t tail = (run->cohort_start + run->cohort_count) % run->cohort_capacity;
-        run->cohorts[tail].ready_at = k + sim->startup_s;
-        run->cohorts[tail].count = change;
-        run->cohort_count++;
-        return 0;
+        return push_cohort(run, k + sim->startup_s, change);
     }
     int32_t remove = -change;
     run->total -= remove;
@@ -468,24 +351,36 @@ static int apply_scale(struct cps_sim *sim, struct policy_run *run, int64_t k, i
 
 /* ---- observations ------------------------------------------------------ */
 
+/* p95 of c pods at λ when each serves mu req/s: the variant's (§10), or
+ * the default world's (mu is then μ). */
+static double world_p95_ms(const struct cps_sim *sim, double lambda, int32_t c, double mu)
+{
+    if (sim->latency_variant)
+        return cps_variant_p95_ms(&sim->variant, lambda, c, mu);
+    return cps_queue_p95_ms(&sim->model, lambda, c);
+}
+
 /*
  * Capped p95 and CPU busy share of c ready pods at rate λ (docs/model.md §5),
  * computed only for what the policy looks at (HPA reads CPU only, static
  * nothing), with the per-c constants cached: this runs every second.
  */
-static void second_metrics(struct cps_sim *sim, struct policy_run *run, double lambda, int32_t c)
+PER_SECOND void second_metrics(struct cps_sim *sim, struct policy_run *run, double lambda,
+                               int32_t c, const int variants)
 {
     if (lambda == run->cache_lambda && c == run->cache_c)
         return;
     if (c != run->cache_c) {
         run->cache_c = c;
-        run->inv_capacity = c > 0 ? 1.0 / ((double)c * sim->model.service_rate) : 0.0;
+        run->inv_capacity = c > 0 ? 1.0 / ((double)c * sim->variant.mu_now) : 0.0;
     }
     run->cache_lambda = lambda;
     if (run->needs_p95) {
         double cap = P95_CAP_FACTOR * sim->setup.slo_ms;
         double p95;
-        if (sim->model.routing == CPS_ROUTING_RANDOM && c > 0 && lambda > 0.0) {
+        if (variants && sim->latency_variant) {
+            p95 = cps_variant_p95_ms(&sim->variant, lambda, c, sim->variant.mu_now);
+        } else if (sim->model.routing == CPS_ROUTING_RANDOM && c > 0 && lambda > 0.0) {
             /* base + ln20 / (μ - λ/c), written with the cached 1/(cμ) */
             double free_share = 1.0 - lambda * run->inv_capacity;
             p95 = free_share > 0.0 ? sim->model.base_latency_ms +
@@ -535,7 +430,7 @@ static void observe(struct cps_sim *sim, struct policy_run *run, int64_t k, doub
             obs->cpu_utilization = 0.0;
     } else {
         double cap = P95_CAP_FACTOR * sim->setup.slo_ms;
-        double p95 = cps_queue_p95_ms(&sim->model, sim->lambda0, sim->n0);
+        double p95 = world_p95_ms(sim, sim->lambda0, sim->n0, sim->model.service_rate);
         obs->qps = sim->lambda0;
         obs->p95_ms = p95 < cap ? p95 : cap;
         if (sim->n0 <= 0)
@@ -659,12 +554,14 @@ static int oracle_note_price(struct cps_sim *sim, int64_t k, double price)
  * the gap (keep the pod, or delete and recreate it `startup` before k), or
  * its first creation when it was never busy.
  */
-static void oracle_level_wakes(struct cps_sim *sim, int32_t j, int64_t k)
+PER_SECOND void oracle_level_wakes(struct cps_sim *sim, int32_t j, int64_t k, const int variants)
 {
     struct oracle_run *o = &sim->oracle;
     int64_t last = o->last_busy[j];
     int64_t startup = sim->startup_s;
     if (last < 0) {
+        if (variants && sim->jitter_s) /* this creation's startup + U (§10) */
+            startup += cps_variant_jitter(&o->jitter_stream, sim->jitter_s);
         o->pod_seconds += (double)startup;
         o->cost += price_sum(sim, k - startup, k);
         o->starts++;
@@ -673,6 +570,8 @@ static void oracle_level_wakes(struct cps_sim *sim, int32_t j, int64_t k)
     int64_t gap = k - last - 1;
     if (gap <= 0)
         return;
+    if (variants && sim->jitter_s)
+        startup += cps_variant_jitter(&o->jitter_stream, sim->jitter_s);
     double keep = price_sum(sim, last + 1, k);
     if (gap <= startup) {
         o->pod_seconds += (double)gap;
@@ -690,16 +589,19 @@ static void oracle_level_wakes(struct cps_sim *sim, int32_t j, int64_t k)
     }
 }
 
-static void oracle_second(struct cps_sim *sim, int64_t k, double lambda, double price)
+/* Second k of the oracle: λ is the rate, load the rate against the
+ * capacity table (λ itself but under drift, §10). */
+PER_SECOND void oracle_second(struct cps_sim *sim, int64_t k, double lambda, double load,
+                              double price, const int variants)
 {
     struct oracle_run *o = &sim->oracle;
     int32_t c;
-    if (lambda == o->cache_lambda && k > 0) {
+    if (load == o->cache_lambda && k > 0) {
         c = o->cache_c;
     } else {
-        c = cps_lambda_table_pods_for(&sim->table, lambda, sim->setup.min_replicas,
+        c = cps_lambda_table_pods_for(&sim->table, load, sim->setup.min_replicas,
                                       sim->setup.max_replicas);
-        o->cache_lambda = lambda;
+        o->cache_lambda = load;
         o->cache_c = c;
     }
     if (k == 0) {
@@ -711,7 +613,7 @@ static void oracle_second(struct cps_sim *sim, int64_t k, double lambda, double 
     } else if (c > o->current) {
         o->actions++;
         for (int32_t j = o->current + 1; j <= c; j++)
-            oracle_level_wakes(sim, j, k);
+            oracle_level_wakes(sim, j, k, variants);
     } else if (c < o->current) {
         o->actions++;
         for (int32_t j = c + 1; j <= o->current; j++)
@@ -722,7 +624,7 @@ static void oracle_second(struct cps_sim *sim, int64_t k, double lambda, double 
         o->peak = c;
     o->pod_seconds += (double)c;
     o->cost += (double)c * price;
-    if (lambda > 0.0 && lambda > sim->table.lambda_max[c]) {
+    if (lambda > 0.0 && load > sim->table.lambda_max[c]) {
         o->violating_seconds++;
         o->violating_requests += lambda;
     }
@@ -744,59 +646,31 @@ static int flush_steps(struct cps_sim *sim, struct policy_run *run)
     return rc < 0 ? -1 : 0;
 }
 
-/* Halve the plot's resolution when its buckets are full: merge pairs. */
-static void plot_merge(struct cps_sim *sim)
+/* Each policy's violating requests so far, in setup order (the budget's tracks). */
+static void budget_totals(const struct cps_sim *sim, double *cum)
 {
-    size_t half = sim->plot_count / 2;
-    for (size_t i = 0; i < half; i++) {
-        sim->plot_demand[i] = sim->plot_demand[2 * i] + sim->plot_demand[2 * i + 1];
-        for (size_t r = 0; r < sim->n_runs; r++) {
-            struct plot_track *t = &sim->runs[r].plot;
-            t->ready_sum[i] = t->ready_sum[2 * i] + t->ready_sum[2 * i + 1];
-            t->violating[i] = t->violating[2 * i] + t->violating[2 * i + 1];
-            t->cost_end[i] = t->cost_end[2 * i + 1];
-        }
-        if (sim->oracle.active) {
-            struct plot_track *t = &sim->oracle.plot;
-            t->ready_sum[i] = t->ready_sum[2 * i] + t->ready_sum[2 * i + 1];
-            t->violating[i] = t->violating[2 * i] + t->violating[2 * i + 1];
-            t->cost_end[i] = t->cost_end[2 * i + 1];
-        }
-    }
-    sim->plot_count = half;
-    sim->plot_width *= 2;
+    for (size_t i = 0, r = 0; i < sim->setup.n_policies; i++)
+        cum[i] = sim->setup.policies[i].kind == CPS_SIM_POLICY_ORACLE
+                     ? sim->oracle.violating_requests
+                     : sim->runs[r++].requests_violating;
 }
 
-/* Advance the plot's bucket cursor by one second; returns the bucket index. */
-static size_t plot_bucket(struct cps_sim *sim)
-{
-    if (sim->plot_bucket_fill == 0) {
-        if (sim->plot_count == 2 * sim->plot_max)
-            plot_merge(sim);
-        size_t i = sim->plot_count++;
-        sim->plot_demand[i] = 0.0;
-        for (size_t r = 0; r < sim->n_runs; r++) {
-            sim->runs[r].plot.ready_sum[i] = 0.0;
-            sim->runs[r].plot.violating[i] = 0.0;
-        }
-        if (sim->oracle.active) {
-            sim->oracle.plot.ready_sum[i] = 0.0;
-            sim->oracle.plot.violating[i] = 0.0;
-        }
-    }
-    size_t i = sim->plot_count - 1;
-    if (++sim->plot_bucket_fill >= sim->plot_width)
-        sim->plot_bucket_fill = 0;
-    return i;
-}
-
-static int simulate_second(struct cps_sim *sim, double lambda, double price, struct cps_err *err)
+PER_SECOND int simulate_second(struct cps_sim *sim, double lambda, double price,
+                               struct cps_err *err, const int variants)
 {
     int64_t k = sim->k;
+    /* λ against the capacity table; under drift scaled to μ(k)'s capacity (§10) */
+    double load = variants && sim->mu_varies ? cps_variant_load(&sim->variant, lambda, k) : lambda;
+    if (k == sim->next_hour) {
+        double cum[CPS_SIM_MAX_POLICIES];
+        budget_totals(sim, cum);
+        cps_budget_close(&sim->budget, cum, sim->requests);
+        sim->next_hour += CPS_BUDGET_BUCKET_S;
+    }
     if (k == 0) {
         sim->lambda0 = lambda;
         sim->first_price = price;
-        sim->n0 = cps_lambda_table_pods_for(&sim->table, lambda, sim->setup.min_replicas,
+        sim->n0 = cps_lambda_table_pods_for(&sim->table, load, sim->setup.min_replicas,
                                             sim->setup.max_replicas);
         for (size_t i = 0; i < sim->n_runs; i++) {
             sim->runs[i].ready = sim->runs[i].total = sim->runs[i].desired = sim->n0;
@@ -808,15 +682,19 @@ static int simulate_second(struct cps_sim *sim, double lambda, double price, str
         return cps_err_set(err, "sim", 0, 0, "out of memory");
     int deciding = k % sim->interval_s == 0;
     size_t slot = (size_t)k & sim->ring_mask, next = (size_t)(k + 1) & sim->ring_mask;
-    size_t bucket = sim->plot_max ? plot_bucket(sim) : 0;
+    size_t bucket = sim->plot_max ? cps_world_plot_bucket(sim) : 0;
     for (size_t i = 0; i < sim->n_runs; i++) {
         struct policy_run *run = &sim->runs[i];
-        if (run->cohort_count)
+        if (run->cohort_count && !(variants && sim->jitter_s))
             promote_ready(run, k);
+        else if (run->cohort_count)
+            promote_ready_jittered(run, k);
         if (deciding && decide(sim, run, k, price) < 0)
             return cps_err_set(err, "sim", 0, 0, "out of memory");
         int32_t c = run->ready;
-        second_metrics(sim, run, lambda, c);
+        if (variants && sim->mu_varies)
+            run->cache_c = -1; /* μ(k) moved: recompute */
+        second_metrics(sim, run, lambda, c, variants);
         run->cum_p95[slot] = run->run_p95;
         run->cum_cpu[slot] = run->run_cpu;
         run->run_p95 += run->cache_p95;
@@ -828,7 +706,7 @@ static int simulate_second(struct cps_sim *sim, double lambda, double price, str
         run->cost += cost;
         if (run->total > run->peak)
             run->peak = run->total;
-        int violating = lambda > 0.0 && lambda > sim->table.lambda_max[c];
+        int violating = lambda > 0.0 && load > sim->table.lambda_max[c];
         if (violating) {
             run->violating_seconds++;
             run->requests_violating += lambda;
@@ -843,7 +721,7 @@ static int simulate_second(struct cps_sim *sim, double lambda, double price, str
             }
             s->seconds++;
             s->lambda_sum += lambda;
-            s->p95_sum += cps_queue_p95_ms(&sim->model, lambda, c);
+            s->p95_sum += world_p95_ms(sim, lambda, c, sim->variant.mu_now);
             s->violating += violating;
             s->violating_requests += violating ? lambda : 0.0;
             s->cost += cost;
@@ -865,11 +743,11 @@ static int simulate_second(struct cps_sim *sim, double lambda, double price, str
         sim->plot_demand[bucket] += lambda;
     sim->requests += lambda;
     if (sim->oracle.active) {
-        oracle_second(sim, k, lambda, price);
+        oracle_second(sim, k, lambda, load, price, variants);
         if (sim->plot_max) {
             struct plot_track *t = &sim->oracle.plot;
             t->ready_sum[bucket] += sim->oracle.current;
-            t->violating[bucket] += lambda > 0.0 && lambda > sim->table.lambda_max[sim->oracle.current];
+            t->violating[bucket] += lambda > 0.0 && load > sim->table.lambda_max[sim->oracle.current];
             /* the oracle's gap and startup costs are settled when a level wakes,
              * so its running cost is exact only at the end; plot what is settled */
             t->cost_end[bucket] = sim->oracle.cost / SECONDS_PER_HOUR;
@@ -882,8 +760,10 @@ static int simulate_second(struct cps_sim *sim, double lambda, double price, str
 int cps_sim_feed(struct cps_sim *sim, double lambda, double price, int64_t seconds,
                  struct cps_err *err)
 {
+    int variants = sim->latency_variant || sim->jitter_s;
     for (int64_t s = 0; s < seconds; s++)
-        if (simulate_second(sim, lambda, price, err) < 0)
+        if ((variants ? simulate_second(sim, lambda, price, err, 1)
+                      : simulate_second(sim, lambda, price, err, 0)) < 0)
             return -1;
     return 0;
 }
@@ -936,47 +816,15 @@ int cps_sim_finish(struct cps_sim *sim, struct cps_sim_result *results, struct c
         fill_result(sim, &results[i], spec->name, r->pod_seconds, r->cost, r->requests_violating,
                     r->violating_seconds, r->pod_starts, r->scale_actions, r->peak);
     }
+    double cum[CPS_SIM_MAX_POLICIES];
+    budget_totals(sim, cum);
+    cps_budget_finish(&sim->budget, cum, sim->requests, sim->k);
+    for (size_t i = 0; i < sim->setup.n_policies; i++)
+        results[i].worst_window_violation_pct = sim->budget.worst[i];
     if (sim->oracle.active) {
         double oracle_cost = results[sim->oracle.index].cost_usd;
         for (size_t i = 0; i < sim->setup.n_policies; i++)
             results[i].cost_vs_oracle = oracle_cost > 0.0 ? results[i].cost_usd / oracle_cost : NAN;
-    }
-    return 0;
-}
-
-int cps_sim_plot_data(struct cps_sim *sim, double start_epoch_s, const char *title,
-                      struct cps_plot *plot, void *series_out)
-{
-    struct cps_plot_series *series = series_out;
-    if (!sim->plot_max || sim->plot_count == 0)
-        return -1;
-    size_t n = sim->plot_count;
-    /* the last bucket may be partial: its means use its own width */
-    double last_width = sim->plot_bucket_fill ? (double)sim->plot_bucket_fill
-                                              : (double)sim->plot_width;
-    size_t n_tracks = sim->n_runs + (sim->oracle.active ? 1 : 0);
-    for (size_t i = 0; i < n; i++) {
-        double w = i + 1 == n ? last_width : (double)sim->plot_width;
-        sim->plot_demand[i] /= w;
-        for (size_t r = 0; r < n_tracks; r++) {
-            struct plot_track *t = r < sim->n_runs ? &sim->runs[r].plot : &sim->oracle.plot;
-            t->ready_sum[i] /= w;
-        }
-    }
-    memset(plot, 0, sizeof *plot);
-    plot->title = title;
-    plot->n_points = n;
-    plot->start_epoch_s = start_epoch_s;
-    plot->bucket_seconds = (double)sim->plot_width;
-    plot->demand_qps = sim->plot_demand;
-    plot->series = series;
-    plot->n_series = n_tracks;
-    for (size_t r = 0; r < n_tracks; r++) {
-        const struct plot_track *t = r < sim->n_runs ? &sim->runs[r].plot : &sim->oracle.plot;
-        series[r].name = r < sim->n_runs ? sim->runs[r].spec.name : "oracle";
-        series[r].ready_pods = t->ready_sum;
-        series[r].violation_seconds = t->violating;
-        series[r].cumulative_cost = t->cost_end;
     }
     return 0;
 }

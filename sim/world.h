@@ -19,6 +19,7 @@
 #include "behavior.h"
 #include "config.h"
 #include "err.h"
+#include "world_variant.h"
 
 #define CPS_SIM_MAX_POLICIES 32
 #define CPS_SIM_POLICY_NAME_MAX 32
@@ -50,6 +51,7 @@ struct cps_sim_setup {
     const struct cps_behavior *hpa_behavior; /* NULL: Kubernetes' defaults */
     size_t n_policies;
     struct cps_sim_policy_spec policies[CPS_SIM_MAX_POLICIES];
+    struct cps_sim_variant variant; /* docs/model.md §10; zeroed: the default world */
 };
 
 struct cps_sim_result {
@@ -67,6 +69,7 @@ struct cps_sim_result {
     double pod_seconds;
     double violating_requests;
     int64_t violating_seconds;
+    double worst_window_violation_pct; /* docs/model.md §8 */
 };
 
 struct cps_sim;

@@ -13,8 +13,10 @@ struct flag_row {
 static const struct flag_row flag_rows[CLI_FLAG_END - CLI_FLAG_FIRST_LONG] = {
     [CLI_FLAG_BASE_LATENCY - CLI_FLAG_FIRST_LONG] = {"base-latency", required_argument},
     [CLI_FLAG_BUDGET - CLI_FLAG_FIRST_LONG] = {"budget", required_argument},
+    [CLI_FLAG_BUDGET_WINDOW - CLI_FLAG_FIRST_LONG] = {"budget-window", required_argument},
     [CLI_FLAG_BURSTS_PER_DAY - CLI_FLAG_FIRST_LONG] = {"bursts-per-day", required_argument},
     [CLI_FLAG_CANDIDATES - CLI_FLAG_FIRST_LONG] = {"candidates", required_argument},
+    [CLI_FLAG_CAPACITY_DRIFT - CLI_FLAG_FIRST_LONG] = {"capacity-drift", required_argument},
     [CLI_FLAG_CONFIG - CLI_FLAG_FIRST_LONG] = {"config", required_argument},
     [CLI_FLAG_CONTEXT - CLI_FLAG_FIRST_LONG] = {"context", required_argument},
     [CLI_FLAG_DAYS - CLI_FLAG_FIRST_LONG] = {"days", required_argument},
@@ -57,10 +59,12 @@ static const struct flag_row flag_rows[CLI_FLAG_END - CLI_FLAG_FIRST_LONG] = {
     [CLI_FLAG_SEED - CLI_FLAG_FIRST_LONG] = {"seed", required_argument},
     [CLI_FLAG_SERVICEACCOUNT_DIR - CLI_FLAG_FIRST_LONG] = {"serviceaccount-dir", required_argument},
     [CLI_FLAG_SERVICE_RATE - CLI_FLAG_FIRST_LONG] = {"service-rate", required_argument},
+    [CLI_FLAG_SERVICE_TIMES - CLI_FLAG_FIRST_LONG] = {"service-times", required_argument},
     [CLI_FLAG_SHARD - CLI_FLAG_FIRST_LONG] = {"shard", required_argument},
     [CLI_FLAG_SHUTDOWN_GRACE - CLI_FLAG_FIRST_LONG] = {"shutdown-grace", required_argument},
     [CLI_FLAG_SLO - CLI_FLAG_FIRST_LONG] = {"slo", required_argument},
     [CLI_FLAG_STARTUP - CLI_FLAG_FIRST_LONG] = {"startup", required_argument},
+    [CLI_FLAG_STARTUP_JITTER - CLI_FLAG_FIRST_LONG] = {"startup-jitter", required_argument},
     [CLI_FLAG_STEP - CLI_FLAG_FIRST_LONG] = {"step", required_argument},
     [CLI_FLAG_STEPS - CLI_FLAG_FIRST_LONG] = {"steps", required_argument},
     [CLI_FLAG_STEPS_EVERY - CLI_FLAG_FIRST_LONG] = {"steps-every", required_argument},
@@ -73,6 +77,7 @@ static const struct flag_row flag_rows[CLI_FLAG_END - CLI_FLAG_FIRST_LONG] = {
                                                                required_argument},
     [CLI_FLAG_WINDOW - CLI_FLAG_FIRST_LONG] = {"window", required_argument},
     [CLI_FLAG_WITH_COST - CLI_FLAG_FIRST_LONG] = {"with-cost", no_argument},
+    [CLI_FLAG_WORLD_SEED - CLI_FLAG_FIRST_LONG] = {"world-seed", required_argument},
 };
 
 static const struct flag_row help_row = {"help", no_argument};

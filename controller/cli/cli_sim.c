@@ -45,7 +45,8 @@ static void sim_usage(FILE *out)
           "\n"
           "    What-if: one world flag may list values (--startup 5s,30s,120s, --price\n"
           "    0.02,0.05, or any of --service-rate, --base-latency, --scale, --routing,\n"
-          "    --interval, --window, --lag, --hpa-target, --slo). The trace is replayed\n"
+          "    --interval, --window, --lag, --hpa-target, --slo, --service-times,\n"
+          "    --capacity-drift, --startup-jitter, --world-seed). The trace is replayed\n"
           "    once per value, everything else equal, and a table shows each policy's\n"
           "    cost and violation % and their change against the first value; with\n"
           "    --json, each value's object is that value's `cpscale sim --json` report\n"
@@ -70,6 +71,16 @@ static void sim_usage(FILE *out)
           "    --interval D           decision interval (default 15s)\n"
           "    --window D             metrics window (default 60s)\n"
           "    --lag D                metrics lag (default 15s)\n"
+          "  World variants (docs/model.md §10):\n"
+          "    --service-times exponential|deterministic|lognormal:CV  per-pod service\n"
+          "                           times (default exponential; random routing only\n"
+          "                           for the others)\n"
+          "    --capacity-drift A     μ(t) = μ (1 + A sin(2πt / 1d)), 0 <= A < 1 (default 0)\n"
+          "    --startup-jitter D     each new pod takes startup + U, U uniform in [0, D]\n"
+          "                           whole seconds (default 0s)\n"
+          "    --world-seed N         seeds the jitter draws (default 1)\n"
+          "    --budget-window D      window of worst_window_violation_pct, whole hours\n"
+          "                           (default 7d)\n"
           "  Output:\n"
           "    --json                 one JSON object on stdout instead of the table\n"
           "    --steps FILE           per-step CSV (t,qps,replicas,ready,desired,p95_ms,...)\n"
@@ -113,6 +124,10 @@ static int list_param_of(int opt)
     case CLI_FLAG_LAG: return CPS_WHATIF_LAG;
     case CLI_FLAG_HPA_TARGET: return CPS_WHATIF_HPA_TARGET;
     case CLI_FLAG_SLO: return CPS_WHATIF_SLO;
+    case CLI_FLAG_SERVICE_TIMES: return CPS_WHATIF_SERVICE_TIMES;
+    case CLI_FLAG_CAPACITY_DRIFT: return CPS_WHATIF_CAPACITY_DRIFT;
+    case CLI_FLAG_STARTUP_JITTER: return CPS_WHATIF_STARTUP_JITTER;
+    case CLI_FLAG_WORLD_SEED: return CPS_WHATIF_WORLD_SEED;
     default: return -1;
     }
 }
@@ -154,7 +169,8 @@ static const enum cli_flag sim_flags[] = {
     CLI_FLAG_STARTUP, CLI_FLAG_PRICE, CLI_FLAG_SCALE, CLI_FLAG_ROUTING, CLI_FLAG_INTERVAL,
     CLI_FLAG_WINDOW, CLI_FLAG_LAG, CLI_FLAG_JSON, CLI_FLAG_STEPS, CLI_FLAG_STEPS_EVERY,
     CLI_FLAG_PLOT, CLI_FLAG_QUIET, CLI_FLAG_HELP, CLI_FLAG_RECORD_TRACE, CLI_FLAG_RECORD_STEP,
-    CLI_FLAG_RECORD_POLICY, CLI_FLAG_JOBS,
+    CLI_FLAG_RECORD_POLICY, CLI_FLAG_JOBS, CLI_FLAG_SERVICE_TIMES, CLI_FLAG_CAPACITY_DRIFT,
+    CLI_FLAG_STARTUP_JITTER, CLI_FLAG_WORLD_SEED, CLI_FLAG_BUDGET_WINDOW,
 };
 
 /* The command's flags other than the world, which go into the setup. */
@@ -210,6 +226,21 @@ static int parse_routing(const char *text, enum cps_routing *out)
     return 0;
 }
 
+/* A variant flag's single value (the what-if parser's, docs/model.md §10). */
+static int parse_variant_option(int opt, const char *arg, struct cps_sim_setup *setup)
+{
+    struct cps_err err;
+    cps_err_clear(&err);
+    double value;
+    enum cps_whatif_param param = (enum cps_whatif_param)list_param_of(opt);
+    if (cps_whatif_parse_value(param, arg, &value, &err) < 0) {
+        cps_err_print(stderr, "cpscale sim: ", &err);
+        return -1;
+    }
+    cps_whatif_apply(param, value, setup, NULL);
+    return 0;
+}
+
 /* A world or policy flag into the setup (and the target's SLO): 0, -1 on a
  * bad value (printed), 1 when `opt` is not one of them. */
 static int parse_world_option(int opt, const char *arg, struct cps_sim_setup *setup,
@@ -248,7 +279,19 @@ static int parse_world_option(int opt, const char *arg, struct cps_sim_setup *se
     case CLI_FLAG_INTERVAL: return parse_seconds("--interval", arg, &w->interval_s);
     case CLI_FLAG_WINDOW: return parse_seconds("--window", arg, &w->window_s);
     case CLI_FLAG_LAG: return parse_seconds("--lag", arg, &w->lag_s);
-    default: return 1;
+    case CLI_FLAG_BUDGET_WINDOW:
+        if (parse_seconds("--budget-window", arg, &v) < 0)
+            return -1;
+        if (v < CPS_BUDGET_BUCKET_S || v > CPS_BUDGET_WINDOW_MAX_S ||
+            fmod(v, CPS_BUDGET_BUCKET_S) != 0.0) {
+            fprintf(stderr, "cpscale sim: --budget-window: \"%s\" is not a whole number of hours "
+                    "in [1h, 366d] (e.g. 7d, 30d, 12h)\n", arg);
+            return -1;
+        }
+        setup->variant.budget_window_s = v;
+        return 0;
+    default:
+        return list_param_of(opt) >= 0 ? parse_variant_option(opt, arg, setup) : 1;
     }
 }
 
@@ -479,6 +522,12 @@ static int run_one(const char *trace_path, const struct cps_sim_setup *setup,
                                  : "the oracle has no pods to record: list another policy");
         return CPS_EXIT_USAGE;
     }
+    if (a->record_path && (setup->variant.service.kind != CPS_SERVICE_EXPONENTIAL ||
+                           setup->variant.capacity_drift > 0.0)) {
+        fprintf(stderr, "cpscale sim: --record-trace writes the default world's latency: not "
+                "with --service-times or --capacity-drift\n");
+        return CPS_EXIT_USAGE;
+    }
     int64_t every = 1;
     double v;
     if (a->steps_every) {
@@ -526,6 +575,9 @@ int cli_sim(int argc, char **argv)
     struct cps_sim_setup setup;
     memset(&setup, 0, sizeof setup);
     setup.world = config->sim;
+    cps_sim_variant_defaults(&setup.variant);
+    if (config->sim.service_times) /* checked by the config loader */
+        cps_service_times_parse(config->sim.service_times, &setup.variant.service);
     struct cps_target target = config->defaults;
     setup.slo_ms = target.slo_latency_p95_ms;
     setup.min_replicas = 1;

@@ -34,6 +34,10 @@ static void test_parse_lists(void)
         {"--hpa-target", "0.5,0.7", 2, 0.5, 0.7},
         {"--slo", "100,250", 2, 100, 250},
         {"--window", "30s,5m", 2, 30, 300},
+        {"--service-times", "exponential,deterministic,lognormal:2", 3, -1, 2},
+        {"--capacity-drift", "0,0.2", 2, 0, 0.2},
+        {"--startup-jitter", "0s,90s", 2, 0, 90},
+        {"--world-seed", "1,2,3", 3, 1, 3},
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         CPS_ROW_BEGIN();
@@ -58,6 +62,7 @@ static void test_parse_lists(void)
         {"--startup", "5s,30s,", "bad list item"},
         {"--startup", "5s,5s", "listed twice"},
         {"--startup", "5s,2x", "not a duration"},
+        {"--startup", "5s,2d", "outside"},
         {"--interval", "0s,15s", "outside"},
         {"--price", "0.02,-1", "outside"},
         {"--service-rate", "100,fast", "not a number"},
