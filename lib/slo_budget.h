@@ -38,7 +38,7 @@
 #define CPS_BURN_WINDOW_MS (3600 * 1000LL)
 /* Bounds of the headroom adjustment, in z units. */
 #define CPS_FEEDBACK_ADJUST_MIN (-4.0)
-#define CPS_FEEDBACK_ADJUST_MAX 4.0
+#define CPS_FEEDBACK_ADJUST_MAX 3.0
 
 struct cps_slo_budget {
     double window_requests;  /* decayed over the budget window */
