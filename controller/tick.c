@@ -312,6 +312,7 @@ static void decide_again(struct cps_controller *ctl, size_t index)
     }
     if (rt->decisions[rt->decision.reason] > 0)
         rt->decisions[rt->decision.reason]--;
+    cps_metrics_count_slo(rt, -1);
     rt->action = CPS_ACTION_NONE;
     decide_and_act(ctl, index);
 }
@@ -467,6 +468,7 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
     rt->decided = 1;
     rt->decided_at_ms = cps_monotonic_ms();
     rt->decisions[rt->decision.reason]++;
+    cps_metrics_count_slo(rt, 1);
     double pods = obs->replicas > 0 ? obs->replicas : 0;
     rt->cost_per_hour = pods * obs->cost_per_pod_hour;
     rt->cost_per_million = (obs->missing & CPS_METRIC_BIT(CPS_METRIC_QPS)) || obs->qps <= 0

@@ -88,12 +88,15 @@ GAUGES = {
     "cpscale_target_cost_per_hour_usd", "cpscale_target_cost_max_per_hour_usd",
     "cpscale_leader", "cpscale_config_generation", "cpscale_build_info",
     "cpscale_prometheus_queries_per_tick", "cpscale_process_cpu_seconds",
+    "cpscale_slo_violation_budget_ratio", "cpscale_slo_budget_spent_ratio",
+    "cpscale_slo_burn_rate", "cpscale_policy_headroom_adjust",
 }
 COUNTERS = {
     "cpscale_decisions_total", "cpscale_scale_events_total",
     "cpscale_scale_failures_total", "cpscale_query_errors_total",
     "cpscale_kube_requests_total", "cpscale_ticks_total",
     "cpscale_ticks_skipped_total", "cpscale_config_reloads_total",
+    "cpscale_slo_requests_total", "cpscale_slo_violating_requests_total",
 }
 HISTOGRAMS = {"cpscale_tick_duration_seconds"}
 EXPORTED = GAUGES | COUNTERS | {h + s for h in HISTOGRAMS
