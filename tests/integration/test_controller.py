@@ -296,6 +296,12 @@ def delete_lease(env):
         env.kube.delete(path)
 
 
+# What can bind a decision's count (README "Logs"): the policy's mechanisms,
+# a rail, or what a decision without a forecast was based on.
+BOUNDS = {"forecast", "budget_feedback", "burst_memory", "peak_cap", "cost_target", "rail",
+          "learning", "slo_unreachable", "given", "missing_metrics", "paused"}
+
+
 def tick_lines(controller, target):
     return [r for r in controller.lines() if r.get("msg") == "tick" and r.get("target") == target]
 
@@ -767,6 +773,15 @@ def scenario_events_and_patch_shape(checks, env):
                  and (event.get("regarding") or {}).get("name") == "idle"
                  and note.startswith("%d\u2192%d" % (IDLE_START_REPLICAS, patched_replicas(sent[0])))
                  if sent else False, note)
+    # the note names the reason and the mechanism that bound the count, as
+    # the tick's log line does
+    ticks = tick_lines(controller, "shop/idle")
+    bound = ticks[0].get("bound") if ticks else None
+    checks.check("the tick's log line names the mechanism that bound the count",
+                 bound in BOUNDS, "bound %r" % bound)
+    checks.check("the Event's note names the reason and that mechanism",
+                 bool(ticks) and note.endswith(": %s, bound by %s" % (ticks[0].get("reason"), bound)),
+                 note)
     uid = env.kube.get("/apis/apps/v1/namespaces/shop/deployments/idle")["metadata"]["uid"]
     checks.check("the Event's regarding.uid is the Deployment's",
                  ((event or {}).get("regarding") or {}).get("uid") == uid,
