@@ -1062,7 +1062,13 @@ def c_dashboard_panels():
             "budget": "cpscale_target_cost_max_per_hour_usd",
             "decisions": "cpscale_decisions_total", "scale events": "cpscale_scale_events_total",
             "query errors": "cpscale_query_errors_total",
-            "tick duration": "cpscale_tick_duration_seconds_bucket", "leader": "cpscale_leader"}
+            "tick duration": "cpscale_tick_duration_seconds_bucket", "leader": "cpscale_leader",
+            "violation budget spent": "cpscale_slo_budget_spent_ratio",
+            "burn rate (the policy's)": "cpscale_slo_burn_rate",
+            "burn rate (requests)": "cpscale_slo_requests_total",
+            "burn rate (violating requests)": "cpscale_slo_violating_requests_total",
+            "violation budget": "cpscale_slo_violation_budget_ratio",
+            "headroom adjust": "cpscale_policy_headroom_adjust"}
     missing = [k for k, m in need.items() if m not in used]
     want(not missing, "no panel shows: %s" % ", ".join(missing))
 
