@@ -299,7 +299,7 @@ def delete_lease(env):
         env.kube.delete(path)
 
 
-# What can bind a decision's count (README "Logs"): the policy's mechanisms,
+# What can bind a decision's count (README, `--log-format`): the policy's mechanisms,
 # a rail, or what a decision without a forecast was based on.
 BOUNDS = {"forecast", "budget_feedback", "burst_memory", "peak_cap", "cost_target", "rail",
           "learning", "slo_unreachable", "given", "missing_metrics", "paused"}
