@@ -112,6 +112,10 @@ struct cps_target_runtime {
     uint64_t decisions[CPS_REASON_COUNT];
     uint64_t scale_ups, scale_downs;
     struct cps_scale_failure_count failures[CPS_SCALE_FAILURE_CODES];
+    /* the SLO violation budget, from the decisions on the forecast */
+    double slo_requests, slo_violating_requests; /* counters */
+    double slo_budget_spent, slo_burn_rate, headroom_adjust; /* the last such decision's */
+    int slo_counted;               /* 1 once there was one */
 };
 
 /* One distinct PromQL query of a tick. */
@@ -256,5 +260,11 @@ int cps_controller_run(const struct cps_run_options *options);
 /* The Prometheus text of every metric (metrics.c). Returns a malloc'd
  * string (the caller frees) and its length, or NULL when out of memory. */
 char *cps_metrics_render(const struct cps_controller *controller, size_t *len);
+
+/* Account the target's decision (rt->decision) to its SLO budget metrics,
+ * when it ran the policy on the forecast (a missing metric, the capacity
+ * still being learned, a given count or a pause count nothing). `sign` -1
+ * takes back what +1 added for the same decision (a 409 decides again). */
+void cps_metrics_count_slo(struct cps_target_runtime *rt, int sign);
 
 #endif

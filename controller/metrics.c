@@ -102,15 +102,36 @@ static void target_sample(struct cps_strbuf *text, const char *metric, const str
         text_printf(text, "} %.17g\n", value);
 }
 
-/* One per-target gauge; `pick` reads the value (NaN: no sample). */
-static void target_gauge(struct cps_strbuf *text, const struct cps_controller *ctl, const char *metric,
-                         const char *help, double (*pick)(const struct cps_target_runtime *rt))
+/* One per-target family of `type`; `pick` reads the value (NaN: no sample). */
+static void target_family(struct cps_strbuf *text, const struct cps_controller *ctl, const char *metric,
+                          const char *type, const char *help,
+                          double (*pick)(const struct cps_target_runtime *rt))
 {
-    header(text, metric, "gauge", help);
+    header(text, metric, type, help);
     for (size_t t = 0; t < ctl->n_targets; t++) {
         double value = pick(&ctl->targets[t]);
         if (!isnan(value))
             target_sample(text, metric, &ctl->targets[t].target, NULL, NULL, value);
+    }
+}
+
+void cps_metrics_count_slo(struct cps_target_runtime *rt, int sign)
+{
+    const struct cps_decision *d = &rt->decision;
+    if (d->basis != CPS_BASIS_FORECAST)
+        return;
+    rt->slo_requests += sign * d->tick_requests;
+    if (d->tick_violating)
+        rt->slo_violating_requests += sign * d->tick_requests;
+    if (rt->slo_requests < 0.0)
+        rt->slo_requests = 0.0; /* rounding of a take-back: counters never go down */
+    if (rt->slo_violating_requests < 0.0)
+        rt->slo_violating_requests = 0.0;
+    if (sign > 0) {
+        rt->slo_counted = 1;
+        rt->slo_budget_spent = d->budget_spent;
+        rt->slo_burn_rate = d->burn_rate;
+        rt->headroom_adjust = d->headroom_adjust;
     }
 }
 
@@ -178,6 +199,35 @@ static double pick_budget(const struct cps_target_runtime *rt)
 {
     return configured(rt->target.cost_max_per_hour);
 }
+/* The SLO budget's figures: NaN (no sample) before a decision on the forecast. */
+static double slo_figure(const struct cps_target_runtime *rt, double value)
+{
+    return rt->slo_counted ? value : NAN;
+}
+static double pick_slo_requests(const struct cps_target_runtime *rt)
+{
+    return slo_figure(rt, rt->slo_requests);
+}
+static double pick_slo_violating(const struct cps_target_runtime *rt)
+{
+    return slo_figure(rt, rt->slo_violating_requests);
+}
+static double pick_budget_spent(const struct cps_target_runtime *rt)
+{
+    return slo_figure(rt, rt->slo_budget_spent);
+}
+static double pick_burn_rate(const struct cps_target_runtime *rt)
+{
+    return slo_figure(rt, rt->slo_burn_rate);
+}
+static double pick_headroom_adjust(const struct cps_target_runtime *rt)
+{
+    return slo_figure(rt, rt->headroom_adjust);
+}
+static double pick_violation_budget(const struct cps_target_runtime *rt)
+{
+    return rt->target.slo_violation_budget;
+}
 
 /* The per-target families. */
 static void render_targets(struct cps_strbuf *text, const struct cps_controller *ctl)
@@ -222,9 +272,39 @@ static void render_targets(struct cps_strbuf *text, const struct cps_controller 
         {"cpscale_target_cost_max_per_hour_usd",
          "Configured budget cap per hour, USD.",
          pick_budget},
+        {"cpscale_slo_violation_budget_ratio",
+         "Configured SLO violation budget: the share of requests that may be served over the "
+         "SLO (0.01 = 1 %).",
+         pick_violation_budget},
+        {"cpscale_slo_budget_spent_ratio",
+         "Share of the violation budget spent over the budget window (1 = all), at the last "
+         "decision on the forecast.",
+         pick_budget_spent},
+        {"cpscale_slo_burn_rate",
+         "Violating share of the requests over the last hour divided by the budget (1 = "
+         "spending exactly the budget), at the last decision on the forecast.",
+         pick_burn_rate},
+        {"cpscale_policy_headroom_adjust",
+         "The budget feedback's offset on the headroom, in z units of the demand spread "
+         "(bounded to -4..4), at the last decision on the forecast.",
+         pick_headroom_adjust},
+    };
+    static const struct {
+        const char *name, *help;
+        double (*pick)(const struct cps_target_runtime *rt);
+    } counters[] = {
+        {"cpscale_slo_requests_total",
+         "Requests accounted to the SLO violation budget (the observed rate times the time "
+         "since the last tick), on ticks decided on the forecast.",
+         pick_slo_requests},
+        {"cpscale_slo_violating_requests_total",
+         "Of cpscale_slo_requests_total, those of ticks whose observed p95 was over the SLO.",
+         pick_slo_violating},
     };
     for (size_t g = 0; g < sizeof gauges / sizeof gauges[0]; g++)
-        target_gauge(text, ctl, gauges[g].name, gauges[g].help, gauges[g].pick);
+        target_family(text, ctl, gauges[g].name, "gauge", gauges[g].help, gauges[g].pick);
+    for (size_t c = 0; c < sizeof counters / sizeof counters[0]; c++)
+        target_family(text, ctl, counters[c].name, "counter", counters[c].help, counters[c].pick);
 
     header(text, "cpscale_decisions_total", "counter", "Decisions by reason.");
     for (size_t t = 0; t < ctl->n_targets; t++)

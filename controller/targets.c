@@ -183,6 +183,12 @@ int cps_targets_adopt(struct cps_controller *ctl, const struct cps_config *confi
             memcpy(fresh[i].failures, prev->failures, sizeof prev->failures);
             fresh[i].scale_ups = prev->scale_ups;
             fresh[i].scale_downs = prev->scale_downs;
+            fresh[i].slo_requests = prev->slo_requests;
+            fresh[i].slo_violating_requests = prev->slo_violating_requests;
+            fresh[i].slo_budget_spent = prev->slo_budget_spent;
+            fresh[i].slo_burn_rate = prev->slo_burn_rate;
+            fresh[i].headroom_adjust = prev->headroom_adjust;
+            fresh[i].slo_counted = prev->slo_counted;
             if (target_fingerprint(&prev->target) == target_fingerprint(target)) {
                 fresh[i].backoff_until_ms = prev->backoff_until_ms;
                 fresh[i].read_failures = prev->read_failures;

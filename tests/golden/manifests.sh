@@ -10,7 +10,9 @@
 #                context, probes, resources, replicas, the config mount, the
 #                ConfigMap (byte-identical to config/config.yaml, and accepted
 #                by `cpscale check-config`), the exact RBAC, the Service, the
-#                disruption budget and the optional components.
+#                disruption budget and the optional components; the SLO
+#                alert rules pass `promtool check rules` and, on synthetic
+#                series, `promtool test rules` (skipped without promtool).
 #   Dockerfile   read statically: its stages, the final stage's packages and
 #                user, the entrypoint (no container engine is assumed).
 #   manifests/grafana/cpscale-dashboard.json
@@ -88,12 +90,15 @@ GAUGES = {
     "cpscale_target_cost_per_hour_usd", "cpscale_target_cost_max_per_hour_usd",
     "cpscale_leader", "cpscale_config_generation", "cpscale_build_info",
     "cpscale_prometheus_queries_per_tick", "cpscale_process_cpu_seconds",
+    "cpscale_slo_violation_budget_ratio", "cpscale_slo_budget_spent_ratio",
+    "cpscale_slo_burn_rate", "cpscale_policy_headroom_adjust",
 }
 COUNTERS = {
     "cpscale_decisions_total", "cpscale_scale_events_total",
     "cpscale_scale_failures_total", "cpscale_query_errors_total",
     "cpscale_kube_requests_total", "cpscale_ticks_total",
     "cpscale_ticks_skipped_total", "cpscale_config_reloads_total",
+    "cpscale_slo_requests_total", "cpscale_slo_violating_requests_total",
 }
 HISTOGRAMS = {"cpscale_tick_duration_seconds"}
 EXPORTED = GAUGES | COUNTERS | {h + s for h in HISTOGRAMS
@@ -734,6 +739,125 @@ def c_servicemonitor():
          "honorLabels is not true: the targets' namespace label would become exported_namespace")
 
 
+# ---- the SLO budget alerts (components/slo-alerts) ----------------------------
+
+PROMTOOL = shutil.which("promtool")
+BURN_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+BURN_RECORD = "namespace_name:cpscale_slo_burn_rate:rate%s"
+
+
+def slo_rule():
+    return find("PrometheusRule", "cpscale-slo-alerts")
+
+
+def slo_rule_file():
+    """The rule's groups as a Prometheus rule file (JSON is YAML)."""
+    path = os.path.join(TMP, "slo-rules.yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"groups": slo_rule()["spec"]["groups"]}, f, indent=1)
+    return path
+
+
+def slo_rules():
+    return [r for g in slo_rule()["spec"]["groups"] for r in g.get("rules", [])]
+
+
+def c_slo_alerts_component():
+    with open("manifests/components/slo-alerts/kustomization.yaml", encoding="utf-8") as f:
+        want(re.search(r"^kind:\s*Component\s*$", f.read(), re.M),
+             "components/slo-alerts is not a kustomize Component")
+    want(not any(o["kind"] == "PrometheusRule" for o in objects("manifests/base")),
+         "the base must not need the Prometheus Operator")
+    rule = slo_rule()
+    want(rule["apiVersion"] == "monitoring.coreos.com/v1", "apiVersion %r" % rule["apiVersion"])
+    records = {r["record"] for r in slo_rules() if "record" in r}
+    missing = [w for w in BURN_WINDOWS if BURN_RECORD % w not in records]
+    want(not missing, "no recorded burn rate over %s" % ", ".join(missing))
+    alerts = {r["alert"]: r for r in slo_rules() if "alert" in r}
+    severities = sorted(r.get("labels", {}).get("severity", "") for r in alerts.values())
+    want(severities == ["page", "ticket"], "alert severities %s, expected a page and a ticket" % severities)
+    for r in slo_rules():
+        unknown = metric_names(r["expr"]) - EXPORTED - records
+        want(not unknown, "%s reads %s, neither exported nor recorded"
+             % (r.get("record") or r.get("alert"), sorted(unknown)))
+    return "%d recording rules, alerts %s" % (len(records), ", ".join(sorted(alerts)))
+
+
+def c_slo_alerts_promtool():
+    if not PROMTOOL:
+        raise Skip("promtool not found")
+    p = run([PROMTOOL, "check", "rules", slo_rule_file()])
+    want(p.returncode == 0, "promtool check rules: " + (p.stdout + p.stderr).strip()[-600:])
+    return p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
+
+
+def series(name, target, values):
+    return {"series": '%s{namespace="shop",name="%s"}' % (name, target), "values": values}
+
+
+def slo_series(target, violating_values):
+    """A target served 100 req/s for 7 hours (6000 a minute), with a 1 %
+    budget; its violating requests follow `violating_values`. (Seven hours
+    fill every window but the day and three days; rate() over those takes
+    what there is, the same share.)"""
+    return [series("cpscale_slo_requests_total", target, "0+6000x420"),
+            series("cpscale_slo_violating_requests_total", target, violating_values),
+            series("cpscale_slo_violation_budget_ratio", target, "0.01x420")]
+
+
+def c_slo_alerts_fire():
+    """The alerts on synthetic counters whose burn rates are known by hand
+    (violating share / 1 %), each page condition met alone once:
+      fast     a third violating: burn 33 over every window (page, ticket)
+      hour     a fifth violating in the last hour only: burn 20 over 1h and
+               5m, 3.3 over 6h (page by 1h and 5m alone; ticket by 2h 10, 1d 3.3)
+      six      a tenth violating: burn 10 (page by 6h and 30m alone, ticket)
+      slow     2 % violating: burn 2 (ticket by 3d and 6h alone)
+      fine     0.5 % violating: burn 0.5 (nothing)
+      stopped  fast until 40 minutes ago, then clean: 5m and 30m burn 0 (no
+               page), 2h burn 22 (ticket)"""
+    if not PROMTOOL:
+        raise Skip("promtool not found")
+    alerts = {r["alert"]: r for r in slo_rules() if "alert" in r}
+    page = [a for a, r in alerts.items() if r.get("labels", {}).get("severity") == "page"][0]
+    ticket = [a for a, r in alerts.items() if r.get("labels", {}).get("severity") == "ticket"][0]
+
+    def expected(alert, target):
+        r = alerts[alert]
+        annotations = {k: v.replace("{{ $labels.namespace }}", "shop").replace("{{ $labels.name }}", target)
+                       for k, v in r.get("annotations", {}).items()}
+        return {"exp_labels": dict(r.get("labels", {}), namespace="shop", name=target),
+                "exp_annotations": annotations}
+
+    # violating requests a minute, of 6000
+    inputs = (slo_series("fast", "0+2000x420")
+              + slo_series("hour", "0+0x359 0+1200x60")
+              + slo_series("six", "0+600x420")
+              + slo_series("slow", "0+120x420")
+              + slo_series("fine", "0+30x420")
+              + slo_series("stopped", "0+2000x380 760000+0x40"))
+    tests = [{"interval": "1m", "input_series": inputs, "alert_rule_test": [
+        {"eval_time": "7h", "alertname": page,
+         "exp_alerts": [expected(page, t) for t in ("fast", "hour", "six")]},
+        {"eval_time": "7h", "alertname": ticket,
+         "exp_alerts": [expected(ticket, t) for t in ("fast", "hour", "six", "slow", "stopped")]},
+    ], "promql_expr_test": [
+        {"expr": 'round(%s{name="fast"}, 0.01)' % (BURN_RECORD % "1h"), "eval_time": "7h",
+         "exp_samples": [{"labels": '{namespace="shop",name="fast"}', "value": 33.33}]},
+        {"expr": 'round(%s{name="hour"}, 0.01)' % (BURN_RECORD % "6h"), "eval_time": "7h",
+         "exp_samples": [{"labels": '{namespace="shop",name="hour"}', "value": 3.33}]},
+        {"expr": 'round(%s{name="slow"}, 0.01)' % (BURN_RECORD % "3d"), "eval_time": "7h",
+         "exp_samples": [{"labels": '{namespace="shop",name="slow"}', "value": 2}]},
+    ]}]
+    test_path = os.path.join(TMP, "slo-rules-test.yaml")
+    with open(test_path, "w", encoding="utf-8") as f:
+        json.dump({"rule_files": [slo_rule_file()], "evaluation_interval": "1m",
+                   "tests": tests}, f, indent=1)
+    p = run([PROMTOOL, "test", "rules", test_path])
+    want(p.returncode == 0, "promtool test rules: " + (p.stdout + p.stderr).strip()[-1500:])
+    return "6 targets: 3 pages, 5 tickets as computed by hand"
+
+
 def c_tune_job():
     path = "manifests/tune-job.yaml"
     if not os.path.exists(path):
@@ -938,7 +1062,13 @@ def c_dashboard_panels():
             "budget": "cpscale_target_cost_max_per_hour_usd",
             "decisions": "cpscale_decisions_total", "scale events": "cpscale_scale_events_total",
             "query errors": "cpscale_query_errors_total",
-            "tick duration": "cpscale_tick_duration_seconds_bucket", "leader": "cpscale_leader"}
+            "tick duration": "cpscale_tick_duration_seconds_bucket", "leader": "cpscale_leader",
+            "violation budget spent": "cpscale_slo_budget_spent_ratio",
+            "burn rate (the policy's)": "cpscale_slo_burn_rate",
+            "burn rate (requests)": "cpscale_slo_requests_total",
+            "burn rate (violating requests)": "cpscale_slo_violating_requests_total",
+            "violation budget": "cpscale_slo_violation_budget_ratio",
+            "headroom adjust": "cpscale_policy_headroom_adjust"}
     missing = [k for k, m in need.items() if m not in used]
     want(not missing, "no panel shows: %s" % ", ".join(missing))
 
@@ -1002,6 +1132,9 @@ CHECKS = [
     ("service: metrics port 8080", c_service),
     ("pdb: minAvailable 1", c_pdb),
     ("servicemonitor: optional component, selects the Service", c_servicemonitor),
+    ("slo alerts: optional component, burn rates recorded per window", c_slo_alerts_component),
+    ("slo alerts: promtool check rules", c_slo_alerts_promtool),
+    ("slo alerts: promtool test rules on known burn rates", c_slo_alerts_fire),
     ("tune job: manifests/tune-job.yaml", c_tune_job),
     ("dockerfile: stages", c_docker_stages),
     ("dockerfile: final stage has runtime libraries only", c_docker_final),

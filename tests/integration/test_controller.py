@@ -7,7 +7,8 @@ Scenarios (each prints one line per check; the run ends with
 "N passed, N failed"):
   closed loop      a demand ramp: the controller scales up on it and back
                    down after it, within min/max, obeying the behavior's
-                   scale-up limits, with fewer events than ticks
+                   scale-up limits, with fewer events than ticks; the
+                   exported SLO violating share against the emulator's
   prometheus       down, slow, 500, garbage JSON: never a scale-down
   apiserver        401, 403, 409, 429 + Retry-After, 500 and timeouts
   watch            LIST+WATCH: one LIST, no GETs, changes arrive, one 410
@@ -34,6 +35,7 @@ valgrind (memcheck, leaks counted as errors) and each run must end clean.
 """
 
 import argparse
+import calendar
 import json
 import os
 import re
@@ -70,6 +72,7 @@ IDLE_START_REPLICAS = 8
 RAMP = (60, 600, 8, 16, 30, 8)  # low, high, hold low s, ramp s, hold high s, ramp down s
 RAMP_MAX_REPLICAS = 20
 AFTER_RAMP_S = 75         # watched after the ramp has come down
+LOOP_INTERVAL_S = 2       # the closed loop's tick
 VALGRIND = os.environ.get("CPS_VALGRIND") == "1"
 EMULATOR_TOKEN = "emulator-token-0123456789"
 ADMIN_TOKEN = "admin-token-0123456789"
@@ -296,6 +299,12 @@ def delete_lease(env):
         env.kube.delete(path)
 
 
+# What can bind a decision's count (README, `--log-format`): the policy's mechanisms,
+# a rail, or what a decision without a forecast was based on.
+BOUNDS = {"forecast", "budget_feedback", "burst_memory", "peak_cap", "cost_target", "rail",
+          "learning", "slo_unreachable", "given", "missing_metrics", "paused"}
+
+
 def tick_lines(controller, target):
     return [r for r in controller.lines() if r.get("msg") == "tick" and r.get("target") == target]
 
@@ -435,7 +444,8 @@ def scenario_closed_loop(checks, env):
     config = write_config(os.path.join(env.workdir, "loop.yaml"), env.prom.url,
                           [{"namespace": "shop", "deployment": "api", "min": 1,
                             "max": RAMP_MAX_REPLICAS}],
-                          interval="2s", leader={"lease_duration": "6s", "renew_deadline": "4s"})
+                          interval="%ds" % LOOP_INTERVAL_S,
+                          leader={"lease_duration": "6s", "renew_deadline": "4s"})
     seq = last_seq(env)
     ramp_low, ramp_high, hold_low, ramp_up, hold_high, ramp_down = RAMP
     delete_lease(env)
@@ -456,6 +466,13 @@ def scenario_closed_loop(checks, env):
         peak = max(peak, replicas)
         timeline.append((time.time() - started, replicas, state))
         time.sleep(1)
+    # the exported SLO budget counters and the world's figures, both now
+    status, metrics = controller.http("/metrics")
+    try:
+        with open(env.ramp_state_file) as handle:
+            world_end = json.load(handle)
+    except (OSError, ValueError):
+        world_end = None
     code = controller.stop()
     emulator.stop()
     records = env.kube.log(since=seq)
@@ -510,8 +527,77 @@ def scenario_closed_loop(checks, env):
         print("     world (emulator): %s" % json.dumps(
             {k: world.get(k) for k in ("violating_seconds", "violating_requests",
                                        "requests_total", "cost_usd_total")}))
+    slo_budget_against_world(checks, controller, metrics if status == 200 else "",
+                             started, timeline, world_end)
     clean, report = controller.valgrind_clean()
     checks.check("closed loop: valgrind clean", clean, report)
+
+
+def metric_sample(text, name, labels):
+    """The value of `name{labels}` in a /metrics text, or None."""
+    match = re.search(r"^%s\{%s\} (\S+)$" % (re.escape(name), re.escape(labels)), text, re.M)
+    return float(match.group(1)) if match else None
+
+
+def world_figures(state):
+    world = ((state or {}).get("targets") or {}).get("shop/api") or state or {}
+    return world.get("requests_total"), world.get("violating_requests")
+
+
+def slo_budget_against_world(checks, controller, metrics, started, timeline, world_end):
+    """The violating share the controller exported (counted per tick from
+    the observed p95) against the one the emulator's world measured (per
+    step, from its model's p95) over the same span: from the controller's
+    first tick to the scrape of /metrics at the end."""
+    labels = 'namespace="shop",name="api"'
+    requests = metric_sample(metrics, "cpscale_slo_requests_total", labels)
+    violating = metric_sample(metrics, "cpscale_slo_violating_requests_total", labels)
+    budget = metric_sample(metrics, "cpscale_slo_violation_budget_ratio", labels)
+    checks.check("closed loop: /metrics exports the SLO budget counters and the budget",
+                 requests is not None and violating is not None and budget == 0.01,
+                 "requests %s, violating %s, budget %s" % (requests, violating, budget))
+    first = controller.wait_for(lambda r: r.get("msg") == "tick" and r.get("target") == "shop/api",
+                                5, "a shop/api tick")[0]
+    first_tick = calendar.timegm(time.strptime(first["time"][:19], "%Y-%m-%dT%H:%M:%S"))
+    # the world's state when the first tick's requests began (it accounts
+    # one interval back), to the emulator's second
+    begin = first_tick + float(first["time"][19:-1] or 0) - started - LOOP_INTERVAL_S
+    states = [(t, state) for t, _, state in timeline if state]
+    start = max((x for x in states if x[0] <= begin), key=lambda x: x[0],
+                default=(None, states[0][1] if states else None))[1]
+    w0_requests, w0_violating = world_figures(start)
+    w1_requests, w1_violating = world_figures(world_end)
+    if None in (requests, violating, w0_requests, w1_requests, w0_violating, w1_violating):
+        checks.check("closed loop: exported violating share matches the world's", False,
+                     "figures missing: world %s..%s" % (start and w0_requests, w1_requests))
+        return
+    world_violating = w1_violating - w0_violating
+    world_share = world_violating / max(w1_requests - w0_requests, 1e-9)
+    exported_share = violating / max(requests, 1e-9)
+    # The controller classifies a tick by the p95 of the last SHORT_WINDOW:
+    # a violating stretch can read violating for up to a window (and the
+    # tick that sees it) after the world has recovered. Allowed on top of
+    # 10 %: that much of the rate at the end of each stretch.
+    window_s = float(SHORT_WINDOW.rstrip("s"))
+    smear = 0.0
+    flags = [(st["targets"]["shop/api"]["violating"], st["targets"]["shop/api"]["qps"])
+             for _, _, st in timeline if st and "shop/api" in (st.get("targets") or {})]
+    for (was, qps), (now, _) in zip(flags, flags[1:]):
+        if was and not now:
+            smear += qps * (window_s + LOOP_INTERVAL_S)
+    detail = ("exported %.4f of %.0f requests, world %.4f of %.0f (%+.1f %%); violating "
+              "requests exported %.0f, world %.0f, window allowance %.0f"
+              % (exported_share, requests, world_share, w1_requests - w0_requests,
+                 100.0 * (exported_share / max(world_share, 1e-9) - 1.0), violating,
+                 world_violating, smear))
+    checks.check("closed loop: the world violated the SLO (the comparison means something)",
+                 world_share > 0.05, detail)
+    # never more than 10 % under the world (that would hide violations)
+    checks.check("closed loop: exported violating share not under the world's by > 10 %",
+                 exported_share >= 0.9 * world_share, detail)
+    checks.check("closed loop: exported violating requests within 10 % of the world's, "
+                 "plus one metrics window after each violating stretch",
+                 violating <= 1.1 * world_violating + smear, detail)
 
 
 def scenario_prometheus_faults(checks, env):
@@ -767,6 +853,15 @@ def scenario_events_and_patch_shape(checks, env):
                  and (event.get("regarding") or {}).get("name") == "idle"
                  and note.startswith("%d\u2192%d" % (IDLE_START_REPLICAS, patched_replicas(sent[0])))
                  if sent else False, note)
+    # the note names the reason and the mechanism that bound the count, as
+    # the tick's log line does
+    ticks = tick_lines(controller, "shop/idle")
+    bound = ticks[0].get("bound") if ticks else None
+    checks.check("the tick's log line names the mechanism that bound the count",
+                 bound in BOUNDS, "bound %r" % bound)
+    checks.check("the Event's note names the reason and that mechanism",
+                 bool(ticks) and note.endswith(": %s, bound by %s" % (ticks[0].get("reason"), bound)),
+                 note)
     uid = env.kube.get("/apis/apps/v1/namespaces/shop/deployments/idle")["metadata"]["uid"]
     checks.check("the Event's regarding.uid is the Deployment's",
                  ((event or {}).get("regarding") or {}).get("uid") == uid,

@@ -2,6 +2,7 @@
  * The controller's counters (controller/metrics.c): what the tick records
  * through cps_metrics_record_*() is what /metrics shows.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,8 +60,91 @@ static void test_recorded_counters(void)
     free(text);
 }
 
+/* The text of one per-target sample of target shop/web. */
+static void sample(char *buf, size_t size, const char *metric, const char *value)
+{
+    snprintf(buf, size, "%s{namespace=\"shop\",name=\"web\"} %s\n", metric, value);
+}
+
+static void assert_sample(const char *text, const char *metric, const char *value)
+{
+    char want[256];
+    sample(want, sizeof want, metric, value);
+    ASSERT_CONTAINS(text, want);
+}
+
+/* A decision on the forecast with these SLO budget figures. */
+static void forecast_decision(struct cps_target_runtime *rt, double requests, int violating,
+                              double spent, double burn, double adjust)
+{
+    memset(&rt->decision, 0, sizeof rt->decision);
+    rt->decision.basis = CPS_BASIS_FORECAST;
+    rt->decision.tick_requests = requests;
+    rt->decision.tick_violating = violating;
+    rt->decision.budget_spent = spent;
+    rt->decision.burn_rate = burn;
+    rt->decision.headroom_adjust = adjust;
+}
+
+/* The SLO budget families: the configured budget always; the counters and
+ * the budget's gauges from the first decision on the forecast; decisions on
+ * missing data count nothing; a take-back (-1) undoes its +1. */
+static void test_slo_budget_metrics(void)
+{
+    struct cps_controller ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct cps_target_runtime rt;
+    memset(&rt, 0, sizeof rt);
+    rt.target.namespace = "shop";
+    rt.target.name = "web";
+    rt.target.slo_violation_budget = 0.01;
+    ctl.targets = &rt;
+    ctl.n_targets = 1;
+
+    size_t len = 0;
+    char *text = cps_metrics_render(&ctl, &len);
+    ASSERT_TRUE(text != NULL);
+    if (!text)
+        return;
+    assert_sample(text, "cpscale_slo_violation_budget_ratio", "0.01");
+    ASSERT_CONTAINS(text, "# TYPE cpscale_slo_requests_total counter\n");
+    ASSERT_CONTAINS(text, "# TYPE cpscale_slo_violating_requests_total counter\n");
+    ASSERT_CONTAINS(text, "# TYPE cpscale_slo_burn_rate gauge\n");
+    ASSERT_CONTAINS(text, "# HELP cpscale_policy_headroom_adjust ");
+    ASSERT_TRUE(strstr(text, "cpscale_slo_requests_total{") == NULL); /* nothing decided yet */
+    ASSERT_TRUE(strstr(text, "cpscale_slo_budget_spent_ratio{") == NULL);
+    free(text);
+
+    forecast_decision(&rt, 600, 0, 0.25, 0.5, -0.75); /* 10 qps for 60 s, within the SLO */
+    cps_metrics_count_slo(&rt, 1);
+    forecast_decision(&rt, 300, 1, 0.5, 2, 1.25); /* 5 qps for 60 s, over it */
+    cps_metrics_count_slo(&rt, 1);
+    forecast_decision(&rt, 1000, 1, 9, 9, 9); /* on missing data: nothing */
+    rt.decision.basis = CPS_BASIS_MISSING;
+    cps_metrics_count_slo(&rt, 1);
+    forecast_decision(&rt, 1000, 1, 9, 9, 9); /* still learning capacity: nothing */
+    rt.decision.basis = CPS_BASIS_LEARNING;
+    cps_metrics_count_slo(&rt, 1);
+    forecast_decision(&rt, 50, 1, 0.5, 2, 1.25); /* decided, then taken back (409) */
+    cps_metrics_count_slo(&rt, 1);
+    cps_metrics_count_slo(&rt, -1);
+
+    text = cps_metrics_render(&ctl, &len);
+    ASSERT_TRUE(text != NULL);
+    if (!text)
+        return;
+    assert_sample(text, "cpscale_slo_requests_total", "900");
+    assert_sample(text, "cpscale_slo_violating_requests_total", "300");
+    assert_sample(text, "cpscale_slo_budget_spent_ratio", "0.5");
+    assert_sample(text, "cpscale_slo_burn_rate", "2");
+    assert_sample(text, "cpscale_policy_headroom_adjust", "1.25");
+    assert_sample(text, "cpscale_slo_violation_budget_ratio", "0.01");
+    free(text);
+}
+
 int main(void)
 {
     CPS_RUN(test_recorded_counters);
+    CPS_RUN(test_slo_budget_metrics);
     CPS_TEST_END();
 }
