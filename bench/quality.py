@@ -199,17 +199,71 @@ def print_detail(name, scale, results):
             fmt_opt(p.get("worst_window_violation_pct"), "%.3f"), p["cost_vs_oracle"]))
 
 
-def report(outcomes, verbose, label_width=0):
+def load_known_misses(path):
+    """The runs the rule is known to fail today, and how far each may fail
+    before CI does: {(world label, trace file name, scale, check): bound}.
+    A line is `[world=LABEL] TRACE SCALE slo|cost BOUND`; BOUND is the worst
+    violation % allowed (slo) or the worst cpscale / H(v) allowed (cost).
+    A ratchet: a run not listed must pass, a listed one must not get worse,
+    and a listed one that passes is reported, so the line can go."""
+    misses = {}
+    if not path:
+        return misses
+    with open(path) as handle:
+        for number, line in enumerate(handle, 1):
+            words = line.split("#", 1)[0].split()
+            if not words:
+                continue
+            label = ""
+            if words[0].startswith("world="):  # "_" stands for a space: world=jitter_90s
+                label, words = words[0][len("world="):].replace("_", " "), words[1:]
+            if len(words) != 4 or words[2] not in ("slo", "cost"):
+                raise SystemExit("quality: %s:%d:1: expected [world=LABEL] TRACE SCALE "
+                                 "slo|cost BOUND" % (path, number))
+            try:
+                key = (label, words[0], float(words[1]), words[2])
+                misses[key] = float(words[3])
+            except ValueError:
+                raise SystemExit("quality: %s:%d:1: SCALE and BOUND must be numbers"
+                                 % (path, number))
+    return misses
+
+
+def verdicts(label, name, scale, j, misses):
+    """(passed, known misses within their bound, failed, notes) of one run's
+    two checks against the known-miss list."""
+    passed = known = failed = 0
+    notes = []
+    for check, ok, figure in (("slo", j["slo_ok"], j["viol"]), ("cost", j["cost_ok"], j["vs_h"])):
+        bound = misses.get((label, name, float(scale), check))
+        if ok:
+            passed += 1
+            if bound is not None:
+                notes.append("%s %s x%g: now passes %s; its known-miss line can go"
+                             % (label or "", name, scale, check))
+        elif bound is not None and figure <= bound:
+            known += 1
+            notes.append("%s %s x%g: known %s miss (%.3f, bound %.3f)"
+                         % (label or "", name, scale, check, figure, bound))
+        else:
+            failed += 1
+            if bound is not None:
+                notes.append("%s %s x%g: %s got worse than its known miss (%.3f > %.3f)"
+                             % (label or "", name, scale, check, figure, bound))
+    return passed, known, failed, notes
+
+
+def report(outcomes, verbose, label_width=0, misses=None):
     """Print the detail (verbose) and the summary table of run_all's outcomes;
-    returns (checks passed, checks failed, runs unavailable)."""
+    returns (checks passed, checks failed, runs unavailable, known misses)."""
     if verbose:
         for label, trace, scale, r in outcomes:
             if isinstance(r, dict):
                 print_detail(os.path.basename(trace) + (" " + label if label else ""), scale, r)
         print()
     print(("%-*s " % (label_width, "world") if label_width else "") + HEADER)
-    passed = failed = unavailable = 0
-    ratios = []
+    passed = failed = unavailable = known = 0
+    ratios, notes = [], []
     for label, trace, scale, r in outcomes:
         lead = "%-*s " % (label_width, label[:label_width]) if label_width else ""
         name = os.path.basename(trace)
@@ -224,14 +278,17 @@ def report(outcomes, verbose, label_width=0):
         j = judge(r)
         ratios.append(j["vs_h"])
         print(lead + summary_row(name, scale, j))
-        passed += j["slo_ok"] + j["cost_ok"]
-        failed += (not j["slo_ok"]) + (not j["cost_ok"])
+        p, k, f, n = verdicts(label, name, scale, j, misses or {})
+        passed, known, failed = passed + p, known + k, failed + f
+        notes += n
     if ratios:
         ratios.sort()
         print("cps/H(v): median %.3f, worst %.3f over %d runs (aim 0.70); "
               "* = no HPA run as few violations, H(v) = the fewest-violation HPA run"
               % (ratios[len(ratios) // 2], ratios[-1], len(ratios)))
-    return passed, failed, unavailable
+    for note in notes:
+        print("  " + note.strip())
+    return passed, failed, unavailable, known
 
 
 def self_test():
@@ -262,7 +319,17 @@ def self_test():
         got = (j["h_v"], j["slo_ok"], j["cost_ok"])
         assert got == (h_v, slo_ok, cost_ok), "judge(%s, oracle %s): %s, expected %s" % (
             cps, oracle_cost, got, (h_v, slo_ok, cost_ok))
-    print("quality: self-test: %d cases passed" % len(cases))
+    # the known-miss ratchet, worked by hand: a cost miss at 0.90 against a
+    # bound of 0.92 is known; at 0.93 it fails; a listed check that passes
+    # counts as passed and says its line can go; an unlisted miss fails
+    base = {"slo_ok": True, "cost_ok": False, "viol": 0.5, "vs_h": 0.90}
+    misses = {("", "t.csv", 10.0, "cost"): 0.92, ("", "t.csv", 10.0, "slo"): 1.0}
+    assert verdicts("", "t.csv", 10, base, misses)[:3] == (1, 1, 0)
+    assert verdicts("", "t.csv", 10, dict(base, vs_h=0.93), misses)[:3] == (1, 0, 1)
+    passing = verdicts("", "t.csv", 10, dict(base, cost_ok=True), misses)
+    assert passing[:3] == (2, 0, 0) and any("can go" in n for n in passing[3])
+    assert verdicts("", "u.csv", 10, base, misses)[:3] == (1, 0, 1)
+    print("quality: self-test: %d cases passed" % (len(cases) + 4))
 
 
 def split_extra(argv):
@@ -292,6 +359,8 @@ def main():
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--traces", default=DEFAULT_TRACES_DIR)
+    ap.add_argument("--known-misses", metavar="FILE",
+                    help="runs the rule is known to fail, with bounds (a ratchet)")
     args = ap.parse_args(argv)
     if args.self_test:
         self_test()
@@ -301,9 +370,11 @@ def main():
     started = time.monotonic()
     pairs = parse_specs(args.specs) if args.specs else default_traces(args.traces)
     outcomes = run_all(args.binary, [("", t, s, []) for t, s in pairs], extra, args.jobs)
-    passed, failed, unavailable = report(outcomes, args.verbose)
-    print("quality: %d checks passed, %d failed%s; wall time %.1f s%s" % (
-        passed, failed, ", %d runs unavailable" % unavailable if unavailable else "",
+    passed, failed, unavailable, known = report(outcomes, args.verbose,
+                                                misses=load_known_misses(args.known_misses))
+    print("quality: %d checks passed, %d known misses within their bounds, %d failed%s; "
+          "wall time %.1f s%s" % (
+        passed, known, failed, ", %d runs unavailable" % unavailable if unavailable else "",
         time.monotonic() - started, " (report only)" if args.report_only else ""))
     return 1 if failed and not args.report_only else 0
 
