@@ -6,6 +6,7 @@
 
 #include "config_schema.h"
 #include "decide.h"
+#include "duration.h"
 
 #define SECONDS_PER_DAY 86400.0
 #define SECONDS_PER_HOUR 3600.0
@@ -50,9 +51,14 @@ int cps_report_write_table(FILE *out, const struct cps_sim_report *r)
     const struct cps_sim_variant *v = &r->setup->variant;
     char service[CPS_SERVICE_TEXT_MAX];
     cps_service_times_format(&v->service, service, sizeof service);
-    fprintf(out, "variants: %s service times, capacity drift %g, startup jitter %g s (seed %llu); "
-            "worst window %g h\n\n", service, v->capacity_drift, v->startup_jitter_s,
-            (unsigned long long)v->world_seed, budget_window_s(v) / SECONDS_PER_HOUR);
+    char window[CPS_DURATION_TEXT_MAX];
+    cps_duration_format(window, sizeof window, llround(budget_window_s(v) * 1000.0));
+    if (v->service.kind != CPS_SERVICE_EXPONENTIAL || v->capacity_drift != 0.0 ||
+        v->startup_jitter_s != 0.0)
+        fprintf(out, "variants: %s service times, capacity drift %g, startup jitter %g s "
+                "(seed %llu)\n", service, v->capacity_drift, v->startup_jitter_s,
+                (unsigned long long)v->world_seed);
+    fprintf(out, "worst win %%: the largest violation %% of any rolling %s window\n\n", window);
     fprintf(out, "%-12s %12s %10s %9s %9s %10s %8s %9s %6s %8s %10s\n", "policy", "cost $",
             "$/M req", "viol %", "viol t %", "pod starts", "actions", "avg pods", "peak", "x oracle",
             "worst win %");
