@@ -285,32 +285,6 @@ static void post_event(struct cps_controller *ctl, size_t index, int success, in
         ctl->tick_pending++;
 }
 
-/*
- * The mechanism that bound the count, for the log line and the Event:
- * cps_decision_bound_name() for a decision on the forecast (the policy's
- * mechanism, or "rail"); otherwise there was no forecast to be bound by,
- * so "rail" when a rail set the count, else what the count was based on
- * ("learning", "slo_unreachable", "given", "missing_metrics", "paused").
- */
-static const char *decision_bound(const struct cps_decision *d)
-{
-    switch (d->basis) {
-    case CPS_BASIS_FORECAST:
-        return cps_decision_bound_name(d);
-    case CPS_BASIS_LEARNING:
-        return d->rail_bound ? "rail" : "learning";
-    case CPS_BASIS_SLO_UNREACHABLE:
-        return d->rail_bound ? "rail" : "slo_unreachable";
-    case CPS_BASIS_GIVEN:
-        return d->rail_bound ? "rail" : "given";
-    case CPS_BASIS_MISSING:
-        return "missing_metrics";
-    case CPS_BASIS_PAUSED:
-        return "paused";
-    }
-    return "unknown";
-}
-
 /* Count a failed PATCH under its HTTP code (0: transport). */
 static void count_failure(struct cps_target_runtime *rt, long code)
 {
@@ -429,7 +403,7 @@ static void patch_done_cb(const struct cps_kube_answer *answer, void *user)
     int32_t from = rt->patched_from, to = rt->decision.desired;
     char reason[64]; /* "scale_up, bound by burst_memory" */
     snprintf(reason, sizeof reason, "%s, bound by %s", cps_reason_name(rt->decision.reason),
-             decision_bound(&rt->decision));
+             cps_decision_bound_name(&rt->decision));
     if (answer->status == 200) {
         rt->action = CPS_ACTION_PATCHED;
         rt->write_failures = 0;
@@ -570,7 +544,7 @@ static void log_target(const struct cps_controller *ctl, const struct cps_target
         cps_log_int(&line, "ready", obs->ready_replicas);
         cps_log_int(&line, "desired", rt->decision.desired);
         cps_log_str(&line, "reason", cps_reason_name(rt->decision.reason));
-        cps_log_str(&line, "bound", decision_bound(&rt->decision));
+        cps_log_str(&line, "bound", cps_decision_bound_name(&rt->decision));
         cps_log_num(&line, "qps", (obs->missing & CPS_METRIC_BIT(CPS_METRIC_QPS)) ? NAN : obs->qps);
         cps_log_num(&line, "p95_ms", (obs->missing & CPS_METRIC_BIT(CPS_METRIC_P95)) ? NAN : obs->p95_ms);
         cps_log_num(&line, "cost_per_million", rt->cost_per_million);

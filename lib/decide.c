@@ -76,9 +76,27 @@ const char *cps_bound_name(enum cps_bound bound)
     return bound_names[bound];
 }
 
+/*
+ * See decide.h. A decision not on the forecast had no forecast to be bound
+ * by: "rail" when a rail set the count, else what the count was based on.
+ */
 const char *cps_decision_bound_name(const struct cps_decision *d)
 {
-    return d->rail_bound ? "rail" : cps_bound_name(d->bound);
+    switch (d->basis) {
+    case CPS_BASIS_FORECAST:
+        return d->rail_bound ? "rail" : cps_bound_name(d->bound);
+    case CPS_BASIS_LEARNING:
+        return d->rail_bound ? "rail" : "learning";
+    case CPS_BASIS_SLO_UNREACHABLE:
+        return d->rail_bound ? "rail" : "slo_unreachable";
+    case CPS_BASIS_GIVEN:
+        return d->rail_bound ? "rail" : "given";
+    case CPS_BASIS_MISSING:
+        return "missing_metrics";
+    case CPS_BASIS_PAUSED:
+        return "paused";
+    }
+    return "unknown";
 }
 
 const char *cps_reason_name(enum cps_reason reason)

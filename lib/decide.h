@@ -155,7 +155,9 @@ struct cps_decision {
 };
 
 /* The mechanism that bound the count: "rail" when a rail did, else the
- * policy's (cps_bound_name). For the log line, the Event and JSON. */
+ * policy's (cps_bound_name); for a decision not on the forecast, what it
+ * was based on ("learning", "slo_unreachable", "given", "missing_metrics",
+ * "paused"). For the log line, the Event and JSON. */
 const char *cps_decision_bound_name(const struct cps_decision *decision);
 
 /* The decision's detail as one line of text (e.g. for logs and JSON). */

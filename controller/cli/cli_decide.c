@@ -289,6 +289,7 @@ static int decide_json(const char *source, const char *text, size_t len,
     char detail[512];
     cps_decision_describe(&d, detail, sizeof detail);
     json_object_set_new(out, "detail", json_string(detail));
+    json_object_set_new(out, "bound", json_string(cps_decision_bound_name(&d)));
     json_object_set_new(out, "current", json_integer(obs.replicas));
     json_object_set_new(out, "recommendation", json_integer(d.recommendation));
     if (isfinite(d.forecast_qps) && d.forecast_qps > 0)

@@ -300,6 +300,28 @@ static void test_decide_reports_budget(void)
     free(h);
 }
 
+/* The mechanism named for decisions not on the forecast, and for a rail. */
+static void test_bound_names(void)
+{
+    struct cps_decision d;
+    memset(&d, 0, sizeof d);
+    d.basis = CPS_BASIS_FORECAST;
+    d.bound = CPS_BOUND_BURST;
+    ASSERT_STR_EQ(cps_decision_bound_name(&d), "burst_memory");
+    d.rail_bound = 1;
+    ASSERT_STR_EQ(cps_decision_bound_name(&d), "rail");
+    d.basis = CPS_BASIS_MISSING;
+    ASSERT_STR_EQ(cps_decision_bound_name(&d), "missing_metrics");
+    d.basis = CPS_BASIS_PAUSED;
+    ASSERT_STR_EQ(cps_decision_bound_name(&d), "paused");
+    d.basis = CPS_BASIS_LEARNING;
+    d.rail_bound = 0;
+    ASSERT_STR_EQ(cps_decision_bound_name(&d), "learning");
+    d.basis = CPS_BASIS_FORECAST;
+    d.bound = CPS_BOUND_FEEDBACK;
+    ASSERT_STR_EQ(cps_decision_bound_name(&d), "budget_feedback");
+}
+
 /* Ten thousand targets' worth of policy state must stay small. */
 static void test_state_size(void)
 {
@@ -319,6 +341,7 @@ int main(void)
     CPS_RUN(test_burst_daily_rush);
     CPS_RUN(test_decide_prescales_for_burst);
     CPS_RUN(test_decide_reports_budget);
+    CPS_RUN(test_bound_names);
     CPS_RUN(test_state_size);
     CPS_TEST_END();
 }
