@@ -111,6 +111,7 @@ static int init_variant(struct cps_sim *sim)
     sim->latency_variant = v->service.kind != CPS_SERVICE_EXPONENTIAL || v->capacity_drift > 0.0;
     sim->mu_varies = v->capacity_drift > 0.0;
     sim->jitter_s = round_seconds(v->startup_jitter_s);
+    sim->variants = sim->latency_variant || sim->jitter_s;
     if (sim->latency_variant) {
         sim->table.linear_step = sim->variant.lambda_max_1;
         for (int32_t c = 1; c <= sim->table.max_c; c++)
@@ -219,6 +220,7 @@ fail:
 int cps_sim_set_steps(struct cps_sim *sim, FILE *out, int64_t every_seconds)
 {
     sim->steps_out = out;
+    sim->extras = 1;
     sim->steps_every = every_seconds > 0 ? every_seconds : 1;
     if (fputs("policy,t,seconds,qps,replicas,ready,desired,p95_ms,violating,"
               "violating_requests,cost_usd\n",
@@ -241,6 +243,7 @@ int cps_sim_set_observer(struct cps_sim *sim, size_t policy_index,
     sim->observed = &sim->runs[run];
     sim->observer_cb = second_cb;
     sim->observer_ctx = ctx;
+    sim->extras = 1;
     return 0;
 }
 
@@ -773,14 +776,14 @@ PER_SECOND int simulate_second(struct cps_sim *sim, double lambda, double price,
     }
     if (price != sim->first_price)
         sim->prices_vary = 1;
-    if (sim->oracle.active && (sim->prices_vary || k == 0) && oracle_note_price(sim, k, price) < 0)
+    if ((sim->prices_vary || k == 0) && sim->oracle.active && oracle_note_price(sim, k, price) < 0)
         return cps_err_set(err, "sim", 0, 0, "out of memory");
     int deciding = k == sim->next_decision; /* k % interval == 0, without dividing */
     if (deciding)
         sim->next_decision += sim->interval_s;
     size_t next = (size_t)(k + 1) & sim->ring_mask;
     size_t bucket = sim->plot_max ? cps_world_plot_bucket(sim) : 0;
-    int extras = sim->steps_out || sim->observed || sim->plot_max;
+    int extras = sim->extras;
     for (size_t i = 0; i < sim->n_runs; i++) {
         struct policy_run *run = &sim->runs[i];
         if (run->cohort_count && !(variants && sim->jitter_s))
@@ -834,10 +837,9 @@ PER_SECOND int simulate_second(struct cps_sim *sim, double lambda, double price,
 int cps_sim_feed(struct cps_sim *sim, double lambda, double price, int64_t seconds,
                  struct cps_err *err)
 {
-    int variants = sim->latency_variant || sim->jitter_s;
     for (int64_t s = 0; s < seconds; s++)
-        if ((variants ? simulate_second(sim, lambda, price, err, 1)
-                      : simulate_second(sim, lambda, price, err, 0)) < 0)
+        if ((sim->variants ? simulate_second(sim, lambda, price, err, 1)
+                           : simulate_second(sim, lambda, price, err, 0)) < 0)
             return -1;
     return 0;
 }

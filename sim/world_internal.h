@@ -144,9 +144,11 @@ struct cps_sim {
     /* world variants (docs/model.md §10): mu_now is μ(k), μ in the default world */
     struct cps_variant_state variant;
     int latency_variant, mu_varies;
+    int variants; /* any variant on: the per-second path with variants */
     int64_t jitter_s;
     struct cps_budget budget;
     int64_t next_hour; /* the second that closes the next budget bucket */
+    int extras; /* --steps, an observer or --plot: policy_extras runs */
     FILE *steps_out;
     int64_t steps_every;
     /* cps_sim_set_observer: one policy's pods, second by second */
