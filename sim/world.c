@@ -170,6 +170,8 @@ struct cps_sim *cps_sim_new(const struct cps_sim_setup *setup, struct cps_err *e
             sim->oracle.idle = malloc(sizeof *sim->oracle.idle * ((size_t)setup->max_replicas + 1));
             if (!sim->oracle.idle)
                 goto oom;
+            for (size_t m = 0; m < PODS_MEMO_SLOTS; m++)
+                sim->oracle.memo[m].load = NAN;
             continue;
         }
         struct policy_run *run = &sim->runs[sim->n_runs++];
@@ -644,21 +646,33 @@ PER_SECOND void oracle_levels_wake(struct cps_sim *sim, int32_t n, int64_t last,
     o->cost = cost;
 }
 
+/*
+ * cps_lambda_table_pods_for(load, min, max) through a small memo: a
+ * trace's rates repeat (whole requests times the scale), and the answer
+ * depends on the load alone. Slots hash the load's bits; keys start NaN,
+ * equal to nothing.
+ */
+PER_SECOND int32_t oracle_pods_for(struct cps_sim *sim, double load)
+{
+    uint64_t bits;
+    memcpy(&bits, &load, sizeof bits);
+    size_t slot = (size_t)((bits * 0x9E3779B97F4A7C15ULL) >> (64 - PODS_MEMO_BITS));
+    struct pods_memo *m = &sim->oracle.memo[slot];
+    if (m->load == load)
+        return m->c;
+    m->load = load;
+    m->c = cps_lambda_table_pods_for(&sim->table, load, sim->setup.min_replicas,
+                                     sim->setup.max_replicas);
+    return m->c;
+}
+
 /* Second k of the oracle: λ is the rate, load the rate against the
  * capacity table (λ itself but under drift, §10). */
 PER_SECOND void oracle_second(struct cps_sim *sim, int64_t k, double lambda, double load,
                               double price, const int variants)
 {
     struct oracle_run *o = &sim->oracle;
-    int32_t c;
-    if (load == o->cache_lambda && k > 0) {
-        c = o->cache_c;
-    } else {
-        c = cps_lambda_table_pods_for(&sim->table, load, sim->setup.min_replicas,
-                                      sim->setup.max_replicas);
-        o->cache_lambda = load;
-        o->cache_c = c;
-    }
+    int32_t c = oracle_pods_for(sim, load);
     if (k == 0) {
         /* levels 1..c busy now, the rest never yet */
         o->n_idle = 0;

@@ -101,6 +101,14 @@ struct idle_run {
     int64_t last; /* the levels' last busy second, -1 never busy */
 };
 
+/* A remembered c* for a load. */
+#define PODS_MEMO_BITS 8
+#define PODS_MEMO_SLOTS (1u << PODS_MEMO_BITS)
+struct pods_memo {
+    double load;
+    int32_t c;
+};
+
 struct oracle_run {
     int active;
     size_t index; /* in setup->policies */
@@ -115,8 +123,7 @@ struct oracle_run {
     /* price timeline, only when prices vary */
     struct price_run *prices;
     size_t n_prices, price_capacity;
-    double cache_lambda;
-    int32_t cache_c;
+    struct pods_memo memo[PODS_MEMO_SLOTS]; /* load -> c*, see oracle_pods_for */
     struct plot_track plot;
     uint64_t jitter_stream;
 };
