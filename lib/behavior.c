@@ -245,9 +245,12 @@ int32_t cps_history_change_since(const struct cps_history *history, int64_t now_
     int64_t sum = 0;
     if (!history)
         return 0;
+    /* the ring in order, stepping the slot instead of dividing per entry */
+    size_t slot = history->event_start;
     for (size_t i = 0; i < history->event_count; i++) {
-        const struct cps_scale_event *event =
-            &history->events[(history->event_start + i) % history->event_capacity];
+        const struct cps_scale_event *event = &history->events[slot];
+        if (++slot == history->event_capacity)
+            slot = 0;
         if (event->t_ms > cutoff)
             sum += event->change;
     }
@@ -366,9 +369,11 @@ static int32_t stabilize(const struct cps_behavior *behavior, struct cps_history
             now_ms, (int64_t)behavior->scale_up.stabilization_window_seconds * CPS_MS_PER_SECOND);
         int64_t down_cutoff = cutoff_ms(
             now_ms, (int64_t)behavior->scale_down.stabilization_window_seconds * CPS_MS_PER_SECOND);
+        size_t slot = history->rec_start;
         for (size_t i = 0; i < history->rec_count; i++) {
-            const struct cps_timed_recommendation *rec =
-                &history->recommendations[(history->rec_start + i) % history->rec_capacity];
+            const struct cps_timed_recommendation *rec = &history->recommendations[slot];
+            if (++slot == history->rec_capacity)
+                slot = 0;
             if (rec->t_ms > up_cutoff)
                 up = min_i32(up, rec->replicas);
             if (rec->t_ms > down_cutoff)

@@ -41,8 +41,8 @@ static size_t pow2_at_least(size_t n)
 static void policy_run_release(struct policy_run *run)
 {
     free(run->cohorts);
-    free(run->cum_p95);
-    free(run->cum_cpu);
+    free(run->p95.cum);
+    free(run->cpu.cum);
     cps_history_free(run->history);
     free(run->policy_state);
     free(run->plot.ready_sum);
@@ -56,7 +56,7 @@ void cps_sim_free(struct cps_sim *sim)
         return;
     for (size_t i = 0; i < sim->n_runs; i++)
         policy_run_release(&sim->runs[i]);
-    free(sim->oracle.last_busy);
+    free(sim->oracle.idle);
     free(sim->oracle.plot.ready_sum);
     free(sim->oracle.plot.violating);
     free(sim->oracle.plot.cost_end);
@@ -111,6 +111,7 @@ static int init_variant(struct cps_sim *sim)
     sim->latency_variant = v->service.kind != CPS_SERVICE_EXPONENTIAL || v->capacity_drift > 0.0;
     sim->mu_varies = v->capacity_drift > 0.0;
     sim->jitter_s = round_seconds(v->startup_jitter_s);
+    sim->variants = sim->latency_variant || sim->jitter_s;
     if (sim->latency_variant) {
         sim->table.linear_step = sim->variant.lambda_max_1;
         for (int32_t c = 1; c <= sim->table.max_c; c++)
@@ -166,18 +167,20 @@ struct cps_sim *cps_sim_new(const struct cps_sim_setup *setup, struct cps_err *e
             }
             sim->oracle.active = 1;
             sim->oracle.index = i;
-            sim->oracle.last_busy = malloc(sizeof(int64_t) * ((size_t)setup->max_replicas + 1));
-            if (!sim->oracle.last_busy)
+            sim->oracle.idle = malloc(sizeof *sim->oracle.idle * ((size_t)setup->max_replicas + 1));
+            if (!sim->oracle.idle)
                 goto oom;
+            for (size_t m = 0; m < PODS_MEMO_SLOTS; m++)
+                sim->oracle.memo[m].load = NAN;
             continue;
         }
         struct policy_run *run = &sim->runs[sim->n_runs++];
         run->spec = *spec;
         run->cohort_capacity = cohort_capacity;
         run->cohorts = calloc(cohort_capacity, sizeof *run->cohorts);
-        run->cum_p95 = calloc(ring, sizeof(double));
-        run->cum_cpu = calloc(ring, sizeof(double));
-        if (!run->cohorts || !run->cum_p95 || !run->cum_cpu)
+        run->p95.cum = calloc(ring, sizeof(double));
+        run->cpu.cum = calloc(ring, sizeof(double));
+        if (!run->cohorts || !run->p95.cum || !run->cpu.cum)
             goto oom;
         run->cache_lambda = -1.0;
         run->cache_c = -1;
@@ -219,6 +222,7 @@ fail:
 int cps_sim_set_steps(struct cps_sim *sim, FILE *out, int64_t every_seconds)
 {
     sim->steps_out = out;
+    sim->extras = 1;
     sim->steps_every = every_seconds > 0 ? every_seconds : 1;
     if (fputs("policy,t,seconds,qps,replicas,ready,desired,p95_ms,violating,"
               "violating_requests,cost_usd\n",
@@ -241,6 +245,7 @@ int cps_sim_set_observer(struct cps_sim *sim, size_t policy_index,
     sim->observed = &sim->runs[run];
     sim->observer_cb = second_cb;
     sim->observer_ctx = ctx;
+    sim->extras = 1;
     return 0;
 }
 
@@ -389,14 +394,14 @@ PER_SECOND void second_metrics(struct cps_sim *sim, struct policy_run *run, doub
         } else {
             p95 = cps_queue_p95_ms(&sim->model, lambda, c);
         }
-        run->cache_p95 = p95 < cap ? p95 : cap;
+        run->p95.now = p95 < cap ? p95 : cap;
     }
     if (run->needs_cpu) {
         if (c <= 0)
-            run->cache_cpu = 1.0;
+            run->cpu.now = 1.0;
         else {
             double busy = lambda * run->inv_capacity;
-            run->cache_cpu = busy < 1.0 ? busy : 1.0;
+            run->cpu.now = busy < 1.0 ? busy : 1.0;
         }
     }
 }
@@ -419,8 +424,8 @@ static void observe(struct cps_sim *sim, struct policy_run *run, int64_t k, doub
         size_t ia = (size_t)a & sim->ring_mask, ib = (size_t)b & sim->ring_mask;
         double n = (double)(b - a);
         obs->qps = (sim->cum_lambda[ib] - sim->cum_lambda[ia]) / n;
-        obs->p95_ms = (run->cum_p95[ib] - run->cum_p95[ia]) / n;
-        obs->cpu_utilization = (run->cum_cpu[ib] - run->cum_cpu[ia]) / n;
+        obs->p95_ms = (run->p95.cum[ib] - run->p95.cum[ia]) / n;
+        obs->cpu_utilization = (run->cpu.cum[ib] - run->cpu.cum[ia]) / n;
         /* rounding in the prefix sums must not make a mean negative */
         if (obs->qps < 0.0)
             obs->qps = 0.0;
@@ -549,44 +554,116 @@ static int oracle_note_price(struct cps_sim *sim, int64_t k, double price)
     return 0;
 }
 
+/* price_sum, with the default world's constant price worked out in place:
+ * the oracle asks for it for every run of levels that wakes. */
+PER_SECOND double price_over(const struct cps_sim *sim, int64_t a, int64_t b)
+{
+    if (sim->prices_vary)
+        return price_sum(sim, a, b);
+    return b <= a ? 0.0 : sim->first_price * (double)(b - a);
+}
+
 /*
- * Level j becomes busy at second k after being idle since last_busy: price
- * the gap (keep the pod, or delete and recreate it `startup` before k), or
- * its first creation when it was never busy.
+ * A level idle since `last` (-1: never busy) becomes busy at second k, its
+ * startup drawn with --startup-jitter: price the gap (keep the pod, or
+ * delete and recreate it `startup` before k), or its first creation.
  */
-PER_SECOND void oracle_level_wakes(struct cps_sim *sim, int32_t j, int64_t k, const int variants)
+static void oracle_level_wakes_jittered(struct cps_sim *sim, int64_t last, int64_t k)
 {
     struct oracle_run *o = &sim->oracle;
-    int64_t last = o->last_busy[j];
     int64_t startup = sim->startup_s;
     if (last < 0) {
-        if (variants && sim->jitter_s) /* this creation's startup + U (§10) */
-            startup += cps_variant_jitter(&o->jitter_stream, sim->jitter_s);
-        o->pod_seconds += (double)startup;
-        o->cost += price_sum(sim, k - startup, k);
+        startup += cps_variant_jitter(&o->jitter_stream, sim->jitter_s); /* startup + U (§10) */
+        o->pod_seconds += startup;
+        o->cost += price_over(sim, k - startup, k);
         o->starts++;
         return;
     }
     int64_t gap = k - last - 1;
     if (gap <= 0)
         return;
-    if (variants && sim->jitter_s)
-        startup += cps_variant_jitter(&o->jitter_stream, sim->jitter_s);
-    double keep = price_sum(sim, last + 1, k);
-    if (gap <= startup) {
-        o->pod_seconds += (double)gap;
-        o->cost += keep;
-        return;
-    }
-    double recreate = price_sum(sim, k - startup, k);
-    if (recreate < keep) {
-        o->pod_seconds += (double)startup;
+    startup += cps_variant_jitter(&o->jitter_stream, sim->jitter_s);
+    double keep = price_over(sim, last + 1, k);
+    double recreate = gap <= startup ? keep : price_over(sim, k - startup, k);
+    if (gap > startup && recreate < keep) {
+        o->pod_seconds += startup;
         o->cost += recreate;
         o->starts++;
     } else {
-        o->pod_seconds += (double)gap;
+        o->pod_seconds += gap;
         o->cost += keep;
     }
+}
+
+/*
+ * `n` levels idle since `last` (-1: never busy) become busy at second k,
+ * each priced as oracle_level_wakes_jittered prices one. Without jitter
+ * they share one startup, so one gap and one price: that is worked out
+ * once, and the cost still takes one addition per level, in level order,
+ * so that it rounds as the level-by-level sum does.
+ */
+PER_SECOND void oracle_levels_wake(struct cps_sim *sim, int32_t n, int64_t last, int64_t k,
+                                   const int variants)
+{
+    struct oracle_run *o = &sim->oracle;
+    if (variants && sim->jitter_s) {
+        for (int32_t i = 0; i < n; i++)
+            oracle_level_wakes_jittered(sim, last, k);
+        return;
+    }
+    int64_t startup = sim->startup_s, seconds = startup, starts = 1;
+    double price;
+    if (last < 0) {
+        price = price_over(sim, k - startup, k);
+    } else {
+        int64_t gap = k - last - 1;
+        if (gap <= 0)
+            return;
+        price = price_over(sim, last + 1, k);
+        seconds = gap;
+        starts = 0;
+        if (gap > startup) {
+            double recreate = price_over(sim, k - startup, k);
+            if (recreate < price) {
+                price = recreate;
+                seconds = startup;
+                starts = 1;
+            }
+        }
+    }
+    o->pod_seconds += seconds * n;
+    o->starts += starts * n;
+    double cost = o->cost;
+    int32_t i = n;
+    for (; i >= 4; i -= 4) { /* unrolled, the additions still one by one */
+        cost += price;
+        cost += price;
+        cost += price;
+        cost += price;
+    }
+    for (; i > 0; i--)
+        cost += price;
+    o->cost = cost;
+}
+
+/*
+ * cps_lambda_table_pods_for(load, min, max) through a small memo: a
+ * trace's rates repeat (whole requests times the scale), and the answer
+ * depends on the load alone. Slots hash the load's bits; keys start NaN,
+ * equal to nothing.
+ */
+PER_SECOND int32_t oracle_pods_for(struct cps_sim *sim, double load)
+{
+    uint64_t bits;
+    memcpy(&bits, &load, sizeof bits);
+    size_t slot = (size_t)((bits * 0x9E3779B97F4A7C15ULL) >> (64 - PODS_MEMO_BITS));
+    struct pods_memo *m = &sim->oracle.memo[slot];
+    if (m->load == load)
+        return m->c;
+    m->load = load;
+    m->c = cps_lambda_table_pods_for(&sim->table, load, sim->setup.min_replicas,
+                                     sim->setup.max_replicas);
+    return m->c;
 }
 
 /* Second k of the oracle: λ is the rate, load the rate against the
@@ -595,34 +672,32 @@ PER_SECOND void oracle_second(struct cps_sim *sim, int64_t k, double lambda, dou
                               double price, const int variants)
 {
     struct oracle_run *o = &sim->oracle;
-    int32_t c;
-    if (load == o->cache_lambda && k > 0) {
-        c = o->cache_c;
-    } else {
-        c = cps_lambda_table_pods_for(&sim->table, load, sim->setup.min_replicas,
-                                      sim->setup.max_replicas);
-        o->cache_lambda = load;
-        o->cache_c = c;
-    }
+    int32_t c = oracle_pods_for(sim, load);
     if (k == 0) {
-        for (int32_t j = 0; j <= sim->setup.max_replicas; j++)
-            o->last_busy[j] = -1;
-        for (int32_t j = 1; j <= c; j++)
-            o->last_busy[j] = 0;
-        o->current = c;
+        /* levels 1..c busy now, the rest never yet */
+        o->n_idle = 0;
+        if (c < sim->setup.max_replicas)
+            o->idle[o->n_idle++] = (struct idle_run){sim->setup.max_replicas, -1};
     } else if (c > o->current) {
         o->actions++;
-        for (int32_t j = o->current + 1; j <= c; j++)
-            oracle_level_wakes(sim, j, k, variants);
+        /* wake levels current+1..c, a run of the idle stack at a time */
+        for (int32_t level = o->current; level < c;) {
+            struct idle_run *run = &o->idle[o->n_idle - 1];
+            int32_t top = run->top < c ? run->top : c;
+            oracle_levels_wake(sim, top - level, run->last, k, variants);
+            if (top == run->top)
+                o->n_idle--;
+            level = top;
+        }
     } else if (c < o->current) {
         o->actions++;
-        for (int32_t j = c + 1; j <= o->current; j++)
-            o->last_busy[j] = k - 1;
+        /* levels c+1..current were busy up to k-1 */
+        o->idle[o->n_idle++] = (struct idle_run){o->current, k - 1};
     }
     o->current = c;
     if (c > o->peak)
         o->peak = c;
-    o->pod_seconds += (double)c;
+    o->pod_seconds += c;
     o->cost += (double)c * price;
     if (lambda > 0.0 && load > sim->table.lambda_max[c]) {
         o->violating_seconds++;
@@ -644,6 +719,43 @@ static int flush_steps(struct cps_sim *sim, struct policy_run *run)
                      (long long)s->violating, s->violating_requests, s->cost / SECONDS_PER_HOUR);
     memset(s, 0, sizeof *s);
     return rc < 0 ? -1 : 0;
+}
+
+/*
+ * What a policy's second k adds to --steps, the observer and --plot, apart
+ * from the per-second loop, which runs without them: `violating` and
+ * `cost` are that second's. Returns 0, or -1 with err when --steps fails.
+ */
+static int policy_extras(struct cps_sim *sim, struct policy_run *run, int64_t k, double lambda,
+                         double price, int violating, double cost, size_t bucket,
+                         struct cps_err *err)
+{
+    int32_t c = run->ready;
+    if (sim->steps_out) {
+        struct steps_accumulator *s = &run->steps;
+        if (s->seconds == 0) {
+            s->start = k;
+            s->replicas = run->total;
+            s->ready = run->ready;
+            s->desired = run->desired;
+        }
+        s->seconds++;
+        s->lambda_sum += lambda;
+        s->p95_sum += world_p95_ms(sim, lambda, c, sim->variant.mu_now);
+        s->violating += violating;
+        s->violating_requests += violating ? lambda : 0.0;
+        s->cost += cost;
+        if (s->seconds == sim->steps_every && flush_steps(sim, run) < 0)
+            return cps_err_set(err, "--steps", 0, 0, "write failed: %s", strerror(errno));
+    }
+    if (run == sim->observed)
+        sim->observer_cb(sim->observer_ctx, k, lambda, c, price);
+    if (sim->plot_max) {
+        run->plot.ready_sum[bucket] += c;
+        run->plot.violating[bucket] += violating;
+        run->plot.cost_end[bucket] = run->cost / SECONDS_PER_HOUR;
+    }
+    return 0;
 }
 
 /* Each policy's violating requests so far, in setup order (the budget's tracks). */
@@ -678,11 +790,14 @@ PER_SECOND int simulate_second(struct cps_sim *sim, double lambda, double price,
     }
     if (price != sim->first_price)
         sim->prices_vary = 1;
-    if (sim->oracle.active && (sim->prices_vary || k == 0) && oracle_note_price(sim, k, price) < 0)
+    if ((sim->prices_vary || k == 0) && sim->oracle.active && oracle_note_price(sim, k, price) < 0)
         return cps_err_set(err, "sim", 0, 0, "out of memory");
-    int deciding = k % sim->interval_s == 0;
-    size_t slot = (size_t)k & sim->ring_mask, next = (size_t)(k + 1) & sim->ring_mask;
+    int deciding = k == sim->next_decision; /* k % interval == 0, without dividing */
+    if (deciding)
+        sim->next_decision += sim->interval_s;
+    size_t next = (size_t)(k + 1) & sim->ring_mask;
     size_t bucket = sim->plot_max ? cps_world_plot_bucket(sim) : 0;
+    int extras = sim->extras;
     for (size_t i = 0; i < sim->n_runs; i++) {
         struct policy_run *run = &sim->runs[i];
         if (run->cohort_count && !(variants && sim->jitter_s))
@@ -695,12 +810,11 @@ PER_SECOND int simulate_second(struct cps_sim *sim, double lambda, double price,
         if (variants && sim->mu_varies)
             run->cache_c = -1; /* μ(k) moved: recompute */
         second_metrics(sim, run, lambda, c, variants);
-        run->cum_p95[slot] = run->run_p95;
-        run->cum_cpu[slot] = run->run_cpu;
-        run->run_p95 += run->cache_p95;
-        run->run_cpu += run->cache_cpu;
-        run->cum_p95[next] = run->run_p95;
-        run->cum_cpu[next] = run->run_cpu;
+        /* the prefix sums up to second k+1 (entry 0 is the calloc's 0) */
+        run->p95.sum += run->p95.now;
+        run->cpu.sum += run->cpu.now;
+        run->p95.cum[next] = run->p95.sum;
+        run->cpu.cum[next] = run->cpu.sum;
         run->pod_seconds += run->total;
         double cost = (double)run->total * price;
         run->cost += cost;
@@ -711,32 +825,9 @@ PER_SECOND int simulate_second(struct cps_sim *sim, double lambda, double price,
             run->violating_seconds++;
             run->requests_violating += lambda;
         }
-        if (sim->steps_out) {
-            struct steps_accumulator *s = &run->steps;
-            if (s->seconds == 0) {
-                s->start = k;
-                s->replicas = run->total;
-                s->ready = run->ready;
-                s->desired = run->desired;
-            }
-            s->seconds++;
-            s->lambda_sum += lambda;
-            s->p95_sum += world_p95_ms(sim, lambda, c, sim->variant.mu_now);
-            s->violating += violating;
-            s->violating_requests += violating ? lambda : 0.0;
-            s->cost += cost;
-            if (s->seconds == sim->steps_every && flush_steps(sim, run) < 0)
-                return cps_err_set(err, "--steps", 0, 0, "write failed: %s", strerror(errno));
-        }
-        if (run == sim->observed)
-            sim->observer_cb(sim->observer_ctx, k, lambda, c, price);
-        if (sim->plot_max) {
-            run->plot.ready_sum[bucket] += c;
-            run->plot.violating[bucket] += violating;
-            run->plot.cost_end[bucket] = run->cost / SECONDS_PER_HOUR;
-        }
+        if (extras && policy_extras(sim, run, k, lambda, price, violating, cost, bucket, err) < 0)
+            return -1;
     }
-    sim->cum_lambda[slot] = sim->run_lambda;
     sim->run_lambda += lambda;
     sim->cum_lambda[next] = sim->run_lambda;
     if (sim->plot_max)
@@ -760,10 +851,9 @@ PER_SECOND int simulate_second(struct cps_sim *sim, double lambda, double price,
 int cps_sim_feed(struct cps_sim *sim, double lambda, double price, int64_t seconds,
                  struct cps_err *err)
 {
-    int variants = sim->latency_variant || sim->jitter_s;
     for (int64_t s = 0; s < seconds; s++)
-        if ((variants ? simulate_second(sim, lambda, price, err, 1)
-                      : simulate_second(sim, lambda, price, err, 0)) < 0)
+        if ((sim->variants ? simulate_second(sim, lambda, price, err, 1)
+                           : simulate_second(sim, lambda, price, err, 0)) < 0)
             return -1;
     return 0;
 }
@@ -805,7 +895,7 @@ int cps_sim_finish(struct cps_sim *sim, struct cps_sim_result *results, struct c
         const struct cps_sim_policy_spec *spec = &sim->setup.policies[i];
         if (spec->kind == CPS_SIM_POLICY_ORACLE) {
             struct oracle_run *o = &sim->oracle;
-            fill_result(sim, &results[i], spec->name, o->pod_seconds, o->cost,
+            fill_result(sim, &results[i], spec->name, (double)o->pod_seconds, o->cost,
                         o->violating_requests, o->violating_seconds, o->starts, o->actions,
                         o->peak);
             continue;
@@ -813,8 +903,8 @@ int cps_sim_finish(struct cps_sim *sim, struct cps_sim_result *results, struct c
         struct policy_run *r = &sim->runs[run++];
         if (sim->steps_out && flush_steps(sim, r) < 0)
             return cps_err_set(err, "--steps", 0, 0, "write failed: %s", strerror(errno));
-        fill_result(sim, &results[i], spec->name, r->pod_seconds, r->cost, r->requests_violating,
-                    r->violating_seconds, r->pod_starts, r->scale_actions, r->peak);
+        fill_result(sim, &results[i], spec->name, (double)r->pod_seconds, r->cost,
+                    r->requests_violating, r->violating_seconds, r->pod_starts, r->scale_actions, r->peak);
     }
     double cum[CPS_SIM_MAX_POLICIES];
     budget_totals(sim, cum);

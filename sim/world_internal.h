@@ -36,6 +36,20 @@ struct plot_track {
     double *cost_end;
 };
 
+/*
+ * One observed series of a policy: its value this second (cached while λ
+ * and the ready count stay), the running sum, and the ring of prefix sums
+ * (cum[k mod ring] = Σ over seconds [0, k)). The p95 and cpu tracks are
+ * separate structs, not neighbouring fields, so the compiler does not
+ * pair them into one 16-byte load of two 8-byte stores: a load the CPU
+ * cannot forward from the store buffer, and stalls on.
+ */
+struct observed_track {
+    double *cum;
+    double sum;
+    double now;
+};
+
 struct policy_run {
     struct cps_sim_policy_spec spec;
     /* pods */
@@ -44,17 +58,16 @@ struct policy_run {
     struct cohort *cohorts; /* ring of pending cohorts, oldest first */
     size_t cohort_capacity, cohort_start, cohort_count;
     int32_t desired;
-    /* observation rings: prefix sums of capped p95 and cpu busy share */
-    double *cum_p95, *cum_cpu;
-    double run_p95, run_cpu;
-    /* cache of the last (λ, c) -> (capped p95, cpu) */
+    /* what the policy observes: capped p95 and cpu busy share */
+    struct observed_track p95, cpu;
+    /* the (λ, c) of p95.now and cpu.now */
     double cache_lambda;
     int32_t cache_c;
-    double cache_p95, cache_cpu;
     double inv_capacity; /* 1 / (c μ) for cache_c */
     int needs_p95, needs_cpu;
     /* totals */
-    double pod_seconds, cost, requests_violating;
+    int64_t pod_seconds;
+    double cost, requests_violating;
     int64_t violating_seconds, pod_starts, scale_actions;
     int32_t peak;
     /* decision state */
@@ -77,20 +90,40 @@ struct price_run {
     double prefix; /* Σ price over [0, start) */
 };
 
+/*
+ * The idle levels above the oracle's current count, as a stack of runs of
+ * levels that went idle together: the top run starts at current + 1 and
+ * ends at `top`; each run below it starts where the one above ended. Every
+ * level of a run shares its last busy second, so a run wakes at one price.
+ */
+struct idle_run {
+    int32_t top;  /* the run's highest level */
+    int64_t last; /* the levels' last busy second, -1 never busy */
+};
+
+/* A remembered c* for a load. */
+#define PODS_MEMO_BITS 8
+#define PODS_MEMO_SLOTS (1u << PODS_MEMO_BITS)
+struct pods_memo {
+    double load;
+    int32_t c;
+};
+
 struct oracle_run {
     int active;
     size_t index; /* in setup->policies */
-    int64_t *last_busy; /* per level 1..max: last busy second, -1 never */
+    struct idle_run *idle; /* stack of idle runs, bottom first */
+    size_t n_idle;
     int32_t current;    /* c* of the previous second */
     int32_t peak;
-    double pod_seconds, cost;
+    int64_t pod_seconds; /* whole pod-seconds: exact as an integer */
+    double cost;
     int64_t starts, actions, violating_seconds;
     double violating_requests;
     /* price timeline, only when prices vary */
     struct price_run *prices;
     size_t n_prices, price_capacity;
-    double cache_lambda;
-    int32_t cache_c;
+    struct pods_memo memo[PODS_MEMO_SLOTS]; /* load -> c*, see oracle_pods_for */
     struct plot_track plot;
     uint64_t jitter_stream;
 };
@@ -106,6 +139,7 @@ struct cps_sim {
     double *cum_lambda;
     double run_lambda;
     int64_t k; /* next second to simulate */
+    int64_t next_decision; /* the next second that is a multiple of interval_s */
     double lambda0;
     int32_t n0;
     double requests;
@@ -117,9 +151,11 @@ struct cps_sim {
     /* world variants (docs/model.md §10): mu_now is μ(k), μ in the default world */
     struct cps_variant_state variant;
     int latency_variant, mu_varies;
+    int variants; /* any variant on: the per-second path with variants */
     int64_t jitter_s;
     struct cps_budget budget;
     int64_t next_hour; /* the second that closes the next budget bucket */
+    int extras; /* --steps, an observer or --plot: policy_extras runs */
     FILE *steps_out;
     int64_t steps_every;
     /* cps_sim_set_observer: one policy's pods, second by second */

@@ -14,6 +14,7 @@ int cps_sim_enable_plot(struct cps_sim *sim, size_t max_points)
 {
     size_t cap = 2 * max_points;
     sim->plot_max = max_points;
+    sim->extras = 1;
     sim->plot_width = 1;
     sim->plot_demand = calloc(cap, sizeof(double));
     if (!sim->plot_demand)
