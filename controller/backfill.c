@@ -277,7 +277,9 @@ oom:
 
 void cps_backfill_start(struct cps_controller *ctl, const char *why)
 {
-    if (!ctl->backfill || ctl->options.backfill_ms <= 0 || ctl->shutting_down)
+    /* --once decides once and exits: no state would outlive the tick */
+    if (!ctl->backfill || ctl->options.backfill_ms <= 0 || ctl->options.once ||
+        ctl->shutting_down)
         return;
     struct backfill_batch *b = batch_new(ctl);
     if (!b)

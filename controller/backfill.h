@@ -38,7 +38,8 @@ int cps_backfill_init(struct cps_controller *ctl);
 
 /* Start one batch for every target whose policy state has not started and
  * that no batch is already working on (`why` names the trigger in the
- * log: "start", "leader", "reload"). Does nothing when the span is 0. */
+ * log: "start", "leader", "reload"). Does nothing when the span is 0 or
+ * under --once (the state would not outlive its one tick). */
 void cps_backfill_start(struct cps_controller *ctl, const char *why);
 
 /* Swap in what finished batches learned. Call between ticks (a tick in

@@ -81,7 +81,7 @@ static void run_usage(FILE *out)
           "    --backfill DURATION      on start, on becoming leader and for targets a\n"
           "                             reload adds: rebuild the policy's learned state\n"
           "                             from this much Prometheus history (default 24h;\n"
-          "                             0 disables)\n"
+          "                             0 disables; not with --once)\n"
           "    -h, --help               this text\n"
           "\n"
           "EXIT STATUS\n"

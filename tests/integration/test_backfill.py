@@ -23,18 +23,25 @@ and the run lasts until 20 s into the burst minute. Checked:
   (c) B does neither: no burst-memory decision, no PATCH to the burst's
       pods, and a budget near zero;
   and A counts cpscale_policy_backfill_total{result="ok"} 1.
+Then shutdown: a controller whose backfill waits on a Prometheus that never
+answers a range query exits 0 on SIGTERM within seconds (the worker's
+transfer is cancelled and the thread joined), not after the backfill's
+60 s bound.
 
 Usage: test_backfill.py --cpscale PATH [--keep]. Ends with "N passed,
 N failed". Bounded (about 3 minutes); everything on 127.0.0.1.
 """
 
 import argparse
+import http.server
+import json
 import math
 import os
 import re
 import signal
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -64,6 +71,7 @@ SERVICE_RATE = 100.0     # for the CPU series: qps / (ready x μ)
 FIRST_BURST_AFTER_S = (100, 160)  # the next burst minute starts this long after "now"
 AFTER_BURST_START_S = 20
 REL_TOL = 0.10
+SHUTDOWN_BOUND_S = 15    # SIGTERM to exit with a backfill stuck (its own bound is 60 s)
 
 
 def choose_burst_minute(now):
@@ -206,6 +214,66 @@ def examine(checks, label, controller, kube_records, name, burst_start, expect_b
                      got is not None and got < 0.1 * expected_spent, "decisions say %s" % got)
 
 
+class StuckPrometheus:
+    """Answers instant queries with an empty vector at once and holds every
+    range query open until stopped."""
+
+    def __init__(self):
+        release = self.release = threading.Event()
+        self.range_requests = 0
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def answer(self):
+                if self.path.startswith("/api/v1/query_range"):
+                    owner.range_requests += 1
+                    release.wait(120)
+                    return
+                body = json.dumps({"status": "success",
+                                   "data": {"resultType": "vector", "result": []}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = answer
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def shutdown_with_backfill_stuck(checks, cpscale, workdir, kubeconfig):
+    stuck = StuckPrometheus()
+    try:
+        c = Controller(cpscale, workdir, "stuck-backfill",
+                       write_config(os.path.join(workdir, "c.yaml"), stuck.url, WITH),
+                       ["--kubeconfig", kubeconfig, "--backfill", "1h"])
+        c.wait_for(lambda r: r.get("msg") == "backfill started", 30, "the backfill's start")
+        harness.wait_until(lambda: stuck.range_requests > 0, 30, "a range query")
+        time.sleep(1)
+        began = time.time()
+        code = c.stop(signal.SIGTERM, SHUTDOWN_BOUND_S)
+        took = time.time() - began
+        checks.check("stuck backfill: exit 0 on SIGTERM within %d s" % SHUTDOWN_BOUND_S,
+                     code == 0 and took < SHUTDOWN_BOUND_S, "exit %s after %.1f s" % (code, took))
+        clean, report = c.valgrind_clean()
+        checks.check("stuck backfill: valgrind clean", clean, report)
+    finally:
+        stuck.stop()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpscale", required=True)
@@ -268,6 +336,7 @@ def main():
             clean, report = controller.valgrind_clean()
             checks.check("%s: valgrind clean" % controller.name, clean, report)
         controllers = []
+        shutdown_with_backfill_stuck(checks, args.cpscale, workdir, kubeconfig)
     finally:
         for controller in controllers:
             controller.stop(signal.SIGKILL)
