@@ -18,14 +18,19 @@
 #include <string.h>
 
 #include "controller.h"
+#include "json_budget.h"
 #include "log.h"
 #include "policy_replay.h"
 #include "prom_range.h"
 #include "query_pick.h"
 #include "units.h"
 
-/* A range answer for one target over a day at 15 s is ~300 kB. */
-#define BACKFILL_MAX_BODY (16u << 20)
+/* A range answer for one target's series holds at most
+ * CPS_PROM_RANGE_POINTS points (~300 kB); the body cap leaves room, and
+ * the JSON budget bounds the decoded tree: a point `[t,"v"],` is 3 units,
+ * plus one series' labels and the envelope (promql.h). */
+#define BACKFILL_MAX_BODY (4u << 20)
+#define UNITS_PER_POINT 4u
 #define SOURCE_MAX 96
 
 /* The metrics a backfill reads: every queried one (ready replicas too,
@@ -74,7 +79,8 @@ static int batch_cancelled(void *user)
     return atomic_load(&b->cancel) || cps_monotonic_ms() >= b->deadline_ms;
 }
 
-/* Fetch one metric over the span into values (NAN where no sample). 0, or
+/* Fetch one metric over the span into values (NAN where no sample), chunk
+ * by chunk, each answer held to a JSON budget before it is decoded. 0, or
  * -1 with err. */
 static int fetch_metric(struct backfill_batch *b, struct backfill_job *job,
                         const struct cps_prom_span *span, enum cps_metric m, double *values,
@@ -103,6 +109,10 @@ static int fetch_metric(struct backfill_batch *b, struct backfill_job *job,
         if (status != 200)
             return cps_err_set(err, source, 0, 0, "HTTP %ld from %s", status,
                                cps_prom_range_endpoint(b->client));
+        size_t points = (size_t)llround((end - start) / span->step) + 1;
+        size_t units = UNITS_PER_POINT * points + CPS_PROM_UNITS_PER_SERIES + CPS_PROM_UNITS_SLACK;
+        if (cps_json_budget_check(body, len, units, "range answer", source, err) < 0)
+            return -1;
         struct cps_prom_range_stats stats = {0};
         if (cps_prom_decode_range(body, len, span, &match, source, values, &stats, err) < 0)
             return -1;
@@ -133,8 +143,13 @@ static void run_job(struct backfill_batch *b, struct backfill_job *job)
             cps_err_set(&err, "backfill", 0, 0, "out of memory");
             goto fail;
         }
-        if (fetch_metric(b, job, &span, m, values[m], &err) < 0)
-            goto fail;
+        if (fetch_metric(b, job, &span, m, values[m], &err) < 0) {
+            if (m != CPS_METRIC_COST)
+                goto fail;
+            /* as live: without a price from Prometheus, the configured one */
+            cps_err_clear(&err);
+            continue;
+        }
         series.values[m] = values[m];
     }
     if (cps_policy_replay(&job->target, &series, &job->state, &job->stats) < 0) {
