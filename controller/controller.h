@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "backfill.h"
 #include "behavior.h"
 #include "config.h"
 #include "decide.h"
@@ -142,6 +143,7 @@ struct cps_run_options {
     int watch;               /* 1: LIST+WATCH Deployments instead of GETs */
     int64_t watch_timeout_ms;
     int64_t watch_progress_timeout_ms; /* a watch silent this long is closed, re-listed */
+    int64_t backfill_ms;     /* history replayed into a fresh policy state; 0: none */
 };
 
 struct cps_controller {
@@ -163,6 +165,7 @@ struct cps_controller {
     size_t targets_from_cache; /* last tick */
     struct cps_server *server;
     int leading;
+    struct cps_backfill *backfill; /* backfill.c: batches in flight */
 
     size_t n_targets;
     struct cps_target_runtime *targets;

@@ -93,6 +93,7 @@ static void reload_config(struct cps_controller *ctl, const char *why)
     cps_log_int(&line, "generation", (long long)ctl->config_generation);
     cps_log_int(&line, "targets", (long long)ctl->n_targets);
     cps_log_end(&line);
+    cps_backfill_start(ctl, "reload"); /* targets the reload added read their history */
 }
 
 /* Reload now, or after the tick in flight. */
@@ -165,6 +166,7 @@ static void tick_done_cb(struct cps_controller *ctl)
         ctl->reload_pending = 0;
         reload_config(ctl, "deferred until the tick ended");
     }
+    cps_backfill_apply_finished(ctl); /* states that came back during the tick */
     if (ctl->shutting_down)
         shutdown_begin(ctl, NULL);
     else if (ctl->options.once)
@@ -179,6 +181,8 @@ static void leadership_cb(int leading, void *user)
     ctl->leading = leading;
     if (!leading) /* queued PATCHes decided while leading go unsent */
         cps_http_recheck_queued(ctl->http, CPS_HTTP_LANE_WRITE);
+    else /* a new leader with no learned state reads its history */
+        cps_backfill_start(ctl, "leader");
     cps_tick_publish_metrics(ctl);
 }
 
@@ -262,6 +266,7 @@ static void choose_identity(struct cps_controller *ctl)
 
 static void controller_free(struct cps_controller *ctl)
 {
+    cps_backfill_free(ctl); /* cancels and joins the workers first */
     cps_watch_cache_free(ctl);
     cps_lease_free(ctl->lease);
     if (ctl->http)
@@ -300,7 +305,8 @@ static int open_clients(struct cps_controller *ctl)
         log_config_error("cannot start: Prometheus settings", &err);
         return -1;
     }
-    if (cps_targets_adopt(ctl, ctl->config) != 0 || cps_watch_cache_start(ctl) != 0) {
+    if (cps_targets_adopt(ctl, ctl->config) != 0 || cps_watch_cache_start(ctl) != 0 ||
+        cps_backfill_init(ctl) != 0) {
         cps_log_message(CPS_LOG_ERROR, "cannot start: out of memory", NULL);
         return -1;
     }
@@ -435,6 +441,7 @@ int cps_controller_run(const struct cps_run_options *options)
     }
     start_watchers(ctl, first_tick_s);
     log_started(ctl, leader_elect);
+    cps_backfill_start(ctl, "start");
     cps_tick_publish_metrics(ctl);
 
     ev_run(ctl->loop, 0);

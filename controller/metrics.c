@@ -63,6 +63,14 @@ void cps_metrics_record_reload(struct cps_metrics *m, int ok)
 }
 
 /* A label value escaped per the text format (\\, \" and \n). */
+void cps_metrics_record_backfill(struct cps_metrics *m, enum cps_backfill_result result,
+                                 size_t targets, double replayed_seconds)
+{
+    if ((unsigned)result < CPS_BACKFILL_RESULT_COUNT)
+        m->backfill.results[result] += targets;
+    m->backfill.replayed_seconds += replayed_seconds;
+}
+
 static void append_label_value(struct cps_strbuf *text, const char *value)
 {
     for (const char *p = value; *p; p++) {
@@ -340,6 +348,21 @@ static void emit_kube_count(const char *verb, const char *resource, long code,
                 verb, resource, code, count);
 }
 
+/* The backfill's block: results per target, and the history replayed. */
+static void render_backfill(struct cps_strbuf *text, const struct cps_backfill_metrics *b)
+{
+    static const char *const names[CPS_BACKFILL_RESULT_COUNT] = {"ok", "failed", "skipped"};
+    header(text, "cpscale_policy_backfill_total", "counter",
+           "Policy state backfills from Prometheus history, per target, by result.");
+    for (int r = 0; r < CPS_BACKFILL_RESULT_COUNT; r++)
+        text_printf(text, "cpscale_policy_backfill_total{result=\"%s\"} %llu\n", names[r],
+                    (unsigned long long)b->results[r]);
+    header(text, "cpscale_policy_backfill_replayed_seconds_total", "counter",
+           "Seconds of history replayed into the policy states that were swapped in.");
+    text_printf(text, "cpscale_policy_backfill_replayed_seconds_total %.9g\n",
+                b->replayed_seconds);
+}
+
 char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
 {
     struct cps_strbuf text = CPS_STRBUF_INIT;
@@ -420,6 +443,7 @@ char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
                 (unsigned long long)m->reloads_ok);
     text_printf(&text, "cpscale_config_reloads_total{result=\"refused\"} %llu\n",
                 (unsigned long long)m->reloads_refused);
+    render_backfill(&text, &m->backfill);
     header(&text, "cpscale_build_info", "gauge", "The running version.");
     text_printf(&text, "cpscale_build_info{version=\"%s\"} 1\n", CPS_VERSION);
     size_t text_len = text.len;

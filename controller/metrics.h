@@ -7,6 +7,7 @@
 #ifndef CPS_METRICS_H
 #define CPS_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "metric.h"
@@ -20,6 +21,20 @@
 #define CPS_CONTROLLER_N_QUERIED 4
 extern const enum cps_metric cps_controller_queried[CPS_CONTROLLER_N_QUERIED];
 
+/* What became of a target's backfill (cpscale_policy_backfill_total). */
+enum cps_backfill_result {
+    CPS_BACKFILL_OK = 0,   /* the backfilled state was swapped in */
+    CPS_BACKFILL_FAILED,   /* the history could not be read */
+    CPS_BACKFILL_SKIPPED,  /* no history, the target gone, or the live state learned first */
+    CPS_BACKFILL_RESULT_COUNT
+};
+
+/* The backfill's counters (backfill.c records, metrics.c renders). */
+struct cps_backfill_metrics {
+    uint64_t results[CPS_BACKFILL_RESULT_COUNT];
+    double replayed_seconds; /* history replayed into states that were swapped in */
+};
+
 struct cps_metrics {
     uint64_t ticks, ticks_skipped;
     uint64_t tick_buckets[CPS_TICK_BUCKETS];
@@ -29,6 +44,7 @@ struct cps_metrics {
     uint64_t scale_events;
     uint64_t reloads_ok, reloads_refused;
     uint64_t writes_dropped_not_leader, writes_dropped_stale;
+    struct cps_backfill_metrics backfill;
 };
 
 /* Upper bounds of the tick duration histogram, seconds. */
@@ -45,5 +61,9 @@ void cps_metrics_record_scale(struct cps_metrics *m);
 void cps_metrics_record_write_dropped(struct cps_metrics *m, int stale);
 /* A config reload was accepted (ok = 1) or refused. */
 void cps_metrics_record_reload(struct cps_metrics *m, int ok);
+/* `targets` backfills ended with `result`; `replayed_seconds` of history
+ * went into states that were swapped in. */
+void cps_metrics_record_backfill(struct cps_metrics *m, enum cps_backfill_result result,
+                                 size_t targets, double replayed_seconds);
 
 #endif

@@ -318,6 +318,8 @@ struct cps_prom_range_client {
     char *body;
     size_t len, cap;
     int too_big;
+    int (*abort_cb)(void *user); /* non-zero: abort the transfer (backfill) */
+    void *abort_user;
 };
 
 /* curl write callback: append, refusing to grow past the cap (a short
@@ -431,6 +433,29 @@ fail:
     return NULL;
 }
 
+/* curl progress callback: ask the owner whether to go on. */
+static int range_progress_cb(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                             curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    struct cps_prom_range_client *c = user;
+    return c->abort_cb && c->abort_cb(c->abort_user) ? 1 : 0;
+}
+
+void cps_prom_range_client_bound(struct cps_prom_range_client *client, int64_t timeout_ms,
+                                 int (*abort_cb)(void *user), void *user)
+{
+    client->setup.timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
+    client->abort_cb = abort_cb;
+    client->abort_user = user;
+    curl_easy_setopt(client->curl, CURLOPT_XFERINFOFUNCTION, range_progress_cb);
+    curl_easy_setopt(client->curl, CURLOPT_XFERINFODATA, client);
+    curl_easy_setopt(client->curl, CURLOPT_NOPROGRESS, abort_cb ? 0L : 1L);
+}
+
 const char *cps_prom_range_endpoint(const struct cps_prom_range_client *client)
 {
     return client->endpoint;
@@ -476,6 +501,8 @@ int cps_prom_query_range(struct cps_prom_range_client *c, const char *query, dou
                            "the answer is larger than %zu bytes (--max-body); query a shorter "
                            "span or a longer step",
                            c->max_body);
+    if (rc == CURLE_ABORTED_BY_CALLBACK)
+        return cps_err_set(err, c->endpoint, 0, 0, "cancelled");
     if (rc == CURLE_OPERATION_TIMEDOUT)
         return cps_err_set(err, c->endpoint, 0, 0, "no answer within %.1f s (--timeout)",
                            (double)timeout_ms / CPS_MS_PER_S);

@@ -109,6 +109,14 @@ struct cps_prom_range_client *cps_prom_range_client_new(const struct cps_prometh
                                                         struct cps_err *err);
 void cps_prom_range_client_free(struct cps_prom_range_client *client);
 
+/* Bound the next requests: each gets timeout_ms (the caller passes what
+ * is left of its own deadline), and abort_cb(user), when not NULL, is
+ * asked while a transfer runs and cancels it by returning non-zero (the
+ * request then fails with "cancelled"). For a client used off the loop
+ * thread (the controller's backfill). */
+void cps_prom_range_client_bound(struct cps_prom_range_client *client, int64_t timeout_ms,
+                                 int (*abort_cb)(void *user), void *user);
+
 /* ".../api/v1/query_range", for messages. */
 const char *cps_prom_range_endpoint(const struct cps_prom_range_client *client);
 

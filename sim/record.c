@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include "duration.h"
-#include "promql.h"
 #include "query_pick.h"
 #include "trace.h"
 #include "units.h"
@@ -17,8 +16,6 @@
 #define NOW_MINUS "now-"
 /* An RFC 3339 time has '-' right after its four-digit year. */
 #define RFC3339_DASH_AT 4
-/* A label-filter wrapper and escaped values may add this much to a query. */
-#define LITERAL_MAX 1024
 /* Gaps of an optional column listed one by one before a summary. */
 #define GAPS_LISTED 10
 /* Bytes of an unexpected answer quoted in an error. */
@@ -52,42 +49,6 @@ static void excerpt(char *buf, size_t size, const char *data, size_t len)
         buf[i] = c >= ' ' && c < 0x7f ? (char)c : '.';
     }
     buf[n] = '\0';
-}
-
-/*
- * The query for one column: the target's own, else the cluster-wide one.
- * Placeholders are substituted as escaped literals; a cluster-wide query is
- * filtered to the target with `and on(<labels>)` against a one-series vector
- * carrying the target's label values, so Prometheus sends only its series.
- */
-char *cps_record_build_query(const char *query, const struct cps_prometheus_config *prom,
-                             const char *ns, const char *name, int *single,
-                             struct cps_err *err)
-{
-    if (cps_promql_has_placeholders(query)) {
-        *single = 1;
-        return cps_promql_substitute(query, ns, name, err);
-    }
-    *single = 0;
-    char ns_literal[LITERAL_MAX], name_literal[LITERAL_MAX];
-    if (cps_promql_escape_string(ns, ns_literal, sizeof ns_literal) < 0 ||
-        cps_promql_escape_string(name, name_literal, sizeof name_literal) < 0) {
-        cps_err_set(err, "record", 0, 0, "namespace or deployment too long");
-        return NULL;
-    }
-    const char *nsl = prom->namespace_label, *dl = prom->deployment_label;
-    size_t size = strlen(query) + 2 * strlen(nsl) + 2 * strlen(dl) + strlen(ns_literal) +
-                  strlen(name_literal) + LITERAL_MAX;
-    char *out = malloc(size);
-    if (!out) {
-        cps_err_set(err, "record", 0, 0, "out of memory");
-        return NULL;
-    }
-    snprintf(out, size,
-             "(%s) and on(%s, %s) label_replace(label_replace(vector(1), \"%s\", %s, \"__name__\", "
-             "\".*\"), \"%s\", %s, \"__name__\", \".*\")",
-             query, nsl, dl, nsl, ns_literal, dl, name_literal);
-    return out;
 }
 
 struct gap_report {

@@ -40,13 +40,6 @@ struct cps_record_column {
 const char *cps_record_pick_query(const struct cps_config *config, const char *ns,
                                   const char *name, enum cps_metric metric);
 
-/* The query as sent (malloc'd, the caller frees): placeholders become
- * escaped literals (*single = 1); a cluster-wide query is filtered to the
- * target with `and on(<labels>)` (*single = 0). NULL with err. */
-char *cps_record_build_query(const char *query, const struct cps_prometheus_config *prom,
-                             const char *ns, const char *name, int *single,
-                             struct cps_err *err);
-
 /* now, now-7d, now-90m, RFC 3339 or epoch seconds; 0 or -1. */
 int cps_record_parse_time(const char *text, double now, double *out);
 

@@ -11,6 +11,7 @@ struct flag_row {
 };
 
 static const struct flag_row flag_rows[CLI_FLAG_END - CLI_FLAG_FIRST_LONG] = {
+    [CLI_FLAG_BACKFILL - CLI_FLAG_FIRST_LONG] = {"backfill", required_argument},
     [CLI_FLAG_BASE_LATENCY - CLI_FLAG_FIRST_LONG] = {"base-latency", required_argument},
     [CLI_FLAG_BUDGET - CLI_FLAG_FIRST_LONG] = {"budget", required_argument},
     [CLI_FLAG_BUDGET_WINDOW - CLI_FLAG_FIRST_LONG] = {"budget-window", required_argument},

@@ -13,7 +13,8 @@
 enum cli_flag {
     CLI_FLAG_HELP = 'h',       /* --help (and -h where a command's optstring has it) */
     CLI_FLAG_FIRST_LONG = 256, /* past every character getopt can return */
-    CLI_FLAG_BASE_LATENCY = CLI_FLAG_FIRST_LONG,
+    CLI_FLAG_BACKFILL = CLI_FLAG_FIRST_LONG,
+    CLI_FLAG_BASE_LATENCY,
     CLI_FLAG_BUDGET,
     CLI_FLAG_BUDGET_WINDOW,
     CLI_FLAG_BURSTS_PER_DAY,

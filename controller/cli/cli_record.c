@@ -276,7 +276,7 @@ static int build_columns(const struct record_args *a, const struct cps_config *c
     for (int m = 0; m < CPS_RECORD_COLUMNS; m++) {
         enum cps_metric metric = cps_record_metrics[m];
         cols[m].values = malloc(span->n_points * sizeof(double));
-        cols[m].query = cps_record_build_query(
+        cols[m].query = cps_prom_target_query(
             cps_record_pick_query(config, a->ns, a->name, metric), &config->prometheus, a->ns,
             a->name, &cols[m].single, &err);
         if (!cols[m].values || !cols[m].query) {

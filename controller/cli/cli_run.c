@@ -78,6 +78,10 @@ static void run_usage(FILE *out)
           "    --watch-progress-timeout DURATION  close a watch that brings no event\n"
           "                             and no bookmark for this long, read targets with\n"
           "                             GETs and list again (default 90s)\n"
+          "    --backfill DURATION      on start, on becoming leader and for targets a\n"
+          "                             reload adds: rebuild the policy's learned state\n"
+          "                             from this much Prometheus history (default 24h;\n"
+          "                             0 disables; not with --once)\n"
           "    -h, --help               this text\n"
           "\n"
           "EXIT STATUS\n"
@@ -119,6 +123,8 @@ static const struct duration_flag {
     const char *wanted;
     size_t offset; /* of the int64_t in struct cps_run_options */
 } duration_flags[] = {
+    {CLI_FLAG_BACKFILL, "backfill", 0, "a duration (24h; 0 disables)",
+     offsetof(struct cps_run_options, backfill_ms)},
     {CLI_FLAG_SHUTDOWN_GRACE, "shutdown-grace", 0, "a duration (5s)",
      offsetof(struct cps_run_options, shutdown_grace_ms)},
     {CLI_FLAG_WATCH_TIMEOUT, "watch-timeout", MIN_WATCH_TIMEOUT_MS, "a duration of 1s or more",
@@ -157,7 +163,7 @@ static int parse_run_args(int argc, char **argv, struct cps_run_options *options
         CLI_FLAG_SERVICEACCOUNT_DIR, CLI_FLAG_DRY_RUN, CLI_FLAG_ONCE,
         CLI_FLAG_LEADER_ELECT, CLI_FLAG_IDENTITY, CLI_FLAG_LISTEN, CLI_FLAG_LOG_FORMAT,
         CLI_FLAG_LOG_LEVEL, CLI_FLAG_SHUTDOWN_GRACE, CLI_FLAG_KUBE_TIMEOUT, CLI_FLAG_WATCH,
-        CLI_FLAG_WATCH_TIMEOUT, CLI_FLAG_WATCH_PROGRESS_TIMEOUT, CLI_FLAG_HELP,
+        CLI_FLAG_WATCH_TIMEOUT, CLI_FLAG_WATCH_PROGRESS_TIMEOUT, CLI_FLAG_BACKFILL, CLI_FLAG_HELP,
     };
     options->leader_elect = -1;
     options->shutdown_grace_ms = CPS_RUN_DEFAULT_SHUTDOWN_GRACE_MS;
@@ -165,6 +171,7 @@ static int parse_run_args(int argc, char **argv, struct cps_run_options *options
     options->watch = 1;
     options->watch_timeout_ms = CPS_RUN_DEFAULT_WATCH_TIMEOUT_MS;
     options->watch_progress_timeout_ms = DEFAULT_WATCH_PROGRESS_TIMEOUT_MS;
+    options->backfill_ms = CPS_BACKFILL_DEFAULT_SPAN_MS;
     optind = 1;
     opterr = 0;
     int c;
@@ -203,6 +210,7 @@ static int parse_run_args(int argc, char **argv, struct cps_run_options *options
             if (bool_flag("watch", optarg, &options->watch) < 0)
                 return CPS_EXIT_USAGE;
             break;
+        case CLI_FLAG_BACKFILL:
         case CLI_FLAG_SHUTDOWN_GRACE:
         case CLI_FLAG_WATCH_TIMEOUT:
         case CLI_FLAG_KUBE_TIMEOUT:

@@ -60,7 +60,7 @@ static void test_build_query(void)
         struct cps_err err;
         cps_err_clear(&err);
         int single = -1;
-        char *got = cps_record_build_query(rows[i].query, &prom, "shop", "web", &single, &err);
+        char *got = cps_prom_target_query(rows[i].query, &prom, "shop", "web", &single, &err);
         ASSERT_EQ(single, rows[i].single);
         ASSERT_STR_EQ(got, rows[i].want);
         free(got);

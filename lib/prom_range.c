@@ -4,13 +4,18 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "promql.h"
 
 /* Most points a recorded span may have (about 19 years at 60 s). */
 #define MAX_SPAN_POINTS 10000000.0
 /* A sample's time must be within this of a point of the span (seconds):
  * Prometheus answers with the requested times, in milliseconds. */
 #define TIME_TOLERANCE_S 0.0015
+/* A label-filter wrapper and escaped values may add this much to a query. */
+#define LITERAL_MAX 1024
 /* Slack when counting points, so that `to` itself counts despite rounding. */
 #define POINT_EPSILON 1e-9
 
@@ -209,4 +214,41 @@ size_t cps_prom_find_gaps(const double *values, size_t n,
         i = j;
     }
     return gaps;
+}
+
+/*
+ * A target's query as sent to Prometheus (`cpscale record`, the
+ * controller's backfill).
+ * Placeholders are substituted as escaped literals; a cluster-wide query is
+ * filtered to the target with `and on(<labels>)` against a one-series vector
+ * carrying the target's label values, so Prometheus sends only its series.
+ */
+char *cps_prom_target_query(const char *query, const struct cps_prometheus_config *prom,
+                            const char *ns, const char *name, int *single,
+                            struct cps_err *err)
+{
+    if (cps_promql_has_placeholders(query)) {
+        *single = 1;
+        return cps_promql_substitute(query, ns, name, err);
+    }
+    *single = 0;
+    char ns_literal[LITERAL_MAX], name_literal[LITERAL_MAX];
+    if (cps_promql_escape_string(ns, ns_literal, sizeof ns_literal) < 0 ||
+        cps_promql_escape_string(name, name_literal, sizeof name_literal) < 0) {
+        cps_err_set(err, "prometheus", 0, 0, "namespace or deployment too long");
+        return NULL;
+    }
+    const char *nsl = prom->namespace_label, *dl = prom->deployment_label;
+    size_t size = strlen(query) + 2 * strlen(nsl) + 2 * strlen(dl) + strlen(ns_literal) +
+                  strlen(name_literal) + LITERAL_MAX;
+    char *out = malloc(size);
+    if (!out) {
+        cps_err_set(err, "prometheus", 0, 0, "out of memory");
+        return NULL;
+    }
+    snprintf(out, size,
+             "(%s) and on(%s, %s) label_replace(label_replace(vector(1), \"%s\", %s, \"__name__\", "
+             "\".*\"), \"%s\", %s, \"__name__\", \".*\")",
+             query, nsl, dl, nsl, ns_literal, dl, name_literal);
+    return out;
 }

@@ -1,19 +1,19 @@
 /*
- * The pure parts of `cpscale record`: splitting a span into query_range
+ * Prometheus range queries, pure parts (for `cpscale record` and the
+ * controller's backfill): splitting a span into query_range
  * requests that stay under Prometheus' points-per-series limit, decoding a
- * range answer (a matrix) into one value per step for one target, and
- * finding the gaps in a series. No I/O: controller/prom.c sends the
- * requests (for controller/cli/cli_record.c).
- *
- * (The instant-query decoder lives in lib/promql; this one is here because
- * only `record` reads matrices.)
+ * range answer (a matrix) into one value per step for one target,
+ * finding the gaps in a series, and a target's query as sent. No I/O:
+ * controller/prom.c sends the requests. (The instant-query decoder lives
+ * in lib/promql.)
  */
-#ifndef CPS_SIM_PROM_RANGE_H
-#define CPS_SIM_PROM_RANGE_H
+#ifndef CPS_PROM_RANGE_H
+#define CPS_PROM_RANGE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "err.h"
 
 /* Prometheus refuses a range query of more than 11,000 points per series;
@@ -82,5 +82,14 @@ struct cps_prom_gap {
  * return how many there were. */
 size_t cps_prom_find_gaps(const double *values, size_t n,
                           void (*found_cb)(const struct cps_prom_gap *gap, void *ctx), void *ctx);
+
+/* The query as sent for one target (malloc'd, the caller frees):
+ * placeholders ($namespace, $deployment) become escaped literals (*single =
+ * 1: the answer is the target's one series); a cluster-wide query is
+ * filtered to the target with `and on(<labels>)` (*single = 0). NULL with
+ * err. */
+char *cps_prom_target_query(const char *query, const struct cps_prometheus_config *prom,
+                            const char *ns, const char *name, int *single,
+                            struct cps_err *err);
 
 #endif
