@@ -29,6 +29,7 @@
  * CPS_PROM_RANGE_POINTS points (~300 kB); the body cap leaves room, and
  * the JSON budget bounds the decoded tree: a point `[t,"v"],` is 3 units,
  * plus one series' labels and the envelope (promql.h). */
+#define BACKFILL_MIN_STEP_MS (CPS_METRICS_WINDOW_S * 1000LL / 4)
 #define BACKFILL_MAX_BODY (4u << 20)
 #define UNITS_PER_POINT 4u
 #define SOURCE_MAX 96
@@ -278,7 +279,11 @@ static struct backfill_batch *batch_new(struct cps_controller *ctl)
         batch_free(b);
         return NULL;
     }
-    b->step_ms = ctl->config->interval_ms;
+    /* the interval, but never finer than a quarter of the metrics window:
+     * finer steps show nothing the window has not averaged away, and at a
+     * test's 10 ms interval a day would be millions of points */
+    b->step_ms = ctl->config->interval_ms > BACKFILL_MIN_STEP_MS ? ctl->config->interval_ms
+                                                                 : BACKFILL_MIN_STEP_MS;
     b->span_ms = ctl->options.backfill_ms;
     b->end_ms = cps_wall_ms();
     b->deadline_ms = cps_monotonic_ms() + CPS_BACKFILL_TIMEOUT_MS;

@@ -147,6 +147,8 @@ RESOURCE_TYPES = [
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
     ResourceType("monitoring.coreos.com", "v1", "servicemonitors", "ServiceMonitor", True, ["smon"],
                  ["prometheus-operator"], tracks_generation=True),
+    ResourceType("monitoring.coreos.com", "v1", "prometheusrules", "PrometheusRule", True,
+                 ["promrule"], ["prometheus-operator"], tracks_generation=True),
 ]
 # Named groups in the order /apis lists them (the real server orders by priority).
 API_GROUPS = ["apps", "events.k8s.io", "batch", "networking.k8s.io", "policy",

@@ -790,9 +790,12 @@ def group_ticks(records, index):
     where a query text repeats or the config variant changes. One repeat is
     not a new tick: libcurl sends a request again, at once, when a reused
     connection closes without an answer (a `reset`); the retry's fate is
-    the query's."""
+    the query's. Range queries (the policy-state backfill on start, on
+    taking the Lease and on a reload) belong to no tick."""
     ticks, current, last = [], None, {}
     for record in records:
+        if record.get("path", "").endswith("/query_range"):
+            continue  # the backfill's history, not a tick's query
         variant, metric = index.get(record.get("query_sha1"),
                                     ("unknown", record.get("query_sha1")))
         previous = last.get(metric)
