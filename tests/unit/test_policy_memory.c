@@ -220,6 +220,7 @@ static void test_decide_prescales_for_burst(void)
     if (!s || !h) {
         free(s);
         free(h);
+        cps_target_release(&t);
         ASSERT_TRUE(0);
         return;
     }
@@ -261,6 +262,7 @@ static void test_decide_prescales_for_burst(void)
     ASSERT_TRUE(d.bound != CPS_BOUND_BURST);
     free(s);
     free(h);
+    cps_target_release(&t);
 }
 
 /* The budget figures reach the decision, and the detail names the mechanism. */
@@ -276,6 +278,7 @@ static void test_decide_reports_budget(void)
     if (!s || !h) {
         free(s);
         free(h);
+        cps_target_release(&t);
         ASSERT_TRUE(0);
         return;
     }
@@ -298,6 +301,7 @@ static void test_decide_reports_budget(void)
     ASSERT_CONTAINS(detail, "burn rate 2"); /* 24.x: the hour's decay weighs the last ticks more */
     free(s);
     free(h);
+    cps_target_release(&t);
 }
 
 /* The mechanism named for decisions not on the forecast, and for a rail. */

@@ -136,6 +136,7 @@ done:
     free(h);
     free(replayed);
     free(live);
+    cps_target_release(&t);
 }
 
 /* What the replay learned is what the history holds: the burst minute's
@@ -181,6 +182,7 @@ static void test_replay_learns_the_history(void)
 done:
     free(h);
     free(s);
+    cps_target_release(&t);
 }
 
 /* The observation of one step: replicas are the ready count, the price
@@ -219,6 +221,7 @@ static void test_replay_observation(void)
     /* no ready query: nothing is usable */
     s.values[CPS_METRIC_READY] = NULL;
     ASSERT_EQ(cps_replay_observation(&t, &s, 0, &o), 0);
+    cps_target_release(&t);
 }
 
 int main(void)
