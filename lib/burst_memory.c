@@ -73,8 +73,11 @@ void cps_burst_observe(struct cps_burst_memory *m, int64_t t_ms, double minute_r
     if (m->hour_index != 0 && hour > m->hour_index) {
         int slot = wrap(m->hour_index - 1, CPS_BURST_HOURS);
         double target = HOUR_MEAN_SLOT + round(m->hour_peak);
-        m->hour[slot] = m->hour[slot] == 0 ? (uint8_t)(target < 1 ? 1 : target > SLOT_MAX ? SLOT_MAX : target)
-                                           : slot_step(m->hour[slot], target < 1 ? 1 : target);
+        if (target < 1)
+            target = 1; /* 0 is "never seen" */
+        if (target > SLOT_MAX)
+            target = SLOT_MAX;
+        m->hour[slot] = m->hour[slot] == 0 ? (uint8_t)target : slot_step(m->hour[slot], target);
         m->hour_index = 0;
     }
     if (!in_head || !(hour_ratio > 0) || !isfinite(hour_ratio))

@@ -204,10 +204,9 @@ static struct cps_observation observed(double qps, int32_t replicas, double p95_
     return o;
 }
 
-/* A target that bursts to 4x at :30 every hour: after some hours, a
- * decision 40 s before :30 asks for the burst's pods and names burst
- * memory; the same decision with the memory wiped asks for fewer. */
-static void test_decide_prescales_for_burst(void)
+/* The defaults, 1..100 pods, and a configured 50 req/s per pod (so the
+ * decisions below need no capacity learning). */
+static struct cps_target fixed_capacity_target(void)
 {
     struct cps_target t;
     cps_target_init_defaults(&t);
@@ -215,6 +214,15 @@ static void test_decide_prescales_for_burst(void)
     t.max_replicas = 100;
     t.capacity_auto = 0;
     t.capacity_rps_per_pod = 50.0;
+    return t;
+}
+
+/* A target that bursts to 4x at :30 every hour: after some hours, a
+ * decision 40 s before :30 asks for the burst's pods and names burst
+ * memory; the same decision with the memory wiped asks for fewer. */
+static void test_decide_prescales_for_burst(void)
+{
+    struct cps_target t = fixed_capacity_target();
     struct cps_policy_state *s = calloc(1, sizeof *s);
     struct cps_history *h = calloc(1, sizeof *h);
     if (!s || !h) {
@@ -268,11 +276,7 @@ static void test_decide_prescales_for_burst(void)
 /* The budget figures reach the decision, and the detail names the mechanism. */
 static void test_decide_reports_budget(void)
 {
-    struct cps_target t;
-    cps_target_init_defaults(&t);
-    t.capacity_auto = 0;
-    t.capacity_rps_per_pod = 50.0;
-    t.max_replicas = 100;
+    struct cps_target t = fixed_capacity_target();
     struct cps_policy_state *s = calloc(1, sizeof *s);
     struct cps_history *h = calloc(1, sizeof *h);
     if (!s || !h) {
