@@ -23,6 +23,16 @@ and the run lasts until 20 s into the burst minute. Checked:
   (c) B does neither: no burst-memory decision, no PATCH to the burst's
       pods, and a budget near zero;
   and A counts cpscale_policy_backfill_total{result="ok"} 1.
+Restarted mid-run: controller R (--backfill 7h, target shop/web-r, same
+data) is killed with SIGKILL a few ticks after its state was built, and
+started again at once. The second R must
+  (d) start from the budget the first R had (its first decision's budget
+      spent within 10 % of the first R's last), pre-scale for the burst as
+      (a) says, and
+  (e) decide as A, which was never restarted, decides at the same time:
+      the same count on every tick, except within one interval of a change
+      of A's count (the two tick at different instants), and the same
+      budget spent within 10 %.
 Then shutdown: a controller whose backfill waits on a Prometheus that never
 answers a range query exits 0 on SIGTERM within seconds (the worker's
 transfer is cancelled and the thread joined), not after the backfill's
@@ -54,7 +64,7 @@ from test_controller import Checks, Controller, deployment, namespace_object, pa
 from test_controller import patched_replicas  # noqa: E402
 
 NAMESPACE = "shop"
-WITH, WITHOUT = "web", "web-b"
+WITH, WITHOUT, RESTARTED = "web", "web-b", "web-r"
 HISTORY_S = 6 * 3600
 SAMPLE_S = 10            # spacing of the history's samples
 INTERVAL = "10s"         # the controller's tick, the backfill's step
@@ -114,14 +124,14 @@ def openmetrics(samples):
     series = (("cps_bf_qps", 1), ("cps_bf_p95_ms", 2))
     for name, column in series:
         lines += ["# HELP %s test history" % name, "# TYPE %s gauge" % name]
-        for dep in (WITH, WITHOUT):
+        for dep in (WITH, WITHOUT, RESTARTED):
             for row in samples:
                 lines.append('%s{namespace="%s",deployment="%s"} %r %d'
                              % (name, NAMESPACE, dep, row[column], row[0]))
     for name, value in (("cps_bf_ready", lambda q: float(REPLICAS)),
                         ("cps_bf_cpu", lambda q: min(1.0, q / (REPLICAS * SERVICE_RATE)))):
         lines += ["# HELP %s test history" % name, "# TYPE %s gauge" % name]
-        for dep in (WITH, WITHOUT):
+        for dep in (WITH, WITHOUT, RESTARTED):
             for t, q, _ in samples:
                 lines.append('%s{namespace="%s",deployment="%s"} %r %d'
                              % (name, NAMESPACE, dep, value(q), t))
@@ -214,6 +224,65 @@ def examine(checks, label, controller, kube_records, name, burst_start, expect_b
                      got is not None and got < 0.1 * expected_spent, "decisions say %s" % got)
 
 
+def backfill_end(controller):
+    return controller.wait_for(lambda r: r.get("msg") in ("backfill applied", "backfill dropped",
+                                                          "backfill failed"), 60,
+                               "the backfill's end")[0]
+
+
+def decisions_after(controller, since):
+    """(epoch, desired, budget spent) of the controller's ticks after `since`."""
+    rows = []
+    for r in controller.lines():
+        if r.get("msg") == "tick" and epoch_of(r["time"]) > since:
+            rows.append((epoch_of(r["time"]), r.get("desired"), budget_spent(r.get("detail"))))
+    return rows
+
+
+def kill_mid_run(checks, restarted_config, kubeconfig, cpscale, workdir):
+    """Start R, let it tick on its rebuilt state, SIGKILL it, start it again.
+    Returns (the first R's last decision, the second R)."""
+    args = ["--kubeconfig", kubeconfig, "--backfill", "7h"]
+    first = Controller(cpscale, workdir, "restarted-before", restarted_config, args)
+    applied = backfill_end(first)
+    checks.check("restarted: the first run's state was rebuilt",
+                 applied.get("msg") == "backfill applied", str(applied))
+    since = epoch_of(applied["time"])
+    harness.wait_until(lambda: len(decisions_after(first, since)) >= 2, 60,
+                       "two ticks of the first run")
+    last = decisions_after(first, since)[-1]
+    first.stop(signal.SIGKILL)
+    second = Controller(cpscale, workdir, "restarted-after", restarted_config, args)
+    return last, second
+
+
+def same_decisions(checks, restarted, applied_at, reference):
+    """(e): the restarted controller's ticks against the reference's."""
+    ours = decisions_after(restarted, applied_at)
+    theirs = decisions_after(reference, applied_at - 30)
+    changes = [now[0] for prev, now in zip(theirs, theirs[1:]) if now[1] != prev[1]]
+    compared, differ = 0, []
+    interval = float(INTERVAL.rstrip("s"))
+    for t, desired, _ in ours:
+        nearest = min(theirs, key=lambda row: abs(row[0] - t), default=None)
+        if nearest is None or abs(nearest[0] - t) > interval:
+            continue
+        if any(abs(c - t) <= interval for c in changes):
+            continue
+        compared += 1
+        if desired != nearest[1]:
+            differ.append("%.0f: %s vs %s" % (t, desired, nearest[1]))
+    checks.check("restarted: decides as the controller that was never restarted",
+                 compared >= 3 and not differ,
+                 "%d ticks compared; differing: %s" % (compared, differ[:5]))
+    spent = [s for _, _, s in ours if s is not None]
+    spent_ref = [s for _, _, s in theirs if s is not None]
+    checks.check("restarted: budget spent as the never-restarted controller's, within 10 %",
+                 bool(spent) and bool(spent_ref) and
+                 abs(spent[-1] - spent_ref[-1]) <= REL_TOL * spent_ref[-1],
+                 "%s vs %s" % (spent[-1:], spent_ref[-1:]))
+
+
 class StuckPrometheus:
     """Answers instant queries with an empty vector at once and holds every
     range query open until stopped."""
@@ -294,7 +363,7 @@ def main():
     try:
         kube.start()
         kube.seed(namespace_object(NAMESPACE))
-        for name in (WITH, WITHOUT):
+        for name in (WITH, WITHOUT, RESTARTED):
             kube.seed(deployment(NAMESPACE, name, REPLICAS))
         kubeconfig = kube.write_kubeconfig(os.path.join(workdir, "kubeconfig"))
         kube.set_tokens({kube.token: "cpscale"})
@@ -307,11 +376,16 @@ def main():
                        write_config(os.path.join(workdir, "b.yaml"), prom.url, WITHOUT),
                        ["--kubeconfig", kubeconfig, "--backfill", "0"])
         controllers.append(b)
-        applied = a.wait_for(lambda r: r.get("msg") in ("backfill applied", "backfill dropped",
-                                                        "backfill failed"), 60,
-                             "the backfill's end")
+        applied = backfill_end(a)
         checks.check("with backfill: the state was swapped in",
-                     applied[0].get("msg") == "backfill applied", str(applied[0]))
+                     applied.get("msg") == "backfill applied", str(applied))
+        before_kill, r = kill_mid_run(
+            checks, write_config(os.path.join(workdir, "r.yaml"), prom.url, RESTARTED),
+            kubeconfig, args.cpscale, workdir)
+        controllers.append(r)
+        r_applied = backfill_end(r)
+        checks.check("restarted: the state was rebuilt again",
+                     r_applied.get("msg") == "backfill applied", str(r_applied))
         remaining = burst_start + AFTER_BURST_START_S - time.time()
         if remaining > 0:
             time.sleep(remaining)
@@ -330,6 +404,14 @@ def main():
         examine(checks, "with backfill", a, records, WITH, burst_start, True, expected_spent)
         examine(checks, "without backfill", b, records, WITHOUT, burst_start, False,
                 expected_spent)
+        examine(checks, "restarted", r, records, RESTARTED, burst_start, True, expected_spent)
+        r_since = epoch_of(r_applied["time"])
+        after = [s for _, _, s in decisions_after(r, r_since) if s is not None]
+        checks.check("restarted: starts from the budget it had before the kill (within 10 %)",
+                     bool(after) and before_kill[2] is not None and
+                     abs(after[0] - before_kill[2]) <= REL_TOL * before_kill[2],
+                     "before %s, after %s" % (before_kill[2], after[:1]))
+        same_decisions(checks, r, r_since, a)
         for controller in controllers:
             code = controller.stop(signal.SIGTERM, 20)
             checks.check("%s: exit 0 on SIGTERM" % controller.name, code == 0, str(code))
