@@ -20,6 +20,8 @@ from what the controllers say about themselves:
              the taker waits renew_deadline before its first PATCH;
   (c) owned  no shard goes without an acting holder for longer than
              lease_duration + 1.2 x retry_period + one interval;
+  rbac       the sharded overlay's rendered RBAC grants every request
+             the replicas sent (tests/golden/rbac_rules.py);
   conflict   a fourth replica started with shards: 4 (another scheme)
              takes no Lease and sends no PATCH while the fleet holds its
              Leases.
@@ -337,6 +339,38 @@ def wait_spread(fleet, timeout):
         return None
 
 
+def rbac_denied(records, users):
+    """The requests of `users` the sharded overlay's rendered RBAC would
+    refuse (tests/golden/rbac_rules.py); None without kubectl."""
+    import shutil
+    import subprocess
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        return None
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.path.insert(0, os.path.join(repo, "tests", "golden"))
+    import rbac_rules
+    rendered = subprocess.run([kubectl, "kustomize", os.path.join(repo, "manifests", "overlays",
+                                                                  "sharded")],
+                              capture_output=True, text=True, timeout=120, check=True).stdout
+    parsed = subprocess.run([kubectl, "label", "--local", "-f", "-", "-o", "json",
+                             "cps-render-check-"], input=rendered, capture_output=True,
+                            text=True, timeout=120, check=True).stdout
+    objects, decoder, i = [], json.JSONDecoder(), 0
+    while True:
+        while i < len(parsed) and parsed[i].isspace():
+            i += 1
+        if i >= len(parsed):
+            break
+        obj, i = decoder.raw_decode(parsed, i)
+        objects.extend(obj["items"] if obj.get("kind") == "List" else [obj])
+    grants = rbac_rules.rules_from_objects(objects, service_account=("cpscale", "cpscale"))
+    return sorted({(r["verb"], r["api_group"], r["resource"], r.get("subresource", ""),
+                    r.get("namespace", ""), r.get("name", ""))
+                   for r in records if r.get("user") in users and r.get("resource")
+                   and not rbac_rules.granted(grants, r)})
+
+
 def run(checks, cpscale, workdir):
     fleet = Fleet(cpscale, workdir, target_names())
     fleet.start()
@@ -417,6 +451,12 @@ def run(checks, cpscale, workdir):
                      all(g <= HANDOVER_BOUND_S + TRANSIT_S for g in gaps.values()),
                      "longest gaps %s s (bound %.1f s)"
                      % ({s: round(g, 2) for s, g in gaps.items()}, HANDOVER_BOUND_S))
+        denied = rbac_denied(records, {"user-0", "user-1", "user-2"})
+        if denied is None:
+            print("skip rbac: kubectl not found")
+        else:
+            checks.check("rbac: the sharded overlay's RBAC grants every request of the replicas",
+                         not denied, "denied: %s" % denied[:6])
         survivors = wait_spread(fleet, 20 * TIME_FACTOR)
         checks.check("after the kill: the two survivors hold 3 shards each", survivors is not None,
                      str(fleet.holders()))
