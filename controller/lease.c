@@ -23,8 +23,11 @@ struct cps_lease {
     int64_t lease_duration_ms, renew_deadline_ms, retry_period_ms, request_timeout_ms;
     char *shard_scheme;        /* NULL: no annotation */
     cps_lease_policy_cb *policy;
-    int stealing;              /* the write in flight takes the Lease from a live holder */
-    int64_t act_after_ms;      /* after a take from a live holder: held for acting from then */
+    /* the write in flight takes the Lease from a live holder, or from a
+     * record of another shard scheme (or none): held for acting only
+     * renew_deadline after it succeeds (act_after_ms) */
+    int stealing;
+    int64_t act_after_ms;
     cps_lease_change_cb *change_cb;
     void *user;
     ev_timer timer;
@@ -211,10 +214,10 @@ static void write_done_cb(const struct cps_kube_answer *answer, void *user)
         if (cps_kube_decode_lease(answer->body, answer->body_len, "lease", &written, &err) == 0)
             observe(lease, &written, now);
         lease->last_renew_ms = lease->attempt_started_ms;
-        if (stealing) /* the former holder acts until its renew deadline */
+        if (stealing) /* the former holder (or another scheme) acts until its renew deadline */
             lease->act_after_ms = now + lease->renew_deadline_ms;
         set_leading(lease, 1, step == STEP_CREATE ? "created the lease"
-                              : stealing         ? "took the lease from a holder over its share"
+                              : stealing         ? "took the lease; acting after the renew deadline"
                                                  : "holds the lease");
         return;
     }
@@ -238,6 +241,7 @@ static void get_done_cb(const struct cps_kube_answer *answer, void *user)
         lease->have_observed = 1;
         if (lease->policy && !lease->policy("", lease->user))
             return;
+        lease->stealing = lease->shard_scheme != NULL; /* see below: no scheme before */
         struct cps_kube_lease record;
         build_record(lease, NULL, &record);
         send_record(lease, STEP_CREATE, &record);
@@ -262,6 +266,12 @@ static void get_done_cb(const struct cps_kube_answer *answer, void *user)
         lease->stealing = 1;
     } else if (!ours && lease->policy && !lease->policy("", lease->user)) {
         return; /* free or expired, but not ours to take now */
+    } else if (!ours && lease->shard_scheme &&
+               strcmp(current.shard_scheme, lease->shard_scheme) != 0) {
+        /* last written under another scheme (or none): a replica of that
+         * scheme may act on its own Leases until it reads this one, within
+         * a retry period; waiting out renew_deadline covers that */
+        lease->stealing = 1;
     }
     struct cps_kube_lease record;
     build_record(lease, &current, &record);

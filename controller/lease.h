@@ -21,7 +21,10 @@
  *   from it (a replica under its fair share, the holder over it). A taken
  *   Lease is held at once but counts as held for acting only
  *   renew_deadline after the write: by then the former holder, whose
- *   renewals now meet 409, has stopped acting by its own deadline.
+ *   renewals now meet 409, has stopped acting by its own deadline. The
+ *   same wait follows a take of a Lease last written under another shard
+ *   scheme, or created: a replica of another scheme reads it within a
+ *   retry period and stops.
  *
  * The controller asks cps_lease_held() when each PATCH leaves the HTTP
  * queue (its start check, http.h), so a replica that lost the lease never

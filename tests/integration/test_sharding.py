@@ -129,7 +129,7 @@ class Fleet:
     """The fake, Prometheus, the resetter and the replicas."""
 
     def __init__(self, cpscale, workdir, names, shards=N_SHARDS, warm_standby=True,
-                 interval_s=INTERVAL_S, namespace=NAMESPACE):
+                 interval_s=INTERVAL_S, namespace=NAMESPACE, lease=None):
         self.cpscale = cpscale
         self.workdir = workdir
         self.names = names
@@ -137,6 +137,7 @@ class Fleet:
         self.shards = shards
         self.warm_standby = warm_standby
         self.interval_s = interval_s
+        self.lease = lease
         self.replicas = {}
         self.stop_reset = threading.Event()
         self.reset_thread = None
@@ -158,7 +159,7 @@ class Fleet:
         self.config = os.path.join(self.workdir, "config.yaml")
         with open(self.config, "w") as handle:
             handle.write(config_text(self.names, self.prom.url, self.shards, self.warm_standby,
-                                     self.interval_s, self.namespace))
+                                     self.interval_s, self.namespace, self.lease))
 
     def kubeconfig_for(self, user):
         """A kubeconfig with a token of its own, so the log names the replica."""
