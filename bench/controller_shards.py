@@ -23,7 +23,7 @@ ticks PATCH each target once, by the holder of its shard. It reports:
 Loopback only; everything it starts is stopped at the end.
 
 Usage: bench/controller_shards.py [--cpscale build/cpscale] [--targets 3000]
-                                  [--interval 5] [--ticks 3]
+                                  [--interval 5] [--ticks 3] [--warm-standby]
 """
 
 import json
@@ -88,9 +88,9 @@ def scrape(port):
         return answer.read().decode()
 
 
-def measure(cpscale, n_targets, interval_s, ticks, workdir):
+def measure(cpscale, n_targets, interval_s, ticks, workdir, warm_standby=False):
     names = ["app-%d" % i for i in range(n_targets)]
-    fleet = shards.Fleet(cpscale, workdir, names, shards=6, warm_standby=False,
+    fleet = shards.Fleet(cpscale, workdir, names, shards=6, warm_standby=warm_standby,
                          interval_s=interval_s, namespace="bench", lease=LEASE)
     fleet.start()
     rows, handover = {}, {}
@@ -166,16 +166,18 @@ def main():
     parser.add_argument("--targets", type=int, default=3000)
     parser.add_argument("--interval", type=int, default=5)
     parser.add_argument("--ticks", type=int, default=3)
+    parser.add_argument("--warm-standby", action="store_true",
+                        help="sharding.warm_standby true: every replica decides every target")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="cps-bench-shards-")
     try:
         result = measure(os.path.abspath(args.cpscale), args.targets, args.interval, args.ticks,
-                         workdir)
+                         workdir, args.warm_standby)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print("%d targets, 3 replicas, 6 shards, warm_standby false, interval %d s, Lease 15s/10s/2s"
-          % (result["targets"], result["interval_s"]))
+    print("%d targets, 3 replicas, 6 shards, warm_standby %s, interval %d s, Lease 15s/10s/2s"
+          % (result["targets"], "true" if args.warm_standby else "false", result["interval_s"]))
     for i, row in sorted(result["replicas"].items()):
         print("replica-%d: shards %s, %d targets acted on, %.1f ms CPU/tick, RSS %.1f MB"
               % (i, row["shards"], row["targets_acted_on"], row["cpu_ms_per_tick"],

@@ -228,6 +228,21 @@ static void write_done_cb(const struct cps_kube_answer *answer, void *user)
     check_deadline(lease, now);
 }
 
+/* Shards only: when the Lease another holds expires before the next
+ * attempt, make the next attempt at its expiry (then every retry period
+ * again), so that a dead holder's shard moves lease_duration after its
+ * last renewal was seen, not up to a retry period later. The single
+ * leader Lease keeps client-go's plain period. */
+static void wake_at_expiry(struct cps_lease *lease, int64_t left_ms)
+{
+    if (left_ms <= 0 || left_ms >= lease->retry_period_ms)
+        return;
+    ev_timer_stop(lease->loop, &lease->timer);
+    ev_timer_set(&lease->timer, (double)(left_ms + 1) / CPS_MS_PER_S,
+                 (double)lease->retry_period_ms / CPS_MS_PER_S);
+    ev_timer_start(lease->loop, &lease->timer);
+}
+
 static void get_done_cb(const struct cps_kube_answer *answer, void *user)
 {
     struct cps_lease *lease = user;
@@ -261,6 +276,8 @@ static void get_done_cb(const struct cps_kube_answer *answer, void *user)
     int live_holder = current.holder_identity[0] && lease->observed_at_ms + duration_ms > now;
     if (!ours && live_holder) {
         set_leading(lease, 0, "the lease is held by another replica");
+        if (lease->policy)
+            wake_at_expiry(lease, lease->observed_at_ms + duration_ms - now);
         if (!lease->policy || !lease->policy(current.holder_identity, lease->user))
             return;
         lease->stealing = 1;

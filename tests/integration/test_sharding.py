@@ -24,7 +24,9 @@ from what the controllers say about themselves:
              the replicas sent (tests/golden/rbac_rules.py);
   conflict   a fourth replica started with shards: 4 (another scheme)
              takes no Lease and sends no PATCH while the fleet holds its
-             Leases.
+             Leases; a shard Lease written by "another version" (scheme
+             fnv1a64-v2/6) stops every PATCH of the fleet from a retry
+             period after it appears until it expires.
 Bounded in time (about two minutes), loopback only. With CPS_VALGRIND=1
 every replica runs under valgrind and must end clean.
 """
@@ -395,6 +397,8 @@ def run(checks, cpscale, workdir):
                      str(sorted(schemes)))
         time.sleep(5 * TIME_FACTOR)
         run_conflict(checks, fleet)
+        run_intruder(checks, fleet)
+        wait_spread(fleet, 30 * TIME_FACTOR)
         # (a) SIGKILL a shard holder in the middle of its tick: right after
         # one of its PATCHes reached the fake
         holders = fleet.holders()
@@ -492,6 +496,34 @@ def run_conflict(checks, fleet):
     checks.check("conflict: ... and sends no PATCH", not patched, "%d PATCHes" % len(patched))
     checks.check("conflict: it exits 0", code == 0, str(code))
     del fleet.replicas[9]
+
+
+def run_intruder(checks, fleet):
+    """Another version's replica (scheme fnv1a64-v2/6) holds shard 0 for
+    one lease duration: every replica of the fleet must stop PATCHing once
+    it has read that Lease (a retry period), until the Lease expires."""
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".000000Z"
+    duration = int(LEASE_DURATION_S)
+    fleet.kube.seed({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                     "metadata": {"name": "cpscale-shard-0", "namespace": "cpscale",
+                                  "annotations": {"cpscale.io/shard-scheme": "fnv1a64-v2/6"}},
+                     "spec": {"holderIdentity": "other-version", "leaseDurationSeconds": duration,
+                              "acquireTime": stamp, "renewTime": stamp, "leaseTransitions": 9}})
+    quiet_from, quiet_to = now + RETRY_PERIOD_S + TRANSIT_S, now + duration
+    time.sleep(duration + RENEW_DEADLINE_S + 4 * TIME_FACTOR)
+    records = fleet.kube.log()
+    during = [r for r in scale_patches(records) if quiet_from <= r["t"] <= quiet_to]
+    after = [r for r in scale_patches(records) if r["t"] > quiet_to]
+    before = [r for r in scale_patches(records) if now - 3 <= r["t"] < now]
+    checks.check("scheme: the fleet was PATCHing before another scheme showed up", bool(before),
+                 "%d PATCHes in the 3 s before" % len(before))
+    checks.check("scheme: no PATCH by any replica while another scheme holds a shard Lease",
+                 not during, "%d PATCHes between %.1f s and %.1f s after it appeared: %s"
+                 % (len(during), quiet_from - now, quiet_to - now,
+                    sorted({r.get("user") for r in during})))
+    checks.check("scheme: PATCHes resume once that Lease expired", bool(after),
+                 "%d PATCHes after" % len(after))
 
 
 def main():
