@@ -15,7 +15,7 @@ ticks PATCH each target once, by the holder of its shard. It reports:
     measured ticks, which /metrics counts) and RSS (/proc/PID/status);
   - every PATCH sent by the holder of its shard (judged as
     tests/integration/test_sharding.py does);
-  - after SIGKILL of one replica (and every target put back to 1 replica):
+  - after SIGKILL of one replica (and its targets put back to 1 replica):
     per shard of the victim, the time from the kill to the survivor's
     Lease write and to its first PATCH of the shard's targets, from the
     fake's request log, against lease_duration + 1.2 x retry_period + one
@@ -128,16 +128,16 @@ def measure(cpscale, n_targets, interval_s, ticks, workdir, warm_standby=False):
                        "cpu_ms_per_tick": 1000 * (cpu_seconds(pid) - start[i][1]) / done,
                        "rss_mb": memory_kb(pid).get("VmRSS", 0) / 1024}
         bad, judged = shards.holder_violations(records, 6, "bench", LEASE[1], LEASE[0])
-        # SIGKILL replica 0, put every target back to 1 replica: the
-        # survivors PATCH theirs at once, the victim's once they hold them
+        # SIGKILL replica 0 and put its targets back to 1 replica: the
+        # survivors PATCH them once they hold their shards
         victim_shards = rows[0]["shards"]
+        moved = {n for n in names if shards.shard_of("bench", n) in victim_shards}
         killed_at = time.time()
         os.killpg(fleet.replicas[0].process.pid, signal.SIGKILL)
         fleet.replicas[0].process.wait()
         fleet.kube.seed({"apiVersion": "v1", "kind": "List",
-                         "items": [shards.deployment(n, 1, "bench") for n in names]})
+                         "items": [shards.deployment(n, 1, "bench") for n in sorted(moved)]})
         bound = LEASE[0] + 1.2 * LEASE[2] + interval_s
-        moved = {n for n in names if shards.shard_of("bench", n) in victim_shards}
 
         def moved_patched():
             return {r["name"] for r in shards.scale_patches(fleet.kube.log(), "bench")
