@@ -7,7 +7,8 @@
  *
  * One tick per `interval`: fetch every query and Kubernetes read in
  * parallel, decide for each target with the same pure code the simulator
- * runs, act (PATCH the scale subresource) only while holding the Lease,
+ * runs, act (PATCH the scale subresource) only while holding the Lease
+ * (with shards: the Lease of the target's shard),
  * then report (one log line per target, /metrics).
  */
 #ifndef CPS_CONTROLLER_H
@@ -30,6 +31,7 @@
 #include "metrics.h"
 #include "prom.h"
 #include "server.h"
+#include "shards.h"
 
 #define CPS_SCALE_FAILURE_CODES 8 /* distinct HTTP codes counted per target */
 
@@ -95,6 +97,7 @@ struct cps_target_runtime {
     int query_index[CPS_METRIC_QUERIED]; /* into the tick's query table; -1: none */
     struct cps_decision decision;
     int decided;
+    int standby_reset;         /* warm_standby off, shard not held: state forgotten, not read */
     int64_t decided_at_ms;     /* monotonic; a PATCH older than one interval is dropped */
     enum cps_action action;
     int32_t patched_from;
@@ -159,7 +162,8 @@ struct cps_controller {
     struct cps_http *http;
     struct cps_kube *kube;
     struct cps_prom *prom;
-    struct cps_lease *lease; /* NULL without leader election */
+    struct cps_lease *lease; /* NULL without leader election, or with shards */
+    struct cps_shards *shards; /* sharding.shards > 1: one Lease per shard (shards.h) */
     struct cps_informer **informers;
     size_t n_informers;
     size_t targets_from_cache; /* last tick */

@@ -21,6 +21,13 @@ struct cps_lease {
     char *lease_path;  /* .../leases/NAME */
     char *leases_path; /* .../leases */
     int64_t lease_duration_ms, renew_deadline_ms, retry_period_ms, request_timeout_ms;
+    char *shard_scheme;        /* NULL: no annotation */
+    cps_lease_policy_cb *policy;
+    /* the write in flight takes the Lease from a live holder, or from a
+     * record of another shard scheme (or none): held for acting only
+     * renew_deadline after it succeeds (act_after_ms) */
+    int stealing;
+    int64_t act_after_ms;
     cps_lease_change_cb *change_cb;
     void *user;
     ev_timer timer;
@@ -70,8 +77,23 @@ static void set_leading(struct cps_lease *lease, int leading, const char *why)
 
 int cps_lease_held(const struct cps_lease *lease, int64_t now_ms)
 {
-    return lease->leading && !lease->released &&
+    return lease->leading && !lease->released && now_ms >= lease->act_after_ms &&
            now_ms - lease->last_renew_ms < lease->renew_deadline_ms;
+}
+
+void cps_lease_set_policy(struct cps_lease *lease, cps_lease_policy_cb *policy)
+{
+    lease->policy = policy;
+}
+
+void cps_lease_view(const struct cps_lease *lease, int64_t now_ms, struct cps_lease_view *out)
+{
+    const struct cps_kube_lease *o = &lease->observed;
+    out->seen = lease->have_observed;
+    out->holder = lease->have_observed ? o->holder_identity : "";
+    out->scheme = lease->have_observed ? o->shard_scheme : "";
+    out->expired = lease->have_observed && o->holder_identity[0] &&
+                   lease->observed_at_ms + (int64_t)o->lease_duration_s * CPS_MS_PER_S <= now_ms;
 }
 
 /* Step down when the renew deadline has passed without a renewal. */
@@ -164,14 +186,18 @@ static void build_record(const struct cps_lease *lease, const struct cps_kube_le
     if (current)
         snprintf(record->resource_version, sizeof record->resource_version, "%s",
                  current->resource_version);
+    if (lease->shard_scheme)
+        snprintf(record->shard_scheme, sizeof record->shard_scheme, "%s", lease->shard_scheme);
 }
 
 static void write_done_cb(const struct cps_kube_answer *answer, void *user)
 {
     struct cps_lease *lease = user;
     enum lease_step step = lease->step;
+    int stealing = lease->stealing;
     lease->in_flight = NULL;
     lease->step = STEP_IDLE;
+    lease->stealing = 0;
     int64_t now = cps_monotonic_ms();
     if (step == STEP_RELEASE) {
         if (answer->status != 200)
@@ -188,7 +214,11 @@ static void write_done_cb(const struct cps_kube_answer *answer, void *user)
         if (cps_kube_decode_lease(answer->body, answer->body_len, "lease", &written, &err) == 0)
             observe(lease, &written, now);
         lease->last_renew_ms = lease->attempt_started_ms;
-        set_leading(lease, 1, step == STEP_CREATE ? "created the lease" : "holds the lease");
+        if (stealing) /* the former holder (or another scheme) acts until its renew deadline */
+            lease->act_after_ms = now + lease->renew_deadline_ms;
+        set_leading(lease, 1, step == STEP_CREATE ? "created the lease"
+                              : stealing         ? "took the lease; acting after the renew deadline"
+                                                 : "holds the lease");
         return;
     }
     /* 409: another candidate wrote first; anything else: try again later */
@@ -198,6 +228,21 @@ static void write_done_cb(const struct cps_kube_answer *answer, void *user)
     check_deadline(lease, now);
 }
 
+/* Shards only: when the Lease another holds expires before the next
+ * attempt, make the next attempt at its expiry (then every retry period
+ * again), so that a dead holder's shard moves lease_duration after its
+ * last renewal was seen, not up to a retry period later. The single
+ * leader Lease keeps client-go's plain period. */
+static void wake_at_expiry(struct cps_lease *lease, int64_t left_ms)
+{
+    if (left_ms <= 0 || left_ms >= lease->retry_period_ms)
+        return;
+    ev_timer_stop(lease->loop, &lease->timer);
+    ev_timer_set(&lease->timer, (double)(left_ms + 1) / CPS_MS_PER_S,
+                 (double)lease->retry_period_ms / CPS_MS_PER_S);
+    ev_timer_start(lease->loop, &lease->timer);
+}
+
 static void get_done_cb(const struct cps_kube_answer *answer, void *user)
 {
     struct cps_lease *lease = user;
@@ -205,6 +250,13 @@ static void get_done_cb(const struct cps_kube_answer *answer, void *user)
     lease->step = STEP_IDLE;
     int64_t now = cps_monotonic_ms();
     if (answer->status == 404) {
+        /* no Lease yet: seen, and free */
+        memset(&lease->observed, 0, sizeof lease->observed);
+        lease->observed_at_ms = now;
+        lease->have_observed = 1;
+        if (lease->policy && !lease->policy("", lease->user))
+            return;
+        lease->stealing = lease->shard_scheme != NULL; /* see below: no scheme before */
         struct cps_kube_lease record;
         build_record(lease, NULL, &record);
         send_record(lease, STEP_CREATE, &record);
@@ -221,9 +273,22 @@ static void get_done_cb(const struct cps_kube_answer *answer, void *user)
     observe(lease, &current, now);
     int ours = strcmp(current.holder_identity, lease->identity) == 0;
     int64_t duration_ms = (int64_t)current.lease_duration_s * CPS_MS_PER_S;
-    if (!ours && current.holder_identity[0] && lease->observed_at_ms + duration_ms > now) {
+    int live_holder = current.holder_identity[0] && lease->observed_at_ms + duration_ms > now;
+    if (!ours && live_holder) {
         set_leading(lease, 0, "the lease is held by another replica");
-        return;
+        if (lease->policy)
+            wake_at_expiry(lease, lease->observed_at_ms + duration_ms - now);
+        if (!lease->policy || !lease->policy(current.holder_identity, lease->user))
+            return;
+        lease->stealing = 1;
+    } else if (!ours && lease->policy && !lease->policy("", lease->user)) {
+        return; /* free or expired, but not ours to take now */
+    } else if (!ours && lease->shard_scheme &&
+               strcmp(current.shard_scheme, lease->shard_scheme) != 0) {
+        /* last written under another scheme (or none): a replica of that
+         * scheme may act on its own Leases until it reads this one, within
+         * a retry period; waiting out renew_deadline covers that */
+        lease->stealing = 1;
     }
     struct cps_kube_lease record;
     build_record(lease, &current, &record);
@@ -241,6 +306,7 @@ static void retry_cb(struct ev_loop *loop, ev_timer *timer, int revents)
     if (lease->in_flight || lease->released)
         return; /* the previous attempt is still out; its own timeout ends it */
     lease->attempt_started_ms = now;
+    lease->stealing = 0;
     if (lease_request(lease, "get", "GET", lease->lease_path, NULL, get_done_cb) == 0)
         lease->step = STEP_GET;
 }
@@ -265,6 +331,7 @@ struct cps_lease *cps_lease_new(struct ev_loop *loop, struct cps_kube *kube,
     lease->renew_deadline_ms = options->renew_deadline_ms;
     lease->retry_period_ms = options->retry_period_ms;
     lease->request_timeout_ms = options->request_timeout_ms;
+    lease->shard_scheme = options->shard_scheme ? strdup(options->shard_scheme) : NULL;
     lease->change_cb = change_cb;
     lease->user = user;
     if (!lease->namespace || !lease->name || !lease->identity || !lease->lease_path ||
@@ -331,5 +398,6 @@ void cps_lease_free(struct cps_lease *lease)
     free(lease->identity);
     free(lease->lease_path);
     free(lease->leases_path);
+    free(lease->shard_scheme);
     free(lease);
 }

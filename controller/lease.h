@@ -15,6 +15,17 @@
  *   so a standby takes over without waiting out the lease.
  * - A 409 on the PUT means another candidate won the race: not leader.
  *
+ * - Shards (shards.h) add two questions, asked of the owner through
+ *   `policy` when set: may a free or expired Lease be taken now (spreading
+ *   shards over replicas), and may a Lease another replica holds be taken
+ *   from it (a replica under its fair share, the holder over it). A taken
+ *   Lease is held at once but counts as held for acting only
+ *   renew_deadline after the write: by then the former holder, whose
+ *   renewals now meet 409, has stopped acting by its own deadline. The
+ *   same wait follows a take of a Lease last written under another shard
+ *   scheme, or created: a replica of another scheme reads it within a
+ *   retry period and stops.
+ *
  * The controller asks cps_lease_held() when each PATCH leaves the HTTP
  * queue (its start check, http.h), so a replica that lost the lease never
  * starts a write; its queued writes are dropped when it steps down.
@@ -37,6 +48,20 @@ struct cps_lease_options {
     int64_t renew_deadline_ms;
     int64_t retry_period_ms;
     int64_t request_timeout_ms; /* each GET/PUT; below renew_deadline */
+    const char *shard_scheme;   /* written as the scheme annotation; NULL: none */
+};
+
+/* Asked by a candidate before it writes (NULL: always yes). `holder` is
+ * "" for a free or expired Lease, else the unexpired holder to take it
+ * from. 1: take it. */
+typedef int cps_lease_policy_cb(const char *holder, void *user);
+
+/* What a candidate last read from its Lease. */
+struct cps_lease_view {
+    const char *holder;   /* "" when free */
+    const char *scheme;   /* "" when not annotated */
+    int expired;          /* a holder, not renewed for its duration by our clock */
+    int seen;             /* 0 until a GET or a write has answered */
 };
 
 /* Called on every change of leadership (1: we lead, 0: we stopped). */
@@ -45,6 +70,13 @@ typedef void cps_lease_change_cb(int leading, void *user);
 struct cps_lease *cps_lease_new(struct ev_loop *loop, struct cps_kube *kube,
                                 const struct cps_lease_options *options,
                                 cps_lease_change_cb *change_cb, void *user);
+
+/* Ask `policy` before taking the Lease (shards.c). */
+void cps_lease_set_policy(struct cps_lease *lease, cps_lease_policy_cb *policy);
+
+/* The last record read, judged at now_ms (monotonic). The strings live
+ * until the next answer. */
+void cps_lease_view(const struct cps_lease *lease, int64_t now_ms, struct cps_lease_view *out);
 
 /* Start trying (the first attempt happens at once). */
 void cps_lease_start(struct cps_lease *lease);

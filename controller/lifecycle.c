@@ -21,6 +21,7 @@
 #define HTTP_READ_SLOTS 16           /* GETs and Prometheus queries */
 #define HTTP_WRITE_SLOTS 6           /* PATCHes and Events */
 #define HTTP_LEASE_SLOTS 2           /* one attempt at a time, plus a release */
+#define HTTP_SHARD_LEASE_SLOTS_MAX 16 /* with shards: one per Lease plus one, up to this */
 #define HTTP_WATCH_SLOTS 10
 #define LIVENESS_SLACK_MS 30000      /* /healthz tolerates this beyond 3 ticks */
 #define LIVENESS_TICKS 3
@@ -76,6 +77,9 @@ static void reload_config(struct cps_controller *ctl, const char *why)
         config->leader_election.enabled != ctl->config->leader_election.enabled)
         cps_log_message(CPS_LOG_WARN,
                         "listen and leader_election changes take effect on restart", NULL);
+    if (config->sharding.shards != ctl->config->sharding.shards ||
+        config->sharding.warm_standby != ctl->config->sharding.warm_standby)
+        cps_log_message(CPS_LOG_WARN, "sharding changes take effect on restart", NULL);
     if (config->interval_ms != ctl->config->interval_ms) {
         ev_timer_stop(ctl->loop, &ctl->tick_timer);
         ev_timer_set(&ctl->tick_timer, (double)config->interval_ms / CPS_MS_PER_S,
@@ -186,6 +190,21 @@ static void leadership_cb(int leading, void *user)
     cps_tick_publish_metrics(ctl);
 }
 
+/* shards.c: the shards held changed. Losing one drops the queued writes
+ * of its targets (their start check asks again); gaining the first reads
+ * the history of targets with no learned state, as a new leader does. */
+static void shards_changed_cb(uint32_t held, int lost, void *user)
+{
+    struct cps_controller *ctl = user;
+    int was_leading = ctl->leading;
+    ctl->leading = held > 0;
+    if (lost)
+        cps_http_recheck_queued(ctl->http, CPS_HTTP_LANE_WRITE);
+    else if (!was_leading || !ctl->config->sharding.warm_standby)
+        cps_backfill_start(ctl, "shard");
+    cps_tick_publish_metrics(ctl);
+}
+
 static void released_cb(void *user)
 {
     struct cps_controller *ctl = user;
@@ -220,7 +239,9 @@ static void shutdown_begin(struct cps_controller *ctl, const char *why)
         return;
     }
     ev_timer_stop(ctl->loop, &ctl->grace_timer);
-    if (ctl->lease)
+    if (ctl->shards)
+        cps_shards_release(ctl->shards, released_cb, ctl);
+    else if (ctl->lease)
         cps_lease_release(ctl->lease, released_cb, ctl);
     else
         ev_break(ctl->loop, EVBREAK_ALL);
@@ -269,6 +290,7 @@ static void controller_free(struct cps_controller *ctl)
     cps_backfill_free(ctl); /* cancels and joins the workers first */
     cps_watch_cache_free(ctl);
     cps_lease_free(ctl->lease);
+    cps_shards_free(ctl->shards);
     if (ctl->http)
         cps_http_cancel_all(ctl->http);
     cps_targets_free_queries(ctl);
@@ -288,7 +310,10 @@ static int open_clients(struct cps_controller *ctl)
     size_t budget[CPS_HTTP_LANE_COUNT] = {0};
     budget[CPS_HTTP_LANE_READ] = HTTP_READ_SLOTS;
     budget[CPS_HTTP_LANE_WRITE] = HTTP_WRITE_SLOTS;
-    budget[CPS_HTTP_LANE_LEASE] = HTTP_LEASE_SLOTS;
+    int32_t shards = ctl->config->sharding.shards;
+    budget[CPS_HTTP_LANE_LEASE] = shards <= 1 ? HTTP_LEASE_SLOTS
+                                  : shards < HTTP_SHARD_LEASE_SLOTS_MAX ? (size_t)shards + 1
+                                                                        : HTTP_SHARD_LEASE_SLOTS_MAX;
     budget[CPS_HTTP_LANE_WATCH] = HTTP_WATCH_SLOTS;
     ctl->http = cps_http_new(ctl->loop, budget);
     struct cps_kube_options kube_options = {ctl->options.kubeconfig, ctl->options.context,
@@ -321,7 +346,9 @@ static int open_clients(struct cps_controller *ctl)
     return 0;
 }
 
-/* Start leader election; 0, or -1 when the Lease client cannot be made. */
+/* Start leader election: the one Lease, or with sharding.shards > 1 one
+ * Lease per shard (shards.h); 0, or -1 when the Lease clients cannot be
+ * made. */
 static int start_lease(struct cps_controller *ctl)
 {
     const struct cps_leader_election_config *le = &ctl->config->leader_election;
@@ -336,6 +363,14 @@ static int start_lease(struct cps_controller *ctl)
                                   ? le->retry_period_ms
                                   : ctl->options.kube_timeout_ms,
     };
+    if (ctl->config->sharding.shards > 1) {
+        ctl->shards = cps_shards_new(ctl->loop, ctl->kube, (uint32_t)ctl->config->sharding.shards,
+                                     &lease_options, shards_changed_cb, ctl);
+        if (!ctl->shards)
+            return -1;
+        cps_shards_start(ctl->shards);
+        return 0;
+    }
     ctl->lease = cps_lease_new(ctl->loop, ctl->kube, &lease_options, leadership_cb, ctl);
     if (!ctl->lease)
         return -1;
@@ -392,6 +427,7 @@ static void log_started(const struct cps_controller *ctl, int leader_elect)
     cps_log_int(&line, "listen_port", cps_server_port(ctl->server));
     cps_log_str(&line, "identity", ctl->identity);
     cps_log_str(&line, "leader_election", leader_elect ? "on" : "off");
+    cps_log_int(&line, "shards", leader_elect ? ctl->config->sharding.shards : 1);
     cps_log_str(&line, "dry_run", ctl->options.dry_run ? "true" : "false");
     cps_log_end(&line);
 }

@@ -433,7 +433,8 @@ char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
     text_printf(&text, "cpscale_writes_dropped_total{reason=\"stale\"} %llu\n",
                 (unsigned long long)m->writes_dropped_stale);
     header(&text, "cpscale_leader", "gauge", "1 while this replica holds the leader Lease.");
-    text_printf(&text, "cpscale_leader %d\n", ctl->lease ? ctl->leading : 1);
+    text_printf(&text, "cpscale_leader %d\n", ctl->lease || ctl->shards ? ctl->leading : 1);
+    cps_shards_render_metrics(ctl->shards, cps_monotonic_ms(), &text);
     header(&text, "cpscale_config_generation", "gauge",
            "Configs loaded so far (1 at start, +1 per accepted reload).");
     text_printf(&text, "cpscale_config_generation %llu\n",

@@ -187,6 +187,43 @@ static void query_done_cb(enum cps_prom_error error, const struct cps_prom_resul
     tick_answer_arrived(ctl);
 }
 
+/* The shard of a target (shards only). */
+static uint32_t target_shard(const struct cps_controller *ctl, const struct cps_target_runtime *rt)
+{
+    return cps_shards_of(ctl->shards, rt->target.namespace, rt->target.kind, rt->target.name);
+}
+
+/* May this replica write for the target now: it holds the Lease (with
+ * shards: its shard's Lease, and no other scheme is live), or there is no
+ * leader election. */
+static int may_act(const struct cps_controller *ctl, const struct cps_target_runtime *rt,
+                   int64_t now_ms)
+{
+    if (ctl->shards)
+        return cps_shards_may_act(ctl->shards, target_shard(ctl, rt), now_ms);
+    return !ctl->lease || cps_lease_held(ctl->lease, now_ms);
+}
+
+/* Without warm standby a replica decides only for the targets of the
+ * shards it holds: the others are neither read nor decided, and the state
+ * learned while it held them is forgotten once (a later holder of the
+ * shard has its own). 1 when the target sits this tick out. */
+static int standby_skips(struct cps_controller *ctl, struct cps_target_runtime *rt, int64_t now)
+{
+    if (!ctl->shards || ctl->config->sharding.warm_standby ||
+        cps_shards_holds(ctl->shards, target_shard(ctl, rt), now)) {
+        rt->standby_reset = 0;
+        return 0;
+    }
+    if (!rt->standby_reset) {
+        cps_policy_state_init(rt->policy);
+        cps_history_clear(rt->history);
+        rt->standby_reset = 1;
+    }
+    rt->action = CPS_ACTION_NOT_LEADER;
+    return 1;
+}
+
 /* Start a tick: reset each target's reads, send the GETs (or read the
  * watch cache) and the planned queries. Targets backing off send nothing. */
 void cps_tick_begin(struct cps_controller *ctl, int64_t now)
@@ -211,6 +248,8 @@ void cps_tick_begin(struct cps_controller *ctl, int64_t now)
         memset(&rt->observation, 0, sizeof rt->observation);
         rt->received = 0;
         rt->read_from_cache = 0;
+        if (standby_skips(ctl, rt, now))
+            continue;
         if (now < rt->backoff_until_ms) {
             rt->action = CPS_ACTION_BACKING_OFF;
             continue;
@@ -368,7 +407,7 @@ static int retry_conflict(struct cps_controller *ctl, struct cps_target_runtime 
 static int patch_refusal(const struct cps_target_runtime *rt, int64_t now_ms)
 {
     const struct cps_controller *ctl = rt->controller;
-    if (ctl->lease && !cps_lease_held(ctl->lease, now_ms))
+    if (!may_act(ctl, rt, now_ms))
         return -1;
     if (now_ms - rt->decided_at_ms > ctl->config->interval_ms)
         return 1;
@@ -440,7 +479,7 @@ static void patch_done_cb(const struct cps_kube_answer *answer, void *user)
 static void decide_and_act(struct cps_controller *ctl, size_t index)
 {
     struct cps_target_runtime *rt = &ctl->targets[index];
-    if (rt->action == CPS_ACTION_BACKING_OFF)
+    if (rt->action == CPS_ACTION_BACKING_OFF || rt->standby_reset)
         return;
     if (!rt->have_scale) {
         rt->action = CPS_ACTION_NO_READ; /* no current count: nothing safe to do */
@@ -488,7 +527,7 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
         rt->action = CPS_ACTION_DRY_RUN;
         return;
     }
-    if (ctl->lease && !cps_lease_held(ctl->lease, cps_monotonic_ms())) {
+    if (!may_act(ctl, rt, cps_monotonic_ms())) {
         rt->action = CPS_ACTION_NOT_LEADER;
         return;
     }

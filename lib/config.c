@@ -92,6 +92,7 @@ int cps_config_init_defaults(struct cps_config *config)
         cps_config_section_defaults(CPS_SEC_LABELS, &config->prometheus) < 0 ||
         cps_config_section_defaults(CPS_SEC_QUERIES, &config->queries) < 0 ||
         cps_config_section_defaults(CPS_SEC_LEADER, &config->leader_election) < 0 ||
+        cps_config_section_defaults(CPS_SEC_SHARDING, &config->sharding) < 0 ||
         cps_config_section_defaults(CPS_SEC_SIM, &config->sim) < 0)
         return -1;
     return 0;

@@ -123,6 +123,12 @@ struct cps_leader_election_config {
     int64_t retry_period_ms;
 };
 
+/* sharding: targets split over `shards` Leases (1: the one leader Lease). */
+struct cps_sharding_config {
+    int32_t shards;
+    int warm_standby; /* 1: decide for every target; 0: only for held shards */
+};
+
 #define CPS_CONFIG_WARNING_MAX 512
 
 struct cps_config {
@@ -136,6 +142,7 @@ struct cps_config {
     struct cps_prometheus_config prometheus;
     struct cps_queries queries; /* cluster-wide defaults for every target */
     struct cps_leader_election_config leader_election;
+    struct cps_sharding_config sharding;
     struct cps_target defaults;
     size_t n_targets;
     struct cps_target *targets;

@@ -272,7 +272,7 @@ static int parse_bodies(const struct cps_config_walk *w, const struct cps_yaml_n
 }
 
 /* The whole document: every section over the built-in defaults, in the
- * order interval, listen, prometheus, queries, leader_election, sim,
+ * order interval, listen, prometheus, queries, leader_election, sharding, sim,
  * defaults, targets. */
 static int parse_root(const struct cps_config_walk *w, const struct cps_yaml_node *root,
                       struct cps_config *config)
@@ -302,6 +302,10 @@ static int parse_root(const struct cps_config_walk *w, const struct cps_yaml_nod
                                 &config->queries, 1, NULL, NULL, NULL) < 0)
         return -1;
     if (v[TOP(LEADER)] && parse_leader(w, v[TOP(LEADER)], &config->leader_election) < 0)
+        return -1;
+    if (v[TOP(SHARDING)] &&
+        cps_config_read_section(w, v[TOP(SHARDING)], NAME(CPS_KEY_SHARDING), CPS_SEC_SHARDING,
+                                &config->sharding, 0, NULL, NULL, NULL) < 0)
         return -1;
     if (v[TOP(SIM)] && cps_config_read_section(w, v[TOP(SIM)], NAME(CPS_KEY_SIM), CPS_SEC_SIM,
                                                &config->sim, 0, NULL, NULL, NULL) < 0)

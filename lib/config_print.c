@@ -362,6 +362,7 @@ char *cps_config_to_yaml(const struct cps_config *config)
     put_prometheus(&p, &config->prometheus);
     put_mapping(&p, 0, CPS_KEY_QUERIES, CPS_SEC_QUERIES, &config->queries, 0);
     put_mapping(&p, 0, CPS_KEY_LEADER, CPS_SEC_LEADER, &config->leader_election, 0);
+    put_mapping(&p, 0, CPS_KEY_SHARDING, CPS_SEC_SHARDING, &config->sharding, 0);
     put_mapping(&p, 0, CPS_KEY_SIM, CPS_SEC_SIM, &config->sim, 0);
     put_key(&p, 0, cps_config_key_name(CPS_KEY_DEFAULTS));
     cps_strbuf_printf(&p.b, "\n");

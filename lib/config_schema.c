@@ -13,6 +13,7 @@
 #include "k8s_names.h"
 #include "metric.h"
 #include "service_times.h"
+#include "shard.h"
 #include "units.h"
 
 #define STR_(x) #x
@@ -254,6 +255,7 @@ const struct cps_config_row cps_config_rows[CPS_KEY_COUNT] = {
     [CPS_KEY_PROMETHEUS] = {CPS_SEC_TOP, "prometheus", CPS_CFG_CUSTOM, NO_FIELD},
     [CPS_KEY_QUERIES] = {CPS_SEC_TOP, "queries", CPS_CFG_CUSTOM, NO_FIELD},
     [CPS_KEY_LEADER] = {CPS_SEC_TOP, "leader_election", CPS_CFG_CUSTOM, NO_FIELD},
+    [CPS_KEY_SHARDING] = {CPS_SEC_TOP, "sharding", CPS_CFG_CUSTOM, NO_FIELD},
     [CPS_KEY_DEFAULTS] = {CPS_SEC_TOP, "defaults", CPS_CFG_CUSTOM, NO_FIELD},
     [CPS_KEY_TARGETS] = {CPS_SEC_TOP, "targets", CPS_CFG_CUSTOM, NO_FIELD},
     [CPS_KEY_SIM] = {CPS_SEC_TOP, "sim", CPS_CFG_CUSTOM, NO_FIELD},
@@ -310,6 +312,12 @@ const struct cps_config_row cps_config_rows[CPS_KEY_COUNT] = {
     [CPS_KEY_LE_RETRY_PERIOD] = {CPS_SEC_LEADER, "retry_period", CPS_CFG_DURATION,
                                  F(struct cps_leader_election_config, retry_period_ms),
                                  .def = DEF_RETRY_PERIOD_MS, .hi = MAX_INT32_SECONDS_MS},
+
+    [CPS_KEY_SH_SHARDS] = {CPS_SEC_SHARDING, "shards", CPS_CFG_INT32,
+                           F(struct cps_sharding_config, shards), .def = 1, .lo = 1,
+                           .hi = CPS_SHARD_MAX},
+    [CPS_KEY_SH_WARM_STANDBY] = {CPS_SEC_SHARDING, "warm_standby", CPS_CFG_BOOL,
+                                 F(struct cps_sharding_config, warm_standby), .def = 1},
 
     [CPS_KEY_SIM_SERVICE_RATE] = {CPS_SEC_SIM, "service_rate", CPS_CFG_NUMBER,
                                   F(struct cps_sim_params, service_rate),
@@ -452,6 +460,7 @@ static const enum cps_config_key section_first[CPS_SEC_COUNT + 1] = {
     [CPS_SEC_LABELS] = CPS_KEY_LABEL_NAMESPACE,
     [CPS_SEC_QUERIES] = CPS_KEY_QUERY_QPS,
     [CPS_SEC_LEADER] = CPS_KEY_LE_ENABLED,
+    [CPS_SEC_SHARDING] = CPS_KEY_SH_SHARDS,
     [CPS_SEC_SIM] = CPS_KEY_SIM_SERVICE_RATE,
     [CPS_SEC_TARGET] = CPS_KEY_T_NAMESPACE,
     [CPS_SEC_SLO] = CPS_KEY_SLO_P95,

@@ -25,6 +25,7 @@ enum cps_config_section {
     CPS_SEC_LABELS,      /* prometheus.labels: struct cps_prometheus_config */
     CPS_SEC_QUERIES,     /* struct cps_queries */
     CPS_SEC_LEADER,      /* struct cps_leader_election_config */
+    CPS_SEC_SHARDING,    /* struct cps_sharding_config */
     CPS_SEC_SIM,         /* struct cps_sim_params */
     CPS_SEC_TARGET,      /* struct cps_target (a target body, defaults:) */
     CPS_SEC_SLO,         /* target.slo: struct cps_target */
@@ -41,6 +42,7 @@ enum cps_config_section {
 /* Every key, one id each, grouped by section in row order. */
 enum cps_config_key {
     CPS_KEY_INTERVAL, CPS_KEY_LISTEN, CPS_KEY_PROMETHEUS, CPS_KEY_QUERIES, CPS_KEY_LEADER,
+    CPS_KEY_SHARDING,
     CPS_KEY_DEFAULTS, CPS_KEY_TARGETS, CPS_KEY_SIM,
     CPS_KEY_PROM_URL, CPS_KEY_PROM_TIMEOUT, CPS_KEY_PROM_TOKEN_FILE, CPS_KEY_PROM_HEADERS,
     CPS_KEY_PROM_LABELS, CPS_KEY_PROM_MAX_STALENESS,
@@ -49,6 +51,7 @@ enum cps_config_key {
     CPS_KEY_QUERY_COST,
     CPS_KEY_LE_ENABLED, CPS_KEY_LE_NAMESPACE, CPS_KEY_LE_NAME, CPS_KEY_LE_LEASE_DURATION,
     CPS_KEY_LE_RENEW_DEADLINE, CPS_KEY_LE_RETRY_PERIOD,
+    CPS_KEY_SH_SHARDS, CPS_KEY_SH_WARM_STANDBY,
     CPS_KEY_SIM_SERVICE_RATE, CPS_KEY_SIM_BASE_LATENCY, CPS_KEY_SIM_STARTUP, CPS_KEY_SIM_PRICE,
     CPS_KEY_SIM_SCALE, CPS_KEY_SIM_ROUTING, CPS_KEY_SIM_INTERVAL, CPS_KEY_SIM_WINDOW,
     CPS_KEY_SIM_LAG, CPS_KEY_SIM_HPA_TARGET, CPS_KEY_SIM_SERVICE_TIMES,

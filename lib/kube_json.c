@@ -382,6 +382,12 @@ int cps_kube_decode_lease(const char *body, size_t len, const char *source,
         cps_err_set(err, source, 0, 0, "metadata.resourceVersion: missing");
         goto done;
     }
+    const json_t *annotations = json_object_get(metadata, "annotations");
+    const json_t *scheme = json_is_object(annotations)
+                               ? json_object_get(annotations, CPS_KUBE_SHARD_SCHEME_ANNOTATION)
+                               : NULL;
+    if (json_is_string(scheme)) /* a too long value is cut: it still differs from ours */
+        snprintf(out->shard_scheme, sizeof out->shard_scheme, "%s", json_string_value(scheme));
     if (copy_string_field(spec, "holderIdentity", "spec.holderIdentity", out->holder_identity,
                           sizeof out->holder_identity, source, err) ||
         time_field(spec, "acquireTime", "spec.acquireTime", &out->acquire_time_ms, source, err) ||
@@ -467,6 +473,10 @@ char *cps_kube_encode_lease(const char *namespace, const char *name,
     json_t *metadata = json_pack("{s:s, s:s}", "name", name, "namespace", namespace);
     if (metadata && lease->resource_version[0])
         json_object_set_new(metadata, "resourceVersion", json_string(lease->resource_version));
+    if (metadata && lease->shard_scheme[0])
+        json_object_set_new(metadata, "annotations",
+                            json_pack("{s:s}", CPS_KUBE_SHARD_SCHEME_ANNOTATION,
+                                      lease->shard_scheme));
     json_t *spec = json_pack("{s:s, s:i, s:i}", "holderIdentity", lease->holder_identity,
                              "leaseDurationSeconds", (int)lease->lease_duration_s,
                              "leaseTransitions", (int)lease->lease_transitions);

@@ -20,6 +20,8 @@
 #define CPS_KUBE_RV_MAX 64        /* resourceVersion, as the API server sends it */
 #define CPS_KUBE_NAME_MAX 254     /* DNS subdomain names: 253 bytes + NUL */
 #define CPS_KUBE_IDENTITY_MAX 256 /* Lease holderIdentity */
+#define CPS_KUBE_SHARD_SCHEME_MAX 64
+#define CPS_KUBE_SHARD_SCHEME_ANNOTATION "cpscale.io/shard-scheme"
 #define CPS_KUBE_MESSAGE_MAX 256
 #define CPS_KUBE_UID_MAX 64       /* metadata.uid (a UUID: 36 bytes) */
 
@@ -52,6 +54,9 @@ struct cps_kube_lease {
     int64_t renew_time_ms;
     int32_t lease_transitions;
     char resource_version[CPS_KUBE_RV_MAX]; /* "" on a new Lease */
+    /* metadata.annotations["cpscale.io/shard-scheme"]: the shard hash and
+     * count of the fleet that wrote it ("fnv1a64-v1/6"); "" when absent */
+    char shard_scheme[CPS_KUBE_SHARD_SCHEME_MAX];
 };
 
 /* A meta/v1 Status (error answers and watch ERROR events). */

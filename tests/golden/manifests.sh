@@ -1098,6 +1098,89 @@ def c_metric_parser():
         want(got == names, "%s -> %s, expected %s" % (expr, sorted(got), sorted(names)))
 
 
+# ---- the sharded overlay ------------------------------------------------------
+
+SHARDED = "manifests/overlays/sharded"
+
+
+def sharded_config():
+    """The sharded overlay's ConfigMap text, its effective config (check-config)
+    and its shard count."""
+    text = find("ConfigMap", "cpscale-config", SHARDED)["data"]["config.yaml"]
+    if not os.access(BIN, os.X_OK):
+        raise Skip("%s is not executable" % BIN)
+    path = os.path.join(TMP, "sharded.yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    p = run([BIN, "check-config", path])
+    want(p.returncode == 0, "check-config exit %d: %s" % (p.returncode, p.stderr.strip()[:300]))
+    sharding = yaml_section(p.stdout, "sharding")
+    return text, p.stdout, int(sharding.get("shards", "0"))
+
+
+def c_sharded_replicas():
+    n = find("Deployment", "cpscale", SHARDED)["spec"].get("replicas")
+    want(n == 3, "replicas is %r, expected 3" % n)
+
+
+def c_sharded_config():
+    """config/config.yaml plus one `sharding:` block (comments included)
+    right after leader_election, nothing else; 6 shards."""
+    text, effective_text, shards = sharded_config()
+    with open("config/config.yaml", encoding="utf-8") as f:
+        source = f.read()
+    lines = text.split("\n")
+    want("sharding:" in lines, "no sharding: block in the sharded overlay's config")
+    top = lines.index("sharding:")
+    first = top
+    while first > 0 and lines[first - 1].startswith("#"):
+        first -= 1  # its comment
+    last = top + 1
+    while last < len(lines) and lines[last].startswith("  "):
+        last += 1  # its keys and their comments
+    if first > 0 and lines[first - 1] == "":
+        first -= 1  # the blank line before it
+    rest = "\n".join(lines[:first] + lines[last:])
+    want(rest == source,
+         "the sharded overlay's config differs from config/config.yaml outside its sharding: block")
+    want(shards == 6, "sharding.shards is %d, expected 6" % shards)
+    le = yaml_section(effective_text, "leader_election")
+    want(le.get("enabled") == "true" and le.get("namespace") == NAMESPACE,
+         "leader election must be on, its Leases in %s: %s" % (NAMESPACE, le))
+    return "%d shards" % shards
+
+
+def c_sharded_rbac():
+    """The same (group, resource, verb) as the base; get/update exactly on
+    the shard Leases, create without names, all in cpscale only."""
+    _, _, shards = sharded_config()
+    g = rbac_rules.rules_from_objects(objects(SHARDED), service_account=(NAMESPACE, "cpscale"))
+    got = {t[:3] for t in rbac_rules.as_tuples(g)}
+    want(got == EXPECTED_RBAC, "extra %s, missing %s" % (sorted(got - EXPECTED_RBAC),
+                                                         sorted(EXPECTED_RBAC - got)))
+    shard_names = {"cpscale-shard-%d" % i for i in range(shards)}
+    for verb in ("get", "update"):
+        names = {x.resource_name for x in g if x.resource == "leases" and x.verb == verb}
+        want(names == shard_names, "lease %s on %s, expected %s" % (verb, sorted(names),
+                                                                    sorted(shard_names)))
+    for x in g:
+        if x.resource == "leases":
+            want(x.namespace == NAMESPACE, "Lease access %s reaches %r" % (tuple(x)[:4], x.namespace))
+            if x.verb == "create":
+                want(x.resource_name == "*", "lease create has resourceNames")
+    lease = {"api_group": "coordination.k8s.io", "resource": "leases", "subresource": "",
+             "namespace": NAMESPACE}
+    for name in sorted(shard_names):
+        for verb in ("get", "update"):
+            want(rbac_rules.granted(g, dict(lease, verb=verb, name=name)), "%s %s denied" % (verb, name))
+    for name in ("cpscale-leader", "cpscale-shard-%d" % shards):
+        want(not rbac_rules.granted(g, dict(lease, verb="update", name=name)),
+             "update %s granted" % name)
+    want(not rbac_rules.granted(g, dict(lease, verb="get", name="cpscale-shard-0",
+                                        namespace="default")), "a shard Lease outside cpscale")
+    return "get/update on %d shard Leases" % len(shard_names)
+
+
 CHECKS = [
     ("render: kubectl kustomize manifests/", c_renders),
     ("render: manifests/ is the example overlay", c_top_is_example),
@@ -1131,6 +1214,9 @@ CHECKS = [
     ("rbac: rbac_rules.py on synthetic roles", c_rbac_rules_selftest),
     ("service: metrics port 8080", c_service),
     ("pdb: minAvailable 1", c_pdb),
+    ("sharded overlay: 3 replicas", c_sharded_replicas),
+    ("sharded overlay: config/config.yaml plus sharding (6 shards)", c_sharded_config),
+    ("sharded overlay: RBAC on exactly the shard Leases", c_sharded_rbac),
     ("servicemonitor: optional component, selects the Service", c_servicemonitor),
     ("slo alerts: optional component, burn rates recorded per window", c_slo_alerts_component),
     ("slo alerts: promtool check rules", c_slo_alerts_promtool),

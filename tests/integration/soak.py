@@ -52,6 +52,16 @@ class at a time:
   config_valid    the symlink swaps to the other valid config.
   healthy      nothing.
 
+After the main run, a second phase (--shard-episodes, 0 to skip) runs the
+fault class shard_holder_killed on a sharded fleet (3 replicas, 6 shards,
+36 targets; tests/integration/test_sharding.py's fixtures): each episode
+SIGKILLs a random shard holder right after one of its PATCHes (mid-tick)
+and restarts it after the hand-over. Checked from the fake's log: every
+hand-over within lease_duration + 1.2 x retry_period, every PATCH from its
+shard's Lease holder within its renew deadline, and no shard without an
+acting holder longer than lease_duration + 1.2 x retry_period + one
+interval.
+
 Every config variant writes its queries with its own no-op suffix (`* 1`,
 `/ 1`, and `- 0` for the invalid ones), so the query text the proxy logs
 says which config each tick ran with. Checks, for every tick of A and B:
@@ -107,6 +117,7 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 import kubefake  # noqa: E402
 import test_controller as tc  # noqa: E402  (configs, controller process, fixtures)
+import test_sharding as ts  # noqa: E402  (the sharded fleet and its judges)
 
 TICKS_PER_DAY = 86400 // 15      # the default interval's ticks in a day
 TARGETS = ("api", "web", "idle")
@@ -1129,6 +1140,65 @@ class Checker:
         return out
 
 
+def shard_phase(checks, cpscale, workdir, episodes, rng):
+    """Fault class shard_holder_killed (see the module docstring)."""
+    fleet = ts.Fleet(cpscale, os.path.join(workdir, "shards"), ts.target_names())
+    os.makedirs(fleet.workdir, exist_ok=True)
+    fleet.start()
+    handovers, restarted = [], 0
+    try:
+        for i in range(ts.N_REPLICAS):
+            fleet.start_replica(i)
+        fleet.start_resets()
+        for episode in range(episodes):
+            if not ts.wait_spread(fleet, 60 * tc.TIME_FACTOR):
+                checks.check("shard_holder_killed: the fleet spreads before episode %d" % episode,
+                             False, str(fleet.holders()))
+                break
+            victim = rng.randrange(ts.N_REPLICAS)
+            held = sorted(s for s, (h, _) in fleet.holders().items() if h == "replica-%d" % victim)
+            seq = fleet.kube.log()[-1]["seq"]
+            harness.wait_until(lambda: [r for r in fleet.kube.log(since=seq)
+                                        if r.get("verb") == "patch"
+                                        and r.get("user") == "user-%d" % victim],
+                               20 * tc.TIME_FACTOR, "a PATCH of the victim", interval=0.02)
+            killed_at = time.time()
+            os.killpg(fleet.replicas[victim].process.pid, signal.SIGKILL)
+            fleet.replicas[victim].process.wait()
+            fleet.replicas[victim].stderr.close()
+            time.sleep(ts.HANDOVER_BOUND_S + 2 * tc.TIME_FACTOR)
+            writes = ts.lease_writes(fleet.kube.log())
+            for s in held:
+                taken = [w for w in writes[s] if w[0] > killed_at and w[1]
+                         and w[1] != "replica-%d" % victim]
+                handovers.append(taken[0][0] - killed_at if taken else None)
+            fleet.start_replica(victim)
+            restarted += 1
+        ts.wait_spread(fleet, 30 * tc.TIME_FACTOR)  # the last one restarted is up
+        end = time.time()
+        records = fleet.kube.log()
+    finally:
+        codes = fleet.stop()
+    bound = ts.LEASE_DURATION_S + 1.2 * ts.RETRY_PERIOD_S + ts.TRANSIT_S
+    checks.check("shard_holder_killed: %d episodes injected" % episodes,
+                 restarted == episodes and handovers, "%d shards moved" % len(handovers))
+    checks.check("shard_holder_killed: every hand-over within lease_duration + 1.2 x "
+                 "retry_period", all(h is not None and h <= bound for h in handovers),
+                 "hand-overs %s s (bound %.1f s)"
+                 % ([round(h, 2) if h is not None else None for h in handovers], bound))
+    bad, judged = ts.holder_violations(records)
+    checks.check("shard_holder_killed: every PATCH from its shard's Lease holder",
+                 judged > 0 and not bad, "%d judged; %s" % (judged, "; ".join(bad[:3]) or "0 breaks"))
+    first_held = min((w[0] for ws in ts.lease_writes(records).values() for w in ws if w[1]),
+                     default=end)
+    gaps = ts.unowned_gaps(records, first_held + ts.RENEW_DEADLINE_S + 10 * tc.TIME_FACTOR, end)
+    checks.check("shard_holder_killed: no shard unowned longer than the bound",
+                 gaps and max(gaps.values()) <= ts.HANDOVER_BOUND_S + ts.TRANSIT_S,
+                 "longest %.2f s (bound %.1f s)" % (max(gaps.values() or [0]), ts.HANDOVER_BOUND_S))
+    checks.check("shard_holder_killed: the replicas exit 0 on SIGTERM",
+                 all(c == 0 for c in codes.values()), str(codes))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpscale", required=True)
@@ -1141,6 +1211,8 @@ def main():
                              "5,760 x interval, at least 12)")
     parser.add_argument("--report", help="write the figures as JSON here")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--shard-episodes", type=int, default=3,
+                        help="episodes of shard_holder_killed after the main run (0: none)")
     args = parser.parse_args()
     args.cpscale = os.path.abspath(args.cpscale)
     if args.max_minutes is None:
@@ -1206,6 +1278,14 @@ def main():
         checks.check("soak ran to the end", False, repr(error))
     finally:
         soak.stop()
+    if args.shard_episodes > 0:
+        print("# shard_holder_killed: %d episodes" % args.shard_episodes)
+        sys.stdout.flush()
+        try:
+            shard_phase(checks, args.cpscale, workdir, args.shard_episodes,
+                        random.Random(args.seed))
+        except Exception as error:  # noqa: BLE001
+            checks.check("shard_holder_killed ran to the end", False, repr(error))
     return checks.finish(workdir, args.keep)
 
 

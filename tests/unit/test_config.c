@@ -107,6 +107,7 @@ static int config_eq(const struct cps_config *a, const struct cps_config *b)
     if (!section_eq(CPS_SEC_TOP, a, b) || !section_eq(CPS_SEC_PROMETHEUS, pa, pb) ||
         !section_eq(CPS_SEC_LABELS, pa, pb) || !section_eq(CPS_SEC_QUERIES, &a->queries, &b->queries) ||
         !section_eq(CPS_SEC_LEADER, &a->leader_election, &b->leader_election) ||
+        !section_eq(CPS_SEC_SHARDING, &a->sharding, &b->sharding) ||
         !section_eq(CPS_SEC_SIM, &a->sim, &b->sim) || pa->n_headers != pb->n_headers ||
         !target_eq(&a->defaults, &b->defaults) || a->n_targets != b->n_targets)
         return 0;
@@ -322,6 +323,8 @@ static void test_builtin_defaults(void)
     ASSERT_EQ(c.leader_election.lease_duration_ms, 15000);
     ASSERT_EQ(c.leader_election.renew_deadline_ms, 10000);
     ASSERT_EQ(c.leader_election.retry_period_ms, 2000);
+    ASSERT_EQ(c.sharding.shards, 1);
+    ASSERT_EQ(c.sharding.warm_standby, 1);
     ASSERT_NEAR(c.sim.service_rate, 100, 0);
     ASSERT_NEAR(c.sim.base_latency_ms, 20, 0);
     ASSERT_NEAR(c.sim.startup_s, 30, 0);
@@ -390,6 +393,9 @@ static const char full_yaml[] =
     "  lease_duration: 1m\n"
     "  renew_deadline: 40s\n"
     "  retry_period: 5s\n"
+    "sharding:\n"
+    "  shards: 6\n"
+    "  warm_standby: false\n"
     "sim:\n"
     "  service_rate: 250.5\n"
     "  base_latency: 5ms\n"
@@ -485,6 +491,8 @@ static void test_full_config(void)
     ASSERT_EQ(c->leader_election.lease_duration_ms, 60000);
     ASSERT_EQ(c->leader_election.renew_deadline_ms, 40000);
     ASSERT_EQ(c->leader_election.retry_period_ms, 5000);
+    ASSERT_EQ(c->sharding.shards, 6);
+    ASSERT_EQ(c->sharding.warm_standby, 0);
     ASSERT_NEAR(c->sim.service_rate, 250.5, 0);
     ASSERT_NEAR(c->sim.base_latency_ms, 5, 0);
     ASSERT_NEAR(c->sim.startup_s, 90, 0);
@@ -508,7 +516,7 @@ static void test_full_config(void)
     ASSERT_STR_EQ(web->kind, "Deployment");
     ASSERT_STR_EQ(web->api_version, "apps/v1");
     ASSERT_STR_EQ(web->name, "web");
-    ASSERT_EQ(web->line, 52);
+    ASSERT_EQ(web->line, 55);
     ASSERT_EQ(web->col, 5);
     ASSERT_EQ(web->min_replicas, 2);  /* inherited */
     ASSERT_EQ(web->max_replicas, 80); /* own */
@@ -548,7 +556,7 @@ static void test_full_config(void)
     ASSERT_STR_EQ(worker->kind, "StatefulSet");
     ASSERT_STR_EQ(worker->api_version, "apps/v1");
     ASSERT_STR_EQ(worker->name, "worker.v2");
-    ASSERT_EQ(worker->line, 75);
+    ASSERT_EQ(worker->line, 78);
     ASSERT_EQ(worker->on_missing, CPS_MISSING_HOLD);
     ASSERT_EQ(worker->fallback_replicas, 0);
     ASSERT_EQ(worker->capacity_auto, 1);
@@ -939,6 +947,10 @@ static const struct bad_case bad_cases[] = {
      "renew_deadline (10s) must be shorter than lease_duration (10s)"},
     {"retry_period too long", "leader_election:\n  retry_period: 9s\n", 2, 17,
      "renew_deadline (10s) must be longer than 1.2 x retry_period (9s)"},
+    {"shards out of range", "sharding:\n  shards: 257\n", 2, 11,
+     "sharding.shards: \"257\" is out of range (1..256)"},
+    {"no shards", "sharding:\n  shards: 0\n", 2, 11, "out of range (1..256)"},
+    {"unknown sharding key", "sharding:\n  shard: 3\n", 2, 3, "unknown key \"shard\""},
     {"bad boolean", "leader_election:\n  enabled: maybe\n", 2, 12,
      "leader_election.enabled: expected true or false, got \"maybe\""},
     {"second document", "interval: 15s\n---\ninterval: 20s\n", 2, 1, "one YAML document"},
@@ -1244,6 +1256,7 @@ static void *section_base(struct cps_config *c, enum cps_config_section section)
     case CPS_SEC_LABELS: return &c->prometheus;
     case CPS_SEC_QUERIES: return &c->queries;
     case CPS_SEC_LEADER: return &c->leader_election;
+    case CPS_SEC_SHARDING: return &c->sharding;
     case CPS_SEC_SIM: return &c->sim;
     case CPS_SEC_POLICY: return &c->defaults.policy;
     case CPS_SEC_BEHAVIOR: return &c->defaults.behavior;

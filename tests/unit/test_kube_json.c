@@ -748,6 +748,24 @@ static void test_lease(void)
     }
 }
 
+/* The shard scheme annotation is read back; an absent one (an older
+ * version, or annotations of other tools only) reads as "". */
+static void test_lease_scheme_annotation(void)
+{
+    static const char with[] =
+        "{\"metadata\":{\"resourceVersion\":\"5\",\"annotations\":{\"x\":\"y\","
+        "\"cpscale.io/shard-scheme\":\"fnv1a64-v1/6\"}},\"spec\":{\"holderIdentity\":\"a\"}}";
+    static const char other[] =
+        "{\"metadata\":{\"resourceVersion\":\"5\",\"annotations\":{\"x\":\"y\"}},"
+        "\"spec\":{\"holderIdentity\":\"a\"}}";
+    struct cps_kube_lease lease;
+    struct cps_err err = {0};
+    ASSERT_EQ(cps_kube_decode_lease(with, strlen(with), LEASE_SOURCE, &lease, &err), 0);
+    ASSERT_STR_EQ(lease.shard_scheme, "fnv1a64-v1/6");
+    ASSERT_EQ(cps_kube_decode_lease(other, strlen(other), LEASE_SOURCE, &lease, &err), 0);
+    ASSERT_STR_EQ(lease.shard_scheme, "");
+}
+
 /* ---- meta/v1 Status ------------------------------------------------------ */
 
 struct status_case {
@@ -969,16 +987,16 @@ struct lease_encode_case {
 static const struct lease_encode_case lease_encode_cases[] = {
     {"lease encode: create (no resourceVersion)",
      {"cpscale-6c9f7d8b4-x2x7q_0f3e5a71", 15, T_2026_01_02_025811 * 1000 + 402,
-      T_2026_01_02_025811 * 1000 + 402, 0, ""},
+      T_2026_01_02_025811 * 1000 + 402, 0, "", ""},
      "2026-01-02T02:58:11.402000Z", "2026-01-02T02:58:11.402000Z"},
     {"lease encode: update with resourceVersion",
      {"cpscale-6c9f7d8b4-x2x7q_0f3e5a71", 15, T_2026_01_02_025811 * 1000 + 402,
-      T_2026_01_02_030405 * 1000 + 678, 3, "9170245"},
+      T_2026_01_02_030405 * 1000 + 678, 3, "9170245", "fnv1a64-v1/6"},
      "2026-01-02T02:58:11.402000Z", "2026-01-02T03:04:05.678000Z"},
     {"lease encode: release keeps an empty holder",
-     {"", 1, T_2026_01_02_030405 * 1000, T_2026_01_02_030405 * 1000, 4, "9170300"},
+     {"", 1, T_2026_01_02_030405 * 1000, T_2026_01_02_030405 * 1000, 4, "9170300", ""},
      "2026-01-02T03:04:05.000000Z", "2026-01-02T03:04:05.000000Z"},
-    {"lease encode: unset times are left out", {"a", 15, 0, 0, 0, "77"}, NULL, NULL},
+    {"lease encode: unset times are left out", {"a", 15, 0, 0, 0, "77", ""}, NULL, NULL},
 };
 
 static void test_lease_encode(void)
@@ -998,6 +1016,14 @@ static void test_lease_encode(void)
                               tc->lease.resource_version);
             else
                 ASSERT_TRUE(at(root, "metadata.resourceVersion") == NULL);
+            if (tc->lease.shard_scheme[0]) {
+                const json_t *ann = at(root, "metadata.annotations");
+                ASSERT_TRUE(ann != NULL);
+                ASSERT_STR_EQ(json_string_value(json_object_get(ann, "cpscale.io/shard-scheme")),
+                              "fnv1a64-v1/6");
+            } else {
+                ASSERT_TRUE(at(root, "metadata.annotations") == NULL);
+            }
             ASSERT_STR_EQ(str_at(root, "spec.holderIdentity"), tc->lease.holder_identity);
             ASSERT_TRUE(json_is_integer(at(root, "spec.leaseDurationSeconds")));
             ASSERT_EQ(json_integer_value(at(root, "spec.leaseDurationSeconds")),
@@ -1026,6 +1052,7 @@ static void test_lease_encode(void)
                 ASSERT_EQ(back.renew_time_ms, tc->lease.renew_time_ms);
                 ASSERT_EQ(back.lease_transitions, tc->lease.lease_transitions);
                 ASSERT_STR_EQ(back.resource_version, tc->lease.resource_version);
+                ASSERT_STR_EQ(back.shard_scheme, tc->lease.shard_scheme);
             }
         }
         json_decref(root);
@@ -1230,6 +1257,7 @@ int main(void)
     CPS_RUN(test_list_budget);
     CPS_RUN(test_watch);
     CPS_RUN(test_lease);
+    CPS_RUN(test_lease_scheme_annotation);
     CPS_RUN(test_status);
     CPS_RUN(test_micro_time);
     CPS_RUN(test_scale_patch);
