@@ -218,6 +218,16 @@ void cps_targets_release_all(struct cps_controller *ctl);
 int cps_targets_plan_queries(struct cps_controller *ctl);
 void cps_targets_free_queries(struct cps_controller *ctl);
 
+/* Decode the body of ctl->queries[query_index]'s answer into the
+ * observations of the targets it answers for: a cluster-wide query's
+ * series are matched by their namespace and deployment labels, a
+ * per-target query's go to its target. NaN, +-Inf, negative values and
+ * answers older than CPS_PROM_MAX_ANSWER_AGE_MS (against `wall_now_ms`)
+ * stay missing; two series for one target make it missing. 0, or -1 with
+ * err when the answer is not a valid instant answer (nothing is stored). */
+int cps_targets_take_answer(struct cps_controller *ctl, size_t query_index, const char *body,
+                            size_t len, int64_t wall_now_ms, struct cps_err *err);
+
 /* ---- watch_cache.c: the LIST+WATCH cache of Deployments ---- */
 
 /* One informer per namespace with Deployment targets (one cluster-wide

@@ -3,6 +3,7 @@
  * index "namespace/name" -> target used to match Prometheus series, the
  * adoption of learned state on reload, and the tick's query plan.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,6 +280,71 @@ int cps_targets_plan_queries(struct cps_controller *ctl)
     return 0;
 }
 
+/* ---- answers: Prometheus series into the targets' observations ---- */
+
+/* Put one sample's value into a target's observation; NaN, Inf, negative
+ * and old-answer values are left missing (the decision then never scales down). */
+static void store_sample(struct cps_target_runtime *rt, enum cps_metric metric,
+                         const struct cps_prom_sample *sample, int64_t wall_now_ms)
+{
+    unsigned bit = CPS_METRIC_BIT(metric);
+    if (rt->received & bit) {
+        /* two series for one target: ambiguous, so missing */
+        rt->received &= ~bit;
+        rt->observation.missing |= bit;
+        return;
+    }
+    /* an instant sample's time is its evaluation time: an old one is an old
+     * answer (a cache, a replay) or a skewed clock, never stale data */
+    if (!isfinite(sample->value) || sample->value < 0 ||
+        wall_now_ms - sample->timestamp_ms > CPS_PROM_MAX_ANSWER_AGE_MS)
+        return;
+    rt->received |= bit;
+    switch (metric) {
+    case CPS_METRIC_QPS:
+        rt->observation.qps = sample->value;
+        break;
+    case CPS_METRIC_P95:
+        rt->observation.p95_ms = sample->value;
+        break;
+    case CPS_METRIC_CPU:
+        rt->observation.cpu_utilization = sample->value;
+        break;
+    case CPS_METRIC_COST:
+        rt->observation.cost_per_pod_hour = sample->value;
+        break;
+    default:
+        break;
+    }
+}
+
+int cps_targets_take_answer(struct cps_controller *ctl, size_t query_index, const char *body,
+                            size_t len, int64_t wall_now_ms, struct cps_err *err)
+{
+    const struct cps_tick_query *query = &ctl->queries[query_index];
+    char source[64];
+    snprintf(source, sizeof source, "prometheus: %s", cps_metric_query_key(query->metric));
+    struct cps_prom_result result = {0};
+    if (cps_prom_decode_instant(body, len, ctl->config->prometheus.namespace_label,
+                                ctl->config->prometheus.deployment_label,
+                                cps_prom_max_series(ctl->n_targets), source, &result, err) != 0)
+        return -1;
+    for (size_t i = 0; i < result.n_samples; i++) {
+        const struct cps_prom_sample *sample = &result.samples[i];
+        long t = query->target_index;
+        if (t < 0) {
+            t = cps_targets_find(ctl, sample->namespace, sample->name);
+            if (t < 0 || ctl->targets[t].query_index[query->metric] != (int)query_index)
+                continue;
+        } else if (result.n_samples > 1 && sample->name &&
+                   strcmp(sample->name, ctl->targets[t].target.name) != 0) {
+            continue; /* a per-target query may still return other series */
+        }
+        store_sample(&ctl->targets[t], query->metric, sample, wall_now_ms);
+    }
+    cps_prom_result_release(&result);
+    return 0;
+}
 
 void cps_targets_release_all(struct cps_controller *ctl)
 {

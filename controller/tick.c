@@ -115,50 +115,25 @@ static void object_read_cb(const struct cps_kube_answer *answer, void *user)
     tick_answer_arrived(ctl);
 }
 
-/* Put one sample's value into a target's observation; NaN, Inf, negative
- * and old-answer values are left missing (the decision then never scales down). */
-static void store_sample(struct cps_controller *ctl, struct cps_target_runtime *rt,
-                         enum cps_metric metric, const struct cps_prom_sample *sample,
-                         int64_t wall_now_ms)
-{
-    unsigned bit = CPS_METRIC_BIT(metric);
-    if (rt->received & bit) {
-        /* two series for one target: ambiguous, so missing */
-        rt->received &= ~bit;
-        rt->observation.missing |= bit;
-        return;
-    }
-    /* an instant sample's time is its evaluation time: an old one is an old
-     * answer (a cache, a replay) or a skewed clock, never stale data */
-    (void)ctl;
-    if (!isfinite(sample->value) || sample->value < 0 ||
-        wall_now_ms - sample->timestamp_ms > CPS_PROM_MAX_ANSWER_AGE_MS)
-        return;
-    rt->received |= bit;
-    switch (metric) {
-    case CPS_METRIC_QPS:
-        rt->observation.qps = sample->value;
-        break;
-    case CPS_METRIC_P95:
-        rt->observation.p95_ms = sample->value;
-        break;
-    case CPS_METRIC_CPU:
-        rt->observation.cpu_utilization = sample->value;
-        break;
-    case CPS_METRIC_COST:
-        rt->observation.cost_per_pod_hour = sample->value;
-        break;
-    default:
-        break;
-    }
-}
-
-static void query_done_cb(enum cps_prom_error error, const struct cps_prom_result *result,
+/* A query answered: decode its body into its targets' observations
+ * (targets.c); a failed query or an answer that does not decode is
+ * counted and logged, and stores nothing. */
+static void query_done_cb(enum cps_prom_error error, const char *body, size_t len,
                           const char *message, void *user)
 {
     struct cps_tick_query *query = user;
     struct cps_controller *ctl = query->controller;
     query->request = NULL;
+    char decode_message[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
+    if (error == CPS_PROM_OK) {
+        struct cps_err err = {0};
+        if (cps_targets_take_answer(ctl, (size_t)(query - ctl->queries), body, len,
+                                    cps_wall_ms(), &err) != 0) {
+            error = CPS_PROM_ERROR_DECODE;
+            cps_err_format(&err, decode_message, sizeof decode_message);
+            message = decode_message;
+        }
+    }
     if (error != CPS_PROM_OK) {
         cps_metrics_record_query_error(&ctl->metrics, query->metric, error);
         struct cps_log_line line;
@@ -168,21 +143,6 @@ static void query_done_cb(enum cps_prom_error error, const struct cps_prom_resul
         cps_log_end(&line);
         tick_answer_arrived(ctl);
         return;
-    }
-    int64_t wall_now = cps_wall_ms();
-    size_t query_index = (size_t)(query - ctl->queries);
-    for (size_t i = 0; i < result->n_samples; i++) {
-        const struct cps_prom_sample *sample = &result->samples[i];
-        long t = query->target_index;
-        if (t < 0) {
-            t = cps_targets_find(ctl, sample->namespace, sample->name);
-            if (t < 0 || ctl->targets[t].query_index[query->metric] != (int)query_index)
-                continue;
-        } else if (result->n_samples > 1 && sample->name &&
-                   strcmp(sample->name, ctl->targets[t].target.name) != 0) {
-            continue; /* a per-target query may still return other series */
-        }
-        store_sample(ctl, &ctl->targets[t], query->metric, sample, wall_now);
     }
     tick_answer_arrived(ctl);
 }
