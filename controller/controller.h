@@ -172,6 +172,9 @@ struct cps_controller {
     /* open-addressing index "namespace/name" -> target, for label matching */
     long *target_slots;
     size_t n_target_slots;
+    /* an answer's matched samples until it has decoded (targets.c), reused */
+    struct cps_answer_sample *answer_samples;
+    size_t answer_samples_cap;
 
     /* the tick in progress */
     int tick_running;

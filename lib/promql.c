@@ -276,24 +276,17 @@ static int decode_sample_pair(const json_t *pair, double *value, int64_t *timest
     return 0;
 }
 
-/* strdup of a label's value, NULL when absent; *failed on out of memory. */
-static char *label_copy(const json_t *metric, const char *label, int *failed)
+/* A label's value inside the tree, NULL when absent or not a string. */
+static const char *label_value(const json_t *metric, const char *label)
 {
     const json_t *node = label ? json_object_get(metric, label) : NULL;
-    if (!json_is_string(node))
-        return NULL;
-    char *copy = strdup(json_string_value(node));
-    if (!copy)
-        *failed = 1;
-    return copy;
+    return json_is_string(node) ? json_string_value(node) : NULL;
 }
 
-int cps_prom_decode_instant(const char *body, size_t len, const char *namespace_label,
-                            const char *name_label, size_t max_series, const char *source,
-                            struct cps_prom_result *out, struct cps_err *err)
+int cps_prom_decode_instant_each(const char *body, size_t len, const char *namespace_label,
+                                 const char *name_label, size_t max_series, const char *source,
+                                 cps_prom_sample_cb *sample_cb, void *user, struct cps_err *err)
 {
-    out->n_samples = 0;
-    out->samples = NULL;
     if (max_series > CPS_PROM_MAX_SAMPLES)
         max_series = CPS_PROM_MAX_SAMPLES;
     if (cps_json_budget_check(body, len,
@@ -305,88 +298,98 @@ int cps_prom_decode_instant(const char *body, size_t len, const char *namespace_
     if (!root)
         return cps_err_set(err, source, json_error.line, json_error.column,
                            "not JSON: %s", json_error.text);
+    int rc = -1;
     const char *status = json_string_value(json_object_get(root, "status"));
     if (!status) {
-        json_decref(root);
-        return cps_err_set(err, source, 0, 0, "answer has no \"status\"");
+        cps_err_set(err, source, 0, 0, "answer has no \"status\"");
+        goto done;
     }
     if (strcmp(status, "success") != 0) {
         const char *type = json_string_value(json_object_get(root, "errorType"));
         const char *message = json_string_value(json_object_get(root, "error"));
         cps_err_set(err, source, 0, 0, "Prometheus answered %s: %s: %s", status,
                     type ? type : "?", message ? message : "(no message)");
-        json_decref(root);
-        return -1;
+        goto done;
     }
     const json_t *data = json_object_get(root, "data");
     const char *result_type = json_string_value(json_object_get(data, "resultType"));
     const json_t *result = json_object_get(data, "result");
     if (!result_type || !result) {
-        json_decref(root);
-        return cps_err_set(err, source, 0, 0, "data.resultType or data.result is missing");
+        cps_err_set(err, source, 0, 0, "data.resultType or data.result is missing");
+        goto done;
     }
+    struct cps_prom_sample_ref sample = {0};
     if (strcmp(result_type, "scalar") == 0) {
-        out->samples = calloc(1, sizeof *out->samples);
-        if (!out->samples) {
-            json_decref(root);
-            return cps_err_set(err, source, 0, 0, "out of memory");
+        if (decode_sample_pair(result, &sample.value, &sample.timestamp_ms) != 0) {
+            cps_err_set(err, source, 0, 0, "data.result: expected [time, \"value\"]");
+            goto done;
         }
-        if (decode_sample_pair(result, &out->samples[0].value, &out->samples[0].timestamp_ms) !=
-            0) {
-            free(out->samples);
-            out->samples = NULL;
-            json_decref(root);
-            return cps_err_set(err, source, 0, 0, "data.result: expected [time, \"value\"]");
-        }
-        out->n_samples = 1;
-        json_decref(root);
-        return 0;
+        rc = sample_cb(&sample, 1, user) != 0 ? cps_err_set(err, source, 0, 0, "out of memory")
+                                              : 0;
+        goto done;
     }
     if (strcmp(result_type, "vector") != 0 || !json_is_array(result)) {
         cps_err_set(err, source, 0, 0, "data.resultType is \"%s\"; an instant vector was expected",
                     result_type);
-        json_decref(root);
-        return -1;
+        goto done;
     }
     size_t n = json_array_size(result);
     if (n > max_series) {
-        json_decref(root);
-        return cps_err_set(err, source, 0, 0, "%zu samples, more than the limit of %zu", n,
-                           max_series);
-    }
-    if (n > 0) {
-        out->samples = calloc(n, sizeof *out->samples);
-        if (!out->samples) {
-            json_decref(root);
-            return cps_err_set(err, source, 0, 0, "out of memory");
-        }
+        cps_err_set(err, source, 0, 0, "%zu samples, more than the limit of %zu", n, max_series);
+        goto done;
     }
     for (size_t i = 0; i < n; i++) {
         const json_t *entry = json_array_get(result, i);
         const json_t *metric = json_object_get(entry, "metric");
-        struct cps_prom_sample *sample = &out->samples[i];
-        int failed = 0;
         if (!json_is_object(metric) ||
-            decode_sample_pair(json_object_get(entry, "value"), &sample->value,
-                               &sample->timestamp_ms) != 0) {
+            decode_sample_pair(json_object_get(entry, "value"), &sample.value,
+                               &sample.timestamp_ms) != 0) {
             cps_err_set(err, source, 0, 0,
                         "data.result[%zu]: expected {\"metric\": {...}, \"value\": [time, \"value\"]}",
                         i);
-            out->n_samples = i;
-            goto fail;
+            goto done;
         }
-        sample->namespace = label_copy(metric, namespace_label, &failed);
-        sample->name = label_copy(metric, name_label, &failed);
-        out->n_samples = i + 1;
-        if (failed) {
+        sample.namespace = label_value(metric, namespace_label);
+        sample.name = label_value(metric, name_label);
+        if (sample_cb(&sample, n, user) != 0) {
             cps_err_set(err, source, 0, 0, "out of memory");
-            goto fail;
+            goto done;
         }
     }
+    rc = 0;
+done:
     json_decref(root);
+    return rc;
+}
+
+/* cps_prom_decode_instant's visitor: copy the sample and its labels. */
+static int copy_sample_cb(const struct cps_prom_sample_ref *ref, size_t n, void *user)
+{
+    struct cps_prom_result *out = user;
+    if (!out->samples) {
+        out->samples = calloc(n, sizeof *out->samples);
+        if (!out->samples)
+            return -1;
+    }
+    struct cps_prom_sample *sample = &out->samples[out->n_samples];
+    sample->value = ref->value;
+    sample->timestamp_ms = ref->timestamp_ms;
+    sample->namespace = ref->namespace ? strdup(ref->namespace) : NULL;
+    sample->name = ref->name ? strdup(ref->name) : NULL;
+    out->n_samples++;
+    return (ref->namespace && !sample->namespace) || (ref->name && !sample->name) ? -1 : 0;
+}
+
+int cps_prom_decode_instant(const char *body, size_t len, const char *namespace_label,
+                            const char *name_label, size_t max_series, const char *source,
+                            struct cps_prom_result *out, struct cps_err *err)
+{
+    out->n_samples = 0;
+    out->samples = NULL;
+    if (cps_prom_decode_instant_each(body, len, namespace_label, name_label, max_series, source,
+                                     copy_sample_cb, out, err) != 0) {
+        cps_prom_result_release(out);
+        return -1;
+    }
     return 0;
-fail:
-    cps_prom_result_release(out);
-    json_decref(root);
-    return -1;
 }
