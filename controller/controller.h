@@ -273,9 +273,29 @@ int cps_controller_run(const struct cps_run_options *options);
 #define CPS_RUN_DEFAULT_SHUTDOWN_GRACE_MS 5000
 #define CPS_RUN_DEFAULT_WATCH_TIMEOUT_MS (5 * 60 * 1000) /* client-go reopens every 5-10 min */
 
-/* The Prometheus text of every metric (metrics.c). Returns a malloc'd
- * string (the caller frees) and its length, or NULL when out of memory. */
+/* The Prometheus text of every metric (metrics.c), as a scrape would get
+ * it right after a publish. Returns a malloc'd string (the caller frees)
+ * and its length, or NULL when out of memory. For tests. */
 char *cps_metrics_render(const struct cps_controller *controller, size_t *len);
+
+/* ---- metrics.c: /metrics snapshots, published by the loop and streamed
+ * by the server thread (the consistency rules are in metrics.c) ---- */
+struct cps_metrics_publisher;
+struct cps_metrics_publisher *cps_metrics_publisher_new(void);
+/* Only once no stream is open (the server stopped). NULL is a no-op. */
+void cps_metrics_publisher_free(struct cps_metrics_publisher *pub);
+/* Publish the controller-wide counters and, with `with_targets` (at the
+ * end of a tick), every target's figures; without, the last published
+ * target figures stay. 0, or -1 out of memory (scrapes may then see a
+ * snapshot missing parts until the next publish). */
+int cps_metrics_publish(struct cps_metrics_publisher *pub, const struct cps_controller *ctl,
+                        int with_targets);
+/* A scrape: open on the publisher (a reference to the current snapshot;
+ * NULL out of memory), read blocks of text (bytes put in `buf`, 0 at the
+ * end), close. Safe on any thread. */
+void *cps_metrics_stream_open(void *publisher);
+long cps_metrics_stream_read(void *stream, char *buf, size_t cap);
+void cps_metrics_stream_close(void *stream);
 
 /* Account the target's decision (rt->decision) to its SLO budget metrics,
  * when it ran the policy on the forecast (a missing metric, the capacity

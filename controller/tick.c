@@ -521,15 +521,34 @@ static void log_target(const struct cps_controller *ctl, const struct cps_target
     cps_log_end(&line);
 }
 
-/* Publish /metrics. */
+/* Publish /metrics: the controller-wide counters, and the targets'
+ * figures when no tick is half done (metrics.c renders at scrape time).
+ * The publisher is made on first use and owned by the server. */
+static void publisher_free(void *publisher)
+{
+    cps_metrics_publisher_free(publisher);
+}
+
 void cps_tick_publish_metrics(struct cps_controller *ctl)
 {
     if (!ctl->server)
         return;
-    size_t len = 0;
-    char *text = cps_metrics_render(ctl, &len);
-    if (text)
-        cps_server_publish_metrics(ctl->server, text, len);
+    struct cps_metrics_publisher *pub = cps_server_metrics_source(ctl->server);
+    if (!pub) {
+        pub = cps_metrics_publisher_new();
+        if (!pub)
+            return;
+        struct cps_server_metrics_source source = {
+            .source = pub,
+            .open = cps_metrics_stream_open,
+            .read = cps_metrics_stream_read,
+            .close = cps_metrics_stream_close,
+            .destroy = publisher_free,
+        };
+        cps_server_set_metrics_source(ctl->server, &source);
+    }
+    if (cps_metrics_publish(pub, ctl, !ctl->tick_running) != 0)
+        cps_log_message(CPS_LOG_ERROR, "out of memory publishing /metrics", NULL);
 }
 
 static double process_cpu_seconds(void)
