@@ -66,6 +66,14 @@ struct cps_event_series {
     void (*answered_cb)(struct cps_controller *ctl);
 };
 
+/* What the watch cache keeps of a target's Deployment (its names are the
+ * target's: not kept twice). */
+struct cps_cached_deployment {
+    int32_t spec_replicas, status_replicas, ready_replicas;
+    char resource_version[CPS_KUBE_RV_MAX];
+    char uid[CPS_KUBE_UID_MAX];
+};
+
 struct cps_scale_failure_count {
     long code;
     uint64_t count;
@@ -86,7 +94,7 @@ struct cps_target_runtime {
     int have_scale, have_object;
     /* the watch cache (LIST+WATCH of Deployments) */
     int informer_index;        /* -1: read with GETs */
-    struct cps_kube_deployment cached;
+    struct cps_cached_deployment cached;
     int cached_present;
     uint64_t cached_stamp;
     int read_from_cache;       /* this tick */
@@ -98,13 +106,14 @@ struct cps_target_runtime {
     int64_t decided_at_ms;     /* monotonic; a PATCH older than one interval is dropped */
     enum cps_action action;
     int32_t patched_from;
-    char read_error[320];
+    char *read_error;          /* this tick's first read/write error; NULL: none */
     /* a 409 is re-read and decided once more within the tick */
     int conflict_retried;      /* this tick */
     char sent_rv[CPS_KUBE_RV_MAX];
-    struct cps_policy_state *policy_before; /* the policy state before this tick's decide */
+    struct cps_policy_state *policy_before; /* the state before this tick's decide, for a
+                                             * 409's decide_again; allocated on the first PATCH */
     size_t history_rec_start, history_rec_count;
-    struct cps_event_series events;
+    struct cps_event_series *events; /* NULL until its first Event (events.c) */
     /* Retry discipline for 429/5xx (per target, with jitter and Retry-After) */
     int64_t backoff_until_ms;
     int read_failures, write_failures; /* consecutive, for the backoff */
@@ -184,6 +193,7 @@ struct cps_controller {
     int64_t tick_now_ms;     /* decide's clock for this tick */
     size_t n_queries;
     struct cps_tick_query *queries;
+    struct cps_policy_state policy_before; /* decide_and_act's: copied to a target's on PATCH */
 
     uint64_t ticks;          /* completed */
     struct cps_metrics metrics;
@@ -211,6 +221,14 @@ long cps_targets_find(const struct cps_controller *ctl, const char *namespace, c
  * counters and backoff; removed ones are dropped. 0, or -1 out of memory
  * (the old table then stays). */
 int cps_targets_adopt(struct cps_controller *ctl, const struct cps_config *config);
+
+/* Note the target's first error of the tick (later ones are dropped),
+ * at most CPS_TARGET_ERROR_MAX bytes; out of memory it is not noted. */
+#define CPS_TARGET_ERROR_MAX 320
+void cps_target_note_error(struct cps_target_runtime *rt, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The noted error, or "". */
+const char *cps_target_error(const struct cps_target_runtime *rt);
 
 /* Free every target and the index. */
 void cps_targets_release_all(struct cps_controller *ctl);

@@ -4,6 +4,7 @@
  * adoption of learned state on reload, and the tick's query plan.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,23 @@ static int index_targets(struct cps_controller *ctl)
 
 /* ---- targets: build from config, keep learned state across reloads ---- */
 
+void cps_target_note_error(struct cps_target_runtime *rt, const char *format, ...)
+{
+    if (rt->read_error)
+        return;
+    char text[CPS_TARGET_ERROR_MAX];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(text, sizeof text, format, args);
+    va_end(args);
+    rt->read_error = strdup(text);
+}
+
+const char *cps_target_error(const struct cps_target_runtime *rt)
+{
+    return rt->read_error ? rt->read_error : "";
+}
+
 static void target_runtime_release(struct cps_target_runtime *rt)
 {
     cps_target_release(&rt->target);
@@ -87,6 +105,8 @@ static void target_runtime_release(struct cps_target_runtime *rt)
     cps_history_free(rt->history);
     free(rt->policy);
     free(rt->policy_before);
+    free(rt->events);
+    free(rt->read_error);
     memset(rt, 0, sizeof *rt);
 }
 
@@ -115,9 +135,7 @@ static int target_runtime_init(struct cps_target_runtime *rt, const struct cps_t
     cps_history_capacity_for(&target->behavior, interval_ms, &recs, &events);
     rt->history = cps_history_new(recs, events);
     rt->policy = malloc(sizeof *rt->policy);
-    rt->policy_before = malloc(sizeof *rt->policy_before);
-    if (!rt->scale_path || !rt->object_path || !rt->events_path || !rt->history || !rt->policy ||
-        !rt->policy_before)
+    if (!rt->scale_path || !rt->object_path || !rt->events_path || !rt->history || !rt->policy)
         goto fail;
     cps_policy_state_init(rt->policy);
     return 0;
@@ -196,6 +214,7 @@ int cps_targets_adopt(struct cps_controller *ctl, const struct cps_config *confi
                 fresh[i].write_failures = prev->write_failures;
             }
             fresh[i].events = prev->events; /* an open Event series goes on */
+            prev->events = NULL;
         }
     }
     for (size_t i = 0; i < ctl->n_targets; i++)

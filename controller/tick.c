@@ -47,17 +47,16 @@ static void tick_answer_arrived(struct cps_controller *ctl)
 static void note_read_error(struct cps_target_runtime *rt, const char *what,
                             const struct cps_kube_answer *answer, const char *decode_error)
 {
-    if (rt->read_error[0])
+    if (rt->read_error)
         return;
     if (decode_error)
-        snprintf(rt->read_error, sizeof rt->read_error, "%s: %.280s", what, decode_error);
+        cps_target_note_error(rt, "%s: %.280s", what, decode_error);
     else if (answer->transport_error)
-        snprintf(rt->read_error, sizeof rt->read_error, "%s: %.280s", what, answer->error);
+        cps_target_note_error(rt, "%s: %.280s", what, answer->error);
     else {
         struct cps_kube_status status;
         cps_kube_decode_status(answer->body, answer->body_len, &status);
-        snprintf(rt->read_error, sizeof rt->read_error, "%s: HTTP %ld %s", what, answer->status,
-                 status.reason);
+        cps_target_note_error(rt, "%s: HTTP %ld %s", what, answer->status, status.reason);
     }
 }
 
@@ -166,7 +165,8 @@ void cps_tick_begin(struct cps_controller *ctl, int64_t now)
         rt->have_scale = rt->have_object = 0;
         rt->decided = 0;
         rt->action = CPS_ACTION_NONE;
-        rt->read_error[0] = '\0';
+        free(rt->read_error);
+        rt->read_error = NULL;
         rt->conflict_retried = 0;
         memset(&rt->observation, 0, sizeof rt->observation);
         rt->received = 0;
@@ -226,7 +226,8 @@ static void post_event(struct cps_controller *ctl, size_t index, int success, in
     if (success)
         snprintf(key, sizeof key, "Normal/SuccessfulRescale/%.370s", note);
     else
-        snprintf(key, sizeof key, "Warning/FailedRescale/%d/%.360s", to, rt->read_error);
+        snprintf(key, sizeof key, "Warning/FailedRescale/%d/%.360s", to,
+                 cps_target_error(rt));
     struct cps_kube_event event = {
         .namespace = rt->target.namespace,
         .regarding_kind = rt->target.kind,
@@ -387,7 +388,7 @@ static void patch_done_cb(const struct cps_kube_answer *answer, void *user)
             back_off(rt, &rt->write_failures, cps_monotonic_ms(), answer->retry_after_ms);
         if (answer->status != 429) {
             char why[400];
-            snprintf(why, sizeof why, "%s (failed: %s)", reason, rt->read_error);
+            snprintf(why, sizeof why, "%s (failed: %s)", reason, cps_target_error(rt));
             post_event(ctl, index, 0, from, to, why);
         }
     }
@@ -421,7 +422,8 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
         missing &= ~CPS_METRIC_BIT(CPS_METRIC_COST);
     }
     obs->missing = missing;
-    memcpy(rt->policy_before, rt->policy, sizeof *rt->policy); /* for decide_again() */
+    /* for decide_again(): kept per target only when a PATCH goes out */
+    memcpy(&ctl->policy_before, rt->policy, sizeof *rt->policy);
     if (rt->history) {
         rt->history_rec_start = rt->history->rec_start;
         rt->history_rec_count = rt->history->rec_count;
@@ -457,6 +459,9 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
         rt->action = CPS_ACTION_FAILED;
         return;
     }
+    if (!rt->policy_before && !(rt->policy_before = malloc(sizeof *rt->policy_before)))
+        return; /* out of memory: no PATCH it could not take back */
+    memcpy(rt->policy_before, &ctl->policy_before, sizeof *rt->policy_before);
     char *body = cps_kube_encode_scale_patch(rt->scale.resource_version, desired);
     if (!body)
         return;
@@ -516,7 +521,7 @@ static void log_target(const struct cps_controller *ctl, const struct cps_target
     if (rt->action == CPS_ACTION_BACKING_OFF)
         cps_log_num(&line, "backoff_s",
                     (double)(rt->backoff_until_ms - cps_monotonic_ms()) / CPS_MS_PER_S);
-    if (rt->read_error[0])
+    if (rt->read_error)
         cps_log_str(&line, "error", rt->read_error);
     cps_log_end(&line);
 }
