@@ -43,8 +43,12 @@ import kubefake  # noqa: E402
 FAULT_PROXY = os.path.join(REPO, "tests", "fakes", "fault_proxy.py")
 SAMPLE_STEP_S = 15
 HISTORY_S = 600  # backfilled history; the lookback is widened to cover it
-QUERIES = {"qps": "bench_qps", "p95_ms": "bench_p95_ms", "cpu_utilization": "bench_cpu",
-           "cost_per_pod_hour": "bench_cost_per_pod_hour"}
+# aggregated by namespace and deployment as the default queries are, so the
+# answers have the default queries' shape (no __name__ label)
+QUERIES = {key: "max by (namespace, deployment) (%s)" % metric
+           for key, metric in (("qps", "bench_qps"), ("p95_ms", "bench_p95_ms"),
+                               ("cpu_utilization", "bench_cpu"),
+                               ("cost_per_pod_hour", "bench_cost_per_pod_hour"))}
 
 
 def openmetrics(n, end):
@@ -88,7 +92,7 @@ def config_text(n, prometheus_url, interval_s):
     lines = ["interval: %ds" % interval_s, "listen: \"127.0.0.1:0\"",
              "prometheus:", "  url: %s" % prometheus_url, "  timeout: 30s",
              "  max_staleness: 1h", "queries:"]
-    lines += ["  %s: %s" % (k, v) for k, v in QUERIES.items()]
+    lines += ["  %s: \"%s\"" % (k, v) for k, v in QUERIES.items()]
     lines += ["leader_election:", "  enabled: false", "defaults:", "  max_replicas: 50",
               "targets:"]
     for i in range(n):

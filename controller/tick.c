@@ -503,6 +503,8 @@ static void log_target(const struct cps_controller *ctl, const struct cps_target
                                    ? CPS_LOG_WARN
                                    : CPS_LOG_INFO;
     cps_log_begin(&line, level, "tick");
+    if (!line.enabled)
+        return; /* below the level: spare the decision's description */
     cps_log_str(&line, "target", rt->key);
     if (rt->decided) {
         const struct cps_observation *obs = &rt->observation;
