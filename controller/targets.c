@@ -307,6 +307,8 @@ static void store_sample(struct cps_target_runtime *rt, enum cps_metric metric, 
                          int64_t timestamp_ms, int64_t wall_now_ms)
 {
     unsigned bit = CPS_METRIC_BIT(metric);
+    if (rt->observation.missing & bit)
+        return; /* already ambiguous this tick: a third series must not revive it */
     if (rt->received & bit) {
         /* two series for one target: ambiguous, so missing */
         rt->received &= ~bit;
