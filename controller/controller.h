@@ -68,6 +68,14 @@ struct cps_event_series {
     void (*answered_cb)(struct cps_controller *ctl);
 };
 
+/* What the watch cache keeps of a target's Deployment (its names are the
+ * target's: not kept twice). */
+struct cps_cached_deployment {
+    int32_t spec_replicas, status_replicas, ready_replicas;
+    char resource_version[CPS_KUBE_RV_MAX];
+    char uid[CPS_KUBE_UID_MAX];
+};
+
 struct cps_scale_failure_count {
     long code;
     uint64_t count;
@@ -88,7 +96,7 @@ struct cps_target_runtime {
     int have_scale, have_object;
     /* the watch cache (LIST+WATCH of Deployments) */
     int informer_index;        /* -1: read with GETs */
-    struct cps_kube_deployment cached;
+    struct cps_cached_deployment cached;
     int cached_present;
     uint64_t cached_stamp;
     int read_from_cache;       /* this tick */
@@ -101,13 +109,14 @@ struct cps_target_runtime {
     int64_t decided_at_ms;     /* monotonic; a PATCH older than one interval is dropped */
     enum cps_action action;
     int32_t patched_from;
-    char read_error[320];
+    char *read_error;          /* this tick's first read/write error; NULL: none */
     /* a 409 is re-read and decided once more within the tick */
     int conflict_retried;      /* this tick */
     char sent_rv[CPS_KUBE_RV_MAX];
-    struct cps_policy_state *policy_before; /* the policy state before this tick's decide */
+    struct cps_policy_state *policy_before; /* the state before this tick's decide, for a
+                                             * 409's decide_again; allocated on the first PATCH */
     size_t history_rec_start, history_rec_count;
-    struct cps_event_series events;
+    struct cps_event_series *events; /* NULL until its first Event (events.c) */
     /* Retry discipline for 429/5xx (per target, with jitter and Retry-After) */
     int64_t backoff_until_ms;
     int read_failures, write_failures; /* consecutive, for the backoff */
@@ -176,6 +185,9 @@ struct cps_controller {
     /* open-addressing index "namespace/name" -> target, for label matching */
     long *target_slots;
     size_t n_target_slots;
+    /* an answer's matched samples until it has decoded (targets.c), reused */
+    struct cps_answer_sample *answer_samples;
+    size_t answer_samples_cap;
 
     /* the tick in progress */
     int tick_running;
@@ -185,6 +197,7 @@ struct cps_controller {
     int64_t tick_now_ms;     /* decide's clock for this tick */
     size_t n_queries;
     struct cps_tick_query *queries;
+    struct cps_policy_state policy_before; /* decide_and_act's: copied to a target's on PATCH */
 
     uint64_t ticks;          /* completed */
     struct cps_metrics metrics;
@@ -213,6 +226,14 @@ long cps_targets_find(const struct cps_controller *ctl, const char *namespace, c
  * (the old table then stays). */
 int cps_targets_adopt(struct cps_controller *ctl, const struct cps_config *config);
 
+/* Note the target's first error of the tick (later ones are dropped),
+ * at most CPS_TARGET_ERROR_MAX bytes; out of memory it is not noted. */
+#define CPS_TARGET_ERROR_MAX 320
+void cps_target_note_error(struct cps_target_runtime *rt, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The noted error, or "". */
+const char *cps_target_error(const struct cps_target_runtime *rt);
+
 /* Free every target and the index. */
 void cps_targets_release_all(struct cps_controller *ctl);
 
@@ -221,6 +242,16 @@ void cps_targets_release_all(struct cps_controller *ctl);
  * $namespace/$deployment. 0, or -1 out of memory. */
 int cps_targets_plan_queries(struct cps_controller *ctl);
 void cps_targets_free_queries(struct cps_controller *ctl);
+
+/* Decode the body of ctl->queries[query_index]'s answer into the
+ * observations of the targets it answers for: a cluster-wide query's
+ * series are matched by their namespace and deployment labels, a
+ * per-target query's go to its target. NaN, +-Inf, negative values and
+ * answers older than CPS_PROM_MAX_ANSWER_AGE_MS (against `wall_now_ms`)
+ * stay missing; two series for one target make it missing. 0, or -1 with
+ * err when the answer is not a valid instant answer (nothing is stored). */
+int cps_targets_take_answer(struct cps_controller *ctl, size_t query_index, const char *body,
+                            size_t len, int64_t wall_now_ms, struct cps_err *err);
 
 /* ---- watch_cache.c: the LIST+WATCH cache of Deployments ---- */
 
@@ -264,9 +295,29 @@ int cps_controller_run(const struct cps_run_options *options);
 #define CPS_RUN_DEFAULT_SHUTDOWN_GRACE_MS 5000
 #define CPS_RUN_DEFAULT_WATCH_TIMEOUT_MS (5 * 60 * 1000) /* client-go reopens every 5-10 min */
 
-/* The Prometheus text of every metric (metrics.c). Returns a malloc'd
- * string (the caller frees) and its length, or NULL when out of memory. */
+/* The Prometheus text of every metric (metrics.c), as a scrape would get
+ * it right after a publish. Returns a malloc'd string (the caller frees)
+ * and its length, or NULL when out of memory. For tests. */
 char *cps_metrics_render(const struct cps_controller *controller, size_t *len);
+
+/* ---- metrics.c: /metrics snapshots, published by the loop and streamed
+ * by the server thread (the consistency rules are in metrics.c) ---- */
+struct cps_metrics_publisher;
+struct cps_metrics_publisher *cps_metrics_publisher_new(void);
+/* Only once no stream is open (the server stopped). NULL is a no-op. */
+void cps_metrics_publisher_free(struct cps_metrics_publisher *pub);
+/* Publish the controller-wide counters and, with `with_targets` (at the
+ * end of a tick), every target's figures; without, the last published
+ * target figures stay. 0, or -1 out of memory (scrapes may then see a
+ * snapshot missing parts until the next publish). */
+int cps_metrics_publish(struct cps_metrics_publisher *pub, const struct cps_controller *ctl,
+                        int with_targets);
+/* A scrape: open on the publisher (a reference to the current snapshot;
+ * NULL out of memory), read blocks of text (bytes put in `buf`, 0 at the
+ * end), close. Safe on any thread. */
+void *cps_metrics_stream_open(void *publisher);
+long cps_metrics_stream_read(void *stream, char *buf, size_t cap);
+void cps_metrics_stream_close(void *stream);
 
 /* Account the target's decision (rt->decision) to its SLO budget metrics,
  * when it ran the policy on the forecast (a missing metric, the capacity

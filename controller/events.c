@@ -55,7 +55,7 @@ static void event_written_cb(const struct cps_kube_answer *answer, void *user)
 {
     struct cps_target_runtime *rt = user; /* stable during a tick: reloads wait for its end */
     struct cps_controller *ctl = rt->controller;
-    struct cps_event_series *s = &rt->events;
+    struct cps_event_series *s = rt->events; /* set: a write went out */
     rt->event_request = NULL;
     if (answer->status == 201 || answer->status == 200) {
         s->written = s->sending;
@@ -78,7 +78,7 @@ static void event_written_cb(const struct cps_kube_answer *answer, void *user)
 /* PATCH the open series' count and lastObservedTime into its Event. */
 static int patch_series(struct cps_controller *ctl, struct cps_target_runtime *rt)
 {
-    struct cps_event_series *s = &rt->events;
+    struct cps_event_series *s = rt->events;
     char *body = cps_kube_encode_event_series(s->count, s->last_observed_us);
     if (!body)
         return 0;
@@ -96,7 +96,7 @@ static int patch_series(struct cps_controller *ctl, struct cps_target_runtime *r
 static int post_new(struct cps_controller *ctl, struct cps_target_runtime *rt,
                     const struct cps_kube_event *event, const char *key)
 {
-    struct cps_event_series *s = &rt->events;
+    struct cps_event_series *s = rt->events;
     char *body = cps_kube_encode_event(event);
     if (!body)
         return 0;
@@ -116,13 +116,17 @@ static int post_new(struct cps_controller *ctl, struct cps_target_runtime *rt,
  * Record one occurrence of `event` (its regarding_uid filled in here) on
  * target `rt`; `key` is its message key (occurrences with equal keys are
  * one series). Returns 1 when a write went out: answered_cb(ctl) is then
- * called with its answer; 0 when the occurrence was only counted.
+ * called with its answer; 0 when the occurrence was only counted (or,
+ * out of memory, dropped). The series is allocated on a target's first
+ * Event: most targets never rescale, and it is 728 bytes.
  */
 int cps_events_record(struct cps_controller *ctl, struct cps_target_runtime *rt,
                       struct cps_kube_event *event, const char *key,
                       void (*answered_cb)(struct cps_controller *ctl))
 {
-    struct cps_event_series *s = &rt->events;
+    if (!rt->events && !(rt->events = calloc(1, sizeof *rt->events)))
+        return 0;
+    struct cps_event_series *s = rt->events;
     int64_t now = cps_monotonic_ms();
     s->answered_cb = answered_cb;
     if (rt->event_request)

@@ -1,8 +1,29 @@
 /*
- * /metrics: the controller's state in the Prometheus text format 0.0.4,
- * rendered once per tick by the loop (the server thread only copies it).
+ * /metrics: the controller's state in the Prometheus text format 0.0.4.
+ *
+ * The loop PUBLISHES after each tick: every target's figures go into a
+ * compact snapshot (numbers and the two labels, no text), and the few kB
+ * of controller-wide counters are rendered into it as text. The text of
+ * the per-target families is RENDERED WHEN SCRAPED, on libmicrohttpd's
+ * thread, target by target into the server's small block buffer
+ * (metrics_stream_read): no multi-MB string per tick, none per scrape.
+ *
+ * Consistency: snapshots are immutable while read. A scrape takes a
+ * reference to the current snapshot under the publisher's mutex and
+ * streams from it without the lock, however slow the client; the loop
+ * writes a snapshot only while nobody reads it: the current one in place
+ * (under the mutex, so no scrape can start meanwhile; ~1 ms at 10,000
+ * targets) when no scrape holds it, else a spare, which it then swaps in.
+ * So a scrape sees one tick's figures, never a mix, and never blocks a
+ * tick for longer than that copy. A seqlock was not chosen because a
+ * streamed scrape cannot be retried once bytes are sent; a plain mutex
+ * held for a whole scrape would let a slow client stall the loop.
+ * Per-target figures are taken only at the end of a tick: a publish in
+ * the middle of one (leadership changed) refreshes only the
+ * controller-wide part.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +83,6 @@ void cps_metrics_record_reload(struct cps_metrics *m, int ok)
         m->reloads_refused++;
 }
 
-/* A label value escaped per the text format (\\, \" and \n). */
 void cps_metrics_record_backfill(struct cps_metrics *m, enum cps_backfill_result result,
                                  size_t targets, double replayed_seconds)
 {
@@ -71,56 +91,9 @@ void cps_metrics_record_backfill(struct cps_metrics *m, enum cps_backfill_result
     m->backfill.replayed_seconds += replayed_seconds;
 }
 
-static void append_label_value(struct cps_strbuf *text, const char *value)
-{
-    for (const char *p = value; *p; p++) {
-        if (*p == '\\')
-            text_printf(text, "\\\\");
-        else if (*p == '"')
-            text_printf(text, "\\\"");
-        else if (*p == '\n')
-            text_printf(text, "\\n");
-        else
-            text_printf(text, "%c", *p);
-    }
-}
-
 static void header(struct cps_strbuf *text, const char *name, const char *type, const char *help)
 {
     text_printf(text, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* name{namespace="..",name=".."[,extra]} value */
-static void target_sample(struct cps_strbuf *text, const char *metric, const struct cps_target *target,
-                          const char *extra_label, const char *extra_value, double value)
-{
-    text_printf(text, "%s{namespace=\"", metric);
-    append_label_value(text, target->namespace);
-    text_printf(text, "\",name=\"");
-    append_label_value(text, target->name);
-    text_printf(text, "\"");
-    if (extra_label) {
-        text_printf(text, ",%s=\"", extra_label);
-        append_label_value(text, extra_value);
-        text_printf(text, "\"");
-    }
-    if (isnan(value))
-        text_printf(text, "} NaN\n");
-    else
-        text_printf(text, "} %.17g\n", value);
-}
-
-/* One per-target family of `type`; `pick` reads the value (NaN: no sample). */
-static void target_family(struct cps_strbuf *text, const struct cps_controller *ctl, const char *metric,
-                          const char *type, const char *help,
-                          double (*pick)(const struct cps_target_runtime *rt))
-{
-    header(text, metric, type, help);
-    for (size_t t = 0; t < ctl->n_targets; t++) {
-        double value = pick(&ctl->targets[t]);
-        if (!isnan(value))
-            target_sample(text, metric, &ctl->targets[t].target, NULL, NULL, value);
-    }
 }
 
 void cps_metrics_count_slo(struct cps_target_runtime *rt, int sign)
@@ -237,107 +210,526 @@ static double pick_violation_budget(const struct cps_target_runtime *rt)
     return rt->target.slo_violation_budget;
 }
 
-/* The per-target families. */
-static void render_targets(struct cps_strbuf *text, const struct cps_controller *ctl)
-{
-    static const struct {
-        const char *name, *help;
-        double (*pick)(const struct cps_target_runtime *rt);
-    } gauges[] = {
-        {"cpscale_target_desired_replicas",
-         "Replicas the last decision asked for.",
-         pick_desired},
-        {"cpscale_target_current_replicas",
-         "spec.replicas of the scale subresource at the last tick.",
-         pick_current},
-        {"cpscale_target_ready_replicas",
-         "Ready replicas of the target at the last tick.",
-         pick_ready},
-        {"cpscale_target_min_replicas",
-         "Configured min_replicas.",
-         pick_min},
-        {"cpscale_target_max_replicas",
-         "Configured max_replicas.",
-         pick_max},
-        {"cpscale_target_qps",
-         "Requests per second seen at the last tick.",
-         pick_qps},
-        {"cpscale_target_p95_latency_ms",
-         "p95 latency seen at the last tick, milliseconds.",
-         pick_p95},
-        {"cpscale_target_slo_latency_p95_ms",
-         "The p95 latency SLO, milliseconds.",
-         pick_slo},
-        {"cpscale_target_cost_per_million_requests_usd",
-         "Cost per million requests at the last tick, USD.",
-         pick_cost_per_million},
-        {"cpscale_target_cost_target_per_million_requests_usd",
-         "Configured cost target per million requests, USD.",
-         pick_cost_target},
-        {"cpscale_target_cost_per_hour_usd",
-         "Cost of the current replicas per hour, USD.",
-         pick_cost_per_hour},
-        {"cpscale_target_cost_max_per_hour_usd",
-         "Configured budget cap per hour, USD.",
-         pick_budget},
-        {"cpscale_slo_violation_budget_ratio",
-         "Configured SLO violation budget: the share of requests that may be served over the "
-         "SLO (0.01 = 1 %).",
-         pick_violation_budget},
-        {"cpscale_slo_budget_spent_ratio",
-         "Share of the violation budget spent over the budget window (1 = all), at the last "
-         "decision on the forecast.",
-         pick_budget_spent},
-        {"cpscale_slo_burn_rate",
-         "Violating share of the requests over the last hour divided by the budget (1 = "
-         "spending exactly the budget), at the last decision on the forecast.",
-         pick_burn_rate},
-        {"cpscale_policy_headroom_adjust",
-         "The budget feedback's offset on the headroom, in z units of the demand spread "
-         "(bounded to -4..4), at the last decision on the forecast.",
-         pick_headroom_adjust},
-    };
-    static const struct {
-        const char *name, *help;
-        double (*pick)(const struct cps_target_runtime *rt);
-    } counters[] = {
-        {"cpscale_slo_requests_total",
-         "Requests accounted to the SLO violation budget (the observed rate times the time "
-         "since the last tick), on ticks decided on the forecast.",
-         pick_slo_requests},
-        {"cpscale_slo_violating_requests_total",
-         "Of cpscale_slo_requests_total, those of ticks whose observed p95 was over the SLO.",
-         pick_slo_violating},
-    };
-    for (size_t g = 0; g < sizeof gauges / sizeof gauges[0]; g++)
-        target_family(text, ctl, gauges[g].name, "gauge", gauges[g].help, gauges[g].pick);
-    for (size_t c = 0; c < sizeof counters / sizeof counters[0]; c++)
-        target_family(text, ctl, counters[c].name, "counter", counters[c].help, counters[c].pick);
+/* The per-target families whose value is one number per target, in the
+ * order they are rendered: 16 gauges, then 2 counters. */
+struct target_family {
+    const char *name, *help;
+    double (*pick)(const struct cps_target_runtime *rt);
+};
+static const struct target_family target_gauges[] = {
+    {"cpscale_target_desired_replicas",
+     "Replicas the last decision asked for.",
+     pick_desired},
+    {"cpscale_target_current_replicas",
+     "spec.replicas of the scale subresource at the last tick.",
+     pick_current},
+    {"cpscale_target_ready_replicas",
+     "Ready replicas of the target at the last tick.",
+     pick_ready},
+    {"cpscale_target_min_replicas",
+     "Configured min_replicas.",
+     pick_min},
+    {"cpscale_target_max_replicas",
+     "Configured max_replicas.",
+     pick_max},
+    {"cpscale_target_qps",
+     "Requests per second seen at the last tick.",
+     pick_qps},
+    {"cpscale_target_p95_latency_ms",
+     "p95 latency seen at the last tick, milliseconds.",
+     pick_p95},
+    {"cpscale_target_slo_latency_p95_ms",
+     "The p95 latency SLO, milliseconds.",
+     pick_slo},
+    {"cpscale_target_cost_per_million_requests_usd",
+     "Cost per million requests at the last tick, USD.",
+     pick_cost_per_million},
+    {"cpscale_target_cost_target_per_million_requests_usd",
+     "Configured cost target per million requests, USD.",
+     pick_cost_target},
+    {"cpscale_target_cost_per_hour_usd",
+     "Cost of the current replicas per hour, USD.",
+     pick_cost_per_hour},
+    {"cpscale_target_cost_max_per_hour_usd",
+     "Configured budget cap per hour, USD.",
+     pick_budget},
+    {"cpscale_slo_violation_budget_ratio",
+     "Configured SLO violation budget: the share of requests that may be served over the "
+     "SLO (0.01 = 1 %).",
+     pick_violation_budget},
+    {"cpscale_slo_budget_spent_ratio",
+     "Share of the violation budget spent over the budget window (1 = all), at the last "
+     "decision on the forecast.",
+     pick_budget_spent},
+    {"cpscale_slo_burn_rate",
+     "Violating share of the requests over the last hour divided by the budget (1 = "
+     "spending exactly the budget), at the last decision on the forecast.",
+     pick_burn_rate},
+    {"cpscale_policy_headroom_adjust",
+     "The budget feedback's offset on the headroom, in z units of the demand spread "
+     "(bounded to -4..4), at the last decision on the forecast.",
+     pick_headroom_adjust},
+};
+static const struct target_family target_counters[] = {
+    {"cpscale_slo_requests_total",
+     "Requests accounted to the SLO violation budget (the observed rate times the time "
+     "since the last tick), on ticks decided on the forecast.",
+     pick_slo_requests},
+    {"cpscale_slo_violating_requests_total",
+     "Of cpscale_slo_requests_total, those of ticks whose observed p95 was over the SLO.",
+     pick_slo_violating},
+};
+#define N_GAUGES (sizeof target_gauges / sizeof target_gauges[0])
+#define N_COUNTERS (sizeof target_counters / sizeof target_counters[0])
+#define N_VALUES (N_GAUGES + N_COUNTERS)
 
-    header(text, "cpscale_decisions_total", "counter", "Decisions by reason.");
-    for (size_t t = 0; t < ctl->n_targets; t++)
-        for (int r = 0; r < CPS_REASON_COUNT; r++)
-            if (ctl->targets[t].decisions[r])
-                target_sample(text, "cpscale_decisions_total", &ctl->targets[t].target, "reason",
-                              cps_reason_name((enum cps_reason)r),
-                              (double)ctl->targets[t].decisions[r]);
-    header(text, "cpscale_scale_events_total", "counter",
-           "Successful rescales (PATCH of the scale subresource) by direction.");
-    for (size_t t = 0; t < ctl->n_targets; t++) {
-        target_sample(text, "cpscale_scale_events_total", &ctl->targets[t].target, "direction",
-                      "up", (double)ctl->targets[t].scale_ups);
-        target_sample(text, "cpscale_scale_events_total", &ctl->targets[t].target, "direction",
-                      "down", (double)ctl->targets[t].scale_downs);
+static void render_globals(struct cps_strbuf *out, const struct cps_controller *ctl);
+
+/* ---- snapshots ----------------------------------------------------------- */
+
+/* One target's figures as of the last tick's end (NaN: no sample). */
+struct snapshot_target {
+    uint32_t namespace_at, name_at; /* offsets into the snapshot's labels */
+    double values[N_VALUES];        /* target_gauges then target_counters */
+    uint64_t decisions[CPS_REASON_COUNT];
+    uint64_t scale_ups, scale_downs;
+    struct cps_scale_failure_count failures[CPS_SCALE_FAILURE_CODES];
+};
+
+struct snapshot {
+    int readers;                   /* scrapes streaming from it (publisher lock) */
+    size_t n_targets, cap_targets;
+    struct snapshot_target *targets;
+    struct cps_strbuf labels;      /* "namespace\0name\0" per target */
+    struct cps_strbuf globals;     /* the controller-wide text */
+};
+
+#define MAX_SNAPSHOTS 8 /* spares beyond two are freed once unread */
+
+struct cps_metrics_publisher {
+    pthread_mutex_t lock;
+    struct snapshot *current;
+    struct snapshot *all[MAX_SNAPSHOTS];
+    size_t n_all;
+};
+
+static void snapshot_free(struct snapshot *snap)
+{
+    if (!snap)
+        return;
+    free(snap->targets);
+    cps_strbuf_release(&snap->labels);
+    cps_strbuf_release(&snap->globals);
+    free(snap);
+}
+
+/* Copy every target's figures from the table (the loop's, at a tick's
+ * end). 0, or -1 out of memory (the snapshot then holds no targets). */
+static int snapshot_fill_targets(struct snapshot *snap, const struct cps_controller *ctl)
+{
+    snap->n_targets = 0;
+    snap->labels.len = 0;
+    if (ctl->n_targets > snap->cap_targets) {
+        struct snapshot_target *grown = realloc(snap->targets, ctl->n_targets * sizeof *grown);
+        if (!grown)
+            return -1;
+        snap->targets = grown;
+        snap->cap_targets = ctl->n_targets;
     }
-    header(text, "cpscale_scale_failures_total", "counter",
-           "Failed rescales by HTTP code (0: no answer).");
-    for (size_t t = 0; t < ctl->n_targets; t++)
-        for (int i = 0; i < CPS_SCALE_FAILURE_CODES && ctl->targets[t].failures[i].count; i++) {
-            char code[16];
-            snprintf(code, sizeof code, "%ld", ctl->targets[t].failures[i].code);
-            target_sample(text, "cpscale_scale_failures_total", &ctl->targets[t].target, "code",
-                          code, (double)ctl->targets[t].failures[i].count);
+    for (size_t t = 0; t < ctl->n_targets; t++) {
+        const struct cps_target_runtime *rt = &ctl->targets[t];
+        struct snapshot_target *st = &snap->targets[t];
+        st->namespace_at = (uint32_t)snap->labels.len;
+        cps_strbuf_append(&snap->labels, rt->target.namespace, strlen(rt->target.namespace) + 1);
+        st->name_at = (uint32_t)snap->labels.len;
+        cps_strbuf_append(&snap->labels, rt->target.name, strlen(rt->target.name) + 1);
+        for (size_t g = 0; g < N_GAUGES; g++)
+            st->values[g] = target_gauges[g].pick(rt);
+        for (size_t c = 0; c < N_COUNTERS; c++)
+            st->values[N_GAUGES + c] = target_counters[c].pick(rt);
+        memcpy(st->decisions, rt->decisions, sizeof st->decisions);
+        st->scale_ups = rt->scale_ups;
+        st->scale_downs = rt->scale_downs;
+        memcpy(st->failures, rt->failures, sizeof st->failures);
+    }
+    if (snap->labels.failed)
+        return -1;
+    snap->n_targets = ctl->n_targets;
+    return 0;
+}
+
+/* The controller-wide text, rendered anew. 0, or -1 out of memory. */
+static int snapshot_fill_globals(struct snapshot *snap, const struct cps_controller *ctl)
+{
+    snap->globals.len = 0;
+    snap->globals.failed = 0;
+    render_globals(&snap->globals, ctl);
+    return snap->globals.failed ? -1 : 0;
+}
+
+/* Copy `from`'s targets into `to` (a mid-tick publish keeps them). */
+static int snapshot_copy_targets(struct snapshot *to, const struct snapshot *from)
+{
+    to->n_targets = 0;
+    to->labels.len = 0;
+    if (!from || from->n_targets == 0)
+        return 0;
+    if (from->n_targets > to->cap_targets) {
+        struct snapshot_target *grown = realloc(to->targets, from->n_targets * sizeof *grown);
+        if (!grown)
+            return -1;
+        to->targets = grown;
+        to->cap_targets = from->n_targets;
+    }
+    memcpy(to->targets, from->targets, from->n_targets * sizeof *to->targets);
+    cps_strbuf_append(&to->labels, from->labels.data, from->labels.len);
+    if (to->labels.failed)
+        return -1;
+    to->n_targets = from->n_targets;
+    return 0;
+}
+
+struct cps_metrics_publisher *cps_metrics_publisher_new(void)
+{
+    struct cps_metrics_publisher *pub = calloc(1, sizeof *pub);
+    if (pub)
+        pthread_mutex_init(&pub->lock, NULL);
+    return pub;
+}
+
+void cps_metrics_publisher_free(struct cps_metrics_publisher *pub)
+{
+    if (!pub)
+        return;
+    for (size_t i = 0; i < pub->n_all; i++)
+        snapshot_free(pub->all[i]);
+    pthread_mutex_destroy(&pub->lock);
+    free(pub);
+}
+
+/* Drop unread spares beyond two (lock held). */
+static void trim_spares(struct cps_metrics_publisher *pub)
+{
+    for (size_t i = 0; i < pub->n_all && pub->n_all > 2;) {
+        struct snapshot *snap = pub->all[i];
+        if (snap != pub->current && snap->readers == 0) {
+            snapshot_free(snap);
+            pub->all[i] = pub->all[--pub->n_all];
+        } else {
+            i++;
         }
+    }
+}
+
+/* An unread snapshot that is not the current one (lock held), made when
+ * there is none; NULL out of memory or past MAX_SNAPSHOTS. */
+static struct snapshot *take_spare(struct cps_metrics_publisher *pub)
+{
+    for (size_t i = 0; i < pub->n_all; i++)
+        if (pub->all[i] != pub->current && pub->all[i]->readers == 0)
+            return pub->all[i];
+    if (pub->n_all == MAX_SNAPSHOTS)
+        return NULL;
+    struct snapshot *snap = calloc(1, sizeof *snap);
+    if (snap)
+        pub->all[pub->n_all++] = snap;
+    return snap;
+}
+
+int cps_metrics_publish(struct cps_metrics_publisher *pub, const struct cps_controller *ctl,
+                        int with_targets)
+{
+    pthread_mutex_lock(&pub->lock);
+    struct snapshot *current = pub->current;
+    int rc;
+    if (current && current->readers == 0) {
+        /* nobody reads it and nobody can start while the lock is held */
+        rc = (with_targets ? snapshot_fill_targets(current, ctl) : 0) |
+             snapshot_fill_globals(current, ctl);
+        pthread_mutex_unlock(&pub->lock);
+        return rc ? -1 : 0;
+    }
+    struct snapshot *spare = take_spare(pub);
+    pthread_mutex_unlock(&pub->lock);
+    if (!spare)
+        return -1;
+    /* the spare is neither current nor read: no scrape can reach it */
+    rc = (with_targets || !current ? snapshot_fill_targets(spare, ctl)
+                                   : snapshot_copy_targets(spare, current)) |
+         snapshot_fill_globals(spare, ctl);
+    pthread_mutex_lock(&pub->lock);
+    pub->current = spare;
+    trim_spares(pub);
+    pthread_mutex_unlock(&pub->lock);
+    return rc ? -1 : 0;
+}
+
+/* ---- streaming ------------------------------------------------------------ */
+
+/* Where a scrape is: a family (the per-target value families, then
+ * decisions, scale events, failures, then the controller-wide text), a
+ * target in it and a row of that target; `line` holds the rendered line
+ * not yet handed out. */
+struct metrics_stream {
+    struct cps_metrics_publisher *pub;
+    struct snapshot *snap;
+    size_t family, target, row;
+    int header_done;
+    char line[2048];
+    size_t line_len, line_at;
+    size_t globals_at;
+};
+
+enum { FAMILY_DECISIONS = N_VALUES, FAMILY_SCALE_EVENTS, FAMILY_FAILURES, FAMILY_GLOBALS };
+
+/* Append `value` escaped per the text format (\\, \" and \n) at out[*n],
+ * never past cap - 1. */
+static void put_label(char *out, size_t cap, size_t *n, const char *value)
+{
+    for (const char *p = value; *p && *n + 2 < cap; p++) {
+        if (*p == '\\' || *p == '"' || *p == '\n') {
+            out[(*n)++] = '\\';
+            out[(*n)++] = *p == '\n' ? 'n' : *p;
+        } else {
+            out[(*n)++] = *p;
+        }
+    }
+}
+
+static void put_text(char *out, size_t cap, size_t *n, const char *text)
+{
+    size_t len = strlen(text);
+    if (*n + len >= cap)
+        len = *n < cap - 1 ? cap - 1 - *n : 0;
+    memcpy(out + *n, text, len);
+    *n += len;
+}
+
+/* `value` as "%.17g" writes it (NaN as "NaN"). Integers below 2^53 are
+ * written digit by digit: the same text (%.17g prints every digit of an
+ * integer under 1e17 with no exponent) for a fraction of printf's cost,
+ * and most samples are counts. */
+static void put_number(char *out, size_t cap, size_t *n, double value)
+{
+    char digits[32];
+    if (isnan(value)) {
+        put_text(out, cap, n, "NaN");
+        return;
+    }
+    if (value == floor(value) && fabs(value) < 9007199254740992.0 && !(value == 0 && signbit(value))) {
+        long long integer = (long long)value;
+        unsigned long long magnitude = integer < 0 ? 0ULL - (unsigned long long)integer
+                                                   : (unsigned long long)integer;
+        size_t i = sizeof digits;
+        digits[--i] = '\0';
+        do {
+            digits[--i] = (char)('0' + magnitude % 10);
+            magnitude /= 10;
+        } while (magnitude);
+        if (integer < 0)
+            digits[--i] = '-';
+        put_text(out, cap, n, digits + i);
+        return;
+    }
+    snprintf(digits, sizeof digits, "%.17g", value);
+    put_text(out, cap, n, digits);
+}
+
+/* name{namespace="..",name=".."[,extra="..."]} value, the text the
+ * per-target samples always had. */
+static void stream_sample(struct metrics_stream *s, const char *metric,
+                          const struct snapshot_target *st, const char *extra_label,
+                          const char *extra_value, double value)
+{
+    char *out = s->line;
+    size_t cap = sizeof s->line, n = 0;
+    put_text(out, cap, &n, metric);
+    put_text(out, cap, &n, "{namespace=\"");
+    put_label(out, cap, &n, s->snap->labels.data + st->namespace_at);
+    put_text(out, cap, &n, "\",name=\"");
+    put_label(out, cap, &n, s->snap->labels.data + st->name_at);
+    put_text(out, cap, &n, "\"");
+    if (extra_label) {
+        put_text(out, cap, &n, ",");
+        put_text(out, cap, &n, extra_label);
+        put_text(out, cap, &n, "=\"");
+        put_label(out, cap, &n, extra_value);
+        put_text(out, cap, &n, "\"");
+    }
+    put_text(out, cap, &n, "} ");
+    put_number(out, cap, &n, value);
+    put_text(out, cap, &n, "\n");
+    s->line_len = n;
+}
+
+static void stream_header(struct metrics_stream *s, const char *name, const char *type,
+                          const char *help)
+{
+    int n = snprintf(s->line, sizeof s->line, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+                     type);
+    s->line_len = n < 0 ? 0 : (size_t)n < sizeof s->line ? (size_t)n : sizeof s->line - 1;
+}
+
+/* The per-target line of the family at (target, row), or 0 when that
+ * target has no more rows in it. */
+static int stream_target_row(struct metrics_stream *s)
+{
+    const struct snapshot_target *st = &s->snap->targets[s->target];
+    if (s->family < N_VALUES) {
+        double value = st->values[s->family];
+        if (s->row > 0 || isnan(value))
+            return 0;
+        stream_sample(s, s->family < N_GAUGES ? target_gauges[s->family].name
+                                              : target_counters[s->family - N_GAUGES].name,
+                      st, NULL, NULL, value);
+        return 1;
+    }
+    if (s->family == FAMILY_DECISIONS) {
+        while (s->row < CPS_REASON_COUNT && !st->decisions[s->row])
+            s->row++;
+        if (s->row >= CPS_REASON_COUNT)
+            return 0;
+        stream_sample(s, "cpscale_decisions_total", st, "reason",
+                      cps_reason_name((enum cps_reason)s->row), (double)st->decisions[s->row]);
+        return 1;
+    }
+    if (s->family == FAMILY_SCALE_EVENTS) {
+        if (s->row > 1)
+            return 0;
+        stream_sample(s, "cpscale_scale_events_total", st, "direction", s->row ? "down" : "up",
+                      (double)(s->row ? st->scale_downs : st->scale_ups));
+        return 1;
+    }
+    if (s->row >= CPS_SCALE_FAILURE_CODES || !st->failures[s->row].count)
+        return 0;
+    char code[16];
+    snprintf(code, sizeof code, "%ld", st->failures[s->row].code);
+    stream_sample(s, "cpscale_scale_failures_total", st, "code", code,
+                  (double)st->failures[s->row].count);
+    return 1;
+}
+
+/* The header of a non-value family. */
+static void stream_family_header(struct metrics_stream *s)
+{
+    if (s->family < N_GAUGES)
+        stream_header(s, target_gauges[s->family].name, "gauge", target_gauges[s->family].help);
+    else if (s->family < N_VALUES)
+        stream_header(s, target_counters[s->family - N_GAUGES].name, "counter",
+                      target_counters[s->family - N_GAUGES].help);
+    else if (s->family == FAMILY_DECISIONS)
+        stream_header(s, "cpscale_decisions_total", "counter", "Decisions by reason.");
+    else if (s->family == FAMILY_SCALE_EVENTS)
+        stream_header(s, "cpscale_scale_events_total", "counter",
+                      "Successful rescales (PATCH of the scale subresource) by direction.");
+    else
+        stream_header(s, "cpscale_scale_failures_total", "counter",
+                      "Failed rescales by HTTP code (0: no answer).");
+}
+
+/* Render the next line into s->line; 0 once the per-target part is done. */
+static int stream_next_line(struct metrics_stream *s)
+{
+    while (s->family < FAMILY_GLOBALS) {
+        if (!s->header_done) {
+            s->header_done = 1;
+            stream_family_header(s);
+            return 1;
+        }
+        while (s->target < s->snap->n_targets) {
+            int more = stream_target_row(s);
+            s->row++;
+            if (more)
+                return 1;
+            s->target++;
+            s->row = 0;
+        }
+        s->family++;
+        s->target = s->row = 0;
+        s->header_done = 0;
+    }
+    return 0;
+}
+
+void *cps_metrics_stream_open(void *publisher)
+{
+    struct cps_metrics_publisher *pub = publisher;
+    struct metrics_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    pthread_mutex_lock(&pub->lock);
+    s->snap = pub->current;
+    if (s->snap)
+        s->snap->readers++;
+    pthread_mutex_unlock(&pub->lock);
+    s->pub = pub;
+    return s;
+}
+
+long cps_metrics_stream_read(void *stream, char *buf, size_t cap)
+{
+    struct metrics_stream *s = stream;
+    size_t filled = 0;
+    while (s->snap && filled < cap) {
+        if (s->line_at < s->line_len) {
+            size_t n = s->line_len - s->line_at;
+            if (n > cap - filled)
+                n = cap - filled;
+            memcpy(buf + filled, s->line + s->line_at, n);
+            s->line_at += n;
+            filled += n;
+            continue;
+        }
+        s->line_at = s->line_len = 0;
+        if (stream_next_line(s))
+            continue;
+        size_t left = s->snap->globals.len - s->globals_at;
+        if (left == 0)
+            break;
+        if (left > cap - filled)
+            left = cap - filled;
+        memcpy(buf + filled, s->snap->globals.data + s->globals_at, left);
+        s->globals_at += left;
+        filled += left;
+    }
+    return (long)filled;
+}
+
+void cps_metrics_stream_close(void *stream)
+{
+    struct metrics_stream *s = stream;
+    if (!s)
+        return;
+    if (s->snap) {
+        pthread_mutex_lock(&s->pub->lock);
+        s->snap->readers--;
+        trim_spares(s->pub);
+        pthread_mutex_unlock(&s->pub->lock);
+    }
+    free(s);
+}
+
+char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
+{
+    struct cps_metrics_publisher *pub = cps_metrics_publisher_new();
+    if (!pub || cps_metrics_publish(pub, ctl, 1) != 0) {
+        cps_metrics_publisher_free(pub);
+        return NULL;
+    }
+    struct cps_strbuf text = CPS_STRBUF_INIT;
+    void *stream = cps_metrics_stream_open(pub);
+    char block[4096];
+    long n;
+    while (stream && (n = cps_metrics_stream_read(stream, block, sizeof block)) > 0)
+        cps_strbuf_append(&text, block, (size_t)n);
+    cps_metrics_stream_close(stream);
+    cps_metrics_publisher_free(pub);
+    if (!stream || text.failed) {
+        cps_strbuf_release(&text);
+        return NULL;
+    }
+    *len = text.len;
+    return cps_strbuf_take(&text);
 }
 
 static void emit_kube_count(const char *verb, const char *resource, long code,
@@ -363,11 +755,12 @@ static void render_backfill(struct cps_strbuf *text, const struct cps_backfill_m
                 b->replayed_seconds);
 }
 
-char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
+/* Everything after the per-target families: the controller-wide
+ * counters (a few kB whatever the target count). */
+static void render_globals(struct cps_strbuf *out, const struct cps_controller *ctl)
 {
-    struct cps_strbuf text = CPS_STRBUF_INIT;
+    struct cps_strbuf text = *out;
     const struct cps_metrics *m = &ctl->metrics;
-    render_targets(&text, ctl);
 
     header(&text, "cpscale_query_errors_total", "counter",
            "Prometheus queries that failed, by metric and kind of error.");
@@ -447,9 +840,5 @@ char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)
     render_backfill(&text, &m->backfill);
     header(&text, "cpscale_build_info", "gauge", "The running version.");
     text_printf(&text, "cpscale_build_info{version=\"%s\"} 1\n", CPS_VERSION);
-    size_t text_len = text.len;
-    char *out = cps_strbuf_take(&text);
-    if (out)
-        *len = text_len;
-    return out;
+    *out = text;
 }

@@ -229,42 +229,38 @@ struct cps_prom *cps_prom_new(struct cps_http *http, const struct cps_prometheus
     return prom;
 }
 
-/* http: the answer to one query; decode and hand it on. */
+/* http: the answer to one query. A 200 is handed on undecoded (the tick
+ * decodes it into its target table); another status is decoded here only
+ * for Prometheus's explanation. */
 static void query_done_cb(const struct cps_http_response *response, void *user)
 {
     struct pending_query *query = user;
     struct cps_prom *prom = query->prom;
     char message[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
-    struct cps_prom_result result = {0};
     enum cps_prom_error error = CPS_PROM_OK;
     if (response->transport_error) {
         error = CPS_PROM_ERROR_TRANSPORT;
         snprintf(message, sizeof message, "%s: %s", query->source, response->error);
-    } else {
+    } else if (response->status != 200) {
+        /* Prometheus explains 4xx/5xx in the same JSON shape */
         struct cps_err err = {0};
+        struct cps_prom_result result = {0};
         int decoded = cps_prom_decode_instant(response->body, response->body_len,
                                               prom->namespace_label, prom->name_label,
                                               prom->max_series, query->source, &result, &err);
-        if (response->status != 200) {
-            /* Prometheus explains 4xx/5xx in the same JSON shape */
-            error = CPS_PROM_ERROR_HTTP;
-            if (decoded != 0 && err.message[0]) {
-                char detail[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 8];
-                cps_err_format(&err, detail, sizeof detail);
-                snprintf(message, sizeof message, "HTTP %ld: %s", response->status, detail);
-            } else {
-                snprintf(message, sizeof message, "%s: HTTP %ld", query->source,
-                         response->status);
-            }
-            cps_prom_result_release(&result);
-        } else if (decoded != 0) {
-            error = CPS_PROM_ERROR_DECODE;
-            cps_err_format(&err, message, sizeof message);
+        cps_prom_result_release(&result);
+        error = CPS_PROM_ERROR_HTTP;
+        if (decoded != 0 && err.message[0]) {
+            char detail[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 8];
+            cps_err_format(&err, detail, sizeof detail);
+            snprintf(message, sizeof message, "HTTP %ld: %s", response->status, detail);
+        } else {
+            snprintf(message, sizeof message, "%s: HTTP %ld", query->source, response->status);
         }
     }
-    query->done_cb(error, error == CPS_PROM_OK ? &result : NULL,
+    query->done_cb(error, error == CPS_PROM_OK ? response->body : NULL,
+                   error == CPS_PROM_OK ? response->body_len : 0,
                    error == CPS_PROM_OK ? NULL : message, query->user);
-    cps_prom_result_release(&result);
     free(query);
 }
 

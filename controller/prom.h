@@ -75,9 +75,10 @@ enum cps_prom_error {
 
 const char *cps_prom_error_name(enum cps_prom_error error);
 
-/* The answer: `result` when error is CPS_PROM_OK (owned by the callee:
- * valid during the callback), else `message`. */
-typedef void cps_prom_done_cb(enum cps_prom_error error, const struct cps_prom_result *result,
+/* The answer: when error is CPS_PROM_OK, the body of an HTTP 200 (owned by
+ * the callee, valid during the callback; not yet decoded: the caller
+ * decodes it straight into its own table), else `message`. */
+typedef void cps_prom_done_cb(enum cps_prom_error error, const char *body, size_t len,
                               const char *message, void *user);
 
 /* A client for config's prometheus section (copied), its answers capped

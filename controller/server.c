@@ -20,17 +20,23 @@
 #define CONNECTION_LIMIT 1024u
 #define PER_IP_CONNECTION_LIMIT 128u
 #define CONNECTION_TIMEOUT_S 5u
+#define METRICS_BLOCK_BYTES (32u * 1024u)
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 struct cps_server {
     struct MHD_Daemon *daemon;
     pthread_mutex_t lock;
-    char *metrics;
-    size_t metrics_len;
+    struct cps_server_metrics_source metrics; /* .open NULL: none yet */
     int64_t heartbeat_ms;
     int64_t liveness_ms;
     int ready;
     int port;
+};
+
+/* One /metrics response in flight. */
+struct metrics_scrape {
+    struct cps_server_metrics_source source;
+    void *stream;
 };
 
 /* Queue a response copied from `text`. */
@@ -47,8 +53,55 @@ static enum MHD_Result reply(struct MHD_Connection *connection, unsigned status,
     return result;
 }
 
+/* libmicrohttpd asks for the next block of a /metrics body. */
+static ssize_t metrics_block_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct metrics_scrape *scrape = cls;
+    long n = scrape->source.read(scrape->stream, buf, max);
+    return n > 0 ? (ssize_t)n : (ssize_t)MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+/* libmicrohttpd is done with a /metrics body (sent, or the client left). */
+static void metrics_done_cb(void *cls)
+{
+    struct metrics_scrape *scrape = cls;
+    scrape->source.close(scrape->stream);
+    free(scrape);
+}
+
+/* /metrics: streamed from the source's snapshot in METRICS_BLOCK_BYTES
+ * blocks (rendered as it is sent; the snapshot is the source's concern). */
+static enum MHD_Result reply_metrics(struct cps_server *server, struct MHD_Connection *connection)
+{
+    pthread_mutex_lock(&server->lock);
+    struct cps_server_metrics_source source = server->metrics;
+    pthread_mutex_unlock(&server->lock);
+    if (!source.open)
+        return reply(connection, MHD_HTTP_OK, "", 0, METRICS_CONTENT_TYPE);
+    struct metrics_scrape *scrape = calloc(1, sizeof *scrape);
+    if (!scrape)
+        return MHD_NO;
+    scrape->source = source;
+    scrape->stream = source.open(source.source);
+    if (!scrape->stream) {
+        free(scrape);
+        return MHD_NO;
+    }
+    struct MHD_Response *response = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, METRICS_BLOCK_BYTES, metrics_block_cb, scrape, metrics_done_cb);
+    if (!response) {
+        metrics_done_cb(scrape);
+        return MHD_NO;
+    }
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);
+    enum MHD_Result result = MHD_queue_response(connection, MHD_HTTP_OK, response);
+    MHD_destroy_response(response);
+    return result;
+}
+
 /* libmicrohttpd: one request, on the server thread. Only GET and HEAD, only
- * the three paths; the state is read under the lock and copied out. */
+ * the three paths; the probes' state is read under the lock. */
 static enum MHD_Result handle_request_cb(void *cls, struct MHD_Connection *connection,
                                          const char *url, const char *method,
                                          const char *version, const char *upload_data,
@@ -62,14 +115,8 @@ static enum MHD_Result handle_request_cb(void *cls, struct MHD_Connection *conne
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return reply(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n", 19,
                      "text/plain");
-    if (strcmp(url, "/metrics") == 0) {
-        pthread_mutex_lock(&server->lock);
-        enum MHD_Result result =
-            reply(connection, MHD_HTTP_OK, server->metrics ? server->metrics : "",
-                  server->metrics ? server->metrics_len : 0, METRICS_CONTENT_TYPE);
-        pthread_mutex_unlock(&server->lock);
-        return result;
-    }
+    if (strcmp(url, "/metrics") == 0)
+        return reply_metrics(server, connection);
     if (strcmp(url, "/healthz") == 0) {
         pthread_mutex_lock(&server->lock);
         int64_t age = cps_monotonic_ms() - server->heartbeat_ms;
@@ -169,14 +216,20 @@ int cps_server_port(const struct cps_server *server)
     return server->port;
 }
 
-void cps_server_publish_metrics(struct cps_server *server, char *text, size_t len)
+void cps_server_set_metrics_source(struct cps_server *server,
+                                   const struct cps_server_metrics_source *source)
 {
     pthread_mutex_lock(&server->lock);
-    char *old = server->metrics;
-    server->metrics = text;
-    server->metrics_len = len;
+    server->metrics = *source;
     pthread_mutex_unlock(&server->lock);
-    free(old);
+}
+
+void *cps_server_metrics_source(struct cps_server *server)
+{
+    pthread_mutex_lock(&server->lock);
+    void *source = server->metrics.source;
+    pthread_mutex_unlock(&server->lock);
+    return source;
 }
 
 void cps_server_heartbeat(struct cps_server *server, int64_t now_ms)
@@ -197,8 +250,9 @@ void cps_server_stop(struct cps_server *server)
 {
     if (!server)
         return;
-    MHD_stop_daemon(server->daemon);
+    MHD_stop_daemon(server->daemon); /* no scrape runs past this */
+    if (server->metrics.destroy)
+        server->metrics.destroy(server->metrics.source);
     pthread_mutex_destroy(&server->lock);
-    free(server->metrics);
     free(server);
 }

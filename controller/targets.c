@@ -3,6 +3,8 @@
  * index "namespace/name" -> target used to match Prometheus series, the
  * adoption of learned state on reload, and the tick's query plan.
  */
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +78,23 @@ static int index_targets(struct cps_controller *ctl)
 
 /* ---- targets: build from config, keep learned state across reloads ---- */
 
+void cps_target_note_error(struct cps_target_runtime *rt, const char *format, ...)
+{
+    if (rt->read_error)
+        return;
+    char text[CPS_TARGET_ERROR_MAX];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(text, sizeof text, format, args);
+    va_end(args);
+    rt->read_error = strdup(text);
+}
+
+const char *cps_target_error(const struct cps_target_runtime *rt)
+{
+    return rt->read_error ? rt->read_error : "";
+}
+
 static void target_runtime_release(struct cps_target_runtime *rt)
 {
     cps_target_release(&rt->target);
@@ -86,6 +105,8 @@ static void target_runtime_release(struct cps_target_runtime *rt)
     cps_history_free(rt->history);
     free(rt->policy);
     free(rt->policy_before);
+    free(rt->events);
+    free(rt->read_error);
     memset(rt, 0, sizeof *rt);
 }
 
@@ -114,9 +135,7 @@ static int target_runtime_init(struct cps_target_runtime *rt, const struct cps_t
     cps_history_capacity_for(&target->behavior, interval_ms, &recs, &events);
     rt->history = cps_history_new(recs, events);
     rt->policy = malloc(sizeof *rt->policy);
-    rt->policy_before = malloc(sizeof *rt->policy_before);
-    if (!rt->scale_path || !rt->object_path || !rt->events_path || !rt->history || !rt->policy ||
-        !rt->policy_before)
+    if (!rt->scale_path || !rt->object_path || !rt->events_path || !rt->history || !rt->policy)
         goto fail;
     cps_policy_state_init(rt->policy);
     return 0;
@@ -195,6 +214,7 @@ int cps_targets_adopt(struct cps_controller *ctl, const struct cps_config *confi
                 fresh[i].write_failures = prev->write_failures;
             }
             fresh[i].events = prev->events; /* an open Event series goes on */
+            prev->events = NULL;
         }
     }
     for (size_t i = 0; i < ctl->n_targets; i++)
@@ -279,6 +299,107 @@ int cps_targets_plan_queries(struct cps_controller *ctl)
     return 0;
 }
 
+/* ---- answers: Prometheus series into the targets' observations ---- */
+
+/* Put one sample's value into a target's observation; NaN, Inf, negative
+ * and old-answer values are left missing (the decision then never scales down). */
+static void store_sample(struct cps_target_runtime *rt, enum cps_metric metric, double value,
+                         int64_t timestamp_ms, int64_t wall_now_ms)
+{
+    unsigned bit = CPS_METRIC_BIT(metric);
+    if (rt->observation.missing & bit)
+        return; /* already ambiguous this tick: a third series must not revive it */
+    if (rt->received & bit) {
+        /* two series for one target: ambiguous, so missing */
+        rt->received &= ~bit;
+        rt->observation.missing |= bit;
+        return;
+    }
+    /* an instant sample's time is its evaluation time: an old one is an old
+     * answer (a cache, a replay) or a skewed clock, never stale data */
+    if (!isfinite(value) || value < 0 || wall_now_ms - timestamp_ms > CPS_PROM_MAX_ANSWER_AGE_MS)
+        return;
+    rt->received |= bit;
+    switch (metric) {
+    case CPS_METRIC_QPS:
+        rt->observation.qps = value;
+        break;
+    case CPS_METRIC_P95:
+        rt->observation.p95_ms = value;
+        break;
+    case CPS_METRIC_CPU:
+        rt->observation.cpu_utilization = value;
+        break;
+    case CPS_METRIC_COST:
+        rt->observation.cost_per_pod_hour = value;
+        break;
+    default:
+        break;
+    }
+}
+
+/* One sample of an answer, matched to its target, waiting for the whole
+ * answer to decode. */
+struct cps_answer_sample {
+    long target;
+    double value;
+    int64_t timestamp_ms;
+};
+
+/* What the decoder's visitor needs to match a sample. */
+struct answer_walk {
+    struct cps_controller *ctl;
+    const struct cps_tick_query *query;
+    int query_index;
+    size_t n;
+};
+
+/* The decoder's visitor: match one sample to its target through the index
+ * (no key string is built) and keep it in ctl->answer_samples. */
+static int match_sample_cb(const struct cps_prom_sample_ref *sample, size_t n, void *user)
+{
+    struct answer_walk *walk = user;
+    struct cps_controller *ctl = walk->ctl;
+    long t = walk->query->target_index;
+    if (t < 0) {
+        t = cps_targets_find(ctl, sample->namespace, sample->name);
+        if (t < 0 || ctl->targets[t].query_index[walk->query->metric] != walk->query_index)
+            return 0;
+    } else if (n > 1 && sample->name && strcmp(sample->name, ctl->targets[t].target.name) != 0) {
+        return 0; /* a per-target query may still return other series */
+    }
+    if (walk->n == ctl->answer_samples_cap) {
+        size_t cap = ctl->answer_samples_cap ? 2 * ctl->answer_samples_cap : FIRST_PLAN_CAPACITY;
+        struct cps_answer_sample *grown = realloc(ctl->answer_samples, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        ctl->answer_samples = grown;
+        ctl->answer_samples_cap = cap;
+    }
+    ctl->answer_samples[walk->n++] =
+        (struct cps_answer_sample){t, sample->value, sample->timestamp_ms};
+    return 0;
+}
+
+int cps_targets_take_answer(struct cps_controller *ctl, size_t query_index, const char *body,
+                            size_t len, int64_t wall_now_ms, struct cps_err *err)
+{
+    const struct cps_tick_query *query = &ctl->queries[query_index];
+    char source[64];
+    snprintf(source, sizeof source, "prometheus: %s", cps_metric_query_key(query->metric));
+    struct answer_walk walk = {ctl, query, (int)query_index, 0};
+    if (cps_prom_decode_instant_each(body, len, ctl->config->prometheus.namespace_label,
+                                     ctl->config->prometheus.deployment_label,
+                                     cps_prom_max_series(ctl->n_targets), source,
+                                     match_sample_cb, &walk, err) != 0)
+        return -1; /* a bad answer stores nothing */
+    for (size_t i = 0; i < walk.n; i++) {
+        const struct cps_answer_sample *s = &ctl->answer_samples[i];
+        store_sample(&ctl->targets[s->target], query->metric, s->value, s->timestamp_ms,
+                     wall_now_ms);
+    }
+    return 0;
+}
 
 void cps_targets_release_all(struct cps_controller *ctl)
 {
@@ -290,4 +411,7 @@ void cps_targets_release_all(struct cps_controller *ctl)
     free(ctl->target_slots);
     ctl->target_slots = NULL;
     ctl->n_target_slots = 0;
+    free(ctl->answer_samples);
+    ctl->answer_samples = NULL;
+    ctl->answer_samples_cap = 0;
 }

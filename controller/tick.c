@@ -5,6 +5,7 @@
  * its request context (the target runtime or the tick query), never a
  * process global.
  */
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,17 +48,16 @@ static void tick_answer_arrived(struct cps_controller *ctl)
 static void note_read_error(struct cps_target_runtime *rt, const char *what,
                             const struct cps_kube_answer *answer, const char *decode_error)
 {
-    if (rt->read_error[0])
+    if (rt->read_error)
         return;
     if (decode_error)
-        snprintf(rt->read_error, sizeof rt->read_error, "%s: %.280s", what, decode_error);
+        cps_target_note_error(rt, "%s: %.280s", what, decode_error);
     else if (answer->transport_error)
-        snprintf(rt->read_error, sizeof rt->read_error, "%s: %.280s", what, answer->error);
+        cps_target_note_error(rt, "%s: %.280s", what, answer->error);
     else {
         struct cps_kube_status status;
         cps_kube_decode_status(answer->body, answer->body_len, &status);
-        snprintf(rt->read_error, sizeof rt->read_error, "%s: HTTP %ld %s", what, answer->status,
-                 status.reason);
+        cps_target_note_error(rt, "%s: HTTP %ld %s", what, answer->status, status.reason);
     }
 }
 
@@ -115,50 +115,25 @@ static void object_read_cb(const struct cps_kube_answer *answer, void *user)
     tick_answer_arrived(ctl);
 }
 
-/* Put one sample's value into a target's observation; NaN, Inf, negative
- * and old-answer values are left missing (the decision then never scales down). */
-static void store_sample(struct cps_controller *ctl, struct cps_target_runtime *rt,
-                         enum cps_metric metric, const struct cps_prom_sample *sample,
-                         int64_t wall_now_ms)
-{
-    unsigned bit = CPS_METRIC_BIT(metric);
-    if (rt->received & bit) {
-        /* two series for one target: ambiguous, so missing */
-        rt->received &= ~bit;
-        rt->observation.missing |= bit;
-        return;
-    }
-    /* an instant sample's time is its evaluation time: an old one is an old
-     * answer (a cache, a replay) or a skewed clock, never stale data */
-    (void)ctl;
-    if (!isfinite(sample->value) || sample->value < 0 ||
-        wall_now_ms - sample->timestamp_ms > CPS_PROM_MAX_ANSWER_AGE_MS)
-        return;
-    rt->received |= bit;
-    switch (metric) {
-    case CPS_METRIC_QPS:
-        rt->observation.qps = sample->value;
-        break;
-    case CPS_METRIC_P95:
-        rt->observation.p95_ms = sample->value;
-        break;
-    case CPS_METRIC_CPU:
-        rt->observation.cpu_utilization = sample->value;
-        break;
-    case CPS_METRIC_COST:
-        rt->observation.cost_per_pod_hour = sample->value;
-        break;
-    default:
-        break;
-    }
-}
-
-static void query_done_cb(enum cps_prom_error error, const struct cps_prom_result *result,
+/* A query answered: decode its body into its targets' observations
+ * (targets.c); a failed query or an answer that does not decode is
+ * counted and logged, and stores nothing. */
+static void query_done_cb(enum cps_prom_error error, const char *body, size_t len,
                           const char *message, void *user)
 {
     struct cps_tick_query *query = user;
     struct cps_controller *ctl = query->controller;
     query->request = NULL;
+    char decode_message[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
+    if (error == CPS_PROM_OK) {
+        struct cps_err err = {0};
+        if (cps_targets_take_answer(ctl, (size_t)(query - ctl->queries), body, len,
+                                    cps_wall_ms(), &err) != 0) {
+            error = CPS_PROM_ERROR_DECODE;
+            cps_err_format(&err, decode_message, sizeof decode_message);
+            message = decode_message;
+        }
+    }
     if (error != CPS_PROM_OK) {
         cps_metrics_record_query_error(&ctl->metrics, query->metric, error);
         struct cps_log_line line;
@@ -168,21 +143,6 @@ static void query_done_cb(enum cps_prom_error error, const struct cps_prom_resul
         cps_log_end(&line);
         tick_answer_arrived(ctl);
         return;
-    }
-    int64_t wall_now = cps_wall_ms();
-    size_t query_index = (size_t)(query - ctl->queries);
-    for (size_t i = 0; i < result->n_samples; i++) {
-        const struct cps_prom_sample *sample = &result->samples[i];
-        long t = query->target_index;
-        if (t < 0) {
-            t = cps_targets_find(ctl, sample->namespace, sample->name);
-            if (t < 0 || ctl->targets[t].query_index[query->metric] != (int)query_index)
-                continue;
-        } else if (result->n_samples > 1 && sample->name &&
-                   strcmp(sample->name, ctl->targets[t].target.name) != 0) {
-            continue; /* a per-target query may still return other series */
-        }
-        store_sample(ctl, &ctl->targets[t], query->metric, sample, wall_now);
     }
     tick_answer_arrived(ctl);
 }
@@ -243,7 +203,8 @@ void cps_tick_begin(struct cps_controller *ctl, int64_t now)
         rt->have_scale = rt->have_object = 0;
         rt->decided = 0;
         rt->action = CPS_ACTION_NONE;
-        rt->read_error[0] = '\0';
+        free(rt->read_error);
+        rt->read_error = NULL;
         rt->conflict_retried = 0;
         memset(&rt->observation, 0, sizeof rt->observation);
         rt->received = 0;
@@ -305,7 +266,8 @@ static void post_event(struct cps_controller *ctl, size_t index, int success, in
     if (success)
         snprintf(key, sizeof key, "Normal/SuccessfulRescale/%.370s", note);
     else
-        snprintf(key, sizeof key, "Warning/FailedRescale/%d/%.360s", to, rt->read_error);
+        snprintf(key, sizeof key, "Warning/FailedRescale/%d/%.360s", to,
+                 cps_target_error(rt));
     struct cps_kube_event event = {
         .namespace = rt->target.namespace,
         .regarding_kind = rt->target.kind,
@@ -466,7 +428,7 @@ static void patch_done_cb(const struct cps_kube_answer *answer, void *user)
             back_off(rt, &rt->write_failures, cps_monotonic_ms(), answer->retry_after_ms);
         if (answer->status != 429) {
             char why[400];
-            snprintf(why, sizeof why, "%s (failed: %s)", reason, rt->read_error);
+            snprintf(why, sizeof why, "%s (failed: %s)", reason, cps_target_error(rt));
             post_event(ctl, index, 0, from, to, why);
         }
     }
@@ -500,7 +462,8 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
         missing &= ~CPS_METRIC_BIT(CPS_METRIC_COST);
     }
     obs->missing = missing;
-    memcpy(rt->policy_before, rt->policy, sizeof *rt->policy); /* for decide_again() */
+    /* for decide_again(): kept per target only when a PATCH goes out */
+    memcpy(&ctl->policy_before, rt->policy, sizeof *rt->policy);
     if (rt->history) {
         rt->history_rec_start = rt->history->rec_start;
         rt->history_rec_count = rt->history->rec_count;
@@ -536,6 +499,9 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
         rt->action = CPS_ACTION_FAILED;
         return;
     }
+    if (!rt->policy_before && !(rt->policy_before = malloc(sizeof *rt->policy_before)))
+        return; /* out of memory: no PATCH it could not take back */
+    memcpy(rt->policy_before, &ctl->policy_before, sizeof *rt->policy_before);
     char *body = cps_kube_encode_scale_patch(rt->scale.resource_version, desired);
     if (!body)
         return;
@@ -576,6 +542,8 @@ static void log_target(const struct cps_controller *ctl, const struct cps_target
                                    ? CPS_LOG_WARN
                                    : CPS_LOG_INFO;
     cps_log_begin(&line, level, "tick");
+    if (!line.enabled)
+        return; /* below the level: spare the decision's description */
     cps_log_str(&line, "target", rt->key);
     if (rt->decided) {
         const struct cps_observation *obs = &rt->observation;
@@ -595,20 +563,39 @@ static void log_target(const struct cps_controller *ctl, const struct cps_target
     if (rt->action == CPS_ACTION_BACKING_OFF)
         cps_log_num(&line, "backoff_s",
                     (double)(rt->backoff_until_ms - cps_monotonic_ms()) / CPS_MS_PER_S);
-    if (rt->read_error[0])
+    if (rt->read_error)
         cps_log_str(&line, "error", rt->read_error);
     cps_log_end(&line);
 }
 
-/* Publish /metrics. */
+/* Publish /metrics: the controller-wide counters, and the targets'
+ * figures when no tick is half done (metrics.c renders at scrape time).
+ * The publisher is made on first use and owned by the server. */
+static void publisher_free(void *publisher)
+{
+    cps_metrics_publisher_free(publisher);
+}
+
 void cps_tick_publish_metrics(struct cps_controller *ctl)
 {
     if (!ctl->server)
         return;
-    size_t len = 0;
-    char *text = cps_metrics_render(ctl, &len);
-    if (text)
-        cps_server_publish_metrics(ctl->server, text, len);
+    struct cps_metrics_publisher *pub = cps_server_metrics_source(ctl->server);
+    if (!pub) {
+        pub = cps_metrics_publisher_new();
+        if (!pub)
+            return;
+        struct cps_server_metrics_source source = {
+            .source = pub,
+            .open = cps_metrics_stream_open,
+            .read = cps_metrics_stream_read,
+            .close = cps_metrics_stream_close,
+            .destroy = publisher_free,
+        };
+        cps_server_set_metrics_source(ctl->server, &source);
+    }
+    if (cps_metrics_publish(pub, ctl, !ctl->tick_running) != 0)
+        cps_log_message(CPS_LOG_ERROR, "out of memory publishing /metrics", NULL);
 }
 
 static double process_cpu_seconds(void)
@@ -639,6 +626,10 @@ static void tick_finish(struct cps_controller *ctl)
     ctl->tick_running = 0;
     cps_metrics_record_tick(&ctl->metrics, seconds, process_cpu_seconds());
     cps_tick_publish_metrics(ctl);
+    /* The tick's transient heap (four answers' JSON trees, bodies: tens of
+     * MB at 10,000 targets) is free now but fragmented: hand its pages back
+     * so the resident size stays near what the targets hold. */
+    malloc_trim(0);
     if (ctl->server)
         cps_server_set_ready(ctl->server, !ctl->shutting_down);
     if (ctl->tick_done_cb)

@@ -26,7 +26,12 @@ static void cache_item_cb(const struct cps_kube_deployment *deployment, int dele
     if (t < 0 || ctl->targets[t].informer_index < 0)
         return;
     struct cps_target_runtime *rt = &ctl->targets[t];
-    rt->cached = *deployment;
+    rt->cached.spec_replicas = deployment->spec_replicas;
+    rt->cached.status_replicas = deployment->status_replicas;
+    rt->cached.ready_replicas = deployment->ready_replicas;
+    memcpy(rt->cached.resource_version, deployment->resource_version,
+           sizeof rt->cached.resource_version);
+    memcpy(rt->cached.uid, deployment->uid, sizeof rt->cached.uid);
     rt->cached_present = !deleted;
     if (stamp)
         rt->cached_stamp = stamp;
@@ -128,7 +133,7 @@ int cps_watch_cache_read(struct cps_controller *ctl, struct cps_target_runtime *
         return 0;
     rt->read_from_cache = 1;
     if (!rt->cached_present) {
-        snprintf(rt->read_error, sizeof rt->read_error, "%s not found (watch cache)",
+        cps_target_note_error(rt, "%s not found (watch cache)",
                  rt->target.kind);
         return 1;
     }

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,16 +278,194 @@ static int decode_sample_pair(const json_t *pair, double *value, int64_t *timest
     return 0;
 }
 
-/* strdup of a label's value, NULL when absent; *failed on out of memory. */
-static char *label_copy(const json_t *metric, const char *label, int *failed)
+/*
+ * A bump arena for jansson while one answer is decoded. A 10,000-series
+ * answer is ~100,000 small jansson allocations: malloc and free were a
+ * third of the decode, and the freed tree left the heap fragmented. While
+ * an arena is active on a thread, jansson's allocations on that thread
+ * come from its blocks and its frees of them are no-ops; the tree is
+ * dropped with the blocks at the end of the decode (no json_decref walk).
+ * Everything else (other threads, other jansson users) goes to malloc and
+ * free as before: json_set_alloc_funcs is process-wide, so the functions
+ * check the thread's active arena first.
+ */
+#define ARENA_FIRST_BLOCK (256u * 1024u)
+#define ARENA_MAX_BLOCKS 40
+#define ARENA_ALIGN 16u
+
+struct json_arena {
+    char *blocks[ARENA_MAX_BLOCKS];
+    size_t sizes[ARENA_MAX_BLOCKS];
+    size_t n_blocks, used; /* `used` bytes of the last block */
+};
+
+static _Thread_local struct json_arena *active_arena;
+
+static void *arena_malloc(size_t n)
+{
+    struct json_arena *a = active_arena;
+    if (!a)
+        return malloc(n);
+    n = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (a->n_blocks == 0 || a->used + n > a->sizes[a->n_blocks - 1]) {
+        if (a->n_blocks == ARENA_MAX_BLOCKS)
+            return NULL;
+        size_t size = a->n_blocks ? 2 * a->sizes[a->n_blocks - 1] : ARENA_FIRST_BLOCK;
+        if (size < n)
+            size = n;
+        char *block = malloc(size);
+        if (!block)
+            return NULL;
+        a->blocks[a->n_blocks] = block;
+        a->sizes[a->n_blocks++] = size;
+        a->used = 0;
+    }
+    void *p = a->blocks[a->n_blocks - 1] + a->used;
+    a->used += n;
+    return p;
+}
+
+static void arena_free(void *p)
+{
+    struct json_arena *a = active_arena;
+    if (a && p) {
+        uintptr_t at = (uintptr_t)p;
+        for (size_t i = 0; i < a->n_blocks; i++)
+            if (at >= (uintptr_t)a->blocks[i] && at < (uintptr_t)a->blocks[i] + a->sizes[i])
+                return; /* dropped with the arena */
+    }
+    free(p);
+}
+
+static void install_arena_allocator(void)
+{
+    json_set_alloc_funcs(arena_malloc, arena_free);
+}
+
+/* Route this thread's jansson allocations into `a` until arena_end. */
+static void arena_begin(struct json_arena *a)
+{
+    static pthread_once_t installed = PTHREAD_ONCE_INIT;
+    pthread_once(&installed, install_arena_allocator);
+    memset(a, 0, sizeof *a);
+    active_arena = a;
+}
+
+/* Stop routing and free the blocks: whatever jansson built is gone. */
+static void arena_end(struct json_arena *a)
+{
+    active_arena = NULL;
+    for (size_t i = 0; i < a->n_blocks; i++)
+        free(a->blocks[i]);
+    a->n_blocks = 0;
+}
+
+/* A label's value inside the tree, NULL when absent or not a string. */
+static const char *label_value(const json_t *metric, const char *label)
 {
     const json_t *node = label ? json_object_get(metric, label) : NULL;
-    if (!json_is_string(node))
-        return NULL;
-    char *copy = strdup(json_string_value(node));
-    if (!copy)
-        *failed = 1;
-    return copy;
+    return json_is_string(node) ? json_string_value(node) : NULL;
+}
+
+int cps_prom_decode_instant_each(const char *body, size_t len, const char *namespace_label,
+                                 const char *name_label, size_t max_series, const char *source,
+                                 cps_prom_sample_cb *sample_cb, void *user, struct cps_err *err)
+{
+    if (max_series > CPS_PROM_MAX_SAMPLES)
+        max_series = CPS_PROM_MAX_SAMPLES;
+    if (cps_json_budget_check(body, len,
+                              max_series * CPS_PROM_UNITS_PER_SERIES + CPS_PROM_UNITS_SLACK,
+                              "series cap", source, err) != 0)
+        return -1;
+    json_error_t json_error;
+    struct json_arena arena;
+    arena_begin(&arena);
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &json_error);
+    if (!root) {
+        arena_end(&arena);
+        return cps_err_set(err, source, json_error.line, json_error.column,
+                           "not JSON: %s", json_error.text);
+    }
+    int rc = -1;
+    const char *status = json_string_value(json_object_get(root, "status"));
+    if (!status) {
+        cps_err_set(err, source, 0, 0, "answer has no \"status\"");
+        goto done;
+    }
+    if (strcmp(status, "success") != 0) {
+        const char *type = json_string_value(json_object_get(root, "errorType"));
+        const char *message = json_string_value(json_object_get(root, "error"));
+        cps_err_set(err, source, 0, 0, "Prometheus answered %s: %s: %s", status,
+                    type ? type : "?", message ? message : "(no message)");
+        goto done;
+    }
+    const json_t *data = json_object_get(root, "data");
+    const char *result_type = json_string_value(json_object_get(data, "resultType"));
+    const json_t *result = json_object_get(data, "result");
+    if (!result_type || !result) {
+        cps_err_set(err, source, 0, 0, "data.resultType or data.result is missing");
+        goto done;
+    }
+    struct cps_prom_sample_ref sample = {0};
+    if (strcmp(result_type, "scalar") == 0) {
+        if (decode_sample_pair(result, &sample.value, &sample.timestamp_ms) != 0) {
+            cps_err_set(err, source, 0, 0, "data.result: expected [time, \"value\"]");
+            goto done;
+        }
+        rc = sample_cb(&sample, 1, user) != 0 ? cps_err_set(err, source, 0, 0, "out of memory")
+                                              : 0;
+        goto done;
+    }
+    if (strcmp(result_type, "vector") != 0 || !json_is_array(result)) {
+        cps_err_set(err, source, 0, 0, "data.resultType is \"%s\"; an instant vector was expected",
+                    result_type);
+        goto done;
+    }
+    size_t n = json_array_size(result);
+    if (n > max_series) {
+        cps_err_set(err, source, 0, 0, "%zu samples, more than the limit of %zu", n, max_series);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *entry = json_array_get(result, i);
+        const json_t *metric = json_object_get(entry, "metric");
+        if (!json_is_object(metric) ||
+            decode_sample_pair(json_object_get(entry, "value"), &sample.value,
+                               &sample.timestamp_ms) != 0) {
+            cps_err_set(err, source, 0, 0,
+                        "data.result[%zu]: expected {\"metric\": {...}, \"value\": [time, \"value\"]}",
+                        i);
+            goto done;
+        }
+        sample.namespace = label_value(metric, namespace_label);
+        sample.name = label_value(metric, name_label);
+        if (sample_cb(&sample, n, user) != 0) {
+            cps_err_set(err, source, 0, 0, "out of memory");
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    arena_end(&arena); /* the tree goes with it: no json_decref */
+    return rc;
+}
+
+/* cps_prom_decode_instant's visitor: copy the sample and its labels. */
+static int copy_sample_cb(const struct cps_prom_sample_ref *ref, size_t n, void *user)
+{
+    struct cps_prom_result *out = user;
+    if (!out->samples) {
+        out->samples = calloc(n, sizeof *out->samples);
+        if (!out->samples)
+            return -1;
+    }
+    struct cps_prom_sample *sample = &out->samples[out->n_samples];
+    sample->value = ref->value;
+    sample->timestamp_ms = ref->timestamp_ms;
+    sample->namespace = ref->namespace ? strdup(ref->namespace) : NULL;
+    sample->name = ref->name ? strdup(ref->name) : NULL;
+    out->n_samples++;
+    return (ref->namespace && !sample->namespace) || (ref->name && !sample->name) ? -1 : 0;
 }
 
 int cps_prom_decode_instant(const char *body, size_t len, const char *namespace_label,
@@ -294,99 +474,10 @@ int cps_prom_decode_instant(const char *body, size_t len, const char *namespace_
 {
     out->n_samples = 0;
     out->samples = NULL;
-    if (max_series > CPS_PROM_MAX_SAMPLES)
-        max_series = CPS_PROM_MAX_SAMPLES;
-    if (cps_json_budget_check(body, len,
-                              max_series * CPS_PROM_UNITS_PER_SERIES + CPS_PROM_UNITS_SLACK,
-                              "series cap", source, err) != 0)
-        return -1;
-    json_error_t json_error;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &json_error);
-    if (!root)
-        return cps_err_set(err, source, json_error.line, json_error.column,
-                           "not JSON: %s", json_error.text);
-    const char *status = json_string_value(json_object_get(root, "status"));
-    if (!status) {
-        json_decref(root);
-        return cps_err_set(err, source, 0, 0, "answer has no \"status\"");
-    }
-    if (strcmp(status, "success") != 0) {
-        const char *type = json_string_value(json_object_get(root, "errorType"));
-        const char *message = json_string_value(json_object_get(root, "error"));
-        cps_err_set(err, source, 0, 0, "Prometheus answered %s: %s: %s", status,
-                    type ? type : "?", message ? message : "(no message)");
-        json_decref(root);
+    if (cps_prom_decode_instant_each(body, len, namespace_label, name_label, max_series, source,
+                                     copy_sample_cb, out, err) != 0) {
+        cps_prom_result_release(out);
         return -1;
     }
-    const json_t *data = json_object_get(root, "data");
-    const char *result_type = json_string_value(json_object_get(data, "resultType"));
-    const json_t *result = json_object_get(data, "result");
-    if (!result_type || !result) {
-        json_decref(root);
-        return cps_err_set(err, source, 0, 0, "data.resultType or data.result is missing");
-    }
-    if (strcmp(result_type, "scalar") == 0) {
-        out->samples = calloc(1, sizeof *out->samples);
-        if (!out->samples) {
-            json_decref(root);
-            return cps_err_set(err, source, 0, 0, "out of memory");
-        }
-        if (decode_sample_pair(result, &out->samples[0].value, &out->samples[0].timestamp_ms) !=
-            0) {
-            free(out->samples);
-            out->samples = NULL;
-            json_decref(root);
-            return cps_err_set(err, source, 0, 0, "data.result: expected [time, \"value\"]");
-        }
-        out->n_samples = 1;
-        json_decref(root);
-        return 0;
-    }
-    if (strcmp(result_type, "vector") != 0 || !json_is_array(result)) {
-        cps_err_set(err, source, 0, 0, "data.resultType is \"%s\"; an instant vector was expected",
-                    result_type);
-        json_decref(root);
-        return -1;
-    }
-    size_t n = json_array_size(result);
-    if (n > max_series) {
-        json_decref(root);
-        return cps_err_set(err, source, 0, 0, "%zu samples, more than the limit of %zu", n,
-                           max_series);
-    }
-    if (n > 0) {
-        out->samples = calloc(n, sizeof *out->samples);
-        if (!out->samples) {
-            json_decref(root);
-            return cps_err_set(err, source, 0, 0, "out of memory");
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        const json_t *entry = json_array_get(result, i);
-        const json_t *metric = json_object_get(entry, "metric");
-        struct cps_prom_sample *sample = &out->samples[i];
-        int failed = 0;
-        if (!json_is_object(metric) ||
-            decode_sample_pair(json_object_get(entry, "value"), &sample->value,
-                               &sample->timestamp_ms) != 0) {
-            cps_err_set(err, source, 0, 0,
-                        "data.result[%zu]: expected {\"metric\": {...}, \"value\": [time, \"value\"]}",
-                        i);
-            out->n_samples = i;
-            goto fail;
-        }
-        sample->namespace = label_copy(metric, namespace_label, &failed);
-        sample->name = label_copy(metric, name_label, &failed);
-        out->n_samples = i + 1;
-        if (failed) {
-            cps_err_set(err, source, 0, 0, "out of memory");
-            goto fail;
-        }
-    }
-    json_decref(root);
     return 0;
-fail:
-    cps_prom_result_release(out);
-    json_decref(root);
-    return -1;
 }

@@ -75,6 +75,27 @@ int cps_prom_decode_instant(const char *body, size_t len, const char *namespace_
                             const char *name_label, size_t max_series, const char *source,
                             struct cps_prom_result *out, struct cps_err *err);
 
+/* One sample as the decoder walks the answer: the labels point into the
+ * decoded tree (valid only during the callback; NULL when absent). */
+struct cps_prom_sample_ref {
+    const char *namespace, *name;
+    double value;
+    int64_t timestamp_ms;
+};
+
+/* Called for each sample in answer order; `n` is the answer's sample
+ * count. Non-zero stops the walk (out of memory). */
+typedef int cps_prom_sample_cb(const struct cps_prom_sample_ref *sample, size_t n, void *user);
+
+/* cps_prom_decode_instant without the copies: the same checks, caps and
+ * messages, but each sample goes to sample_cb as the tree is walked and
+ * the tree is freed before returning; nothing is allocated per sample.
+ * On -1 (err set) some samples may already have been passed: a caller
+ * that must not act on a bad answer keeps them until 0 is returned. */
+int cps_prom_decode_instant_each(const char *body, size_t len, const char *namespace_label,
+                                 const char *name_label, size_t max_series, const char *source,
+                                 cps_prom_sample_cb *sample_cb, void *user, struct cps_err *err);
+
 /* Free what a result owns and leave it empty. NULL is a no-op. */
 void cps_prom_result_release(struct cps_prom_result *result);
 

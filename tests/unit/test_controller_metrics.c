@@ -142,8 +142,76 @@ static void test_slo_budget_metrics(void)
     free(text);
 }
 
+/* The per-target lines are built without printf: each must read as the
+ * format "%s{namespace=\"%s\",name=\"%s\"} %.17g" would write it (the
+ * expected text is made here with snprintf), label values escaped (\\,
+ * \" and \n), NaN as "NaN", and rows for decisions, scale events and
+ * failures with their extra label. */
+static void test_sample_lines(void)
+{
+    struct cps_controller ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct cps_target_runtime rt;
+    memset(&rt, 0, sizeof rt);
+    rt.target.namespace = "a\"b";
+    rt.target.name = "c\\d\ne";
+    rt.target.min_replicas = -3;
+    rt.target.max_replicas = 2147483647;
+    rt.target.slo_latency_p95_ms = 0.1;
+    rt.target.cost_max_per_hour = 1e20;
+    rt.target.slo_violation_budget = 1.0 / 3;
+    rt.decided = 1;
+    rt.decision.desired = 7;
+    rt.observation.qps = 123456789012.5;
+    rt.observation.missing = CPS_METRIC_BIT(CPS_METRIC_P95);
+    rt.cost_per_hour = -0.0;
+    rt.cost_per_million = NAN;
+    rt.decisions[CPS_REASON_SCALE_UP] = 3;
+    rt.scale_downs = 9007199254740993ULL; /* past 2^53: the double rounds */
+    rt.failures[0].code = 409;
+    rt.failures[0].count = 2;
+    rt.failures[1].code = 0;
+    rt.failures[1].count = 1;
+    ctl.targets = &rt;
+    ctl.n_targets = 1;
+    size_t len = 0;
+    char *text = cps_metrics_render(&ctl, &len);
+    ASSERT_TRUE(text != NULL);
+    if (!text)
+        return;
+    static const struct {
+        const char *metric, *extra;
+        double value;
+    } rows[] = {
+        {"cpscale_target_desired_replicas", "", 7},
+        {"cpscale_target_min_replicas", "", -3},
+        {"cpscale_target_max_replicas", "", 2147483647},
+        {"cpscale_target_qps", "", 123456789012.5},
+        {"cpscale_target_slo_latency_p95_ms", "", 0.1},
+        {"cpscale_target_cost_per_hour_usd", "", -0.0},
+        {"cpscale_target_cost_max_per_hour_usd", "", 1e20},
+        {"cpscale_slo_violation_budget_ratio", "", 1.0 / 3},
+        {"cpscale_decisions_total", ",reason=\"scale_up\"", 3},
+        {"cpscale_scale_events_total", ",direction=\"up\"", 0},
+        {"cpscale_scale_events_total", ",direction=\"down\"", 9007199254740993.0},
+        {"cpscale_scale_failures_total", ",code=\"409\"", 2},
+        {"cpscale_scale_failures_total", ",code=\"0\"", 1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char want[512];
+        snprintf(want, sizeof want, "\n%s{namespace=\"a\\\"b\",name=\"c\\\\d\\ne\"%s} %.17g\n",
+                 rows[i].metric, rows[i].extra, rows[i].value);
+        ASSERT_CONTAINS(text, want);
+    }
+    /* missing p95 and a NaN cost: no sample; */
+    ASSERT_TRUE(strstr(text, "cpscale_target_p95_latency_ms{") == NULL);
+    ASSERT_TRUE(strstr(text, "cpscale_target_cost_per_million_requests_usd{") == NULL);
+    free(text);
+}
+
 int main(void)
 {
+    CPS_RUN(test_sample_lines);
     CPS_RUN(test_recorded_counters);
     CPS_RUN(test_slo_budget_metrics);
     CPS_TEST_END();
