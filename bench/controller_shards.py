@@ -40,47 +40,9 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
 import harness  # noqa: E402
 import test_sharding as shards  # noqa: E402
+from controller_scale import cpu_seconds, listening_port, memory_kb, metric_value  # noqa: E402,E501
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 LEASE = (15.0, 10.0, 2.0)  # the defaults: lease_duration, renew_deadline, retry_period
-
-
-# The three /proc readers below are bench/controller_scale.py's.
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def memory_kb(pid):
-    values = {}
-    with open("/proc/%d/status" % pid) as handle:
-        for line in handle:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0])
-    return values
-
-
-def listening_port(pid):
-    """The 127.0.0.1 port the process listens on (its /metrics)."""
-    for line in open("/proc/%d/net/tcp" % pid):
-        parts = line.split()
-        if parts[3] == "0A" and parts[1].startswith("0100007F"):
-            for fd in os.listdir("/proc/%d/fd" % pid):
-                try:
-                    if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "socket:[%s]" % parts[9]:
-                        return int(parts[1].split(":")[1], 16)
-                except OSError:
-                    pass
-    return None
-
-
-def metric_value(text, name):
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
 
 
 def scrape(port):

@@ -1486,15 +1486,16 @@ def scenario_credentials(checks, env):
                  ", ".join(leaked) or "%d bytes of metrics searched" % len(metrics))
 
 
-def kubectl_render_objects():
-    """`kubectl kustomize manifests/` as a list of dicts (offline: `kubectl
-    label --local` parses the YAML and prints JSON). None without kubectl."""
+def kubectl_render_objects(overlay="manifests"):
+    """`kubectl kustomize OVERLAY` (a directory under the repository) as
+    (text, list of dicts) (offline: `kubectl label --local` parses the YAML
+    and prints JSON). (None, None) without kubectl."""
     import shutil
     import subprocess
     kubectl = shutil.which("kubectl")
     if not kubectl:
         return None, None
-    rendered = subprocess.run([kubectl, "kustomize", os.path.join(REPO, "manifests")],
+    rendered = subprocess.run([kubectl, "kustomize", os.path.join(REPO, overlay)],
                               capture_output=True, text=True, timeout=120, check=True).stdout
     parsed = subprocess.run([kubectl, "label", "--local", "-f", "-", "-o", "json",
                              "cps-render-check-"], input=rendered, capture_output=True,

@@ -45,7 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 import kubefake  # noqa: E402
-from test_controller import Checks, Controller, TIME_FACTOR  # noqa: E402
+from test_controller import REPO, Checks, Controller, TIME_FACTOR, kubectl_render_objects  # noqa: E402,E501
 
 NAMESPACE = "fleet"
 N_TARGETS = 36
@@ -345,28 +345,11 @@ def wait_spread(fleet, timeout):
 def rbac_denied(records, users):
     """The requests of `users` the sharded overlay's rendered RBAC would
     refuse (tests/golden/rbac_rules.py); None without kubectl."""
-    import shutil
-    import subprocess
-    kubectl = shutil.which("kubectl")
-    if not kubectl:
+    _, objects = kubectl_render_objects(os.path.join("manifests", "overlays", "sharded"))
+    if objects is None:
         return None
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    sys.path.insert(0, os.path.join(repo, "tests", "golden"))
+    sys.path.insert(0, os.path.join(REPO, "tests", "golden"))
     import rbac_rules
-    rendered = subprocess.run([kubectl, "kustomize", os.path.join(repo, "manifests", "overlays",
-                                                                  "sharded")],
-                              capture_output=True, text=True, timeout=120, check=True).stdout
-    parsed = subprocess.run([kubectl, "label", "--local", "-f", "-", "-o", "json",
-                             "cps-render-check-"], input=rendered, capture_output=True,
-                            text=True, timeout=120, check=True).stdout
-    objects, decoder, i = [], json.JSONDecoder(), 0
-    while True:
-        while i < len(parsed) and parsed[i].isspace():
-            i += 1
-        if i >= len(parsed):
-            break
-        obj, i = decoder.raw_decode(parsed, i)
-        objects.extend(obj["items"] if obj.get("kind") == "List" else [obj])
     grants = rbac_rules.rules_from_objects(objects, service_account=("cpscale", "cpscale"))
     return sorted({(r["verb"], r["api_group"], r["resource"], r.get("subresource", ""),
                     r.get("namespace", ""), r.get("name", ""))
