@@ -215,11 +215,11 @@ static int in_flight(const struct cps_backfill *bf, const struct cps_target *t)
 static int job_init(struct cps_controller *ctl, struct backfill_job *job,
                     const struct cps_target_runtime *rt)
 {
-    if (cps_target_copy(&job->target, &rt->target) != 0)
+    if (cps_target_copy(&job->target, rt->target) != 0)
         return -1;
     for (int k = 0; k < CPS_METRIC_QUERIED; k++) {
         enum cps_metric m = backfill_metrics[k];
-        const char *text = cps_query_pick(&rt->target.queries, &ctl->config->queries, m);
+        const char *text = cps_query_pick(&rt->target->queries, &ctl->config->queries, m);
         if (!text) {
             if (m != CPS_METRIC_COST && !job->failed) {
                 job->failed = 1;
@@ -231,7 +231,7 @@ static int job_init(struct cps_controller *ctl, struct backfill_job *job,
         struct cps_err err;
         cps_err_clear(&err);
         job->queries[m] = cps_prom_target_query(text, &ctl->config->prometheus,
-                                                rt->target.namespace, rt->target.name,
+                                                rt->target->namespace, rt->target->name,
                                                 &job->single[m], &err);
         if (!job->queries[m] && !job->failed) {
             job->failed = 1;
@@ -247,7 +247,7 @@ static struct backfill_batch *batch_new(struct cps_controller *ctl)
 {
     size_t n = 0;
     for (size_t t = 0; t < ctl->n_targets; t++)
-        if (!ctl->targets[t].policy->started && !in_flight(ctl->backfill, &ctl->targets[t].target))
+        if (!ctl->targets[t].policy->started && !in_flight(ctl->backfill, ctl->targets[t].target))
             n++;
     if (n == 0)
         return NULL;
@@ -257,7 +257,7 @@ static struct backfill_batch *batch_new(struct cps_controller *ctl)
     b->owner = ctl->backfill;
     for (size_t t = 0; t < ctl->n_targets; t++) {
         struct cps_target_runtime *rt = &ctl->targets[t];
-        if (rt->policy->started || in_flight(ctl->backfill, &rt->target))
+        if (rt->policy->started || in_flight(ctl->backfill, rt->target))
             continue;
         if (job_init(ctl, &b->jobs[b->n_jobs++], rt) != 0)
             goto oom;
@@ -340,7 +340,7 @@ static void apply_job(struct cps_controller *ctl, const struct backfill_batch *b
         cps_metrics_record_backfill(&ctl->metrics, CPS_BACKFILL_FAILED, 1, 0.0);
         return;
     }
-    if (!rt || strcmp(rt->target.kind, job->target.kind) != 0)
+    if (!rt || strcmp(rt->target->kind, job->target.kind) != 0)
         skip = "the target is gone";
     else if (job->stats.replayed == 0)
         skip = "no history";
@@ -361,7 +361,7 @@ static void apply_job(struct cps_controller *ctl, const struct backfill_batch *b
     }
     memcpy(rt->policy, &job->state, sizeof *rt->policy);
     cps_log_num(&line, "budget_spent",
-                cps_slo_budget_spent(&rt->policy->budget, rt->target.slo_violation_budget));
+                cps_slo_budget_spent(&rt->policy->budget, rt->target->slo_violation_budget));
     cps_log_num(&line, "capacity_rps", rt->policy->service_rate_estimate);
     cps_log_end(&line);
     cps_metrics_record_backfill(&ctl->metrics, CPS_BACKFILL_OK, 1,

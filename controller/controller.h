@@ -82,10 +82,9 @@ struct cps_scale_failure_count {
 };
 
 struct cps_target_runtime {
-    struct cps_target target;  /* owned copy of the config entry */
+    const struct cps_target *target; /* the config entry (ctl->config's, not a copy) */
     struct cps_controller *controller; /* the request context of its callbacks */
     char *key;                 /* "namespace/name" */
-    char *scale_path, *object_path, *events_path;
     char resource[64];         /* "deployments" */
     struct cps_history *history;
     struct cps_policy_state *policy;
@@ -220,7 +219,9 @@ struct cps_controller {
 /* The target with this namespace and name, or -1. */
 long cps_targets_find(const struct cps_controller *ctl, const char *namespace, const char *name);
 
-/* Replace the targets with those of `config` (not kept). A target that
+/* Replace the targets with those of `config`, which must outlive the
+ * table: each runtime points at its config entry instead of copying it
+ * (the caller makes `config` ctl->config). A target that
  * stays (same kind, namespace and name) keeps its history, policy state,
  * counters and backoff; removed ones are dropped. 0, or -1 out of memory
  * (the old table then stays). */
@@ -233,6 +234,13 @@ void cps_target_note_error(struct cps_target_runtime *rt, const char *format, ..
     __attribute__((format(printf, 2, 3)));
 /* The noted error, or "". */
 const char *cps_target_error(const struct cps_target_runtime *rt);
+
+/* The API path of a target's scale subresource, its object, or its
+ * namespace's Events: made when a request needs it (the caller frees),
+ * not kept per target, as the watch cache leaves most ticks without a GET.
+ * NULL out of memory. */
+enum cps_target_path { CPS_PATH_SCALE, CPS_PATH_OBJECT, CPS_PATH_EVENTS };
+char *cps_targets_path(const struct cps_target_runtime *rt, enum cps_target_path which);
 
 /* Free every target and the index. */
 void cps_targets_release_all(struct cps_controller *ctl);

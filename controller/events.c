@@ -82,8 +82,14 @@ static int patch_series(struct cps_controller *ctl, struct cps_target_runtime *r
     char *body = cps_kube_encode_event_series(s->count, s->last_observed_us);
     if (!body)
         return 0;
+    char *events_path = cps_targets_path(rt, CPS_PATH_EVENTS);
+    if (!events_path) {
+        free(body);
+        return 0;
+    }
     char path[CPS_EVENT_PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", rt->events_path, s->name);
+    snprintf(path, sizeof path, "%s/%s", events_path, s->name);
+    free(events_path);
     s->sending = s->count;
     int sent = cps_kube_request(ctl->kube, "patch", "events", "PATCH", path,
                                 "application/merge-patch+json", body, ctl->options.kube_timeout_ms,
@@ -98,17 +104,22 @@ static int post_new(struct cps_controller *ctl, struct cps_target_runtime *rt,
 {
     struct cps_event_series *s = rt->events;
     char *body = cps_kube_encode_event(event);
-    if (!body)
+    char *events_path = cps_targets_path(rt, CPS_PATH_EVENTS);
+    if (!body || !events_path) {
+        free(body);
+        free(events_path);
         return 0;
+    }
     snprintf(s->key, sizeof s->key, "%s", key);
     cps_kube_event_name(event->regarding_name, event->event_time_us, s->name, sizeof s->name);
     s->count = 1;
     s->written = 0;
     s->sending = 1;
-    int sent = cps_kube_request(ctl->kube, "create", "events", "POST", rt->events_path,
+    int sent = cps_kube_request(ctl->kube, "create", "events", "POST", events_path,
                                 "application/json", body, ctl->options.kube_timeout_ms,
                                 event_written_cb, rt, &rt->event_request) == 0;
     free(body);
+    free(events_path);
     return sent;
 }
 

@@ -146,11 +146,11 @@ static double pick_ready(const struct cps_target_runtime *rt)
 }
 static double pick_min(const struct cps_target_runtime *rt)
 {
-    return rt->target.min_replicas;
+    return rt->target->min_replicas;
 }
 static double pick_max(const struct cps_target_runtime *rt)
 {
-    return rt->target.max_replicas;
+    return rt->target->max_replicas;
 }
 static double pick_qps(const struct cps_target_runtime *rt)
 {
@@ -162,7 +162,7 @@ static double pick_p95(const struct cps_target_runtime *rt)
 }
 static double pick_slo(const struct cps_target_runtime *rt)
 {
-    return rt->target.slo_latency_p95_ms;
+    return rt->target->slo_latency_p95_ms;
 }
 static double pick_cost_per_million(const struct cps_target_runtime *rt)
 {
@@ -170,7 +170,7 @@ static double pick_cost_per_million(const struct cps_target_runtime *rt)
 }
 static double pick_cost_target(const struct cps_target_runtime *rt)
 {
-    return configured(rt->target.cost_target_per_million);
+    return configured(rt->target->cost_target_per_million);
 }
 static double pick_cost_per_hour(const struct cps_target_runtime *rt)
 {
@@ -178,7 +178,7 @@ static double pick_cost_per_hour(const struct cps_target_runtime *rt)
 }
 static double pick_budget(const struct cps_target_runtime *rt)
 {
-    return configured(rt->target.cost_max_per_hour);
+    return configured(rt->target->cost_max_per_hour);
 }
 /* The SLO budget's figures: NaN (no sample) before a decision on the forecast. */
 static double slo_figure(const struct cps_target_runtime *rt, double value)
@@ -207,7 +207,7 @@ static double pick_headroom_adjust(const struct cps_target_runtime *rt)
 }
 static double pick_violation_budget(const struct cps_target_runtime *rt)
 {
-    return rt->target.slo_violation_budget;
+    return rt->target->slo_violation_budget;
 }
 
 /* The per-target families whose value is one number per target, in the
@@ -340,9 +340,9 @@ static int snapshot_fill_targets(struct snapshot *snap, const struct cps_control
         const struct cps_target_runtime *rt = &ctl->targets[t];
         struct snapshot_target *st = &snap->targets[t];
         st->namespace_at = (uint32_t)snap->labels.len;
-        cps_strbuf_append(&snap->labels, rt->target.namespace, strlen(rt->target.namespace) + 1);
+        cps_strbuf_append(&snap->labels, rt->target->namespace, strlen(rt->target->namespace) + 1);
         st->name_at = (uint32_t)snap->labels.len;
-        cps_strbuf_append(&snap->labels, rt->target.name, strlen(rt->target.name) + 1);
+        cps_strbuf_append(&snap->labels, rt->target->name, strlen(rt->target->name) + 1);
         for (size_t g = 0; g < N_GAUGES; g++)
             st->values[g] = target_gauges[g].pick(rt);
         for (size_t c = 0; c < N_COUNTERS; c++)

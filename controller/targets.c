@@ -42,7 +42,7 @@ long cps_targets_find(const struct cps_controller *ctl, const char *namespace, c
         long index = ctl->target_slots[i];
         if (index < 0)
             return -1;
-        const struct cps_target *t = &ctl->targets[index].target;
+        const struct cps_target *t = ctl->targets[index].target;
         if (strcmp(t->namespace, namespace) == 0 && strcmp(t->name, name) == 0)
             return index;
     }
@@ -65,7 +65,7 @@ static int index_targets(struct cps_controller *ctl)
     ctl->target_slots = table;
     ctl->n_target_slots = slots;
     for (size_t t = 0; t < ctl->n_targets; t++) {
-        const struct cps_target *target = &ctl->targets[t].target;
+        const struct cps_target *target = ctl->targets[t].target;
         if (cps_targets_find(ctl, target->namespace, target->name) >= 0)
             continue;
         size_t i = hash_key(target->namespace, target->name) & (slots - 1);
@@ -97,11 +97,7 @@ const char *cps_target_error(const struct cps_target_runtime *rt)
 
 static void target_runtime_release(struct cps_target_runtime *rt)
 {
-    cps_target_release(&rt->target);
     free(rt->key);
-    free(rt->scale_path);
-    free(rt->object_path);
-    free(rt->events_path);
     cps_history_free(rt->history);
     free(rt->policy);
     free(rt->policy_before);
@@ -117,8 +113,7 @@ static int target_runtime_init(struct cps_target_runtime *rt, const struct cps_t
 {
     memset(rt, 0, sizeof *rt);
     rt->informer_index = -1;
-    if (cps_target_copy(&rt->target, target) != 0)
-        return -1;
+    rt->target = target;
     size_t key_len = strlen(target->namespace) + strlen(target->name) + 2;
     rt->key = malloc(key_len);
     if (!rt->key)
@@ -126,22 +121,31 @@ static int target_runtime_init(struct cps_target_runtime *rt, const struct cps_t
     snprintf(rt->key, key_len, "%s/%s", target->namespace, target->name);
     if (cps_kube_resource_of_kind(target->kind, rt->resource, sizeof rt->resource) != 0)
         goto fail;
-    rt->scale_path =
-        cps_kube_path(target->api_version, target->namespace, rt->resource, target->name, "scale");
-    rt->object_path =
-        cps_kube_path(target->api_version, target->namespace, rt->resource, target->name, NULL);
-    rt->events_path = cps_kube_path("events.k8s.io/v1", target->namespace, "events", NULL, NULL);
     size_t recs, events;
     cps_history_capacity_for(&target->behavior, interval_ms, &recs, &events);
     rt->history = cps_history_new(recs, events);
     rt->policy = malloc(sizeof *rt->policy);
-    if (!rt->scale_path || !rt->object_path || !rt->events_path || !rt->history || !rt->policy)
+    if (!rt->history || !rt->policy)
         goto fail;
     cps_policy_state_init(rt->policy);
     return 0;
 fail:
     target_runtime_release(rt);
     return -1;
+}
+
+char *cps_targets_path(const struct cps_target_runtime *rt, enum cps_target_path which)
+{
+    const struct cps_target *t = rt->target;
+    switch (which) {
+    case CPS_PATH_SCALE:
+        return cps_kube_path(t->api_version, t->namespace, rt->resource, t->name, "scale");
+    case CPS_PATH_OBJECT:
+        return cps_kube_path(t->api_version, t->namespace, rt->resource, t->name, NULL);
+    case CPS_PATH_EVENTS:
+        return cps_kube_path("events.k8s.io/v1", t->namespace, "events", NULL, NULL);
+    }
+    return NULL;
 }
 
 /* FNV-1a over one field's bytes (cps_config_target_fold's mixer). */
@@ -180,7 +184,7 @@ int cps_targets_adopt(struct cps_controller *ctl, const struct cps_config *confi
             return -1;
         }
         long old = cps_targets_find(ctl, target->namespace, target->name);
-        if (old >= 0 && strcmp(ctl->targets[old].target.kind, target->kind) == 0 &&
+        if (old >= 0 && strcmp(ctl->targets[old].target->kind, target->kind) == 0 &&
             ctl->targets[old].history) {
             struct cps_target_runtime *prev = &ctl->targets[old];
             /* keep what was learned; the history is re-sized only when the
@@ -188,7 +192,7 @@ int cps_targets_adopt(struct cps_controller *ctl, const struct cps_config *confi
             size_t recs, events;
             cps_history_capacity_for(&target->behavior, config->interval_ms, &recs, &events);
             size_t old_recs, old_events;
-            cps_history_capacity_for(&prev->target.behavior, ctl->config->interval_ms, &old_recs,
+            cps_history_capacity_for(&prev->target->behavior, ctl->config->interval_ms, &old_recs,
                                      &old_events);
             if (recs == old_recs && events == old_events) {
                 struct cps_history *swap = fresh[i].history;
@@ -208,7 +212,7 @@ int cps_targets_adopt(struct cps_controller *ctl, const struct cps_config *confi
             fresh[i].slo_burn_rate = prev->slo_burn_rate;
             fresh[i].headroom_adjust = prev->headroom_adjust;
             fresh[i].slo_counted = prev->slo_counted;
-            if (target_fingerprint(&prev->target) == target_fingerprint(target)) {
+            if (target_fingerprint(prev->target) == target_fingerprint(target)) {
                 fresh[i].backoff_until_ms = prev->backoff_until_ms;
                 fresh[i].read_failures = prev->read_failures;
                 fresh[i].write_failures = prev->write_failures;
@@ -250,14 +254,14 @@ int cps_targets_plan_queries(struct cps_controller *ctl)
             rt->query_index[m] = -1;
         for (int k = 0; k < CPS_CONTROLLER_N_QUERIED; k++) {
             enum cps_metric m = cps_controller_queried[k];
-            const char *text = cps_query_pick(&rt->target.queries, &ctl->config->queries, m);
+            const char *text = cps_query_pick(&rt->target->queries, &ctl->config->queries, m);
             if (!text || !*text)
                 continue;
             char *promql = NULL;
             long owner = -1;
             if (cps_promql_has_placeholders(text)) {
                 struct cps_err err = {0};
-                promql = cps_promql_substitute(text, rt->target.namespace, rt->target.name, &err);
+                promql = cps_promql_substitute(text, rt->target->namespace, rt->target->name, &err);
                 if (!promql) {
                     cps_metrics_record_query_error(&ctl->metrics, m, CPS_PROM_ERROR_DECODE);
                     continue;
@@ -365,7 +369,7 @@ static int match_sample_cb(const struct cps_prom_sample_ref *sample, size_t n, v
         t = cps_targets_find(ctl, sample->namespace, sample->name);
         if (t < 0 || ctl->targets[t].query_index[walk->query->metric] != walk->query_index)
             return 0;
-    } else if (n > 1 && sample->name && strcmp(sample->name, ctl->targets[t].target.name) != 0) {
+    } else if (n > 1 && sample->name && strcmp(sample->name, ctl->targets[t].target->name) != 0) {
         return 0; /* a per-target query may still return other series */
     }
     if (walk->n == ctl->answer_samples_cap) {

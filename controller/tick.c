@@ -150,7 +150,7 @@ static void query_done_cb(enum cps_prom_error error, const char *body, size_t le
 /* The shard of a target (shards only). */
 static uint32_t target_shard(const struct cps_controller *ctl, const struct cps_target_runtime *rt)
 {
-    return cps_shards_of(ctl->shards, rt->target.namespace, rt->target.kind, rt->target.name);
+    return cps_shards_of(ctl->shards, rt->target->namespace, rt->target->kind, rt->target->name);
 }
 
 /* May this replica write for the target now: it holds the Lease (with
@@ -220,15 +220,21 @@ void cps_tick_begin(struct cps_controller *ctl, int64_t now)
             continue;
         }
         void *user = rt;
-        if (cps_kube_request(ctl->kube, "get", "deployments/scale", "GET", rt->scale_path, NULL,
+        char *scale_path = cps_targets_path(rt, CPS_PATH_SCALE);
+        if (scale_path &&
+            cps_kube_request(ctl->kube, "get", "deployments/scale", "GET", scale_path, NULL,
                              NULL, ctl->options.kube_timeout_ms, scale_read_cb, user,
                              &rt->scale_request) == 0)
             ctl->tick_pending++;
+        free(scale_path);
         char resource[80];
         snprintf(resource, sizeof resource, "%s", rt->resource);
-        if (cps_kube_request(ctl->kube, "get", resource, "GET", rt->object_path, NULL, NULL,
+        char *object_path = cps_targets_path(rt, CPS_PATH_OBJECT);
+        if (object_path &&
+            cps_kube_request(ctl->kube, "get", resource, "GET", object_path, NULL, NULL,
                              ctl->options.kube_timeout_ms, object_read_cb, user, &rt->object_request) == 0)
             ctl->tick_pending++;
+        free(object_path);
     }
     for (size_t q = 0; q < ctl->n_queries; q++) {
         struct cps_tick_query *query = &ctl->queries[q];
@@ -269,10 +275,10 @@ static void post_event(struct cps_controller *ctl, size_t index, int success, in
         snprintf(key, sizeof key, "Warning/FailedRescale/%d/%.360s", to,
                  cps_target_error(rt));
     struct cps_kube_event event = {
-        .namespace = rt->target.namespace,
-        .regarding_kind = rt->target.kind,
-        .regarding_api_version = rt->target.api_version,
-        .regarding_name = rt->target.name,
+        .namespace = rt->target->namespace,
+        .regarding_kind = rt->target->kind,
+        .regarding_api_version = rt->target->api_version,
+        .regarding_name = rt->target->name,
         .regarding_uid = target_uid(rt),
         .type = success ? "Normal" : "Warning",
         .reason = success ? "SuccessfulRescale" : "FailedRescale",
@@ -355,9 +361,13 @@ static int retry_conflict(struct cps_controller *ctl, struct cps_target_runtime 
         decide_again(ctl, (size_t)(rt - ctl->targets));
         return 1;
     }
-    if (cps_kube_request(ctl->kube, "get", "deployments/scale", "GET", rt->scale_path, NULL, NULL,
-                         ctl->options.kube_timeout_ms, conflict_read_cb, rt,
-                         &rt->scale_request) != 0)
+    char *scale_path = cps_targets_path(rt, CPS_PATH_SCALE);
+    int sent = scale_path &&
+               cps_kube_request(ctl->kube, "get", "deployments/scale", "GET", scale_path, NULL,
+                                NULL, ctl->options.kube_timeout_ms, conflict_read_cb, rt,
+                                &rt->scale_request) == 0;
+    free(scale_path);
+    if (!sent)
         return 0;
     ctl->tick_pending++;
     return 1;
@@ -458,7 +468,7 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
             missing |= CPS_METRIC_BIT(cps_controller_queried[q]);
     if (missing & CPS_METRIC_BIT(CPS_METRIC_COST)) {
         /* no price from the cost query: the configured one (not missing) */
-        obs->cost_per_pod_hour = rt->target.cost_pod_hour_usd;
+        obs->cost_per_pod_hour = rt->target->cost_pod_hour_usd;
         missing &= ~CPS_METRIC_BIT(CPS_METRIC_COST);
     }
     obs->missing = missing;
@@ -468,7 +478,7 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
         rt->history_rec_start = rt->history->rec_start;
         rt->history_rec_count = rt->history->rec_count;
     }
-    cps_decide(&rt->target, obs, rt->history, rt->policy, ctl->tick_now_ms, NULL, &rt->decision);
+    cps_decide(rt->target, obs, rt->history, rt->policy, ctl->tick_now_ms, NULL, &rt->decision);
     rt->decided = 1;
     rt->decided_at_ms = cps_monotonic_ms();
     rt->decisions[rt->decision.reason]++;
@@ -482,7 +492,7 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
     int32_t desired = rt->decision.desired;
     if (desired == obs->replicas)
         return;
-    if (rt->target.paused) {
+    if (rt->target->paused) {
         rt->action = CPS_ACTION_PAUSED;
         return;
     }
@@ -495,7 +505,7 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
         return;
     }
     /* the rails already clamp; this is the last line of defence */
-    if (desired < rt->target.min_replicas || desired > rt->target.max_replicas) {
+    if (desired < rt->target->min_replicas || desired > rt->target->max_replicas) {
         rt->action = CPS_ACTION_FAILED;
         return;
     }
@@ -503,8 +513,12 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
         return; /* out of memory: no PATCH it could not take back */
     memcpy(rt->policy_before, &ctl->policy_before, sizeof *rt->policy_before);
     char *body = cps_kube_encode_scale_patch(rt->scale.resource_version, desired);
-    if (!body)
+    char *scale_path = cps_targets_path(rt, CPS_PATH_SCALE);
+    if (!body || !scale_path) {
+        free(body);
+        free(scale_path);
         return;
+    }
     rt->patched_from = obs->replicas;
     memcpy(rt->sent_rv, rt->scale.resource_version, sizeof rt->sent_rv);
     char resource[80];
@@ -512,7 +526,7 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
     /* The Lease and the decision's age are checked again when the PATCH
      * leaves the queue (patch_start_cb), not only here. */
     struct cps_kube_call call = {
-        .verb = "patch", .resource = resource, .method = "PATCH", .path = rt->scale_path,
+        .verb = "patch", .resource = resource, .method = "PATCH", .path = scale_path,
         .content_type = "application/merge-patch+json", .body = body,
         .timeout_ms = ctl->options.kube_timeout_ms, .lane = CPS_HTTP_LANE_WRITE,
         .start_cb = patch_start_cb,
@@ -522,6 +536,7 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
     else if (patch_refusal(rt, cps_monotonic_ms()) != 0)
         patch_dropped(ctl, rt);
     free(body);
+    free(scale_path);
 }
 
 static const char *action_name(enum cps_action action)

@@ -43,7 +43,7 @@ static void cache_list_done_cb(const char *namespace, uint64_t stamp, void *user
     struct cps_controller *ctl = user;
     for (size_t t = 0; t < ctl->n_targets; t++) {
         struct cps_target_runtime *rt = &ctl->targets[t];
-        if (rt->informer_index < 0 || (namespace && strcmp(namespace, rt->target.namespace)))
+        if (rt->informer_index < 0 || (namespace && strcmp(namespace, rt->target->namespace)))
             continue;
         if (rt->cached_stamp != stamp)
             rt->cached_present = 0;
@@ -73,16 +73,16 @@ int cps_watch_cache_start(struct cps_controller *ctl)
     size_t n = 0;
     int cluster_wide = 0;
     for (size_t t = 0; t < ctl->n_targets && !cluster_wide; t++) {
-        if (!is_plain_deployment(&ctl->targets[t].target))
+        if (!is_plain_deployment(ctl->targets[t].target))
             continue;
         size_t i = 0;
-        while (i < n && strcmp(namespaces[i], ctl->targets[t].target.namespace) != 0)
+        while (i < n && strcmp(namespaces[i], ctl->targets[t].target->namespace) != 0)
             i++;
         if (i == n) {
             if (n == INFORMER_MAX_NAMESPACES)
                 cluster_wide = 1;
             else
-                namespaces[n++] = ctl->targets[t].target.namespace;
+                namespaces[n++] = ctl->targets[t].target->namespace;
         }
     }
     size_t count = cluster_wide ? 1 : n;
@@ -104,10 +104,10 @@ int cps_watch_cache_start(struct cps_controller *ctl)
     }
     for (size_t t = 0; t < ctl->n_targets; t++) {
         struct cps_target_runtime *rt = &ctl->targets[t];
-        if (!is_plain_deployment(&rt->target))
+        if (!is_plain_deployment(rt->target))
             continue;
         for (size_t i = 0; i < count; i++)
-            if (cluster_wide || strcmp(namespaces[i], rt->target.namespace) == 0)
+            if (cluster_wide || strcmp(namespaces[i], rt->target->namespace) == 0)
                 rt->informer_index = (int)i;
     }
     for (size_t i = 0; i < count; i++)
@@ -134,7 +134,7 @@ int cps_watch_cache_read(struct cps_controller *ctl, struct cps_target_runtime *
     rt->read_from_cache = 1;
     if (!rt->cached_present) {
         cps_target_note_error(rt, "%s not found (watch cache)",
-                 rt->target.kind);
+                 rt->target->kind);
         return 1;
     }
     /* the scale subresource shares the Deployment's resourceVersion */

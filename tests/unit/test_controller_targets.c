@@ -122,8 +122,8 @@ static void test_adoption(void)
         if (rows[i].gone_ns)
             ASSERT_EQ(cps_targets_find(&ctl, rows[i].gone_ns, rows[i].gone_name), -1);
         for (size_t k = 0; k < ctl.n_targets; k++)
-            ASSERT_EQ(cps_targets_find(&ctl, ctl.targets[k].target.namespace,
-                                       ctl.targets[k].target.name) >= 0, 1);
+            ASSERT_EQ(cps_targets_find(&ctl, ctl.targets[k].target->namespace,
+                                       ctl.targets[k].target->name) >= 0, 1);
         stop(&ctl);
         CPS_ROW_END(rows[i].name);
     }

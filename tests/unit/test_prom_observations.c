@@ -123,7 +123,7 @@ static void print_observations(struct cps_strbuf *out, const struct cps_controll
         const struct cps_target_runtime *rt = &ctl->targets[t];
         const struct cps_observation *o = &rt->observation;
         cps_strbuf_printf(out, "  %s/%s received=%u missing=%u qps=%.17g p95=%.17g cpu=%.17g cost=%.17g\n",
-                          rt->target.namespace, rt->target.name, rt->received, o->missing, o->qps,
+                          rt->target->namespace, rt->target->name, rt->received, o->missing, o->qps,
                           o->p95_ms, o->cpu_utilization, o->cost_per_pod_hour);
     }
 }
