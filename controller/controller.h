@@ -123,7 +123,8 @@ struct cps_target_runtime {
     double cost_per_hour, cost_per_million;
     uint64_t decisions[CPS_REASON_COUNT];
     uint64_t scale_ups, scale_downs;
-    struct cps_scale_failure_count failures[CPS_SCALE_FAILURE_CODES];
+    struct cps_scale_failure_count *failures; /* CPS_SCALE_FAILURE_CODES of them, allocated
+                                              * on the first failed PATCH; NULL: none */
     /* the SLO violation budget, from the decisions on the forecast */
     double slo_requests, slo_violating_requests; /* counters */
     double slo_budget_spent, slo_burn_rate, headroom_adjust; /* the last such decision's */

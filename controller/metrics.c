@@ -293,7 +293,7 @@ struct snapshot_target {
     double values[N_VALUES];        /* target_gauges then target_counters */
     uint64_t decisions[CPS_REASON_COUNT];
     uint64_t scale_ups, scale_downs;
-    struct cps_scale_failure_count failures[CPS_SCALE_FAILURE_CODES];
+    uint32_t failures_at, n_failures; /* entries in the snapshot's failures */
 };
 
 struct snapshot {
@@ -301,6 +301,8 @@ struct snapshot {
     size_t n_targets, cap_targets;
     struct snapshot_target *targets;
     struct cps_strbuf labels;      /* "namespace\0name\0" per target */
+    struct cps_strbuf failures;    /* struct cps_scale_failure_count entries, only the
+                                    * codes a target has seen (most have none) */
     struct cps_strbuf globals;     /* the controller-wide text */
 };
 
@@ -319,6 +321,7 @@ static void snapshot_free(struct snapshot *snap)
         return;
     free(snap->targets);
     cps_strbuf_release(&snap->labels);
+    cps_strbuf_release(&snap->failures);
     cps_strbuf_release(&snap->globals);
     free(snap);
 }
@@ -329,6 +332,7 @@ static int snapshot_fill_targets(struct snapshot *snap, const struct cps_control
 {
     snap->n_targets = 0;
     snap->labels.len = 0;
+    snap->failures.len = 0;
     if (ctl->n_targets > snap->cap_targets) {
         struct snapshot_target *grown = realloc(snap->targets, ctl->n_targets * sizeof *grown);
         if (!grown)
@@ -350,9 +354,14 @@ static int snapshot_fill_targets(struct snapshot *snap, const struct cps_control
         memcpy(st->decisions, rt->decisions, sizeof st->decisions);
         st->scale_ups = rt->scale_ups;
         st->scale_downs = rt->scale_downs;
-        memcpy(st->failures, rt->failures, sizeof st->failures);
+        st->failures_at = (uint32_t)(snap->failures.len / sizeof(struct cps_scale_failure_count));
+        st->n_failures = 0;
+        for (size_t f = 0; rt->failures && f < CPS_SCALE_FAILURE_CODES && rt->failures[f].count;
+             f++, st->n_failures++)
+            cps_strbuf_append(&snap->failures, (const char *)&rt->failures[f],
+                              sizeof rt->failures[f]);
     }
-    if (snap->labels.failed)
+    if (snap->labels.failed || snap->failures.failed)
         return -1;
     snap->n_targets = ctl->n_targets;
     return 0;
@@ -372,6 +381,7 @@ static int snapshot_copy_targets(struct snapshot *to, const struct snapshot *fro
 {
     to->n_targets = 0;
     to->labels.len = 0;
+    to->failures.len = 0;
     if (!from || from->n_targets == 0)
         return 0;
     if (from->n_targets > to->cap_targets) {
@@ -383,7 +393,9 @@ static int snapshot_copy_targets(struct snapshot *to, const struct snapshot *fro
     }
     memcpy(to->targets, from->targets, from->n_targets * sizeof *to->targets);
     cps_strbuf_append(&to->labels, from->labels.data, from->labels.len);
-    if (to->labels.failed)
+    if (from->failures.len)
+        cps_strbuf_append(&to->failures, from->failures.data, from->failures.len);
+    if (to->labels.failed || to->failures.failed)
         return -1;
     to->n_targets = from->n_targets;
     return 0;
@@ -600,12 +612,15 @@ static int stream_target_row(struct metrics_stream *s)
                       (double)(s->row ? st->scale_downs : st->scale_ups));
         return 1;
     }
-    if (s->row >= CPS_SCALE_FAILURE_CODES || !st->failures[s->row].count)
+    if (s->row >= st->n_failures)
         return 0;
+    struct cps_scale_failure_count failure;
+    memcpy(&failure,
+           s->snap->failures.data + (st->failures_at + (size_t)s->row) * sizeof failure,
+           sizeof failure);
     char code[16];
-    snprintf(code, sizeof code, "%ld", st->failures[s->row].code);
-    stream_sample(s, "cpscale_scale_failures_total", st, "code", code,
-                  (double)st->failures[s->row].count);
+    snprintf(code, sizeof code, "%ld", failure.code);
+    stream_sample(s, "cpscale_scale_failures_total", st, "code", code, (double)failure.count);
     return 1;
 }
 

@@ -103,6 +103,7 @@ static void target_runtime_release(struct cps_target_runtime *rt)
     free(rt->policy_before);
     free(rt->events);
     free(rt->read_error);
+    free(rt->failures);
     memset(rt, 0, sizeof *rt);
 }
 
@@ -203,7 +204,8 @@ int cps_targets_adopt(struct cps_controller *ctl, const struct cps_config *confi
             fresh[i].policy = prev->policy;
             prev->policy = policy;
             memcpy(fresh[i].decisions, prev->decisions, sizeof prev->decisions);
-            memcpy(fresh[i].failures, prev->failures, sizeof prev->failures);
+            fresh[i].failures = prev->failures;
+            prev->failures = NULL;
             fresh[i].scale_ups = prev->scale_ups;
             fresh[i].scale_downs = prev->scale_downs;
             fresh[i].slo_requests = prev->slo_requests;

@@ -295,6 +295,8 @@ static void post_event(struct cps_controller *ctl, size_t index, int success, in
 /* Count a failed PATCH under its HTTP code (0: transport). */
 static void count_failure(struct cps_target_runtime *rt, long code)
 {
+    if (!rt->failures && !(rt->failures = calloc(CPS_SCALE_FAILURE_CODES, sizeof *rt->failures)))
+        return; /* out of memory: the failure goes uncounted */
     for (int i = 0; i < CPS_SCALE_FAILURE_CODES; i++) {
         if (rt->failures[i].count == 0 || rt->failures[i].code == code) {
             rt->failures[i].code = code;

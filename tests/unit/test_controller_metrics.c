@@ -174,10 +174,8 @@ static void test_sample_lines(void)
     rt.cost_per_million = NAN;
     rt.decisions[CPS_REASON_SCALE_UP] = 3;
     rt.scale_downs = 9007199254740993ULL; /* past 2^53: the double rounds */
-    rt.failures[0].code = 409;
-    rt.failures[0].count = 2;
-    rt.failures[1].code = 0;
-    rt.failures[1].count = 1;
+    struct cps_scale_failure_count failures[CPS_SCALE_FAILURE_CODES] = {{409, 2}, {0, 1}};
+    rt.failures = failures;
     ctl.targets = &rt;
     ctl.n_targets = 1;
     size_t len = 0;
@@ -215,10 +213,50 @@ static void test_sample_lines(void)
     free(text);
 }
 
+/* Failure rows across targets: each target's rows name its own codes and
+ * counts, whether the targets before it had failures or not (the snapshot
+ * keeps only the codes seen, one run per target). */
+static void test_failures_per_target(void)
+{
+    struct cps_controller ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct cps_target targets[3];
+    struct cps_target_runtime rts[3];
+    memset(targets, 0, sizeof targets);
+    memset(rts, 0, sizeof rts);
+    static char names[3][8] = {"none", "two", "one"};
+    for (int i = 0; i < 3; i++) {
+        targets[i].namespace = "ns";
+        targets[i].name = names[i];
+        rts[i].target = &targets[i];
+    }
+    struct cps_scale_failure_count two[CPS_SCALE_FAILURE_CODES] = {{503, 4}, {0, 6}};
+    struct cps_scale_failure_count one[CPS_SCALE_FAILURE_CODES] = {{409, 5}};
+    rts[1].failures = two;
+    rts[2].failures = one;
+    ctl.targets = rts;
+    ctl.n_targets = 3;
+    size_t len = 0;
+    char *text = cps_metrics_render(&ctl, &len);
+    ASSERT_TRUE(text != NULL);
+    if (!text)
+        return;
+    ASSERT_CONTAINS(text, "\ncpscale_scale_failures_total{namespace=\"ns\",name=\"two\",code=\"503\"} 4\n");
+    ASSERT_CONTAINS(text, "\ncpscale_scale_failures_total{namespace=\"ns\",name=\"two\",code=\"0\"} 6\n");
+    ASSERT_CONTAINS(text, "\ncpscale_scale_failures_total{namespace=\"ns\",name=\"one\",code=\"409\"} 5\n");
+    ASSERT_TRUE(strstr(text, "cpscale_scale_failures_total{namespace=\"ns\",name=\"none\"") == NULL);
+    size_t rows = 0;
+    for (const char *p = text; (p = strstr(p, "\ncpscale_scale_failures_total{")) != NULL; p++)
+        rows++;
+    ASSERT_EQ(rows, (size_t)3);
+    free(text);
+}
+
 int main(void)
 {
     CPS_RUN(test_sample_lines);
     CPS_RUN(test_recorded_counters);
     CPS_RUN(test_slo_budget_metrics);
+    CPS_RUN(test_failures_per_target);
     CPS_TEST_END();
 }
