@@ -299,6 +299,7 @@ def print_row(row, watch):
 
 
 def main():
+    harness.install_signal_handlers()  # SIGTERM runs the atexit hook that stops what it started
     parser = harness.bench_arg_parser(__doc__)
     parser.add_argument("--sizes", default="1000,10000,30000")
     parser.add_argument("--ticks", type=int, default=3)

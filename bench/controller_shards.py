@@ -124,6 +124,7 @@ def measure(cpscale, n_targets, interval_s, ticks, workdir, warm_standby=False):
 
 
 def main():
+    harness.install_signal_handlers()  # SIGTERM runs the atexit hook that stops what it started
     parser = harness.bench_arg_parser(__doc__)
     parser.add_argument("--targets", type=int, default=3000)
     parser.add_argument("--interval", type=int, default=5)

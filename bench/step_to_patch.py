@@ -84,6 +84,7 @@ def one_step(cpscale, interval, scrape, phase_s, workdir, index):
 
 
 def main():
+    harness.install_signal_handlers()  # SIGTERM runs the atexit hook that stops what it started
     parser = harness.bench_arg_parser(__doc__)
     parser.add_argument("--intervals", default="15s,5s")
     parser.add_argument("--repeat", type=int, default=2)
