@@ -351,6 +351,16 @@ static void arena_begin(struct json_arena *a)
     active_arena = a;
 }
 
+/* Drop what jansson built, keeping the first block for the next tree. */
+static void arena_rewind(struct json_arena *a)
+{
+    for (size_t i = 1; i < a->n_blocks; i++)
+        free(a->blocks[i]);
+    if (a->n_blocks > 1)
+        a->n_blocks = 1;
+    a->used = 0;
+}
+
 /* Stop routing and free the blocks: whatever jansson built is gone. */
 static void arena_end(struct json_arena *a)
 {
@@ -367,16 +377,16 @@ static const char *label_value(const json_t *metric, const char *label)
     return json_is_string(node) ? json_string_value(node) : NULL;
 }
 
-int cps_prom_decode_instant_each(const char *body, size_t len, const char *namespace_label,
-                                 const char *name_label, size_t max_series, const char *source,
-                                 cps_prom_sample_cb *sample_cb, void *user, struct cps_err *err)
+/*
+ * The reference decoder: the whole answer as one jansson tree, then its
+ * checks in document order (JSON, status, result type, series cap, each
+ * series' shape). Every error message comes from here, and so does every
+ * answer the split decoder below does not take.
+ */
+static int decode_tree(const char *body, size_t len, const char *namespace_label,
+                       const char *name_label, size_t max_series, const char *source,
+                       cps_prom_sample_cb *sample_cb, void *user, struct cps_err *err)
 {
-    if (max_series > CPS_PROM_MAX_SAMPLES)
-        max_series = CPS_PROM_MAX_SAMPLES;
-    if (cps_json_budget_check(body, len,
-                              max_series * CPS_PROM_UNITS_PER_SERIES + CPS_PROM_UNITS_SLACK,
-                              "series cap", source, err) != 0)
-        return -1;
     json_error_t json_error;
     struct json_arena arena;
     arena_begin(&arena);
@@ -448,6 +458,312 @@ int cps_prom_decode_instant_each(const char *body, size_t len, const char *names
 done:
     arena_end(&arena); /* the tree goes with it: no json_decref */
     return rc;
+}
+
+/* ---- the split decoder: one series' tree at a time ---- */
+
+/*
+ * A 10,000-series answer's jansson tree is about twelve times the answer
+ * (10.8 MB for 880 kB): building it whole touched fresh pages every tick
+ * and was the process's peak. The split decoder finds data.result's
+ * array with a structural scan (strings skipped, brackets counted, no
+ * validation), has jansson parse the envelope with that array emptied,
+ * then each series alone, in one small arena rewound between series.
+ * jansson still validates every byte: the envelope and each series span
+ * are whole JSON values, and the scan checks that only whitespace and
+ * single commas lie between the spans. Whatever the scan does not
+ * recognise (escaped or repeated keys on the path, a non-object series,
+ * deep nesting, a status other than success, another result type, more
+ * series than the cap) goes to decode_tree before any sample is passed.
+ */
+#define SPLIT_MAX_SERIES_DEPTH 64 /* deeper goes whole, to keep jansson's depth limit exact */
+
+enum split_outcome { SPLIT_DONE, SPLIT_NOT_TAKEN, SPLIT_BAD_ANSWER, SPLIT_CALLBACK_FAILED };
+
+static _Atomic size_t split_decodes; /* answers the split decoder took whole */
+
+size_t cps_prom_split_decodes(void)
+{
+    return split_decodes;
+}
+
+static size_t skip_whitespace(const char *s, size_t len, size_t i)
+{
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* From the '"' at i: the index after the closing quote (len when there
+ * is none); *escaped is set when the string holds a backslash. */
+static size_t skip_string(const char *s, size_t len, size_t i, int *escaped)
+{
+    for (i++; i < len; i++) {
+        if (s[i] == '\\') {
+            *escaped = 1;
+            i++;
+        } else if (s[i] == '"') {
+            return i + 1;
+        }
+    }
+    return len;
+}
+
+/* From a '{' or '[' at i: the index after the bracket that closes it,
+ * SIZE_MAX when none does; *depth is the deepest nesting inside it. */
+static size_t skip_container(const char *s, size_t len, size_t i, int *depth)
+{
+    int level = 0, escaped = 0;
+    *depth = 0;
+    while (i < len) {
+        char c = s[i];
+        if (c == '"') {
+            i = skip_string(s, len, i, &escaped);
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            if (++level > *depth)
+                *depth = level;
+        } else if (c == '}' || c == ']') {
+            if (--level == 0)
+                return i + 1;
+        }
+        i++;
+    }
+    return SIZE_MAX;
+}
+
+/* Any value from i: a container, a string, or a scalar up to the next
+ * structural byte or whitespace. SIZE_MAX for an unclosed container. */
+static size_t skip_value(const char *s, size_t len, size_t i)
+{
+    int ignored = 0;
+    if (i >= len)
+        return len;
+    if (s[i] == '{' || s[i] == '[')
+        return skip_container(s, len, i, &ignored);
+    if (s[i] == '"')
+        return skip_string(s, len, i, &ignored);
+    while (i < len && !strchr(",:{}[]\" \t\r\n", s[i]))
+        i++;
+    return i;
+}
+
+/*
+ * Walk the members of the object whose '{' is at i, looking for "data"
+ * (level 0, the root) holding an object, and in it "result" (level 1)
+ * holding an array; the array's '[' and ']' offsets go to *open and
+ * *close, and *found counts such arrays. Returns the index after the
+ * object's '}', or len on anything unexpected (including a key with an
+ * escape, which could spell "data" or "result" another way).
+ */
+static size_t find_result_member(const char *s, size_t len, size_t i, int level, size_t *open,
+                                 size_t *close, int *found)
+{
+    static const char *const wanted[] = {"data", "result"};
+    const size_t wanted_len[] = {4, 6};
+    i = skip_whitespace(s, len, i + 1);
+    if (i < len && s[i] == '}')
+        return i + 1;
+    while (i < len) {
+        int escaped = 0;
+        if (s[i] != '"')
+            return len;
+        size_t key = i + 1;
+        i = skip_string(s, len, i, &escaped);
+        if (escaped || i >= len)
+            return len;
+        size_t key_len = i - 1 - key;
+        i = skip_whitespace(s, len, i);
+        if (i >= len || s[i] != ':')
+            return len;
+        i = skip_whitespace(s, len, i + 1);
+        if (i >= len)
+            return len;
+        int on_path = key_len == wanted_len[level] && memcmp(s + key, wanted[level], key_len) == 0;
+        if (on_path && level == 0 && s[i] == '{') {
+            i = find_result_member(s, len, i, 1, open, close, found);
+            if (i >= len)
+                return len;
+        } else if (on_path && level == 1 && s[i] == '[') {
+            int depth = 0;
+            *open = i;
+            i = skip_container(s, len, i, &depth);
+            if (i == SIZE_MAX)
+                return len;
+            *close = i - 1;
+            ++*found;
+        } else {
+            i = skip_value(s, len, i);
+            if (i >= len)
+                return len;
+        }
+        i = skip_whitespace(s, len, i);
+        if (i >= len)
+            return len;
+        if (s[i] == '}')
+            return i + 1;
+        if (s[i] != ',')
+            return len;
+        i = skip_whitespace(s, len, i + 1);
+    }
+    return len;
+}
+
+/* The spans of data.result's series, [start, end) pairs; -1 when the
+ * answer is not one the split decoder takes. */
+static int split_series(const char *s, size_t open, size_t close, size_t max_series,
+                        size_t **spans_out, size_t *n_out)
+{
+    size_t *spans = NULL, n = 0, cap = 0;
+    size_t i = skip_whitespace(s, close, open + 1);
+    while (i < close) {
+        int depth = 0;
+        if (s[i] != '{' || n == max_series)
+            goto not_taken;
+        size_t end = skip_container(s, close, i, &depth);
+        if (end == SIZE_MAX || depth > SPLIT_MAX_SERIES_DEPTH || s[end - 1] != '}')
+            goto not_taken;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            size_t *grown = realloc(spans, 2 * cap * sizeof *spans);
+            if (!grown)
+                goto not_taken;
+            spans = grown;
+        }
+        spans[2 * n] = i;
+        spans[2 * n + 1] = end;
+        n++;
+        i = skip_whitespace(s, close, end);
+        if (i == close)
+            break;
+        if (s[i] != ',')
+            goto not_taken;
+        i = skip_whitespace(s, close, i + 1);
+        if (i == close)
+            goto not_taken; /* a trailing comma */
+    }
+    *spans_out = spans;
+    *n_out = n;
+    return 0;
+not_taken:
+    free(spans);
+    return -1;
+}
+
+/* Does the envelope (the answer with data.result emptied) say success
+ * and an instant vector? Its tree is gone when this returns. */
+static int envelope_is_vector(const char *body, size_t len, size_t open, size_t close,
+                              struct json_arena *arena)
+{
+    size_t envelope_len = (open + 1) + (len - close);
+    char *envelope = malloc(envelope_len);
+    if (!envelope)
+        return 0;
+    memcpy(envelope, body, open + 1);
+    memcpy(envelope + open + 1, body + close, len - close);
+    json_t *root = json_loadb(envelope, envelope_len, JSON_REJECT_DUPLICATES, NULL);
+    free(envelope);
+    const json_t *data = json_object_get(root, "data");
+    const char *status = json_string_value(json_object_get(root, "status"));
+    const char *result_type = json_string_value(json_object_get(data, "resultType"));
+    int ok = status && strcmp(status, "success") == 0 && result_type &&
+             strcmp(result_type, "vector") == 0 && json_is_array(json_object_get(data, "result"));
+    arena_rewind(arena);
+    return ok;
+}
+
+static enum split_outcome decode_split(const char *body, size_t len, const char *namespace_label,
+                                       const char *name_label, size_t max_series,
+                                       cps_prom_sample_cb *sample_cb, void *user)
+{
+    size_t open = 0, close = 0, *spans = NULL, n = 0;
+    int found = 0;
+    size_t i = skip_whitespace(body, len, 0);
+    if (i >= len || body[i] != '{')
+        return SPLIT_NOT_TAKEN;
+    i = find_result_member(body, len, i, 0, &open, &close, &found);
+    if (i >= len + 1 || skip_whitespace(body, len, i) != len || found != 1 ||
+        split_series(body, open, close, max_series, &spans, &n) != 0)
+        return SPLIT_NOT_TAKEN;
+    struct json_arena arena;
+    arena_begin(&arena);
+    enum split_outcome outcome = SPLIT_NOT_TAKEN;
+    if (!envelope_is_vector(body, len, open, close, &arena))
+        goto done;
+    outcome = SPLIT_BAD_ANSWER;
+    struct cps_prom_sample_ref sample = {0};
+    for (size_t k = 0; k < n; k++) {
+        json_t *entry = json_loadb(body + spans[2 * k], spans[2 * k + 1] - spans[2 * k],
+                                   JSON_REJECT_DUPLICATES, NULL);
+        const json_t *metric = json_object_get(entry, "metric");
+        if (!json_is_object(metric) ||
+            decode_sample_pair(json_object_get(entry, "value"), &sample.value,
+                               &sample.timestamp_ms) != 0)
+            goto done;
+        sample.namespace = label_value(metric, namespace_label);
+        sample.name = label_value(metric, name_label);
+        if (sample_cb(&sample, n, user) != 0) {
+            outcome = SPLIT_CALLBACK_FAILED;
+            goto done;
+        }
+        arena_rewind(&arena);
+    }
+    outcome = SPLIT_DONE;
+    split_decodes++;
+done:
+    arena_end(&arena);
+    free(spans);
+    return outcome;
+}
+
+static int ignore_sample_cb(const struct cps_prom_sample_ref *sample, size_t n, void *user)
+{
+    (void)sample, (void)n, (void)user;
+    return 0;
+}
+
+int cps_prom_decode_instant_each(const char *body, size_t len, const char *namespace_label,
+                                 const char *name_label, size_t max_series, const char *source,
+                                 cps_prom_sample_cb *sample_cb, void *user, struct cps_err *err)
+{
+    if (max_series > CPS_PROM_MAX_SAMPLES)
+        max_series = CPS_PROM_MAX_SAMPLES;
+    if (cps_json_budget_check(body, len,
+                              max_series * CPS_PROM_UNITS_PER_SERIES + CPS_PROM_UNITS_SLACK,
+                              "series cap", source, err) != 0)
+        return -1;
+    switch (decode_split(body, len, namespace_label, name_label, max_series, sample_cb, user)) {
+    case SPLIT_DONE:
+        return 0;
+    case SPLIT_CALLBACK_FAILED:
+        return cps_err_set(err, source, 0, 0, "out of memory");
+    case SPLIT_BAD_ANSWER:
+        /* the whole tree says what is wrong, where and in which order the
+         * reference decoder finds it; its samples are not passed again */
+        if (decode_tree(body, len, namespace_label, name_label, max_series, source,
+                        ignore_sample_cb, NULL, err) != 0)
+            return -1;
+        return cps_err_set(err, source, 0, 0, "answer refused: its series did not decode alone");
+    case SPLIT_NOT_TAKEN:
+        break;
+    }
+    return decode_tree(body, len, namespace_label, name_label, max_series, source, sample_cb,
+                       user, err);
+}
+
+int cps_prom_decode_instant_whole(const char *body, size_t len, const char *namespace_label,
+                                  const char *name_label, size_t max_series, const char *source,
+                                  cps_prom_sample_cb *sample_cb, void *user, struct cps_err *err)
+{
+    if (max_series > CPS_PROM_MAX_SAMPLES)
+        max_series = CPS_PROM_MAX_SAMPLES;
+    if (cps_json_budget_check(body, len,
+                              max_series * CPS_PROM_UNITS_PER_SERIES + CPS_PROM_UNITS_SLACK,
+                              "series cap", source, err) != 0)
+        return -1;
+    return decode_tree(body, len, namespace_label, name_label, max_series, source, sample_cb,
+                       user, err);
 }
 
 /* cps_prom_decode_instant's visitor: copy the sample and its labels. */

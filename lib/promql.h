@@ -96,6 +96,17 @@ int cps_prom_decode_instant_each(const char *body, size_t len, const char *names
                                  const char *name_label, size_t max_series, const char *source,
                                  cps_prom_sample_cb *sample_cb, void *user, struct cps_err *err);
 
+/* cps_prom_decode_instant_each by the whole-tree path alone, which is the
+ * reference the split path is held to (the differential fuzz target and
+ * test_promql compare the two). Same contract. */
+int cps_prom_decode_instant_whole(const char *body, size_t len, const char *namespace_label,
+                                  const char *name_label, size_t max_series, const char *source,
+                                  cps_prom_sample_cb *sample_cb, void *user, struct cps_err *err);
+
+/* How many answers the split decoder has decoded in this process (the
+ * rest went whole): for the tests, which must know the split path ran. */
+size_t cps_prom_split_decodes(void);
+
 /* Free what a result owns and leave it empty. NULL is a no-op. */
 void cps_prom_result_release(struct cps_prom_result *result);
 

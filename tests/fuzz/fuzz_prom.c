@@ -7,12 +7,15 @@
  * choose) are then substituted into queries that use every placeholder form
  * (bare, double- and single-quoted, regex operand, raw string). Finally the
  * input itself is taken as a query: up to its first NUL byte is the query,
- * the next NUL-separated pieces the namespace and deployment.
+ * the next NUL-separated pieces the namespace and deployment. The split
+ * decoder (one series' tree at a time) must agree with the whole-tree one
+ * on every input: same samples, or the same error.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../unit/prom_split_check.h"
 #include "promql.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -88,6 +91,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* a failed decode must leave the result empty and say why */
     }
     cps_prom_result_release(&result);
+    char why[256];
+    if (split_check_compare((const char *)data, size, CPS_PROM_MAX_SAMPLES, why, sizeof why) != 0 ||
+        split_check_compare((const char *)data, size, 2, why, sizeof why) != 0)
+        abort(); /* the split decoder disagrees with the whole tree */
 
     char *query = piece(data, size, 0);
     char *ns = piece(data, size, 1);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cps_test.h"
+#include "prom_split_check.h"
 #include "promql.h"
 
 struct escape_case {
@@ -232,11 +233,81 @@ static void test_decode_budget(void)
     }
 }
 
+/* Answers the split decoder must either take and decode as the whole tree
+ * does, or hand to the whole tree: every one is decoded both ways and the
+ * outcomes compared (samples, or error and position). */
+#define VEC_HEAD "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+#define ONE_SERIES "{\"metric\":{\"namespace\":\"a\",\"deployment\":\"b\"},\"value\":[1,\"2\"]}"
+static const char *const split_cases[] = {
+    VEC_HEAD "]}}",
+    VEC_HEAD ONE_SERIES "]}}",
+    VEC_HEAD ONE_SERIES "," ONE_SERIES "]}}",
+    " \n{ \"status\" : \"success\" , \"data\" : { \"resultType\" : \"vector\" , \"result\" : [ "
+    ONE_SERIES " ,\n\t" ONE_SERIES " ] } }\n ",
+    /* result before resultType; more members around the path */
+    "{\"data\":{\"result\":[" ONE_SERIES "],\"resultType\":\"vector\",\"x\":[1,{\"result\":[]}]},"
+    "\"status\":\"success\",\"warnings\":[\"w\"]}",
+    /* keys on the path spelled with escapes */
+    "{\"status\":\"success\",\"d\\u0061ta\":{\"resultType\":\"vector\",\"result\":[" ONE_SERIES "]}}",
+    "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"res\\u0075lt\":[" ONE_SERIES "]}}",
+    /* the path twice; a decoy "data" deeper down */
+    VEC_HEAD ONE_SERIES "],\"result\":[]}}",
+    "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]},\"data\":{}}",
+    "{\"x\":{\"data\":{\"result\":[" ONE_SERIES "]}},\"status\":\"success\",\"data\":"
+    "{\"resultType\":\"vector\",\"result\":[]}}",
+    /* separators and shapes */
+    VEC_HEAD ONE_SERIES ",]}}",
+    VEC_HEAD "," ONE_SERIES "]}}",
+    VEC_HEAD ONE_SERIES ONE_SERIES "]}}",
+    VEC_HEAD ONE_SERIES ",," ONE_SERIES "]}}",
+    VEC_HEAD ONE_SERIES ",3]}}",
+    VEC_HEAD ONE_SERIES ",[]]}}",
+    VEC_HEAD "{\"metric\":{},\"value\":[1,\"2\"]},{\"metric\":{},\"value\":[1,2]}]}}",
+    VEC_HEAD "{\"metric\":{},\"value\":[1,\"2\"]},{\"metric\":{},\"value\":[1,\"2\"}]}}",
+    VEC_HEAD "{\"metric\":{\"namespace\":\"a\",\"namespace\":\"b\"},\"value\":[1,\"2\"]}]}}",
+    VEC_HEAD "{\"metric\":{\"namespace\":\"a]}\"},\"value\":[1,\"2\"]}]}}",
+    VEC_HEAD "{\"metric\":{\"namespace\":\"a\\\"]}\"},\"value\":[1,\"2\"]}]}}",
+    VEC_HEAD "{\"metric\":{\"namespace\":\"\\u00e9\\ud83d\\ude00\"},\"value\":[1,\"NaN\"]}]}}",
+    VEC_HEAD "{\"metric\":{\"namespace\":\"\xff\"},\"value\":[1,\"2\"]}]}}",
+    VEC_HEAD "{\"metric\":{\"namespace\":\"a\tb\"},\"value\":[1,\"2\"]}]}}",
+    VEC_HEAD ONE_SERIES "]}}   x",
+    VEC_HEAD ONE_SERIES "]}",
+    VEC_HEAD ONE_SERIES,
+    VEC_HEAD "{\"metric\":{\"namespace\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+    "[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+    "]},\"value\":[1,\"2\"]}]}}",
+    /* other statuses and result types */
+    "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"x\",\"data\":{\"resultType\":"
+    "\"vector\",\"result\":[" ONE_SERIES "]}}",
+    "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[" ONE_SERIES "]}}",
+    "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[1,\"2\"]}}",
+    "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":{}}}",
+    "[" ONE_SERIES "]",
+    "",
+};
+
+static void test_split_matches_whole(void)
+{
+    char why[256];
+    size_t taken_before = cps_prom_split_decodes();
+    for (size_t i = 0; i < sizeof split_cases / sizeof split_cases[0]; i++) {
+        CPS_ROW_BEGIN();
+        for (size_t cap = 1; cap <= 3; cap++)
+            ASSERT_EQ(split_check_compare(split_cases[i], strlen(split_cases[i]),
+                                          cap == 3 ? CPS_PROM_MAX_SAMPLES : cap, why, sizeof why),
+                      0);
+        CPS_ROW_END(split_cases[i]);
+    }
+    /* the comparison is not vacuous: the well-formed answers went the split way */
+    ASSERT_TRUE(cps_prom_split_decodes() - taken_before >= 5 * 3);
+}
+
 int main(void)
 {
     CPS_RUN(test_escape);
     CPS_RUN(test_substitute);
     CPS_RUN(test_decode);
     CPS_RUN(test_decode_budget);
+    CPS_RUN(test_split_matches_whole);
     CPS_TEST_END();
 }
