@@ -119,37 +119,29 @@ static int policy_count(const struct cps_scaling_rules *rules)
 /* ---- history rings ----------------------------------------------------- */
 
 /*
- * Both rings are allocated with at least one slot so that calloc(0) never
- * looks like an allocation failure; a ring of capacity 0 simply never keeps
- * anything.
+ * One block: the struct, then the recommendations ring, then the events
+ * ring (a ring of capacity 0 simply never keeps anything). One allocation
+ * instead of three saves the per-block overhead on every target.
  */
 struct cps_history *cps_history_new(size_t rec_capacity, size_t event_capacity)
 {
-    struct cps_history *history = calloc(1, sizeof(*history));
+    size_t entry = sizeof(struct cps_history_entry);
+    if (rec_capacity > (SIZE_MAX - sizeof(struct cps_history)) / entry / 2 ||
+        event_capacity > (SIZE_MAX - sizeof(struct cps_history)) / entry / 2)
+        return NULL;
+    struct cps_history *history =
+        calloc(1, sizeof *history + (rec_capacity + event_capacity) * entry);
     if (!history)
-        goto fail;
-    history->recommendations =
-        calloc(rec_capacity ? rec_capacity : 1, sizeof(*history->recommendations));
-    if (!history->recommendations)
-        goto fail;
-    history->events = calloc(event_capacity ? event_capacity : 1, sizeof(*history->events));
-    if (!history->events)
-        goto fail;
+        return NULL;
+    history->recommendations = (struct cps_history_entry *)(history + 1);
+    history->events = history->recommendations + rec_capacity;
     history->rec_capacity = rec_capacity;
     history->event_capacity = event_capacity;
     return history;
-
-fail:
-    cps_history_free(history);
-    return NULL;
 }
 
 void cps_history_free(struct cps_history *history)
 {
-    if (!history)
-        return;
-    free(history->events);
-    free(history->recommendations);
     free(history);
 }
 
@@ -213,14 +205,20 @@ static size_t ring_push(size_t capacity, size_t *start, size_t *count)
     return slot;
 }
 
+static void set_entry(struct cps_history_entry *entry, int64_t t_ms, int32_t value)
+{
+    entry->t_high = (uint32_t)((uint64_t)t_ms >> 32);
+    entry->t_low = (uint32_t)(uint64_t)t_ms;
+    entry->value = value;
+}
+
 void cps_history_add_recommendation(struct cps_history *history, int64_t t_ms, int32_t replicas)
 {
     size_t slot;
     if (!history || history->rec_capacity == 0)
         return;
     slot = ring_push(history->rec_capacity, &history->rec_start, &history->rec_count);
-    history->recommendations[slot].t_ms = t_ms;
-    history->recommendations[slot].replicas = replicas;
+    set_entry(&history->recommendations[slot], t_ms, replicas);
 }
 
 void cps_history_add_scale_event(struct cps_history *history, int64_t t_ms, int32_t change)
@@ -229,8 +227,7 @@ void cps_history_add_scale_event(struct cps_history *history, int64_t t_ms, int3
     if (!history || history->event_capacity == 0)
         return;
     slot = ring_push(history->event_capacity, &history->event_start, &history->event_count);
-    history->events[slot].t_ms = t_ms;
-    history->events[slot].change = change;
+    set_entry(&history->events[slot], t_ms, change);
 }
 
 /*
@@ -248,11 +245,11 @@ int32_t cps_history_change_since(const struct cps_history *history, int64_t now_
     /* the ring in order, stepping the slot instead of dividing per entry */
     size_t slot = history->event_start;
     for (size_t i = 0; i < history->event_count; i++) {
-        const struct cps_scale_event *event = &history->events[slot];
+        const struct cps_history_entry *event = &history->events[slot];
         if (++slot == history->event_capacity)
             slot = 0;
-        if (event->t_ms > cutoff)
-            sum += event->change;
+        if (cps_history_entry_t_ms(event) > cutoff)
+            sum += event->value;
     }
     return saturate_i32(sum);
 }
@@ -371,13 +368,14 @@ static int32_t stabilize(const struct cps_behavior *behavior, struct cps_history
             now_ms, (int64_t)behavior->scale_down.stabilization_window_seconds * CPS_MS_PER_SECOND);
         size_t slot = history->rec_start;
         for (size_t i = 0; i < history->rec_count; i++) {
-            const struct cps_timed_recommendation *rec = &history->recommendations[slot];
+            const struct cps_history_entry *rec = &history->recommendations[slot];
             if (++slot == history->rec_capacity)
                 slot = 0;
-            if (rec->t_ms > up_cutoff)
-                up = min_i32(up, rec->replicas);
-            if (rec->t_ms > down_cutoff)
-                down = max_i32(down, rec->replicas);
+            int64_t t_ms = cps_history_entry_t_ms(rec);
+            if (t_ms > up_cutoff)
+                up = min_i32(up, rec->value);
+            if (t_ms > down_cutoff)
+                down = max_i32(down, rec->value);
         }
     }
 

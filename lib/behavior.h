@@ -59,25 +59,31 @@ struct cps_behavior {
  * down window 300 s, -100 % per 15 s; selectPolicy Max. */
 void cps_behavior_default(struct cps_behavior *behavior);
 
-struct cps_timed_recommendation {
-    int64_t t_ms;
-    int32_t replicas;
+/* One ring entry: a time in ms and a value (a recommendation's replicas,
+ * or a scale event's signed change: + up, - down). The time is kept as
+ * two 32-bit halves so that an entry is 12 bytes instead of 16: at a 5 s
+ * interval a target's rings hold ~75 entries, and the controller keeps
+ * one pair of rings per target. Read it with cps_history_entry_t_ms. */
+struct cps_history_entry {
+    uint32_t t_high, t_low;
+    int32_t value;
 };
 
-struct cps_scale_event {
-    int64_t t_ms;
-    int32_t change; /* signed: + scale up, - scale down */
-};
+static inline int64_t cps_history_entry_t_ms(const struct cps_history_entry *entry)
+{
+    return (int64_t)(((uint64_t)entry->t_high << 32) | entry->t_low);
+}
 
 /*
  * Bounded rings of past recommendations and scale events. When a ring is full
  * the oldest entry is overwritten; size the rings with
  * cps_history_capacity_for() so that nothing still inside a window is lost.
+ * cps_history_new allocates the rings in the same block as the struct.
  */
 struct cps_history {
-    struct cps_timed_recommendation *recommendations;
+    struct cps_history_entry *recommendations;
     size_t rec_capacity, rec_start, rec_count;
-    struct cps_scale_event *events;
+    struct cps_history_entry *events;
     size_t event_capacity, event_start, event_count;
 };
 

@@ -136,13 +136,13 @@ static void run_normalize_table(const struct normalize_row *rows, size_t n)
                         limit_name(row->want_limit));
         if (in_range) {
             int32_t raw = row->recommendation < 0 ? 0 : row->recommendation;
-            const struct cps_timed_recommendation *last;
+            const struct cps_history_entry *last;
             ASSERT_EQ(result.stabilization_held, result.stabilized != raw);
             ASSERT_EQ(history->rec_count, (size_t)row->n_recs + 1);
             last = &history->recommendations[(history->rec_start + history->rec_count - 1) %
                                              history->rec_capacity];
-            ASSERT_EQ(last->t_ms, NOW_MS);
-            ASSERT_EQ(last->replicas, raw);
+            ASSERT_EQ(cps_history_entry_t_ms(last), NOW_MS);
+            ASSERT_EQ(last->value, raw);
         } else {
             ASSERT_EQ(history->rec_count, (size_t)row->n_recs);
             ASSERT_EQ(result.stabilization_held, 0);
@@ -511,9 +511,9 @@ static void test_ring_overflow_recommendations(void)
     cps_history_add_recommendation(small, AGO(45), 5);
     cps_history_add_recommendation(small, AGO(30), 6);
     ASSERT_EQ(small->rec_count, 2);
-    ASSERT_EQ(small->recommendations[small->rec_start].t_ms, AGO(45));
-    ASSERT_EQ(small->recommendations[small->rec_start].replicas, 5);
-    ASSERT_EQ(small->recommendations[(small->rec_start + 1) % 2].replicas, 6);
+    ASSERT_EQ(cps_history_entry_t_ms(&small->recommendations[small->rec_start]), AGO(45));
+    ASSERT_EQ(small->recommendations[small->rec_start].value, 5);
+    ASSERT_EQ(small->recommendations[(small->rec_start + 1) % 2].value, 6);
 
     cps_history_add_recommendation(big, AGO(60), 20);
     cps_history_add_recommendation(big, AGO(45), 5);
@@ -525,8 +525,8 @@ static void test_ring_overflow_recommendations(void)
     ASSERT_EQ(r.desired, 6);
     /* the new entry overwrote the oldest (5 at 45 s): ring is 6, 4. */
     ASSERT_EQ(small->rec_count, 2);
-    ASSERT_EQ(small->recommendations[small->rec_start].replicas, 6);
-    ASSERT_EQ(small->recommendations[(small->rec_start + 1) % 2].t_ms, NOW_MS);
+    ASSERT_EQ(small->recommendations[small->rec_start].value, 6);
+    ASSERT_EQ(cps_history_entry_t_ms(&small->recommendations[(small->rec_start + 1) % 2]), NOW_MS);
 
     /* big: down = max(20, 5, 6, 4) = 20; 10 not above 20 -> 10. */
     cps_behavior_normalize(&b, big, NOW_MS, 10, 4, 1, 100, &r);
@@ -571,6 +571,33 @@ static void test_change_since(void)
     cps_history_free(h);
 }
 
+/* Entries keep their whole 64-bit time: times whose high halves differ,
+ * negative ones and both ends of the range are counted or left out by
+ * the cutoff exactly as the int64 comparison says. */
+static void test_history_times_full_range(void)
+{
+    static const int64_t times[] = {INT64_MIN + 1, -4294967296LL - 1, -1, 0,
+                                    4294967295LL, 4294967296LL, INT64_MAX - 1};
+    size_t n = sizeof times / sizeof times[0];
+    struct cps_history *h = cps_history_new(n, n);
+    ASSERT_TRUE(h != NULL);
+    for (size_t i = 0; i < n; i++) {
+        cps_history_add_recommendation(h, times[i], (int32_t)i - 3);
+        cps_history_add_scale_event(h, times[i], (int32_t)1 << i);
+    }
+    for (size_t i = 0; i < n; i++) {
+        ASSERT_EQ(cps_history_entry_t_ms(&h->recommendations[i]), times[i]);
+        ASSERT_EQ(h->recommendations[i].value, (int32_t)i - 3);
+    }
+    /* strictly after now - period: from 2^32 ms on, the events 1 << 5 and 1 << 6 */
+    ASSERT_EQ(cps_history_change_since(h, INT64_MAX - 1, INT64_MAX - 1 - 4294967295LL),
+              (1 << 5) + (1 << 6));
+    /* from -1 on (cutoff -2^32 - 1 is not after itself): 1 << 2 ... 1 << 6 */
+    ASSERT_EQ(cps_history_change_since(h, 0, 4294967297LL),
+              (1 << 2) + (1 << 3) + (1 << 4) + (1 << 5) + (1 << 6));
+    cps_history_free(h);
+}
+
 static void test_history_lifecycle(void)
 {
     struct cps_history *h = cps_history_new(0, 0);
@@ -612,7 +639,7 @@ static void test_record_initial(void)
     cps_history_record_initial(h, NOW_MS, 10);
     cps_history_record_initial(h, NOW_MS, 99); /* no-op: not the first */
     ASSERT_EQ(h->rec_count, 1);
-    ASSERT_EQ(h->recommendations[h->rec_start].replicas, 10);
+    ASSERT_EQ(h->recommendations[h->rec_start].value, 10);
     /* down = max(10, 4) = 10 (t = now is after now-300); up window 0 does
      * not see t = now; 10 stays 10. */
     cps_behavior_normalize(&b, h, NOW_MS, 10, 4, 1, 100, &r);
@@ -849,6 +876,7 @@ int main(void)
     CPS_RUN(test_ring_overflow_recommendations);
     CPS_RUN(test_ring_overflow_events);
     CPS_RUN(test_change_since);
+    CPS_RUN(test_history_times_full_range);
     CPS_RUN(test_history_lifecycle);
     CPS_RUN(test_record_initial);
     CPS_RUN(test_null_history);
