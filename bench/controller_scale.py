@@ -22,13 +22,19 @@ which the watch delivers), so that share is PATCHed back every tick and
 an Event is written for each rescale; those PATCHes and Events are in the
 figures. Loopback only; everything it starts is stopped at the end.
 
+Each size runs at the default interval (15 s), or longer where the fake's
+Python needs the time (N / 400 s: 25 s at 10,000, 75 s at 30,000).
+
 Usage: bench/controller_scale.py [--cpscale build/cpscale]
            [--sizes 1000,10000,30000] [--ticks 3] [--acting 10000] [--json]
+           [--perf PREFIX] [--smaps PREFIX]
 """
 
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -191,9 +197,12 @@ def perturb(kube, n, share, tick):
     return count
 
 
-def measure(cpscale, n, ticks, workdir, watch=True, acting=False, share=0.03):
+def measure(cpscale, n, ticks, workdir, watch=True, acting=False, share=0.03, perf_prefix=None,
+            smaps_prefix=None):
     """Run one size; returns a dict of figures."""
-    interval_s = max(5, n // 400)  # leave room for the fake's Python to answer
+    # the default interval (15 s), longer where the fake's Python needs
+    # more time to answer; the history rings are sized per interval
+    interval_s = max(15, n // 400)
     now = time.time()
     with kubefake.FakeApiserver() as kube, \
             harness.Prometheus(blocks_from_openmetrics=openmetrics(n, now - 5),
@@ -239,12 +248,20 @@ def measure(cpscale, n, ticks, workdir, watch=True, acting=False, share=0.03):
         kube0 = len(kube.log())
         q0 = count_instant_queries(proxy_log)
         cpu0 = cpu_seconds(pid)
+        recorder = None
+        if perf_prefix:  # a profile of the measured ticks (perf adds its own overhead)
+            recorder = subprocess.Popen(["perf", "record", "-F", "2000", "-g", "-p", str(pid),
+                                         "-o", "%s-%s" % (perf_prefix, run)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         perturbed = 0
         for tick in range(ticks):
             if acting:
                 perturbed += perturb(kube, n, share, tick)
             time.sleep(interval_s)
         cpu1 = cpu_seconds(pid)
+        if recorder:
+            recorder.send_signal(signal.SIGINT)
+            recorder.wait()
         q1 = count_instant_queries(proxy_log)
         records = kube.log()
         window = records[kube0:]
@@ -258,6 +275,8 @@ def measure(cpscale, n, ticks, workdir, watch=True, acting=False, share=0.03):
             scrapes.append((wall, cpu, len(body.encode())))
         scrapes.sort()
         memory = memory_kb(pid)
+        if smaps_prefix:  # where the RSS is, mapping by mapping
+            shutil.copy("/proc/%d/smaps" % pid, "%s-%s" % (smaps_prefix, run))
         controller.stop()
         proxy.stop()
     done = t1 - t0
@@ -311,6 +330,10 @@ def main():
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--watch", default="true", choices=("true", "false"),
                         help="false: two GETs per target per tick instead of LIST+WATCH")
+    parser.add_argument("--perf", metavar="PREFIX",
+                        help="record a perf profile of each run's measured ticks to PREFIX-RUN")
+    parser.add_argument("--smaps", metavar="PREFIX",
+                        help="copy each controller's /proc/PID/smaps at the end to PREFIX-RUN")
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="cps-bench-")
     rows = []
@@ -322,7 +345,7 @@ def main():
         for n, acting in runs:
             started = time.monotonic()
             rows.append(measure(os.path.abspath(args.cpscale), n, args.ticks, workdir, watch,
-                                acting, args.acting_share))
+                                acting, args.acting_share, args.perf, args.smaps))
             rows[-1]["bench_s"] = time.monotonic() - started
             print_row(rows[-1], watch)
     finally:

@@ -101,7 +101,10 @@ char *cps_kube_path(const char *api_version, const char *namespace, const char *
                     const char *name, const char *subresource);
 
 /* The plural resource of a kind ("Deployment" -> "deployments"). Writes
- * into out; -1 when it does not fit. */
+ * into out; -1 when it does not fit. A target's kind is checked to fit
+ * CPS_KUBE_RESOURCE_MAX when its runtime is made, so callers can then
+ * make it again on the stack instead of keeping it per target. */
+#define CPS_KUBE_RESOURCE_MAX 64
 int cps_kube_resource_of_kind(const char *kind, char *out, size_t cap);
 
 /* Counted requests, for /metrics: calls emit for every (verb, resource,

@@ -22,6 +22,7 @@
  * the middle of one (leadership changed) refreshes only the
  * controller-wide part.
  */
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -291,7 +292,7 @@ static void render_globals(struct cps_strbuf *out, const struct cps_controller *
 struct snapshot_target {
     uint32_t namespace_at, name_at; /* offsets into the snapshot's labels */
     double values[N_VALUES];        /* target_gauges then target_counters */
-    uint64_t decisions[CPS_REASON_COUNT];
+    uint32_t decisions[CPS_REASON_COUNT];
     uint64_t scale_ups, scale_downs;
     uint32_t failures_at, n_failures; /* entries in the snapshot's failures */
 };
@@ -306,7 +307,7 @@ struct snapshot {
     struct cps_strbuf globals;     /* the controller-wide text */
 };
 
-#define MAX_SNAPSHOTS 8 /* spares beyond two are freed once unread */
+#define MAX_SNAPSHOTS 8 /* a snapshot neither current nor read is freed */
 
 struct cps_metrics_publisher {
     pthread_mutex_t lock;
@@ -419,10 +420,13 @@ void cps_metrics_publisher_free(struct cps_metrics_publisher *pub)
     free(pub);
 }
 
-/* Drop unread spares beyond two (lock held). */
+/* Free every snapshot that is neither current nor read (lock held): a
+ * snapshot is ~270 bytes a target, and a spare is only needed while a
+ * scrape still reads the current one when the loop publishes, which is
+ * rare; keeping one around would cost that much memory all the time. */
 static void trim_spares(struct cps_metrics_publisher *pub)
 {
-    for (size_t i = 0; i < pub->n_all && pub->n_all > 2;) {
+    for (size_t i = 0; i < pub->n_all && pub->n_all > 1;) {
         struct snapshot *snap = pub->all[i];
         if (snap != pub->current && snap->readers == 0) {
             snapshot_free(snap);
@@ -722,6 +726,10 @@ void cps_metrics_stream_close(void *stream)
         pthread_mutex_unlock(&s->pub->lock);
     }
     free(s);
+    /* The scrape ran on the HTTP server's thread, whose malloc arena keeps
+     * what the connection and the response freed (~200 kB): hand it back,
+     * as the loop does after a tick. A scrape comes every 15-60 s. */
+    malloc_trim(0);
 }
 
 char *cps_metrics_render(const struct cps_controller *ctl, size_t *len)

@@ -120,7 +120,8 @@ static int target_runtime_init(struct cps_target_runtime *rt, const struct cps_t
     if (!rt->key)
         goto fail;
     snprintf(rt->key, key_len, "%s/%s", target->namespace, target->name);
-    if (cps_kube_resource_of_kind(target->kind, rt->resource, sizeof rt->resource) != 0)
+    char resource[CPS_KUBE_RESOURCE_MAX];
+    if (cps_kube_resource_of_kind(target->kind, resource, sizeof resource) != 0)
         goto fail;
     size_t recs, events;
     cps_history_capacity_for(&target->behavior, interval_ms, &recs, &events);
@@ -138,11 +139,15 @@ fail:
 char *cps_targets_path(const struct cps_target_runtime *rt, enum cps_target_path which)
 {
     const struct cps_target *t = rt->target;
+    char resource[CPS_KUBE_RESOURCE_MAX];
+    if (which != CPS_PATH_EVENTS &&
+        cps_kube_resource_of_kind(t->kind, resource, sizeof resource) != 0)
+        return NULL;
     switch (which) {
     case CPS_PATH_SCALE:
-        return cps_kube_path(t->api_version, t->namespace, rt->resource, t->name, "scale");
+        return cps_kube_path(t->api_version, t->namespace, resource, t->name, "scale");
     case CPS_PATH_OBJECT:
-        return cps_kube_path(t->api_version, t->namespace, rt->resource, t->name, NULL);
+        return cps_kube_path(t->api_version, t->namespace, resource, t->name, NULL);
     case CPS_PATH_EVENTS:
         return cps_kube_path("events.k8s.io/v1", t->namespace, "events", NULL, NULL);
     }

@@ -227,8 +227,8 @@ void cps_tick_begin(struct cps_controller *ctl, int64_t now)
                              &rt->scale_request) == 0)
             ctl->tick_pending++;
         free(scale_path);
-        char resource[80];
-        snprintf(resource, sizeof resource, "%s", rt->resource);
+        char resource[CPS_KUBE_RESOURCE_MAX];
+        cps_kube_resource_of_kind(rt->target->kind, resource, sizeof resource);
         char *object_path = cps_targets_path(rt, CPS_PATH_OBJECT);
         if (object_path &&
             cps_kube_request(ctl->kube, "get", resource, "GET", object_path, NULL, NULL,
@@ -523,8 +523,9 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
     }
     rt->patched_from = obs->replicas;
     memcpy(rt->sent_rv, rt->scale.resource_version, sizeof rt->sent_rv);
-    char resource[80];
-    snprintf(resource, sizeof resource, "%s/scale", rt->resource);
+    char resource[CPS_KUBE_RESOURCE_MAX + sizeof "/scale"] = "";
+    cps_kube_resource_of_kind(rt->target->kind, resource, CPS_KUBE_RESOURCE_MAX);
+    strcat(resource, "/scale");
     /* The Lease and the decision's age are checked again when the PATCH
      * leaves the queue (patch_start_cb), not only here. */
     struct cps_kube_call call = {
@@ -643,9 +644,9 @@ static void tick_finish(struct cps_controller *ctl)
     ctl->tick_running = 0;
     cps_metrics_record_tick(&ctl->metrics, seconds, process_cpu_seconds());
     cps_tick_publish_metrics(ctl);
-    /* The tick's transient heap (four answers' JSON trees, bodies: tens of
-     * MB at 10,000 targets) is free now but fragmented: hand its pages back
-     * so the resident size stays near what the targets hold. */
+    /* The tick's transient heap (four answers' bodies and the series'
+     * spans, MBs at 10,000 targets) is free now but fragmented: hand its
+     * pages back so the resident size stays near what the targets hold. */
     malloc_trim(0);
     if (ctl->server)
         cps_server_set_ready(ctl->server, !ctl->shutting_down);
