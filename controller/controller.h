@@ -81,39 +81,45 @@ struct cps_scale_failure_count {
     uint64_t count;
 };
 
+/* What a target keeps to take a PATCH back when it meets a 409: allocated
+ * on its first PATCH, so that targets never scaled do not carry it. */
+struct cps_patch_memory {
+    struct cps_policy_state policy_before; /* the state before the PATCHed decision */
+    char sent_rv[CPS_KUBE_RV_MAX];         /* the resourceVersion the PATCH carried */
+};
+
+/* One per target, ~850 bytes: 1,000 targets hold ~0.85 MB of them, so
+ * flags are bytes and what only a PATCH needs is allocated with it. */
 struct cps_target_runtime {
     const struct cps_target *target; /* the config entry (ctl->config's, not a copy) */
     struct cps_controller *controller; /* the request context of its callbacks */
-    char *key;                 /* "namespace/name" */
     struct cps_history *history;
     struct cps_policy_state *policy;
     /* this tick */
     struct cps_http_request *scale_request, *object_request, *patch_request, *event_request;
     struct cps_kube_scale scale;
     int32_t object_ready;      /* status.readyReplicas of the object */
-    int have_scale, have_object;
+    uint8_t have_scale, have_object;
+    uint8_t cached_present;
+    uint8_t read_from_cache;   /* this tick */
+    uint8_t decided;
+    uint8_t standby_reset;     /* warm_standby off, shard not held: state forgotten, not read */
+    uint8_t conflict_retried;  /* this tick: a 409 is re-read and decided once more */
+    uint8_t slo_counted;       /* 1 once a decision counted toward the SLO budget */
     /* the watch cache (LIST+WATCH of Deployments) */
     int informer_index;        /* -1: read with GETs */
     struct cps_cached_deployment cached;
-    int cached_present;
     uint64_t cached_stamp;
-    int read_from_cache;       /* this tick */
     struct cps_observation observation;
     unsigned received;                   /* CPS_METRIC_BIT()s set this tick */
     int query_index[CPS_METRIC_QUERIED]; /* into the tick's query table; -1: none */
     struct cps_decision decision;
-    int decided;
-    int standby_reset;         /* warm_standby off, shard not held: state forgotten, not read */
     int64_t decided_at_ms;     /* monotonic; a PATCH older than one interval is dropped */
     enum cps_action action;
     int32_t patched_from;
     char *read_error;          /* this tick's first read/write error; NULL: none */
-    /* a 409 is re-read and decided once more within the tick */
-    int conflict_retried;      /* this tick */
-    char sent_rv[CPS_KUBE_RV_MAX];
-    struct cps_policy_state *policy_before; /* the state before this tick's decide, for a
-                                             * 409's decide_again; allocated on the first PATCH */
-    size_t history_rec_start, history_rec_count;
+    struct cps_patch_memory *patch; /* for a 409's decide_again; NULL until the first PATCH */
+    uint32_t history_rec_start, history_rec_count; /* the rings before this tick's decide */
     struct cps_event_series *events; /* NULL until its first Event (events.c) */
     /* Retry discipline for 429/5xx (per target, with jitter and Retry-After) */
     int64_t backoff_until_ms;
@@ -127,8 +133,12 @@ struct cps_target_runtime {
     /* the SLO violation budget, from the decisions on the forecast */
     double slo_requests, slo_violating_requests; /* counters */
     double slo_budget_spent, slo_burn_rate, headroom_adjust; /* the last such decision's */
-    int slo_counted;               /* 1 once there was one */
 };
+
+/* "namespace/name" of a target, for log lines and messages, written into
+ * `out` (made when needed rather than kept per target). Returns `out`. */
+#define CPS_TARGET_KEY_MAX (CPS_KUBE_NAME_MAX + CPS_KUBE_NAME_MAX + 2)
+const char *cps_target_key(const struct cps_target_runtime *rt, char *out, size_t cap);
 
 /* One distinct PromQL query of a tick. */
 struct cps_tick_query {

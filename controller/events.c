@@ -65,7 +65,8 @@ static void event_written_cb(const struct cps_kube_answer *answer, void *user)
             s->key[0] = '\0';
         struct cps_log_line line;
         cps_log_begin(&line, CPS_LOG_WARN, "could not post the event");
-        cps_log_str(&line, "target", rt->key);
+        char key[CPS_TARGET_KEY_MAX];
+        cps_log_str(&line, "target", cps_target_key(rt, key, sizeof key));
         cps_log_int(&line, "code", answer->status);
         if (answer->error)
             cps_log_str(&line, "error", answer->error);

@@ -97,10 +97,9 @@ const char *cps_target_error(const struct cps_target_runtime *rt)
 
 static void target_runtime_release(struct cps_target_runtime *rt)
 {
-    free(rt->key);
     cps_history_free(rt->history);
     free(rt->policy);
-    free(rt->policy_before);
+    free(rt->patch);
     free(rt->events);
     free(rt->read_error);
     free(rt->failures);
@@ -115,11 +114,6 @@ static int target_runtime_init(struct cps_target_runtime *rt, const struct cps_t
     memset(rt, 0, sizeof *rt);
     rt->informer_index = -1;
     rt->target = target;
-    size_t key_len = strlen(target->namespace) + strlen(target->name) + 2;
-    rt->key = malloc(key_len);
-    if (!rt->key)
-        goto fail;
-    snprintf(rt->key, key_len, "%s/%s", target->namespace, target->name);
     char resource[CPS_KUBE_RESOURCE_MAX];
     if (cps_kube_resource_of_kind(target->kind, resource, sizeof resource) != 0)
         goto fail;
@@ -134,6 +128,12 @@ static int target_runtime_init(struct cps_target_runtime *rt, const struct cps_t
 fail:
     target_runtime_release(rt);
     return -1;
+}
+
+const char *cps_target_key(const struct cps_target_runtime *rt, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", rt->target->namespace, rt->target->name);
+    return out;
 }
 
 char *cps_targets_path(const struct cps_target_runtime *rt, enum cps_target_path which)

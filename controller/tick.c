@@ -79,9 +79,11 @@ static void read_failed(struct cps_target_runtime *rt, const char *what,
 static int scale_answer(struct cps_target_runtime *rt, const struct cps_kube_answer *answer,
                         struct cps_err *err)
 {
+    char key[CPS_TARGET_KEY_MAX];
     rt->scale_request = NULL;
     return answer->status == 200 &&
-           cps_kube_decode_scale(answer->body, answer->body_len, rt->key, &rt->scale, err) == 0;
+           cps_kube_decode_scale(answer->body, answer->body_len,
+                                 cps_target_key(rt, key, sizeof key), &rt->scale, err) == 0;
 }
 
 static void scale_read_cb(const struct cps_kube_answer *answer, void *user)
@@ -105,8 +107,10 @@ static void object_read_cb(const struct cps_kube_answer *answer, void *user)
     rt->object_request = NULL;
     struct cps_err err = {0};
     struct cps_kube_deployment object;
-    if (answer->status == 200 && cps_kube_decode_deployment(answer->body, answer->body_len,
-                                                            rt->key, &object, &err) == 0) {
+    char key[CPS_TARGET_KEY_MAX];
+    if (answer->status == 200 &&
+        cps_kube_decode_deployment(answer->body, answer->body_len,
+                                   cps_target_key(rt, key, sizeof key), &object, &err) == 0) {
         rt->have_object = 1;
         rt->object_ready = object.ready_replicas;
     } else {
@@ -314,7 +318,7 @@ static void decide_and_act(struct cps_controller *ctl, size_t index);
 static void decide_again(struct cps_controller *ctl, size_t index)
 {
     struct cps_target_runtime *rt = &ctl->targets[index];
-    memcpy(rt->policy, rt->policy_before, sizeof *rt->policy);
+    memcpy(rt->policy, &rt->patch->policy_before, sizeof *rt->policy);
     if (rt->history) {
         rt->history->rec_start = rt->history_rec_start;
         rt->history->rec_count = rt->history_rec_count;
@@ -354,7 +358,7 @@ static int retry_conflict(struct cps_controller *ctl, struct cps_target_runtime 
         return 0;
     rt->conflict_retried = 1;
     if (rt->read_from_cache && rt->cached_present &&
-        strcmp(rt->cached.resource_version, rt->sent_rv) != 0) {
+        strcmp(rt->cached.resource_version, rt->patch->sent_rv) != 0) {
         rt->scale.spec_replicas = rt->cached.spec_replicas;
         rt->scale.status_replicas = rt->cached.status_replicas;
         memcpy(rt->scale.resource_version, rt->cached.resource_version,
@@ -511,9 +515,9 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
         rt->action = CPS_ACTION_FAILED;
         return;
     }
-    if (!rt->policy_before && !(rt->policy_before = malloc(sizeof *rt->policy_before)))
+    if (!rt->patch && !(rt->patch = malloc(sizeof *rt->patch)))
         return; /* out of memory: no PATCH it could not take back */
-    memcpy(rt->policy_before, &ctl->policy_before, sizeof *rt->policy_before);
+    memcpy(&rt->patch->policy_before, &ctl->policy_before, sizeof rt->patch->policy_before);
     char *body = cps_kube_encode_scale_patch(rt->scale.resource_version, desired);
     char *scale_path = cps_targets_path(rt, CPS_PATH_SCALE);
     if (!body || !scale_path) {
@@ -522,7 +526,7 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
         return;
     }
     rt->patched_from = obs->replicas;
-    memcpy(rt->sent_rv, rt->scale.resource_version, sizeof rt->sent_rv);
+    memcpy(rt->patch->sent_rv, rt->scale.resource_version, sizeof rt->patch->sent_rv);
     char resource[CPS_KUBE_RESOURCE_MAX + sizeof "/scale"] = "";
     cps_kube_resource_of_kind(rt->target->kind, resource, CPS_KUBE_RESOURCE_MAX);
     strcat(resource, "/scale");
@@ -562,7 +566,8 @@ static void log_target(const struct cps_controller *ctl, const struct cps_target
     cps_log_begin(&line, level, "tick");
     if (!line.enabled)
         return; /* below the level: spare the decision's description */
-    cps_log_str(&line, "target", rt->key);
+    char key[CPS_TARGET_KEY_MAX];
+    cps_log_str(&line, "target", cps_target_key(rt, key, sizeof key));
     if (rt->decided) {
         const struct cps_observation *obs = &rt->observation;
         cps_log_int(&line, "current", obs->replicas);

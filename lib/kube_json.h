@@ -23,7 +23,7 @@
 #define CPS_KUBE_SHARD_SCHEME_MAX 64
 #define CPS_KUBE_SHARD_SCHEME_ANNOTATION "cpscale.io/shard-scheme"
 #define CPS_KUBE_MESSAGE_MAX 256
-#define CPS_KUBE_UID_MAX 64       /* metadata.uid (a UUID: 36 bytes) */
+#define CPS_KUBE_UID_MAX 40       /* metadata.uid: a UUID, 36 bytes; longer is refused */
 
 /* autoscaling/v1 Scale (the scale subresource). */
 struct cps_kube_scale {

@@ -169,6 +169,14 @@ static const struct scale_case scale_cases[] = {
     {"scale: resourceVersion of 64 bytes is too long",
      "{\"kind\":\"Scale\",\"metadata\":{\"resourceVersion\":\"" RV_64 "\"},\"spec\":{\"replicas\":1}}",
      0, 0, 0, NULL, "metadata.resourceVersion: longer than 63", 0, 0},
+    {"scale: a UUID uid fits",
+     "{\"metadata\":{\"resourceVersion\":\"5\",\"uid\":\"6f1c2d9e-3b7a-4c51-9d2e-8a4b5c6d7e8f\"},"
+     "\"spec\":{\"replicas\":1}}",
+     1, 1, 0, "5", NULL, 0, 0},
+    {"scale: a uid of 40 bytes is too long",
+     "{\"metadata\":{\"resourceVersion\":\"5\",\"uid\":\"6f1c2d9e-3b7a-4c51-9d2e-8a4b5c6d7e8f-123\"},"
+     "\"spec\":{\"replicas\":1}}",
+     0, 0, 0, NULL, "metadata.uid: longer than 39", 0, 0},
     {"scale: spec.replicas past int32",
      "{\"kind\":\"Scale\",\"metadata\":{\"resourceVersion\":\"5\"},\"spec\":{\"replicas\":2147483648}}",
      0, 0, 0, NULL, "spec.replicas: 2147483648", 0, 0},
