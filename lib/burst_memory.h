@@ -15,7 +15,8 @@
  *   CPS_BURST_HOUR_STEP, 128 = the mean; 0 = not seen), learned from
  *   earlier days. It is used only around the hour's start: it anticipates
  *   a daily rush, such as business hours after an idle night, where the
- *   recent past says nothing; once the hour has begun, the metrics do.
+ *   recent past says nothing; once the hour has begun, the metrics do (the
+ *   decision uses it only until they have seen a whole window of the hour).
  * A slot moves half way toward a larger burst and a quarter of the way
  * toward a smaller one each time its minute (hour) comes round, so a burst
  * that repeats is learned in two or three rounds and one that does not is

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "units.h"
+
 /* ln(20): the p95 of an exponential response time is ln(20) / rate. */
 #define LN_20 2.995732273553991
 #define MS_PER_S 1000.0
@@ -433,6 +435,28 @@ static int32_t pods_for(double qps, double per_pod)
 }
 
 /*
+ * The demand the day's memory (the start-of-hour table) calls for, or 0.
+ * It stands in for the metrics while they cannot speak for the hour: from a
+ * lead before the hour begins until they have seen a whole window of it,
+ * `seen_ms` (the metrics lag plus the window) into the hour. From then on
+ * the forecast has the hour's own demand, and the memory, which is the
+ * hour's head on earlier days against the long-run mean, would only keep
+ * pods for a level today does not have: on a quiet day, or where the hour's
+ * head was noisy, for the rest of the head (minutes of one or two extra
+ * pods an hour, much of the cost at 1 to 4 pods).
+ */
+static double daily_expected(const struct cps_policy_state *s, int64_t now_ms, int64_t lead_to,
+                             int64_t seen_ms)
+{
+    int64_t into_hour = lead_to % CPS_MS_PER_HOUR;
+    if (into_hour < 0)
+        into_hour += CPS_MS_PER_HOUR;
+    if (now_ms - (lead_to - into_hour) > seen_ms)
+        return 0.0;
+    return s->budget.mean_qps * cps_burst_hour_expected(&s->bursts, now_ms, lead_to);
+}
+
+/*
  * The demand the pods must be ready for, by mechanism: the forecast's upper
  * quantile (its headroom moved by the budget feedback), capped against the
  * recent peak, raised to a remembered burst that is due within the lead
@@ -470,7 +494,7 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
     int64_t lead_to = now_ms + p->startup_ms + interval_ms;
     double minute_ratio = cps_burst_minute_expected(&s->bursts, now_ms, lead_to);
     double burst = minute_ratio > 1.0 ? s->slow_level * minute_ratio : 0.0;
-    double daily = s->budget.mean_qps * cps_burst_hour_expected(&s->bursts, now_ms, lead_to);
+    double daily = daily_expected(s, now_ms, lead_to, p->metrics_lag_ms + METRICS_WINDOW_MS);
     if (daily > burst)
         burst = daily;
     if (burst > up) {

@@ -273,6 +273,54 @@ static void test_decide_prescales_for_burst(void)
     cps_target_release(&t);
 }
 
+/*
+ * The day's memory stands in for the metrics only until they have seen a
+ * whole window of the hour. A target steady at 100 req/s (the long-run
+ * mean) whose 09:00 head was 4.06 x the mean on earlier days (slot 128 + 28:
+ * e^(28 x 0.05)), on a day when 09:00 brings no rush: the pods for
+ * 100 x e^1.4 = 405.5 req/s (ceil(405.5 / 50) = 9) are asked for from the
+ * lead before 09:00 (08:59:30: 30 s start-up + a 15 s interval ahead) until
+ * the lag plus the window (15 + 60 s) into the hour; at 09:01:30 the metrics
+ * have seen a minute of the hour at 100 req/s, and the policy asks for the
+ * 2 pods that rate needs (steady traffic: no spread).
+ */
+static void test_decide_daily_memory_until_hour_seen(void)
+{
+    struct cps_target t = fixed_capacity_target();
+    struct cps_policy_state *s = calloc(1, sizeof *s);
+    struct cps_history *h = calloc(1, sizeof *h);
+    if (!s || !h) {
+        free(s);
+        free(h);
+        cps_target_release(&t);
+        ASSERT_TRUE(0);
+        return;
+    }
+    cps_policy_state_init(s);
+    s->bursts.hour[9] = 128 + 28;
+    const int64_t nine = 9 * HOUR_MS;
+    int32_t replicas = 2;
+    int32_t rec_at[3] = {0, 0, 0};
+    const int64_t when[3] = {nine - 30000, nine + 60000, nine + 90000};
+    struct cps_decision d;
+    for (int64_t now = 8 * HOUR_MS; now <= nine + 90000; now += TICK_MS) {
+        struct cps_observation o = observed(100.0, replicas, 50.0);
+        cps_decide(&t, &o, h, s, now, NULL, &d);
+        for (int i = 0; i < 3; i++)
+            if (now == when[i])
+                rec_at[i] = d.recommendation;
+        replicas = d.desired;
+    }
+    ASSERT_EQ(s->bursts.hour[9], 128 + 28); /* not relearned before 10:00 */
+    ASSERT_EQ(rec_at[0], 9);
+    ASSERT_EQ(rec_at[1], 9);
+    ASSERT_EQ(rec_at[2], 2);
+    ASSERT_TRUE(d.bound != CPS_BOUND_BURST);
+    free(s);
+    free(h);
+    cps_target_release(&t);
+}
+
 /* The budget figures reach the decision, and the detail names the mechanism. */
 static void test_decide_reports_budget(void)
 {
@@ -348,6 +396,7 @@ int main(void)
     CPS_RUN(test_burst_forgets_one_off);
     CPS_RUN(test_burst_daily_rush);
     CPS_RUN(test_decide_prescales_for_burst);
+    CPS_RUN(test_decide_daily_memory_until_hour_seen);
     CPS_RUN(test_decide_reports_budget);
     CPS_RUN(test_bound_names);
     CPS_RUN(test_state_size);
