@@ -190,7 +190,32 @@ static const char *first_missing_name(unsigned missing)
 static int64_t ring_time(const struct cps_policy_state *s, int back)
 {
     int i = (s->demand_next - 1 - back + 2 * CPS_DEMAND_RING) % CPS_DEMAND_RING;
-    return s->demand_t_ms[i];
+    return s->demand_newest_ms - s->demand_age_ms[i];
+}
+
+/*
+ * Record a decision at now_ms: every entry's age grows by the time since
+ * the newest. Ages saturate at the int32 range (24.8 days), which only an
+ * entry that old can reach; the policy only asks whether an entry is older
+ * than the forecast horizon (at most 7 days), so the answers are the
+ * int64 times' own.
+ */
+static void ring_push(struct cps_policy_state *s, int64_t now_ms, double base_qps)
+{
+    if (s->demand_count > 0) {
+        int64_t step = now_ms - s->demand_newest_ms;
+        for (int i = 0; i < CPS_DEMAND_RING; i++) {
+            int64_t age = (int64_t)s->demand_age_ms[i] + step;
+            s->demand_age_ms[i] = age > INT32_MAX ? INT32_MAX : age < INT32_MIN ? INT32_MIN
+                                                                                 : (int32_t)age;
+        }
+    }
+    s->demand_newest_ms = now_ms;
+    s->demand_age_ms[s->demand_next] = 0;
+    s->demand_qps[s->demand_next] = (float)base_qps;
+    s->demand_next = (s->demand_next + 1) % CPS_DEMAND_RING;
+    if (s->demand_count < CPS_DEMAND_RING)
+        s->demand_count++;
 }
 
 static double ring_qps(const struct cps_policy_state *s, int back)
@@ -372,11 +397,7 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
     }
     s->level_t_ms = now_ms;
     s->base_qps = s->level_ewma > q ? s->level_ewma : q;
-    s->demand_t_ms[s->demand_next] = now_ms;
-    s->demand_qps[s->demand_next] = (float)s->base_qps;
-    s->demand_next = (s->demand_next + 1) % CPS_DEMAND_RING;
-    if (s->demand_count < CPS_DEMAND_RING)
-        s->demand_count++;
+    ring_push(s, now_ms, s->base_qps);
     learn_bursts_and_budget(t, obs, s, now_ms, interval_ms, observed_ms);
 }
 

@@ -82,7 +82,10 @@ struct cps_policy_state {
     double slow_level;             /* qps smoothed over SLOW_LEVEL_TAU: what bursts rise above */
     double recent_peak;            /* the largest qps seen, decaying (the forecast's cap) */
     int64_t level_t_ms;
-    int64_t demand_t_ms[CPS_DEMAND_RING]; /* decision times, and the base then */
+    /* recent decisions: when (as how long before the newest, in ms, so an
+     * entry is 4 bytes, not 8), and the base then */
+    int64_t demand_newest_ms;
+    int32_t demand_age_ms[CPS_DEMAND_RING];
     float demand_qps[CPS_DEMAND_RING];
     int32_t demand_count, demand_next;
     /* demand surprises (log growth over the horizon), per load level:
