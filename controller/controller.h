@@ -140,6 +140,16 @@ struct cps_target_runtime {
 #define CPS_TARGET_KEY_MAX (CPS_KUBE_NAME_MAX + CPS_KUBE_NAME_MAX + 2)
 const char *cps_target_key(const struct cps_target_runtime *rt, char *out, size_t cap);
 
+/* A slot of the target index: the key's hash (low 32 bits), the target
+ * (-1: empty) and where its "namespace\0name\0" is in the index's key
+ * pool. A lookup reads the slot and the pool, two cache lines, instead of
+ * following the runtime, its config entry and two strings. */
+struct cps_target_slot {
+    uint32_t hash;
+    int32_t index;
+    uint32_t key_at;
+};
+
 /* One distinct PromQL query of a tick. */
 struct cps_tick_query {
     char *promql;
@@ -192,8 +202,9 @@ struct cps_controller {
     size_t n_targets;
     struct cps_target_runtime *targets;
     /* open-addressing index "namespace/name" -> target, for label matching */
-    long *target_slots;
+    struct cps_target_slot *target_slots; /* the index, open addressing */
     size_t n_target_slots;
+    char *target_keys;                    /* "namespace\0name\0" per indexed target */
     /* an answer's matched samples until it has decoded (targets.c), reused */
     struct cps_answer_sample *answer_samples;
     size_t answer_samples_cap;
