@@ -48,8 +48,7 @@ long cps_targets_find(const struct cps_controller *ctl, const char *namespace, c
         if (slot->hash != (uint32_t)h)
             continue;
         const char *key = ctl->target_keys + slot->key_at;
-        if (memcmp(key, namespace, namespace_len + 1) == 0 &&
-            strcmp(key + namespace_len + 1, name) == 0)
+        if (strcmp(key, namespace) == 0 && strcmp(key + namespace_len + 1, name) == 0)
             return slot->index;
     }
 }
