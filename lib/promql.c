@@ -717,6 +717,18 @@ done:
     return outcome;
 }
 
+/* Both entry points: the series cap (at most CPS_PROM_MAX_SAMPLES) and the
+ * byte budget it implies, checked before any decoding. */
+static int cap_series(const char *body, size_t len, size_t *max_series, const char *source,
+                      struct cps_err *err)
+{
+    if (*max_series > CPS_PROM_MAX_SAMPLES)
+        *max_series = CPS_PROM_MAX_SAMPLES;
+    return cps_json_budget_check(body, len,
+                                 *max_series * CPS_PROM_UNITS_PER_SERIES + CPS_PROM_UNITS_SLACK,
+                                 "series cap", source, err);
+}
+
 static int ignore_sample_cb(const struct cps_prom_sample_ref *sample, size_t n, void *user)
 {
     (void)sample, (void)n, (void)user;
@@ -727,11 +739,7 @@ int cps_prom_decode_instant_each(const char *body, size_t len, const char *names
                                  const char *name_label, size_t max_series, const char *source,
                                  cps_prom_sample_cb *sample_cb, void *user, struct cps_err *err)
 {
-    if (max_series > CPS_PROM_MAX_SAMPLES)
-        max_series = CPS_PROM_MAX_SAMPLES;
-    if (cps_json_budget_check(body, len,
-                              max_series * CPS_PROM_UNITS_PER_SERIES + CPS_PROM_UNITS_SLACK,
-                              "series cap", source, err) != 0)
+    if (cap_series(body, len, &max_series, source, err) != 0)
         return -1;
     switch (decode_split(body, len, namespace_label, name_label, max_series, sample_cb, user)) {
     case SPLIT_DONE:
@@ -756,11 +764,7 @@ int cps_prom_decode_instant_whole(const char *body, size_t len, const char *name
                                   const char *name_label, size_t max_series, const char *source,
                                   cps_prom_sample_cb *sample_cb, void *user, struct cps_err *err)
 {
-    if (max_series > CPS_PROM_MAX_SAMPLES)
-        max_series = CPS_PROM_MAX_SAMPLES;
-    if (cps_json_budget_check(body, len,
-                              max_series * CPS_PROM_UNITS_PER_SERIES + CPS_PROM_UNITS_SLACK,
-                              "series cap", source, err) != 0)
+    if (cap_series(body, len, &max_series, source, err) != 0)
         return -1;
     return decode_tree(body, len, namespace_label, name_label, max_series, source, sample_cb,
                        user, err);

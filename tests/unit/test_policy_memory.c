@@ -217,22 +217,34 @@ static struct cps_target fixed_capacity_target(void)
     return t;
 }
 
+/* A fresh policy state and an empty history (no rings: the rails keep
+ * nothing) for the decide tests below; -1 when out of memory. */
+static int new_state_and_history(struct cps_policy_state **s, struct cps_history **h)
+{
+    *s = calloc(1, sizeof **s);
+    *h = calloc(1, sizeof **h);
+    if (!*s || !*h) {
+        free(*s);
+        free(*h);
+        return -1;
+    }
+    cps_policy_state_init(*s);
+    return 0;
+}
+
 /* A target that bursts to 4x at :30 every hour: after some hours, a
  * decision 40 s before :30 asks for the burst's pods and names burst
  * memory; the same decision with the memory wiped asks for fewer. */
 static void test_decide_prescales_for_burst(void)
 {
     struct cps_target t = fixed_capacity_target();
-    struct cps_policy_state *s = calloc(1, sizeof *s);
-    struct cps_history *h = calloc(1, sizeof *h);
-    if (!s || !h) {
-        free(s);
-        free(h);
+    struct cps_policy_state *s;
+    struct cps_history *h;
+    if (new_state_and_history(&s, &h) != 0) {
         cps_target_release(&t);
         ASSERT_TRUE(0);
         return;
     }
-    cps_policy_state_init(s);
     int64_t now = 0;
     int32_t replicas = 4;
     struct cps_decision d;
@@ -287,16 +299,13 @@ static void test_decide_prescales_for_burst(void)
 static void test_decide_daily_memory_until_hour_seen(void)
 {
     struct cps_target t = fixed_capacity_target();
-    struct cps_policy_state *s = calloc(1, sizeof *s);
-    struct cps_history *h = calloc(1, sizeof *h);
-    if (!s || !h) {
-        free(s);
-        free(h);
+    struct cps_policy_state *s;
+    struct cps_history *h;
+    if (new_state_and_history(&s, &h) != 0) {
         cps_target_release(&t);
         ASSERT_TRUE(0);
         return;
     }
-    cps_policy_state_init(s);
     s->bursts.hour[9] = 128 + 28;
     const int64_t nine = 9 * HOUR_MS;
     int32_t replicas = 2;
@@ -325,16 +334,13 @@ static void test_decide_daily_memory_until_hour_seen(void)
 static void test_decide_reports_budget(void)
 {
     struct cps_target t = fixed_capacity_target();
-    struct cps_policy_state *s = calloc(1, sizeof *s);
-    struct cps_history *h = calloc(1, sizeof *h);
-    if (!s || !h) {
-        free(s);
-        free(h);
+    struct cps_policy_state *s;
+    struct cps_history *h;
+    if (new_state_and_history(&s, &h) != 0) {
         cps_target_release(&t);
         ASSERT_TRUE(0);
         return;
     }
-    cps_policy_state_init(s);
     struct cps_decision d;
     /* 1 tick in 4 over the SLO: 25 % of requests, 25 x a 1 % budget */
     for (int i = 0; i < 40; i++)
