@@ -208,6 +208,13 @@ struct cps_controller {
     /* an answer's matched samples until it has decoded (targets.c), reused */
     struct cps_answer_sample *answer_samples;
     size_t answer_samples_cap;
+    /* per queried metric: the target each series of its last shared
+     * answer matched (-1: none), the decoder's guess for the next one
+     * (targets.c); dropped whenever the target table is rebuilt */
+    struct cps_series_memo {
+        int32_t *targets;
+        size_t n;
+    } series_memo[CPS_METRIC_QUERIED];
 
     /* the tick in progress */
     int tick_running;

@@ -197,6 +197,15 @@ static uint64_t target_fingerprint(const struct cps_target *target)
 /* Replace the targets with those of `config`. A target that stays (same
  * kind, namespace and name) keeps its history, learned capacity and
  * counters, so a reload does not forget what was learned. */
+/* Drop every answer's series memo (the guesses are target indexes). */
+static void forget_series(struct cps_controller *ctl)
+{
+    for (int m = 0; m < CPS_METRIC_QUERIED; m++) {
+        free(ctl->series_memo[m].targets);
+        ctl->series_memo[m] = (struct cps_series_memo){NULL, 0};
+    }
+}
+
 int cps_targets_adopt(struct cps_controller *ctl, const struct cps_config *config)
 {
     struct cps_target_runtime *fresh = calloc(config->n_targets ? config->n_targets : 1,
@@ -253,6 +262,7 @@ int cps_targets_adopt(struct cps_controller *ctl, const struct cps_config *confi
     for (size_t i = 0; i < ctl->n_targets; i++)
         target_runtime_release(&ctl->targets[i]);
     free(ctl->targets);
+    forget_series(ctl); /* its indexes are of the old table */
     ctl->targets = fresh;
     ctl->n_targets = config->n_targets;
     return index_targets(ctl);
@@ -385,17 +395,63 @@ struct answer_walk {
     const struct cps_tick_query *query;
     int query_index;
     size_t n;
+    struct cps_series_memo *memo; /* a shared query's; NULL for a per-target one */
 };
 
-/* The decoder's visitor: match one sample to its target through the index
- * (no key string is built) and keep it in ctl->answer_samples. */
+/* The decoder's guess at series k: the target it matched in the last
+ * answer to this metric's shared query, or a per-target query's owner.
+ * The decoder takes it only when the series' bytes are that target's. */
+static int guess_series_cb(size_t k, const char **namespace, const char **name, void *user)
+{
+    const struct answer_walk *walk = user;
+    long t = walk->query->target_index;
+    if (t < 0)
+        t = walk->memo && k < walk->memo->n ? walk->memo->targets[k] : -1;
+    if (t < 0 || (size_t)t >= walk->ctl->n_targets)
+        return -1;
+    *namespace = walk->ctl->targets[t].target->namespace;
+    *name = walk->ctl->targets[t].target->name;
+    return 0;
+}
+
+/* Remember that series k of this metric's shared answer matched target t
+ * (-1: none), sizing the memo to the answer's n series; a memo that
+ * cannot grow is dropped (the guesses only save time). */
+static void remember_series(struct cps_series_memo *memo, size_t k, size_t n, long t)
+{
+    if (memo->n < n) {
+        int32_t *grown = realloc(memo->targets, n * sizeof *grown);
+        if (!grown) {
+            free(memo->targets);
+            *memo = (struct cps_series_memo){NULL, 0};
+            return;
+        }
+        for (size_t i = memo->n; i < n; i++)
+            grown[i] = -1;
+        memo->targets = grown;
+        memo->n = n;
+    }
+    if (k < memo->n)
+        memo->targets[k] = (int32_t)t;
+}
+
+/* The decoder's visitor: match one sample to its target, through the
+ * memo when the decoder matched its guess, else through the index (no key
+ * string is built), and keep it in ctl->answer_samples. */
 static int match_sample_cb(const struct cps_prom_sample_ref *sample, size_t n, void *user)
 {
     struct answer_walk *walk = user;
     struct cps_controller *ctl = walk->ctl;
     long t = walk->query->target_index;
     if (t < 0) {
-        t = cps_targets_find(ctl, sample->namespace, sample->name);
+        if (sample->guessed) {
+            t = walk->memo->targets[sample->series];
+        } else {
+            t = cps_targets_find(ctl, sample->namespace, sample->name);
+            if (t >= 0 && ctl->targets[t].query_index[walk->query->metric] != walk->query_index)
+                t = -1;
+            remember_series(walk->memo, sample->series, n, t);
+        }
         if (t < 0 || ctl->targets[t].query_index[walk->query->metric] != walk->query_index)
             return 0;
     } else if (n > 1 && sample->name && strcmp(sample->name, ctl->targets[t].target->name) != 0) {
@@ -420,11 +476,12 @@ int cps_targets_take_answer(struct cps_controller *ctl, size_t query_index, cons
     const struct cps_tick_query *query = &ctl->queries[query_index];
     char source[64];
     snprintf(source, sizeof source, "prometheus: %s", cps_metric_query_key(query->metric));
-    struct answer_walk walk = {ctl, query, (int)query_index, 0};
-    if (cps_prom_decode_instant_each(body, len, ctl->config->prometheus.namespace_label,
-                                     ctl->config->prometheus.deployment_label,
-                                     cps_prom_max_series(ctl->n_targets), source,
-                                     match_sample_cb, &walk, err) != 0)
+    struct answer_walk walk = {ctl, query, (int)query_index, 0,
+                               query->target_index < 0 ? &ctl->series_memo[query->metric] : NULL};
+    if (cps_prom_decode_instant_guided(body, len, ctl->config->prometheus.namespace_label,
+                                       ctl->config->prometheus.deployment_label,
+                                       cps_prom_max_series(ctl->n_targets), source,
+                                       guess_series_cb, match_sample_cb, &walk, err) != 0)
         return -1; /* a bad answer stores nothing */
     for (size_t i = 0; i < walk.n; i++) {
         const struct cps_answer_sample *s = &ctl->answer_samples[i];
@@ -449,4 +506,5 @@ void cps_targets_release_all(struct cps_controller *ctl)
     free(ctl->answer_samples);
     ctl->answer_samples = NULL;
     ctl->answer_samples_cap = 0;
+    forget_series(ctl);
 }

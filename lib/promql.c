@@ -449,6 +449,7 @@ static int decode_tree(const char *body, size_t len, const char *namespace_label
         }
         sample.namespace = label_value(metric, namespace_label);
         sample.name = label_value(metric, name_label);
+        sample.series = i;
         if (sample_cb(&sample, n, user) != 0) {
             cps_err_set(err, source, 0, 0, "out of memory");
             goto done;
@@ -673,9 +674,117 @@ static int envelope_is_vector(const char *body, size_t len, size_t open, size_t 
     return ok;
 }
 
+/* ---- guesses: a series whose bytes are the ones expected ---- */
+
+#define GUESS_PREFIX_MAX 768 /* a longer rendering is not guessed */
+
+static _Atomic size_t guessed_series; /* series taken by a matched guess */
+
+size_t cps_prom_guessed_series(void)
+{
+    return guessed_series;
+}
+
+/* Does `text` stand between JSON quotes as itself, in the bytes
+ * Prometheus sends? Printable ASCII without '"' and '\\', and without
+ * '<', '>' and '&', which Go's JSON encoder may send as \u escapes.
+ * Kubernetes names and Prometheus label names always are. */
+static int plain_json_text(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\' || *p == '<' || *p == '>' ||
+            *p == '&')
+            return 0;
+    return 1;
+}
+
+struct prefix_buffer {
+    char *data;
+    size_t used, cap;
+    int overflow;
+};
+
+static void prefix_append(struct prefix_buffer *b, const char *text)
+{
+    size_t n = strlen(text);
+    if (b->overflow || n > b->cap - b->used) {
+        b->overflow = 1;
+        return;
+    }
+    memcpy(b->data + b->used, text, n);
+    b->used += n;
+}
+
+/*
+ * The bytes a series for these two labels starts with, up to its sample
+ * pair, exactly as Prometheus writes them:
+ *   {"metric":{"<a>":"<a value>","<b>":"<b value>"},"value":
+ * with the label names in byte order (Prometheus keeps label sets
+ * sorted). Returns the length, or 0 when the rendering would need an
+ * escape, the labels are one, or it does not fit: then there is no guess.
+ */
+static size_t render_series_prefix(char *out, size_t cap, const char *label_1,
+                                   const char *value_1, const char *label_2, const char *value_2)
+{
+    int order = strcmp(label_1, label_2);
+    if (order == 0 || !plain_json_text(label_1) || !plain_json_text(value_1) ||
+        !plain_json_text(label_2) || !plain_json_text(value_2))
+        return 0;
+    const char *first[2] = {label_1, value_1}, *second[2] = {label_2, value_2};
+    if (order > 0) {
+        first[0] = label_2, first[1] = value_2;
+        second[0] = label_1, second[1] = value_1;
+    }
+    struct prefix_buffer b = {out, 0, cap, 0};
+    prefix_append(&b, "{\"metric\":{\"");
+    prefix_append(&b, first[0]);
+    prefix_append(&b, "\":\"");
+    prefix_append(&b, first[1]);
+    prefix_append(&b, "\",\"");
+    prefix_append(&b, second[0]);
+    prefix_append(&b, "\":\"");
+    prefix_append(&b, second[1]);
+    prefix_append(&b, "\"},\"value\":");
+    return b.overflow ? 0 : b.used;
+}
+
+/*
+ * Series k by its guess: when its bytes are the guessed labels' rendering
+ * followed by one array that closes right before the series' '}', parse
+ * only that array with jansson and fill the sample (labels: the guess's).
+ * The rendering is JSON that decodes to exactly those labels, so the
+ * sample is the one the whole series would give. -1: not taken (no guess,
+ * other bytes, or a pair that does not decode), and the series is parsed
+ * whole, which also reports any error the usual way.
+ */
+static int decode_guessed(const char *series, size_t len, const char *namespace_label,
+                          const char *name_label, size_t k, cps_prom_guess_cb *guess_cb,
+                          void *user, struct cps_prom_sample_ref *sample)
+{
+    const char *namespace = NULL, *name = NULL;
+    char prefix[GUESS_PREFIX_MAX];
+    if (!namespace_label || !name_label || guess_cb(k, &namespace, &name, user) != 0 ||
+        !namespace || !name)
+        return -1;
+    size_t n = render_series_prefix(prefix, sizeof prefix, namespace_label, namespace, name_label,
+                                    name);
+    if (n == 0 || n + 2 >= len || memcmp(series, prefix, n) != 0 || series[n] != '[')
+        return -1;
+    int depth = 0;
+    if (skip_container(series, len, n, &depth) != len - 1) /* the pair, then the '}' */
+        return -1;
+    json_t *pair = json_loadb(series + n, len - 1 - n, JSON_REJECT_DUPLICATES, NULL);
+    if (decode_sample_pair(pair, &sample->value, &sample->timestamp_ms) != 0)
+        return -1; /* the pair's tree goes when the arena is rewound */
+    sample->namespace = namespace;
+    sample->name = name;
+    return 0;
+}
+
 static enum split_outcome decode_split(const char *body, size_t len, const char *namespace_label,
                                        const char *name_label, size_t max_series,
-                                       cps_prom_sample_cb *sample_cb, void *user)
+                                       cps_prom_guess_cb *guess_cb, cps_prom_sample_cb *sample_cb,
+                                       void *user)
 {
     size_t open = 0, close = 0, *spans = NULL, n = 0;
     int found = 0;
@@ -694,15 +803,23 @@ static enum split_outcome decode_split(const char *body, size_t len, const char 
     outcome = SPLIT_BAD_ANSWER;
     struct cps_prom_sample_ref sample = {0};
     for (size_t k = 0; k < n; k++) {
-        json_t *entry = json_loadb(body + spans[2 * k], spans[2 * k + 1] - spans[2 * k],
-                                   JSON_REJECT_DUPLICATES, NULL);
-        const json_t *metric = json_object_get(entry, "metric");
-        if (!json_is_object(metric) ||
-            decode_sample_pair(json_object_get(entry, "value"), &sample.value,
-                               &sample.timestamp_ms) != 0)
-            goto done;
-        sample.namespace = label_value(metric, namespace_label);
-        sample.name = label_value(metric, name_label);
+        const char *series = body + spans[2 * k];
+        size_t series_len = spans[2 * k + 1] - spans[2 * k];
+        sample.series = k;
+        sample.guessed = guess_cb && decode_guessed(series, series_len, namespace_label,
+                                                    name_label, k, guess_cb, user, &sample) == 0;
+        if (sample.guessed) {
+            guessed_series++;
+        } else {
+            json_t *entry = json_loadb(series, series_len, JSON_REJECT_DUPLICATES, NULL);
+            const json_t *metric = json_object_get(entry, "metric");
+            if (!json_is_object(metric) ||
+                decode_sample_pair(json_object_get(entry, "value"), &sample.value,
+                                   &sample.timestamp_ms) != 0)
+                goto done;
+            sample.namespace = label_value(metric, namespace_label);
+            sample.name = label_value(metric, name_label);
+        }
         if (sample_cb(&sample, n, user) != 0) {
             outcome = SPLIT_CALLBACK_FAILED;
             goto done;
@@ -739,9 +856,19 @@ int cps_prom_decode_instant_each(const char *body, size_t len, const char *names
                                  const char *name_label, size_t max_series, const char *source,
                                  cps_prom_sample_cb *sample_cb, void *user, struct cps_err *err)
 {
+    return cps_prom_decode_instant_guided(body, len, namespace_label, name_label, max_series,
+                                          source, NULL, sample_cb, user, err);
+}
+
+int cps_prom_decode_instant_guided(const char *body, size_t len, const char *namespace_label,
+                                   const char *name_label, size_t max_series, const char *source,
+                                   cps_prom_guess_cb *guess_cb, cps_prom_sample_cb *sample_cb,
+                                   void *user, struct cps_err *err)
+{
     if (cap_series(body, len, &max_series, source, err) != 0)
         return -1;
-    switch (decode_split(body, len, namespace_label, name_label, max_series, sample_cb, user)) {
+    switch (decode_split(body, len, namespace_label, name_label, max_series, guess_cb, sample_cb,
+                         user)) {
     case SPLIT_DONE:
         return 0;
     case SPLIT_CALLBACK_FAILED:

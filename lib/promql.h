@@ -81,6 +81,8 @@ struct cps_prom_sample_ref {
     const char *namespace, *name;
     double value;
     int64_t timestamp_ms;
+    size_t series;  /* its position in data.result (0 for a scalar) */
+    int guessed;    /* 1: the labels are the guess's, matched byte for byte */
 };
 
 /* Called for each sample in answer order; `n` is the answer's sample
@@ -102,6 +104,32 @@ int cps_prom_decode_instant_each(const char *body, size_t len, const char *names
 int cps_prom_decode_instant_whole(const char *body, size_t len, const char *namespace_label,
                                   const char *name_label, size_t max_series, const char *source,
                                   cps_prom_sample_cb *sample_cb, void *user, struct cps_err *err);
+
+/* A guess at series k's labels: the target it was the last time. 0 and
+ * *namespace, *name set (valid until the decode returns), or -1 for none. */
+typedef int cps_prom_guess_cb(size_t series, const char **namespace, const char **name,
+                              void *user);
+
+/* cps_prom_decode_instant_each with guesses, for answers that come back
+ * with the same series in the same order tick after tick. Before series
+ * k is parsed, guess_cb names the target expected there; the decoder
+ * renders the exact bytes Prometheus sends for that target (the metric
+ * object holding only the two labels, in label-name order, no escapes
+ * needed) and compares them with the series' bytes. On a match only the
+ * sample pair [time, "value"] goes through jansson, and the sample is
+ * passed with guessed = 1 and the guess's labels: the same sample the
+ * whole tree gives, since those bytes decode to exactly those labels.
+ * Anything else (no guess, other bytes, other labels, whitespace, a
+ * label needing an escape) is parsed whole as before. Same contract and
+ * outcome as cps_prom_decode_instant_each; guess_cb NULL is that. */
+int cps_prom_decode_instant_guided(const char *body, size_t len, const char *namespace_label,
+                                   const char *name_label, size_t max_series, const char *source,
+                                   cps_prom_guess_cb *guess_cb, cps_prom_sample_cb *sample_cb,
+                                   void *user, struct cps_err *err);
+
+/* How many series the guided decoder has taken by a matched guess in this
+ * process: for the tests, which must know the guess path ran. */
+size_t cps_prom_guessed_series(void);
 
 /* How many answers the split decoder has decoded in this process (the
  * rest went whole): for the tests, which must know the split path ran. */

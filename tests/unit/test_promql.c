@@ -238,6 +238,9 @@ static void test_decode_budget(void)
  * outcomes compared (samples, or error and position). */
 #define VEC_HEAD "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
 #define ONE_SERIES "{\"metric\":{\"namespace\":\"a\",\"deployment\":\"b\"},\"value\":[1,\"2\"]}"
+/* as Prometheus writes it: label names in byte order, no spaces */
+#define SORTED_SERIES "{\"metric\":{\"deployment\":\"b\",\"namespace\":\"a\"},\"value\":[1,\"2\"]}"
+#define SORTED_HEAD "{\"metric\":{\"deployment\":\"b\",\"namespace\":\"a\"},\"value\":"
 static const char *const split_cases[] = {
     VEC_HEAD "]}}",
     VEC_HEAD ONE_SERIES "]}}",
@@ -276,6 +279,26 @@ static const char *const split_cases[] = {
     VEC_HEAD "{\"metric\":{\"namespace\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
     "[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
     "]},\"value\":[1,\"2\"]}]}}",
+    /* series a guess can match, and near misses of one */
+    VEC_HEAD SORTED_SERIES "]}}",
+    VEC_HEAD SORTED_SERIES "," ONE_SERIES "," SORTED_SERIES "]}}",
+    VEC_HEAD SORTED_HEAD "[1733420000.123,\"+Inf\"]}," SORTED_HEAD "[0,\"-1e-300\"]}]}}",
+    VEC_HEAD "{\"metric\":{\"deployment\":\"b\",\"namespace\":\"ab\"},\"value\":[1,\"2\"]}]}}",
+    VEC_HEAD "{\"metric\":{\"deployment\":\"b\",\"namespace\":\"\\u0061\"},\"value\":[1,\"2\"]}]}}",
+    VEC_HEAD "{\"metric\":{\"deployment\":\"b\",\"namespace\":\"a\"}, \"value\":[1,\"2\"]}]}}",
+    VEC_HEAD "{\"metric\":{\"__name__\":\"up\",\"deployment\":\"b\",\"namespace\":\"a\"},"
+    "\"value\":[1,\"2\"]}]}}",
+    VEC_HEAD SORTED_HEAD "[1,\"2\"] }]}}",
+    VEC_HEAD SORTED_HEAD "[1,\"2\"],\"value\":[1,\"3\"]}]}}",
+    VEC_HEAD SORTED_HEAD "[1,\"2\"],\"x\":1}]}}",
+    VEC_HEAD SORTED_HEAD "[1,2]}]}}",
+    VEC_HEAD SORTED_HEAD "[1,\"2\",3]}]}}",
+    VEC_HEAD SORTED_HEAD "[[1],\"2\"]}]}}",
+    VEC_HEAD SORTED_HEAD "[1,\"2\"}]}}",
+    VEC_HEAD SORTED_HEAD "[1,\"2x\"]}]}}",
+    VEC_HEAD SORTED_HEAD "[-1,\"2\"]}]}}",
+    VEC_HEAD SORTED_HEAD "{}}]}}",
+    VEC_HEAD SORTED_HEAD "\"[1,2]\"}]}}",
     /* other statuses and result types */
     "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"x\",\"data\":{\"resultType\":"
     "\"vector\",\"result\":[" ONE_SERIES "]}}",
@@ -290,6 +313,7 @@ static void test_split_matches_whole(void)
 {
     char why[256];
     size_t taken_before = cps_prom_split_decodes();
+    size_t guessed_before = cps_prom_guessed_series();
     for (size_t i = 0; i < sizeof split_cases / sizeof split_cases[0]; i++) {
         CPS_ROW_BEGIN();
         for (size_t cap = 1; cap <= 3; cap++)
@@ -300,6 +324,49 @@ static void test_split_matches_whole(void)
     }
     /* the comparison is not vacuous: the well-formed answers went the split way */
     ASSERT_TRUE(cps_prom_split_decodes() - taken_before >= 5 * 3);
+    /* nor are the guesses: the four sorted answers' six series were taken
+     * by right guesses and by the fixed one, at the two caps that admit
+     * them (a near miss must not be; those are parsed whole) */
+    ASSERT_TRUE(cps_prom_guessed_series() - guessed_before >= 6 * 2);
+}
+
+/* The guesses by name: which series a right guess takes, and which it
+ * leaves to jansson's whole parse, counted one answer at a time. */
+static void test_guess_taken(void)
+{
+    static const struct {
+        const char *answer;
+        size_t guessed;
+    } rows[] = {
+        {VEC_HEAD SORTED_SERIES "]}}", 1},
+        {VEC_HEAD SORTED_SERIES "," SORTED_SERIES "," SORTED_SERIES "]}}", 3},
+        {VEC_HEAD ONE_SERIES "]}}", 0}, /* labels not in byte order */
+        {VEC_HEAD "{\"metric\":{\"deployment\":\"b\",\"namespace\":\"\\u0061\"},\"value\":[1,\"2\"]}]}}",
+         0}, /* an escape spells the same label */
+        {VEC_HEAD SORTED_HEAD "[1,\"2\"] }]}}", 0},
+        {VEC_HEAD SORTED_HEAD "[1,\"2\"],\"x\":1}]}}", 0},
+    };
+    char why[256];
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        CPS_ROW_BEGIN();
+        struct split_check_run whole = {0}, run = {0};
+        const char *answer = rows[i].answer;
+        whole.rc = cps_prom_decode_instant_whole(answer, strlen(answer), "namespace", "deployment",
+                                                 16, "prometheus: qps", split_check_record_cb,
+                                                 &whole, &whole.err);
+        run.guess = SPLIT_CHECK_RIGHT;
+        run.whole = &whole;
+        size_t before = cps_prom_guessed_series();
+        run.rc = cps_prom_decode_instant_guided(answer, strlen(answer), "namespace", "deployment",
+                                                16, "prometheus: qps", split_check_guess_cb,
+                                                split_check_record_cb, &run, &run.err);
+        ASSERT_EQ(whole.rc, 0);
+        ASSERT_EQ(cps_prom_guessed_series() - before, rows[i].guessed);
+        ASSERT_EQ(split_check_same(&run, &whole, why, sizeof why), 0);
+        split_check_release(&run);
+        split_check_release(&whole);
+        CPS_ROW_END(answer);
+    }
 }
 
 int main(void)
@@ -309,5 +376,6 @@ int main(void)
     CPS_RUN(test_decode);
     CPS_RUN(test_decode_budget);
     CPS_RUN(test_split_matches_whole);
+    CPS_RUN(test_guess_taken);
     CPS_TEST_END();
 }
