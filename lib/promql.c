@@ -676,8 +676,6 @@ static int envelope_is_vector(const char *body, size_t len, size_t open, size_t 
 
 /* ---- guesses: a series whose bytes are the ones expected ---- */
 
-#define GUESS_PREFIX_MAX 768 /* a longer rendering is not guessed */
-
 static _Atomic size_t guessed_series; /* series taken by a matched guess */
 
 size_t cps_prom_guessed_series(void)
@@ -685,74 +683,64 @@ size_t cps_prom_guessed_series(void)
     return guessed_series;
 }
 
-/* Does `text` stand between JSON quotes as itself, in the bytes
- * Prometheus sends? Printable ASCII without '"' and '\\', and without
- * '<', '>' and '&', which Go's JSON encoder may send as \u escapes.
- * Kubernetes names and Prometheus label names always are. */
-static int plain_json_text(const char *text)
+/* Does byte c stand between JSON quotes as itself, in the bytes Prometheus
+ * sends? Printable ASCII without '"' and '\\', and without '<', '>' and
+ * '&', which Go's JSON encoder may send as \u escapes. Kubernetes names
+ * and Prometheus label names are always made of such bytes. */
+static int plain_json_byte(unsigned char c)
 {
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-        if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\' || *p == '<' || *p == '>' ||
-            *p == '&')
-            return 0;
-    return 1;
+    return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&';
 }
 
-struct prefix_buffer {
-    char *data;
-    size_t used, cap;
-    int overflow;
-};
-
-static void prefix_append(struct prefix_buffer *b, const char *text)
+/* Match the bytes of `text` at s[*at], advancing *at; with `plain`, each
+ * must also be a plain_json_byte. 0, or -1 at the first difference. */
+static int match_text(const char *s, size_t len, size_t *at, const char *text, int plain)
 {
-    size_t n = strlen(text);
-    if (b->overflow || n > b->cap - b->used) {
-        b->overflow = 1;
-        return;
-    }
-    memcpy(b->data + b->used, text, n);
-    b->used += n;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++, ++*at)
+        if (*at >= len || (unsigned char)s[*at] != *p || (plain && !plain_json_byte(*p)))
+            return -1;
+    return 0;
 }
 
 /*
- * The bytes a series for these two labels starts with, up to its sample
- * pair, exactly as Prometheus writes them:
+ * Does the series start with exactly the bytes Prometheus writes for a
+ * series with these two labels, up to its sample pair:
  *   {"metric":{"<a>":"<a value>","<b>":"<b value>"},"value":
- * with the label names in byte order (Prometheus keeps label sets
- * sorted). Returns the length, or 0 when the rendering would need an
- * escape, the labels are one, or it does not fit: then there is no guess.
+ * with the label names in byte order (Prometheus keeps label sets sorted)
+ * and every name and value made of plain_json_bytes? Then those bytes
+ * decode to exactly these labels. *at: where the sample pair starts.
  */
-static size_t render_series_prefix(char *out, size_t cap, const char *label_1,
-                                   const char *value_1, const char *label_2, const char *value_2)
+static int match_series_prefix(const char *s, size_t len, const char *label_1,
+                               const char *value_1, const char *label_2, const char *value_2,
+                               size_t *at)
 {
     int order = strcmp(label_1, label_2);
-    if (order == 0 || !plain_json_text(label_1) || !plain_json_text(value_1) ||
-        !plain_json_text(label_2) || !plain_json_text(value_2))
-        return 0;
+    if (order == 0)
+        return -1;
     const char *first[2] = {label_1, value_1}, *second[2] = {label_2, value_2};
     if (order > 0) {
         first[0] = label_2, first[1] = value_2;
         second[0] = label_1, second[1] = value_1;
     }
-    struct prefix_buffer b = {out, 0, cap, 0};
-    prefix_append(&b, "{\"metric\":{\"");
-    prefix_append(&b, first[0]);
-    prefix_append(&b, "\":\"");
-    prefix_append(&b, first[1]);
-    prefix_append(&b, "\",\"");
-    prefix_append(&b, second[0]);
-    prefix_append(&b, "\":\"");
-    prefix_append(&b, second[1]);
-    prefix_append(&b, "\"},\"value\":");
-    return b.overflow ? 0 : b.used;
+    *at = 0;
+    return match_text(s, len, at, "{\"metric\":{\"", 0) != 0 ||
+                   match_text(s, len, at, first[0], 1) != 0 ||
+                   match_text(s, len, at, "\":\"", 0) != 0 ||
+                   match_text(s, len, at, first[1], 1) != 0 ||
+                   match_text(s, len, at, "\",\"", 0) != 0 ||
+                   match_text(s, len, at, second[0], 1) != 0 ||
+                   match_text(s, len, at, "\":\"", 0) != 0 ||
+                   match_text(s, len, at, second[1], 1) != 0 ||
+                   match_text(s, len, at, "\"},\"value\":", 0) != 0
+               ? -1
+               : 0;
 }
 
 /*
- * Series k by its guess: when its bytes are the guessed labels' rendering
+ * Series k by its guess: when its bytes are the guessed labels' prefix
  * followed by one array that closes right before the series' '}', parse
  * only that array with jansson and fill the sample (labels: the guess's).
- * The rendering is JSON that decodes to exactly those labels, so the
+ * Those bytes are JSON that decodes to exactly those labels, so the
  * sample is the one the whole series would give. -1: not taken (no guess,
  * other bytes, or a pair that does not decode), and the series is parsed
  * whole, which also reports any error the usual way.
@@ -762,13 +750,11 @@ static int decode_guessed(const char *series, size_t len, const char *namespace_
                           void *user, struct cps_prom_sample_ref *sample)
 {
     const char *namespace = NULL, *name = NULL;
-    char prefix[GUESS_PREFIX_MAX];
+    size_t n = 0;
     if (!namespace_label || !name_label || guess_cb(k, &namespace, &name, user) != 0 ||
-        !namespace || !name)
-        return -1;
-    size_t n = render_series_prefix(prefix, sizeof prefix, namespace_label, namespace, name_label,
-                                    name);
-    if (n == 0 || n + 2 >= len || memcmp(series, prefix, n) != 0 || series[n] != '[')
+        !namespace || !name ||
+        match_series_prefix(series, len, namespace_label, namespace, name_label, name, &n) != 0 ||
+        n + 2 >= len || series[n] != '[')
         return -1;
     int depth = 0;
     if (skip_container(series, len, n, &depth) != len - 1) /* the pair, then the '}' */

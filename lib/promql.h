@@ -113,9 +113,9 @@ typedef int cps_prom_guess_cb(size_t series, const char **namespace, const char 
 /* cps_prom_decode_instant_each with guesses, for answers that come back
  * with the same series in the same order tick after tick. Before series
  * k is parsed, guess_cb names the target expected there; the decoder
- * renders the exact bytes Prometheus sends for that target (the metric
- * object holding only the two labels, in label-name order, no escapes
- * needed) and compares them with the series' bytes. On a match only the
+ * compares the series' bytes with the exact bytes Prometheus sends for
+ * that target (the metric object holding only the two labels, in
+ * label-name order, no escapes needed). On a match only the
  * sample pair [time, "value"] goes through jansson, and the sample is
  * passed with guessed = 1 and the guess's labels: the same sample the
  * whole tree gives, since those bytes decode to exactly those labels.
