@@ -247,6 +247,21 @@ static char *read_all(const char *path)
     return cps_strbuf_take(&text);
 }
 
+/* Fail naming the first line of `got` that differs from the expected text. */
+static void expect_same_text(const char *how, const char *want, const char *got)
+{
+    if (!want || !got || strcmp(want, got) == 0)
+        return;
+    size_t i = 0, line = 1, start = 0;
+    while (want[i] && want[i] == got[i]) {
+        if (want[i] == '\n')
+            line++, start = i + 1;
+        i++;
+    }
+    CPS_FAIL_AT("%s: %s:%zu differs:\n  want: %.200s\n  got:  %.200s", how, EXPECTED_PATH, line,
+                want + start, got + start);
+}
+
 static void test_same_observations_as_the_old_decoder(void)
 {
     struct cps_controller ctl;
@@ -273,32 +288,13 @@ static void test_same_observations_as_the_old_decoder(void)
     }
     char *want = read_all(EXPECTED_PATH);
     ASSERT_TRUE(want != NULL);
-    if (want && got && strcmp(want, got) != 0) {
-        /* the first line that differs */
-        size_t i = 0, line = 1, start = 0;
-        while (want[i] && want[i] == got[i]) {
-            if (want[i] == '\n')
-                line++, start = i + 1;
-            i++;
-        }
-        CPS_FAIL_AT("%s:%zu differs:\n  want: %.200s\n  got:  %.200s", EXPECTED_PATH, line,
-                    want + start, got + start);
-    }
+    expect_same_text("as sent", want, got);
     /* the same inputs again when the series are taken by guesses */
     size_t guessed_before = cps_prom_guessed_series();
     run_answers(&out, &ctl, 1);
     char *warm = cps_strbuf_take(&out);
     ASSERT_TRUE(cps_prom_guessed_series() - guessed_before >= 20);
-    if (want && warm && strcmp(want, warm) != 0) {
-        size_t i = 0, line = 1, start = 0;
-        while (want[i] && want[i] == warm[i]) {
-            if (want[i] == '\n')
-                line++, start = i + 1;
-            i++;
-        }
-        CPS_FAIL_AT("guessed: %s:%zu differs:\n  want: %.200s\n  got:  %.200s", EXPECTED_PATH,
-                    line, want + start, warm + start);
-    }
+    expect_same_text("guessed", want, warm);
     free(warm);
     free(want);
     free(got);
