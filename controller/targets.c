@@ -194,9 +194,6 @@ static uint64_t target_fingerprint(const struct cps_target *target)
     return hash;
 }
 
-/* Replace the targets with those of `config`. A target that stays (same
- * kind, namespace and name) keeps its history, learned capacity and
- * counters, so a reload does not forget what was learned. */
 /* Drop every answer's series memo (the guesses are target indexes). */
 static void forget_series(struct cps_controller *ctl)
 {
@@ -206,6 +203,9 @@ static void forget_series(struct cps_controller *ctl)
     }
 }
 
+/* Replace the targets with those of `config`. A target that stays (same
+ * kind, namespace and name) keeps its history, learned capacity and
+ * counters, so a reload does not forget what was learned. */
 int cps_targets_adopt(struct cps_controller *ctl, const struct cps_config *config)
 {
     struct cps_target_runtime *fresh = calloc(config->n_targets ? config->n_targets : 1,
@@ -448,8 +448,6 @@ static int match_sample_cb(const struct cps_prom_sample_ref *sample, size_t n, v
             t = walk->memo->targets[sample->series];
         } else {
             t = cps_targets_find(ctl, sample->namespace, sample->name);
-            if (t >= 0 && ctl->targets[t].query_index[walk->query->metric] != walk->query_index)
-                t = -1;
             remember_series(walk->memo, sample->series, n, t);
         }
         if (t < 0 || ctl->targets[t].query_index[walk->query->metric] != walk->query_index)

@@ -773,6 +773,7 @@ static enum split_outcome decode_split(const char *body, size_t len, const char 
                                        void *user)
 {
     size_t open = 0, close = 0, *spans = NULL, n = 0;
+    size_t guessed = 0; /* added to guessed_series once per answer, not per series */
     int found = 0;
     size_t i = skip_whitespace(body, len, 0);
     if (i >= len || body[i] != '{')
@@ -795,7 +796,7 @@ static enum split_outcome decode_split(const char *body, size_t len, const char 
         sample.guessed = guess_cb && decode_guessed(series, series_len, namespace_label,
                                                     name_label, k, guess_cb, user, &sample) == 0;
         if (sample.guessed) {
-            guessed_series++;
+            guessed++;
         } else {
             json_t *entry = json_loadb(series, series_len, JSON_REJECT_DUPLICATES, NULL);
             const json_t *metric = json_object_get(entry, "metric");
@@ -815,6 +816,7 @@ static enum split_outcome decode_split(const char *body, size_t len, const char 
     outcome = SPLIT_DONE;
     split_decodes++;
 done:
+    guessed_series += guessed;
     arena_end(&arena);
     free(spans);
     return outcome;
