@@ -20,7 +20,7 @@ RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential cmake pkg-config \
-        libjansson-dev libyaml-dev libev-dev libcurl4-openssl-dev libmicrohttpd-dev; \
+        libjansson-dev libyaml-dev libev-dev libcurl4-gnutls-dev libmicrohttpd-dev; \
     rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -48,7 +48,7 @@ FROM ${DEBIAN_IMAGE}
 RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libjansson4 libyaml-0-2 libev4 libcurl4 libmicrohttpd12 ca-certificates; \
+        libjansson4 libyaml-0-2 libev4 libcurl3-gnutls libmicrohttpd12 ca-certificates; \
     rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /out/bin/cpscale /usr/local/bin/cpscale

@@ -538,36 +538,22 @@ int64_t cps_http_parse_retry_after(const char *value, int64_t now_s)
     return delta > max_s ? CPS_HTTP_RETRY_AFTER_MAX_MS : delta * CPS_MS_PER_S;
 }
 
-/* Apply the TLS material: the CA (file or PEM blob) and the client
- * certificate and key. Peer and host verification stay on, always. */
-static int apply_tls(CURL *easy, const struct cps_http_tls *tls)
+/* Apply the TLS material: the CA file and the client certificate and
+ * key. Peer and host verification stay on, always. */
+static void apply_tls(CURL *easy, const struct cps_http_tls *tls)
 {
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
     if (!tls)
-        return 0;
-    if (tls->ca_blob && tls->ca_blob_len > 0) {
-        struct curl_blob blob = {(void *)tls->ca_blob, tls->ca_blob_len, CURL_BLOB_COPY};
-        if (curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &blob) != CURLE_OK)
-            return -1;
-    } else if (tls->ca_file) {
+        return;
+    if (tls->ca_file)
         curl_easy_setopt(easy, CURLOPT_CAINFO, tls->ca_file);
-    }
-    if (tls->client_cert_blob && tls->client_key_blob) {
-        struct curl_blob cert = {(void *)tls->client_cert_blob, tls->client_cert_blob_len,
-                                 CURL_BLOB_COPY};
-        struct curl_blob key = {(void *)tls->client_key_blob, tls->client_key_blob_len,
-                                CURL_BLOB_COPY};
-        if (curl_easy_setopt(easy, CURLOPT_SSLCERT_BLOB, &cert) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_SSLKEY_BLOB, &key) != CURLE_OK)
-            return -1;
-        curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "PEM");
-        curl_easy_setopt(easy, CURLOPT_SSLKEYTYPE, "PEM");
-    } else if (tls->client_cert_file && tls->client_key_file) {
+    if (tls->client_cert_file && tls->client_key_file) {
         curl_easy_setopt(easy, CURLOPT_SSLCERT, tls->client_cert_file);
         curl_easy_setopt(easy, CURLOPT_SSLKEY, tls->client_key_file);
+        curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "PEM");
+        curl_easy_setopt(easy, CURLOPT_SSLKEYTYPE, "PEM");
     }
-    return 0;
 }
 
 /* Append one header line, copying it (curl_slist_append copies). */
@@ -612,8 +598,7 @@ static int start_transfer(struct cps_http_request *request)
         curl_easy_setopt(easy, CURLOPT_PROXY, request->proxy);
     if (request->proxy && request->proxy[0])
         curl_easy_setopt(easy, CURLOPT_NOPROXY, "");
-    if (apply_tls(easy, request->tls) != 0)
-        return -1;
+    apply_tls(easy, request->tls);
     if (strcmp(request->method, "GET") != 0) {
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)request->request_body_len);
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS,

@@ -25,15 +25,10 @@ struct ev_loop;
 struct cps_http;
 struct cps_http_request;
 
-/* TLS material for one server; blobs are PEM bytes (kubeconfig *-data). */
+/* TLS material for one server, as PEM files (the kubeconfig's inline
+ * *-data reach here as memory files: see kube.c). */
 struct cps_http_tls {
     const char *ca_file;
-    const unsigned char *ca_blob;
-    size_t ca_blob_len;
-    const unsigned char *client_cert_blob;
-    size_t client_cert_blob_len;
-    const unsigned char *client_key_blob;
-    size_t client_key_blob_len;
     const char *client_cert_file;
     const char *client_key_file;
 };

@@ -1,10 +1,15 @@
+#define _GNU_SOURCE /* memfd_create */
 #include "kube.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "config_file.h"
 #include "kubeconfig.h"
@@ -25,12 +30,11 @@ struct cps_kube {
     char *server;
     char *proxy_url;     /* kubeconfig proxy-url, or NULL (the environment's) */
     struct cps_http_tls tls;
-    /* owned TLS material behind tls's pointers */
+    /* owned TLS material behind tls's pointers: file names, some of them
+     * /proc/self/fd/N for the kubeconfig's inline PEM held in pem_fds */
     char *ca_file;
-    unsigned char *ca_blob;
-    unsigned char *cert_blob, *key_blob;
     char *cert_file, *key_file;
-    size_t ca_blob_len, cert_blob_len, key_blob_len;
+    int pem_fds[3];
     char *token;         /* the current bearer token, or NULL */
     char *token_file;    /* re-read every minute when set */
     int64_t token_read_ms;
@@ -81,30 +85,97 @@ void cps_kube_free(struct cps_kube *kube)
     free(kube->server);
     free(kube->proxy_url);
     free(kube->ca_file);
-    free(kube->ca_blob);
-    free(kube->cert_blob);
-    free_secret(kube->key_blob, kube->key_blob_len);
     free(kube->cert_file);
     free(kube->key_file);
     if (kube->token)
         free_secret(kube->token, strlen(kube->token));
     free(kube->token_file);
+    for (size_t i = 0; i < sizeof kube->pem_fds / sizeof kube->pem_fds[0]; i++)
+        if (kube->pem_fds[i] >= 0)
+            close(kube->pem_fds[i]);
     free(kube);
 }
 
-/* Take over the credentials of a parsed kubeconfig (the strings move). */
+/* Hand PEM bytes from the kubeconfig (a *-data field) to the TLS library
+ * as a file it can open: a sealed anonymous memory file (memfd), named
+ * /proc/self/fd/N. Why not a blob: libcurl takes PEM blobs only with some
+ * TLS back ends, and not with GnuTLS, the one cpscale links (libmicrohttpd
+ * already loads it, so the process carries one TLS library, not two). Why
+ * not a temporary file: the client key would sit on a disk and could
+ * outlive the process. The path is opened once here, so a missing /proc
+ * fails at start with a clear error rather than at the first handshake.
+ * Returns the path (the caller frees it) and stores the descriptor in
+ * *fd_out (closed by cps_kube_free), or NULL with err set. */
+static char *pem_memory_file(const unsigned char *pem, size_t len, const char *field,
+                             int *fd_out, struct cps_err *err)
+{
+    int fd = memfd_create(field, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) {
+        cps_err_set(err, "kubeconfig", 0, 0, "%s: cannot create a memory file: %s", field,
+                    strerror(errno));
+        return NULL;
+    }
+    *fd_out = fd;
+    for (size_t done = 0; done < len;) {
+        ssize_t n = write(fd, pem + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            cps_err_set(err, "kubeconfig", 0, 0, "%s: cannot write a memory file: %s", field,
+                        strerror(errno));
+            return NULL;
+        }
+        done += (size_t)n;
+    }
+    /* nothing in the process may change the material after this */
+    (void)fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+    char *path = malloc(32);
+    if (!path) {
+        cps_err_set(err, "kubeconfig", 0, 0, "out of memory");
+        return NULL;
+    }
+    snprintf(path, 32, "/proc/self/fd/%d", fd);
+    int check = open(path, O_RDONLY | O_CLOEXEC);
+    if (check < 0) {
+        cps_err_set(err, "kubeconfig", 0, 0,
+                    "%s: cannot open %s to hand it to TLS (%s): is /proc mounted?", field, path,
+                    strerror(errno));
+        free(path);
+        return NULL;
+    }
+    close(check);
+    return path;
+}
+
+/* Take over the credentials of a parsed kubeconfig (the strings move;
+ * inline PEM becomes memory files, see pem_memory_file). */
 static int adopt_kubeconfig(struct cps_kube *kube, struct cps_kubeconfig *kc, struct cps_err *err)
 {
     kube->server = kc->server, kc->server = NULL;
     kube->proxy_url = kc->proxy_url, kc->proxy_url = NULL;
     kube->ca_file = kc->ca_file, kc->ca_file = NULL;
-    kube->ca_blob = kc->ca_data, kube->ca_blob_len = kc->ca_data_len, kc->ca_data = NULL;
-    kube->cert_blob = kc->client_cert_data, kube->cert_blob_len = kc->client_cert_data_len;
-    kc->client_cert_data = NULL;
-    kube->key_blob = kc->client_key_data, kube->key_blob_len = kc->client_key_data_len;
-    kc->client_key_data = NULL;
     kube->cert_file = kc->client_cert_file, kc->client_cert_file = NULL;
     kube->key_file = kc->client_key_file, kc->client_key_file = NULL;
+    if (kc->ca_data && kc->ca_data_len > 0) {
+        free(kube->ca_file);
+        kube->ca_file = pem_memory_file(kc->ca_data, kc->ca_data_len,
+                                        "certificate-authority-data", &kube->pem_fds[0], err);
+        if (!kube->ca_file)
+            return -1;
+    }
+    if (kc->client_cert_data && kc->client_key_data) {
+        free(kube->cert_file);
+        free(kube->key_file);
+        kube->key_file = NULL;
+        kube->cert_file = pem_memory_file(kc->client_cert_data, kc->client_cert_data_len,
+                                          "client-certificate-data", &kube->pem_fds[1], err);
+        if (!kube->cert_file)
+            return -1;
+        kube->key_file = pem_memory_file(kc->client_key_data, kc->client_key_data_len,
+                                         "client-key-data", &kube->pem_fds[2], err);
+        if (!kube->key_file)
+            return -1;
+    }
     kube->token = kc->token, kc->token = NULL;
     kube->token_file = kc->token_file, kc->token_file = NULL;
     if (kube->token_file && !kube->token) {
@@ -149,6 +220,8 @@ struct cps_kube *cps_kube_new(struct cps_http *http, const struct cps_kube_optio
         return NULL;
     }
     kube->http = http;
+    for (size_t i = 0; i < sizeof kube->pem_fds / sizeof kube->pem_fds[0]; i++)
+        kube->pem_fds[i] = -1;
     if (options->kubeconfig) {
         size_t len = 0;
         char *bytes = NULL;
@@ -171,12 +244,6 @@ struct cps_kube *cps_kube_new(struct cps_http *http, const struct cps_kube_optio
         goto fail;
     }
     kube->tls.ca_file = kube->ca_file;
-    kube->tls.ca_blob = kube->ca_blob;
-    kube->tls.ca_blob_len = kube->ca_blob_len;
-    kube->tls.client_cert_blob = kube->cert_blob;
-    kube->tls.client_cert_blob_len = kube->cert_blob_len;
-    kube->tls.client_key_blob = kube->key_blob;
-    kube->tls.client_key_blob_len = kube->key_blob_len;
     kube->tls.client_cert_file = kube->cert_file;
     kube->tls.client_key_file = kube->key_file;
     /* trailing slashes would double up with the absolute paths */

@@ -104,7 +104,7 @@ HISTOGRAMS = {"cpscale_tick_duration_seconds"}
 EXPORTED = GAUGES | COUNTERS | {h + s for h in HISTOGRAMS
                                 for s in ("_bucket", "_sum", "_count")}
 
-RUNTIME_PACKAGES = {"libjansson4", "libyaml-0-2", "libev4", "libcurl4",
+RUNTIME_PACKAGES = {"libjansson4", "libyaml-0-2", "libev4", "libcurl3-gnutls",
                     "libmicrohttpd12", "ca-certificates"}
 BUILD_TOOLS = re.compile(r"\b(build-essential|gcc|g\+\+|clang|cmake|make|"
                          r"pkg-config|[a-z0-9.+-]+-dev)\b")
