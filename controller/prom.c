@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 
 #include "config_file.h"
+#include "http.h"
 #include "log.h"
 #include "units.h"
 
@@ -408,7 +409,7 @@ struct cps_prom_range_client *cps_prom_range_client_new(const struct cps_prometh
         goto fail;
     }
     snprintf(c->endpoint, size, "%s%s", c->setup.base_url, RANGE_PATH);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    if (cps_http_global_init() != 0)
         goto no_curl;
     if (!(c->curl = curl_easy_init())) {
         curl_global_cleanup();
