@@ -37,6 +37,9 @@ struct cps_lease {
     struct cps_kube_lease observed;
     int64_t observed_at_ms;    /* monotonic time we last saw the record change */
     int have_observed;
+    /* the timer's next firing is wake_at_expiry's: the record observed may
+     * then be taken with no read before the write (see retry_cb) */
+    int expiry_wake;
     enum lease_step step;
     struct cps_http_request *in_flight;
     int released;
@@ -231,8 +234,9 @@ static void write_done_cb(const struct cps_kube_answer *answer, void *user)
 /* Shards only: when the Lease another holds expires before the next
  * attempt, make the next attempt at its expiry (then every retry period
  * again), so that a dead holder's shard moves lease_duration after its
- * last renewal was seen, not up to a retry period later. The single
- * leader Lease keeps client-go's plain period. */
+ * last renewal was seen, not up to a retry period later; that attempt
+ * writes at once, without a read (retry_cb). The single leader Lease keeps
+ * client-go's plain period. */
 static void wake_at_expiry(struct cps_lease *lease, int64_t left_ms)
 {
     if (left_ms <= 0 || left_ms >= lease->retry_period_ms)
@@ -241,6 +245,28 @@ static void wake_at_expiry(struct cps_lease *lease, int64_t left_ms)
     ev_timer_set(&lease->timer, (double)(left_ms + 1) / CPS_MS_PER_S,
                  (double)lease->retry_period_ms / CPS_MS_PER_S);
     ev_timer_start(lease->loop, &lease->timer);
+    lease->expiry_wake = 1;
+}
+
+static void consider_record(struct cps_lease *lease, const struct cps_kube_lease *current,
+                            int64_t now);
+
+/* Shards only: a free or expired Lease the policy left to another replica
+ * is read again in half a retry period rather than a whole one. The policy
+ * judges from this replica's last reads of the other Leases, up to a
+ * retry period old: right after a dead replica's Leases expire one by one,
+ * two survivors can each leave a Lease to the other (one has not yet seen
+ * the other's take of an earlier one), and a whole period would then pass
+ * with the Lease unowned. A plain read, not the write at expiry: the point
+ * is a fresh view. Costs a read per half period only while a Lease stays
+ * free and declined. */
+static void look_again_soon(struct cps_lease *lease)
+{
+    ev_timer_stop(lease->loop, &lease->timer);
+    ev_timer_set(&lease->timer, (double)lease->retry_period_ms / 2.0 / CPS_MS_PER_S,
+                 (double)lease->retry_period_ms / CPS_MS_PER_S);
+    ev_timer_start(lease->loop, &lease->timer);
+    lease->expiry_wake = 0;
 }
 
 static void get_done_cb(const struct cps_kube_answer *answer, void *user)
@@ -270,29 +296,51 @@ static void get_done_cb(const struct cps_kube_answer *answer, void *user)
         check_deadline(lease, now);
         return;
     }
-    observe(lease, &current, now);
-    int ours = strcmp(current.holder_identity, lease->identity) == 0;
-    int64_t duration_ms = (int64_t)current.lease_duration_s * CPS_MS_PER_S;
-    int live_holder = current.holder_identity[0] && lease->observed_at_ms + duration_ms > now;
+    consider_record(lease, &current, now);
+}
+
+/* Decide on a Lease record read now (or, at its expiry, the one observed
+ * unchanged for lease_duration): renew it if ours, take it if free or
+ * expired (or, with a policy, from a live holder), else wait. The write
+ * carries the record's resourceVersion, so it succeeds only if nobody
+ * wrote the Lease since; a 409 ends the attempt. */
+static void consider_record(struct cps_lease *lease, const struct cps_kube_lease *current,
+                            int64_t now)
+{
+    observe(lease, current, now);
+    int ours = strcmp(current->holder_identity, lease->identity) == 0;
+    int64_t duration_ms = (int64_t)current->lease_duration_s * CPS_MS_PER_S;
+    int live_holder = current->holder_identity[0] && lease->observed_at_ms + duration_ms > now;
     if (!ours && live_holder) {
         set_leading(lease, 0, "the lease is held by another replica");
         if (lease->policy)
             wake_at_expiry(lease, lease->observed_at_ms + duration_ms - now);
-        if (!lease->policy || !lease->policy(current.holder_identity, lease->user))
+        if (!lease->policy || !lease->policy(current->holder_identity, lease->user))
             return;
         lease->stealing = 1;
     } else if (!ours && lease->policy && !lease->policy("", lease->user)) {
-        return; /* free or expired, but not ours to take now */
+        look_again_soon(lease); /* free or expired, but not ours to take now */
+        return;
     } else if (!ours && lease->shard_scheme &&
-               strcmp(current.shard_scheme, lease->shard_scheme) != 0) {
+               strcmp(current->shard_scheme, lease->shard_scheme) != 0) {
         /* last written under another scheme (or none): a replica of that
          * scheme may act on its own Leases until it reads this one, within
          * a retry period; waiting out renew_deadline covers that */
         lease->stealing = 1;
     }
     struct cps_kube_lease record;
-    build_record(lease, &current, &record);
+    build_record(lease, current, &record);
     send_record(lease, STEP_UPDATE, &record);
+}
+
+/* The record another replica holds, seen unchanged for its whole
+ * lease_duration by our clock: expired, by client-go's rule. */
+static int observed_expired(const struct cps_lease *lease, int64_t now)
+{
+    const struct cps_kube_lease *o = &lease->observed;
+    return lease->have_observed && o->holder_identity[0] &&
+           strcmp(o->holder_identity, lease->identity) != 0 &&
+           lease->observed_at_ms + (int64_t)o->lease_duration_s * CPS_MS_PER_S <= now;
 }
 
 /* libev: time for the next acquire-or-renew attempt. */
@@ -307,6 +355,17 @@ static void retry_cb(struct ev_loop *loop, ev_timer *timer, int revents)
         return; /* the previous attempt is still out; its own timeout ends it */
     lease->attempt_started_ms = now;
     lease->stealing = 0;
+    int at_expiry = lease->expiry_wake;
+    lease->expiry_wake = 0;
+    if (at_expiry && observed_expired(lease, now)) {
+        /* A shard's dead holder: write over the record we watched expire,
+         * with its resourceVersion, instead of reading it first. A read
+         * would return the same record (any write since makes ours fail
+         * with 409), so this only saves a round trip from the hand-over. */
+        struct cps_kube_lease seen = lease->observed;
+        consider_record(lease, &seen, now);
+        return;
+    }
     if (lease_request(lease, "get", "GET", lease->lease_path, NULL, get_done_cb) == 0)
         lease->step = STEP_GET;
 }

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,7 +336,11 @@ static void arena_free(void *p)
     free(p);
 }
 
-static void install_arena_allocator(void)
+/* Installed before main, so before any thread exists: jansson's function
+ * pointers are plain variables, and setting them while another thread
+ * (the backfill worker) was inside jansson would be a data race. Until a
+ * thread opens an arena the functions are malloc and free. */
+__attribute__((constructor)) static void install_arena_allocator(void)
 {
     json_set_alloc_funcs(arena_malloc, arena_free);
 }
@@ -345,8 +348,6 @@ static void install_arena_allocator(void)
 /* Route this thread's jansson allocations into `a` until arena_end. */
 static void arena_begin(struct json_arena *a)
 {
-    static pthread_once_t installed = PTHREAD_ONCE_INIT;
-    pthread_once(&installed, install_arena_allocator);
     memset(a, 0, sizeof *a);
     active_arena = a;
 }
