@@ -298,7 +298,8 @@ struct snapshot_target {
 };
 
 struct snapshot {
-    int readers;                   /* scrapes streaming from it (publisher lock) */
+    int readers;                   /* scrapes streaming from it, and the loop while it
+                                    * fills it as a spare (publisher lock) */
     size_t n_targets, cap_targets;
     struct snapshot_target *targets;
     struct cps_strbuf labels;      /* "namespace\0name\0" per target */
@@ -466,14 +467,20 @@ int cps_metrics_publish(struct cps_metrics_publisher *pub, const struct cps_cont
         return rc ? -1 : 0;
     }
     struct snapshot *spare = take_spare(pub);
+    /* The loop holds the spare as a reader while it fills it outside the
+     * lock: a scrape that ends meanwhile trims every snapshot neither
+     * current nor read, and would otherwise free this one under us. Not
+     * being current, it is reached by no scrape. */
+    if (spare)
+        spare->readers++;
     pthread_mutex_unlock(&pub->lock);
     if (!spare)
         return -1;
-    /* the spare is neither current nor read: no scrape can reach it */
     rc = (with_targets || !current ? snapshot_fill_targets(spare, ctl)
                                    : snapshot_copy_targets(spare, current)) |
          snapshot_fill_globals(spare, ctl);
     pthread_mutex_lock(&pub->lock);
+    spare->readers--;
     pub->current = spare;
     trim_spares(pub);
     pthread_mutex_unlock(&pub->lock);

@@ -2,6 +2,7 @@
  * The controller's counters (controller/metrics.c): what the tick records
  * through cps_metrics_record_*() is what /metrics shows.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,11 +253,93 @@ static void test_failures_per_target(void)
     free(text);
 }
 
+/* A scrape that ends while the loop fills a spare snapshot (the current
+ * one was being read when the tick published) must not free that spare
+ * under the loop's hands. The loop publishes over and over while another
+ * thread scrapes over and over; enough targets that the snapshot's table
+ * is its own mapping, so a write into a freed one faults even without
+ * ASan. Bounded by counts, not time; the check is that every scrape reads
+ * a whole, untorn text. */
+#define RACE_TARGETS 2000
+#define RACE_PUBLISHES 3000
+
+struct race {
+    struct cps_metrics_publisher *pub;
+    const struct cps_controller *ctl;
+    volatile int done;
+    size_t scrapes, whole, publish_failures;
+};
+
+static void *scrape_until_done(void *user)
+{
+    struct race *r = user;
+    static char buf[4096];
+    for (size_t k = 0; !r->done; k++) {
+        void *stream = cps_metrics_stream_open(r->pub);
+        if (!stream)
+            continue;
+        /* mostly short scrapes (a client that hangs up after a block), so
+         * that many end while the loop fills a spare; every 16th whole */
+        int whole = k % 16 == 0;
+        size_t lines = 0;
+        long n;
+        while ((n = cps_metrics_stream_read(stream, buf, sizeof buf)) > 0) {
+            for (long i = 0; i < n; i++)
+                lines += buf[i] == '\n';
+            if (!whole)
+                break;
+        }
+        cps_metrics_stream_close(stream);
+        if (whole) {
+            r->scrapes++;
+            r->whole += lines > RACE_TARGETS;
+        }
+    }
+    return NULL;
+}
+
+static void test_scrape_ends_while_publishing(void)
+{
+    struct cps_controller ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct cps_target *targets = calloc(RACE_TARGETS, sizeof *targets);
+    struct cps_target_runtime *rts = calloc(RACE_TARGETS, sizeof *rts);
+    ASSERT_TRUE(targets && rts);
+    if (!targets || !rts)
+        return;
+    static char names[RACE_TARGETS][16];
+    for (int i = 0; i < RACE_TARGETS; i++) {
+        snprintf(names[i], sizeof names[i], "app-%d", i);
+        targets[i].namespace = "ns";
+        targets[i].name = names[i];
+        rts[i].target = &targets[i];
+    }
+    ctl.targets = rts;
+    ctl.n_targets = RACE_TARGETS;
+    struct race r = {.pub = cps_metrics_publisher_new(), .ctl = &ctl};
+    ASSERT_TRUE(r.pub != NULL);
+    if (!r.pub || cps_metrics_publish(r.pub, &ctl, 1) != 0)
+        return;
+    pthread_t scraper;
+    ASSERT_EQ(pthread_create(&scraper, NULL, scrape_until_done, &r), 0);
+    for (int i = 0; i < RACE_PUBLISHES; i++)
+        r.publish_failures += cps_metrics_publish(r.pub, &ctl, 1) != 0;
+    r.done = 1;
+    pthread_join(scraper, NULL);
+    ASSERT_EQ(r.publish_failures, (size_t)0);
+    ASSERT_TRUE(r.scrapes > 0);
+    ASSERT_EQ(r.whole, r.scrapes);
+    cps_metrics_publisher_free(r.pub);
+    free(targets);
+    free(rts);
+}
+
 int main(void)
 {
     CPS_RUN(test_sample_lines);
     CPS_RUN(test_recorded_counters);
     CPS_RUN(test_slo_budget_metrics);
     CPS_RUN(test_failures_per_target);
+    CPS_RUN(test_scrape_ends_while_publishing);
     CPS_TEST_END();
 }
