@@ -2,7 +2,7 @@
 # Throwaway PKI for the fake kube-apiserver: a CA, a server certificate for
 # 127.0.0.1 / localhost, and a client certificate (CN = user, O = group),
 # all signed by the CA with openssl. EC P-256 keys: quick to make, and
-# accepted by Go (kubectl), OpenSSL (libcurl) and Python clients alike.
+# accepted by Go (kubectl), GnuTLS (libcurl) and Python clients alike.
 #
 # Usage: make_pki.sh OUTDIR USER [GROUP]     (GROUP defaults to system:masters)
 # Writes OUTDIR/{ca.crt,ca.key,server.crt,server.key,client.crt,client.key}.
