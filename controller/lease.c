@@ -237,15 +237,22 @@ static void write_done_cb(const struct cps_kube_answer *answer, void *user)
  * last renewal was seen, not up to a retry period later; that attempt
  * writes at once, without a read (retry_cb). The single leader Lease keeps
  * client-go's plain period. */
+/* Make the next attempt in `first_ms`, then every retry period again;
+ * `at_expiry` marks it as wake_at_expiry's (see retry_cb). */
+static void rearm(struct cps_lease *lease, double first_ms, int at_expiry)
+{
+    ev_timer_stop(lease->loop, &lease->timer);
+    ev_timer_set(&lease->timer, first_ms / CPS_MS_PER_S,
+                 (double)lease->retry_period_ms / CPS_MS_PER_S);
+    ev_timer_start(lease->loop, &lease->timer);
+    lease->expiry_wake = at_expiry;
+}
+
 static void wake_at_expiry(struct cps_lease *lease, int64_t left_ms)
 {
     if (left_ms <= 0 || left_ms >= lease->retry_period_ms)
         return;
-    ev_timer_stop(lease->loop, &lease->timer);
-    ev_timer_set(&lease->timer, (double)(left_ms + 1) / CPS_MS_PER_S,
-                 (double)lease->retry_period_ms / CPS_MS_PER_S);
-    ev_timer_start(lease->loop, &lease->timer);
-    lease->expiry_wake = 1;
+    rearm(lease, (double)(left_ms + 1), 1);
 }
 
 static void consider_record(struct cps_lease *lease, const struct cps_kube_lease *current,
@@ -262,11 +269,7 @@ static void consider_record(struct cps_lease *lease, const struct cps_kube_lease
  * free and declined. */
 static void look_again_soon(struct cps_lease *lease)
 {
-    ev_timer_stop(lease->loop, &lease->timer);
-    ev_timer_set(&lease->timer, (double)lease->retry_period_ms / 2.0 / CPS_MS_PER_S,
-                 (double)lease->retry_period_ms / CPS_MS_PER_S);
-    ev_timer_start(lease->loop, &lease->timer);
-    lease->expiry_wake = 0;
+    rearm(lease, (double)lease->retry_period_ms / 2.0, 0);
 }
 
 static void get_done_cb(const struct cps_kube_answer *answer, void *user)

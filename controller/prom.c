@@ -369,7 +369,7 @@ void cps_prom_range_client_free(struct cps_prom_range_client *client)
         return;
     if (client->curl) {
         curl_easy_cleanup(client->curl);
-        curl_global_cleanup();
+        cps_http_global_cleanup();
     }
     curl_slist_free_all(client->headers);
     free(client->endpoint);
@@ -412,7 +412,7 @@ struct cps_prom_range_client *cps_prom_range_client_new(const struct cps_prometh
     if (cps_http_global_init() != 0)
         goto no_curl;
     if (!(c->curl = curl_easy_init())) {
-        curl_global_cleanup();
+        cps_http_global_cleanup();
         goto no_curl;
     }
     curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
