@@ -87,60 +87,11 @@ static uint32_t count_held_by(const struct cps_shard_view *views, uint32_t n, co
     return count;
 }
 
-/* 1 when `holder` is live and holds fewer than `share` Leases: a replica
- * that may take a free one. */
-static int eligible(const struct cps_shard_view *views, uint32_t n, const char *holder,
-                    uint32_t share)
-{
-    uint32_t count = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        if (views[i].seen && views[i].expired && strcmp(views[i].holder, holder) == 0)
-            return 0; /* gone */
-        count += views[i].holder[0] && !views[i].expired && strcmp(views[i].holder, holder) == 0;
-    }
-    return count < share;
-}
-
-/*
- * Which replica takes which free or expired Lease, so that survivors of a
- * dead replica do not race for the same one (a lost race costs a retry
- * period): the replicas that may take one (live, under their share; this
- * one counts itself when it is) in name order, and the free Leases in
- * index order; the j-th free Lease goes to eligible replica j mod count.
- * Every replica reads the same Leases, so they agree but for timing; a
- * replica that holds nothing is seen by no other, which costs at most a
- * race.
- */
-static int assigned_to_me(const struct cps_shards *set, const struct shard_slot *slot,
-                          const struct cps_shard_view *views, uint32_t share)
-{
-    const char *names[CPS_SHARD_MAX + 1];
-    uint32_t n_names = 0, position = 0;
-    names[n_names++] = set->identity;
-    for (uint32_t i = 0; i < set->n; i++) {
-        const char *h = views[i].holder;
-        if (!h[0] || views[i].expired || strcmp(h, set->identity) == 0 ||
-            !eligible(views, set->n, h, share))
-            continue;
-        int dup = 0;
-        for (uint32_t k = 0; k < n_names && !dup; k++)
-            dup = strcmp(names[k], h) == 0;
-        if (!dup)
-            names[n_names++] = h;
-    }
-    uint32_t below = 0; /* eligible names before ours */
-    for (uint32_t k = 1; k < n_names; k++)
-        below += strcmp(names[k], set->identity) < 0;
-    for (uint32_t i = 0; i < slot->index; i++)
-        position += !views[i].holder[0] || views[i].expired;
-    return position % n_names == below;
-}
-
 /*
  * lease.h's policy: may this slot's Lease be taken now? Free or expired
  * (holder ""): when every Lease has been read, no other scheme is live,
  * we hold fewer than ceil(N / live replicas) and it is ours by
- * assigned_to_me(). From a live holder: when
+ * cps_shard_taker(). From a live holder: when
  * nothing is free, that holder has at least two more than we do, and we
  * took none in the last retry period (one move at a time, so the fleet
  * settles instead of swinging).
@@ -161,7 +112,8 @@ static int policy_cb(const char *holder, void *user)
     if (!holder[0]) {
         size_t live = cps_shard_live_replicas(set->identity, views, set->n);
         uint32_t share = cps_shard_fair_share(set->n, live);
-        if (held >= share || !assigned_to_me(set, slot, views, share))
+        const char *taker = cps_shard_taker(set->identity, views, set->n, slot->index);
+        if (held >= share || !taker || strcmp(taker, set->identity) != 0)
             return 0;
         slot->approved_ms = now;
         return 1;

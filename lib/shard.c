@@ -88,3 +88,54 @@ uint32_t cps_shard_fair_share(uint32_t n_shards, size_t live)
         live = 1;
     return (uint32_t)((n_shards + live - 1) / live);
 }
+
+/* 1 when `holder` is live and holds fewer than `share` Leases: a replica
+ * that may take a free one. */
+static int eligible(const struct cps_shard_view *views, size_t n_views, const char *holder,
+                    uint32_t share)
+{
+    uint32_t count = 0;
+    for (size_t i = 0; i < n_views; i++) {
+        if (views[i].seen && views[i].expired && strcmp(views[i].holder, holder) == 0)
+            return 0; /* gone */
+        count += views[i].holder[0] && !views[i].expired && strcmp(views[i].holder, holder) == 0;
+    }
+    return count < share;
+}
+
+/* Survivors of a dead replica must not race for the same Lease (a lost
+ * race costs a retry period). Every replica reads the same Leases, so they
+ * agree but for timing; a replica that holds nothing is seen by no other,
+ * which costs at most a race. */
+const char *cps_shard_taker(const char *self, const struct cps_shard_view *views, size_t n_views,
+                            size_t index)
+{
+    uint32_t share = cps_shard_fair_share((uint32_t)n_views,
+                                          cps_shard_live_replicas(self, views, n_views));
+    const char *names[CPS_SHARD_MAX + 1];
+    size_t n_names = 0, position = 0;
+    names[n_names++] = self;
+    for (size_t i = 0; i < n_views && n_names <= CPS_SHARD_MAX; i++) {
+        const char *h = views[i].holder;
+        if (!h[0] || views[i].expired || strcmp(h, self) == 0 ||
+            !eligible(views, n_views, h, share))
+            continue;
+        int dup = 0;
+        for (size_t k = 0; k < n_names && !dup; k++)
+            dup = strcmp(names[k], h) == 0;
+        if (!dup)
+            names[n_names++] = h;
+    }
+    for (size_t i = 0; i < index && i < n_views; i++)
+        position += !views[i].holder[0] || views[i].expired;
+    /* the (position mod n_names)-th name in name order */
+    size_t want = position % n_names;
+    for (size_t k = 0; k < n_names; k++) {
+        size_t below = 0;
+        for (size_t m = 0; m < n_names; m++)
+            below += strcmp(names[m], names[k]) < 0;
+        if (below == want)
+            return names[k];
+    }
+    return NULL;
+}

@@ -55,4 +55,12 @@ size_t cps_shard_live_replicas(const char *self, const struct cps_shard_view *vi
 /* How many shards one replica may hold: ceil(n_shards / live). */
 uint32_t cps_shard_fair_share(uint32_t n_shards, size_t live);
 
+/* The replica that is to take Lease `index` when it is free or expired, as
+ * `self` judges from `views` (one per shard): the replicas that may take
+ * one (live, under their fair share; `self` when it is) in name order,
+ * and the free Leases in index order; the j-th free Lease goes to eligible
+ * replica j mod count. The name points into `views` or is `self`. */
+const char *cps_shard_taker(const char *self, const struct cps_shard_view *views, size_t n_views,
+                            size_t index);
+
 #endif
