@@ -259,14 +259,13 @@ static void consider_record(struct cps_lease *lease, const struct cps_kube_lease
                             int64_t now);
 
 /* Shards only: a free or expired Lease the policy left to another replica
- * is read again in half a retry period rather than a whole one. The policy
- * judges from this replica's last reads of the other Leases, up to a
- * retry period old: right after a dead replica's Leases expire one by one,
- * two survivors can each leave a Lease to the other (one has not yet seen
- * the other's take of an earlier one), and a whole period would then pass
- * with the Lease unowned. A plain read, not the write at expiry: the point
- * is a fresh view. Costs a read per half period only while a Lease stays
- * free and declined. */
+ * is read again in half a retry period rather than a whole one. The
+ * replica it was left to takes it when it judges it expired by its own
+ * clock, up to a retry period after this one did; if the views of the two
+ * disagree (shards.c), the policy takes it itself after a period, and
+ * these looks are when it can. A plain read, not the write at expiry: the
+ * point is a fresh view. Costs a read per half period only while a Lease
+ * stays free and left. */
 static void look_again_soon(struct cps_lease *lease)
 {
     rearm(lease, (double)lease->retry_period_ms / 2.0, 0);

@@ -20,6 +20,9 @@ struct shard_slot {
     struct cps_lease *lease;
     int leading;
     int64_t approved_ms;  /* when the policy last let it take the Lease; 0: never */
+    /* when the policy first left this free Lease to the replica the plan
+     * names (cps_shard_taker) and it has stayed free since; 0: not left */
+    int64_t left_since_ms;
 };
 
 struct cps_shards {
@@ -88,19 +91,72 @@ static uint32_t count_held_by(const struct cps_shard_view *views, uint32_t n, co
 }
 
 /*
+ * How long a free Lease is left to the replica the plan names before this
+ * one takes it anyway (cps_shard_free_lease): a retry period. The planned
+ * taker judges the Lease expired by its own clock, at most a retry period
+ * (and a transfer) after this replica did, and takes it then; only views
+ * that disagree beyond the planned takes make it wait longer. The Lease
+ * looks again every half period while it leaves one (lease.c,
+ * look_again_soon), so the take comes at the second look: "a period" is
+ * counted from three quarters of it, the rest being slack for the timers
+ * and transfers between the looks.
+ */
+static int64_t leave_for_ms(const struct cps_shards *set)
+{
+    return set->retry_period_ms - set->retry_period_ms / 4;
+}
+
+/* The policy's answer for a free or expired Lease, and its bookkeeping:
+ * when it was first left to another replica, and when it was let taken. */
+static int free_lease_policy(struct shard_slot *slot, const struct cps_shard_view *views,
+                             uint32_t held, int64_t now)
+{
+    struct cps_shards *set = slot->set;
+    int64_t left_ms = slot->left_since_ms > 0 ? now - slot->left_since_ms : 0;
+    switch (cps_shard_free_lease(set->identity, views, set->n, slot->index, held, left_ms,
+                                 leave_for_ms(set))) {
+    case CPS_SHARD_TAKE: {
+        const char *taker = cps_shard_taker(set->identity, views, set->n, slot->index);
+        if (slot->left_since_ms > 0 && taker && strcmp(taker, set->identity) != 0) {
+            struct cps_log_line line;
+            cps_log_begin(&line, CPS_LOG_INFO, "taking a free shard left to another replica");
+            cps_log_int(&line, "shard", slot->index);
+            cps_log_str(&line, "planned_for", taker);
+            cps_log_int(&line, "left_ms", left_ms);
+            cps_log_end(&line);
+        }
+        slot->left_since_ms = 0;
+        slot->approved_ms = now;
+        return 1;
+    }
+    case CPS_SHARD_LEAVE:
+        if (slot->left_since_ms == 0)
+            slot->left_since_ms = now;
+        return 0;
+    case CPS_SHARD_FULL:
+        break;
+    }
+    slot->left_since_ms = 0;
+    return 0;
+}
+
+/*
  * lease.h's policy: may this slot's Lease be taken now? Free or expired
  * (holder ""): when every Lease has been read, no other scheme is live,
- * we hold fewer than ceil(N / live replicas) and it is ours by
- * cps_shard_taker(). From a live holder: when
- * nothing is free, that holder has at least two more than we do, and we
- * took none in the last retry period (one move at a time, so the fleet
- * settles instead of swinging).
+ * and cps_shard_free_lease() says so: we hold fewer than ceil(N / live
+ * replicas), and the plan of cps_shard_taker() names us, or the Lease has
+ * been left to the replica it names for a retry period. From a live
+ * holder: when nothing is free, that holder has at least two more than we
+ * do, and we took none in the last retry period (one move at a time, so
+ * the fleet settles instead of swinging).
  */
 static int policy_cb(const char *holder, void *user)
 {
     struct shard_slot *slot = user;
     struct cps_shards *set = slot->set;
     int64_t now = cps_monotonic_ms();
+    if (holder[0])
+        slot->left_since_ms = 0; /* taken by someone: no longer left */
     struct cps_shard_view views[CPS_SHARD_MAX];
     read_views(set, now, views);
     for (uint32_t i = 0; i < set->n; i++)
@@ -109,15 +165,8 @@ static int policy_cb(const char *holder, void *user)
     if (cps_shard_scheme_conflict(set->scheme, set->identity, views, set->n))
         return 0;
     uint32_t held = count_held_or_taking(set, now);
-    if (!holder[0]) {
-        size_t live = cps_shard_live_replicas(set->identity, views, set->n);
-        uint32_t share = cps_shard_fair_share(set->n, live);
-        const char *taker = cps_shard_taker(set->identity, views, set->n, slot->index);
-        if (held >= share || !taker || strcmp(taker, set->identity) != 0)
-            return 0;
-        slot->approved_ms = now;
-        return 1;
-    }
+    if (!holder[0])
+        return free_lease_policy(slot, views, held, now);
     if (set->stole_once && now - set->last_steal_ms < set->retry_period_ms)
         return 0;
     int any_free;
