@@ -231,12 +231,6 @@ static void write_done_cb(const struct cps_kube_answer *answer, void *user)
     check_deadline(lease, now);
 }
 
-/* Shards only: when the Lease another holds expires before the next
- * attempt, make the next attempt at its expiry (then every retry period
- * again), so that a dead holder's shard moves lease_duration after its
- * last renewal was seen, not up to a retry period later; that attempt
- * writes at once, without a read (retry_cb). The single leader Lease keeps
- * client-go's plain period. */
 /* Make the next attempt in `first_ms`, then every retry period again;
  * `at_expiry` marks it as wake_at_expiry's (see retry_cb). */
 static void rearm(struct cps_lease *lease, double first_ms, int at_expiry)
@@ -248,6 +242,12 @@ static void rearm(struct cps_lease *lease, double first_ms, int at_expiry)
     lease->expiry_wake = at_expiry;
 }
 
+/* Shards only: when the Lease another holds expires before the next
+ * attempt, make the next attempt at its expiry (then every retry period
+ * again), so that a dead holder's shard moves lease_duration after its
+ * last renewal was seen, not up to a retry period later; that attempt
+ * writes at once, without a read (retry_cb). The single leader Lease keeps
+ * client-go's plain period. */
 static void wake_at_expiry(struct cps_lease *lease, int64_t left_ms)
 {
     if (left_ms <= 0 || left_ms >= lease->retry_period_ms)
