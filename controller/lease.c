@@ -231,12 +231,6 @@ static void write_done_cb(const struct cps_kube_answer *answer, void *user)
     check_deadline(lease, now);
 }
 
-/* Shards only: when the Lease another holds expires before the next
- * attempt, make the next attempt at its expiry (then every retry period
- * again), so that a dead holder's shard moves lease_duration after its
- * last renewal was seen, not up to a retry period later; that attempt
- * writes at once, without a read (retry_cb). The single leader Lease keeps
- * client-go's plain period. */
 /* Make the next attempt in `first_ms`, then every retry period again;
  * `at_expiry` marks it as wake_at_expiry's (see retry_cb). */
 static void rearm(struct cps_lease *lease, double first_ms, int at_expiry)
@@ -248,6 +242,12 @@ static void rearm(struct cps_lease *lease, double first_ms, int at_expiry)
     lease->expiry_wake = at_expiry;
 }
 
+/* Shards only: when the Lease another holds expires before the next
+ * attempt, make the next attempt at its expiry (then every retry period
+ * again), so that a dead holder's shard moves lease_duration after its
+ * last renewal was seen, not up to a retry period later; that attempt
+ * writes at once, without a read (retry_cb). The single leader Lease keeps
+ * client-go's plain period. */
 static void wake_at_expiry(struct cps_lease *lease, int64_t left_ms)
 {
     if (left_ms <= 0 || left_ms >= lease->retry_period_ms)
@@ -259,14 +259,13 @@ static void consider_record(struct cps_lease *lease, const struct cps_kube_lease
                             int64_t now);
 
 /* Shards only: a free or expired Lease the policy left to another replica
- * is read again in half a retry period rather than a whole one. The policy
- * judges from this replica's last reads of the other Leases, up to a
- * retry period old: right after a dead replica's Leases expire one by one,
- * two survivors can each leave a Lease to the other (one has not yet seen
- * the other's take of an earlier one), and a whole period would then pass
- * with the Lease unowned. A plain read, not the write at expiry: the point
- * is a fresh view. Costs a read per half period only while a Lease stays
- * free and declined. */
+ * is read again in half a retry period rather than a whole one. The
+ * replica it was left to takes it when it judges it expired by its own
+ * clock, up to a retry period after this one did; if the views of the two
+ * disagree (shards.c), the policy takes it itself after a period, and
+ * these looks are when it can. A plain read, not the write at expiry: the
+ * point is a fresh view. Costs a read per half period only while a Lease
+ * stays free and left. */
 static void look_again_soon(struct cps_lease *lease)
 {
     rearm(lease, (double)lease->retry_period_ms / 2.0, 0);

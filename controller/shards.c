@@ -20,6 +20,9 @@ struct shard_slot {
     struct cps_lease *lease;
     int leading;
     int64_t approved_ms;  /* when the policy last let it take the Lease; 0: never */
+    /* when the policy first left this free Lease to the replica the plan
+     * names (cps_shard_taker) and it has stayed free since; 0: not left */
+    int64_t left_since_ms;
 };
 
 struct cps_shards {
@@ -87,69 +90,73 @@ static uint32_t count_held_by(const struct cps_shard_view *views, uint32_t n, co
     return count;
 }
 
-/* 1 when `holder` is live and holds fewer than `share` Leases: a replica
- * that may take a free one. */
-static int eligible(const struct cps_shard_view *views, uint32_t n, const char *holder,
-                    uint32_t share)
+/*
+ * How long a free Lease is left to the replica the plan names before this
+ * one takes it anyway (cps_shard_free_lease): a retry period. The planned
+ * taker judges the Lease expired by its own clock, at most a retry period
+ * (and a transfer) after this replica did, and takes it then; only views
+ * that disagree beyond the planned takes make it wait longer. The Lease
+ * looks again every half period while it leaves one (lease.c,
+ * look_again_soon), so the take comes at the second look: "a period" is
+ * counted from three quarters of it, the rest being slack for the timers
+ * and transfers between the looks.
+ */
+static int64_t leave_for_ms(const struct cps_shards *set)
 {
-    uint32_t count = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        if (views[i].seen && views[i].expired && strcmp(views[i].holder, holder) == 0)
-            return 0; /* gone */
-        count += views[i].holder[0] && !views[i].expired && strcmp(views[i].holder, holder) == 0;
-    }
-    return count < share;
+    return set->retry_period_ms - set->retry_period_ms / 4;
 }
 
-/*
- * Which replica takes which free or expired Lease, so that survivors of a
- * dead replica do not race for the same one (a lost race costs a retry
- * period): the replicas that may take one (live, under their share; this
- * one counts itself when it is) in name order, and the free Leases in
- * index order; the j-th free Lease goes to eligible replica j mod count.
- * Every replica reads the same Leases, so they agree but for timing; a
- * replica that holds nothing is seen by no other, which costs at most a
- * race.
- */
-static int assigned_to_me(const struct cps_shards *set, const struct shard_slot *slot,
-                          const struct cps_shard_view *views, uint32_t share)
+/* The policy's answer for a free or expired Lease, and its bookkeeping:
+ * when it was first left to another replica, and when it was let taken. */
+static int free_lease_policy(struct shard_slot *slot, const struct cps_shard_view *views,
+                             uint32_t held, int64_t now)
 {
-    const char *names[CPS_SHARD_MAX + 1];
-    uint32_t n_names = 0, position = 0;
-    names[n_names++] = set->identity;
-    for (uint32_t i = 0; i < set->n; i++) {
-        const char *h = views[i].holder;
-        if (!h[0] || views[i].expired || strcmp(h, set->identity) == 0 ||
-            !eligible(views, set->n, h, share))
-            continue;
-        int dup = 0;
-        for (uint32_t k = 0; k < n_names && !dup; k++)
-            dup = strcmp(names[k], h) == 0;
-        if (!dup)
-            names[n_names++] = h;
+    struct cps_shards *set = slot->set;
+    int64_t left_ms = slot->left_since_ms > 0 ? now - slot->left_since_ms : 0;
+    switch (cps_shard_free_lease(set->identity, views, set->n, slot->index, held, left_ms,
+                                 leave_for_ms(set))) {
+    case CPS_SHARD_TAKE: {
+        const char *taker = cps_shard_taker(set->identity, views, set->n, slot->index);
+        if (slot->left_since_ms > 0 && taker && strcmp(taker, set->identity) != 0) {
+            struct cps_log_line line;
+            cps_log_begin(&line, CPS_LOG_INFO, "taking a free shard left to another replica");
+            cps_log_int(&line, "shard", slot->index);
+            cps_log_str(&line, "planned_for", taker);
+            cps_log_int(&line, "left_ms", left_ms);
+            cps_log_end(&line);
+        }
+        slot->left_since_ms = 0;
+        slot->approved_ms = now;
+        return 1;
     }
-    uint32_t below = 0; /* eligible names before ours */
-    for (uint32_t k = 1; k < n_names; k++)
-        below += strcmp(names[k], set->identity) < 0;
-    for (uint32_t i = 0; i < slot->index; i++)
-        position += !views[i].holder[0] || views[i].expired;
-    return position % n_names == below;
+    case CPS_SHARD_LEAVE:
+        if (slot->left_since_ms == 0)
+            slot->left_since_ms = now;
+        return 0;
+    case CPS_SHARD_FULL:
+        break;
+    }
+    slot->left_since_ms = 0;
+    return 0;
 }
 
 /*
  * lease.h's policy: may this slot's Lease be taken now? Free or expired
  * (holder ""): when every Lease has been read, no other scheme is live,
- * we hold fewer than ceil(N / live replicas) and it is ours by
- * assigned_to_me(). From a live holder: when
- * nothing is free, that holder has at least two more than we do, and we
- * took none in the last retry period (one move at a time, so the fleet
- * settles instead of swinging).
+ * and cps_shard_free_lease() says so: we hold fewer than ceil(N / live
+ * replicas), and the plan of cps_shard_taker() names us, or the Lease has
+ * been left to the replica it names for a retry period. From a live
+ * holder: when nothing is free, that holder has at least two more than we
+ * do, and we took none in the last retry period (one move at a time, so
+ * the fleet settles instead of swinging).
  */
 static int policy_cb(const char *holder, void *user)
 {
     struct shard_slot *slot = user;
     struct cps_shards *set = slot->set;
     int64_t now = cps_monotonic_ms();
+    if (holder[0])
+        slot->left_since_ms = 0; /* taken by someone: no longer left */
     struct cps_shard_view views[CPS_SHARD_MAX];
     read_views(set, now, views);
     for (uint32_t i = 0; i < set->n; i++)
@@ -158,14 +165,8 @@ static int policy_cb(const char *holder, void *user)
     if (cps_shard_scheme_conflict(set->scheme, set->identity, views, set->n))
         return 0;
     uint32_t held = count_held_or_taking(set, now);
-    if (!holder[0]) {
-        size_t live = cps_shard_live_replicas(set->identity, views, set->n);
-        uint32_t share = cps_shard_fair_share(set->n, live);
-        if (held >= share || !assigned_to_me(set, slot, views, share))
-            return 0;
-        slot->approved_ms = now;
-        return 1;
-    }
+    if (!holder[0])
+        return free_lease_policy(slot, views, held, now);
     if (set->stole_once && now - set->last_steal_ms < set->retry_period_ms)
         return 0;
     int any_free;

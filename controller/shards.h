@@ -11,7 +11,9 @@
  *   (an identity with an expired Lease is gone); fair share =
  *   ceil(N / live);
  * - a free or expired Lease is taken only when every Lease has been read
- *   once and the replica holds fewer than its fair share;
+ *   once and the replica holds fewer than its fair share, by the plan all
+ *   replicas compute alike (lib/shard.h, cps_shard_taker), or when the
+ *   replica the plan names has left it free for a retry period;
  * - a replica under its fair share takes, at most once per retry period,
  *   one Lease from a holder over it; it acts on it only renew_deadline
  *   later (lease.h), when the former holder has stopped. A replica that

@@ -55,4 +55,36 @@ size_t cps_shard_live_replicas(const char *self, const struct cps_shard_view *vi
 /* How many shards one replica may hold: ceil(n_shards / live). */
 uint32_t cps_shard_fair_share(uint32_t n_shards, size_t live);
 
+/* The replica planned to take Lease `index`, as `self` judges from
+ * `views` (one per shard, n_views <= CPS_SHARD_MAX), or NULL when that
+ * Lease is not an orphan. Orphans: Leases free, or held by a gone identity
+ * (cps_shard_live_replicas), never `self`'s. Live replicas in name order
+ * each have a target, n_views / live, one more for the first
+ * n_views mod live; the orphans in index order are dealt in blocks, each
+ * replica getting what it lacks to its target (what it holds of the
+ * Leases that are not orphans). Replicas whose views differ only by the
+ * planned takes one has read and the other not yet name the same taker
+ * (shard.c). The name points into `views` or is `self`. */
+const char *cps_shard_taker(const char *self, const struct cps_shard_view *views, size_t n_views,
+                            size_t index);
+
+enum cps_shard_free_answer {
+    CPS_SHARD_TAKE,  /* take it now */
+    CPS_SHARD_FULL,  /* `self` holds its fair share: another takes it */
+    CPS_SHARD_LEAVE, /* planned for another replica: look again soon */
+};
+
+/* May `self` take free or expired Lease `index` now? `held`: the Leases
+ * it holds or is taking, by its own count. Never past its fair share
+ * (cps_shard_fair_share); within it, when the plan (cps_shard_taker) names
+ * `self` or nobody, or when `self` has left this Lease to its planned
+ * taker for `left_ms` >= `leave_for_ms` and it is still free: views that
+ * disagree beyond the planned takes (a replica holding nothing is seen by
+ * no other; a take outside the plan) may name another taker in each
+ * replica, and this bounds how long the Lease stays free then. */
+enum cps_shard_free_answer cps_shard_free_lease(const char *self,
+                                                const struct cps_shard_view *views,
+                                                size_t n_views, size_t index, uint32_t held,
+                                                int64_t left_ms, int64_t leave_for_ms);
+
 #endif
