@@ -17,11 +17,12 @@
  * z-score units of the demand-surprise spread: a violating tick raises it by
  * GAIN x (1 - budget), a clean one lowers it by GAIN x budget, each weighted
  * by the tick's requests against the usual rate. Its fixed point is the one
- * where the violating share equals the budget (aimed a little under: see
- * FEEDBACK_AIM), so on traffic that needs more
- * margin it climbs, on traffic that needs less it comes down, without being
- * told which traffic it is. Up is fast (a violating tick moves it as far as
- * a hundred clean ones at a 1 % budget), down is slow. It is bounded, and
+ * where the measured violating share equals the budget (aimed at 35 % of
+ * it, because the one-minute window undercounts short violations: see
+ * FEEDBACK_AIM), so on traffic that needs more margin it climbs, on traffic
+ * that needs less it comes down, without being told which traffic it is.
+ * Up is fast (a violating tick moves it as far as about 285 clean ones at
+ * a 1 % budget), down is slow. It is bounded, and
  * the policy caps the forecast besides, so one burst cannot run away with it.
  * The gain is small (a violating tick moves it 0.05 z): violations come in
  * runs, and a large gain swings the headroom after each run, which costs
