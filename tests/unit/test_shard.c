@@ -112,6 +112,16 @@ static void survivors_views(struct cps_shard_view views[6])
         set_view(&views[i], holders[i], 0);
 }
 
+/* The two survivors' views in the failing run (test_taker_stale_views). */
+static void failing_run_views(struct cps_shard_view *seen_by_1, struct cps_shard_view *seen_by_2)
+{
+    survivors_views(seen_by_1);
+    set_view(&seen_by_1[1], R1, 0);
+    set_view(&seen_by_1[4], DEAD, 1);
+    survivors_views(seen_by_2);
+    set_view(&seen_by_2[4], DEAD, 1);
+}
+
 /* The failing run of test_sharding: replica-1 has taken shard 1 (now 3 of
  * 6, its fair share); replica-2 has not read shard 1 since, and by its
  * clock shard 1 has not expired yet, shard 4 has. Both must name the same
@@ -122,11 +132,7 @@ static void survivors_views(struct cps_shard_view views[6])
 static void test_taker_stale_views(void)
 {
     struct cps_shard_view seen_by_1[6], seen_by_2[6];
-    survivors_views(seen_by_1);
-    set_view(&seen_by_1[1], R1, 0);
-    set_view(&seen_by_1[4], DEAD, 1);
-    survivors_views(seen_by_2);
-    set_view(&seen_by_2[4], DEAD, 1);
+    failing_run_views(seen_by_1, seen_by_2);
     ASSERT_STR_EQ(cps_shard_taker(R1, seen_by_1, 6, 4), R2);
     ASSERT_STR_EQ(cps_shard_taker(R2, seen_by_2, 6, 4), R2);
     /* replica-2 sees shard 1 expired too: still its own shard 4 */
@@ -140,11 +146,7 @@ static void test_taker_stale_views(void)
 static void test_free_lease_answers(void)
 {
     struct cps_shard_view seen_by_1[6], seen_by_2[6];
-    survivors_views(seen_by_1);
-    set_view(&seen_by_1[1], R1, 0);
-    set_view(&seen_by_1[4], DEAD, 1);
-    survivors_views(seen_by_2);
-    set_view(&seen_by_2[4], DEAD, 1);
+    failing_run_views(seen_by_1, seen_by_2);
     ASSERT_EQ(cps_shard_free_lease(R1, seen_by_1, 6, 4, 3, 0, 750), CPS_SHARD_FULL);
     ASSERT_EQ(cps_shard_free_lease(R2, seen_by_2, 6, 4, 2, 0, 750), CPS_SHARD_TAKE);
     /* shard 1, before replica-1 took it: replica-1's, and replica-2 leaves it */
