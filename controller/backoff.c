@@ -11,6 +11,8 @@ int64_t cps_backoff_delay_ms(int failures, int64_t retry_after_ms, double jitter
     if (delay > CPS_BACKOFF_MAX_MS)
         delay = CPS_BACKOFF_MAX_MS;
     delay = (int64_t)((double)delay * jitter);
+    if (delay > CPS_BACKOFF_MAX_MS)
+        delay = CPS_BACKOFF_MAX_MS; /* the ceiling holds whatever the jitter */
     if (retry_after_ms > CPS_BACKOFF_MAX_MS)
         retry_after_ms = CPS_BACKOFF_MAX_MS; /* a huge Retry-After never freezes a target */
     if (retry_after_ms > delay)

@@ -225,6 +225,8 @@ static void test_backoff(void)
         {"capped at 5 min", 10, 0, 1.0, 300000},
         {"capped long after", 60, 0, 1.0, 300000},
         {"jitter on the cap", 60, 0, 0.5, 150000},
+        {"jitter never stretches the cap", 60, 0, 1.499, 300000},
+        {"nor a Retry-After at the cap", 60, INT64_C(1000000000000), 1.499, 300000},
         {"Retry-After longer wins", 1, 30000, 1.0, 30000},
         {"Retry-After shorter loses", 4, 500, 1.0, 8000},
         {"Retry-After past the cap is capped", 60, 600000, 1.0, 300000},
