@@ -61,8 +61,9 @@ static uint32_t count_leading(const struct cps_shards *set)
 }
 
 /* Held, or let taken within the last half retry period (the write may
- * still be out; by the next round it has answered): the Leases of one replica decide one after another, and without
- * these a replica would take every expired Lease in one round. */
+ * still be out; by the next round it has answered): the Leases of one
+ * replica decide one after another, and without these a replica would
+ * take every expired Lease in one round. */
 static uint32_t count_held_or_taking(const struct cps_shards *set, int64_t now_ms)
 {
     uint32_t held = 0;
