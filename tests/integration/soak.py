@@ -1112,7 +1112,8 @@ class Checker:
                     self.broke("re-lists backed off", "%d LISTs in one persistent-410 episode of "
                                "%.1f s" % (n, end - begin), begin)
         out["watch_gone_lists_per_episode"] = per_episode
-        silent = [r for r in read_jsonl(soak.a.log_path) if r.get("reason") == "no_progress"
+        log_a = list(read_jsonl(soak.a.log_path))
+        silent = [r for r in log_a if r.get("reason") == "no_progress"
                   and r.get("msg") == "listing again after a wait"]
         out["watch_silent_relists_a"] = len(silent)
         times = [took for _, took in soak.probes]
@@ -1125,11 +1126,10 @@ class Checker:
                 self.broke("probes answer under slow clients",
                            "/healthz unanswered within %g s at %.3f" % (PROBE_TIMEOUT_S, began), began)
         run_end = soak.episodes[-1][2] if soak.episodes else 0
-        ticks = {}  # A's tick lines per target: (time, action, backoff_s)
-        for r in read_jsonl(soak.a.log_path):
+        ticks = {}  # A's tick lines per target: (time, action)
+        for r in log_a:
             if r.get("msg") == "tick" and r.get("target"):
-                ticks.setdefault(r["target"], []).append(
-                    (parse_time(r["time"]), r.get("action"), r.get("backoff_s")))
+                ticks.setdefault(r["target"], []).append((parse_time(r["time"]), r.get("action")))
         acted = []
         for name, ended in soak.frozen:
             later = [r["t"] for r in self.api if r.get("verb") == "patch" and r.get("name") == name
@@ -1146,7 +1146,7 @@ class Checker:
             # own: the freeze is measured up to it.
             refault = min((r["t"] for r in self.api if r.get("name") == name and r.get("fault")
                            and r.get("status") == 429 and r["t"] > ended), default=None)
-            resumed = next((t for t, action, _ in ticks.get("shop/" + name, [])
+            resumed = next((t for t, action in ticks.get("shop/" + name, [])
                             if t > ended and action != "backing_off"), None)
             if refault is not None and (resumed is None or resumed > refault):
                 resumed = refault
