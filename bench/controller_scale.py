@@ -54,7 +54,10 @@ HISTORY_S = 600  # backfilled history; the lookback is widened to cover it
 QUERIES = {key: "max by (namespace, deployment) (%s)" % metric
            for key, metric in (("qps", "bench_qps"), ("p95_ms", "bench_p95_ms"),
                                ("cpu_utilization", "bench_cpu"),
-                               ("cost_per_pod_hour", "bench_cost_per_pod_hour"))}
+                               ("cost_per_pod_hour", "bench_cost_per_pod_hour"),
+                               # the budget's last-scrape rate and p95: the same
+                               # series (only their answers' cost matters here)
+                               ("budget_qps", "bench_qps"), ("budget_p95_ms", "bench_p95_ms"))}
 
 
 def openmetrics(n, end):

@@ -37,7 +37,8 @@
 /* The metrics a backfill reads: every queried one (ready replicas too,
  * which the live tick reads from the Deployment). */
 static const enum cps_metric backfill_metrics[CPS_METRIC_QUERIED] = {
-    CPS_METRIC_QPS, CPS_METRIC_P95, CPS_METRIC_CPU, CPS_METRIC_READY, CPS_METRIC_COST};
+    CPS_METRIC_QPS,        CPS_METRIC_P95,        CPS_METRIC_CPU, CPS_METRIC_READY,
+    CPS_METRIC_COST,       CPS_METRIC_BUDGET_QPS, CPS_METRIC_BUDGET_P95};
 
 /* One target of a batch: its config (copied), its queries as sent, and
  * what the worker made of them. */
@@ -138,16 +139,16 @@ static void run_job(struct backfill_batch *b, struct backfill_job *job)
     for (int k = 0; k < CPS_METRIC_QUERIED; k++) {
         enum cps_metric m = backfill_metrics[k];
         if (!job->queries[m])
-            continue; /* only the cost may have none (checked at the start) */
+            continue; /* only an optional one may have none (checked at the start) */
         values[m] = malloc(span.n_points * sizeof(double));
         if (!values[m]) {
             cps_err_set(&err, "backfill", 0, 0, "out of memory");
             goto fail;
         }
         if (fetch_metric(b, job, &span, m, values[m], &err) < 0) {
-            if (m != CPS_METRIC_COST)
+            if (!cps_metric_is_optional(m))
                 goto fail;
-            /* as live: without a price from Prometheus, the configured one */
+            /* as live: without it, its stand-in */
             cps_err_clear(&err);
             continue;
         }
@@ -209,8 +210,8 @@ static int in_flight(const struct cps_backfill *bf, const struct cps_target *t)
 }
 
 /* A job for one target: its config and its queries as sent. A target
- * without a query for a metric the policy needs fails at once (the cost
- * alone may be missing: the configured price stands in). 0, or -1 out of
+ * without a query for a metric the policy needs fails at once (the
+ * optional ones may be missing: their stand-ins serve). 0, or -1 out of
  * memory. */
 static int job_init(struct cps_controller *ctl, struct backfill_job *job,
                     const struct cps_target_runtime *rt)
@@ -220,8 +221,10 @@ static int job_init(struct cps_controller *ctl, struct backfill_job *job,
     for (int k = 0; k < CPS_METRIC_QUERIED; k++) {
         enum cps_metric m = backfill_metrics[k];
         const char *text = cps_query_pick(&rt->target->queries, &ctl->config->queries, m);
+        if (cps_metric_is_optional(m) && text && !*text)
+            text = NULL; /* an empty query turns an optional one off */
         if (!text) {
-            if (m != CPS_METRIC_COST && !job->failed) {
+            if (!cps_metric_is_optional(m) && !job->failed) {
                 job->failed = 1;
                 snprintf(job->error, sizeof job->error, "no queries.%s configured",
                          cps_metric_query_key(m));

@@ -36,7 +36,8 @@
 #define text_printf cps_strbuf_printf
 
 const enum cps_metric cps_controller_queried[CPS_CONTROLLER_N_QUERIED] = {
-    CPS_METRIC_QPS, CPS_METRIC_P95, CPS_METRIC_CPU, CPS_METRIC_COST};
+    CPS_METRIC_QPS, CPS_METRIC_P95, CPS_METRIC_CPU, CPS_METRIC_COST, CPS_METRIC_BUDGET_QPS,
+    CPS_METRIC_BUDGET_P95};
 
 const double cps_tick_bucket_bounds[CPS_TICK_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                          0.5,   1,    2.5,   5,    10,  30};

@@ -18,7 +18,7 @@
 /* The metrics the controller queries (ready replicas come from the
  * Deployment, never from Prometheus), in the order of its query plan and
  * of cpscale_query_errors_total. */
-#define CPS_CONTROLLER_N_QUERIED 4
+#define CPS_CONTROLLER_N_QUERIED 6
 extern const enum cps_metric cps_controller_queried[CPS_CONTROLLER_N_QUERIED];
 
 /* What became of a target's backfill (cpscale_policy_backfill_total). */

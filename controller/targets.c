@@ -376,6 +376,12 @@ static void store_sample(struct cps_target_runtime *rt, enum cps_metric metric, 
     case CPS_METRIC_COST:
         rt->observation.cost_per_pod_hour = value;
         break;
+    case CPS_METRIC_BUDGET_QPS:
+        rt->observation.budget_qps = value;
+        break;
+    case CPS_METRIC_BUDGET_P95:
+        rt->observation.budget_p95_ms = value;
+        break;
     default:
         break;
     }

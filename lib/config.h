@@ -50,6 +50,8 @@ struct cps_queries {
     char *cpu_utilization;
     char *ready_replicas;
     char *cost_per_pod_hour;
+    char *budget_qps;
+    char *budget_p95_ms;
 };
 
 /* The knobs of the cpscale policy (`policy:`), the ones `cpscale tune` searches. */

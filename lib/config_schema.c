@@ -71,13 +71,26 @@
 #define POD_TO_DEPLOYMENT(expr)                                                \
     "label_replace(" expr ", \"deployment\", \"$1\", \"pod\", \"(.+)-[a-z0-9]+-[a-z0-9]+\")"
 
-/* Cluster-wide queries; each returns one series per (namespace, deployment). */
-#define DEF_QUERY_QPS                                                          \
-    "sum by (namespace, deployment) ("                                         \
-    POD_TO_DEPLOYMENT(RATE("http_requests_total")) ")"
-#define DEF_QUERY_P95_MS                                                       \
+/* The rate and p95 of the last scrape interval only (the budget's): irate
+ * takes each series' last two samples in the range, so these are as fine
+ * as the scrapes are. `and` the series now keeps only pods still exposed: a
+ * range still holds a deleted pod's last samples, and irate would go on
+ * counting its last rate for up to the range after it is gone. */
+#define IRATE(series) "(irate(" series "[" CPS_METRICS_WINDOW_PROMQL "]) and " series ")"
+
+/* Requests/s and p95 ms of the client-library metrics, over `over` (RATE
+ * or IRATE). */
+#define REQUESTS_PER_S(over)                                                   \
+    "sum by (namespace, deployment) (" POD_TO_DEPLOYMENT(over("http_requests_total")) ")"
+#define P95_MS(over)                                                           \
     "1000 * histogram_quantile(0.95, sum by (namespace, deployment, le) ("     \
-    POD_TO_DEPLOYMENT(RATE("http_request_duration_seconds_bucket")) "))"
+    POD_TO_DEPLOYMENT(over("http_request_duration_seconds_bucket")) "))"
+
+/* Cluster-wide queries; each returns one series per (namespace, deployment). */
+#define DEF_QUERY_QPS REQUESTS_PER_S(RATE)
+#define DEF_QUERY_P95_MS P95_MS(RATE)
+#define DEF_QUERY_BUDGET_QPS REQUESTS_PER_S(IRATE)
+#define DEF_QUERY_BUDGET_P95_MS P95_MS(IRATE)
 #define DEF_QUERY_CPU_UTILIZATION                                              \
     "sum by (namespace, deployment) ("                                         \
     POD_TO_DEPLOYMENT(RATE("container_cpu_usage_seconds_total{container!=\"\", container!=\"POD\"}")) \
@@ -292,6 +305,8 @@ const struct cps_config_row cps_config_rows[CPS_KEY_COUNT] = {
     QUERY(CPS_KEY_QUERY_CPU, CPS_METRIC_CPU, cpu_utilization, DEF_QUERY_CPU_UTILIZATION),
     QUERY(CPS_KEY_QUERY_READY, CPS_METRIC_READY, ready_replicas, DEF_QUERY_READY_REPLICAS),
     QUERY(CPS_KEY_QUERY_COST, CPS_METRIC_COST, cost_per_pod_hour, DEF_QUERY_COST_PER_POD_HOUR),
+    QUERY(CPS_KEY_QUERY_BUDGET_QPS, CPS_METRIC_BUDGET_QPS, budget_qps, DEF_QUERY_BUDGET_QPS),
+    QUERY(CPS_KEY_QUERY_BUDGET_P95, CPS_METRIC_BUDGET_P95, budget_p95_ms, DEF_QUERY_BUDGET_P95_MS),
 
     [CPS_KEY_LE_ENABLED] = {CPS_SEC_LEADER, "enabled", CPS_CFG_BOOL,
                             F(struct cps_leader_election_config, enabled), .def = 1},

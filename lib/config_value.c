@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "duration.h"
+#include "metric.h"
 #include "units.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -305,15 +306,17 @@ static int read_string(const struct cps_config_walk *w, const struct cps_config_
 }
 
 /* A query: in a target, null means "the cluster-wide query" (NULL); at the
- * top level (null_keeps) it means "the built-in default". */
+ * top level (null_keeps) it means "the built-in default". "" turns off an
+ * optional one (the budget's last-scrape p95: the window's p95 stands in)
+ * and is an error for the others, which the policy cannot do without. */
 static int read_query(const struct cps_config_walk *w, const struct cps_yaml_node *node,
-                      const char *path, char **slot, int null_keeps)
+                      const char *path, char **slot, int null_keeps, int may_be_empty)
 {
     if (null_keeps && cps_yaml_is_null(node))
         return 0;
     if (cps_config_get_string(w, node, path, !null_keeps, slot) < 0)
         return -1;
-    if (*slot && !**slot)
+    if (*slot && !**slot && !may_be_empty)
         return cps_config_fail_at(w, node, "%s: a query must not be empty", path);
     if (*slot && check_placeholders(w, node, path, *slot) < 0)
         return -1;
@@ -351,7 +354,8 @@ int cps_config_read_row(const struct cps_config_walk *w, const struct cps_config
         *(double *)field = (double)ms / CPS_MS_PER_S;
         return 0;
     case CPS_CFG_STRING: return read_string(w, row, node, path, field);
-    case CPS_CFG_QUERY: return read_query(w, node, path, field, null_keeps);
+    case CPS_CFG_QUERY:
+        return read_query(w, node, path, field, null_keeps, cps_metric_is_optional((enum cps_metric)row->metric));
     case CPS_CFG_CUSTOM: break;
     }
     return 0; /* custom rows are their section walker's */

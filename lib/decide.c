@@ -282,8 +282,12 @@ static void learn_bursts_and_budget(const struct cps_target *t, const struct cps
     double q = obs->qps > QPS_FLOOR ? obs->qps : QPS_FLOOR;
     double long_mean = s->budget.mean_qps;
     double slow_before = s->slow_level;
-    cps_slo_budget_tick(&s->budget, now_ms, interval_ms, obs->qps,
-                        obs->p95_ms > t->slo_latency_p95_ms, t->slo_violation_budget,
+    struct cps_slo_tick tick = cps_slo_tick_window(obs->qps, obs->p95_ms > t->slo_latency_p95_ms);
+    if (obs->budget_have & CPS_METRIC_BIT(CPS_METRIC_BUDGET_QPS))
+        tick.served_qps = obs->budget_qps;
+    if (obs->budget_have & CPS_METRIC_BIT(CPS_METRIC_BUDGET_P95))
+        tick.served_violating = obs->budget_p95_ms > t->slo_latency_p95_ms;
+    cps_slo_budget_tick(&s->budget, now_ms, interval_ms, &tick, t->slo_violation_budget,
                         t->slo_budget_window_ms);
     if (slow_before <= 0.0) {
         s->slow_level = q;

@@ -26,6 +26,11 @@
 struct cps_observation {
     double qps;                /* requests/s, mean over the metrics window */
     double p95_ms;             /* observed p95 latency */
+    double budget_qps;         /* rate and p95 of the last scrape interval, */
+    double budget_p95_ms;      /* what the budget counts the tick by */
+    unsigned budget_have;      /* which of those two were read, as
+                                  CPS_METRIC_BIT(CPS_METRIC_BUDGET_QPS/_P95):
+                                  where one was not, the window's stands in */
     double cpu_utilization;    /* busy share of the ready pods, 0..1 */
     double cost_per_pod_hour;  /* USD */
     int32_t replicas;          /* spec.replicas */

@@ -16,6 +16,8 @@ enum cps_metric {
     CPS_METRIC_CPU,      /* busy share of the ready pods */
     CPS_METRIC_READY,    /* ready pods */
     CPS_METRIC_COST,     /* USD per pod-hour */
+    CPS_METRIC_BUDGET_QPS, /* requests/s over the last scrape interval */
+    CPS_METRIC_BUDGET_P95, /* p95 latency over the last scrape interval, ms */
     CPS_METRIC_QUERIED,  /* the ones above come from Prometheus */
     CPS_METRIC_REPLICAS = CPS_METRIC_QUERIED, /* the scale's current count */
     CPS_METRIC_COUNT
@@ -24,8 +26,15 @@ enum cps_metric {
 #define CPS_METRIC_BIT(m) (1u << (m))
 
 /* The `queries:` key of a queried metric ("qps", "p95_ms",
- * "cpu_utilization", "ready_replicas", "cost_per_pod_hour"), NULL for the
+ * "cpu_utilization", "ready_replicas", "cost_per_pod_hour", "budget_qps", "budget_p95_ms"), NULL
+ * for the
  * others. */
 const char *cps_metric_query_key(enum cps_metric m);
+
+/* 1 for a queried metric the policy does without: the cost (the configured
+ * price stands in) and the budget's last-scrape rate and p95 (the window's
+ * stand in). A query for one may be "" (off), and its absence is never a
+ * missing metric. */
+int cps_metric_is_optional(enum cps_metric m);
 
 #endif

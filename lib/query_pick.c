@@ -11,6 +11,8 @@ static const char *field(const struct cps_queries *queries, enum cps_metric metr
     case CPS_METRIC_CPU: return queries->cpu_utilization;
     case CPS_METRIC_READY: return queries->ready_replicas;
     case CPS_METRIC_COST: return queries->cost_per_pod_hour;
+    case CPS_METRIC_BUDGET_QPS: return queries->budget_qps;
+    case CPS_METRIC_BUDGET_P95: return queries->budget_p95_ms;
     default: return NULL;
     }
 }

@@ -35,13 +35,16 @@ static double decay(double dt_ms, double tau_ms)
  * carries twice the evidence, as it carries twice the requests.
  */
 double cps_slo_budget_tick(struct cps_slo_budget *b, int64_t now_ms, int64_t default_dt_ms,
-                           double qps, int violating, double budget, int64_t window_ms)
+                           const struct cps_slo_tick *tick, double budget, int64_t window_ms)
 {
     int64_t dt_ms = b->t_ms > 0 ? now_ms - b->t_ms : default_dt_ms;
+    double qps = tick->window_qps;
     if (dt_ms <= 0 || !isfinite(qps) || qps < 0)
         return 0.0;
     b->t_ms = now_ms;
-    double requests = qps * (double)dt_ms / 1000.0;
+    double served_qps = isfinite(tick->served_qps) && tick->served_qps >= 0 ? tick->served_qps : qps;
+    int violating = tick->served_violating;
+    double requests = served_qps * (double)dt_ms / 1000.0;
     b->last_requests = requests;
     b->last_violating = violating ? 1 : 0;
     double keep_window = decay((double)dt_ms, (double)window_ms);
@@ -61,12 +64,18 @@ double cps_slo_budget_tick(struct cps_slo_budget *b, int64_t now_ms, int64_t def
         weight = FEEDBACK_WEIGHT_MAX;
     double step = FEEDBACK_GAIN * weight * (double)dt_ms / FEEDBACK_TICK_MS;
     budget *= FEEDBACK_AIM;
-    b->adjust += violating ? step * (1.0 - budget) : -step * budget;
+    b->adjust += tick->window_violating ? step * (1.0 - budget) : -step * budget;
     if (b->adjust > CPS_FEEDBACK_ADJUST_MAX)
         b->adjust = CPS_FEEDBACK_ADJUST_MAX;
     if (b->adjust < CPS_FEEDBACK_ADJUST_MIN)
         b->adjust = CPS_FEEDBACK_ADJUST_MIN;
     return requests;
+}
+
+struct cps_slo_tick cps_slo_tick_window(double qps, int violating)
+{
+    struct cps_slo_tick tick = {qps, violating ? 1 : 0, qps, violating ? 1 : 0};
+    return tick;
 }
 
 double cps_slo_budget_violating_share(const struct cps_slo_budget *b)

@@ -6,8 +6,11 @@
  * (slo.budget_window). The policy sees one observation per tick: the rate
  * and the p95 of the last metrics window. A tick's requests (rate x the
  * time since the previous tick) count as violating when its p95 is over the
- * SLO. That is the signal a controller has; the simulator's report counts
- * exactly, per second.
+ * SLO. The controller also reads the p95 of the last scrape interval alone
+ * (queries.budget_p95_ms) and counts by that where it has it: a window
+ * keeps reading violating for up to its length after the service has
+ * recovered, and misses a violation shorter than it. The simulator's report
+ * counts exactly, per second.
  *
  * Two exponentially decayed sums keep the measure in a few bytes: one with
  * the budget window as time constant (the budget spent, what an SLO report
@@ -16,10 +19,11 @@
  * The feedback is a stochastic-approximation step on the headroom, in
  * z-score units of the demand-surprise spread: a violating tick raises it by
  * GAIN x (1 - budget), a clean one lowers it by GAIN x budget, each weighted
- * by the tick's requests against the usual rate. Its fixed point is the one
- * where the measured violating share equals the budget (aimed at 35 % of
- * it, because the one-minute window undercounts short violations: see
- * FEEDBACK_AIM), so on traffic that needs more margin it climbs, on traffic
+ * by the tick's requests against the usual rate. It steps on the window's
+ * p95 alone, in the simulator and the controller alike. Its fixed point is
+ * the one where the window's violating share equals the budget (aimed at
+ * 35 % of it, because the one-minute window undercounts short violations:
+ * see FEEDBACK_AIM), so on traffic that needs more margin it climbs, on traffic
  * that needs less it comes down, without being told which traffic it is.
  * Up is fast (a violating tick moves it as far as about 285 clean ones at
  * a 1 % budget), down is slow. It is bounded, and
@@ -53,15 +57,32 @@ struct cps_slo_budget {
     int64_t t_ms;            /* time of the last tick, 0 before the first */
 };
 
+/* What one tick saw, twice: over the metrics window (what the policy
+ * decides on) and as finely as the caller can tell what was served since
+ * the previous tick (the controller: the last scrape interval). Where the
+ * caller has nothing finer, the two are the same. */
+struct cps_slo_tick {
+    double window_qps;
+    int window_violating;  /* the window's p95 over the SLO */
+    double served_qps;
+    int served_violating;
+};
+
 /*
- * Account one tick: `qps` was served over the time since the previous tick
- * (`default_dt_ms` for the first), over the SLO when `violating`. Decays
- * both sums, then steps the feedback toward spending `budget` (a share,
- * 0.01 = 1 %). Ticks out of order (now_ms <= the last) count nothing.
- * Returns the requests the tick accounted (0 when it counted nothing).
+ * Account one tick: `served_qps` was served over the time since the
+ * previous tick (`default_dt_ms` for the first), over the SLO when
+ * `served_violating`. Decays both sums, then steps the feedback toward
+ * spending `budget` (a share, 0.01 = 1 %) by the window's figures: the
+ * signal its aim is set for and the simulator runs it on. The sums, what
+ * is reported, take the finest measure there is. Ticks out of order
+ * (now_ms <= the last) count nothing. Returns the requests the tick
+ * accounted (0 when it counted nothing).
  */
 double cps_slo_budget_tick(struct cps_slo_budget *b, int64_t now_ms, int64_t default_dt_ms,
-                           double qps, int violating, double budget, int64_t window_ms);
+                           const struct cps_slo_tick *tick, double budget, int64_t window_ms);
+
+/* A tick whose window is the finest measure there is (the simulator's). */
+struct cps_slo_tick cps_slo_tick_window(double qps, int violating);
 
 /* Share of the window's requests served over the SLO (0 before any). */
 double cps_slo_budget_violating_share(const struct cps_slo_budget *b);

@@ -30,6 +30,7 @@ static void decide_usage(FILE *out)
           "   \"target\": {\"min_replicas\": 1, \"max_replicas\": 50, \"behavior\": {...}},\n"
           "   \"observation\": {\"qps\": 950, \"p95_ms\": 80.5, \"cpu_utilization\": 0.61,\n"
           "                   \"replicas\": 10, \"ready_replicas\": 9, \"cost_per_pod_hour\": 0.05},\n"
+          "   (optional: \"budget_qps\" and \"budget_p95_ms\", of the last scrape interval)\n"
           "   \"history\": {\"recommendations\": [{\"t\": 985, \"replicas\": 12}],\n"
           "               \"scale_events\": [{\"t\": 940, \"change\": 3}]},\n"
           "   \"recommendation\": 14}\n"
@@ -101,9 +102,11 @@ static int read_observation(const char *source, json_t *o, struct cps_observatio
         {"p95_ms", CPS_METRIC_BIT(CPS_METRIC_P95), offsetof(struct cps_observation, p95_ms)},
         {"cpu_utilization", CPS_METRIC_BIT(CPS_METRIC_CPU), offsetof(struct cps_observation, cpu_utilization)},
         {"cost_per_pod_hour", CPS_METRIC_BIT(CPS_METRIC_COST), offsetof(struct cps_observation, cost_per_pod_hour)},
+        {"budget_qps", CPS_METRIC_BIT(CPS_METRIC_BUDGET_QPS), offsetof(struct cps_observation, budget_qps)},
+        {"budget_p95_ms", CPS_METRIC_BIT(CPS_METRIC_BUDGET_P95), offsetof(struct cps_observation, budget_p95_ms)},
     };
-    const char *known[] = {"qps", "p95_ms", "cpu_utilization", "cost_per_pod_hour", "replicas",
-                           "ready_replicas"};
+    const char *known[] = {"qps", "p95_ms", "cpu_utilization", "cost_per_pod_hour",
+                           "budget_qps", "budget_p95_ms", "replicas", "ready_replicas"};
     const char *key;
     json_t *value;
     json_object_foreach(o, key, value) {
@@ -138,6 +141,10 @@ static int read_observation(const char *source, json_t *o, struct cps_observatio
     obs->ready_replicas = present ? (int32_t)n : 0;
     if (!present)
         obs->missing |= CPS_METRIC_BIT(CPS_METRIC_READY);
+    /* optional: the budget counts by qps and p95_ms without them */
+    unsigned budget_bits = CPS_METRIC_BIT(CPS_METRIC_BUDGET_QPS) | CPS_METRIC_BIT(CPS_METRIC_BUDGET_P95);
+    obs->budget_have = budget_bits & ~obs->missing;
+    obs->missing &= ~budget_bits;
     return 0;
 }
 

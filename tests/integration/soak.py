@@ -142,7 +142,7 @@ QUERY_SUFFIX = {"good-1": " * 1", "good-2": " / 1", "invalid": " - 0"}
 INVALID_KINDS = ("syntax", "min_above_max", "unknown_key", "wrong_type", "empty",
                  "negative_slo")
 DECISION_METRICS = ("qps", "p95_ms", "cpu_utilization")  # missing: never down
-QUERIES_PER_TICK = 4  # those and the cost; ready replicas come from the Deployment
+QUERIES_PER_TICK = 6  # those, the cost and the budget's two; ready replicas come from the Deployment
 PROM_TIMEOUT_S = 0.3
 KUBE_TIMEOUT = "1s"
 KUBE_TIMEOUT_S = 1.0

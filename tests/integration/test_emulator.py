@@ -48,7 +48,8 @@ import workload_emulator as emu  # noqa: E402
 
 DEFAULT_CONFIG = os.path.join(REPO, "config", "default.yaml")
 EMULATOR = os.path.join(REPO, "tests", "fakes", "workload_emulator.py")
-QUERY_NAMES = ("qps", "p95_ms", "cpu_utilization", "ready_replicas", "cost_per_pod_hour")
+QUERY_NAMES = ("qps", "p95_ms", "cpu_utilization", "ready_replicas", "cost_per_pod_hour",
+               "budget_qps", "budget_p95_ms")
 
 MU = 100.0
 BASE_MS = 20.0
@@ -230,7 +231,8 @@ def live_checks(checks, prom, queries, phase, state, expect_ready):
         pods = expect_ready["_pods_" + name]
         checks.equal(where + " ready_replicas", results["ready_replicas"].get(key), float(ready))
         if pods == 0:
-            for query in ("qps", "p95_ms", "cpu_utilization", "cost_per_pod_hour"):
+            for query in ("qps", "p95_ms", "cpu_utilization", "cost_per_pod_hour", "budget_qps",
+                          "budget_p95_ms"):
                 checks.equal(where + " %s absent (no pods)" % query, results[query].get(key), None)
             continue
         checks.near(where + " cost_per_pod_hour", results["cost_per_pod_hour"].get(key), PRICE, TOL_COST)
@@ -238,7 +240,21 @@ def live_checks(checks, prom, queries, phase, state, expect_ready):
             checks.zero(where + " qps (no pod ready)", results["qps"].get(key))
             checks.missing(where + " p95_ms (no pod ready)", results["p95_ms"].get(key))
             checks.zero(where + " cpu_utilization (no pod ready)", results["cpu_utilization"].get(key))
+            checks.zero(where + " budget_qps (no pod ready)", results["budget_qps"].get(key))
+            checks.missing(where + " budget_p95_ms (no pod ready)", results["budget_p95_ms"].get(key))
             continue
+        # The budget's queries see the last scrape interval alone: the
+        # current rate and p95 even where the 1 m window still spans a
+        # change (shrink: 3 -> 1 pods; cold: ready for part of it).
+        want_p95 = model_p95_ms(rate, ready)
+        if rate > 0:
+            checks.near(where + " budget_qps", results["budget_qps"].get(key), rate, TOL_QPS)
+            if math.isinf(want_p95):
+                checks.near(where + " budget_p95_ms (saturated)", results["budget_p95_ms"].get(key),
+                            1000 * emu.BUCKETS[-1], 1e-9)
+            else:
+                checks.near(where + " budget_p95_ms", results["budget_p95_ms"].get(key), want_p95,
+                            TOL_P95)
         if name == "shrink" and phase == "phase2":
             # The 1 m window spans 3 -> 1: the per-pod load changed, the
             # total did not, and the deleted pods' partial series add up.
@@ -251,9 +267,10 @@ def live_checks(checks, prom, queries, phase, state, expect_ready):
         if rate == 0:
             checks.zero(where + " qps (idle)", results["qps"].get(key))
             checks.missing(where + " p95_ms (no requests)", results["p95_ms"].get(key))
+            checks.zero(where + " budget_qps (idle)", results["budget_qps"].get(key))
+            checks.missing(where + " budget_p95_ms (no requests)", results["budget_p95_ms"].get(key))
             continue
         checks.near(where + " qps", results["qps"].get(key), rate, TOL_QPS)
-        want_p95 = model_p95_ms(rate, ready)
         if math.isinf(want_p95):
             # Saturated: every request is above the largest finite bucket,
             # so histogram_quantile answers that bucket's bound.

@@ -17,7 +17,9 @@
     "  qps: sum by (namespace, deployment) (rate(r[1m]))\n"                    \
     "  p95_ms: p95_all\n"                                                      \
     "  cpu_utilization: cpu_all\n"                                             \
-    "  cost_per_pod_hour: cost_all\n"
+    "  cost_per_pod_hour: cost_all\n"                                          \
+    "  budget_qps: qps_last_scrape\n"                                          \
+    "  budget_p95_ms: p95_last_scrape\n"
 
 static struct cps_config *load(const char *yaml)
 {
@@ -166,25 +168,34 @@ static void test_plan(void)
         const char *qps_text_1;
         long qps_owner_1;
     } rows[] = {
-        {"shared texts: one query per metric", TWO_TARGETS, 4, 0,
+        {"shared texts: one query per metric", TWO_TARGETS, 6, 0,
          "sum by (namespace, deployment) (rate(r[1m]))", -1},
+        {"an empty optional query is not sent",
+         "queries:\n"
+         "  qps: sum by (namespace, deployment) (rate(r[1m]))\n"
+         "  budget_qps: ''\n"
+         "  budget_p95_ms: ''\n"
+         "targets:\n"
+                 "  - {namespace: a, deployment: x}\n"
+                 "  - {namespace: b, deployment: y}\n",
+         4, 0, "sum by (namespace, deployment) (rate(r[1m]))", -1},
         {"$namespace/$deployment: one query per target",
          "queries:\n"
          "  qps: sum(rate(r{namespace=\"$namespace\", pod=~\"$deployment-.*\"}[1m]))\n"
          "targets:\n"
          "  - {namespace: a, deployment: x}\n"
          "  - {namespace: b, deployment: y}\n",
-         2 + 3, 4, "sum(rate(r{namespace=\"b\", pod=~\"y-.*\"}[1m]))", 1},
+         2 + 5, 6, "sum(rate(r{namespace=\"b\", pod=~\"y-.*\"}[1m]))", 1},
         {"a target's own text is its own query",
          QUERIES "targets:\n"
                  "  - {namespace: a, deployment: x}\n"
                  "  - {namespace: b, deployment: y, queries: {qps: mine}}\n",
-         5, 4, "mine", -1},
+         7, 6, "mine", -1},
         {"equal own texts are shared",
          QUERIES "targets:\n"
                  "  - {namespace: a, deployment: x, queries: {qps: mine}}\n"
                  "  - {namespace: b, deployment: y, queries: {qps: mine}}\n",
-         4, 0, "mine", -1},
+         6, 0, "mine", -1},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         CPS_ROW_BEGIN();

@@ -20,6 +20,16 @@
 
 /* ---- the budget as measured ------------------------------------------------ */
 
+/* One tick at `qps` for TICK_MS, over the SLO when `violating`, with
+ * nothing finer than the window (as in the simulator), against a week's
+ * budget window. */
+static double tick_window(struct cps_slo_budget *b, int64_t now_ms, double qps, int violating,
+                          double budget)
+{
+    struct cps_slo_tick tick = cps_slo_tick_window(qps, violating);
+    return cps_slo_budget_tick(b, now_ms, TICK_MS, &tick, budget, WEEK_MS);
+}
+
 /* 1 violating tick in 10, at a constant rate, over a window far longer than
  * the run: the share is 10 %, the spent budget 10 x a 1 % budget, and the
  * burn rate over the hour the same. */
@@ -29,7 +39,7 @@ static void test_budget_share_and_burn(void)
     memset(&b, 0, sizeof b);
     double total = 0;
     for (int i = 1; i <= 200; i++)
-        total += cps_slo_budget_tick(&b, i * TICK_MS, TICK_MS, 50.0, i % 10 == 0, 0.01, WEEK_MS);
+        total += tick_window(&b, i * TICK_MS, 50.0, i % 10 == 0, 0.01);
     ASSERT_NEAR(total, 200 * 50.0 * 15.0, 1e-6);
     /* the decay over 200 ticks of a week's constant is tiny but not zero:
      * every tick weighs within 0.5 % of every other */
@@ -39,7 +49,7 @@ static void test_budget_share_and_burn(void)
      * pattern is the same throughout, so the share is the same */
     ASSERT_NEAR(cps_slo_budget_burn_rate(&b, 0.01), 10.0, 0.5);
     /* a tick at the same time, or earlier, counts nothing */
-    ASSERT_NEAR(cps_slo_budget_tick(&b, 200 * TICK_MS, TICK_MS, 50.0, 1, 0.01, WEEK_MS), 0, 0);
+    ASSERT_NEAR(tick_window(&b, 200 * TICK_MS, 50.0, 1, 0.01), 0, 0);
     ASSERT_NEAR(cps_slo_budget_spent(&b, 0.01), 10.0, 0.2);
     /* nothing yet: nothing spent, no burn */
     struct cps_slo_budget empty;
@@ -55,9 +65,40 @@ static void test_budget_counts_requests_not_ticks(void)
     struct cps_slo_budget b;
     memset(&b, 0, sizeof b);
     for (int i = 1; i <= 9; i++)
-        cps_slo_budget_tick(&b, i * TICK_MS, TICK_MS, 10.0, 0, 0.01, WEEK_MS);
-    cps_slo_budget_tick(&b, 10 * TICK_MS, TICK_MS, 100.0, 1, 0.01, WEEK_MS);
+        tick_window(&b, i * TICK_MS, 10.0, 0, 0.01);
+    tick_window(&b, 10 * TICK_MS, 100.0, 1, 0.01);
     ASSERT_NEAR(cps_slo_budget_violating_share(&b), 100.0 / 190.0, 1e-3);
+}
+
+/* A finer measure of the tick than the window's (the controller's rate and
+ * p95 of the last scrape interval) is what the sums count; the feedback
+ * steps on the window's figures alone. Here the window reads 50 req/s
+ * throughout and violating on every tenth tick; the last scrape reads
+ * 100 req/s on every fifth tick, violating then, and 50 clean otherwise:
+ * 40 x 100 of 40 x 100 + 160 x 50 req/s-ticks violate, a third. The
+ * headroom is where the window's figures alone put it. */
+static void test_budget_counts_the_fine_measure_feedback_the_window(void)
+{
+    struct cps_slo_budget split, window_only;
+    memset(&split, 0, sizeof split);
+    memset(&window_only, 0, sizeof window_only);
+    double counted = 0;
+    for (int i = 1; i <= 200; i++) {
+        struct cps_slo_tick tick = {50.0, i % 10 == 0, i % 5 == 0 ? 100.0 : 50.0, i % 5 == 0};
+        counted += cps_slo_budget_tick(&split, i * TICK_MS, TICK_MS, &tick, 0.01, WEEK_MS);
+        tick_window(&window_only, i * TICK_MS, 50.0, i % 10 == 0, 0.01);
+    }
+    ASSERT_NEAR(counted, (40 * 100.0 + 160 * 50.0) * 15.0, 1e-6);
+    ASSERT_NEAR(cps_slo_budget_violating_share(&split), 1.0 / 3.0, 0.005);
+    ASSERT_NEAR(cps_slo_budget_burn_rate(&split, 0.01), 100.0 / 3.0, 1.5);
+    ASSERT_NEAR(cps_slo_budget_violating_share(&window_only), 0.10, 0.002);
+    ASSERT_NEAR(split.adjust, window_only.adjust, 1e-12);
+    ASSERT_NEAR(split.mean_qps, window_only.mean_qps, 1e-12);
+    ASSERT_TRUE(split.last_violating == 1); /* tick 200: 200 % 5 == 0 */
+    /* a served rate that is not a number counts at the window's */
+    struct cps_slo_tick nan_rate = {50.0, 0, NAN, 1};
+    ASSERT_NEAR(cps_slo_budget_tick(&split, 201 * TICK_MS, TICK_MS, &nan_rate, 0.01, WEEK_MS),
+                50.0 * 15.0, 1e-9);
 }
 
 /* ---- the feedback ------------------------------------------------------------ */
@@ -70,21 +111,21 @@ static void test_feedback_direction_speed_and_bounds(void)
     memset(&b, 0, sizeof b);
     int64_t t = 0;
     for (int i = 0; i < 100; i++)
-        cps_slo_budget_tick(&b, t += TICK_MS, TICK_MS, 50.0, 0, 0.01, WEEK_MS);
+        tick_window(&b, t += TICK_MS, 50.0, 0, 0.01);
     double after_clean = b.adjust;
     ASSERT_TRUE(after_clean < 0.0);
     /* one violating tick moves it further than the 100 clean ones did:
      * at a 1 % budget, up is more than a hundred times faster than down */
-    cps_slo_budget_tick(&b, t += TICK_MS, TICK_MS, 50.0, 1, 0.01, WEEK_MS);
+    tick_window(&b, t += TICK_MS, 50.0, 1, 0.01);
     ASSERT_TRUE(b.adjust > 0.0);
     ASSERT_TRUE(b.adjust - after_clean > -after_clean);
     /* a long burn runs into the upper bound and stays there */
     for (int i = 0; i < 1000; i++)
-        cps_slo_budget_tick(&b, t += TICK_MS, TICK_MS, 50.0, 1, 0.01, WEEK_MS);
+        tick_window(&b, t += TICK_MS, 50.0, 1, 0.01);
     ASSERT_NEAR(b.adjust, CPS_FEEDBACK_ADJUST_MAX, 0);
     /* weeks without a violation reach the lower bound and stay there */
     for (int i = 0; i < 200000; i++)
-        cps_slo_budget_tick(&b, t += TICK_MS, TICK_MS, 50.0, 0, 0.01, WEEK_MS);
+        tick_window(&b, t += TICK_MS, 50.0, 0, 0.01);
     ASSERT_NEAR(b.adjust, CPS_FEEDBACK_ADJUST_MIN, 0);
 }
 
@@ -99,7 +140,7 @@ static void test_feedback_fixed_point(void)
         struct cps_slo_budget b;
         memset(&b, 0, sizeof b);
         for (int i = 1; i <= 2000; i++)
-            cps_slo_budget_tick(&b, i * TICK_MS, TICK_MS, 50.0, i % every[k] == 0, budget, WEEK_MS);
+            tick_window(&b, i * TICK_MS, 50.0, i % every[k] == 0, budget);
         drift[k] = b.adjust;
     }
     ASSERT_TRUE(drift[0] > 0.0);
@@ -125,7 +166,7 @@ static void test_feedback_aims_under_the_budget(void)
         struct cps_slo_budget b;
         memset(&b, 0, sizeof b);
         for (int i = 1; i <= 4000; i++)
-            cps_slo_budget_tick(&b, i * TICK_MS, TICK_MS, 50.0, i % every[k] == 0, budget, WEEK_MS);
+            tick_window(&b, i * TICK_MS, 50.0, i % every[k] == 0, budget);
         ASSERT_NEAR(b.adjust, expect[k], 1e-6);
     }
 }
@@ -135,10 +176,10 @@ static void test_feedback_ignores_idle(void)
 {
     struct cps_slo_budget b;
     memset(&b, 0, sizeof b);
-    cps_slo_budget_tick(&b, TICK_MS, TICK_MS, 50.0, 0, 0.01, WEEK_MS);
+    tick_window(&b, TICK_MS, 50.0, 0, 0.01);
     double before = b.adjust;
     for (int i = 2; i < 100; i++)
-        cps_slo_budget_tick(&b, i * TICK_MS, TICK_MS, 0.0, 0, 0.01, WEEK_MS);
+        tick_window(&b, i * TICK_MS, 0.0, 0, 0.01);
     ASSERT_NEAR(b.adjust, before, 0);
 }
 
@@ -241,19 +282,30 @@ static struct cps_target fixed_capacity_target(void)
     return t;
 }
 
-/* A fresh policy state and an empty history (no rings: the rails keep
- * nothing) for the decide tests below; -1 when out of memory. */
-static int new_state_and_history(struct cps_policy_state **s, struct cps_history **h)
+/* The decide tests' fixture: fixed_capacity_target(), a fresh policy
+ * state and an empty history (no rings: the rails keep nothing). -1, with
+ * a failed assertion and nothing to free, when out of memory. */
+static int new_fixture(struct cps_target *t, struct cps_policy_state **s, struct cps_history **h)
 {
+    *t = fixed_capacity_target();
     *s = calloc(1, sizeof **s);
     *h = calloc(1, sizeof **h);
     if (!*s || !*h) {
         free(*s);
         free(*h);
+        cps_target_release(t);
+        ASSERT_TRUE(0);
         return -1;
     }
     cps_policy_state_init(*s);
     return 0;
+}
+
+static void free_fixture(struct cps_target *t, struct cps_policy_state *s, struct cps_history *h)
+{
+    free(s);
+    free(h);
+    cps_target_release(t);
 }
 
 /* A target that bursts to 4x at :30 every hour: after some hours, a
@@ -261,14 +313,11 @@ static int new_state_and_history(struct cps_policy_state **s, struct cps_history
  * memory; the same decision with the memory wiped asks for fewer. */
 static void test_decide_prescales_for_burst(void)
 {
-    struct cps_target t = fixed_capacity_target();
+    struct cps_target t;
     struct cps_policy_state *s;
     struct cps_history *h;
-    if (new_state_and_history(&s, &h) != 0) {
-        cps_target_release(&t);
-        ASSERT_TRUE(0);
+    if (new_fixture(&t, &s, &h) != 0)
         return;
-    }
     int64_t now = 0;
     int32_t replicas = 4;
     struct cps_decision d;
@@ -304,9 +353,7 @@ static void test_decide_prescales_for_burst(void)
         }
     ASSERT_TRUE(d.recommendation < with_memory);
     ASSERT_TRUE(d.bound != CPS_BOUND_BURST);
-    free(s);
-    free(h);
-    cps_target_release(&t);
+    free_fixture(&t, s, h);
 }
 
 /*
@@ -322,14 +369,11 @@ static void test_decide_prescales_for_burst(void)
  */
 static void test_decide_daily_memory_until_hour_seen(void)
 {
-    struct cps_target t = fixed_capacity_target();
+    struct cps_target t;
     struct cps_policy_state *s;
     struct cps_history *h;
-    if (new_state_and_history(&s, &h) != 0) {
-        cps_target_release(&t);
-        ASSERT_TRUE(0);
+    if (new_fixture(&t, &s, &h) != 0)
         return;
-    }
     s->bursts.hour[9] = 128 + 28;
     const int64_t nine = 9 * HOUR_MS;
     int32_t replicas = 2;
@@ -349,22 +393,17 @@ static void test_decide_daily_memory_until_hour_seen(void)
     ASSERT_EQ(rec_at[1], 9);
     ASSERT_EQ(rec_at[2], 2);
     ASSERT_TRUE(d.bound != CPS_BOUND_BURST);
-    free(s);
-    free(h);
-    cps_target_release(&t);
+    free_fixture(&t, s, h);
 }
 
 /* The budget figures reach the decision, and the detail names the mechanism. */
 static void test_decide_reports_budget(void)
 {
-    struct cps_target t = fixed_capacity_target();
+    struct cps_target t;
     struct cps_policy_state *s;
     struct cps_history *h;
-    if (new_state_and_history(&s, &h) != 0) {
-        cps_target_release(&t);
-        ASSERT_TRUE(0);
+    if (new_fixture(&t, &s, &h) != 0)
         return;
-    }
     struct cps_decision d;
     /* 1 tick in 4 over the SLO: 25 % of requests, 25 x a 1 % budget */
     for (int i = 0; i < 40; i++)
@@ -381,9 +420,49 @@ static void test_decide_reports_budget(void)
     cps_decision_describe(&d, detail, sizeof detail);
     ASSERT_CONTAINS(detail, cps_bound_name(d.bound));
     ASSERT_CONTAINS(detail, "burn rate 2"); /* 24.x: the hour's decay weighs the last ticks more */
-    free(s);
-    free(h);
-    cps_target_release(&t);
+    free_fixture(&t, s, h);
+}
+
+/* With the rate and p95 of the last scrape interval, the budget counts by
+ * them and the decisions stay those of the window's figures. The window
+ * reads 100 req/s at 50 ms throughout; on 1 tick in 4 the last scrape
+ * reads 500 ms (case 0: 25 % of requests over the SLO), and in case 3 also
+ * 300 req/s (300 of 600, half). Case 1 has no last-scrape figures (as in
+ * the simulator): the window counts, clean. Case 2 reads 50 ms. */
+static void test_decide_budget_counts_the_last_scrape(void)
+{
+    const unsigned have_p95 = CPS_METRIC_BIT(CPS_METRIC_BUDGET_P95);
+    const unsigned have_both = have_p95 | CPS_METRIC_BIT(CPS_METRIC_BUDGET_QPS);
+    const struct {
+        unsigned have;
+        double p95_ms, qps; /* on the 1 tick in 4 */
+        double spent;
+    } cases[4] = {{have_p95, 500.0, 0, 25.0}, {0, 500.0, 300.0, 0}, {have_p95, 50.0, 0, 0},
+                  {have_both, 500.0, 300.0, 50.0}};
+    struct cps_decision d[4];
+    double adjust[4];
+    for (int k = 0; k < 4; k++) {
+        struct cps_target t;
+        struct cps_policy_state *s;
+        struct cps_history *h;
+        if (new_fixture(&t, &s, &h) != 0)
+            return;
+        for (int i = 0; i < 40; i++) {
+            struct cps_observation o = observed(100.0, 4, 50.0);
+            o.budget_have = cases[k].have;
+            o.budget_p95_ms = i % 4 == 0 ? cases[k].p95_ms : 50.0;
+            o.budget_qps = i % 4 == 0 ? cases[k].qps : 100.0;
+            cps_decide(&t, &o, h, s, i * TICK_MS, NULL, &d[k]);
+        }
+        adjust[k] = s->budget.adjust;
+        free_fixture(&t, s, h);
+    }
+    for (int k = 0; k < 4; k++) {
+        ASSERT_NEAR(d[k].budget_spent, cases[k].spent, 1.0);
+        ASSERT_NEAR(d[k].burn_rate, cases[k].spent, 1.5);
+        ASSERT_NEAR(adjust[k], adjust[1], 0.0);
+        ASSERT_EQ(d[k].desired, d[1].desired);
+    }
 }
 
 /* The mechanism named for decisions not on the forecast, and for a rail. */
@@ -419,6 +498,7 @@ int main(void)
 {
     CPS_RUN(test_budget_share_and_burn);
     CPS_RUN(test_budget_counts_requests_not_ticks);
+    CPS_RUN(test_budget_counts_the_fine_measure_feedback_the_window);
     CPS_RUN(test_feedback_direction_speed_and_bounds);
     CPS_RUN(test_feedback_fixed_point);
     CPS_RUN(test_feedback_aims_under_the_budget);
@@ -429,6 +509,7 @@ int main(void)
     CPS_RUN(test_decide_prescales_for_burst);
     CPS_RUN(test_decide_daily_memory_until_hour_seen);
     CPS_RUN(test_decide_reports_budget);
+    CPS_RUN(test_decide_budget_counts_the_last_scrape);
     CPS_RUN(test_bound_names);
     CPS_RUN(test_state_size);
     CPS_TEST_END();
