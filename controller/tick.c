@@ -479,9 +479,8 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
     }
     /* the last scrape's rate and p95 only sharpen the budget's count:
      * without them the window's count, and nothing is held for them */
-    unsigned budget_bits = CPS_METRIC_BIT(CPS_METRIC_BUDGET_QPS) | CPS_METRIC_BIT(CPS_METRIC_BUDGET_P95);
-    obs->budget_have = budget_bits & ~missing;
-    missing &= ~budget_bits;
+    obs->budget_have = CPS_METRIC_BUDGET_BITS & ~missing;
+    missing &= ~CPS_METRIC_BUDGET_BITS;
     obs->missing = missing;
     /* for decide_again(): kept per target only when a PATCH goes out */
     memcpy(&ctl->policy_before, rt->policy, sizeof *rt->policy);

@@ -307,8 +307,8 @@ static int read_string(const struct cps_config_walk *w, const struct cps_config_
 
 /* A query: in a target, null means "the cluster-wide query" (NULL); at the
  * top level (null_keeps) it means "the built-in default". "" turns off an
- * optional one (the budget's last-scrape p95: the window's p95 stands in)
- * and is an error for the others, which the policy cannot do without. */
+ * optional one (cps_metric_is_optional: its stand-in serves) and is an
+ * error for the others, which the policy cannot do without. */
 static int read_query(const struct cps_config_walk *w, const struct cps_yaml_node *node,
                       const char *path, char **slot, int null_keeps, int may_be_empty)
 {
@@ -355,7 +355,8 @@ int cps_config_read_row(const struct cps_config_walk *w, const struct cps_config
         return 0;
     case CPS_CFG_STRING: return read_string(w, row, node, path, field);
     case CPS_CFG_QUERY:
-        return read_query(w, node, path, field, null_keeps, cps_metric_is_optional((enum cps_metric)row->metric));
+        return read_query(w, node, path, field, null_keeps,
+                          cps_metric_is_optional((enum cps_metric)row->metric));
     case CPS_CFG_CUSTOM: break;
     }
     return 0; /* custom rows are their section walker's */

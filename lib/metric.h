@@ -24,6 +24,9 @@ enum cps_metric {
 };
 
 #define CPS_METRIC_BIT(m) (1u << (m))
+/* The budget's two last-scrape metrics. */
+#define CPS_METRIC_BUDGET_BITS                                                 \
+    (CPS_METRIC_BIT(CPS_METRIC_BUDGET_QPS) | CPS_METRIC_BIT(CPS_METRIC_BUDGET_P95))
 
 /* The `queries:` key of a queried metric ("qps", "p95_ms",
  * "cpu_utilization", "ready_replicas", "cost_per_pod_hour", "budget_qps", "budget_p95_ms"), NULL

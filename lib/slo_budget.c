@@ -42,7 +42,8 @@ double cps_slo_budget_tick(struct cps_slo_budget *b, int64_t now_ms, int64_t def
     if (dt_ms <= 0 || !isfinite(qps) || qps < 0)
         return 0.0;
     b->t_ms = now_ms;
-    double served_qps = isfinite(tick->served_qps) && tick->served_qps >= 0 ? tick->served_qps : qps;
+    double served_qps =
+        isfinite(tick->served_qps) && tick->served_qps >= 0 ? tick->served_qps : qps;
     int violating = tick->served_violating;
     double requests = served_qps * (double)dt_ms / 1000.0;
     b->last_requests = requests;

@@ -142,9 +142,8 @@ static int read_observation(const char *source, json_t *o, struct cps_observatio
     if (!present)
         obs->missing |= CPS_METRIC_BIT(CPS_METRIC_READY);
     /* optional: the budget counts by qps and p95_ms without them */
-    unsigned budget_bits = CPS_METRIC_BIT(CPS_METRIC_BUDGET_QPS) | CPS_METRIC_BIT(CPS_METRIC_BUDGET_P95);
-    obs->budget_have = budget_bits & ~obs->missing;
-    obs->missing &= ~budget_bits;
+    obs->budget_have = CPS_METRIC_BUDGET_BITS & ~obs->missing;
+    obs->missing &= ~CPS_METRIC_BUDGET_BITS;
     return 0;
 }
 

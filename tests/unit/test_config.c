@@ -317,6 +317,8 @@ static void test_builtin_defaults(void)
     ASSERT_CONTAINS(c.queries.cost_per_pod_hour, "node_cpu_hourly_cost");
     ASSERT_CONTAINS(c.queries.cost_per_pod_hour, "node_ram_hourly_cost");
     ASSERT_CONTAINS(c.queries.cost_per_pod_hour, "1024^3");
+    ASSERT_CONTAINS(c.queries.budget_qps, "irate(http_requests_total[1m]) and http_requests_total");
+    ASSERT_CONTAINS(c.queries.budget_p95_ms, "irate(http_request_duration_seconds_bucket[1m])");
     ASSERT_EQ(c.leader_election.enabled, 1);
     ASSERT_STR_EQ(c.leader_election.lease_namespace, "cpscale");
     ASSERT_STR_EQ(c.leader_election.lease_name, "cpscale-leader");
@@ -456,6 +458,29 @@ static const char full_yaml[] =
     "    kind: Rollout\n"
     "    api_version: argoproj.io/v1alpha1\n"
     "    name: web-canary\n";
+
+/* "" turns off an optional query (the cost's, the budget's two), at the top
+ * level and in a target; the required ones are errors (bad_cases). */
+static void test_optional_queries_off(void)
+{
+    struct cps_config *c = load_ok("queries:\n"
+                                   "  cost_per_pod_hour: ''\n"
+                                   "  budget_qps: ''\n"
+                                   "  budget_p95_ms: ''\n"
+                                   "targets:\n"
+                                   "  - namespace: a\n"
+                                   "    deployment: b\n"
+                                   "    queries: {budget_p95_ms: ''}\n");
+    if (!c)
+        return;
+    ASSERT_STR_EQ(c->queries.cost_per_pod_hour, "");
+    ASSERT_STR_EQ(c->queries.budget_qps, "");
+    ASSERT_STR_EQ(c->queries.budget_p95_ms, "");
+    ASSERT_STR_EQ(c->targets[0].queries.budget_p95_ms, "");
+    ASSERT_TRUE(c->targets[0].queries.budget_qps == NULL);
+    ASSERT_CONTAINS(c->queries.qps, "http_requests_total[1m]");
+    cps_config_free(c);
+}
 
 static void test_full_config(void)
 {
@@ -957,6 +982,9 @@ static const struct bad_case bad_cases[] = {
     {"placeholder typo", "queries:\n  qps: sum(rate(x{namespace=\"$ns\"}[1m]))\n", 2, 8,
      "queries.qps: unknown placeholder \"$ns\""},
     {"empty query", "queries:\n  qps: ''\n", 2, 8, "a query must not be empty"},
+    {"empty query in a target",
+     "targets:\n  - namespace: a\n    deployment: b\n    queries: {p95_ms: ''}\n", 4, 23,
+     "a query must not be empty"},
     {"invalid UTF-8", "interval: 15s\nlisten: \xff\n", 2, 9,
      "invalid input: invalid leading UTF-8 octet"},
     {"unsupported tag", "interval: !duration 15s\n", 1, 11, "unsupported YAML tag \"!duration\""},
@@ -1493,6 +1521,7 @@ int main(void)
     CPS_RUN(test_duration_format);
     CPS_RUN(test_violation_budget);
     CPS_RUN(test_builtin_defaults);
+    CPS_RUN(test_optional_queries_off);
     CPS_RUN(test_full_config);
     CPS_RUN(test_defaults_inheritance);
     CPS_RUN(test_behavior);
