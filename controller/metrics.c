@@ -269,16 +269,18 @@ static const struct target_family target_gauges[] = {
      pick_burn_rate},
     {"cpscale_policy_headroom_adjust",
      "The budget feedback's offset on the headroom, in z units of the demand spread "
-     "(bounded to -4..4), at the last decision on the forecast.",
+     "(bounded to -4..3), at the last decision on the forecast.",
      pick_headroom_adjust},
 };
 static const struct target_family target_counters[] = {
     {"cpscale_slo_requests_total",
-     "Requests accounted to the SLO violation budget (the observed rate times the time "
-     "since the last tick), on ticks decided on the forecast.",
+     "Requests accounted to the SLO violation budget (the rate of the last scrape interval, "
+     "else of the metrics window, times the time since the last tick), on ticks decided "
+     "on the forecast.",
      pick_slo_requests},
     {"cpscale_slo_violating_requests_total",
-     "Of cpscale_slo_requests_total, those of ticks whose observed p95 was over the SLO.",
+     "Of cpscale_slo_requests_total, those of ticks whose p95 of the last scrape interval "
+     "(else of the metrics window) was over the SLO.",
      pick_slo_violating},
 };
 #define N_GAUGES (sizeof target_gauges / sizeof target_gauges[0])

@@ -138,6 +138,69 @@ static int check_duplicate_targets(const struct cps_config_walk *w, const struct
         (size_t)(first - config->targets), first->line);
 }
 
+/* ---- the budget's queries follow their partners ------------------------------ */
+
+static int same_text(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The query at `offset` in `q`, or `cluster`'s where q has none (NULL:
+ * "the cluster-wide query"). */
+static const char *query_or_cluster(const struct cps_queries *q, const struct cps_queries *cluster,
+                                     size_t offset)
+{
+    const char *text = *(char *const *)((const char *)q + offset);
+    if (!text && cluster)
+        text = *(char *const *)((const char *)cluster + offset);
+    return text;
+}
+
+/*
+ * budget_qps measures what qps does, over the last scrape interval, and
+ * budget_p95_ms what p95_ms does. Where a layer (the top level over the
+ * built-in defaults, `defaults:` over the top level, a target over
+ * `defaults:`) changes qps or p95_ms but leaves the budget query beside it
+ * as its parent had it, that budget query would go on reading the parent's
+ * metric (the built-in ones read http_requests_total): it is turned off
+ * there (""), and the budget counts by the layer's own qps or p95_ms.
+ * `check-config` shows it as ''. `parent` is NULL for the top level, whose
+ * parent is the built-in defaults; below it, a NULL query is the
+ * cluster-wide one, `cluster`'s. 0, or -1 out of memory.
+ */
+static int budget_queries_follow(struct cps_queries *layer, const struct cps_queries *parent,
+                                 const struct cps_queries *cluster)
+{
+    static const struct {
+        size_t partner, budget;
+        enum cps_config_key partner_key, budget_key;
+    } pairs[] = {
+        {offsetof(struct cps_queries, qps), offsetof(struct cps_queries, budget_qps),
+         CPS_KEY_QUERY_QPS, CPS_KEY_QUERY_BUDGET_QPS},
+        {offsetof(struct cps_queries, p95_ms), offsetof(struct cps_queries, budget_p95_ms),
+         CPS_KEY_QUERY_P95, CPS_KEY_QUERY_BUDGET_P95},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        char **budget = (char **)((char *)layer + pairs[i].budget);
+        const char *partner = query_or_cluster(layer, cluster, pairs[i].partner);
+        const char *own_budget = query_or_cluster(layer, cluster, pairs[i].budget);
+        const char *parent_partner = cps_config_rows[pairs[i].partner_key].def_text;
+        const char *parent_budget = cps_config_rows[pairs[i].budget_key].def_text;
+        if (parent) {
+            parent_partner = query_or_cluster(parent, cluster, pairs[i].partner);
+            parent_budget = query_or_cluster(parent, cluster, pairs[i].budget);
+        }
+        if (same_text(partner, parent_partner) || !same_text(own_budget, parent_budget))
+            continue;
+        char *off = strdup("");
+        if (!off)
+            return -1;
+        free(*budget);
+        *budget = off;
+    }
+    return 0;
+}
+
 /* Bytes of the strings of a section's string rows in `base`. */
 static size_t section_string_bytes(enum cps_config_section section, const void *base)
 {
@@ -204,6 +267,8 @@ static int parse_targets(const struct cps_config_walk *w, const struct cps_yaml_
         if (cps_config_read_target(w, item, path, CPS_BODY_TARGET, t, &marks) < 0 ||
             cps_config_check_target(w, t, &marks, path, 1, item->line, item->col) < 0)
             return -1;
+        if (budget_queries_follow(&t->queries, &config->defaults.queries, &config->queries) < 0)
+            return cps_config_fail_at(w, item, "%s: out of memory", path);
     }
     return check_duplicate_targets(w, config);
 }
@@ -265,6 +330,9 @@ static int parse_bodies(const struct cps_config_walk *w, const struct cps_yaml_n
             cps_config_check_target(w, &config->defaults, &marks, path, 0, defaults->line,
                                     defaults->col) < 0)
             return -1;
+        if (budget_queries_follow(&config->defaults.queries, &config->queries, &config->queries) <
+            0)
+            return cps_config_fail_at(w, defaults, "%s: out of memory", path);
     }
     if (targets && parse_targets(w, targets, &marks, config) < 0)
         return -1;
@@ -301,6 +369,8 @@ static int parse_root(const struct cps_config_walk *w, const struct cps_yaml_nod
         cps_config_read_section(w, v[TOP(QUERIES)], NAME(CPS_KEY_QUERIES), CPS_SEC_QUERIES,
                                 &config->queries, 1, NULL, NULL, NULL) < 0)
         return -1;
+    if (budget_queries_follow(&config->queries, NULL, NULL) < 0)
+        return cps_config_fail_at(w, root, "queries: out of memory");
     if (v[TOP(LEADER)] && parse_leader(w, v[TOP(LEADER)], &config->leader_election) < 0)
         return -1;
     if (v[TOP(SHARDING)] &&

@@ -29,9 +29,8 @@ enum cps_metric {
     (CPS_METRIC_BIT(CPS_METRIC_BUDGET_QPS) | CPS_METRIC_BIT(CPS_METRIC_BUDGET_P95))
 
 /* The `queries:` key of a queried metric ("qps", "p95_ms",
- * "cpu_utilization", "ready_replicas", "cost_per_pod_hour", "budget_qps", "budget_p95_ms"), NULL
- * for the
- * others. */
+ * "cpu_utilization", "ready_replicas", "cost_per_pod_hour", "budget_qps",
+ * "budget_p95_ms"), NULL for the others. */
 const char *cps_metric_query_key(enum cps_metric m);
 
 /* 1 for a queried metric the policy does without: the cost (the configured

@@ -30,16 +30,6 @@ int cps_replay_observation(const struct cps_target *t, const struct cps_replay_s
     double ready = value_at(s, CPS_METRIC_READY, i);
     double cost = value_at(s, CPS_METRIC_COST, i);
     obs->cost_per_pod_hour = usable(cost) ? cost : t->cost_pod_hour_usd;
-    double last_scrape_qps = value_at(s, CPS_METRIC_BUDGET_QPS, i);
-    double last_scrape_p95 = value_at(s, CPS_METRIC_BUDGET_P95, i);
-    if (usable(last_scrape_qps)) {
-        obs->budget_qps = last_scrape_qps;
-        obs->budget_have |= CPS_METRIC_BIT(CPS_METRIC_BUDGET_QPS);
-    }
-    if (usable(last_scrape_p95)) {
-        obs->budget_p95_ms = last_scrape_p95;
-        obs->budget_have |= CPS_METRIC_BIT(CPS_METRIC_BUDGET_P95);
-    }
     if (!usable(obs->qps) || !usable(obs->p95_ms) || !usable(obs->cpu_utilization) ||
         !usable(ready) || ready > (double)INT32_MAX)
         return 0;

@@ -37,8 +37,7 @@ struct cps_replay_stats {
 
 /* The observation the live tick would have made at point i: replicas are
  * the ready replicas (history has no spec.replicas series), the price is
- * the configured one where the cost series has none, and the budget counts
- * by the window's rate and p95 where the last scrape's have none. 1 when every metric
+ * the configured one where the cost series has none. 1 when every metric
  * the policy needs is there, 0 when the step teaches nothing (skip it, as
  * the live tick does with missing data). */
 int cps_replay_observation(const struct cps_target *target, const struct cps_replay_series *series,

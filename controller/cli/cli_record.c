@@ -267,7 +267,9 @@ static int fetch_column(struct recorder *r, const struct cps_prom_span *span,
     return 0;
 }
 
-/* The columns' buffers and queries; 0, or an exit code after saying why. */
+/* The columns' buffers and queries; 0, or an exit code after saying why.
+ * An optional query turned off ("", the cost's) leaves its column empty
+ * (NaN: the price of the world stands in) and is not sent. */
 static int build_columns(const struct record_args *a, const struct cps_config *config,
                          const struct cps_prom_span *span, struct cps_record_column *cols)
 {
@@ -275,10 +277,15 @@ static int build_columns(const struct record_args *a, const struct cps_config *c
     cps_err_clear(&err);
     for (int m = 0; m < CPS_RECORD_COLUMNS; m++) {
         enum cps_metric metric = cps_record_metrics[m];
+        const char *text = cps_record_pick_query(config, a->ns, a->name, metric);
         cols[m].values = malloc(span->n_points * sizeof(double));
-        cols[m].query = cps_prom_target_query(
-            cps_record_pick_query(config, a->ns, a->name, metric), &config->prometheus, a->ns,
-            a->name, &cols[m].single, &err);
+        if (cols[m].values && text && !*text && cps_metric_is_optional(metric)) {
+            for (size_t i = 0; i < span->n_points; i++)
+                cols[m].values[i] = NAN;
+            continue; /* cols[m].query stays NULL: not fetched */
+        }
+        cols[m].query = cps_prom_target_query(text, &config->prometheus, a->ns, a->name,
+                                              &cols[m].single, &err);
         if (!cols[m].values || !cols[m].query) {
             fprintf(stderr, "cpscale record: queries.%s: %s\n", cps_metric_query_key(metric),
                     cols[m].values ? err.message : "out of memory");
@@ -297,13 +304,18 @@ static int fetch_columns(struct recorder *r, const struct record_args *a,
     struct cps_prom_match match = {prom->namespace_label, prom->deployment_label, a->ns, a->name,
                                    0};
     r->progress = !a->quiet && isatty(STDERR_FILENO) ? stderr : NULL;
-    r->requests_total = CPS_RECORD_COLUMNS * cps_prom_span_chunks(span);
+    int fetched = 0;
+    for (int m = 0; m < CPS_RECORD_COLUMNS; m++)
+        fetched += cols[m].query != NULL;
+    r->requests_total = (size_t)fetched * cps_prom_span_chunks(span);
     r->started = cps_pool_now_s();
     snprintf(r->label, sizeof r->label, "record %s/%s", a->ns, a->name);
     for (int m = 0; m < CPS_RECORD_COLUMNS; m++) {
         int usage = 0;
         struct cps_err err;
         cps_err_clear(&err);
+        if (!cols[m].query)
+            continue; /* turned off (build_columns) */
         match.single = cols[m].single;
         if (fetch_column(r, span, &match, cps_record_metrics[m], &cols[m], &usage, &err) < 0) {
             if (r->progress)

@@ -290,6 +290,26 @@ def check_errors(res, cpscale, tmp, rows, prom, proxy, config, token_file):
               took < SLOW_SERVER_DELAY_S + 2, "a slow server hits --timeout (exit 1, %.1f s)" % took,
               out.stderr[-500:])
     proxy.mode = "forward"
+    # the cost query turned off (""): an empty cost column, and it is not sent
+    off = os.path.join(tmp, "cost-off.yaml")
+    write_config(off, proxy.url, token_file, {
+        "qps": "cps_test_qps",
+        "p95_ms": "1000 * cps_test_p95_seconds{namespace=$namespace, deployment=$deployment}",
+        "ready_replicas": "sum by (namespace, deployment) (cps_test_ready)",
+        "cost_per_pod_hour": ""})
+    sent_before = len(proxy.requests)
+    off_csv = os.path.join(tmp, "cost-off.csv")
+    out = run(record_args(cpscale, off, rows, ["--quiet", "--output", off_csv]))
+    costs = set()
+    if out.returncode == 0:
+        with open(off_csv) as fh:
+            costs = {r.get("cost_per_pod_hour", "") for r in csv.DictReader(fh)}
+    sent = [q.get("query", "") for q in proxy.requests[sent_before:]]
+    res.check(out.returncode == 0 and costs <= {"", None} and
+              not any("cps_test_cost" in q for q in sent) and sent,
+              "cost_per_pod_hour \"\" leaves the cost column empty and is not queried",
+              "exit %d, costs %s, %d requests: %s" % (out.returncode, sorted(costs, key=str)[:3],
+                                                      len(sent), out.stderr[-300:]))
     # a query Prometheus rejects: its own message, exit 2
     bad = os.path.join(tmp, "bad-query.yaml")
     write_config(bad, prom.url, token_file, {"qps": "sum(cps_test_qps"})

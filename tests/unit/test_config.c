@@ -482,6 +482,47 @@ static void test_optional_queries_off(void)
     cps_config_free(c);
 }
 
+/* A budget query follows its partner: where a layer changes qps or p95_ms
+ * and leaves the budget query beside it as its parent had it, that budget
+ * query is turned off there (it would read the parent's metric). */
+static void test_budget_queries_follow_their_partners(void)
+{
+    struct cps_config *c = load_ok("queries:\n"
+                                   "  qps: sum by (namespace, deployment) (rate(jobs_total[1m]))\n"
+                                   "defaults:\n"
+                                   "  queries: {p95_ms: p95_jobs}\n"
+                                   "targets:\n"
+                                   "  - {namespace: a, deployment: plain}\n"
+                                   "  - {namespace: a, deployment: own, queries: {qps: own_qps}}\n"
+                                   "  - namespace: a\n"
+                                   "    deployment: both\n"
+                                   "    queries: {qps: own_qps, budget_qps: own_last}\n");
+    if (!c)
+        return;
+    /* the top level changed qps, not p95_ms */
+    ASSERT_STR_EQ(c->queries.budget_qps, "");
+    ASSERT_CONTAINS(c->queries.budget_p95_ms, "irate(http_request_duration_seconds_bucket");
+    /* defaults: changed p95_ms */
+    ASSERT_STR_EQ(c->defaults.queries.budget_p95_ms, "");
+    ASSERT_TRUE(c->defaults.queries.budget_qps == NULL);
+    if (c->n_targets == 3) {
+        ASSERT_STR_EQ(c->targets[0].queries.budget_p95_ms, "");
+        ASSERT_TRUE(c->targets[0].queries.budget_qps == NULL);
+        ASSERT_STR_EQ(c->targets[1].queries.budget_qps, "");
+        ASSERT_STR_EQ(c->targets[2].queries.budget_qps, "own_last");
+    } else {
+        ASSERT_EQ(c->n_targets, 3);
+    }
+    cps_config_free(c);
+    /* the built-in queries and a budget query given with its partner: kept */
+    c = load_ok("queries:\n  qps: q\n  budget_qps: q_last\n");
+    if (!c)
+        return;
+    ASSERT_STR_EQ(c->queries.budget_qps, "q_last");
+    ASSERT_CONTAINS(c->queries.budget_p95_ms, "irate(");
+    cps_config_free(c);
+}
+
 static void test_full_config(void)
 {
     struct cps_config *c = load_ok(full_yaml);
@@ -1522,6 +1563,7 @@ int main(void)
     CPS_RUN(test_violation_budget);
     CPS_RUN(test_builtin_defaults);
     CPS_RUN(test_optional_queries_off);
+    CPS_RUN(test_budget_queries_follow_their_partners);
     CPS_RUN(test_full_config);
     CPS_RUN(test_defaults_inheritance);
     CPS_RUN(test_behavior);
