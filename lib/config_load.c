@@ -16,6 +16,7 @@
 
 #include "config_walk.h"
 #include "duration.h"
+#include "query_pick.h"
 #include "units.h"
 
 #define SHOW_MAX CPS_YAML_SHOWN_MAX
@@ -145,17 +146,6 @@ static int same_text(const char *a, const char *b)
     return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-/* The query at `offset` in `q`, or `cluster`'s where q has none (NULL:
- * "the cluster-wide query"). */
-static const char *query_or_cluster(const struct cps_queries *q, const struct cps_queries *cluster,
-                                     size_t offset)
-{
-    const char *text = *(char *const *)((const char *)q + offset);
-    if (!text && cluster)
-        text = *(char *const *)((const char *)cluster + offset);
-    return text;
-}
-
 /*
  * budget_qps measures what qps does, over the last scrape interval, and
  * budget_p95_ms what p95_ms does. Where a layer (the top level over the
@@ -166,37 +156,35 @@ static const char *query_or_cluster(const struct cps_queries *q, const struct cp
  * there (""), and the budget counts by the layer's own qps or p95_ms.
  * `check-config` shows it as ''. `parent` is NULL for the top level, whose
  * parent is the built-in defaults; below it, a NULL query is the
- * cluster-wide one, `cluster`'s. 0, or -1 out of memory.
+ * cluster-wide one, `cluster`'s (cps_query_pick). 0, or -1 out of memory.
  */
 static int budget_queries_follow(struct cps_queries *layer, const struct cps_queries *parent,
                                  const struct cps_queries *cluster)
 {
-    static const struct {
-        size_t partner, budget;
-        enum cps_config_key partner_key, budget_key;
-    } pairs[] = {
-        {offsetof(struct cps_queries, qps), offsetof(struct cps_queries, budget_qps),
-         CPS_KEY_QUERY_QPS, CPS_KEY_QUERY_BUDGET_QPS},
-        {offsetof(struct cps_queries, p95_ms), offsetof(struct cps_queries, budget_p95_ms),
-         CPS_KEY_QUERY_P95, CPS_KEY_QUERY_BUDGET_P95},
+    static const enum cps_config_key pairs[][2] = {
+        {CPS_KEY_QUERY_QPS, CPS_KEY_QUERY_BUDGET_QPS},
+        {CPS_KEY_QUERY_P95, CPS_KEY_QUERY_BUDGET_P95},
     };
+    const struct cps_queries *all = cluster ? cluster : layer;
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
-        char **budget = (char **)((char *)layer + pairs[i].budget);
-        const char *partner = query_or_cluster(layer, cluster, pairs[i].partner);
-        const char *own_budget = query_or_cluster(layer, cluster, pairs[i].budget);
-        const char *parent_partner = cps_config_rows[pairs[i].partner_key].def_text;
-        const char *parent_budget = cps_config_rows[pairs[i].budget_key].def_text;
+        const struct cps_config_row *partner = &cps_config_rows[pairs[i][0]];
+        const struct cps_config_row *budget = &cps_config_rows[pairs[i][1]];
+        const char *parent_partner = partner->def_text, *parent_budget = budget->def_text;
         if (parent) {
-            parent_partner = query_or_cluster(parent, cluster, pairs[i].partner);
-            parent_budget = query_or_cluster(parent, cluster, pairs[i].budget);
+            parent_partner = cps_query_pick(parent, cluster, (enum cps_metric)partner->metric);
+            parent_budget = cps_query_pick(parent, cluster, (enum cps_metric)budget->metric);
         }
-        if (same_text(partner, parent_partner) || !same_text(own_budget, parent_budget))
+        if (same_text(cps_query_pick(layer, all, (enum cps_metric)partner->metric),
+                      parent_partner) ||
+            !same_text(cps_query_pick(layer, all, (enum cps_metric)budget->metric),
+                       parent_budget))
             continue;
         char *off = strdup("");
         if (!off)
             return -1;
-        free(*budget);
-        *budget = off;
+        char **slot = cps_config_field(budget, layer);
+        free(*slot);
+        *slot = off;
     }
     return 0;
 }
