@@ -436,10 +436,15 @@ static int open_outputs(struct cps_sim *sim, const struct cps_sim_setup *setup,
 /* Finish and close the outputs; a failure turns an OK exit code into 1. */
 static int close_outputs(struct sim_outputs *o, const struct sim_args *a, int exit_code)
 {
-    if (o->record && ((exit_code == CPS_EXIT_OK && cps_trace_writer_finish(&o->writer) < 0) |
-                      (fclose(o->record) != 0)) && exit_code == CPS_EXIT_OK) {
-        fprintf(stderr, "cpscale sim: %s: write failed\n", a->record_path);
-        exit_code = CPS_EXIT_RUNTIME;
+    if (o->record) {
+        /* the file is closed whether or not finishing it failed */
+        int failed = exit_code == CPS_EXIT_OK && cps_trace_writer_finish(&o->writer) < 0;
+        if (fclose(o->record) != 0)
+            failed = 1;
+        if (failed && exit_code == CPS_EXIT_OK) {
+            fprintf(stderr, "cpscale sim: %s: write failed\n", a->record_path);
+            exit_code = CPS_EXIT_RUNTIME;
+        }
     }
     if (o->steps && fclose(o->steps) != 0 && exit_code == CPS_EXIT_OK) {
         fprintf(stderr, "cpscale sim: %s: write failed\n", a->steps_path);
