@@ -1866,10 +1866,12 @@ def run_scenarios(checks, env, scenarios, only, after_each=None):
         if only and name not in only:
             continue
         print("# %s" % name)
+        began = time.monotonic()
         try:
             scenario(checks, env)
         except Exception as error:  # a broken scenario is a failure, not a crash
             checks.check("%s: scenario ran to the end" % name, False, repr(error))
+        print("# %s: %.1f s" % (name, time.monotonic() - began))
         if after_each:
             after_each()
 
