@@ -112,6 +112,7 @@ struct cps_target_runtime {
     uint64_t cached_stamp;
     struct cps_observation observation;
     unsigned received;                   /* CPS_METRIC_BIT()s set this tick */
+    unsigned series_seen;                /* ... and those with a series, valid or not */
     int query_index[CPS_METRIC_QUERIED]; /* into the tick's query table; -1: none */
     struct cps_decision decision;
     int64_t decided_at_ms;     /* monotonic; a PATCH older than one interval is dropped */
@@ -283,8 +284,9 @@ void cps_targets_free_queries(struct cps_controller *ctl);
  * observations of the targets it answers for: a cluster-wide query's
  * series are matched by their namespace and deployment labels, a
  * per-target query's go to its target. NaN, +-Inf, negative values and
- * answers older than CPS_PROM_MAX_ANSWER_AGE_MS (against `wall_now_ms`)
- * stay missing; two series for one target make it missing. 0, or -1 with
+ * answers evaluated more than CPS_PROM_MAX_ANSWER_AGE_MS before or after
+ * `wall_now_ms` stay missing; two series for one target (valid or not)
+ * make it missing. 0, or -1 with
  * err when the answer is not a valid instant answer (nothing is stored). */
 int cps_targets_take_answer(struct cps_controller *ctl, size_t query_index, const char *body,
                             size_t len, int64_t wall_now_ms, struct cps_err *err);

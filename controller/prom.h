@@ -54,8 +54,9 @@ void cps_prom_setup_release(struct cps_prom_setup *setup);
 #define CPS_PROM_SERIES_SLACK 5000u /* a cluster's other deployments: narrow a query past it */
 #define CPS_PROM_BYTES_PER_SERIES 1024u
 
-/* An answer evaluated longer ago than this (a caching proxy, a replay, or
- * a clock skewed by as much) is not used: its samples count as missing.
+/* An answer evaluated longer ago than this, or as far in the future (a
+ * caching proxy, a replay, or a clock skewed by as much either way), is not
+ * used: its samples count as missing.
  * This is not data staleness (prometheus.max_staleness is
  * deprecated); it is the old max_staleness default. */
 #define CPS_PROM_MAX_ANSWER_AGE_MS (5 * 60 * 1000)

@@ -345,22 +345,28 @@ int cps_targets_plan_queries(struct cps_controller *ctl)
 /* ---- answers: Prometheus series into the targets' observations ---- */
 
 /* Put one sample's value into a target's observation; NaN, Inf, negative
- * and old-answer values are left missing (the decision then never scales down). */
+ * values and answers evaluated too far from the controller's clock are
+ * left missing (the decision then never scales down). A second series for
+ * the same target makes the metric missing whatever either one holds: the
+ * query did not aggregate to one series per target (per-pod series, say),
+ * so one series' value is not the target's. */
 static void store_sample(struct cps_target_runtime *rt, enum cps_metric metric, double value,
                          int64_t timestamp_ms, int64_t wall_now_ms)
 {
     unsigned bit = CPS_METRIC_BIT(metric);
     if (rt->observation.missing & bit)
         return; /* already ambiguous this tick: a third series must not revive it */
-    if (rt->received & bit) {
-        /* two series for one target: ambiguous, so missing */
+    if (rt->series_seen & bit) {
         rt->received &= ~bit;
         rt->observation.missing |= bit;
         return;
     }
-    /* an instant sample's time is its evaluation time: an old one is an old
-     * answer (a cache, a replay) or a skewed clock, never stale data */
-    if (!isfinite(value) || value < 0 || wall_now_ms - timestamp_ms > CPS_PROM_MAX_ANSWER_AGE_MS)
+    rt->series_seen |= bit;
+    /* an instant sample's time is its evaluation time: one far from now is
+     * an old answer (a cache, a replay) or a skewed clock, never fresh data */
+    int64_t skew_ms = wall_now_ms - timestamp_ms;
+    if (!isfinite(value) || value < 0 || skew_ms > CPS_PROM_MAX_ANSWER_AGE_MS ||
+        skew_ms < -CPS_PROM_MAX_ANSWER_AGE_MS)
         return;
     rt->received |= bit;
     switch (metric) {

@@ -212,6 +212,7 @@ void cps_tick_begin(struct cps_controller *ctl, int64_t now)
         rt->conflict_retried = 0;
         memset(&rt->observation, 0, sizeof rt->observation);
         rt->received = 0;
+        rt->series_seen = 0;
         rt->read_from_cache = 0;
         if (standby_skips(ctl, rt, now))
             continue;

@@ -207,12 +207,18 @@ static int is_listen_address(const char *s)
     return port <= PORT_MAX;
 }
 
+/* An http:// or https:// URL without user:password@ in its authority: a
+ * password there would be written in every log line that names the
+ * endpoint and sent through a proxy in clear over http://. */
 static int is_http_url(const char *s)
 {
     const char *rest = !strncmp(s, "http://", 7)    ? s + 7
                        : !strncmp(s, "https://", 8) ? s + 8
                                                     : NULL;
-    return rest && *rest && is_token(s);
+    if (!rest || !*rest || !is_token(s))
+        return 0;
+    size_t authority = strcspn(rest, "/?#");
+    return memchr(rest, '@', authority) == NULL;
 }
 
 /* ---- the rows ------------------------------------------------------------- */
@@ -276,7 +282,10 @@ const struct cps_config_row cps_config_rows[CPS_KEY_COUNT] = {
     [CPS_KEY_PROM_URL] = {CPS_SEC_PROMETHEUS, "url", CPS_CFG_STRING,
                           F(struct cps_prometheus_config, url), .def_text = DEF_PROM_URL,
                           .valid = is_http_url,
-                          .invalid = "%s: expected an http:// or https:// URL, got %s"},
+                          /* the value is not echoed: it may hold a password */
+                          .invalid = "%s: expected an http:// or https:// URL without "
+                                     "user:password@ (a token goes in bearer_token_file, "
+                                     "other credentials under headers)"},
     [CPS_KEY_PROM_TIMEOUT] = {CPS_SEC_PROMETHEUS, "timeout", CPS_CFG_DURATION,
                               F(struct cps_prometheus_config, timeout_ms),
                               .def = DEF_PROM_TIMEOUT_MS, .hi = MAX_CURL_TIMEOUT_MS},

@@ -183,8 +183,11 @@ char *cps_promql_substitute(const char *query, const char *namespace, const char
                                      : NULL;
         if (value) {
             if (quote == 0) {
+                /* unquoted, it becomes a string of its own; after =~ or !~
+                 * that string is a regex, so its metacharacters are escaped
+                 * (web.v2 must not match web-v2) */
                 buffer_append(&buffer, "\"", 1);
-                append_escaped(&buffer, value, '"', 0);
+                append_escaped(&buffer, value, '"', string_is_regex_operand(query, i));
                 buffer_append(&buffer, "\"", 1);
             } else if (quote == '`') {
                 if (strchr(value, '`')) {
@@ -378,6 +381,26 @@ static const char *label_value(const json_t *metric, const char *label)
     return json_is_string(node) ? json_string_value(node) : NULL;
 }
 
+/* See promql.h. */
+const char *cps_prom_refusing_warning(const json_t *root)
+{
+    const json_t *warnings = json_object_get(root, "warnings");
+    if (!warnings || json_is_null(warnings))
+        return NULL;
+    if (!json_is_array(warnings))
+        return "(\"warnings\" is not a list)";
+    size_t i;
+    const json_t *warning;
+    json_array_foreach(warnings, i, warning) {
+        const char *text = json_string_value(warning);
+        if (!text)
+            return "(a warning that is not a string)";
+        if (strncmp(text, "PromQL info:", 12) != 0)
+            return text;
+    }
+    return NULL;
+}
+
 /*
  * The reference decoder: the whole answer as one jansson tree, then its
  * checks in document order (JSON, status, result type, series cap, each
@@ -408,6 +431,12 @@ static int decode_tree(const char *body, size_t len, const char *namespace_label
         const char *message = json_string_value(json_object_get(root, "error"));
         cps_err_set(err, source, 0, 0, "Prometheus answered %s: %s: %s", status,
                     type ? type : "?", message ? message : "(no message)");
+        goto done;
+    }
+    const char *warning = cps_prom_refusing_warning(root);
+    if (warning) {
+        cps_err_set(err, source, 0, 0, "Prometheus answered with a warning (partial or doubtful "
+                    "data, not used): %.300s", warning);
         goto done;
     }
     const json_t *data = json_object_get(root, "data");
@@ -653,8 +682,9 @@ not_taken:
     return -1;
 }
 
-/* Does the envelope (the answer with data.result emptied) say success
- * and an instant vector? Its tree is gone when this returns. */
+/* Does the envelope (the answer with data.result emptied) say success,
+ * without a warning that refuses it, and an instant vector? Its tree is
+ * gone when this returns. */
 static int envelope_is_vector(const char *body, size_t len, size_t open, size_t close,
                               struct json_arena *arena)
 {
@@ -670,7 +700,8 @@ static int envelope_is_vector(const char *body, size_t len, size_t open, size_t 
     const char *status = json_string_value(json_object_get(root, "status"));
     const char *result_type = json_string_value(json_object_get(data, "resultType"));
     int ok = status && strcmp(status, "success") == 0 && result_type &&
-             strcmp(result_type, "vector") == 0 && json_is_array(json_object_get(data, "result"));
+             strcmp(result_type, "vector") == 0 && json_is_array(json_object_get(data, "result")) &&
+             !cps_prom_refusing_warning(root);
     arena_rewind(arena);
     return ok;
 }

@@ -60,6 +60,18 @@ struct cps_prom_result {
 /* The envelope around the series: status, data, resultType, warnings. */
 #define CPS_PROM_UNITS_SLACK 64u
 
+/* Prometheus's "warnings" on a successful answer: a partial answer (a
+ * Thanos or Cortex store that did not answer, a query limit) or doubtful
+ * data (a histogram without its "le" label) says success and warns. Such an
+ * answer is refused like a failed one, so a partial sum never stands for
+ * the whole (and so never scales down). Notes that Prometheus itself marks
+ * as information ("PromQL info: ...", sent among the warnings by 2.45-2.49)
+ * do not refuse it. Returns the first refusing warning's text (a
+ * placeholder when the field is malformed), or NULL when there is none.
+ * `root` is the answer's jansson root. */
+struct json_t;
+const char *cps_prom_refusing_warning(const struct json_t *root);
+
 /* Decode the JSON body of /api/v1/query. `namespace_label` and `name_label`
  * are the label names that identify a target (config prometheus.labels).
  * Vector and scalar results are accepted; a matrix or string result, a

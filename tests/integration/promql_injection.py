@@ -69,6 +69,7 @@ TEMPLATES = [
     ("inside double quotes", 'sum(cps_inject_qps{namespace="$namespace", deployment="$deployment"})'),
     ("inside single quotes", "sum(cps_inject_qps{namespace='$namespace', deployment='$deployment'})"),
     ("regex operand", 'sum(cps_inject_qps{namespace=~"$namespace", deployment=~"$deployment"})'),
+    ("bare regex operand", 'sum(cps_inject_qps{namespace=~$namespace, deployment=~$deployment})'),
     ("pod regex prefix", 'sum(cps_inject_pod_qps{namespace=$namespace, pod=~"$deployment-.*"})'),
 ]
 

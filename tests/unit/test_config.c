@@ -1036,6 +1036,8 @@ static const struct bad_case bad_cases[] = {
      "is not a valid HTTP header name"},
     {"listen without port", "listen: 8080\n", 1, 9, "listen: expected host:port, got \"8080\""},
     {"url scheme", "prometheus:\n  url: prom:9090\n", 2, 8, "expected an http:// or https:// URL"},
+    {"url with credentials", "prometheus:\n  url: https://alice:s3cr3t@prom:9090/x\n", 2, 8,
+     "URL without user:password@ (a token goes in bearer_token_file"},
     {"label name", "prometheus:\n  labels: {namespace: kube-ns}\n", 2, 23,
      "is not a valid Prometheus label name"},
     {"capacity zero", "defaults:\n  capacity:\n    rps_per_pod: 0\n", 3, 18,
@@ -1066,6 +1068,7 @@ static void test_bad_configs(void)
         ASSERT_EQ(err.line, bc->line);
         ASSERT_EQ(err.col, bc->col);
         ASSERT_CONTAINS(err.message, bc->message);
+        ASSERT_TRUE(strstr(err.message, "s3cr3t") == NULL); /* a password is never echoed */
         if (cps_test_current_failed)
             fprintf(stderr, "  (%s: got %d:%d: %s)\n", bc->name, err.line, err.col, err.message);
         CPS_ROW_END(bc->name);

@@ -137,6 +137,7 @@ static void reset_tick(struct cps_controller *ctl)
     for (size_t t = 0; t < ctl->n_targets; t++) {
         memset(&ctl->targets[t].observation, 0, sizeof ctl->targets[t].observation);
         ctl->targets[t].received = 0;
+        ctl->targets[t].series_seen = 0;
     }
 }
 
@@ -303,8 +304,98 @@ static void test_same_observations_as_the_old_decoder(void)
     cps_config_free(ctl.config);
 }
 
+/* A qps answer for a/x (target 0) whose body is given. */
+struct doubtful_case {
+    const char *name;
+    const char *body;
+    int rc;           /* what cps_targets_take_answer returns */
+    int received;     /* a/x's qps taken */
+    int missing;      /* a/x's qps marked missing by the decoder */
+    double qps;       /* a/x's qps when received */
+    const char *error; /* a part of the error message, when rc is -1 */
+};
+
+#define AX(value, time) \
+    "{\"metric\":{\"namespace\":\"a\",\"deployment\":\"x\"},\"value\":[" time ",\"" value "\"]}"
+#define WARNED(warnings) \
+    "{\"status\":\"success\",\"warnings\":" warnings ",\"data\":{\"resultType\":\"vector\"," \
+    "\"result\":[" AX("5", "1700000000") "]}}"
+
+static const struct doubtful_case DOUBTFUL_CASES[] = {
+    /* two series for one target: the query is not one series per target,
+     * whatever the first one held */
+    {"NaN, then a valid series", OK_HEAD AX("NaN", "1700000000") "," AX("5", "1700000000") OK_TAIL,
+     0, 0, 1, 0, NULL},
+    {"negative, then a valid series", OK_HEAD AX("-1", "1700000000") "," AX("5", "1700000000") OK_TAIL,
+     0, 0, 1, 0, NULL},
+    {"an old answer's series, then a valid one",
+     OK_HEAD AX("1", "1600000000") "," AX("5", "1700000000") OK_TAIL, 0, 0, 1, 0, NULL},
+    {"a valid series, then NaN", OK_HEAD AX("5", "1700000000") "," AX("NaN", "1700000000") OK_TAIL,
+     0, 0, 1, 0, NULL},
+    /* evaluated 10 minutes after the controller's clock: a skewed clock */
+    {"an answer from the future", OK_HEAD AX("5", "1700000600") OK_TAIL, 0, 0, 0, 0, NULL},
+    {"an answer a minute ahead (clocks a little apart)", OK_HEAD AX("5", "1700000060") OK_TAIL,
+     0, 1, 0, 5, NULL},
+    {"an answer four minutes old", OK_HEAD AX("5", "1699999760") OK_TAIL, 0, 1, 0, 5, NULL},
+    /* a partial answer says success and warns */
+    {"a warning", WARNED("[\"partial response: store 10.0.0.3:10901 did not answer\"]"), -1, 0, 0,
+     0, "partial response: store 10.0.0.3"},
+    {"information first, then a warning",
+     WARNED("[\"PromQL info: metric might not be a counter\",\"PromQL warning: bucket label\"]"), -1,
+     0, 0, 0, "PromQL warning: bucket label"},
+    {"information only", WARNED("[\"PromQL info: metric might not be a counter\"]"), 0, 1, 0, 5,
+     NULL},
+    {"an empty warnings list", WARNED("[]"), 0, 1, 0, 5, NULL},
+    {"warnings: null", WARNED("null"), 0, 1, 0, 5, NULL},
+    {"warnings not a list", WARNED("\"partial\""), -1, 0, 0, 0, "not a list"},
+    {"a warning that is not a string", WARNED("[7]"), -1, 0, 0, 0, "not a string"},
+};
+
+/*
+ * A series that cannot stand for its target, and an answer that is not
+ * the whole truth, leave the metric without a value (so the decision never
+ * scales down on it): a second series for the target even when the first
+ * was invalid, a sample evaluated far from the controller's clock either
+ * way, and an answer with a warning that is not information.
+ */
+static void test_doubtful_answers_leave_the_metric_missing(void)
+{
+    struct cps_controller ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct cps_err err = {0};
+    ctl.config = cps_config_load_bytes(CONFIG, strlen(CONFIG), "test.yaml", &err);
+    if (!ctl.config) {
+        CPS_FAIL_AT("config: %s", err.message);
+        return;
+    }
+    ASSERT_EQ(cps_targets_adopt(&ctl, ctl.config), 0);
+    ASSERT_EQ(cps_targets_plan_queries(&ctl), 0);
+    const struct answer qps = {"qps", CPS_METRIC_QPS, -1, NULL};
+    unsigned bit = CPS_METRIC_BIT(CPS_METRIC_QPS);
+    for (size_t i = 0; i < sizeof DOUBTFUL_CASES / sizeof DOUBTFUL_CASES[0]; i++) {
+        const struct doubtful_case *c = &DOUBTFUL_CASES[i];
+        CPS_ROW_BEGIN();
+        reset_tick(&ctl);
+        struct cps_err answer_err = {0};
+        int rc = take(&ctl, &qps, c->body, &answer_err);
+        const struct cps_target_runtime *ax = &ctl.targets[0];
+        ASSERT_EQ(rc, c->rc);
+        ASSERT_EQ((ax->received & bit) != 0, c->received);
+        ASSERT_EQ((ax->observation.missing & bit) != 0, c->missing);
+        if (c->received)
+            ASSERT_NEAR(ax->observation.qps, c->qps, 0.0);
+        if (c->error)
+            ASSERT_TRUE(strstr(answer_err.message, c->error) != NULL);
+        CPS_ROW_END(c->name);
+    }
+    cps_targets_free_queries(&ctl);
+    cps_targets_release_all(&ctl);
+    cps_config_free(ctl.config);
+}
+
 int main(void)
 {
     CPS_RUN(test_same_observations_as_the_old_decoder);
+    CPS_RUN(test_doubtful_answers_leave_the_metric_missing);
     CPS_TEST_END();
 }

@@ -160,6 +160,10 @@ static void test_decode_errors(void)
          &SINGLE, "must return one"},
         {"duplicate keys", "{\"status\":\"success\",\"status\":\"error\"}", &CLUSTER_WIDE,
          "not JSON"},
+        {"a partial answer (success with a warning)",
+         "{\"status\":\"success\",\"warnings\":[\"partial response\"],\"data\":{"
+         "\"resultType\":\"matrix\",\"result\":[]}}",
+         &CLUSTER_WIDE, "warning (partial or doubtful data, not used): partial response"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         CPS_ROW_BEGIN();

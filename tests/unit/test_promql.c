@@ -69,6 +69,8 @@ static const struct substitute_case substitute_cases[] = {
      "d", "x{namespace=\"a\\\"} or vector(1) or x{a=\\\"\"}"},
     {"newline and backslash", "x{deployment=$deployment}", "n", "a\\\nb",
      "x{deployment=\"a\\\\\\nb\"}"},
+    {"bare regex operand", "x{deployment=~$deployment, namespace !~ $namespace}", "a|b", "web.v2",
+     "x{deployment=~\"web\\\\.v2\", namespace !~ \"a\\\\|b\"}"},
     {"raw string", "x{pod=~`$deployment-.*`}", "n", "a.b", "x{pod=~`a\\.b-.*`}"},
     {"raw string refuses a backtick", "x{pod=`$deployment`}", "n", "a`b", NULL},
     {"longer identifier is not a placeholder", "x{a=\"$namespaces\"}", "n", "d",
