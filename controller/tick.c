@@ -473,8 +473,9 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
     for (int q = 0; q < CPS_CONTROLLER_N_QUERIED; q++)
         if (!(rt->received & CPS_METRIC_BIT(cps_controller_queried[q])))
             missing |= CPS_METRIC_BIT(cps_controller_queried[q]);
-    if (missing & CPS_METRIC_BIT(CPS_METRIC_COST)) {
-        /* no price from the cost query: the configured one (not missing) */
+    if ((missing & CPS_METRIC_BIT(CPS_METRIC_COST)) || !(obs->cost_per_pod_hour > 0.0)) {
+        /* no price from the cost query (0 is none: OpenCost without
+         * pricing data): the configured one, as cps_decide does */
         obs->cost_per_pod_hour = rt->target->cost_pod_hour_usd;
         missing &= ~CPS_METRIC_BIT(CPS_METRIC_COST);
     }

@@ -322,6 +322,15 @@ int cps_config_check_target(const struct cps_config_walk *w, const struct cps_ta
                                    t->fallback_replicas, NAME(CPS_KEY_T_MIN_REPLICAS),
                                    NAME(CPS_KEY_T_MAX_REPLICAS), t->min_replicas, t->max_replicas);
     }
+    /* the cap is computed with the configured price whenever the cost query
+     * has none: at $0 a pod it would allow any count, silently */
+    if (t->cost_max_per_hour > 0.0 && !(t->cost_pod_hour_usd > 0.0))
+        return cps_config_fail_pos(w, line, col,
+                                   "%s.%s.%s (%g) needs %s.%s.%s above 0: the price the cap is "
+                                   "computed with when the cost query has none",
+                                   path, NAME(CPS_KEY_T_COST), NAME(CPS_KEY_COST_MAX_PER_HOUR),
+                                   t->cost_max_per_hour, path, NAME(CPS_KEY_T_COST),
+                                   NAME(CPS_KEY_COST_POD_HOUR));
     return 0;
 }
 

@@ -150,15 +150,22 @@ static double normal_quantile(double p)
            ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
 }
 
+/* Above this a metric is garbage, not load: a rate of 10^12 requests/s, a
+ * p95 of 30 years or a CPU share of 10^12 (a division by a tiny request)
+ * would otherwise reach the pod arithmetic as infinities. */
+#define METRIC_IMPLAUSIBLE 1e12
+
 static int bad_number(double v)
 {
-    return !isfinite(v) || v < 0.0;
+    return !isfinite(v) || v < 0.0 || v > METRIC_IMPLAUSIBLE;
 }
 
-/* Which metric a policy decision cannot do without is missing or garbage. */
+/* Which metric a policy decision cannot do without is missing or garbage.
+ * The price is not one of them: without it the configured one is used
+ * (decision_price). */
 static unsigned missing_metrics(const struct cps_observation *obs)
 {
-    unsigned missing = obs->missing;
+    unsigned missing = obs->missing & ~CPS_METRIC_BIT(CPS_METRIC_COST);
     if (bad_number(obs->qps))
         missing |= CPS_METRIC_BIT(CPS_METRIC_QPS);
     if (bad_number(obs->p95_ms))
@@ -443,12 +450,38 @@ static int32_t clamp_i32(int64_t v, int32_t lo, int32_t hi)
 
 static double floor_tolerant(double x)
 {
-    return floor(x + fabs(x) * ROUND_REL_EPSILON);
+    return isfinite(x) ? floor(x + fabs(x) * ROUND_REL_EPSILON) : x; /* inf - inf is NaN */
 }
 
 static double ceil_tolerant(double x)
 {
-    return ceil(x - fabs(x) * ROUND_REL_EPSILON);
+    return isfinite(x) ? ceil(x - fabs(x) * ROUND_REL_EPSILON) : x;
+}
+
+/*
+ * The price per pod-hour a decision uses: the cost query's, else the
+ * configured cost.pod_hour_usd. A price of 0 (or garbage) from the query
+ * is no price: OpenCost answers 0 where it has no pricing data, and taken
+ * as a price it would make every pod free and lift the budget cap.
+ */
+static double decision_price(const struct cps_target *t, const struct cps_observation *obs)
+{
+    double price = obs->cost_per_pod_hour;
+    if (!(obs->missing & CPS_METRIC_BIT(CPS_METRIC_COST)) && isfinite(price) && price > 0.0 &&
+        price <= METRIC_IMPLAUSIBLE)
+        return price;
+    return t->cost_pod_hour_usd;
+}
+
+/* The most pods cost.max_per_hour affords at `price`, within [lo, hi];
+ * hi when there is no cap (or no price to apply it with). */
+static int32_t budget_cap_pods(const struct cps_target *t, double price, int32_t lo, int32_t hi)
+{
+    if (!(t->cost_max_per_hour > 0.0) || !(price > 0.0))
+        return hi;
+    double cap = floor_tolerant(t->cost_max_per_hour / price);
+    int32_t cap_pods = cap > (double)hi ? hi : (int32_t)cap;
+    return cap_pods < lo ? lo : cap_pods;
 }
 
 static int32_t pods_for(double qps, double per_pod)
@@ -590,9 +623,10 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
         rec = want_down > want_up ? want_down : want_up;
     if (d->bound == CPS_BOUND_FEEDBACK && pods_for(unadjusted, per_pod) == rec)
         d->bound = CPS_BOUND_FORECAST;
-    if (t->cost_target_per_million > 0.0 && obs->cost_per_pod_hour > 0.0 && rec > want_point) {
+    double price = decision_price(t, obs);
+    if (t->cost_target_per_million > 0.0 && price > 0.0 && rec > want_point) {
         double affordable = floor_tolerant(t->cost_target_per_million * point * SECONDS_PER_HOUR /
-                                           (obs->cost_per_pod_hour * REQUESTS_PER_MILLION));
+                                           (price * REQUESTS_PER_MILLION));
         int32_t affordable_pods = affordable >= (double)INT32_MAX ? INT32_MAX : (int32_t)affordable;
         if (affordable_pods < rec) {
             rec = affordable_pods > want_point ? affordable_pods : want_point;
@@ -669,8 +703,13 @@ int cps_decide(const struct cps_target *t, const struct cps_observation *obs,
     unsigned missing = given ? (obs->missing & CPS_METRIC_BIT(CPS_METRIC_REPLICAS)) : missing_metrics(obs);
     if (missing) {
         int32_t hold = current;
-        if (t->on_missing == CPS_MISSING_FALLBACK && t->fallback_replicas > hold) {
-            hold = t->fallback_replicas;
+        /* the fallback raises the count, but not past the budget cap */
+        int32_t fallback = t->fallback_replicas;
+        int32_t cap_pods = budget_cap_pods(t, decision_price(t, obs), lo, hi);
+        if (fallback > cap_pods)
+            fallback = cap_pods;
+        if (t->on_missing == CPS_MISSING_FALLBACK && fallback > hold) {
+            hold = fallback;
             d->reason = CPS_REASON_MISSING_FALLBACK;
         } else {
             d->reason = CPS_REASON_MISSING_HOLD;
@@ -710,16 +749,11 @@ int cps_decide(const struct cps_target *t, const struct cps_observation *obs,
         reason = CPS_REASON_SCALE_DOWN;
     else
         reason = CPS_REASON_STEADY;
-    if (t->cost_max_per_hour > 0.0 && obs->cost_per_pod_hour > 0.0) {
-        double cap = floor_tolerant(t->cost_max_per_hour / obs->cost_per_pod_hour);
-        int32_t cap_pods = cap > (double)hi ? hi : (int32_t)cap;
-        if (cap_pods < lo)
-            cap_pods = lo;
-        if (desired > cap_pods) {
-            desired = cap_pods;
-            reason = CPS_REASON_BUDGET_CAP;
-            d->budget_pods = cap_pods;
-        }
+    int32_t cap_pods = budget_cap_pods(t, decision_price(t, obs), lo, hi);
+    if (desired > cap_pods) {
+        desired = cap_pods;
+        reason = CPS_REASON_BUDGET_CAP;
+        d->budget_pods = cap_pods;
     }
     d->desired = clamp_i32(desired, lo, hi);
     d->reason = reason;

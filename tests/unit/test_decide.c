@@ -52,6 +52,10 @@ static const struct missing_case missing_cases[] = {
     {"qps negative", 0, -5, 50, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
     {"p95 +Inf", 0, 1, INFINITY, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
     {"cpu NaN", 0, 1, 50, NAN, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
+    /* finite but absurd (a division by a tiny CPU request): its pod
+     * arithmetic overflowed to inf - inf = NaN and scaled to min */
+    {"cpu 5e307", 0, 1, 50, 5e307, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
+    {"qps 1e13", 0, 1e13, 50, 0.01, 10, CPS_MISSING_HOLD, 0, 10, CPS_REASON_MISSING_HOLD},
     /* fallback goes up to N, never down to it */
     {"fallback above current", CPS_METRIC_BIT(CPS_METRIC_QPS), 1, 50, 0.01, 10, CPS_MISSING_FALLBACK, 15, 15, CPS_REASON_MISSING_FALLBACK},
     {"fallback below current", CPS_METRIC_BIT(CPS_METRIC_QPS), 1, 50, 0.01, 10, CPS_MISSING_FALLBACK, 4, 10, CPS_REASON_MISSING_HOLD},
@@ -169,6 +173,74 @@ static void test_given_recommendation_rails(void)
     }
 }
 
+struct price_case {
+    const char *name;
+    double observed;    /* the cost query's price */
+    int missing;        /* the cost query had nothing */
+    double configured;  /* cost.pod_hour_usd */
+    int32_t expected;   /* a recommendation of 12 under a $0.30/h cap */
+};
+
+/* The budget cap is computed with the cost query's price, else the
+ * configured one: a missing, zero or garbage price never lifts it. */
+static const struct price_case price_cases[] = {
+    {"the query's price", 0.10, 0, 0.05, 3},
+    {"no price from the query: the configured one", 0.10, 1, 0.05, 6},
+    {"no price from the query, another configured one", 0.0, 1, 0.10, 3},
+    {"a price of 0 is no price", 0.0, 0, 0.05, 6},
+    {"a NaN price is no price", NAN, 0, 0.05, 6},
+    {"a negative price is no price", -0.05, 0, 0.05, 6},
+};
+
+static void test_budget_cap_price(void)
+{
+    for (size_t i = 0; i < sizeof price_cases / sizeof price_cases[0]; i++) {
+        const struct price_case *tc = &price_cases[i];
+        CPS_ROW_BEGIN();
+        struct cps_target t = make_target();
+        t.cost_max_per_hour = 0.30;
+        t.cost_pod_hour_usd = tc->configured;
+        struct cps_observation o = healthy(100, 6); /* 6 -> 12 is within the rate limits */
+        o.cost_per_pod_hour = tc->observed;
+        o.missing = tc->missing ? CPS_METRIC_BIT(CPS_METRIC_COST) : 0;
+        struct cps_history *h = cps_history_new(64, 64);
+        const int32_t given = 12;
+        struct cps_decision d;
+        cps_decide(&t, &o, h, NULL, 1000000, &given, &d);
+        ASSERT_EQ(d.desired, tc->expected);
+        ASSERT_EQ(d.reason, CPS_REASON_BUDGET_CAP);
+        /* the policy's own path: a missing price holds nothing */
+        struct cps_policy_state *s = calloc(1, sizeof *s);
+        cps_policy_state_init(s);
+        cps_decide(&t, &o, h, s, 1000000, NULL, &d);
+        ASSERT_TRUE(d.reason != CPS_REASON_MISSING_HOLD);
+        ASSERT_TRUE(d.desired <= tc->expected);
+        free(s);
+        cps_history_free(h);
+        cps_target_release(&t);
+        CPS_ROW_END(tc->name);
+    }
+    /* the on_missing fallback raises the count, but not past the cap */
+    CPS_ROW_BEGIN();
+    struct cps_target t = make_target();
+    t.cost_max_per_hour = 0.30; /* 6 pods at $0.05 */
+    t.on_missing = CPS_MISSING_FALLBACK;
+    t.fallback_replicas = 15;
+    struct cps_observation o = healthy(100, 3);
+    o.missing = CPS_METRIC_BIT(CPS_METRIC_QPS);
+    struct cps_history *h = cps_history_new(64, 64);
+    struct cps_policy_state *s = calloc(1, sizeof *s);
+    cps_policy_state_init(s);
+    struct cps_decision d;
+    cps_decide(&t, &o, h, s, 1000000, NULL, &d);
+    ASSERT_EQ(d.desired, 6);
+    ASSERT_EQ(d.reason, CPS_REASON_MISSING_FALLBACK);
+    free(s);
+    cps_history_free(h);
+    cps_target_release(&t);
+    CPS_ROW_END("the fallback stops at the budget cap");
+}
+
 /*
  * Closed loop on a steady then doubled load with known μ = 100 and base
  * 20 ms (SLO 100 ms: 62.55 req/s per pod): after learning, the policy asks
@@ -260,6 +332,7 @@ int main(void)
     test_missing_metrics_never_scale_down();
     CPS_RUN(test_paused);
     test_given_recommendation_rails();
+    CPS_RUN(test_budget_cap_price);
     CPS_RUN(test_policy_follows_load);
     CPS_RUN(test_learning_never_scales_down);
     CPS_RUN(test_learning_rounds_exactly);
