@@ -19,6 +19,7 @@
 
 #include "err.h"
 #include "http.h"
+#include "k8s_names.h"
 
 struct cps_kube;
 
@@ -101,10 +102,12 @@ char *cps_kube_path(const char *api_version, const char *namespace, const char *
                     const char *name, const char *subresource);
 
 /* The plural resource of a kind ("Deployment" -> "deployments"). Writes
- * into out; -1 when it does not fit. A target's kind is checked to fit
- * CPS_KUBE_RESOURCE_MAX when its runtime is made, so callers can then
- * make it again on the stack instead of keeping it per target. */
-#define CPS_KUBE_RESOURCE_MAX 64
+ * into out; -1 when it does not fit. CPS_KUBE_RESOURCE_MAX holds the
+ * resource of the longest kind the config accepts (a DNS label's 63
+ * characters, as Kubernetes allows, plus the 's' and the NUL), so a valid
+ * config never has a target whose runtime cannot be made; callers make it
+ * again on the stack instead of keeping it per target. */
+#define CPS_KUBE_RESOURCE_MAX (CPS_K8S_DNS_LABEL_MAX + 2)
 int cps_kube_resource_of_kind(const char *kind, char *out, size_t cap);
 
 /* Counted requests, for /metrics: calls emit for every (verb, resource,

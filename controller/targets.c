@@ -32,39 +32,58 @@ static uint64_t hash_key(const char *namespace, const char *name)
     return h;
 }
 
-/* The target with this namespace and name, or -1. Called for every
- * series of every answer (40,000 a tick at 10,000 targets). */
-long cps_targets_find(const struct cps_controller *ctl, const char *namespace, const char *name)
+/* An index "namespace/name" -> target: open-addressing slots over a pool
+ * of "namespace\0name\0" keys. Built aside by index_build, then put in
+ * the controller by index_install. */
+struct target_index {
+    struct cps_target_slot *slots;
+    size_t n_slots; /* a power of two; 0: empty */
+    char *keys;
+};
+
+/* The target with this namespace and name in `index`, or -1. */
+static long index_find(const struct target_index *index, const char *namespace, const char *name)
 {
-    if (!namespace || !name || ctl->n_target_slots == 0)
+    if (!namespace || !name || index->n_slots == 0)
         return -1;
     uint64_t h = hash_key(namespace, name);
-    size_t mask = ctl->n_target_slots - 1;
+    size_t mask = index->n_slots - 1;
     size_t namespace_len = strlen(namespace);
     for (size_t i = h & mask;; i = (i + 1) & mask) {
-        const struct cps_target_slot *slot = &ctl->target_slots[i];
+        const struct cps_target_slot *slot = &index->slots[i];
         if (slot->index < 0)
             return -1;
         if (slot->hash != (uint32_t)h)
             continue;
-        const char *key = ctl->target_keys + slot->key_at;
+        const char *key = index->keys + slot->key_at;
         if (strcmp(key, namespace) == 0 && strcmp(key + namespace_len + 1, name) == 0)
             return slot->index;
     }
 }
 
-/* Build the index (load factor <= 1/2) and its key pool. The first
- * target wins a duplicate namespace/name (two kinds with one name), as
- * label matching cannot tell them apart. */
-static int index_targets(struct cps_controller *ctl)
+/* The target with this namespace and name, or -1. Called for every
+ * series of every answer (40,000 a tick at 10,000 targets). */
+long cps_targets_find(const struct cps_controller *ctl, const char *namespace, const char *name)
+{
+    const struct target_index index = {ctl->target_slots, ctl->n_target_slots, ctl->target_keys};
+    return index_find(&index, namespace, name);
+}
+
+/* Build the index of `targets` (load factor <= 1/2) and its key pool into
+ * *out, touching nothing else, so that a reload can make it before it
+ * commits to the new table; -1 (and nothing allocated) when out of memory
+ * or too large for the slots' 32-bit fields. The first target wins a
+ * duplicate namespace/name (two kinds with one name), as label matching
+ * cannot tell them apart. */
+static int index_build(const struct cps_target_runtime *targets, size_t n_targets,
+                       struct target_index *out)
 {
     size_t slots = FIRST_INDEX_SLOTS, pool_len = 0;
-    while (slots < 2 * ctl->n_targets + 2)
+    while (slots < 2 * n_targets + 2)
         slots *= 2;
-    for (size_t t = 0; t < ctl->n_targets; t++)
-        pool_len += strlen(ctl->targets[t].target->namespace) +
-                    strlen(ctl->targets[t].target->name) + 2;
-    if (pool_len > UINT32_MAX || ctl->n_targets > INT32_MAX)
+    for (size_t t = 0; t < n_targets; t++)
+        pool_len += strlen(targets[t].target->namespace) + strlen(targets[t].target->name) + 2;
+    if (pool_len > UINT32_MAX || n_targets > INT32_MAX)
         return -1;
     struct cps_target_slot *table = malloc(slots * sizeof *table);
     char *pool = malloc(pool_len ? pool_len : 1);
@@ -75,15 +94,11 @@ static int index_targets(struct cps_controller *ctl)
     }
     for (size_t i = 0; i < slots; i++)
         table[i] = (struct cps_target_slot){0, -1, 0};
-    free(ctl->target_slots);
-    free(ctl->target_keys);
-    ctl->target_slots = table;
-    ctl->target_keys = pool;
-    ctl->n_target_slots = slots;
+    *out = (struct target_index){table, slots, pool};
     size_t used = 0;
-    for (size_t t = 0; t < ctl->n_targets; t++) {
-        const struct cps_target *target = ctl->targets[t].target;
-        if (cps_targets_find(ctl, target->namespace, target->name) >= 0)
+    for (size_t t = 0; t < n_targets; t++) {
+        const struct cps_target *target = targets[t].target;
+        if (index_find(out, target->namespace, target->name) >= 0)
             continue;
         uint64_t h = hash_key(target->namespace, target->name);
         size_t i = h & (slots - 1);
@@ -96,6 +111,16 @@ static int index_targets(struct cps_controller *ctl)
         used += namespace_len + name_len;
     }
     return 0;
+}
+
+/* Make `index` the controller's, freeing the one it replaces. */
+static void index_install(struct cps_controller *ctl, const struct target_index *index)
+{
+    free(ctl->target_slots);
+    free(ctl->target_keys);
+    ctl->target_slots = index->slots;
+    ctl->n_target_slots = index->n_slots;
+    ctl->target_keys = index->keys;
 }
 
 /* ---- targets: build from config, keep learned state across reloads ---- */
@@ -203,69 +228,93 @@ static void forget_series(struct cps_controller *ctl)
     }
 }
 
+/* Move what `prev` learned into `fresh`, the runtime made for `target`
+ * (the same kind, namespace and name) by a reload from a config of
+ * `prev_interval_ms` to one of `interval_ms`: history, policy state,
+ * decision and SLO counters, scale failures and the open Event series.
+ * The history moves only when the behavior windows size it as before
+ * (else the fresh, empty one is kept); the backoff and failure streaks
+ * move only when nothing the decisions depend on changed. Nothing is
+ * allocated, so it cannot fail: `prev` is left holding fresh's unused
+ * pieces, to be released with the old table. */
+static void carry_learned_state(struct cps_target_runtime *fresh, struct cps_target_runtime *prev,
+                                const struct cps_target *target, int64_t interval_ms,
+                                int64_t prev_interval_ms)
+{
+    size_t recs, events, old_recs, old_events;
+    cps_history_capacity_for(&target->behavior, interval_ms, &recs, &events);
+    cps_history_capacity_for(&prev->target->behavior, prev_interval_ms, &old_recs, &old_events);
+    if (recs == old_recs && events == old_events) {
+        struct cps_history *swap = fresh->history;
+        fresh->history = prev->history;
+        prev->history = swap;
+    }
+    struct cps_policy_state *policy = fresh->policy;
+    fresh->policy = prev->policy;
+    prev->policy = policy;
+    memcpy(fresh->decisions, prev->decisions, sizeof prev->decisions);
+    fresh->failures = prev->failures;
+    prev->failures = NULL;
+    fresh->scale_ups = prev->scale_ups;
+    fresh->scale_downs = prev->scale_downs;
+    fresh->slo_requests = prev->slo_requests;
+    fresh->slo_violating_requests = prev->slo_violating_requests;
+    fresh->slo_budget_spent = prev->slo_budget_spent;
+    fresh->slo_burn_rate = prev->slo_burn_rate;
+    fresh->headroom_adjust = prev->headroom_adjust;
+    fresh->slo_counted = prev->slo_counted;
+    if (target_fingerprint(prev->target) == target_fingerprint(target)) {
+        fresh->backoff_until_ms = prev->backoff_until_ms;
+        fresh->read_failures = prev->read_failures;
+        fresh->write_failures = prev->write_failures;
+    }
+    fresh->events = prev->events; /* an open Event series goes on */
+    prev->events = NULL;
+}
+
 /* Replace the targets with those of `config`. A target that stays (same
  * kind, namespace and name) keeps its history, learned capacity and
- * counters, so a reload does not forget what was learned. */
+ * counters, so a reload does not forget what was learned.
+ *
+ * In two phases, so that a refused reload changes nothing: first every
+ * allocation (the table, each runtime, the index) is made aside, and any
+ * failure releases them and returns -1 with ctl as it was (its config and
+ * learned state still in force); only then is the learned state moved
+ * across and the tables swapped, which cannot fail. */
 int cps_targets_adopt(struct cps_controller *ctl, const struct cps_config *config)
 {
-    struct cps_target_runtime *fresh = calloc(config->n_targets ? config->n_targets : 1,
-                                              sizeof *fresh);
+    size_t n = config->n_targets;
+    struct cps_target_runtime *fresh = calloc(n ? n : 1, sizeof *fresh);
     if (!fresh)
         return -1;
-    for (size_t i = 0; i < config->n_targets; i++) {
+    size_t made = 0;
+    while (made < n && target_runtime_init(&fresh[made], &config->targets[made],
+                                           config->interval_ms) == 0)
+        made++;
+    struct target_index index;
+    if (made < n || index_build(fresh, n, &index) != 0) {
+        for (size_t i = 0; i < made; i++)
+            target_runtime_release(&fresh[i]);
+        free(fresh);
+        return -1;
+    }
+    /* committed: nothing below fails */
+    for (size_t i = 0; i < n; i++) {
         const struct cps_target *target = &config->targets[i];
-        if (target_runtime_init(&fresh[i], target, config->interval_ms) != 0) {
-            for (size_t j = 0; j < i; j++)
-                target_runtime_release(&fresh[j]);
-            free(fresh);
-            return -1;
-        }
         long old = cps_targets_find(ctl, target->namespace, target->name);
         if (old >= 0 && strcmp(ctl->targets[old].target->kind, target->kind) == 0 &&
-            ctl->targets[old].history) {
-            struct cps_target_runtime *prev = &ctl->targets[old];
-            /* keep what was learned; the history is re-sized only when the
-             * behavior windows changed (the new one then starts empty) */
-            size_t recs, events;
-            cps_history_capacity_for(&target->behavior, config->interval_ms, &recs, &events);
-            size_t old_recs, old_events;
-            cps_history_capacity_for(&prev->target->behavior, ctl->config->interval_ms, &old_recs,
-                                     &old_events);
-            if (recs == old_recs && events == old_events) {
-                struct cps_history *swap = fresh[i].history;
-                fresh[i].history = prev->history;
-                prev->history = swap;
-            }
-            struct cps_policy_state *policy = fresh[i].policy;
-            fresh[i].policy = prev->policy;
-            prev->policy = policy;
-            memcpy(fresh[i].decisions, prev->decisions, sizeof prev->decisions);
-            fresh[i].failures = prev->failures;
-            prev->failures = NULL;
-            fresh[i].scale_ups = prev->scale_ups;
-            fresh[i].scale_downs = prev->scale_downs;
-            fresh[i].slo_requests = prev->slo_requests;
-            fresh[i].slo_violating_requests = prev->slo_violating_requests;
-            fresh[i].slo_budget_spent = prev->slo_budget_spent;
-            fresh[i].slo_burn_rate = prev->slo_burn_rate;
-            fresh[i].headroom_adjust = prev->headroom_adjust;
-            fresh[i].slo_counted = prev->slo_counted;
-            if (target_fingerprint(prev->target) == target_fingerprint(target)) {
-                fresh[i].backoff_until_ms = prev->backoff_until_ms;
-                fresh[i].read_failures = prev->read_failures;
-                fresh[i].write_failures = prev->write_failures;
-            }
-            fresh[i].events = prev->events; /* an open Event series goes on */
-            prev->events = NULL;
-        }
+            ctl->targets[old].history)
+            carry_learned_state(&fresh[i], &ctl->targets[old], target, config->interval_ms,
+                                ctl->config->interval_ms);
     }
     for (size_t i = 0; i < ctl->n_targets; i++)
         target_runtime_release(&ctl->targets[i]);
     free(ctl->targets);
     forget_series(ctl); /* its indexes are of the old table */
     ctl->targets = fresh;
-    ctl->n_targets = config->n_targets;
-    return index_targets(ctl);
+    ctl->n_targets = n;
+    index_install(ctl, &index);
+    return 0;
 }
 
 void cps_targets_free_queries(struct cps_controller *ctl)

@@ -160,7 +160,10 @@ void cps_config_section_fold(enum cps_config_section section, const void *base,
  * on_missing, which no row holds: what a target's decisions depend on. */
 void cps_config_target_fold(const struct cps_target *t, cps_config_fold_cb fold, void *ctx);
 
-/* String checks used by rows and the target walker. */
+/* String checks used by rows and the target walker. A kind is CamelCase
+ * letters and digits, at most CPS_K8S_DNS_LABEL_MAX (63) of them, as
+ * Kubernetes allows; controller/kube.h's CPS_KUBE_RESOURCE_MAX is sized
+ * from the same limit, so every kind accepted here has a resource. */
 int cps_config_is_kind(const char *s);
 int cps_config_is_api_version(const char *s);
 int cps_config_is_header_name(const char *s);

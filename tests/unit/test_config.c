@@ -17,6 +17,7 @@
 #include "config_schema.h"
 #include "decide.h"
 #include "duration.h"
+#include "k8s_names.h"
 #include "cps_test.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -863,6 +864,46 @@ static void test_yaml_details(void)
     }
 }
 
+/* A kind is at most 63 characters (a DNS label's length, as Kubernetes
+ * allows): 63 loads, 64 is refused where it is written. The controller
+ * makes a runtime for every kind this accepts (test_controller_targets.c's
+ * test_longest_kind). */
+static void test_kind_length(void)
+{
+    static const struct {
+        const char *name;
+        size_t length;
+        int ok;
+    } rows[] = {
+        {"a kind of 63 characters loads", CPS_K8S_DNS_LABEL_MAX, 1},
+        {"a kind of 64 characters is refused", CPS_K8S_DNS_LABEL_MAX + 1, 0},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+        CPS_ROW_BEGIN();
+        char kind[CPS_K8S_DNS_LABEL_MAX + 2], yaml[256];
+        memset(kind, 'k', rows[i].length);
+        kind[0] = 'K';
+        kind[rows[i].length] = '\0';
+        snprintf(yaml, sizeof yaml,
+                 "targets:\n  - namespace: shop\n    api_version: example.com/v1\n"
+                 "    name: web\n    kind: %s\n",
+                 kind);
+        struct cps_err err;
+        struct cps_config *c = load(yaml, &err);
+        ASSERT_EQ(c != NULL, rows[i].ok);
+        if (c && c->n_targets == 1)
+            ASSERT_STR_EQ(c->targets[0].kind, kind);
+        if (!c) {
+            ASSERT_EQ(err.line, 5);
+            ASSERT_EQ(err.col, 11);
+            ASSERT_CONTAINS(err.message, "targets[0].kind: ");
+            ASSERT_CONTAINS(err.message, "is not a valid kind");
+        }
+        cps_config_free(c);
+        CPS_ROW_END(rows[i].name);
+    }
+}
+
 /* ---- the error table ------------------------------------------------------------ */
 
 struct bad_case {
@@ -1574,6 +1615,7 @@ int main(void)
     CPS_RUN(test_defaults_inheritance);
     CPS_RUN(test_behavior);
     CPS_RUN(test_yaml_details);
+    CPS_RUN(test_kind_length);
     CPS_RUN(test_bad_configs);
     CPS_RUN(test_round_trip);
     CPS_RUN(test_json_target);

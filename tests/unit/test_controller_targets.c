@@ -9,6 +9,8 @@
 #include "backoff.h"
 #include "controller.h"
 #include "cps_test.h"
+#include "k8s_names.h"
+#include "kube.h"
 
 /* Cluster-wide queries for every metric, so each test states only what it
  * overrides. */
@@ -47,16 +49,20 @@ static void stop(struct cps_controller *ctl)
     cps_config_free(ctl->config);
 }
 
-/* Swap in a new config as a reload does (adopt, then replace). */
+/* Swap in a new config as a reload does (lifecycle.c's reload_config):
+ * adopt, then replace; a refused one is freed and the old one stays. */
 static int reload(struct cps_controller *ctl, const char *yaml)
 {
     struct cps_config *config = load(yaml);
     if (!config)
         return -1;
-    int rc = cps_targets_adopt(ctl, config);
+    if (cps_targets_adopt(ctl, config) != 0) {
+        cps_config_free(config);
+        return -1;
+    }
     cps_config_free(ctl->config);
     ctl->config = config;
-    return rc;
+    return 0;
 }
 
 /* ---- adoption -------------------------------------------------------------- */
@@ -153,6 +159,184 @@ static void test_index_many(void)
     ASSERT_EQ(cps_targets_find(&ctl, "ns1", "d0"), -1);
     ASSERT_EQ(cps_targets_find(&ctl, NULL, "d0"), -1);
     stop(&ctl);
+}
+
+/* A kind of 63 characters, the longest Kubernetes allows and the longest
+ * the config accepts (test_config.c), makes a runtime: its plural resource
+ * fits CPS_KUBE_RESOURCE_MAX, so the reload that adds it is not refused and
+ * the target that stays keeps what it learned. */
+static void test_longest_kind(void)
+{
+    char kind[CPS_K8S_DNS_LABEL_MAX + 1], resource[CPS_KUBE_RESOURCE_MAX] = "";
+    memset(kind, 'k', CPS_K8S_DNS_LABEL_MAX);
+    kind[0] = 'K';
+    kind[CPS_K8S_DNS_LABEL_MAX] = '\0';
+    ASSERT_EQ(cps_kube_resource_of_kind(kind, resource, sizeof resource), 0);
+    ASSERT_EQ(strlen(resource), CPS_K8S_DNS_LABEL_MAX + 1);
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "%s  - {namespace: c, name: z, kind: %s, api_version: example.com/v1}\n",
+             TWO_TARGETS, kind);
+    struct cps_controller ctl;
+    if (start(&ctl, TWO_TARGETS) != 0)
+        return;
+    ctl.targets[1].scale_ups = 7;
+    ASSERT_EQ(reload(&ctl, yaml), 0);
+    ASSERT_EQ(ctl.n_targets, 3);
+    long kept = cps_targets_find(&ctl, "b", "y"), added = cps_targets_find(&ctl, "c", "z");
+    ASSERT_TRUE(kept >= 0 && added >= 0);
+    if (kept >= 0 && added >= 0) {
+        ASSERT_EQ(ctl.targets[kept].scale_ups, 7);
+        char *path = cps_targets_path(&ctl.targets[added], CPS_PATH_OBJECT);
+        char want[256];
+        snprintf(want, sizeof want, "/apis/example.com/v1/namespaces/c/%s/z", resource);
+        ASSERT_STR_EQ(path, want);
+        free(path);
+    }
+    stop(&ctl);
+}
+
+/* ---- a refused reload changes nothing ------------------------------------- */
+
+/* Allocation failure, for the test only: tests/CMakeLists.txt links this
+ * runner with -Wl,--wrap=malloc,--wrap=calloc, so every malloc and calloc
+ * of the code under test comes through here. Armed, the allocation
+ * numbered fail_at (0: the next one) returns NULL, the others go through;
+ * disarmed (the default), nothing changes. */
+#ifdef CPS_TEST_WRAPPED_ALLOC
+void *__real_malloc(size_t size);
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_malloc(size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+
+static struct {
+    int armed;
+    size_t fail_at, count;
+} alloc_failure;
+
+static int alloc_should_fail(void)
+{
+    return alloc_failure.armed && alloc_failure.count++ == alloc_failure.fail_at;
+}
+
+void *__wrap_malloc(size_t size)
+{
+    return alloc_should_fail() ? NULL : __real_malloc(size);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    return alloc_should_fail() ? NULL : __real_calloc(n, size);
+}
+
+static void alloc_fail_arm(size_t fail_at)
+{
+    alloc_failure.armed = 1;
+    alloc_failure.fail_at = fail_at;
+    alloc_failure.count = 0;
+}
+
+/* Disarm; 1 when the armed allocation was reached (and failed). */
+static int alloc_fail_disarm(void)
+{
+    alloc_failure.armed = 0;
+    return alloc_failure.count > alloc_failure.fail_at;
+}
+#endif
+
+/* b/y as it learned it, to compare with after a reload. */
+struct learned_state {
+    struct cps_history *history;
+    struct cps_policy_state *policy;
+    struct cps_event_series *events;
+    struct cps_scale_failure_count *failures;
+};
+
+/* 1 when the runtime still holds `learned` and its figures. */
+static int holds_learned_state(const struct cps_target_runtime *rt,
+                               const struct learned_state *learned)
+{
+    return rt->history == learned->history && rt->policy == learned->policy &&
+           rt->events == learned->events && rt->failures == learned->failures &&
+           rt->policy->service_rate_estimate == 42 && rt->policy->capacity_samples == 9 &&
+           rt->scale_ups == 7 && rt->decisions[0] == 3 && rt->backoff_until_ms == 12345 &&
+           rt->write_failures == 2;
+}
+
+/* A reload refused by cps_targets_adopt (out of memory at any of its
+ * allocations: a runtime of a target after the one that stays, or the
+ * index) leaves the table, the index, the series memo and every target's
+ * learned state as they were; the reload that then succeeds moves the
+ * learned state across. Fails every allocation in turn until none is
+ * left to fail. */
+static void test_refused_reload_changes_nothing(void)
+{
+#ifdef CPS_TEST_WRAPPED_ALLOC
+    struct cps_controller ctl;
+    if (start(&ctl, TWO_TARGETS) != 0)
+        return;
+    struct cps_target_runtime *rt = &ctl.targets[1];
+    rt->policy->service_rate_estimate = 42;
+    rt->policy->capacity_samples = 9;
+    rt->scale_ups = 7;
+    rt->decisions[0] = 3;
+    rt->backoff_until_ms = 12345;
+    rt->write_failures = 2;
+    rt->events = calloc(1, sizeof *rt->events);
+    rt->failures = calloc(CPS_SCALE_FAILURE_CODES, sizeof *rt->failures);
+    ctl.series_memo[CPS_METRIC_QPS].targets = calloc(2, sizeof(int32_t));
+    ctl.series_memo[CPS_METRIC_QPS].n = 2;
+    const struct learned_state learned = {rt->history, rt->policy, rt->events, rt->failures};
+    const struct cps_target_runtime *table = ctl.targets;
+    const struct cps_target_slot *slots = ctl.target_slots;
+    const int32_t *memo = ctl.series_memo[CPS_METRIC_QPS].targets;
+    /* b/y stays and comes first: its state is taken before c/z and the
+     * index are made */
+    struct cps_config *config = load(QUERIES "targets:\n"
+                                             "  - {namespace: b, deployment: y}\n"
+                                             "  - {namespace: c, deployment: z}\n"
+                                             "  - {namespace: a, deployment: x}\n");
+    if (!config) {
+        stop(&ctl);
+        return;
+    }
+    size_t fail_at = 0;
+    for (;; fail_at++) {
+        alloc_fail_arm(fail_at);
+        int rc = cps_targets_adopt(&ctl, config);
+        if (!alloc_fail_disarm()) {
+            ASSERT_EQ(rc, 0);
+            break;
+        }
+        ASSERT_EQ(rc, -1);
+        ASSERT_TRUE(ctl.targets == table && ctl.n_targets == 2 && ctl.target_slots == slots);
+        ASSERT_TRUE(ctl.series_memo[CPS_METRIC_QPS].targets == memo);
+        ASSERT_EQ(cps_targets_find(&ctl, "a", "x"), 0);
+        ASSERT_EQ(cps_targets_find(&ctl, "b", "y"), 1);
+        ASSERT_EQ(cps_targets_find(&ctl, "c", "z"), -1);
+        ASSERT_TRUE(ctl.targets == table && holds_learned_state(&ctl.targets[1], &learned));
+        ASSERT_TRUE(ctl.targets[1].target == &ctl.config->targets[1]);
+        if (cps_test_current_failed) {
+            fprintf(stderr, "  (with allocation %zu of the reload failed)\n", fail_at);
+            break;
+        }
+    }
+    if (!cps_test_current_failed) {
+        /* the table, three runtimes of two allocations each, the index's two */
+        ASSERT_TRUE(fail_at >= 9);
+        cps_config_free(ctl.config);
+        ctl.config = config;
+        ASSERT_EQ(ctl.n_targets, 3);
+        ASSERT_EQ(cps_targets_find(&ctl, "b", "y"), 0);
+        ASSERT_TRUE(holds_learned_state(&ctl.targets[0], &learned));
+        ASSERT_TRUE(ctl.series_memo[CPS_METRIC_QPS].targets == NULL);
+    } else if (ctl.config != config) {
+        cps_config_free(config);
+    }
+    stop(&ctl);
+#else
+    fprintf(stderr, "  skipped test_refused_reload_changes_nothing: needs the linker's --wrap\n");
+#endif
 }
 
 /* ---- query planning ------------------------------------------------------ */
@@ -265,6 +449,8 @@ int main(void)
 {
     CPS_RUN(test_adoption);
     CPS_RUN(test_index_many);
+    CPS_RUN(test_longest_kind);
+    CPS_RUN(test_refused_reload_changes_nothing);
     CPS_RUN(test_plan);
     CPS_RUN(test_backoff);
     CPS_TEST_END();
