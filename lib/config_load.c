@@ -365,6 +365,12 @@ static int parse_root(const struct cps_config_walk *w, const struct cps_yaml_nod
         cps_config_read_section(w, v[TOP(SHARDING)], NAME(CPS_KEY_SHARDING), CPS_SEC_SHARDING,
                                 &config->sharding, 0, NULL, NULL, NULL) < 0)
         return -1;
+    /* shards are Leases: without leader election every replica would act
+     * on every target, the very thing the shards were asked to prevent */
+    if (config->sharding.shards > 1 && !config->leader_election.enabled)
+        return cps_config_fail_at(w, v[TOP(SHARDING)], "%s.%s (%d) needs %s.enabled: true",
+                                  NAME(CPS_KEY_SHARDING), NAME(CPS_KEY_SH_SHARDS),
+                                  config->sharding.shards, NAME(CPS_KEY_LEADER));
     if (v[TOP(SIM)] && cps_config_read_section(w, v[TOP(SIM)], NAME(CPS_KEY_SIM), CPS_SEC_SIM,
                                                &config->sim, 0, NULL, NULL, NULL) < 0)
         return -1;

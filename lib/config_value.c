@@ -351,6 +351,10 @@ int cps_config_read_row(const struct cps_config_walk *w, const struct cps_config
     case CPS_CFG_DURATION_S:
         if (get_duration(w, node, path, allow_zero, row->hi, &ms) < 0)
             return -1;
+        /* the simulator's resolution is a second: below .lo it refuses */
+        if (row->lo > 0 && (double)ms < row->lo)
+            return cps_config_fail_at(w, node, "%s: must be at least %gs", path,
+                                      row->lo / CPS_MS_PER_S);
         *(double *)field = (double)ms / CPS_MS_PER_S;
         return 0;
     case CPS_CFG_STRING: return read_string(w, row, node, path, field);

@@ -390,7 +390,7 @@ static const char full_yaml[] =
     "  qps: sum by (kube_namespace, app) (rate(requests_total[2m]))\n"
     "  ready_replicas: 'sum by (kube_namespace, app) (kube_deployment_status_replicas_ready)'\n"
     "leader_election:\n"
-    "  enabled: no\n"
+    "  enabled: yes\n"
     "  namespace: ops\n"
     "  name: cpscale-lock\n"
     "  lease_duration: 1m\n"
@@ -552,7 +552,7 @@ static void test_full_config(void)
     ASSERT_STR_EQ(c->queries.ready_replicas,
                   "sum by (kube_namespace, app) (kube_deployment_status_replicas_ready)");
     ASSERT_CONTAINS(c->queries.p95_ms, "http_request_duration_seconds_bucket"); /* default kept */
-    ASSERT_EQ(c->leader_election.enabled, 0);
+    ASSERT_EQ(c->leader_election.enabled, 1); /* shards need it */
     ASSERT_STR_EQ(c->leader_election.lease_namespace, "ops");
     ASSERT_STR_EQ(c->leader_election.lease_name, "cpscale-lock");
     ASSERT_EQ(c->leader_election.lease_duration_ms, 60000);
@@ -1077,6 +1077,11 @@ static const struct bad_case bad_cases[] = {
      "is not a valid HTTP header name"},
     {"listen without port", "listen: 8080\n", 1, 9, "listen: expected host:port, got \"8080\""},
     {"url scheme", "prometheus:\n  url: prom:9090\n", 2, 8, "expected an http:// or https:// URL"},
+    {"sim interval under a second", "sim:\n  interval: 500ms\n", 2, 13,
+     "sim.interval: must be at least 1s"},
+    {"shards without leader election",
+     "leader_election: {enabled: false}\nsharding:\n  shards: 2\n", 3, 3,
+     "sharding.shards (2) needs leader_election.enabled: true"},
     {"budget cap without a fallback price",
      "targets:\n  - namespace: a\n    deployment: b\n    cost: {max_per_hour: 0.3, pod_hour_usd: 0}\n",
      2, 5, "targets[0].cost.max_per_hour (0.3) needs targets[0].cost.pod_hour_usd above 0"},
