@@ -224,8 +224,14 @@ static int decide_json(const char *source, const char *text, size_t len,
                        const struct cps_config *config)
 {
     json_error_t jerr;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* a UTF-8 byte order mark, as some editors write: skipped, as in configs
+     * and traces (the columns of an error still count from the file's start) */
+    int bom = len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0;
+    json_t *root = json_loadb(text + (bom ? 3 : 0), len - (bom ? 3 : 0), JSON_REJECT_DUPLICATES,
+                              &jerr);
     if (!root) {
+        if (bom && jerr.line == 1)
+            jerr.column += 1; /* the mark is one character */
         fprintf(stderr, "%s:%d:%d: %s\n", source, jerr.line, jerr.column, jerr.text);
         return CPS_EXIT_USAGE;
     }

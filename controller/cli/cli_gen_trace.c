@@ -1,6 +1,7 @@
 /* `cpscale gen-trace`: write a synthetic trace (see gen_trace.h). */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,7 +60,15 @@ int cli_gen_trace(int argc, char **argv)
            -1) {
         switch (opt) {
         case CLI_FLAG_DAYS: if (number_arg("--days", optarg, 1.0 / 24, 3660, &p.days) < 0) return 2; break;
-        case CLI_FLAG_STEP: if (number_arg("--step", optarg, 1, 86400, &p.step_s) < 0) return 2; break;
+        case CLI_FLAG_STEP:
+            /* whole seconds: a trace's timestamps are */
+            if (number_arg("--step", optarg, 1, 86400, &p.step_s) < 0) return 2;
+            if (p.step_s != floor(p.step_s)) {
+                fprintf(stderr, "cpscale gen-trace: --step: \"%s\" is not a whole number of "
+                        "seconds\n", optarg);
+                return 2;
+            }
+            break;
         case CLI_FLAG_PEAK: if (number_arg("--peak", optarg, 0, 1e9, &p.peak_qps) < 0) return 2; break;
         case CLI_FLAG_NOISE: if (number_arg("--noise", optarg, 0, 2, &p.noise) < 0) return 2; break;
         case CLI_FLAG_BURSTS_PER_DAY: if (number_arg("--bursts-per-day", optarg, 0, 100, &p.bursts_per_day) < 0) return 2; break;

@@ -160,7 +160,7 @@ static int parse_double_arg(const char *flag, const char *text, double lo, doubl
     return cps_parse_number_arg("tune", flag, text, lo, hi, out);
 }
 
-/* "1%", "1", "0.5 %" -> percent. */
+/* "1%", "1", "0.5 %" -> percent: one optional '%', after optional blanks. */
 static int parse_budget(const char *text, double *out)
 {
     char buf[64];
@@ -170,7 +170,9 @@ static int parse_budget(const char *text, double *out)
         return -1;
     }
     memcpy(buf, text, n + 1);
-    while (n > 0 && (buf[n - 1] == '%' || buf[n - 1] == ' '))
+    if (buf[n - 1] == '%')
+        buf[--n] = '\0';
+    while (n > 0 && buf[n - 1] == ' ')
         buf[--n] = '\0';
     return parse_double_arg("--budget", buf, 0.0, PERCENT, out);
 }

@@ -2,7 +2,9 @@
 #
 # The command table: every command `cpscale --help` lists answers its own
 # --help with exit 0 on stdout, an unknown command exits 2 naming it, and no
-# command at all prints the usage to stderr with exit 2. Run from the
+# command at all prints the usage to stderr with exit 2; a few flag values
+# once taken loosely are refused (gen-trace --step 1.5, tune --budget 1%%)
+# and decide skips a byte order mark. Run from the
 # repository root (ctest does): bash tests/golden/commands.sh path/to/cpscale
 #
 # Ends with "N passed, N failed".
@@ -44,6 +46,25 @@ err=$("$bin" 2>&1 >/dev/null)
 rc=$?
 check "no command exits 2" test "$rc" -eq 2
 check "no command prints the usage" grep -q '^Commands:' <<<"$err"
+
+# flags whose values used to be taken loosely
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+err=$("$bin" gen-trace --days 1 --step 1.5 --output "$tmp/t.csv" 2>&1 >/dev/null)
+rc=$?
+check "gen-trace --step 1.5 exits 2" test "$rc" -eq 2
+check "gen-trace --step 1.5 is not whole seconds" grep -q 'not a whole number of seconds' <<<"$err"
+"$bin" gen-trace --days 1 --step 60 --output "$tmp/t.csv" >/dev/null 2>&1
+err=$("$bin" tune "$tmp/t.csv" --budget '1%%' 2>&1 >/dev/null)
+rc=$?
+check "tune --budget 1%% exits 2" test "$rc" -eq 2
+check "tune --budget 1%% is not a number" grep -q 'is not a number' <<<"$err"
+# a byte order mark before decide's JSON is skipped, as in configs and traces
+printf '\xef\xbb\xbf{"now": 0, "observation": {"qps": 10, "p95_ms": 30, "cpu_utilization": 0.2, "replicas": 3, "ready_replicas": 3}}' >"$tmp/bom.json"
+out=$("$bin" decide --input "$tmp/bom.json" 2>&1)
+rc=$?
+check "decide reads JSON after a byte order mark" test "$rc" -eq 0
+check "decide answers after a byte order mark" grep -q '"desired"' <<<"$out"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
