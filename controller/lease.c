@@ -193,6 +193,16 @@ static void build_record(const struct cps_lease *lease, const struct cps_kube_le
         snprintf(record->shard_scheme, sizeof record->shard_scheme, "%s", lease->shard_scheme);
 }
 
+/*
+ * A create, update or release of the Lease has answered. A release only
+ * logs and hands over to release_done_cb. A written record (200/201) is
+ * what the server now holds: it is observed, the renewal counts from when
+ * the attempt started (not when it answered, so a slow answer never
+ * stretches the renew deadline), and a takeover acts only after the former
+ * holder's renew deadline. A 409 means another candidate wrote first, so
+ * this replica stops leading at once; any other failure leads nowhere but
+ * the renew-deadline check, which stops acting when renewals keep failing.
+ */
 static void write_done_cb(const struct cps_kube_answer *answer, void *user)
 {
     struct cps_lease *lease = user;
@@ -271,6 +281,14 @@ static void look_again_soon(struct cps_lease *lease)
     rearm(lease, (double)lease->retry_period_ms / 2.0, 0);
 }
 
+/*
+ * The Lease has been read. 404: there is none, so it is created (when the
+ * shard policy leaves it to this replica). Otherwise the record is
+ * observed and consider_record decides whether to renew, take over an
+ * expired one, or wait; a failed or undecodable read only runs the
+ * renew-deadline check, so a leader that cannot read its Lease stops
+ * acting in time.
+ */
 static void get_done_cb(const struct cps_kube_answer *answer, void *user)
 {
     struct cps_lease *lease = user;

@@ -799,6 +799,18 @@ static int decode_guessed(const char *series, size_t len, const char *namespace_
     return 0;
 }
 
+/*
+ * The fast decoder for large instant answers: find data.result's bytes,
+ * split them into series without a tree, check the envelope alone
+ * (success, no refusing warning, a vector), then decode each series on
+ * its own (by its guess where one matches) and pass it to sample_cb, with
+ * the arena rewound after each, so memory stays one series deep whatever
+ * the answer's size. SPLIT_NOT_TAKEN: not the shape this handles (the
+ * caller decodes the whole tree, which also words any error);
+ * SPLIT_BAD_ANSWER: a series did not decode after some were passed (the
+ * caller must refuse the answer: the tick buffers samples until the
+ * answer is whole); SPLIT_CALLBACK_FAILED: sample_cb failed.
+ */
 static enum split_outcome decode_split(const char *body, size_t len, const char *namespace_label,
                                        const char *name_label, size_t max_series,
                                        cps_prom_guess_cb *guess_cb, cps_prom_sample_cb *sample_cb,
