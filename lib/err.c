@@ -16,6 +16,15 @@ int cps_err_set(struct cps_err *err, const char *source, int line, int col,
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
+    /* messages quote what was read (a trace field, a YAML value, a file
+     * name): a control byte there (a bare CR, an escape sequence) would act
+     * on the terminal or split a log line, so it is shown as '?' */
+    for (char *c = err->source; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    for (char *c = err->message; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     return -1;
 }
 

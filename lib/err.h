@@ -27,7 +27,8 @@ struct cps_err {
     char message[CPS_ERR_MESSAGE_MAX];
 };
 
-/* Fill err (if not NULL) and return -1, so callers can `return cps_err_set(...)`. */
+/* Fill err (if not NULL) and return -1, so callers can `return cps_err_set(...)`.
+ * Control bytes in the source and message become '?': they quote input. */
 int cps_err_set(struct cps_err *err, const char *source, int line, int col,
                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
