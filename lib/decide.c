@@ -150,14 +150,11 @@ static double normal_quantile(double p)
            ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
 }
 
-/* Above this a metric is garbage, not load: a rate of 10^12 requests/s, a
- * p95 of 30 years or a CPU share of 10^12 (a division by a tiny request)
- * would otherwise reach the pod arithmetic as infinities. */
-#define METRIC_IMPLAUSIBLE 1e12
-
+/* NaN, infinite, negative or implausible (which would reach the pod
+ * arithmetic as infinities) */
 static int bad_number(double v)
 {
-    return !isfinite(v) || v < 0.0 || v > METRIC_IMPLAUSIBLE;
+    return !isfinite(v) || v < 0.0 || v > CPS_METRIC_IMPLAUSIBLE;
 }
 
 /* Which metric a policy decision cannot do without is missing or garbage.
@@ -468,7 +465,7 @@ static double decision_price(const struct cps_target *t, const struct cps_observ
 {
     double price = obs->cost_per_pod_hour;
     if (!(obs->missing & CPS_METRIC_BIT(CPS_METRIC_COST)) && isfinite(price) && price > 0.0 &&
-        price <= METRIC_IMPLAUSIBLE)
+        price <= CPS_METRIC_IMPLAUSIBLE)
         return price;
     return t->cost_pod_hour_usd;
 }

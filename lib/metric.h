@@ -24,6 +24,12 @@ enum cps_metric {
 };
 
 #define CPS_METRIC_BIT(m) (1u << (m))
+
+/* Above this a metric's value is garbage, not load: a rate of 10^12
+ * requests/s, a p95 of 30 years, a CPU share of 10^12 (a division by a tiny
+ * request). Such values are left missing, like NaN; it is also the trace
+ * format's largest rate. */
+#define CPS_METRIC_IMPLAUSIBLE 1e12
 /* The budget's two last-scrape metrics. */
 #define CPS_METRIC_BUDGET_BITS                                                 \
     (CPS_METRIC_BIT(CPS_METRIC_BUDGET_QPS) | CPS_METRIC_BIT(CPS_METRIC_BUDGET_P95))

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "metric.h"
 #include "promql.h"
 
 /* Most points a recorded span may have (about 19 years at 60 s). */
@@ -104,7 +105,7 @@ static int take_series(const json_t *samples, size_t series, const struct cps_pr
             return cps_err_set(err, source, 0, 0,
                                "data.result[%zu].values[%zu]: \"%.40s\" is not a number", series,
                                i, text);
-        if (!isfinite(x)) {
+        if (!isfinite(x) || x > CPS_METRIC_IMPLAUSIBLE) {
             stats->not_finite++;
             continue;
         }

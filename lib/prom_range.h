@@ -55,7 +55,7 @@ struct cps_prom_range_stats {
     size_t series;       /* series in the answer */
     size_t matched;      /* of those, the target's */
     size_t samples;      /* values written */
-    size_t not_finite;   /* NaN or +-Inf values (left missing) */
+    size_t not_finite;   /* NaN, +-Inf or over CPS_METRIC_IMPLAUSIBLE (left missing) */
     size_t negative;     /* negative values (left missing) */
 };
 

@@ -168,7 +168,8 @@ void cps_record_warn(FILE *out, const struct cps_prom_span *span,
         const char *name = cps_record_column_name(metric);
         int is_qps = metric == CPS_METRIC_QPS;
         if (c->stats.not_finite || c->stats.negative)
-            fprintf(out, "cpscale record: warning: %s: %zu NaN or infinite and %zu "
+            fprintf(out, "cpscale record: warning: %s: %zu NaN, infinite or implausible "
+                    "(over 1e12) and %zu "
                     "negative samples left out\n",
                     name, c->stats.not_finite, c->stats.negative);
         if (!is_qps && c->stats.samples == 0) {

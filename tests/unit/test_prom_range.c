@@ -80,7 +80,7 @@ static void test_decode_target_series(void)
         "{\"metric\":{\"namespace\":\"shop\",\"deployment\":\"web-canary\"},"
         " \"values\":[[1704067200,\"999\"]]},"
         "{\"metric\":{\"namespace\":\"shop\",\"deployment\":\"web\"},"
-        " \"values\":[[1704067200,\"10.5\"],[1704067260,\"NaN\"],[1704067320,\"+Inf\"],"
+        " \"values\":[[1704067200,\"10.5\"],[1704067260,\"NaN\"],[1704067320,\"1e300\"],"
         "             [1704067380,\"-2\"],[1704067440.000,\"1e3\"]]},"
         "{\"metric\":{\"namespace\":\"other\",\"deployment\":\"web\"},"
         " \"values\":[[1704067260,\"777\"]]}]}}";
@@ -94,7 +94,7 @@ static void test_decode_target_series(void)
     ASSERT_EQ(st.series, 3);
     ASSERT_EQ(st.matched, 1);
     ASSERT_EQ(st.samples, 2);
-    ASSERT_EQ(st.not_finite, 2);
+    ASSERT_EQ(st.not_finite, 2); /* NaN, and 1e300: over CPS_METRIC_IMPLAUSIBLE */
     ASSERT_EQ(st.negative, 1);
     /* a query written for the target: its one series, whatever its labels */
     const char *single = "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":["
