@@ -287,9 +287,11 @@ static void learn_bursts_and_budget(const struct cps_target *t, const struct cps
     double long_mean = s->budget.mean_qps;
     double slow_before = s->slow_level;
     struct cps_slo_tick tick = cps_slo_tick_window(obs->qps, obs->p95_ms > t->slo_latency_p95_ms);
-    if (obs->budget_have & CPS_METRIC_BIT(CPS_METRIC_BUDGET_QPS))
+    /* the last scrape's figures where they are usable, else the window's */
+    if ((obs->budget_have & CPS_METRIC_BIT(CPS_METRIC_BUDGET_QPS)) && !bad_number(obs->budget_qps))
         tick.served_qps = obs->budget_qps;
-    if (obs->budget_have & CPS_METRIC_BIT(CPS_METRIC_BUDGET_P95))
+    if ((obs->budget_have & CPS_METRIC_BIT(CPS_METRIC_BUDGET_P95)) &&
+        !bad_number(obs->budget_p95_ms))
         tick.served_violating = obs->budget_p95_ms > t->slo_latency_p95_ms;
     cps_slo_budget_tick(&s->budget, now_ms, interval_ms, &tick, t->slo_violation_budget,
                         t->slo_budget_window_ms);

@@ -428,7 +428,8 @@ static void test_decide_reports_budget(void)
  * reads 100 req/s at 50 ms throughout; on 1 tick in 4 the last scrape
  * reads 500 ms (case 0: 25 % of requests over the SLO), and in case 3 also
  * 300 req/s (300 of 600, half). Case 1 has no last-scrape figures (as in
- * the simulator): the window counts, clean. Case 2 reads 50 ms. */
+ * the simulator): the window counts, clean. Case 2 reads 50 ms. Case 4
+ * reads 1e300 for both: garbage, so the window counts, as in case 1. */
 static void test_decide_budget_counts_the_last_scrape(void)
 {
     const unsigned have_p95 = CPS_METRIC_BIT(CPS_METRIC_BUDGET_P95);
@@ -437,11 +438,13 @@ static void test_decide_budget_counts_the_last_scrape(void)
         unsigned have;
         double p95_ms, qps; /* on the 1 tick in 4 */
         double spent;
-    } cases[4] = {{have_p95, 500.0, 0, 25.0}, {0, 500.0, 300.0, 0}, {have_p95, 50.0, 0, 0},
-                  {have_both, 500.0, 300.0, 50.0}};
-    struct cps_decision d[4];
-    double adjust[4];
-    for (int k = 0; k < 4; k++) {
+    } cases[5] = {{have_p95, 500.0, 0, 25.0}, {0, 500.0, 300.0, 0}, {have_p95, 50.0, 0, 0},
+                  {have_both, 500.0, 300.0, 50.0},
+                  /* garbage in the last scrape's figures: the window counts */
+                  {have_both, 1e300, 1e300, 0}};
+    struct cps_decision d[5];
+    double adjust[5];
+    for (int k = 0; k < 5; k++) {
         struct cps_target t;
         struct cps_policy_state *s;
         struct cps_history *h;
@@ -457,7 +460,7 @@ static void test_decide_budget_counts_the_last_scrape(void)
         adjust[k] = s->budget.adjust;
         free_fixture(&t, s, h);
     }
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 5; k++) {
         ASSERT_NEAR(d[k].budget_spent, cases[k].spent, 1.0);
         ASSERT_NEAR(d[k].burn_rate, cases[k].spent, 1.5);
         ASSERT_NEAR(adjust[k], adjust[1], 0.0);
