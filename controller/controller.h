@@ -317,11 +317,14 @@ void cps_tick_publish_metrics(struct cps_controller *ctl);
 
 /* Record one occurrence of `event` on `rt` (regarding_uid must be set);
  * occurrences with one `key` within a window are one Event whose series
- * is PATCHed. 1 when a write went out (answered_cb(ctl) follows), 0 when
- * it was only counted. */
+ * is PATCHed. Each write asks start_cb(rt) when it leaves the HTTP queue
+ * (see http.h) and is dropped unsent when it refuses. 1 when a write went
+ * out (answered_cb(ctl) follows, for a dropped one too), 0 when it was
+ * only counted. */
 int cps_events_record(struct cps_controller *ctl, struct cps_target_runtime *rt,
                       struct cps_kube_event *event, const char *key,
-                      void (*answered_cb)(struct cps_controller *ctl));
+                      void (*answered_cb)(struct cps_controller *ctl),
+                      int (*start_cb)(void *rt));
 
 /* ---- lifecycle.c ---- */
 

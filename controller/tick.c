@@ -159,7 +159,8 @@ static uint32_t target_shard(const struct cps_controller *ctl, const struct cps_
 
 /* May this replica write for the target now: it holds the Lease (with
  * shards: its shard's Lease, and no other scheme is live), or there is no
- * leader election. */
+ * leader election. Every write asks it, a PATCH and an Event alike: when
+ * it is decided and again when it leaves the HTTP queue. */
 static int may_act(const struct cps_controller *ctl, const struct cps_target_runtime *rt,
                    int64_t now_ms)
 {
@@ -264,12 +265,29 @@ static const char *target_uid(const struct cps_target_runtime *rt)
     return rt->read_from_cache ? rt->cached.uid : rt->scale.uid;
 }
 
+/* http: an Event write leaves the queue (events.c sends it with this);
+ * send it only while this replica may still act for the target, asked
+ * now as a PATCH's start is, so a write queued before a step-down or a
+ * shard hand-over goes unsent. */
+static int event_start_cb(void *user)
+{
+    const struct cps_target_runtime *rt = user;
+    return may_act(rt->controller, rt, cps_monotonic_ms()) ? 0 : -1;
+}
+
 /* Record an events.k8s.io/v1 Event about a rescale (best effort; events.c
- * aggregates repeats into a series and rate limits the writes). */
+ * aggregates repeats into a series and rate limits the writes). Only
+ * while this replica may still act for the target, asked now: the PATCH
+ * it reports may have been answered after the Lease (or the target's
+ * shard) was lost, and a replica that is not the leader writes nothing,
+ * not even an Event; the occurrence is not counted into the series
+ * either. event_start_cb asks again when the write leaves the queue. */
 static void post_event(struct cps_controller *ctl, size_t index, int success, int32_t from,
                        int32_t to, const char *why)
 {
     struct cps_target_runtime *rt = &ctl->targets[index];
+    if (!may_act(ctl, rt, cps_monotonic_ms()))
+        return;
     char note[512], key[CPS_EVENT_KEY_MAX];
     snprintf(note, sizeof note, "%d\xe2\x86\x92%d: %s", from, to, why);
     /* a failure's key is its target count and error, not the decision's
@@ -293,7 +311,7 @@ static void post_event(struct cps_controller *ctl, size_t index, int success, in
         .reporting_instance = ctl->identity,
         .event_time_us = cps_wall_ms() * US_PER_MS,
     };
-    if (cps_events_record(ctl, rt, &event, key, tick_answer_arrived))
+    if (cps_events_record(ctl, rt, &event, key, tick_answer_arrived, event_start_cb))
         ctl->tick_pending++;
 }
 

@@ -74,11 +74,12 @@ says which config each tick ran with. Checks, for every tick of A and B:
      replicas the controller had read (the resourceVersion it sent, mapped
      back through the fake's log), and no logged decision goes below
      `current`;
-  3. no PATCH without the lease: at each PATCH's arrival this controller's
-     last Lease write (as the fake took it) names it and is younger than the
+  3. no PATCH or Event without the lease: at the arrival of each PATCH
+     and each Event write (POST, series PATCH) this controller's last
+     Lease write (as the fake took it) names it and is younger than the
      renew deadline, so the Lease cannot have expired for anyone else. A
      forced takeover (admin writes another holder into an unexpired Lease,
-     which no protocol does) is only seen at the next renew: a PATCH may
+     which no protocol does) is only seen at the next renew: a write may
      still land within one retry period (plus a renew waiting out the API
      timeout) after it, never later; the figures count those;
   4. the last good config is in force: each tick's queries are those of
@@ -166,10 +167,11 @@ LEASE_DURATION_S = 3.0
 RETRY_PERIOD_S = 0.5
 RENEW_DEADLINE_S = 2.0
 SHUTDOWN_GRACE_S = 2.0
-PATCH_TRANSIT_S = 0.25           # lease checked when the PATCH is sent; it arrives this late at most
+PATCH_TRANSIT_S = 0.25           # lease checked when a write is sent; it arrives this late at most
 # a forced takeover is seen at the next renew: one retry period, plus a
 # renew that may be waiting out the API timeout, plus transit
 NOTICE_S = RETRY_PERIOD_S + KUBE_TIMEOUT_S + PATCH_TRANSIT_S
+LEASE_INVARIANT = "no PATCH or Event without the lease"
 RETRY_WINDOW_S = 0.05            # libcurl's resend after a dropped reused connection
 RELOAD_GRACE_S = 1.0              # a tick that began this soon after a swap may run the old config
 RSS_SLACK_KB = 2048
@@ -858,7 +860,7 @@ class Checker:
             writes.append(w)
         self.breaks = {}
         self.breaks_by_class = {}
-        self.patches_after_takeover = []  # s from a forced takeover to a PATCH
+        self.writes_after_takeover = []  # s from a forced takeover to a PATCH or Event write
 
     def broke(self, invariant, detail, t=None):
         """One break; `t` charges it to the episode it fell in."""
@@ -932,6 +934,32 @@ class Checker:
             i = bisect.bisect_right(starts, t) - 1
             return ticks[i] if i >= 0 else None
 
+        def held_lease(r, where):
+            """3. a write (PATCH or Event) arriving at r["t"]: this
+            controller held the Lease then."""
+            n_own = bisect.bisect_left(own_times, r["t"])
+            if n_own == 0 or own_writes[n_own - 1][1] != identity:
+                self.broke(LEASE_INVARIANT, where + ": its last Lease write %s"
+                           % ("released it" if n_own else "does not exist"), r["t"])
+                return
+            renewed = own_times[n_own - 1]
+            if r["t"] - renewed > RENEW_DEADLINE_S + PATCH_TRANSIT_S:
+                self.broke(LEASE_INVARIANT, "%s: last renewed %.3f s before, past "
+                           "the %g s renew deadline" % (where, r["t"] - renewed, RENEW_DEADLINE_S),
+                           r["t"])
+            # someone else's write since: only a forced takeover (no protocol
+            # lets anyone take an unexpired Lease), seen at the next renew
+            since = leases[bisect.bisect_right(lease_times, renewed):
+                           bisect.bisect_left(lease_times, r["t"])]
+            foreign = [w for w in since if w[1] != identity]
+            if foreign:
+                late = r["t"] - foreign[0][0]
+                self.writes_after_takeover.append(late)
+                if late > NOTICE_S:
+                    self.broke(LEASE_INVARIANT,
+                               "%s: %.3f s after %r took the Lease" % (where, late, foreign[0][1]),
+                               r["t"])
+
         # 4. the config each tick ran with
         for tick in ticks:
             newest, before = self.good_variant_at(tick["t"])
@@ -971,28 +999,14 @@ class Checker:
                 if replicas < seen:
                     self.broke("no scale-down on missing data", "%s from %d, tick faults %s"
                                % (where, seen, tick["metrics"]), r["t"])
-            n_own = bisect.bisect_left(own_times, r["t"])
-            if n_own == 0 or own_writes[n_own - 1][1] != identity:
-                self.broke("no PATCH without the lease", where + ": its last Lease write %s"
-                           % ("released it" if n_own else "does not exist"), r["t"])
-                continue
-            renewed = own_times[n_own - 1]
-            if r["t"] - renewed > RENEW_DEADLINE_S + PATCH_TRANSIT_S:
-                self.broke("no PATCH without the lease", "%s: last renewed %.3f s before, past "
-                           "the %g s renew deadline" % (where, r["t"] - renewed, RENEW_DEADLINE_S),
-                           r["t"])
-            # someone else's write since: only a forced takeover (no protocol
-            # lets anyone take an unexpired Lease), seen at the next renew
-            since = leases[bisect.bisect_right(lease_times, renewed):
-                           bisect.bisect_left(lease_times, r["t"])]
-            foreign = [w for w in since if w[1] != identity]
-            if foreign:
-                late = r["t"] - foreign[0][0]
-                self.patches_after_takeover.append(late)
-                if late > NOTICE_S:
-                    self.broke("no PATCH without the lease",
-                               "%s: %.3f s after %r took the Lease" % (where, late, foreign[0][1]),
-                               r["t"])
+            held_lease(r, where)
+        # 3 on every Event write too: an Event is a write like a PATCH
+        event_writes = [r for r in self.api if r.get("resource") == "events"
+                        and r.get("verb") in ("create", "patch", "update")
+                        and r.get("user") == user]
+        for r in event_writes:
+            held_lease(r, "%s Event %s %s at %.3f" % (user, r.get("verb"), r.get("name") or
+                                                       r.get("namespace"), r["t"]))
         # the controller's own tick lines: bounds, and held on missing data
         lines = ambiguous = 0
         for path in log_paths:
@@ -1022,6 +1036,7 @@ class Checker:
                                % (user, name, rec["current"], rec["desired"]), logged)
         missing = sum(1 for t in ticks if t["missing"])
         return {"ticks": len(ticks), "missing_ticks": missing, "patches": len(patches),
+                "event_writes": len(event_writes),
                 "patches_in_missing_ticks": downs_checked, "tick_lines": lines,
                 "tick_lines_ambiguous": ambiguous, "scale_downs": scale_downs}
 
@@ -1086,9 +1101,9 @@ class Checker:
         figures["api_requests"] = len(self.api)
         figures["api_faults_hit"] = sum(1 for r in self.api if r.get("fault"))
         figures["elapsed_s"] = round(soak.elapsed, 1)
-        figures["patches_after_forced_takeover"] = {
-            "count": len(self.patches_after_takeover),
-            "latest_s": round(max(self.patches_after_takeover, default=0), 3)}
+        figures["writes_after_forced_takeover"] = {
+            "count": len(self.writes_after_takeover),
+            "latest_s": round(max(self.writes_after_takeover, default=0), 3)}
         figures.update(self.new_class_figures())
         figures["breaks"] = {k: len(v) for k, v in self.breaks.items()}
         figures["breaks_by_class"] = {k: self.breaks_by_class.get(k, 0)
@@ -1272,7 +1287,7 @@ def main():
                      "%d ticks with missing data, %d PATCHes, %d scale-downs"
                      % (a["missing_ticks"], a["patches"], a["scale_downs"]))
         for invariant in ("within min/max", "no scale-down on missing data",
-                          "no PATCH without the lease", "last good config in force",
+                          LEASE_INVARIANT, "last good config in force",
                           "flat memory", "PATCH inside a tick", "SIGTERM: exit 0 within the grace",
                           "SIGTERM: lease released", "re-lists backed off",
                           "probes answer under slow clients",

@@ -1585,6 +1585,11 @@ SLOW_PATCH_TARGETS = 60
 SLOW_PATCH_DELAY_S = 1.5
 RENEW_DEADLINE_S = 3.0
 LOSS_MARGIN_S = 0.5        # the fake's clock vs the controller's, and transit
+# PATCHes sent after the cut are answered this late: past the renew
+# deadline and the margin after it, with 2.5 s to spare
+IN_FLIGHT_DELAY_S = 6.0
+WRITE_SLOTS = 6            # the write lane's transfers at once (PATCHes and Events)
+SLOW_EVENT_TARGETS = 3 * WRITE_SLOTS
 USER_AGENT_RE = re.compile(r"^cpscale/(\S+) \(linux/(amd64|arm64|386|arm|ppc64le|s390x|riscv64)\)$")
 
 
@@ -1609,10 +1614,22 @@ def metric_value(text, name, labels=""):
     return None
 
 
+def event_writes(records, namespace):
+    """Event writes (POSTs, and PATCHes of a series) in the apiserver log."""
+    return [r for r in records if r.get("resource") == "events"
+            and r.get("verb") in ("create", "patch", "update")
+            and r.get("namespace") == namespace]
+
+
 def slow_patches_run(checks, env, kubeconfig, tag):
-    """60 targets whose PATCHes the fake answers 1.5 s late; the Lease is
-    cut once PATCHes flow. Returns (PATCHes arriving after the loss was
-    observable, the last one's lateness in s, controller)."""
+    """60 targets whose first PATCHes the fake answers 1.5 s late; when
+    the first answer is logged (the fake logs a request once it has
+    answered it), the Lease is cut and later PATCHes are answered
+    IN_FLIGHT_DELAY_S late, so those the next tick sends before the loss
+    is observable are answered after it. Neither a PATCH nor an Event
+    write (each answered PATCH posts one) may reach the fake after that:
+    not one queued before it, nor one for a PATCH answered after it.
+    Returns the controller."""
     namespace = "bulk-" + tag
     names = ["w%02d" % i for i in range(SLOW_PATCH_TARGETS)]
     targets = seed_targets(env, namespace, names)
@@ -1630,10 +1647,11 @@ def slow_patches_run(checks, env, kubeconfig, tag):
         if [r for r in patches(env.kube.log(since=seq)) if r.get("namespace") == namespace]:
             break
         time.sleep(0.2)
-    time.sleep(1.0)
+    env.kube.clear_faults()
+    env.kube.add_fault(verb="patch", namespace=namespace, delay_s=IN_FLIGHT_DELAY_S)
     env.kube.add_fault(resource="leases", status=500)
     cut = time.time()
-    time.sleep(SLOW_PATCH_TARGETS / 8 * SLOW_PATCH_DELAY_S + 6)
+    time.sleep(IN_FLIGHT_DELAY_S + 4)
     records = env.kube.log(since=seq)
     renewals = [r for r in records if r.get("resource") == "leases" and r.get("status") in (200, 201)
                 and r.get("method") in ("PUT", "POST")]
@@ -1642,6 +1660,9 @@ def slow_patches_run(checks, env, kubeconfig, tag):
     sent = [r for r in patches(records) if r.get("namespace") == namespace]
     late = [r for r in sent if r["t"] > observable]
     lateness = max((r["t"] - observable for r in late), default=0.0)
+    events = event_writes(records, namespace)
+    late_events = [r for r in events if r["t"] > observable]
+    event_lateness = max((r["t"] - observable for r in late_events), default=0.0)
     metrics = controller.http("/metrics")[1] if controller.process.poll() is None else ""
     stepped_down = [r for r in controller.lines() if r.get("msg") == "stopped leading"]
     env.kube.clear_faults()
@@ -1653,20 +1674,84 @@ def slow_patches_run(checks, env, kubeconfig, tag):
     checks.check("%s: no PATCH reaches the fake after the Lease loss is observable" % tag,
                  not late, "%d PATCHes after the loss (renewed last %.1f s before the cut), the "
                  "last %.1f s after" % (len(late), cut - last_renew, lateness))
+    checks.check("%s: the leader was posting Events before the loss was observable" % tag,
+                 any(r["t"] <= observable for r in events), "%d Event writes in all" % len(events))
+    checks.check("%s: no Event write reaches the fake after the Lease loss is observable" % tag,
+                 not late_events, "%d Event writes after the loss (%s), the last %.1f s after"
+                 % (len(late_events), sorted({r.get("verb") for r in late_events}),
+                    event_lateness))
     dropped = sum(metric_value(metrics, "cpscale_writes_dropped_total", '{reason="%s"}' % why) or 0
                   for why in ("stale", "not_leader"))
     checks.check("%s: queued PATCHes were dropped and counted" % tag, dropped > 0,
                  "cpscale_writes_dropped_total %g" % dropped)
     checks.check("%s: exits 0" % tag, code == 0, "exit %s" % code)
-    print("#   %s: %d PATCHes sent, %d after the loss was observable (last %.1f s late)"
-          % (tag, len(sent), len(late), lateness))
+    print("#   %s: %d PATCHes sent, %d after the loss was observable (last %.1f s late); "
+          "%d Event writes, %d after it (last %.1f s late)"
+          % (tag, len(sent), len(late), lateness, len(events), len(late_events), event_lateness))
     return controller
 
 
+def slow_events_run(checks, env):
+    """SLOW_EVENT_TARGETS targets whose PATCHes are answered at once; the
+    first WRITE_SLOTS Event POSTs are answered IN_FLIGHT_DELAY_S late, so
+    they hold the write lane while the others wait in its queue (those
+    would be answered at once: the fake logs a request when it answers),
+    and the Lease is cut. No queued Event write may reach the fake after
+    the loss is observable, and the tick that waited for them must end
+    (a dropped write is answered)."""
+    namespace = "bulk-slow-events"
+    names = ["e%02d" % i for i in range(SLOW_EVENT_TARGETS)]
+    targets = seed_targets(env, namespace, names)
+    leader = {"lease_duration": "4s", "renew_deadline": "%gs" % RENEW_DEADLINE_S,
+              "retry_period": "1s"}
+    config = write_config(os.path.join(env.workdir, "slow-events.yaml"), env.prom.url,
+                          targets, leader=leader)
+    delete_lease(env)
+    env.kube.add_fault(verb="create", resource="events", namespace=namespace,
+                       delay_s=IN_FLIGHT_DELAY_S, count=WRITE_SLOTS)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "slow-events", config,
+                            ["--kubeconfig", env.kubeconfig, "--identity", "replica-slow"])
+    deadline = time.time() + 30 * TIME_FACTOR
+    while time.time() < deadline:  # every PATCH answered: its Event POST is out or queued
+        if len([r for r in patches(env.kube.log(since=seq))
+                if r.get("namespace") == namespace]) >= SLOW_EVENT_TARGETS:
+            break
+        time.sleep(0.2)
+    env.kube.add_fault(resource="leases", status=500)
+    cut = time.time()
+    time.sleep(IN_FLIGHT_DELAY_S + 3)
+    records = env.kube.log(since=seq)
+    renewals = [r for r in records if r.get("resource") == "leases" and r.get("status") in (200, 201)
+                and r.get("method") in ("PUT", "POST")]
+    observable = max((r["t"] for r in renewals), default=cut) + RENEW_DEADLINE_S + LOSS_MARGIN_S
+    events = event_writes(records, namespace)
+    late = [r for r in events if r["t"] > observable]
+    ticks = tick_lines(controller, "%s/%s" % (namespace, names[-1]))
+    env.kube.clear_faults()
+    code = controller.stop()
+    unseed_targets(env, namespace, names)
+    checks.check("slow events: every target was patched before the cut",
+                 len([r for r in patches(records) if r.get("namespace") == namespace
+                      and r["t"] <= cut]) == SLOW_EVENT_TARGETS)
+    checks.check("slow events: Event POSTs were in flight at the cut",
+                 any(r["t"] <= cut for r in events), "%d Event writes in all" % len(events))
+    checks.check("slow events: no queued Event write reaches the fake after the Lease loss is "
+                 "observable", not late, "%d Event writes after the loss, the last %.1f s after"
+                 % (len(late), max((r["t"] - observable for r in late), default=0.0)))
+    checks.check("slow events: the tick waiting for the dropped writes ended, and ticks go on",
+                 len(ticks) >= 2, "%d tick lines of %s" % (len(ticks), names[-1]))
+    checks.check("slow events: exits 0", code == 0, "exit %s" % code)
+    clean, report = controller.valgrind_clean()
+    checks.check("slow events: valgrind clean", clean, report)
+
+
 def scenario_slow_patches(checks, env):
-    """the Lease is checked when each PATCH starts, not when it
-    is queued; queued PATCHes go on loss; the Lease never waits behind them."""
+    """the Lease is checked when each PATCH or Event write starts, not
+    when it is queued; queued writes go on loss, and a PATCH answered after
+    it posts no Event; the Lease never waits behind them."""
     slow_patches_run(checks, env, env.kubeconfig, "slow-patches")
+    slow_events_run(checks, env)
 
 
 def scenario_connections(checks, env):
