@@ -263,18 +263,27 @@ static void expect_same_text(const char *how, const char *want, const char *got)
                 want + start, got + start);
 }
 
+/* CONFIG's four targets and their query plan in a bare controller; -1
+ * (a failed check) when the config does not load. */
+static int open_table(struct cps_controller *ctl)
+{
+    memset(ctl, 0, sizeof *ctl);
+    struct cps_err err = {0};
+    ctl->config = cps_config_load_bytes(CONFIG, strlen(CONFIG), "test.yaml", &err);
+    if (!ctl->config) {
+        CPS_FAIL_AT("config: %s", err.message);
+        return -1;
+    }
+    ASSERT_EQ(cps_targets_adopt(ctl, ctl->config), 0);
+    ASSERT_EQ(cps_targets_plan_queries(ctl), 0);
+    return 0;
+}
+
 static void test_same_observations_as_the_old_decoder(void)
 {
     struct cps_controller ctl;
-    memset(&ctl, 0, sizeof ctl);
-    struct cps_err err = {0};
-    ctl.config = cps_config_load_bytes(CONFIG, strlen(CONFIG), "test.yaml", &err);
-    if (!ctl.config) {
-        CPS_FAIL_AT("config: %s", err.message);
+    if (open_table(&ctl) != 0)
         return;
-    }
-    ASSERT_EQ(cps_targets_adopt(&ctl, ctl.config), 0);
-    ASSERT_EQ(cps_targets_plan_queries(&ctl), 0);
     struct cps_strbuf out = CPS_STRBUF_INIT;
     run_answers(&out, &ctl, 0);
     char *got = cps_strbuf_take(&out);
@@ -361,15 +370,8 @@ static const struct doubtful_case DOUBTFUL_CASES[] = {
 static void test_doubtful_answers_leave_the_metric_missing(void)
 {
     struct cps_controller ctl;
-    memset(&ctl, 0, sizeof ctl);
-    struct cps_err err = {0};
-    ctl.config = cps_config_load_bytes(CONFIG, strlen(CONFIG), "test.yaml", &err);
-    if (!ctl.config) {
-        CPS_FAIL_AT("config: %s", err.message);
+    if (open_table(&ctl) != 0)
         return;
-    }
-    ASSERT_EQ(cps_targets_adopt(&ctl, ctl.config), 0);
-    ASSERT_EQ(cps_targets_plan_queries(&ctl), 0);
     const struct answer qps = {"qps", CPS_METRIC_QPS, -1, NULL};
     unsigned bit = CPS_METRIC_BIT(CPS_METRIC_QPS);
     for (size_t i = 0; i < sizeof DOUBTFUL_CASES / sizeof DOUBTFUL_CASES[0]; i++) {
