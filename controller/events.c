@@ -79,6 +79,7 @@ static void event_written_cb(const struct cps_kube_answer *answer, void *user)
     rt->event_request = NULL;
     if (answer->dropped) {
         write_unsent(s);
+        cps_metrics_record_write_dropped(&ctl->metrics, 0);
         struct cps_log_line line;
         cps_log_begin(&line, CPS_LOG_INFO, "event dropped unsent");
         char key[CPS_TARGET_KEY_MAX];

@@ -63,6 +63,9 @@ static void reload_config(struct cps_controller *ctl, const char *why)
         cps_log_message(CPS_LOG_WARN, "deprecated config key", config->warning);
     struct cps_prom *prom = cps_prom_new(ctl->http, &config->prometheus, config->n_targets, &err);
     if (!prom || cps_targets_adopt(ctl, config) != 0) {
+        if (prom) /* the targets could not be set up: memory is all that can fail */
+            cps_err_set(&err, ctl->options.config_path, 0, 0,
+                        "out of memory setting up its targets");
         cps_prom_free(prom);
         cps_config_free(config);
         cps_metrics_record_reload(&ctl->metrics, 0);

@@ -852,8 +852,9 @@ static void render_globals(struct cps_strbuf *out, const struct cps_controller *
     text_printf(&text, "cpscale_process_cpu_seconds %.9g\n", m->last_tick_cpu_s);
 
     header(&text, "cpscale_writes_dropped_total", "counter",
-           "PATCHes dropped unsent when they left the queue: the Lease was lost, or the "
-           "decision was older than one interval.");
+           "Writes dropped unsent when they left the queue: PATCHes and Event writes "
+           "when the Lease was lost (not_leader), PATCHes whose decision was older than "
+           "one interval (stale).");
     text_printf(&text, "cpscale_writes_dropped_total{reason=\"not_leader\"} %llu\n",
                 (unsigned long long)m->writes_dropped_not_leader);
     text_printf(&text, "cpscale_writes_dropped_total{reason=\"stale\"} %llu\n",

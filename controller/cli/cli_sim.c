@@ -533,6 +533,10 @@ static int run_one(const char *trace_path, const struct cps_sim_setup *setup,
                 "with --service-times or --capacity-drift\n");
         return CPS_EXIT_USAGE;
     }
+    if (a->steps_every && !a->steps_path) {
+        fprintf(stderr, "cpscale sim: --steps-every needs --steps FILE\n");
+        return CPS_EXIT_USAGE;
+    }
     int64_t every = 1;
     double v;
     if (a->steps_every) {

@@ -59,6 +59,10 @@ err=$("$bin" tune "$tmp/t.csv" --budget '1%%' 2>&1 >/dev/null)
 rc=$?
 check "tune --budget 1%% exits 2" test "$rc" -eq 2
 check "tune --budget 1%% is not a number" grep -q 'is not a number' <<<"$err"
+err=$("$bin" sim "$tmp/t.csv" --steps-every 60 2>&1 >/dev/null)
+rc=$?
+check "sim --steps-every without --steps exits 2" test "$rc" -eq 2
+check "sim --steps-every without --steps says why" grep -q 'needs --steps FILE' <<<"$err"
 # a byte order mark before decide's JSON is skipped, as in configs and traces
 printf '\xef\xbb\xbf{"now": 0, "observation": {"qps": 10, "p95_ms": 30, "cpu_utilization": 0.2, "replicas": 3, "ready_replicas": 3}}' >"$tmp/bom.json"
 out=$("$bin" decide --input "$tmp/bom.json" 2>&1)

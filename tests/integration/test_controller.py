@@ -1728,9 +1728,18 @@ def slow_events_run(checks, env):
     events = event_writes(records, namespace)
     late = [r for r in events if r["t"] > observable]
     ticks = tick_lines(controller, "%s/%s" % (namespace, names[-1]))
+    dropped_lines = [r for r in controller.lines() if r.get("msg") == "event dropped unsent"]
+    status, metrics = controller.http("/metrics")
+    dropped_counted = metric_value(metrics, "cpscale_writes_dropped_total",
+                                   '{reason="not_leader"}') if status == 200 else None
     env.kube.clear_faults()
     code = controller.stop()
     unseed_targets(env, namespace, names)
+    checks.check("slow events: each Event write dropped unsent is logged and counted in "
+                 "cpscale_writes_dropped_total",
+                 dropped_lines and dropped_counted is not None
+                 and dropped_counted >= len(dropped_lines),
+                 "%d logged, counter %s" % (len(dropped_lines), dropped_counted))
     checks.check("slow events: every target was patched before the cut",
                  len([r for r in patches(records) if r.get("namespace") == namespace
                       and r["t"] <= cut]) == SLOW_EVENT_TARGETS)
