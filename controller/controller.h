@@ -151,6 +151,14 @@ struct cps_target_slot {
     uint32_t key_at;
 };
 
+/* An index "namespace/name" -> target: open-addressing slots over a pool
+ * of "namespace\0name\0" keys (targets.c builds it aside, then installs it). */
+struct cps_target_index {
+    struct cps_target_slot *slots;
+    size_t n_slots; /* a power of two; 0: empty */
+    char *keys;
+};
+
 /* One distinct PromQL query of a tick. */
 struct cps_tick_query {
     char *promql;
@@ -202,10 +210,7 @@ struct cps_controller {
 
     size_t n_targets;
     struct cps_target_runtime *targets;
-    /* open-addressing index "namespace/name" -> target, for label matching */
-    struct cps_target_slot *target_slots; /* the index, open addressing */
-    size_t n_target_slots;
-    char *target_keys;                    /* "namespace\0name\0" per indexed target */
+    struct cps_target_index target_index; /* "namespace/name" -> target, for label matching */
     /* an answer's matched samples until it has decoded (targets.c), reused */
     struct cps_answer_sample *answer_samples;
     size_t answer_samples_cap;

@@ -32,17 +32,8 @@ static uint64_t hash_key(const char *namespace, const char *name)
     return h;
 }
 
-/* An index "namespace/name" -> target: open-addressing slots over a pool
- * of "namespace\0name\0" keys. Built aside by index_build, then put in
- * the controller by index_install. */
-struct target_index {
-    struct cps_target_slot *slots;
-    size_t n_slots; /* a power of two; 0: empty */
-    char *keys;
-};
-
 /* The target with this namespace and name in `index`, or -1. */
-static long index_find(const struct target_index *index, const char *namespace, const char *name)
+static long index_find(const struct cps_target_index *index, const char *namespace, const char *name)
 {
     if (!namespace || !name || index->n_slots == 0)
         return -1;
@@ -65,8 +56,7 @@ static long index_find(const struct target_index *index, const char *namespace, 
  * series of every answer (40,000 a tick at 10,000 targets). */
 long cps_targets_find(const struct cps_controller *ctl, const char *namespace, const char *name)
 {
-    const struct target_index index = {ctl->target_slots, ctl->n_target_slots, ctl->target_keys};
-    return index_find(&index, namespace, name);
+    return index_find(&ctl->target_index, namespace, name);
 }
 
 /* Build the index of `targets` (load factor <= 1/2) and its key pool into
@@ -76,7 +66,7 @@ long cps_targets_find(const struct cps_controller *ctl, const char *namespace, c
  * duplicate namespace/name (two kinds with one name), as label matching
  * cannot tell them apart. */
 static int index_build(const struct cps_target_runtime *targets, size_t n_targets,
-                       struct target_index *out)
+                       struct cps_target_index *out)
 {
     size_t slots = FIRST_INDEX_SLOTS, pool_len = 0;
     while (slots < 2 * n_targets + 2)
@@ -94,7 +84,7 @@ static int index_build(const struct cps_target_runtime *targets, size_t n_target
     }
     for (size_t i = 0; i < slots; i++)
         table[i] = (struct cps_target_slot){0, -1, 0};
-    *out = (struct target_index){table, slots, pool};
+    *out = (struct cps_target_index){table, slots, pool};
     size_t used = 0;
     for (size_t t = 0; t < n_targets; t++) {
         const struct cps_target *target = targets[t].target;
@@ -114,13 +104,11 @@ static int index_build(const struct cps_target_runtime *targets, size_t n_target
 }
 
 /* Make `index` the controller's, freeing the one it replaces. */
-static void index_install(struct cps_controller *ctl, const struct target_index *index)
+static void index_install(struct cps_controller *ctl, const struct cps_target_index *index)
 {
-    free(ctl->target_slots);
-    free(ctl->target_keys);
-    ctl->target_slots = index->slots;
-    ctl->n_target_slots = index->n_slots;
-    ctl->target_keys = index->keys;
+    free(ctl->target_index.slots);
+    free(ctl->target_index.keys);
+    ctl->target_index = *index;
 }
 
 /* ---- targets: build from config, keep learned state across reloads ---- */
@@ -291,7 +279,7 @@ int cps_targets_adopt(struct cps_controller *ctl, const struct cps_config *confi
     while (made < n && target_runtime_init(&fresh[made], &config->targets[made],
                                            config->interval_ms) == 0)
         made++;
-    struct target_index index;
+    struct cps_target_index index;
     if (made < n || index_build(fresh, n, &index) != 0) {
         for (size_t i = 0; i < made; i++)
             target_runtime_release(&fresh[i]);
@@ -557,11 +545,9 @@ void cps_targets_release_all(struct cps_controller *ctl)
     free(ctl->targets);
     ctl->targets = NULL;
     ctl->n_targets = 0;
-    free(ctl->target_slots);
-    ctl->target_slots = NULL;
-    ctl->n_target_slots = 0;
-    free(ctl->target_keys);
-    ctl->target_keys = NULL;
+    free(ctl->target_index.slots);
+    free(ctl->target_index.keys);
+    ctl->target_index = (struct cps_target_index){NULL, 0, NULL};
     free(ctl->answer_samples);
     ctl->answer_samples = NULL;
     ctl->answer_samples_cap = 0;

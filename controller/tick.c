@@ -491,17 +491,14 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
     for (int q = 0; q < CPS_CONTROLLER_N_QUERIED; q++)
         if (!(rt->received & CPS_METRIC_BIT(cps_controller_queried[q])))
             missing |= CPS_METRIC_BIT(cps_controller_queried[q]);
-    if ((missing & CPS_METRIC_BIT(CPS_METRIC_COST)) || !(obs->cost_per_pod_hour > 0.0)) {
-        /* no price from the cost query (0 is none: OpenCost without
-         * pricing data): the configured one, as cps_decide does */
-        obs->cost_per_pod_hour = rt->target->cost_pod_hour_usd;
-        missing &= ~CPS_METRIC_BIT(CPS_METRIC_COST);
-    }
     /* the last scrape's rate and p95 only sharpen the budget's count:
      * without them the window's count, and nothing is held for them */
     obs->budget_have = CPS_METRIC_BUDGET_BITS & ~missing;
-    missing &= ~CPS_METRIC_BUDGET_BITS;
-    obs->missing = missing;
+    obs->missing = missing & ~CPS_METRIC_BUDGET_BITS;
+    /* the price the decision uses, which the cost figures below use too;
+     * from here on it is never missing */
+    obs->cost_per_pod_hour = cps_decision_price(rt->target, obs);
+    obs->missing &= ~CPS_METRIC_BIT(CPS_METRIC_COST);
     /* for decide_again(): kept per target only when a PATCH goes out */
     memcpy(&ctl->policy_before, rt->policy, sizeof *rt->policy);
     if (rt->history) {

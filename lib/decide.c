@@ -159,7 +159,7 @@ static int bad_number(double v)
 
 /* Which metric a policy decision cannot do without is missing or garbage.
  * The price is not one of them: without it the configured one is used
- * (decision_price). */
+ * (cps_decision_price). */
 static unsigned missing_metrics(const struct cps_observation *obs)
 {
     unsigned missing = obs->missing & ~CPS_METRIC_BIT(CPS_METRIC_COST);
@@ -457,13 +457,10 @@ static double ceil_tolerant(double x)
     return isfinite(x) ? ceil(x - fabs(x) * ROUND_REL_EPSILON) : x;
 }
 
-/*
- * The price per pod-hour a decision uses: the cost query's, else the
- * configured cost.pod_hour_usd. A price of 0 (or garbage) from the query
- * is no price: OpenCost answers 0 where it has no pricing data, and taken
- * as a price it would make every pod free and lift the budget cap.
- */
-static double decision_price(const struct cps_target *t, const struct cps_observation *obs)
+/* See decide.h. A price of 0 (or garbage) from the query is no price:
+ * OpenCost answers 0 where it has no pricing data, and taken as a price
+ * it would make every pod free and lift the budget cap. */
+double cps_decision_price(const struct cps_target *t, const struct cps_observation *obs)
 {
     double price = obs->cost_per_pod_hour;
     if (!(obs->missing & CPS_METRIC_BIT(CPS_METRIC_COST)) && isfinite(price) && price > 0.0 &&
@@ -577,12 +574,14 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
  * be ready for over the time new pods take to start and the metrics to
  * show them (demand_to_serve). Scale-downs use their own quantile, since
  * removing a pod is instant and getting it back is not. A cost target trims
- * the safety margin, never the point forecast. The decision names the
+ * the safety margin, never the point forecast, at `price` per pod-hour
+ * (cps_decision_price). The decision names the
  * mechanism that set the count: the feedback only when the count with its
  * offset differs from the count without.
  */
 static int32_t policy_recommend(const struct cps_target *t, const struct cps_observation *obs,
-                                struct cps_policy_state *s, int64_t now_ms, struct cps_decision *d)
+                                double price, struct cps_policy_state *s, int64_t now_ms,
+                                struct cps_decision *d)
 {
     const struct cps_policy_params *p = &t->policy;
     int32_t current = obs->replicas;
@@ -622,7 +621,6 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
         rec = want_down > want_up ? want_down : want_up;
     if (d->bound == CPS_BOUND_FEEDBACK && pods_for(unadjusted, per_pod) == rec)
         d->bound = CPS_BOUND_FORECAST;
-    double price = decision_price(t, obs);
     if (t->cost_target_per_million > 0.0 && price > 0.0 && rec > want_point) {
         double affordable = floor_tolerant(t->cost_target_per_million * point * SECONDS_PER_HOUR /
                                            (price * REQUESTS_PER_MILLION));
@@ -699,12 +697,13 @@ int cps_decide(const struct cps_target *t, const struct cps_observation *obs,
         d->basis = CPS_BASIS_PAUSED;
         return 0;
     }
+    double price = cps_decision_price(t, obs);
     unsigned missing = given ? (obs->missing & CPS_METRIC_BIT(CPS_METRIC_REPLICAS)) : missing_metrics(obs);
     if (missing) {
         int32_t hold = current;
         /* the fallback raises the count, but not past the budget cap */
         int32_t fallback = t->fallback_replicas;
-        int32_t cap_pods = budget_cap_pods(t, decision_price(t, obs), lo, hi);
+        int32_t cap_pods = budget_cap_pods(t, price, lo, hi);
         if (fallback > cap_pods)
             fallback = cap_pods;
         if (t->on_missing == CPS_MISSING_FALLBACK && fallback > hold) {
@@ -725,7 +724,7 @@ int cps_decide(const struct cps_target *t, const struct cps_observation *obs,
         rec = *given;
         d->basis = CPS_BASIS_GIVEN;
     } else {
-        rec = policy_recommend(t, obs, state, now_ms, d);
+        rec = policy_recommend(t, obs, price, state, now_ms, d);
     }
     d->recommendation = rec;
     struct cps_behavior_result br;
@@ -748,7 +747,7 @@ int cps_decide(const struct cps_target *t, const struct cps_observation *obs,
         reason = CPS_REASON_SCALE_DOWN;
     else
         reason = CPS_REASON_STEADY;
-    int32_t cap_pods = budget_cap_pods(t, decision_price(t, obs), lo, hi);
+    int32_t cap_pods = budget_cap_pods(t, price, lo, hi);
     if (desired > cap_pods) {
         desired = cap_pods;
         reason = CPS_REASON_BUDGET_CAP;

@@ -171,6 +171,13 @@ const char *cps_decision_bound_name(const struct cps_decision *decision);
 /* The decision's detail as one line of text (e.g. for logs and JSON). */
 void cps_decision_describe(const struct cps_decision *decision, char *buf, size_t size);
 
+/* The price per pod-hour a decision uses: the observation's (the cost
+ * query's) when it is there, finite, above 0 and not implausible, else the
+ * target's configured cost.pod_hour_usd. The controller's cost figures
+ * use it too, so they price what the decision priced. */
+double cps_decision_price(const struct cps_target *target,
+                          const struct cps_observation *observation);
+
 /*
  * Decide for one target. `recommendation` is NULL to run the policy, or
  * points at a given recommendation to apply only the rails (stabilization,

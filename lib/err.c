@@ -4,6 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Replace each control byte of `text` with '?'. */
+static void mask_control_bytes(char *text)
+{
+    for (char *c = text; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+}
+
 int cps_err_set(struct cps_err *err, const char *source, int line, int col,
                 const char *fmt, ...)
 {
@@ -19,12 +27,8 @@ int cps_err_set(struct cps_err *err, const char *source, int line, int col,
     /* messages quote what was read (a trace field, a YAML value, a file
      * name): a control byte there (a bare CR, an escape sequence) would act
      * on the terminal or split a log line, so it is shown as '?' */
-    for (char *c = err->source; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            *c = '?';
-    for (char *c = err->message; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            *c = '?';
+    mask_control_bytes(err->source);
+    mask_control_bytes(err->message);
     return -1;
 }
 

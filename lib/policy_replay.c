@@ -28,8 +28,8 @@ int cps_replay_observation(const struct cps_target *t, const struct cps_replay_s
     obs->p95_ms = value_at(s, CPS_METRIC_P95, i);
     obs->cpu_utilization = value_at(s, CPS_METRIC_CPU, i);
     double ready = value_at(s, CPS_METRIC_READY, i);
-    double cost = value_at(s, CPS_METRIC_COST, i);
-    obs->cost_per_pod_hour = usable(cost) ? cost : t->cost_pod_hour_usd;
+    obs->cost_per_pod_hour = value_at(s, CPS_METRIC_COST, i);
+    obs->cost_per_pod_hour = cps_decision_price(t, obs); /* else the configured one */
     if (!usable(obs->qps) || !usable(obs->p95_ms) || !usable(obs->cpu_utilization) ||
         !usable(ready) || ready > (double)INT32_MAX)
         return 0;

@@ -141,12 +141,8 @@ int cps_prom_decode_range(const char *body, size_t len, const struct cps_prom_sp
                     type ? type : "?", message ? message : "(no message)");
         goto done;
     }
-    const char *warning = cps_prom_refusing_warning(root);
-    if (warning) {
-        cps_err_set(err, source, 0, 0, "Prometheus answered with a warning (partial or doubtful "
-                    "data, not used): %.300s", warning);
+    if (cps_prom_check_warnings(root, source, err) != 0)
         goto done;
-    }
     const json_t *data = json_object_get(root, "data");
     const char *type = json_string_value(json_object_get(data, "resultType"));
     const json_t *result = json_object_get(data, "result");

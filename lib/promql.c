@@ -401,6 +401,17 @@ const char *cps_prom_refusing_warning(const json_t *root)
     return NULL;
 }
 
+/* See promql.h. */
+int cps_prom_check_warnings(const json_t *root, const char *source, struct cps_err *err)
+{
+    const char *warning = cps_prom_refusing_warning(root);
+    if (!warning)
+        return 0;
+    return cps_err_set(err, source, 0, 0,
+                       "Prometheus answered with a warning (partial or doubtful data, not used): "
+                       "%.300s", warning);
+}
+
 /*
  * The reference decoder: the whole answer as one jansson tree, then its
  * checks in document order (JSON, status, result type, series cap, each
@@ -433,12 +444,8 @@ static int decode_tree(const char *body, size_t len, const char *namespace_label
                     type ? type : "?", message ? message : "(no message)");
         goto done;
     }
-    const char *warning = cps_prom_refusing_warning(root);
-    if (warning) {
-        cps_err_set(err, source, 0, 0, "Prometheus answered with a warning (partial or doubtful "
-                    "data, not used): %.300s", warning);
+    if (cps_prom_check_warnings(root, source, err) != 0)
         goto done;
-    }
     const json_t *data = json_object_get(root, "data");
     const char *result_type = json_string_value(json_object_get(data, "resultType"));
     const json_t *result = json_object_get(data, "result");

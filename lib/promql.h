@@ -72,6 +72,10 @@ struct cps_prom_result {
 struct json_t;
 const char *cps_prom_refusing_warning(const struct json_t *root);
 
+/* -1 with err set (naming `source` and the warning) when the answer has
+ * a refusing warning (cps_prom_refusing_warning), else 0. */
+int cps_prom_check_warnings(const struct json_t *root, const char *source, struct cps_err *err);
+
 /* Decode the JSON body of /api/v1/query. `namespace_label` and `name_label`
  * are the label names that identify a target (config prometheus.labels).
  * Vector and scalar results are accepted; a matrix or string result, a

@@ -1614,6 +1614,17 @@ def metric_value(text, name, labels=""):
     return None
 
 
+def lease_loss_observable(records, cut):
+    """When a controller whose Lease requests fail from `cut` on can know
+    the Lease is lost: its last Lease write the fake took (the cut, when
+    none is in `records`) plus the renew deadline and a margin. Returns
+    (that time, the last write's time)."""
+    renewals = [r for r in records if r.get("resource") == "leases" and r.get("status") in (200, 201)
+                and r.get("method") in ("PUT", "POST")]
+    last_renew = max((r["t"] for r in renewals), default=cut)
+    return last_renew + RENEW_DEADLINE_S + LOSS_MARGIN_S, last_renew
+
+
 def event_writes(records, namespace):
     """Event writes (POSTs, and PATCHes of a series) in the apiserver log."""
     return [r for r in records if r.get("resource") == "events"
@@ -1653,10 +1664,7 @@ def slow_patches_run(checks, env, kubeconfig, tag):
     cut = time.time()
     time.sleep(IN_FLIGHT_DELAY_S + 4)
     records = env.kube.log(since=seq)
-    renewals = [r for r in records if r.get("resource") == "leases" and r.get("status") in (200, 201)
-                and r.get("method") in ("PUT", "POST")]
-    last_renew = max((r["t"] for r in renewals), default=cut)
-    observable = last_renew + RENEW_DEADLINE_S + LOSS_MARGIN_S
+    observable, last_renew = lease_loss_observable(records, cut)
     sent = [r for r in patches(records) if r.get("namespace") == namespace]
     late = [r for r in sent if r["t"] > observable]
     lateness = max((r["t"] - observable for r in late), default=0.0)
@@ -1722,9 +1730,7 @@ def slow_events_run(checks, env):
     cut = time.time()
     time.sleep(IN_FLIGHT_DELAY_S + 3)
     records = env.kube.log(since=seq)
-    renewals = [r for r in records if r.get("resource") == "leases" and r.get("status") in (200, 201)
-                and r.get("method") in ("PUT", "POST")]
-    observable = max((r["t"] for r in renewals), default=cut) + RENEW_DEADLINE_S + LOSS_MARGIN_S
+    observable = lease_loss_observable(records, cut)[0]
     events = event_writes(records, namespace)
     late = [r for r in events if r["t"] > observable]
     ticks = tick_lines(controller, "%s/%s" % (namespace, names[-1]))

@@ -288,7 +288,7 @@ static void test_refused_reload_changes_nothing(void)
     ctl.series_memo[CPS_METRIC_QPS].n = 2;
     const struct learned_state learned = {rt->history, rt->policy, rt->events, rt->failures};
     const struct cps_target_runtime *table = ctl.targets;
-    const struct cps_target_slot *slots = ctl.target_slots;
+    const struct cps_target_slot *slots = ctl.target_index.slots;
     const int32_t *memo = ctl.series_memo[CPS_METRIC_QPS].targets;
     /* b/y stays and comes first: its state is taken before c/z and the
      * index are made */
@@ -309,7 +309,7 @@ static void test_refused_reload_changes_nothing(void)
             break;
         }
         ASSERT_EQ(rc, -1);
-        ASSERT_TRUE(ctl.targets == table && ctl.n_targets == 2 && ctl.target_slots == slots);
+        ASSERT_TRUE(ctl.targets == table && ctl.n_targets == 2 && ctl.target_index.slots == slots);
         ASSERT_TRUE(ctl.series_memo[CPS_METRIC_QPS].targets == memo);
         ASSERT_EQ(cps_targets_find(&ctl, "a", "x"), 0);
         ASSERT_EQ(cps_targets_find(&ctl, "b", "y"), 1);
