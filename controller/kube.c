@@ -14,16 +14,9 @@
 #include "config_file.h"
 #include "kubeconfig.h"
 #include "log.h"
+#include "request_counts.h"
 
 #define MAX_TOKEN_BYTES 65536
-#define MAX_COUNTERS 128 /* distinct (verb, resource, code) triples kept */
-
-struct request_counter {
-    char verb[16];
-    char resource[48];
-    long code;
-    unsigned long long count;
-};
 
 struct cps_kube {
     struct cps_http *http;
@@ -38,16 +31,15 @@ struct cps_kube {
     char *token;         /* the current bearer token, or NULL */
     char *token_file;    /* re-read every minute when set */
     int64_t token_read_ms;
-    struct request_counter counters[MAX_COUNTERS];
-    size_t n_counters;
+    struct cps_request_counts counts;
 };
 
 struct pending_call {
     struct cps_kube *kube;
     cps_kube_done_cb *done_cb;
     void *user;
-    char verb[16];
-    char resource[48];
+    char verb[CPS_REQUEST_VERB_MAX];
+    char resource[CPS_REQUEST_RESOURCE_MAX];
     int (*start_cb)(void *user);
 };
 
@@ -281,35 +273,15 @@ void cps_kube_refresh_token(struct cps_kube *kube, int64_t now_ms)
     kube->token = token;
 }
 
-/* Count one request under (verb, resource, code); the table is small and
- * fixed, and a triple past its end is dropped from metrics, not from use. */
-static void count_request(struct cps_kube *kube, const char *verb, const char *resource,
-                          long code)
-{
-    for (size_t i = 0; i < kube->n_counters; i++) {
-        struct request_counter *c = &kube->counters[i];
-        if (c->code == code && strcmp(c->verb, verb) == 0 && strcmp(c->resource, resource) == 0) {
-            c->count++;
-            return;
-        }
-    }
-    if (kube->n_counters == MAX_COUNTERS)
-        return;
-    struct request_counter *c = &kube->counters[kube->n_counters++];
-    snprintf(c->verb, sizeof c->verb, "%s", verb);
-    snprintf(c->resource, sizeof c->resource, "%s", resource);
-    c->code = code;
-    c->count = 1;
-}
-
 void cps_kube_each_count(const struct cps_kube *kube,
                          void (*emit)(const char *verb, const char *resource, long code,
                                       unsigned long long count, void *user),
                          void *user)
 {
-    for (size_t i = 0; i < kube->n_counters; i++)
-        emit(kube->counters[i].verb, kube->counters[i].resource, kube->counters[i].code,
-             kube->counters[i].count, user);
+    for (size_t i = 0; i < kube->counts.n_rows; i++) {
+        const struct cps_request_count *row = &kube->counts.rows[i];
+        emit(row->verb, row->resource, row->code, row->count, user);
+    }
 }
 
 /* http: the answer to one kube request; count it and pass it on. */
@@ -317,8 +289,8 @@ static void request_done_cb(const struct cps_http_response *response, void *user
 {
     struct pending_call *call = user;
     if (!response->dropped)
-        count_request(call->kube, call->verb, call->resource,
-                      response->transport_error ? 0 : response->status);
+        cps_request_counts_add(&call->kube->counts, call->verb, call->resource,
+                               response->transport_error ? 0 : response->status);
     struct cps_kube_answer answer = {
         .status = response->transport_error ? 0 : response->status,
         .body = response->body,
