@@ -44,28 +44,46 @@ static double log_steps(double ratio, double step)
     return ratio > 0 && isfinite(ratio) ? log(ratio) / step : 0.0;
 }
 
+/* The share of exceedances moves CPS_BURST_EXCEED_WEIGHT of the way
+ * toward 1 (the minute exceeded the forecast this hour) or 0. */
+static uint16_t share_step(uint16_t share, int exceeded)
+{
+    double now = share, target = exceeded ? CPS_BURST_SHARE_ONE : 0.0;
+    double moved = now + CPS_BURST_EXCEED_WEIGHT * (target - now);
+    return (uint16_t)round(moved);
+}
+
 /*
  * See burst_memory.h. An observation belongs to the clock minute of t_ms;
  * when t_ms has moved on to a later minute, the watched minute's peak goes
- * into its slot (minutes skipped in between learn nothing: no observation
- * saw them). The hour table does the same with the peak of the observations
- * in an hour's first CPS_BURST_HOUR_HEAD_MS.
+ * into its slot, and whether any of its observations exceeded the forecast
+ * into its share (and, when one did, the peak into its exceed_size); minutes
+ * skipped in between learn nothing: no observation saw them. The hour table
+ * does the same with the peak of the observations in an hour's first
+ * CPS_BURST_HOUR_HEAD_MS.
  */
 void cps_burst_observe(struct cps_burst_memory *m, int64_t t_ms, double minute_ratio,
-                       double hour_ratio)
+                       double hour_ratio, int exceeded)
 {
     int64_t minute = floor_div(t_ms, CPS_MS_PER_MIN) + 1;
     if (m->minute_index != 0 && minute > m->minute_index) {
         int slot = wrap(m->minute_index - 1, CPS_BURST_MINUTES);
         m->minute[slot] = slot_step(m->minute[slot], round(m->minute_peak));
+        m->exceed_share[slot] = share_step(m->exceed_share[slot], m->minute_exceeded);
+        if (m->minute_exceeded)
+            m->exceed_size[slot] = slot_step(m->exceed_size[slot], round(m->minute_peak));
         m->minute_index = 0;
     }
     double steps = log_steps(minute_ratio, CPS_BURST_STEP);
     if (m->minute_index == 0) {
         m->minute_index = minute;
         m->minute_peak = (float)steps;
-    } else if (minute == m->minute_index && steps > m->minute_peak) {
-        m->minute_peak = (float)steps;
+        m->minute_exceeded = exceeded ? 1 : 0;
+    } else if (minute == m->minute_index) {
+        if (steps > m->minute_peak)
+            m->minute_peak = (float)steps;
+        if (exceeded)
+            m->minute_exceeded = 1;
     }
 
     int64_t hour = floor_div(t_ms, CPS_MS_PER_HOUR) + 1;
@@ -101,6 +119,34 @@ double cps_burst_minute_expected(const struct cps_burst_memory *m, int64_t from_
         int v = m->minute[wrap(i, CPS_BURST_MINUTES)];
         if (v > best)
             best = v;
+    }
+    return exp(best * CPS_BURST_STEP);
+}
+
+/*
+ * See burst_memory.h. The average share p over the 60 minutes is what any
+ * minute would show if exceedances did not keep to the clock; a moving
+ * average of weight w over hours has a standard error of
+ * sqrt(p (1 - p) w / (2 - w)) (its effective count of hours is (2 - w) / w),
+ * and a minute whose share is more than CPS_BURST_EXCEED_Z of those over p
+ * is on the clock.
+ */
+double cps_burst_clock_expected(const struct cps_burst_memory *m, int64_t from_ms, int64_t to_ms)
+{
+    double mean = 0.0;
+    for (int i = 0; i < CPS_BURST_MINUTES; i++)
+        mean += m->exceed_share[i] / CPS_BURST_SHARE_ONE;
+    mean /= CPS_BURST_MINUTES;
+    double w = CPS_BURST_EXCEED_WEIGHT;
+    double on_clock = mean + CPS_BURST_EXCEED_Z * sqrt(mean * (1.0 - mean) * w / (2.0 - w));
+    int64_t first = floor_div(from_ms, CPS_MS_PER_MIN), last = floor_div(to_ms, CPS_MS_PER_MIN);
+    if (last - first >= CPS_BURST_MINUTES)
+        last = first + CPS_BURST_MINUTES - 1;
+    int best = 0;
+    for (int64_t i = first; i <= last; i++) {
+        int slot = wrap(i, CPS_BURST_MINUTES);
+        if (m->exceed_share[slot] / CPS_BURST_SHARE_ONE > on_clock && m->exceed_size[slot] > best)
+            best = m->exceed_size[slot];
     }
     return exp(best * CPS_BURST_STEP);
 }

@@ -22,6 +22,22 @@
  * that repeats is learned in two or three rounds and one that does not is
  * forgotten in a few.
  *
+ * That forgets a burst that comes back on the clock but not every hour (at
+ * :32 in one hour of four, irregularly): between two of them the slot has
+ * decayed, and the burst finds no pods. Two more tables remember how often:
+ * - exceed_share[60]: per minute of the hour, the share of hours in which
+ *   demand in that minute exceeded the forecast's upper quantile (the one
+ *   the pods were sized for), a moving average over about
+ *   1 / CPS_BURST_EXCEED_WEIGHT hours;
+ * - exceed_size[60]: how far demand rose above the slow level in those
+ *   hours only (as minute[], but untouched by the hours without one).
+ * A minute is on the clock when its share stands out from the average
+ * share over all 60 minutes by more than CPS_BURST_EXCEED_Z standard errors
+ * of such an average: exceedances the forecast spreads evenly over the hour
+ * (noise, or the steps of a trace sampled every 5 minutes, which fall on
+ * 12 minutes alike) do not put a minute on the clock; a burst that keeps
+ * coming back at one minute does, and stays there between occurrences.
+ *
  * Pure: no I/O, no clock, no allocation.
  */
 #ifndef CPS_BURST_MEMORY_H
@@ -36,10 +52,20 @@
 #define CPS_BURST_HOUR_STEP 0.05
 /* The hour table learns from, and is used for, this much of an hour's start. */
 #define CPS_BURST_HOUR_HEAD_MS (10 * 60 * 1000LL)
+/* Weight of an hour in the moving share of exceedances (a memory of about
+ * 32 hours: a burst every fourth hour is seen eight times in it). */
+#define CPS_BURST_EXCEED_WEIGHT (1.0 / 32.0)
+/* Standard errors over the average share that put a minute on the clock. */
+#define CPS_BURST_EXCEED_Z 2.0
+/* exceed_share[] in units of 1 / CPS_BURST_SHARE_ONE */
+#define CPS_BURST_SHARE_ONE 65535.0
 
 struct cps_burst_memory {
     uint8_t minute[CPS_BURST_MINUTES];
     uint8_t hour[CPS_BURST_HOURS];
+    uint16_t exceed_share[CPS_BURST_MINUTES]; /* x CPS_BURST_SHARE_ONE */
+    uint8_t exceed_size[CPS_BURST_MINUTES];   /* steps of CPS_BURST_STEP, as minute[] */
+    uint8_t minute_exceeded;  /* an observation of the watched minute exceeded the forecast */
     float minute_peak;       /* largest log ratio of the minute being watched */
     float hour_peak;         /* ... of the hour being watched */
     int64_t minute_index;    /* that minute (ms / 60000) + 1, 0 before any */
@@ -49,16 +75,22 @@ struct cps_burst_memory {
 /*
  * Learn from one observation: at `t_ms` (the middle of the metrics
  * window), demand was `minute_ratio` times the slow level and `hour_ratio`
- * times the long-run mean. A minute's (hour's) slot is updated once the
- * observations have moved past it.
+ * times the long-run mean, and `exceeded` (non-zero) when it was over the
+ * upper quantile the forecast had sized the pods for. A minute's (hour's)
+ * slot is updated once the observations have moved past it.
  */
 void cps_burst_observe(struct cps_burst_memory *m, int64_t t_ms, double minute_ratio,
-                       double hour_ratio);
+                       double hour_ratio, int exceeded);
 
 /* The largest remembered minute ratio (>= 1) over the clock minutes that
  * [from_ms, to_ms] touches. */
 double cps_burst_minute_expected(const struct cps_burst_memory *m, int64_t from_ms,
                                  int64_t to_ms);
+
+/* The largest exceed_size ratio (>= 1) over the clock minutes that
+ * [from_ms, to_ms] touches and that are on the clock (see above); 1 when
+ * none is. */
+double cps_burst_clock_expected(const struct cps_burst_memory *m, int64_t from_ms, int64_t to_ms);
 
 /* The remembered start-of-hour ratio (to the long-run mean) of the hour
  * whose first CPS_BURST_HOUR_HEAD_MS [from_ms, to_ms] touches; 0 when it

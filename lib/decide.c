@@ -277,11 +277,12 @@ static uint32_t surprise_at(const struct cps_policy_state *s, double qps, double
  * level and the recent peak, and the burst memory. An observation is the
  * mean of the metrics window, so it is filed at the window's middle; the
  * burst ratios are taken against the slow level and the long-run mean from
- * before it, so a burst does not hide in its own baseline.
+ * before it, so a burst does not hide in its own baseline. `exceeded`: the
+ * observation was over the upper quantile forecast a horizon before it.
  */
 static void learn_bursts_and_budget(const struct cps_target *t, const struct cps_observation *obs,
                                     struct cps_policy_state *s, int64_t now_ms,
-                                    int64_t interval_ms, int64_t observed_ms)
+                                    int64_t interval_ms, int64_t observed_ms, int exceeded)
 {
     double q = obs->qps > QPS_FLOOR ? obs->qps : QPS_FLOOR;
     double long_mean = s->budget.mean_qps;
@@ -307,7 +308,7 @@ static void learn_bursts_and_budget(const struct cps_target *t, const struct cps
     }
     if (slow_before > 0.0 && long_mean > 0.0)
         cps_burst_observe(&s->bursts, observed_ms - METRICS_WINDOW_MS / 2, q / slow_before,
-                          q / long_mean);
+                          q / long_mean, exceeded);
 }
 
 /*
@@ -371,8 +372,11 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
         }
     }
     /* demand surprise: observed log growth over the horizon, filed under
-     * the load level it grew from */
+     * the load level it grew from; and whether it went past the headroom
+     * the forecast from then gave it (at that level's spread, before this
+     * sample joins it, and today's budget offset) */
     double q = obs->qps > QPS_FLOOR ? obs->qps : QPS_FLOOR;
+    int exceeded = 0;
     for (int back = 0; back < s->demand_count; back++) {
         int64_t age = now_ms - ring_time(s, back);
         if (age < horizon_ms)
@@ -384,6 +388,10 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
         if (growth < -SURPRISE_CLIP)
             growth = -SURPRISE_CLIP;
         int b = level_bucket(past);
+        double then_mean, then_sd;
+        surprise_at(s, past, &then_mean, &then_sd);
+        double z_up = normal_quantile(p->headroom_quantile) + s->budget.adjust;
+        exceeded = log(q / past) > then_mean + z_up * then_sd;
         /* exponential forgetting by elapsed time, halflife from config */
         double since_ms = (double)(now_ms - ring_time(s, 0));
         double weight = s->surprise_samples[b] < SURPRISE_MIN_SAMPLES
@@ -408,7 +416,7 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
     s->level_t_ms = now_ms;
     s->base_qps = s->level_ewma > q ? s->level_ewma : q;
     ring_push(s, now_ms, s->base_qps);
-    learn_bursts_and_budget(t, obs, s, now_ms, interval_ms, observed_ms);
+    learn_bursts_and_budget(t, obs, s, now_ms, interval_ms, observed_ms, exceeded);
 }
 
 /* SLO-safe requests/s per ready pod: μ - ln20/(SLO - base), from config or learned. */
@@ -544,10 +552,20 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
     if (unadjusted > cap)
         unadjusted = cap;
     /* a remembered burst due before pods asked for now would be ready for
-     * the next decision's: the lead is the start-up plus an interval */
+     * the next decision's: the lead is the start-up plus an interval. A
+     * minute on the clock (one that exceeds the forecast far more often
+     * than the others) calls for its burst size even in the hours between
+     * two of its bursts, but no more than the cap allows: one burst size
+     * may be a spike of a hundred times the level */
     int64_t lead_to = now_ms + p->startup_ms + interval_ms;
     double minute_ratio = cps_burst_minute_expected(&s->bursts, now_ms, lead_to);
     double burst = minute_ratio > 1.0 ? s->slow_level * minute_ratio : 0.0;
+    double clock_ratio = cps_burst_clock_expected(&s->bursts, now_ms, lead_to);
+    double clock = clock_ratio > 1.0 ? s->slow_level * clock_ratio : 0.0;
+    if (clock > cap)
+        clock = cap;
+    if (clock > burst)
+        burst = clock;
     double daily = daily_expected(s, now_ms, lead_to, p->metrics_lag_ms + METRICS_WINDOW_MS);
     if (daily > burst)
         burst = daily;

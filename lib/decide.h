@@ -69,7 +69,7 @@ const char *cps_reason_name(enum cps_reason reason);
 
 /*
  * What the policy learns about one target, online. Kept small (about
- * 1.1 kB; test_policy_memory checks it stays within 2 kB), since a controller may
+ * 1.2 kB; test_policy_memory checks it stays within 2 kB), since a controller may
  * hold ten thousand of them.
  */
 struct cps_policy_state {

@@ -192,7 +192,7 @@ static void feed_hours(struct cps_burst_memory *m, int64_t start_ms, int hours, 
 {
     for (int64_t t = start_ms; t < start_ms + hours * HOUR_MS; t += TICK_MS) {
         int minute = (int)((t / 60000) % 60);
-        cps_burst_observe(m, t, minute == burst_minute ? ratio : 1.0, 1.0);
+        cps_burst_observe(m, t, minute == burst_minute ? ratio : 1.0, 1.0, 0);
     }
 }
 
@@ -243,7 +243,7 @@ static void test_burst_daily_rush(void)
         for (int64_t t = d * day; t < (d + 1) * day; t += TICK_MS) {
             int hour = (int)((t / HOUR_MS) % 24);
             double vs_mean = hour >= 9 && hour < 17 ? 8.0 : 0.01;
-            cps_burst_observe(&m, t, 1.0, vs_mean);
+            cps_burst_observe(&m, t, 1.0, vs_mean, 0);
         }
     int64_t nine = 3 * day + 9 * HOUR_MS;
     double ahead = cps_burst_hour_expected(&m, nine - 45000, nine);
