@@ -231,6 +231,49 @@ static void test_burst_forgets_one_off(void)
     ASSERT_TRUE(later <= exp(2 * CPS_BURST_STEP));
 }
 
+/* A burst at :32 in every fourth hour only, as demand past the forecast:
+ * between two of them the minute table forgets it (a quarter down an hour),
+ * the clock tables do not, and three quiet hours after the last one the
+ * lead window before :32 still finds its size. Other minutes find nothing. */
+static void test_burst_clock_keeps_an_intermittent_minute(void)
+{
+    struct cps_burst_memory m;
+    memset(&m, 0, sizeof m);
+    for (int64_t t = 0; t < 48 * HOUR_MS; t += TICK_MS) {
+        int minute = (int)((t / 60000) % 60);
+        int burst = minute == 32 && (t / HOUR_MS) % 4 == 0;
+        cps_burst_observe(&m, t, burst ? 3.5 : 1.0, 1.0, burst);
+    }
+    /* 48:31:15, the last burst at 44:32 */
+    int64_t ahead = 48 * HOUR_MS + 31 * 60000 + 15000;
+    double clock = cps_burst_clock_expected(&m, ahead, ahead + 45000);
+    double minute = cps_burst_minute_expected(&m, ahead, ahead + 45000);
+    ASSERT_NEAR(clock, 3.5, 3.5 * (exp(2 * CPS_BURST_STEP) - 1.0));
+    ASSERT_TRUE(minute < 2.0);
+    ASSERT_NEAR(cps_burst_clock_expected(&m, ahead - 20 * 60000, ahead - 19 * 60000), 1.0, 0);
+}
+
+/* Exceedances that keep to no minute put none on the clock: one an hour,
+ * at minute 7h mod 60 (every minute once in 60 hours), each of 3 x the
+ * level. Every minute's share is then about the average one, under two
+ * standard errors above it, and no minute of any hour calls for its size. */
+static void test_burst_clock_ignores_exceedances_off_the_clock(void)
+{
+    struct cps_burst_memory m;
+    memset(&m, 0, sizeof m);
+    for (int64_t t = 0; t < 150 * HOUR_MS; t += TICK_MS) {
+        int minute = (int)((t / 60000) % 60);
+        int burst = minute == (int)((7 * (t / HOUR_MS)) % 60);
+        cps_burst_observe(&m, t, burst ? 3.0 : 1.0, 1.0, burst);
+    }
+    int sized = 0;
+    for (int i = 0; i < CPS_BURST_MINUTES; i++)
+        sized += m.exceed_size[i] > 0;
+    ASSERT_EQ(sized, CPS_BURST_MINUTES);
+    int64_t hour = 150 * HOUR_MS;
+    ASSERT_NEAR(cps_burst_clock_expected(&m, hour, hour + 59 * 60000), 1.0, 0);
+}
+
 /* The hour table: a rush at 09:00 every day (8 x the mean, after an idle
  * night) is expected in the lead window before 09:00 and during the hour's
  * first minutes only, from the second day on. */
@@ -491,10 +534,13 @@ static void test_bound_names(void)
 }
 
 /* Ten thousand targets' worth of policy state must stay small. */
+/* The whole state within 2 kB; the burst memory within its tables (60 +
+ * 24 bytes of sizes, 60 x 2 of shares, 60 of sizes on the clock: 264
+ * bytes) and the few fields of the minute and hour being watched. */
 static void test_state_size(void)
 {
     ASSERT_TRUE(sizeof(struct cps_policy_state) <= 2048);
-    ASSERT_TRUE(sizeof(struct cps_burst_memory) <= 128);
+    ASSERT_TRUE(sizeof(struct cps_burst_memory) <= 264 + 32);
 }
 
 int main(void)
@@ -509,6 +555,8 @@ int main(void)
     CPS_RUN(test_burst_learns_recurring_minute);
     CPS_RUN(test_burst_forgets_one_off);
     CPS_RUN(test_burst_daily_rush);
+    CPS_RUN(test_burst_clock_keeps_an_intermittent_minute);
+    CPS_RUN(test_burst_clock_ignores_exceedances_off_the_clock);
     CPS_RUN(test_decide_prescales_for_burst);
     CPS_RUN(test_decide_daily_memory_until_hour_seen);
     CPS_RUN(test_decide_reports_budget);
