@@ -21,6 +21,7 @@
 #include "err.h"
 
 struct json_t;
+struct cps_json_cursor;
 
 #define CPS_CONFIG_MAX_DEPTH 64        /* nesting levels (CPS_YAML_MAX_DEPTH) */
 #define CPS_CONFIG_MAX_NODES 1000000   /* scalars + mappings + lists in one file */
@@ -178,9 +179,13 @@ void cps_config_free(struct cps_config *config);
 /* Merge a JSON target object (same keys as a YAML target) over `base`
  * (usually config->defaults), writing the result to `out`. `out` owns its
  * strings afterwards: release them with cps_target_release. Errors name the
- * JSON path, e.g. "obs.json: target.slo.latency_p95_ms: expected a number". */
+ * JSON path, and where it is in the text when `at` (json_pos.h) is where
+ * the object's text starts in the document it was parsed from, e.g.
+ * "obs.json:4:31: target.slo.latency_p95_ms: expected a number"; with `at`
+ * NULL (no text), "obs.json: target.slo...: ...". */
 int cps_target_from_json(const struct json_t *object, const struct cps_target *base,
-                         const char *source, struct cps_target *out, struct cps_err *err);
+                         const char *source, const struct cps_json_cursor *at,
+                         struct cps_target *out, struct cps_err *err);
 
 /* Deep copy and release of a target's owned strings. cps_target_copy
  * overwrites dst without releasing it; on failure (-1, out of memory) dst owns

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "config_walk.h"
+#include "json_pos.h"
 
 #define SHOW_MAX CPS_YAML_SHOWN_MAX
 #define PATH_MAX_ CPS_CONFIG_PATH_MAX
@@ -335,12 +336,59 @@ int cps_config_check_target(const struct cps_config_walk *w, const struct cps_ta
 }
 
 /*
- * A jansson value as a node tree without positions: strings become quoted
- * scalars (so "5" is not a number, as in YAML), numbers, true, false and null
- * plain ones. Depth is capped like YAML's.
+ * The JSON text a tree came from, read alongside it so that each node gets
+ * the line:col of its value (a member's key node, of its key). `ok` drops
+ * to 0 when there is no text or it stops matching the tree: the nodes are
+ * then 0:0 (positions unknown) rather than wrong. It never does for the
+ * text jansson parsed, whose objects keep the order of the text (jansson
+ * 2.8 and later); a member's key is compared all the same.
  */
-static struct cps_yaml_node *json_node(const json_t *value, size_t depth, size_t *n_nodes,
-                                       int *too_deep)
+struct json_text {
+    struct cps_json_cursor cursor;
+    int ok;
+};
+
+/* Where the next value or key starts: *line, *col (0:0 without text). */
+static void text_mark(struct json_text *t, int *line, int *col)
+{
+    *line = *col = 0;
+    if (t->ok && cps_json_skip_space(&t->cursor) >= 0) {
+        *line = t->cursor.line;
+        *col = t->cursor.col;
+    }
+}
+
+/* Past `byte` ('{', ',', ':', ...). */
+static void text_take(struct json_text *t, char byte)
+{
+    t->ok = t->ok && cps_json_take(&t->cursor, byte) == 0;
+}
+
+/* Past the next value. */
+static void text_skip(struct json_text *t)
+{
+    t->ok = t->ok && cps_json_skip_value(&t->cursor) == 0;
+}
+
+/* At the member key `key` (the next one in the text): where it starts, and
+ * past it and its ':'. */
+static void text_key(struct json_text *t, const char *key, int *line, int *col)
+{
+    t->ok = t->ok && cps_json_skip_space(&t->cursor) == '"' &&
+            cps_json_string_is(&t->cursor, key, strlen(key));
+    text_mark(t, line, col);
+    text_skip(t);
+    text_take(t, ':');
+}
+
+/*
+ * A jansson value as a node tree, positioned by `text` (see struct
+ * json_text): strings become quoted scalars (so "5" is not a number, as in
+ * YAML), numbers, true, false and null plain ones. Depth is capped like
+ * YAML's.
+ */
+static struct cps_yaml_node *json_node(const json_t *value, struct json_text *text, size_t depth,
+                                       size_t *n_nodes, int *too_deep)
 {
     if (depth >= CPS_YAML_MAX_DEPTH || ++*n_nodes > CPS_CONFIG_MAX_NODES) {
         *too_deep = 1;
@@ -348,15 +396,22 @@ static struct cps_yaml_node *json_node(const json_t *value, size_t depth, size_t
     }
     char number[NUMBER_TEXT_MAX];
     struct cps_yaml_node *node = NULL;
+    int line, col;
+    text_mark(text, &line, &col);
     switch (json_typeof(value)) {
     case JSON_OBJECT: {
         const char *key;
         json_t *member;
-        if (!(node = cps_yaml_node_new(CPS_YAML_MAP, 0, 0)))
+        size_t i = 0;
+        if (!(node = cps_yaml_node_new(CPS_YAML_MAP, line, col)))
             return NULL;
+        text_take(text, '{');
         json_object_foreach((json_t *)value, key, member)
         {
-            struct cps_yaml_node *k = cps_yaml_node_new(CPS_YAML_SCALAR, 0, 0);
+            if (i++ > 0)
+                text_take(text, ',');
+            text_key(text, key, &line, &col);
+            struct cps_yaml_node *k = cps_yaml_node_new(CPS_YAML_SCALAR, line, col);
             if (!k || cps_yaml_node_append(node, k) < 0) {
                 cps_yaml_node_free(k);
                 goto fail;
@@ -364,31 +419,37 @@ static struct cps_yaml_node *json_node(const json_t *value, size_t depth, size_t
             k->quoted = 1;
             if (cps_yaml_node_set_text(k, key, strlen(key)) < 0)
                 goto fail;
-            struct cps_yaml_node *v = json_node(member, depth + 1, n_nodes, too_deep);
+            struct cps_yaml_node *v = json_node(member, text, depth + 1, n_nodes, too_deep);
             if (!v || cps_yaml_node_append(node, v) < 0) {
                 cps_yaml_node_free(v);
                 goto fail;
             }
         }
+        text_take(text, '}');
         return node;
     }
     case JSON_ARRAY: {
         size_t i;
         json_t *item;
-        if (!(node = cps_yaml_node_new(CPS_YAML_SEQ, 0, 0)))
+        if (!(node = cps_yaml_node_new(CPS_YAML_SEQ, line, col)))
             return NULL;
+        text_take(text, '[');
         json_array_foreach(value, i, item)
         {
-            struct cps_yaml_node *v = json_node(item, depth + 1, n_nodes, too_deep);
+            if (i > 0)
+                text_take(text, ',');
+            struct cps_yaml_node *v = json_node(item, text, depth + 1, n_nodes, too_deep);
             if (!v || cps_yaml_node_append(node, v) < 0) {
                 cps_yaml_node_free(v);
                 goto fail;
             }
         }
+        text_take(text, ']');
         return node;
     }
     case JSON_STRING:
-        if (!(node = cps_yaml_node_new(CPS_YAML_SCALAR, 0, 0)))
+        text_skip(text);
+        if (!(node = cps_yaml_node_new(CPS_YAML_SCALAR, line, col)))
             return NULL;
         node->quoted = 1;
         if (cps_yaml_node_set_text(node, json_string_value(value), json_string_length(value)) < 0)
@@ -403,7 +464,8 @@ static struct cps_yaml_node *json_node(const json_t *value, size_t depth, size_t
     case JSON_NULL:
     default: number[0] = '\0'; break;
     }
-    if (!(node = cps_yaml_node_new(CPS_YAML_SCALAR, 0, 0)))
+    text_skip(text);
+    if (!(node = cps_yaml_node_new(CPS_YAML_SCALAR, line, col)))
         return NULL;
     if (cps_yaml_node_set_text(node, number, strlen(number)) < 0)
         goto fail;
@@ -415,32 +477,38 @@ fail:
 }
 
 int cps_target_from_json(const struct json_t *object, const struct cps_target *base,
-                         const char *source, struct cps_target *out, struct cps_err *err)
+                         const char *source, const struct cps_json_cursor *at,
+                         struct cps_target *out, struct cps_err *err)
 {
     struct cps_config_walk w = {.source = source ? source : "<json>", .err = err};
     struct cps_config_marks marks;
     struct cps_yaml_node *root = NULL;
     size_t n_nodes = 0;
     int too_deep = 0;
+    struct json_text text = {.ok = at != NULL};
+    if (at)
+        text.cursor = *at;
+    int line, col; /* where the target starts, for errors about it as a whole */
+    text_mark(&text, &line, &col);
 
     memset(&marks, 0, sizeof marks);
     if ((base ? cps_target_copy(out, base) : cps_target_init_defaults(out)) < 0)
         return cps_err_set(err, w.source, 0, 0, "out of memory");
-    out->line = out->col = 0; /* JSON has no positions */
+    out->line = out->col = 0; /* a target from JSON has no line in a config */
     if (!object || !json_is_object(object)) {
-        cps_err_set(err, w.source, 0, 0, "target: expected an object");
+        cps_err_set(err, w.source, line, col, "target: expected an object");
         goto fail;
     }
-    if (!(root = json_node(object, 0, &n_nodes, &too_deep))) {
+    if (!(root = json_node(object, &text, 0, &n_nodes, &too_deep))) {
         if (too_deep)
-            cps_err_set(err, w.source, 0, 0, "target: nested deeper than %d levels",
+            cps_err_set(err, w.source, line, col, "target: nested deeper than %d levels",
                         CPS_YAML_MAX_DEPTH);
         else
             cps_err_set(err, w.source, 0, 0, "out of memory");
         goto fail;
     }
     if (cps_config_read_target(&w, root, "target", CPS_BODY_JSON, out, &marks) < 0 ||
-        cps_config_check_target(&w, out, &marks, "target", 0, 0, 0) < 0)
+        cps_config_check_target(&w, out, &marks, "target", 0, line, col) < 0)
         goto fail;
     cps_yaml_node_free(root);
     return 0;

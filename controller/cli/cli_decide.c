@@ -13,6 +13,7 @@
 #include "cli_flags.h"
 #include "commands.h"
 #include "decide.h"
+#include "json_pos.h"
 #include "units.h"
 
 #define INPUT_MAX_BYTES (16u << 20)
@@ -42,57 +43,148 @@ static void decide_usage(FILE *out)
           out);
 }
 
-static int input_error(const char *source, const char *path, const char *message)
+/*
+ * The input document: its name in messages ("-" for stdin, as read) and its
+ * text. jansson's tree of it keeps no positions, so an error found in the
+ * tree is placed back in the text by its path (json_pos.h).
+ */
+struct input_doc {
+    const char *source;
+    const char *text;
+    size_t len;
+};
+
+/* The deepest path decide reads: history.recommendations[i].t. */
+#define INPUT_PATH_MAX 4
+/* Bytes of a key quoted in a path (an unknown key may be long). */
+#define PATH_KEY_SHOWN 100
+
+/* A path from the top-level object: keys and array indices. */
+struct input_path {
+    struct cps_json_step steps[INPUT_PATH_MAX];
+    size_t n;
+};
+
+static struct input_path path_key(struct input_path parent, const char *key)
 {
-    fprintf(stderr, "%s: %s: %s\n", source, path, message);
+    if (parent.n < INPUT_PATH_MAX)
+        parent.steps[parent.n++] = (struct cps_json_step){.key = key};
+    return parent;
+}
+
+static struct input_path path_index(struct input_path parent, size_t index)
+{
+    if (parent.n < INPUT_PATH_MAX)
+        parent.steps[parent.n++] = (struct cps_json_step){.key = NULL, .index = index};
+    return parent;
+}
+
+/* The path as messages name it, "history.recommendations[3].t" ("$" for
+ * the document itself). */
+static void path_text(const struct input_path *path, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    if (path->n == 0)
+        snprintf(buf, size, "$");
+    for (size_t i = 0; i < path->n && used < size; i++) {
+        const struct cps_json_step *step = &path->steps[i];
+        int n = step->key ? snprintf(buf + used, size - used, "%s%.*s", i ? "." : "",
+                                     PATH_KEY_SHOWN, step->key)
+                          : snprintf(buf + used, size - used, "[%zu]", step->index);
+        used += n > 0 ? (size_t)n : 0;
+    }
+}
+
+/*
+ * Print "SOURCE:LINE:COL: PATH: message" and return -1. The position is
+ * that of the value at `path` or, with at_key, of its key (an unknown
+ * key). A value that is not in the text (a required key left out) is
+ * placed at the nearest enclosing value that is: the object that lacks it.
+ * Without a position at all (not expected: jansson parsed this very text)
+ * the message is "SOURCE: PATH: message".
+ */
+static int input_error(const struct input_doc *doc, const struct input_path *path, int at_key,
+                       const char *message)
+{
+    struct cps_json_cursor at = {.line = 0, .col = 0};
+    size_t n = path->n + 1;
+    int found = 0;
+    while (!found && n-- > 0)
+        found = cps_json_locate(doc->text, doc->len, path->steps, n, at_key && n == path->n,
+                                &at) == 0;
+    char where[INPUT_PATH_MAX * (PATH_KEY_SHOWN + 24)];
+    path_text(path, where, sizeof where);
+    struct cps_err err;
+    cps_err_set(&err, doc->source, found ? at.line : 0, found ? at.col : 0, "%s: %s", where,
+                message);
+    cps_err_print(stderr, NULL, &err);
     return -1;
 }
 
-/* A finite JSON number at key (or NULL/absent -> *present = 0). */
-static int get_number(const char *source, json_t *object, const char *key, const char *path,
-                      double *out, int *present)
+/* A finite JSON number at parent.key (or NULL/absent -> *present = 0). */
+static int get_number(const struct input_doc *doc, json_t *object, struct input_path parent,
+                      const char *key, double *out, int *present)
 {
     json_t *v = json_object_get(object, key);
+    struct input_path path = path_key(parent, key);
     *present = 0;
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_number(v))
-        return input_error(source, path, "expected a number");
+        return input_error(doc, &path, 0, "expected a number");
     double x = json_number_value(v);
     if (!isfinite(x))
-        return input_error(source, path, "expected a finite number");
+        return input_error(doc, &path, 0, "expected a finite number");
     *out = x;
     *present = 1;
     return 0;
 }
 
-/* An integer-valued number within [lo, hi]. */
-static int get_int(const char *source, json_t *object, const char *key, const char *path,
-                   double lo, double hi, int64_t *out, int *present)
+/* An integer-valued number within [lo, hi] at parent.key. */
+static int get_int(const struct input_doc *doc, json_t *object, struct input_path parent,
+                   const char *key, double lo, double hi, int64_t *out, int *present)
 {
     double x = 0;
-    if (get_number(source, object, key, path, &x, present) < 0)
+    if (get_number(doc, object, parent, key, &x, present) < 0)
         return -1;
     if (!*present)
         return 0;
     if (x != floor(x) || x < lo || x > hi) {
         char msg[128];
+        struct input_path path = path_key(parent, key);
         snprintf(msg, sizeof msg, "expected an integer in [%.0f, %.0f]", lo, hi);
-        return input_error(source, path, msg);
+        return input_error(doc, &path, 0, msg);
     }
     *out = (int64_t)x;
     return 0;
+}
+
+/* The first key of `object` that is not in known[0..n_known), or NULL. */
+static const char *unknown_key(json_t *object, const char *const *known, size_t n_known)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach(object, key, value) {
+        size_t i = 0;
+        while (i < n_known && strcmp(key, known[i]) != 0)
+            i++;
+        if (i == n_known)
+            return key;
+    }
+    return NULL;
 }
 
 /*
  * Observation fields -> struct; absent, null or negative numbers are marked
  * missing (the decision then holds instead of scaling down).
  */
-static int read_observation(const char *source, json_t *o, struct cps_observation *obs)
+static int read_observation(const struct input_doc *doc, json_t *o, struct cps_observation *obs)
 {
+    const struct input_path path = path_key((struct input_path){.n = 0}, "observation");
     memset(obs, 0, sizeof *obs);
     if (!json_is_object(o))
-        return input_error(source, "observation", "expected an object");
+        return input_error(doc, &path, 0, "expected an object");
     static const struct {
         const char *key;
         unsigned bit;
@@ -105,38 +197,32 @@ static int read_observation(const char *source, json_t *o, struct cps_observatio
         {"budget_qps", CPS_METRIC_BIT(CPS_METRIC_BUDGET_QPS), offsetof(struct cps_observation, budget_qps)},
         {"budget_p95_ms", CPS_METRIC_BIT(CPS_METRIC_BUDGET_P95), offsetof(struct cps_observation, budget_p95_ms)},
     };
-    const char *known[] = {"qps", "p95_ms", "cpu_utilization", "cost_per_pod_hour",
-                           "budget_qps", "budget_p95_ms", "replicas", "ready_replicas"};
-    const char *key;
-    json_t *value;
-    json_object_foreach(o, key, value) {
-        int ok = 0;
-        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-            ok |= strcmp(key, known[i]) == 0;
-        if (!ok) {
-            char path[160];
-            snprintf(path, sizeof path, "observation.%.100s", key);
-            return input_error(source, path, "unknown key");
-        }
+    static const char *const known[] = {"qps", "p95_ms", "cpu_utilization", "cost_per_pod_hour",
+                                        "budget_qps", "budget_p95_ms", "replicas",
+                                        "ready_replicas"};
+    const char *unknown = unknown_key(o, known, sizeof known / sizeof known[0]);
+    if (unknown) {
+        struct input_path key_path = path_key(path, unknown);
+        return input_error(doc, &key_path, 1, "unknown key");
     }
     for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
-        char path[64];
-        snprintf(path, sizeof path, "observation.%s", numbers[i].key);
         int present = 0;
         double *slot = (double *)((char *)obs + numbers[i].offset);
-        if (get_number(source, o, numbers[i].key, path, slot, &present) < 0)
+        if (get_number(doc, o, path, numbers[i].key, slot, &present) < 0)
             return -1;
         if (!present || *slot < 0.0)
             obs->missing |= numbers[i].bit;
     }
     int64_t n = 0;
     int present = 0;
-    if (get_int(source, o, "replicas", "observation.replicas", 0, 1e6, &n, &present) < 0)
+    if (get_int(doc, o, path, "replicas", 0, 1e6, &n, &present) < 0)
         return -1;
-    if (!present)
-        return input_error(source, "observation.replicas", "required (the current spec.replicas)");
+    if (!present) {
+        struct input_path replicas = path_key(path, "replicas");
+        return input_error(doc, &replicas, 0, "required (the current spec.replicas)");
+    }
     obs->replicas = (int32_t)n;
-    if (get_int(source, o, "ready_replicas", "observation.ready_replicas", 0, 1e6, &n, &present) < 0)
+    if (get_int(doc, o, path, "ready_replicas", 0, 1e6, &n, &present) < 0)
         return -1;
     obs->ready_replicas = present ? (int32_t)n : 0;
     if (!present)
@@ -148,32 +234,32 @@ static int read_observation(const char *source, json_t *o, struct cps_observatio
 }
 
 /*
- * One history list: n entries {"t": seconds, KEY: integer in [lo, hi]},
- * each added to the history by add(). 0, or -1 with the entry's path
- * printed (history.NAME[i]).
+ * One history list (at list_path): n entries {"t": seconds, KEY: integer
+ * in [lo, hi]}, each added to the history by add(). 0, or -1 with the
+ * error printed at the entry (or its field).
  */
-static int read_entries(const char *source, json_t *list, size_t n, const char *name,
-                        const char *key, double lo, double hi,
+static int read_entries(const struct input_doc *doc, json_t *list, size_t n,
+                        struct input_path list_path, const char *key, double lo, double hi,
                         void (*add)(struct cps_history *history, int64_t t_ms, int32_t value),
                         struct cps_history *history)
 {
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_array_get(list, i);
-        char path[96], message[96];
-        snprintf(path, sizeof path, "history.%s[%zu]", name, i);
+        struct input_path entry = path_index(list_path, i);
+        char message[96];
         double t = 0;
         int64_t v = 0;
         int has_t = 0, has_v = 0;
         if (!json_is_object(e)) {
             snprintf(message, sizeof message, "expected {\"t\": ..., \"%s\": ...}", key);
-            return input_error(source, path, message);
+            return input_error(doc, &entry, 0, message);
         }
-        if (get_number(source, e, "t", path, &t, &has_t) < 0 ||
-            get_int(source, e, key, path, lo, hi, &v, &has_v) < 0 || !has_t || !has_v) {
-            if (has_t && has_v)
-                return -1;
+        if (get_number(doc, e, entry, "t", &t, &has_t) < 0 ||
+            get_int(doc, e, entry, key, lo, hi, &v, &has_v) < 0)
+            return -1;
+        if (!has_t || !has_v) {
             snprintf(message, sizeof message, "needs \"t\" and \"%s\"", key);
-            return input_error(source, path, message);
+            return input_error(doc, &entry, 0, message);
         }
         add(history, llround(t * CPS_MS_PER_S), (int32_t)v);
     }
@@ -181,36 +267,35 @@ static int read_entries(const char *source, json_t *list, size_t n, const char *
 }
 
 /* history.recommendations and history.scale_events -> the rails' history. */
-static int read_history(const char *source, json_t *h, struct cps_history **out)
+static int read_history(const struct input_doc *doc, json_t *h, struct cps_history **out)
 {
+    const struct input_path path = path_key((struct input_path){.n = 0}, "history");
+    const struct input_path recs_path = path_key(path, "recommendations");
+    const struct input_path events_path = path_key(path, "scale_events");
     json_t *recs = h ? json_object_get(h, "recommendations") : NULL;
     json_t *events = h ? json_object_get(h, "scale_events") : NULL;
     if (h && !json_is_object(h))
-        return input_error(source, "history", "expected an object");
-    if (h) {
-        const char *key;
-        json_t *value;
-        json_object_foreach(h, key, value) {
-            if (strcmp(key, "recommendations") && strcmp(key, "scale_events")) {
-                char path[160];
-                snprintf(path, sizeof path, "history.%.100s", key);
-                return input_error(source, path, "unknown key");
-            }
-        }
+        return input_error(doc, &path, 0, "expected an object");
+    static const char *const known[] = {"recommendations", "scale_events"};
+    const char *unknown = h ? unknown_key(h, known, sizeof known / sizeof known[0]) : NULL;
+    if (unknown) {
+        struct input_path key_path = path_key(path, unknown);
+        return input_error(doc, &key_path, 1, "unknown key");
     }
     if (recs && !json_is_array(recs))
-        return input_error(source, "history.recommendations", "expected an array");
+        return input_error(doc, &recs_path, 0, "expected an array");
     if (events && !json_is_array(events))
-        return input_error(source, "history.scale_events", "expected an array");
+        return input_error(doc, &events_path, 0, "expected an array");
     size_t n_recs = recs ? json_array_size(recs) : 0, n_events = events ? json_array_size(events) : 0;
     if (n_recs > HISTORY_MAX_ENTRIES || n_events > HISTORY_MAX_ENTRIES)
-        return input_error(source, "history", "too many entries");
+        return input_error(doc, n_recs > HISTORY_MAX_ENTRIES ? &recs_path : &events_path, 0,
+                           "too many entries");
     struct cps_history *history = cps_history_new(n_recs + 1, n_events + 1);
     if (!history)
-        return input_error(source, "history", "out of memory");
-    if (read_entries(source, recs, n_recs, "recommendations", "replicas", 0, 1e6,
+        return input_error(doc, &path, 0, "out of memory");
+    if (read_entries(doc, recs, n_recs, recs_path, "replicas", 0, 1e6,
                      cps_history_add_recommendation, history) < 0 ||
-        read_entries(source, events, n_events, "scale_events", "change", -1e6, 1e6,
+        read_entries(doc, events, n_events, events_path, "change", -1e6, 1e6,
                      cps_history_add_scale_event, history) < 0) {
         cps_history_free(history);
         return -1;
@@ -235,31 +320,32 @@ static int decide_json(const char *source, const char *text, size_t len,
         fprintf(stderr, "%s:%d:%d: %s\n", source, jerr.line, jerr.column, jerr.text);
         return CPS_EXIT_USAGE;
     }
+    const struct input_doc doc = {.source = source, .text = text, .len = len};
+    const struct input_path top = {.n = 0};
     int rc = CPS_EXIT_USAGE;
     struct cps_target target;
     int have_target = 0;
     struct cps_history *history = NULL;
     if (!json_is_object(root)) {
-        input_error(source, "$", "expected a JSON object");
+        input_error(&doc, &top, 0, "expected a JSON object");
         goto done;
     }
-    const char *key;
-    json_t *value;
-    json_object_foreach(root, key, value) {
-        if (strcmp(key, "now") && strcmp(key, "target") && strcmp(key, "observation") &&
-            strcmp(key, "history") && strcmp(key, "recommendation")) {
-            char path[128];
-            snprintf(path, sizeof path, "%.100s", key);
-            input_error(source, path, "unknown key (now, target, observation, history, recommendation)");
-            goto done;
-        }
+    static const char *const known[] = {"now", "target", "observation", "history",
+                                        "recommendation"};
+    const char *unknown = unknown_key(root, known, sizeof known / sizeof known[0]);
+    if (unknown) {
+        struct input_path key_path = path_key(top, unknown);
+        input_error(&doc, &key_path, 1,
+                    "unknown key (now, target, observation, history, recommendation)");
+        goto done;
     }
     double now = 0;
     int present = 0;
-    if (get_number(source, root, "now", "now", &now, &present) < 0)
+    if (get_number(&doc, root, top, "now", &now, &present) < 0)
         goto done;
     if (!present) {
-        input_error(source, "now", "required (seconds)");
+        struct input_path now_path = path_key(top, "now");
+        input_error(&doc, &now_path, 0, "required (seconds)");
         goto done;
     }
     json_t *target_json = json_object_get(root, "target");
@@ -270,19 +356,27 @@ static int decide_json(const char *source, const char *text, size_t len,
             rc = CPS_EXIT_RUNTIME;
             goto done;
         }
-    } else if (cps_target_from_json(target_json, &config->defaults, source, &target, &err) < 0) {
-        cps_err_print(stderr, NULL, &err);
-        goto done;
+    } else {
+        /* the target's own errors come from the config walk, placed in the
+         * text from where the target starts */
+        struct input_path target_path = path_key(top, "target");
+        struct cps_json_cursor at;
+        int located = cps_json_locate(text, len, target_path.steps, target_path.n, 0, &at) == 0;
+        if (cps_target_from_json(target_json, &config->defaults, source, located ? &at : NULL,
+                                 &target, &err) < 0) {
+            cps_err_print(stderr, NULL, &err);
+            goto done;
+        }
     }
     have_target = 1;
     struct cps_observation obs;
-    if (read_observation(source, json_object_get(root, "observation"), &obs) < 0)
+    if (read_observation(&doc, json_object_get(root, "observation"), &obs) < 0)
         goto done;
-    if (read_history(source, json_object_get(root, "history"), &history) < 0)
+    if (read_history(&doc, json_object_get(root, "history"), &history) < 0)
         goto done;
     int64_t given = 0;
     int has_given = 0;
-    if (get_int(source, root, "recommendation", "recommendation", 0, 1e6, &given, &has_given) < 0)
+    if (get_int(&doc, root, top, "recommendation", 0, 1e6, &given, &has_given) < 0)
         goto done;
     int32_t given32 = (int32_t)given;
     struct cps_policy_state *state = calloc(1, sizeof *state);

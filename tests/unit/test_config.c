@@ -17,6 +17,7 @@
 #include "config_schema.h"
 #include "decide.h"
 #include "duration.h"
+#include "json_pos.h"
 #include "k8s_names.h"
 #include "cps_test.h"
 
@@ -1183,8 +1184,10 @@ static void test_round_trip(void)
 
 /* ---- JSON targets ---------------------------------------------------------------- */
 
+/* The target in `text` over base; with_text, its errors are placed in text
+ * (as decide does), otherwise they have no position. */
 static int target_from_json_text(const char *text, const struct cps_target *base,
-                                 struct cps_target *out, struct cps_err *err)
+                                 int with_text, struct cps_target *out, struct cps_err *err)
 {
     json_error_t jerr;
     json_t *json = json_loads(text, JSON_ALLOW_NUL, &jerr);
@@ -1192,8 +1195,10 @@ static int target_from_json_text(const char *text, const struct cps_target *base
         CPS_FAIL_AT("bad JSON in test: %s", jerr.text);
         return -1;
     }
+    struct cps_json_cursor at;
+    cps_json_cursor_init(&at, text, strlen(text));
     cps_err_clear(err);
-    int rc = cps_target_from_json(json, base, "obs.json", out, err);
+    int rc = cps_target_from_json(json, base, "obs.json", with_text ? &at : NULL, out, err);
     json_decref(json);
     return rc;
 }
@@ -1219,7 +1224,7 @@ static void test_json_target(void)
         " \"on_missing_metrics\": {\"fallback\": 10},"
         " \"behavior\": {\"scaleDown\": {\"stabilizationWindowSeconds\": 60,"
         "   \"policies\": [{\"type\": \"Pods\", \"value\": 2, \"periodSeconds\": 30}]}}}",
-        &c->defaults, &t, &err);
+        &c->defaults, 1, &t, &err);
     ASSERT_EQ(rc, 0);
     if (rc == 0) {
         ASSERT_EQ(t.min_replicas, 2); /* from base */
@@ -1250,7 +1255,7 @@ static void test_json_target(void)
     /* names, and NULL base = built-in defaults */
     rc = target_from_json_text("{\"namespace\": \"shop\", \"kind\": \"StatefulSet\", "
                                "\"name\": \"db\", \"paused\": true}",
-                               NULL, &t, &err);
+                               NULL, 1, &t, &err);
     ASSERT_EQ(rc, 0);
     if (rc == 0) {
         ASSERT_STR_EQ(t.namespace, "shop");
@@ -1262,47 +1267,58 @@ static void test_json_target(void)
         cps_target_release(&t);
     }
 
+    /* col: where the error is in the one-line JSON, counted by hand (the
+     * offending value; the key, for an unknown key) */
     static const struct {
         const char *json;
         const char *message;
+        int col;
     } bad[] = {
         {"{\"slo\": {\"latency_p95_ms\": \"fast\"}}",
-         "target.slo.latency_p95_ms: expected a number, got the string \"fast\""},
-        {"{\"min_replicas\": 1.5}", "target.min_replicas: expected an integer, got \"1.5\""},
-        {"{\"min_replicas\": \"3\"}", "target.min_replicas: expected an integer"},
-        {"{\"paused\": \"true\"}", "target.paused: expected true or false"},
-        {"{\"foo\": 1}", "unknown key \"foo\" in target (expected one of: namespace,"},
+         "target.slo.latency_p95_ms: expected a number, got the string \"fast\"", 28},
+        {"{\"min_replicas\": 1.5}", "target.min_replicas: expected an integer, got \"1.5\"", 18},
+        {"{\"min_replicas\": \"3\"}", "target.min_replicas: expected an integer", 18},
+        {"{\"paused\": \"true\"}", "target.paused: expected true or false", 12},
+        {"{\"foo\": 1}", "unknown key \"foo\" in target (expected one of: namespace,", 2},
         {"{\"behavior\": {\"scaleUp\": {\"policies\": [{\"type\": \"Pods\", \"value\": 0, "
          "\"periodSeconds\": 15}]}}}",
-         "target.behavior.scaleUp.policies[0].value: \"0\" is out of range"},
-        {"{\"max_replicas\": 1}", "target.max_replicas (1) is below min_replicas (2)"},
+         "target.behavior.scaleUp.policies[0].value: \"0\" is out of range", 66},
+        {"{\"max_replicas\": 1}", "target.max_replicas (1) is below min_replicas (2)", 18},
         {"{\"on_missing_metrics\": {\"fallback\": 30}}",
-         "target.on_missing_metrics.fallback (30) is outside min_replicas..max_replicas (2..20)"},
-        {"{\"behavior\": [1]}", "target.behavior: expected a mapping, got a list"},
-        {"{\"max_replicas\": 12345678901234}", "target.max_replicas: \"12345678901234\" is out of range"},
-        {"{\"queries\": {\"qps\": \"a\\u0000b\"}}", "target.queries.qps: contains a NUL"},
+         "target.on_missing_metrics.fallback (30) is outside min_replicas..max_replicas (2..20)",
+         37},
+        {"{\"behavior\": [1]}", "target.behavior: expected a mapping, got a list", 14},
+        {"{\"max_replicas\": 12345678901234}",
+         "target.max_replicas: \"12345678901234\" is out of range", 18},
+        {"{\"queries\": {\"qps\": \"a\\u0000b\"}}", "target.queries.qps: contains a NUL", 21},
         {"{\"slo\": null, \"cost\": {\"pod_hour_usd\": -1}}",
-         "target.cost.pod_hour_usd: \"-1\" is out of range (must be >= 0)"},
+         "target.cost.pod_hour_usd: \"-1\" is out of range (must be >= 0)", 40},
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
-        CPS_ROW_BEGIN();
-        memset(&t, 0x5A, sizeof t); /* out is released on failure: must not be read */
-        rc = target_from_json_text(bad[i].json, &c->defaults, &t, &err);
-        ASSERT_EQ(rc, -1);
-        ASSERT_STR_EQ(err.source, "obs.json");
-        ASSERT_EQ(err.line, 0);
-        ASSERT_CONTAINS(err.message, bad[i].message);
-        ASSERT_TRUE(t.namespace == NULL && t.kind == NULL && t.queries.qps == NULL);
-        CPS_ROW_END(bad[i].json);
+        for (int with_text = 0; with_text <= 1; with_text++) {
+            CPS_ROW_BEGIN();
+            memset(&t, 0x5A, sizeof t); /* out is released on failure: must not be read */
+            rc = target_from_json_text(bad[i].json, &c->defaults, with_text, &t, &err);
+            ASSERT_EQ(rc, -1);
+            ASSERT_STR_EQ(err.source, "obs.json");
+            ASSERT_EQ(err.line, with_text ? 1 : 0);
+            ASSERT_EQ(err.col, with_text ? bad[i].col : 0);
+            ASSERT_CONTAINS(err.message, bad[i].message);
+            ASSERT_TRUE(t.namespace == NULL && t.kind == NULL && t.queries.qps == NULL);
+            CPS_ROW_END(bad[i].json);
+        }
     }
     char msg[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 32];
-    target_from_json_text("{\"slo\": {\"latency_p95_ms\": [1]}}", &c->defaults, &t, &err);
+    target_from_json_text("{\"slo\": {\"latency_p95_ms\": [1]}}", &c->defaults, 0, &t, &err);
     cps_err_format(&err, msg, sizeof msg);
     ASSERT_STR_EQ(msg, "obs.json: target.slo.latency_p95_ms: expected a number, got a list");
+    target_from_json_text("{\"slo\": {\"latency_p95_ms\": [1]}}", &c->defaults, 1, &t, &err);
+    cps_err_format(&err, msg, sizeof msg);
+    ASSERT_STR_EQ(msg, "obs.json:1:28: target.slo.latency_p95_ms: expected a number, got a list");
 
     /* not an object; too deep */
     json_t *arr = json_array();
-    ASSERT_EQ(cps_target_from_json(arr, NULL, "obs.json", &t, &err), -1);
+    ASSERT_EQ(cps_target_from_json(arr, NULL, "obs.json", NULL, &t, &err), -1);
     ASSERT_CONTAINS(err.message, "target: expected an object");
     json_t *deep = json_object(), *cur = deep;
     for (int i = 0; i < 100; i++) {
@@ -1310,11 +1326,80 @@ static void test_json_target(void)
         json_object_set_new(cur, "slo", next);
         cur = next;
     }
-    ASSERT_EQ(cps_target_from_json(deep, NULL, "obs.json", &t, &err), -1);
+    ASSERT_EQ(cps_target_from_json(deep, NULL, "obs.json", NULL, &t, &err), -1);
     ASSERT_CONTAINS(err.message, "nested deeper than");
     json_decref(deep);
     json_decref(arr);
     cps_config_free(c);
+}
+
+/* A target's errors at line:col of the JSON text (counted by hand), across
+ * lines, past multi-byte characters and escapes, and from a target inside
+ * a larger document (found with cps_json_locate, as decide does). */
+static void test_json_target_positions(void)
+{
+    static const struct {
+        const char *json;
+        const char *message;
+        int line, col;
+    } bad[] = {
+        {"{\n"
+         "  \"max_replicas\": 30,\n"
+         "  \"behavior\": {\n"
+         "    \"scaleDown\": {\"policies\": [\n"
+         "      {\"type\": \"Pods\", \"value\": 1, \"periodSeconds\": 60},\n"
+         "      {\"type\": \"Percent\", \"value\": 10, \"periodSeconds\": \"1m\"}\n"
+         "    ]}\n"
+         "  }\n"
+         "}\n",
+         "target.behavior.scaleDown.policies[1].periodSeconds: expected an integer", 6, 57},
+        {"{\n"
+         "  \"behavior\": {\n"
+         "    \"scaleDown\": {\"policy\": []}}}\n",
+         "unknown key \"policy\" in target.behavior.scaleDown", 3, 19},
+        /* é is one column; the escaped quote and backslash do not end the string */
+        {"{\"queries\": {\"qps\": \"x{a=\\\"\xc3\xa9\\\\\\\"}\"}, \"min_replicas\": -1}",
+         "target.min_replicas: \"-1\" is out of range", 1, 54},
+    };
+    struct cps_target t;
+    struct cps_err err;
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        CPS_ROW_BEGIN();
+        ASSERT_EQ(target_from_json_text(bad[i].json, NULL, 1, &t, &err), -1);
+        ASSERT_EQ(err.line, bad[i].line);
+        ASSERT_EQ(err.col, bad[i].col);
+        ASSERT_CONTAINS(err.message, bad[i].message);
+        CPS_ROW_END(bad[i].message);
+    }
+
+    /* the target of a decide input: found in the document, then read */
+    const char *doc = "{\"now\": 1, \"target\": {\"paused\": 3}}";
+    json_t *root = json_loads(doc, 0, NULL);
+    struct cps_json_step target_step = {.key = "target"};
+    struct cps_json_cursor at;
+    ASSERT_EQ(cps_json_locate(doc, strlen(doc), &target_step, 1, 0, &at), 0);
+    ASSERT_EQ(cps_target_from_json(json_object_get(root, "target"), NULL, "obs.json", &at, &t,
+                                   &err), -1);
+    ASSERT_EQ(err.line, 1);
+    ASSERT_EQ(err.col, 33);
+    ASSERT_CONTAINS(err.message, "target.paused: expected true or false");
+
+    /* not an object: at the value that is not one */
+    ASSERT_EQ(target_from_json_text("[1]", NULL, 1, &t, &err), -1);
+    ASSERT_EQ(err.line, 1);
+    ASSERT_EQ(err.col, 1);
+    ASSERT_CONTAINS(err.message, "target: expected an object");
+
+    /* text that is not the tree's: no position rather than a wrong one */
+    json_t *tree = json_loads("{\"min_replicas\": \"x\"}", 0, NULL);
+    const char *other = "{\"max_replicas\": 5, \"min_replicas\": \"x\"}";
+    cps_json_cursor_init(&at, other, strlen(other));
+    ASSERT_EQ(cps_target_from_json(tree, NULL, "obs.json", &at, &t, &err), -1);
+    ASSERT_EQ(err.line, 0);
+    ASSERT_EQ(err.col, 0);
+    ASSERT_CONTAINS(err.message, "target.min_replicas: expected an integer");
+    json_decref(tree);
+    json_decref(root);
 }
 
 /* ---- copy / release ------------------------------------------------------------------ */
@@ -1624,6 +1709,7 @@ int main(void)
     CPS_RUN(test_bad_configs);
     CPS_RUN(test_round_trip);
     CPS_RUN(test_json_target);
+    CPS_RUN(test_json_target_positions);
     CPS_RUN(test_copy_release);
     CPS_RUN(test_schema_rows);
     CPS_RUN(test_metrics_window);
