@@ -32,7 +32,7 @@ static const struct param_info params[CPS_WHATIF_PARAM_COUNT] = {
     [CPS_WHATIF_BASE_LATENCY] = {"base-latency", 1, 0, MAX_DURATION_S},
     [CPS_WHATIF_STARTUP] = {"startup", 1, 0, MAX_DURATION_S},
     [CPS_WHATIF_PRICE] = {"price", 0, 0, MAX_PRICE},
-    [CPS_WHATIF_SCALE] = {"scale", 0, 0, MAX_RATE},
+    [CPS_WHATIF_SCALE] = {"scale", 0, 0, MAX_RATE}, /* 0 itself refused below */
     [CPS_WHATIF_ROUTING] = {"routing", 0, 0, 1},
     [CPS_WHATIF_INTERVAL] = {"interval", 1, 1, MAX_DURATION_S},
     [CPS_WHATIF_WINDOW] = {"window", 1, 1, MAX_DURATION_S},
@@ -106,6 +106,11 @@ int cps_whatif_parse_value(enum cps_whatif_param param, const char *text, double
             return cps_err_set(err, flag, 0, 0, "\"%s\" is not a number", text);
         if (param == CPS_WHATIF_CAPACITY_DRIFT && v >= 1.0)
             return cps_err_set(err, flag, 0, 0, "\"%s\" must be in [0, 1)", text);
+        /* scale 0 replays no request at all: every policy "wins" at min
+         * replicas, a result that only looks like one (the config's
+         * sim.scale is > 0 too) */
+        if (param == CPS_WHATIF_SCALE && !(v > 0.0))
+            return cps_err_set(err, flag, 0, 0, "\"%s\" is outside (0, %g]", text, info->hi);
         if (param == CPS_WHATIF_WORLD_SEED && v != floor(v))
             return cps_err_set(err, flag, 0, 0, "\"%s\" is not a whole number", text);
     }

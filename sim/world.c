@@ -80,8 +80,8 @@ static int check_setup(const struct cps_sim_setup *s, struct cps_err *err)
         return cps_err_set(err, "sim", 0, 0, "startup must be in [0, 1d]");
     if (!(w->price >= 0.0) || !isfinite(w->price))
         return cps_err_set(err, "sim", 0, 0, "price must be >= 0");
-    if (!(w->scale >= 0.0) || !isfinite(w->scale))
-        return cps_err_set(err, "sim", 0, 0, "scale must be >= 0");
+    if (!(w->scale > 0.0) || !isfinite(w->scale))
+        return cps_err_set(err, "sim", 0, 0, "scale must be > 0");
     if (!(w->interval_s >= 1.0) || w->interval_s > 86400.0)
         return cps_err_set(err, "sim", 0, 0, "interval must be in [1s, 1d]");
     if (!(w->window_s >= 1.0) || w->window_s > 86400.0)

@@ -17,6 +17,7 @@
 #include "trace_runs.h"
 #include "tune.h"
 #include "tune_merge.h"
+#include "whatif.h"
 #include "world.h"
 
 #define PERCENT 100.0
@@ -81,7 +82,8 @@ static void tune_usage(FILE *out)
           "OPTIONS\n"
           "    TRACE.csv[:SCALE]    a trace; SCALE multiplies its rates (on top of --scale)\n"
           "    --config FILE        start from this config's defaults: and sim: sections\n"
-          "    --scale S            multiply every trace's rates (default: the config's 1)\n"
+          "    --scale S            multiply every trace's rates, > 0 (default: the\n"
+          "                         config's 1)\n"
           "    --budget P[%]        violation % allowed on each training part (default 1%)\n"
           "    --train-fraction F   share of each trace used for the search (default 0.5)\n"
           "    --candidates N       candidates to evaluate, candidate 0 included (default\n"
@@ -158,6 +160,18 @@ static int report(const struct cps_tune_merged *m, int json, const char *fragmen
 static int parse_double_arg(const char *flag, const char *text, double lo, double hi, double *out)
 {
     return cps_parse_number_arg("tune", flag, text, lo, hi, out);
+}
+
+/* --scale S: the world's rate multiplier, held to what `cpscale sim
+ * --scale` accepts (> 0: scale 0 replays no request). */
+static int parse_scale(const char *text, double *out)
+{
+    struct cps_err err;
+    cps_err_clear(&err);
+    if (cps_whatif_parse_value(CPS_WHATIF_SCALE, text, out, &err) == 0)
+        return 0;
+    cps_err_print(stderr, "cpscale tune: ", &err);
+    return -1;
 }
 
 /* "1%", "1", "0.5 %" -> percent: one optional '%', after optional blanks. */
@@ -426,7 +440,7 @@ static int parse_args(int argc, char **argv, struct tune_args *a, struct cps_tun
         switch (opt) {
         case CLI_FLAG_CONFIG: a->config_path = optarg; break;
         case CLI_FLAG_SCALE:
-            if (parse_double_arg("--scale", optarg, 0, 1e12, &a->scale) < 0)
+            if (parse_scale(optarg, &a->scale) < 0)
                 return CPS_EXIT_USAGE;
             break;
         case CLI_FLAG_BUDGET: case CLI_FLAG_TRAIN_FRACTION: case CLI_FLAG_CANDIDATES: case CLI_FLAG_SEED:

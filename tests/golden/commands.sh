@@ -3,8 +3,8 @@
 # The command table: every command `cpscale --help` lists answers its own
 # --help with exit 0 on stdout, an unknown command exits 2 naming it, and no
 # command at all prints the usage to stderr with exit 2; a few flag values
-# once taken loosely are refused (gen-trace --step 1.5, tune --budget 1%%)
-# and decide skips a byte order mark. Run from the
+# once taken loosely are refused (gen-trace --step 1.5, tune --budget 1%%,
+# sim and tune --scale 0) and decide skips a byte order mark. Run from the
 # repository root (ctest does): bash tests/golden/commands.sh path/to/cpscale
 #
 # Ends with "N passed, N failed".
@@ -59,6 +59,18 @@ err=$("$bin" tune "$tmp/t.csv" --budget '1%%' 2>&1 >/dev/null)
 rc=$?
 check "tune --budget 1%% exits 2" test "$rc" -eq 2
 check "tune --budget 1%% is not a number" grep -q 'is not a number' <<<"$err"
+# --scale 0 replays no request at all (every policy at min replicas, a
+# "result"); like a negative or non-finite scale it is refused, in tune too
+for scale in 0 -0 -1 nan inf; do
+    err=$("$bin" sim "$tmp/t.csv" --quiet --scale "$scale" 2>&1 >/dev/null)
+    rc=$?
+    check "sim --scale $scale exits 2" test "$rc" -eq 2
+    check "sim --scale $scale names the flag" grep -q '^cpscale sim: --scale: ' <<<"$err"
+done
+err=$("$bin" tune "$tmp/t.csv" --scale 0 2>&1 >/dev/null)
+rc=$?
+check "tune --scale 0 exits 2" test "$rc" -eq 2
+check "tune --scale 0 says why" grep -qF 'cpscale tune: --scale: "0" is outside (0,' <<<"$err"
 err=$("$bin" sim "$tmp/t.csv" --steps-every 60 2>&1 >/dev/null)
 rc=$?
 check "sim --steps-every without --steps exits 2" test "$rc" -eq 2

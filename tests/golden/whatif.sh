@@ -119,6 +119,7 @@ expect_usage "a list with --record-trace is refused" "take one world" --lag 0s,1
 expect_usage "a bad value is refused" "--startup" --startup 5s,soon
 expect_usage "a repeated value is refused" "listed twice" --price 0.05,0.05
 expect_usage "an empty item is refused" "bad list item" --scale 1,,2
+expect_usage "a zero scale is refused" '--scale: "0" is outside (0,' --scale 0,1
 expect_usage "a value the world refuses names the flag" "--interval" --interval 0s,15s
 if "$bin" sim "$tmp/t.csv" --quiet --record-trace "$tmp/rec.csv" >/dev/null &&
     [ "$(head -n 1 "$tmp/rec.csv")" = "timestamp,qps,p95_ms,replicas,cost_per_pod_hour" ] &&

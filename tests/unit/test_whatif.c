@@ -68,6 +68,9 @@ static void test_parse_lists(void)
         {"--service-rate", "100,fast", "not a number"},
         {"--routing", "random,round-robin", "not random or pooled"},
         {"--hpa-target", "0.5,1.5", "outside"},
+        {"--scale", "0,1", "\"0\" is outside (0, 1e+12]"},
+        {"--scale", "1,-0.5", "outside (0,"},
+        {"--scale", "1,nan", "not a number"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CPS_ROW_BEGIN();
