@@ -84,7 +84,10 @@ static void tune_usage(FILE *out)
           "    --config FILE        start from this config's defaults: and sim: sections\n"
           "    --scale S            multiply every trace's rates, > 0 (default: the\n"
           "                         config's 1)\n"
-          "    --budget P[%]        violation % allowed on each training part (default 1%)\n"
+          "    --budget P[%]        violation % allowed on each training part (default 1%);\n"
+          "                         a percent: 0.5 is 0.5 %. Without '%', a number below\n"
+          "                         0.1 is refused: it looks like a fraction (0.01 for\n"
+          "                         1 %); write 0.05% for 0.05 %\n"
           "    --train-fraction F   share of each trace used for the search (default 0.5)\n"
           "    --candidates N       candidates to evaluate, candidate 0 included (default\n"
           "                         256)\n"
@@ -174,7 +177,19 @@ static int parse_scale(const char *text, double *out)
     return -1;
 }
 
-/* "1%", "1", "0.5 %" -> percent: one optional '%', after optional blanks. */
+/*
+ * Below this a budget written without '%' is refused. tune takes a percent
+ * ("1" is 1 %) but the config's slo.violation_budget takes a bare number as
+ * a fraction ("0.01" is 1 %): the same number in both places would ask tune
+ * for a budget 100 times smaller, and the search would quietly buy the pods
+ * to meet it. A bare number under 0.1 is far likelier such a fraction
+ * (0.01, 0.005) than a percent (0.01 %); 0 means the same either way, and
+ * from 0.1 up a fraction would be a budget of 10 % or more.
+ */
+#define BUDGET_BARE_MIN 0.1
+
+/* "1%", "1", "0.5 %" -> percent: one optional '%', after optional blanks;
+ * without the '%', 0 or at least BUDGET_BARE_MIN. */
 static int parse_budget(const char *text, double *out)
 {
     char buf[64];
@@ -184,11 +199,21 @@ static int parse_budget(const char *text, double *out)
         return -1;
     }
     memcpy(buf, text, n + 1);
-    if (buf[n - 1] == '%')
+    int percent_sign = buf[n - 1] == '%';
+    if (percent_sign)
         buf[--n] = '\0';
     while (n > 0 && buf[n - 1] == ' ')
         buf[--n] = '\0';
-    return parse_double_arg("--budget", buf, 0.0, PERCENT, out);
+    if (parse_double_arg("--budget", buf, 0.0, PERCENT, out) < 0)
+        return -1;
+    if (!percent_sign && *out > 0.0 && *out < BUDGET_BARE_MIN) {
+        fprintf(stderr, "cpscale tune: --budget: \"%s\" would be %g %% of requests but looks "
+                "like a fraction (slo.violation_budget's %s is %g %%): write \"%g%%\" for %g %%, "
+                "or \"%s%%\" if %g %% is meant\n",
+                text, *out, buf, *out * PERCENT, *out * PERCENT, *out * PERCENT, buf, *out);
+        return -1;
+    }
+    return 0;
 }
 
 /* "i/N" with 0 <= i < N; prints the problem and returns -1 otherwise. */

@@ -4,7 +4,8 @@
 # --help with exit 0 on stdout, an unknown command exits 2 naming it, and no
 # command at all prints the usage to stderr with exit 2; a few flag values
 # once taken loosely are refused (gen-trace --step 1.5, tune --budget 1%%,
-# sim and tune --scale 0) and decide skips a byte order mark. Run from the
+# tune --budget 0.01 without '%', sim and tune --scale 0) and decide skips
+# a byte order mark. Run from the
 # repository root (ctest does): bash tests/golden/commands.sh path/to/cpscale
 #
 # Ends with "N passed, N failed".
@@ -59,6 +60,26 @@ err=$("$bin" tune "$tmp/t.csv" --budget '1%%' 2>&1 >/dev/null)
 rc=$?
 check "tune --budget 1%% exits 2" test "$rc" -eq 2
 check "tune --budget 1%% is not a number" grep -q 'is not a number' <<<"$err"
+# tune --budget is a percent, slo.violation_budget a fraction: a bare number
+# below 0.1 (0.01, 0.005) is refused as a likely fraction, naming both
+# spellings
+for budget in 0.01 0.005 0.09; do
+    err=$("$bin" tune "$tmp/t.csv" --budget "$budget" --candidates 1 --quiet 2>&1 >/dev/null)
+    rc=$?
+    check "tune --budget $budget exits 2" test "$rc" -eq 2
+    check "tune --budget $budget offers $budget%" grep -qF "or \"$budget%\" if" <<<"$err"
+done
+err=$("$bin" tune "$tmp/t.csv" --budget 0.01 --candidates 1 --quiet 2>&1 >/dev/null)
+check "tune --budget 0.01 offers 1%" grep -qF 'write "1%" for 1 %' <<<"$err"
+# ... and taken as a percent with '%', or when 0 or from 0.1 up (the JSON
+# report's budget_pct as jansson prints it)
+for pair in '0.01%=0.01' '0.05 %=0.05' '0=0.0' '0.1=0.1' '1=1.0'; do
+    budget=${pair%=*} want=${pair#*=}
+    out=$("$bin" tune "$tmp/t.csv" --budget "$budget" --candidates 1 --jobs 1 --quiet --json 2>/dev/null)
+    rc=$?
+    check "tune --budget '$budget' runs" test "$rc" -eq 0
+    check "tune --budget '$budget' is $want %" grep -qF "\"budget_pct\": $want," <<<"$out"
+done
 # --scale 0 replays no request at all (every policy at min replicas, a
 # "result"); like a negative or non-finite scale it is refused, in tune too
 for scale in 0 -0 -1 nan inf; do
