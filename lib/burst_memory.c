@@ -69,7 +69,9 @@ void cps_burst_observe(struct cps_burst_memory *m, int64_t t_ms, double minute_r
     if (m->minute_index != 0 && minute > m->minute_index) {
         int slot = wrap(m->minute_index - 1, CPS_BURST_MINUTES);
         m->minute[slot] = slot_step(m->minute[slot], round(m->minute_peak));
-        m->exceed_share[slot] = share_step(m->exceed_share[slot], m->minute_exceeded);
+        uint16_t share = share_step(m->exceed_share[slot], m->minute_exceeded);
+        m->exceed_share_sum = m->exceed_share_sum - m->exceed_share[slot] + share;
+        m->exceed_share[slot] = share;
         if (m->minute_exceeded)
             m->exceed_size[slot] = slot_step(m->exceed_size[slot], round(m->minute_peak));
         m->minute_index = 0;
@@ -129,26 +131,25 @@ double cps_burst_minute_expected(const struct cps_burst_memory *m, int64_t from_
  * average of weight w over hours has a standard error of
  * sqrt(p (1 - p) w / (2 - w)) (its effective count of hours is (2 - w) / w),
  * and a minute whose share is more than CPS_BURST_EXCEED_Z of those over p
- * is on the clock.
+ * is on the clock. The shares' sum is kept as they move, so a decision
+ * reads it rather than adding up 60 slots.
  */
 double cps_burst_clock_expected(const struct cps_burst_memory *m, int64_t from_ms, int64_t to_ms)
 {
-    double mean = 0.0;
-    for (int i = 0; i < CPS_BURST_MINUTES; i++)
-        mean += m->exceed_share[i] / CPS_BURST_SHARE_ONE;
-    mean /= CPS_BURST_MINUTES;
+    double mean = m->exceed_share_sum / (CPS_BURST_SHARE_ONE * CPS_BURST_MINUTES);
     double w = CPS_BURST_EXCEED_WEIGHT;
     double on_clock = mean + CPS_BURST_EXCEED_Z * sqrt(mean * (1.0 - mean) * w / (2.0 - w));
+    double on_clock_units = on_clock * CPS_BURST_SHARE_ONE;
     int64_t first = floor_div(from_ms, CPS_MS_PER_MIN), last = floor_div(to_ms, CPS_MS_PER_MIN);
     if (last - first >= CPS_BURST_MINUTES)
         last = first + CPS_BURST_MINUTES - 1;
     int best = 0;
     for (int64_t i = first; i <= last; i++) {
         int slot = wrap(i, CPS_BURST_MINUTES);
-        if (m->exceed_share[slot] / CPS_BURST_SHARE_ONE > on_clock && m->exceed_size[slot] > best)
+        if (m->exceed_size[slot] > best && m->exceed_share[slot] > on_clock_units)
             best = m->exceed_size[slot];
     }
-    return exp(best * CPS_BURST_STEP);
+    return best ? exp(best * CPS_BURST_STEP) : 1.0;
 }
 
 double cps_burst_hour_expected(const struct cps_burst_memory *m, int64_t from_ms, int64_t to_ms)

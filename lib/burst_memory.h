@@ -66,6 +66,7 @@ struct cps_burst_memory {
     uint16_t exceed_share[CPS_BURST_MINUTES]; /* x CPS_BURST_SHARE_ONE */
     uint8_t exceed_size[CPS_BURST_MINUTES];   /* steps of CPS_BURST_STEP, as minute[] */
     uint8_t minute_exceeded;  /* an observation of the watched minute exceeded the forecast */
+    uint32_t exceed_share_sum; /* Σ exceed_share[], kept with it (the average's numerator) */
     float minute_peak;       /* largest log ratio of the minute being watched */
     float hour_peak;         /* ... of the hour being watched */
     int64_t minute_index;    /* that minute (ms / 60000) + 1, 0 before any */
