@@ -560,19 +560,30 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
     int64_t lead_to = now_ms + p->startup_ms + interval_ms;
     double minute_ratio = cps_burst_minute_expected(&s->bursts, now_ms, lead_to);
     double burst = minute_ratio > 1.0 ? s->slow_level * minute_ratio : 0.0;
+    enum cps_burst_source source = CPS_BURST_RECURRING;
+    int capped = 0;
     double clock_ratio = cps_burst_clock_expected(&s->bursts, now_ms, lead_to);
     double clock = clock_ratio > 1.0 ? s->slow_level * clock_ratio : 0.0;
-    if (clock > cap)
+    int clock_capped = clock > cap;
+    if (clock_capped)
         clock = cap;
-    if (clock > burst)
+    if (clock > burst) {
         burst = clock;
+        source = CPS_BURST_ON_THE_CLOCK;
+        capped = clock_capped;
+    }
     double daily = daily_expected(s, now_ms, lead_to, p->metrics_lag_ms + METRICS_WINDOW_MS);
-    if (daily > burst)
+    if (daily > burst) {
         burst = daily;
+        source = CPS_BURST_HOUR_OF_DAY;
+        capped = 0;
+    }
     if (burst > up) {
         up = burst;
         d->bound = CPS_BOUND_BURST;
         d->burst_qps = burst;
+        d->burst_source = source;
+        d->burst_capped = capped;
     }
     if (burst > down)
         down = burst;
@@ -652,6 +663,21 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
     return rec;
 }
 
+/* What a burst-bound decision's detail says of the memory that set it. */
+static const char *burst_words(enum cps_burst_source source)
+{
+    switch (source) {
+    case CPS_BURST_ON_THE_CLOCK:
+        return "a minute that bursts in many hours (on the clock) is near:";
+    case CPS_BURST_HOUR_OF_DAY:
+        return "this hour of the day usually starts at";
+    case CPS_BURST_RECURRING:
+    case CPS_BURST_NONE:
+        break;
+    }
+    return "a burst that came back at this minute in recent hours is due:";
+}
+
 /* One line of detail from the decision's figures. */
 void cps_decision_describe(const struct cps_decision *d, char *buf, size_t size)
 {
@@ -685,8 +711,9 @@ void cps_decision_describe(const struct cps_decision *d, char *buf, size_t size)
                      d->rail_bound ? "rail over " : "", cps_bound_name(d->bound), d->level_qps, d->forecast_qps, d->surprise_sd,
                      d->headroom_adjust, 100.0 * d->budget_spent, d->burn_rate, d->rps_per_pod);
     if (n > 0 && (size_t)n < size && d->bound == CPS_BOUND_BURST)
-        n += snprintf(buf + n, size - (size_t)n, "; a recurring burst of %.1f qps is due",
-                      d->burst_qps);
+        n += snprintf(buf + n, size - (size_t)n, "; %s %.1f qps%s", burst_words(d->burst_source),
+                      d->burst_qps,
+                      d->burst_capped ? " (capped by the recent peak)" : "");
     if (n > 0 && (size_t)n < size && d->bound == CPS_BOUND_PEAK_CAP)
         n += snprintf(buf + n, size - (size_t)n, "; capped at %.1f qps from the recent peak",
                       d->peak_cap_qps);

@@ -136,6 +136,17 @@ const char *cps_bound_name(enum cps_bound bound);
  * (the simulator decides millions of times) formats nothing; call
  * cps_decision_describe for the human-readable detail.
  */
+/* Which burst memory set a decision bound by CPS_BOUND_BURST
+ * (lib/burst_memory.h): a burst that came back at its minute in the last
+ * hours, a minute on the clock (one that bursts in many hours, not every
+ * one), or the start of an hour of the day. */
+enum cps_burst_source {
+    CPS_BURST_NONE = 0,
+    CPS_BURST_RECURRING,
+    CPS_BURST_ON_THE_CLOCK,
+    CPS_BURST_HOUR_OF_DAY,
+};
+
 struct cps_decision {
     int32_t desired;
     int32_t recommendation;  /* the policy's (or the given one), before the rails */
@@ -148,6 +159,8 @@ struct cps_decision {
     double surprise_sd;      /* spread of log demand growth used */
     double headroom_adjust;  /* the budget feedback's offset on the headroom, z units */
     double burst_qps;        /* > 0: the rate a remembered burst calls for */
+    enum cps_burst_source burst_source; /* which memory called for it */
+    int burst_capped;        /* 1: the peak cap cut what it called for */
     double peak_cap_qps;     /* the cap on the forecast from the recent peak */
     double tick_requests;    /* requests this tick accounted to the budget */
     int tick_violating;      /* 1: they were served over the SLO */
