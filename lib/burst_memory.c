@@ -127,18 +127,25 @@ double cps_burst_minute_expected(const struct cps_burst_memory *m, int64_t from_
 
 /*
  * See burst_memory.h. The average share p over the 60 minutes is what any
- * minute would show if exceedances did not keep to the clock; a moving
- * average of weight w over hours has a standard error of
- * sqrt(p (1 - p) w / (2 - w)) (its effective count of hours is (2 - w) / w),
- * and a minute whose share is more than CPS_BURST_EXCEED_Z of those over p
- * is on the clock. The shares' sum is kept as they move, so a decision
- * reads it rather than adding up 60 slots.
+ * minute would show if exceedances did not keep to the clock. A moving
+ * average of weight w over hours counts about n = (2 - w) / w hours, so a
+ * minute's share is about a count of rare events out of n: Poisson-like,
+ * and skewed where p n is a few (the normal approximation then puts a
+ * minute on the clock in a third of the hours by noise alone). On the
+ * square-root scale such a count has a spread of 1/2 whatever its mean, so
+ * a minute is on the clock when sqrt(share n) stands more than
+ * CPS_BURST_EXCEED_Z / 2 above sqrt(p n), and its share is at least
+ * CPS_BURST_EXCEED_MIN exceedances' worth. The shares' sum is kept as they
+ * move, so a decision reads it rather than adding up 60 slots.
  */
 double cps_burst_clock_expected(const struct cps_burst_memory *m, int64_t from_ms, int64_t to_ms)
 {
     double mean = m->exceed_share_sum / (CPS_BURST_SHARE_ONE * CPS_BURST_MINUTES);
-    double w = CPS_BURST_EXCEED_WEIGHT;
-    double on_clock = mean + CPS_BURST_EXCEED_Z * sqrt(mean * (1.0 - mean) * w / (2.0 - w));
+    double w = CPS_BURST_EXCEED_WEIGHT, hours = (2.0 - w) / w;
+    double root = sqrt(mean * hours) + CPS_BURST_EXCEED_Z / 2.0;
+    double on_clock = root * root / hours;
+    if (on_clock < CPS_BURST_EXCEED_MIN * w)
+        on_clock = CPS_BURST_EXCEED_MIN * w;
     double on_clock_units = on_clock * CPS_BURST_SHARE_ONE;
     int64_t first = floor_div(from_ms, CPS_MS_PER_MIN), last = floor_div(to_ms, CPS_MS_PER_MIN);
     if (last - first >= CPS_BURST_MINUTES)

@@ -33,10 +33,14 @@
  *   hours only (as minute[], but untouched by the hours without one).
  * A minute is on the clock when its share stands out from the average
  * share over all 60 minutes by more than CPS_BURST_EXCEED_Z standard errors
- * of such an average: exceedances the forecast spreads evenly over the hour
- * (noise, or the steps of a trace sampled every 5 minutes, which fall on
- * 12 minutes alike) do not put a minute on the clock; a burst that keeps
- * coming back at one minute does, and stays there between occurrences.
+ * of such a count of rare events (a threshold for 60 tests at once, so that
+ * noise puts no minute there but by a small chance) and holds more than
+ * CPS_BURST_EXCEED_MIN exceedances' worth (one spike is not a schedule).
+ * Exceedances that keep to no minute put none on the clock; a burst that
+ * keeps coming back at one minute does, and stays there between
+ * occurrences. The steps of a trace sampled every 5 minutes fall on 12
+ * minutes of the hour alike, and can put those on it: the policy caps what
+ * a minute on the clock asks for (decide.c), which keeps that cheap.
  *
  * Pure: no I/O, no clock, no allocation.
  */
@@ -55,8 +59,13 @@
 /* Weight of an hour in the moving share of exceedances (a memory of about
  * 32 hours: a burst every fourth hour is seen eight times in it). */
 #define CPS_BURST_EXCEED_WEIGHT (1.0 / 32.0)
-/* Standard errors over the average share that put a minute on the clock. */
-#define CPS_BURST_EXCEED_Z 2.0
+/* Standard errors over the average share that put a minute on the clock:
+ * the normal quantile 1 - 0.05 / 60, a 5 % chance for any of the 60
+ * minutes to stand out by noise alone. */
+#define CPS_BURST_EXCEED_Z 3.144
+/* ... and the least share it takes, in exceedances (one adds
+ * CPS_BURST_EXCEED_WEIGHT): more than two recent ones. */
+#define CPS_BURST_EXCEED_MIN 2.5
 /* exceed_share[] in units of 1 / CPS_BURST_SHARE_ONE */
 #define CPS_BURST_SHARE_ONE 65535.0
 

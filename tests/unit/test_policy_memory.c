@@ -274,6 +274,64 @@ static void test_burst_clock_ignores_exceedances_off_the_clock(void)
     ASSERT_NEAR(cps_burst_clock_expected(&m, hour, hour + 59 * 60000), 1.0, 0);
 }
 
+/* One spike is not a schedule: a single exceedance at :17 on a fresh
+ * memory (it alone stands out from the average) does not put :17 on the
+ * clock; a second and third in later hours do. */
+static void test_burst_clock_needs_more_than_one_spike(void)
+{
+    struct cps_burst_memory m;
+    memset(&m, 0, sizeof m);
+    int64_t t = 0;
+    for (int hour = 0; hour < 3; hour++) {
+        for (; t < (hour + 1) * HOUR_MS; t += TICK_MS) {
+            int spike = (int)((t / 60000) % 60) == 17 && (hour == 0 || hour == 2);
+            cps_burst_observe(&m, t, spike ? 3.0 : 1.0, 1.0, spike);
+        }
+        /* next hour, 45 s ahead of :17 */
+        int64_t ahead = t + 17 * 60000 - 45000;
+        double expected = cps_burst_clock_expected(&m, ahead, ahead + 45000);
+        if (hour == 0)
+            ASSERT_NEAR(expected, 1.0, 0);
+        if (hour == 2)
+            ASSERT_NEAR(expected, 1.0, 0); /* two: still not */
+    }
+    for (; t < 4 * HOUR_MS; t += TICK_MS) {
+        int spike = (int)((t / 60000) % 60) == 17;
+        cps_burst_observe(&m, t, spike ? 3.0 : 1.0, 1.0, spike);
+    }
+    int64_t ahead = t + 17 * 60000 - 45000;
+    ASSERT_TRUE(cps_burst_clock_expected(&m, ahead, ahead + 45000) > 2.5);
+}
+
+/* Noise keeps to no minute: every minute of every hour exceeds with the
+ * same chance (1 in 10, a seeded generator) for 300 hours. Checked at the
+ * start of each of the last 200 hours, a minute is on the clock in at
+ * most a few of them (the threshold allows noise a 5 % chance an hour for
+ * all 60 minutes together), where a threshold of two standard errors puts
+ * one or two minutes there most hours. */
+static void test_burst_clock_ignores_noise(void)
+{
+    struct cps_burst_memory m;
+    memset(&m, 0, sizeof m);
+    uint64_t seed = 42;
+    int exceeded[60] = {0};
+    int hours_with_a_minute_on = 0;
+    for (int hour = 0; hour < 300; hour++) {
+        for (int minute = 0; minute < 60; minute++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            exceeded[minute] = (seed >> 33) % 10 == 0;
+        }
+        for (int64_t t = hour * HOUR_MS; t < (hour + 1) * HOUR_MS; t += TICK_MS) {
+            int minute = (int)((t / 60000) % 60);
+            cps_burst_observe(&m, t, exceeded[minute] ? 2.0 : 1.0, 1.0, exceeded[minute]);
+        }
+        int64_t next = (hour + 1) * HOUR_MS;
+        if (hour >= 100 && cps_burst_clock_expected(&m, next, next + 59 * 60000) > 1.0)
+            hours_with_a_minute_on++;
+    }
+    ASSERT_TRUE(hours_with_a_minute_on <= 20);
+}
+
 /* The hour table: a rush at 09:00 every day (8 x the mean, after an idle
  * night) is expected in the lead window before 09:00 and during the hour's
  * first minutes only, from the second day on. */
@@ -396,6 +454,54 @@ static void test_decide_prescales_for_burst(void)
         }
     ASSERT_TRUE(d.recommendation < with_memory);
     ASSERT_TRUE(d.bound != CPS_BOUND_BURST);
+    free_fixture(&t, s, h);
+}
+
+/*
+ * A burst at :30 in every fourth hour only (400 req/s against 100): three
+ * quiet hours after the last one, at 27:29:20, the decision is bound by the
+ * burst memory through the minute on the clock, says so in its detail, and
+ * asks for the pods of what the peak cap allows (the recent peak has
+ * halved three times: 2 x the level x 1.25 = 250 req/s, 5 pods at 50);
+ * with the clock tables wiped, it asks for fewer.
+ */
+static void test_decide_prescales_for_a_minute_on_the_clock(void)
+{
+    struct cps_target t;
+    struct cps_policy_state *s;
+    struct cps_history *h;
+    if (new_fixture(&t, &s, &h) != 0)
+        return;
+    int64_t now = 0;
+    int32_t replicas = 4;
+    struct cps_decision d;
+    for (; now < 27 * HOUR_MS + 29 * 60000 + 20000; now += TICK_MS) {
+        int64_t seen = now - t.policy.metrics_lag_ms - 30000;
+        int minute = (int)((seen / 60000) % 60);
+        int burst_hour = (seen / HOUR_MS) % 4 == 0;
+        double qps = minute == 30 && burst_hour ? 400.0 : 100.0;
+        struct cps_observation o = observed(qps, replicas, 50.0);
+        cps_decide(&t, &o, h, s, now, NULL, &d);
+        replicas = d.desired;
+    }
+    ASSERT_EQ(d.bound, CPS_BOUND_BURST);
+    ASSERT_EQ(d.burst_source, CPS_BURST_ON_THE_CLOCK);
+    ASSERT_EQ(d.burst_capped, 1);
+    ASSERT_NEAR(d.burst_qps, d.peak_cap_qps, 1e-9);
+    ASSERT_NEAR(d.burst_qps, 250.0, 1e-6);
+    ASSERT_EQ(d.recommendation, 5);
+    char detail[512];
+    cps_decision_describe(&d, detail, sizeof detail);
+    ASSERT_TRUE(strstr(detail, "(on the clock)") != NULL);
+    ASSERT_TRUE(strstr(detail, "capped by the recent peak") != NULL);
+    int32_t with_clock = d.recommendation;
+    struct cps_policy_state copy = *s;
+    memset(copy.bursts.exceed_share, 0, sizeof copy.bursts.exceed_share);
+    copy.bursts.exceed_share_sum = 0;
+    struct cps_observation o = observed(100.0, replicas, 50.0);
+    cps_decide(&t, &o, h, &copy, now, NULL, &d);
+    ASSERT_TRUE(d.recommendation < with_clock);
+    ASSERT_TRUE(d.burst_source != CPS_BURST_ON_THE_CLOCK);
     free_fixture(&t, s, h);
 }
 
@@ -533,8 +639,8 @@ static void test_bound_names(void)
     ASSERT_STR_EQ(cps_decision_bound_name(&d), "budget_feedback");
 }
 
-/* Ten thousand targets' worth of policy state must stay small. */
-/* The whole state within 2 kB; the burst memory within its tables (60 +
+/* Ten thousand targets' worth of policy state must stay small: the whole
+ * state within 2 kB; the burst memory within its tables (60 +
  * 24 bytes of sizes, 60 x 2 of shares, 60 of sizes on the clock: 264
  * bytes) and the few fields of the minute and hour being watched. */
 static void test_state_size(void)
@@ -557,7 +663,10 @@ int main(void)
     CPS_RUN(test_burst_daily_rush);
     CPS_RUN(test_burst_clock_keeps_an_intermittent_minute);
     CPS_RUN(test_burst_clock_ignores_exceedances_off_the_clock);
+    CPS_RUN(test_burst_clock_needs_more_than_one_spike);
+    CPS_RUN(test_burst_clock_ignores_noise);
     CPS_RUN(test_decide_prescales_for_burst);
+    CPS_RUN(test_decide_prescales_for_a_minute_on_the_clock);
     CPS_RUN(test_decide_daily_memory_until_hour_seen);
     CPS_RUN(test_decide_reports_budget);
     CPS_RUN(test_decide_budget_counts_the_last_scrape);
