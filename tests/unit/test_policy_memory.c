@@ -409,6 +409,27 @@ static void free_fixture(struct cps_target *t, struct cps_policy_state *s, struc
     cps_target_release(t);
 }
 
+/*
+ * Decide every 15 s from *now_ms up to until_ms on a target at 100 req/s
+ * that bursts to 400 at :30 in every `every_hours`-th hour (0: never), the
+ * replicas following each decision. The metrics trail by the lag plus half
+ * the window: the burst in the window's middle is what the observation at
+ * now shows. Leaves the last decision in *d.
+ */
+static void decide_through(const struct cps_target *t, struct cps_policy_state *s,
+                           struct cps_history *h, int64_t *now_ms, int64_t until_ms,
+                           int every_hours, int32_t *replicas, struct cps_decision *d)
+{
+    for (; *now_ms < until_ms; *now_ms += TICK_MS) {
+        int64_t seen = *now_ms - t->policy.metrics_lag_ms - 30000;
+        int burst = every_hours > 0 && (int)((seen / 60000) % 60) == 30 &&
+                    (seen / HOUR_MS) % every_hours == 0;
+        struct cps_observation o = observed(burst ? 400.0 : 100.0, *replicas, 50.0);
+        cps_decide(t, &o, h, s, *now_ms, NULL, d);
+        *replicas = d->desired;
+    }
+}
+
 /* A target that bursts to 4x at :30 every hour: after some hours, a
  * decision 40 s before :30 asks for the burst's pods and names burst
  * memory; the same decision with the memory wiped asks for fewer. */
@@ -422,26 +443,9 @@ static void test_decide_prescales_for_burst(void)
     int64_t now = 0;
     int32_t replicas = 4;
     struct cps_decision d;
-    for (; now < 8 * HOUR_MS; now += TICK_MS) {
-        /* the metrics trail by the lag plus half the window: the burst in
-         * the window's middle is what the observation at now shows */
-        int64_t seen = now - t.policy.metrics_lag_ms - 30000;
-        int minute = (int)((seen / 60000) % 60);
-        double qps = minute == 30 ? 400.0 : 100.0;
-        {
-            struct cps_observation o = observed(qps, replicas, 50.0);
-            cps_decide(&t, &o, h, s, now, NULL, &d);
-        }
-        replicas = d.desired;
-    }
+    decide_through(&t, s, h, &now, 8 * HOUR_MS, 1, &replicas, &d);
     /* now is 08:00:00; go to 08:29:20 with quiet traffic */
-    for (; now < 8 * HOUR_MS + 29 * 60000 + 20000; now += TICK_MS) {
-        {
-            struct cps_observation o = observed(100.0, replicas, 50.0);
-            cps_decide(&t, &o, h, s, now, NULL, &d);
-        }
-        replicas = d.desired;
-    }
+    decide_through(&t, s, h, &now, 8 * HOUR_MS + 29 * 60000 + 20000, 0, &replicas, &d);
     ASSERT_EQ(d.bound, CPS_BOUND_BURST);
     ASSERT_TRUE(d.burst_qps > 300.0);
     ASSERT_TRUE(d.recommendation >= (int32_t)ceil(d.burst_qps / 50.0));
@@ -475,15 +479,7 @@ static void test_decide_prescales_for_a_minute_on_the_clock(void)
     int64_t now = 0;
     int32_t replicas = 4;
     struct cps_decision d;
-    for (; now < 27 * HOUR_MS + 29 * 60000 + 20000; now += TICK_MS) {
-        int64_t seen = now - t.policy.metrics_lag_ms - 30000;
-        int minute = (int)((seen / 60000) % 60);
-        int burst_hour = (seen / HOUR_MS) % 4 == 0;
-        double qps = minute == 30 && burst_hour ? 400.0 : 100.0;
-        struct cps_observation o = observed(qps, replicas, 50.0);
-        cps_decide(&t, &o, h, s, now, NULL, &d);
-        replicas = d.desired;
-    }
+    decide_through(&t, s, h, &now, 27 * HOUR_MS + 29 * 60000 + 20000, 4, &replicas, &d);
     ASSERT_EQ(d.bound, CPS_BOUND_BURST);
     ASSERT_EQ(d.burst_source, CPS_BURST_ON_THE_CLOCK);
     ASSERT_EQ(d.burst_capped, 1);
