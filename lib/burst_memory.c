@@ -1,6 +1,7 @@
 #include "burst_memory.h"
 
 #include <math.h>
+#include <stddef.h>
 
 #include "units.h"
 
@@ -111,18 +112,30 @@ void cps_burst_observe(struct cps_burst_memory *m, int64_t t_ms, double minute_r
     }
 }
 
-double cps_burst_minute_expected(const struct cps_burst_memory *m, int64_t from_ms, int64_t to_ms)
+/*
+ * The largest of sizes[] over the clock minutes that [from_ms, to_ms]
+ * touches (each minute once, however long the span), counting only the
+ * minutes whose shares[] entry is above `share_above` when shares is not
+ * NULL. Both minute tables answer through it.
+ */
+static int largest_minute_slot(const uint8_t *sizes, const uint16_t *shares, double share_above,
+                               int64_t from_ms, int64_t to_ms)
 {
     int64_t first = floor_div(from_ms, CPS_MS_PER_MIN), last = floor_div(to_ms, CPS_MS_PER_MIN);
     if (last - first >= CPS_BURST_MINUTES)
         last = first + CPS_BURST_MINUTES - 1;
     int best = 0;
     for (int64_t i = first; i <= last; i++) {
-        int v = m->minute[wrap(i, CPS_BURST_MINUTES)];
-        if (v > best)
-            best = v;
+        int slot = wrap(i, CPS_BURST_MINUTES);
+        if (sizes[slot] > best && (!shares || shares[slot] > share_above))
+            best = sizes[slot];
     }
-    return exp(best * CPS_BURST_STEP);
+    return best;
+}
+
+double cps_burst_minute_expected(const struct cps_burst_memory *m, int64_t from_ms, int64_t to_ms)
+{
+    return exp(largest_minute_slot(m->minute, NULL, 0.0, from_ms, to_ms) * CPS_BURST_STEP);
 }
 
 /*
@@ -146,16 +159,8 @@ double cps_burst_clock_expected(const struct cps_burst_memory *m, int64_t from_m
     double on_clock = root * root / hours;
     if (on_clock < CPS_BURST_EXCEED_MIN * w)
         on_clock = CPS_BURST_EXCEED_MIN * w;
-    double on_clock_units = on_clock * CPS_BURST_SHARE_ONE;
-    int64_t first = floor_div(from_ms, CPS_MS_PER_MIN), last = floor_div(to_ms, CPS_MS_PER_MIN);
-    if (last - first >= CPS_BURST_MINUTES)
-        last = first + CPS_BURST_MINUTES - 1;
-    int best = 0;
-    for (int64_t i = first; i <= last; i++) {
-        int slot = wrap(i, CPS_BURST_MINUTES);
-        if (m->exceed_size[slot] > best && m->exceed_share[slot] > on_clock_units)
-            best = m->exceed_size[slot];
-    }
+    int best = largest_minute_slot(m->exceed_size, m->exceed_share,
+                                   on_clock * CPS_BURST_SHARE_ONE, from_ms, to_ms);
     return best ? exp(best * CPS_BURST_STEP) : 1.0;
 }
 

@@ -382,7 +382,8 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
         if (age < horizon_ms)
             continue;
         double past = ring_qps(s, back);
-        double growth = log(q / past);
+        double observed_growth = log(q / past);
+        double growth = observed_growth;
         if (growth > SURPRISE_CLIP)
             growth = SURPRISE_CLIP;
         if (growth < -SURPRISE_CLIP)
@@ -391,7 +392,7 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
         double then_mean, then_sd;
         surprise_at(s, past, &then_mean, &then_sd);
         double z_up = normal_quantile(p->headroom_quantile) + s->budget.adjust;
-        exceeded = log(q / past) > then_mean + z_up * then_sd;
+        exceeded = observed_growth > then_mean + z_up * then_sd;
         /* exponential forgetting by elapsed time, halflife from config */
         double since_ms = (double)(now_ms - ring_time(s, 0));
         double weight = s->surprise_samples[b] < SURPRISE_MIN_SAMPLES
