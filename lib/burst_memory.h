@@ -26,8 +26,9 @@
  * :32 in one hour of four, irregularly): between two of them the slot has
  * decayed, and the burst finds no pods. Two more tables remember how often:
  * - exceed_share[60]: per minute of the hour, the share of hours in which
- *   demand in that minute exceeded the forecast's upper quantile (the one
- *   the pods were sized for), a moving average over about
+ *   demand in that minute exceeded the forecast's nominal upper quantile
+ *   (headroom_quantile's, without the budget feedback's offset, which sinks
+ *   where the budget goes unspent), a moving average over about
  *   1 / CPS_BURST_EXCEED_WEIGHT hours;
  * - exceed_size[60]: how far demand rose above the slow level in those
  *   hours only (as minute[], but untouched by the hours without one).

@@ -372,9 +372,12 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
         }
     }
     /* demand surprise: observed log growth over the horizon, filed under
-     * the load level it grew from; and whether it went past the headroom
-     * the forecast from then gave it (at that level's spread, before this
-     * sample joins it, and today's budget offset) */
+     * the load level it grew from; and whether it went past the forecast's
+     * nominal upper quantile from then (at that level's spread, before this
+     * sample joins it). Not the margin the budget feedback has moved it to:
+     * that offset sinks on a target that never spends its budget, and a
+     * threshold below the mean would make every minute "exceed", so that
+     * none could stand out on the clock. */
     double q = obs->qps > QPS_FLOOR ? obs->qps : QPS_FLOOR;
     int exceeded = 0;
     for (int back = 0; back < s->demand_count; back++) {
@@ -391,7 +394,7 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
         int b = level_bucket(past);
         double then_mean, then_sd;
         surprise_at(s, past, &then_mean, &then_sd);
-        double z_up = normal_quantile(p->headroom_quantile) + s->budget.adjust;
+        double z_up = normal_quantile(p->headroom_quantile);
         exceeded = observed_growth > then_mean + z_up * then_sd;
         /* exponential forgetting by elapsed time, halflife from config */
         double since_ms = (double)(now_ms - ring_time(s, 0));

@@ -502,6 +502,33 @@ static void test_decide_prescales_for_a_minute_on_the_clock(void)
 }
 
 /*
+ * The clock memory asks whether demand went past the forecast's nominal
+ * upper quantile, not past the margin the budget feedback has moved it to:
+ * on a target whose budget is never spent the feedback's offset sinks to
+ * its floor, every quiet minute would then "exceed" a threshold below the
+ * mean, and no minute could stand out. The same target as above, run until
+ * 99:29:20 (25 bursts, p95 always within the SLO): the offset is at its
+ * floor, and the minute is still on the clock.
+ */
+static void test_decide_clock_survives_an_unspent_budget(void)
+{
+    struct cps_target t;
+    struct cps_policy_state *s;
+    struct cps_history *h;
+    if (new_fixture(&t, &s, &h) != 0)
+        return;
+    int64_t now = 0;
+    int32_t replicas = 4;
+    struct cps_decision d;
+    decide_through(&t, s, h, &now, 99 * HOUR_MS + 29 * 60000 + 20000, 4, &replicas, &d);
+    ASSERT_NEAR(s->budget.adjust, CPS_FEEDBACK_ADJUST_MIN, 1e-9);
+    ASSERT_EQ(d.bound, CPS_BOUND_BURST);
+    ASSERT_EQ(d.burst_source, CPS_BURST_ON_THE_CLOCK);
+    ASSERT_NEAR(d.burst_qps, d.peak_cap_qps, 1e-9);
+    free_fixture(&t, s, h);
+}
+
+/*
  * The day's memory stands in for the metrics only until they have seen a
  * whole window of the hour. A target steady at 100 req/s (the long-run
  * mean) whose 09:00 head was 4.06 x the mean on earlier days (slot 128 + 28:
@@ -663,6 +690,7 @@ int main(void)
     CPS_RUN(test_burst_clock_ignores_noise);
     CPS_RUN(test_decide_prescales_for_burst);
     CPS_RUN(test_decide_prescales_for_a_minute_on_the_clock);
+    CPS_RUN(test_decide_clock_survives_an_unspent_budget);
     CPS_RUN(test_decide_daily_memory_until_hour_seen);
     CPS_RUN(test_decide_reports_budget);
     CPS_RUN(test_decide_budget_counts_the_last_scrape);
