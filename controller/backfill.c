@@ -292,7 +292,10 @@ static struct backfill_batch *batch_new(struct cps_controller *ctl)
     b->step_ms = ctl->config->interval_ms > BACKFILL_MIN_STEP_MS ? ctl->config->interval_ms
                                                                  : BACKFILL_MIN_STEP_MS;
     b->span_ms = ctl->options.backfill_ms;
-    b->end_ms = cps_wall_ms();
+    /* the decision clock, as the ticks read it (tick.c), not the wall
+     * clock: were they apart (the wall clock stepped since the start), the
+     * replayed state would be ahead of the next tick or behind it */
+    b->end_ms = cps_monotonic_ms() + ctl->wall_offset_ms;
     b->deadline_ms = cps_monotonic_ms() + CPS_BACKFILL_TIMEOUT_MS;
     return b;
 oom:

@@ -112,6 +112,12 @@ void cps_burst_observe(struct cps_burst_memory *m, int64_t t_ms, double minute_r
     }
 }
 
+void cps_burst_restart_watch(struct cps_burst_memory *m)
+{
+    m->minute_index = 0;
+    m->hour_index = 0;
+}
+
 /*
  * The largest of sizes[] over the clock minutes that [from_ms, to_ms]
  * touches (each minute once, however long the span), counting only the

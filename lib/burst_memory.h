@@ -93,6 +93,10 @@ struct cps_burst_memory {
 void cps_burst_observe(struct cps_burst_memory *m, int64_t t_ms, double minute_ratio,
                        double hour_ratio, int exceeded);
 
+/* Forget the minute and the hour being watched, without filing them: the
+ * clock went back, and later observations would fall before them. */
+void cps_burst_restart_watch(struct cps_burst_memory *m);
+
 /* The largest remembered minute ratio (>= 1) over the clock minutes that
  * [from_ms, to_ms] touches. */
 double cps_burst_minute_expected(const struct cps_burst_memory *m, int64_t from_ms,

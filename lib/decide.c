@@ -24,6 +24,11 @@
 #define CAPACITY_TRUSTED_SAMPLES 8
 #define CAPACITY_OUTLIER_RATIO 1.5
 #define CAPACITY_RELEARN_AFTER 20
+/* A window over the SLO or saturated counts as a capacity sample only when
+ * it is below the estimate (the pods got slower), by more than rounding. A
+ * tolerance of 1 % stalled the estimate 1 % over the truth, where that
+ * kept every window over a tight SLO. */
+#define CAPACITY_SLOWER (1.0 - 1e-9)
 /* A rate below this is treated as idle when taking ratios (req/s). */
 #define QPS_FLOOR 1e-3
 /* Surprises are clipped to ±this (log) so one outage cannot own the estimate. */
@@ -45,6 +50,13 @@
 #define PEAK_MARGIN 1.25
 /* Decision interval assumed before two decisions have been seen. */
 #define DEFAULT_INTERVAL_MS (15 * 1000LL)
+/* A gap between two decisions longer than this many usual intervals is an
+ * outage (the metrics were missing, the controller was down), not the
+ * cadence: the usual interval stands in for it. */
+#define OUTAGE_INTERVALS 4
+/* The demand ring holds entries at least horizon / RING_SPAN_STEPS apart,
+ * so that it reaches back past the horizon however long the start-up. */
+#define RING_SPAN_STEPS 20
 /* The rate window of the metrics queries (decide.h). */
 #define METRICS_WINDOW_MS (CPS_METRICS_WINDOW_S * 1000LL)
 
@@ -231,6 +243,8 @@ static double ring_qps(const struct cps_policy_state *s, int back)
 /* Load-level bucket of a rate: floor(log2(qps)), offset so 2^-8 is bucket 0. */
 static int level_bucket(double qps)
 {
+    if (!(qps < 1e300))
+        return CPS_LEVEL_BUCKETS - 1; /* inf or NaN: no (int) of a non-finite number */
     int b = (int)floor(log2(qps > QPS_FLOOR ? qps : QPS_FLOOR)) + LEVEL_BUCKET_OFFSET;
     if (b < 0)
         return 0;
@@ -312,6 +326,25 @@ static void learn_bursts_and_budget(const struct cps_target *t, const struct cps
 }
 
 /*
+ * The decision clock went back (a restart onto state backfilled by another
+ * clock, a clock step). Every "since" the state keeps would be negative,
+ * and a negative time step turns a smoothing factor into an amplifier (a
+ * level of 1e15, then NaN for good). Re-anchor at now: the ring of recent
+ * decisions is dropped, the ready count counts as just changed (capacity
+ * is learned again once a whole window has seen it), and the burst
+ * memory's open minute and hour start afresh. What was learned (capacity,
+ * the spreads, the budget's sums, the burst tables) is kept.
+ */
+static void time_went_back(struct cps_policy_state *s, int64_t now_ms)
+{
+    s->level_t_ms = now_ms;
+    s->ready_changed_ms = now_ms;
+    s->demand_count = 0;
+    s->demand_next = 0;
+    cps_burst_restart_watch(&s->bursts);
+}
+
+/*
  * Learn from one observation: per-pod capacity (from qps and CPU when every
  * pod is ready), base latency (from the observed p95 against the queueing
  * model), the spread of demand surprises over the horizon per load level,
@@ -327,6 +360,8 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
         s->started = 1;
         s->last_ready = obs->ready_replicas;
         s->ready_changed_ms = now_ms - p->metrics_lag_ms - METRICS_WINDOW_MS;
+    } else if (now_ms < s->level_t_ms) {
+        time_went_back(s, now_ms);
     }
     if (obs->ready_replicas != s->last_ready) {
         s->last_ready = obs->ready_replicas;
@@ -336,13 +371,20 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
      * held over the whole window (plus a decision interval of uncertainty
      * about when between two decisions it changed) */
     int steady = now_ms - s->ready_changed_ms >= p->metrics_lag_ms + METRICS_WINDOW_MS + interval_ms;
-    /* capacity: cpu = qps / (ready * μ), from healthy windows only (a window
-     * that was saturated part of the time has its CPU capped at 1 and would
-     * overstate μ) */
+    /* capacity: cpu = qps / (ready * μ). A healthy window (within the SLO,
+     * not saturated) gives μ. One over the SLO or saturated gives at most an
+     * upper bound: CPU capped at 1 overstates μ, and so does a slow
+     * dependency (latency up, CPU down). It is taken only when it says the
+     * pods are slower than believed, the direction that adds pods: without
+     * it, a release slower by more than the margin makes every window
+     * unhealthy, and the old μ would stand for good. */
+    int healthy = obs->cpu_utilization < CAPACITY_MAX_CPU && obs->p95_ms <= t->slo_latency_p95_ms;
+    double mu = obs->ready_replicas > 0 && obs->cpu_utilization > 0.0
+                    ? obs->qps / (obs->cpu_utilization * (double)obs->ready_replicas)
+                    : 0.0;
+    int slower = s->capacity_samples > 0 && mu < s->service_rate_estimate * CAPACITY_SLOWER;
     if (steady && obs->ready_replicas > 0 && obs->ready_replicas == obs->replicas &&
-        obs->cpu_utilization > CAPACITY_MIN_CPU && obs->cpu_utilization < CAPACITY_MAX_CPU &&
-        obs->qps > QPS_FLOOR && obs->p95_ms <= t->slo_latency_p95_ms) {
-        double mu = obs->qps / (obs->cpu_utilization * (double)obs->ready_replicas);
+        obs->cpu_utilization > CAPACITY_MIN_CPU && obs->qps > QPS_FLOOR && (healthy || slower)) {
         double per_pod = obs->qps / (double)obs->ready_replicas;
         int outlier = s->capacity_samples >= CAPACITY_TRUSTED_SAMPLES &&
                       (mu > s->service_rate_estimate * CAPACITY_OUTLIER_RATIO ||
@@ -357,7 +399,7 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
                 s->service_rate_estimate = mu;
             else
                 s->service_rate_estimate += CAPACITY_EWMA_WEIGHT * (mu - s->service_rate_estimate);
-            if (s->service_rate_estimate > per_pod) {
+            if (healthy && s->service_rate_estimate > per_pod) {
                 double queueing_ms = MS_PER_S * LN_20 / (s->service_rate_estimate - per_pod);
                 double base = obs->p95_ms - queueing_ms;
                 if (base < 0.0)
@@ -384,6 +426,8 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
         int64_t age = now_ms - ring_time(s, back);
         if (age < horizon_ms)
             continue;
+        if (age > 2 * horizon_ms)
+            break; /* from before an outage: not a growth over the horizon */
         double past = ring_qps(s, back);
         double observed_growth = log(q / past);
         double growth = observed_growth;
@@ -397,7 +441,7 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
         double z_up = normal_quantile(p->headroom_quantile);
         exceeded = observed_growth > then_mean + z_up * then_sd;
         /* exponential forgetting by elapsed time, halflife from config */
-        double since_ms = (double)(now_ms - ring_time(s, 0));
+        double since_ms = (double)interval_ms;
         double weight = s->surprise_samples[b] < SURPRISE_MIN_SAMPLES
                             ? 1.0 / (double)(s->surprise_samples[b] + 1)
                             : 1.0 - exp2(-since_ms / (double)p->volatility_halflife_ms);
@@ -419,7 +463,10 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
     }
     s->level_t_ms = now_ms;
     s->base_qps = s->level_ewma > q ? s->level_ewma : q;
-    ring_push(s, now_ms, s->base_qps);
+    /* entries at least horizon / RING_SPAN_STEPS apart (every decision at
+     * the defaults), so the ring reaches past a long start-up's horizon */
+    if (s->demand_count == 0 || now_ms - s->demand_newest_ms >= horizon_ms / RING_SPAN_STEPS)
+        ring_push(s, now_ms, s->base_qps);
     learn_bursts_and_budget(t, obs, s, now_ms, interval_ms, observed_ms, exceeded);
 }
 
@@ -603,6 +650,32 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
 }
 
 /*
+ * The time this decision stands for: the time since the previous one. The
+ * first gap sets the usual interval; later, a gap over OUTAGE_INTERVALS
+ * usual intervals is an outage (metrics missing, the controller down), and
+ * the usual interval stands in for it: an hour-long gap would otherwise
+ * step the budget feedback by an hour's worth at once (to its ceiling),
+ * count an hour of requests by one window, and ask the burst memory about
+ * the whole coming hour. Each such gap doubles the usual interval toward
+ * it, so a cadence made longer by a reload is learned in a few decisions.
+ * The clock going back, or the first decision: the usual interval.
+ */
+static int64_t decision_interval(struct cps_policy_state *s, int64_t now_ms)
+{
+    int64_t usual = s->interval_ms > 0 ? s->interval_ms : DEFAULT_INTERVAL_MS;
+    int64_t gap = s->started ? now_ms - s->level_t_ms : 0;
+    if (gap <= 0)
+        return usual;
+    if (s->interval_ms == 0 || gap <= OUTAGE_INTERVALS * usual) {
+        s->interval_ms = gap > INT32_MAX ? INT32_MAX : (int32_t)gap;
+        return gap;
+    }
+    int64_t longer = 2 * usual < gap ? 2 * usual : gap;
+    s->interval_ms = longer > INT32_MAX ? INT32_MAX : (int32_t)longer;
+    return usual;
+}
+
+/*
  * The cpscale policy: the pods that serve, within the SLO, the demand to
  * be ready for over the time new pods take to start and the metrics to
  * show them (demand_to_serve). Scale-downs use their own quantile, since
@@ -618,10 +691,8 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
 {
     const struct cps_policy_params *p = &t->policy;
     int32_t current = obs->replicas;
+    int64_t interval_ms = decision_interval(s, now_ms);
     /* from the middle of the metrics window to the end of the next decision's effect */
-    int64_t interval_ms = s->demand_count > 0 && now_ms > ring_time(s, 0)
-                              ? now_ms - ring_time(s, 0)
-                              : DEFAULT_INTERVAL_MS;
     int64_t horizon_ms = p->metrics_lag_ms + p->startup_ms + 2 * interval_ms;
     learn(t, obs, s, now_ms, interval_ms, horizon_ms);
     double per_pod = safe_rate_per_pod(t, s);

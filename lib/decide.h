@@ -80,6 +80,7 @@ struct cps_policy_state {
     int32_t capacity_rejected;     /* outliers in a row (a redeploy re-learns) */
     int32_t last_ready;            /* ready pods at the previous decision */
     int32_t started;
+    int32_t interval_ms;           /* the usual time between decisions, learned (0: not yet) */
     int64_t ready_changed_ms;      /* when the ready count last changed */
     /* demand: recent observations, for surprise estimation */
     double level_ewma;             /* smoothed qps (time constant LEVEL_TAU) */

@@ -34,18 +34,25 @@ static double decay(double dt_ms, double tau_ms)
  * so the first ticks weigh 1; from then on a tick at twice the usual rate
  * carries twice the evidence, as it carries twice the requests.
  */
-double cps_slo_budget_tick(struct cps_slo_budget *b, int64_t now_ms, int64_t default_dt_ms,
+double cps_slo_budget_tick(struct cps_slo_budget *b, int64_t now_ms, int64_t interval_ms,
                            const struct cps_slo_tick *tick, double budget, int64_t window_ms)
 {
-    int64_t dt_ms = b->t_ms > 0 ? now_ms - b->t_ms : default_dt_ms;
+    int64_t dt_ms = b->t_ms > 0 ? now_ms - b->t_ms : interval_ms;
     double qps = tick->window_qps;
+    if (dt_ms < 0)
+        b->t_ms = now_ms; /* the clock went back: start again from now */
     if (dt_ms <= 0 || !isfinite(qps) || qps < 0)
         return 0.0;
     b->t_ms = now_ms;
+    /* the sums decay over the whole time since the last tick, but the tick
+     * counts requests (and steps the feedback) for at most the usual
+     * interval: after an outage its window saw only the last minute, and
+     * the stretch before is counted neither as violating nor as clean */
+    int64_t counted_ms = dt_ms < interval_ms ? dt_ms : interval_ms;
     double served_qps =
         isfinite(tick->served_qps) && tick->served_qps >= 0 ? tick->served_qps : qps;
     int violating = tick->served_violating;
-    double requests = served_qps * (double)dt_ms / 1000.0;
+    double requests = served_qps * (double)counted_ms / 1000.0;
     b->last_requests = requests;
     b->last_violating = violating ? 1 : 0;
     double keep_window = decay((double)dt_ms, (double)window_ms);
@@ -63,7 +70,7 @@ double cps_slo_budget_tick(struct cps_slo_budget *b, int64_t now_ms, int64_t def
     double weight = qps / b->mean_qps;
     if (weight > FEEDBACK_WEIGHT_MAX)
         weight = FEEDBACK_WEIGHT_MAX;
-    double step = FEEDBACK_GAIN * weight * (double)dt_ms / FEEDBACK_TICK_MS;
+    double step = FEEDBACK_GAIN * weight * (double)counted_ms / FEEDBACK_TICK_MS;
     budget *= FEEDBACK_AIM;
     b->adjust += tick->window_violating ? step * (1.0 - budget) : -step * budget;
     if (b->adjust > CPS_FEEDBACK_ADJUST_MAX)

@@ -70,15 +70,19 @@ struct cps_slo_tick {
 
 /*
  * Account one tick: `served_qps` was served over the time since the
- * previous tick (`default_dt_ms` for the first), over the SLO when
- * `served_violating`. Decays both sums, then steps the feedback toward
- * spending `budget` (a share, 0.01 = 1 %) by the window's figures: the
- * signal its aim is set for and the simulator runs it on. The sums, what
- * is reported, take the finest measure there is. Ticks out of order
- * (now_ms <= the last) count nothing. Returns the requests the tick
- * accounted (0 when it counted nothing).
+ * previous tick, but for no more than `interval_ms`, the usual time
+ * between ticks (and for that long on the first): after an outage the
+ * tick's window saw only its last minute. Over the SLO when
+ * `served_violating`. Decays both sums over the whole time, then steps the
+ * feedback, by the time counted, toward spending `budget` (a share, 0.01 =
+ * 1 %) by the window's figures: the signal its aim is set for and the
+ * simulator runs it on. The sums, what is reported, take the finest
+ * measure there is. A tick at the time of the last counts nothing; one
+ * before it (the clock went back) counts nothing and starts the clock
+ * again from its time. Returns the requests the tick accounted (0 when it
+ * counted nothing).
  */
-double cps_slo_budget_tick(struct cps_slo_budget *b, int64_t now_ms, int64_t default_dt_ms,
+double cps_slo_budget_tick(struct cps_slo_budget *b, int64_t now_ms, int64_t interval_ms,
                            const struct cps_slo_tick *tick, double budget, int64_t window_ms);
 
 /* A tick whose window is the finest measure there is (the simulator's). */

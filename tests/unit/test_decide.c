@@ -283,6 +283,73 @@ static void test_policy_follows_load(void)
     cps_target_release(&t);
 }
 
+/* What a ready pod shows at `mu` req/s (M/M/1, base 20 ms): CPU capped at
+ * 1, and a saturated pod's p95 at 10 x the SLO, as the simulator caps it. */
+static struct cps_observation served_by(double qps, int32_t replicas, double mu)
+{
+    struct cps_observation o = healthy(qps, replicas);
+    double per_pod = qps / replicas;
+    o.cpu_utilization = per_pod / mu < 1.0 ? per_pod / mu : 1.0;
+    o.p95_ms = per_pod < mu ? 20.0 + 1000.0 * log(20.0) / (mu - per_pod) : 1000.0;
+    if (o.p95_ms > 1000.0)
+        o.p95_ms = 1000.0;
+    return o;
+}
+
+/*
+ * A release makes the pods slower, by more than the policy's margin: every
+ * window is then over the SLO (1.6 x slower) or saturated (2 x), and
+ * windows like that used to teach nothing, so the old capacity stood and
+ * the target stayed over the SLO for good. A window over the SLO says the
+ * pods are at most this fast, which is taken when it is slower than the
+ * estimate: within two hours the estimate is the new rate, the count is
+ * what 500 req/s needs at it, and the last hour's windows are within the
+ * SLO.
+ */
+static void test_policy_relearns_slower_pods(void)
+{
+    static const double slower[] = {1.6, 2.0};
+    for (size_t row = 0; row < sizeof slower / sizeof slower[0]; row++) {
+        struct cps_target t = make_target();
+        t.max_replicas = 100;
+        struct cps_history *h = cps_history_new(64, 64);
+        struct cps_policy_state *s = calloc(1, sizeof *s);
+        if (!h || !s) {
+            ASSERT_TRUE(0);
+            free(s);
+            cps_history_free(h);
+            cps_target_release(&t);
+            return;
+        }
+        cps_policy_state_init(s);
+        int32_t replicas = 10;
+        struct cps_decision d;
+        int64_t now = 0;
+        double mu_after = 100.0 / slower[row];
+        int late_violations = 0;
+        for (int i = 0; i < 960; i++, now += 15000) {
+            double mu = i < 480 ? 100.0 : mu_after; /* 2 h, then the release */
+            struct cps_observation o = served_by(500.0, replicas, mu);
+            if (i >= 720 && o.p95_ms > t.slo_latency_p95_ms)
+                late_violations++;
+            cps_decide(&t, &o, h, s, now, NULL, &d);
+            if (d.desired != replicas)
+                cps_history_add_scale_event(h, now, d.desired - replicas);
+            replicas = d.desired;
+        }
+        /* SLO 100 ms, base 20: mu - ln 20 / 0.08 s per pod within the SLO */
+        int32_t needed = (int32_t)ceil(500.0 / (mu_after - log(20.0) / 0.08));
+        CPS_ROW_BEGIN();
+        ASSERT_NEAR(s->service_rate_estimate, mu_after, 0.02 * mu_after);
+        ASSERT_TRUE(replicas >= needed);
+        ASSERT_EQ(late_violations, 0);
+        CPS_ROW_END(slower[row] == 1.6 ? "1.6 x slower (over the SLO)" : "2 x slower (saturated)");
+        free(s);
+        cps_history_free(h);
+        cps_target_release(&t);
+    }
+}
+
 /* Until capacity is learned, the policy never scales down. */
 static void test_learning_never_scales_down(void)
 {
@@ -334,6 +401,7 @@ int main(void)
     test_given_recommendation_rails();
     CPS_RUN(test_budget_cap_price);
     CPS_RUN(test_policy_follows_load);
+    CPS_RUN(test_policy_relearns_slower_pods);
     CPS_RUN(test_learning_never_scales_down);
     CPS_RUN(test_learning_rounds_exactly);
     CPS_RUN(test_reason_names);

@@ -529,6 +529,111 @@ static void test_decide_clock_survives_an_unspent_budget(void)
 }
 
 /*
+ * An outage: no decision from 08:04 to 09:05 (the metrics were missing),
+ * on a target that bursts at :30 every hour. The first decision after it
+ * stands for one usual interval, not the hour: its window's p95 over the
+ * SLO moves the budget feedback by one interval's step (an hour's worth
+ * sent it to its ceiling, +3 z), the budget counts one interval of
+ * requests (not an hour's by one window), and the burst memory is not
+ * asked about the coming hour (the :30 burst is 25 minutes away).
+ */
+static void test_decide_after_an_outage(void)
+{
+    struct cps_target t;
+    struct cps_policy_state *s;
+    struct cps_history *h;
+    if (new_fixture(&t, &s, &h) != 0)
+        return;
+    int64_t now = 0;
+    int32_t replicas = 4;
+    struct cps_decision d;
+    decide_through(&t, s, h, &now, 8 * HOUR_MS, 1, &replicas, &d);
+    decide_through(&t, s, h, &now, 8 * HOUR_MS + 4 * 60000, 0, &replicas, &d);
+    double adjust_before = s->budget.adjust;
+    now = 9 * HOUR_MS + 5 * 60000;
+    struct cps_observation o = observed(100.0, replicas, 1000.0);
+    cps_decide(&t, &o, h, s, now, NULL, &d);
+    ASSERT_TRUE(s->budget.adjust - adjust_before > 0.0);
+    ASSERT_TRUE(s->budget.adjust - adjust_before < 0.06);
+    ASSERT_NEAR(d.tick_requests, 100.0 * TICK_MS / 1000.0, 1e-6);
+    ASSERT_TRUE(d.bound != CPS_BOUND_BURST);
+    free_fixture(&t, s, h);
+}
+
+/*
+ * The decision clock goes back a day (a restart onto state another clock
+ * backfilled, a clock step), at 100 req/s throughout (2 pods at 50 req/s).
+ * The level's smoothing with a negative time step blew the level up (to
+ * 1e15, then NaN for good) and the budget stopped counting until the clock
+ * caught up. Now every decision after the step asks for what 100 req/s
+ * needs, the level stays finite, and within the next hour the budget
+ * counts and demand spreads are learned again.
+ */
+static void test_decide_when_the_clock_goes_back(void)
+{
+    struct cps_target t;
+    struct cps_policy_state *s;
+    struct cps_history *h;
+    if (new_fixture(&t, &s, &h) != 0)
+        return;
+    int64_t now = 0;
+    int32_t replicas = 2;
+    struct cps_decision d;
+    decide_through(&t, s, h, &now, 30 * HOUR_MS, 0, &replicas, &d);
+    uint32_t spreads_before = 0;
+    for (int b = 0; b < CPS_LEVEL_BUCKETS; b++)
+        spreads_before += s->surprise_samples[b];
+    now -= 24 * HOUR_MS;
+    int64_t until = now + HOUR_MS;
+    int32_t most = 0;
+    for (; now < until; now += TICK_MS) {
+        struct cps_observation o = observed(100.0, replicas, 50.0);
+        cps_decide(&t, &o, h, s, now, NULL, &d);
+        replicas = d.desired;
+        if (d.recommendation > most)
+            most = d.recommendation;
+        ASSERT_TRUE(isfinite(s->level_ewma));
+    }
+    ASSERT_TRUE(most <= 3);
+    ASSERT_NEAR(s->level_ewma, 100.0, 1.0);
+    ASSERT_NEAR(d.tick_requests, 100.0 * TICK_MS / 1000.0, 1e-6);
+    uint32_t spreads_after = 0;
+    for (int b = 0; b < CPS_LEVEL_BUCKETS; b++)
+        spreads_after += s->surprise_samples[b];
+    ASSERT_TRUE(spreads_after > spreads_before);
+    free_fixture(&t, s, h);
+}
+
+/*
+ * A start-up of 8 minutes at a 15 s interval: the horizon (lag + start-up
+ * + two intervals, 555 s) is longer than the 32 decisions the ring of
+ * recent demand holds, so no entry was ever old enough, and neither the
+ * spread of demand nor the clock memory learned anything, silently. The
+ * ring's entries are now at least horizon / 20 apart: after three hours
+ * the policy has learned spreads, and the :30 burst that comes every
+ * hour is on its minute table.
+ */
+static void test_decide_learns_with_a_long_startup(void)
+{
+    struct cps_target t;
+    struct cps_policy_state *s;
+    struct cps_history *h;
+    if (new_fixture(&t, &s, &h) != 0)
+        return;
+    t.policy.startup_ms = 8 * 60000;
+    int64_t now = 0;
+    int32_t replicas = 4;
+    struct cps_decision d;
+    decide_through(&t, s, h, &now, 3 * HOUR_MS, 1, &replicas, &d);
+    uint32_t spreads = 0;
+    for (int b = 0; b < CPS_LEVEL_BUCKETS; b++)
+        spreads += s->surprise_samples[b];
+    ASSERT_TRUE(spreads > 100);
+    ASSERT_TRUE(s->bursts.exceed_share[30] > 0);
+    free_fixture(&t, s, h);
+}
+
+/*
  * The day's memory stands in for the metrics only until they have seen a
  * whole window of the hour. A target steady at 100 req/s (the long-run
  * mean) whose 09:00 head was 4.06 x the mean on earlier days (slot 128 + 28:
@@ -691,6 +796,9 @@ int main(void)
     CPS_RUN(test_decide_prescales_for_burst);
     CPS_RUN(test_decide_prescales_for_a_minute_on_the_clock);
     CPS_RUN(test_decide_clock_survives_an_unspent_budget);
+    CPS_RUN(test_decide_after_an_outage);
+    CPS_RUN(test_decide_when_the_clock_goes_back);
+    CPS_RUN(test_decide_learns_with_a_long_startup);
     CPS_RUN(test_decide_daily_memory_until_hour_seen);
     CPS_RUN(test_decide_reports_budget);
     CPS_RUN(test_decide_budget_counts_the_last_scrape);
