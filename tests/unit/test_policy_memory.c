@@ -528,6 +528,15 @@ static void test_decide_clock_survives_an_unspent_budget(void)
     free_fixture(&t, s, h);
 }
 
+/* Demand-growth samples learned so far, over every load level. */
+static uint32_t spread_samples(const struct cps_policy_state *s)
+{
+    uint32_t n = 0;
+    for (int b = 0; b < CPS_LEVEL_BUCKETS; b++)
+        n += s->surprise_samples[b];
+    return n;
+}
+
 /*
  * An outage: no decision from 08:04 to 09:05 (the metrics were missing),
  * on a target that bursts at :30 every hour. The first decision after it
@@ -580,9 +589,7 @@ static void test_decide_when_the_clock_goes_back(void)
     int32_t replicas = 2;
     struct cps_decision d;
     decide_through(&t, s, h, &now, 30 * HOUR_MS, 0, &replicas, &d);
-    uint32_t spreads_before = 0;
-    for (int b = 0; b < CPS_LEVEL_BUCKETS; b++)
-        spreads_before += s->surprise_samples[b];
+    uint32_t spreads_before = spread_samples(s);
     now -= 24 * HOUR_MS;
     int64_t until = now + HOUR_MS;
     int32_t most = 0;
@@ -597,10 +604,7 @@ static void test_decide_when_the_clock_goes_back(void)
     ASSERT_TRUE(most <= 3);
     ASSERT_NEAR(s->level_ewma, 100.0, 1.0);
     ASSERT_NEAR(d.tick_requests, 100.0 * TICK_MS / 1000.0, 1e-6);
-    uint32_t spreads_after = 0;
-    for (int b = 0; b < CPS_LEVEL_BUCKETS; b++)
-        spreads_after += s->surprise_samples[b];
-    ASSERT_TRUE(spreads_after > spreads_before);
+    ASSERT_TRUE(spread_samples(s) > spreads_before);
     free_fixture(&t, s, h);
 }
 
@@ -625,10 +629,7 @@ static void test_decide_learns_with_a_long_startup(void)
     int32_t replicas = 4;
     struct cps_decision d;
     decide_through(&t, s, h, &now, 3 * HOUR_MS, 1, &replicas, &d);
-    uint32_t spreads = 0;
-    for (int b = 0; b < CPS_LEVEL_BUCKETS; b++)
-        spreads += s->surprise_samples[b];
-    ASSERT_TRUE(spreads > 100);
+    ASSERT_TRUE(spread_samples(s) > 100);
     ASSERT_TRUE(s->bursts.exceed_share[30] > 0);
     free_fixture(&t, s, h);
 }
