@@ -11,7 +11,7 @@
  *   level (log ratio in steps of CPS_BURST_STEP, 0 = not above), learned
  *   from earlier hours;
  * - hour[24]: per hour of the day, the demand of the hour's first minutes
- *   against the long-run mean rate (log ratio in steps of
+ *   against the usual rate, a day's mean (log ratio in steps of
  *   CPS_BURST_HOUR_STEP, 128 = the mean; 0 = not seen), learned from
  *   earlier days. It is used only around the hour's start: it anticipates
  *   a daily rush, such as business hours after an idle night, where the
@@ -86,7 +86,7 @@ struct cps_burst_memory {
 /*
  * Learn from one observation: at `t_ms` (the middle of the metrics
  * window), demand was `minute_ratio` times the slow level and `hour_ratio`
- * times the long-run mean, and `exceeded` (non-zero) when it was over the
+ * times the usual rate, and `exceeded` (non-zero) when it was over the
  * upper quantile the forecast had sized the pods for. A minute's (hour's)
  * slot is updated once the observations have moved past it.
  */
@@ -107,7 +107,7 @@ double cps_burst_minute_expected(const struct cps_burst_memory *m, int64_t from_
  * none is. */
 double cps_burst_clock_expected(const struct cps_burst_memory *m, int64_t from_ms, int64_t to_ms);
 
-/* The remembered start-of-hour ratio (to the long-run mean) of the hour
+/* The remembered start-of-hour ratio (to the usual rate) of the hour
  * whose first CPS_BURST_HOUR_HEAD_MS [from_ms, to_ms] touches; 0 when it
  * touches none, or the hour was never seen. */
 double cps_burst_hour_expected(const struct cps_burst_memory *m, int64_t from_ms, int64_t to_ms);

@@ -290,7 +290,7 @@ static uint32_t surprise_at(const struct cps_policy_state *s, double qps, double
  * The slower memories: the violation budget (and its feedback), the slow
  * level and the recent peak, and the burst memory. An observation is the
  * mean of the metrics window, so it is filed at the window's middle; the
- * burst ratios are taken against the slow level and the long-run mean from
+ * burst ratios are taken against the slow level and the usual rate from
  * before it, so a burst does not hide in its own baseline. `exceeded`: the
  * observation was over the upper quantile forecast a horizon before it.
  */
@@ -299,7 +299,7 @@ static void learn_bursts_and_budget(const struct cps_target *t, const struct cps
                                     int64_t interval_ms, int64_t observed_ms, int exceeded)
 {
     double q = obs->qps > QPS_FLOOR ? obs->qps : QPS_FLOOR;
-    double long_mean = s->budget.mean_qps;
+    double usual_rate = s->budget.mean_qps;
     double slow_before = s->slow_level;
     struct cps_slo_tick tick = cps_slo_tick_window(obs->qps, obs->p95_ms > t->slo_latency_p95_ms);
     /* the last scrape's figures where they are usable, else the window's */
@@ -320,9 +320,9 @@ static void learn_bursts_and_budget(const struct cps_target *t, const struct cps
         if (q > s->recent_peak)
             s->recent_peak = q;
     }
-    if (slow_before > 0.0 && long_mean > 0.0)
+    if (slow_before > 0.0 && usual_rate > 0.0)
         cps_burst_observe(&s->bursts, observed_ms - METRICS_WINDOW_MS / 2, q / slow_before,
-                          q / long_mean, exceeded);
+                          q / usual_rate, exceeded);
 }
 
 /*
@@ -553,7 +553,7 @@ static int32_t pods_for(double qps, double per_pod)
  * lead before the hour begins until they have seen a whole window of it,
  * `seen_ms` (the metrics lag plus the window) into the hour. From then on
  * the forecast has the hour's own demand, and the memory, which is the
- * hour's head on earlier days against the long-run mean, would only keep
+ * hour's head on earlier days against the usual rate, would only keep
  * pods for a level today does not have: on a quiet day, or where the hour's
  * head was noisy, for the rest of the head (minutes of one or two extra
  * pods an hour, much of the cost at 1 to 4 pods).

@@ -20,6 +20,15 @@
  * violations come in longer runs the measure is closer to the truth (or
  * over it), and the aim only buys a little margin. */
 #define FEEDBACK_AIM 0.35
+/* Time constant of the usual rate (mean_qps): a tick's feedback weight is
+ * its rate against it, and the burst memory's hour table is kept relative
+ * to it. A day, not the budget window: after traffic drops tenfold for
+ * good, a week-long mean weighed every tick at a tenth for days, the
+ * feedback lowered the headroom that much slower and the hour table asked
+ * for the old level at the start of each hour (in a probe, +47 % of pod-
+ * hours the first day, +8 % the fourth; with a day: +34 %, then +2 % the
+ * third day). */
+#define USUAL_RATE_TAU_MS (24 * 3600 * 1000.0)
 /* Rates below this are idle: they say nothing about the headroom. */
 #define IDLE_QPS 1e-3
 
@@ -64,7 +73,7 @@ double cps_slo_budget_tick(struct cps_slo_budget *b, int64_t now_ms, int64_t int
     if (b->mean_qps <= 0.0)
         b->mean_qps = qps;
     else
-        b->mean_qps += (1.0 - keep_window) * (qps - b->mean_qps);
+        b->mean_qps += (1.0 - decay((double)dt_ms, USUAL_RATE_TAU_MS)) * (qps - b->mean_qps);
     if (qps < IDLE_QPS || b->mean_qps < IDLE_QPS)
         return requests;
     double weight = qps / b->mean_qps;

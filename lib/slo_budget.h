@@ -50,7 +50,7 @@ struct cps_slo_budget {
     double window_violating;
     double burn_requests;    /* decayed over CPS_BURN_WINDOW_MS */
     double burn_violating;
-    double mean_qps;         /* decayed mean rate over the budget window */
+    double mean_qps;         /* the usual rate: decayed mean over a day */
     double adjust;           /* the feedback's headroom offset, z units */
     double last_requests;    /* what the last tick accounted */
     int32_t last_violating;

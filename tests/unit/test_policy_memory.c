@@ -183,6 +183,26 @@ static void test_feedback_ignores_idle(void)
     ASSERT_NEAR(b.adjust, before, 0);
 }
 
+/*
+ * The usual rate, against which a tick's feedback is weighed, follows a
+ * lasting change within a day, whatever the budget window (a week here):
+ * after a week at 1000 req/s and a day at 100 it is within e^-1 of the
+ * way down (a week-long mean was still at 880, and a clean tick at the new
+ * rate moved the headroom at a ninth of the speed for days).
+ */
+static void test_usual_rate_follows_within_a_day(void)
+{
+    struct cps_slo_budget b;
+    memset(&b, 0, sizeof b);
+    int64_t now = TICK_MS;
+    for (; now <= WEEK_MS; now += TICK_MS)
+        tick_window(&b, now, 1000.0, 0, 0.01);
+    for (; now <= WEEK_MS + 24 * HOUR_MS; now += TICK_MS)
+        tick_window(&b, now, 100.0, 0, 0.01);
+    ASSERT_TRUE(b.mean_qps < 100.0 + 900.0 * exp(-1.0) * 1.01);
+    ASSERT_TRUE(b.mean_qps > 100.0);
+}
+
 /* ---- burst memory -------------------------------------------------------------- */
 
 /* Feed one observation per 15 s for `hours`, with a burst of `ratio` in
@@ -787,6 +807,7 @@ int main(void)
     CPS_RUN(test_feedback_fixed_point);
     CPS_RUN(test_feedback_aims_under_the_budget);
     CPS_RUN(test_feedback_ignores_idle);
+    CPS_RUN(test_usual_rate_follows_within_a_day);
     CPS_RUN(test_burst_learns_recurring_minute);
     CPS_RUN(test_burst_forgets_one_off);
     CPS_RUN(test_burst_daily_rush);
