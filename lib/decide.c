@@ -629,6 +629,19 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
         source = CPS_BURST_HOUR_OF_DAY;
         capped = 0;
     }
+    /* the memory keeps a typical size of the burst, as the forecast's
+     * point is a typical level: the forecast's margin goes on top, up to
+     * PEAK_MARGIN, and within the peak cap (never below the size itself) */
+    double margin = exp((z_up + adjust) * sd);
+    if (margin > PEAK_MARGIN)
+        margin = PEAK_MARGIN;
+    if (burst > 0.0 && margin > 1.0) {
+        double with_margin = burst * margin;
+        if (with_margin > cap && source != CPS_BURST_HOUR_OF_DAY)
+            with_margin = cap;
+        if (with_margin > burst)
+            burst = with_margin;
+    }
     if (burst > up) {
         up = burst;
         d->bound = CPS_BOUND_BURST;
