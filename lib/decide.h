@@ -132,11 +132,6 @@ enum cps_bound {
 /* "forecast", "budget_feedback", "burst_memory", ... (stable: logs, JSON). */
 const char *cps_bound_name(enum cps_bound bound);
 
-/*
- * A decision and the figures behind it. Plain numbers, so the hot path
- * (the simulator decides millions of times) formats nothing; call
- * cps_decision_describe for the human-readable detail.
- */
 /* Which burst memory set a decision bound by CPS_BOUND_BURST
  * (lib/burst_memory.h): a burst that came back at its minute in the last
  * hours, a minute on the clock (one that bursts in many hours, not every
@@ -148,6 +143,11 @@ enum cps_burst_source {
     CPS_BURST_HOUR_OF_DAY,
 };
 
+/*
+ * A decision and the figures behind it. Plain numbers, so the hot path
+ * (the simulator decides millions of times) formats nothing; call
+ * cps_decision_describe for the human-readable detail.
+ */
 struct cps_decision {
     int32_t desired;
     int32_t recommendation;  /* the policy's (or the given one), before the rails */

@@ -431,23 +431,32 @@ static void free_fixture(struct cps_target *t, struct cps_policy_state *s, struc
 
 /*
  * Decide every 15 s from *now_ms up to until_ms on a target at 100 req/s
- * that bursts to 400 at :30 in every `every_hours`-th hour (0: never), the
- * replicas following each decision. The metrics trail by the lag plus half
- * the window: the burst in the window's middle is what the observation at
- * now shows. Leaves the last decision in *d.
+ * that bursts to `burst_qps` at :30 in every `every_hours`-th hour (0:
+ * never), the replicas following each decision. The metrics trail by the
+ * lag plus half the window: the burst in the window's middle is what the
+ * observation at now shows. Leaves the last decision in *d.
  */
-static void decide_through(const struct cps_target *t, struct cps_policy_state *s,
-                           struct cps_history *h, int64_t *now_ms, int64_t until_ms,
-                           int every_hours, int32_t *replicas, struct cps_decision *d)
+static void decide_through_bursts(const struct cps_target *t, struct cps_policy_state *s,
+                                  struct cps_history *h, int64_t *now_ms, int64_t until_ms,
+                                  int every_hours, double burst_qps, int32_t *replicas,
+                                  struct cps_decision *d)
 {
     for (; *now_ms < until_ms; *now_ms += TICK_MS) {
         int64_t seen = *now_ms - t->policy.metrics_lag_ms - 30000;
         int burst = every_hours > 0 && (int)((seen / 60000) % 60) == 30 &&
                     (seen / HOUR_MS) % every_hours == 0;
-        struct cps_observation o = observed(burst ? 400.0 : 100.0, *replicas, 50.0);
+        struct cps_observation o = observed(burst ? burst_qps : 100.0, *replicas, 50.0);
         cps_decide(t, &o, h, s, *now_ms, NULL, d);
         *replicas = d->desired;
     }
+}
+
+/* decide_through_bursts() with bursts of 4x (400 req/s). */
+static void decide_through(const struct cps_target *t, struct cps_policy_state *s,
+                           struct cps_history *h, int64_t *now_ms, int64_t until_ms,
+                           int every_hours, int32_t *replicas, struct cps_decision *d)
+{
+    decide_through_bursts(t, s, h, now_ms, until_ms, every_hours, 400.0, replicas, d);
 }
 
 /* A target that bursts to 4x at :30 every hour: after some hours, a
@@ -500,17 +509,11 @@ static void test_decide_burst_gets_the_forecasts_margin(void)
     struct cps_history *h;
     if (new_fixture(&t, &s, &h) != 0)
         return;
+    int64_t now = 0;
     int32_t replicas = 4;
     struct cps_decision d;
-    int64_t now = 0, until = 8 * HOUR_MS + 29 * 60000 + 20000;
-    for (; now < until; now += TICK_MS) {
-        /* 180 req/s in the minute :30 of each hour before 08:00, else 100 */
-        int64_t seen = now - t.policy.metrics_lag_ms - 30000;
-        int burst = seen < 8 * HOUR_MS && (seen / 60000) % 60 == 30;
-        struct cps_observation o = observed(burst ? 180.0 : 100.0, replicas, 50.0);
-        cps_decide(&t, &o, h, s, now, NULL, &d);
-        replicas = d.desired;
-    }
+    decide_through_bursts(&t, s, h, &now, 8 * HOUR_MS, 1, 180.0, &replicas, &d);
+    decide_through(&t, s, h, &now, 8 * HOUR_MS + 29 * 60000 + 20000, 0, &replicas, &d);
     int64_t decided = now - TICK_MS;
     int64_t lead_to = decided + t.policy.startup_ms + TICK_MS;
     double size = s->slow_level * cps_burst_minute_expected(&s->bursts, decided, lead_to);
