@@ -27,13 +27,29 @@ Smooth traffic whose noise is independent from minute to minute is where a
 one-minute window undercounts violations most (lib/slo_budget.c): these
 are the traces that show whether the feedback's aim keeps the budget.
 
-Usage: bench/shapes.py CPSCALE [--keep DIR] [--jobs N] [--check-slo]
+Usage: bench/shapes.py CPSCALE [--keep DIR] [--jobs N] [--check-slo] [--reference]
 Prints the table. Exits 0, or with --check-slo 1 when a run misses the SLO
 half of the rule (tests/golden/budget_shapes.sh: the budget must hold on
 these shapes), but for the runs in KNOWN_SLO_MISSES, which must stay within
 their bound (a ratchet, as bench/quality-known-misses.txt). The cost half
 is reported, not checked: on smooth traffic it is out of reach for a
 policy that does not know the next minute (see the README).
+
+A second table backs that with a reference per run: a schedule that knows
+each minute's smooth level exactly (the trace's centred 31-minute mean),
+so that only the minute-to-minute noise is unknown to it, and keeps
+ceil(m x level / lambda_max(1)) pods, at least 1, with m the smallest
+multiplier (in steps of 0.005) that keeps at most 1 % of the requests in
+minutes whose rate is over what those pods serve within the SLO. Pod-
+minutes, no start-up, default world (docs/model.md section 3: 100 req/s
+per pod, 20 ms base, the SLO at 100 ms): a reference, not a bound, and a
+generous one, since no causal policy knows the level. It is reported
+against the oracle counted the same way (the pods each minute's rate
+needs) and against the table's H(v). Where it costs over 0.85 x H(v) and
+over 1.10 x the oracle, the cost half is out of reach for any policy
+that is not told the noise. Where the load has a predictable part shorter
+than that window (cron-15m, periodic-6m), the reference does not know it
+and says nothing.
 """
 import argparse
 import math
@@ -55,6 +71,11 @@ KNOWN_SLO_MISSES = {"cron-15m.csv x1": 1.13}
 START = 1704067200  # Monday 2024-01-01 00:00 UTC
 MINUTE = 60
 DAY_MINUTES = 1440
+# the default world's SLO-safe rate of one pod (docs/model.md section 3):
+# mu - ln(20) / (SLO - base latency), in req/s
+SAFE_RATE_PER_POD = 100.0 - math.log(20.0) / ((100.0 - 20.0) / 1000.0)
+LEVEL_WINDOW_MINUTES = 31
+REFERENCE_BUDGET = 0.01
 
 
 def write(path, rates):
@@ -142,14 +163,97 @@ def periodic_6m(rng):
             math.exp(rng.gauss(0, 0.04)) for m in range(14 * DAY_MINUTES)]
 
 
+def level_known_reference(rates):
+    """(m, its cost / the oracle's) of the level-known schedule (module
+    docstring) on per-minute `rates`, both in pod-minutes; None for a trace
+    without requests. m is searched upward from 1: the violating share
+    only falls as m grows."""
+    n = len(rates)
+    prefix = [0.0]
+    for qps in rates:
+        prefix.append(prefix[-1] + qps)
+    half = LEVEL_WINDOW_MINUTES // 2
+    level = [(prefix[min(n, i + half + 1)] - prefix[max(0, i - half)]) /
+             (min(n, i + half + 1) - max(0, i - half)) for i in range(n)]
+    total = prefix[-1]
+    oracle = sum(max(1, math.ceil(qps / SAFE_RATE_PER_POD)) for qps in rates)
+    if total <= 0:
+        return None
+    for step in range(401):
+        m = 1.0 + 0.005 * step
+        pods = [max(1, math.ceil(m * lv / SAFE_RATE_PER_POD)) for lv in level]
+        over = sum(qps for qps, k in zip(rates, pods) if qps > k * SAFE_RATE_PER_POD)
+        if over <= REFERENCE_BUDGET * total:
+            return m, sum(pods) / oracle
+    return None
+
+
+def reference_self_test():
+    """level_known_reference on traces whose answer is known: a constant
+    rate needs no margin and costs what the oracle does; on noisy ones the
+    m returned keeps the budget and the step below it does not (checked by
+    recounting here, not by the function's own loop)."""
+    assert level_known_reference([1000.0] * 600) == (1.0, 1.0)
+    assert level_known_reference([0.0] * 60) is None
+    for noise in (0.03, 0.1, 0.3):
+        rng = random.Random(noise)
+        rates = [1000.0 * math.exp(rng.gauss(0, noise)) for _ in range(3000)]
+        m, ratio = level_known_reference(rates)
+        assert ratio > 1.0, (noise, m, ratio)
+        half = LEVEL_WINDOW_MINUTES // 2
+
+        def over_share(mult):
+            over = 0.0
+            for i, qps in enumerate(rates):
+                window = rates[max(0, i - half):i + half + 1]
+                pods = max(1, math.ceil(mult * sum(window) / len(window) / SAFE_RATE_PER_POD))
+                over += qps if qps > pods * SAFE_RATE_PER_POD else 0.0
+            return over / sum(rates)
+        assert over_share(m) <= REFERENCE_BUDGET, (noise, m)
+        assert over_share(m - 0.005) > REFERENCE_BUDGET, (noise, m)
+    print("shapes: reference self-test passed")
+
+
+def print_references(rows, traces):
+    """The reference table: one line per quality.py table row."""
+    print()
+    print("level-known reference (see the header): m, its cost / oracle, / H(v); cpscale / oracle")
+    print("%-28s %6s %6s %8s %8s %8s" % ("trace", "scale", "m", "x oracle", "/ H(v)", "cps x or"))
+    for r in rows:
+        rates = [qps * float(r[1]) for qps in traces[r[0]]]
+        ref = level_known_reference(rates)
+        if ref is None:
+            continue
+        oracle_usd = float(r[2]) / float(r[7])
+        h_v = float(r[5].rstrip("*"))
+        print("%-28s %6s %6.3f %8.3f %8.3f %8.3f" % (r[0], r[1], ref[0], ref[1],
+                                                   ref[1] * oracle_usd / h_v, float(r[7])))
+
+
+def read_rates(path):
+    """The qps column of a trace written by write() or gen-trace."""
+    with open(path) as trace:
+        next(trace)
+        return [float(line.split(",")[1]) for line in trace if line.strip()]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("cpscale")
+    ap.add_argument("cpscale", nargs="?")
     ap.add_argument("--keep", metavar="DIR", help="write the traces here and keep them")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--check-slo", action="store_true",
                     help="exit 1 when a run misses the SLO half of the rule")
+    ap.add_argument("--reference", action="store_true",
+                    help="also print the level-known reference per run")
+    ap.add_argument("--self-test", action="store_true",
+                    help="check the level-known reference on traces with known answers")
     args = ap.parse_args()
+    if args.self_test:
+        reference_self_test()
+        return 0
+    if not args.cpscale:
+        ap.error("CPSCALE is required")
     workdir = args.keep or tempfile.mkdtemp(prefix="cps-shapes-")
     os.makedirs(workdir, exist_ok=True)
     specs = []
@@ -186,6 +290,9 @@ def main():
             known += 1
             continue
         slo_misses.append(run_name)
+    if args.reference and rows:
+        print_references(rows, {name: read_rates(os.path.join(workdir, name))
+                                for name in sorted({r[0] for r in rows})})
     if code == 0 and len(rows) != len(specs):
         print("shapes: %d table rows for %d runs" % (len(rows), len(specs)))
         code = 1

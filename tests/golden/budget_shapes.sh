@@ -11,4 +11,5 @@
 set -euo pipefail
 cpscale=${1:?usage: budget_shapes.sh CPSCALE}
 cd "$(dirname "$0")/../.."
+python3 bench/shapes.py --self-test
 python3 bench/shapes.py "$cpscale" --check-slo
