@@ -69,7 +69,7 @@ const char *cps_reason_name(enum cps_reason reason);
 
 /*
  * What the policy learns about one target, online. Kept small (about
- * 1.2 kB; test_policy_memory checks it stays within 2 kB), since a controller may
+ * 1.4 kB; test_policy_memory checks it stays within 2 kB), since a controller may
  * hold ten thousand of them.
  */
 struct cps_policy_state {
@@ -100,6 +100,10 @@ struct cps_policy_state {
     float surprise_mean[CPS_LEVEL_BUCKETS];
     float surprise_var[CPS_LEVEL_BUCKETS];
     uint32_t surprise_samples[CPS_LEVEL_BUCKETS];
+    /* where headroom_quantile of the surprises really lies, as an offset
+     * (in sd units) on the normal quantile: surprises are far from normal
+     * where rare jumps inflate the spread (steps, spikes) */
+    float surprise_tail[CPS_LEVEL_BUCKETS];
     /* the violation budget as measured, and the feedback on the headroom */
     struct cps_slo_budget budget;
     /* bursts that recur on the clock */
