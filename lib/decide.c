@@ -267,7 +267,7 @@ static int level_bucket(double qps)
  * Mean, spread and tail offset (surprise_tail) of demand surprises for a
  * load level: the level's own bucket once it has enough samples, else the
  * pooled neighbours (widening until enough), else a prior (no offset).
- * Returns the number of samples behind it.
+ * Returns the number of samples behind it. `tail` may be NULL.
  */
 static uint32_t surprise_at(const struct cps_policy_state *s, double qps, double *mean, double *sd,
                             double *tail)
@@ -291,13 +291,15 @@ static uint32_t surprise_at(const struct cps_policy_state *s, double qps, double
             v = v / w - m * m;
             *mean = m;
             *sd = sqrt(v > 0 ? v : 0);
-            *tail = offset / w;
+            if (tail)
+                *tail = offset / w;
             return n;
         }
     }
     *mean = 0.0;
     *sd = SURPRISE_PRIOR_SD;
-    *tail = 0.0;
+    if (tail)
+        *tail = 0.0;
     return 0;
 }
 
@@ -360,12 +362,6 @@ static void time_went_back(struct cps_policy_state *s, int64_t now_ms)
 }
 
 /*
- * Learn from one observation: per-pod capacity (from qps and CPU when every
- * pod is ready), base latency (from the observed p95 against the queueing
- * model), the spread of demand surprises over the horizon per load level,
- * and the daily profile.
- */
-/*
  * One step of bucket b's tail offset toward the headroom_quantile `tau` of
  * the surprises: `excess` is how far (sd units, at the spread the forecast
  * had for it) a surprise went past the normal quantile. The normal
@@ -387,6 +383,12 @@ static void learn_tail(struct cps_policy_state *s, int b, double excess, double 
     s->surprise_tail[b] = (float)offset;
 }
 
+/*
+ * Learn from one observation: per-pod capacity (from qps and CPU when every
+ * pod is ready), base latency (from the observed p95 against the queueing
+ * model), the spread of demand surprises over the horizon per load level,
+ * and the daily profile.
+ */
 static void learn(const struct cps_target *t, const struct cps_observation *obs,
                   struct cps_policy_state *s, int64_t now_ms, int64_t interval_ms,
                   int64_t horizon_ms)
@@ -473,8 +475,8 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
         if (growth < -SURPRISE_CLIP)
             growth = -SURPRISE_CLIP;
         int b = level_bucket(past);
-        double then_mean, then_sd, then_tail;
-        surprise_at(s, past, &then_mean, &then_sd, &then_tail);
+        double then_mean, then_sd;
+        surprise_at(s, past, &then_mean, &then_sd, NULL);
         double z_up = normal_quantile(p->headroom_quantile);
         exceeded = observed_growth > then_mean + z_up * then_sd;
         if (then_sd > 0.0)
