@@ -386,8 +386,9 @@ static void learn_tail(struct cps_policy_state *s, int b, double excess, double 
 /*
  * Learn from one observation: per-pod capacity (from qps and CPU when every
  * pod is ready), base latency (from the observed p95 against the queueing
- * model), the spread of demand surprises over the horizon per load level,
- * and the daily profile.
+ * model), the spread and tail of demand surprises over the horizon per
+ * load level, the smoothed level, then the slower memories
+ * (learn_bursts_and_budget).
  */
 static void learn(const struct cps_target *t, const struct cps_observation *obs,
                   struct cps_policy_state *s, int64_t now_ms, int64_t interval_ms,
