@@ -87,7 +87,8 @@ struct cps_burst_memory {
  * Learn from one observation: at `t_ms` (the middle of the metrics
  * window), demand was `minute_ratio` times the slow level and `hour_ratio`
  * times the usual rate, and `exceeded` (non-zero) when it was over the
- * upper quantile the forecast had sized the pods for. A minute's (hour's)
+ * forecast's nominal upper quantile (headroom_quantile of a normal spread,
+ * without the budget feedback's offset or the learned tail). A minute's (hour's)
  * slot is updated once the observations have moved past it.
  */
 void cps_burst_observe(struct cps_burst_memory *m, int64_t t_ms, double minute_ratio,

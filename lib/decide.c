@@ -37,16 +37,22 @@
 #define SURPRISE_MIN_SAMPLES 16
 #define LEVEL_BUCKET_OFFSET 8
 #define SURPRISE_PRIOR_SD 0.15
-/* The tail offset's step per surprise sample (sd units): a sample over the
- * quantile moves it up by this x headroom_quantile, one under it down by
- * this x the rest, so it settles where headroom_quantile of the samples
- * lie under it (a stochastic-approximation quantile). 0.02: a day of
- * decisions at 15 s moves it by up to 5.8 sd down or 110 up, and one
- * sample by 0.02. The benches read alike from 0.01 to 0.05. */
+/* The tail offset's step per surprise sample at a 15 s interval (sd
+ * units; in proportion to the time a sample stands for, as the spread
+ * forgets by time): a sample over the quantile moves it up by this x
+ * headroom_quantile, one under it down by this x the rest, so it settles
+ * where headroom_quantile of the samples lie under it (a stochastic-
+ * approximation quantile). 0.02: a day at 15 s can move it 5.8 sd down,
+ * and one sample moves it 0.02. The benches read alike from 0.01 to 0.05. */
 #define SURPRISE_TAIL_STEP 0.02
-/* Bound of the tail offset (sd units): the quantile stays within the
- * normal one +-2 sd, whatever a run of garbage samples says. */
-#define SURPRISE_TAIL_MAX 2.0
+#define SURPRISE_TAIL_STEP_MS 15000.0
+/* Bounds of the tail offset (sd units), whatever a run of garbage samples
+ * says. Asymmetric: below the normal quantile it can sit no lower than the
+ * noise the jumps stand out of (about -1 sd at 0.95 in the tests), above
+ * it a rare spike at a high quantile lies many sd out (+4.6 sd at 0.99 for
+ * 1.6 x spikes in 2 % of the ticks). */
+#define SURPRISE_TAIL_MIN (-2.0)
+#define SURPRISE_TAIL_MAX 6.0
 /* Time constant of the smoothed demand level. */
 #define LEVEL_TAU_MS (120 * 1000LL)
 /* Time constant of the slow level that bursts are measured against. */
@@ -309,7 +315,8 @@ static uint32_t surprise_at(const struct cps_policy_state *s, double qps, double
  * mean of the metrics window, so it is filed at the window's middle; the
  * burst ratios are taken against the slow level and the usual rate from
  * before it, so a burst does not hide in its own baseline. `exceeded`: the
- * observation was over the upper quantile forecast a horizon before it.
+ * observation was over the nominal upper quantile (normal, without the
+ * feedback's offset or the learned tail) a horizon before it.
  */
 static void learn_bursts_and_budget(const struct cps_target *t, const struct cps_observation *obs,
                                     struct cps_policy_state *s, int64_t now_ms,
@@ -363,8 +370,10 @@ static void time_went_back(struct cps_policy_state *s, int64_t now_ms)
 
 /*
  * One step of bucket b's tail offset toward the headroom_quantile `tau` of
- * the surprises: `excess` is how far (sd units, at the spread the forecast
- * had for it) a surprise went past the normal quantile. The normal
+ * the surprises, for a sample standing for `interval_ms`: `excess` is how
+ * far (sd units, at the spread the forecast had for it) a surprise went
+ * past the normal quantile. Offsets learned at another quantile (before a
+ * config reload changed it) start again from 0. The normal
  * quantile, mean + z x sd, is right for normal surprises only: where most
  * horizons see the level hold and a few a step or a spike, the spread is
  * the jumps' and mean + z x sd lies above nearly every horizon, so the
@@ -372,14 +381,24 @@ static void time_went_back(struct cps_policy_state *s, int64_t now_ms)
  * the horizons in test_policy_memory); where the tail is heavier than
  * normal it lies too low. Learned per load level, as the spread is.
  */
-static void learn_tail(struct cps_policy_state *s, int b, double excess, double tau)
+static void learn_tail(struct cps_policy_state *s, int b, double excess, double tau,
+                       int64_t interval_ms)
 {
+    if (s->tail_quantile != (float)tau) {
+        memset(s->surprise_tail, 0, sizeof s->surprise_tail);
+        s->tail_quantile = (float)tau;
+    }
+    /* above 0.95 the step grows as the share over the quantile shrinks, so
+     * that the drift toward a quantile in the tail (a 1 % one among spikes
+     * in 2 % of the horizons) is as fast as toward a 5 % one */
+    double rarity = tau > 0.95 ? 0.05 / (1.0 - tau) : 1.0;
+    double step = SURPRISE_TAIL_STEP * rarity * (double)interval_ms / SURPRISE_TAIL_STEP_MS;
     double offset = s->surprise_tail[b];
-    offset += excess > offset ? SURPRISE_TAIL_STEP * tau : -SURPRISE_TAIL_STEP * (1.0 - tau);
+    offset += excess > offset ? step * tau : -step * (1.0 - tau);
     if (offset > SURPRISE_TAIL_MAX)
         offset = SURPRISE_TAIL_MAX;
-    if (offset < -SURPRISE_TAIL_MAX)
-        offset = -SURPRISE_TAIL_MAX;
+    if (offset < SURPRISE_TAIL_MIN)
+        offset = SURPRISE_TAIL_MIN;
     s->surprise_tail[b] = (float)offset;
 }
 
@@ -459,7 +478,8 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
      * sample joins it). Not the margin the budget feedback has moved it to:
      * that offset sinks on a target that never spends its budget, and a
      * threshold below the mean would make every minute "exceed", so that
-     * none could stand out on the clock. */
+     * none could stand out on the clock; nor the learned tail, which may
+     * sit below the mean as well. The sample then steps the tail. */
     double q = obs->qps > QPS_FLOOR ? obs->qps : QPS_FLOOR;
     int exceeded = 0;
     for (int back = 0; back < s->demand_count; back++) {
@@ -477,11 +497,13 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
             growth = -SURPRISE_CLIP;
         int b = level_bucket(past);
         double then_mean, then_sd;
-        surprise_at(s, past, &then_mean, &then_sd, NULL);
+        uint32_t then_samples = surprise_at(s, past, &then_mean, &then_sd, NULL);
         double z_up = normal_quantile(p->headroom_quantile);
         exceeded = observed_growth > then_mean + z_up * then_sd;
-        if (then_sd > 0.0)
-            learn_tail(s, b, (growth - then_mean) / then_sd - z_up, p->headroom_quantile);
+        /* the tail against a spread learned from samples, not the prior */
+        if (then_samples >= SURPRISE_MIN_SAMPLES && then_sd > 0.0)
+            learn_tail(s, b, (growth - then_mean) / then_sd - z_up, p->headroom_quantile,
+                       interval_ms);
         /* exponential forgetting by elapsed time, halflife from config */
         double since_ms = (double)interval_ms;
         double weight = s->surprise_samples[b] < SURPRISE_MIN_SAMPLES
@@ -626,10 +648,17 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
     double mean_growth, sd, tail;
     surprise_at(s, s->base_qps, &mean_growth, &sd, &tail);
     double level = s->base_qps, adjust = s->budget.adjust;
-    /* the quantiles where the surprises put them: both shifted by the
-     * learned tail offset (it is learned at headroom_quantile) */
+    /* the quantile where the surprises put it: shifted by the learned tail
+     * offset, which is learned at headroom_quantile. The scale-down
+     * quantile shifts by it only when it is the same quantile: at another
+     * one the offset is not known (at 0.99 against 0.95 it may have the
+     * other sign), and the normal one is kept */
+    if (s->tail_quantile != (float)p->headroom_quantile)
+        tail = 0.0; /* learned at a quantile a reload has since changed */
     double z_up = normal_quantile(p->headroom_quantile) + tail;
-    double z_down = normal_quantile(p->scale_down_quantile) + tail;
+    double z_down = normal_quantile(p->scale_down_quantile);
+    if (p->scale_down_quantile == p->headroom_quantile)
+        z_down += tail;
     double point = level * exp(mean_growth);
     double up = level * exp(mean_growth + (z_up + adjust) * sd);
     double down = level * exp(mean_growth + (z_down + adjust) * sd);
@@ -699,6 +728,7 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
         unadjusted = burst;
     d->forecast_qps = up;
     d->surprise_sd = sd;
+    d->surprise_tail = tail;
     d->headroom_adjust = adjust;
     *down_qps = down;
     *point_qps = point;
@@ -837,11 +867,12 @@ void cps_decision_describe(const struct cps_decision *d, char *buf, size_t size)
         break;
     }
     int n = snprintf(buf, size,
-                     "%s%s: qps %.1f -> %.1f (spread %.3f, headroom %+.2f from the budget "
-                     "feedback, budget %.0f%% spent, burn rate %.2f); %.1f req/s per pod within "
-                     "the SLO",
-                     d->rail_bound ? "rail over " : "", cps_bound_name(d->bound), d->level_qps, d->forecast_qps, d->surprise_sd,
-                     d->headroom_adjust, 100.0 * d->budget_spent, d->burn_rate, d->rps_per_pod);
+                     "%s%s: qps %.1f -> %.1f (spread %.3f, tail %+.2f, headroom %+.2f from the "
+                     "budget feedback, budget %.0f%% spent, burn rate %.2f); %.1f req/s per pod "
+                     "within the SLO",
+                     d->rail_bound ? "rail over " : "", cps_bound_name(d->bound), d->level_qps,
+                     d->forecast_qps, d->surprise_sd, d->surprise_tail, d->headroom_adjust,
+                     100.0 * d->budget_spent, d->burn_rate, d->rps_per_pod);
     if (n > 0 && (size_t)n < size && d->bound == CPS_BOUND_BURST)
         n += snprintf(buf + n, size - (size_t)n, "; %s %.1f qps%s", burst_words(d->burst_source),
                       d->burst_qps,

@@ -102,8 +102,10 @@ struct cps_policy_state {
     uint32_t surprise_samples[CPS_LEVEL_BUCKETS];
     /* where headroom_quantile of the surprises really lies, as an offset
      * (in sd units) on the normal quantile: surprises are far from normal
-     * where rare jumps inflate the spread (steps, spikes) */
+     * where rare jumps inflate the spread (steps, spikes); learned at
+     * tail_quantile (a new headroom_quantile starts them again) */
     float surprise_tail[CPS_LEVEL_BUCKETS];
+    float tail_quantile;
     /* the violation budget as measured, and the feedback on the headroom */
     struct cps_slo_budget budget;
     /* bursts that recur on the clock */
@@ -125,7 +127,7 @@ enum cps_basis {
 /* Which mechanism set the policy's recommendation (named in the detail,
  * the log line and the Event). */
 enum cps_bound {
-    CPS_BOUND_FORECAST = 0,  /* the demand forecast at the configured quantiles */
+    CPS_BOUND_FORECAST = 0,  /* the demand forecast at the configured quantiles (as learned) */
     CPS_BOUND_FEEDBACK,      /* the budget feedback moved the headroom, and that moved the count */
     CPS_BOUND_BURST,         /* burst memory: a recurring burst is due */
     CPS_BOUND_PEAK_CAP,      /* the forecast was capped against the recent peak */
@@ -162,6 +164,7 @@ struct cps_decision {
     double level_qps;        /* the forecast's base */
     double forecast_qps;     /* upper quantile of demand over the horizon */
     double surprise_sd;      /* spread of log demand growth used */
+    double surprise_tail;    /* the learned offset on its normal quantile, sd units */
     double headroom_adjust;  /* the budget feedback's offset on the headroom, z units */
     double burst_qps;        /* > 0: the rate a remembered burst calls for */
     enum cps_burst_source burst_source; /* which memory called for it */
