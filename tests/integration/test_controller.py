@@ -90,20 +90,25 @@ PROM_TIMEOUT_S = 1.0 * TIME_FACTOR
 
 
 class Checks:
-    """Named pass/fail results with one printed line each."""
+    """Named pass/fail results with one printed line each. Safe to call from
+    several threads (CompanionThread's scenarios run next to the others): a
+    lock keeps the counts exact and each line whole."""
 
     def __init__(self):
+        import threading
         self.passed = 0
         self.failed = 0
+        self.lock = threading.Lock()
 
     def check(self, name, ok, detail=""):
-        if ok:
-            self.passed += 1
-            print("ok   %s%s" % (name, (" (" + detail + ")") if detail else ""))
-        else:
-            self.failed += 1
-            print("FAIL %s%s" % (name, (": " + detail) if detail else ""))
-        sys.stdout.flush()
+        with self.lock:
+            if ok:
+                self.passed += 1
+                print("ok   %s%s" % (name, (" (" + detail + ")") if detail else ""))
+            else:
+                self.failed += 1
+                print("FAIL %s%s" % (name, (": " + detail) if detail else ""))
+            sys.stdout.flush()
         return ok
 
     def finish(self, workdir, keep):
@@ -329,7 +334,11 @@ def patched_replicas(record):
 
 class Environment:
     """Fake apiserver, emulator, Prometheus and a fault proxy, shared by the
-    scenarios (starting Prometheus once saves a minute)."""
+    scenarios (starting Prometheus once saves a minute).
+
+    `companions`: other environments of the same run (CompanionThread's),
+    whose apiserver logs the rbac scenario judges too, so that it still
+    sees every request of the run."""
 
     def __init__(self, cpscale, workdir):
         self.cpscale = cpscale
@@ -338,8 +347,10 @@ class Environment:
         self.prom = None
         self.emulator = None
         self.proxy = None
+        self.companions = []
 
     def start(self):
+        os.makedirs(self.workdir, exist_ok=True)
         self.kube = kubefake.FakeApiserver(manual_status=True)
         self.kube.start()
         for ns in ("cpscale", "shop"):
@@ -1392,6 +1403,27 @@ def scenario_sigterm_mid_tick(checks, env):
     checks.check("SIGTERM mid-tick: valgrind clean", clean, report)
 
 
+def env_secrets(env):
+    """The environment's bearer token, the other controller's ("token-b")
+    and the first lines of its client key."""
+    with open(env.kube.client_key) as handle:
+        key_lines = [l for l in handle.read().splitlines() if l and not l.startswith("-----")]
+    return [env.kube.token, "token-b"] + key_lines[:3]
+
+
+def leaked_secrets(env):
+    """["TOKEN... in FILE"] for each of env_secrets(env) found in a
+    controller log of the environment's work directory (empty: none)."""
+    secrets = env_secrets(env)
+    leaked = []
+    for name in os.listdir(env.workdir):
+        if name.endswith(".log") and not name.startswith(("emulator", "fault-proxy")):
+            with open(os.path.join(env.workdir, name), errors="replace") as handle:
+                text = handle.read()
+            leaked += ["%s in %s" % (s[:6] + "...", name) for s in secrets if s and s in text]
+    return leaked
+
+
 def scenario_credentials(checks, env):
     """Client-certificate kubeconfig; in-cluster service account; no secret
     in any log or metric."""
@@ -1440,15 +1472,8 @@ def scenario_credentials(checks, env):
                  not reached and ticks and ticks[0].get("action") == "no_read",
                  "%d requests reached the server" % len(reached))
     # secrets: the bearer token and the client key never appear anywhere
-    with open(env.kube.client_key) as handle:
-        key_lines = [l for l in handle.read().splitlines() if l and not l.startswith("-----")]
-    secrets = [env.kube.token, "token-b"] + key_lines[:3]
-    leaked = []
-    for name in os.listdir(env.workdir):
-        if name.endswith(".log") and not name.startswith(("emulator", "fault-proxy")):
-            with open(os.path.join(env.workdir, name), errors="replace") as handle:
-                text = handle.read()
-            leaked += ["%s in %s" % (s[:6] + "...", name) for s in secrets if s and s in text]
+    secrets = env_secrets(env)
+    leaked = leaked_secrets(env)
     checks.check("no token or key in any controller log", not leaked, ", ".join(leaked))
     # nor in what the endpoint serves: a running controller with a bearer
     # token for the API server and one for Prometheus, after some ticks
@@ -1565,7 +1590,8 @@ def scenario_rbac(checks, env):
         print("skip rbac: kubectl not found")
         return
     grants = rbac_rules.rules_from_objects(objects, service_account=("cpscale", "cpscale"))
-    sent = [r for r in env.kube.log() if r.get("user") in CONTROLLER_USERS
+    logs = [env.kube.log()] + [other.kube.log() for other in env.companions]
+    sent = [r for log in logs for r in log if r.get("user") in CONTROLLER_USERS
             and r.get("resource")]
     denied = sorted({(r["verb"], r["api_group"], r["resource"], r.get("subresource", ""),
                       r.get("namespace", "")) for r in sent if not rbac_rules.granted(grants, r)})
@@ -1959,6 +1985,51 @@ SCENARIOS = [
 ]
 
 
+# Scenarios run by CompanionThread in a second environment while the others
+# run in the first: the watch storm (fixed 30 s + 15 s windows), then the
+# closed loop (a fixed 140 s ramp, its controller mostly waiting). One
+# after the other in one thread, in SCENARIOS' order, as they ran before:
+# the watch storm's faults hit every watch of its apiserver, so it must not
+# overlap the loop.
+COMPANION_SCENARIOS = ("closed-loop", "watch-storm")
+
+
+class CompanionThread:
+    """COMPANION_SCENARIOS in a thread of their own, in an Environment of
+    their own (under WORKDIR/companion), while the other scenarios run in
+    `env`: none of those scenarios' faults, Prometheus reloads or Leases
+    can reach them, and they cannot reach those. The companion's apiserver
+    log is judged by the rbac scenario too (env.companions), and its
+    controllers' logs are searched for its secrets when it is done.
+    start() returns at once; join() waits for the scenarios to end. A
+    failure to start the environment is one failed check, as a scenario
+    that raises is."""
+
+    def __init__(self, checks, env, only):
+        import threading
+        self.checks = checks
+        self.only = only
+        self.env = Environment(env.cpscale, os.path.join(env.workdir, "companion"))
+        env.companions.append(self.env)
+        self.thread = threading.Thread(target=self.run, name="companion", daemon=True)
+
+    def run(self):
+        try:
+            self.env.start()
+        except Exception as error:  # noqa: BLE001 - reported as a failed check
+            self.checks.check("companion environment started", False, repr(error))
+            return
+        run_scenarios(self.checks, self.env,
+                      [s for s in SCENARIOS if s[0] in COMPANION_SCENARIOS], self.only,
+                      after_each=self.env.kube.clear_faults)
+
+    def start(self):
+        self.thread.start()
+
+    def join(self):
+        self.thread.join()
+
+
 def run_scenarios(checks, env, scenarios, only, after_each=None):
     """Run each (name, scenario) whose name is in `only` (all when None);
     a scenario that raises is one failed check, not the end of the suite."""
@@ -1987,10 +2058,28 @@ def main():
     workdir = tempfile.mkdtemp(prefix="cps-controller-")
     env = Environment(os.path.abspath(args.cpscale), workdir)
     only = set(args.only.split(",")) if args.only else None
+    companion = None
+    last = ("manifests", "rbac")  # after the companion: rbac judges every request
     try:
         env.start()
-        run_scenarios(checks, env, SCENARIOS, only, after_each=env.kube.clear_faults)
+        if not only or only & set(COMPANION_SCENARIOS):
+            companion = CompanionThread(checks, env, only)
+            companion.start()
+        run_scenarios(checks, env, [s for s in SCENARIOS if s[0] not in COMPANION_SCENARIOS
+                                    and s[0] not in last], only, after_each=env.kube.clear_faults)
+        if companion:
+            companion.join()
+            if companion.env.kube:
+                leaked = leaked_secrets(companion.env)
+                checks.check("no token or key in any controller log (companion environment)",
+                             not leaked, ", ".join(leaked))
+        run_scenarios(checks, env, [s for s in SCENARIOS if s[0] in last], only,
+                      after_each=env.kube.clear_faults)
     finally:
+        # after a normal run the thread has ended; after a signal, stopping
+        # its parts ends its scenarios (the thread is a daemon)
+        if companion:
+            companion.env.stop()
         env.stop()
     return checks.finish(workdir, args.keep)
 
