@@ -280,6 +280,25 @@ class Controller:
         return report == "", report[-2000:]
 
 
+def poll(probe, timeout, interval=0.1):
+    """Call probe() until it returns something truthy or `timeout` seconds
+    (times TIME_FACTOR) have passed; return its last value either way.
+
+    It stands in for a fixed sleep before a check of a condition that,
+    once true, stays true (a count reached, a line logged, a metric
+    exported): the check that follows still looks at the same thing, and
+    still fails when the condition did not come within the same time.
+    Waiting out the rest of the sleep proved nothing more. (Sleeps that
+    are observation windows -- "at most N in 10 s", "none after the
+    deadline" -- stay sleeps.)"""
+    deadline = time.time() + timeout * TIME_FACTOR
+    while True:
+        value = probe()
+        if value or time.time() >= deadline:
+            return value
+        time.sleep(interval)
+
+
 def run_once(env, name, config, args=(), timeout=30, extra_env=None):
     """Run one `--once` tick to its end; returns (exit code, controller)."""
     controller = Controller(env.cpscale, env.workdir, name, config,
@@ -786,11 +805,21 @@ def scenario_apiserver_faults(checks, env):
     seq = last_seq(env)
     controller = Controller(env.cpscale, env.workdir, "kube-429", config,
                             ["--kubeconfig", env.kubeconfig, "--watch=false"])
-    time.sleep(8 * TIME_FACTOR)
+
+    def scale_reads():
+        return [r for r in env.kube.log(since=seq) if r.get("verb") == "get"
+                and r.get("subresource") == "scale" and r.get("name") == "idle"]
+
+    def read_again_and_patched():
+        """A read after the 429 (its gap is then settled) and a PATCH."""
+        reads = scale_reads()
+        first = next((r for r in reads if r.get("status") == 429), None)
+        return (first is not None and any(r["t"] > first["t"] for r in reads)
+                and len(patches(env.kube.log(since=seq), "idle")) >= 1)
+    poll(read_again_and_patched, 8)
     code = controller.stop()
     env.kube.clear_faults()
-    reads = [r for r in env.kube.log(since=seq)
-             if r.get("verb") == "get" and r.get("subresource") == "scale" and r.get("name") == "idle"]
+    reads = scale_reads()
     first_429 = next((r for r in reads if r.get("status") == 429), None)
     after = [r for r in reads if first_429 and r["t"] > first_429["t"]]
     gap = after[0]["t"] - first_429["t"] if after else None
@@ -1047,7 +1076,8 @@ def scenario_watch(checks, env):
     checks.check("watch: no per-target GETs once the cache is filled", not later_gets,
                  "%d GETs after the list" % len(later_gets))
     env.set_replicas("idle", 13)
-    time.sleep(2.5 * TIME_FACTOR)
+    poll(lambda: [r.get("current") for r in tick_lines(controller, "shop/idle")][-1:] == [13],
+         2.5)
     current = [r.get("current") for r in tick_lines(controller, "shop/idle")][-1:]
     checks.check("watch: a change made elsewhere reaches the next tick", current == [13],
                  "current %s" % current)
@@ -1066,9 +1096,12 @@ def scenario_watch(checks, env):
     # a broken watch: every watch and list fails; ticks go back to GETs
     env.kube.add_fault(verb=["watch", "list"], resource="deployments", status=500)
     seq = last_seq(env)
-    time.sleep(9 * TIME_FACTOR)
-    gets = [r for r in env.kube.log(since=seq) if r.get("verb") == "get"
-            and r.get("subresource") == "scale" and r.get("name") == "idle"]
+
+    def scale_gets():
+        return [r for r in env.kube.log(since=seq) if r.get("verb") == "get"
+                and r.get("subresource") == "scale" and r.get("name") == "idle"]
+    poll(lambda: len(scale_gets()) >= 2, 9)
+    gets = scale_gets()
     checks.check("watch: a broken watch falls back to GETs", len(gets) >= 2,
                  "%d GETs of the scale" % len(gets))
     env.kube.clear_faults()
@@ -1331,7 +1364,7 @@ def scenario_reload(checks, env):
     checks.check("reload: an invalid config is refused with file:line:col",
                  "config.yaml:" in error and "max_replicas" in error, error)
     ticks_before = len(tick_lines(controller, "shop/idle"))
-    time.sleep(3 * TIME_FACTOR)
+    poll(lambda: len(tick_lines(controller, "shop/idle")) > ticks_before, 3)
     ticks_after = len(tick_lines(controller, "shop/idle"))
     checks.check("reload: the old config keeps working", ticks_after > ticks_before,
                  "%d ticks before, %d after" % (ticks_before, ticks_after))
@@ -1341,14 +1374,16 @@ def scenario_reload(checks, env):
                  and "cpscale_config_generation 1" in metrics, "status %d" % status)
     publish(3, good_text.replace("max_replicas: 20", "max_replicas: 7"))
     controller.wait_for(lambda r: r.get("msg") == "config loaded", 10, "the valid reload")
-    time.sleep(2.5 * TIME_FACTOR)
+    poll(lambda: all(line in controller.http("/metrics")[1] for line in (
+        'cpscale_target_max_replicas{namespace="shop",name="idle"} 7',
+        "cpscale_config_generation 2")), 2.5)
     status, metrics = controller.http("/metrics")
     checks.check("reload: a valid config is taken",
                  'cpscale_target_max_replicas{namespace="shop",name="idle"} 7' in metrics
                  and "cpscale_config_generation 2" in metrics, "generation line present: %s"
                  % ("cpscale_config_generation 2" in metrics))
     controller.process.send_signal(signal.SIGHUP)
-    time.sleep(1.5 * TIME_FACTOR)
+    poll(lambda: "cpscale_config_generation 3" in controller.http("/metrics")[1], 1.5)
     status, metrics = controller.http("/metrics")
     checks.check("reload: SIGHUP reloads", "cpscale_config_generation 3" in metrics)
     health, _ = controller.http("/healthz")
@@ -1809,12 +1844,22 @@ def scenario_connections(checks, env):
     seq = last_seq(env)
     controller = Controller(env.cpscale, env.workdir, "connections", config,
                             ["--kubeconfig", env.kubeconfig, "--identity", "replica-conn"])
-    time.sleep(10 * TIME_FACTOR)
-    records = env.kube.log(since=seq)
-    watches = {r.get("namespace") for r in records if r.get("verb") == "watch"}
-    leader_lines = [r for r in controller.lines() if r.get("msg") == "became leader"]
-    sent = [r for r in patches(records) if r.get("namespace") in namespaces
-            and r.get("status") == 200]
+
+    def observed():
+        """(namespaces watched, "became leader" lines, successful PATCHes
+        of the 8 targets) so far."""
+        records = env.kube.log(since=seq)
+        return ({r.get("namespace") for r in records if r.get("verb") == "watch"},
+                [r for r in controller.lines() if r.get("msg") == "became leader"],
+                [r for r in patches(records) if r.get("namespace") in namespaces
+                 and r.get("status") == 200])
+
+    def all_seen():
+        watches, leader_lines, sent = observed()
+        return (len(watches & set(namespaces)) == 8 and leader_lines
+                and len({r["namespace"] for r in sent}) == 8)
+    poll(all_seen, 10)
+    watches, leader_lines, sent = observed()
     code = controller.stop()
     for namespace in namespaces:
         unseed_targets(env, namespace, ["app"])
