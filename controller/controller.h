@@ -134,6 +134,7 @@ struct cps_target_runtime {
     /* the SLO violation budget, from the decisions on the forecast */
     double slo_requests, slo_violating_requests; /* counters */
     double slo_budget_spent, slo_burn_rate, headroom_adjust; /* the last such decision's */
+    double forecast_tail;                                    /* (its learned quantile offset) */
 };
 
 /* "namespace/name" of a target, for log lines and messages, written into

@@ -115,6 +115,7 @@ void cps_metrics_count_slo(struct cps_target_runtime *rt, int sign)
         rt->slo_budget_spent = d->budget_spent;
         rt->slo_burn_rate = d->burn_rate;
         rt->headroom_adjust = d->headroom_adjust;
+        rt->forecast_tail = d->surprise_tail;
     }
 }
 
@@ -207,6 +208,10 @@ static double pick_headroom_adjust(const struct cps_target_runtime *rt)
 {
     return slo_figure(rt, rt->headroom_adjust);
 }
+static double pick_forecast_tail(const struct cps_target_runtime *rt)
+{
+    return slo_figure(rt, rt->forecast_tail);
+}
 static double pick_violation_budget(const struct cps_target_runtime *rt)
 {
     return rt->target->slo_violation_budget;
@@ -271,6 +276,11 @@ static const struct target_family target_gauges[] = {
      "The budget feedback's offset on the headroom, in z units of the demand spread "
      "(bounded to -4..3), at the last decision on the forecast.",
      pick_headroom_adjust},
+    {"cpscale_policy_forecast_tail",
+     "Where the forecast's headroom_quantile of demand surprises lies, learned, as an offset "
+     "on the normal quantile in units of the demand spread (bounded to -2..6), at the last "
+     "decision on the forecast.",
+     pick_forecast_tail},
 };
 static const struct target_family target_counters[] = {
     {"cpscale_slo_requests_total",

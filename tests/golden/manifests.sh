@@ -92,6 +92,7 @@ GAUGES = {
     "cpscale_prometheus_queries_per_tick", "cpscale_process_cpu_seconds",
     "cpscale_slo_violation_budget_ratio", "cpscale_slo_budget_spent_ratio",
     "cpscale_slo_burn_rate", "cpscale_policy_headroom_adjust",
+    "cpscale_policy_forecast_tail",
 }
 COUNTERS = {
     "cpscale_decisions_total", "cpscale_scale_events_total",
@@ -1068,7 +1069,8 @@ def c_dashboard_panels():
             "burn rate (requests)": "cpscale_slo_requests_total",
             "burn rate (violating requests)": "cpscale_slo_violating_requests_total",
             "violation budget": "cpscale_slo_violation_budget_ratio",
-            "headroom adjust": "cpscale_policy_headroom_adjust"}
+            "headroom adjust": "cpscale_policy_headroom_adjust",
+            "forecast tail": "cpscale_policy_forecast_tail"}
     missing = [k for k, m in need.items() if m not in used]
     want(not missing, "no panel shows: %s" % ", ".join(missing))
 
