@@ -174,9 +174,9 @@ def level_known_reference(rates):
     level = [(prefix[min(n, i + half + 1)] - prefix[max(0, i - half)]) /
              (min(n, i + half + 1) - max(0, i - half)) for i in range(n)]
     total = prefix[-1]
-    oracle = sum(max(1, math.ceil(qps / SAFE_RATE_PER_POD)) for qps in rates)
     if total <= 0:
         return None
+    oracle = sum(max(1, math.ceil(qps / SAFE_RATE_PER_POD)) for qps in rates)
     for step in range(401):
         m = 1.0 + 0.005 * step
         pods = [max(1, math.ceil(m * lv / SAFE_RATE_PER_POD)) for lv in level]

@@ -372,8 +372,7 @@ static void time_went_back(struct cps_policy_state *s, int64_t now_ms)
  * One step of bucket b's tail offset toward the headroom_quantile `tau` of
  * the surprises, for a sample standing for `interval_ms`: `excess` is how
  * far (sd units, at the spread the forecast had for it) a surprise went
- * past the normal quantile. Offsets learned at another quantile (before a
- * config reload changed it) start again from 0. The normal
+ * past the normal quantile. The normal
  * quantile, mean + z x sd, is right for normal surprises only: where most
  * horizons see the level hold and a few a step or a spike, the spread is
  * the jumps' and mean + z x sd lies above nearly every horizon, so the
@@ -384,10 +383,6 @@ static void time_went_back(struct cps_policy_state *s, int64_t now_ms)
 static void learn_tail(struct cps_policy_state *s, int b, double excess, double tau,
                        int64_t interval_ms)
 {
-    if (s->tail_quantile != (float)tau) {
-        memset(s->surprise_tail, 0, sizeof s->surprise_tail);
-        s->tail_quantile = (float)tau;
-    }
     /* above 0.95 the step grows as the share over the quantile shrinks, so
      * that the drift toward a quantile in the tail (a 1 % one among spikes
      * in 2 % of the horizons) is as fast as toward a 5 % one */
@@ -482,6 +477,12 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
      * sit below the mean as well. The sample then steps the tail. */
     double q = obs->qps > QPS_FLOOR ? obs->qps : QPS_FLOOR;
     int exceeded = 0;
+    /* the tail is an offset on headroom_quantile: one learned at another
+     * (before a config reload changed it) starts again from 0 */
+    if (s->tail_quantile != (float)p->headroom_quantile) {
+        memset(s->surprise_tail, 0, sizeof s->surprise_tail);
+        s->tail_quantile = (float)p->headroom_quantile;
+    }
     for (int back = 0; back < s->demand_count; back++) {
         int64_t age = now_ms - ring_time(s, back);
         if (age < horizon_ms)
@@ -653,8 +654,6 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
      * quantile shifts by it only when it is the same quantile: at another
      * one the offset is not known (at 0.99 against 0.95 it may have the
      * other sign), and the normal one is kept */
-    if (s->tail_quantile != (float)p->headroom_quantile)
-        tail = 0.0; /* learned at a quantile a reload has since changed */
     double z_up = normal_quantile(p->headroom_quantile) + tail;
     double z_down = normal_quantile(p->scale_down_quantile);
     if (p->scale_down_quantile == p->headroom_quantile)

@@ -858,6 +858,15 @@ static void test_bound_names(void)
     ASSERT_STR_EQ(cps_decision_bound_name(&d), "budget_feedback");
 }
 
+/* 100 req/s with 2 % noise and, in 2 % of the draws, a spike of 1.6 x (the
+ * noise drawn first, then the spike): demand whose surprises over a
+ * horizon are far from normal. */
+static double spiky_demand(uint64_t *seed)
+{
+    double noise = exp(0.02 * lcg_normal(seed));
+    return 100.0 * noise * (lcg_uniform(seed) < 0.02 ? 1.6 : 1.0);
+}
+
 /*
  * Drive TICKS decisions, every 15 s, on `demand` (TICKS + 5 rates) with
  * headroom_quantile `quantile`, the burst memory wiped before each (so
@@ -920,10 +929,8 @@ static void test_forecast_covers_its_quantile_of_skewed_surprises(void)
 {
     static double demand[COVERAGE_TICKS + COVERAGE_HORIZON];
     uint64_t seed = 12345;
-    for (int i = 0; i < COVERAGE_TICKS + COVERAGE_HORIZON; i++) {
-        double noise = exp(0.02 * lcg_normal(&seed));
-        demand[i] = 100.0 * noise * (lcg_uniform(&seed) < 0.02 ? 1.6 : 1.0);
-    }
+    for (int i = 0; i < COVERAGE_TICKS + COVERAGE_HORIZON; i++)
+        demand[i] = spiky_demand(&seed);
     static const double quantiles[] = {0.90, 0.95, 0.99};
     for (size_t k = 0; k < sizeof quantiles / sizeof quantiles[0]; k++) {
         struct cps_decision d;
@@ -940,10 +947,7 @@ static void test_forecast_covers_its_quantile_of_skewed_surprises(void)
  */
 static void test_forecast_tail_restarts_on_a_new_quantile(void)
 {
-    static double demand[COVERAGE_TICKS + COVERAGE_HORIZON];
     uint64_t seed = 777;
-    for (int i = 0; i < COVERAGE_TICKS + COVERAGE_HORIZON; i++)
-        demand[i] = 100.0 * exp(0.02 * lcg_normal(&seed)) * (lcg_uniform(&seed) < 0.02 ? 1.6 : 1.0);
     struct cps_target t;
     struct cps_policy_state *s;
     struct cps_history *h;
@@ -954,7 +958,7 @@ static void test_forecast_tail_restarts_on_a_new_quantile(void)
     int64_t now = 0;
     for (int i = 0; i < 5760; i++) {
         now += TICK_MS;
-        struct cps_observation o = observed(demand[i], replicas, 50.0);
+        struct cps_observation o = observed(spiky_demand(&seed), replicas, 50.0);
         cps_decide(&t, &o, h, s, now, NULL, &d);
         replicas = d.desired;
     }
@@ -967,9 +971,9 @@ static void test_forecast_tail_restarts_on_a_new_quantile(void)
     free_fixture(&t, s, h);
 }
 
-/* The learned tail after `hours` of 100 req/s with 2 % noise and a 1.6 x
- * spike in 2 % of the decisions, deciding every `interval_ms`, the burst
- * memory wiped before each decision (NAN when out of memory). */
+/* The learned tail after `hours` of spiky_demand(), deciding every
+ * `interval_ms`, the burst memory wiped before each decision (NAN when out
+ * of memory). */
 static double tail_after(int64_t interval_ms, int64_t hours)
 {
     struct cps_target t;
@@ -982,8 +986,7 @@ static double tail_after(int64_t interval_ms, int64_t hours)
     struct cps_decision d;
     memset(&d, 0, sizeof d);
     for (int64_t now = interval_ms; now <= hours * HOUR_MS; now += interval_ms) {
-        double qps = 100.0 * exp(0.02 * lcg_normal(&seed)) * (lcg_uniform(&seed) < 0.02 ? 1.6 : 1.0);
-        struct cps_observation o = observed(qps, replicas, 50.0);
+        struct cps_observation o = observed(spiky_demand(&seed), replicas, 50.0);
         memset(&s->bursts, 0, sizeof s->bursts);
         cps_decide(&t, &o, h, s, now, NULL, &d);
         replicas = d.desired;
