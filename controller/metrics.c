@@ -116,6 +116,8 @@ void cps_metrics_count_slo(struct cps_target_runtime *rt, int sign)
         rt->slo_burn_rate = d->burn_rate;
         rt->headroom_adjust = d->headroom_adjust;
         rt->forecast_tail = d->surprise_tail;
+        rt->latency_shape = d->latency_shape;
+        rt->pod_safe_rps = d->rps_per_pod;
     }
 }
 
@@ -212,13 +214,21 @@ static double pick_forecast_tail(const struct cps_target_runtime *rt)
 {
     return slo_figure(rt, rt->forecast_tail);
 }
+static double pick_latency_shape(const struct cps_target_runtime *rt)
+{
+    return slo_figure(rt, rt->latency_shape);
+}
+static double pick_pod_safe_rps(const struct cps_target_runtime *rt)
+{
+    return slo_figure(rt, rt->pod_safe_rps);
+}
 static double pick_violation_budget(const struct cps_target_runtime *rt)
 {
     return rt->target->slo_violation_budget;
 }
 
 /* The per-target families whose value is one number per target, in the
- * order they are rendered: 16 gauges, then 2 counters. */
+ * order they are rendered: 19 gauges, then 2 counters. */
 struct target_family {
     const char *name, *help;
     double (*pick)(const struct cps_target_runtime *rt);
@@ -281,6 +291,15 @@ static const struct target_family target_gauges[] = {
      "on the normal quantile in units of the demand spread (bounded to -2..6), at the last "
      "decision on the forecast.",
      pick_forecast_tail},
+    {"cpscale_policy_latency_shape",
+     "How much faster a pod's p95 grows with its load than an M/M/1 queue's, learned from "
+     "the observed p95 (1..4; above 1 where service times are heavy-tailed), at the last "
+     "decision on the forecast.",
+     pick_latency_shape},
+    {"cpscale_policy_pod_safe_rps",
+     "Requests/s one ready pod serves within the SLO, by the learned capacity and latency "
+     "line (or capacity.rps_per_pod), at the last decision on the forecast.",
+     pick_pod_safe_rps},
 };
 static const struct target_family target_counters[] = {
     {"cpscale_slo_requests_total",

@@ -18,7 +18,6 @@
 #define BOOTSTRAP_CPU 0.5
 /* Weight of a new capacity sample in the running estimate. */
 #define CAPACITY_EWMA_WEIGHT 0.3
-#define BASE_LATENCY_EWMA_WEIGHT 0.2
 /* After this many samples, one that is off by more than the ratio is an
  * outlier; this many outliers in a row mean the service changed: re-learn. */
 #define CAPACITY_TRUSTED_SAMPLES 8
@@ -453,17 +452,12 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
                 s->service_rate_estimate = mu;
             else
                 s->service_rate_estimate += CAPACITY_EWMA_WEIGHT * (mu - s->service_rate_estimate);
-            if (healthy && s->service_rate_estimate > per_pod) {
-                double queueing_ms = MS_PER_S * LN_20 / (s->service_rate_estimate - per_pod);
-                double base = obs->p95_ms - queueing_ms;
-                if (base < 0.0)
-                    base = 0.0;
-                if (s->capacity_samples == 0)
-                    s->base_latency_estimate_ms = base;
-                else
-                    s->base_latency_estimate_ms += BASE_LATENCY_EWMA_WEIGHT *
-                                                   (base - s->base_latency_estimate_ms);
-            }
+            if (healthy && s->service_rate_estimate > per_pod)
+                cps_latency_line_learn(&s->latency,
+                                       MS_PER_S * LN_20 / (s->service_rate_estimate - per_pod),
+                                       obs->p95_ms, interval_ms,
+                                       s->capacity_samples >= CAPACITY_TRUSTED_SAMPLES,
+                                       s->capacity_samples == 0);
             s->capacity_samples++;
         }
     }
@@ -535,20 +529,17 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
     learn_bursts_and_budget(t, obs, s, now_ms, interval_ms, observed_ms, exceeded);
 }
 
-/* SLO-safe requests/s per ready pod: μ - ln20/(SLO - base), from config or learned. */
+/* SLO-safe requests/s per ready pod: from config, or where the learned
+ * latency line meets the SLO (0 before capacity is learned, -1 where no
+ * count of pods meets it). */
 static double safe_rate_per_pod(const struct cps_target *t, const struct cps_policy_state *s)
 {
     if (!t->capacity_auto)
         return t->capacity_rps_per_pod;
-    double mu = s->service_rate_estimate;
-    double base = s->base_latency_estimate_ms;
     if (s->capacity_samples == 0)
         return 0.0;
-    double budget_s = (t->slo_latency_p95_ms - base) / MS_PER_S;
-    if (budget_s <= 0.0)
-        return -1.0;
-    double rate = mu - LN_20 / budget_s;
-    return rate > 0.0 ? rate : -1.0;
+    return cps_latency_line_safe_rate(&s->latency, s->service_rate_estimate,
+                                      t->slo_latency_p95_ms);
 }
 
 static int32_t clamp_i32(int64_t v, int32_t lo, int32_t hi)
@@ -783,6 +774,7 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
     learn(t, obs, s, now_ms, interval_ms, horizon_ms);
     double per_pod = safe_rate_per_pod(t, s);
     d->rps_per_pod = per_pod;
+    d->latency_shape = cps_latency_line_shape(&s->latency);
     d->level_qps = s->base_qps;
     d->tick_requests = s->budget.last_requests;
     d->tick_violating = s->budget.last_violating;
@@ -868,10 +860,10 @@ void cps_decision_describe(const struct cps_decision *d, char *buf, size_t size)
     int n = snprintf(buf, size,
                      "%s%s: qps %.1f -> %.1f (spread %.3f, tail %+.2f, headroom %+.2f from the "
                      "budget feedback, budget %.0f%% spent, burn rate %.2f); %.1f req/s per pod "
-                     "within the SLO",
+                     "within the SLO (queue %.2f x M/M/1)",
                      d->rail_bound ? "rail over " : "", cps_bound_name(d->bound), d->level_qps,
                      d->forecast_qps, d->surprise_sd, d->surprise_tail, d->headroom_adjust,
-                     100.0 * d->budget_spent, d->burn_rate, d->rps_per_pod);
+                     100.0 * d->budget_spent, d->burn_rate, d->rps_per_pod, d->latency_shape);
     if (n > 0 && (size_t)n < size && d->bound == CPS_BOUND_BURST)
         n += snprintf(buf + n, size - (size_t)n, "; %s %.1f qps%s", burst_words(d->burst_source),
                       d->burst_qps,

@@ -20,6 +20,7 @@
 #include "behavior.h"
 #include "burst_memory.h"
 #include "config.h"
+#include "latency_line.h"
 #include "metric.h"
 #include "slo_budget.h"
 
@@ -75,7 +76,8 @@ const char *cps_reason_name(enum cps_reason reason);
 struct cps_policy_state {
     /* capacity: requests/s one ready pod serves at 100 % CPU, learned */
     double service_rate_estimate;
-    double base_latency_estimate_ms;
+    /* how p95 grows with a pod's load (the SLO-safe rate), learned */
+    struct cps_latency_line latency;
     int32_t capacity_samples;
     int32_t capacity_rejected;     /* outliers in a row (a redeploy re-learns) */
     int32_t last_ready;            /* ready pods at the previous decision */
@@ -178,6 +180,7 @@ struct cps_decision {
     int rail_bound;          /* 1: a rail (rate limit, stabilization, min/max, budget cap)
                                 then set the count instead (the reason says which) */
     double rps_per_pod;      /* SLO-safe capacity per ready pod */
+    double latency_shape;    /* the queue's p95 as a multiple of M/M/1's, learned (>= 1) */
     double cpu_utilization;
     int32_t cost_target_pods;/* > 0: the cost target trimmed the margin to this */
     int32_t budget_pods;     /* > 0: the budget cap held the count to this */

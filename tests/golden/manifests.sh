@@ -92,7 +92,8 @@ GAUGES = {
     "cpscale_prometheus_queries_per_tick", "cpscale_process_cpu_seconds",
     "cpscale_slo_violation_budget_ratio", "cpscale_slo_budget_spent_ratio",
     "cpscale_slo_burn_rate", "cpscale_policy_headroom_adjust",
-    "cpscale_policy_forecast_tail",
+    "cpscale_policy_forecast_tail", "cpscale_policy_latency_shape",
+    "cpscale_policy_pod_safe_rps",
 }
 COUNTERS = {
     "cpscale_decisions_total", "cpscale_scale_events_total",
@@ -1070,7 +1071,9 @@ def c_dashboard_panels():
             "burn rate (violating requests)": "cpscale_slo_violating_requests_total",
             "violation budget": "cpscale_slo_violation_budget_ratio",
             "headroom adjust": "cpscale_policy_headroom_adjust",
-            "forecast tail": "cpscale_policy_forecast_tail"}
+            "forecast tail": "cpscale_policy_forecast_tail",
+            "queue shape": "cpscale_policy_latency_shape",
+            "capacity within the SLO": "cpscale_policy_pod_safe_rps"}
     missing = [k for k, m in need.items() if m not in used]
     want(not missing, "no panel shows: %s" % ", ".join(missing))
 

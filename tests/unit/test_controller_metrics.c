@@ -76,7 +76,8 @@ static void assert_sample(const char *text, const char *metric, const char *valu
 
 /* A decision on the forecast with these SLO budget figures. */
 static void forecast_decision(struct cps_target_runtime *rt, double requests, int violating,
-                              double spent, double burn, double adjust, double tail)
+                              double spent, double burn, double adjust, double tail,
+                              double shape, double safe_rps)
 {
     memset(&rt->decision, 0, sizeof rt->decision);
     rt->decision.basis = CPS_BASIS_FORECAST;
@@ -86,6 +87,8 @@ static void forecast_decision(struct cps_target_runtime *rt, double requests, in
     rt->decision.burn_rate = burn;
     rt->decision.headroom_adjust = adjust;
     rt->decision.surprise_tail = tail;
+    rt->decision.latency_shape = shape;
+    rt->decision.rps_per_pod = safe_rps;
 }
 
 /* The SLO budget families: the configured budget always; the counters and
@@ -118,21 +121,24 @@ static void test_slo_budget_metrics(void)
     ASSERT_CONTAINS(text, "# HELP cpscale_policy_headroom_adjust ");
     ASSERT_CONTAINS(text, "# TYPE cpscale_policy_forecast_tail gauge\n");
     ASSERT_TRUE(strstr(text, "cpscale_policy_forecast_tail{") == NULL);
+    ASSERT_CONTAINS(text, "# TYPE cpscale_policy_latency_shape gauge\n");
+    ASSERT_CONTAINS(text, "# TYPE cpscale_policy_pod_safe_rps gauge\n");
+    ASSERT_TRUE(strstr(text, "cpscale_policy_pod_safe_rps{") == NULL);
     ASSERT_TRUE(strstr(text, "cpscale_slo_requests_total{") == NULL); /* nothing decided yet */
     ASSERT_TRUE(strstr(text, "cpscale_slo_budget_spent_ratio{") == NULL);
     free(text);
 
-    forecast_decision(&rt, 600, 0, 0.25, 0.5, -0.75, 0.5); /* 10 qps for 60 s, within the SLO */
+    forecast_decision(&rt, 600, 0, 0.25, 0.5, -0.75, 0.5, 1, 60); /* 10 qps for 60 s, within the SLO */
     cps_metrics_count_slo(&rt, 1);
-    forecast_decision(&rt, 300, 1, 0.5, 2, 1.25, -0.625); /* 5 qps for 60 s, over it */
+    forecast_decision(&rt, 300, 1, 0.5, 2, 1.25, -0.625, 2.25, 28.5); /* 5 qps for 60 s, over it */
     cps_metrics_count_slo(&rt, 1);
-    forecast_decision(&rt, 1000, 1, 9, 9, 9, 9); /* on missing data: nothing */
+    forecast_decision(&rt, 1000, 1, 9, 9, 9, 9, 9, 9); /* on missing data: nothing */
     rt.decision.basis = CPS_BASIS_MISSING;
     cps_metrics_count_slo(&rt, 1);
-    forecast_decision(&rt, 1000, 1, 9, 9, 9, 9); /* still learning capacity: nothing */
+    forecast_decision(&rt, 1000, 1, 9, 9, 9, 9, 9, 9); /* still learning capacity: nothing */
     rt.decision.basis = CPS_BASIS_LEARNING;
     cps_metrics_count_slo(&rt, 1);
-    forecast_decision(&rt, 50, 1, 0.5, 2, 1.25, -0.625); /* decided, then taken back (409) */
+    forecast_decision(&rt, 50, 1, 0.5, 2, 1.25, -0.625, 2.25, 28.5); /* decided, then taken back (409) */
     cps_metrics_count_slo(&rt, 1);
     cps_metrics_count_slo(&rt, -1);
 
@@ -146,6 +152,8 @@ static void test_slo_budget_metrics(void)
     assert_sample(text, "cpscale_slo_burn_rate", "2");
     assert_sample(text, "cpscale_policy_headroom_adjust", "1.25");
     assert_sample(text, "cpscale_policy_forecast_tail", "-0.625");
+    assert_sample(text, "cpscale_policy_latency_shape", "2.25");
+    assert_sample(text, "cpscale_policy_pod_safe_rps", "28.5");
     assert_sample(text, "cpscale_slo_violation_budget_ratio", "0.01");
     free(text);
 }
