@@ -1009,6 +1009,49 @@ static void test_forecast_tail_learns_per_unit_of_time(void)
     ASSERT_TRUE(every_60s < 0.5 * every_15s);
 }
 
+/*
+ * The tail is an offset on a spread learned from samples: against the
+ * prior spread (0.15, before a level has 16 samples) the step would move
+ * it by how the prior happens to sit, not by the demand. On spiky_demand(),
+ * every offset stays exactly 0 while fewer than 16 growth samples are
+ * learned (the first is 5 decisions in, a horizon), and the tail moves
+ * once there are (within the hour).
+ */
+static void test_forecast_tail_waits_for_a_learned_spread(void)
+{
+    uint64_t seed = 99;
+    struct cps_target t;
+    struct cps_policy_state *s;
+    struct cps_history *h;
+    if (new_fixture(&t, &s, &h) != 0)
+        return;
+    int32_t replicas = 3;
+    struct cps_decision d;
+    int64_t now = 0;
+    int before_spread = 0, moved_before = 0, moved_after = 0;
+    for (int i = 0; i < 240; i++) {
+        now += TICK_MS;
+        uint32_t samples = spread_samples(s);
+        struct cps_observation o = observed(spiky_demand(&seed), replicas, 50.0);
+        memset(&s->bursts, 0, sizeof s->bursts);
+        cps_decide(&t, &o, h, s, now, NULL, &d);
+        replicas = d.desired;
+        int moved = 0;
+        for (int b = 0; b < CPS_LEVEL_BUCKETS; b++)
+            moved |= s->surprise_tail[b] != 0.0f;
+        if (samples < 16) {
+            before_spread++;
+            moved_before |= moved;
+        } else {
+            moved_after |= moved;
+        }
+    }
+    ASSERT_TRUE(before_spread >= 16); /* the first 16 samples were seen */
+    ASSERT_TRUE(!moved_before);
+    ASSERT_TRUE(moved_after);
+    free_fixture(&t, s, h);
+}
+
 /* Ten thousand targets' worth of policy state must stay small: the whole
  * state within 2 kB; the burst memory within its tables (60 +
  * 24 bytes of sizes, 60 x 2 of shares, 60 of sizes on the clock: 264
@@ -1050,6 +1093,7 @@ int main(void)
     CPS_RUN(test_forecast_covers_its_quantile_of_skewed_surprises);
     CPS_RUN(test_forecast_tail_restarts_on_a_new_quantile);
     CPS_RUN(test_forecast_tail_learns_per_unit_of_time);
+    CPS_RUN(test_forecast_tail_waits_for_a_learned_spread);
     CPS_RUN(test_state_size);
     CPS_TEST_END();
 }
