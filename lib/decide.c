@@ -398,8 +398,8 @@ static void learn_tail(struct cps_policy_state *s, int b, double excess, double 
 
 /*
  * Learn from one observation: per-pod capacity (from qps and CPU when every
- * pod is ready), base latency (from the observed p95 against the queueing
- * model), the spread and tail of demand surprises over the horizon per
+ * pod is ready), the latency line (lib/latency_line.h: from the observed
+ * p95 against the queueing model), the spread and tail of demand surprises over the horizon per
  * load level, the smoothed level, then the slower memories
  * (learn_bursts_and_budget).
  */
