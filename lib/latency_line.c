@@ -8,17 +8,33 @@
 /* Weight of a new sample in the intercept (fast: a slower dependency
  * shows within minutes). */
 #define BASE_EWMA_WEIGHT 0.2
-/* The slope's samples are forgotten with this halflife: a day's load
- * swing shows the slope, and a redeploy's new queue is learned within
- * hours. A sample counts in proportion to the time it stands for, a
- * 15 s decision as one. */
+/* The slope's samples are forgotten with this halflife, counted in the
+ * time of the windows fitted (the sums decay only as a window joins):
+ * a day's load swing shows the slope, and a redeploy's new queue is
+ * learned within hours. A sample counts in proportion to the time it
+ * stands for, a 15 s decision as one. */
 #define SHAPE_HALFLIFE_MS (6 * 3600 * 1000.0)
 #define SHAPE_SAMPLE_MS 15000.0
-/* The fit is drawn toward M/M/1 as if the loads seen had spread by this
- * share of their mean: a smaller spread (one load and its noise) cannot
- * tilt it. At 0.05 it covered little more than half the way from 1 to a
+/* The fit is drawn toward M/M/1 as if the M/M/1 terms seen had spread by
+ * this share of their mean (the load's spread times about rho / (1 - rho):
+ * at rho 0.25, loads spread by 6 %): a smaller spread (one load and its
+ * noise) cannot tilt it. At 0.05 it covered little more than half the way from 1 to a
  * true 2 in test_decide's daily cycle; at 0.02, 85 %. */
 #define SHAPE_PRIOR_SPREAD 0.02
+/* A window whose M/M/1 term is over this multiple of the fit's mean, once
+ * the fit holds SHAPE_SETTLED 15 s windows' worth, is left out of the
+ * slope: a single window that far out (a 4 x burst whose p95 read low:
+ * windows misaligned between metrics, a flood of cheap requests) outweighs
+ * hours of the day's loads, and took the slope from 1.67 to 1 and the safe
+ * rate from 26 to 3 req/s a pod in one step. The pods keep the M/M/1 term
+ * of the loads they run at, near the SLO's, so a real change of load
+ * stays within it. */
+#define SHAPE_LEVERAGE_MAX 2.0
+/* An M/M/1 term over this (ms) is a load the capacity estimate puts at
+ * saturation, not a window to learn a line from (the estimate lags a
+ * change of capacity by a few windows). */
+#define QUEUEING_MAX_MS 1e5
+#define SHAPE_SETTLED 40.0
 /* M/M/1 is the floor (see cps_latency_line_learn); the ceiling is about
  * a lognormal service time with a coefficient of variation of 3 near
  * saturation. */
@@ -40,15 +56,19 @@ double cps_latency_line_shape(const struct cps_latency_line *line)
  * buys back too little the other way (+3 z at most). In bench/worlds.py's
  * deterministic world a floor of 0.25 took Twitter from 1.30 to 1.69 %
  * over the SLO, and saved nothing on NASA. When the slope moves, the
- * intercept moves with it so that the line still passes through this
- * window: against a standing intercept a slope taken from 1 to 3 had the
- * line predict 120 ms where 100 were seen, the safe rate fall to 1 req/s,
- * the pods go to the maximum and their CPU below what capacity learns
- * from, so that it never recovered.
+ * intercept turns with it about the fit's centre, the mean of the loads
+ * it has seen: against a standing intercept a slope taken from 1 to 3 had
+ * the line predict 120 ms where 100 were seen, the safe rate fall to
+ * 1 req/s, the pods go to the maximum and their CPU below what capacity
+ * learns from, so that it never recovered. (About the window just seen
+ * instead, one window far from the others moved the whole line to where
+ * the old slope put that window.)
  */
 static void fit_shape(struct cps_latency_line *line, double x, double p95_ms, int64_t interval_ms)
 {
     double *sum = line->sums;
+    if (sum[0] >= SHAPE_SETTLED && x > SHAPE_LEVERAGE_MAX * sum[1] / sum[0])
+        return;
     double keep = exp2(-(double)interval_ms / SHAPE_HALFLIFE_MS);
     double w = (double)interval_ms / SHAPE_SAMPLE_MS;
     sum[0] = keep * sum[0] + w;
@@ -65,7 +85,7 @@ static void fit_shape(struct cps_latency_line *line, double x, double p95_ms, in
         shape = SHAPE_MIN;
     if (shape > SHAPE_MAX)
         shape = SHAPE_MAX;
-    line->base_ms -= (shape - cps_latency_line_shape(line)) * x;
+    line->base_ms -= (shape - cps_latency_line_shape(line)) * mean_x;
     line->shape = shape;
 }
 
@@ -79,6 +99,8 @@ static void fit_shape(struct cps_latency_line *line, double x, double p95_ms, in
 void cps_latency_line_learn(struct cps_latency_line *line, double queueing_ms, double p95_ms,
                             int64_t interval_ms, int fit_shape_too, int first)
 {
+    if (!(queueing_ms > 0.0 && queueing_ms < QUEUEING_MAX_MS) || !isfinite(p95_ms))
+        return;
     if (fit_shape_too && interval_ms > 0)
         fit_shape(line, queueing_ms, p95_ms, interval_ms);
     double shape = cps_latency_line_shape(line);

@@ -36,6 +36,9 @@ double cps_latency_line_shape(const struct cps_latency_line *line);
  * per-pod load where the M/M/1 term is `queueing_ms`. `fit_shape`: the
  * capacity estimate is trusted enough for the slope (else only the
  * intercept moves); `first`: the first sample, which sets the intercept.
+ * A window far above the loads the slope was fitted on moves only the
+ * intercept; a non-finite or saturated one (queueing_ms not in
+ * 0..1e5) nothing.
  */
 void cps_latency_line_learn(struct cps_latency_line *line, double queueing_ms, double p95_ms,
                             int64_t interval_ms, int fit_shape, int first);
