@@ -461,6 +461,20 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
             s->capacity_samples++;
         }
     }
+    /* the slope also from a settled window a little over the SLO (not
+     * saturated): within the SLO only, a noisy p95 loses its high
+     * readings and the slope sinks (cps_latency_line_learn_slope) */
+    if (steady && !healthy && obs->cpu_utilization < CAPACITY_MAX_CPU &&
+        obs->cpu_utilization > CAPACITY_MIN_CPU && obs->qps > QPS_FLOOR &&
+        obs->ready_replicas > 0 && obs->ready_replicas == obs->replicas &&
+        obs->p95_ms <= CPS_SHAPE_OVER_SLO_MAX * t->slo_latency_p95_ms &&
+        s->capacity_samples >= CAPACITY_TRUSTED_SAMPLES) {
+        double per_pod = obs->qps / (double)obs->ready_replicas;
+        if (s->service_rate_estimate > per_pod)
+            cps_latency_line_learn_slope(&s->latency,
+                                         MS_PER_S * LN_20 / (s->service_rate_estimate - per_pod),
+                                         obs->p95_ms, interval_ms);
+    }
     /* demand surprise: observed log growth over the horizon, filed under
      * the load level it grew from; and whether it went past the forecast's
      * nominal upper quantile from then (at that level's spread, before this

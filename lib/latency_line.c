@@ -113,6 +113,15 @@ void cps_latency_line_learn(struct cps_latency_line *line, double queueing_ms, d
         line->base_ms += BASE_EWMA_WEIGHT * (base - line->base_ms);
 }
 
+void cps_latency_line_learn_slope(struct cps_latency_line *line, double queueing_ms,
+                                  double p95_ms, int64_t interval_ms)
+{
+    if (!(queueing_ms > 0.0 && queueing_ms < QUEUEING_MAX_MS) || !isfinite(p95_ms) ||
+        interval_ms <= 0)
+        return;
+    fit_shape(line, queueing_ms, p95_ms, interval_ms);
+}
+
 double cps_latency_line_safe_rate(const struct cps_latency_line *line, double mu, double slo_ms)
 {
     double budget_s = (slo_ms - line->base_ms) / MS_PER_S;

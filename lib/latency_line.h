@@ -44,10 +44,27 @@ void cps_latency_line_learn(struct cps_latency_line *line, double queueing_ms, d
                             int64_t interval_ms, int fit_shape, int first);
 
 /*
+ * Learn the slope alone from a settled window over the SLO (not
+ * saturated, its p95 within CPS_SHAPE_OVER_SLO_MAX of it; the policy decides
+ * which): fitted on windows within the SLO only, a p95 read with noise
+ * loses its high readings near the SLO and the slope sinks to 1 (at
+ * +-20 % noise, a queue twice M/M/1 read as M/M/1). The intercept stays
+ * with the windows within the SLO.
+ */
+void cps_latency_line_learn_slope(struct cps_latency_line *line, double queueing_ms,
+                                  double p95_ms, int64_t interval_ms);
+
+/*
  * SLO-safe requests/s per pod at service rate `mu`: where the line meets
  * `slo_ms`, mu - shape x ln20 / (slo - base). -1 where even an idle pod is
  * over the SLO (no count of pods can meet it).
  */
 double cps_latency_line_safe_rate(const struct cps_latency_line *line, double mu, double slo_ms);
+
+/* How far over the SLO a window's p95 may be for its slope (x the SLO):
+ * beyond, windows at loads far past the SLO's say little about where the
+ * line meets it (and, with rates mixed within a window, read steeper: at
+ * 3 x, the median of bench/quality.py rose 0.73 -> 0.79). */
+#define CPS_SHAPE_OVER_SLO_MAX 1.5
 
 #endif
