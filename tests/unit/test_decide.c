@@ -532,6 +532,30 @@ static void test_policy_shrugs_off_one_odd_window(void)
     ASSERT_TRUE(run.most_pods_after_odd <= 2 * (int32_t)ceil(480.0 / true_rate));
 }
 
+/*
+ * The shape is bounded, whatever the p95 says: a p95 that climbs ten times
+ * as fast as M/M/1's with load (a heavy queue, or anything else that grows
+ * with load) is read as 4, the ceiling. Told not to fit the slope (the
+ * policy's capacity estimate not yet trusted), the line keeps M/M/1's.
+ */
+static void test_latency_shape_is_bounded(void)
+{
+    struct cps_latency_line line;
+    memset(&line, 0, sizeof line);
+    for (int i = 0; i < 480; i++) {
+        double x = i % 2 ? 45.0 : 35.0;
+        cps_latency_line_learn(&line, x, 20.0 + 10.0 * (x - 35.0), 15000, 1, i == 0);
+    }
+    ASSERT_TRUE(cps_latency_line_shape(&line) == 4.0);
+    struct cps_latency_line untrusted;
+    memset(&untrusted, 0, sizeof untrusted);
+    for (int i = 0; i < 480; i++) {
+        double x = i % 2 ? 45.0 : 35.0;
+        cps_latency_line_learn(&untrusted, x, 20.0 + 2.0 * x, 15000, 0, i == 0);
+    }
+    ASSERT_TRUE(cps_latency_line_shape(&untrusted) == 1.0);
+}
+
 /* Until capacity is learned, the policy never scales down. */
 static void test_learning_never_scales_down(void)
 {
@@ -586,6 +610,7 @@ int main(void)
     CPS_RUN(test_policy_relearns_slower_pods);
     CPS_RUN(test_policy_learns_the_queue_shape);
     CPS_RUN(test_policy_shrugs_off_one_odd_window);
+    CPS_RUN(test_latency_shape_is_bounded);
     CPS_RUN(test_learning_never_scales_down);
     CPS_RUN(test_learning_rounds_exactly);
     CPS_RUN(test_reason_names);
