@@ -6,9 +6,6 @@
 
 #include "units.h"
 
-/* ln(20): the p95 of an exponential response time is ln(20) / rate. */
-#define LN_20 2.995732273553991
-#define MS_PER_S 1000.0
 #define SECONDS_PER_HOUR 3600.0
 #define REQUESTS_PER_MILLION 1e6
 /* CPU shares outside this band say little about capacity (idle or saturated). */
@@ -399,9 +396,9 @@ static void learn_tail(struct cps_policy_state *s, int b, double excess, double 
 /*
  * Learn from one observation: per-pod capacity (from qps and CPU when every
  * pod is ready), the latency line (lib/latency_line.h: from the observed
- * p95 against the queueing model), the spread and tail of demand surprises over the horizon per
- * load level, the smoothed level, then the slower memories
- * (learn_bursts_and_budget).
+ * p95 against the queueing model), the spread and tail of demand surprises
+ * over the horizon per load level, the smoothed level, then the slower
+ * memories (learn_bursts_and_budget).
  */
 static void learn(const struct cps_target *t, const struct cps_observation *obs,
                   struct cps_policy_state *s, int64_t now_ms, int64_t interval_ms,
@@ -436,9 +433,12 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
                     ? obs->qps / (obs->cpu_utilization * (double)obs->ready_replicas)
                     : 0.0;
     int slower = s->capacity_samples > 0 && mu < s->service_rate_estimate * CAPACITY_SLOWER;
-    if (steady && obs->ready_replicas > 0 && obs->ready_replicas == obs->replicas &&
-        obs->cpu_utilization > CAPACITY_MIN_CPU && obs->qps > QPS_FLOOR && (healthy || slower)) {
-        double per_pod = obs->qps / (double)obs->ready_replicas;
+    /* a window that says something about capacity and latency: every pod
+     * ready, the count held over it, neither idle nor without traffic */
+    int settled = steady && obs->ready_replicas > 0 && obs->ready_replicas == obs->replicas &&
+                  obs->cpu_utilization > CAPACITY_MIN_CPU && obs->qps > QPS_FLOOR;
+    double per_pod = settled ? obs->qps / (double)obs->ready_replicas : 0.0;
+    if (settled && (healthy || slower)) {
         int outlier = s->capacity_samples >= CAPACITY_TRUSTED_SAMPLES &&
                       (mu > s->service_rate_estimate * CAPACITY_OUTLIER_RATIO ||
                        mu < s->service_rate_estimate / CAPACITY_OUTLIER_RATIO);
@@ -452,9 +452,8 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
                 s->service_rate_estimate = mu;
             else
                 s->service_rate_estimate += CAPACITY_EWMA_WEIGHT * (mu - s->service_rate_estimate);
-            if (healthy && s->service_rate_estimate > per_pod)
-                cps_latency_line_learn(&s->latency,
-                                       MS_PER_S * LN_20 / (s->service_rate_estimate - per_pod),
+            if (healthy)
+                cps_latency_line_learn(&s->latency, s->service_rate_estimate, per_pod,
                                        obs->p95_ms, interval_ms,
                                        s->capacity_samples >= CAPACITY_TRUSTED_SAMPLES,
                                        s->capacity_samples == 0);
@@ -464,17 +463,11 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
     /* the slope also from a settled window a little over the SLO (not
      * saturated): within the SLO only, a noisy p95 loses its high
      * readings and the slope sinks (cps_latency_line_learn_slope) */
-    if (steady && !healthy && obs->cpu_utilization < CAPACITY_MAX_CPU &&
-        obs->cpu_utilization > CAPACITY_MIN_CPU && obs->qps > QPS_FLOOR &&
-        obs->ready_replicas > 0 && obs->ready_replicas == obs->replicas &&
+    if (settled && !healthy && obs->cpu_utilization < CAPACITY_MAX_CPU &&
         obs->p95_ms <= CPS_SHAPE_OVER_SLO_MAX * t->slo_latency_p95_ms &&
-        s->capacity_samples >= CAPACITY_TRUSTED_SAMPLES) {
-        double per_pod = obs->qps / (double)obs->ready_replicas;
-        if (s->service_rate_estimate > per_pod)
-            cps_latency_line_learn_slope(&s->latency,
-                                         MS_PER_S * LN_20 / (s->service_rate_estimate - per_pod),
-                                         obs->p95_ms, interval_ms);
-    }
+        s->capacity_samples >= CAPACITY_TRUSTED_SAMPLES)
+        cps_latency_line_learn_slope(&s->latency, s->service_rate_estimate, per_pod, obs->p95_ms,
+                                     interval_ms);
     /* demand surprise: observed log growth over the horizon, filed under
      * the load level it grew from; and whether it went past the forecast's
      * nominal upper quantile from then (at that level's spread, before this

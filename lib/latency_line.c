@@ -30,11 +30,11 @@
  * of the loads they run at, near the SLO's, so a real change of load
  * stays within it. */
 #define SHAPE_LEVERAGE_MAX 2.0
+#define SHAPE_SETTLED 40.0
 /* An M/M/1 term over this (ms) is a load the capacity estimate puts at
  * saturation, not a window to learn a line from (the estimate lags a
  * change of capacity by a few windows). */
 #define QUEUEING_MAX_MS 1e5
-#define SHAPE_SETTLED 40.0
 /* M/M/1 is the floor (see cps_latency_line_learn); the ceiling is about
  * a lognormal service time with a coefficient of variation of 3 near
  * saturation. */
@@ -44,6 +44,17 @@
 double cps_latency_line_shape(const struct cps_latency_line *line)
 {
     return line->shape > 0.0 ? line->shape : 1.0;
+}
+
+/* The M/M/1 term of p95 (ms) at a per-pod `rate` when a pod serves `mu`;
+ * 0 for a window not to learn from: a load at or past mu, an M/M/1 term
+ * past QUEUEING_MAX_MS, or a p95 that is not a number. */
+static double queueing_term_ms(double mu, double rate, double p95_ms)
+{
+    if (!(mu > rate) || !isfinite(p95_ms))
+        return 0.0;
+    double x = MS_PER_S * LN_20 / (mu - rate);
+    return x > 0.0 && x < QUEUEING_MAX_MS ? x : 0.0;
 }
 
 /*
@@ -96,10 +107,11 @@ static void fit_shape(struct cps_latency_line *line, double x, double p95_ms, in
  * queue is lighter, not that requests take negative time); above 1 it is
  * a tangent's intercept and may.
  */
-void cps_latency_line_learn(struct cps_latency_line *line, double queueing_ms, double p95_ms,
+void cps_latency_line_learn(struct cps_latency_line *line, double mu, double rate, double p95_ms,
                             int64_t interval_ms, int fit_shape_too, int first)
 {
-    if (!(queueing_ms > 0.0 && queueing_ms < QUEUEING_MAX_MS) || !isfinite(p95_ms))
+    double queueing_ms = queueing_term_ms(mu, rate, p95_ms);
+    if (queueing_ms == 0.0)
         return;
     if (fit_shape_too && interval_ms > 0)
         fit_shape(line, queueing_ms, p95_ms, interval_ms);
@@ -113,13 +125,12 @@ void cps_latency_line_learn(struct cps_latency_line *line, double queueing_ms, d
         line->base_ms += BASE_EWMA_WEIGHT * (base - line->base_ms);
 }
 
-void cps_latency_line_learn_slope(struct cps_latency_line *line, double queueing_ms,
+void cps_latency_line_learn_slope(struct cps_latency_line *line, double mu, double rate,
                                   double p95_ms, int64_t interval_ms)
 {
-    if (!(queueing_ms > 0.0 && queueing_ms < QUEUEING_MAX_MS) || !isfinite(p95_ms) ||
-        interval_ms <= 0)
-        return;
-    fit_shape(line, queueing_ms, p95_ms, interval_ms);
+    double queueing_ms = queueing_term_ms(mu, rate, p95_ms);
+    if (queueing_ms > 0.0 && interval_ms > 0)
+        fit_shape(line, queueing_ms, p95_ms, interval_ms);
 }
 
 double cps_latency_line_safe_rate(const struct cps_latency_line *line, double mu, double slo_ms)

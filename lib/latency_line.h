@@ -33,14 +33,14 @@ double cps_latency_line_shape(const struct cps_latency_line *line);
 
 /*
  * Learn from one window within the SLO whose ready count held: p95 at a
- * per-pod load where the M/M/1 term is `queueing_ms`. `fit_shape`: the
+ * per-pod `rate` (req/s) of pods that serve `mu`. `fit_shape`: the
  * capacity estimate is trusted enough for the slope (else only the
  * intercept moves); `first`: the first sample, which sets the intercept.
  * A window far above the loads the slope was fitted on moves only the
- * intercept; a non-finite or saturated one (queueing_ms not in
- * 0..1e5) nothing.
+ * intercept; one at or past mu (or an M/M/1 term over 1e5 ms), or a
+ * p95 that is not a number, nothing.
  */
-void cps_latency_line_learn(struct cps_latency_line *line, double queueing_ms, double p95_ms,
+void cps_latency_line_learn(struct cps_latency_line *line, double mu, double rate, double p95_ms,
                             int64_t interval_ms, int fit_shape, int first);
 
 /*
@@ -51,7 +51,7 @@ void cps_latency_line_learn(struct cps_latency_line *line, double queueing_ms, d
  * +-20 % noise, a queue twice M/M/1 read as M/M/1). The intercept stays
  * with the windows within the SLO.
  */
-void cps_latency_line_learn_slope(struct cps_latency_line *line, double queueing_ms,
+void cps_latency_line_learn_slope(struct cps_latency_line *line, double mu, double rate,
                                   double p95_ms, int64_t interval_ms);
 
 /*

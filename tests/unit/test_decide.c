@@ -543,15 +543,17 @@ static void test_latency_shape_is_bounded(void)
     struct cps_latency_line line;
     memset(&line, 0, sizeof line);
     for (int i = 0; i < 480; i++) {
-        double x = i % 2 ? 45.0 : 35.0;
-        cps_latency_line_learn(&line, x, 20.0 + 10.0 * (x - 35.0), 15000, 1, i == 0);
+        double x = i % 2 ? 45.0 : 35.0; /* the M/M/1 term at mu 100 */
+        cps_latency_line_learn(&line, 100.0, 100.0 - 1000.0 * log(20.0) / x,
+                               20.0 + 10.0 * (x - 35.0), 15000, 1, i == 0);
     }
     ASSERT_TRUE(cps_latency_line_shape(&line) == 4.0);
     struct cps_latency_line untrusted;
     memset(&untrusted, 0, sizeof untrusted);
     for (int i = 0; i < 480; i++) {
         double x = i % 2 ? 45.0 : 35.0;
-        cps_latency_line_learn(&untrusted, x, 20.0 + 2.0 * x, 15000, 0, i == 0);
+        cps_latency_line_learn(&untrusted, 100.0, 100.0 - 1000.0 * log(20.0) / x,
+                               20.0 + 2.0 * x, 15000, 0, i == 0);
     }
     ASSERT_TRUE(cps_latency_line_shape(&untrusted) == 1.0);
 }
