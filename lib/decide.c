@@ -58,6 +58,9 @@
  * PEAK_MARGIN: one burst at a low level must not ask for ten times the pods
  * the busiest recent minute needed, nor hold the burst's pods long after. */
 #define PEAK_HALFLIFE_MS (60 * 60 * 1000LL)
+/* Halflife of the day's peak (day_peak): what a burst the memory keeps
+ * against the slow level may ask for, at most (demand_to_serve). */
+#define DAY_PEAK_HALFLIFE_MS (24 * 60 * 60 * 1000LL)
 #define PEAK_GROWTH_CAP 2.0
 #define PEAK_MARGIN 1.25
 /* Decision interval assumed before two decisions have been seen. */
@@ -333,12 +336,16 @@ static void learn_bursts_and_budget(const struct cps_target *t, const struct cps
     if (slow_before <= 0.0) {
         s->slow_level = q;
         s->recent_peak = q;
+        s->day_peak = q;
     } else {
         double dt = (double)interval_ms;
         s->slow_level += (1.0 - exp(-dt / (double)SLOW_LEVEL_TAU_MS)) * (q - s->slow_level);
         s->recent_peak *= exp2(-dt / (double)PEAK_HALFLIFE_MS);
         if (q > s->recent_peak)
             s->recent_peak = q;
+        s->day_peak *= exp2(-dt / (double)DAY_PEAK_HALFLIFE_MS);
+        if (q > s->day_peak)
+            s->day_peak = q;
     }
     if (slow_before > 0.0 && usual_rate > 0.0)
         cps_burst_observe(&s->bursts, observed_ms - METRICS_WINDOW_MS / 2, q / slow_before,
@@ -677,12 +684,21 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
      * minute on the clock (one that exceeds the forecast far more often
      * than the others) calls for its burst size even in the hours between
      * two of its bursts, but no more than the cap allows: one burst size
-     * may be a spike of a hundred times the level */
+     * may be a spike of a hundred times the level. A burst due in its own
+     * minute asks for no more than the day's peak allows (with the same
+     * margin): its size is kept against the slow level it rose from, and
+     * one learned at a quiet level, applied at a busier one, asked for ten
+     * times the largest demand of a whole trace (nab-tw-ups at x580: 78
+     * pods where the oracle never needs more than 8). Not the recent
+     * peak: an hourly burst finds it halved, and would get half its pods */
     int64_t lead_to = now_ms + p->startup_ms + interval_ms;
     double minute_ratio = cps_burst_minute_expected(&s->bursts, now_ms, lead_to);
     double burst = minute_ratio > 1.0 ? s->slow_level * minute_ratio : 0.0;
     enum cps_burst_source source = CPS_BURST_RECURRING;
-    int capped = 0;
+    double day_cap = (s->day_peak > grown ? s->day_peak : grown) * PEAK_MARGIN;
+    int capped = burst > day_cap;
+    if (capped)
+        burst = day_cap;
     double clock_ratio = cps_burst_clock_expected(&s->bursts, now_ms, lead_to);
     double clock = clock_ratio > 1.0 ? s->slow_level * clock_ratio : 0.0;
     int clock_capped = clock > cap;

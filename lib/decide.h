@@ -89,6 +89,7 @@ struct cps_policy_state {
     double base_qps;               /* the forecast's base: max(level_ewma, qps) */
     double slow_level;             /* qps smoothed over SLOW_LEVEL_TAU: what bursts rise above */
     double recent_peak;            /* the largest qps seen, decaying (the forecast's cap) */
+    double day_peak;               /* the same over about a day (a remembered burst's cap) */
     int64_t level_t_ms;
     /* recent decisions: when (as how long before the newest, in ms, so an
      * entry is 4 bytes, not 8), and the base then */

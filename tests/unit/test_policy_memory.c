@@ -592,6 +592,46 @@ static void test_decide_prescales_for_a_minute_on_the_clock(void)
 }
 
 /*
+ * A burst remembered in its own minute is kept against the slow level it
+ * rose from, so at a busier level it calls for more: never past the day's
+ * peak (times the margin, 1.25, or twice today's level if that is more).
+ * Bursts of 400 req/s at :30 every hour on a level of 100 until 08:00; the
+ * level then steps to 300 for good. At 08:29:20 the memory's ratio (about
+ * 4 x the slow level, near 280 by then) would ask for over 1,000 req/s,
+ * more than was ever seen; the cap is max(day peak 400 x 0.99, 2 x 300) x
+ * 1.25 = 750 req/s, 15 pods at 50 req/s each. (An earlier version asked
+ * 78 pods on a trace whose demand never needed more than 8.) The
+ * decision still pre-scales: above the 300 req/s level's pods.
+ */
+static void test_decide_remembered_burst_within_the_days_peak(void)
+{
+    struct cps_target t;
+    struct cps_policy_state *s;
+    struct cps_history *h;
+    if (new_fixture(&t, &s, &h) != 0)
+        return;
+    int64_t now = 0;
+    int32_t replicas = 4;
+    struct cps_decision d;
+    decide_through(&t, s, h, &now, 8 * HOUR_MS, 1, &replicas, &d);
+    double ratio_before = cps_burst_minute_expected(&s->bursts, 30 * 60000, 31 * 60000 - 1);
+    ASSERT_TRUE(ratio_before > 3.0);
+    for (; now < 8 * HOUR_MS + 29 * 60000 + 20000; now += TICK_MS) {
+        struct cps_observation o = observed(300.0, replicas, 50.0);
+        cps_decide(&t, &o, h, s, now, NULL, &d);
+        replicas = d.desired;
+    }
+    ASSERT_TRUE(s->slow_level * ratio_before > 1000.0);
+    ASSERT_EQ(d.bound, CPS_BOUND_BURST);
+    ASSERT_EQ(d.burst_capped, 1);
+    ASSERT_TRUE(d.burst_qps <= 750.0 + 1e-6);
+    ASSERT_TRUE(d.burst_qps >= 700.0);
+    ASSERT_TRUE(d.recommendation <= 15);
+    ASSERT_TRUE(d.recommendation > 6);
+    free_fixture(&t, s, h);
+}
+
+/*
  * The clock memory asks whether demand went past the forecast's nominal
  * upper quantile, not past the margin the budget feedback has moved it to:
  * on a target whose budget is never spent the feedback's offset sinks to
@@ -1083,6 +1123,7 @@ int main(void)
     CPS_RUN(test_decide_burst_gets_the_forecasts_margin);
     CPS_RUN(test_decide_prescales_for_a_minute_on_the_clock);
     CPS_RUN(test_decide_clock_survives_an_unspent_budget);
+    CPS_RUN(test_decide_remembered_burst_within_the_days_peak);
     CPS_RUN(test_decide_after_an_outage);
     CPS_RUN(test_decide_when_the_clock_goes_back);
     CPS_RUN(test_decide_learns_with_a_long_startup);
