@@ -22,6 +22,9 @@ config as on the real traces:
                   job on a schedule), 14 days
   periodic-6m     a daily cycle (0.8-1.0 of 2000 req/s, 4 % noise) that
                   swings +-30 % with a period of 6 minutes, 14 days
+  hourly-spike    cron-15m's daily cycle with an 8x spike in minute :00 of
+                  every hour instead (an hourly job much larger than the
+                  service's own traffic), 14 days
 
 Smooth traffic whose noise is independent from minute to minute is where a
 one-minute window undercounts violations most (lib/slo_budget.c): these
@@ -148,12 +151,22 @@ def daily_cycle(m):
     return 0.9 + 0.1 * math.sin(2 * math.pi * (hour - 8) / 24)
 
 
-def cron_15m(rng):
+def daily_with_spikes(rng, every_minutes, factor):
+    """14 days of a daily cycle (0.8-1.0 of 1500 req/s, 4 % noise per
+    minute), times `factor` in the first minute of every `every_minutes`."""
     rates = []
     for m in range(14 * DAY_MINUTES):
         qps = 1500.0 * daily_cycle(m) * math.exp(rng.gauss(0, 0.04))
-        rates.append(qps * 2 if m % 15 == 0 else qps)
+        rates.append(qps * factor if m % every_minutes == 0 else qps)
     return rates
+
+
+def cron_15m(rng):
+    return daily_with_spikes(rng, 15, 2)
+
+
+def hourly_spike(rng):
+    return daily_with_spikes(rng, 60, 8)
 
 
 def periodic_6m(rng):
@@ -260,6 +273,7 @@ def main():
                               ("stationary", stationary, 5),
                               ("weekly-holidays", weekly_holidays, 2),
                               ("cron-15m", cron_15m, 1),
+                              ("hourly-spike", hourly_spike, 1),
                               ("periodic-6m", periodic_6m, 1)):
         path = os.path.join(workdir, name + ".csv")
         write(path, make(random.Random(name)))

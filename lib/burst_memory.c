@@ -170,6 +170,23 @@ double cps_burst_clock_expected(const struct cps_burst_memory *m, int64_t from_m
     return best ? exp(best * CPS_BURST_STEP) : 1.0;
 }
 
+/* See burst_memory.h. */
+int cps_burst_explains(const struct cps_burst_memory *m, double qps, double slow_level,
+                       double tolerance, int64_t seen_from_ms, int64_t seen_to_ms,
+                       int64_t lead_from_ms, int64_t lead_to_ms)
+{
+    if (!(slow_level > 0.0) || !(qps > slow_level))
+        return 0;
+    double seen = cps_burst_clock_expected(m, seen_from_ms, seen_to_ms);
+    if (!(seen > 1.0) || qps > slow_level * seen * tolerance)
+        return 0;
+    double coming = cps_burst_clock_expected(m, lead_from_ms, lead_to_ms);
+    double recurring = cps_burst_minute_expected(m, lead_from_ms, lead_to_ms);
+    if (recurring > coming)
+        coming = recurring;
+    return coming < seen;
+}
+
 double cps_burst_hour_expected(const struct cps_burst_memory *m, int64_t from_ms, int64_t to_ms)
 {
     int64_t first = floor_div(from_ms, CPS_MS_PER_HOUR), last = floor_div(to_ms, CPS_MS_PER_HOUR);

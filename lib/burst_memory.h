@@ -108,6 +108,23 @@ double cps_burst_minute_expected(const struct cps_burst_memory *m, int64_t from_
  * none is. */
 double cps_burst_clock_expected(const struct cps_burst_memory *m, int64_t from_ms, int64_t to_ms);
 
+/*
+ * Whether demand `qps`, seen over [seen_from_ms, seen_to_ms] (a metrics
+ * window), is a burst this memory knows and that is over by [lead_from_ms,
+ * lead_to_ms] (when pods asked for now would serve): the window touches a
+ * minute on the clock (cps_burst_clock_expected: one that exceeds the
+ * forecast in more hours than chance explains), demand is above
+ * `slow_level` but within that minute's size times `tolerance`, and the
+ * memory expects less of the lead, by either table. Such a surge is the
+ * memory's to size, not a surprise of the forecast (decide.c). The table
+ * of any minute (the recurring one) does not count as knowing: noise puts
+ * most minutes a little over the slow level there, and skipping upward
+ * surprises on that ground alone would bias the spread low.
+ */
+int cps_burst_explains(const struct cps_burst_memory *m, double qps, double slow_level,
+                       double tolerance, int64_t seen_from_ms, int64_t seen_to_ms,
+                       int64_t lead_from_ms, int64_t lead_to_ms);
+
 /* The remembered start-of-hour ratio (to the usual rate) of the hour
  * whose first CPS_BURST_HOUR_HEAD_MS [from_ms, to_ms] touches; 0 when it
  * touches none, or the hour was never seen. */
