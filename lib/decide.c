@@ -491,8 +491,10 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
      * times its noise's, and the pods after every spike with it (23 % of
      * the cost of bench/shapes.py's hourly-spike) */
     int64_t ready_ms = now_ms + p->startup_ms;
+    /* the window is [end - 60 s, end): its last millisecond, so that a
+     * window ending on a minute's first does not touch that minute */
     int explained = cps_burst_explains(&s->bursts, q, s->slow_level, PEAK_MARGIN,
-                                       observed_ms - METRICS_WINDOW_MS, observed_ms, ready_ms,
+                                       observed_ms - METRICS_WINDOW_MS, observed_ms - 1, ready_ms,
                                        ready_ms + interval_ms);
     /* the tail is an offset on headroom_quantile: one learned at another
      * (before a config reload changed it) starts again from 0 */
