@@ -12,6 +12,8 @@ HPA reaches there. cpscale keeps its default config: nothing is re-tuned.
   drift 0.2       --capacity-drift 0.2
   jitter 90s      --startup-jitter 90s
   (each with --world-seed 1)
+  start 120s      --startup 120s: pods take 120 s to be ready where the
+                  config (policy.startup) says 30 s
 
 A build without a variant's flags prints "variant not available in this
 build" on that row; such a row is neither passed nor failed.
@@ -36,6 +38,7 @@ VARIANTS = [
     ("lognormal:2", ["--service-times", "lognormal:2"] + WORLD_SEED),
     ("drift 0.2", ["--capacity-drift", "0.2"] + WORLD_SEED),
     ("jitter 90s", ["--startup-jitter", "90s"] + WORLD_SEED),
+    ("start 120s", ["--startup", "120s"]),
 ]
 
 

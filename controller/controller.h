@@ -136,6 +136,7 @@ struct cps_target_runtime {
     double slo_budget_spent, slo_burn_rate, headroom_adjust; /* the last such decision's */
     double forecast_tail;                                    /* (its learned quantile offset) */
     double latency_shape, pod_safe_rps;  /* (its latency line: queue shape, SLO-safe rate a pod) */
+    double startup_s;                    /* (the start-up it led bursts by) */
 };
 
 /* "namespace/name" of a target, for log lines and messages, written into

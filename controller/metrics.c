@@ -118,6 +118,7 @@ void cps_metrics_count_slo(struct cps_target_runtime *rt, int sign)
         rt->forecast_tail = d->surprise_tail;
         rt->latency_shape = d->latency_shape;
         rt->pod_safe_rps = d->rps_per_pod;
+        rt->startup_s = d->startup_s;
     }
 }
 
@@ -222,6 +223,10 @@ static double pick_pod_safe_rps(const struct cps_target_runtime *rt)
 {
     return slo_figure(rt, rt->pod_safe_rps);
 }
+static double pick_startup(const struct cps_target_runtime *rt)
+{
+    return slo_figure(rt, rt->startup_s);
+}
 static double pick_violation_budget(const struct cps_target_runtime *rt)
 {
     return rt->target->slo_violation_budget;
@@ -300,6 +305,11 @@ static const struct target_family target_gauges[] = {
      "Requests/s one ready pod serves within the SLO, by the learned capacity and latency "
      "line (or capacity.rps_per_pod), at the last decision on the forecast.",
      pick_pod_safe_rps},
+    {"cpscale_policy_startup_seconds",
+     "The start-up the policy starts a remembered burst's pods ahead by: policy.startup, or "
+     "the longer one its scale-ups took to be ready (observed), at the last decision on the "
+     "forecast.",
+     pick_startup},
 };
 static const struct target_family target_counters[] = {
     {"cpscale_slo_requests_total",

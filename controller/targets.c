@@ -253,6 +253,7 @@ static void carry_learned_state(struct cps_target_runtime *fresh, struct cps_tar
     fresh->forecast_tail = prev->forecast_tail;
     fresh->latency_shape = prev->latency_shape;
     fresh->pod_safe_rps = prev->pod_safe_rps;
+    fresh->startup_s = prev->startup_s;
     fresh->slo_counted = prev->slo_counted;
     if (target_fingerprint(prev->target) == target_fingerprint(target)) {
         fresh->backoff_until_ms = prev->backoff_until_ms;

@@ -1,7 +1,6 @@
 #include "decide.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "units.h"
@@ -11,8 +10,6 @@
 /* CPU shares outside this band say little about capacity (idle or saturated). */
 #define CAPACITY_MIN_CPU 0.02
 #define CAPACITY_MAX_CPU 0.97
-/* Until capacity is learned, scale up to keep CPU at or below this share. */
-#define BOOTSTRAP_CPU 0.5
 /* Weight of a new capacity sample in the running estimate. */
 #define CAPACITY_EWMA_WEIGHT 0.3
 /* After this many samples, one that is off by more than the ratio is an
@@ -74,66 +71,6 @@
 #define RING_SPAN_STEPS 20
 /* The rate window of the metrics queries (decide.h). */
 #define METRICS_WINDOW_MS (CPS_METRICS_WINDOW_S * 1000LL)
-
-static const char *const reason_names[CPS_REASON_COUNT] = {
-    [CPS_REASON_STEADY] = "steady",
-    [CPS_REASON_SCALE_UP] = "scale_up",
-    [CPS_REASON_SCALE_DOWN] = "scale_down",
-    [CPS_REASON_SCALE_UP_LIMITED] = "scale_up_limited",
-    [CPS_REASON_SCALE_DOWN_LIMITED] = "scale_down_limited",
-    [CPS_REASON_STABILIZED] = "stabilized",
-    [CPS_REASON_CLAMPED_MIN] = "clamped_min",
-    [CPS_REASON_CLAMPED_MAX] = "clamped_max",
-    [CPS_REASON_BUDGET_CAP] = "budget_cap",
-    [CPS_REASON_MISSING_HOLD] = "missing_metrics_hold",
-    [CPS_REASON_MISSING_FALLBACK] = "missing_metrics_fallback",
-    [CPS_REASON_PAUSED] = "paused",
-};
-
-static const char *const bound_names[CPS_BOUND_COUNT] = {
-    [CPS_BOUND_FORECAST] = "forecast",
-    [CPS_BOUND_FEEDBACK] = "budget_feedback",
-    [CPS_BOUND_BURST] = "burst_memory",
-    [CPS_BOUND_PEAK_CAP] = "peak_cap",
-    [CPS_BOUND_COST_TARGET] = "cost_target",
-};
-
-const char *cps_bound_name(enum cps_bound bound)
-{
-    if ((unsigned)bound >= CPS_BOUND_COUNT)
-        return "unknown";
-    return bound_names[bound];
-}
-
-/*
- * See decide.h. A decision not on the forecast had no forecast to be bound
- * by: "rail" when a rail set the count, else what the count was based on.
- */
-const char *cps_decision_bound_name(const struct cps_decision *d)
-{
-    switch (d->basis) {
-    case CPS_BASIS_FORECAST:
-        return d->rail_bound ? "rail" : cps_bound_name(d->bound);
-    case CPS_BASIS_LEARNING:
-        return d->rail_bound ? "rail" : "learning";
-    case CPS_BASIS_SLO_UNREACHABLE:
-        return d->rail_bound ? "rail" : "slo_unreachable";
-    case CPS_BASIS_GIVEN:
-        return d->rail_bound ? "rail" : "given";
-    case CPS_BASIS_MISSING:
-        return "missing_metrics";
-    case CPS_BASIS_PAUSED:
-        return "paused";
-    }
-    return "unknown";
-}
-
-const char *cps_reason_name(enum cps_reason reason)
-{
-    if ((unsigned)reason >= CPS_REASON_COUNT)
-        return "unknown";
-    return reason_names[reason];
-}
 
 void cps_policy_state_init(struct cps_policy_state *state)
 {
@@ -201,21 +138,6 @@ static unsigned missing_metrics(const struct cps_observation *obs)
     if (obs->replicas < 0)
         missing |= CPS_METRIC_BIT(CPS_METRIC_REPLICAS);
     return missing;
-}
-
-static const char *first_missing_name(unsigned missing)
-{
-    if (missing & CPS_METRIC_BIT(CPS_METRIC_QPS))
-        return "qps";
-    if (missing & CPS_METRIC_BIT(CPS_METRIC_P95))
-        return "p95_ms";
-    if (missing & CPS_METRIC_BIT(CPS_METRIC_CPU))
-        return "cpu_utilization";
-    if (missing & CPS_METRIC_BIT(CPS_METRIC_READY))
-        return "ready_replicas";
-    if (missing & CPS_METRIC_BIT(CPS_METRIC_REPLICAS))
-        return "replicas";
-    return "cost_per_pod_hour";
 }
 
 static int64_t ring_time(const struct cps_policy_state *s, int back)
@@ -424,6 +346,7 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
         s->last_ready = obs->ready_replicas;
         s->ready_changed_ms = now_ms;
     }
+    cps_startup_observe(&s->startup, now_ms, interval_ms, obs->replicas, obs->ready_replicas);
     /* the window's CPU belongs to today's ready count only if that count
      * held over the whole window (plus a decision interval of uncertainty
      * about when between two decisions it changed) */
@@ -490,7 +413,7 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
      * well, an 8 x spike of one minute each hour kept the spread at four
      * times its noise's, and the pods after every spike with it (23 % of
      * the cost of bench/shapes.py's hourly-spike) */
-    int64_t ready_ms = now_ms + p->startup_ms;
+    int64_t ready_ms = now_ms + cps_startup_in_use(&s->startup, p->startup_ms);
     /* the window is [end - 60 s, end): its last millisecond, so that a
      * window ending on a minute's first does not touch that minute */
     int explained = cps_burst_explains(&s->bursts, q, s->slow_level, PEAK_MARGIN,
@@ -704,7 +627,10 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
      * times the largest demand of a whole trace (nab-tw-ups at x580: 78
      * pods where the oracle never needs more than 8). Not the recent
      * peak: an hourly burst finds it halved, and would get half its pods */
-    int64_t lead_to = now_ms + p->startup_ms + interval_ms;
+    int64_t startup_ms = cps_startup_in_use(&s->startup, p->startup_ms);
+    d->startup_s = (double)startup_ms / 1000.0;
+    d->startup_observed = startup_ms > p->startup_ms;
+    int64_t lead_to = now_ms + startup_ms + interval_ms;
     double minute_ratio = cps_burst_minute_expected(&s->bursts, now_ms, lead_to);
     double burst = minute_ratio > 1.0 ? s->slow_level * minute_ratio : 0.0;
     enum cps_burst_source source = CPS_BURST_RECURRING;
@@ -819,9 +745,9 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
     if (per_pod <= 0.0) {
         /* Capacity not learned yet (0), or the model says even an idle pod
          * misses the SLO (-1), where more pods cannot fix latency: keep CPU
-         * at or below BOOTSTRAP_CPU, and do not scale down on a guess. */
+         * at or below CPS_BOOTSTRAP_CPU, and do not scale down on a guess. */
         int32_t ready = obs->ready_replicas > 0 ? obs->ready_replicas : current;
-        double want = ceil_tolerant((double)ready * obs->cpu_utilization / BOOTSTRAP_CPU);
+        double want = ceil_tolerant((double)ready * obs->cpu_utilization / CPS_BOOTSTRAP_CPU);
         d->basis = per_pod == 0.0 ? CPS_BASIS_LEARNING : CPS_BASIS_SLO_UNREACHABLE;
         if (want <= (double)current)
             return current;
@@ -850,67 +776,6 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
         }
     }
     return rec;
-}
-
-/* What a burst-bound decision's detail says of the memory that set it. */
-static const char *burst_words(enum cps_burst_source source)
-{
-    switch (source) {
-    case CPS_BURST_ON_THE_CLOCK:
-        return "a minute that bursts in many hours (on the clock) is near:";
-    case CPS_BURST_HOUR_OF_DAY:
-        return "this hour of the day usually starts at";
-    case CPS_BURST_RECURRING:
-    case CPS_BURST_NONE:
-        break;
-    }
-    return "a burst that came back at this minute in recent hours is due:";
-}
-
-/* One line of detail from the decision's figures. */
-void cps_decision_describe(const struct cps_decision *d, char *buf, size_t size)
-{
-    switch (d->basis) {
-    case CPS_BASIS_PAUSED:
-        snprintf(buf, size, "paused in config");
-        return;
-    case CPS_BASIS_MISSING:
-        snprintf(buf, size, "metric %s is missing, stale, NaN or negative: %s",
-                 first_missing_name(d->missing),
-                 d->reason == CPS_REASON_MISSING_FALLBACK ? "fallback count" : "holding");
-        return;
-    case CPS_BASIS_GIVEN:
-        snprintf(buf, size, "given recommendation %d", d->recommendation);
-        return;
-    case CPS_BASIS_LEARNING:
-        snprintf(buf, size, "learning capacity: cpu %.3f, keeping cpu <= %.2f, never down",
-                 d->cpu_utilization, BOOTSTRAP_CPU);
-        return;
-    case CPS_BASIS_SLO_UNREACHABLE:
-        snprintf(buf, size, "SLO is below the learned base latency: sizing for cpu <= %.2f",
-                 BOOTSTRAP_CPU);
-        return;
-    case CPS_BASIS_FORECAST:
-        break;
-    }
-    int n = snprintf(buf, size,
-                     "%s%s: qps %.1f -> %.1f (spread %.3f, tail %+.2f, headroom %+.2f from the "
-                     "budget feedback, budget %.0f%% spent, burn rate %.2f); %.1f req/s per pod "
-                     "within the SLO (queue %.2f x M/M/1)",
-                     d->rail_bound ? "rail over " : "", cps_bound_name(d->bound), d->level_qps,
-                     d->forecast_qps, d->surprise_sd, d->surprise_tail, d->headroom_adjust,
-                     100.0 * d->budget_spent, d->burn_rate, d->rps_per_pod, d->latency_shape);
-    if (n > 0 && (size_t)n < size && d->bound == CPS_BOUND_BURST)
-        n += snprintf(buf + n, size - (size_t)n, "; %s %.1f qps%s", burst_words(d->burst_source),
-                      d->burst_qps,
-                      d->burst_capped ? " (capped by the recent peak)" : "");
-    if (n > 0 && (size_t)n < size && d->bound == CPS_BOUND_PEAK_CAP)
-        n += snprintf(buf + n, size - (size_t)n, "; capped at %.1f qps from the recent peak",
-                      d->peak_cap_qps);
-    if (n > 0 && (size_t)n < size && d->cost_target_pods > 0)
-        n += snprintf(buf + n, size - (size_t)n, "; cost target trims to %d", d->cost_target_pods);
-    if (n > 0 && (size_t)n < size && d->budget_pods > 0)
-        snprintf(buf + n, size - (size_t)n, "; budget cap %d pods", d->budget_pods);
 }
 
 /*
@@ -991,5 +856,7 @@ int cps_decide(const struct cps_target *t, const struct cps_observation *obs,
     d->desired = clamp_i32(desired, lo, hi);
     d->reason = reason;
     d->rail_bound = d->desired != rec || reason == CPS_REASON_STABILIZED;
+    if (!given)
+        cps_startup_asked(&state->startup, now_ms, current, obs->ready_replicas, d->desired);
     return 0;
 }

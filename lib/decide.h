@@ -23,6 +23,11 @@
 #include "latency_line.h"
 #include "metric.h"
 #include "slo_budget.h"
+#include "startup_timer.h"
+
+/* Until capacity is learned, the policy scales up to keep CPU at or below
+ * this share (and never down). */
+#define CPS_BOOTSTRAP_CPU 0.5
 
 struct cps_observation {
     double qps;                /* requests/s, mean over the metrics window */
@@ -90,6 +95,8 @@ struct cps_policy_state {
     double slow_level;             /* qps smoothed over SLOW_LEVEL_TAU: what bursts rise above */
     double recent_peak;            /* the largest qps seen, decaying (the forecast's cap) */
     double day_peak;               /* the same over about a day (a remembered burst's cap) */
+    /* how long scale-ups took to be ready, as seen (lib/startup_timer.h) */
+    struct cps_startup_timer startup;
     int64_t level_t_ms;
     /* recent decisions: when (as how long before the newest, in ms, so an
      * entry is 4 bytes, not 8), and the base then */
@@ -182,6 +189,8 @@ struct cps_decision {
                                 then set the count instead (the reason says which) */
     double rps_per_pod;      /* SLO-safe capacity per ready pod */
     double latency_shape;    /* the queue's p95 as a multiple of M/M/1's, learned (>= 1) */
+    double startup_s;        /* the start-up a remembered burst is led by: policy.startup, */
+    int startup_observed;    /* ... or (1) a longer one observed */
     double cpu_utilization;
     int32_t cost_target_pods;/* > 0: the cost target trimmed the margin to this */
     int32_t budget_pods;     /* > 0: the budget cap held the count to this */

@@ -13,6 +13,7 @@
 #include "cps_test.h"
 #include "decide.h"
 #include "slo_budget.h"
+#include "startup_timer.h"
 
 #define TICK_MS 15000LL
 #define HOUR_MS 3600000LL
@@ -201,6 +202,66 @@ static void test_usual_rate_follows_within_a_day(void)
         tick_window(&b, now, 100.0, 0, 0.01);
     ASSERT_TRUE(b.mean_qps < 100.0 + 900.0 * exp(-1.0) * 1.01);
     ASSERT_TRUE(b.mean_qps > 100.0);
+}
+
+/* ---- start-up as observed ------------------------------------------------------ */
+
+/*
+ * The timer, worked by hand from startup_timer.h's rules (decisions every
+ * 15 s, so 7.5 s comes off each time seen): a scale-up from 4 ready pods
+ * to 10 at 0 s, all ready at 120 s: 112.5 s learned. One of 60 s moves it
+ * a tenth of the way down (52.5: 106.5 s); one of 300 s half way up
+ * (292.5: 199.5 s). The configured start-up stands when it is longer.
+ */
+static void test_startup_timer_learns_a_high_expectile(void)
+{
+    struct cps_startup_timer st;
+    memset(&st, 0, sizeof st);
+    ASSERT_EQ(cps_startup_in_use(&st, 30000), 30000);
+    cps_startup_asked(&st, 0, 4, 4, 10);
+    cps_startup_observe(&st, 15000, TICK_MS, 10, 4);
+    cps_startup_observe(&st, 105000, TICK_MS, 10, 9);
+    ASSERT_EQ(st.learned_ms, 0);
+    cps_startup_observe(&st, 120000, TICK_MS, 10, 10);
+    ASSERT_EQ(st.learned_ms, 112500);
+    ASSERT_EQ(cps_startup_in_use(&st, 30000), 112500);
+    ASSERT_EQ(cps_startup_in_use(&st, 200000), 200000);
+    cps_startup_asked(&st, 1000000, 10, 10, 12);
+    cps_startup_observe(&st, 1060000, TICK_MS, 12, 12);
+    ASSERT_EQ(st.learned_ms, 106500);
+    cps_startup_asked(&st, 2000000, 12, 12, 20);
+    cps_startup_observe(&st, 2300000, TICK_MS, 20, 20);
+    ASSERT_EQ(st.learned_ms, 199500);
+}
+
+/*
+ * What the timer does not time: a scale-up asked for while pods were still
+ * starting (the ready count would say nothing of the new ones), a second
+ * one while one is timed (the first goes on), a scale-down, a timing whose
+ * total fell below what it waited for (someone scaled down; a PATCH that
+ * did not land), and one running past 15 minutes (a pod that never became
+ * ready). None of them teaches a time.
+ */
+static void test_startup_timer_times_only_clean_scale_ups(void)
+{
+    struct cps_startup_timer st;
+    memset(&st, 0, sizeof st);
+    cps_startup_asked(&st, 0, 6, 4, 10); /* two pods still starting */
+    ASSERT_EQ(st.pending_pods, 0);
+    cps_startup_asked(&st, 0, 6, 6, 5); /* down */
+    ASSERT_EQ(st.pending_pods, 0);
+    cps_startup_asked(&st, 0, 6, 6, 10);
+    cps_startup_asked(&st, 30000, 10, 6, 14); /* while one is timed */
+    ASSERT_EQ(st.pending_pods, 10);
+    ASSERT_EQ(st.pending_ms, 0);
+    cps_startup_observe(&st, 45000, TICK_MS, 8, 8); /* scaled down below it */
+    ASSERT_EQ(st.pending_pods, 0);
+    ASSERT_EQ(st.learned_ms, 0);
+    cps_startup_asked(&st, 60000, 8, 8, 12);
+    cps_startup_observe(&st, 60000 + CPS_STARTUP_TIMING_MAX_MS + TICK_MS, TICK_MS, 12, 11);
+    ASSERT_EQ(st.pending_pods, 0);
+    cps_startup_observe(&st, 60000 + CPS_STARTUP_TIMING_MAX_MS + 2 * TICK_MS, TICK_MS, 12, 12);
+    ASSERT_EQ(st.learned_ms, 0);
 }
 
 /* ---- burst memory -------------------------------------------------------------- */
@@ -715,6 +776,105 @@ static void test_decide_known_spike_is_no_surprise(void)
     ASSERT_TRUE(spiky_clock > 6.0);
 }
 
+/* A world whose new pods take `ready_after_ms` to be ready: pods asked
+ * for at a decision are ready that long after it; a scale-down removes
+ * starting pods first (the newest), then ready ones. */
+struct slow_pods {
+    int64_t ready_after_ms;
+    int32_t ready;
+    int32_t batches;
+    int64_t batch_at[64];
+    int32_t batch_pods[64];
+};
+
+static int32_t slow_pods_total(const struct slow_pods *w)
+{
+    int32_t n = w->ready;
+    for (int i = 0; i < w->batches; i++)
+        n += w->batch_pods[i];
+    return n;
+}
+
+/* Pods whose time has come become ready (before the decision at now_ms). */
+static void slow_pods_start_second(struct slow_pods *w, int64_t now_ms)
+{
+    int kept = 0;
+    for (int i = 0; i < w->batches; i++) {
+        if (w->batch_at[i] <= now_ms) {
+            w->ready += w->batch_pods[i];
+        } else {
+            w->batch_at[kept] = w->batch_at[i];
+            w->batch_pods[kept++] = w->batch_pods[i];
+        }
+    }
+    w->batches = kept;
+}
+
+static void slow_pods_apply(struct slow_pods *w, int64_t now_ms, int32_t desired)
+{
+    int32_t total = slow_pods_total(w);
+    if (desired > total && w->batches < 64) {
+        w->batch_at[w->batches] = now_ms + w->ready_after_ms;
+        w->batch_pods[w->batches++] = desired - total;
+    }
+    for (int32_t excess = total - desired; excess > 0;) {
+        if (w->batches > 0) {
+            int32_t *last = &w->batch_pods[w->batches - 1];
+            int32_t cut = *last < excess ? *last : excess;
+            *last -= cut;
+            excess -= cut;
+            if (*last == 0)
+                w->batches--;
+        } else {
+            w->ready -= excess;
+            excess = 0;
+        }
+    }
+}
+
+/*
+ * Pods that take 120 s to be ready where the config says 30 s, on a target
+ * at 100 req/s that bursts to 400 at :30 every hour: after ten hours the
+ * policy has timed its scale-ups (112.5 s: 120 less half an interval) and
+ * at 10:28:00, two minutes ahead, it already starts the burst's pods
+ * (ready at 10:30:00), and its detail says why. Led by the configured 30 s
+ * it asked for them at 10:29:15, and they were ready at 10:31:15, after
+ * the burst.
+ */
+static void test_decide_leads_bursts_by_the_observed_startup(void)
+{
+    struct cps_target t;
+    struct cps_policy_state *s;
+    struct cps_history *h;
+    if (new_fixture(&t, &s, &h) != 0)
+        return;
+    struct slow_pods w;
+    memset(&w, 0, sizeof w);
+    w.ready_after_ms = 120000;
+    w.ready = 4;
+    struct cps_decision d;
+    int64_t until = 10 * HOUR_MS + 28 * 60000;
+    for (int64_t now = 0; now <= until; now += TICK_MS) {
+        slow_pods_start_second(&w, now);
+        int64_t seen = now - t.policy.metrics_lag_ms - 30000;
+        int burst = (int)((seen / 60000) % 60) == 30;
+        struct cps_observation o = observed(burst ? 400.0 : 100.0, slow_pods_total(&w), 50.0);
+        o.ready_replicas = w.ready;
+        o.cpu_utilization = o.qps / ((w.ready > 0 ? w.ready : 1) * 100.0);
+        cps_decide(&t, &o, h, s, now, NULL, &d);
+        slow_pods_apply(&w, now, d.desired);
+    }
+    ASSERT_EQ(d.startup_observed, 1);
+    ASSERT_NEAR(d.startup_s, 112.5, 7.5);
+    ASSERT_EQ(d.bound, CPS_BOUND_BURST);
+    ASSERT_TRUE(d.recommendation >= 8);
+    char detail[512];
+    cps_decision_describe(&d, detail, sizeof detail);
+    ASSERT_TRUE(strstr(detail, "pods take 11") != NULL);
+    ASSERT_TRUE(strstr(detail, "s to be ready (observed)") != NULL);
+    free_fixture(&t, s, h);
+}
+
 /*
  * The clock memory asks whether demand went past the forecast's nominal
  * upper quantile, not past the margin the budget feedback has moved it to:
@@ -1196,6 +1356,8 @@ int main(void)
     CPS_RUN(test_feedback_aims_under_the_budget);
     CPS_RUN(test_feedback_ignores_idle);
     CPS_RUN(test_usual_rate_follows_within_a_day);
+    CPS_RUN(test_startup_timer_learns_a_high_expectile);
+    CPS_RUN(test_startup_timer_times_only_clean_scale_ups);
     CPS_RUN(test_burst_learns_recurring_minute);
     CPS_RUN(test_burst_forgets_one_off);
     CPS_RUN(test_burst_daily_rush);
@@ -1210,6 +1372,7 @@ int main(void)
     CPS_RUN(test_decide_clock_survives_an_unspent_budget);
     CPS_RUN(test_decide_remembered_burst_within_the_days_peak);
     CPS_RUN(test_decide_known_spike_is_no_surprise);
+    CPS_RUN(test_decide_leads_bursts_by_the_observed_startup);
     CPS_RUN(test_decide_after_an_outage);
     CPS_RUN(test_decide_when_the_clock_goes_back);
     CPS_RUN(test_decide_learns_with_a_long_startup);
