@@ -346,7 +346,6 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
         s->last_ready = obs->ready_replicas;
         s->ready_changed_ms = now_ms;
     }
-    cps_startup_observe(&s->startup, now_ms, interval_ms, obs->replicas, obs->ready_replicas);
     /* the window's CPU belongs to today's ready count only if that count
      * held over the whole window (plus a decision interval of uncertainty
      * about when between two decisions it changed) */
@@ -413,7 +412,7 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
      * well, an 8 x spike of one minute each hour kept the spread at four
      * times its noise's, and the pods after every spike with it (23 % of
      * the cost of bench/shapes.py's hourly-spike) */
-    int64_t ready_ms = now_ms + cps_startup_in_use(&s->startup, p->startup_ms);
+    int64_t ready_ms = now_ms + cps_startup_in_use(&s->startup, p->startup_ms, now_ms);
     /* the window is [end - 60 s, end): its last millisecond, so that a
      * window ending on a minute's first does not touch that minute */
     int explained = cps_burst_explains(&s->bursts, q, s->slow_level, PEAK_MARGIN,
@@ -627,7 +626,7 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
      * times the largest demand of a whole trace (nab-tw-ups at x580: 78
      * pods where the oracle never needs more than 8). Not the recent
      * peak: an hourly burst finds it halved, and would get half its pods */
-    int64_t startup_ms = cps_startup_in_use(&s->startup, p->startup_ms);
+    int64_t startup_ms = cps_startup_in_use(&s->startup, p->startup_ms, now_ms);
     d->startup_s = (double)startup_ms / 1000.0;
     d->startup_observed = startup_ms > p->startup_ms;
     int64_t lead_to = now_ms + startup_ms + interval_ms;
@@ -730,6 +729,13 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
 {
     const struct cps_policy_params *p = &t->policy;
     int32_t current = obs->replicas;
+    /* the scale-up being timed, against the decision before this one, read
+     * before the interval and learn() move its clock and ready count on */
+    if (s->started)
+        cps_startup_observe(&s->startup, now_ms,
+                            s->interval_ms > 0 ? s->interval_ms : DEFAULT_INTERVAL_MS,
+                            now_ms - s->level_t_ms, obs->replicas, obs->ready_replicas,
+                            s->last_ready);
     int64_t interval_ms = decision_interval(s, now_ms);
     /* from the middle of the metrics window to the end of the next decision's effect */
     int64_t horizon_ms = p->metrics_lag_ms + p->startup_ms + 2 * interval_ms;

@@ -49,6 +49,10 @@ int cps_policy_replay(const struct cps_target *t, const struct cps_replay_series
     struct cps_history *scratch = cps_history_new(recs, events);
     if (!scratch)
         return -1;
+    /* history has the ready count only, not the count asked for, so how
+     * long pods took to be ready cannot be read from it: the start-up timer
+     * keeps what it had and learns live */
+    struct cps_startup_timer timer = state->startup;
     for (size_t i = 0; i < s->n_points; i++) {
         struct cps_observation obs;
         if (!cps_replay_observation(t, s, i, &obs)) {
@@ -59,6 +63,7 @@ int cps_policy_replay(const struct cps_target *t, const struct cps_replay_series
         cps_decide(t, &obs, scratch, state, s->from_ms + (int64_t)i * s->step_ms, NULL, &d);
         stats->replayed++;
     }
+    state->startup = timer;
     cps_history_free(scratch);
     return 0;
 }

@@ -11,13 +11,25 @@
  * longer of that and the configured start-up, never by less than it is
  * told.
  *
- * A scale-up is timed only when every pod was ready as it was asked for (so
- * the ready count reaching the new total means the new pods are ready), and
- * one at a time. The timing is dropped when the total falls below what was
- * asked for (a scale-down, someone else's, a PATCH that did not land) and
- * after CPS_STARTUP_TIMING_MAX_MS (a pod that never becomes ready says
- * nothing about how long one takes). Decisions come once an interval, so
- * a time is known to an interval: half of one is taken off.
+ * Only a clean scale-up is timed, one at a time: every pod was ready when
+ * it was asked for (so the ready count reaching the new total means the new
+ * pods are ready). A timing is dropped, teaching nothing, when
+ * - the total falls below what it waits for (a scale-down, someone else's,
+ *   or a PATCH that did not land: a dry run, a lost Lease);
+ * - the ready count falls (a rollout or a crash loop is not a start-up);
+ * - a decision is missed (metrics missing, paused, a backoff, a clock
+ *   jump: the time since the last one is over twice the interval), as the
+ *   time would then count the gap;
+ * - it runs past CPS_STARTUP_TIMING_MAX_MS (a pod that never becomes ready
+ *   says nothing about how long one takes).
+ * Decisions come once an interval, so a time is known to an interval: half
+ * of one comes off it, and pods ready at the first decision after the ask
+ * say only that they took at most an interval (the lead adds one anyway),
+ * which counts as 0. One time can at most double the learned value (or
+ * take it to two intervals), and the value halves every
+ * CPS_STARTUP_HALFLIFE_MS without a new time, back toward the configured
+ * start-up. History replayed after a restart has no ready count of its own
+ * (lib/policy_replay.c), so the value is learned again live.
  *
  * Pure: no I/O, no clock, no allocation.
  */
@@ -28,11 +40,14 @@
 
 /* A timing running longer than this is dropped. */
 #define CPS_STARTUP_TIMING_MAX_MS (15 * 60 * 1000LL)
+/* Without a new time, the learned value halves this often. */
+#define CPS_STARTUP_HALFLIFE_MS (24 * 3600 * 1000LL)
 
 struct cps_startup_timer {
-    int32_t learned_ms;   /* the high expectile of the times seen (0: none yet) */
+    int32_t learned_ms;   /* the high expectile of the times seen, as of learned_at_ms */
     int32_t pending_pods; /* the ready count the timed scale-up waits for (0: none) */
     int64_t pending_ms;   /* when it was asked for */
+    int64_t learned_at_ms;
 };
 
 /* A decision at `now_ms` asked for `desired` pods where `replicas` existed,
@@ -41,14 +56,16 @@ struct cps_startup_timer {
 void cps_startup_asked(struct cps_startup_timer *st, int64_t now_ms, int32_t replicas,
                        int32_t ready, int32_t desired);
 
-/* The counts seen at a decision at `now_ms`, `interval_ms` after the one
- * before: ends a running timing (learning its time when the ready count has
- * reached what was asked for). */
+/* What a decision at `now_ms` sees: `replicas` and `ready` pods, `since_ms`
+ * after the decision before (which saw `ready_before` ready), decisions
+ * usually `interval_ms` apart. Ends a running timing: learns its time when
+ * the ready count has reached what was asked for, or drops it (above). */
 void cps_startup_observe(struct cps_startup_timer *st, int64_t now_ms, int64_t interval_ms,
-                         int32_t replicas, int32_t ready);
+                         int64_t since_ms, int32_t replicas, int32_t ready, int32_t ready_before);
 
-/* The start-up to plan with: the configured one, or the learned one when
- * that is longer. */
-int64_t cps_startup_in_use(const struct cps_startup_timer *st, int64_t configured_ms);
+/* The start-up to plan with at `now_ms`: the configured one, or the
+ * learned one (decayed since it was learned) when that is longer. */
+int64_t cps_startup_in_use(const struct cps_startup_timer *st, int64_t configured_ms,
+                           int64_t now_ms);
 
 #endif

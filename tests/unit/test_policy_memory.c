@@ -6,6 +6,7 @@
  * the documented rules, not read back from the code.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,39 +209,54 @@ static void test_usual_rate_follows_within_a_day(void)
 
 /*
  * The timer, worked by hand from startup_timer.h's rules (decisions every
- * 15 s, so 7.5 s comes off each time seen): a scale-up from 4 ready pods
- * to 10 at 0 s, all ready at 120 s: 112.5 s learned. One of 60 s moves it
- * a tenth of the way down (52.5: 106.5 s); one of 300 s half way up
- * (292.5: 199.5 s). The configured start-up stands when it is longer.
+ * 15 s, so 7.5 s comes off each time seen), on scale-ups whose pods are
+ * ready 120 s after the ask (112.5 s seen), one after another: the first
+ * moves the value half way from 0 but at most to two intervals (30 s), the
+ * next at most doubles it (60 s), then half way each time: 86.25 s,
+ * 99.4 s, 105.9 s (within the decay of the two minutes between them). One
+ * of 60 s (52.5 seen) moves it a tenth of the way down. A day later,
+ * unrefreshed, it has halved. The configured start-up stands when it is
+ * longer.
  */
 static void test_startup_timer_learns_a_high_expectile(void)
 {
     struct cps_startup_timer st;
     memset(&st, 0, sizeof st);
-    ASSERT_EQ(cps_startup_in_use(&st, 30000), 30000);
-    cps_startup_asked(&st, 0, 4, 4, 10);
-    cps_startup_observe(&st, 15000, TICK_MS, 10, 4);
-    cps_startup_observe(&st, 105000, TICK_MS, 10, 9);
-    ASSERT_EQ(st.learned_ms, 0);
-    cps_startup_observe(&st, 120000, TICK_MS, 10, 10);
-    ASSERT_EQ(st.learned_ms, 112500);
-    ASSERT_EQ(cps_startup_in_use(&st, 30000), 112500);
-    ASSERT_EQ(cps_startup_in_use(&st, 200000), 200000);
-    cps_startup_asked(&st, 1000000, 10, 10, 12);
-    cps_startup_observe(&st, 1060000, TICK_MS, 12, 12);
-    ASSERT_EQ(st.learned_ms, 106500);
-    cps_startup_asked(&st, 2000000, 12, 12, 20);
-    cps_startup_observe(&st, 2300000, TICK_MS, 20, 20);
-    ASSERT_EQ(st.learned_ms, 199500);
+    ASSERT_EQ(cps_startup_in_use(&st, 30000, 0), 30000);
+    const double expect[] = {30000, 60000, 86250, 99375, 105937.5};
+    int64_t at = 0;
+    for (int i = 0; i < 5; i++) {
+        cps_startup_asked(&st, at, 4, 4, 10);
+        for (int64_t now = at + TICK_MS; now < at + 120000; now += TICK_MS)
+            cps_startup_observe(&st, now, TICK_MS, TICK_MS, 10, now < at + 60000 ? 4 : 7,
+                                now - TICK_MS < at + 60000 ? 4 : 7);
+        ASSERT_EQ(st.pending_pods, 10);
+        cps_startup_observe(&st, at + 120000, TICK_MS, TICK_MS, 10, 10, 7);
+        ASSERT_EQ(st.pending_pods, 0);
+        ASSERT_NEAR(st.learned_ms, expect[i], expect[i] * 0.005);
+        at += 120000;
+        cps_startup_observe(&st, at, TICK_MS, TICK_MS, 4, 4, 10); /* back to 4 */
+    }
+    double before = st.learned_ms;
+    cps_startup_asked(&st, at, 4, 4, 6);
+    cps_startup_observe(&st, at + 60000, TICK_MS, TICK_MS, 6, 6, 4);
+    ASSERT_NEAR(st.learned_ms, before + 0.1 * (52500 - before), 0.005 * before);
+    ASSERT_NEAR(cps_startup_in_use(&st, 30000, at + 60000), st.learned_ms, 1);
+    ASSERT_NEAR(cps_startup_in_use(&st, 30000, at + 60000 + CPS_STARTUP_HALFLIFE_MS),
+                st.learned_ms / 2.0, 1);
+    ASSERT_EQ(cps_startup_in_use(&st, 200000, at + 60000), 200000);
 }
 
 /*
  * What the timer does not time: a scale-up asked for while pods were still
  * starting (the ready count would say nothing of the new ones), a second
- * one while one is timed (the first goes on), a scale-down, a timing whose
- * total fell below what it waited for (someone scaled down; a PATCH that
- * did not land), and one running past 15 minutes (a pod that never became
- * ready). None of them teaches a time.
+ * one while one is timed (the first goes on), a scale-down; and what drops
+ * a running timing: the total falling below what it waits for (someone
+ * scaled down; a PATCH that did not land), the ready count falling (a
+ * rollout), a missed decision (the gap would count), a timing past 15
+ * minutes (a pod that never became ready). None of them teaches a time,
+ * and pods ready at the first decision after the ask teach 0 (they took at
+ * most an interval).
  */
 static void test_startup_timer_times_only_clean_scale_ups(void)
 {
@@ -251,17 +267,31 @@ static void test_startup_timer_times_only_clean_scale_ups(void)
     cps_startup_asked(&st, 0, 6, 6, 5); /* down */
     ASSERT_EQ(st.pending_pods, 0);
     cps_startup_asked(&st, 0, 6, 6, 10);
-    cps_startup_asked(&st, 30000, 10, 6, 14); /* while one is timed */
+    cps_startup_asked(&st, 30000, 10, 10, 14); /* while one is timed */
     ASSERT_EQ(st.pending_pods, 10);
     ASSERT_EQ(st.pending_ms, 0);
-    cps_startup_observe(&st, 45000, TICK_MS, 8, 8); /* scaled down below it */
+    cps_startup_observe(&st, 45000, TICK_MS, TICK_MS, 8, 8, 6); /* scaled down below it */
     ASSERT_EQ(st.pending_pods, 0);
-    ASSERT_EQ(st.learned_ms, 0);
     cps_startup_asked(&st, 60000, 8, 8, 12);
-    cps_startup_observe(&st, 60000 + CPS_STARTUP_TIMING_MAX_MS + TICK_MS, TICK_MS, 12, 11);
+    cps_startup_observe(&st, 75000, TICK_MS, TICK_MS, 12, 10, 8);
+    ASSERT_EQ(st.pending_pods, 12);
+    cps_startup_observe(&st, 90000, TICK_MS, TICK_MS, 12, 9, 10); /* ready fell */
     ASSERT_EQ(st.pending_pods, 0);
-    cps_startup_observe(&st, 60000 + CPS_STARTUP_TIMING_MAX_MS + 2 * TICK_MS, TICK_MS, 12, 12);
+    cps_startup_asked(&st, 100000, 9, 9, 12);
+    cps_startup_observe(&st, 160000, TICK_MS, 60000, 12, 12, 9); /* three decisions missed */
+    ASSERT_EQ(st.pending_pods, 0);
+    cps_startup_asked(&st, 200000, 9, 9, 12);
+    cps_startup_observe(&st, 200000 + CPS_STARTUP_TIMING_MAX_MS + TICK_MS, TICK_MS, TICK_MS, 12,
+                        11, 11);
+    ASSERT_EQ(st.pending_pods, 0);
     ASSERT_EQ(st.learned_ms, 0);
+    ASSERT_EQ(st.learned_at_ms, 0);
+    cps_startup_asked(&st, 2000000, 9, 9, 12);
+    cps_startup_observe(&st, 2000000 + TICK_MS, TICK_MS, TICK_MS, 12, 12, 9);
+    ASSERT_EQ(st.pending_pods, 0);
+    ASSERT_EQ(st.learned_ms, 0);
+    ASSERT_EQ(st.learned_at_ms, 2000000 + TICK_MS);
+    ASSERT_EQ(cps_startup_in_use(&st, 30000, 2000000 + TICK_MS), 30000);
 }
 
 /* ---- burst memory -------------------------------------------------------------- */
@@ -835,7 +865,7 @@ static void slow_pods_apply(struct slow_pods *w, int64_t now_ms, int32_t desired
 /*
  * Pods that take 120 s to be ready where the config says 30 s, on a target
  * at 100 req/s that bursts to 400 at :30 every hour: after ten hours the
- * policy has timed its scale-ups (112.5 s: 120 less half an interval) and
+ * policy has timed its scale-ups (near 112.5 s: 120 less half an interval) and
  * at 10:28:00, two minutes ahead, it already starts the burst's pods
  * (ready at 10:30:00), and its detail says why. Led by the configured 30 s
  * it asked for them at 10:29:15, and they were ready at 10:31:15, after
@@ -870,8 +900,68 @@ static void test_decide_leads_bursts_by_the_observed_startup(void)
     ASSERT_TRUE(d.recommendation >= 8);
     char detail[512];
     cps_decision_describe(&d, detail, sizeof detail);
-    ASSERT_TRUE(strstr(detail, "pods take 11") != NULL);
-    ASSERT_TRUE(strstr(detail, "s to be ready (observed)") != NULL);
+    char says[64];
+    snprintf(says, sizeof says, "; pods take %.0f s to be ready (observed)", d.startup_s);
+    ASSERT_TRUE(strstr(detail, says) != NULL);
+    free_fixture(&t, s, h);
+}
+
+/*
+ * The timer times what is applied, not what the policy would like: on a
+ * target held to 4 pods (max_replicas) whose demand steps between 100 and
+ * 250 req/s every 10 minutes (5 pods' worth at 50), in a world where pods
+ * take 120 s, the capped scale-ups (2 -> 4) are timed, and after three
+ * hours the start-up in use is over 60 s. A given recommendation (cpscale
+ * decide --recommendation) is not the policy's: no timing starts. The
+ * forecast's horizon keeps the configured start-up: at 03:04:00, 3 1/4
+ * minutes after demand stepped down, the same decision on a copy of the
+ * state that believes in 300 s (whose horizon would reach back to before
+ * the step) forecasts the same demand with the same spread.
+ */
+static void test_decide_times_what_it_applies(void)
+{
+    struct cps_target t;
+    struct cps_policy_state *s;
+    struct cps_history *h;
+    if (new_fixture(&t, &s, &h) != 0)
+        return;
+    t.max_replicas = 4;
+    struct slow_pods w;
+    memset(&w, 0, sizeof w);
+    w.ready_after_ms = 120000;
+    w.ready = 2;
+    struct cps_decision d;
+    int64_t now = 0;
+    for (; now <= 3 * HOUR_MS + 4 * 60000; now += TICK_MS) {
+        slow_pods_start_second(&w, now);
+        int64_t seen = now - t.policy.metrics_lag_ms - 30000;
+        double qps = (seen / 600000) % 2 ? 250.0 : 100.0;
+        struct cps_observation o = observed(qps, slow_pods_total(&w), 50.0);
+        o.ready_replicas = w.ready;
+        o.cpu_utilization = qps / ((w.ready > 0 ? w.ready : 1) * 100.0);
+        cps_decide(&t, &o, h, s, now, NULL, &d);
+        slow_pods_apply(&w, now, d.desired);
+    }
+    ASSERT_TRUE(cps_startup_in_use(&s->startup, t.policy.startup_ms, now) > 60000);
+
+    struct cps_policy_state believes = *s, same = *s;
+    believes.startup.learned_ms = 300000;
+    believes.startup.learned_at_ms = now;
+    struct cps_observation o = observed(180.0, 4, 50.0);
+    struct cps_decision d_same, d_believes;
+    cps_decide(&t, &o, h, &same, now, NULL, &d_same);
+    cps_decide(&t, &o, h, &believes, now, NULL, &d_believes);
+    ASSERT_NEAR(d_same.surprise_sd, d_believes.surprise_sd, 1e-12);
+    ASSERT_NEAR(d_same.forecast_qps, d_believes.forecast_qps, 1e-9);
+    ASSERT_EQ(d_believes.startup_observed, 1);
+
+    struct cps_policy_state fresh;
+    cps_policy_state_init(&fresh);
+    int32_t given = 3;
+    struct cps_observation two = observed(100.0, 2, 50.0);
+    cps_decide(&t, &two, h, &fresh, now, &given, &d);
+    ASSERT_EQ(d.desired, 3);
+    ASSERT_EQ(fresh.startup.pending_pods, 0);
     free_fixture(&t, s, h);
 }
 
@@ -1373,6 +1463,7 @@ int main(void)
     CPS_RUN(test_decide_remembered_burst_within_the_days_peak);
     CPS_RUN(test_decide_known_spike_is_no_surprise);
     CPS_RUN(test_decide_leads_bursts_by_the_observed_startup);
+    CPS_RUN(test_decide_times_what_it_applies);
     CPS_RUN(test_decide_after_an_outage);
     CPS_RUN(test_decide_when_the_clock_goes_back);
     CPS_RUN(test_decide_learns_with_a_long_startup);
