@@ -1073,7 +1073,8 @@ def c_dashboard_panels():
             "headroom adjust": "cpscale_policy_headroom_adjust",
             "forecast tail": "cpscale_policy_forecast_tail",
             "queue shape": "cpscale_policy_latency_shape",
-            "capacity within the SLO": "cpscale_policy_pod_safe_rps"}
+            "capacity within the SLO": "cpscale_policy_pod_safe_rps",
+            "start-up": "cpscale_policy_startup_seconds"}
     missing = [k for k, m in need.items() if m not in used]
     want(not missing, "no panel shows: %s" % ", ".join(missing))
 
