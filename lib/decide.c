@@ -230,6 +230,14 @@ static uint32_t surprise_at(const struct cps_policy_state *s, double qps, double
     return 0;
 }
 
+/* A decaying peak: halved every `halflife_ms`, raised to `q` at once. */
+static void peak_step(double *peak, double q, double dt_ms, int64_t halflife_ms)
+{
+    *peak *= exp2(-dt_ms / (double)halflife_ms);
+    if (q > *peak)
+        *peak = q;
+}
+
 /*
  * The slower memories: the violation budget (and its feedback), the slow
  * level and the recent peak, and the burst memory. An observation is the
@@ -262,12 +270,8 @@ static void learn_bursts_and_budget(const struct cps_target *t, const struct cps
     } else {
         double dt = (double)interval_ms;
         s->slow_level += (1.0 - exp(-dt / (double)SLOW_LEVEL_TAU_MS)) * (q - s->slow_level);
-        s->recent_peak *= exp2(-dt / (double)PEAK_HALFLIFE_MS);
-        if (q > s->recent_peak)
-            s->recent_peak = q;
-        s->day_peak *= exp2(-dt / (double)DAY_PEAK_HALFLIFE_MS);
-        if (q > s->day_peak)
-            s->day_peak = q;
+        peak_step(&s->recent_peak, q, dt, PEAK_HALFLIFE_MS);
+        peak_step(&s->day_peak, q, dt, DAY_PEAK_HALFLIFE_MS);
     }
     if (slow_before > 0.0 && usual_rate > 0.0)
         cps_burst_observe(&s->bursts, observed_ms - METRICS_WINDOW_MS / 2, q / slow_before,
@@ -327,11 +331,12 @@ static void learn_tail(struct cps_policy_state *s, int b, double excess, double 
  * pod is ready), the latency line (lib/latency_line.h: from the observed
  * p95 against the queueing model), the spread and tail of demand surprises
  * over the horizon per load level, the smoothed level, then the slower
- * memories (learn_bursts_and_budget).
+ * memories (learn_bursts_and_budget). `startup_ms`: how long new pods take,
+ * as the policy plans with it (cps_startup_in_use).
  */
 static void learn(const struct cps_target *t, const struct cps_observation *obs,
                   struct cps_policy_state *s, int64_t now_ms, int64_t interval_ms,
-                  int64_t horizon_ms)
+                  int64_t horizon_ms, int64_t startup_ms)
 {
     const struct cps_policy_params *p = &t->policy;
     int64_t observed_ms = now_ms - p->metrics_lag_ms;
@@ -412,7 +417,7 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
      * well, an 8 x spike of one minute each hour kept the spread at four
      * times its noise's, and the pods after every spike with it (23 % of
      * the cost of bench/shapes.py's hourly-spike) */
-    int64_t ready_ms = now_ms + cps_startup_in_use(&s->startup, p->startup_ms, now_ms);
+    int64_t ready_ms = now_ms + startup_ms;
     /* the window is [end - 60 s, end): its last millisecond, so that a
      * window ending on a minute's first does not touch that minute */
     int explained = cps_burst_explains(&s->bursts, q, s->slow_level, PEAK_MARGIN,
@@ -582,8 +587,9 @@ static double daily_expected(const struct cps_policy_state *s, int64_t now_ms, i
  * `down_qps`) the scale-down rate, and the point forecast through `point_qps`.
  */
 static double demand_to_serve(const struct cps_target *t, struct cps_policy_state *s,
-                              int64_t now_ms, int64_t interval_ms, struct cps_decision *d,
-                              double *down_qps, double *point_qps, double *unadjusted_qps)
+                              int64_t now_ms, int64_t interval_ms, int64_t startup_ms,
+                              struct cps_decision *d, double *down_qps, double *point_qps,
+                              double *unadjusted_qps)
 {
     const struct cps_policy_params *p = &t->policy;
     double mean_growth, sd, tail;
@@ -626,7 +632,6 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
      * times the largest demand of a whole trace (nab-tw-ups at x580: 78
      * pods where the oracle never needs more than 8). Not the recent
      * peak: an hourly burst finds it halved, and would get half its pods */
-    int64_t startup_ms = cps_startup_in_use(&s->startup, p->startup_ms, now_ms);
     d->startup_s = (double)startup_ms / 1000.0;
     d->startup_observed = startup_ms > p->startup_ms;
     int64_t lead_to = now_ms + startup_ms + interval_ms;
@@ -739,7 +744,9 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
     int64_t interval_ms = decision_interval(s, now_ms);
     /* from the middle of the metrics window to the end of the next decision's effect */
     int64_t horizon_ms = p->metrics_lag_ms + p->startup_ms + 2 * interval_ms;
-    learn(t, obs, s, now_ms, interval_ms, horizon_ms);
+    /* the start-up a burst is led by (the horizon keeps the configured one) */
+    int64_t startup_ms = cps_startup_in_use(&s->startup, p->startup_ms, now_ms);
+    learn(t, obs, s, now_ms, interval_ms, horizon_ms, startup_ms);
     double per_pod = safe_rate_per_pod(t, s);
     d->rps_per_pod = per_pod;
     d->latency_shape = cps_latency_line_shape(&s->latency);
@@ -760,7 +767,8 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
         return want > (double)t->max_replicas ? t->max_replicas : (int32_t)want;
     }
     double down, point, unadjusted;
-    double up = demand_to_serve(t, s, now_ms, interval_ms, d, &down, &point, &unadjusted);
+    double up =
+        demand_to_serve(t, s, now_ms, interval_ms, startup_ms, d, &down, &point, &unadjusted);
     int32_t want_up = pods_for(up, per_pod);
     int32_t want_down = pods_for(down, per_pod);
     int32_t want_point = pods_for(point, per_pod);

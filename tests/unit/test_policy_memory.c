@@ -862,6 +862,21 @@ static void slow_pods_apply(struct slow_pods *w, int64_t now_ms, int32_t desired
     }
 }
 
+/* One decision at now_ms in that world, demand at `qps`: its pods whose
+ * time has come are ready, the policy sees them (and the CPU they run
+ * at), and its answer is applied. */
+static void slow_pods_decide(const struct cps_target *t, struct cps_policy_state *s,
+                             struct cps_history *h, struct slow_pods *w, int64_t now_ms,
+                             double qps, struct cps_decision *d)
+{
+    slow_pods_start_second(w, now_ms);
+    struct cps_observation o = observed(qps, slow_pods_total(w), 50.0);
+    o.ready_replicas = w->ready;
+    o.cpu_utilization = qps / ((w->ready > 0 ? w->ready : 1) * 100.0);
+    cps_decide(t, &o, h, s, now_ms, NULL, d);
+    slow_pods_apply(w, now_ms, d->desired);
+}
+
 /*
  * Pods that take 120 s to be ready where the config says 30 s, on a target
  * at 100 req/s that bursts to 400 at :30 every hour: after ten hours the
@@ -885,14 +900,9 @@ static void test_decide_leads_bursts_by_the_observed_startup(void)
     struct cps_decision d;
     int64_t until = 10 * HOUR_MS + 28 * 60000;
     for (int64_t now = 0; now <= until; now += TICK_MS) {
-        slow_pods_start_second(&w, now);
         int64_t seen = now - t.policy.metrics_lag_ms - 30000;
         int burst = (int)((seen / 60000) % 60) == 30;
-        struct cps_observation o = observed(burst ? 400.0 : 100.0, slow_pods_total(&w), 50.0);
-        o.ready_replicas = w.ready;
-        o.cpu_utilization = o.qps / ((w.ready > 0 ? w.ready : 1) * 100.0);
-        cps_decide(&t, &o, h, s, now, NULL, &d);
-        slow_pods_apply(&w, now, d.desired);
+        slow_pods_decide(&t, s, h, &w, now, burst ? 400.0 : 100.0, &d);
     }
     ASSERT_EQ(d.startup_observed, 1);
     ASSERT_NEAR(d.startup_s, 112.5, 7.5);
@@ -933,14 +943,8 @@ static void test_decide_times_what_it_applies(void)
     struct cps_decision d;
     int64_t now = 0;
     for (; now <= 3 * HOUR_MS + 4 * 60000; now += TICK_MS) {
-        slow_pods_start_second(&w, now);
         int64_t seen = now - t.policy.metrics_lag_ms - 30000;
-        double qps = (seen / 600000) % 2 ? 250.0 : 100.0;
-        struct cps_observation o = observed(qps, slow_pods_total(&w), 50.0);
-        o.ready_replicas = w.ready;
-        o.cpu_utilization = qps / ((w.ready > 0 ? w.ready : 1) * 100.0);
-        cps_decide(&t, &o, h, s, now, NULL, &d);
-        slow_pods_apply(&w, now, d.desired);
+        slow_pods_decide(&t, s, h, &w, now, (seen / 600000) % 2 ? 250.0 : 100.0, &d);
     }
     ASSERT_TRUE(cps_startup_in_use(&s->startup, t.policy.startup_ms, now) > 60000);
 
