@@ -25,6 +25,14 @@ config as on the real traces:
   hourly-spike    cron-15m's daily cycle with an 8x spike in minute :00 of
                   every hour instead (an hourly job much larger than the
                   service's own traffic), 14 days
+  llm-57s         LLM serving reported every 57 s (steps that do not
+                  divide the minute): a daily cycle (0.6-1.0 of 600 req/s),
+                  15 % noise per step, and level shifts of up to 2x either
+                  way every ~1.5 days at random, 14 days
+  micro-bursts    a low-traffic service (1 req/s at heart, so counted per
+                  minute its noise is ~13 %, written x300) with ten bursts
+                  a day at random minutes, each one minute of 3-8x: bursts
+                  no memory can foresee and no HPA target absorbs, 14 days
 
 Smooth traffic whose noise is independent from minute to minute is where a
 one-minute window undercounts violations most (lib/slo_budget.c): these
@@ -52,7 +60,9 @@ needs) and against the table's H(v). Where it costs over 0.85 x H(v) and
 over 1.10 x the oracle, the cost half is out of reach for any policy
 that is not told the noise. Where the load has a predictable part shorter
 than that window (cron-15m, periodic-6m), the reference does not know it
-and says nothing.
+and says nothing; where no m up to 3 keeps the budget (spikes of 3x and
+more: hourly-spike, micro-bursts) it has no row. It counts rows as
+minutes: llm-57s's are 57 s.
 """
 import argparse
 import math
@@ -64,11 +74,19 @@ import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Runs that still miss the SLO half, and the violation % each may reach
-# (today's figure + 0.05), as "TRACE xSCALE": none today. The last one, a
-# 2x spike every 15 minutes at full scale (1.51 %, then 1.08 % with a margin
-# on remembered bursts, where HPA at 0.30 holds 0.41 %), holds 0.95 % since
-# the forecast's quantile is learned rather than taken as normal.
-KNOWN_SLO_MISSES = {}
+# (today's figure + 0.05), as "TRACE xSCALE". micro-bursts: no HPA target
+# gets under 3.1-3.4 %, so the rule asks for no more than HPA's fewest,
+# the run at 0.30, whose standing 3.3x headroom absorbs the smaller bursts;
+# a burst of one minute is over before any pod asked for on it is ready,
+# so only standing pods count, and cpscale's come within 0.05 points of
+# that run's. A trial with the feedback's ceiling at 4 z instead of 3
+# passed the SLO half here (3.36 and 2.82 %) at 15-21 % more cost, which
+# failed the cost half at both scales, and cost 2-17 % more on four other
+# micro-burst traces. The last miss before it, a 2x spike every 15 minutes at full
+# scale (1.51 %, then 1.08 % with a margin on remembered bursts, where HPA
+# at 0.30 holds 0.41 %), holds 0.95 % since the forecast's quantile is
+# learned rather than taken as normal.
+KNOWN_SLO_MISSES = {"micro-bursts.csv x1": 3.51, "micro-bursts.csv x0.1": 3.24}
 START = 1704067200  # Monday 2024-01-01 00:00 UTC
 MINUTE = 60
 DAY_MINUTES = 1440
@@ -79,12 +97,12 @@ LEVEL_WINDOW_MINUTES = 31
 REFERENCE_BUDGET = 0.01
 
 
-def write(path, rates):
-    """A trace file of one row per minute from START."""
+def write(path, rates, step_s=MINUTE):
+    """A trace file of one row per `step_s` seconds from START."""
     with open(path, "w") as out:
         out.write("timestamp,qps\n")
-        for m, qps in enumerate(rates):
-            out.write("%d,%.3f\n" % (START + MINUTE * m, max(qps, 0.0)))
+        for i, qps in enumerate(rates):
+            out.write("%d,%.3f\n" % (START + step_s * i, max(qps, 0.0)))
 
 
 def poisson(rng, mean):
@@ -172,6 +190,31 @@ def hourly_spike(rng):
 def periodic_6m(rng):
     return [2000.0 * daily_cycle(m) * (1 + 0.3 * math.sin(2 * math.pi * m / 6)) *
             math.exp(rng.gauss(0, 0.04)) for m in range(14 * DAY_MINUTES)]
+
+
+LLM_STEP_S = 57
+
+
+def llm_57s(rng):
+    rates, level = [], 1.0
+    for i in range(14 * 86400 // LLM_STEP_S):
+        if rng.random() < LLM_STEP_S / (1.5 * 86400):
+            level = math.exp(rng.uniform(-0.7, 0.7))
+        hour = (i * LLM_STEP_S % 86400) / 3600.0
+        shape = 0.6 + 0.4 * math.exp(-((hour - 14) / 5) ** 2)
+        rates.append(600.0 * level * shape * math.exp(rng.gauss(0, 0.15)))
+    return rates
+
+
+def micro_bursts(rng):
+    rates = []
+    for m in range(14 * DAY_MINUTES):
+        hour = (m % DAY_MINUTES) / 60.0
+        level = 0.6 + 0.4 * math.exp(-((hour - 14) / 5) ** 2)
+        if rng.random() < 10.0 / DAY_MINUTES:
+            level *= rng.uniform(3, 8)
+        rates.append(300.0 * poisson(rng, level * MINUTE) / MINUTE)
+    return rates
 
 
 def level_known_reference(rates):
@@ -274,9 +317,11 @@ def main():
                               ("weekly-holidays", weekly_holidays, 2),
                               ("cron-15m", cron_15m, 1),
                               ("hourly-spike", hourly_spike, 1),
-                              ("periodic-6m", periodic_6m, 1)):
+                              ("periodic-6m", periodic_6m, 1),
+                              ("llm-57s", llm_57s, 1),
+                              ("micro-bursts", micro_bursts, 1)):
         path = os.path.join(workdir, name + ".csv")
-        write(path, make(random.Random(name)))
+        write(path, make(random.Random(name)), LLM_STEP_S if name == "llm-57s" else MINUTE)
         specs += ["%s:%g" % (path, scale), "%s:%g" % (path, scale / 10)]
     for noise in (0.02, 0.05, 0.1, 0.2):
         path = os.path.join(workdir, "daily-noise-%d.csv" % round(100 * noise))
