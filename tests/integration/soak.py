@@ -711,7 +711,8 @@ class Soak:
 
     def run(self):
         """Episodes, round after round, until A has run the ticks asked for
-        and every class has come at least once (or --max-minutes is over);
+        and every class has come in at least --min-rounds rounds (or
+        --max-minutes is over);
         A's RSS is sampled between episodes."""
         want = int(self.args.days * TICKS_PER_DAY)
         counter = {"offset": 0, "lines": 0}
@@ -724,7 +725,7 @@ class Soak:
             ticks = self.ticks_so_far(counter)
             # the estimate counts libcurl's resends as queries too: once it
             # is there, count exactly (as the checker will)
-            if ticks >= want and self.rounds_done >= 1 and \
+            if ticks >= want and self.rounds_done >= self.args.min_rounds and \
                     len(group_ticks(read_jsonl(self.proxy_a.log), query_index())) >= want:
                 break
             if self.a.process.poll() is not None:
@@ -1244,6 +1245,9 @@ def main():
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="stop by then even if short of the ticks (default: 3 x days x "
                              "5,760 x interval, at least 12)")
+    parser.add_argument("--min-rounds", type=int, default=1,
+                        help="run on past the ticks until every fault class has come this "
+                             "many times (rounds of EPISODES_PER_ROUND; default 1)")
     parser.add_argument("--report", help="write the figures as JSON here")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--shard-episodes", type=int, default=3,
@@ -1281,7 +1285,9 @@ def main():
         for kind in sorted(EPISODES_PER_ROUND):
             n = figures["episodes"].get(kind, 0)
             if soak.rounds_done >= 1:
-                checks.check("fault class %s injected" % kind, n > 0, "%d episodes" % n)
+                want_n = EPISODES_PER_ROUND[kind] * args.min_rounds
+                checks.check("fault class %s injected %d times or more" % (kind, want_n),
+                             n >= want_n, "%d episodes" % n)
         checks.check("the invariants were exercised",
                      a["missing_ticks"] > 0 and a["patches"] > 0 and a["scale_downs"] > 0,
                      "%d ticks with missing data, %d PATCHes, %d scale-downs"
