@@ -501,6 +501,14 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
     obs->missing &= ~CPS_METRIC_BIT(CPS_METRIC_COST);
     /* for decide_again(): kept per target only when a PATCH goes out */
     memcpy(&ctl->policy_before, rt->policy, sizeof *rt->policy);
+    /* as Kubernetes' HPA records its initial recommendation: a target seen
+     * with no history (a start, a restart, a reload that resized it, a
+     * shard taken over cold) keeps its current count for the scale-down
+     * window instead of dropping at the first decision. Not under --once,
+     * whose one decision would then never scale down. The simulator starts
+     * each run with an empty history (docs/model.md section 6). */
+    if (rt->history && !ctl->options.once)
+        cps_history_record_initial(rt->history, ctl->tick_now_ms, obs->replicas);
     if (rt->history) {
         rt->history_rec_start = rt->history->rec_start;
         rt->history_rec_count = rt->history->rec_count;

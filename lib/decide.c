@@ -841,6 +841,14 @@ int cps_decide(const struct cps_target *t, const struct cps_observation *obs,
         rec = policy_recommend(t, obs, price, state, now_ms, d);
     }
     d->recommendation = rec;
+    /* the budget cap bounds the recommendation, before the rails: it is
+     * never scaled up past, and a count above it (the price rose) comes
+     * down to it at the pace of the scale-down rails, so one wrong price
+     * sample cannot take most of the pods away in a tick */
+    int32_t cap_pods = budget_cap_pods(t, price, lo, hi);
+    int capped = rec > cap_pods && cap_pods < hi; /* at max, the max binds */
+    if (capped)
+        rec = cap_pods;
     struct cps_behavior_result br;
     cps_behavior_normalize(&t->behavior, history, now_ms, current, rec, lo, hi, &br);
     int32_t desired = br.desired;
@@ -861,15 +869,14 @@ int cps_decide(const struct cps_target *t, const struct cps_observation *obs,
         reason = CPS_REASON_SCALE_DOWN;
     else
         reason = CPS_REASON_STEADY;
-    int32_t cap_pods = budget_cap_pods(t, price, lo, hi);
-    if (desired > cap_pods) {
-        desired = cap_pods;
-        reason = CPS_REASON_BUDGET_CAP;
+    if (capped) {
         d->budget_pods = cap_pods;
+        if (desired == cap_pods)
+            reason = CPS_REASON_BUDGET_CAP;
     }
     d->desired = clamp_i32(desired, lo, hi);
     d->reason = reason;
-    d->rail_bound = d->desired != rec || reason == CPS_REASON_STABILIZED;
+    d->rail_bound = capped || d->desired != rec || reason == CPS_REASON_STABILIZED;
     if (!given)
         cps_startup_asked(&state->startup, now_ms, current, obs->ready_replicas, d->desired);
     return 0;

@@ -22,6 +22,8 @@ Scenarios (each prints one line per check; the run ends with
                    mid-run (no PATCH after the renew deadline)
   reload           an invalid config is refused while the old one works;
                    a valid one is taken; SIGHUP reloads
+  first-decision   a controller started on a target over its need holds the
+                   count for the scale-down window before it scales down
   shutdown         SIGTERM in the middle of a tick: exit 0, lease released
   credentials      client-certificate kubeconfig, in-cluster service account;
                    no token ever appears in a log or in /metrics
@@ -749,7 +751,10 @@ def scenario_queries_per_tick(checks, env):
 
 def scenario_apiserver_faults(checks, env):
     """401, 403, 409, 429, 500 and a timeout from the API server."""
-    targets = [{"namespace": "shop", "deployment": "idle", "min": 1, "max": 20}]
+    # no scale-down window: a long-running controller's first tick already
+    # tries to scale down, as a --once one does
+    targets = [{"namespace": "shop", "deployment": "idle", "min": 1, "max": 20,
+                "extra": ["behavior: {scaleDown: {stabilizationWindowSeconds: 0}}"]}]
     config = write_config(os.path.join(env.workdir, "kube-faults.yaml"), env.prom.url, targets)
     cases = [
         # (name, fault, expect: "no_patch" | "one_patch_failed" | "one_patch")
@@ -1021,9 +1026,11 @@ def scenario_conflict_retry(checks, env):
 
 def scenario_event_spam(checks, env):
     """A PATCH that keeps failing (403) for 10 s: one Event whose series
-    counts the repeats, not one Event per tick."""
+    counts the repeats, not one Event per tick. No scale-down window, so
+    that the first tick already tries to scale down."""
     env.set_replicas("idle", IDLE_START_REPLICAS)
-    targets = [{"namespace": "shop", "deployment": "idle", "min": 1, "max": 20}]
+    targets = [{"namespace": "shop", "deployment": "idle", "min": 1, "max": 20,
+                "extra": ["behavior: {scaleDown: {stabilizationWindowSeconds: 0}}"]}]
     config = write_config(os.path.join(env.workdir, "event-spam.yaml"), env.prom.url, targets)
     env.kube.add_fault(namespace="shop", name="idle", verb="patch", subresource="scale",
                        status=403)
@@ -1328,6 +1335,51 @@ def scenario_leases(checks, env):
                  bool(stepped_down), "leader %s" % leader_proc.name)
     checks.check("lease lost: failed Lease attempts are logged at WARN", bool(warned))
     env.set_users({})
+
+
+def scenario_first_decision(checks, env):
+    """A controller that starts on a target with more pods than it needs
+    (a start, or a restart: the history is gone) holds the count for the
+    scale-down window before it scales down, as Kubernetes' HPA does with
+    its initial recommendation, where the first decision used to drop the
+    count at once. The test config's window is 6 s, the interval 1 s."""
+    config = write_config(os.path.join(env.workdir, "first-decision.yaml"), env.prom.url,
+                          [{"namespace": "shop", "deployment": "idle", "max": 20}])
+    env.set_replicas("idle", IDLE_START_REPLICAS)
+    seq = last_seq(env)
+    controller = Controller(env.cpscale, env.workdir, "first-decision", config,
+                            ["--kubeconfig", env.kubeconfig])
+    first = None
+    try:
+        controller.wait_for(lambda r: r.get("msg") == "tick" and r.get("target") == "shop/idle",
+                            15, "a first tick")
+        first = time.time()
+        controller.wait_for(lambda r: r.get("msg") == "tick" and r.get("target") == "shop/idle"
+                            and r.get("action") == "patched", 20, "a patched tick")
+    except AssertionError:
+        pass
+    code = controller.stop()
+    sent = patches(env.kube.log(since=seq), "idle")
+    ticks = tick_lines(controller, "shop/idle")
+    before = []
+    for tick in ticks:
+        if tick.get("action") == "patched":
+            break
+        before.append(tick)
+    held = [t for t in before if t.get("desired") == IDLE_START_REPLICAS
+            and t.get("reason") == "stabilized"]
+    waited = sent[0]["t"] - first if sent and first else None
+    checks.check("first decision: the count is held for the scale-down window, then lowered",
+                 code == 0 and len(before) >= 3 and len(held) == len(before) and waited is not None
+                 and waited >= 6.0 - 1.5 and patched_replicas(sent[0]) < IDLE_START_REPLICAS,
+                 "exit %s; %d ticks before the PATCH, %d held at %d (reasons %s); PATCH to %s "
+                 "%s s after the first tick" % (
+                     code, len(before), len(held), IDLE_START_REPLICAS,
+                     sorted({t.get("reason") for t in before}),
+                     patched_replicas(sent[0]) if sent else None,
+                     None if waited is None else round(waited, 2)))
+    clean, report = controller.valgrind_clean()
+    checks.check("first decision: valgrind clean", clean, report)
 
 
 def scenario_reload(checks, env):
@@ -2027,6 +2079,7 @@ SCENARIOS = [
     ("sigterm", scenario_sigterm_mid_tick),
     ("credentials", scenario_credentials),
     ("closed-loop", scenario_closed_loop),
+    ("first-decision", scenario_first_decision),
     ("manifests", scenario_manifests),
     ("rbac", scenario_rbac),   # last: it checks every request of the run
 ]

@@ -242,6 +242,80 @@ static void test_budget_cap_price(void)
 }
 
 /*
+ * The budget cap bounds the recommendation before the rails. Eleven pods
+ * under a $1/h cap at $0.05 (20 pods): one tick's price of $1e11 (a bad
+ * sample: the cap is then 1 pod) must not take ten pods away at once, as
+ * the recommendations in the scale-down window hold the count; the price
+ * back, the count stays. A price rise that lasts (to $0.25: 4 pods) brings
+ * the count down to the cap at the scale-down policy's pace (10 % a
+ * minute, once the window has passed), never below it, and the cap is
+ * never scaled up past (a recommendation of 12 at 4 pods' cap asks for 4).
+ */
+static void test_budget_cap_comes_down_through_the_rails(void)
+{
+    struct cps_target t = make_target();
+    t.min_replicas = 1;
+    t.cost_max_per_hour = 1.0;
+    t.behavior.scale_down.stabilization_window_seconds = 600;
+    t.behavior.scale_down.n_policies = 1;
+    t.behavior.scale_down.policies[0] =
+        (struct cps_scaling_policy){CPS_SCALING_PERCENT, 10, 60};
+    struct cps_history *h = cps_history_new(256, 256);
+    const int32_t keep = 11;
+    int64_t now = 1000000;
+    struct cps_decision d;
+    struct cps_observation o = healthy(100, 11);
+    cps_decide(&t, &o, h, NULL, now, &keep, &d); /* the window now holds 11 */
+    ASSERT_EQ(d.desired, 11);
+    now += 15000;
+    o.cost_per_pod_hour = 1e11;
+    cps_decide(&t, &o, h, NULL, now, &keep, &d);
+    ASSERT_EQ(d.desired, 11);
+    ASSERT_EQ(d.budget_pods, 1);
+    ASSERT_TRUE(d.reason != CPS_REASON_BUDGET_CAP);
+    now += 15000;
+    o.cost_per_pod_hour = 0.05;
+    cps_decide(&t, &o, h, NULL, now, &keep, &d);
+    ASSERT_EQ(d.desired, 11);
+
+    /* the price rises for good: held for the window, then 10 % a minute */
+    o.cost_per_pod_hour = 0.25;
+    int32_t current = 11;
+    int64_t first_down_ms = 0, at_cap_ms = 0;
+    for (int tick = 0; tick < 200 && current > 4; tick++) {
+        now += 15000;
+        o = healthy(100, current);
+        o.cost_per_pod_hour = 0.25;
+        cps_decide(&t, &o, h, NULL, now, &keep, &d);
+        ASSERT_TRUE(d.desired >= 4 && d.desired <= current);
+        if (d.desired < current) {
+            if (!first_down_ms)
+                first_down_ms = now;
+            cps_history_add_scale_event(h, now, d.desired - current);
+            current = d.desired;
+            at_cap_ms = now;
+        }
+    }
+    ASSERT_EQ(current, 4);
+    ASSERT_EQ(d.reason, CPS_REASON_BUDGET_CAP);
+    /* the last recommendation of 11 is 15 s before the rise: 600 s on */
+    ASSERT_TRUE(first_down_ms - (1000000 + 30000) >= 600000);
+    /* 10 % a minute of the count at the minute's start, truncated: 11, 9,
+     * 8, 7, 6, 5, 4, a minute apart */
+    ASSERT_TRUE(at_cap_ms - first_down_ms >= 5 * 60000);
+    /* at the cap: a recommendation above it asks for the cap */
+    const int32_t more = 12;
+    now += 15000;
+    o = healthy(100, 4);
+    o.cost_per_pod_hour = 0.25;
+    cps_decide(&t, &o, h, NULL, now, &more, &d);
+    ASSERT_EQ(d.desired, 4);
+    ASSERT_EQ(d.reason, CPS_REASON_BUDGET_CAP);
+    cps_history_free(h);
+    cps_target_release(&t);
+}
+
+/*
  * Closed loop on a steady then doubled load with known μ = 100 and base
  * 20 ms (SLO 100 ms: 62.55 req/s per pod): after learning, the policy asks
  * for at least the pods the load needs, and never leaves [min, max].
@@ -608,6 +682,7 @@ int main(void)
     CPS_RUN(test_paused);
     test_given_recommendation_rails();
     CPS_RUN(test_budget_cap_price);
+    CPS_RUN(test_budget_cap_comes_down_through_the_rails);
     CPS_RUN(test_policy_follows_load);
     CPS_RUN(test_policy_relearns_slower_pods);
     CPS_RUN(test_policy_learns_the_queue_shape);
