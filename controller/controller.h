@@ -292,8 +292,8 @@ void cps_targets_free_queries(struct cps_controller *ctl);
  * observations of the targets it answers for: a cluster-wide query's
  * series are matched by their namespace and deployment labels, a
  * per-target query's go to its target. NaN, +-Inf, negative values and
- * answers evaluated more than CPS_PROM_MAX_ANSWER_AGE_MS before or after
- * `wall_now_ms` stay missing; two series for one target (valid or not)
+ * answers evaluated more than cps_prom_max_answer_age_ms(interval) before
+ * or after `wall_now_ms` stay missing; two series for one target (valid or not)
  * make it missing. 0, or -1 with
  * err when the answer is not a valid instant answer (nothing is stored). */
 int cps_targets_take_answer(struct cps_controller *ctl, size_t query_index, const char *body,

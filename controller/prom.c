@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 
 #include "config_file.h"
+#include "decide.h"
 #include "http.h"
 #include "log.h"
 #include "units.h"
@@ -182,6 +183,12 @@ void cps_prom_refresh_token(struct cps_prom *prom)
     struct cps_err err = {0};
     if (cps_prom_setup_read_token(&prom->setup, &err) != 0)
         warn_token(&err, prom->setup.token_file);
+}
+
+int64_t cps_prom_max_answer_age_ms(int64_t interval_ms)
+{
+    int64_t age_ms = CPS_METRICS_WINDOW_S * 1000LL + 2 * (interval_ms > 0 ? interval_ms : 0);
+    return age_ms < CPS_PROM_MAX_ANSWER_AGE_MS ? age_ms : CPS_PROM_MAX_ANSWER_AGE_MS;
 }
 
 size_t cps_prom_max_series(size_t n_targets)

@@ -54,12 +54,16 @@ void cps_prom_setup_release(struct cps_prom_setup *setup);
 #define CPS_PROM_SERIES_SLACK 5000u /* a cluster's other deployments: narrow a query past it */
 #define CPS_PROM_BYTES_PER_SERIES 1024u
 
-/* An answer evaluated longer ago than this, or as far in the future (a
- * caching proxy, a replay, or a clock skewed by as much either way), is not
- * used: its samples count as missing.
- * This is not data staleness (prometheus.max_staleness is
- * deprecated); it is the old max_staleness default. */
+/* An answer evaluated longer ago than the metrics window plus two
+ * intervals, or as far in the future (a caching proxy, a replay, or a
+ * clock skewed by as much either way), is not used: its samples count as
+ * missing. 90 s at the default 15 s interval: older, the answer is at
+ * least a decision behind and would be decided on as current. Never more
+ * than CPS_PROM_MAX_ANSWER_AGE_MS (the old max_staleness default).
+ * This is not data staleness (prometheus.max_staleness is deprecated:
+ * Prometheus's own lookback drops series that stopped). */
 #define CPS_PROM_MAX_ANSWER_AGE_MS (5 * 60 * 1000)
+int64_t cps_prom_max_answer_age_ms(int64_t interval_ms);
 
 /* The series cap and the body cap (bytes) for n_targets targets. */
 size_t cps_prom_max_series(size_t n_targets);

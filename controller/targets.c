@@ -392,7 +392,7 @@ int cps_targets_plan_queries(struct cps_controller *ctl)
  * query did not aggregate to one series per target (per-pod series, say),
  * so one series' value is not the target's. */
 static void store_sample(struct cps_target_runtime *rt, enum cps_metric metric, double value,
-                         int64_t timestamp_ms, int64_t wall_now_ms)
+                         int64_t timestamp_ms, int64_t wall_now_ms, int64_t max_age_ms)
 {
     unsigned bit = CPS_METRIC_BIT(metric);
     if (rt->observation.missing & bit)
@@ -406,8 +406,7 @@ static void store_sample(struct cps_target_runtime *rt, enum cps_metric metric, 
     /* an instant sample's time is its evaluation time: one far from now is
      * an old answer (a cache, a replay) or a skewed clock, never fresh data */
     int64_t skew_ms = wall_now_ms - timestamp_ms;
-    if (!isfinite(value) || value < 0 || skew_ms > CPS_PROM_MAX_ANSWER_AGE_MS ||
-        skew_ms < -CPS_PROM_MAX_ANSWER_AGE_MS)
+    if (!isfinite(value) || value < 0 || skew_ms > max_age_ms || skew_ms < -max_age_ms)
         return;
     rt->received |= bit;
     switch (metric) {
@@ -534,10 +533,11 @@ int cps_targets_take_answer(struct cps_controller *ctl, size_t query_index, cons
                                        cps_prom_max_series(ctl->n_targets), source,
                                        guess_series_cb, match_sample_cb, &walk, err) != 0)
         return -1; /* a bad answer stores nothing */
+    int64_t max_age_ms = cps_prom_max_answer_age_ms(ctl->config->interval_ms);
     for (size_t i = 0; i < walk.n; i++) {
         const struct cps_answer_sample *s = &ctl->answer_samples[i];
         store_sample(&ctl->targets[s->target], query->metric, s->value, s->timestamp_ms,
-                     wall_now_ms);
+                     wall_now_ms, max_age_ms);
     }
     return 0;
 }

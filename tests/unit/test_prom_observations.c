@@ -345,7 +345,12 @@ static const struct doubtful_case DOUBTFUL_CASES[] = {
     {"an answer from the future", OK_HEAD AX("5", "1700000600") OK_TAIL, 0, 0, 0, 0, NULL},
     {"an answer a minute ahead (clocks a little apart)", OK_HEAD AX("5", "1700000060") OK_TAIL,
      0, 1, 0, 5, NULL},
-    {"an answer four minutes old", OK_HEAD AX("5", "1699999760") OK_TAIL, 0, 1, 0, 5, NULL},
+    /* at the default 15 s interval an answer may be the metrics window and
+     * two intervals old (90 s): older, it is a decision behind */
+    {"an answer 85 s old", OK_HEAD AX("5", "1699999915") OK_TAIL, 0, 1, 0, 5, NULL},
+    {"an answer 95 s old (a cache)", OK_HEAD AX("5", "1699999905") OK_TAIL, 0, 0, 0, 0, NULL},
+    {"an answer four minutes old", OK_HEAD AX("5", "1699999760") OK_TAIL, 0, 0, 0, 0, NULL},
+    {"an answer 95 s ahead", OK_HEAD AX("5", "1700000095") OK_TAIL, 0, 0, 0, 0, NULL},
     /* a partial answer says success and warns */
     {"a warning", WARNED("[\"partial response: store 10.0.0.3:10901 did not answer\"]"), -1, 0, 0,
      0, "partial response: store 10.0.0.3"},
