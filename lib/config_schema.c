@@ -374,7 +374,7 @@ const struct cps_config_row cps_config_rows[CPS_KEY_COUNT] = {
                                    F(struct cps_sim_params, service_times),
                                    .def_text = "exponential", .valid = cps_service_times_valid,
                                    .invalid = "%s: %s is not exponential, deterministic or "
-                                              "lognormal:CV (0 < CV <= 10)"},
+                                              "lognormal:CV (0.01 <= CV <= 10)"},
 
     [CPS_KEY_T_NAMESPACE] = {CPS_SEC_TARGET, "namespace", CPS_CFG_STRING,
                              F(struct cps_target, namespace), .valid = is_namespace,

@@ -34,10 +34,14 @@ struct cps_service_times {
 #define CPS_SERVICE_TEXT_MAX 48
 /* Largest lognormal cv accepted (σ² = ln(1 + cv²) stays moderate). */
 #define CPS_SERVICE_CV_MAX 10.0
+/* Smallest lognormal cv accepted: below ~1e-8, ln(1 + cv²) is exactly 0 in
+ * doubles and the model would lose its queueing altogether; a service that
+ * steady is `deterministic`. */
+#define CPS_SERVICE_CV_MIN 0.01
 /* Intervals of the G(ρ) grid over ρ in [0, 1] (N + 1 points). */
 #define CPS_SERVICE_GRID 256
 
-/* Parse "exponential", "deterministic" or "lognormal:CV" (0 < CV <= 10).
+/* Parse "exponential", "deterministic" or "lognormal:CV" (0.01 <= CV <= 10).
  * 0, or -1 when the text is none of them. */
 int cps_service_times_parse(const char *text, struct cps_service_times *out);
 

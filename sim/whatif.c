@@ -54,7 +54,7 @@ static int parse_service_times(const char *flag, const char *text, double *v,
     if (cps_service_times_parse(text, &st) < 0)
         return cps_err_set(err, flag, 0, 0,
                            "\"%s\" is not exponential, deterministic or lognormal:CV "
-                           "(0 < CV <= %g)", text, CPS_SERVICE_CV_MAX);
+                           "(%g <= CV <= %g)", text, CPS_SERVICE_CV_MIN, CPS_SERVICE_CV_MAX);
     *v = st.kind == CPS_SERVICE_EXPONENTIAL ? -1.0
          : st.kind == CPS_SERVICE_DETERMINISTIC ? 0.0 : st.cv;
     return 0;

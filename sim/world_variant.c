@@ -33,9 +33,9 @@ int cps_sim_variant_check(const struct cps_sim_variant *v, enum cps_routing rout
         return cps_err_set(err, "sim", 0, 0, "--budget-window must be a whole number of hours in "
                            "[1h, 366d]");
     if (v->service.kind == CPS_SERVICE_LOGNORMAL &&
-        (!(v->service.cv > 0.0) || v->service.cv > CPS_SERVICE_CV_MAX))
-        return cps_err_set(err, "sim", 0, 0, "--service-times lognormal CV must be in (0, %g]",
-                           CPS_SERVICE_CV_MAX);
+        (!(v->service.cv >= CPS_SERVICE_CV_MIN) || v->service.cv > CPS_SERVICE_CV_MAX))
+        return cps_err_set(err, "sim", 0, 0, "--service-times lognormal CV must be in [%g, %g]",
+                           CPS_SERVICE_CV_MIN, CPS_SERVICE_CV_MAX);
     if (routing == CPS_ROUTING_POOLED && v->service.kind != CPS_SERVICE_EXPONENTIAL)
         return cps_err_set(err, "sim", 0, 0, "--service-times: pooled routing is modelled for "
                            "exponential service times only "

@@ -141,6 +141,21 @@ static int get_number(const struct input_doc *doc, json_t *object, struct input_
     return 0;
 }
 
+/* A time in seconds at parent.key: finite and within [0, 1e11] (the year
+ * 5138), so that its milliseconds, and those minus any window, fit. */
+#define DECIDE_TIME_MAX_S 1e11
+static int get_time(const struct input_doc *doc, json_t *object, struct input_path parent,
+                    const char *key, double *out, int *present)
+{
+    if (get_number(doc, object, parent, key, out, present) < 0)
+        return -1;
+    if (*present && (*out < 0 || *out > DECIDE_TIME_MAX_S)) {
+        struct input_path path = path_key(parent, key);
+        return input_error(doc, &path, 0, "out of range: seconds since the epoch, 0 to 1e11");
+    }
+    return 0;
+}
+
 /* An integer-valued number within [lo, hi] at parent.key. */
 static int get_int(const struct input_doc *doc, json_t *object, struct input_path parent,
                    const char *key, double lo, double hi, int64_t *out, int *present)
@@ -254,7 +269,7 @@ static int read_entries(const struct input_doc *doc, json_t *list, size_t n,
             snprintf(message, sizeof message, "expected {\"t\": ..., \"%s\": ...}", key);
             return input_error(doc, &entry, 0, message);
         }
-        if (get_number(doc, e, entry, "t", &t, &has_t) < 0 ||
+        if (get_time(doc, e, entry, "t", &t, &has_t) < 0 ||
             get_int(doc, e, entry, key, lo, hi, &v, &has_v) < 0)
             return -1;
         if (!has_t || !has_v) {
@@ -341,7 +356,7 @@ static int decide_json(const char *source, const char *text, size_t len,
     }
     double now = 0;
     int present = 0;
-    if (get_number(&doc, root, top, "now", &now, &present) < 0)
+    if (get_time(&doc, root, top, "now", &now, &present) < 0)
         goto done;
     if (!present) {
         struct input_path now_path = path_key(top, "now");

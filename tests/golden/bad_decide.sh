@@ -69,6 +69,21 @@ EOF
 expect "a negative integer" "$tmp/negative.json" \
     "$tmp/negative.json:5:27: history.recommendations[1].replicas: expected an integer in [0, 1000000]"
 
+# a time whose milliseconds would not fit (an overflow in the rails before
+# it was refused): "now" at line 1, col 9; an entry's "t" at line 3, col 41
+cat >"$tmp/far-now.json" <<'EOF'
+{"now": 1e300, "observation": {"replicas": 10}}
+EOF
+expect "a time out of range" "$tmp/far-now.json" \
+    "$tmp/far-now.json:1:9: now: out of range: seconds since the epoch, 0 to 1e11"
+cat >"$tmp/far-t.json" <<'EOF'
+{"now": 1000,
+ "observation": {"replicas": 10},
+ "history": {"scale_events": [{"t": -9.3e15, "change": 2}]}}
+EOF
+expect "a history time out of range" "$tmp/far-t.json" \
+    "$tmp/far-t.json:3:37: history.scale_events[0].t: out of range: seconds since the epoch, 0 to 1e11"
+
 # an unknown key is placed at the key: line 2, col 37
 cat >"$tmp/unknown-key.json" <<'EOF'
 {"now": 1000, "observation": {"replicas": 10},

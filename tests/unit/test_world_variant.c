@@ -292,6 +292,11 @@ static void test_bad_variants(void)
     ASSERT_TRUE(cps_sim_new(&s, &err) == NULL);
     struct cps_service_times st;
     ASSERT_EQ(cps_service_times_parse("lognormal:0", &st), -1);
+    /* under 0.01: ln(1 + CV^2) goes to 0 and the queue with it (1e-9 cost
+     * 11.5 % less than deterministic); 0.01 is the least accepted */
+    ASSERT_EQ(cps_service_times_parse("lognormal:1e-9", &st), -1);
+    ASSERT_EQ(cps_service_times_parse("lognormal:0.0099", &st), -1);
+    ASSERT_EQ(cps_service_times_parse("lognormal:0.01", &st), 0);
     ASSERT_EQ(cps_service_times_parse("lognormal:", &st), -1);
     ASSERT_EQ(cps_service_times_parse("lognormal:2x", &st), -1);
     ASSERT_EQ(cps_service_times_parse("gamma", &st), -1);
