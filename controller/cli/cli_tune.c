@@ -238,7 +238,9 @@ static int parse_shard(const char *text, int *shard, int *shards)
 }
 
 /* "FILE" or "FILE:SCALE" (when FILE:SCALE itself is not a file and SCALE is a
- * positive number). */
+ * number). 0; -1 when out of memory; -2 when SCALE is a number outside
+ * (0, 1e12], sim's --scale range (printed). */
+#define TRACE_SCALE_MAX 1e12
 static int parse_trace_arg(const char *arg, char **path, double *scale)
 {
     struct stat st;
@@ -248,7 +250,13 @@ static int parse_trace_arg(const char *arg, char **path, double *scale)
         char *end = NULL;
         errno = 0;
         double v = strtod(colon + 1, &end);
-        if (!errno && end != colon + 1 && !*end && isfinite(v) && v > 0.0) {
+        if (end != colon + 1 && !*end && (errno || !isfinite(v) || !(v > 0.0) ||
+                                          v > TRACE_SCALE_MAX)) {
+            fprintf(stderr, "cpscale tune: %s: the scale \"%s\" is out of range (must be > 0 and "
+                    "<= 1e+12)\n", arg, colon + 1);
+            return -2;
+        }
+        if (!errno && end != colon + 1 && !*end) {
             *path = strndup(arg, (size_t)(colon - arg));
             *scale = v;
             return *path ? 0 : -1;
@@ -513,7 +521,10 @@ static int load_traces(char **args, int n, int quiet, struct cps_tune_setup *s)
     for (int i = 0; i < n; i++) {
         struct cps_tune_trace *t = &s->traces[s->n_traces];
         t->label = args[i];
-        if (parse_trace_arg(t->label, &t->path, &t->scale) < 0) {
+        int parsed = parse_trace_arg(t->label, &t->path, &t->scale);
+        if (parsed == -2)
+            return CPS_EXIT_USAGE;
+        if (parsed < 0) {
             fprintf(stderr, "cpscale tune: out of memory\n");
             return CPS_EXIT_RUNTIME;
         }

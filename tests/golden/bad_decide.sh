@@ -113,7 +113,7 @@ cat >"$tmp/target.json" <<'EOF'
  "observation": {"replicas": 10}}
 EOF
 expect "a bad target key" "$tmp/target.json" \
-    "$tmp/target.json:2:89: target.slo.latency_p95_ms: \"-5\" is out of range (must be > 0)"
+    "$tmp/target.json:2:89: target.slo.latency_p95_ms: \"-5\" is out of range (must be >= 0.001 and <= 1e+09)"
 
 # a target key of the wrong type inside a list: line 4, col 55
 cat >"$tmp/target-policy.json" <<'EOF'

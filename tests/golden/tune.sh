@@ -91,6 +91,13 @@ out=$("$bin" tune --merge "$tmp/broken.json" 2>&1)
 rc=$?
 if [ $rc -eq 2 ] && grep -q "broken.json:" <<<"$out"; then ok "broken JSON names the file"; else
     fail "broken JSON names the file (exit $rc)" "$out"; fi
+for scale in 1e300 -3 0; do
+    out=$("$bin" tune "$tmp/a.csv:$scale" --candidates 2 2>&1)
+    rc=$?
+    if [ $rc -eq 2 ] && grep -q "a.csv:$scale: the scale \"$scale\" is out of range" <<<"$out"; then
+        ok "TRACE:$scale is refused as sim's --scale would be"
+    else fail "TRACE:$scale is refused (exit $rc)" "$out"; fi
+done
 
 # ---- the fragment ------------------------------------------------------------
 "$bin" tune "${args[@]}" --output "$tmp/fragment.yaml" >"$tmp/with-output.txt" 2>/dev/null

@@ -991,10 +991,21 @@ static const struct bad_case bad_cases[] = {
      "defaults.slo.latency_p95_ms: expected a number, got \".nan\""},
     {"nan", "defaults:\n  cost: {max_per_hour: nan}\n", 2, 24, "expected a number, got \"nan\""},
     {"infinite", "sim:\n  price: 1e999\n", 2, 10, "sim.price: \"1e999\" is too large"},
-    {"zero SLO", "defaults:\n  slo: {latency_p95_ms: 0}\n", 2, 25, "out of range (must be > 0)"},
+    {"zero SLO", "defaults:\n  slo: {latency_p95_ms: 0}\n", 2, 25,
+     "out of range (must be >= 0.001 and <= 1e+09)"},
+    /* the world's ranges are the command line's (docs/model.md section 3):
+     * these ran to inf or NaN figures, or a policy that never scaled up */
+    {"SLO of 1e12 ms", "defaults:\n  slo: {latency_p95_ms: 1e12}\n", 2, 25,
+     "defaults.slo.latency_p95_ms: \"1e12\" is out of range (must be >= 0.001 and <= 1e+09)"},
+    {"sim scale 1e300", "sim:\n  scale: 1e300\n", 2, 10,
+     "sim.scale: \"1e300\" is out of range (must be > 0 and <= 1e+12)"},
+    {"sim price 1e308", "sim:\n  price: 1e308\n", 2, 10,
+     "sim.price: \"1e308\" is out of range (must be >= 0 and <= 1e+09)"},
+    {"sim service rate 1e-12", "sim:\n  service_rate: 1e-12\n", 2, 17,
+     "sim.service_rate: \"1e-12\" is out of range (must be >= 1e-09 and <= 1e+12)"},
     {"quantile out of range", "defaults:\n  policy:\n    headroom_quantile: 1.5\n", 3, 24,
      "defaults.policy.headroom_quantile: \"1.5\" is out of range (must be >= 0.5 and <= 0.9999)"},
-    {"hpa_target zero", "sim: {hpa_target: 0}\n", 1, 19, "out of range (must be > 0 and <= 1)"},
+    {"hpa_target zero", "sim: {hpa_target: 0}\n", 1, 19, "out of range (must be >= 0.01 and <= 1)"},
     {"fallback outside range",
      "targets:\n  - namespace: shop\n    deployment: web\n    max_replicas: 10\n"
      "    on_missing_metrics:\n      fallback: 20\n",
