@@ -31,7 +31,8 @@ int cps_service_times_parse(const char *text, struct cps_service_times *out)
         char *end = NULL;
         errno = 0;
         double cv = strtod(text + 10, &end);
-        if (errno || end == text + 10 || *end || !(cv >= CPS_SERVICE_CV_MIN) ||
+        if (errno || end == text + 10 || *end || strpbrk(text + 10, "xX") ||
+            !(cv >= CPS_SERVICE_CV_MIN) ||
             cv > CPS_SERVICE_CV_MAX)
             return -1;
         st.kind = CPS_SERVICE_LOGNORMAL;

@@ -102,7 +102,7 @@ int cps_whatif_parse_value(enum cps_whatif_param param, const char *text, double
         char *end = NULL;
         errno = 0;
         v = strtod(text, &end);
-        if (errno || end == text || *end || !isfinite(v))
+        if (errno || end == text || *end || !isfinite(v) || strpbrk(text, "xX"))
             return cps_err_set(err, flag, 0, 0, "\"%s\" is not a number", text);
         if (param == CPS_WHATIF_CAPACITY_DRIFT && v >= 1.0)
             return cps_err_set(err, flag, 0, 0, "\"%s\" must be in [0, 1)", text);

@@ -77,7 +77,7 @@ static int number_arg(const char *flag, const char *text, double lo, double *out
     char *end = NULL;
     errno = 0;
     double v = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(v) || !(v > lo)) {
+    if (errno || end == text || *end || !isfinite(v) || !(v > lo) || strpbrk(text, "xX")) {
         fprintf(stderr, "cpscale calibrate: %s: \"%s\" is not a number above %g\n", flag, text,
                 lo);
         return -1;

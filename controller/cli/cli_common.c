@@ -4,10 +4,13 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /*
- * strtod over the whole text, finite and within [lo, hi]; the message names
- * the command and flag so a script's log says which argument was wrong.
+ * strtod over the whole text, decimal (strtod also reads hexadecimal, which
+ * the trace and the config refuse), finite and within [lo, hi]; the message
+ * names the command and flag so a script's log says which argument was
+ * wrong.
  */
 int cps_parse_number_arg(const char *command, const char *flag, const char *text, double lo,
                          double hi, double *out)
@@ -15,9 +18,25 @@ int cps_parse_number_arg(const char *command, const char *flag, const char *text
     char *end = NULL;
     errno = 0;
     double v = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi) {
+    if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi ||
+        strpbrk(text, "xX")) {
         fprintf(stderr, "cpscale %s: %s: \"%s\" is not a number in [%g, %g]\n", command, flag,
                 text, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* As cps_parse_number_arg, for a flag that counts: a whole number. */
+int cps_parse_whole_arg(const char *command, const char *flag, const char *text, double lo,
+                        double hi, double *out)
+{
+    double v = 0;
+    if (cps_parse_number_arg(command, flag, text, lo, hi, &v) < 0)
+        return -1;
+    if (v != floor(v)) {
+        fprintf(stderr, "cpscale %s: %s: \"%s\" is not a whole number\n", command, flag, text);
         return -1;
     }
     *out = v;

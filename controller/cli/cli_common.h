@@ -15,6 +15,11 @@
 int cps_parse_number_arg(const char *command, const char *flag, const char *text, double lo,
                          double hi, double *out);
 
+/* The same for a flag that counts (replicas, jobs, seconds between rows):
+ * also refused when the number is not whole ("1.5" once ran as 1). */
+int cps_parse_whole_arg(const char *command, const char *flag, const char *text, double lo,
+                        double hi, double *out);
+
 /* cps_read_file_err, printing "file: message" to stderr on failure. */
 int cps_read_file(const char *path, size_t max_bytes, char **bytes, size_t *len);
 

@@ -253,12 +253,12 @@ static int parse_world_option(int opt, const char *arg, struct cps_sim_setup *se
     switch (opt) {
     case CLI_FLAG_HPA_TARGET: return parse_number("--hpa-target", arg, 0.01, 1.0, &w->hpa_target);
     case CLI_FLAG_MIN_REPLICAS:
-        if (parse_number("--min-replicas", arg, 0, 1000000, &v) < 0)
+        if (cps_parse_whole_arg("sim", "--min-replicas", arg, 0, 1000000, &v) < 0)
             return -1;
         setup->min_replicas = (int32_t)v;
         return 0;
     case CLI_FLAG_MAX_REPLICAS:
-        if (parse_number("--max-replicas", arg, 1, 1000000, &v) < 0)
+        if (cps_parse_whole_arg("sim", "--max-replicas", arg, 1, 1000000, &v) < 0)
             return -1;
         setup->max_replicas = (int32_t)v;
         return 0;
@@ -320,7 +320,7 @@ static int parse_output_option(int opt, const char *arg, struct sim_args *a)
         return 0;
     case CLI_FLAG_RECORD_POLICY: a->record_policy = arg; return 0;
     case CLI_FLAG_JOBS:
-        if (parse_number("--jobs", arg, 1, CPS_POOL_MAX_JOBS, &v) < 0)
+        if (cps_parse_whole_arg("sim", "--jobs", arg, 1, CPS_POOL_MAX_JOBS, &v) < 0)
             return -1;
         a->jobs = (int)v;
         return 0;
@@ -544,7 +544,7 @@ static int run_one(const char *trace_path, const struct cps_sim_setup *setup,
     if (a->steps_every) {
         if (strcmp(a->steps_every, "decision") == 0)
             every = (int64_t)llround(setup->world.interval_s);
-        else if (parse_number("--steps-every", a->steps_every, 1, 1e9, &v) == 0)
+        else if (cps_parse_whole_arg("sim", "--steps-every", a->steps_every, 1, 1e9, &v) == 0)
             every = (int64_t)v;
         else
             return CPS_EXIT_USAGE;

@@ -256,7 +256,7 @@ static int parse_trace_arg(const char *arg, char **path, double *scale)
                     "<= 1e+12)\n", arg, colon + 1);
             return -2;
         }
-        if (!errno && end != colon + 1 && !*end) {
+        if (!errno && end != colon + 1 && !*end && !strpbrk(colon + 1, "xX")) {
             *path = strndup(arg, (size_t)(colon - arg));
             *scale = v;
             return *path ? 0 : -1;
@@ -442,7 +442,8 @@ static int parse_setup_option(int opt, const char *arg, struct cps_tune_setup *s
     size_t i = 0;
     while (i + 1 < N_OF(whole_flags) && whole_flags[i].opt != opt)
         i++;
-    if (parse_double_arg(whole_flags[i].flag, arg, whole_flags[i].lo, whole_flags[i].hi, &v) < 0)
+    if (cps_parse_whole_arg("tune", whole_flags[i].flag, arg, whole_flags[i].lo, whole_flags[i].hi,
+                            &v) < 0)
         return -1;
     switch (opt) {
     case CLI_FLAG_CANDIDATES: s->n_candidates = (size_t)v; break;

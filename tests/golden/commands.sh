@@ -60,6 +60,22 @@ err=$("$bin" tune "$tmp/t.csv" --budget '1%%' 2>&1 >/dev/null)
 rc=$?
 check "tune --budget 1%% exits 2" test "$rc" -eq 2
 check "tune --budget 1%% is not a number" grep -q 'is not a number' <<<"$err"
+# a count that is not whole ran truncated (--max-replicas 1.5 as 1), and
+# strtod's hexadecimal (0x10, 0x1p-1) was taken where the trace and the
+# config refuse it
+for args in "sim $tmp/t.csv --max-replicas 1.5" "sim $tmp/t.csv --min-replicas 2.9" \
+            "sim $tmp/t.csv --steps $tmp/s.csv --steps-every 1.5" "tune $tmp/t.csv --jobs 1.5"; do
+    err=$("$bin" $args 2>&1 >/dev/null)
+    rc=$?
+    check "${args#* * } exits 2" test "$rc" -eq 2
+    check "${args#* * } is not a whole number" grep -q 'is not a whole number' <<<"$err"
+done
+for args in "--scale 0x10" "--price 0x1p-3" "--policy hpa:0x1p-1" "--service-times lognormal:0x1p-1"; do
+    err=$("$bin" sim "$tmp/t.csv" $args 2>&1 >/dev/null)
+    rc=$?
+    check "sim $args exits 2" test "$rc" -eq 2
+    check "sim $args names its value" grep -q "${args#* }" <<<"$err"
+done
 # tune --budget is a percent, slo.violation_budget a fraction: a bare number
 # below 0.1 (0.01, 0.005) is refused as a likely fraction, naming both
 # spellings
