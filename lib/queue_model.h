@@ -42,4 +42,9 @@ void cps_lambda_table_release(struct cps_lambda_table *table);
 int32_t cps_lambda_table_pods_for(const struct cps_lambda_table *table, double lambda,
                                   int32_t lo, int32_t hi);
 
+/* Pooled routing's largest pod count: the λmax table is exact, by
+ * bisection per count, each step an O(c) Erlang C, so it costs O(c²):
+ * 0.2 s at 1,000 pods, 3 s at 5,000, 46 s at 20,000. */
+#define CPS_POOLED_MAX_REPLICAS 10000
+
 #endif

@@ -301,7 +301,14 @@ static size_t select_rows(const struct cps_calib_row *rows, size_t n,
             result->rows_no_columns++;
             continue;
         }
-        int32_t c = (int32_t)lround(r->replicas);
+        /* pooled: the Erlang C of a row costs O(c), so rows of more than
+         * CPS_POOLED_MAX_REPLICAS pods are left out to bound the work (and
+         * no count wraps through int32) */
+        if (options->routing == CPS_ROUTING_POOLED && r->replicas > CPS_POOLED_MAX_REPLICAS) {
+            result->rows_subsampled++;
+            continue;
+        }
+        int32_t c = r->replicas <= CPS_POOLED_MAX_REPLICAS ? (int32_t)lround(r->replicas) : 0;
         if (r->qps <= 0.0 || r->replicas <= 0.0 ||
             (options->routing == CPS_ROUTING_POOLED && c < 1)) {
             result->rows_idle++;

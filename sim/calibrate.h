@@ -56,7 +56,8 @@ struct cps_calib_result {
     size_t rows_idle;            /* qps 0 or no ready replica */
     size_t rows_saturated;       /* p95 at or above saturated_ms */
     size_t rows_outliers;        /* dropped after the first fit */
-    size_t rows_subsampled;      /* pooled routing: rows left out to bound the work */
+    size_t rows_subsampled;      /* pooled routing: rows left out to bound the work (by
+                                  * subsampling, or of more than CPS_POOLED_MAX_REPLICAS) */
 };
 
 /* Minimum rows the fit needs, after every exclusion. */

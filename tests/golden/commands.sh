@@ -76,6 +76,12 @@ for args in "--scale 0x10" "--price 0x1p-3" "--policy hpa:0x1p-1" "--service-tim
     check "sim $args exits 2" test "$rc" -eq 2
     check "sim $args names its value" grep -q "${args#* }" <<<"$err"
 done
+# pooled routing's exact table costs time in the square of the pods: past
+# 10,000 it is refused at once (20,000 took 46 s, a million hours)
+err=$(timeout 20 "$bin" sim "$tmp/t.csv" --routing pooled --max-replicas 1000000 2>&1 >/dev/null)
+rc=$?
+check "sim --routing pooled --max-replicas 1000000 exits 2 at once" test "$rc" -eq 2
+check "sim --routing pooled names its limit" grep -q 'pooled routing: at most 10000 replicas' <<<"$err"
 # tune --budget is a percent, slo.violation_budget a fraction: a bare number
 # below 0.1 (0.01, 0.005) is refused as a likely fraction, naming both
 # spellings

@@ -131,6 +131,24 @@ static void test_row_accounting(void)
     ASSERT_NEAR(r.base_latency_ms, 20, 1e-4);
 }
 
+/* Pooled routing: a row of more pods than CPS_POOLED_MAX_REPLICAS is left
+ * out to bound the O(c) Erlang C of each row, and counted; 4294967297 pods
+ * used to wrap through int32 to a row of 1 pod. */
+static void test_pooled_rows_too_large_are_left_out(void)
+{
+    size_t n = make_rows(CPS_ROUTING_POOLED, 100, 20, 0.2, 0.95, 0, 200);
+    rows[0].replicas = 4294967297.0;
+    rows[0].qps = 1.0; /* one pod: a row that, wrapped, would not fit the world */
+    rows[1].replicas = CPS_POOLED_MAX_REPLICAS + 1;
+    struct cps_calib_options o = options(CPS_ROUTING_POOLED);
+    struct cps_calib_result r;
+    struct cps_err err;
+    ASSERT_EQ(cps_calibrate_fit(rows, n, &o, &r, &err), 0);
+    ASSERT_TRUE(r.rows_subsampled >= 2);
+    ASSERT_EQ(r.rows_outliers, 0);
+    ASSERT_NEAR(r.service_rate, 100, 1e-2);
+}
+
 static void test_refusals(void)
 {
     static const struct {
@@ -173,6 +191,7 @@ int main(void)
     test_recovers_known_worlds();
     CPS_RUN(test_safe_rate);
     CPS_RUN(test_row_accounting);
+    CPS_RUN(test_pooled_rows_too_large_are_left_out);
     test_refusals();
     CPS_TEST_END();
 }
