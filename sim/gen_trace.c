@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "rng.h"
+#include "trace.h"
 
 #define SECONDS_PER_DAY 86400.0
 #define TWO_PI 6.283185307179586
@@ -96,6 +97,10 @@ int cps_gen_trace_write(FILE *out, const struct cps_gen_params *p)
         double t = (double)i * p->step_s;
         double rate = base_rate(p, t) * burst_factor(bursts, n_bursts, t) *
                       exp(p->noise * next_normal(&rng) - 0.5 * p->noise * p->noise);
+        /* a large peak with wide noise can pass what a trace may hold:
+         * capped there, so that every trace written reads back */
+        if (rate > CPS_TRACE_MAX_QPS)
+            rate = CPS_TRACE_MAX_QPS;
         if (p->with_cost) {
             /* spot-like: a slow random walk between 40 % and 100 % of on-demand */
             price *= exp(0.01 * next_normal(&rng));

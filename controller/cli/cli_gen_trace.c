@@ -26,7 +26,7 @@ static void gen_usage(FILE *out)
           "Write a synthetic trace (timestamp,qps): a daily cycle peaking at 15:00 UTC,\n"
           "quieter weekends, log-normal noise and random bursts (flash crowds that ramp\n"
           "up over 1-3 min, hold 5-30 min at 1.4-2.6x, and ramp down). The same seed\n"
-          "always gives the same trace.\n"
+          "always gives the same trace. A rate is capped at 1e12, the most a trace holds.\n"
           "\n"
           "  --days D             length (default 7)\n"
           "  --step S             seconds per row (default 60)\n"
