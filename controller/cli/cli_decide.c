@@ -269,6 +269,12 @@ static int read_entries(const struct input_doc *doc, json_t *list, size_t n,
             snprintf(message, sizeof message, "expected {\"t\": ..., \"%s\": ...}", key);
             return input_error(doc, &entry, 0, message);
         }
+        const char *const known[] = {"t", key};
+        const char *unknown = unknown_key(e, known, sizeof known / sizeof known[0]);
+        if (unknown) {
+            struct input_path key_path = path_key(entry, unknown);
+            return input_error(doc, &key_path, 1, "unknown key");
+        }
         if (get_time(doc, e, entry, "t", &t, &has_t) < 0 ||
             get_int(doc, e, entry, key, lo, hi, &v, &has_v) < 0)
             return -1;

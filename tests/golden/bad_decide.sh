@@ -84,6 +84,15 @@ EOF
 expect "a history time out of range" "$tmp/far-t.json" \
     "$tmp/far-t.json:3:37: history.scale_events[0].t: out of range: seconds since the epoch, 0 to 1e11"
 
+# an unknown key in a history entry, at the key: line 3, col 61
+cat >"$tmp/entry-key.json" <<'EOF'
+{"now": 1000,
+ "observation": {"replicas": 10},
+ "history": {"recommendations": [{"t": 990, "replicas": 12, "x": 2}]}}
+EOF
+expect "an unknown key in a history entry" "$tmp/entry-key.json" \
+    "$tmp/entry-key.json:3:61: history.recommendations[0].x: unknown key"
+
 # an unknown key is placed at the key: line 2, col 37
 cat >"$tmp/unknown-key.json" <<'EOF'
 {"now": 1000, "observation": {"replicas": 10},
