@@ -101,6 +101,31 @@ int cps_config_map_fields(const struct cps_config_walk *w, const struct cps_yaml
 
 /* ---- typed values ---------------------------------------------------------- */
 
+/* Digits only, after an optional sign, with a leading zero ("010", "-07"):
+ * YAML 1.1, which kubectl and go-yaml read, makes that an octal number (8),
+ * where strtod and strtoll read 10. Refused rather than guessed. */
+static int looks_octal(const char *text)
+{
+    const char *p = text;
+    if (p && (*p == '-' || *p == '+'))
+        p++;
+    if (!p || p[0] != '0' || !is_digit((unsigned char)p[1]))
+        return 0;
+    for (const char *q = p; *q; q++)
+        if (!is_digit((unsigned char)*q))
+            return 0;
+    return 1;
+}
+
+static int fail_octal(const struct cps_config_walk *w, const struct cps_yaml_node *node,
+                      const char *path)
+{
+    char shown[SHOW_MAX];
+    return cps_config_fail_at(w, node, "%s: %s has a leading zero, an octal number in YAML 1.1 "
+                              "(as Kubernetes' tools read it): write it without", path,
+                              cps_config_show(node, shown, sizeof shown));
+}
+
 int cps_config_get_int(const struct cps_config_walk *w, const struct cps_yaml_node *node,
                        const char *path, long long lo, long long hi, int32_t *out)
 {
@@ -116,6 +141,8 @@ int cps_config_get_int(const struct cps_config_walk *w, const struct cps_yaml_no
         if (!is_digit((unsigned char)*q))
             return cps_config_fail_at(w, node, "%s: expected an integer, got %s", path,
                                       cps_config_show(node, shown, sizeof shown));
+    if (looks_octal(text))
+        return fail_octal(w, node, path);
     errno = 0;
     long long value = strtoll(text, NULL, 10);
     if (errno == ERANGE || value < lo || value > hi)
@@ -143,6 +170,8 @@ int cps_config_get_number(const struct cps_config_walk *w, const struct cps_yaml
         char q = text[i];
         ok = is_digit((unsigned char)q) || q == '.' || q == 'e' || q == 'E' || q == '+' || q == '-';
     }
+    if (ok && !percent && looks_octal(text))
+        return fail_octal(w, node, path);
     char *end = NULL;
     double value = ok ? strtod(text, &end) : 0;
     if (!ok || end == text || end != text + digits_len)

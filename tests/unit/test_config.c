@@ -993,6 +993,11 @@ static const struct bad_case bad_cases[] = {
     {"infinite", "sim:\n  price: 1e999\n", 2, 10, "sim.price: \"1e999\" is too large"},
     {"zero SLO", "defaults:\n  slo: {latency_p95_ms: 0}\n", 2, 25,
      "out of range (must be >= 0.001 and <= 1e+09)"},
+    /* YAML 1.1 (kubectl, go-yaml) reads 010 as octal 8; it was read as 10 */
+    {"octal-looking integer", "defaults:\n  max_replicas: 010\n", 2, 17,
+     "defaults.max_replicas: \"010\" has a leading zero, an octal number in YAML 1.1"},
+    {"octal-looking number", "sim:\n  scale: -07\n", 2, 10,
+     "sim.scale: \"-07\" has a leading zero"},
     /* the world's ranges are the command line's (docs/model.md section 3):
      * these ran to inf or NaN figures, or a policy that never scaled up */
     {"SLO of 1e12 ms", "defaults:\n  slo: {latency_p95_ms: 1e12}\n", 2, 25,
