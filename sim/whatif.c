@@ -109,7 +109,7 @@ int cps_whatif_parse_value(enum cps_whatif_param param, const char *text, double
         /* scale 0 replays no request at all: every policy "wins" at min
          * replicas, a result that only looks like one (the config's
          * sim.scale is > 0 too) */
-        if (param == CPS_WHATIF_SCALE && !(v > 0.0))
+        if (param == CPS_WHATIF_SCALE && (!(v > 0.0) || v > info->hi))
             return cps_err_set(err, flag, 0, 0, "\"%s\" is outside (0, %g]", text, info->hi);
         if (param == CPS_WHATIF_WORLD_SEED && v != floor(v))
             return cps_err_set(err, flag, 0, 0, "\"%s\" is not a whole number", text);
