@@ -106,7 +106,7 @@ void cps_decision_describe(const struct cps_decision *d, char *buf, size_t size)
         snprintf(buf, size, "paused in config");
         return;
     case CPS_BASIS_MISSING:
-        snprintf(buf, size, "metric %s is missing, stale, NaN or negative: %s",
+        snprintf(buf, size, "metric %s is missing, stale, NaN, negative or implausible (over 1e12): %s",
                  first_missing_name(d->missing),
                  d->reason == CPS_REASON_MISSING_FALLBACK ? "fallback count" : "holding");
         return;
