@@ -272,6 +272,13 @@ void cps_target_note_error(struct cps_target_runtime *rt, const char *format, ..
 /* The noted error, or "". */
 const char *cps_target_error(const struct cps_target_runtime *rt);
 
+/* The request counter's resource for a target's scale subresource, by its
+ * kind: "deployments/scale", "statefulsets/scale", ... (every GET and
+ * PATCH of it is counted so, where the README sends a 403 to be looked
+ * for). Empty when `cap` is too small; CPS_KUBE_RESOURCE_MAX + sizeof
+ * "/scale" always holds it. */
+void cps_targets_scale_resource(const struct cps_target_runtime *rt, char *out, size_t cap);
+
 /* The API path of a target's scale subresource, its object, or its
  * namespace's Events: made when a request needs it (the caller frees),
  * not kept per target, as the watch cache leaves most ticks without a GET.

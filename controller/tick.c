@@ -227,8 +227,10 @@ void cps_tick_begin(struct cps_controller *ctl, int64_t now)
         }
         void *user = rt;
         char *scale_path = cps_targets_path(rt, CPS_PATH_SCALE);
+        char scale_of[CPS_KUBE_RESOURCE_MAX + sizeof "/scale"];
+        cps_targets_scale_resource(rt, scale_of, sizeof scale_of);
         if (scale_path &&
-            cps_kube_request(ctl->kube, "get", "deployments/scale", "GET", scale_path, NULL,
+            cps_kube_request(ctl->kube, "get", scale_of, "GET", scale_path, NULL,
                              NULL, ctl->options.kube_timeout_ms, scale_read_cb, user,
                              &rt->scale_request) == 0)
             ctl->tick_pending++;
@@ -387,8 +389,10 @@ static int retry_conflict(struct cps_controller *ctl, struct cps_target_runtime 
         return 1;
     }
     char *scale_path = cps_targets_path(rt, CPS_PATH_SCALE);
+    char resource[CPS_KUBE_RESOURCE_MAX + sizeof "/scale"];
+    cps_targets_scale_resource(rt, resource, sizeof resource);
     int sent = scale_path &&
-               cps_kube_request(ctl->kube, "get", "deployments/scale", "GET", scale_path, NULL,
+               cps_kube_request(ctl->kube, "get", resource, "GET", scale_path, NULL,
                                 NULL, ctl->options.kube_timeout_ms, conflict_read_cb, rt,
                                 &rt->scale_request) == 0;
     free(scale_path);
@@ -556,9 +560,8 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
     }
     rt->patched_from = obs->replicas;
     memcpy(rt->patch->sent_rv, rt->scale.resource_version, sizeof rt->patch->sent_rv);
-    char resource[CPS_KUBE_RESOURCE_MAX + sizeof "/scale"] = "";
-    cps_kube_resource_of_kind(rt->target->kind, resource, CPS_KUBE_RESOURCE_MAX);
-    strcat(resource, "/scale");
+    char resource[CPS_KUBE_RESOURCE_MAX + sizeof "/scale"];
+    cps_targets_scale_resource(rt, resource, sizeof resource);
     /* The Lease and the decision's age are checked again when the PATCH
      * leaves the queue (patch_start_cb), not only here. */
     struct cps_kube_call call = {

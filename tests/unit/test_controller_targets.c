@@ -192,6 +192,36 @@ static void test_longest_kind(void)
         snprintf(want, sizeof want, "/apis/example.com/v1/namespaces/c/%s/z", resource);
         ASSERT_STR_EQ(path, want);
         free(path);
+        /* the longest kind's scale subresource still fits the counter's
+         * resource buffer the controller makes for it */
+        char scale_of[CPS_KUBE_RESOURCE_MAX + sizeof "/scale"];
+        cps_targets_scale_resource(&ctl.targets[added], scale_of, sizeof scale_of);
+        snprintf(want, sizeof want, "%s/scale", resource);
+        ASSERT_STR_EQ(scale_of, want);
+    }
+    stop(&ctl);
+}
+
+/* Every request on a target's scale subresource is counted under its own
+ * kind's resource: a StatefulSet's GETs were counted as
+ * "deployments/scale" (its PATCHes were right), so its 403s were not
+ * where cpscale_kube_requests_total is said to show them. */
+static void test_scale_resource_by_kind(void)
+{
+    struct cps_controller ctl;
+    if (start(&ctl, QUERIES "targets:\n  - {namespace: a, deployment: x}\n"
+                            "  - {namespace: b, name: y, kind: StatefulSet}\n") != 0)
+        return;
+    char scale_of[CPS_KUBE_RESOURCE_MAX + sizeof "/scale"];
+    long deployment = cps_targets_find(&ctl, "a", "x"), sts = cps_targets_find(&ctl, "b", "y");
+    ASSERT_TRUE(deployment >= 0 && sts >= 0);
+    if (deployment >= 0 && sts >= 0) {
+        cps_targets_scale_resource(&ctl.targets[deployment], scale_of, sizeof scale_of);
+        ASSERT_STR_EQ(scale_of, "deployments/scale");
+        cps_targets_scale_resource(&ctl.targets[sts], scale_of, sizeof scale_of);
+        ASSERT_STR_EQ(scale_of, "statefulsets/scale");
+        cps_targets_scale_resource(&ctl.targets[sts], scale_of, 8); /* too small: empty */
+        ASSERT_STR_EQ(scale_of, "");
     }
     stop(&ctl);
 }
@@ -450,6 +480,7 @@ int main(void)
     CPS_RUN(test_adoption);
     CPS_RUN(test_index_many);
     CPS_RUN(test_longest_kind);
+    CPS_RUN(test_scale_resource_by_kind);
     CPS_RUN(test_refused_reload_changes_nothing);
     CPS_RUN(test_plan);
     CPS_RUN(test_backoff);
