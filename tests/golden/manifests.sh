@@ -1048,6 +1048,56 @@ def c_dashboard_metrics():
     return "%d queries" % len(exprs)
 
 
+def c_dashboard_two_replicas():
+    """Every dashboard query, evaluated by promtool on the series two
+    replicas export (leader and standby both export every gauge, each with
+    its own pod and instance labels), runs without error and returns
+    something: a join of two per-replica series by (namespace, name) alone
+    is a many-to-many match, which Prometheus refuses, and the panel shows
+    nothing. Template variables are filled in; a counter grows, a gauge
+    holds, a histogram has two buckets; other labels a query reads are
+    given one value each."""
+    if not PROMTOOL:
+        raise Skip("promtool not found")
+    exprs = dashboard_exprs()
+    names = set()
+    for _, expr in exprs:
+        names |= metric_names(expr)
+    extra = {"cpscale_decisions_total": 'reason="scale_up"', "cpscale_build_info": 'version="0.1.0"',
+             "cpscale_query_errors_total": 'metric="qps",error="timeout"',
+             "cpscale_kube_requests_total": 'verb="get",resource="deployments/scale",code="200"',
+             "cpscale_shard_held": 'shard="0"'}
+    inputs = []
+    for name in sorted(names):
+        for pod in ("cpscale-a", "cpscale-b"):
+            labels = 'namespace="shop",name="web",pod="%s",instance="%s:8080",job="cpscale"' % (pod, pod)
+            if name in extra:
+                labels += "," + extra[name]
+            values = "0+10x120" if name.endswith(("_total", "_count", "_sum")) else "1x120"
+            if name.endswith("_bucket"):
+                for le in ("0.1", "+Inf"):
+                    inputs.append({"series": '%s{%s,le="%s"}' % (name, labels, le), "values": "0+10x120"})
+                continue
+            inputs.append({"series": "%s{%s}" % (name, labels), "values": values})
+    fill = {"$__rate_interval": "2m", "$__interval": "1m", "$__range": "1h",
+            "$namespace": "shop", "$name": "web"}
+    tests = []
+    for title, expr in exprs:
+        filled = expr
+        for var, value in fill.items():
+            filled = filled.replace(var, value)
+        tests.append({"expr": "sgn(count(%s))" % filled, "eval_time": "90m",
+                      "exp_samples": [{"labels": "{}", "value": 1}]})
+    test_path = os.path.join(TMP, "dashboard-test.yaml")
+    with open(test_path, "w", encoding="utf-8") as f:
+        json.dump({"evaluation_interval": "1m",
+                   "tests": [{"interval": "1m", "input_series": inputs,
+                              "promql_expr_test": tests}]}, f, indent=1)
+    p = run([PROMTOOL, "test", "rules", test_path])
+    want(p.returncode == 0, "promtool test rules: " + (p.stdout + p.stderr).strip()[-1500:])
+    return "%d queries on two replicas' series" % len(tests)
+
+
 def c_dashboard_panels():
     used = set()
     for _, expr in dashboard_exprs():
@@ -1239,6 +1289,7 @@ CHECKS = [
     ("grafana: queries use only exported metrics", c_dashboard_metrics),
     ("grafana: every required panel", c_dashboard_panels),
     ("grafana: panels use $datasource", c_dashboard_datasource),
+    ("grafana: every query runs on two replicas' series", c_dashboard_two_replicas),
 ]
 
 try:
