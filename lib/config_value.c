@@ -233,6 +233,8 @@ static int get_duration(const struct cps_config_walk *w, const struct cps_yaml_n
     if (node->text[0] == '-')
         return cps_config_fail_at(w, node, "%s: %s is negative", path,
                                   cps_config_show(node, shown, sizeof shown));
+    if (looks_octal(cps_yaml_plain_text(node))) /* a bare number of seconds, "010" */
+        return fail_octal(w, node, path);
     if (cps_duration_parse(node->text, &ms) < 0)
         return cps_config_fail_at(w, node, "%s: expected a duration like 15s, 5m or 250ms, got %s",
                                   path, cps_config_show(node, shown, sizeof shown));

@@ -74,8 +74,8 @@ static int check_setup(const struct cps_sim_setup *s, struct cps_err *err)
     const struct cps_sim_params *w = &s->world;
     if (!(w->service_rate > 0.0) || !isfinite(w->service_rate))
         return cps_err_set(err, "sim", 0, 0, "service rate must be > 0");
-    if (!(w->base_latency_ms >= 0.0) || !isfinite(w->base_latency_ms))
-        return cps_err_set(err, "sim", 0, 0, "base latency must be >= 0");
+    if (!(w->base_latency_ms >= 0.0) || w->base_latency_ms > 86400.0 * 1000.0)
+        return cps_err_set(err, "sim", 0, 0, "base latency must be in [0, 1d]");
     if (!(w->startup_s >= 0.0) || w->startup_s > 86400.0)
         return cps_err_set(err, "sim", 0, 0, "startup must be in [0, 1d]");
     if (!(w->price >= 0.0) || !isfinite(w->price))

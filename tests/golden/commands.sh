@@ -81,10 +81,16 @@ done
 "$bin" gen-trace --peak 1e9 --noise 2 --days 30 --bursts-per-day 100 --output "$tmp/wide.csv"
 check "gen-trace caps its rates at 1e12" awk -F, 'NR > 1 && $2 > 1e12 { bad = 1 } END { exit bad }' \
     "$tmp/wide.csv"
-check "gen-trace's widest trace reads back" "$bin" sim "$tmp/wide.csv" --policy oracle --quiet
+check "gen-trace's widest trace reads back" \
+    bash -c '"$0" sim "$1" --policy oracle --quiet >/dev/null' "$bin" "$tmp/wide.csv"
 # the scale's range is open at 0 above it too (it said [0, 1e+12] there)
 err=$("$bin" sim "$tmp/t.csv" --scale 2e12 2>&1 >/dev/null)
 check "sim --scale 2e12 names the range (0, 1e+12]" grep -qF '"2e12" is outside (0, 1e+12]' <<<"$err"
+# the flag held the base latency to what the config's key holds (1 day)
+err=$("$bin" sim "$tmp/t.csv" --base-latency 25h 2>&1 >/dev/null)
+rc=$?
+check "sim --base-latency 25h exits 2" test "$rc" -eq 2
+check "sim --base-latency 25h names the range" grep -q 'base latency must be in \[0, 1d\]' <<<"$err"
 # pooled routing's exact table costs time in the square of the pods: past
 # 10,000 it is refused at once (20,000 took 46 s, a million hours)
 err=$(timeout 20 "$bin" sim "$tmp/t.csv" --routing pooled --max-replicas 1000000 2>&1 >/dev/null)

@@ -998,6 +998,8 @@ static const struct bad_case bad_cases[] = {
      "defaults.max_replicas: \"010\" has a leading zero, an octal number in YAML 1.1"},
     {"octal-looking number", "sim:\n  scale: -07\n", 2, 10,
      "sim.scale: \"-07\" has a leading zero"},
+    {"octal-looking duration", "interval: 010\n", 1, 11,
+     "interval: \"010\" has a leading zero"},
     /* the world's ranges are the command line's (docs/model.md section 3):
      * these ran to inf or NaN figures, or a policy that never scaled up */
     {"SLO of 1e12 ms", "defaults:\n  slo: {latency_p95_ms: 1e12}\n", 2, 25,
