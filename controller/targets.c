@@ -173,7 +173,6 @@ const char *cps_target_key(const struct cps_target_runtime *rt, char *out, size_
 
 void cps_targets_scale_resource(const struct cps_target_runtime *rt, char *out, size_t cap)
 {
-    out[0] = '\0';
     if (cap < sizeof "/scale" ||
         cps_kube_resource_of_kind(rt->target->kind, out, cap - (sizeof "/scale" - 1)) != 0) {
         if (cap > 0)

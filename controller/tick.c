@@ -511,9 +511,9 @@ static void decide_and_act(struct cps_controller *ctl, size_t index)
      * window instead of dropping at the first decision. Not under --once,
      * whose one decision would then never scale down. The simulator starts
      * each run with an empty history (docs/model.md section 6). */
-    if (rt->history && !ctl->options.once)
-        cps_history_record_initial(rt->history, ctl->tick_now_ms, obs->replicas);
     if (rt->history) {
+        if (!ctl->options.once)
+            cps_history_record_initial(rt->history, ctl->tick_now_ms, obs->replicas);
         rt->history_rec_start = rt->history->rec_start;
         rt->history_rec_count = rt->history->rec_count;
     }

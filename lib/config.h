@@ -90,6 +90,16 @@ struct cps_target {
     int line, col; /* where the target was defined, for messages */
 };
 
+/* The ranges of the simulated world (docs/model.md §3), the same for the
+ * `sim:` keys, `cpscale sim`'s flags and what-if lists, and `tune`'s
+ * TRACE:SCALE. */
+#define CPS_SIM_MIN_SERVICE_RATE 1e-9
+#define CPS_SIM_MAX_RATE 1e12 /* service rate and scale */
+#define CPS_SIM_MAX_PRICE 1e9
+#define CPS_SIM_MIN_HPA_TARGET 0.01
+#define CPS_SIM_MIN_SLO_MS 0.001
+#define CPS_SIM_MAX_SLO_MS 1e9
+
 /* `sim:` (docs/model.md §3 and §5), also settable by `cpscale sim` flags. */
 struct cps_sim_params {
     double service_rate;     /* μ, req/s per ready pod */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal.h"
+
 #define P95_TAIL 0.05
 #define LN_20 2.995732273553991
 #define MS_PER_S 1000.0
@@ -30,9 +32,8 @@ int cps_service_times_parse(const char *text, struct cps_service_times *out)
     } else if (strncmp(text, "lognormal:", 10) == 0) {
         char *end = NULL;
         errno = 0;
-        double cv = strtod(text + 10, &end);
-        if (errno || end == text + 10 || *end || strpbrk(text + 10, "xX") ||
-            !(cv >= CPS_SERVICE_CV_MIN) ||
+        double cv = cps_strtod_decimal(text + 10, &end);
+        if (errno || end == text + 10 || *end || !(cv >= CPS_SERVICE_CV_MIN) ||
             cv > CPS_SERVICE_CV_MAX)
             return -1;
         st.kind = CPS_SERVICE_LOGNORMAL;

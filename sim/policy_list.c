@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal.h"
 #include "world.h"
 
 /*
@@ -36,9 +37,8 @@ int cps_sim_parse_policies(const char *list, struct cps_sim_policy_spec *specs, 
         } else if (strncmp(s->name, "hpa:", 4) == 0) {
             s->kind = CPS_SIM_POLICY_HPA;
             errno = 0;
-            s->hpa_target = strtod(s->name + 4, &rest);
-            if (errno || rest == s->name + 4 || *rest || strpbrk(s->name + 4, "xX") ||
-                !(s->hpa_target > 0.0) ||
+            s->hpa_target = cps_strtod_decimal(s->name + 4, &rest);
+            if (errno || rest == s->name + 4 || *rest || !(s->hpa_target > 0.0) ||
                 s->hpa_target > 1.0)
                 return cps_err_set(err, "--policy", 0, 0,
                                    "\"%s\": the HPA target must be in (0, 1]", s->name);

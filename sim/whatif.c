@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal.h"
 #include "pool.h"
 #include "report.h"
 #include "trace_runs.h"
@@ -13,12 +14,7 @@
 
 #define PERCENT 100.0
 /* Ranges of the values, as `cpscale sim` accepts them one at a time. */
-#define MAX_RATE 1e12
-#define MAX_PRICE 1e9
 #define MAX_DURATION_S 86400.0
-#define MIN_HPA_TARGET 0.01
-#define MIN_SLO_MS 0.001
-#define MAX_SLO_MS 1e9
 #define MAX_SEED 9007199254740992.0 /* 2^53: every seed is an exact double */
 
 struct param_info {
@@ -28,17 +24,17 @@ struct param_info {
 };
 
 static const struct param_info params[CPS_WHATIF_PARAM_COUNT] = {
-    [CPS_WHATIF_SERVICE_RATE] = {"service-rate", 0, 1e-9, MAX_RATE},
+    [CPS_WHATIF_SERVICE_RATE] = {"service-rate", 0, CPS_SIM_MIN_SERVICE_RATE, CPS_SIM_MAX_RATE},
     [CPS_WHATIF_BASE_LATENCY] = {"base-latency", 1, 0, MAX_DURATION_S},
     [CPS_WHATIF_STARTUP] = {"startup", 1, 0, MAX_DURATION_S},
-    [CPS_WHATIF_PRICE] = {"price", 0, 0, MAX_PRICE},
-    [CPS_WHATIF_SCALE] = {"scale", 0, 0, MAX_RATE}, /* 0 itself refused below */
+    [CPS_WHATIF_PRICE] = {"price", 0, 0, CPS_SIM_MAX_PRICE},
+    [CPS_WHATIF_SCALE] = {"scale", 0, 0, CPS_SIM_MAX_RATE}, /* 0 itself refused below */
     [CPS_WHATIF_ROUTING] = {"routing", 0, 0, 1},
     [CPS_WHATIF_INTERVAL] = {"interval", 1, 1, MAX_DURATION_S},
     [CPS_WHATIF_WINDOW] = {"window", 1, 1, MAX_DURATION_S},
     [CPS_WHATIF_LAG] = {"lag", 1, 0, MAX_DURATION_S},
-    [CPS_WHATIF_HPA_TARGET] = {"hpa-target", 0, MIN_HPA_TARGET, 1},
-    [CPS_WHATIF_SLO] = {"slo", 0, MIN_SLO_MS, MAX_SLO_MS},
+    [CPS_WHATIF_HPA_TARGET] = {"hpa-target", 0, CPS_SIM_MIN_HPA_TARGET, 1},
+    [CPS_WHATIF_SLO] = {"slo", 0, CPS_SIM_MIN_SLO_MS, CPS_SIM_MAX_SLO_MS},
     [CPS_WHATIF_SERVICE_TIMES] = {"service-times", 0, -1, CPS_SERVICE_CV_MAX},
     [CPS_WHATIF_CAPACITY_DRIFT] = {"capacity-drift", 0, 0, 1}, /* 1 itself refused below */
     [CPS_WHATIF_STARTUP_JITTER] = {"startup-jitter", 1, 0, MAX_DURATION_S},
@@ -101,8 +97,8 @@ int cps_whatif_parse_value(enum cps_whatif_param param, const char *text, double
     } else {
         char *end = NULL;
         errno = 0;
-        v = strtod(text, &end);
-        if (errno || end == text || *end || !isfinite(v) || strpbrk(text, "xX"))
+        v = cps_strtod_decimal(text, &end);
+        if (errno || end == text || *end || !isfinite(v))
             return cps_err_set(err, flag, 0, 0, "\"%s\" is not a number", text);
         if (param == CPS_WHATIF_CAPACITY_DRIFT && v >= 1.0)
             return cps_err_set(err, flag, 0, 0, "\"%s\" must be in [0, 1)", text);

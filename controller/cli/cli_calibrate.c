@@ -11,6 +11,7 @@
 #include "cli_flags.h"
 #include "commands.h"
 #include "config.h"
+#include "decimal.h"
 
 /* Rows with p95 at or above SATURATED_SLOS x the SLO are saturated by default. */
 #define SATURATED_SLOS 10.0
@@ -76,8 +77,8 @@ static int number_arg(const char *flag, const char *text, double lo, double *out
 {
     char *end = NULL;
     errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(v) || !(v > lo) || strpbrk(text, "xX")) {
+    double v = cps_strtod_decimal(text, &end);
+    if (errno || end == text || *end || !isfinite(v) || !(v > lo)) {
         fprintf(stderr, "cpscale calibrate: %s: \"%s\" is not a number above %g\n", flag, text,
                 lo);
         return -1;

@@ -6,20 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal.h"
+
 /*
- * strtod over the whole text, decimal (strtod also reads hexadecimal, which
- * the trace and the config refuse), finite and within [lo, hi]; the message
- * names the command and flag so a script's log says which argument was
- * wrong.
+ * A decimal number (lib/decimal.h) over the whole text, finite and within
+ * [lo, hi]; the message names the command and flag so a script's log says
+ * which argument was wrong.
  */
 int cps_parse_number_arg(const char *command, const char *flag, const char *text, double lo,
                          double hi, double *out)
 {
     char *end = NULL;
     errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi ||
-        strpbrk(text, "xX")) {
+    double v = cps_strtod_decimal(text, &end);
+    if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi) {
         fprintf(stderr, "cpscale %s: %s: \"%s\" is not a number in [%g, %g]\n", command, flag,
                 text, lo, hi);
         return -1;

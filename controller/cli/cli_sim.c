@@ -251,7 +251,8 @@ static int parse_world_option(int opt, const char *arg, struct cps_sim_setup *se
     struct cps_sim_params *w = &setup->world;
     double v;
     switch (opt) {
-    case CLI_FLAG_HPA_TARGET: return parse_number("--hpa-target", arg, 0.01, 1.0, &w->hpa_target);
+    case CLI_FLAG_HPA_TARGET: return parse_number("--hpa-target", arg, CPS_SIM_MIN_HPA_TARGET, 1.0,
+                                                      &w->hpa_target);
     case CLI_FLAG_MIN_REPLICAS:
         if (cps_parse_whole_arg("sim", "--min-replicas", arg, 0, 1000000, &v) < 0)
             return -1;
@@ -263,19 +264,20 @@ static int parse_world_option(int opt, const char *arg, struct cps_sim_setup *se
         setup->max_replicas = (int32_t)v;
         return 0;
     case CLI_FLAG_SLO:
-        if (parse_number("--slo", arg, 0.001, 1e9, &setup->slo_ms) < 0)
+        if (parse_number("--slo", arg, CPS_SIM_MIN_SLO_MS, CPS_SIM_MAX_SLO_MS, &setup->slo_ms) < 0)
             return -1;
         target->slo_latency_p95_ms = setup->slo_ms;
         return 0;
     case CLI_FLAG_SERVICE_RATE:
-        return parse_number("--service-rate", arg, 1e-9, 1e12, &w->service_rate);
+        return parse_number("--service-rate", arg, CPS_SIM_MIN_SERVICE_RATE, CPS_SIM_MAX_RATE,
+                            &w->service_rate);
     case CLI_FLAG_BASE_LATENCY:
         if (parse_seconds("--base-latency", arg, &v) < 0)
             return -1;
         w->base_latency_ms = v * CPS_MS_PER_S;
         return 0;
     case CLI_FLAG_STARTUP: return parse_seconds("--startup", arg, &w->startup_s);
-    case CLI_FLAG_PRICE: return parse_number("--price", arg, 0, 1e9, &w->price);
+    case CLI_FLAG_PRICE: return parse_number("--price", arg, 0, CPS_SIM_MAX_PRICE, &w->price);
     case CLI_FLAG_SCALE: return parse_variant_option(opt, arg, setup);
     case CLI_FLAG_ROUTING: return parse_routing(arg, &w->routing);
     case CLI_FLAG_INTERVAL: return parse_seconds("--interval", arg, &w->interval_s);

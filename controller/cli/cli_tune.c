@@ -13,6 +13,7 @@
 #include "cli_common.h"
 #include "cli_flags.h"
 #include "commands.h"
+#include "decimal.h"
 #include "pool.h"
 #include "trace_runs.h"
 #include "tune.h"
@@ -239,8 +240,7 @@ static int parse_shard(const char *text, int *shard, int *shards)
 
 /* "FILE" or "FILE:SCALE" (when FILE:SCALE itself is not a file and SCALE is a
  * number). 0; -1 when out of memory; -2 when SCALE is a number outside
- * (0, 1e12], sim's --scale range (printed). */
-#define TRACE_SCALE_MAX 1e12
+ * (0, CPS_SIM_MAX_RATE], sim's --scale range (printed). */
 static int parse_trace_arg(const char *arg, char **path, double *scale)
 {
     struct stat st;
@@ -249,14 +249,14 @@ static int parse_trace_arg(const char *arg, char **path, double *scale)
     if (colon && stat(arg, &st) != 0) {
         char *end = NULL;
         errno = 0;
-        double v = strtod(colon + 1, &end);
+        double v = cps_strtod_decimal(colon + 1, &end);
         if (end != colon + 1 && !*end && (errno || !isfinite(v) || !(v > 0.0) ||
-                                          v > TRACE_SCALE_MAX)) {
+                                          v > CPS_SIM_MAX_RATE)) {
             fprintf(stderr, "cpscale tune: %s: the scale \"%s\" is out of range (must be > 0 and "
                     "<= 1e+12)\n", arg, colon + 1);
             return -2;
         }
-        if (!errno && end != colon + 1 && !*end && !strpbrk(colon + 1, "xX")) {
+        if (!errno && end != colon + 1 && !*end) {
             *path = strndup(arg, (size_t)(colon - arg));
             *scale = v;
             return *path ? 0 : -1;
