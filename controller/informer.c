@@ -86,6 +86,20 @@ int cps_informer_synced(const struct cps_informer *informer, int64_t now_ms)
            now_ms - informer->unhealthy_since_ms < REOPEN_GRACE_MS;
 }
 
+/* What to do about a 403 on this informer's LIST or WATCH: RBAC is the
+ * usual cause, and which binding is missing depends on the scope. */
+static const char *forbidden_hint(const struct cps_informer *informer)
+{
+    return informer->namespace
+               ? "cpscale's ServiceAccount may not list Deployments in this namespace: bind the "
+                 "cpscale ClusterRole here with a RoleBinding (manifests/overlays/example/"
+                 "target-namespaces.yaml); meanwhile its targets are read with GETs"
+               : "cpscale's ServiceAccount may not list Deployments in all namespaces, which it "
+                 "does for targets in more than 8 namespaces: bind the cpscale ClusterRole "
+                 "cluster-wide (manifests/components/cluster-scope); meanwhile targets are read "
+                 "with GETs";
+}
+
 static void log_problem(const struct cps_informer *informer, const char *message, long code,
                         const char *error)
 {
@@ -95,6 +109,8 @@ static void log_problem(const struct cps_informer *informer, const char *message
     cps_log_int(&line, "code", code);
     if (error)
         cps_log_str(&line, "error", error);
+    if (code == 403)
+        cps_log_str(&line, "hint", forbidden_hint(informer));
     cps_log_end(&line);
 }
 

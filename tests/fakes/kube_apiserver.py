@@ -16,6 +16,7 @@ Usage:
                     [--manual-status] [--status-after-scale] [--legacy-discovery]
                     [--history-limit N] [--watch-timeout S] [--bookmark-interval S]
                     [--bookmarks real|none]
+                    [--authorization-mode AlwaysAllow|RBAC]
                     [--exit-with-parent]
 
 Exits 0 on SIGTERM or SIGINT, 2 on a usage error.
@@ -41,6 +42,8 @@ import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+import rbac_rules  # tests/fakes/rbac_rules.py: the RBAC authorizer's matching
 
 SERVER_VERSION = {
     "major": "1", "minor": "32", "gitVersion": "v1.32.0",
@@ -155,6 +158,7 @@ API_GROUPS = ["apps", "events.k8s.io", "batch", "networking.k8s.io", "policy",
               "rbac.authorization.k8s.io", "coordination.k8s.io", "monitoring.coreos.com"]
 TYPE_BY_PATH = {(t.group, t.version, t.resource): t for t in RESOURCE_TYPES}
 TYPE_BY_KIND = {(t.group_version, t.kind): t for t in RESOURCE_TYPES}
+RBAC_TYPES = [t for t in RESOURCE_TYPES if t.group == "rbac.authorization.k8s.io"]
 TYPE_BY_STORAGE = {t.storage: t for t in RESOURCE_TYPES if t.storage == (t.group, t.resource)}
 NAMESPACES = TYPE_BY_PATH[("", "v1", "namespaces")]
 DEPLOYMENTS = TYPE_BY_PATH[("apps", "v1", "deployments")]
@@ -1211,6 +1215,13 @@ class Cluster:
             for name in BOOTSTRAP_NAMESPACES:
                 self._store_new(NAMESPACES, "", self._new_namespace(name))
 
+    def rbac_objects(self):
+        """The stored Roles, ClusterRoles, RoleBindings and ClusterRoleBindings,
+        each with its kind (what the RBAC authorizer evaluates)."""
+        with self.lock:
+            return [dict(obj, kind=rtype.kind) for rtype in RBAC_TYPES
+                    for obj in self.objects[rtype.storage].values()]
+
     # -- low level (lock held) --
 
     def _new_namespace(self, name):
@@ -2129,6 +2140,32 @@ def certificate_user(connection):
     return (user, groups) if user else None
 
 
+class RbacAuthorizer:
+    """--authorization-mode RBAC: every request is authorized, as the real
+    server's RBAC authorizer does, against the Roles, ClusterRoles and
+    bindings stored at that moment (so `kubectl apply` of rendered manifests
+    takes effect at once). The group system:masters may do anything, as the
+    real server's superuser group; every authenticated user is also in
+    system:authenticated, which the bootstrap roles let GET the non-resource
+    paths (discovery, /version, /openapi). Anything else not granted is 403
+    Forbidden, worded as the real server words it."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+
+    def allows(self, info, user, groups):
+        groups = list(groups) + ["system:authenticated"]
+        if "system:masters" in groups:
+            return True
+        if not info.is_resource:
+            return info.method == "GET"
+        record = {"verb": info.verb, "api_group": info.api_group, "resource": info.resource,
+                  "subresource": info.subresource, "namespace": info.namespace,
+                  "name": info.name or getattr(info, "watch_name", "")}
+        grants = rbac_rules.rules_for_user(self.cluster.rbac_objects(), user, groups)
+        return rbac_rules.granted(grants, record)
+
+
 # ------------------------------------------------------------------ faults
 
 FAULT_MATCH_FIELDS = ("verb", "resource", "subresource", "namespace", "name", "api_group",
@@ -2481,6 +2518,9 @@ class ApiHandler(BaseHTTPRequestHandler):
                 raise ApiError(401, "Unauthorized")
             user = identity[0]
             self.record["user"] = user
+            if server.authorizer is not None and not server.authorizer.allows(info, user, identity[1]):
+                self.record["forbidden"] = True
+                raise fault_error({"status": 403}, info, user)
             rule = server.faults.take(info, user)
             if rule is not None:
                 self.record["fault"] = True
@@ -2822,6 +2862,7 @@ class TlsApiServer(ThreadingHTTPServer):
         self.watch_timeout_s = watch_timeout_s
         self.bookmark_interval_s = bookmark_interval_s
         self.bookmark_mode = "real"
+        self.authorizer = None      # --authorization-mode RBAC: an RbacAuthorizer
         self.open_watches = 0
         self.watches_changed = threading.Condition()
         super().__init__(address, ApiHandler)
@@ -3024,6 +3065,9 @@ def parse_args(argv):
                         help="seconds between watch bookmarks (default %(default)s)")
     parser.add_argument("--bookmarks", choices=BOOKMARK_MODES, default="real",
                         help="real-shaped periodic bookmarks, or none (a v1.24 server's quiet watch)")
+    parser.add_argument("--authorization-mode", choices=("AlwaysAllow", "RBAC"), default="AlwaysAllow",
+                        help="AlwaysAllow (default), or RBAC: authorize every request against the "
+                             "stored Roles, ClusterRoles and bindings (system:masters may do anything)")
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="exit when the process that started this one goes away")
     args = parser.parse_args(argv)
@@ -3046,6 +3090,8 @@ def main(argv):
     api = TlsApiServer((LOOPBACK, 0), context, cluster, TokenBook(args.tokens), faults, request_log,
                        not args.legacy_discovery, args.watch_timeout, args.bookmark_interval)
     api.bookmark_mode = args.bookmarks
+    if args.authorization_mode == "RBAC":
+        api.authorizer = RbacAuthorizer(cluster)
     control = ControlServer((LOOPBACK, 0), cluster, faults, request_log)
     control.api = api
     stop = threading.Event()

@@ -46,9 +46,9 @@ import sys
 import tempfile
 
 BIN, HERE = sys.argv[1], sys.argv[2]
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fakes"))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-import rbac_rules  # noqa: E402  (tests/golden/rbac_rules.py)
+import rbac_rules  # noqa: E402  (tests/fakes/rbac_rules.py)
 
 NAMESPACE = "cpscale"
 CONFIG_DIR = "/etc/cpscale"
@@ -240,12 +240,14 @@ def c_base_renders():
 
 def c_kinds():
     need = [("Namespace", NAMESPACE), ("ServiceAccount", "cpscale"), ("ClusterRole", None),
-            ("ClusterRoleBinding", None), ("Role", None), ("RoleBinding", None),
+            ("Role", None), ("RoleBinding", "cpscale-leader-election"),
             ("ConfigMap", "cpscale-config"), ("Deployment", "cpscale"),
             ("Service", "cpscale"), ("PodDisruptionBudget", "cpscale"),
             ("NetworkPolicy", "cpscale"), ("ServiceMonitor", "cpscale")]
     for kind, name in need:
         find(kind, name)
+    want(not any(o["kind"] == "ClusterRoleBinding" for o in objects()),
+         "a ClusterRoleBinding: the example binds cpscale's role per target namespace")
 
 
 def c_network_policy():
@@ -276,10 +278,15 @@ CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
 
 
 def c_namespaces():
+    """Everything namespaced is in cpscale, but the RoleBindings that give
+    cpscale its targets' namespaces."""
     for o in objects():
         ns = o["metadata"].get("namespace")
         if o["kind"] in CLUSTER_SCOPED:
             want(ns is None, "%s %s is cluster-scoped but has a namespace" % (o["kind"], o["metadata"]["name"]))
+        elif o["kind"] == "RoleBinding" and o["roleRef"].get("kind") == "ClusterRole":
+            want(ns in target_namespaces(config_targets()),
+                 "RoleBinding %s/%s: no target in that namespace" % (ns, o["metadata"]["name"]))
         else:
             want(ns == NAMESPACE, "%s %s is in namespace %r" % (o["kind"], o["metadata"]["name"], ns))
 
@@ -540,7 +547,11 @@ def c_lease_matches_config():
 
 
 def config_targets():
-    text = effective_config()
+    return targets_of(effective_config())
+
+
+def targets_of(text):
+    """The `targets:` entries of an effective config (check-config's output)."""
     targets, current = [], None
     inside = False
     for line in text.splitlines():
@@ -615,6 +626,24 @@ def c_rbac_no_wildcards():
         want(not o.get("aggregationRule"), "an aggregated ClusterRole")
 
 
+def target_namespaces(targets):
+    return {t.get("namespace") for t in targets}
+
+
+def check_target_scopes(g, targets, where):
+    """The grants on targets reach exactly the namespaces of `targets`, each
+    with the same rules: no other namespace, not the cluster scope."""
+    on_targets = [x for x in g if x.resource != "leases"]
+    reached = {x.namespace for x in on_targets}
+    want(reached == target_namespaces(targets),
+         "%s: the target rules reach %s; the config's targets are in %s"
+         % (where, sorted(reached), sorted(target_namespaces(targets))))
+    per_namespace = {ns: {tuple(x)[:4] for x in on_targets if x.namespace == ns} for ns in reached}
+    want(len({frozenset(v) for v in per_namespace.values()}) == 1,
+         "%s: the namespaces get different rules: %s" % (where, per_namespace))
+    return "%d namespaces: %s" % (len(reached), ", ".join(sorted(reached)))
+
+
 def c_rbac_scopes():
     for g in grants():
         if g.resource == "leases":
@@ -624,8 +653,8 @@ def c_rbac_scopes():
             if g.verb == "create":
                 want(g.resource_name == "*", "lease create has resourceNames (RBAC cannot match them on create)")
         else:
-            want(g.namespace == "*", "%s is namespaced to %r; targets live in any namespace" % (tuple(g)[:4], g.namespace))
             want(g.resource_name == "*", "%s is restricted to one name" % (tuple(g)[:4],))
+    return check_target_scopes(grants(), config_targets(), "example overlay")
 
 
 def c_rbac_requests():
@@ -633,8 +662,14 @@ def c_rbac_requests():
     table = [
         # verb, group, resource, subresource, namespace, name, allowed
         ("get", "apps", "deployments", "", "shop", "checkout-api", True),
-        ("list", "apps", "deployments", "", "", "", True),
+        ("list", "apps", "deployments", "", "shop", "", True),
         ("watch", "apps", "deployments", "", "shop", "", True),
+        ("list", "apps", "deployments", "", "", "", False),
+        ("watch", "apps", "deployments", "", "", "", False),
+        ("get", "apps", "deployments", "", "kube-system", "coredns", False),
+        ("patch", "apps", "deployments", "scale", "default", "web", False),
+        ("patch", "apps", "deployments", "scale", "batch", "web", True),
+        ("create", "events.k8s.io", "events", "", NAMESPACE, "", False),
         ("get", "apps", "deployments", "scale", "shop", "checkout-api", True),
         ("patch", "apps", "deployments", "scale", "shop", "checkout-api", True),
         ("PATCH", "apps", "deployments", "scale", "shop", "checkout-api", True),
@@ -1234,7 +1269,37 @@ def c_sharded_rbac():
              "update %s granted" % name)
     want(not rbac_rules.granted(g, dict(lease, verb="get", name="cpscale-shard-0",
                                         namespace="default")), "a shard Lease outside cpscale")
+    _, effective_text, _ = sharded_config()
+    check_target_scopes(g, targets_of(effective_text), "sharded overlay")
     return "get/update on %d shard Leases" % len(shard_names)
+
+
+def c_cluster_scope():
+    """The base with components/cluster-scope (rendered from a copy of
+    manifests/, as kustomize refuses a base outside the overlay's tree):
+    the same rules as the example's, on Deployments in every namespace
+    (one ClusterRoleBinding, to the cpscale ClusterRole)."""
+    if not KUBECTL:
+        raise Skip("kubectl not found")
+    copy = os.path.join(TMP, "manifests-copy")
+    shutil.copytree("manifests", copy)
+    overlay = os.path.join(copy, "overlays", "cluster-scope")
+    os.makedirs(overlay)
+    with open(os.path.join(overlay, "kustomization.yaml"), "w") as f:
+        f.write("resources:\n  - ../../base\ncomponents:\n  - ../../components/cluster-scope\n")
+    objs = objects(overlay)
+    bindings = [o for o in objs if o["kind"] == "ClusterRoleBinding"]
+    want(len(bindings) == 1 and bindings[0]["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
+                                                           "kind": "ClusterRole", "name": "cpscale"},
+         "expected one ClusterRoleBinding to ClusterRole cpscale: %s" % bindings)
+    g = rbac_rules.rules_from_objects(objs, service_account=(NAMESPACE, "cpscale"))
+    want({t[:3] for t in rbac_rules.as_tuples(g)} == EXPECTED_RBAC, "not the expected rules")
+    on_targets = {x for x in g if x.resource != "leases"}
+    want(on_targets and all(x.namespace == "*" for x in on_targets),
+         "target rules not cluster-wide: %s" % sorted({x.namespace for x in on_targets}))
+    want(rbac_rules.granted(g, {"verb": "list", "api_group": "apps", "resource": "deployments",
+                                "namespace": ""}), "the cluster-wide LIST of Deployments is denied")
+    return "%d rules cluster-wide" % len(on_targets)
 
 
 CHECKS = [
@@ -1265,7 +1330,8 @@ CHECKS = [
     ("configmap: its targets are granted", c_targets_granted),
     ("rbac: exactly the expected (group, resource, verb)", c_rbac_exact),
     ("rbac: no wildcards", c_rbac_no_wildcards),
-    ("rbac: scopes (lease in cpscale by name, the rest cluster-wide)", c_rbac_scopes),
+    ("rbac: scopes (lease in cpscale by name, the rest in the targets' namespaces)", c_rbac_scopes),
+    ("rbac: cluster-scope component binds the same role cluster-wide", c_cluster_scope),
     ("rbac: granted() on sample requests", c_rbac_requests),
     ("rbac: rbac_rules.py on synthetic roles", c_rbac_rules_selftest),
     ("service: metrics port 8080", c_service),

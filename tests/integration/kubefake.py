@@ -91,7 +91,7 @@ class FakeApiserver:
         self.client_key = os.path.join(pki, "client.key")
         self.tokens_file = os.path.join(self.dir, "tokens")
         self.token = secrets.token_urlsafe(24)
-        self.set_tokens({self.token: self.user})
+        self.set_tokens({self.token: (self.user, [self.group])})
         self.log_file = os.path.join(self.dir, "requests.jsonl")
         port_file = os.path.join(self.dir, "api.port")
         control_port_file = os.path.join(self.dir, "control.port")
@@ -162,17 +162,19 @@ class FakeApiserver:
     # -- credentials --
 
     def set_tokens(self, tokens):
-        """Replace the tokens file ({token: user}); the server rereads it on change."""
+        """Replace the tokens file ({token: user} or {token: (user, [groups])});
+        the server rereads it on change."""
         temporary = self.tokens_file + ".new"
         with open(temporary, "w") as handle:
             for token, user in tokens.items():
-                handle.write("%s %s\n" % (token, user))
+                user, groups = (user, []) if isinstance(user, str) else user
+                handle.write("%s %s%s\n" % (token, user, " " + ",".join(groups) if groups else ""))
         os.replace(temporary, self.tokens_file)
 
     def rotate_token(self):
         """A new token for the same user; the old one stops working at once."""
         self.token = secrets.token_urlsafe(24)
-        self.set_tokens({self.token: self.user})
+        self.set_tokens({self.token: (self.user, [self.group])})
         return self.token
 
     def tls_context(self, client_cert=False):
@@ -184,12 +186,12 @@ class FakeApiserver:
     # write_kubeconfig: a kubeconfig for this server (or `server`, e.g. an
     # Http2Front's url) with the CA inline and either the bearer token or
     # the client certificate and key inline.
-    def write_kubeconfig(self, path, auth="token", namespace="default", server=None):
+    def write_kubeconfig(self, path, auth="token", namespace="default", server=None, token=None):
         def inline(file_name):
             with open(file_name, "rb") as handle:
                 return base64.b64encode(handle.read()).decode()
         if auth == "token":
-            user_lines = ["    token: %s" % json.dumps(self.token)]
+            user_lines = ["    token: %s" % json.dumps(token or self.token)]
         elif auth == "cert":
             user_lines = ["    client-certificate-data: %s" % inline(self.client_cert),
                           "    client-key-data: %s" % inline(self.client_key)]

@@ -27,6 +27,12 @@ Scenarios (each prints one line per check; the run ends with
   shutdown         SIGTERM in the middle of a tick: exit 0, lease released
   credentials      client-certificate kubeconfig, in-cluster service account;
                    no token ever appears in a log or in /metrics
+  rbac-live        as its ServiceAccount against the fake enforcing the
+                   rendered RBAC: a cluster-wide LIST refused (403, logged
+                   with its fix), targets still read and scaled, an unbound
+                   namespace refused; the cluster-scope binding applied
+                   with kubectl lets the cluster-wide watch through
+  rbac             every request of the run granted by the rendered RBAC
 
 Each scenario decides from the fake apiserver's request log (what the
 controller really sent), the emulator's world, or the controller's JSON
@@ -144,6 +150,11 @@ def yaml_string(text):
     return json.dumps(text)  # a JSON string is a valid YAML double-quoted scalar
 
 
+# Every namespace a config of this run has targets in: the rbac scenario
+# binds cpscale's role there, as an overlay's target-namespaces.yaml does.
+TARGET_NAMESPACES = set()
+
+
 def write_config(path, prometheus_url, targets, interval="1s", leader=None,
                  prom_timeout=None, queries=None, extra=""):
     """A controller config. targets: list of dicts (namespace, deployment,
@@ -167,6 +178,7 @@ def write_config(path, prometheus_url, targets, interval="1s", leader=None,
               "  behavior:", "    scaleDown:", "      stabilizationWindowSeconds: 6",
               "targets:"]
     for t in targets:
+        TARGET_NAMESPACES.add(t["namespace"])
         lines += ["  - namespace: %s" % t["namespace"], "    deployment: %s" % t["deployment"],
                   "    min_replicas: %d" % t.get("min", 1),
                   "    max_replicas: %d" % t.get("max", RAMP_MAX_REPLICAS)]
@@ -1635,6 +1647,11 @@ def scenario_manifests(checks, env):
     path = os.path.join(env.workdir, "rendered.yaml")
     with open(path, "w") as handle:
         handle.write(rendered)
+    # the targets' namespaces exist, as in a cluster: the overlay binds
+    # cpscale's role in them and creates none
+    for obj in objects:
+        if obj.get("kind") == "RoleBinding" and obj["metadata"].get("namespace") != "cpscale":
+            env.kube.seed(namespace_object(obj["metadata"]["namespace"]))
     # an administrator applies them (its requests are not the controller's)
     env.set_users({ADMIN_TOKEN: "admin"})
     admin_kubeconfig = os.path.join(env.workdir, "kubeconfig-admin")
@@ -1678,13 +1695,17 @@ def scenario_manifests(checks, env):
 
 def scenario_rbac(checks, env):
     """Every request the controllers sent in this run is granted by the
-    rendered RBAC, and every rule the RBAC grants was used."""
-    sys.path.insert(0, os.path.join(REPO, "tests", "golden"))
+    rendered RBAC, with cpscale's RoleBinding in each namespace that a config
+    of the run had targets in (as an overlay binds it), and every rule the
+    RBAC grants was used: nothing was sent in a namespace without targets,
+    nor at the cluster scope."""
+    sys.path.insert(0, os.path.join(REPO, "tests", "fakes"))
     import rbac_rules
     rendered, objects = kubectl_render_objects()
     if rendered is None:
         print("skip rbac: kubectl not found")
         return
+    objects = rbac_rules.with_binding_in(objects, "cpscale", TARGET_NAMESPACES)
     grants = rbac_rules.rules_from_objects(objects, service_account=("cpscale", "cpscale"))
     logs = [env.kube.log()] + [other.kube.log() for other in env.companions]
     sent = [r for log in logs for r in log if r.get("user") in CONTROLLER_USERS
@@ -1694,11 +1715,120 @@ def scenario_rbac(checks, env):
     checks.check("RBAC grants every request the controller sent", not denied,
                  "%d requests; denied: %s" % (len(sent), denied[:8]))
     unused = []
-    for grant in grants:
-        if not any(rbac_rules.granted([grant], r) for r in sent):
+    for grant in grants:   # a rule is used when it served a request in any namespace
+        if not any(rbac_rules.granted([tuple(grant)[:4]], r) for r in sent):
             unused.append(tuple(grant)[:4])
     checks.check("RBAC grants nothing the controller never used", not unused,
                  "unused: %s" % sorted(set(unused)))
+
+
+RBAC_LIVE_BOUND = ["team%d" % i for i in range(9)]   # 9 + 1 namespaces: past the 8 watched one by one
+RBAC_LIVE_UNBOUND = "unbound"
+
+
+def scenario_rbac_live(checks, env):
+    """The controller as its ServiceAccount against an apiserver that
+    enforces RBAC (--authorization-mode RBAC) with the example overlay's
+    RBAC objects, its target RoleBinding copied to 9 namespaces (with a
+    tenth, unbound, the targets span more than 8, so the controller lists
+    Deployments cluster-wide): that LIST is refused with 403 and logged with
+    the fix, every target in a bound namespace is still read (GETs) and
+    scaled, the unbound one gets 403 and is never PATCHed, the Lease and the
+    Events are granted; then `kubectl apply` of the cluster-scope
+    component's ClusterRoleBinding lets the cluster-wide LIST and WATCH
+    through, without a restart."""
+    import shutil
+    import subprocess
+    sys.path.insert(0, os.path.join(REPO, "tests", "fakes"))
+    import rbac_rules
+    kubectl = shutil.which("kubectl")
+    _, objects = kubectl_render_objects()
+    if objects is None or not kubectl:
+        print("skip rbac-live: kubectl not found")
+        return
+    rbac = [o for o in objects if o["kind"] in ("ClusterRole", "ClusterRoleBinding", "Role",
+                                                "RoleBinding")]
+    rbac = rbac_rules.with_binding_in(rbac, "cpscale", RBAC_LIVE_BOUND)
+    sa_user, sa_groups = rbac_rules.service_account_user("cpscale", "cpscale")
+    with kubefake.FakeApiserver(extra_args=["--authorization-mode", "RBAC"]) as api:
+        for namespace in ["cpscale", RBAC_LIVE_UNBOUND] + RBAC_LIVE_BOUND:
+            api.seed(namespace_object(namespace))
+            api.seed(deployment(namespace, "app", 1))
+        for obj in rbac:
+            api.seed({k: v for k, v in obj.items() if k != "status"})
+        sa_token = "rbac-live-" + api.token
+        api.set_tokens({api.token: (api.user, [api.group]), sa_token: (sa_user, sa_groups)})
+        kubeconfig = api.write_kubeconfig(os.path.join(env.workdir, "rbac-live.kubeconfig"),
+                                          token=sa_token)
+        admin = api.write_kubeconfig(os.path.join(env.workdir, "rbac-live-admin.kubeconfig"))
+        targets = [{"namespace": ns, "deployment": "app", "min": 2, "max": 4}
+                   for ns in RBAC_LIVE_BOUND + [RBAC_LIVE_UNBOUND]]
+        leader = {"lease_duration": "4s", "renew_deadline": "3s", "retry_period": "1s"}
+        config = write_config(os.path.join(env.workdir, "rbac-live.yaml"), env.prom.url, targets,
+                              leader=leader)
+        controller = Controller(env.cpscale, env.workdir, "rbac-live", config,
+                                ["--kubeconfig", kubeconfig, "--identity", "replica-rbac"])
+
+        def sa_records():
+            return [r for r in api.log() if r.get("user") == sa_user]
+
+        def cluster_lists(records, status):
+            return [r for r in records if r.get("resource") == "deployments" and not r.get("namespace")
+                    and r.get("verb") in ("list", "watch") and r.get("status") == status]
+
+        def scaled(records):
+            return {r["namespace"] for r in patches(records) if r.get("status") == 200}
+
+        def hints():
+            return [line for line in controller.lines() if line.get("code") == 403
+                    and "components/cluster-scope" in str(line.get("hint", ""))]
+
+        poll(lambda: hints() and scaled(sa_records()) >= set(RBAC_LIVE_BOUND), 20)
+        before = sa_records()
+        checks.check("rbac-live: the cluster-wide LIST of Deployments is refused (403)",
+                     bool(cluster_lists(before, 403)), "%d requests" % len(before))
+        checks.check("rbac-live: the 403 is logged with the binding that fixes it", bool(hints()),
+                     "warnings: %s" % [l.get("msg") for l in controller.lines()
+                                       if l.get("level") == "warn"][:5])
+        checks.check("rbac-live: every target in a bound namespace is scaled (read with GETs)",
+                     scaled(before) >= set(RBAC_LIVE_BOUND),
+                     "scaled in %s" % sorted(scaled(before)))
+        unbound = [r for r in before if r.get("namespace") == RBAC_LIVE_UNBOUND]
+        checks.check("rbac-live: the unbound namespace's target gets 403 and no PATCH",
+                     unbound and all(r.get("status") == 403 for r in unbound)
+                     and not patches(unbound),
+                     "%s" % sorted({(r.get("verb"), r.get("status")) for r in unbound}))
+        other = sorted({(r.get("verb"), r.get("resource"), r.get("subresource", ""),
+                         r.get("namespace", "")) for r in before if r.get("status") == 403
+                        and r.get("namespace") != RBAC_LIVE_UNBOUND
+                        and r not in cluster_lists(before, 403)})
+        checks.check("rbac-live: nothing else is refused (Lease, Events, reads, PATCHes)",
+                     not other, "403 on %s" % other[:6])
+        granted_events = [r for r in before if r.get("resource") == "events"
+                          and r.get("status") == 201]
+        checks.check("rbac-live: Events are posted in the bound namespaces",
+                     {r.get("namespace") for r in granted_events} >= set(RBAC_LIVE_BOUND),
+                     "%d Events" % len(granted_events))
+        applied = subprocess.run(
+            [kubectl, "--request-timeout=10s", "apply", "-f",
+             os.path.join(REPO, "manifests", "components", "cluster-scope",
+                          "clusterrolebinding.yaml")],
+            env=dict(os.environ, KUBECONFIG=admin, HOME=env.workdir),
+            capture_output=True, text=True, timeout=30)
+        checks.check("rbac-live: kubectl apply of the cluster-scope ClusterRoleBinding",
+                     applied.returncode == 0, applied.stderr.strip())
+        mark = max((r.get("seq", 0) for r in api.log()), default=0)
+        poll(lambda: cluster_lists(api.log(since=mark), 200), 60)
+        after = [r for r in api.log(since=mark) if r.get("user") == sa_user]
+        checks.check("rbac-live: then the cluster-wide LIST and WATCH go through, no restart",
+                     cluster_lists(after, 200) and any(r.get("verb") == "watch"
+                                                       for r in cluster_lists(after, 200)),
+                     "%s" % sorted({(r.get("verb"), r.get("status")) for r in after
+                                    if r.get("resource") == "deployments"}))
+        code = controller.stop()
+        checks.check("rbac-live: exits 0", code == 0, "exit %s" % code)
+        for namespace in RBAC_LIVE_BOUND + [RBAC_LIVE_UNBOUND]:
+            TARGET_NAMESPACES.discard(namespace)   # not the main apiserver's: not bound there
 
 
 # ---- writes, the Lease, connections, Retry-After, User-Agent, HTTP/2 ----------
@@ -2088,6 +2218,7 @@ SCENARIOS = [
     ("closed-loop", scenario_closed_loop),
     ("first-decision", scenario_first_decision),
     ("manifests", scenario_manifests),
+    ("rbac-live", scenario_rbac_live),
     ("rbac", scenario_rbac),   # last: it checks every request of the run
 ]
 

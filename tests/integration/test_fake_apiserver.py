@@ -17,6 +17,7 @@ import argparse
 import http.client
 import json
 import os
+import secrets
 import shutil
 import signal
 import ssl
@@ -28,6 +29,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kubefake import FakeApiserver  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fakes"))
+import rbac_rules  # noqa: E402  (tests/fakes/rbac_rules.py)
 
 SUITE_TIMEOUT_S = 55        # the whole run, processes included, stays under a minute
 KUBECTL_TIMEOUT_S = 20      # bound on one kubectl call
@@ -823,6 +826,95 @@ def second_instance(s):
             connection.close()
 
 
+RBAC_GRANTS = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: scaler
+rules:
+  - apiGroups: ["apps"]
+    resources: ["deployments"]
+    verbs: ["get", "list", "watch"]
+  - apiGroups: ["apps"]
+    resources: ["deployments/scale"]
+    verbs: ["get", "patch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: scaler
+  namespace: %s
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: scaler
+subjects:
+  - kind: ServiceAccount
+    name: cpscale
+    namespace: cpscale
+""" % NS
+
+
+def rbac_mode(s):
+    """--authorization-mode RBAC, with kubectl as a service account: 403s
+    worded as the real server words them until an admin applies a
+    ClusterRole bound by a RoleBinding; then allowed in that namespace only,
+    never at the cluster scope; forbidden again once the binding is deleted."""
+    if not s.kubectl_path:
+        raise Skip("kubectl not installed")
+    with FakeApiserver(extra_args=["--authorization-mode", "RBAC"]) as api:
+        for namespace in (NS, "team"):
+            api.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+            api.seed(deployment("web", namespace, 2))
+        sa_user, sa_groups = rbac_rules.service_account_user("cpscale", "cpscale")
+        sa_token = secrets.token_urlsafe(24)
+        api.set_tokens({api.token: (api.user, [api.group]), sa_token: (sa_user, sa_groups)})
+        admin = api.write_kubeconfig(os.path.join(s.workdir, "rbac-admin.kubeconfig"))
+        robot = api.write_kubeconfig(os.path.join(s.workdir, "rbac-sa.kubeconfig"), token=sa_token)
+
+        def run(kubeconfig, *args):
+            env = dict(os.environ, HOME=os.path.join(s.workdir, "home-rbac"), KUBECONFIG=kubeconfig)
+            return subprocess.run([s.kubectl_path, "--request-timeout=10s"] + list(args), env=env,
+                                  capture_output=True, text=True, timeout=KUBECTL_TIMEOUT_S)
+
+        def forbidden(proc, message):
+            check(proc.returncode != 0, "allowed, expected Forbidden: %s", proc.stdout)
+            want = "Error from server (Forbidden): " + message
+            check(want in proc.stderr, "stderr %r lacks %r", proc.stderr.strip(), want)
+
+        who = 'User "%s"' % sa_user
+        forbidden(run(robot, "get", "deployment", "web", "-n", NS),
+                  'deployments.apps "web" is forbidden: %s cannot get resource "deployments" in '
+                  'API group "apps" in the namespace "%s"' % (who, NS))
+        proc = run(robot, "version", "-o", "json")
+        check(proc.returncode == 0, "discovery (/version) refused to a service account: %s", proc.stderr)
+        path = s.manifest("rbac-grants.yaml", RBAC_GRANTS)
+        proc = run(admin, "apply", "-f", path)
+        check(proc.returncode == 0, "admin (system:masters) kubectl apply of RBAC: %s", proc.stderr)
+        proc = run(robot, "get", "deployment", "web", "-n", NS, "-o", "jsonpath={.spec.replicas}")
+        check(proc.returncode == 0 and proc.stdout == "2", "granted get: %r %s", proc.stdout, proc.stderr)
+        proc = run(robot, "scale", "deployment", "web", "-n", NS, "--replicas=3")
+        check(proc.returncode == 0, "granted scale: %s", proc.stderr)
+        check_eq(api.get("/apis/apps/v1/namespaces/%s/deployments/web" % NS)["spec"]["replicas"], 3,
+                 "replicas after a granted scale")
+        forbidden(run(robot, "delete", "deployment", "web", "-n", NS),
+                  'deployments.apps "web" is forbidden: %s cannot delete resource "deployments" in '
+                  'API group "apps" in the namespace "%s"' % (who, NS))
+        forbidden(run(robot, "get", "deployments", "-n", "team"),
+                  'deployments.apps is forbidden: %s cannot list resource "deployments" in '
+                  'API group "apps" in the namespace "team"' % who)
+        forbidden(run(robot, "get", "deployments", "--all-namespaces"),
+                  'deployments.apps is forbidden: %s cannot list resource "deployments" in '
+                  'API group "apps" at the cluster scope' % who)
+        proc = run(admin, "delete", "rolebinding", "scaler", "-n", NS)
+        check(proc.returncode == 0, "admin delete rolebinding: %s", proc.stderr)
+        forbidden(run(robot, "get", "deployment", "web", "-n", NS),
+                  'deployments.apps "web" is forbidden: %s cannot get resource "deployments"' % who)
+        denied = [r for r in api.log() if r.get("user") == sa_user and r.get("status") == 403]
+        check(denied and all(r.get("forbidden") for r in denied),
+              "403s of the service account not marked as RBAC denials in the log")
+
+
 CHECKS = [
     ("kubectl version (server /version)", kubectl_version),
     ("kubectl get deployment (Table)", kubectl_get_table),
@@ -865,6 +957,7 @@ CHECKS = [
     ("request log records every request", request_log_complete),
     ("the request log holds no token", log_has_no_tokens),
     ("--manual-status, --legacy-discovery, SIGTERM", second_instance),
+    ("--authorization-mode RBAC: kubectl as a service account", rbac_mode),
 ]
 
 

@@ -21,7 +21,7 @@ from what the controllers say about themselves:
   (c) owned  no shard goes without an acting holder for longer than
              lease_duration + 1.2 x retry_period + one interval;
   rbac       the sharded overlay's rendered RBAC grants every request
-             the replicas sent (tests/golden/rbac_rules.py);
+             the replicas sent (tests/fakes/rbac_rules.py);
   conflict   a fourth replica started with shards: 4 (another scheme)
              takes no Lease and sends no PATCH while the fleet holds its
              Leases; a shard Lease written by "another version" (scheme
@@ -344,12 +344,14 @@ def wait_spread(fleet, timeout):
 
 def rbac_denied(records, users):
     """The requests of `users` the sharded overlay's rendered RBAC would
-    refuse (tests/golden/rbac_rules.py); None without kubectl."""
+    refuse (tests/fakes/rbac_rules.py); None without kubectl."""
     _, objects = kubectl_render_objects(os.path.join("manifests", "overlays", "sharded"))
     if objects is None:
         return None
-    sys.path.insert(0, os.path.join(REPO, "tests", "golden"))
+    sys.path.insert(0, os.path.join(REPO, "tests", "fakes"))
     import rbac_rules
+    # the fleet's namespace bound as the overlay's target-namespaces.yaml binds its own
+    objects = rbac_rules.with_binding_in(objects, "cpscale", {NAMESPACE})
     grants = rbac_rules.rules_from_objects(objects, service_account=("cpscale", "cpscale"))
     return sorted({(r["verb"], r["api_group"], r["resource"], r.get("subresource", ""),
                     r.get("namespace", ""), r.get("name", ""))

@@ -11,6 +11,10 @@ API request, as the integration tests log it, would be authorized.
                      "resource": "deployments", "subresource": "scale",
                      "namespace": "shop", "name": "checkout-api"})   # True
 
+The fake API server (kube_apiserver.py --authorization-mode RBAC) uses the
+same functions as its authorizer, on the RBAC objects it stores, for the user
+and groups a request authenticated as (`rules_for_user`).
+
 The matching follows the Kubernetes RBAC authorizer
 (pkg/apis/rbac/v1/evaluation_helpers.go): "*" matches any verb, group or
 resource; "*/scale" matches any resource's scale subresource; a rule with
@@ -46,27 +50,38 @@ def _expand(rules, namespace):
     return out
 
 
-def _binds(binding, service_account):
-    if service_account is None:
-        return True
-    sa_namespace, sa_name = service_account
-    for subject in binding.get("subjects") or []:
-        if (subject.get("kind") == "ServiceAccount" and subject.get("name") == sa_name
-                and subject.get("namespace", binding["metadata"].get("namespace"))
-                == sa_namespace):
-            return True
+SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
+
+
+def service_account_user(namespace, name):
+    """The user name and groups a service account's token authenticates as."""
+    return ("%s%s:%s" % (SERVICE_ACCOUNT_PREFIX, namespace, name),
+            ["system:serviceaccounts", "system:serviceaccounts:" + namespace,
+             "system:authenticated"])
+
+
+def _subject_matches(subject, binding_namespace, user, groups):
+    """Whether one subject of a binding is this user: a User by name, a Group
+    the user is in, or a ServiceAccount (its namespace defaults to the
+    binding's) whose user name is system:serviceaccount:NAMESPACE:NAME."""
+    kind, name = subject.get("kind"), subject.get("name")
+    if kind == "User":
+        return name == user
+    if kind == "Group":
+        return name in groups
+    if kind == "ServiceAccount":
+        namespace = subject.get("namespace") or binding_namespace
+        return user == "%s%s:%s" % (SERVICE_ACCOUNT_PREFIX, namespace, name)
     return False
 
 
-def rules_from_objects(objects, service_account=None):
-    """The grants of the Roles and ClusterRoles among `objects`.
+def _binds(binding, user, groups):
+    namespace = binding.get("metadata", {}).get("namespace")
+    return any(_subject_matches(s, namespace, user, groups)
+               for s in binding.get("subjects") or [] if isinstance(s, dict))
 
-    With service_account=(namespace, name), only what is bound to that
-    service account counts, through RoleBindings and ClusterRoleBindings in
-    `objects` (a ClusterRole bound by a RoleBinding reaches only that
-    binding's namespace). With None, every role counts, as if bound: a Role
-    in its own namespace, a ClusterRole everywhere.
-    """
+
+def _roles(objects):
     roles, cluster_roles = {}, {}
     for obj in objects:
         kind, meta = obj.get("kind"), obj.get("metadata", {})
@@ -74,16 +89,20 @@ def rules_from_objects(objects, service_account=None):
             roles[(meta.get("namespace"), meta.get("name"))] = obj.get("rules")
         elif kind == "ClusterRole":
             cluster_roles[meta.get("name")] = obj.get("rules")
+    return roles, cluster_roles
+
+
+def rules_for_user(objects, user, groups):
+    """The grants `objects` (Roles, ClusterRoles and their bindings) give
+    the user `user` in `groups`, through RoleBindings (a ClusterRole bound by
+    a RoleBinding reaches only that binding's namespace) and
+    ClusterRoleBindings. A binding whose role does not exist grants nothing,
+    as in Kubernetes."""
+    roles, cluster_roles = _roles(objects)
     grants = set()
-    if service_account is None:
-        for (namespace, _), rules in roles.items():
-            grants |= _expand(rules, namespace)
-        for rules in cluster_roles.values():
-            grants |= _expand(rules, ANY)
-        return grants
     for obj in objects:
         kind = obj.get("kind")
-        if kind not in ("RoleBinding", "ClusterRoleBinding") or not _binds(obj, service_account):
+        if kind not in ("RoleBinding", "ClusterRoleBinding") or not _binds(obj, user, groups):
             continue
         ref = obj.get("roleRef", {})
         namespace = obj["metadata"].get("namespace") if kind == "RoleBinding" else ANY
@@ -92,6 +111,40 @@ def rules_from_objects(objects, service_account=None):
         elif ref.get("kind") == "Role" and kind == "RoleBinding":
             grants |= _expand(roles.get((namespace, ref.get("name"))), namespace)
     return grants
+
+
+def rules_from_objects(objects, service_account=None):
+    """The grants of the Roles and ClusterRoles among `objects`.
+
+    With service_account=(namespace, name), only what is bound to that
+    service account counts (`rules_for_user` for its token's user and
+    groups). With None, every role counts, as if bound: a Role in its own
+    namespace, a ClusterRole everywhere.
+    """
+    if service_account is not None:
+        return rules_for_user(objects, *service_account_user(*service_account))
+    roles, cluster_roles = _roles(objects)
+    grants = set()
+    for (namespace, _), rules in roles.items():
+        grants |= _expand(rules, namespace)
+    for rules in cluster_roles.values():
+        grants |= _expand(rules, ANY)
+    return grants
+
+
+def with_binding_in(objects, binding_name, namespaces):
+    """`objects` plus a copy of the RoleBinding `binding_name` (the first one
+    found) in each of `namespaces` that has none of that name: what an
+    overlay does for each namespace its config's targets live in."""
+    template = next((o for o in objects if o.get("kind") == "RoleBinding"
+                     and o.get("metadata", {}).get("name") == binding_name), None)
+    if template is None:
+        raise ValueError("no RoleBinding %r to copy" % binding_name)
+    have = {o["metadata"].get("namespace") for o in objects if o.get("kind") == "RoleBinding"
+            and o["metadata"].get("name") == binding_name}
+    copies = [dict(template, metadata=dict(template["metadata"], namespace=ns))
+              for ns in sorted(set(namespaces) - have)]
+    return list(objects) + copies
 
 
 def as_tuples(grants):
