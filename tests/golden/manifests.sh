@@ -373,10 +373,20 @@ def c_resources():
 
 
 def c_downward_api():
+    """POD_NAME (the Lease holder identity) from the downward API, and no
+    variable the controller does not read."""
     env = {e["name"]: e for e in container().get("env", [])}
-    for name, field in (("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace")):
-        ref = env.get(name, {}).get("valueFrom", {}).get("fieldRef", {})
-        want(ref.get("fieldPath") == field, "%s does not come from %s" % (name, field))
+    ref = env.get("POD_NAME", {}).get("valueFrom", {}).get("fieldRef", {})
+    want(ref.get("fieldPath") == "metadata.name", "POD_NAME does not come from metadata.name")
+    read = set()
+    for directory, _, files in os.walk("controller"):
+        for name in files:
+            if name.endswith(".c"):
+                with open(os.path.join(directory, name)) as f:
+                    read |= set(re.findall(r'getenv\("([A-Z_]+)"\)', f.read()))
+    want("POD_NAME" in read, "the controller no longer reads POD_NAME")
+    unread = sorted(set(env) - read)
+    want(not unread, "environment the controller never reads: %s" % unread)
 
 
 def c_spread():
@@ -1316,7 +1326,7 @@ CHECKS = [
     ("deployment: service account token", c_service_account),
     ("deployment: /healthz liveness and /readyz readiness probes", c_probes),
     ("deployment: resources", c_resources),
-    ("deployment: POD_NAME and POD_NAMESPACE from the downward API", c_downward_api),
+    ("deployment: POD_NAME from the downward API, no unread variable", c_downward_api),
     ("deployment: spread over nodes", c_spread),
     ("deployment: cpscale run flags", c_args),
     ("deployment: dry-run component", c_dry_run_component),
