@@ -192,8 +192,13 @@ struct cps_server *cps_server_start(const char *listen, int64_t liveness_ms, str
     pthread_mutex_init(&server->lock, NULL);
     server->liveness_ms = liveness_ms;
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    /* "[::]:PORT" is every address of both families, as a Go server's ":PORT"
+     * is: IPv6-only, dual-stack and IPv4 clusters alike can scrape it. Any
+     * other IPv6 address is that address only. */
     if (address.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
+        flags |= IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&address)->sin6_addr)
+                     ? MHD_USE_DUAL_STACK
+                     : MHD_USE_IPv6;
     server->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, handle_request_cb, server, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&address, MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,

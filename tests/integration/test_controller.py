@@ -27,6 +27,7 @@ Scenarios (each prints one line per check; the run ends with
   shutdown         SIGTERM in the middle of a tick: exit 0, lease released
   credentials      client-certificate kubeconfig, in-cluster service account;
                    no token ever appears in a log or in /metrics
+  listen           [::]:PORT serves IPv4 and IPv6, [::1]:PORT IPv6 only
   rbac-live        as its ServiceAccount against the fake enforcing the
                    rendered RBAC: a cluster-wide LIST refused (403, logged
                    with its fix), targets still read and scaled, an unbound
@@ -1722,6 +1723,41 @@ def scenario_rbac(checks, env):
                  "unused: %s" % sorted(set(unused)))
 
 
+def scenario_listen(checks, env):
+    """`--listen [::]:PORT` answers over IPv4 and IPv6 (both families, as a
+    Go server's ":PORT"); `[::1]:PORT` over IPv6 only."""
+    import socket
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        print("skip listen: no IPv6 loopback")
+        return
+    config = write_config(os.path.join(env.workdir, "listen.yaml"), env.prom.url,
+                          [{"namespace": "shop", "deployment": "idle"}])
+
+    def answers(host, port):
+        try:
+            with urllib.request.urlopen("http://%s:%d/healthz" % (host, port), timeout=5) as a:
+                return a.status
+        except (OSError, urllib.error.URLError) as error:
+            return str(error)
+
+    for listen, want_v4 in (("[::]:0", True), ("[::1]:0", False)):
+        controller = Controller(env.cpscale, env.workdir, "listen", config,
+                                ["--kubeconfig", env.kubeconfig, "--dry-run", "--listen", listen])
+        try:
+            port = controller.port()
+            v6, v4 = answers("[::1]", port), answers("127.0.0.1", port)
+        finally:
+            code = controller.stop()
+        checks.check("listen %s: /healthz over IPv6" % listen, v6 == 200, "%s" % v6)
+        checks.check("listen %s: /healthz over IPv4 %s" % (listen, "too" if want_v4 else "refused"),
+                     (v4 == 200) == want_v4, "%s" % v4)
+        checks.check("listen %s: exits 0" % listen, code == 0, "exit %s" % code)
+
+
 RBAC_LIVE_BOUND = ["team%d" % i for i in range(9)]   # 9 + 1 namespaces: past the 8 watched one by one
 RBAC_LIVE_UNBOUND = "unbound"
 
@@ -2222,6 +2258,7 @@ SCENARIOS = [
     ("closed-loop", scenario_closed_loop),
     ("first-decision", scenario_first_decision),
     ("manifests", scenario_manifests),
+    ("listen", scenario_listen),
     ("rbac-live", scenario_rbac_live),
     ("rbac", scenario_rbac),   # last: it checks every request of the run
 ]
