@@ -446,6 +446,8 @@ def c_dry_run_component():
             for c in o["spec"]["template"]["spec"]["containers"]]
     want(base and "--dry-run" not in base[0].get("args", []), "the base itself runs with --dry-run")
     want("--dry-run" in run_args(), "the example overlay does not start in --dry-run")
+    sharded = find("Deployment", "cpscale", SHARDED)["spec"]["template"]["spec"]["containers"][0]
+    want("--dry-run" in sharded.get("args", []), "the sharded overlay does not start in --dry-run")
 
 
 def c_config_mount():
@@ -1329,7 +1331,7 @@ CHECKS = [
     ("deployment: POD_NAME from the downward API, no unread variable", c_downward_api),
     ("deployment: spread over nodes", c_spread),
     ("deployment: cpscale run flags", c_args),
-    ("deployment: dry-run component", c_dry_run_component),
+    ("deployment: dry-run component (example and sharded overlays)", c_dry_run_component),
     ("deployment: config is a directory mount (no subPath)", c_config_mount),
     ("deployment: metrics port", c_ports),
     ("configmap: manifests/base/config.yaml is a copy of config/config.yaml", c_config_copy),
