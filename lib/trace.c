@@ -604,9 +604,11 @@ static size_t fast_row(struct cps_trace_parser *p, const char *buf, struct cps_t
             i++;
             continue;
         }
+        if (i > CPS_TRACE_MAX_LINE) /* the line's length, without its CR LF or LF */
+            return 0;
         if (buf[i] == '\r')
             i++;
-        if (buf[i] != '\n' || i > CPS_TRACE_MAX_LINE)
+        if (buf[i] != '\n')
             return 0;
         break;
     }
@@ -669,19 +671,20 @@ int cps_trace_parse(struct cps_trace_parser *p, const char *buf, size_t len, int
         } else if (final) {
             end = len;
         } else {
-            if (len - pos > CPS_TRACE_MAX_LINE)
+            /* a line's CR may wait for its LF in the next chunk */
+            if (len - pos > CPS_TRACE_MAX_LINE + (buf[len - 1] == '\r'))
                 return cps_err_set(err, p->source, p->line + 1, CPS_TRACE_MAX_LINE + 1,
                                    "line longer than %d bytes", CPS_TRACE_MAX_LINE);
             break;
         }
         size_t line_len = end - pos;
         p->line++;
+        const char *line = buf + pos;
+        if (line_len && line[line_len - 1] == '\r')
+            line_len--; /* CR LF ends a line as LF does: not part of its length */
         if (line_len > CPS_TRACE_MAX_LINE)
             return cps_err_set(err, p->source, p->line, CPS_TRACE_MAX_LINE + 1,
                                "line longer than %d bytes", CPS_TRACE_MAX_LINE);
-        const char *line = buf + pos;
-        if (line_len && line[line_len - 1] == '\r')
-            line_len--;
         if (memchr(line, '\0', line_len))
             return cps_err_set(err, p->source, p->line,
                                (int)((const char *)memchr(line, '\0', line_len) - line) + 1,

@@ -547,6 +547,9 @@ static const struct long_case long_cases[] = {
     {"line of 65536 bytes, no newline", "0,5", CPS_TRACE_MAX_LINE, "", 1, 2},
     {"line of 65537 bytes", "0,5", CPS_TRACE_MAX_LINE + 1, "\n", 0, 2},
     {"line of 65537 bytes, no newline", "0,5", CPS_TRACE_MAX_LINE + 1, "", 0, 2},
+    /* a CRLF ending is not part of the line: Windows files get the same limit */
+    {"line of exactly 65536 bytes, CRLF", "0,5", CPS_TRACE_MAX_LINE, "\r\n", 1, 2},
+    {"line of 65537 bytes, CRLF", "0,5", CPS_TRACE_MAX_LINE + 1, "\r\n", 0, 2},
     {"line of 70000 bytes then a row", "0,5", 70000, "\n1,6\n", 0, 2},
     /* row 2 is fine, the overlong line is line 3 and never ends */
     {"overlong third line", "0,5\n1,6", 80000, "", 0, 3},
