@@ -198,6 +198,8 @@ static int read_observation(const struct input_doc *doc, json_t *o, struct cps_o
 {
     const struct input_path path = path_key((struct input_path){.n = 0}, "observation");
     memset(obs, 0, sizeof *obs);
+    if (!o)
+        return input_error(doc, &path, 0, "required (an object with at least \"replicas\")");
     if (!json_is_object(o))
         return input_error(doc, &path, 0, "expected an object");
     static const struct {

@@ -114,6 +114,11 @@ EOF
 expect "a missing key" "$tmp/missing.json" \
     "$tmp/missing.json:2:17: observation.replicas: required (the current spec.replicas)"
 
+# the observation left out: at the document, line 1, col 1
+printf '{"now": 1000}' >"$tmp/no-observation.json"
+expect "no observation" "$tmp/no-observation.json" \
+    "$tmp/no-observation.json:1:1: observation: required (an object with at least \"replicas\")"
+
 # a target key out of range, past a query holding \" and a 2-byte é (one
 # column): line 2, col 89
 cat >"$tmp/target.json" <<'EOF'
