@@ -1752,6 +1752,8 @@ def scenario_listen(checks, env):
             v6, v4 = answers("[::1]", port), answers("127.0.0.1", port)
         finally:
             code = controller.stop()
+        clean, report = controller.valgrind_clean()
+        checks.check("listen %s: valgrind clean" % listen, clean, report)
         checks.check("listen %s: /healthz over IPv6" % listen, v6 == 200, "%s" % v6)
         checks.check("listen %s: /healthz over IPv4 %s" % (listen, "too" if want_v4 else "refused"),
                      (v4 == 200) == want_v4, "%s" % v4)
@@ -1854,7 +1856,8 @@ def scenario_rbac_live(checks, env):
         checks.check("rbac-live: kubectl apply of the cluster-scope ClusterRoleBinding",
                      applied.returncode == 0, applied.stderr.strip())
         mark = max((r.get("seq", 0) for r in api.log()), default=0)
-        poll(lambda: cluster_lists(api.log(since=mark), 200), 60)
+        poll(lambda: {r.get("verb") for r in cluster_lists(api.log(since=mark), 200)}
+             >= {"list", "watch"}, 60)
         after = [r for r in api.log(since=mark) if r.get("user") == sa_user]
         checks.check("rbac-live: then the cluster-wide LIST and WATCH go through, no restart",
                      cluster_lists(after, 200) and any(r.get("verb") == "watch"
@@ -1863,6 +1866,8 @@ def scenario_rbac_live(checks, env):
                                     if r.get("resource") == "deployments"}))
         code = controller.stop()
         checks.check("rbac-live: exits 0", code == 0, "exit %s" % code)
+        clean, report = controller.valgrind_clean()
+        checks.check("rbac-live: valgrind clean", clean, report)
         for namespace in RBAC_LIVE_BOUND + [RBAC_LIVE_UNBOUND]:
             TARGET_NAMESPACES.discard(namespace)   # not the main apiserver's: not bound there
 
