@@ -22,7 +22,9 @@
 #include "log.h"
 #include "policy_replay.h"
 #include "prom_range.h"
+#include "promql.h"
 #include "query_pick.h"
+#include "startup_timer.h"
 #include "units.h"
 
 /* A range answer for one target's series holds at most
@@ -44,11 +46,25 @@
 static const enum cps_metric backfill_metrics[BACKFILL_N_METRICS] = {
     CPS_METRIC_QPS, CPS_METRIC_P95, CPS_METRIC_CPU, CPS_METRIC_READY, CPS_METRIC_COST};
 
+/* The start-up the controller planned with before a restart, as it
+ * exported it (metrics.c: cpscale_policy_startup_seconds, labels namespace
+ * and name): the one part of the policy state the target's own history
+ * cannot rebuild, as it has no count asked for to time scale-ups against.
+ * Its last value within the backfill span (%lld: seconds); max over the
+ * replicas, as a standby times nothing and exports the configured one.
+ * Without a Prometheus that scrapes cpscale the answer is empty and the
+ * start-up is learned again live. */
+#define STARTUP_GAUGE_QUERY                                                                        \
+    "max(last_over_time(cpscale_policy_startup_seconds{namespace=$namespace,"                      \
+    "name=$deployment}[%llds]))"
+
 /* One target of a batch: its config (copied), its queries as sent, and
  * what the worker made of them. */
 struct backfill_job {
     struct cps_target target;
     char *queries[CPS_METRIC_QUERIED]; /* NULL: not configured */
+    char *startup_query;               /* STARTUP_GAUGE_QUERY for this target, or NULL */
+    double startup_restored_s;         /* what cps_startup_restore was given, or NAN */
     int single[CPS_METRIC_QUERIED];
     struct cps_policy_state state;
     struct cps_replay_stats stats;
@@ -126,6 +142,50 @@ static int fetch_metric(struct backfill_batch *b, struct backfill_job *job,
     return 0;
 }
 
+/* Read back the start-up the controller exported before (STARTUP_GAUGE_QUERY,
+ * one point at the span's end) into job->state, after the replay. Any
+ * failure leaves the state as replayed: the gauge is there only when
+ * Prometheus scrapes cpscale, so its absence is no error. */
+static void restore_startup(struct backfill_batch *b, struct backfill_job *job)
+{
+    job->startup_restored_s = NAN;
+    if (!job->startup_query || batch_cancelled(b))
+        return;
+    struct cps_err err;
+    cps_err_clear(&err);
+    double end = (double)b->end_ms / CPS_MS_PER_S, step = (double)b->step_ms / CPS_MS_PER_S;
+    struct cps_prom_span span;
+    /* two points, end - step and end (half a step of slack against rounding) */
+    if (cps_prom_span_init(&span, end - step, end + step / 2.0, step, &err) < 0 ||
+        span.n_points != 2)
+        return;
+    double values[2] = {NAN, NAN};
+    struct cps_prom_match match = {"namespace", "name", job->target.namespace, job->target.name,
+                                   1};
+    cps_prom_range_client_bound(b->client, b->deadline_ms - cps_monotonic_ms(), batch_cancelled,
+                                b);
+    long status = 0;
+    const char *body = NULL;
+    size_t len = 0;
+    struct cps_prom_range_stats stats = {0};
+    if (cps_prom_query_range(b->client, job->startup_query, span.from, end, span.step,
+                             &status, &body, &len, &err) < 0 ||
+        status != 200 ||
+        cps_json_budget_check(body, len,
+                              UNITS_PER_POINT * span.n_points + CPS_PROM_UNITS_PER_SERIES +
+                                  CPS_PROM_UNITS_SLACK,
+                              "range answer", "prometheus: start-up gauge", &err) < 0 ||
+        cps_prom_decode_range(body, len, &span, &match, "prometheus: start-up gauge", values,
+                              &stats, &err) < 0)
+        return;
+    double last = isfinite(values[1]) ? values[1] : values[0];
+    if (!isfinite(last))
+        return;
+    job->startup_restored_s = last;
+    cps_startup_restore(&job->state.startup, last * CPS_MS_PER_S,
+                        job->target.policy.startup_ms, b->end_ms);
+}
+
 /* Fetch one target's history and replay it into job->state. */
 static void run_job(struct backfill_batch *b, struct backfill_job *job)
 {
@@ -162,6 +222,7 @@ static void run_job(struct backfill_batch *b, struct backfill_job *job)
         cps_err_set(&err, "backfill", 0, 0, "out of memory");
         goto fail;
     }
+    restore_startup(b, job);
     for (int m = 0; m < CPS_METRIC_QUERIED; m++)
         free(values[m]);
     return;
@@ -193,6 +254,7 @@ static void batch_free(struct backfill_batch *b)
         cps_target_release(&b->jobs[j].target);
         for (int m = 0; m < CPS_METRIC_QUERIED; m++)
             free(b->jobs[j].queries[m]);
+        free(b->jobs[j].startup_query);
     }
     free(b->jobs);
     cps_prom_range_client_free(b->client);
@@ -222,6 +284,16 @@ static int job_init(struct cps_controller *ctl, struct backfill_job *job,
 {
     if (cps_target_copy(&job->target, rt->target) != 0)
         return -1;
+    job->startup_restored_s = NAN;
+    char gauge[sizeof STARTUP_GAUGE_QUERY + 24];
+    snprintf(gauge, sizeof gauge, STARTUP_GAUGE_QUERY,
+             (long long)(ctl->options.backfill_ms / CPS_MS_PER_S));
+    struct cps_err gauge_err;
+    cps_err_clear(&gauge_err);
+    /* NULL only out of memory, or for a name PromQL cannot quote: then the
+     * start-up is learned again live, as without a scraped gauge */
+    job->startup_query = cps_promql_substitute(gauge, rt->target->namespace, rt->target->name,
+                                               &gauge_err);
     for (int k = 0; k < BACKFILL_N_METRICS; k++) {
         enum cps_metric m = backfill_metrics[k];
         const char *text = cps_query_pick(&rt->target->queries, &ctl->config->queries, m);
@@ -373,6 +445,8 @@ static void apply_job(struct cps_controller *ctl, const struct backfill_batch *b
     cps_log_num(&line, "budget_spent",
                 cps_slo_budget_spent(&rt->policy->budget, rt->target->slo_violation_budget));
     cps_log_num(&line, "capacity_rps", rt->policy->service_rate_estimate);
+    if (isfinite(job->startup_restored_s))
+        cps_log_num(&line, "startup_exported_s", job->startup_restored_s);
     cps_log_end(&line);
     cps_metrics_record_backfill(&ctl->metrics, CPS_BACKFILL_OK, 1,
                                 (double)job->stats.replayed * (double)b->step_ms / CPS_MS_PER_S);

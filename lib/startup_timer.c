@@ -56,6 +56,17 @@ void cps_startup_observe(struct cps_startup_timer *st, int64_t now_ms, int64_t i
     st->learned_at_ms = now_ms;
 }
 
+void cps_startup_restore(struct cps_startup_timer *st, double exported_ms, int64_t configured_ms,
+                         int64_t now_ms)
+{
+    st->pending_pods = 0;
+    if (!isfinite(exported_ms) || !(exported_ms > (double)configured_ms))
+        return;
+    double most = (double)CPS_STARTUP_TIMING_MAX_MS; /* no timing is ever longer */
+    st->learned_ms = (int32_t)((exported_ms < most ? exported_ms : most) + 0.5);
+    st->learned_at_ms = now_ms;
+}
+
 int64_t cps_startup_in_use(const struct cps_startup_timer *st, int64_t configured_ms,
                            int64_t now_ms)
 {

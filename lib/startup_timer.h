@@ -28,8 +28,10 @@
  * which counts as 0. One time can at most double the learned value (or
  * take it to two intervals), and the value halves every
  * CPS_STARTUP_HALFLIFE_MS without a new time, back toward the configured
- * start-up. History replayed after a restart has no ready count of its own
- * (lib/policy_replay.c), so the value is learned again live.
+ * start-up. History replayed after a restart has no count asked for to
+ * time against (lib/policy_replay.c); the value comes back instead from
+ * what the controller exported before it (cps_startup_restore), when
+ * Prometheus scrapes cpscale, and is otherwise learned again live.
  *
  * Pure: no I/O, no clock, no allocation.
  */
@@ -62,6 +64,16 @@ void cps_startup_asked(struct cps_startup_timer *st, int64_t now_ms, int32_t rep
  * the ready count has reached what was asked for, or drops it (above). */
 void cps_startup_observe(struct cps_startup_timer *st, int64_t now_ms, int64_t interval_ms,
                          int64_t since_ms, int32_t replicas, int32_t ready, int32_t ready_before);
+
+/* After a restart: `exported_ms` is the start-up a controller planned with
+ * before it (cpscale_policy_startup_seconds: the configured one, or the
+ * learned one when longer). Above `configured_ms` it becomes the learned
+ * value as of `now_ms` (it halves from then on, as a learned one does); at
+ * or below it, or not a finite positive time, it teaches nothing (the
+ * configured value is in force anyway, and a config changed since must not
+ * be overruled by the old one). A timing pending is dropped. */
+void cps_startup_restore(struct cps_startup_timer *st, double exported_ms, int64_t configured_ms,
+                         int64_t now_ms);
 
 /* The start-up to plan with at `now_ms`: the configured one, or the
  * learned one (decayed since it was learned) when that is longer. */

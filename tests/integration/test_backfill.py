@@ -33,6 +33,9 @@ started again at once. The second R must
       the same count on every tick, except within one interval of a change
       of A's count (the two tick at different instants), and the same
       budget spent within 10 %.
+The history also holds cpscale_policy_startup_seconds as two replicas
+exported it (75 s learned by the leader, the configured 30 s by the
+standby): A and both R plan with 75 s after their backfill, B with 30 s.
 Then shutdown: a controller whose backfill waits on a Prometheus that never
 answers a range query exits 0 on SIGTERM within seconds (the worker's
 transfer is cancelled and the thread joined), not after the backfill's
@@ -69,6 +72,10 @@ HISTORY_S = 6 * 3600
 SAMPLE_S = 10            # spacing of the history's samples
 INTERVAL = "10s"         # the controller's tick, the backfill's step
 STARTUP_S = 30
+# What the controllers exported before (cpscale_policy_startup_seconds): the
+# leader had learned that pods take 75 s, its standby planned with the
+# configured 30 s
+EXPORTED_STARTUP_S = {"leader": 75.0, "standby": float(STARTUP_S)}
 LAG_S = 10
 STEADY_QPS = 100.0
 BURST_QPS = 400.0
@@ -135,8 +142,45 @@ def openmetrics(samples):
             for t, q, _ in samples:
                 lines.append('%s{namespace="%s",deployment="%s"} %r %d'
                              % (name, NAMESPACE, dep, value(q), t))
+    name = "cpscale_policy_startup_seconds"
+    lines += ["# HELP %s test history" % name, "# TYPE %s gauge" % name]
+    for dep in (WITH, WITHOUT, RESTARTED):
+        for pod, value in sorted(EXPORTED_STARTUP_S.items()):
+            for t, _, _ in samples[::6]:   # a scrape a minute
+                lines.append('%s{namespace="%s",name="%s",pod="%s"} %r %d'
+                             % (name, NAMESPACE, dep, pod, value, t))
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
+
+
+def startup_gauge(controller, name):
+    """The controller's cpscale_policy_startup_seconds for shop/NAME, or None."""
+    status, metrics = controller.http("/metrics")
+    if status != 200:
+        return None
+    labels = '{namespace="%s",name="%s"}' % (NAMESPACE, name)
+    for line in metrics.splitlines():
+        if line.startswith("cpscale_policy_startup_seconds" + labels + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def check_startup(checks, label, controller, applied, name, want):
+    """The start-up the controller plans with (its gauge) is `want`, within
+    1 % (a restored one halves over a day), and, when it was restored, the
+    backfill's log line says what it read."""
+    deadline = time.time() + 30   # exported from the first decision on the forecast on
+    got = startup_gauge(controller, name)
+    while got is None and time.time() < deadline:
+        time.sleep(0.5)
+        got = startup_gauge(controller, name)
+    checks.check("%s: plans with a start-up of %g s" % (label, want),
+                 got is not None and abs(got - want) <= 0.01 * want,
+                 "cpscale_policy_startup_seconds %s" % got)
+    if want != STARTUP_S:
+        checks.check("%s: the backfill read the exported start-up" % label,
+                     applied.get("startup_exported_s") == max(EXPORTED_STARTUP_S.values()),
+                     str(applied.get("startup_exported_s")))
 
 
 def write_config(path, prom_url, name):
@@ -379,6 +423,8 @@ def main():
         applied = backfill_end(a)
         checks.check("with backfill: the state was swapped in",
                      applied.get("msg") == "backfill applied", str(applied))
+        check_startup(checks, "with backfill", a, applied, WITH, EXPORTED_STARTUP_S["leader"])
+        check_startup(checks, "without backfill", b, {}, WITHOUT, STARTUP_S)
         before_kill, r = kill_mid_run(
             checks, write_config(os.path.join(workdir, "r.yaml"), prom.url, RESTARTED),
             kubeconfig, args.cpscale, workdir)
@@ -386,6 +432,7 @@ def main():
         r_applied = backfill_end(r)
         checks.check("restarted: the state was rebuilt again",
                      r_applied.get("msg") == "backfill applied", str(r_applied))
+        check_startup(checks, "restarted", r, r_applied, RESTARTED, EXPORTED_STARTUP_S["leader"])
         remaining = burst_start + AFTER_BURST_START_S - time.time()
         if remaining > 0:
             time.sleep(remaining)

@@ -294,6 +294,43 @@ static void test_startup_timer_times_only_clean_scale_ups(void)
     ASSERT_EQ(cps_startup_in_use(&st, 30000, 2000000 + TICK_MS), 30000);
 }
 
+/*
+ * Restored after a restart from what the controller exported: a value
+ * above the configured start-up is taken as learned now and halves from
+ * there; one at or below it (nothing was learned, or the config has a
+ * longer one now), NaN, infinite or absurd values teach nothing or are
+ * bounded by the longest timing; a pending timing is dropped.
+ */
+static void test_startup_timer_restores_what_was_exported(void)
+{
+    struct cps_startup_timer st;
+    memset(&st, 0, sizeof st);
+    int64_t now = 5 * HOUR_MS;
+    cps_startup_restore(&st, 75000.0, 30000, now);
+    ASSERT_EQ(st.learned_ms, 75000);
+    ASSERT_EQ(cps_startup_in_use(&st, 30000, now), 75000);
+    ASSERT_NEAR(cps_startup_in_use(&st, 30000, now + CPS_STARTUP_HALFLIFE_MS), 37500, 1);
+    struct cps_startup_timer fresh;
+    memset(&fresh, 0, sizeof fresh);
+    cps_startup_restore(&fresh, 30000.0, 30000, now); /* only the configured one */
+    ASSERT_EQ(fresh.learned_ms, 0);
+    cps_startup_restore(&fresh, 75000.0, 90000, now); /* the config says longer now */
+    ASSERT_EQ(fresh.learned_ms, 0);
+    ASSERT_EQ(cps_startup_in_use(&fresh, 90000, now), 90000);
+    cps_startup_restore(&fresh, NAN, 30000, now);
+    cps_startup_restore(&fresh, INFINITY, 30000, now);
+    cps_startup_restore(&fresh, -1.0, 30000, now);
+    ASSERT_EQ(fresh.learned_ms, 0);
+    cps_startup_restore(&fresh, 1e12, 30000, now);
+    ASSERT_EQ(fresh.learned_ms, (int32_t)CPS_STARTUP_TIMING_MAX_MS);
+    st.pending_pods = 12;
+    st.pending_ms = now;
+    cps_startup_restore(&st, 60000.0, 30000, now + 1000);
+    ASSERT_EQ(st.pending_pods, 0);
+    ASSERT_EQ(st.learned_ms, 60000);
+    ASSERT_EQ(st.learned_at_ms, now + 1000);
+}
+
 /* ---- burst memory -------------------------------------------------------------- */
 
 /* Feed one observation per 15 s for `hours`, with a burst of `ratio` in
@@ -1452,6 +1489,7 @@ int main(void)
     CPS_RUN(test_usual_rate_follows_within_a_day);
     CPS_RUN(test_startup_timer_learns_a_high_expectile);
     CPS_RUN(test_startup_timer_times_only_clean_scale_ups);
+    CPS_RUN(test_startup_timer_restores_what_was_exported);
     CPS_RUN(test_burst_learns_recurring_minute);
     CPS_RUN(test_burst_forgets_one_off);
     CPS_RUN(test_burst_daily_rush);
