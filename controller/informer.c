@@ -47,6 +47,7 @@ struct cps_informer {
     uint64_t lists;
     int listed;                 /* a complete LIST has been seen */
     int relist_needed;          /* the watch said 410: LIST, not WATCH */
+    int forbidden_hinted;       /* the 403 hint was logged since the last success */
     int64_t unhealthy_since_ms; /* first failure not yet followed by success; 0: healthy */
     char *line;                 /* a watch event being assembled */
     size_t line_len, line_cap;
@@ -87,20 +88,29 @@ int cps_informer_synced(const struct cps_informer *informer, int64_t now_ms)
 }
 
 /* What to do about a 403 on this informer's LIST or WATCH: RBAC is the
- * usual cause, and which binding is missing depends on the scope. */
-static const char *forbidden_hint(const struct cps_informer *informer)
+ * usual cause, and which binding is missing depends on the scope. Into
+ * buf (cap bytes). */
+static void forbidden_hint(const struct cps_informer *informer, char *buf, size_t cap)
 {
-    return informer->namespace
-               ? "cpscale's ServiceAccount may not list Deployments in this namespace: bind the "
+    if (informer->namespace)
+        snprintf(buf, cap,
+                 "cpscale's ServiceAccount may not list Deployments in this namespace: bind the "
                  "cpscale ClusterRole here with a RoleBinding (manifests/overlays/example/"
-                 "target-namespaces.yaml); meanwhile its targets are read with GETs"
-               : "cpscale's ServiceAccount may not list Deployments in all namespaces, which it "
-                 "does for targets in more than 8 namespaces: bind the cpscale ClusterRole "
-                 "cluster-wide (manifests/components/cluster-scope); meanwhile targets are read "
-                 "with GETs";
+                 "target-namespaces.yaml); until then its targets cannot be read or scaled");
+    else
+        snprintf(buf, cap,
+                 "cpscale's ServiceAccount may not list Deployments in all namespaces, which it "
+                 "does when Deployment targets span more than %d namespaces: add "
+                 "manifests/components/cluster-scope (list and watch everywhere); until then "
+                 "each target is read with GETs",
+                 CPS_INFORMER_MAX_NAMESPACES);
 }
 
-static void log_problem(const struct cps_informer *informer, const char *message, long code,
+/* A warning about this informer's LIST or WATCH. `error` is what went
+ * wrong (the server's Status message when it sent one). A 403 carries the
+ * hint of forbidden_hint the first time in a run of failures, not on every
+ * retry of a refusal that lasts until someone changes the RBAC. */
+static void log_problem(struct cps_informer *informer, const char *message, long code,
                         const char *error)
 {
     struct cps_log_line line;
@@ -109,8 +119,12 @@ static void log_problem(const struct cps_informer *informer, const char *message
     cps_log_int(&line, "code", code);
     if (error)
         cps_log_str(&line, "error", error);
-    if (code == 403)
-        cps_log_str(&line, "hint", forbidden_hint(informer));
+    if (code == 403 && !informer->forbidden_hinted) {
+        char hint[320];
+        forbidden_hint(informer, hint, sizeof hint);
+        cps_log_str(&line, "hint", hint);
+        informer->forbidden_hinted = 1;
+    }
     cps_log_end(&line);
 }
 
@@ -208,7 +222,13 @@ static void list_page_cb(const struct cps_kube_answer *answer, void *user)
         cps_kube_list_continue(answer->body, answer->body_len, informer->continue_token,
                                sizeof informer->continue_token) != 0) {
         char text[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 8];
-        cps_err_format(&err, text, sizeof text);
+        struct cps_kube_status status;
+        if (answer->status != 200 &&
+            cps_kube_decode_status(answer->body, answer->body_len, &status) == 0 &&
+            status.message[0])
+            snprintf(text, sizeof text, "%s", status.message); /* the server's own words */
+        else
+            cps_err_format(&err, text, sizeof text);
         log_problem(informer, "list failed", answer->status,
                     answer->transport_error ? answer->error : text);
         informer->continue_token[0] = '\0';
@@ -221,6 +241,7 @@ static void list_page_cb(const struct cps_kube_answer *answer, void *user)
     }
     memcpy(informer->resource_version, rv, sizeof rv);
     informer->listed = 1;
+    informer->forbidden_hinted = 0;
     informer->unhealthy_since_ms = 0;
     informer->relist_needed = 0;
     informer->lists++;

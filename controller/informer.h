@@ -35,6 +35,12 @@
 #include "kube_json.h"
 
 struct ev_loop;
+/* Plain Deployment targets in up to this many namespaces get one informer
+ * per namespace; beyond it, one informer covers every namespace
+ * (watch_cache.c), which needs list and watch at the cluster scope. Over
+ * HTTP/1.1 each watch holds a connection of the watch lane. */
+#define CPS_INFORMER_MAX_NAMESPACES 8
+
 struct cps_informer;
 
 /* Why a LIST was started again (labels of cpscale_watch_relists_total). */

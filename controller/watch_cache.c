@@ -10,7 +10,6 @@
 #include "controller.h"
 
 
-#define INFORMER_MAX_NAMESPACES 8 /* beyond this, one cluster-wide watch */
 
 static int is_plain_deployment(const struct cps_target *target)
 {
@@ -60,7 +59,7 @@ void cps_watch_cache_free(struct cps_controller *ctl)
 }
 
 /* One LIST+WATCH per namespace that has Deployment targets (one for all
- * namespaces past INFORMER_MAX_NAMESPACES), started now; each target
+ * namespaces past CPS_INFORMER_MAX_NAMESPACES), started now; each target
  * learns which informer covers it. Rebuilt on every accepted reload. */
 int cps_watch_cache_start(struct cps_controller *ctl)
 {
@@ -69,7 +68,7 @@ int cps_watch_cache_start(struct cps_controller *ctl)
         ctl->targets[t].informer_index = -1;
     if (!ctl->options.watch)
         return 0;
-    const char *namespaces[INFORMER_MAX_NAMESPACES];
+    const char *namespaces[CPS_INFORMER_MAX_NAMESPACES];
     size_t n = 0;
     int cluster_wide = 0;
     for (size_t t = 0; t < ctl->n_targets && !cluster_wide; t++) {
@@ -79,7 +78,7 @@ int cps_watch_cache_start(struct cps_controller *ctl)
         while (i < n && strcmp(namespaces[i], ctl->targets[t].target->namespace) != 0)
             i++;
         if (i == n) {
-            if (n == INFORMER_MAX_NAMESPACES)
+            if (n == CPS_INFORMER_MAX_NAMESPACES)
                 cluster_wide = 1;
             else
                 namespaces[n++] = ctl->targets[t].target->namespace;

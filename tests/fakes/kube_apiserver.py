@@ -213,7 +213,7 @@ def failure_status(code, reason, message, details=None):
 def error_details(rtype, name, kind=None, **extra):
     """The `details` of a Status about one object: name, group (omitted for
     core, like the real server), kind (the resource name unless given)."""
-    details = {"name": name}
+    details = {"name": name} if name else {}   # omitted when empty, as Go's omitempty
     if rtype.group:
         details["group"] = rtype.group
     details["kind"] = kind or rtype.resource
@@ -1825,6 +1825,16 @@ class RequestInfo:
         self.watch_name = self.name if watch_path else ""
         if watch_path:
             self.name = ""
+        # The name RBAC sees: a list or watch whose fieldSelector requires
+        # exactly one metadata.name counts as naming that object, as the
+        # real server's RequestInfo does (so resourceNames can grant it)
+        self.authz_name = self.name or self.watch_name
+        if not self.authz_name and self.verb in ("list", "watch"):
+            terms = [t for t in split_selector_terms(query.get("fieldSelector") or "")]
+            if len(terms) == 1:
+                match = re.match(r"^metadata\.name\s*(==|=)\s*(.*)$", terms[0])
+                if match:
+                    self.authz_name = match.group(2)
 
 
 # ------------------------------------------------------------------ discovery
@@ -2153,17 +2163,37 @@ class RbacAuthorizer:
     def __init__(self, cluster):
         self.cluster = cluster
 
+    # What the bootstrap roles system:discovery and system:public-info-viewer
+    # let every authenticated user GET: these paths, and those under the
+    # prefixes.
+    PUBLIC_PATHS = ("/api", "/apis", "/healthz", "/livez", "/readyz", "/version", "/version/",
+                    "/openapi")
+    PUBLIC_PREFIXES = ("/api/", "/apis/", "/healthz/", "/livez/", "/readyz/", "/openapi/")
+
     def allows(self, info, user, groups):
+        """Whether `user` in `groups` may make the request `info`."""
         groups = list(groups) + ["system:authenticated"]
         if "system:masters" in groups:
             return True
         if not info.is_resource:
-            return info.method == "GET"
+            return info.verb == "get" and (info.path in self.PUBLIC_PATHS
+                                           or info.path.startswith(self.PUBLIC_PREFIXES))
         record = {"verb": info.verb, "api_group": info.api_group, "resource": info.resource,
                   "subresource": info.subresource, "namespace": info.namespace,
-                  "name": info.name or getattr(info, "watch_name", "")}
+                  "name": info.authz_name}
         grants = rbac_rules.rules_for_user(self.cluster.rbac_objects(), user, groups)
         return rbac_rules.granted(grants, record)
+
+    def may_impersonate(self, user, groups, resource, name, namespace=""):
+        """Whether `user` may act as the user, group or service account `name`:
+        the `impersonate` verb on users, groups or serviceaccounts (core group)."""
+        groups = list(groups) + ["system:authenticated"]
+        if "system:masters" in groups:
+            return True
+        grants = rbac_rules.rules_for_user(self.cluster.rbac_objects(), user, groups)
+        return rbac_rules.granted(grants, {"verb": "impersonate", "api_group": "",
+                                           "resource": resource, "namespace": namespace,
+                                           "name": name})
 
 
 # ------------------------------------------------------------------ faults
@@ -2271,13 +2301,18 @@ def fault_error(rule, info, user):
     resource_label = info.resource + ("/" + info.subresource if info.subresource else "")
     if code == 401:
         message = "Unauthorized"
+    elif code == 403 and not info.is_resource:
+        message = 'forbidden: User "%s" cannot %s path "%s"' % (user, info.verb, info.path)
+        details = {}
     elif code == 403:
         where = ' in the namespace "%s"' % info.namespace if info.namespace else " at the cluster scope"
-        subject = '%s "%s"' % (rtype.qualified(), target) if rtype and target else (
-            rtype.qualified() if rtype else 'path "%s"' % info.path)
+        # the resource as the request named it, known to this server or not
+        qualified = info.resource + ("." + info.api_group if info.api_group else "")
+        subject = '%s "%s"' % (qualified, target) if target else qualified
         message = ('%s is forbidden: User "%s" cannot %s resource "%s" in API group "%s"%s'
                    % (subject, user, info.verb, resource_label, info.api_group, where))
-        details = error_details(rtype, target) if rtype else {}
+        details = dict({"name": target} if target else {},
+                       **({"group": info.api_group} if info.api_group else {}), kind=info.resource)
     elif code == 404:
         message = ('%s "%s" not found' % (rtype.qualified(), target) if rtype and target
                    else "the server could not find the requested resource")
@@ -2516,6 +2551,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             identity = self.authenticate()
             if identity is None:
                 raise ApiError(401, "Unauthorized")
+            self.record["user"] = identity[0]
+            identity = self.impersonate(identity)
             user = identity[0]
             self.record["user"] = user
             if server.authorizer is not None and not server.authorizer.allows(info, user, identity[1]):
@@ -2553,6 +2590,41 @@ class ApiHandler(BaseHTTPRequestHandler):
                 self.send_error_status(ApiError(500, "Internal error occurred: %s" % exc))
             else:
                 self.close_connection = True
+
+    def impersonate(self, identity):
+        """The identity a request acts as: its own, or the one its
+        Impersonate-User / Impersonate-Group headers name, when the
+        authorizer lets the requester impersonate it (AlwaysAllow does; under
+        RBAC, system:masters or the impersonate verb), else 403 worded as the
+        real server words it. An impersonated service account gets its
+        groups, as from its token. The log records the requester too."""
+        target = self.headers.get("Impersonate-User")
+        wanted_groups = self.headers.get_all("Impersonate-Group") or []
+        if target is None:
+            if wanted_groups:
+                raise ApiError(500, "Internal error occurred: requested [%s] without impersonating "
+                                    "a user" % ", ".join("{Group  %s}" % g for g in wanted_groups))
+            return identity
+        authorizer = self.server.authorizer
+        user, groups = identity
+        sa = re.match(r"^system:serviceaccount:([^:]+):([^:]+)$", target)
+        checks = ([("serviceaccounts", sa.group(2), sa.group(1))] if sa else
+                  [("users", target, "")]) + [("groups", g, "") for g in wanted_groups]
+        for resource, name, namespace in checks:
+            if authorizer is not None and not authorizer.may_impersonate(user, groups, resource,
+                                                                         name, namespace):
+                where = (' in the namespace "%s"' % namespace if namespace
+                         else " at the cluster scope")
+                self.record["forbidden"] = True
+                raise ApiError(403, '%s "%s" is forbidden: User "%s" cannot impersonate resource '
+                                    '"%s" in API group ""%s' % (resource, name, user, resource,
+                                                                where),
+                               details={"name": name, "kind": resource})
+        new_groups = list(wanted_groups)
+        if sa and not wanted_groups:
+            new_groups = rbac_rules.service_account_user(sa.group(1), sa.group(2))[1]
+        self.record["impersonator"] = user
+        return (target, new_groups)
 
     def authenticate(self):
         identity = certificate_user(self.connection)

@@ -18,8 +18,10 @@ and groups a request authenticated as (`rules_for_user`).
 The matching follows the Kubernetes RBAC authorizer
 (pkg/apis/rbac/v1/evaluation_helpers.go): "*" matches any verb, group or
 resource; "*/scale" matches any resource's scale subresource; a rule with
-resourceNames only matches requests that name one of them, so never a list,
-a watch or a create (whose request has no name).
+resourceNames only matches requests that name one of them: never a create
+(whose request has no name), and a list or a watch only when its
+fieldSelector requires exactly one metadata.name (the fake apiserver passes
+that as the request's name, as the real RequestInfo does).
 """
 
 from collections import namedtuple
@@ -38,10 +40,17 @@ _METHOD_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch",
                  "DELETE": "delete"}
 
 
+# A resourceName that is literally "*": it names the object called "*" (the
+# real ResourceNameMatches compares literally), unlike ANY, which stands for
+# a rule without resourceNames.
+LITERAL_STAR = "\x00*"
+
+
 def _expand(rules, namespace):
+    """The grants of `rules` (a role's rules) reaching `namespace`."""
     out = set()
     for rule in rules or []:
-        names = rule.get("resourceNames") or [ANY]
+        names = [LITERAL_STAR if n == ANY else n for n in rule.get("resourceNames") or []] or [ANY]
         for group in rule.get("apiGroups") or []:
             for resource in rule.get("resources") or []:
                 for verb in rule.get("verbs") or []:
@@ -76,12 +85,15 @@ def _subject_matches(subject, binding_namespace, user, groups):
 
 
 def _binds(binding, user, groups):
+    """Whether any subject of `binding` is `user` (in `groups`)."""
     namespace = binding.get("metadata", {}).get("namespace")
     return any(_subject_matches(s, namespace, user, groups)
                for s in binding.get("subjects") or [] if isinstance(s, dict))
 
 
 def _roles(objects):
+    """{(namespace, name): rules} of the Roles and {name: rules} of the
+    ClusterRoles among `objects`."""
     roles, cluster_roles = {}, {}
     for obj in objects:
         kind, meta = obj.get("kind"), obj.get("metadata", {})
@@ -185,7 +197,7 @@ def granted(rules, record):
             continue
         if not _resource_matches(g_resource, resource, subresource):
             continue
-        if g_name != ANY and g_name != name:
+        if g_name != ANY and (g_name if g_name != LITERAL_STAR else ANY) != name:
             continue
         if g_namespace != ANY and g_namespace != namespace:
             continue

@@ -378,12 +378,20 @@ def c_downward_api():
     env = {e["name"]: e for e in container().get("env", [])}
     ref = env.get("POD_NAME", {}).get("valueFrom", {}).get("fieldRef", {})
     want(ref.get("fieldPath") == "metadata.name", "POD_NAME does not come from metadata.name")
-    read = set()
+    # read: a getenv("NAME"), a name in a table of variables the code
+    # getenv()s in a loop (prom.c's proxy variables), or one libcurl reads
+    # itself (its proxy variables)
+    read = {"http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
+            "no_proxy"}
     for directory, _, files in os.walk("controller"):
         for name in files:
             if name.endswith(".c"):
                 with open(os.path.join(directory, name)) as f:
-                    read |= set(re.findall(r'getenv\("([A-Z_]+)"\)', f.read()))
+                    text = f.read()
+                read |= set(re.findall(r'getenv\("([A-Za-z_][A-Za-z0-9_]*)"\)', text))
+                if "getenv(" in text:
+                    for table in re.findall(r'\[\]\s*=\s*\{([^}]*)\}', text):
+                        read |= set(re.findall(r'"([A-Za-z_][A-Za-z0-9_]*)"', table))
     want("POD_NAME" in read, "the controller no longer reads POD_NAME")
     unread = sorted(set(env) - read)
     want(not unread, "environment the controller never reads: %s" % unread)
@@ -639,6 +647,7 @@ def c_rbac_no_wildcards():
 
 
 def target_namespaces(targets):
+    """The namespaces the config's targets live in."""
     return {t.get("namespace") for t in targets}
 
 
@@ -747,6 +756,48 @@ def c_rbac_rules_selftest():
     every = rbac_rules.rules_from_objects(objs)
     want(any(t.resource == "secrets" and t.namespace == "*" for t in every),
          "without a service account every role should count")
+    # subjects by user and by group; a Role is looked up in the binding's
+    # own namespace only; a literal "*" resourceName names the object "*"
+    objs2 = [
+        {"kind": "ClusterRole", "metadata": {"name": "reader"},
+         "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]},
+        {"kind": "RoleBinding", "metadata": {"name": "u", "namespace": "a"},
+         "roleRef": {"kind": "ClusterRole", "name": "reader"},
+         "subjects": [{"kind": "User", "name": "alice"}]},
+        {"kind": "RoleBinding", "metadata": {"name": "g", "namespace": "b"},
+         "roleRef": {"kind": "ClusterRole", "name": "reader"},
+         "subjects": [{"kind": "Group", "name": "ops"}]},
+        {"kind": "Role", "metadata": {"name": "cm", "namespace": "a"},
+         "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]},
+        {"kind": "RoleBinding", "metadata": {"name": "elsewhere", "namespace": "c"},
+         "roleRef": {"kind": "Role", "name": "cm"},
+         "subjects": [{"kind": "User", "name": "alice"}]},
+        {"kind": "ClusterRole", "metadata": {"name": "star"},
+         "rules": [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["*"],
+                    "verbs": ["get"]}]},
+        {"kind": "ClusterRoleBinding", "metadata": {"name": "star"},
+         "roleRef": {"kind": "ClusterRole", "name": "star"},
+         "subjects": [{"kind": "User", "name": "alice"}]},
+    ]
+    pod = lambda ns: {"verb": "get", "api_group": "", "resource": "pods", "namespace": ns,
+                      "name": "p"}
+    alice = rbac_rules.rules_for_user(objs2, "alice", [])
+    bob = rbac_rules.rules_for_user(objs2, "bob", ["ops"])
+    carol = rbac_rules.rules_for_user(objs2, "carol", ["devs"])
+    secret = lambda name: {"verb": "get", "api_group": "", "resource": "secrets",
+                           "namespace": "a", "name": name}
+    table2 = [
+        (alice, pod("a"), True), (alice, pod("b"), False),      # User subject
+        (bob, pod("b"), True), (bob, pod("a"), False),          # Group subject
+        (carol, pod("a"), False), (carol, pod("b"), False),
+        (alice, {"verb": "get", "api_group": "", "resource": "configmaps", "namespace": "c",
+                 "name": "x"}, False),                          # Role "cm" is namespace a's
+        (alice, {"verb": "get", "api_group": "", "resource": "configmaps", "namespace": "a",
+                 "name": "x"}, False),
+        (alice, secret("*"), True), (alice, secret("token"), False),  # literal "*"
+    ]
+    for g2, record, allowed in table2:
+        want(rbac_rules.granted(g2, record) == allowed, "%s: expected %s" % (record, allowed))
 
 
 # ---- Service, PDB, ServiceMonitor ----------------------------------------------------
@@ -829,6 +880,14 @@ def c_slo_alerts_component():
         unknown = metric_names(r["expr"]) - EXPORTED - records
         want(not unknown, "%s reads %s, neither exported nor recorded"
              % (r.get("record") or r.get("alert"), sorted(unknown)))
+    # a recording is read as the latest sample within Prometheus' 5-minute
+    # lookback: a group evaluated that seldom leaves its readers gaps
+    units = {"s": 1, "m": 60, "h": 3600}
+    for group in rule["spec"]["groups"]:
+        m = re.fullmatch(r"(\d+)([smh])", str(group.get("interval", "30s")))
+        want(m and int(m.group(1)) * units[m.group(2)] <= 150,
+             "group %s is evaluated every %s; at most 2m30s, half the 5m lookback"
+             % (group["name"], group.get("interval")))
     return "%d recording rules, alerts %s" % (len(records), ", ".join(sorted(alerts)))
 
 
@@ -1287,31 +1346,46 @@ def c_sharded_rbac():
 
 
 def c_cluster_scope():
-    """The base with components/cluster-scope (rendered from a copy of
-    manifests/, as kustomize refuses a base outside the overlay's tree):
-    the same rules as the example's, on Deployments in every namespace
-    (one ClusterRoleBinding, to the cpscale ClusterRole)."""
+    """The example overlay plus components/cluster-scope (rendered from a copy
+    of manifests/, as kustomize refuses a base outside the overlay's tree):
+    list and watch of Deployments in every namespace, through one
+    ClusterRoleBinding to a ClusterRole with just those, and nothing else
+    widened: reads, scales and Events stay in the targets' namespaces."""
     if not KUBECTL:
         raise Skip("kubectl not found")
     copy = os.path.join(TMP, "manifests-copy")
-    shutil.copytree("manifests", copy)
+    if not os.path.isdir(copy):
+        shutil.copytree("manifests", copy)
     overlay = os.path.join(copy, "overlays", "cluster-scope")
-    os.makedirs(overlay)
+    os.makedirs(overlay, exist_ok=True)
     with open(os.path.join(overlay, "kustomization.yaml"), "w") as f:
-        f.write("resources:\n  - ../../base\ncomponents:\n  - ../../components/cluster-scope\n")
+        f.write("resources:\n  - ../example\ncomponents:\n  - ../../components/cluster-scope\n")
     objs = objects(overlay)
     bindings = [o for o in objs if o["kind"] == "ClusterRoleBinding"]
-    want(len(bindings) == 1 and bindings[0]["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
-                                                           "kind": "ClusterRole", "name": "cpscale"},
-         "expected one ClusterRoleBinding to ClusterRole cpscale: %s" % bindings)
+    want(len(bindings) == 1, "expected one ClusterRoleBinding: %s" % bindings)
+    role_name = bindings[0]["roleRef"].get("name")
+    role = [o for o in objs if o["kind"] == "ClusterRole" and o["metadata"]["name"] == role_name]
+    want(role and role[0].get("rules") == [{"apiGroups": ["apps"], "resources": ["deployments"],
+                                             "verbs": ["list", "watch"]}],
+         "the cluster-wide role is not exactly list and watch of Deployments: %s" % role)
     g = rbac_rules.rules_from_objects(objs, service_account=(NAMESPACE, "cpscale"))
     want({t[:3] for t in rbac_rules.as_tuples(g)} == EXPECTED_RBAC, "not the expected rules")
-    on_targets = {x for x in g if x.resource != "leases"}
-    want(on_targets and all(x.namespace == "*" for x in on_targets),
-         "target rules not cluster-wide: %s" % sorted({x.namespace for x in on_targets}))
-    want(rbac_rules.granted(g, {"verb": "list", "api_group": "apps", "resource": "deployments",
-                                "namespace": ""}), "the cluster-wide LIST of Deployments is denied")
-    return "%d rules cluster-wide" % len(on_targets)
+    wide = {tuple(x)[:3] for x in g if x.namespace == "*"}
+    want(wide == {("apps", "deployments", "list"), ("apps", "deployments", "watch")},
+         "granted in every namespace: %s" % sorted(wide))
+    check_target_scopes([x for x in g if x.namespace != "*"], config_targets(), "cluster-scope")
+    req = {"api_group": "apps", "resource": "deployments", "namespace": ""}
+    want(rbac_rules.granted(g, dict(req, verb="list")), "the cluster-wide LIST is denied")
+    want(rbac_rules.granted(g, dict(req, verb="watch")), "the cluster-wide WATCH is denied")
+    for verb, sub, name in (("patch", "scale", "coredns"), ("get", "scale", "coredns"),
+                            ("get", "", "coredns")):
+        want(not rbac_rules.granted(g, dict(req, verb=verb, subresource=sub, name=name,
+                                            namespace="kube-system")),
+             "%s deployments%s in kube-system granted" % (verb, "/" + sub if sub else ""))
+    want(not rbac_rules.granted(g, {"verb": "create", "api_group": "events.k8s.io",
+                                    "resource": "events", "namespace": "kube-system"}),
+         "Events in kube-system granted")
+    return "list, watch everywhere; the rest in %d namespaces" % len(target_namespaces(config_targets()))
 
 
 CHECKS = [
@@ -1343,7 +1417,7 @@ CHECKS = [
     ("rbac: exactly the expected (group, resource, verb)", c_rbac_exact),
     ("rbac: no wildcards", c_rbac_no_wildcards),
     ("rbac: scopes (lease in cpscale by name, the rest in the targets' namespaces)", c_rbac_scopes),
-    ("rbac: cluster-scope component binds the same role cluster-wide", c_cluster_scope),
+    ("rbac: cluster-scope component adds list and watch everywhere, nothing else", c_cluster_scope),
     ("rbac: granted() on sample requests", c_rbac_requests),
     ("rbac: rbac_rules.py on synthetic roles", c_rbac_rules_selftest),
     ("service: metrics port 8080", c_service),

@@ -1764,17 +1764,38 @@ RBAC_LIVE_BOUND = ["team%d" % i for i in range(9)]   # 9 + 1 namespaces: past th
 RBAC_LIVE_UNBOUND = "unbound"
 
 
+def rbac_live_controller(env, api, sa_token, name, deployment_name, namespaces):
+    """A controller for `deployment_name` in each of `namespaces`, as the
+    ServiceAccount `sa_token` authenticates, against `api`."""
+    kubeconfig = api.write_kubeconfig(os.path.join(env.workdir, name + ".kubeconfig"),
+                                      token=sa_token)
+    targets = [{"namespace": ns, "deployment": deployment_name, "min": 2, "max": 4}
+               for ns in namespaces]
+    leader = {"lease_duration": "4s", "renew_deadline": "3s", "retry_period": "1s"}
+    config = write_config(os.path.join(env.workdir, name + ".yaml"), env.prom.url, targets,
+                          leader=leader)
+    for namespace in namespaces:
+        TARGET_NAMESPACES.discard(namespace)   # not the main apiserver's: not bound there
+    return Controller(env.cpscale, env.workdir, name, config,
+                      ["--kubeconfig", kubeconfig, "--identity", "replica-" + name])
+
+
 def scenario_rbac_live(checks, env):
     """The controller as its ServiceAccount against an apiserver that
     enforces RBAC (--authorization-mode RBAC) with the example overlay's
-    RBAC objects, its target RoleBinding copied to 9 namespaces (with a
-    tenth, unbound, the targets span more than 8, so the controller lists
-    Deployments cluster-wide): that LIST is refused with 403 and logged with
-    the fix, every target in a bound namespace is still read (GETs) and
-    scaled, the unbound one gets 403 and is never PATCHed, the Lease and the
-    Events are granted; then `kubectl apply` of the cluster-scope
-    component's ClusterRoleBinding lets the cluster-wide LIST and WATCH
-    through, without a restart."""
+    RBAC objects and its target RoleBinding copied to the namespaces a
+    config names, but one (unbound).
+    First 2 bound namespaces and the unbound one (one watch each): the
+    unbound namespace's LIST is refused, logged with the server's message
+    and, once, the hint to bind it; the bound targets are scaled.
+    Then 9 bound and the unbound one (more than 8: the controller lists
+    Deployments cluster-wide): that LIST is refused and logged with the fix,
+    every target in a bound namespace is still read (GETs) and scaled, the
+    unbound one gets 403 and is never PATCHed, the Lease and the Events are
+    granted; then `kubectl apply` of the cluster-scope component lets the
+    cluster-wide LIST and WATCH through, without a restart. The
+    ServiceAccount's token is in no log."""
+    import secrets
     import shutil
     import subprocess
     sys.path.insert(0, os.path.join(REPO, "tests", "fakes"))
@@ -1792,45 +1813,69 @@ def scenario_rbac_live(checks, env):
         for namespace in ["cpscale", RBAC_LIVE_UNBOUND] + RBAC_LIVE_BOUND:
             api.seed(namespace_object(namespace))
             api.seed(deployment(namespace, "app", 1))
+            api.seed(deployment(namespace, "solo", 1))
         for obj in rbac:
             api.seed({k: v for k, v in obj.items() if k != "status"})
-        sa_token = "rbac-live-" + api.token
+        sa_token = secrets.token_urlsafe(24)
         api.set_tokens({api.token: (api.user, [api.group]), sa_token: (sa_user, sa_groups)})
-        kubeconfig = api.write_kubeconfig(os.path.join(env.workdir, "rbac-live.kubeconfig"),
-                                          token=sa_token)
         admin = api.write_kubeconfig(os.path.join(env.workdir, "rbac-live-admin.kubeconfig"))
-        targets = [{"namespace": ns, "deployment": "app", "min": 2, "max": 4}
-                   for ns in RBAC_LIVE_BOUND + [RBAC_LIVE_UNBOUND]]
-        leader = {"lease_duration": "4s", "renew_deadline": "3s", "retry_period": "1s"}
-        config = write_config(os.path.join(env.workdir, "rbac-live.yaml"), env.prom.url, targets,
-                              leader=leader)
-        controller = Controller(env.cpscale, env.workdir, "rbac-live", config,
-                                ["--kubeconfig", kubeconfig, "--identity", "replica-rbac"])
 
-        def sa_records():
-            return [r for r in api.log() if r.get("user") == sa_user]
+        def sa_records(since=0):
+            return [r for r in api.log(since=since) if r.get("user") == sa_user]
 
         def cluster_lists(records, status):
             return [r for r in records if r.get("resource") == "deployments" and not r.get("namespace")
                     and r.get("verb") in ("list", "watch") and r.get("status") == status]
 
-        def scaled(records):
-            return {r["namespace"] for r in patches(records) if r.get("status") == 200}
+        def scaled(records, name):
+            return {r["namespace"] for r in patches(records, name) if r.get("status") == 200}
+
+        # -- one watch per namespace, one of them unbound
+        few = RBAC_LIVE_BOUND[:2]
+        solo = rbac_live_controller(env, api, sa_token, "rbac-live-ns", "solo",
+                                    few + [RBAC_LIVE_UNBOUND])
+
+        def refusals():
+            return [l for l in solo.lines() if l.get("msg") == "list failed"
+                    and l.get("watch") == RBAC_LIVE_UNBOUND and l.get("code") == 403]
+        poll(lambda: len(refusals()) >= 2 and scaled(sa_records(), "solo") >= set(few), 20)
+        refused = refusals()
+        code = solo.stop()
+        checks.check("rbac-live: an unbound namespace's LIST is refused, the bound ones' targets "
+                     "scaled", len(refused) >= 2 and scaled(sa_records(), "solo") >= set(few),
+                     "%d refusals, scaled in %s" % (len(refused), sorted(scaled(sa_records(), "solo"))))
+        checks.check("rbac-live: the refusal logs the server's message",
+                     all('cannot list resource "deployments"' in l.get("error", "")
+                         and sa_user in l.get("error", "") for l in refused),
+                     "errors: %s" % [l.get("error") for l in refused[:2]])
+        hinted = [l for l in refused if "target-namespaces.yaml" in str(l.get("hint", ""))]
+        checks.check("rbac-live: the hint to bind the namespace comes once, not with every retry",
+                     len(hinted) == 1 and "cannot be read or scaled" in hinted[0]["hint"],
+                     "%d of %d refusals hinted: %s" % (len(hinted), len(refused),
+                                                       [l.get("hint") for l in hinted]))
+        checks.check("rbac-live: exits 0 (one watch per namespace)", code == 0, "exit %s" % code)
+        clean, report = solo.valgrind_clean()
+        checks.check("rbac-live: valgrind clean (one watch per namespace)", clean, report)
+
+        # -- more than 8 namespaces: one cluster-wide watch
+        mark = max((r.get("seq", 0) for r in api.log()), default=0)
+        controller = rbac_live_controller(env, api, sa_token, "rbac-live", "app",
+                                          RBAC_LIVE_BOUND + [RBAC_LIVE_UNBOUND])
 
         def hints():
             return [line for line in controller.lines() if line.get("code") == 403
                     and "components/cluster-scope" in str(line.get("hint", ""))]
 
-        poll(lambda: hints() and scaled(sa_records()) >= set(RBAC_LIVE_BOUND), 20)
-        before = sa_records()
+        poll(lambda: hints() and scaled(sa_records(mark), "app") >= set(RBAC_LIVE_BOUND), 20)
+        before = sa_records(mark)
         checks.check("rbac-live: the cluster-wide LIST of Deployments is refused (403)",
                      bool(cluster_lists(before, 403)), "%d requests" % len(before))
         checks.check("rbac-live: the 403 is logged with the binding that fixes it", bool(hints()),
                      "warnings: %s" % [l.get("msg") for l in controller.lines()
                                        if l.get("level") == "warn"][:5])
         checks.check("rbac-live: every target in a bound namespace is scaled (read with GETs)",
-                     scaled(before) >= set(RBAC_LIVE_BOUND),
-                     "scaled in %s" % sorted(scaled(before)))
+                     scaled(before, "app") >= set(RBAC_LIVE_BOUND),
+                     "scaled in %s" % sorted(scaled(before, "app")))
         unbound = [r for r in before if r.get("namespace") == RBAC_LIVE_UNBOUND]
         checks.check("rbac-live: the unbound namespace's target gets 403 and no PATCH",
                      unbound and all(r.get("status") == 403 for r in unbound)
@@ -1847,18 +1892,19 @@ def scenario_rbac_live(checks, env):
         checks.check("rbac-live: Events are posted in the bound namespaces",
                      {r.get("namespace") for r in granted_events} >= set(RBAC_LIVE_BOUND),
                      "%d Events" % len(granted_events))
+        component = os.path.join(REPO, "manifests", "components", "cluster-scope")
         applied = subprocess.run(
-            [kubectl, "--request-timeout=10s", "apply", "-f",
-             os.path.join(REPO, "manifests", "components", "cluster-scope",
-                          "clusterrolebinding.yaml")],
+            [kubectl, "--request-timeout=10s", "apply",
+             "-f", os.path.join(component, "clusterrole.yaml"),
+             "-f", os.path.join(component, "clusterrolebinding.yaml")],
             env=dict(os.environ, KUBECONFIG=admin, HOME=env.workdir),
             capture_output=True, text=True, timeout=30)
-        checks.check("rbac-live: kubectl apply of the cluster-scope ClusterRoleBinding",
+        checks.check("rbac-live: kubectl apply of the cluster-scope component's RBAC",
                      applied.returncode == 0, applied.stderr.strip())
         mark = max((r.get("seq", 0) for r in api.log()), default=0)
         poll(lambda: {r.get("verb") for r in cluster_lists(api.log(since=mark), 200)}
              >= {"list", "watch"}, 60)
-        after = [r for r in api.log(since=mark) if r.get("user") == sa_user]
+        after = sa_records(mark)
         checks.check("rbac-live: then the cluster-wide LIST and WATCH go through, no restart",
                      cluster_lists(after, 200) and any(r.get("verb") == "watch"
                                                        for r in cluster_lists(after, 200)),
@@ -1868,8 +1914,9 @@ def scenario_rbac_live(checks, env):
         checks.check("rbac-live: exits 0", code == 0, "exit %s" % code)
         clean, report = controller.valgrind_clean()
         checks.check("rbac-live: valgrind clean", clean, report)
-        for namespace in RBAC_LIVE_BOUND + [RBAC_LIVE_UNBOUND]:
-            TARGET_NAMESPACES.discard(namespace)   # not the main apiserver's: not bound there
+        leaked = [c.name for c in (solo, controller) if sa_token in c.text()]
+        checks.check("rbac-live: the ServiceAccount token is in no log", not leaked,
+                     "in %s" % leaked)
 
 
 # ---- writes, the Lease, connections, Retry-After, User-Agent, HTTP/2 ----------

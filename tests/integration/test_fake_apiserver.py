@@ -855,11 +855,43 @@ subjects:
 """ % NS
 
 
+RBAC_ONE_NAME = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: one-deployment
+  namespace: team
+rules:
+  - apiGroups: ["apps"]
+    resources: ["deployments"]
+    resourceNames: ["web"]
+    verbs: ["get", "list", "watch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: one-deployment
+  namespace: team
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: one-deployment
+subjects:
+  - kind: ServiceAccount
+    name: cpscale
+    namespace: cpscale
+"""
+
+
 def rbac_mode(s):
     """--authorization-mode RBAC, with kubectl as a service account: 403s
     worded as the real server words them until an admin applies a
     ClusterRole bound by a RoleBinding; then allowed in that namespace only,
-    never at the cluster scope; forbidden again once the binding is deleted."""
+    never at the cluster scope; forbidden again once the binding is deleted.
+    Also: impersonation (--as) gets the impersonated rights and needs the
+    impersonate verb; non-resource paths other than discovery, and kinds the
+    server does not serve, are refused by name; resourceNames grant a list
+    narrowed by fieldSelector to that name."""
     if not s.kubectl_path:
         raise Skip("kubectl not installed")
     with FakeApiserver(extra_args=["--authorization-mode", "RBAC"]) as api:
@@ -906,6 +938,36 @@ def rbac_mode(s):
         forbidden(run(robot, "get", "deployments", "--all-namespaces"),
                   'deployments.apps is forbidden: %s cannot list resource "deployments" in '
                   'API group "apps" at the cluster scope' % who)
+        # impersonation: the admin acting as the service account gets its rights
+        proc = run(admin, "get", "deployment", "web", "-n", NS, "--as", sa_user,
+                   "-o", "jsonpath={.spec.replicas}")
+        check(proc.returncode == 0 and proc.stdout == "3", "admin --as the service account: %r %s",
+              proc.stdout, proc.stderr)
+        forbidden(run(admin, "get", "deployments", "-n", "team", "--as", sa_user),
+                  'deployments.apps is forbidden: %s cannot list resource "deployments" in '
+                  'API group "apps" in the namespace "team"' % who)
+        forbidden(run(robot, "get", "deployments", "-n", NS, "--as", "someone"),
+                  'users "someone" is forbidden: %s cannot impersonate resource "users" in '
+                  'API group "" at the cluster scope' % who)
+        # non-resource paths: discovery is public, the rest is not
+        forbidden(run(robot, "get", "--raw", "/metrics"),
+                  'forbidden: %s cannot get path "/metrics"' % who)
+        # a resource this server does not serve is refused by RBAC first, by its name
+        forbidden(run(robot, "get", "--raw", "/api/v1/nodes"),
+                  'nodes is forbidden: %s cannot list resource "nodes" in API group "" at the '
+                  'cluster scope' % who)
+        # resourceNames grant a list or watch narrowed to that one name
+        path = s.manifest("rbac-one-name.yaml", RBAC_ONE_NAME)
+        proc = run(admin, "apply", "-f", path)
+        check(proc.returncode == 0, "admin kubectl apply of a Role with resourceNames: %s", proc.stderr)
+        proc = run(robot, "get", "deployments", "-n", "team", "--field-selector", "metadata.name=web",
+                   "-o", "name")
+        check(proc.returncode == 0 and proc.stdout.strip() == "deployment.apps/web",
+              "list narrowed to metadata.name=web under resourceNames [web]: %r %s",
+              proc.stdout, proc.stderr)
+        forbidden(run(robot, "get", "deployments", "-n", "team"),
+                  'deployments.apps is forbidden: %s cannot list resource "deployments" in '
+                  'API group "apps" in the namespace "team"' % who)
         proc = run(admin, "delete", "rolebinding", "scaler", "-n", NS)
         check(proc.returncode == 0, "admin delete rolebinding: %s", proc.stderr)
         forbidden(run(robot, "get", "deployment", "web", "-n", NS),
