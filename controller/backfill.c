@@ -46,17 +46,22 @@
 static const enum cps_metric backfill_metrics[BACKFILL_N_METRICS] = {
     CPS_METRIC_QPS, CPS_METRIC_P95, CPS_METRIC_CPU, CPS_METRIC_READY, CPS_METRIC_COST};
 
-/* The start-up the controller planned with before a restart, as it
- * exported it (metrics.c: cpscale_policy_startup_seconds, labels namespace
- * and name): the one part of the policy state the target's own history
- * cannot rebuild, as it has no count asked for to time scale-ups against.
- * Its last value within the backfill span (%lld: seconds); max over the
- * replicas, as a standby times nothing and exports the configured one.
- * Without a Prometheus that scrapes cpscale the answer is empty and the
- * start-up is learned again live. */
+/* How long the target's scale-ups took to be ready, as the controllers
+ * exported it before this process started (metrics.c:
+ * cpscale_policy_startup_learned_seconds, labels namespace and name, which
+ * Prometheus keeps only with honor_labels): the one part of the policy
+ * state the target's own history cannot rebuild, as it has no count asked
+ * for to time scale-ups against. Evaluated at this process's start, over
+ * the STARTUP_LOOKBACK_S before it, so that neither this process's own
+ * first samples (an in-place restart keeps the pod label) nor a pod gone
+ * long before count; the largest of the replicas' (a standby decides and
+ * times as the leader does, but may have missed a scale-up). Without a
+ * Prometheus that scrapes cpscale the answer is empty and the start-up is
+ * learned again live. */
 #define STARTUP_GAUGE_QUERY                                                                        \
-    "max(last_over_time(cpscale_policy_startup_seconds{namespace=$namespace,"                      \
+    "max(last_over_time(cpscale_policy_startup_learned_seconds{namespace=$namespace,"              \
     "name=$deployment}[%llds]))"
+#define STARTUP_LOOKBACK_S 900LL
 
 /* One target of a batch: its config (copied), its queries as sent, and
  * what the worker made of them. */
@@ -79,6 +84,7 @@ struct backfill_batch {
     struct cps_prom_range_client *client;
     char *namespace_label, *deployment_label;
     int64_t end_ms, span_ms, step_ms; /* wall clock */
+    int64_t restore_at_ms;            /* this process's start (STARTUP_GAUGE_QUERY), wall */
     int64_t deadline_ms;              /* monotonic */
     struct backfill_job *jobs;
     size_t n_jobs;
@@ -142,10 +148,11 @@ static int fetch_metric(struct backfill_batch *b, struct backfill_job *job,
     return 0;
 }
 
-/* Read back the start-up the controller exported before (STARTUP_GAUGE_QUERY,
- * one point at the span's end) into job->state, after the replay. Any
- * failure leaves the state as replayed: the gauge is there only when
- * Prometheus scrapes cpscale, so its absence is no error. */
+/* Read back the learned start-up exported before this process started
+ * (STARTUP_GAUGE_QUERY at b->restore_at_ms) into job->state, after the
+ * replay, as learned then. Any failure leaves the state as replayed: the
+ * gauge is there only when Prometheus scrapes cpscale, so its absence is
+ * no error. */
 static void restore_startup(struct backfill_batch *b, struct backfill_job *job)
 {
     job->startup_restored_s = NAN;
@@ -153,7 +160,8 @@ static void restore_startup(struct backfill_batch *b, struct backfill_job *job)
         return;
     struct cps_err err;
     cps_err_clear(&err);
-    double end = (double)b->end_ms / CPS_MS_PER_S, step = (double)b->step_ms / CPS_MS_PER_S;
+    double end = (double)b->restore_at_ms / CPS_MS_PER_S;
+    double step = (double)b->step_ms / CPS_MS_PER_S;
     struct cps_prom_span span;
     /* two points, end - step and end (half a step of slack against rounding) */
     if (cps_prom_span_init(&span, end - step, end + step / 2.0, step, &err) < 0 ||
@@ -182,8 +190,7 @@ static void restore_startup(struct backfill_batch *b, struct backfill_job *job)
     if (!isfinite(last))
         return;
     job->startup_restored_s = last;
-    cps_startup_restore(&job->state.startup, last * CPS_MS_PER_S,
-                        job->target.policy.startup_ms, b->end_ms);
+    cps_startup_restore(&job->state.startup, last * CPS_MS_PER_S, b->restore_at_ms);
 }
 
 /* Fetch one target's history and replay it into job->state. */
@@ -286,8 +293,7 @@ static int job_init(struct cps_controller *ctl, struct backfill_job *job,
         return -1;
     job->startup_restored_s = NAN;
     char gauge[sizeof STARTUP_GAUGE_QUERY + 24];
-    snprintf(gauge, sizeof gauge, STARTUP_GAUGE_QUERY,
-             (long long)(ctl->options.backfill_ms / CPS_MS_PER_S));
+    snprintf(gauge, sizeof gauge, STARTUP_GAUGE_QUERY, STARTUP_LOOKBACK_S);
     struct cps_err gauge_err;
     cps_err_clear(&gauge_err);
     /* NULL only out of memory, or for a name PromQL cannot quote: then the
@@ -368,6 +374,7 @@ static struct backfill_batch *batch_new(struct cps_controller *ctl)
      * clock: were they apart (the wall clock stepped since the start), the
      * replayed state would be ahead of the next tick or behind it */
     b->end_ms = cps_monotonic_ms() + ctl->wall_offset_ms;
+    b->restore_at_ms = ctl->started_ms + ctl->wall_offset_ms;
     b->deadline_ms = cps_monotonic_ms() + CPS_BACKFILL_TIMEOUT_MS;
     return b;
 oom:

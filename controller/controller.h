@@ -137,6 +137,7 @@ struct cps_target_runtime {
     double forecast_tail;                                    /* (its learned quantile offset) */
     double latency_shape, pod_safe_rps;  /* (its latency line: queue shape, SLO-safe rate a pod) */
     double startup_s;                    /* (the start-up it led bursts by) */
+    double startup_learned_s;            /* (the observed one, 0 when none) */
 };
 
 /* "namespace/name" of a target, for log lines and messages, written into

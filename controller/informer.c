@@ -87,32 +87,56 @@ int cps_informer_synced(const struct cps_informer *informer, int64_t now_ms)
            now_ms - informer->unhealthy_since_ms < REOPEN_GRACE_MS;
 }
 
-/* What to do about a 403 on this informer's LIST or WATCH: RBAC is the
- * usual cause, and which binding is missing depends on the scope. Into
- * buf (cap bytes). */
-static void forbidden_hint(const struct cps_informer *informer, char *buf, size_t cap)
+/* What to do about a 403 on this informer's LIST or WATCH (`verb`): RBAC
+ * is the usual cause, and which binding is missing depends on the scope.
+ * Into buf (cap bytes). */
+static void forbidden_hint(const struct cps_informer *informer, const char *verb, char *buf,
+                           size_t cap)
 {
     if (informer->namespace)
         snprintf(buf, cap,
-                 "cpscale's ServiceAccount may not list Deployments in this namespace: bind the "
-                 "cpscale ClusterRole here with a RoleBinding (manifests/overlays/example/"
-                 "target-namespaces.yaml); until then its targets cannot be read or scaled");
+                 "cpscale's ServiceAccount may not %s Deployments in this namespace: the cpscale "
+                 "ClusterRole, bound here by a RoleBinding (manifests/overlays/example/"
+                 "target-namespaces.yaml), grants get, list and watch; until the watch works, "
+                 "targets are read with GETs, if those are allowed",
+                 verb);
     else
         snprintf(buf, cap,
-                 "cpscale's ServiceAccount may not list Deployments in all namespaces, which it "
+                 "cpscale's ServiceAccount may not %s Deployments in all namespaces, which it "
                  "does when Deployment targets span more than %d namespaces: add "
                  "manifests/components/cluster-scope (list and watch everywhere); until then "
                  "each target is read with GETs",
-                 CPS_INFORMER_MAX_NAMESPACES);
+                 verb, CPS_INFORMER_MAX_NAMESPACES);
+}
+
+/* What went wrong with a non-200 answer, for the log: the server's Status
+ * message when it sent one, else the HTTP status and the start of the body
+ * (a proxy's error page). Into buf (cap bytes). */
+static void answer_error(const struct cps_kube_answer *answer, char *buf, size_t cap)
+{
+    struct cps_kube_status status;
+    if (cps_kube_decode_status(answer->body, answer->body_len, &status) == 0 &&
+        status.message[0]) {
+        snprintf(buf, cap, "%s", status.message);
+        return;
+    }
+    int shown = answer->body_len < 120 ? (int)answer->body_len : 120;
+    snprintf(buf, cap, "HTTP %ld%s%.*s", answer->status, shown ? ": " : "", shown,
+             answer->body ? answer->body : "");
+    for (char *c = buf; *c; c++)
+        if ((unsigned char)*c < 0x20)
+            *c = ' ';
 }
 
 /* A warning about this informer's LIST or WATCH. `error` is what went
  * wrong (the server's Status message when it sent one). A 403 carries the
- * hint of forbidden_hint the first time in a run of failures, not on every
- * retry of a refusal that lasts until someone changes the RBAC. */
+ * hint of forbidden_hint the first time in a run of failures (until a LIST
+ * completes or a watch brings an event), not on every retry of a refusal
+ * that lasts until someone changes the RBAC. */
 static void log_problem(struct cps_informer *informer, const char *message, long code,
                         const char *error)
 {
+    const char *verb = strncmp(message, "watch", 5) == 0 ? "watch" : "list";
     struct cps_log_line line;
     cps_log_begin(&line, CPS_LOG_WARN, message);
     cps_log_str(&line, "watch", informer->namespace ? informer->namespace : "(all namespaces)");
@@ -120,8 +144,8 @@ static void log_problem(struct cps_informer *informer, const char *message, long
     if (error)
         cps_log_str(&line, "error", error);
     if (code == 403 && !informer->forbidden_hinted) {
-        char hint[320];
-        forbidden_hint(informer, hint, sizeof hint);
+        char hint[360];
+        forbidden_hint(informer, verb, hint, sizeof hint);
         cps_log_str(&line, "hint", hint);
         informer->forbidden_hinted = 1;
     }
@@ -222,11 +246,8 @@ static void list_page_cb(const struct cps_kube_answer *answer, void *user)
         cps_kube_list_continue(answer->body, answer->body_len, informer->continue_token,
                                sizeof informer->continue_token) != 0) {
         char text[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 8];
-        struct cps_kube_status status;
-        if (answer->status != 200 &&
-            cps_kube_decode_status(answer->body, answer->body_len, &status) == 0 &&
-            status.message[0])
-            snprintf(text, sizeof text, "%s", status.message); /* the server's own words */
+        if (answer->status != 200)
+            answer_error(answer, text, sizeof text);
         else
             cps_err_format(&err, text, sizeof text);
         log_problem(informer, "list failed", answer->status,
@@ -319,6 +340,7 @@ static int handle_event(struct cps_informer *informer, const char *line, size_t 
      * after HEALTHY_RESET_MS without a failure) */
     ev_timer_again(informer->loop, &informer->progress_timer);
     informer->unhealthy_since_ms = 0;
+    informer->forbidden_hinted = 0;
     return 0;
 }
 
@@ -381,7 +403,11 @@ static void watch_done_cb(const struct cps_kube_answer *answer, void *user)
         start_watch(informer); /* the server's timeoutSeconds: reopen */
         return;
     }
-    log_problem(informer, "watch failed", answer->status, answer->error);
+    char text[CPS_KUBE_MESSAGE_MAX + 16];
+    if (!answer->transport_error && answer->status != 200)
+        answer_error(answer, text, sizeof text);
+    log_problem(informer, "watch failed", answer->status,
+                answer->transport_error || answer->status == 200 ? answer->error : text);
     retry_later(informer, 0, CPS_INFORMER_RELIST_GONE);
 }
 

@@ -119,6 +119,7 @@ void cps_metrics_count_slo(struct cps_target_runtime *rt, int sign)
         rt->latency_shape = d->latency_shape;
         rt->pod_safe_rps = d->rps_per_pod;
         rt->startup_s = d->startup_s;
+        rt->startup_learned_s = d->startup_learned_s;
     }
 }
 
@@ -227,6 +228,10 @@ static double pick_startup(const struct cps_target_runtime *rt)
 {
     return slo_figure(rt, rt->startup_s);
 }
+static double pick_startup_learned(const struct cps_target_runtime *rt)
+{
+    return slo_figure(rt, rt->startup_learned_s);
+}
 static double pick_violation_budget(const struct cps_target_runtime *rt)
 {
     return rt->target->slo_violation_budget;
@@ -310,6 +315,11 @@ static const struct target_family target_gauges[] = {
      "the longer one its scale-ups took to be ready (observed), at the last decision on the "
      "forecast.",
      pick_startup},
+    {"cpscale_policy_startup_learned_seconds",
+     "How long the target's scale-ups took to be ready, as learned (halving a day without a "
+     "new time; 0 when none was timed), at the last decision on the forecast: read back by "
+     "the backfill after a restart.",
+     pick_startup_learned},
 };
 static const struct target_family target_counters[] = {
     {"cpscale_slo_requests_total",

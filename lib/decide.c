@@ -634,6 +634,7 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
      * peak: an hourly burst finds it halved, and would get half its pods */
     d->startup_s = (double)startup_ms / 1000.0;
     d->startup_observed = startup_ms > p->startup_ms;
+    d->startup_learned_s = cps_startup_learned_ms(&s->startup, now_ms) / 1000.0;
     int64_t lead_to = now_ms + startup_ms + interval_ms;
     double minute_ratio = cps_burst_minute_expected(&s->bursts, now_ms, lead_to);
     double burst = minute_ratio > 1.0 ? s->slow_level * minute_ratio : 0.0;

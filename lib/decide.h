@@ -191,6 +191,7 @@ struct cps_decision {
     double latency_shape;    /* the queue's p95 as a multiple of M/M/1's, learned (>= 1) */
     double startup_s;        /* the start-up a remembered burst is led by: policy.startup, */
     int startup_observed;    /* ... or (1) a longer one observed */
+    double startup_learned_s;/* the observed one, decayed to now (0: none learned) */
     double cpu_utilization;
     int32_t cost_target_pods;/* > 0: the cost target trimmed the margin to this */
     int32_t budget_pods;     /* > 0: the budget cap held the count to this */

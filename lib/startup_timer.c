@@ -56,15 +56,19 @@ void cps_startup_observe(struct cps_startup_timer *st, int64_t now_ms, int64_t i
     st->learned_at_ms = now_ms;
 }
 
-void cps_startup_restore(struct cps_startup_timer *st, double exported_ms, int64_t configured_ms,
-                         int64_t now_ms)
+double cps_startup_learned_ms(const struct cps_startup_timer *st, int64_t now_ms)
+{
+    return learned_at(st, now_ms);
+}
+
+void cps_startup_restore(struct cps_startup_timer *st, double learned_ms, int64_t at_ms)
 {
     st->pending_pods = 0;
-    if (!isfinite(exported_ms) || !(exported_ms > (double)configured_ms))
+    if (!isfinite(learned_ms) || !(learned_ms > 0.0))
         return;
     double most = (double)CPS_STARTUP_TIMING_MAX_MS; /* no timing is ever longer */
-    st->learned_ms = (int32_t)((exported_ms < most ? exported_ms : most) + 0.5);
-    st->learned_at_ms = now_ms;
+    st->learned_ms = (int32_t)((learned_ms < most ? learned_ms : most) + 0.5);
+    st->learned_at_ms = at_ms;
 }
 
 int64_t cps_startup_in_use(const struct cps_startup_timer *st, int64_t configured_ms,

@@ -65,15 +65,19 @@ void cps_startup_asked(struct cps_startup_timer *st, int64_t now_ms, int32_t rep
 void cps_startup_observe(struct cps_startup_timer *st, int64_t now_ms, int64_t interval_ms,
                          int64_t since_ms, int32_t replicas, int32_t ready, int32_t ready_before);
 
-/* After a restart: `exported_ms` is the start-up a controller planned with
- * before it (cpscale_policy_startup_seconds: the configured one, or the
- * learned one when longer). Above `configured_ms` it becomes the learned
- * value as of `now_ms` (it halves from then on, as a learned one does); at
- * or below it, or not a finite positive time, it teaches nothing (the
- * configured value is in force anyway, and a config changed since must not
- * be overruled by the old one). A timing pending is dropped. */
-void cps_startup_restore(struct cps_startup_timer *st, double exported_ms, int64_t configured_ms,
-                         int64_t now_ms);
+/* The learned value at `now_ms`, decayed since it was learned; 0 when
+ * nothing was learned (what cpscale_policy_startup_learned_seconds
+ * exports, so that a restart can read it back). */
+double cps_startup_learned_ms(const struct cps_startup_timer *st, int64_t now_ms);
+
+/* After a restart: `learned_ms` is the learned value a controller exported
+ * before it (cps_startup_learned_ms) at `at_ms`; it becomes the learned
+ * value again, as of then, so it goes on halving from there. Not a finite
+ * positive time: nothing is restored. Bounded by the longest timing. A
+ * timing pending is dropped. The configured start-up is not involved: the
+ * policy plans with the longer of the two (cps_startup_in_use), so a
+ * config changed since is never overruled by an old config value. */
+void cps_startup_restore(struct cps_startup_timer *st, double learned_ms, int64_t at_ms);
 
 /* The start-up to plan with at `now_ms`: the configured one, or the
  * learned one (decayed since it was learned) when that is longer. */

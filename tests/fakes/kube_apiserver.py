@@ -1830,11 +1830,11 @@ class RequestInfo:
         # real server's RequestInfo does (so resourceNames can grant it)
         self.authz_name = self.name or self.watch_name
         if not self.authz_name and self.verb in ("list", "watch"):
-            terms = [t for t in split_selector_terms(query.get("fieldSelector") or "")]
-            if len(terms) == 1:
-                match = re.match(r"^metadata\.name\s*(==|=)\s*(.*)$", terms[0])
-                if match:
-                    self.authz_name = match.group(2)
+            names = [m.group(2) for m in (re.match(r"^metadata\.name\s*(==|=)\s*(.*)$", t)
+                                          for t in split_selector_terms(
+                                              query.get("fieldSelector") or "")) if m]
+            if len(names) == 1 and names[0] and "/" not in names[0] and names[0] not in (".", ".."):
+                self.authz_name = names[0]
 
 
 # ------------------------------------------------------------------ discovery
@@ -2168,7 +2168,7 @@ class RbacAuthorizer:
     # prefixes.
     PUBLIC_PATHS = ("/api", "/apis", "/healthz", "/livez", "/readyz", "/version", "/version/",
                     "/openapi")
-    PUBLIC_PREFIXES = ("/api/", "/apis/", "/healthz/", "/livez/", "/readyz/", "/openapi/")
+    PUBLIC_PREFIXES = ("/api/", "/apis/", "/openapi/")
 
     def allows(self, info, user, groups):
         """Whether `user` in `groups` may make the request `info`."""

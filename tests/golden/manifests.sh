@@ -94,6 +94,7 @@ GAUGES = {
     "cpscale_slo_burn_rate", "cpscale_policy_headroom_adjust",
     "cpscale_policy_forecast_tail", "cpscale_policy_latency_shape",
     "cpscale_policy_pod_safe_rps", "cpscale_policy_startup_seconds",
+    "cpscale_policy_startup_learned_seconds",
 }
 COUNTERS = {
     "cpscale_decisions_total", "cpscale_scale_events_total",

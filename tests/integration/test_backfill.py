@@ -33,9 +33,10 @@ started again at once. The second R must
       the same count on every tick, except within one interval of a change
       of A's count (the two tick at different instants), and the same
       budget spent within 10 %.
-The history also holds cpscale_policy_startup_seconds as two replicas
-exported it (75 s learned by the leader, the configured 30 s by the
-standby): A and both R plan with 75 s after their backfill, B with 30 s.
+The history also holds cpscale_policy_startup_learned_seconds as two
+replicas exported it (75 s and 60 s) and as a pod gone 2 h before exported
+it (300 s): A and both R plan with 75 s after their backfill, B with the
+configured 30 s.
 Then shutdown: a controller whose backfill waits on a Prometheus that never
 answers a range query exits 0 on SIGTERM within seconds (the worker's
 transfer is cancelled and the thread joined), not after the backfill's
@@ -72,10 +73,12 @@ HISTORY_S = 6 * 3600
 SAMPLE_S = 10            # spacing of the history's samples
 INTERVAL = "10s"         # the controller's tick, the backfill's step
 STARTUP_S = 30
-# What the controllers exported before (cpscale_policy_startup_seconds): the
-# leader had learned that pods take 75 s, its standby planned with the
-# configured 30 s
-EXPORTED_STARTUP_S = {"leader": 75.0, "standby": float(STARTUP_S)}
+# The learned start-up the controllers exported before
+# (cpscale_policy_startup_learned_seconds): 75 s by the leader, 60 s by its
+# standby (it missed a scale-up), and 300 s by a pod gone since 2 h before
+# the history ends, which must not count
+EXPORTED_STARTUP_S = {"leader": 75.0, "standby": 60.0}
+GONE_POD_STARTUP_S, GONE_POD_UNTIL_S = 300.0, 2 * 3600
 LAG_S = 10
 STEADY_QPS = 100.0
 BURST_QPS = 400.0
@@ -142,13 +145,16 @@ def openmetrics(samples):
             for t, q, _ in samples:
                 lines.append('%s{namespace="%s",deployment="%s"} %r %d'
                              % (name, NAMESPACE, dep, value(q), t))
-    name = "cpscale_policy_startup_seconds"
+    name = "cpscale_policy_startup_learned_seconds"
     lines += ["# HELP %s test history" % name, "# TYPE %s gauge" % name]
+    end = samples[-1][0]
+    exporters = sorted(EXPORTED_STARTUP_S.items()) + [("gone", GONE_POD_STARTUP_S)]
     for dep in (WITH, WITHOUT, RESTARTED):
-        for pod, value in sorted(EXPORTED_STARTUP_S.items()):
+        for pod, value in exporters:
             for t, _, _ in samples[::6]:   # a scrape a minute
-                lines.append('%s{namespace="%s",name="%s",pod="%s"} %r %d'
-                             % (name, NAMESPACE, dep, pod, value, t))
+                if pod != "gone" or t <= end - GONE_POD_UNTIL_S:
+                    lines.append('%s{namespace="%s",name="%s",pod="%s"} %r %d'
+                                 % (name, NAMESPACE, dep, pod, value, t))
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 

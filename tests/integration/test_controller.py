@@ -1850,7 +1850,8 @@ def scenario_rbac_live(checks, env):
                      "errors: %s" % [l.get("error") for l in refused[:2]])
         hinted = [l for l in refused if "target-namespaces.yaml" in str(l.get("hint", ""))]
         checks.check("rbac-live: the hint to bind the namespace comes once, not with every retry",
-                     len(hinted) == 1 and "cannot be read or scaled" in hinted[0]["hint"],
+                     len(hinted) == 1
+                     and "may not list Deployments in this namespace" in hinted[0]["hint"],
                      "%d of %d refusals hinted: %s" % (len(hinted), len(refused),
                                                        [l.get("hint") for l in hinted]))
         checks.check("rbac-live: exits 0 (one watch per namespace)", code == 0, "exit %s" % code)

@@ -965,9 +965,15 @@ def rbac_mode(s):
         check(proc.returncode == 0 and proc.stdout.strip() == "deployment.apps/web",
               "list narrowed to metadata.name=web under resourceNames [web]: %r %s",
               proc.stdout, proc.stderr)
+        proc = run(robot, "get", "deployments", "-n", "team", "--field-selector",
+                   "metadata.namespace=team,metadata.name=web", "-o", "name")
+        check(proc.returncode == 0 and proc.stdout.strip() == "deployment.apps/web",
+              "the name as one term of an AND selector: %r %s", proc.stdout, proc.stderr)
         forbidden(run(robot, "get", "deployments", "-n", "team"),
                   'deployments.apps is forbidden: %s cannot list resource "deployments" in '
                   'API group "apps" in the namespace "team"' % who)
+        forbidden(run(robot, "get", "--raw", "/healthz/etcd"),
+                  'forbidden: %s cannot get path "/healthz/etcd"' % who)
         proc = run(admin, "delete", "rolebinding", "scaler", "-n", NS)
         check(proc.returncode == 0, "admin delete rolebinding: %s", proc.stderr)
         forbidden(run(robot, "get", "deployment", "web", "-n", NS),

@@ -126,6 +126,8 @@ static void test_slo_budget_metrics(void)
     ASSERT_TRUE(strstr(text, "cpscale_policy_pod_safe_rps{") == NULL);
     ASSERT_CONTAINS(text, "# TYPE cpscale_policy_startup_seconds gauge\n");
     ASSERT_TRUE(strstr(text, "cpscale_policy_startup_seconds{") == NULL);
+    ASSERT_CONTAINS(text, "# TYPE cpscale_policy_startup_learned_seconds gauge\n");
+    ASSERT_TRUE(strstr(text, "cpscale_policy_startup_learned_seconds{") == NULL);
     ASSERT_TRUE(strstr(text, "cpscale_slo_requests_total{") == NULL); /* nothing decided yet */
     ASSERT_TRUE(strstr(text, "cpscale_slo_budget_spent_ratio{") == NULL);
     free(text);
@@ -134,6 +136,7 @@ static void test_slo_budget_metrics(void)
     cps_metrics_count_slo(&rt, 1);
     forecast_decision(&rt, 300, 1, 0.5, 2, 1.25, -0.625, 2.25, 28.5); /* 5 qps for 60 s, over it */
     rt.decision.startup_s = 112.5;
+    rt.decision.startup_learned_s = 97.25;
     cps_metrics_count_slo(&rt, 1);
     forecast_decision(&rt, 1000, 1, 9, 9, 9, 9, 9, 9); /* on missing data: nothing */
     rt.decision.basis = CPS_BASIS_MISSING;
@@ -143,6 +146,7 @@ static void test_slo_budget_metrics(void)
     cps_metrics_count_slo(&rt, 1);
     forecast_decision(&rt, 50, 1, 0.5, 2, 1.25, -0.625, 2.25, 28.5); /* decided, then taken back (409) */
     rt.decision.startup_s = 112.5;
+    rt.decision.startup_learned_s = 97.25;
     cps_metrics_count_slo(&rt, 1);
     cps_metrics_count_slo(&rt, -1);
 
@@ -159,6 +163,7 @@ static void test_slo_budget_metrics(void)
     assert_sample(text, "cpscale_policy_latency_shape", "2.25");
     assert_sample(text, "cpscale_policy_pod_safe_rps", "28.5");
     assert_sample(text, "cpscale_policy_startup_seconds", "112.5");
+    assert_sample(text, "cpscale_policy_startup_learned_seconds", "97.25");
     assert_sample(text, "cpscale_slo_violation_budget_ratio", "0.01");
     free(text);
 }

@@ -295,40 +295,54 @@ static void test_startup_timer_times_only_clean_scale_ups(void)
 }
 
 /*
- * Restored after a restart from what the controller exported: a value
- * above the configured start-up is taken as learned now and halves from
- * there; one at or below it (nothing was learned, or the config has a
- * longer one now), NaN, infinite or absurd values teach nothing or are
+ * Restored after a restart from the learned value the controller exported
+ * (cps_startup_learned_ms) and when: it is learned as of then and goes on
+ * halving from there; the configured start-up plays no part, so a config
+ * lowered since does not bring back the old config value (only something
+ * observed), and a config raised since is in force as before. NaN,
+ * infinite, zero or negative values restore nothing; absurd ones are
  * bounded by the longest timing; a pending timing is dropped.
  */
 static void test_startup_timer_restores_what_was_exported(void)
 {
+    struct cps_startup_timer before;
+    memset(&before, 0, sizeof before);
+    ASSERT_NEAR(cps_startup_learned_ms(&before, 5 * HOUR_MS), 0.0, 0.0); /* nothing learned */
+    before.learned_ms = 80000;
+    before.learned_at_ms = 0;
+    int64_t exported_at = CPS_STARTUP_HALFLIFE_MS / 4;
+    double exported = cps_startup_learned_ms(&before, exported_at);
+    ASSERT_NEAR(exported, 80000.0 * exp2(-0.25), 1.0);
+
     struct cps_startup_timer st;
     memset(&st, 0, sizeof st);
-    int64_t now = 5 * HOUR_MS;
-    cps_startup_restore(&st, 75000.0, 30000, now);
-    ASSERT_EQ(st.learned_ms, 75000);
-    ASSERT_EQ(cps_startup_in_use(&st, 30000, now), 75000);
-    ASSERT_NEAR(cps_startup_in_use(&st, 30000, now + CPS_STARTUP_HALFLIFE_MS), 37500, 1);
+    cps_startup_restore(&st, exported, exported_at);
+    int64_t later = exported_at + 3 * HOUR_MS;
+    /* the same value as before the restart, decaying from the same point */
+    ASSERT_NEAR(cps_startup_in_use(&st, 30000, later), cps_startup_in_use(&before, 30000, later),
+                1.0);
+    ASSERT_EQ(cps_startup_in_use(&st, 30000, exported_at), (int64_t)(exported + 0.5));
+    /* policy.startup lowered to 10 s since: what was observed still counts */
+    ASSERT_EQ(cps_startup_in_use(&st, 10000, exported_at), (int64_t)(exported + 0.5));
+    /* raised to 90 s: the config's */
+    ASSERT_EQ(cps_startup_in_use(&st, 90000, exported_at), 90000);
+
     struct cps_startup_timer fresh;
     memset(&fresh, 0, sizeof fresh);
-    cps_startup_restore(&fresh, 30000.0, 30000, now); /* only the configured one */
+    cps_startup_restore(&fresh, 0.0, exported_at); /* nothing was learned before */
+    cps_startup_restore(&fresh, NAN, exported_at);
+    cps_startup_restore(&fresh, INFINITY, exported_at);
+    cps_startup_restore(&fresh, -1.0, exported_at);
     ASSERT_EQ(fresh.learned_ms, 0);
-    cps_startup_restore(&fresh, 75000.0, 90000, now); /* the config says longer now */
-    ASSERT_EQ(fresh.learned_ms, 0);
-    ASSERT_EQ(cps_startup_in_use(&fresh, 90000, now), 90000);
-    cps_startup_restore(&fresh, NAN, 30000, now);
-    cps_startup_restore(&fresh, INFINITY, 30000, now);
-    cps_startup_restore(&fresh, -1.0, 30000, now);
-    ASSERT_EQ(fresh.learned_ms, 0);
-    cps_startup_restore(&fresh, 1e12, 30000, now);
+    ASSERT_EQ(cps_startup_in_use(&fresh, 30000, exported_at), 30000);
+    cps_startup_restore(&fresh, 1e12, exported_at);
     ASSERT_EQ(fresh.learned_ms, (int32_t)CPS_STARTUP_TIMING_MAX_MS);
     st.pending_pods = 12;
-    st.pending_ms = now;
-    cps_startup_restore(&st, 60000.0, 30000, now + 1000);
+    st.pending_ms = exported_at;
+    cps_startup_restore(&st, 60000.0, exported_at + 1000);
     ASSERT_EQ(st.pending_pods, 0);
     ASSERT_EQ(st.learned_ms, 60000);
-    ASSERT_EQ(st.learned_at_ms, now + 1000);
+    ASSERT_EQ(st.learned_at_ms, exported_at + 1000);
 }
 
 /* ---- burst memory -------------------------------------------------------------- */
