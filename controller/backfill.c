@@ -107,17 +107,14 @@ static int batch_cancelled(void *user)
     return atomic_load(&b->cancel) || cps_monotonic_ms() >= b->deadline_ms;
 }
 
-/* Fetch one metric over the span into values (NAN where no sample), chunk
- * by chunk, each answer held to a JSON budget before it is decoded. 0, or
- * -1 with err. */
-static int fetch_metric(struct backfill_batch *b, struct backfill_job *job,
-                        const struct cps_prom_span *span, enum cps_metric m, double *values,
-                        struct cps_err *err)
+/* Fetch `query` over the span into values (NAN where no sample), the
+ * series `match` picks, chunk by chunk, each answer held to a JSON budget
+ * before it is decoded. `source` names the answer in errors. 0, or -1 with
+ * err. */
+static int fetch_series(struct backfill_batch *b, const char *query,
+                        const struct cps_prom_match *match, const char *source,
+                        const struct cps_prom_span *span, double *values, struct cps_err *err)
 {
-    char source[SOURCE_MAX];
-    snprintf(source, sizeof source, "prometheus: queries.%s", cps_metric_query_key(m));
-    struct cps_prom_match match = {b->namespace_label, b->deployment_label,
-                                   job->target.namespace, job->target.name, job->single[m]};
     for (size_t i = 0; i < span->n_points; i++)
         values[i] = NAN;
     size_t chunks = cps_prom_span_chunks(span);
@@ -131,8 +128,8 @@ static int fetch_metric(struct backfill_batch *b, struct backfill_job *job,
         long status = 0;
         const char *body = NULL;
         cps_prom_span_chunk(span, c, &first, &start, &end);
-        if (cps_prom_query_range(b->client, job->queries[m], start, end, span->step, &status,
-                                 &body, &len, err) < 0)
+        if (cps_prom_query_range(b->client, query, start, end, span->step, &status, &body, &len,
+                                 err) < 0)
             return -1;
         if (status != 200)
             return cps_err_set(err, source, 0, 0, "HTTP %ld from %s", status,
@@ -142,10 +139,22 @@ static int fetch_metric(struct backfill_batch *b, struct backfill_job *job,
         if (cps_json_budget_check(body, len, units, "range answer", source, err) < 0)
             return -1;
         struct cps_prom_range_stats stats = {0};
-        if (cps_prom_decode_range(body, len, span, &match, source, values, &stats, err) < 0)
+        if (cps_prom_decode_range(body, len, span, match, source, values, &stats, err) < 0)
             return -1;
     }
     return 0;
+}
+
+/* One of the target's metrics over the span (fetch_series). */
+static int fetch_metric(struct backfill_batch *b, struct backfill_job *job,
+                        const struct cps_prom_span *span, enum cps_metric m, double *values,
+                        struct cps_err *err)
+{
+    char source[SOURCE_MAX];
+    snprintf(source, sizeof source, "prometheus: queries.%s", cps_metric_query_key(m));
+    struct cps_prom_match match = {b->namespace_label, b->deployment_label,
+                                   job->target.namespace, job->target.name, job->single[m]};
+    return fetch_series(b, job->queries[m], &match, source, span, values, err);
 }
 
 /* Read back the learned start-up exported before this process started
@@ -156,7 +165,7 @@ static int fetch_metric(struct backfill_batch *b, struct backfill_job *job,
 static void restore_startup(struct backfill_batch *b, struct backfill_job *job)
 {
     job->startup_restored_s = NAN;
-    if (!job->startup_query || batch_cancelled(b))
+    if (!job->startup_query)
         return;
     struct cps_err err;
     cps_err_clear(&err);
@@ -167,24 +176,11 @@ static void restore_startup(struct backfill_batch *b, struct backfill_job *job)
     if (cps_prom_span_init(&span, end - step, end + step / 2.0, step, &err) < 0 ||
         span.n_points != 2)
         return;
-    double values[2] = {NAN, NAN};
+    double values[2];
     struct cps_prom_match match = {"namespace", "name", job->target.namespace, job->target.name,
                                    1};
-    cps_prom_range_client_bound(b->client, b->deadline_ms - cps_monotonic_ms(), batch_cancelled,
-                                b);
-    long status = 0;
-    const char *body = NULL;
-    size_t len = 0;
-    struct cps_prom_range_stats stats = {0};
-    if (cps_prom_query_range(b->client, job->startup_query, span.from, end, span.step,
-                             &status, &body, &len, &err) < 0 ||
-        status != 200 ||
-        cps_json_budget_check(body, len,
-                              UNITS_PER_POINT * span.n_points + CPS_PROM_UNITS_PER_SERIES +
-                                  CPS_PROM_UNITS_SLACK,
-                              "range answer", "prometheus: start-up gauge", &err) < 0 ||
-        cps_prom_decode_range(body, len, &span, &match, "prometheus: start-up gauge", values,
-                              &stats, &err) < 0)
+    if (fetch_series(b, job->startup_query, &match, "prometheus: start-up gauge", &span, values,
+                     &err) < 0)
         return;
     double last = isfinite(values[1]) ? values[1] : values[0];
     if (!isfinite(last))

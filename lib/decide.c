@@ -744,11 +744,10 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
     int64_t interval_ms = decision_interval(s, now_ms);
     /* from the middle of the metrics window to the end of the next decision's effect */
     int64_t horizon_ms = p->metrics_lag_ms + p->startup_ms + 2 * interval_ms;
-    /* the start-up a burst is led by (the horizon keeps the configured one):
-     * cps_startup_in_use's rule, on the learned value the gauge exports too */
+    /* the start-up a burst is led by (the horizon keeps the configured one),
+     * from the learned value the gauge exports too (one decay a decision) */
     double learned_ms = cps_startup_learned_ms(&s->startup, now_ms);
-    int64_t startup_ms =
-        learned_ms > (double)p->startup_ms ? (int64_t)(learned_ms + 0.5) : p->startup_ms;
+    int64_t startup_ms = cps_startup_plan_ms(learned_ms, p->startup_ms);
     d->startup_learned_s = learned_ms / 1000.0;
     learn(t, obs, s, now_ms, interval_ms, horizon_ms, startup_ms);
     double per_pod = safe_rate_per_pod(t, s);

@@ -74,6 +74,10 @@ void cps_startup_restore(struct cps_startup_timer *st, double learned_ms, int64_
 int64_t cps_startup_in_use(const struct cps_startup_timer *st, int64_t configured_ms,
                            int64_t now_ms)
 {
-    double learned = learned_at(st, now_ms);
-    return learned > (double)configured_ms ? (int64_t)(learned + 0.5) : configured_ms;
+    return cps_startup_plan_ms(learned_at(st, now_ms), configured_ms);
+}
+
+int64_t cps_startup_plan_ms(double learned_ms, int64_t configured_ms)
+{
+    return learned_ms > (double)configured_ms ? (int64_t)(learned_ms + 0.5) : configured_ms;
 }

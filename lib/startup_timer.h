@@ -79,6 +79,11 @@ double cps_startup_learned_ms(const struct cps_startup_timer *st, int64_t now_ms
  * config changed since is never overruled by an old config value. */
 void cps_startup_restore(struct cps_startup_timer *st, double learned_ms, int64_t at_ms);
 
+/* The start-up to plan with, given the learned value as
+ * cps_startup_learned_ms gives it: the configured one, or the learned one
+ * when that is longer (rounded to the millisecond). */
+int64_t cps_startup_plan_ms(double learned_ms, int64_t configured_ms);
+
 /* The start-up to plan with at `now_ms`: the configured one, or the
  * learned one (decayed since it was learned) when that is longer. */
 int64_t cps_startup_in_use(const struct cps_startup_timer *st, int64_t configured_ms,

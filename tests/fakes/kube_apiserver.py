@@ -2170,30 +2170,33 @@ class RbacAuthorizer:
                     "/openapi")
     PUBLIC_PREFIXES = ("/api/", "/apis/", "/openapi/")
 
-    def allows(self, info, user, groups):
-        """Whether `user` in `groups` may make the request `info`."""
+    def _granted(self, user, groups, record):
+        """Whether the stored RBAC lets `user` in `groups` (plus
+        system:authenticated) make the request `record` (rbac_rules.granted's
+        shape); system:masters may do anything."""
         groups = list(groups) + ["system:authenticated"]
         if "system:masters" in groups:
             return True
-        if not info.is_resource:
-            return info.verb == "get" and (info.path in self.PUBLIC_PATHS
-                                           or info.path.startswith(self.PUBLIC_PREFIXES))
-        record = {"verb": info.verb, "api_group": info.api_group, "resource": info.resource,
-                  "subresource": info.subresource, "namespace": info.namespace,
-                  "name": info.authz_name}
         grants = rbac_rules.rules_for_user(self.cluster.rbac_objects(), user, groups)
         return rbac_rules.granted(grants, record)
+
+    def allows(self, info, user, groups):
+        """Whether `user` in `groups` may make the request `info`."""
+        if not info.is_resource:
+            return ("system:masters" in groups or
+                    info.verb == "get" and (info.path in self.PUBLIC_PATHS
+                                            or info.path.startswith(self.PUBLIC_PREFIXES)))
+        return self._granted(user, groups, {
+            "verb": info.verb, "api_group": info.api_group, "resource": info.resource,
+            "subresource": info.subresource, "namespace": info.namespace,
+            "name": info.authz_name})
 
     def may_impersonate(self, user, groups, resource, name, namespace=""):
         """Whether `user` may act as the user, group or service account `name`:
         the `impersonate` verb on users, groups or serviceaccounts (core group)."""
-        groups = list(groups) + ["system:authenticated"]
-        if "system:masters" in groups:
-            return True
-        grants = rbac_rules.rules_for_user(self.cluster.rbac_objects(), user, groups)
-        return rbac_rules.granted(grants, {"verb": "impersonate", "api_group": "",
-                                           "resource": resource, "namespace": namespace,
-                                           "name": name})
+        return self._granted(user, groups, {"verb": "impersonate", "api_group": "",
+                                            "resource": resource, "namespace": namespace,
+                                            "name": name})
 
 
 # ------------------------------------------------------------------ faults
