@@ -5,8 +5,11 @@ It speaks the real API server's wire format over HTTPS on 127.0.0.1:
 discovery (legacy and aggregated), a minimal OpenAPI v3 document, an
 in-memory object store with one global resourceVersion, get / list / watch /
 create / update / patch / delete, the Deployment scale and status
-subresources, `Status` error bodies, and authentication by bearer token or
-TLS client certificate. A plain-HTTP control port, also on 127.0.0.1, seeds
+subresources, `Status` error bodies, authentication by bearer token or
+TLS client certificate, impersonation, and (--authorization-mode RBAC) the
+RBAC authorizer with self access reviews (`kubectl auth can-i`, in JSON or
+in the protobuf kubectl sends; other kinds are JSON only, and a protobuf
+body for one of them is answered 415). A plain-HTTP control port, also on 127.0.0.1, seeds
 objects, injects faults, compacts the watch history and returns the request
 log.
 
@@ -43,6 +46,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import k8s_protobuf  # tests/fakes/k8s_protobuf.py: the protobuf wire format the reviews take
 import rbac_rules  # tests/fakes/rbac_rules.py: the RBAC authorizer's matching
 
 SERVER_VERSION = {
@@ -98,7 +102,7 @@ class ResourceType:
 
     def __init__(self, group, version, resource, kind, namespaced, short_names=(),
                  categories=(), subresources=None, verbs=None, storage=None,
-                 tracks_generation=False):
+                 tracks_generation=False, review=False):
         self.group = group
         self.version = version
         self.resource = resource
@@ -111,6 +115,8 @@ class ResourceType:
         self.verbs = list(verbs or STANDARD_VERBS)
         self.storage = storage or (group, resource)
         self.tracks_generation = tracks_generation
+        # an access review: created (evaluated and answered), never stored
+        self.review = review
         self.group_version = "%s/%s" % (group, version) if group else version
         self.list_kind = kind + "List"
         self.singular = kind.lower()
@@ -148,14 +154,18 @@ RESOURCE_TYPES = [
     ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
     ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
+    ResourceType("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview",
+                 False, verbs=["create"], review=True),
+    ResourceType("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview",
+                 False, verbs=["create"], review=True),
     ResourceType("monitoring.coreos.com", "v1", "servicemonitors", "ServiceMonitor", True, ["smon"],
                  ["prometheus-operator"], tracks_generation=True),
     ResourceType("monitoring.coreos.com", "v1", "prometheusrules", "PrometheusRule", True,
                  ["promrule"], ["prometheus-operator"], tracks_generation=True),
 ]
 # Named groups in the order /apis lists them (the real server orders by priority).
-API_GROUPS = ["apps", "events.k8s.io", "batch", "networking.k8s.io", "policy",
-              "rbac.authorization.k8s.io", "coordination.k8s.io", "monitoring.coreos.com"]
+API_GROUPS = ["apps", "events.k8s.io", "authorization.k8s.io", "batch", "networking.k8s.io",
+              "policy", "rbac.authorization.k8s.io", "coordination.k8s.io", "monitoring.coreos.com"]
 TYPE_BY_PATH = {(t.group, t.version, t.resource): t for t in RESOURCE_TYPES}
 TYPE_BY_KIND = {(t.group_version, t.kind): t for t in RESOURCE_TYPES}
 RBAC_TYPES = [t for t in RESOURCE_TYPES if t.group == "rbac.authorization.k8s.io"]
@@ -1855,7 +1865,8 @@ def legacy_resource_list(group, version):
             entry["shortNames"] = rtype.short_names
         if rtype.categories:
             entry["categories"] = rtype.categories
-        entry["storageVersionHash"] = storage_version_hash(rtype)
+        if not rtype.review:
+            entry["storageVersionHash"] = storage_version_hash(rtype)
         resources.append(entry)
         for sub, body_kind in sorted(rtype.subresources.items()):
             sub_entry = {"name": "%s/%s" % (rtype.resource, sub), "singularName": "",
@@ -1945,6 +1956,11 @@ def openapi_v3_document(group, version):
         gvk = {"group": group, "version": version, "kind": rtype.kind}
         base = prefix + ("/namespaces/{namespace}/" if rtype.namespaced else "/") + rtype.resource
         ok = {"200": {"description": "OK"}}
+        if rtype.review:
+            paths[base] = {"post": {"operationId": "create" + rtype.kind, "parameters": write_params,
+                                    "responses": ok, "x-kubernetes-action": "post",
+                                    "x-kubernetes-group-version-kind": gvk}}
+            continue
 
         def operation(action, verb, kind=gvk, params=()):
             return {"operationId": "%s%s" % (verb, rtype.kind), "parameters": list(params),
@@ -2150,46 +2166,162 @@ def certificate_user(connection):
     return (user, groups) if user else None
 
 
+# ------------------------------------------------------------------ access reviews
+
+# Field numbers of the authorization.k8s.io/v1 messages (generated.proto):
+# ResourceAttributes, then NonResourceAttributes.
+RESOURCE_ATTRIBUTES = ("namespace", "verb", "group", "version", "resource", "subresource", "name")
+NON_RESOURCE_ATTRIBUTES = ("path", "verb")
+
+
+# The rules review's answer for one who may do anything: the superuser
+# group, or anyone under AlwaysAllow.
+EVERYTHING_RULES = ([{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+                    [{"verbs": ["*"], "nonResourceURLs": ["*"]}])
+
+
+def verb_takes_body(verb):
+    """Whether a request with this verb carries an object to decode (a
+    patch carries a patch document, typed by its own content types)."""
+    return verb in ("create", "update")
+
+
+def review_spec_from_json(rtype, body):
+    """The spec of a review sent as JSON (a missing spec is an empty one)."""
+    obj = json.loads(body or b"{}")
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    if obj.get("kind") not in (None, rtype.kind) or \
+            obj.get("apiVersion") not in (None, rtype.group_version):
+        raise ValueError("%s/%s is not %s" % (obj.get("apiVersion"), obj.get("kind"), rtype.kind))
+    spec = obj.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise ValueError("spec is not an object")
+    for key in ("resourceAttributes", "nonResourceAttributes"):
+        if spec.get(key) is not None and not (
+                isinstance(spec[key], dict) and all(isinstance(v, str) for v in spec[key].values())):
+            raise ValueError("spec.%s is not an object of strings" % key)
+    return spec
+
+
+def review_spec_from_protobuf(rtype, body):
+    """The spec of a review sent as protobuf, as its JSON form (empty
+    strings dropped, as the JSON encoding omits them)."""
+    api_version, kind, raw = k8s_protobuf.unwrap(body)
+    if (api_version, kind) != (rtype.group_version, rtype.kind):
+        raise ValueError("%s/%s is not %s" % (api_version, kind, rtype.kind))
+    spec_fields = k8s_protobuf.message(k8s_protobuf.decode(raw), 2) or {}
+    if rtype.kind == "SelfSubjectRulesReview":
+        namespace = k8s_protobuf.text(spec_fields, 1)
+        return {"namespace": namespace} if namespace else {}
+    spec = {}
+    for number, key, names in ((1, "resourceAttributes", RESOURCE_ATTRIBUTES),
+                               (2, "nonResourceAttributes", NON_RESOURCE_ATTRIBUTES)):
+        fields = k8s_protobuf.message(spec_fields, number)
+        if fields is not None:
+            values = {name: k8s_protobuf.text(fields, i + 1) for i, name in enumerate(names)}
+            spec[key] = {name: value for name, value in values.items() if value}
+    return spec
+
+
+def access_review_errors(spec):
+    """The validation errors of a SelfSubjectAccessReview spec: exactly one
+    of resourceAttributes and nonResourceAttributes."""
+    has_resource = spec.get("resourceAttributes") is not None
+    has_path = spec.get("nonResourceAttributes") is not None
+    if has_resource and has_path:
+        return [FieldError("Invalid", "spec.nonResourceAttributes", spec["nonResourceAttributes"],
+                           "cannot be specified in combination with resourceAttributes")]
+    if not has_resource and not has_path:
+        return [FieldError("Required", "spec.resourceAttributes",
+                           detail="exactly one of nonResourceAttributes or resourceAttributes "
+                                  "must be specified")]
+    return []
+
+
+def review_to_protobuf(rtype, spec, status):
+    """The object message of a review's answer (metadata, spec, status)."""
+    encode = k8s_protobuf.encode
+    if rtype.kind == "SelfSubjectRulesReview":
+        spec_raw = encode([(1, spec.get("namespace", ""))])
+        rules = [(1, encode([(1, v) for v in r["verbs"]] + [(2, g) for g in r["apiGroups"]] +
+                            [(3, x) for x in r["resources"]] +
+                            [(4, n) for n in r.get("resourceNames", [])]))
+                 for r in status["resourceRules"]]
+        rules += [(2, encode([(1, v) for v in r["verbs"]] + [(2, u) for u in r["nonResourceURLs"]]))
+                  for r in status["nonResourceRules"]]
+        status_raw = encode(rules + [(3, status["incomplete"]),
+                                     (4, status.get("evaluationError", ""))])
+    else:
+        parts = []
+        for number, key, names in ((1, "resourceAttributes", RESOURCE_ATTRIBUTES),
+                                   (2, "nonResourceAttributes", NON_RESOURCE_ATTRIBUTES)):
+            if spec.get(key) is not None:
+                parts.append((number, encode([(i + 1, spec[key].get(name, ""))
+                                              for i, name in enumerate(names)])))
+        spec_raw = encode(parts)
+        status_raw = encode([(1, status["allowed"]), (2, status.get("reason", "")),
+                             (3, status.get("evaluationError", "")), (4, status.get("denied", False))])
+    return encode([(1, b""), (2, spec_raw), (3, status_raw)])
+
+
 class RbacAuthorizer:
     """--authorization-mode RBAC: every request is authorized, as the real
     server's RBAC authorizer does, against the Roles, ClusterRoles and
     bindings stored at that moment (so `kubectl apply` of rendered manifests
     takes effect at once). The group system:masters may do anything, as the
     real server's superuser group; every authenticated user is also in
-    system:authenticated, which the bootstrap roles let GET the non-resource
-    paths (discovery, /version, /openapi). Anything else not granted is 403
-    Forbidden, worded as the real server words it."""
+    system:authenticated, which has the bootstrap roles' rules (BOOTSTRAP_RULES).
+    Non-resource paths are granted by nonResourceURLs rules bound cluster-wide.
+    Anything else not granted is 403 Forbidden, worded as the real server
+    words it."""
+
+    # What the real server's bootstrap ClusterRoles system:basic-user,
+    # system:discovery and system:public-info-viewer grant, bound to
+    # system:authenticated: access reviews of oneself, discovery, /version,
+    # OpenAPI and the health paths. Built in rather than stored, so a test's
+    # `kubectl get clusterroles` shows only what it applied.
+    BOOTSTRAP_RULES = [
+        {"apiGroups": ["authorization.k8s.io"],
+         "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], "verbs": ["create"]},
+        {"nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
+                             "/openapi/*", "/readyz", "/version", "/version/"], "verbs": ["get"]},
+    ]
+    BOOTSTRAP_GRANTS = rbac_rules._expand(BOOTSTRAP_RULES, rbac_rules.ANY)
 
     def __init__(self, cluster):
         self.cluster = cluster
 
-    # What the bootstrap roles system:discovery and system:public-info-viewer
-    # let every authenticated user GET: these paths, and those under the
-    # prefixes.
-    PUBLIC_PATHS = ("/api", "/apis", "/healthz", "/livez", "/readyz", "/version", "/version/",
-                    "/openapi")
-    PUBLIC_PREFIXES = ("/api/", "/apis/", "/openapi/")
+    def _grants(self, user, groups):
+        """Everything `user` in `groups` is granted: the stored RBAC's grants
+        plus the bootstrap ones; None for system:masters (anything)."""
+        groups = list(groups) + ["system:authenticated"]
+        if "system:masters" in groups:
+            return None
+        return (rbac_rules.rules_for_user(self.cluster.rbac_objects(), user, groups)
+                | self.BOOTSTRAP_GRANTS)
 
     def _granted(self, user, groups, record):
         """Whether the stored RBAC lets `user` in `groups` (plus
         system:authenticated) make the request `record` (rbac_rules.granted's
         shape); system:masters may do anything."""
-        groups = list(groups) + ["system:authenticated"]
-        if "system:masters" in groups:
-            return True
-        grants = rbac_rules.rules_for_user(self.cluster.rbac_objects(), user, groups)
-        return rbac_rules.granted(grants, record)
+        grants = self._grants(user, groups)
+        return grants is None or rbac_rules.granted(grants, record)
 
     def allows(self, info, user, groups):
         """Whether `user` in `groups` may make the request `info`."""
         if not info.is_resource:
-            return ("system:masters" in groups or
-                    info.verb == "get" and (info.path in self.PUBLIC_PATHS
-                                            or info.path.startswith(self.PUBLIC_PREFIXES)))
+            return self.allows_path(user, groups, info.verb, info.path)
         return self._granted(user, groups, {
             "verb": info.verb, "api_group": info.api_group, "resource": info.resource,
             "subresource": info.subresource, "namespace": info.namespace,
             "name": info.authz_name})
+
+    def allows_path(self, user, groups, verb, path):
+        """Whether `user` in `groups` may `verb` (lower-case method) the
+        non-resource `path`."""
+        grants = self._grants(user, groups)
+        return grants is None or rbac_rules.granted_path(grants, verb, path)
 
     def may_impersonate(self, user, groups, resource, name, namespace=""):
         """Whether `user` may act as the user, group or service account `name`:
@@ -2197,6 +2329,16 @@ class RbacAuthorizer:
         return self._granted(user, groups, {"verb": "impersonate", "api_group": "",
                                             "resource": resource, "namespace": namespace,
                                             "name": name})
+
+    def rules_review(self, user, groups, namespace):
+        """A SelfSubjectRulesReview's status for `user` in `groups`: the rules
+        reaching `namespace` as the roles wrote them; system:masters gets the
+        superuser's "*" rules, as from the real server."""
+        groups = list(groups) + ["system:authenticated"]
+        if "system:masters" in groups:
+            return EVERYTHING_RULES
+        return rbac_rules.rules_in_namespace(self.cluster.rbac_objects(), user, groups, namespace,
+                                             self.BOOTSTRAP_RULES)
 
 
 # ------------------------------------------------------------------ faults
@@ -2556,6 +2698,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                 raise ApiError(401, "Unauthorized")
             self.record["user"] = identity[0]
             identity = self.impersonate(identity)
+            self.identity = identity
             user = identity[0]
             self.record["user"] = user
             if server.authorizer is not None and not server.authorizer.allows(info, user, identity[1]):
@@ -2651,6 +2794,20 @@ class ApiHandler(BaseHTTPRequestHandler):
             raise unknown_path()
         if info.subresource and info.subresource not in rtype.subresources:
             raise unknown_path()
+        if verb_takes_body(info.verb) and not rtype.review and (
+                (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+                == k8s_protobuf.CONTENT_TYPE):
+            # what the real server answers for a kind it has no protobuf
+            # codec for (a custom resource); client-go then resends as JSON
+            raise ApiError(415, "the body of the request was in an unknown format - accepted media "
+                                "types include: application/json, application/yaml")
+        if rtype.review:
+            if info.namespace:
+                raise unknown_path()
+            if info.verb != "create" or info.name:
+                raise method_not_allowed()
+            self.serve_review(rtype, body)
+            return
         if rtype.namespaced:
             namespace = info.namespace
         else:
@@ -2703,6 +2860,63 @@ class ApiHandler(BaseHTTPRequestHandler):
             self.send_body(200, cluster.delete_collection(rtype, namespace or None, query, dry_run))
         else:
             raise method_not_allowed()
+
+    # serve_review: a SelfSubjectAccessReview or SelfSubjectRulesReview,
+    # in JSON or in protobuf (kubectl auth can-i sends protobuf), evaluated
+    # for the identity the request acts as (after impersonation) by the
+    # authorizer in force, and answered in the encoding the Accept header
+    # prefers. Under AlwaysAllow everything is allowed, and the rules review
+    # lists "*" for everything, as the real server's AlwaysAllow authorizer
+    # does.
+    def serve_review(self, rtype, body):
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        try:
+            if content_type == k8s_protobuf.CONTENT_TYPE:
+                spec = review_spec_from_protobuf(rtype, body)
+            elif content_type in ("application/json", ""):
+                spec = review_spec_from_json(rtype, body)
+            else:
+                raise ApiError(415, 'the body of the request was in an unknown format - accepted media '
+                                    'types include: application/json, application/yaml, '
+                                    'application/vnd.kubernetes.protobuf')
+        except (ValueError, k8s_protobuf.ProtobufError) as exc:
+            raise bad_request("the body of the request could not be decoded as %s: %s"
+                              % (rtype.kind, exc))
+        user, groups = self.identity
+        authorizer = self.server.authorizer
+        if rtype.kind == "SelfSubjectAccessReview":
+            errors = access_review_errors(spec)
+            if errors:
+                raise invalid(rtype.kind, rtype.group, "", errors)
+            attributes = spec.get("resourceAttributes")
+            if authorizer is None:
+                allowed = True
+            elif attributes is not None:
+                allowed = authorizer._granted(user, groups, {
+                    "verb": attributes.get("verb", ""), "api_group": attributes.get("group", ""),
+                    "resource": attributes.get("resource", ""),
+                    "subresource": attributes.get("subresource", ""),
+                    "namespace": attributes.get("namespace", ""), "name": attributes.get("name", "")})
+            else:
+                path = spec["nonResourceAttributes"]
+                allowed = authorizer.allows_path(user, groups, path.get("verb", ""), path.get("path", ""))
+            status = {"allowed": allowed}
+        else:
+            if authorizer is None:
+                resource_rules, path_rules = EVERYTHING_RULES
+            else:
+                resource_rules, path_rules = authorizer.rules_review(user, groups,
+                                                                     spec.get("namespace", ""))
+            status = {"resourceRules": resource_rules, "nonResourceRules": path_rules,
+                      "incomplete": False}
+        answer = {"kind": rtype.kind, "apiVersion": rtype.group_version,
+                  "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
+        if k8s_protobuf.wants_protobuf(self.headers.get("Accept", "")):
+            self.send_body(201, k8s_protobuf.wrap(rtype.group_version, rtype.kind,
+                                                  review_to_protobuf(rtype, spec, status)),
+                           k8s_protobuf.CONTENT_TYPE)
+        else:
+            self.send_body(201, answer)
 
     def send_object(self, rtype, obj, query, is_list=False):
         """An object or list in the representation the Accept header asks for."""

@@ -21,7 +21,10 @@ resource; "*/scale" matches any resource's scale subresource; a rule with
 resourceNames only matches requests that name one of them: never a create
 (whose request has no name), and a list or a watch only when its
 fieldSelector requires exactly one metadata.name (the fake apiserver passes
-that as the request's name, as the real RequestInfo does).
+that as the request's name, as the real RequestInfo does). A rule's
+nonResourceURLs grant paths (`granted_path`), and only through a
+ClusterRoleBinding: a request for a path has no namespace, so a RoleBinding
+never reaches it. "/x/*" matches every path under "/x/", "*" every path.
 """
 
 from collections import namedtuple
@@ -32,6 +35,8 @@ ANY = "*"
 # (apiGroup, resource, verb, resourceName-or-*) tuple; `namespace` is where it
 # applies: "*" for a ClusterRole bound cluster-wide, else one namespace.
 Grant = namedtuple("Grant", "api_group resource verb resource_name namespace")
+# One non-resource URL (or "/prefix/*") a rule allows a verb on.
+NonResourceGrant = namedtuple("NonResourceGrant", "url verb")
 
 # HTTP methods to Kubernetes verbs, for logs that record the method.
 # A GET is `get` when the request names an object and `list` otherwise; a
@@ -47,9 +52,14 @@ LITERAL_STAR = "\x00*"
 
 
 def _expand(rules, namespace):
-    """The grants of `rules` (a role's rules) reaching `namespace`."""
+    """The grants of `rules` (a role's rules) reaching `namespace`; their
+    non-resource URLs only cluster-wide (namespace ANY)."""
     out = set()
     for rule in rules or []:
+        if namespace == ANY:
+            for url in rule.get("nonResourceURLs") or []:
+                for verb in rule.get("verbs") or []:
+                    out.add(NonResourceGrant(url, verb))
         names = [LITERAL_STAR if n == ANY else n for n in rule.get("resourceNames") or []] or [ANY]
         for group in rule.get("apiGroups") or []:
             for resource in rule.get("resources") or []:
@@ -104,25 +114,58 @@ def _roles(objects):
     return roles, cluster_roles
 
 
-def rules_for_user(objects, user, groups):
-    """The grants `objects` (Roles, ClusterRoles and their bindings) give
-    the user `user` in `groups`, through RoleBindings (a ClusterRole bound by
-    a RoleBinding reaches only that binding's namespace) and
-    ClusterRoleBindings. A binding whose role does not exist grants nothing,
-    as in Kubernetes."""
+def _bound_rules(objects, user, groups):
+    """(namespace or ANY, rules) of each binding among `objects` that binds
+    `user` in `groups`: a ClusterRole's rules reach everywhere through a
+    ClusterRoleBinding and only the binding's namespace through a
+    RoleBinding; a Role's, its own namespace. A binding whose role does not
+    exist yields nothing, as in Kubernetes."""
     roles, cluster_roles = _roles(objects)
-    grants = set()
     for obj in objects:
         kind = obj.get("kind")
         if kind not in ("RoleBinding", "ClusterRoleBinding") or not _binds(obj, user, groups):
             continue
         ref = obj.get("roleRef", {})
         namespace = obj["metadata"].get("namespace") if kind == "RoleBinding" else ANY
-        if ref.get("kind") == "ClusterRole":
-            grants |= _expand(cluster_roles.get(ref.get("name")), namespace)
-        elif ref.get("kind") == "Role" and kind == "RoleBinding":
-            grants |= _expand(roles.get((namespace, ref.get("name"))), namespace)
+        if ref.get("kind") == "ClusterRole" and ref.get("name") in cluster_roles:
+            yield namespace, cluster_roles[ref.get("name")]
+        elif ref.get("kind") == "Role" and kind == "RoleBinding" and \
+                (namespace, ref.get("name")) in roles:
+            yield namespace, roles[(namespace, ref.get("name"))]
+
+
+def rules_for_user(objects, user, groups):
+    """The grants `objects` (Roles, ClusterRoles and their bindings) give
+    the user `user` in `groups` (_bound_rules)."""
+    grants = set()
+    for namespace, rules in _bound_rules(objects, user, groups):
+        grants |= _expand(rules, namespace)
     return grants
+
+
+def rules_in_namespace(objects, user, groups, namespace, extra_rules=()):
+    """What a SelfSubjectRulesReview answers: (resource rules, non-resource
+    rules) that reach `namespace` for `user` in `groups`, each as the role
+    wrote it ({verbs, apiGroups, resources, resourceNames} or {verbs,
+    nonResourceURLs}), in binding order; `extra_rules` are bound cluster-wide
+    (the bootstrap roles)."""
+    resource_rules, path_rules = [], []
+    bound = [(ANY, extra_rules)] + list(_bound_rules(objects, user, groups))
+    for reach, rules in bound:
+        if reach not in (ANY, namespace):
+            continue
+        for rule in rules or []:
+            if rule.get("resources"):
+                entry = {"verbs": list(rule.get("verbs") or []),
+                         "apiGroups": list(rule.get("apiGroups") or []),
+                         "resources": list(rule["resources"])}
+                if rule.get("resourceNames"):
+                    entry["resourceNames"] = list(rule["resourceNames"])
+                resource_rules.append(entry)
+            if rule.get("nonResourceURLs") and reach == ANY:
+                path_rules.append({"verbs": list(rule.get("verbs") or []),
+                                   "nonResourceURLs": list(rule["nonResourceURLs"])})
+    return resource_rules, path_rules
 
 
 def rules_from_objects(objects, service_account=None):
@@ -161,7 +204,7 @@ def with_binding_in(objects, binding_name, namespaces):
 
 def as_tuples(grants):
     """The (apiGroup, resource, verb, resourceName-or-*) set, scope dropped."""
-    return {tuple(g)[:4] for g in grants}
+    return {tuple(g)[:4] for g in grants if not isinstance(g, NonResourceGrant)}
 
 
 def request_verb(record):
@@ -191,6 +234,8 @@ def granted(rules, record):
     namespace = record.get("namespace") or ""
     name = record.get("name") or ""
     for rule in rules:
+        if isinstance(rule, NonResourceGrant):
+            continue
         g_group, g_resource, g_verb, g_name = tuple(rule)[:4]
         g_namespace = rule[4] if len(rule) > 4 else ANY
         if g_verb not in (ANY, verb) or g_group not in (ANY, group):
@@ -202,4 +247,16 @@ def granted(rules, record):
         if g_namespace != ANY and g_namespace != namespace:
             continue
         return True
+    return False
+
+
+def granted_path(grants, verb, path):
+    """Whether `grants` allow `verb` (a lower-case HTTP method: get, post,
+    ...) on the non-resource `path`."""
+    for grant in grants:
+        if not isinstance(grant, NonResourceGrant) or grant.verb not in (ANY, verb):
+            continue
+        url = grant.url
+        if url == ANY or url == path or (url.endswith("*") and path.startswith(url[:-1])):
+            return True
     return False

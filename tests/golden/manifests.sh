@@ -799,6 +799,23 @@ def c_rbac_rules_selftest():
     ]
     for g2, record, allowed in table2:
         want(rbac_rules.granted(g2, record) == allowed, "%s: expected %s" % (record, allowed))
+    # nonResourceURLs: through a ClusterRoleBinding only; "/x/*" is a prefix
+    paths_role = {"kind": "ClusterRole", "metadata": {"name": "paths"},
+                  "rules": [{"nonResourceURLs": ["/metrics", "/debug/*"], "verbs": ["get"]}]}
+    bind = lambda kind, ns: dict({"kind": kind, "roleRef": {"kind": "ClusterRole", "name": "paths"},
+                                  "subjects": [{"kind": "User", "name": "dave"}]},
+                                 metadata=dict({"name": "p"}, **({"namespace": ns} if ns else {})))
+    by_rb = rbac_rules.rules_for_user([paths_role, bind("RoleBinding", "a")], "dave", [])
+    by_crb = rbac_rules.rules_for_user([paths_role, bind("ClusterRoleBinding", None)], "dave", [])
+    table3 = [
+        (by_rb, "get", "/metrics", False), (by_crb, "get", "/metrics", True),
+        (by_crb, "post", "/metrics", False), (by_crb, "get", "/debug/pprof", True),
+        (by_crb, "get", "/debugger", False), (by_crb, "get", "/metrics/x", False),
+    ]
+    for g3, verb, path, allowed in table3:
+        want(rbac_rules.granted_path(g3, verb, path) == allowed,
+             "%s %s: expected %s" % (verb, path, allowed))
+    want(not rbac_rules.as_tuples(by_crb), "a non-resource grant listed among resource grants")
 
 
 # ---- Service, PDB, ServiceMonitor ----------------------------------------------------

@@ -1780,6 +1780,17 @@ def rbac_live_controller(env, api, sa_token, name, deployment_name, namespaces):
                       ["--kubeconfig", kubeconfig, "--identity", "replica-" + name])
 
 
+def readme_can_i_command():
+    """The `kubectl auth can-i ...` command line the README gives for checking
+    a namespace's binding (NAMESPACE stands for the namespace)."""
+    with open(os.path.join(REPO, "README.md")) as readme:
+        found = re.findall(r"`(kubectl auth can-i [^`]*)`", readme.read())
+    if len(found) != 1 or "NAMESPACE" not in found[0]:
+        raise AssertionError("README: expected one `kubectl auth can-i ... NAMESPACE ...` "
+                             "command, found %r" % found)
+    return found[0]
+
+
 def scenario_rbac_live(checks, env):
     """The controller as its ServiceAccount against an apiserver that
     enforces RBAC (--authorization-mode RBAC) with the example overlay's
@@ -1819,6 +1830,22 @@ def scenario_rbac_live(checks, env):
         sa_token = secrets.token_urlsafe(24)
         api.set_tokens({api.token: (api.user, [api.group]), sa_token: (sa_user, sa_groups)})
         admin = api.write_kubeconfig(os.path.join(env.workdir, "rbac-live-admin.kubeconfig"))
+
+        def can_i(command):
+            """kubectl's answer (yes/no) to an `auth can-i` command line."""
+            proc = subprocess.run([kubectl, "--request-timeout=10s"] + command.split()[1:],
+                                  env=dict(os.environ, KUBECONFIG=admin, HOME=env.workdir),
+                                  capture_output=True, text=True, timeout=30)
+            return proc.stdout.strip() or proc.stderr.strip()
+
+        # the README's check of a namespace's binding, as it is written there
+        readme_check = readme_can_i_command()
+        answers = {ns: can_i(readme_check.replace("NAMESPACE", ns))
+                   for ns in (RBAC_LIVE_BOUND[0], RBAC_LIVE_UNBOUND)}
+        checks.check("rbac-live: the README's `kubectl auth can-i` says yes in a bound namespace, "
+                     "no in an unbound one",
+                     answers == {RBAC_LIVE_BOUND[0]: "yes", RBAC_LIVE_UNBOUND: "no"},
+                     "%r: %s" % (readme_check, answers))
 
         def sa_records(since=0):
             return [r for r in api.log(since=since) if r.get("user") == sa_user]
@@ -1902,6 +1929,11 @@ def scenario_rbac_live(checks, env):
             capture_output=True, text=True, timeout=30)
         checks.check("rbac-live: kubectl apply of the cluster-scope component's RBAC",
                      applied.returncode == 0, applied.stderr.strip())
+        everywhere = "kubectl auth can-i %s deployments --all-namespaces --as " + sa_user
+        answers = {verb: can_i(everywhere % verb) for verb in ("list", "watch", "get", "patch")}
+        checks.check("rbac-live: with the component, can-i list and watch everywhere, not get or "
+                     "patch", answers == {"list": "yes", "watch": "yes", "get": "no", "patch": "no"},
+                     "%s" % answers)
         mark = max((r.get("seq", 0) for r in api.log()), default=0)
         poll(lambda: {r.get("verb") for r in cluster_lists(api.log(since=mark), 200)}
              >= {"list", "watch"}, 60)

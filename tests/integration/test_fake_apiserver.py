@@ -883,6 +883,23 @@ subjects:
 """
 
 
+def service_account_kubectl(s, api, prefix):
+    """Tokens on `api` for its admin (system:masters) and for the cpscale
+    ServiceAccount; returns the ServiceAccount's user name and token, a
+    kubeconfig for each, and run(kubeconfig, *kubectl args)."""
+    sa_user, sa_groups = rbac_rules.service_account_user("cpscale", "cpscale")
+    sa_token = secrets.token_urlsafe(24)
+    api.set_tokens({api.token: (api.user, [api.group]), sa_token: (sa_user, sa_groups)})
+    admin = api.write_kubeconfig(os.path.join(s.workdir, prefix + "-admin.kubeconfig"))
+    robot = api.write_kubeconfig(os.path.join(s.workdir, prefix + "-sa.kubeconfig"), token=sa_token)
+
+    def run(kubeconfig, *args):
+        env = dict(os.environ, HOME=os.path.join(s.workdir, "home-" + prefix), KUBECONFIG=kubeconfig)
+        return subprocess.run([s.kubectl_path, "--request-timeout=10s"] + list(args), env=env,
+                              capture_output=True, text=True, timeout=KUBECTL_TIMEOUT_S)
+    return sa_user, sa_token, admin, robot, run
+
+
 def rbac_mode(s):
     """--authorization-mode RBAC, with kubectl as a service account: 403s
     worded as the real server words them until an admin applies a
@@ -898,16 +915,7 @@ def rbac_mode(s):
         for namespace in (NS, "team"):
             api.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
             api.seed(deployment("web", namespace, 2))
-        sa_user, sa_groups = rbac_rules.service_account_user("cpscale", "cpscale")
-        sa_token = secrets.token_urlsafe(24)
-        api.set_tokens({api.token: (api.user, [api.group]), sa_token: (sa_user, sa_groups)})
-        admin = api.write_kubeconfig(os.path.join(s.workdir, "rbac-admin.kubeconfig"))
-        robot = api.write_kubeconfig(os.path.join(s.workdir, "rbac-sa.kubeconfig"), token=sa_token)
-
-        def run(kubeconfig, *args):
-            env = dict(os.environ, HOME=os.path.join(s.workdir, "home-rbac"), KUBECONFIG=kubeconfig)
-            return subprocess.run([s.kubectl_path, "--request-timeout=10s"] + list(args), env=env,
-                                  capture_output=True, text=True, timeout=KUBECTL_TIMEOUT_S)
+        sa_user, sa_token, admin, robot, run = service_account_kubectl(s, api, "rbac")
 
         def forbidden(proc, message):
             check(proc.returncode != 0, "allowed, expected Forbidden: %s", proc.stdout)
@@ -983,6 +991,124 @@ def rbac_mode(s):
               "403s of the service account not marked as RBAC denials in the log")
 
 
+RBAC_METRICS_PATH = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: metrics-reader
+rules:
+  - nonResourceURLs: ["/metrics", "/debug/*"]
+    verbs: ["get"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: %s
+metadata:
+  name: metrics-reader%s
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: metrics-reader
+subjects:
+  - kind: ServiceAccount
+    name: cpscale
+    namespace: cpscale
+"""
+
+
+def access_reviews(s):
+    """kubectl auth can-i (SelfSubjectAccessReview, sent as protobuf) and
+    `can-i --list` (SelfSubjectRulesReview) under RBAC: the answers follow
+    the stored bindings, for the caller and for an impersonated service
+    account; non-resource URLs are granted by a ClusterRoleBinding, never by
+    a RoleBinding; a review that is not one is refused (400, 422); under
+    AlwaysAllow everything is allowed, and the rules list says so ("*")."""
+    if not s.kubectl_path:
+        raise Skip("kubectl not installed")
+    with FakeApiserver(extra_args=["--authorization-mode", "RBAC"]) as api:
+        for namespace in (NS, "team"):
+            api.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        sa_user, sa_token, admin, robot, run = service_account_kubectl(s, api, "review")
+
+        def can_i(kubeconfig, want, *args):
+            proc = run(kubeconfig, "auth", "can-i", *args)
+            answer = proc.stdout.strip()
+            check((answer, proc.returncode) == (want, 0 if want == "yes" else 1),
+                  "kubectl auth can-i %s: %r (exit %d), expected %r; %s", " ".join(args), answer,
+                  proc.returncode, want, proc.stderr.strip())
+
+        scale = ("patch", "deployments", "--subresource=scale", "-n", NS)
+        can_i(robot, "no", *scale)
+        can_i(admin, "no", *(scale + ("--as", sa_user)))
+        can_i(robot, "yes", "get", "/healthz")       # the bootstrap roles
+        can_i(robot, "yes", "get", "/apis/apps/v1")
+        can_i(robot, "no", "get", "/metrics")
+        proc = run(admin, "apply", "-f", s.manifest("review-grants.yaml", RBAC_GRANTS))
+        check(proc.returncode == 0, "admin kubectl apply of RBAC: %s", proc.stderr)
+        can_i(robot, "yes", *scale)
+        can_i(admin, "yes", *(scale + ("--as", sa_user)))
+        can_i(robot, "no", "patch", "deployments", "--subresource=scale", "-n", "team")
+        can_i(robot, "no", "patch", "deployments", "-n", NS)   # the object, not its scale
+        can_i(robot, "no", "list", "deployments", "--all-namespaces")
+        can_i(admin, "yes", "delete", "deployments", "-n", "team")   # system:masters
+        # the rules list: what reaches NS, as the roles wrote it
+        proc = run(robot, "auth", "can-i", "--list", "-n", NS)
+        check(proc.returncode == 0, "can-i --list: %s", proc.stderr)
+        rows = {tuple(line.split()) for line in proc.stdout.splitlines()[1:]}
+        for row in [("deployments.apps", "[]", "[]", "[get", "list", "watch]"),
+                    ("deployments.apps/scale", "[]", "[]", "[get", "patch]"),
+                    ("selfsubjectaccessreviews.authorization.k8s.io", "[]", "[]", "[create]"),
+                    ("[/healthz]", "[]", "[get]")]:
+            check(row in rows, "can-i --list -n %s lacks %s:\n%s", NS, " ".join(row), proc.stdout)
+        proc = run(robot, "auth", "can-i", "--list", "-n", "team")
+        check(proc.returncode == 0 and "deployments.apps" not in proc.stdout,
+              "can-i --list -n team shows NS's rules: %s %s", proc.stdout, proc.stderr)
+        # non-resource URLs: a RoleBinding does not reach them, a ClusterRoleBinding does
+        proc = run(admin, "apply", "-f", s.manifest("review-metrics-rb.yaml", RBAC_METRICS_PATH % (
+            "RoleBinding", "\n  namespace: %s" % NS)))
+        check(proc.returncode == 0, "apply RoleBinding to a nonResourceURLs role: %s", proc.stderr)
+        can_i(robot, "no", "get", "/metrics")
+        proc = run(admin, "apply", "-f", s.manifest("review-metrics-crb.yaml", RBAC_METRICS_PATH % (
+            "ClusterRoleBinding", "")))
+        check(proc.returncode == 0, "apply ClusterRoleBinding to it: %s", proc.stderr)
+        can_i(robot, "yes", "get", "/metrics")
+        can_i(robot, "yes", "get", "/debug/pprof/heap")
+        can_i(robot, "no", "post", "/metrics")
+        can_i(robot, "no", "get", "/debugger")
+        proc = run(robot, "get", "--raw", "/metrics")
+        check("forbidden" not in proc.stderr.lower(), "GET /metrics still forbidden: %s", proc.stderr)
+        # not a review: neither attributes (422), both (422), garbage protobuf (400)
+        path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview"}
+        status, _, body = api.request("POST", path, dict(review, spec={}), auth=sa_token)
+        check_eq(status, 422, "a review with no attributes")
+        check_status_body(body, 422, "Invalid")
+        check("exactly one of nonResourceAttributes or resourceAttributes" in body.get("message", ""),
+              "422 message: %s", body.get("message"))
+        status, _, body = api.request("POST", path, dict(review, spec={
+            "resourceAttributes": {"verb": "get", "resource": "pods"},
+            "nonResourceAttributes": {"verb": "get", "path": "/healthz"}}), auth=sa_token)
+        check_eq(status, 422, "a review with both attributes")
+        status, _, body = api.request("POST", path, b"k8s\x00\x0a\xff", auth=sa_token,
+                                      content_type="application/vnd.kubernetes.protobuf")
+        check_eq(status, 400, "a truncated protobuf review")
+        status, _, body = api.request("POST", path, dict(review, spec={
+            "resourceAttributes": {"verb": "get", "group": "apps", "resource": "deployments",
+                                   "namespace": NS}}), auth=sa_token)
+        check_eq((status, body.get("status")), (201, {"allowed": True}), "a JSON review")
+        status, _, _ = api.request("GET", path, auth=sa_token)
+        check_eq(status, 403, "a list of access reviews by one who may not list them")
+        status, _, _ = api.request("GET", path)
+        check_eq(status, 405, "a list of access reviews by system:masters")
+    with FakeApiserver() as api:   # AlwaysAllow
+        open_config = api.write_kubeconfig(os.path.join(s.workdir, "review-open.kubeconfig"))
+        can_i(open_config, "yes", "delete", "deployments", "-n", NS)
+        proc = run(open_config, "auth", "can-i", "--list")
+        rows = {tuple(line.split()) for line in proc.stdout.splitlines()[1:]}
+        check(proc.returncode == 0 and ("*.*", "[]", "[]", "[*]") in rows and
+              ("[*]", "[]", "[*]") in rows and "incomplete" not in proc.stderr,
+              "AlwaysAllow rules list is not everything: %s %s", proc.stdout, proc.stderr)
+
+
 CHECKS = [
     ("kubectl version (server /version)", kubectl_version),
     ("kubectl get deployment (Table)", kubectl_get_table),
@@ -1026,6 +1152,7 @@ CHECKS = [
     ("the request log holds no token", log_has_no_tokens),
     ("--manual-status, --legacy-discovery, SIGTERM", second_instance),
     ("--authorization-mode RBAC: kubectl as a service account", rbac_mode),
+    ("kubectl auth can-i, can-i --list (access reviews, protobuf)", access_reviews),
 ]
 
 
