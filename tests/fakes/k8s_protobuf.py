@@ -8,15 +8,20 @@ typed clients (`kubectl auth can-i` among them) send that by default.
 
 Messages are handled as {field number: [values]}: a varint field's values
 are ints, a length-delimited one's are bytes (a string, or a nested message
-to decode in turn). Other wire types (fixed 32/64-bit) occur in no message
-the fake reads, and are refused, as is any truncated field.
+to decode in turn), a fixed 64- or 32-bit one's are ints as well (no
+message the fake reads has one: an unknown field, skipped as protobuf
+skips it). Groups (wire types 3, 4) and truncated fields are refused. A
+nested message given more than once is the merge of its copies, as in
+protobuf; a string given more than once, the last.
 """
 
 MAGIC = b"k8s\x00"
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
 
 VARINT = 0
+FIXED64 = 1
 LENGTH_DELIMITED = 2
+FIXED32 = 5
 
 
 class ProtobufError(ValueError):
@@ -50,11 +55,16 @@ def decode(data):
             raise ProtobufError("field number 0")
         if wire == VARINT:
             value, pos = _varint(data, pos)
-        elif wire == LENGTH_DELIMITED:
-            length, pos = _varint(data, pos)
+        elif wire in (LENGTH_DELIMITED, FIXED64, FIXED32):
+            if wire == LENGTH_DELIMITED:
+                length, pos = _varint(data, pos)
+            else:
+                length = 8 if wire == FIXED64 else 4
             if pos + length > len(data):
                 raise ProtobufError("field %d runs past the end of its message" % number)
             value, pos = bytes(data[pos:pos + length]), pos + length
+            if wire != LENGTH_DELIMITED:
+                value = int.from_bytes(value, "little")
         else:
             raise ProtobufError("field %d has wire type %d, which no message read here uses"
                                 % (number, wire))
@@ -77,13 +87,14 @@ def text(fields, number):
 
 
 def message(fields, number):
-    """The nested message in field `number`, decoded; None when absent."""
+    """The nested message in field `number`, decoded (the merge of its
+    copies); None when absent."""
     values = fields.get(number)
     if not values:
         return None
-    if not isinstance(values[-1], bytes):
+    if not all(isinstance(value, bytes) for value in values):
         raise ProtobufError("field %d is not a message" % number)
-    return decode(values[-1])
+    return decode(b"".join(values))
 
 
 def _encode_varint(value):

@@ -148,7 +148,9 @@ def rules_in_namespace(objects, user, groups, namespace, extra_rules=()):
     rules) that reach `namespace` for `user` in `groups`, each as the role
     wrote it ({verbs, apiGroups, resources, resourceNames} or {verbs,
     nonResourceURLs}), in binding order; `extra_rules` are bound cluster-wide
-    (the bootstrap roles)."""
+    (the bootstrap roles). As the real server's rule resolver does, it lists
+    the non-resource rules of a role bound by a RoleBinding too, though they
+    never authorize anything (granted_path)."""
     resource_rules, path_rules = [], []
     bound = [(ANY, extra_rules)] + list(_bound_rules(objects, user, groups))
     for reach, rules in bound:
@@ -162,7 +164,7 @@ def rules_in_namespace(objects, user, groups, namespace, extra_rules=()):
                 if rule.get("resourceNames"):
                     entry["resourceNames"] = list(rule["resourceNames"])
                 resource_rules.append(entry)
-            if rule.get("nonResourceURLs") and reach == ANY:
+            if rule.get("nonResourceURLs"):
                 path_rules.append({"verbs": list(rule.get("verbs") or []),
                                    "nonResourceURLs": list(rule["nonResourceURLs"])})
     return resource_rules, path_rules
@@ -222,12 +224,14 @@ def _resource_matches(rule_resource, resource, subresource):
     return bool(subresource) and rule_resource == "*/" + subresource
 
 
-def granted(rules, record):
+def granted(rules, record, literal_verb=False):
     """Whether `rules` (grants, or bare 4-tuples: then any namespace) allow the
     request `record` = {"verb", "api_group", "resource", "subresource",
     "namespace", "name"} (subresource and name may be empty or absent; the
-    core group is "")."""
-    verb = request_verb(record)
+    core group is ""). An HTTP method in "verb" is mapped to its verb
+    (request_verb) unless `literal_verb`: an access review's verb is
+    compared as written, as the real authorizer does."""
+    verb = record.get("verb", "") if literal_verb else request_verb(record)
     group = record.get("api_group") or ""
     resource = record.get("resource") or ""
     subresource = record.get("subresource") or ""
@@ -257,6 +261,6 @@ def granted_path(grants, verb, path):
         if not isinstance(grant, NonResourceGrant) or grant.verb not in (ANY, verb):
             continue
         url = grant.url
-        if url == ANY or url == path or (url.endswith("*") and path.startswith(url[:-1])):
+        if url == ANY or url == path or (url.endswith("*") and path.startswith(url.rstrip("*"))):
             return True
     return False

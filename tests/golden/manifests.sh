@@ -655,7 +655,7 @@ def target_namespaces(targets):
 def check_target_scopes(g, targets, where):
     """The grants on targets reach exactly the namespaces of `targets`, each
     with the same rules: no other namespace, not the cluster scope."""
-    on_targets = [x for x in g if x.resource != "leases"]
+    on_targets = [x for x in g if isinstance(x, rbac_rules.Grant) and x.resource != "leases"]
     reached = {x.namespace for x in on_targets}
     want(reached == target_namespaces(targets),
          "%s: the target rules reach %s; the config's targets are in %s"
@@ -755,7 +755,7 @@ def c_rbac_rules_selftest():
     for record, allowed in table:
         want(rbac_rules.granted(g, record) == allowed, "%s: expected %s" % (record, allowed))
     every = rbac_rules.rules_from_objects(objs)
-    want(any(t.resource == "secrets" and t.namespace == "*" for t in every),
+    want(any(getattr(t, "resource", None) == "secrets" and t.namespace == "*" for t in every),
          "without a service account every role should count")
     # subjects by user and by group; a Role is looked up in the binding's
     # own namespace only; a literal "*" resourceName names the object "*"
@@ -812,6 +812,15 @@ def c_rbac_rules_selftest():
         (by_crb, "post", "/metrics", False), (by_crb, "get", "/debug/pprof", True),
         (by_crb, "get", "/debugger", False), (by_crb, "get", "/metrics/x", False),
     ]
+    every_path = rbac_rules.rules_for_user([
+        {"kind": "ClusterRole", "metadata": {"name": "all"},
+         "rules": [{"nonResourceURLs": ["*"], "verbs": ["*"]},
+                   {"nonResourceURLs": ["/logs/**"], "verbs": ["get"]}]},
+        dict(bind("ClusterRoleBinding", None), roleRef={"kind": "ClusterRole", "name": "all"})],
+        "dave", [])
+    logs_only = {g for g in every_path if g.url != "*"}
+    table3 += [(every_path, "delete", "/anything", True), (logs_only, "get", "/logs/x", True),
+               (logs_only, "get", "/log", False)]
     for g3, verb, path, allowed in table3:
         want(rbac_rules.granted_path(g3, verb, path) == allowed,
              "%s %s: expected %s" % (verb, path, allowed))

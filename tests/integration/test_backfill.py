@@ -176,8 +176,9 @@ def check_startup(checks, label, controller, applied, name, want):
     1 % (a restored one halves over a day), and, when it was restored, the
     backfill's log line says what it read. The gauge is the last decision's:
     a tick that decided while the backfill was still being read exported
-    the configured start-up, so the value is awaited for a few ticks after
-    the backfill was applied (within the 30 s the first decision may take)."""
+    the configured start-up, so the value is awaited for up to 30 s (three
+    ticks) from the call, which comes as soon as the backfill's "applied"
+    line is seen."""
     deadline = time.time() + 30   # exported from the first decision on the forecast on
 
     def close(value):

@@ -1042,6 +1042,8 @@ def access_reviews(s):
         can_i(robot, "yes", "get", "/healthz")       # the bootstrap roles
         can_i(robot, "yes", "get", "/apis/apps/v1")
         can_i(robot, "no", "get", "/metrics")
+        status, _, _ = api.request("GET", "/metrics", auth=sa_token)
+        check_eq(status, 403, "GET /metrics by the service account before any grant")
         proc = run(admin, "apply", "-f", s.manifest("review-grants.yaml", RBAC_GRANTS))
         check(proc.returncode == 0, "admin kubectl apply of RBAC: %s", proc.stderr)
         can_i(robot, "yes", *scale)
@@ -1050,6 +1052,12 @@ def access_reviews(s):
         can_i(robot, "no", "patch", "deployments", "-n", NS)   # the object, not its scale
         can_i(robot, "no", "list", "deployments", "--all-namespaces")
         can_i(admin, "yes", "delete", "deployments", "-n", "team")   # system:masters
+        proc = run(admin, "auth", "can-i", "--list", "-n", "team")
+        rows = {tuple(line.split()) for line in proc.stdout.splitlines()[1:]}
+        check(("*.*", "[]", "[]", "[*]") in rows and
+              ("selfsubjectaccessreviews.authorization.k8s.io", "[]", "[]", "[create]") in rows,
+              "system:masters' rules list lacks cluster-admin's or the bootstrap rules:\n%s",
+              proc.stdout)
         # the rules list: what reaches NS, as the roles wrote it
         proc = run(robot, "auth", "can-i", "--list", "-n", NS)
         check(proc.returncode == 0, "can-i --list: %s", proc.stderr)
@@ -1067,6 +1075,13 @@ def access_reviews(s):
             "RoleBinding", "\n  namespace: %s" % NS)))
         check(proc.returncode == 0, "apply RoleBinding to a nonResourceURLs role: %s", proc.stderr)
         can_i(robot, "no", "get", "/metrics")
+        status, _, _ = api.request("GET", "/metrics", auth=sa_token)
+        check_eq(status, 403, "GET /metrics through a RoleBinding only")
+        proc = run(robot, "auth", "can-i", "--list", "-n", NS)
+        check(("[/debug/*]", "[]", "[get]") in {
+            tuple(line.split()) for line in proc.stdout.splitlines()[1:]},
+              "the rules list leaves out the RoleBinding's path rule (the real one lists it):\n%s",
+              proc.stdout)
         proc = run(admin, "apply", "-f", s.manifest("review-metrics-crb.yaml", RBAC_METRICS_PATH % (
             "ClusterRoleBinding", "")))
         check(proc.returncode == 0, "apply ClusterRoleBinding to it: %s", proc.stderr)
@@ -1074,20 +1089,27 @@ def access_reviews(s):
         can_i(robot, "yes", "get", "/debug/pprof/heap")
         can_i(robot, "no", "post", "/metrics")
         can_i(robot, "no", "get", "/debugger")
-        proc = run(robot, "get", "--raw", "/metrics")
-        check("forbidden" not in proc.stderr.lower(), "GET /metrics still forbidden: %s", proc.stderr)
+        status, _, _ = api.request("GET", "/metrics", auth=sa_token)
+        check_eq(status, 404, "GET /metrics once granted (authorized; the fake serves no metrics)")
         # not a review: neither attributes (422), both (422), garbage protobuf (400)
         path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
         review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview"}
         status, _, body = api.request("POST", path, dict(review, spec={}), auth=sa_token)
         check_eq(status, 422, "a review with no attributes")
         check_status_body(body, 422, "Invalid")
-        check("exactly one of nonResourceAttributes or resourceAttributes" in body.get("message", ""),
-              "422 message: %s", body.get("message"))
+        check_eq(body.get("message"), 'SelfSubjectAccessReview.authorization.k8s.io "" is invalid: '
+                 'spec.resourceAttributes: Invalid value: "null": exactly one of '
+                 'nonResourceAttributes or resourceAttributes must be specified',
+                 "422 message of a review with no attributes")
         status, _, body = api.request("POST", path, dict(review, spec={
             "resourceAttributes": {"verb": "get", "resource": "pods"},
             "nonResourceAttributes": {"verb": "get", "path": "/healthz"}}), auth=sa_token)
         check_eq(status, 422, "a review with both attributes")
+        message = body.get("message", "")
+        check(message.startswith('SelfSubjectAccessReview.authorization.k8s.io "" is invalid: '
+                                 "spec.nonResourceAttributes: Invalid value: ") and
+              message.endswith("cannot be specified in combination with resourceAttributes"),
+              "422 message of a review with both: %s", message)
         status, _, body = api.request("POST", path, b"k8s\x00\x0a\xff", auth=sa_token,
                                       content_type="application/vnd.kubernetes.protobuf")
         check_eq(status, 400, "a truncated protobuf review")
@@ -1095,6 +1117,28 @@ def access_reviews(s):
             "resourceAttributes": {"verb": "get", "group": "apps", "resource": "deployments",
                                    "namespace": NS}}), auth=sa_token)
         check_eq((status, body.get("status")), (201, {"allowed": True}), "a JSON review")
+        status, _, body = api.request("POST", path, dict(review, spec={
+            "resourceAttributes": {"verb": "GET", "group": "apps", "resource": "deployments",
+                                   "namespace": NS}}), auth=sa_token)
+        check_eq((status, body.get("status")), (201, {"allowed": False}),
+                 "a review of verb GET (verbs are compared as written)")
+        rules_path = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
+        status, _, body = api.request("POST", rules_path, {
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+            "spec": {}}, auth=sa_token)
+        check_eq((status, body.get("message")), (400, "no namespace on request"),
+                 "a rules review without a namespace")
+        # a protobuf body where the fake decodes JSON only: 415, never misread
+        for target, want_message in (
+                ("/api/v1/namespaces/%s/configmaps" % NS, "the fake API server decodes configmaps "
+                 "only from JSON"),
+                ("/apis/monitoring.coreos.com/v1/namespaces/%s/servicemonitors" % NS,
+                 "the body of the request was in an unknown format - accepted media types "
+                 "include: application/json, application/yaml")):
+            status, _, body = api.request("POST", target, b"k8s\x00\x0a\x00", auth=api.token,
+                                          content_type="application/vnd.kubernetes.protobuf")
+            check(status == 415 and want_message in body.get("message", ""),
+                  "protobuf POST to %s: %s %s", target, status, body)
         status, _, _ = api.request("GET", path, auth=sa_token)
         check_eq(status, 403, "a list of access reviews by one who may not list them")
         status, _, _ = api.request("GET", path)
