@@ -50,8 +50,9 @@ static void sim_usage(FILE *out)
           "    once per value, everything else equal, and a table shows each policy's\n"
           "    cost and violation % and their change against the first value; with\n"
           "    --json, each value's object is that value's `cpscale sim --json` report\n"
-          "    plus the changes. One flag takes a list at a time (run a shell loop for a\n"
-          "    cross product); --steps, --plot and --record-trace take one world.\n"
+          "    plus the changes. One flag takes a list at a time, given once (run a\n"
+          "    shell loop for a cross product); --steps, --plot and --record-trace take\n"
+          "    one world.\n"
           "\n"
           "OPTIONS\n"
           "  Policies:\n"
@@ -332,26 +333,38 @@ static int parse_output_option(int opt, const char *arg, struct sim_args *a)
 
 /*
  * Every flag in order; a world flag with a list of values marks a what-if
- * run (one such flag at a time). Returns PARSE_RUN, or the exit code when
- * the command ends here (--help, a bad flag or value).
+ * run (one such flag at a time, given once: a second list, or a single
+ * value for the listed flag, would leave it unclear which values run, so
+ * both are refused rather than one silently kept). A single value given
+ * twice keeps the last, as for every other flag. Returns PARSE_RUN, or the
+ * exit code when the command ends here (--help, a bad flag or value).
  */
 static int parse_args(int argc, char **argv, struct sim_args *a, struct cps_sim_setup *setup,
                       struct cps_target *target)
 {
     int opt;
+    int given_one_value[CPS_WHATIF_PARAM_COUNT] = {0};
     optind = 1;
     while ((opt = cli_getopt(argc, argv, "", sim_flags, CLI_N_FLAGS(sim_flags))) != -1) {
-        if (list_param_of(opt) >= 0 && strchr(optarg, ',')) {
-            if (a->list_param >= 0 && a->list_param != list_param_of(opt)) {
+        int param = list_param_of(opt);
+        if (param >= 0 && strchr(optarg, ',')) {
+            if (a->list_param >= 0 && a->list_param != param) {
                 fprintf(stderr, "cpscale sim: --%s and --%s both list values; what-if takes one "
                         "list at a time\n", cps_whatif_param_name(a->list_param),
-                        cps_whatif_param_name(list_param_of(opt)));
+                        cps_whatif_param_name(param));
                 return CPS_EXIT_USAGE;
             }
-            a->list_param = list_param_of(opt);
+            if (a->list_param == param) {
+                fprintf(stderr, "cpscale sim: --%s lists values twice; give one list\n",
+                        cps_whatif_param_name(param));
+                return CPS_EXIT_USAGE;
+            }
+            a->list_param = param;
             a->list_text = optarg;
             continue;
         }
+        if (param >= 0)
+            given_one_value[param] = 1;
         if (opt == CLI_FLAG_HELP) {
             sim_usage(stdout);
             return CPS_EXIT_OK;
@@ -365,6 +378,11 @@ static int parse_args(int argc, char **argv, struct sim_args *a, struct cps_sim_
             sim_usage(stderr);
             return CPS_EXIT_USAGE;
         }
+    }
+    if (a->list_param >= 0 && given_one_value[a->list_param]) {
+        fprintf(stderr, "cpscale sim: --%s is given both a list and a single value; give one "
+                "list\n", cps_whatif_param_name(a->list_param));
+        return CPS_EXIT_USAGE;
     }
     if (optind + 1 != argc) {
         fprintf(stderr, "cpscale sim: expected one trace file (see --help)\n");

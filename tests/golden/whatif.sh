@@ -6,7 +6,8 @@
 #    differences from the first value;
 #  - physics: price only scales cost (decisions do not depend on it without a
 #    cost target), --scale multiplies the requests;
-#  - one list at a time; lists do not go with --steps/--plot/--record-trace;
+#  - one list at a time, given once (not twice, nor with a single value of
+#    the same flag); lists do not go with --steps/--plot/--record-trace;
 #    bad or repeated values exit 2.
 # usage: bash tests/golden/whatif.sh path/to/cpscale   (from the repo root)
 # Ends with "N passed, N failed".
@@ -114,6 +115,9 @@ expect_usage() { # NAME MESSAGE ARGS...
         fail "$name (exit $rc)" "$out"; fi
 }
 expect_usage "two lists are refused" "one list at a time" --startup 5s,30s --price 0.02,0.05
+expect_usage "one flag listing twice is refused" "--startup lists values twice" --startup 5s,30s --startup 60s,90s
+expect_usage "a list and a single value of one flag are refused" "--lag is given both a list and a single value" --lag 0s,15s --lag 30s
+expect_usage "a single value, then a list of one flag, are refused" "--lag is given both" --lag 30s --lag 0s,15s
 expect_usage "a list with --steps is refused" "take one world" --startup 5s,30s --steps "$tmp/s.csv"
 expect_usage "a list with --record-trace is refused" "take one world" --lag 0s,15s --record-trace "$tmp/r.csv"
 expect_usage "a bad value is refused" "--startup" --startup 5s,soon
