@@ -109,16 +109,27 @@ static void forbidden_hint(const struct cps_informer *informer, const char *verb
                  verb, CPS_INFORMER_MAX_NAMESPACES);
 }
 
-/* What went wrong with a non-200 answer, for the log: the server's Status
- * message when it sent one, else the HTTP status and the start of the body
- * (a proxy's error page). Into buf (cap bytes). */
-static void answer_error(const struct cps_kube_answer *answer, char *buf, size_t cap)
+/* What went wrong with an answer, for the log: the transport's error; for
+ * a non-200 answer the server's Status message when it sent one, else the
+ * HTTP status and the start of the body (a proxy's error page); for a 200
+ * whose body did not decode, `decode_err` (or the answer's own error when
+ * NULL). Returns answer->error or buf (cap bytes), which it fills. */
+static const char *answer_problem(const struct cps_kube_answer *answer,
+                                  const struct cps_err *decode_err, char *buf, size_t cap)
 {
+    if (answer->transport_error)
+        return answer->error;
+    if (answer->status == 200) {
+        if (!decode_err)
+            return answer->error;
+        cps_err_format(decode_err, buf, cap);
+        return buf;
+    }
     struct cps_kube_status status;
     if (cps_kube_decode_status(answer->body, answer->body_len, &status) == 0 &&
         status.message[0]) {
         snprintf(buf, cap, "%s", status.message);
-        return;
+        return buf;
     }
     int shown = answer->body_len < 120 ? (int)answer->body_len : 120;
     snprintf(buf, cap, "HTTP %ld%s%.*s", answer->status, shown ? ": " : "", shown,
@@ -126,6 +137,7 @@ static void answer_error(const struct cps_kube_answer *answer, char *buf, size_t
     for (char *c = buf; *c; c++)
         if ((unsigned char)*c < 0x20)
             *c = ' ';
+    return buf;
 }
 
 /* A warning about this informer's LIST or WATCH. `error` is what went
@@ -246,12 +258,8 @@ static void list_page_cb(const struct cps_kube_answer *answer, void *user)
         cps_kube_list_continue(answer->body, answer->body_len, informer->continue_token,
                                sizeof informer->continue_token) != 0) {
         char text[CPS_ERR_SOURCE_MAX + CPS_ERR_MESSAGE_MAX + 8];
-        if (answer->status != 200)
-            answer_error(answer, text, sizeof text);
-        else
-            cps_err_format(&err, text, sizeof text);
         log_problem(informer, "list failed", answer->status,
-                    answer->transport_error ? answer->error : text);
+                    answer_problem(answer, &err, text, sizeof text));
         informer->continue_token[0] = '\0';
         retry_later(informer, 1, CPS_INFORMER_RELIST_LIST_FAILED);
         return;
@@ -404,10 +412,8 @@ static void watch_done_cb(const struct cps_kube_answer *answer, void *user)
         return;
     }
     char text[CPS_KUBE_MESSAGE_MAX + 16];
-    if (!answer->transport_error && answer->status != 200)
-        answer_error(answer, text, sizeof text);
     log_problem(informer, "watch failed", answer->status,
-                answer->transport_error || answer->status == 200 ? answer->error : text);
+                answer_problem(answer, NULL, text, sizeof text));
     retry_later(informer, 0, CPS_INFORMER_RELIST_GONE);
 }
 

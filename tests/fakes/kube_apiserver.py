@@ -2306,7 +2306,7 @@ class RbacAuthorizer:
         {"nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
                              "/openapi/*", "/readyz", "/version", "/version/"], "verbs": ["get"]},
     ]
-    BOOTSTRAP_GRANTS = rbac_rules._expand(BOOTSTRAP_RULES, rbac_rules.ANY)
+    BOOTSTRAP_GRANTS = rbac_rules.cluster_wide_grants(BOOTSTRAP_RULES)
 
     def __init__(self, cluster):
         self.cluster = cluster

@@ -134,6 +134,11 @@ def _bound_rules(objects, user, groups):
             yield namespace, roles[(namespace, ref.get("name"))]
 
 
+def cluster_wide_grants(rules):
+    """The grants of `rules` bound cluster-wide (a ClusterRoleBinding's)."""
+    return _expand(rules, ANY)
+
+
 def rules_for_user(objects, user, groups):
     """The grants `objects` (Roles, ClusterRoles and their bindings) give
     the user `user` in `groups` (_bound_rules)."""
