@@ -1481,6 +1481,84 @@ static void test_forecast_tail_waits_for_a_learned_spread(void)
     free_fixture(&t, s, h);
 }
 
+/* One octave's learned surprises, for first_forecast. */
+struct octave_surprises {
+    int bucket;
+    uint32_t samples;
+    double mean, sd;
+};
+
+/* The upper forecast of a first decision at `qps` (so the level is `qps`)
+ * with the given octaves' surprises learned (bucket 14 is [64, 128) req/s,
+ * 15 is [128, 256)); no tail, no feedback (a budget of 0). NAN when out of
+ * memory. */
+static double first_forecast(double qps, const struct octave_surprises *octaves, int count)
+{
+    struct cps_target t;
+    struct cps_policy_state *s;
+    struct cps_history *h;
+    if (new_fixture(&t, &s, &h) != 0)
+        return NAN;
+    t.slo_violation_budget = 0.0;
+    for (int i = 0; i < count; i++) {
+        int b = octaves[i].bucket;
+        s->surprise_samples[b] = octaves[i].samples;
+        s->surprise_mean[b] = (float)octaves[i].mean;
+        s->surprise_var[b] = (float)(octaves[i].sd * octaves[i].sd);
+    }
+    struct cps_observation o = observed(qps, 3, 50.0);
+    struct cps_decision d;
+    cps_decide(&t, &o, h, s, TICK_MS, NULL, &d);
+    ASSERT_NEAR(d.headroom_adjust, 0.0, 0.0);
+    free_fixture(&t, s, h);
+    return d.forecast_qps;
+}
+
+/* first_forecast with [64, 128) at mean 0 and spread `low_sd`, [128, 256)
+ * at mean `high_mean` and spread 0.1, both learned from 1000 samples. */
+static double two_octave_forecast(double qps, double low_sd, double high_mean)
+{
+    const struct octave_surprises octaves[] = {{14, 1000, 0.0, low_sd}, {15, 1000, high_mean, 0.1}};
+    return first_forecast(qps, octaves, 2);
+}
+
+/*
+ * The upper forecast never falls as the level rises, where the octave
+ * below has learned a wider spread than the one above (relative noise is
+ * larger at lower rates): a level just under 128 req/s asks for no more
+ * than 128 with the upper octave's spread would, 128 x e^(1.645 x 0.1) =
+ * 150.9, not 120 x e^(1.645 x 0.4) = 232 (demand that only eased raised
+ * the pods). Far enough below the edge its own spread asks for less (64.1
+ * x e^(1.645 x 0.4) = 123.8) and stands. The bound takes the upper
+ * octave's spread, not its mean: a level reached by spikes is expected to
+ * fall back (mean growth -0.5 there), and 100 req/s, which is not that
+ * level, still gets 150.9, not 128 x e^(-0.5 + 0.1645) = 91.5. But where
+ * the level's own octave has learned from one sample only (its figures
+ * are its neighbours' pooled: [32, 64) at mean +0.3 and spread 0.5, and
+ * the octave above), the octave above's mean bounds it as well: 128 x
+ * e^(-0.3 + 0.1645) = 111.8 at 120 req/s.
+ */
+static void test_forecast_never_falls_as_the_level_rises(void)
+{
+    const double z95 = 1.6448536;
+    double edge = 128.0 * exp(z95 * 0.1);
+    ASSERT_NEAR(two_octave_forecast(120.0, 0.4, 0.0), edge, 1e-3 * edge);
+    ASSERT_NEAR(two_octave_forecast(64.1, 0.4, 0.0), 64.1 * exp(z95 * 0.4), 0.1);
+    double previous = 0.0;
+    int fell = 0;
+    for (double qps = 100.0; qps <= 140.0; qps += 0.5) {
+        double forecast = two_octave_forecast(qps, 0.4, 0.0);
+        fell += forecast < previous - 1e-9;
+        previous = forecast;
+    }
+    ASSERT_EQ(fell, 0);
+    ASSERT_NEAR(two_octave_forecast(100.0, 0.4, -0.5), edge, 1e-3 * edge);
+    const struct octave_surprises pooled[] = {
+        {13, 1000, 0.3, 0.5}, {14, 1, 0.0, 0.0}, {15, 1000, -0.3, 0.1}};
+    double edge_with_mean = 128.0 * exp(-0.3 + z95 * 0.1);
+    ASSERT_NEAR(first_forecast(120.0, pooled, 3), edge_with_mean, 1e-3 * edge_with_mean);
+}
+
 /* Ten thousand targets' worth of policy state must stay small: the whole
  * state within 2 kB; the burst memory within its tables (60 +
  * 24 bytes of sizes, 60 x 2 of shares, 60 of sizes on the clock: 264
@@ -1531,6 +1609,7 @@ int main(void)
     CPS_RUN(test_forecast_tail_restarts_on_a_new_quantile);
     CPS_RUN(test_forecast_tail_learns_per_unit_of_time);
     CPS_RUN(test_forecast_tail_waits_for_a_learned_spread);
+    CPS_RUN(test_forecast_never_falls_as_the_level_rises);
     CPS_RUN(test_state_size);
     CPS_TEST_END();
 }
