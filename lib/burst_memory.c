@@ -141,7 +141,8 @@ static int largest_minute_slot(const uint8_t *sizes, const uint16_t *shares, dou
 
 double cps_burst_minute_expected(const struct cps_burst_memory *m, int64_t from_ms, int64_t to_ms)
 {
-    return exp(largest_minute_slot(m->minute, NULL, 0.0, from_ms, to_ms) * CPS_BURST_STEP);
+    int best = largest_minute_slot(m->minute, NULL, 0.0, from_ms, to_ms);
+    return best ? exp(best * CPS_BURST_STEP) : 1.0;
 }
 
 /*

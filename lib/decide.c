@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "remembered.h"
 #include "units.h"
 
 #define SECONDS_PER_HOUR 3600.0
@@ -289,10 +290,12 @@ static int next_octave(const struct cps_policy_state *s, int level_b, double *ed
     return 1;
 }
 
-/* A decaying peak: halved every `halflife_ms`, raised to `q` at once. */
-static void peak_step(double *peak, double q, double dt_ms, int64_t halflife_ms)
+/* A decaying peak: halved every `halflife_ms`, raised to `q` at once;
+ * `memo` is the call site's (exp2_remembered). */
+static void peak_step(struct remembered *memo, double *peak, double q, double dt_ms,
+                      int64_t halflife_ms)
 {
-    *peak *= exp2(-dt_ms / (double)halflife_ms);
+    *peak *= exp2_remembered(memo, -dt_ms / (double)halflife_ms);
     if (q > *peak)
         *peak = q;
 }
@@ -327,10 +330,13 @@ static void learn_bursts_and_budget(const struct cps_target *t, const struct cps
         s->recent_peak = q;
         s->day_peak = q;
     } else {
+        static _Thread_local struct remembered slow_memo = {0.0, 1.0}, recent_memo = {0.0, 1.0},
+                                               day_memo = {0.0, 1.0};
         double dt = (double)interval_ms;
-        s->slow_level += (1.0 - exp(-dt / (double)SLOW_LEVEL_TAU_MS)) * (q - s->slow_level);
-        peak_step(&s->recent_peak, q, dt, PEAK_HALFLIFE_MS);
-        peak_step(&s->day_peak, q, dt, DAY_PEAK_HALFLIFE_MS);
+        s->slow_level += (1.0 - exp_remembered(&slow_memo, -dt / (double)SLOW_LEVEL_TAU_MS)) *
+                         (q - s->slow_level);
+        peak_step(&recent_memo, &s->recent_peak, q, dt, PEAK_HALFLIFE_MS);
+        peak_step(&day_memo, &s->day_peak, q, dt, DAY_PEAK_HALFLIFE_MS);
     }
     if (slow_before > 0.0 && usual_rate > 0.0)
         cps_burst_observe(&s->bursts, observed_ms - METRICS_WINDOW_MS / 2, q / slow_before,
@@ -513,10 +519,13 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
             learn_tail(s, b, (growth - then_mean) / then_sd - z_up, p->headroom_quantile,
                        interval_ms);
         /* exponential forgetting by elapsed time, halflife from config */
+        static _Thread_local struct remembered forget_memo = {0.0, 1.0};
         double since_ms = (double)interval_ms;
-        double weight = s->surprise_samples[b] < SURPRISE_MIN_SAMPLES
-                            ? 1.0 / (double)(s->surprise_samples[b] + 1)
-                            : 1.0 - exp2(-since_ms / (double)p->volatility_halflife_ms);
+        double weight =
+            s->surprise_samples[b] < SURPRISE_MIN_SAMPLES
+                ? 1.0 / (double)(s->surprise_samples[b] + 1)
+                : 1.0 - exp2_remembered(&forget_memo,
+                                        -since_ms / (double)p->volatility_halflife_ms);
         double delta = growth - s->surprise_mean[b];
         s->surprise_mean[b] += (float)(weight * delta);
         s->surprise_var[b] = (float)((1.0 - weight) * (s->surprise_var[b] + weight * delta * delta));
@@ -529,8 +538,9 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
     if (s->level_t_ms == 0 && s->level_ewma == 0.0) {
         s->level_ewma = q;
     } else {
+        static _Thread_local struct remembered level_memo = {0.0, 1.0};
         double dt = (double)(now_ms - s->level_t_ms);
-        double alpha = 1.0 - exp(-dt / (double)LEVEL_TAU_MS);
+        double alpha = 1.0 - exp_remembered(&level_memo, -dt / (double)LEVEL_TAU_MS);
         s->level_ewma += alpha * (q - s->level_ewma);
     }
     s->level_t_ms = now_ms;
@@ -666,10 +676,12 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
     int down_has_tail = p->scale_down_quantile == p->headroom_quantile;
     double z_up = z_up_normal + tail;
     double z_down = z_down_normal + (down_has_tail ? tail : 0.0);
+    /* the same expression gives the same number: one exp, not two, where
+     * the quantiles agree (the defaults) or the feedback is at 0 */
     double point = level * exp(mean_growth);
     double up = level * exp(mean_growth + (z_up + adjust) * sd);
-    double down = level * exp(mean_growth + (z_down + adjust) * sd);
-    double unadjusted = level * exp(mean_growth + z_up * sd);
+    double down = z_down == z_up ? up : level * exp(mean_growth + (z_down + adjust) * sd);
+    double unadjusted = adjust == 0.0 ? up : level * exp(mean_growth + z_up * sd);
     /* never more than the same quantiles at the next octave's edge,
      * compared as logarithms over level x exp(mean_growth); the edge is
      * above the level, so its quantile can be the lower one only where its
@@ -752,7 +764,7 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
     /* the memory keeps a typical size of the burst, as the forecast's
      * point is a typical level: the forecast's margin goes on top, up to
      * PEAK_MARGIN, and within the peak cap (never below the size itself) */
-    double margin = exp((z_up + adjust) * sd);
+    double margin = burst > 0.0 ? exp((z_up + adjust) * sd) : 1.0;
     if (margin > PEAK_MARGIN)
         margin = PEAK_MARGIN;
     if (burst > 0.0 && margin > 1.0) {
