@@ -703,8 +703,11 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
         if (up_edge < up_margin || down_edge < down_margin ||
             unadjusted_edge < unadjusted_margin) {
             double rise = LN_2 * (edge_log2 - level_l2);
-            if (rise + up_edge < up_margin)
+            if (rise + up_edge < up_margin) {
                 up = level * exp(mean_growth + rise + up_edge);
+                d->octave_bound = 1;
+                d->octave_sd = edge_sd;
+            }
             if (rise + down_edge < down_margin)
                 down = level * exp(mean_growth + rise + down_edge);
             if (rise + unadjusted_edge < unadjusted_margin)

@@ -180,6 +180,8 @@ struct cps_decision {
     enum cps_burst_source burst_source; /* which memory called for it */
     int burst_capped;        /* 1: the peak cap cut what it called for */
     double peak_cap_qps;     /* the cap on the forecast from the recent peak */
+    int octave_bound;        /* 1: the octave above's quantile bounded the upper forecast */
+    double octave_sd;        /* ... with this spread (the octave above's) */
     double tick_requests;    /* requests this tick accounted to the budget */
     int tick_violating;      /* 1: they were served over the SLO */
     double budget_spent;     /* share of the budget spent over the budget window (1 = all) */

@@ -131,6 +131,12 @@ void cps_decision_describe(const struct cps_decision *d, char *buf, size_t size)
                      d->rail_bound ? "rail over " : "", cps_bound_name(d->bound), d->level_qps,
                      d->forecast_qps, d->surprise_sd, d->surprise_tail, d->headroom_adjust,
                      100.0 * d->budget_spent, d->burn_rate, d->rps_per_pod, d->latency_shape);
+    /* the spread above is the level's own; where the octave above's
+     * quantile set the forecast, say so, and with what spread */
+    if (n > 0 && (size_t)n < size && d->octave_bound &&
+        (d->bound == CPS_BOUND_FORECAST || d->bound == CPS_BOUND_FEEDBACK))
+        n += snprintf(buf + n, size - (size_t)n,
+                      "; bounded by the octave of load above (spread %.3f)", d->octave_sd);
     if (n > 0 && (size_t)n < size && d->bound == CPS_BOUND_BURST)
         n += snprintf(buf + n, size - (size_t)n, "; %s %.1f qps%s", burst_words(d->burst_source),
                       d->burst_qps,

@@ -1492,7 +1492,8 @@ struct octave_surprises {
  * with the given octaves' surprises learned (bucket 14 is [64, 128) req/s,
  * 15 is [128, 256)); no tail, no feedback (a budget of 0). NAN when out of
  * memory. */
-static double first_forecast(double qps, const struct octave_surprises *octaves, int count)
+static double first_forecast_detail(double qps, const struct octave_surprises *octaves, int count,
+                                    char *detail, size_t detail_size)
 {
     struct cps_target t;
     struct cps_policy_state *s;
@@ -1510,8 +1511,15 @@ static double first_forecast(double qps, const struct octave_surprises *octaves,
     struct cps_decision d;
     cps_decide(&t, &o, h, s, TICK_MS, NULL, &d);
     ASSERT_NEAR(d.headroom_adjust, 0.0, 0.0);
+    cps_decision_describe(&d, detail, detail_size);
     free_fixture(&t, s, h);
     return d.forecast_qps;
+}
+
+static double first_forecast(double qps, const struct octave_surprises *octaves, int count)
+{
+    char detail[512];
+    return first_forecast_detail(qps, octaves, count, detail, sizeof detail);
 }
 
 /* first_forecast with [64, 128) at mean 0 and spread `low_sd`, [128, 256)
@@ -1557,6 +1565,15 @@ static void test_forecast_never_falls_as_the_level_rises(void)
         {13, 1000, 0.3, 0.5}, {14, 1, 0.0, 0.0}, {15, 1000, -0.3, 0.1}};
     double edge_with_mean = 128.0 * exp(-0.3 + z95 * 0.1);
     ASSERT_NEAR(first_forecast(120.0, pooled, 3), edge_with_mean, 1e-3 * edge_with_mean);
+    /* the decision's detail says which spread set the forecast: the
+     * level's own (0.400) leads it, so the bound is named with its own */
+    const struct octave_surprises two[] = {{14, 1000, 0.0, 0.4}, {15, 1000, 0.0, 0.1}};
+    char detail[512];
+    first_forecast_detail(120.0, two, 2, detail, sizeof detail);
+    ASSERT_TRUE(strstr(detail, "spread 0.400") != NULL);
+    ASSERT_TRUE(strstr(detail, "bounded by the octave of load above (spread 0.100)") != NULL);
+    first_forecast_detail(64.1, two, 2, detail, sizeof detail);
+    ASSERT_TRUE(strstr(detail, "octave") == NULL);
 }
 
 /* Ten thousand targets' worth of policy state must stay small: the whole
