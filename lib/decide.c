@@ -244,13 +244,6 @@ static uint32_t surprise_in_bucket(const struct cps_policy_state *s, int b, doub
     return 0;
 }
 
-/* surprise_in_bucket for the load level of `qps`. */
-static uint32_t surprise_at(const struct cps_policy_state *s, double qps, double *mean, double *sd,
-                            double *tail)
-{
-    return surprise_in_bucket(s, level_bucket(qps), mean, sd, tail);
-}
-
 /*
  * The octave of levels above bucket `level_b`'s: the log2 of its bottom
  * edge (req/s), and the mean, spread and tail offset of its surprises
@@ -287,6 +280,18 @@ static int next_octave(const struct cps_policy_state *s, int level_b, double *ed
         return 0;
     *edge_log2 = (double)(next - LEVEL_BUCKET_OFFSET);
     surprise_in_bucket(s, next, mean, sd, tail);
+    return 1;
+}
+
+/* Lower *quantile, which is level x exp(mean_growth + margin), to the
+ * edge's quantile over the same base (its `rise` above the level plus its
+ * `edge_margin`) where that is the lower (next_octave); 1 when it did. */
+static int under_edge(double *quantile, double level, double mean_growth, double margin,
+                      double rise, double edge_margin)
+{
+    if (!(rise + edge_margin < margin))
+        return 0;
+    *quantile = level * exp(mean_growth + rise + edge_margin);
     return 1;
 }
 
@@ -509,7 +514,7 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
             growth = -SURPRISE_CLIP;
         int b = level_bucket(past);
         double then_mean, then_sd;
-        uint32_t then_samples = surprise_at(s, past, &then_mean, &then_sd, NULL);
+        uint32_t then_samples = surprise_in_bucket(s, b, &then_mean, &then_sd, NULL);
         double z_up = normal_quantile(p->headroom_quantile);
         exceeded = observed_growth > then_mean + z_up * then_sd;
         if (explained)
@@ -683,36 +688,24 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
     double down = z_down == z_up ? up : level * exp(mean_growth + (z_down + adjust) * sd);
     double unadjusted = adjust == 0.0 ? up : level * exp(mean_growth + z_up * sd);
     /* never more than the same quantiles at the next octave's edge,
-     * compared as logarithms over level x exp(mean_growth); the edge is
-     * above the level, so its quantile can be the lower one only where its
-     * margin alone is */
+     * compared as logarithms over level x exp(mean_growth) */
     double edge_log2, edge_mean, edge_sd, edge_tail;
     if (next_octave(s, level_b, &edge_log2, &edge_mean, &edge_sd, &edge_tail)) {
         /* the edge's mean growth too where only it has learned its own */
         int borrowed = s->surprise_samples[level_b] < SURPRISE_MIN_SAMPLES &&
                        s->surprise_samples[level_b + 1] >= SURPRISE_MIN_SAMPLES;
         double gap = borrowed ? edge_mean - mean_growth : 0.0;
+        double rise = LN_2 * (edge_log2 - level_l2);
         double z_up_edge = z_up_normal + edge_tail;
         double z_down_edge = z_down_normal + (down_has_tail ? edge_tail : 0.0);
-        double up_margin = (z_up + adjust) * sd;
-        double down_margin = (z_down + adjust) * sd;
-        double unadjusted_margin = z_up * sd;
-        double up_edge = gap + (z_up_edge + adjust) * edge_sd;
-        double down_edge = gap + (z_down_edge + adjust) * edge_sd;
-        double unadjusted_edge = gap + z_up_edge * edge_sd;
-        if (up_edge < up_margin || down_edge < down_margin ||
-            unadjusted_edge < unadjusted_margin) {
-            double rise = LN_2 * (edge_log2 - level_l2);
-            if (rise + up_edge < up_margin) {
-                up = level * exp(mean_growth + rise + up_edge);
-                d->octave_bound = 1;
-                d->octave_sd = edge_sd;
-            }
-            if (rise + down_edge < down_margin)
-                down = level * exp(mean_growth + rise + down_edge);
-            if (rise + unadjusted_edge < unadjusted_margin)
-                unadjusted = level * exp(mean_growth + rise + unadjusted_edge);
+        if (under_edge(&up, level, mean_growth, (z_up + adjust) * sd, rise,
+                       gap + (z_up_edge + adjust) * edge_sd)) {
+            d->octave_bound = 1;
+            d->octave_sd = edge_sd;
         }
+        under_edge(&down, level, mean_growth, (z_down + adjust) * sd, rise,
+                   gap + (z_down_edge + adjust) * edge_sd);
+        under_edge(&unadjusted, level, mean_growth, z_up * sd, rise, gap + z_up_edge * edge_sd);
     }
     double grown = level * PEAK_GROWTH_CAP;
     double cap = (s->recent_peak > grown ? s->recent_peak : grown) * PEAK_MARGIN;
