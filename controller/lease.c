@@ -12,7 +12,11 @@
 
 #define RELEASED_LEASE_DURATION_S 1 /* what client-go writes on release */
 
-enum lease_step { STEP_IDLE = 0, STEP_GET, STEP_CREATE, STEP_UPDATE, STEP_RELEASE };
+enum lease_step {
+    STEP_IDLE = 0, STEP_GET, STEP_CREATE, STEP_UPDATE,
+    STEP_RELEASE,     /* the PUT that empties the holder */
+    STEP_RELEASE_GET  /* the read before it, when the record we hold may be stale */
+};
 
 struct cps_lease {
     struct ev_loop *loop;
@@ -43,6 +47,7 @@ struct cps_lease {
     enum lease_step step;
     struct cps_http_request *in_flight;
     int released;
+    int release_reread; /* the release has read the Lease again (at most once) */
     void (*release_done_cb)(void *user);
     void *release_user;
 };
@@ -193,9 +198,13 @@ static void build_record(const struct cps_lease *lease, const struct cps_kube_le
         snprintf(record->shard_scheme, sizeof record->shard_scheme, "%s", lease->shard_scheme);
 }
 
+static void release_after_read(struct cps_lease *lease);
+static void finish_release(struct cps_lease *lease);
+
 /*
- * A create, update or release of the Lease has answered. A release only
- * logs and hands over to release_done_cb. A written record (200/201) is
+ * A create, update or release of the Lease has answered. A release that
+ * met 409 reads the Lease once and tries again (release_after_read);
+ * otherwise it only logs and hands over to release_done_cb. A written record (200/201) is
  * what the server now holds: it is observed, the renewal counts from when
  * the attempt started (not when it answered, so a slow answer never
  * stretches the renew deadline), and a takeover acts only after the former
@@ -213,12 +222,15 @@ static void write_done_cb(const struct cps_kube_answer *answer, void *user)
     lease->stealing = 0;
     int64_t now = cps_monotonic_ms();
     if (step == STEP_RELEASE) {
+        if (answer->status == 409 && !lease->release_reread) {
+            release_after_read(lease); /* written since we read it: read it again */
+            return;
+        }
         if (answer->status != 200)
             log_attempt_failure(lease, "release", answer);
         else
             cps_log_message(CPS_LOG_INFO, "released the lease", NULL);
-        if (lease->release_done_cb)
-            lease->release_done_cb(lease->release_user);
+        finish_release(lease);
         return;
     }
     if (answer->status == 200 || answer->status == 201) {
@@ -433,25 +445,20 @@ int32_t cps_lease_transitions(const struct cps_lease *lease)
     return lease->have_observed ? lease->observed.lease_transitions : 0;
 }
 
-void cps_lease_release(struct cps_lease *lease, void (*done_cb)(void *user), void *user)
+/* Hand over to the release's done callback, once. */
+static void finish_release(struct cps_lease *lease)
 {
-    ev_timer_stop(lease->loop, &lease->timer);
-    if (lease->in_flight) {
-        cps_http_cancel(lease->in_flight);
-        lease->in_flight = NULL;
-        lease->step = STEP_IDLE;
-    }
-    int was_leading = lease->leading;
-    lease->released = 1;
-    set_leading(lease, 0, "shutting down");
-    if (!was_leading || !lease->have_observed) {
-        if (done_cb)
-            done_cb(user);
-        return;
-    }
-    lease->release_done_cb = done_cb;
-    lease->release_user = user;
-    struct cps_kube_lease record = lease->observed;
+    void (*done_cb)(void *user) = lease->release_done_cb;
+    lease->release_done_cb = NULL;
+    if (done_cb)
+        done_cb(lease->release_user);
+}
+
+/* PUT `current` back with an empty holder and a 1 s duration, carrying its
+ * resourceVersion; 0 when the request is out (write_done_cb answers it). */
+static int send_release(struct cps_lease *lease, const struct cps_kube_lease *current)
+{
+    struct cps_kube_lease record = *current;
     record.holder_identity[0] = '\0';
     record.lease_duration_s = RELEASED_LEASE_DURATION_S;
     record.renew_time_ms = cps_wall_ms();
@@ -459,11 +466,73 @@ void cps_lease_release(struct cps_lease *lease, void (*done_cb)(void *user), voi
     int rc = body ? lease_request(lease, "update", "PUT", lease->lease_path, body, write_done_cb)
                   : -1;
     free(body);
-    if (rc == 0) {
+    if (rc == 0)
         lease->step = STEP_RELEASE;
-    } else if (done_cb) {
-        done_cb(user);
+    return rc;
+}
+
+/* The Lease as read for the release: still ours, so it is released with
+ * the resourceVersion just read; anyone else's (or none, or unreadable),
+ * so there is nothing of ours left to release. */
+static void release_get_done_cb(const struct cps_kube_answer *answer, void *user)
+{
+    struct cps_lease *lease = user;
+    lease->in_flight = NULL;
+    lease->step = STEP_IDLE;
+    struct cps_kube_lease current;
+    struct cps_err err = {0};
+    if (answer->status == 200 &&
+        cps_kube_decode_lease(answer->body, answer->body_len, "lease", &current, &err) == 0 &&
+        strcmp(current.holder_identity, lease->identity) == 0) {
+        if (send_release(lease, &current) == 0)
+            return;
+    } else if (answer->status != 200 && answer->status != 404) {
+        log_attempt_failure(lease, "release", answer);
     }
+    finish_release(lease);
+}
+
+/* Read the Lease before releasing it (once per release): the record we
+ * hold may be older than the server's, as when a write of ours was
+ * cancelled after the server had applied it. */
+static void release_after_read(struct cps_lease *lease)
+{
+    lease->release_reread = 1;
+    if (lease_request(lease, "get", "GET", lease->lease_path, NULL, release_get_done_cb) == 0)
+        lease->step = STEP_RELEASE_GET;
+    else
+        finish_release(lease);
+}
+
+/*
+ * Shutting down: no more attempts, and the Lease is handed back if it may
+ * be ours. A write of ours still in flight is cancelled on our side, but
+ * the server may have applied it already (a renewal, or a take of the
+ * Lease), so then the release reads the Lease first and empties it only if
+ * it names us. A leader with nothing in flight PUTs its observed record at
+ * once; if that meets 409 (written since), it reads and tries once more.
+ * Without that, a renewal cancelled mid-flight left the Lease held until
+ * it expired, and a standby waited out lease_duration.
+ */
+void cps_lease_release(struct cps_lease *lease, void (*done_cb)(void *user), void *user)
+{
+    ev_timer_stop(lease->loop, &lease->timer);
+    int write_in_flight = 0;
+    if (lease->in_flight) {
+        write_in_flight = lease->step == STEP_CREATE || lease->step == STEP_UPDATE;
+        cps_http_cancel(lease->in_flight);
+        lease->in_flight = NULL;
+        lease->step = STEP_IDLE;
+    }
+    int was_leading = lease->leading;
+    lease->released = 1;
+    set_leading(lease, 0, "shutting down");
+    lease->release_done_cb = done_cb;
+    lease->release_user = user;
+    if (write_in_flight)
+        release_after_read(lease);
+    else if (!was_leading || !lease->have_observed || send_release(lease, &lease->observed) != 0)
+        finish_release(lease);
 }
 
 void cps_lease_free(struct cps_lease *lease)

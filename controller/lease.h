@@ -12,7 +12,10 @@
  *   renew_deadline it stops acting at once (before the lease can expire
  *   for the others, since lease_duration > renew_deadline).
  * - On shutdown the leader releases: holderIdentity "" and a 1 s duration,
- *   so a standby takes over without waiting out the lease.
+ *   so a standby takes over without waiting out the lease. A write of ours
+ *   that shutdown cancels may already have been applied, so the release
+ *   then reads the Lease first, and a release that meets 409 reads it and
+ *   tries once more.
  * - A 409 on the PUT means another candidate won the race: not leader.
  *
  * - Shards (shards.h) add two questions, asked of the owner through

@@ -2368,7 +2368,8 @@ class RbacAuthorizer:
 
 FAULT_MATCH_FIELDS = ("verb", "resource", "subresource", "namespace", "name", "api_group",
                       "user", "method")
-FAULT_FIELDS = FAULT_MATCH_FIELDS + ("path", "status", "retry_after", "delay_s", "count",
+FAULT_FIELDS = FAULT_MATCH_FIELDS + ("path", "status", "retry_after", "delay_s",
+                                     "answer_delay_s", "count",
                                      "probability", "message", "reason", "reset", "status_write",
                                      "silent")
 
@@ -2378,7 +2379,10 @@ class FaultBook:
     names equals the request's (a list means any of; `path` is a prefix).
     The first matching rule applies: it answers `delay_s` late, then with
     `status` (a Status body, Retry-After when `retry_after`), or closes the
-    connection (`reset`), or lets the normal answer through. `status_write`
+    connection (`reset`), or lets the normal answer through.
+    `answer_delay_s` holds the answer back instead, after the request has
+    taken effect: a write the server applied whose answer is slow (a
+    client that gives up on it cannot tell whether it was). `status_write`
     first rewrites the named Deployment's status as the deployment
     controller does after a scale (a new resourceVersion), so a write that
     carries the one read before meets a real 409. A watch hit by a `silent`
@@ -2406,6 +2410,9 @@ class FaultBook:
         delay = rule.get("delay_s", 0)
         if not isinstance(delay, (int, float)) or not 0 <= delay <= MAX_FAULT_DELAY_S:
             raise bad_request("delay_s must be between 0 and %g" % MAX_FAULT_DELAY_S)
+        answer_delay = rule.get("answer_delay_s", 0)
+        if not isinstance(answer_delay, (int, float)) or not 0 <= answer_delay <= MAX_FAULT_DELAY_S:
+            raise bad_request("answer_delay_s must be between 0 and %g" % MAX_FAULT_DELAY_S)
         probability = rule.get("probability", 1.0)
         if not isinstance(probability, (int, float)) or not 0 <= probability <= 1:
             raise bad_request("probability must be between 0 and 1")
@@ -2565,6 +2572,7 @@ class ApiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = IDLE_CONNECTION_TIMEOUT_S
     wbufsize = 1 << 16
+    answer_delay_s = 0   # set per request by an answer_delay_s fault
 
     def log_message(self, fmt, *args):
         pass
@@ -2596,6 +2604,9 @@ class ApiHandler(BaseHTTPRequestHandler):
     # -- responses --
 
     def send_head(self, code, content_type, headers=(), length=None):
+        if self.answer_delay_s:   # an answer_delay_s fault: applied, answered late
+            self.server.cluster.stopping.wait(self.answer_delay_s)
+            self.answer_delay_s = 0
         self.send_response_only(code)
         self.send_header("Date", self.date_time_string())
         self.send_header("Audit-Id", str(uuid.uuid4()))
@@ -2712,6 +2723,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.begin_record(info, query, body)
         server = self.server
         self.silent_watch = False
+        self.answer_delay_s = 0
         try:
             if split.path in HEALTH_PATHS:
                 self.send_body(200, b"ok", "text/plain; charset=utf-8")
@@ -2737,6 +2749,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                 if rule.get("reset"):
                     raise ConnectionReset()
                 self.silent_watch = bool(rule.get("silent"))
+                self.answer_delay_s = rule.get("answer_delay_s", 0)
                 if rule.get("status") is not None:
                     raise fault_error(rule, info, user)
             self.route(info, query, body)

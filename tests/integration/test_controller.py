@@ -25,6 +25,8 @@ Scenarios (each prints one line per check; the run ends with
   first-decision   a controller started on a target over its need holds the
                    count for the scale-down window before it scales down
   shutdown         SIGTERM in the middle of a tick: exit 0, lease released
+  sigterm-renewal  SIGTERM while a renewal the server applied is unanswered:
+                   the Lease is still released
   credentials      client-certificate kubeconfig, in-cluster service account;
                    no token ever appears in a log or in /metrics
   listen           [::]:PORT serves IPv4 and IPv6, [::1]:PORT IPv6 only
@@ -1486,39 +1488,79 @@ def scenario_reload(checks, env):
     checks.check("reload: valgrind clean", clean, report)
 
 
-def scenario_sigterm_mid_tick(checks, env):
-    """SIGTERM while a read hangs: the tick is cut after the grace, the
-    Lease is released, exit 0."""
+def start_leader_to_stop(env, name, identity):
+    """A controller (NAME, --identity IDENTITY) that has become leader of a
+    fresh Lease renewed every second, with a 1 s shutdown grace, for the
+    SIGTERM scenarios."""
     delete_lease(env)
     targets = [{"namespace": "shop", "deployment": "idle", "max": 20}]
-    config = write_config(os.path.join(env.workdir, "sigterm.yaml"), env.prom.url, targets,
+    config = write_config(os.path.join(env.workdir, name + ".yaml"), env.prom.url, targets,
                           interval="2s", leader={"lease_duration": "10s", "renew_deadline": "8s",
                                                  "retry_period": "1s"})
-    controller = Controller(env.cpscale, env.workdir, "sigterm", config,
-                            ["--kubeconfig", env.kubeconfig, "--identity", "terminator",
+    controller = Controller(env.cpscale, env.workdir, name, config,
+                            ["--kubeconfig", env.kubeconfig, "--identity", identity,
                              "--shutdown-grace", "1s", "--kube-timeout", "20s"])
     controller.wait_for(lambda r: r.get("msg") == "became leader", 15, "leadership")
-    controller.wait_for(lambda r: r.get("msg") == "tick", 15, "a first tick")
-    env.kube.add_fault(namespace="shop", name="idle", verb="get", subresource="scale",
-                       delay_s=15)
-    time.sleep(2.5 * TIME_FACTOR)  # the next tick is now waiting on the slow read
+    return controller
+
+
+def sigterm_releases(checks, env, controller, label, exit_bound):
+    """SIGTERM `controller`; check that it exits 0 within 5 s (x TIME_FACTOR),
+    that the Lease it held is left with no holder, and valgrind."""
     sent = time.time()
     controller.process.send_signal(signal.SIGTERM)
-    code = controller.wait(10)
+    code = controller.wait(10 * TIME_FACTOR)
     elapsed = time.time() - sent
     env.kube.clear_faults()
     if code is None:
         code = controller.stop(signal.SIGKILL)
     else:
         controller.stderr.close()
-    checks.check("SIGTERM mid-tick: exit 0 within the grace bound", code == 0 and elapsed < 5 * TIME_FACTOR,
+    checks.check("%s: exit 0 %s" % (label, exit_bound), code == 0 and elapsed < 5 * TIME_FACTOR,
                  "exit %s after %.1f s" % (code, elapsed))
     lease = env.kube.get("/apis/coordination.k8s.io/v1/namespaces/cpscale/leases/cpscale-leader")
     holder = (lease or {}).get("spec", {}).get("holderIdentity")
-    checks.check("SIGTERM mid-tick: the Lease is released", lease is not None and not holder,
+    checks.check("%s: the Lease is released" % label, lease is not None and not holder,
                  "holder %r" % holder)
     clean, report = controller.valgrind_clean()
-    checks.check("SIGTERM mid-tick: valgrind clean", clean, report)
+    checks.check("%s: valgrind clean" % label, clean, report)
+
+
+def scenario_sigterm_mid_tick(checks, env):
+    """SIGTERM while a read hangs: the tick is cut after the grace, the
+    Lease is released, exit 0."""
+    controller = start_leader_to_stop(env, "sigterm", "terminator")
+    controller.wait_for(lambda r: r.get("msg") == "tick", 15, "a first tick")
+    env.kube.add_fault(namespace="shop", name="idle", verb="get", subresource="scale",
+                       delay_s=15)
+    time.sleep(2.5 * TIME_FACTOR)  # the next tick is now waiting on the slow read
+    sigterm_releases(checks, env, controller, "SIGTERM mid-tick", "within the grace bound")
+
+
+def scenario_sigterm_mid_renewal(checks, env):
+    """SIGTERM while a renewal the server has applied is still unanswered:
+    the release cannot carry the resourceVersion it last saw, yet the
+    Lease is released, exit 0."""
+    path = "/apis/coordination.k8s.io/v1/namespaces/cpscale/leases/cpscale-leader"
+    controller = start_leader_to_stop(env, "sigterm-renewal", "renewer")
+    seen = (env.kube.get(path) or {}).get("metadata", {}).get("resourceVersion")
+    env.kube.add_fault(resource="leases", verb="update", answer_delay_s=12, count=1)
+    deadline = time.time() + 10 * TIME_FACTOR
+    renewed = None
+    while time.time() < deadline:
+        lease = env.kube.get(path) or {}
+        if lease.get("metadata", {}).get("resourceVersion") not in (None, seen):
+            renewed = lease
+            break
+        time.sleep(0.05)
+    held = [f for f in env.kube.faults() if f.get("answer_delay_s")]
+    checks.check("SIGTERM mid-renewal: a renewal applied, its answer held back",
+                 renewed is not None and not held
+                 and renewed.get("spec", {}).get("holderIdentity") == "renewer",
+                 "resourceVersion %s, then %s; faults left %r"
+                 % (seen, (renewed or {}).get("metadata", {}).get("resourceVersion"), held))
+    sigterm_releases(checks, env, controller, "SIGTERM mid-renewal",
+                     "without waiting for the held answer")
 
 
 def env_secrets(env):
@@ -2350,6 +2392,7 @@ SCENARIOS = [
     ("http2", scenario_http2),
     ("reload", scenario_reload),
     ("sigterm", scenario_sigterm_mid_tick),
+    ("sigterm-renewal", scenario_sigterm_mid_renewal),
     ("credentials", scenario_credentials),
     ("closed-loop", scenario_closed_loop),
     ("first-decision", scenario_first_decision),

@@ -433,6 +433,39 @@ def fault_delay(s):
     check_eq(body["metadata"]["name"], "web", "delayed answer body")
 
 
+def fault_answer_delay(s):
+    """answer_delay_s: the write takes effect at once, its answer comes late."""
+    import threading
+    s.api.add_fault(verb="patch", resource="deployments", subresource="scale", name="web",
+                    answer_delay_s=1.0, count=1)
+    before = s.api.get(DEPLOY_PATH)["spec"]["replicas"]
+    wanted = before + 2
+    answer = {}
+
+    def patch():
+        started = time.monotonic()
+        answer["status"], _, answer["body"] = s.api.request(
+            "PATCH", SCALE_PATH, {"spec": {"replicas": wanted}}, content_type=MERGE)
+        answer["elapsed"] = time.monotonic() - started
+
+    writer = threading.Thread(target=patch)
+    writer.start()
+    applied = None
+    deadline = time.monotonic() + 0.8
+    while time.monotonic() < deadline and applied != wanted:
+        applied = s.api.get(DEPLOY_PATH)["spec"]["replicas"]
+        time.sleep(0.05)
+    still_waiting = writer.is_alive()
+    writer.join(10)
+    check_eq(applied, wanted, "replicas while the answer was held back")
+    check(still_waiting, "the PATCH had answered before the write was seen")
+    check_eq(answer.get("status"), 200, "held-back answer status")
+    check(answer.get("elapsed", 0) >= 1.0, "answered after %.2fs, before the 1.0s delay",
+          answer.get("elapsed", 0))
+    check_eq(answer["body"]["spec"]["replicas"], wanted, "held-back answer body")
+    s.api.request("PATCH", SCALE_PATH, {"spec": {"replicas": before}}, content_type=MERGE)
+
+
 def fault_matching(s):
     s.api.add_fault(verb="patch", resource="deployments", subresource="scale", status=500)
     s.api.add_fault(resource="leases", status=503, probability=0.0)
@@ -1179,6 +1212,7 @@ CHECKS = [
     ("discovery documents", discovery),
     ("injected fault statuses (401 403 409 429 500 503)", faults_each_status),
     ("injected delay", fault_delay),
+    ("injected answer delay", fault_answer_delay),
     ("fault matching, probability, list, clear", fault_matching),
     ("injected connection reset", fault_reset),
     ("404 NotFound and 405 MethodNotAllowed", not_found_and_unknown),
