@@ -520,17 +520,17 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
         if (explained)
             break; /* the clock's burst: it still counts as exceeding, for the clock */
         /* the tail against a spread learned from samples, not the prior */
-        if (then_samples >= SURPRISE_MIN_SAMPLES && then_sd > 0.0)
-            learn_tail(s, b, (growth - then_mean) / then_sd - z_up, p->headroom_quantile,
-                       interval_ms);
+        if (then_samples >= SURPRISE_MIN_SAMPLES && then_sd > 0.0) {
+            double z = (growth - then_mean) / then_sd;
+            learn_tail(s, b, z - z_up, p->headroom_quantile, interval_ms);
+            cps_minute_spread_learn(&s->minute_spread, now_ms, z);
+        }
         /* exponential forgetting by elapsed time, halflife from config */
         static _Thread_local struct remembered forget_memo = {0.0, 1.0};
-        double since_ms = (double)interval_ms;
-        double weight =
-            s->surprise_samples[b] < SURPRISE_MIN_SAMPLES
-                ? 1.0 / (double)(s->surprise_samples[b] + 1)
-                : 1.0 - exp2_remembered(&forget_memo,
-                                        -since_ms / (double)p->volatility_halflife_ms);
+        double weight = s->surprise_samples[b] < SURPRISE_MIN_SAMPLES
+                            ? 1.0 / (double)(s->surprise_samples[b] + 1)
+                            : 1.0 - exp2_remembered(&forget_memo, -(double)interval_ms /
+                                                     (double)p->volatility_halflife_ms);
         double delta = growth - s->surprise_mean[b];
         s->surprise_mean[b] += (float)(weight * delta);
         s->surprise_var[b] = (float)((1.0 - weight) * (s->surprise_var[b] + weight * delta * delta));
@@ -662,14 +662,18 @@ static double daily_expected(const struct cps_policy_state *s, int64_t now_ms, i
  */
 static double demand_to_serve(const struct cps_target *t, struct cps_policy_state *s,
                               int64_t now_ms, int64_t interval_ms, int64_t startup_ms,
-                              struct cps_decision *d, double *down_qps, double *point_qps,
-                              double *unadjusted_qps)
+                              int64_t horizon_ms, struct cps_decision *d, double *down_qps,
+                              double *point_qps, double *unadjusted_qps)
 {
     const struct cps_policy_params *p = &t->policy;
     double mean_growth, sd, tail;
     double level_l2 = level_log2(s->base_qps);
     int level_b = level_bucket_of_log2(level_l2);
     surprise_in_bucket(s, level_b, &mean_growth, &sd, &tail);
+    /* narrower where the minute the forecast is judged in is quiet */
+    double minute_factor = cps_minute_spread_factor(&s->minute_spread, now_ms + horizon_ms);
+    sd *= minute_factor;
+    d->minute_factor = minute_factor;
     double level = s->base_qps, adjust = s->budget.adjust;
     /* the quantile where the surprises put it: shifted by the learned tail
      * offset, which is learned at headroom_quantile. The scale-down
@@ -691,6 +695,7 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
      * compared as logarithms over level x exp(mean_growth) */
     double edge_log2, edge_mean, edge_sd, edge_tail;
     if (next_octave(s, level_b, &edge_log2, &edge_mean, &edge_sd, &edge_tail)) {
+        edge_sd *= minute_factor;
         /* the edge's mean growth too where only it has learned its own */
         int borrowed = s->surprise_samples[level_b] < SURPRISE_MIN_SAMPLES &&
                        s->surprise_samples[level_b + 1] >= SURPRISE_MIN_SAMPLES;
@@ -870,7 +875,8 @@ static int32_t policy_recommend(const struct cps_target *t, const struct cps_obs
     }
     double down, point, unadjusted;
     double up =
-        demand_to_serve(t, s, now_ms, interval_ms, startup_ms, d, &down, &point, &unadjusted);
+        demand_to_serve(t, s, now_ms, interval_ms, startup_ms, horizon_ms, d, &down, &point,
+                        &unadjusted);
     int32_t want_up = pods_for(up, per_pod);
     int32_t want_down = pods_for(down, per_pod);
     int32_t want_point = pods_for(point, per_pod);

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "latency_line.h"
 #include "metric.h"
+#include "minute_spread.h"
 #include "slo_budget.h"
 #include "startup_timer.h"
 
@@ -75,7 +76,7 @@ const char *cps_reason_name(enum cps_reason reason);
 
 /*
  * What the policy learns about one target, online. Kept small (about
- * 1.4 kB; test_policy_memory checks it stays within 2 kB), since a controller may
+ * 1.6 kB; test_policy_memory checks it stays within 2 kB), since a controller may
  * hold ten thousand of them.
  */
 struct cps_policy_state {
@@ -116,6 +117,8 @@ struct cps_policy_state {
      * tail_quantile (a new headroom_quantile starts them again) */
     float surprise_tail[CPS_LEVEL_BUCKETS];
     float tail_quantile;
+    /* how each minute of the hour's surprises compare with the others' */
+    struct cps_minute_spread minute_spread;
     /* the violation budget as measured, and the feedback on the headroom */
     struct cps_slo_budget budget;
     /* bursts that recur on the clock */
@@ -182,6 +185,7 @@ struct cps_decision {
     double peak_cap_qps;     /* the cap on the forecast from the recent peak */
     int octave_bound;        /* 1: the octave above's quantile bounded the upper forecast */
     double octave_sd;        /* ... with this spread (the octave above's) */
+    double minute_factor;    /* < 1: the spreads narrowed for a quiet minute (minute_spread.h) */
     double tick_requests;    /* requests this tick accounted to the budget */
     int tick_violating;      /* 1: they were served over the SLO */
     double budget_spent;     /* share of the budget spent over the budget window (1 = all) */

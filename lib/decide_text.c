@@ -137,6 +137,10 @@ void cps_decision_describe(const struct cps_decision *d, char *buf, size_t size)
         (d->bound == CPS_BOUND_FORECAST || d->bound == CPS_BOUND_FEEDBACK))
         n += snprintf(buf + n, size - (size_t)n,
                       "; bounded by the octave of load above (spread %.3f)", d->octave_sd);
+    /* the spread shown is narrowed already; say by how much, and why */
+    if (n > 0 && (size_t)n < size && d->minute_factor > 0.0 && d->minute_factor < 1.0)
+        n += snprintf(buf + n, size - (size_t)n,
+                      "; spread x%.2f: a quiet minute of the hour", d->minute_factor);
     if (n > 0 && (size_t)n < size && d->bound == CPS_BOUND_BURST)
         n += snprintf(buf + n, size - (size_t)n, "; %s %.1f qps%s", burst_words(d->burst_source),
                       d->burst_qps,

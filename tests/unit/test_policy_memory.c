@@ -1580,10 +1580,72 @@ static void test_forecast_never_falls_as_the_level_rises(void)
  * state within 2 kB; the burst memory within its tables (60 +
  * 24 bytes of sizes, 60 x 2 of shares, 60 of sizes on the clock: 264
  * bytes) and the few fields of the minute and hour being watched. */
+/*
+ * Decide every 15 s for two days on demand that holds still between steps
+ * `step_minutes` apart (each step a new level, 100 req/s x exp(0.3 x a
+ * seeded normal)), the observation showing the demand of the window's
+ * middle. Then decide once more, on a copy of the state, at `at_ms` into
+ * the next hour, and return that decision's minute factor (its detail in
+ * `detail`).
+ */
+static double minute_factor_after_steps(int step_minutes, int64_t at_ms, char *detail,
+                                        size_t size)
+{
+    struct cps_target t;
+    struct cps_policy_state *s;
+    struct cps_history *h;
+    if (new_fixture(&t, &s, &h) != 0)
+        return -1.0;
+    struct cps_decision d;
+    int32_t replicas = 2;
+    int64_t step_ms = step_minutes * 60000LL, end_ms = 48 * HOUR_MS;
+    uint64_t seed = 5;
+    double level = 100.0;
+    int64_t level_step = -1;
+    for (int64_t now = 0; now < end_ms; now += TICK_MS) {
+        int64_t seen = now - t.policy.metrics_lag_ms - 30000;
+        int64_t step = (seen >= 0 ? seen : seen - step_ms + 1) / step_ms;
+        for (; level_step < step; level_step++)
+            level = 100.0 * exp(0.3 * lcg_normal(&seed));
+        struct cps_observation o = observed(level, replicas, 50.0);
+        cps_decide(&t, &o, h, s, now, NULL, &d);
+        replicas = d.desired;
+    }
+    struct cps_policy_state copy = *s;
+    struct cps_observation o = observed(level, replicas, 50.0);
+    cps_decide(&t, &o, h, &copy, end_ms + at_ms, NULL, &d);
+    cps_decision_describe(&d, detail, size);
+    free_fixture(&t, s, h);
+    return d.minute_factor;
+}
+
+/*
+ * Demand that changes only every 10 minutes (at :00, :10, ...): a forecast
+ * judged in a minute after the steps have settled narrows its spread, and
+ * says so; one judged in the minute of a step keeps it whole. The forecast
+ * made at :09:15 is judged a horizon later (15 s lag + 30 s start-up + two
+ * 15 s intervals: :10:30), in the step's minute; the one made at :04:00 is
+ * judged at :05:15, five minutes after the step, in a still minute. Demand
+ * that changes every minute narrows no minute by much.
+ */
+static void test_forecast_narrows_in_quiet_minutes(void)
+{
+    char detail[1024];
+    double quiet = minute_factor_after_steps(10, 4 * 60000LL, detail, sizeof detail);
+    ASSERT_TRUE(quiet > 0.0 && quiet < 0.8);
+    ASSERT_CONTAINS(detail, "a quiet minute of the hour");
+    double on_step = minute_factor_after_steps(10, 9 * 60000LL + 15000, detail, sizeof detail);
+    ASSERT_NEAR(on_step, 1.0, 0.0);
+    ASSERT_TRUE(strstr(detail, "quiet minute") == NULL);
+    for (int64_t at = 0; at < HOUR_MS; at += 7 * 60000LL + 15000)
+        ASSERT_TRUE(minute_factor_after_steps(1, at, detail, sizeof detail) >= 0.9);
+}
+
 static void test_state_size(void)
 {
     ASSERT_TRUE(sizeof(struct cps_policy_state) <= 2048);
     ASSERT_TRUE(sizeof(struct cps_burst_memory) <= 264 + 32);
+    ASSERT_TRUE(sizeof(struct cps_minute_spread) <= 60 * 3 + 4);
 }
 
 int main(void)
@@ -1627,6 +1689,7 @@ int main(void)
     CPS_RUN(test_forecast_tail_learns_per_unit_of_time);
     CPS_RUN(test_forecast_tail_waits_for_a_learned_spread);
     CPS_RUN(test_forecast_never_falls_as_the_level_rises);
+    CPS_RUN(test_forecast_narrows_in_quiet_minutes);
     CPS_RUN(test_state_size);
     CPS_TEST_END();
 }
