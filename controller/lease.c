@@ -11,6 +11,8 @@
 #include "units.h"
 
 #define RELEASED_LEASE_DURATION_S 1 /* what client-go writes on release */
+/* A release reads the Lease at most this often (before its PUT, after a 409). */
+#define RELEASE_READS_MAX 2
 
 enum lease_step {
     STEP_IDLE = 0, STEP_GET, STEP_CREATE, STEP_UPDATE,
@@ -47,7 +49,7 @@ struct cps_lease {
     enum lease_step step;
     struct cps_http_request *in_flight;
     int released;
-    int release_reread; /* the release has read the Lease again (at most once) */
+    int release_reads;  /* reads of the Lease this release made (RELEASE_READS_MAX) */
     void (*release_done_cb)(void *user);
     void *release_user;
 };
@@ -222,7 +224,7 @@ static void write_done_cb(const struct cps_kube_answer *answer, void *user)
     lease->stealing = 0;
     int64_t now = cps_monotonic_ms();
     if (step == STEP_RELEASE) {
-        if (answer->status == 409 && !lease->release_reread) {
+        if (answer->status == 409 && lease->release_reads < RELEASE_READS_MAX) {
             release_after_read(lease); /* written since we read it: read it again */
             return;
         }
@@ -471,9 +473,14 @@ static int send_release(struct cps_lease *lease, const struct cps_kube_lease *cu
     return rc;
 }
 
-/* The Lease as read for the release: still ours, so it is released with
- * the resourceVersion just read; anyone else's (or none, or unreadable),
- * so there is nothing of ours left to release. */
+/*
+ * The Lease as read for the release. Still ours: released with the
+ * resourceVersion just read. Anyone else's, or none (404): nothing of ours
+ * is left to release, and another holder's record is never emptied. Not
+ * readable (no answer, 5xx, a body that does not decode): the record we
+ * last saw is released if it names us, as without the read; its
+ * resourceVersion may be stale, which costs a 409, never another's Lease.
+ */
 static void release_get_done_cb(const struct cps_kube_answer *answer, void *user)
 {
     struct cps_lease *lease = user;
@@ -481,23 +488,27 @@ static void release_get_done_cb(const struct cps_kube_answer *answer, void *user
     lease->step = STEP_IDLE;
     struct cps_kube_lease current;
     struct cps_err err = {0};
+    const struct cps_kube_lease *ours = NULL;
     if (answer->status == 200 &&
-        cps_kube_decode_lease(answer->body, answer->body_len, "lease", &current, &err) == 0 &&
-        strcmp(current.holder_identity, lease->identity) == 0) {
-        if (send_release(lease, &current) == 0)
-            return;
-    } else if (answer->status != 200 && answer->status != 404) {
+        cps_kube_decode_lease(answer->body, answer->body_len, "lease", &current, &err) == 0) {
+        if (strcmp(current.holder_identity, lease->identity) == 0)
+            ours = &current;
+    } else if (answer->status != 404) {
         log_attempt_failure(lease, "release", answer);
+        if (lease->have_observed && strcmp(lease->observed.holder_identity, lease->identity) == 0)
+            ours = &lease->observed;
     }
+    if (ours && send_release(lease, ours) == 0)
+        return;
     finish_release(lease);
 }
 
-/* Read the Lease before releasing it (once per release): the record we
- * hold may be older than the server's, as when a write of ours was
- * cancelled after the server had applied it. */
+/* Read the Lease before releasing it (at most RELEASE_READS_MAX times a
+ * release): the record we hold may be older than the server's, as when a
+ * write of ours was cancelled after the server had applied it. */
 static void release_after_read(struct cps_lease *lease)
 {
-    lease->release_reread = 1;
+    lease->release_reads++;
     if (lease_request(lease, "get", "GET", lease->lease_path, NULL, release_get_done_cb) == 0)
         lease->step = STEP_RELEASE_GET;
     else
@@ -510,12 +521,25 @@ static void release_after_read(struct cps_lease *lease)
  * the server may have applied it already (a renewal, or a take of the
  * Lease), so then the release reads the Lease first and empties it only if
  * it names us. A leader with nothing in flight PUTs its observed record at
- * once; if that meets 409 (written since), it reads and tries once more.
- * Without that, a renewal cancelled mid-flight left the Lease held until
- * it expired, and a standby waited out lease_duration.
+ * once. A release PUT that meets 409 (written since: the server may also
+ * apply a cancelled write after answering our read) reads and tries again,
+ * within RELEASE_READS_MAX reads. Without that, a renewal cancelled
+ * mid-flight left the Lease held until it expired, and a standby waited
+ * out lease_duration. A second call (a second SIGTERM) while the release
+ * is under way only takes over the callback, so the release goes on; once
+ * it has finished, the callback is called at once.
  */
 void cps_lease_release(struct cps_lease *lease, void (*done_cb)(void *user), void *user)
 {
+    if (lease->released) {
+        if (lease->in_flight) {
+            lease->release_done_cb = done_cb;
+            lease->release_user = user;
+        } else if (done_cb) {
+            done_cb(user);
+        }
+        return;
+    }
     ev_timer_stop(lease->loop, &lease->timer);
     int write_in_flight = 0;
     if (lease->in_flight) {

@@ -14,8 +14,8 @@
  * - On shutdown the leader releases: holderIdentity "" and a 1 s duration,
  *   so a standby takes over without waiting out the lease. A write of ours
  *   that shutdown cancels may already have been applied, so the release
- *   then reads the Lease first, and a release that meets 409 reads it and
- *   tries once more.
+ *   then reads the Lease first (and empties it only if it names us), and a
+ *   release that meets 409 reads it and tries again (two reads at most).
  * - A 409 on the PUT means another candidate won the race: not leader.
  *
  * - Shards (shards.h) add two questions, asked of the owner through

@@ -2413,6 +2413,9 @@ class FaultBook:
         answer_delay = rule.get("answer_delay_s", 0)
         if not isinstance(answer_delay, (int, float)) or not 0 <= answer_delay <= MAX_FAULT_DELAY_S:
             raise bad_request("answer_delay_s must be between 0 and %g" % MAX_FAULT_DELAY_S)
+        if answer_delay and (rule.get("status") is not None or rule.get("reset")):
+            raise bad_request("answer_delay_s holds back the answer of a request that took "
+                              "effect; with status or reset, use delay_s")
         probability = rule.get("probability", 1.0)
         if not isinstance(probability, (int, float)) or not 0 <= probability <= 1:
             raise bad_request("probability must be between 0 and 1")
@@ -2704,6 +2707,7 @@ class ApiHandler(BaseHTTPRequestHandler):
     # log record is written when the status line goes out.
     def dispatch(self):
         self.started = time.time()
+        self.answer_delay_s = 0
         self.record = None
         split = urlsplit(self.path)
         query = {}
@@ -2723,7 +2727,6 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.begin_record(info, query, body)
         server = self.server
         self.silent_watch = False
-        self.answer_delay_s = 0
         try:
             if split.path in HEALTH_PATHS:
                 self.send_body(200, b"ok", "text/plain; charset=utf-8")

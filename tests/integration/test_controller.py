@@ -26,7 +26,8 @@ Scenarios (each prints one line per check; the run ends with
                    count for the scale-down window before it scales down
   shutdown         SIGTERM in the middle of a tick: exit 0, lease released
   sigterm-renewal  SIGTERM while a renewal the server applied is unanswered:
-                   the Lease is still released
+                   the Lease is still released (but not when another holder
+                   wrote it meanwhile); a 409 on the release is read past
   credentials      client-certificate kubeconfig, in-cluster service account;
                    no token ever appears in a log or in /metrics
   listen           [::]:PORT serves IPv4 and IPv6, [::1]:PORT IPv6 only
@@ -336,11 +337,13 @@ def last_seq(env):
     return records[-1]["seq"] if records else 0
 
 
+LEASE_PATH = "/apis/coordination.k8s.io/v1/namespaces/cpscale/leases/cpscale-leader"
+
+
 def delete_lease(env):
     """Start a scenario with no Lease (it may not exist yet)."""
-    path = "/apis/coordination.k8s.io/v1/namespaces/cpscale/leases/cpscale-leader"
-    if env.kube.get(path) is not None:
-        env.kube.delete(path)
+    if env.kube.get(LEASE_PATH) is not None:
+        env.kube.delete(LEASE_PATH)
 
 
 # What can bind a decision's count (README, `--log-format`): the policy's mechanisms,
@@ -1318,7 +1321,7 @@ def scenario_leases(checks, env):
         time.sleep(1 * TIME_FACTOR)
     records = env.kube.log(since=seq)
     users = {r["user"] for r in patches(records, "idle")}
-    lease = env.kube.get("/apis/coordination.k8s.io/v1/namespaces/cpscale/leases/cpscale-leader")
+    lease = env.kube.get(LEASE_PATH)
     holder = (lease or {}).get("spec", {}).get("holderIdentity")
     checks.check("two controllers: exactly one of them patches", len(users) == 1,
                  "patching users %s, holder %s" % (sorted(users), holder))
@@ -1488,15 +1491,16 @@ def scenario_reload(checks, env):
     checks.check("reload: valgrind clean", clean, report)
 
 
-def start_leader_to_stop(env, name, identity):
+def start_leader_to_stop(env, name, identity, retry_period="1s"):
     """A controller (NAME, --identity IDENTITY) that has become leader of a
-    fresh Lease renewed every second, with a 1 s shutdown grace, for the
-    SIGTERM scenarios."""
+    fresh Lease renewed every `retry_period`, with a 1 s shutdown grace, for
+    the SIGTERM scenarios. Its Lease requests time out after the retry
+    period (at most --kube-timeout, 20 s)."""
     delete_lease(env)
     targets = [{"namespace": "shop", "deployment": "idle", "max": 20}]
     config = write_config(os.path.join(env.workdir, name + ".yaml"), env.prom.url, targets,
-                          interval="2s", leader={"lease_duration": "10s", "renew_deadline": "8s",
-                                                 "retry_period": "1s"})
+                          interval="2s", leader={"lease_duration": "20s", "renew_deadline": "15s",
+                                                 "retry_period": retry_period})
     controller = Controller(env.cpscale, env.workdir, name, config,
                             ["--kubeconfig", env.kubeconfig, "--identity", identity,
                              "--shutdown-grace", "1s", "--kube-timeout", "20s"])
@@ -1504,9 +1508,10 @@ def start_leader_to_stop(env, name, identity):
     return controller
 
 
-def sigterm_releases(checks, env, controller, label, exit_bound):
+def sigterm_releases(checks, env, controller, label, holder_after=""):
     """SIGTERM `controller`; check that it exits 0 within 5 s (x TIME_FACTOR),
-    that the Lease it held is left with no holder, and valgrind."""
+    that the Lease is left with `holder_after` (none: released), and
+    valgrind."""
     sent = time.time()
     controller.process.send_signal(signal.SIGTERM)
     code = controller.wait(10 * TIME_FACTOR)
@@ -1516,12 +1521,13 @@ def sigterm_releases(checks, env, controller, label, exit_bound):
         code = controller.stop(signal.SIGKILL)
     else:
         controller.stderr.close()
-    checks.check("%s: exit 0 %s" % (label, exit_bound), code == 0 and elapsed < 5 * TIME_FACTOR,
+    checks.check("%s: exit 0 within 5 s" % label, code == 0 and elapsed < 5 * TIME_FACTOR,
                  "exit %s after %.1f s" % (code, elapsed))
-    lease = env.kube.get("/apis/coordination.k8s.io/v1/namespaces/cpscale/leases/cpscale-leader")
-    holder = (lease or {}).get("spec", {}).get("holderIdentity")
-    checks.check("%s: the Lease is released" % label, lease is not None and not holder,
-                 "holder %r" % holder)
+    lease = env.kube.get(LEASE_PATH)
+    holder = (lease or {}).get("spec", {}).get("holderIdentity") or ""
+    checks.check("%s: %s" % (label, "the Lease is released" if not holder_after
+                              else "the Lease is left to %s" % holder_after),
+                 lease is not None and holder == holder_after, "holder %r" % holder)
     clean, report = controller.valgrind_clean()
     checks.check("%s: valgrind clean" % label, clean, report)
 
@@ -1534,33 +1540,66 @@ def scenario_sigterm_mid_tick(checks, env):
     env.kube.add_fault(namespace="shop", name="idle", verb="get", subresource="scale",
                        delay_s=15)
     time.sleep(2.5 * TIME_FACTOR)  # the next tick is now waiting on the slow read
-    sigterm_releases(checks, env, controller, "SIGTERM mid-tick", "within the grace bound")
+    sigterm_releases(checks, env, controller, "SIGTERM mid-tick")
+
+
+def lease_version(env):
+    return (env.kube.get(LEASE_PATH) or {}).get("metadata", {}).get("resourceVersion")
+
+
+def wait_for_renewal(env, seen, until_fault_taken=False):
+    """Wait (up to 10 s x TIME_FACTOR) until the Lease's resourceVersion is
+    no longer `seen` and, with until_fault_taken, no injected fault is
+    left (its count spent on the renewal). True when it happened."""
+    deadline = time.time() + 10 * TIME_FACTOR
+    while time.time() < deadline:
+        if lease_version(env) not in (None, seen) and \
+                (not until_fault_taken or not env.kube.faults()):
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def scenario_sigterm_mid_renewal(checks, env):
-    """SIGTERM while a renewal the server has applied is still unanswered:
-    the release cannot carry the resourceVersion it last saw, yet the
-    Lease is released, exit 0."""
-    path = "/apis/coordination.k8s.io/v1/namespaces/cpscale/leases/cpscale-leader"
-    controller = start_leader_to_stop(env, "sigterm-renewal", "renewer")
-    seen = (env.kube.get(path) or {}).get("metadata", {}).get("resourceVersion")
+    """The release when the Lease record the controller last saw is not the
+    server's. (1) SIGTERM while a renewal the server has applied is still
+    unanswered (the fake holds its answer back): the release cannot carry
+    the resourceVersion it last saw, yet the Lease is released. (2) The
+    same, with the Lease written to another holder meanwhile: that holder
+    keeps it. (3) Nothing in flight, and the release PUT meets 409: read
+    again, released."""
+    renewal_s = 3  # the Lease requests' timeout too: the held renewal stays in flight
+    controller = start_leader_to_stop(env, "sigterm-renewal", "renewer", "%ds" % renewal_s)
+    seen = lease_version(env)
     env.kube.add_fault(resource="leases", verb="update", answer_delay_s=12, count=1)
-    deadline = time.time() + 10 * TIME_FACTOR
-    renewed = None
-    while time.time() < deadline:
-        lease = env.kube.get(path) or {}
-        if lease.get("metadata", {}).get("resourceVersion") not in (None, seen):
-            renewed = lease
-            break
-        time.sleep(0.05)
-    held = [f for f in env.kube.faults() if f.get("answer_delay_s")]
-    checks.check("SIGTERM mid-renewal: a renewal applied, its answer held back",
-                 renewed is not None and not held
-                 and renewed.get("spec", {}).get("holderIdentity") == "renewer",
-                 "resourceVersion %s, then %s; faults left %r"
-                 % (seen, (renewed or {}).get("metadata", {}).get("resourceVersion"), held))
-    sigterm_releases(checks, env, controller, "SIGTERM mid-renewal",
-                     "without waiting for the held answer")
+    held = wait_for_renewal(env, seen, until_fault_taken=True)
+    checks.check("SIGTERM mid-renewal: a renewal applied, its answer held back", held,
+                 "resourceVersion %s, then %s; faults %r"
+                 % (seen, lease_version(env), env.kube.faults()))
+    sigterm_releases(checks, env, controller, "SIGTERM mid-renewal")
+
+    controller = start_leader_to_stop(env, "sigterm-usurped", "renewer", "%ds" % renewal_s)
+    seen = lease_version(env)
+    env.kube.add_fault(resource="leases", verb="update", answer_delay_s=12, count=1)
+    held = wait_for_renewal(env, seen, until_fault_taken=True)
+    lease = env.kube.get(LEASE_PATH)
+    lease["spec"]["holderIdentity"] = "usurper"
+    env.kube.seed(lease)
+    checks.check("SIGTERM mid-renewal, usurped: a renewal held, then another holder written",
+                 held and (env.kube.get(LEASE_PATH) or {}).get("spec", {})
+                 .get("holderIdentity") == "usurper", "held %s" % held)
+    sigterm_releases(checks, env, controller, "SIGTERM mid-renewal, usurped", "usurper")
+
+    controller = start_leader_to_stop(env, "sigterm-conflict", "renewer", "%ds" % renewal_s)
+    renewed = wait_for_renewal(env, lease_version(env))  # the next one is a period away
+    seq = last_seq(env)
+    env.kube.add_fault(resource="leases", verb="update", status=409, count=1)
+    checks.check("SIGTERM with a 409 on the release: a renewal seen first", renewed)
+    sigterm_releases(checks, env, controller, "SIGTERM with a 409 on the release")
+    records = [r for r in env.kube.log(since=seq)
+               if r.get("fault") and r.get("status") == 409 and r.get("resource") == "leases"]
+    checks.check("SIGTERM with a 409 on the release: the release met it", len(records) == 1,
+                 "%d faulted 409s" % len(records))
 
 
 def env_secrets(env):

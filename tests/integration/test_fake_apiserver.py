@@ -28,7 +28,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kubefake import FakeApiserver  # noqa: E402
+from kubefake import FakeApiserver, FakeApiserverError  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fakes"))
 import rbac_rules  # noqa: E402  (tests/fakes/rbac_rules.py)
 
@@ -464,6 +464,12 @@ def fault_answer_delay(s):
           answer.get("elapsed", 0))
     check_eq(answer["body"]["spec"]["replicas"], wanted, "held-back answer body")
     s.api.request("PATCH", SCALE_PATH, {"spec": {"replicas": before}}, content_type=MERGE)
+    try:
+        s.api.add_fault(verb="get", answer_delay_s=1.0, status=500)
+        refused = False
+    except FakeApiserverError as error:
+        refused = "HTTP 400" in str(error)
+    check(refused, "answer_delay_s with a status was not refused")
 
 
 def fault_matching(s):
