@@ -131,10 +131,12 @@ static int largest_minute_slot(const uint8_t *sizes, const uint16_t *shares, dou
     if (last - first >= CPS_BURST_MINUTES)
         last = first + CPS_BURST_MINUTES - 1;
     int best = 0;
+    int slot = wrap(first, CPS_BURST_MINUTES);
     for (int64_t i = first; i <= last; i++) {
-        int slot = wrap(i, CPS_BURST_MINUTES);
         if (sizes[slot] > best && (!shares || shares[slot] > share_above))
             best = sizes[slot];
+        if (++slot == CPS_BURST_MINUTES)
+            slot = 0; /* the next minute's slot, without a division */
     }
     return best;
 }

@@ -400,7 +400,8 @@ static void learn_tail(struct cps_policy_state *s, int b, double excess, double 
  * Learn from one observation: per-pod capacity (from qps and CPU when every
  * pod is ready), the latency line (lib/latency_line.h: from the observed
  * p95 against the queueing model), the spread and tail of demand surprises
- * over the horizon per load level, the smoothed level, then the slower
+ * over the horizon per load level (and how loud each minute of the hour's
+ * are: minute_spread.h), the smoothed level, then the slower
  * memories (learn_bursts_and_budget). `startup_ms`: how long new pods take,
  * as the policy plans with it (cps_startup_in_use).
  */
@@ -515,7 +516,8 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
         int b = level_bucket(past);
         double then_mean, then_sd;
         uint32_t then_samples = surprise_in_bucket(s, b, &then_mean, &then_sd, NULL);
-        double z_up = normal_quantile(p->headroom_quantile);
+        static _Thread_local struct remembered z_up_memo = {0.5, 0.0};
+        double z_up = fn_remembered(&z_up_memo, p->headroom_quantile, normal_quantile);
         exceeded = observed_growth > then_mean + z_up * then_sd;
         if (explained)
             break; /* the clock's burst: it still counts as exceeding, for the clock */
@@ -655,10 +657,12 @@ static double daily_expected(const struct cps_policy_state *s, int64_t now_ms, i
 
 /*
  * The demand the pods must be ready for, by mechanism: the forecast's upper
- * quantile (its headroom moved by the budget feedback), capped against the
- * recent peak, raised to a remembered burst that is due within the lead
- * time. Fills the decision's figures; returns the upper and (through
- * `down_qps`) the scale-down rate, and the point forecast through `point_qps`.
+ * quantile (its spread narrowed where the minute of the hour it is judged
+ * in, now + `horizon_ms`, is quiet; its headroom moved by the budget
+ * feedback), capped against the recent peak, raised to a remembered burst
+ * that is due within the lead time. Fills the decision's figures; returns
+ * the upper and (through `down_qps`) the scale-down rate, and the point
+ * forecast through `point_qps`.
  */
 static double demand_to_serve(const struct cps_target *t, struct cps_policy_state *s,
                               int64_t now_ms, int64_t interval_ms, int64_t startup_ms,
@@ -680,8 +684,9 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
      * quantile shifts by it only when it is the same quantile: at another
      * one the offset is not known (at 0.99 against 0.95 it may have the
      * other sign), and the normal one is kept */
-    double z_up_normal = normal_quantile(p->headroom_quantile);
-    double z_down_normal = normal_quantile(p->scale_down_quantile);
+    static _Thread_local struct remembered z_up_memo = {0.5, 0.0}, z_down_memo = {0.5, 0.0};
+    double z_up_normal = fn_remembered(&z_up_memo, p->headroom_quantile, normal_quantile);
+    double z_down_normal = fn_remembered(&z_down_memo, p->scale_down_quantile, normal_quantile);
     int down_has_tail = p->scale_down_quantile == p->headroom_quantile;
     double z_up = z_up_normal + tail;
     double z_down = z_down_normal + (down_has_tail ? tail : 0.0);

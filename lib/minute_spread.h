@@ -15,15 +15,20 @@
  * so that a rare burst cannot make its minute look noisy and every other
  * minute quiet by comparison (ten one-minute bursts a day at random
  * minutes gave every minute without one a narrower margin, and the
- * violations rose). A forecast made at t is judged by the surprise sampled
- * a horizon later, so it asks for the minute of t + horizon: its spread is
- * narrowed by the square root of that minute's mean against the mean of all
- * minutes, shrunk toward the mean by CPS_MINUTE_SPREAD_PRIOR samples, never
- * below CPS_MINUTE_SPREAD_MIN and never above 1. A noisier minute does not
- * widen it: the octave's spread, its learned tail and the burst memory
- * cover those, and widening on noise alone only added pods.
+ * violations rose). A forecast made at t is judged by the surprise
+ * sampled a horizon later, so it asks for the minute of t + horizon: its
+ * spread is narrowed by the square root of that minute's mean against the
+ * mean of the minutes seen, shrunk toward it by CPS_MINUTE_SPREAD_PRIOR
+ * samples, never below CPS_MINUTE_SPREAD_MIN and never above 1. A minute
+ * with no sample yet (in the first hour; for ever, where decisions always
+ * fall in the same minutes, as at a 2- or 5-minute interval) keeps 1. A
+ * noisier minute does not widen it: the octave's spread, its learned tail
+ * and the burst memory cover those, and widening on noise alone only added
+ * pods. It is the spread that narrows: where the budget feedback has taken
+ * the forecast's quantile under the mean (z + offset < 0), a narrower
+ * spread brings it up toward the mean, as any quantile under the median.
  *
- * 181 bytes, within the policy state's 2 kB. Pure: no I/O, no clock.
+ * 188 bytes, within the policy state's 2 kB. Pure: no I/O, no clock.
  */
 #ifndef CPS_MINUTE_SPREAD_H
 #define CPS_MINUTE_SPREAD_H
@@ -42,6 +47,7 @@ struct cps_minute_spread {
     uint16_t z2[CPS_MINUTE_SPREAD_SLOTS];     /* mean z^2, in 1/CPS_MINUTE_SPREAD_ONE */
     uint8_t samples[CPS_MINUTE_SPREAD_SLOTS]; /* up to 255: then a 1/256 moving mean */
     uint8_t slots_seen;                       /* minutes with a sample */
+    uint32_t z2_sum;                          /* the sum of z2[], kept with it */
 };
 
 /* Learn one surprise `z` (in units of its octave's spread, from its mean)
@@ -49,7 +55,7 @@ struct cps_minute_spread {
 void cps_minute_spread_learn(struct cps_minute_spread *m, int64_t t_ms, double z);
 
 /* The factor (CPS_MINUTE_SPREAD_MIN to 1) on the spread of a forecast
- * judged at `t_ms`: 1 until every minute of the hour has a sample. */
+ * judged at `t_ms`: 1 while its minute of the hour has no sample. */
 double cps_minute_spread_factor(const struct cps_minute_spread *m, int64_t t_ms);
 
 #endif

@@ -35,17 +35,23 @@ static double expected_factor(double own, double n, double all)
     return f < CPS_MINUTE_SPREAD_MIN ? CPS_MINUTE_SPREAD_MIN : f;
 }
 
-/* Nothing is narrowed until every minute of the hour has a sample. */
-static void test_factor_one_until_the_hour_is_seen(void)
+/* A minute with no sample keeps its spread, and the mean a seen minute is
+ * held against is that of the minutes seen: half an hour of samples (z =
+ * 3, counted as 2, at :00, :10 and :20; 0.3 in the others), then minute
+ * :45 has none and keeps 1, and minute :05's factor is the rule's with 4
+ * samples of 0.09 against the mean of the 30 minutes seen. */
+static void test_minutes_not_seen_keep_their_spread(void)
 {
     struct cps_minute_spread m;
     memset(&m, 0, sizeof m);
     ASSERT_NEAR(cps_minute_spread_factor(&m, 0), 1.0, 0.0);
-    for (int64_t t = 0; t < 59 * MINUTE_MS; t += 15000)
-        cps_minute_spread_learn(&m, t, (t / MINUTE_MS) % 10 == 0 ? 3.0 : 0.1);
-    ASSERT_NEAR(cps_minute_spread_factor(&m, 5 * MINUTE_MS), 1.0, 0.0);
-    cps_minute_spread_learn(&m, 59 * MINUTE_MS, 0.1);
-    ASSERT_TRUE(cps_minute_spread_factor(&m, 5 * MINUTE_MS) < 1.0);
+    for (int64_t t = 0; t < 30 * MINUTE_MS; t += 15000)
+        cps_minute_spread_learn(&m, t, (t / MINUTE_MS) % 10 == 0 ? 3.0 : 0.3);
+    ASSERT_EQ(m.slots_seen, 30);
+    ASSERT_NEAR(cps_minute_spread_factor(&m, 45 * MINUTE_MS), 1.0, 0.0);
+    double all = (3 * CPS_MINUTE_SPREAD_Z_CAP + 27 * 0.09) / 30.0;
+    ASSERT_NEAR(cps_minute_spread_factor(&m, 5 * MINUTE_MS), expected_factor(0.09, 4.0, all),
+                1e-3);
 }
 
 /* Demand that changes only every 10 minutes: z = 3 (counted as 2, the
@@ -139,16 +145,20 @@ static void test_ignores_non_finite_and_handles_negative_time(void)
     ASSERT_EQ(m.samples[59], 2);
     cps_minute_spread_learn(&m, -MINUTE_MS - 1, 1.0);
     ASSERT_EQ(m.samples[58], 1);
-    /* the count saturates; the mean keeps moving */
+    /* the count saturates; the mean keeps moving, by 1/256 a sample: after
+     * 256 samples of 0 from a mean of 1, (1 - 1/256)^256 of it is left */
     for (int i = 0; i < 300; i++)
         cps_minute_spread_learn(&m, 0, 1.0);
     ASSERT_EQ(m.samples[0], 255);
     ASSERT_NEAR(m.z2[0] / 16383.0, 1.0, 1e-3);
+    for (int i = 0; i < 256; i++)
+        cps_minute_spread_learn(&m, 0, 0.0);
+    ASSERT_NEAR(m.z2[0] / 16383.0, pow(1.0 - 1.0 / 256.0, 256.0), 2e-3);
 }
 
 int main(void)
 {
-    CPS_RUN(test_factor_one_until_the_hour_is_seen);
+    CPS_RUN(test_minutes_not_seen_keep_their_spread);
     CPS_RUN(test_quiet_minutes_narrow_loud_ones_keep);
     CPS_RUN(test_noise_and_random_bursts_narrow_nothing);
     CPS_RUN(test_ignores_non_finite_and_handles_negative_time);
