@@ -1560,6 +1560,19 @@ def wait_for_renewal(env, seen, until_fault_taken=False):
     return False
 
 
+def wait_for_held_answers(env, seq, timeout_s):
+    """Wait until the Lease writes held back by an answer_delay_s fault
+    since `seq` have been answered (the fake logs a request when its status
+    line goes out): a held answer must not land in a later scenario's log."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        held = [r for r in env.kube.log(since=seq) if r.get("fault") and
+                r.get("resource") == "leases" and r.get("method") == "PUT"]
+        if held:
+            return
+        time.sleep(0.1)
+
+
 def scenario_sigterm_mid_renewal(checks, env):
     """The release when the Lease record the controller last saw is not the
     server's. (1) SIGTERM while a renewal the server has applied is still
@@ -1569,18 +1582,22 @@ def scenario_sigterm_mid_renewal(checks, env):
     keeps it. (3) Nothing in flight, and the release PUT meets 409: read
     again, released."""
     renewal_s = 3  # the Lease requests' timeout too: the held renewal stays in flight
+    held_s = 5     # longer than that timeout
+    seq = last_seq(env)
     controller = start_leader_to_stop(env, "sigterm-renewal", "renewer", "%ds" % renewal_s)
     seen = lease_version(env)
-    env.kube.add_fault(resource="leases", verb="update", answer_delay_s=12, count=1)
+    env.kube.add_fault(resource="leases", verb="update", answer_delay_s=held_s, count=1)
     held = wait_for_renewal(env, seen, until_fault_taken=True)
     checks.check("SIGTERM mid-renewal: a renewal applied, its answer held back", held,
                  "resourceVersion %s, then %s; faults %r"
                  % (seen, lease_version(env), env.kube.faults()))
     sigterm_releases(checks, env, controller, "SIGTERM mid-renewal")
+    wait_for_held_answers(env, seq, held_s + 5 * TIME_FACTOR)
 
+    seq = last_seq(env)
     controller = start_leader_to_stop(env, "sigterm-usurped", "renewer", "%ds" % renewal_s)
     seen = lease_version(env)
-    env.kube.add_fault(resource="leases", verb="update", answer_delay_s=12, count=1)
+    env.kube.add_fault(resource="leases", verb="update", answer_delay_s=held_s, count=1)
     held = wait_for_renewal(env, seen, until_fault_taken=True)
     lease = env.kube.get(LEASE_PATH)
     lease["spec"]["holderIdentity"] = "usurper"
@@ -1589,6 +1606,7 @@ def scenario_sigterm_mid_renewal(checks, env):
                  held and (env.kube.get(LEASE_PATH) or {}).get("spec", {})
                  .get("holderIdentity") == "usurper", "held %s" % held)
     sigterm_releases(checks, env, controller, "SIGTERM mid-renewal, usurped", "usurper")
+    wait_for_held_answers(env, seq, held_s + 5 * TIME_FACTOR)
 
     controller = start_leader_to_stop(env, "sigterm-conflict", "renewer", "%ds" % renewal_s)
     renewed = wait_for_renewal(env, lease_version(env))  # the next one is a period away
