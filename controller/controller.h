@@ -135,6 +135,7 @@ struct cps_target_runtime {
     double slo_requests, slo_violating_requests; /* counters */
     double slo_budget_spent, slo_burn_rate, headroom_adjust; /* the last such decision's */
     double forecast_tail;                                    /* (its learned quantile offset) */
+    double minute_factor;                /* (its spread's factor for the minute of the hour) */
     double latency_shape, pod_safe_rps;  /* (its latency line: queue shape, SLO-safe rate a pod) */
     double startup_s;                    /* (the start-up it led bursts by) */
     double startup_learned_s;            /* (the observed one, 0 when none) */

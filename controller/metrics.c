@@ -116,6 +116,7 @@ void cps_metrics_count_slo(struct cps_target_runtime *rt, int sign)
         rt->slo_burn_rate = d->burn_rate;
         rt->headroom_adjust = d->headroom_adjust;
         rt->forecast_tail = d->surprise_tail;
+        rt->minute_factor = d->minute_factor;
         rt->latency_shape = d->latency_shape;
         rt->pod_safe_rps = d->rps_per_pod;
         rt->startup_s = d->startup_s;
@@ -216,6 +217,10 @@ static double pick_forecast_tail(const struct cps_target_runtime *rt)
 {
     return slo_figure(rt, rt->forecast_tail);
 }
+static double pick_minute_factor(const struct cps_target_runtime *rt)
+{
+    return slo_figure(rt, rt->minute_factor);
+}
 static double pick_latency_shape(const struct cps_target_runtime *rt)
 {
     return slo_figure(rt, rt->latency_shape);
@@ -301,6 +306,11 @@ static const struct target_family target_gauges[] = {
      "on the normal quantile in units of the demand spread (bounded to -2..6), at the last "
      "decision on the forecast.",
      pick_forecast_tail},
+    {"cpscale_policy_minute_spread_factor",
+     "The factor on the demand spread for the minute of the hour the forecast is judged in "
+     "(0.5..1; below 1 where that minute's demand surprises are quieter than the hour's "
+     "others), at the last decision on the forecast.",
+     pick_minute_factor},
     {"cpscale_policy_latency_shape",
      "How much faster a pod's p95 grows with its load than an M/M/1 queue's, learned from "
      "the observed p95 (1..4; above 1 where service times are heavy-tailed), at the last "

@@ -262,6 +262,7 @@ static void carry_learned_state(struct cps_target_runtime *fresh, struct cps_tar
     fresh->slo_burn_rate = prev->slo_burn_rate;
     fresh->headroom_adjust = prev->headroom_adjust;
     fresh->forecast_tail = prev->forecast_tail;
+    fresh->minute_factor = prev->minute_factor;
     fresh->latency_shape = prev->latency_shape;
     fresh->pod_safe_rps = prev->pod_safe_rps;
     fresh->startup_s = prev->startup_s;

@@ -92,7 +92,8 @@ GAUGES = {
     "cpscale_prometheus_queries_per_tick", "cpscale_process_cpu_seconds",
     "cpscale_slo_violation_budget_ratio", "cpscale_slo_budget_spent_ratio",
     "cpscale_slo_burn_rate", "cpscale_policy_headroom_adjust",
-    "cpscale_policy_forecast_tail", "cpscale_policy_latency_shape",
+    "cpscale_policy_forecast_tail", "cpscale_policy_minute_spread_factor",
+    "cpscale_policy_latency_shape",
     "cpscale_policy_pod_safe_rps", "cpscale_policy_startup_seconds",
     "cpscale_policy_startup_learned_seconds",
 }
@@ -1255,6 +1256,7 @@ def c_dashboard_panels():
             "violation budget": "cpscale_slo_violation_budget_ratio",
             "headroom adjust": "cpscale_policy_headroom_adjust",
             "forecast tail": "cpscale_policy_forecast_tail",
+            "minute spread": "cpscale_policy_minute_spread_factor",
             "queue shape": "cpscale_policy_latency_shape",
             "capacity within the SLO": "cpscale_policy_pod_safe_rps",
             "start-up": "cpscale_policy_startup_seconds"}

@@ -121,6 +121,8 @@ static void test_slo_budget_metrics(void)
     ASSERT_CONTAINS(text, "# HELP cpscale_policy_headroom_adjust ");
     ASSERT_CONTAINS(text, "# TYPE cpscale_policy_forecast_tail gauge\n");
     ASSERT_TRUE(strstr(text, "cpscale_policy_forecast_tail{") == NULL);
+    ASSERT_CONTAINS(text, "# TYPE cpscale_policy_minute_spread_factor gauge\n");
+    ASSERT_TRUE(strstr(text, "cpscale_policy_minute_spread_factor{") == NULL);
     ASSERT_CONTAINS(text, "# TYPE cpscale_policy_latency_shape gauge\n");
     ASSERT_CONTAINS(text, "# TYPE cpscale_policy_pod_safe_rps gauge\n");
     ASSERT_TRUE(strstr(text, "cpscale_policy_pod_safe_rps{") == NULL);
@@ -137,6 +139,7 @@ static void test_slo_budget_metrics(void)
     forecast_decision(&rt, 300, 1, 0.5, 2, 1.25, -0.625, 2.25, 28.5); /* 5 qps for 60 s, over it */
     rt.decision.startup_s = 112.5;
     rt.decision.startup_learned_s = 97.25;
+    rt.decision.minute_factor = 0.625;
     cps_metrics_count_slo(&rt, 1);
     forecast_decision(&rt, 1000, 1, 9, 9, 9, 9, 9, 9); /* on missing data: nothing */
     rt.decision.basis = CPS_BASIS_MISSING;
@@ -147,6 +150,7 @@ static void test_slo_budget_metrics(void)
     forecast_decision(&rt, 50, 1, 0.5, 2, 1.25, -0.625, 2.25, 28.5); /* decided, then taken back (409) */
     rt.decision.startup_s = 112.5;
     rt.decision.startup_learned_s = 97.25;
+    rt.decision.minute_factor = 0.625;
     cps_metrics_count_slo(&rt, 1);
     cps_metrics_count_slo(&rt, -1);
 
@@ -160,6 +164,7 @@ static void test_slo_budget_metrics(void)
     assert_sample(text, "cpscale_slo_burn_rate", "2");
     assert_sample(text, "cpscale_policy_headroom_adjust", "1.25");
     assert_sample(text, "cpscale_policy_forecast_tail", "-0.625");
+    assert_sample(text, "cpscale_policy_minute_spread_factor", "0.625");
     assert_sample(text, "cpscale_policy_latency_shape", "2.25");
     assert_sample(text, "cpscale_policy_pod_safe_rps", "28.5");
     assert_sample(text, "cpscale_policy_startup_seconds", "112.5");
