@@ -35,6 +35,8 @@ void cps_minute_spread_learn(struct cps_minute_spread *m, int64_t t_ms, double z
     uint16_t stored = (uint16_t)(mean * CPS_MINUTE_SPREAD_ONE + 0.5); /* rounded: mean >= 0 */
     m->z2_sum += (uint32_t)stored - m->z2[slot]; /* modulo 2^32: the new sum */
     m->z2[slot] = stored;
+    if (m->slots_seen == 0)
+        m->first_ms = t_ms;
     if (m->samples[slot] == 0)
         m->slots_seen++;
     if (m->samples[slot] < UINT8_MAX)
@@ -50,7 +52,7 @@ void cps_minute_spread_learn(struct cps_minute_spread *m, int64_t t_ms, double z
 double cps_minute_spread_factor(const struct cps_minute_spread *m, int64_t t_ms)
 {
     int slot = minute_of_hour(t_ms);
-    if (m->samples[slot] == 0)
+    if (m->samples[slot] == 0 || t_ms - m->first_ms < CPS_MINUTE_SPREAD_WARMUP_MS)
         return 1.0;
     /* as loud as the mean or louder: the ratio is 1 or more (and 0 / 0 is not taken) */
     if ((uint64_t)m->z2[slot] * m->slots_seen >= m->z2_sum)

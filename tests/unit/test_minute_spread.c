@@ -12,6 +12,7 @@
 
 #define MINUTE_MS 60000LL
 #define HOUR_MS 3600000LL
+#define DAY_MS (24 * HOUR_MS)
 
 /* Feed `hours` hours of four samples a minute: `loud_z` in the minutes
  * where minute % loud_every == 0, `quiet_z` in the others. */
@@ -35,29 +36,38 @@ static double expected_factor(double own, double n, double all)
     return f < CPS_MINUTE_SPREAD_MIN ? CPS_MINUTE_SPREAD_MIN : f;
 }
 
-/* A minute with no sample keeps its spread, and the mean a seen minute is
- * held against is that of the minutes seen: half an hour of samples (z =
- * 3, counted as 2, at :00, :10 and :20; 0.3 in the others), then minute
- * :45 has none and keeps 1, and minute :05's factor is the rule's with 4
- * samples of 0.09 against the mean of the 30 minutes seen. */
-static void test_minutes_not_seen_keep_their_spread(void)
+/* Nothing is narrowed within an hour of the first sample (the minute a
+ * forecast is judged in has only this hour's samples, or none); a minute
+ * with no sample keeps its spread after it too, and the mean a seen minute
+ * is held against is that of the minutes seen. Three hours of samples in
+ * the first half of each hour (z = 3, counted as 2, at :00, :10 and :20;
+ * 0.3 in the others): minute :45 has none and keeps 1, and minute :05's
+ * factor is the rule's with 12 samples of 0.09 against the mean of the 30
+ * minutes seen. */
+static void test_warm_up_and_minutes_not_seen(void)
 {
     struct cps_minute_spread m;
     memset(&m, 0, sizeof m);
     ASSERT_NEAR(cps_minute_spread_factor(&m, 0), 1.0, 0.0);
-    for (int64_t t = 0; t < 30 * MINUTE_MS; t += 15000)
-        cps_minute_spread_learn(&m, t, (t / MINUTE_MS) % 10 == 0 ? 3.0 : 0.3);
+    feed_schedule(&m, 1, 10, 3.0, 0.3); /* the first hour: :00:00 to :59:45 */
+    ASSERT_NEAR(cps_minute_spread_factor(&m, 59 * MINUTE_MS + 59999), 1.0, 0.0);
+    ASSERT_TRUE(cps_minute_spread_factor(&m, HOUR_MS + 5 * MINUTE_MS) < 1.0);
+    memset(&m, 0, sizeof m);
+    for (int64_t hour = 0; hour < 3; hour++)
+        for (int64_t t = 0; t < 30 * MINUTE_MS; t += 15000)
+            cps_minute_spread_learn(&m, hour * HOUR_MS + t, (t / MINUTE_MS) % 10 == 0 ? 3.0 : 0.3);
     ASSERT_EQ(m.slots_seen, 30);
-    ASSERT_NEAR(cps_minute_spread_factor(&m, 45 * MINUTE_MS), 1.0, 0.0);
+    ASSERT_NEAR(cps_minute_spread_factor(&m, 3 * HOUR_MS + 45 * MINUTE_MS), 1.0, 0.0);
     double all = (3 * CPS_MINUTE_SPREAD_Z_CAP + 27 * 0.09) / 30.0;
-    ASSERT_NEAR(cps_minute_spread_factor(&m, 5 * MINUTE_MS), expected_factor(0.09, 4.0, all),
-                1e-3);
+    ASSERT_NEAR(cps_minute_spread_factor(&m, 3 * HOUR_MS + 5 * MINUTE_MS),
+                expected_factor(0.09, 12.0, all), 1e-3);
 }
 
 /* Demand that changes only every 10 minutes: z = 3 (counted as 2, the
- * cap) in the minutes on the step, 0.3 in the nine after. After a day,
- * each minute holds 96 samples: a quiet minute's factor is the rule's
- * with own = 0.09 and all = (4 + 9 x 0.09) / 10; the loud minutes keep 1.
+ * cap) in the minutes on the step, 0.3 in the nine after. After a day
+ * (looked up the next), each minute holds 96 samples: a quiet minute's
+ * factor is the rule's with own = 0.09 and all = (4 + 9 x 0.09) / 10; the
+ * loud minutes keep 1.
  */
 static void test_quiet_minutes_narrow_loud_ones_keep(void)
 {
@@ -66,14 +76,14 @@ static void test_quiet_minutes_narrow_loud_ones_keep(void)
     feed_schedule(&m, 24, 10, 3.0, 0.3);
     double all = (CPS_MINUTE_SPREAD_Z_CAP + 9 * 0.09) / 10.0;
     double quiet = expected_factor(0.09, 96.0, all);
-    ASSERT_NEAR(cps_minute_spread_factor(&m, 3 * MINUTE_MS + 20000), quiet, 1e-3);
-    ASSERT_NEAR(cps_minute_spread_factor(&m, 47 * MINUTE_MS), quiet, 1e-3);
-    ASSERT_NEAR(cps_minute_spread_factor(&m, 20 * MINUTE_MS + 59000), 1.0, 0.0);
-    ASSERT_NEAR(cps_minute_spread_factor(&m, 40 * MINUTE_MS), 1.0, 0.0);
+    ASSERT_NEAR(cps_minute_spread_factor(&m, DAY_MS + 3 * MINUTE_MS + 20000), quiet, 1e-3);
+    ASSERT_NEAR(cps_minute_spread_factor(&m, DAY_MS + 47 * MINUTE_MS), quiet, 1e-3);
+    ASSERT_NEAR(cps_minute_spread_factor(&m, DAY_MS + 20 * MINUTE_MS + 59000), 1.0, 0.0);
+    ASSERT_NEAR(cps_minute_spread_factor(&m, DAY_MS + 40 * MINUTE_MS), 1.0, 0.0);
     /* the floor: with no quiet noise at all, 0.5 */
     memset(&m, 0, sizeof m);
     feed_schedule(&m, 24, 10, 3.0, 0.0);
-    ASSERT_NEAR(cps_minute_spread_factor(&m, 3 * MINUTE_MS), CPS_MINUTE_SPREAD_MIN, 0.0);
+    ASSERT_NEAR(cps_minute_spread_factor(&m, DAY_MS + 3 * MINUTE_MS), CPS_MINUTE_SPREAD_MIN, 0.0);
     /* and a later day of another time: the minute of the hour is what counts */
     ASSERT_NEAR(cps_minute_spread_factor(&m, 30 * HOUR_MS + 3 * MINUTE_MS),
                 CPS_MINUTE_SPREAD_MIN, 0.0);
@@ -93,12 +103,12 @@ static double seeded_normal(uint64_t *seed)
     return sqrt(-2.0 * log(1.0 - u1)) * cos(6.283185307179586 * u2);
 }
 
-/* The least factor over the hour's minutes. */
+/* The least factor over the hour's minutes, looked up on the fourth day. */
 static double least_factor(const struct cps_minute_spread *m)
 {
     double least = 1.0;
     for (int minute = 0; minute < 60; minute++) {
-        double f = cps_minute_spread_factor(m, minute * MINUTE_MS);
+        double f = cps_minute_spread_factor(m, 3 * DAY_MS + minute * MINUTE_MS);
         if (f < least)
             least = f;
     }
@@ -158,7 +168,7 @@ static void test_ignores_non_finite_and_handles_negative_time(void)
 
 int main(void)
 {
-    CPS_RUN(test_minutes_not_seen_keep_their_spread);
+    CPS_RUN(test_warm_up_and_minutes_not_seen);
     CPS_RUN(test_quiet_minutes_narrow_loud_ones_keep);
     CPS_RUN(test_noise_and_random_bursts_narrow_nothing);
     CPS_RUN(test_ignores_non_finite_and_handles_negative_time);
