@@ -8,19 +8,6 @@
 #define SLOT_MAX 255
 #define HOUR_MEAN_SLOT 128
 
-/* Floor division for times before the epoch too. */
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-static int wrap(int64_t index, int n)
-{
-    int64_t r = index % n;
-    return (int)(r < 0 ? r + n : r);
-}
-
 /* A slot moves half way up toward a larger value and a quarter of the way
  * down toward a smaller one, by at least one step, and stops on it. */
 static uint8_t slot_step(uint8_t slot, double target)
@@ -66,9 +53,9 @@ static uint16_t share_step(uint16_t share, int exceeded)
 void cps_burst_observe(struct cps_burst_memory *m, int64_t t_ms, double minute_ratio,
                        double hour_ratio, int exceeded)
 {
-    int64_t minute = floor_div(t_ms, CPS_MS_PER_MIN) + 1;
+    int64_t minute = cps_floor_div(t_ms, CPS_MS_PER_MIN) + 1;
     if (m->minute_index != 0 && minute > m->minute_index) {
-        int slot = wrap(m->minute_index - 1, CPS_BURST_MINUTES);
+        int slot = cps_wrap(m->minute_index - 1, CPS_BURST_MINUTES);
         m->minute[slot] = slot_step(m->minute[slot], round(m->minute_peak));
         uint16_t share = share_step(m->exceed_share[slot], m->minute_exceeded);
         m->exceed_share_sum = m->exceed_share_sum - m->exceed_share[slot] + share;
@@ -89,10 +76,10 @@ void cps_burst_observe(struct cps_burst_memory *m, int64_t t_ms, double minute_r
             m->minute_exceeded = 1;
     }
 
-    int64_t hour = floor_div(t_ms, CPS_MS_PER_HOUR) + 1;
+    int64_t hour = cps_floor_div(t_ms, CPS_MS_PER_HOUR) + 1;
     int in_head = t_ms - (hour - 1) * CPS_MS_PER_HOUR < CPS_BURST_HOUR_HEAD_MS;
     if (m->hour_index != 0 && hour > m->hour_index) {
-        int slot = wrap(m->hour_index - 1, CPS_BURST_HOURS);
+        int slot = cps_wrap(m->hour_index - 1, CPS_BURST_HOURS);
         double target = HOUR_MEAN_SLOT + round(m->hour_peak);
         if (target < 1)
             target = 1; /* 0 is "never seen" */
@@ -127,11 +114,12 @@ void cps_burst_restart_watch(struct cps_burst_memory *m)
 static int largest_minute_slot(const uint8_t *sizes, const uint16_t *shares, double share_above,
                                int64_t from_ms, int64_t to_ms)
 {
-    int64_t first = floor_div(from_ms, CPS_MS_PER_MIN), last = floor_div(to_ms, CPS_MS_PER_MIN);
+    int64_t first = cps_floor_div(from_ms, CPS_MS_PER_MIN);
+    int64_t last = cps_floor_div(to_ms, CPS_MS_PER_MIN);
     if (last - first >= CPS_BURST_MINUTES)
         last = first + CPS_BURST_MINUTES - 1;
     int best = 0;
-    int slot = wrap(first, CPS_BURST_MINUTES);
+    int slot = cps_wrap(first, CPS_BURST_MINUTES);
     for (int64_t i = first; i <= last; i++) {
         if (sizes[slot] > best && (!shares || shares[slot] > share_above))
             best = sizes[slot];
@@ -192,13 +180,14 @@ int cps_burst_explains(const struct cps_burst_memory *m, double qps, double slow
 
 double cps_burst_hour_expected(const struct cps_burst_memory *m, int64_t from_ms, int64_t to_ms)
 {
-    int64_t first = floor_div(from_ms, CPS_MS_PER_HOUR), last = floor_div(to_ms, CPS_MS_PER_HOUR);
+    int64_t first = cps_floor_div(from_ms, CPS_MS_PER_HOUR);
+    int64_t last = cps_floor_div(to_ms, CPS_MS_PER_HOUR);
     double best = 0.0;
     for (int64_t h = first; h <= last && h <= first + 1; h++) {
         int64_t head_from = h * CPS_MS_PER_HOUR, head_to = head_from + CPS_BURST_HOUR_HEAD_MS;
         if (to_ms < head_from || from_ms >= head_to)
             continue;
-        int v = m->hour[wrap(h, CPS_BURST_HOURS)];
+        int v = m->hour[cps_wrap(h, CPS_BURST_HOURS)];
         if (v == 0)
             continue;
         double r = exp((v - HOUR_MEAN_SLOT) * CPS_BURST_HOUR_STEP);

@@ -2,16 +2,15 @@
 
 #include <math.h>
 
+#include "units.h"
+
 /* z^2 of 1 in the table's units: the cap, 4, is 65,532 of 65,535. */
 #define CPS_MINUTE_SPREAD_ONE 16383.0
 
 /* The minute of the hour of t_ms (t_ms may be negative). */
 static int minute_of_hour(int64_t t_ms)
 {
-    int64_t minute = (t_ms / 60000) % CPS_MINUTE_SPREAD_SLOTS;
-    if (t_ms < 0 && t_ms % 60000 != 0)
-        minute--;
-    return (int)((minute + CPS_MINUTE_SPREAD_SLOTS) % CPS_MINUTE_SPREAD_SLOTS);
+    return cps_wrap(cps_floor_div(t_ms, CPS_MS_PER_MIN), CPS_MINUTE_SPREAD_SLOTS);
 }
 
 /*

@@ -18,4 +18,18 @@
 #define CPS_NS_PER_MS 1000000
 #define CPS_NS_PER_S 1000000000L
 
+/* Floor division, for times before the epoch too. */
+static inline int64_t cps_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* index modulo n, in 0 .. n - 1 for a negative index too (a clock slot). */
+static inline int cps_wrap(int64_t index, int n)
+{
+    int64_t r = index % n;
+    return (int)(r < 0 ? r + n : r);
+}
+
 #endif
