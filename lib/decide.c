@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "normal_quantile.h"
 #include "remembered.h"
 #include "units.h"
 
@@ -77,43 +78,6 @@
 void cps_policy_state_init(struct cps_policy_state *state)
 {
     memset(state, 0, sizeof *state);
-}
-
-/*
- * Inverse of the standard normal CDF (Acklam's rational approximation,
- * relative error below 1.2e-9), to turn a quantile into a z-score.
- */
-static double normal_quantile(double p)
-{
-    static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,
-                               -2.759285104469687e+02, 1.383577518672690e+02,
-                               -3.066479806614716e+01, 2.506628277459239e+00};
-    static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02,
-                               -1.556989798598866e+02, 6.680131188771972e+01,
-                               -1.328068155288572e+01};
-    static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01,
-                               -2.400758277161838e+00, -2.549732539343734e+00,
-                               4.374664141464968e+00, 2.938163982698783e+00};
-    static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01,
-                               2.445134137142996e+00, 3.754408661907416e+00};
-    const double p_low = 0.02425;
-    if (p <= 0.0)
-        return -INFINITY;
-    if (p >= 1.0)
-        return INFINITY;
-    if (p < p_low) {
-        double q = sqrt(-2 * log(p));
-        return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
-               ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
-    }
-    if (p <= 1 - p_low) {
-        double q = p - 0.5, r = q * q;
-        return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
-               (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
-    }
-    double q = sqrt(-2 * log(1 - p));
-    return -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
-           ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
 }
 
 /* NaN, infinite, negative or implausible (which would reach the pod
@@ -517,7 +481,7 @@ static void learn(const struct cps_target *t, const struct cps_observation *obs,
         double then_mean, then_sd;
         uint32_t then_samples = surprise_in_bucket(s, b, &then_mean, &then_sd, NULL);
         static _Thread_local struct remembered z_up_memo = {0.5, 0.0};
-        double z_up = fn_remembered(&z_up_memo, p->headroom_quantile, normal_quantile);
+        double z_up = fn_remembered(&z_up_memo, p->headroom_quantile, cps_normal_quantile);
         exceeded = observed_growth > then_mean + z_up * then_sd;
         if (explained)
             break; /* the clock's burst: it still counts as exceeding, for the clock */
@@ -685,8 +649,8 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
      * one the offset is not known (at 0.99 against 0.95 it may have the
      * other sign), and the normal one is kept */
     static _Thread_local struct remembered z_up_memo = {0.5, 0.0}, z_down_memo = {0.5, 0.0};
-    double z_up_normal = fn_remembered(&z_up_memo, p->headroom_quantile, normal_quantile);
-    double z_down_normal = fn_remembered(&z_down_memo, p->scale_down_quantile, normal_quantile);
+    double z_up_normal = fn_remembered(&z_up_memo, p->headroom_quantile, cps_normal_quantile);
+    double z_down_normal = fn_remembered(&z_down_memo, p->scale_down_quantile, cps_normal_quantile);
     int down_has_tail = p->scale_down_quantile == p->headroom_quantile;
     double z_up = z_up_normal + tail;
     double z_down = z_down_normal + (down_has_tail ? tail : 0.0);
