@@ -53,6 +53,9 @@
 #define LEVEL_TAU_MS (120 * 1000LL)
 /* Time constant of the slow level that bursts are measured against. */
 #define SLOW_LEVEL_TAU_MS (15 * 60 * 1000LL)
+/* ... and of the recent level that tells when demand has left it
+ * (demand_to_serve): at no demand, it halves in about two minutes. */
+#define RECENT_LEVEL_TAU_MS (3 * 60 * 1000LL)
 /* The recent peak halves in this time. The forecast may not run past the
  * larger of that peak and PEAK_GROWTH_CAP x the level by more than
  * PEAK_MARGIN: one burst at a low level must not ask for ten times the pods
@@ -296,14 +299,17 @@ static void learn_bursts_and_budget(const struct cps_target *t, const struct cps
                         t->slo_budget_window_ms);
     if (slow_before <= 0.0) {
         s->slow_level = q;
+        s->recent_level = q;
         s->recent_peak = q;
         s->day_peak = q;
     } else {
         static _Thread_local struct remembered slow_memo = {0.0, 1.0}, recent_memo = {0.0, 1.0},
-                                               day_memo = {0.0, 1.0};
+                                               day_memo = {0.0, 1.0}, level_memo = {0.0, 1.0};
         double dt = (double)interval_ms;
         s->slow_level += (1.0 - exp_remembered(&slow_memo, -dt / (double)SLOW_LEVEL_TAU_MS)) *
                          (q - s->slow_level);
+        s->recent_level += (1.0 - exp_remembered(&level_memo, -dt / (double)RECENT_LEVEL_TAU_MS)) *
+                           (q - s->recent_level);
         peak_step(&recent_memo, &s->recent_peak, q, dt, PEAK_HALFLIFE_MS);
         peak_step(&day_memo, &s->day_peak, q, dt, DAY_PEAK_HALFLIFE_MS);
     }
@@ -620,6 +626,24 @@ static double daily_expected(const struct cps_policy_state *s, int64_t now_ms, i
 }
 
 /*
+ * The level a burst of either minute table is sized over. Both keep a
+ * burst's size against the slow level it rose from, and that is the level
+ * to size it over while demand stays near it. Once demand has left it (the
+ * recent level under 1 / PEAK_GROWTH_CAP of it), the slow level still
+ * remembers a surge that is over: sized over it, bursts asked for pods
+ * nobody needed (nab-tw-ups at x580: 3 to 8 pods for up to 90 minutes
+ * after a surge, where one served). Sized then over PEAK_GROWTH_CAP x the
+ * recent level, as far as the forecast lets demand grow. A dip that comes
+ * back within a minute or two (an outage of the traffic) keeps the slow
+ * level: the recent level has not halved yet.
+ */
+static double burst_base(const struct cps_policy_state *s)
+{
+    double left = s->recent_level * PEAK_GROWTH_CAP;
+    return left < s->slow_level ? left : s->slow_level;
+}
+
+/*
  * The demand the pods must be ready for, by mechanism: the forecast's upper
  * quantile (its spread narrowed where the minute of the hour it is judged
  * in, now + `horizon_ms`, is quiet; its headroom moved by the budget
@@ -708,15 +732,16 @@ static double demand_to_serve(const struct cps_target *t, struct cps_policy_stat
     d->startup_s = (double)startup_ms / 1000.0;
     d->startup_observed = startup_ms > p->startup_ms;
     int64_t lead_to = now_ms + startup_ms + interval_ms;
+    double base = burst_base(s);
     double minute_ratio = cps_burst_minute_expected(&s->bursts, now_ms, lead_to);
-    double burst = minute_ratio > 1.0 ? s->slow_level * minute_ratio : 0.0;
+    double burst = minute_ratio > 1.0 ? base * minute_ratio : 0.0;
     enum cps_burst_source source = CPS_BURST_RECURRING;
     double day_cap = (s->day_peak > grown ? s->day_peak : grown) * PEAK_MARGIN;
     int capped = burst > day_cap;
     if (capped)
         burst = day_cap;
     double clock_ratio = cps_burst_clock_expected(&s->bursts, now_ms, lead_to);
-    double clock = clock_ratio > 1.0 ? s->slow_level * clock_ratio : 0.0;
+    double clock = clock_ratio > 1.0 ? base * clock_ratio : 0.0;
     int clock_capped = clock > cap;
     if (clock_capped)
         clock = cap;

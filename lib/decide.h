@@ -94,6 +94,7 @@ struct cps_policy_state {
     double level_ewma;             /* smoothed qps (time constant LEVEL_TAU) */
     double base_qps;               /* the forecast's base: max(level_ewma, qps) */
     double slow_level;             /* qps smoothed over SLOW_LEVEL_TAU: what bursts rise above */
+    double recent_level;           /* qps smoothed over RECENT_LEVEL_TAU: has demand left the slow one */
     double recent_peak;            /* the largest qps seen, decaying (the forecast's cap) */
     double day_peak;               /* the same over about a day (a remembered burst's cap) */
     /* how long scale-ups took to be ready, as seen (lib/startup_timer.h) */

@@ -809,6 +809,99 @@ static void test_decide_remembered_burst_within_the_days_peak(void)
     free_fixture(&t, s, h);
 }
 
+/* Decide every TICK_MS from *now_ms up to until_ms on `qps` req/s with
+ * no burst, the count following the decisions. */
+static void decide_flat(const struct cps_target *t, struct cps_policy_state *s,
+                        struct cps_history *h, int64_t *now_ms, int64_t until_ms, double qps,
+                        int32_t *replicas, struct cps_decision *d)
+{
+    for (; *now_ms < until_ms; *now_ms += TICK_MS) {
+        struct cps_observation o = observed(qps, *replicas, 50.0);
+        cps_decide(t, &o, h, s, *now_ms, NULL, d);
+        *replicas = d->desired;
+    }
+}
+
+/* The same decision on a copy of the state whose recent level is the slow
+ * one: as if demand had never left it. */
+static int32_t decided_as_if_demand_stayed(const struct cps_target *t,
+                                           const struct cps_policy_state *s,
+                                           struct cps_history *h, int64_t now_ms, double qps,
+                                           int32_t replicas)
+{
+    struct cps_policy_state copy = *s;
+    copy.recent_level = copy.slow_level;
+    struct cps_observation o = observed(qps, replicas, 50.0);
+    struct cps_decision d;
+    cps_decide(t, &o, h, &copy, now_ms, NULL, &d);
+    return d.recommendation;
+}
+
+/*
+ * A surge that is over: bursts of 400 req/s at :30 every hour on a level
+ * of 100 until 08:00, steady 100 to 08:20, then 10 req/s for good. At
+ * 08:29:05 (the burst's lead) the slow level (15 min) still remembers 100
+ * (about 60), and a burst sized over it would ask for some 240 req/s. The
+ * recent level (3 min) has fallen to under 10 + 90 e^(-545/180) = 14.4
+ * req/s, under half the slow level: the burst is sized over twice the
+ * recent level (at most 28.9 req/s x the ratio, x the margin of at most
+ * 1.25), and fewer pods are asked for than with the slow level.
+ */
+static void test_decide_sizes_a_burst_over_the_level_demand_fell_to(void)
+{
+    struct cps_target t;
+    struct cps_policy_state *s;
+    struct cps_history *h;
+    if (new_fixture(&t, &s, &h) != 0)
+        return;
+    int64_t now = 0;
+    int32_t replicas = 4;
+    struct cps_decision d;
+    decide_through(&t, s, h, &now, 8 * HOUR_MS, 1, &replicas, &d);
+    decide_flat(&t, s, h, &now, 8 * HOUR_MS + 20 * 60000, 100.0, &replicas, &d);
+    decide_flat(&t, s, h, &now, 8 * HOUR_MS + 29 * 60000 + 20000, 10.0, &replicas, &d);
+    int64_t decided = now - TICK_MS;
+    double ratio = cps_burst_minute_expected(&s->bursts, decided,
+                                             decided + t.policy.startup_ms + TICK_MS);
+    ASSERT_TRUE(ratio > 3.5);
+    ASSERT_EQ(d.bound, CPS_BOUND_BURST);
+    ASSERT_TRUE(d.burst_qps <= 2.0 * (10.0 + 90.0 * exp(-545.0 / 180.0)) * ratio * 1.25);
+    ASSERT_TRUE(s->slow_level > 50.0);
+    ASSERT_TRUE(d.recommendation <
+                decided_as_if_demand_stayed(&t, s, h, decided, 10.0, replicas));
+    free_fixture(&t, s, h);
+}
+
+/*
+ * A dip that may come back: the same bursts, then steady 100 req/s, and
+ * from 08:27:50 1 req/s (an outage of the traffic). At 08:29:05, six
+ * decisions into the dip, the recent level (3 min) is still about
+ * 1 + 99 e^(-90/180) = 61 req/s, over half the slow level: the burst is
+ * sized over the slow level, the decision is the one demand that never
+ * left it would get, and it asks for the burst's pods. (A recent level of
+ * 20 s would be under 2 req/s by then, and size the burst over that.)
+ */
+static void test_decide_keeps_the_slow_level_through_a_short_dip(void)
+{
+    struct cps_target t;
+    struct cps_policy_state *s;
+    struct cps_history *h;
+    if (new_fixture(&t, &s, &h) != 0)
+        return;
+    int64_t now = 0;
+    int32_t replicas = 4;
+    struct cps_decision d;
+    decide_through(&t, s, h, &now, 8 * HOUR_MS, 1, &replicas, &d);
+    decide_flat(&t, s, h, &now, 8 * HOUR_MS + 27 * 60000 + 50000, 100.0, &replicas, &d);
+    decide_flat(&t, s, h, &now, 8 * HOUR_MS + 29 * 60000 + 20000, 1.0, &replicas, &d);
+    int64_t decided = now - TICK_MS;
+    ASSERT_EQ(d.bound, CPS_BOUND_BURST);
+    ASSERT_TRUE(d.burst_qps > 300.0);
+    ASSERT_EQ(d.recommendation,
+              decided_as_if_demand_stayed(&t, s, h, decided, 1.0, replicas));
+    free_fixture(&t, s, h);
+}
+
 /* The spread of demand surprises at a level of about 100 req/s (5 %
  * noise), after `hours` hours with a one-minute spike of `burst_qps` at
  * :30 every hour (0: none), taken at hh:29:20 of the last; and through
@@ -1680,6 +1773,8 @@ int main(void)
     CPS_RUN(test_decide_prescales_for_a_minute_on_the_clock);
     CPS_RUN(test_decide_clock_survives_an_unspent_budget);
     CPS_RUN(test_decide_remembered_burst_within_the_days_peak);
+    CPS_RUN(test_decide_sizes_a_burst_over_the_level_demand_fell_to);
+    CPS_RUN(test_decide_keeps_the_slow_level_through_a_short_dip);
     CPS_RUN(test_decide_known_spike_is_no_surprise);
     CPS_RUN(test_decide_leads_bursts_by_the_observed_startup);
     CPS_RUN(test_decide_times_what_it_applies);
