@@ -54,8 +54,16 @@
 /* Time constant of the slow level that bursts are measured against. */
 #define SLOW_LEVEL_TAU_MS (15 * 60 * 1000LL)
 /* ... and of the recent level that tells when demand has left it
- * (demand_to_serve): at no demand, it halves in about two minutes. */
+ * (burst_base): at no demand, it halves in about two minutes. Demand has
+ * left the slow level when the recent one is under 1 / RECENT_LEVEL_LEFT
+ * of it, and a burst is then sized over RECENT_LEVEL_LEFT x the recent
+ * level. The two set how long a drop must last before remembered bursts
+ * follow it down, a trade between drops that last and dips that come
+ * back; on the public traces the band that serves both is narrow (at a
+ * ratio of 2, 2.5 minutes failed NASA x90's cost bar, 5 failed UPS x580's;
+ * README, point 5 of the policy). */
 #define RECENT_LEVEL_TAU_MS (3 * 60 * 1000LL)
+#define RECENT_LEVEL_LEFT 2.0
 /* The recent peak halves in this time. The forecast may not run past the
  * larger of that peak and PEAK_GROWTH_CAP x the level by more than
  * PEAK_MARGIN: one burst at a low level must not ask for ten times the pods
@@ -274,7 +282,8 @@ static void peak_step(struct remembered *memo, double *peak, double q, double dt
 
 /*
  * The slower memories: the violation budget (and its feedback), the slow
- * level and the recent peak, and the burst memory. An observation is the
+ * and the recent level, the recent and the day's peak, and the burst
+ * memory. An observation is the
  * mean of the metrics window, so it is filed at the window's middle; the
  * burst ratios are taken against the slow level and the usual rate from
  * before it, so a burst does not hide in its own baseline. `exceeded`: the
@@ -304,13 +313,13 @@ static void learn_bursts_and_budget(const struct cps_target *t, const struct cps
         s->day_peak = q;
     } else {
         static _Thread_local struct remembered slow_memo = {0.0, 1.0}, recent_memo = {0.0, 1.0},
-                                               day_memo = {0.0, 1.0}, level_memo = {0.0, 1.0};
+                                               peak_memo = {0.0, 1.0}, day_memo = {0.0, 1.0};
         double dt = (double)interval_ms;
         s->slow_level += (1.0 - exp_remembered(&slow_memo, -dt / (double)SLOW_LEVEL_TAU_MS)) *
                          (q - s->slow_level);
-        s->recent_level += (1.0 - exp_remembered(&level_memo, -dt / (double)RECENT_LEVEL_TAU_MS)) *
+        s->recent_level += (1.0 - exp_remembered(&recent_memo, -dt / (double)RECENT_LEVEL_TAU_MS)) *
                            (q - s->recent_level);
-        peak_step(&recent_memo, &s->recent_peak, q, dt, PEAK_HALFLIFE_MS);
+        peak_step(&peak_memo, &s->recent_peak, q, dt, PEAK_HALFLIFE_MS);
         peak_step(&day_memo, &s->day_peak, q, dt, DAY_PEAK_HALFLIFE_MS);
     }
     if (slow_before > 0.0 && usual_rate > 0.0)
@@ -629,17 +638,19 @@ static double daily_expected(const struct cps_policy_state *s, int64_t now_ms, i
  * The level a burst of either minute table is sized over. Both keep a
  * burst's size against the slow level it rose from, and that is the level
  * to size it over while demand stays near it. Once demand has left it (the
- * recent level under 1 / PEAK_GROWTH_CAP of it), the slow level still
+ * recent level under 1 / RECENT_LEVEL_LEFT of it), the slow level still
  * remembers a surge that is over: sized over it, bursts asked for pods
  * nobody needed (nab-tw-ups at x580: 3 to 8 pods for up to 90 minutes
- * after a surge, where one served). Sized then over PEAK_GROWTH_CAP x the
- * recent level, as far as the forecast lets demand grow. A dip that comes
- * back within a minute or two (an outage of the traffic) keeps the slow
- * level: the recent level has not halved yet.
+ * after a surge, where one served). Sized then over RECENT_LEVEL_LEFT x
+ * the recent level. A dip that comes back within a minute or two (an
+ * outage of the traffic) keeps the slow level: the recent level has not
+ * halved yet. Learning stays on the slow level (the ratios the tables
+ * keep, and whether a spike is one the clock explains): a burst is a
+ * ratio over the level it rose from, whatever the pods were sized over.
  */
 static double burst_base(const struct cps_policy_state *s)
 {
-    double left = s->recent_level * PEAK_GROWTH_CAP;
+    double left = s->recent_level * RECENT_LEVEL_LEFT;
     return left < s->slow_level ? left : s->slow_level;
 }
 

@@ -8,7 +8,7 @@
 #define CPS_NORMAL_QUANTILE_H
 
 /* z such that P(Z <= z) = p for a standard normal Z, to a relative error
- * under 1.2e-9; -inf at p <= 0 and +inf at p >= 1. */
+ * under 1.2e-9; -inf at p <= 0, +inf at p >= 1, and NaN for a NaN p. */
 double cps_normal_quantile(double p);
 
 #endif

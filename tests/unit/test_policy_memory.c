@@ -822,30 +822,33 @@ static void decide_flat(const struct cps_target *t, struct cps_policy_state *s,
     }
 }
 
-/* The same decision on a copy of the state whose recent level is the slow
- * one: as if demand had never left it. */
-static int32_t decided_as_if_demand_stayed(const struct cps_target *t,
-                                           const struct cps_policy_state *s,
-                                           struct cps_history *h, int64_t now_ms, double qps,
-                                           int32_t replicas)
+/* The decision at now_ms on `qps` req/s, and through *as_if_stayed the
+ * same decision on a copy of the state taken just before it, whose recent
+ * level is set to the slow one: as if demand had never left it. */
+static void decide_both_ways(const struct cps_target *t, struct cps_policy_state *s,
+                             struct cps_history *h, int64_t now_ms, double qps, int32_t replicas,
+                             struct cps_decision *d, int32_t *as_if_stayed)
 {
     struct cps_policy_state copy = *s;
     copy.recent_level = copy.slow_level;
     struct cps_observation o = observed(qps, replicas, 50.0);
-    struct cps_decision d;
-    cps_decide(t, &o, h, &copy, now_ms, NULL, &d);
-    return d.recommendation;
+    struct cps_decision stayed;
+    cps_decide(t, &o, h, &copy, now_ms, NULL, &stayed);
+    *as_if_stayed = stayed.recommendation;
+    cps_decide(t, &o, h, s, now_ms, NULL, d);
 }
 
 /*
  * A surge that is over: bursts of 400 req/s at :30 every hour on a level
  * of 100 until 08:00, steady 100 to 08:20, then 10 req/s for good. At
- * 08:29:05 (the burst's lead) the slow level (15 min) still remembers 100
- * (about 60), and a burst sized over it would ask for some 240 req/s. The
- * recent level (3 min) has fallen to under 10 + 90 e^(-545/180) = 14.4
- * req/s, under half the slow level: the burst is sized over twice the
- * recent level (at most 28.9 req/s x the ratio, x the margin of at most
- * 1.25), and fewer pods are asked for than with the slow level.
+ * 08:29:15 (the last decision whose lead, a 30 s start-up and a 15 s
+ * interval, reaches the burst's minute) the slow level (15 min) still
+ * remembers 100 (about 58), and a burst sized over it would ask for some
+ * 230 req/s. The recent level (3 min), stepped by 38 decisions at 10 req/s,
+ * is 10 + 90 e^(-570/180) = 13.8 req/s, under half the slow level: the
+ * burst is sized over twice the recent level (27.6 req/s x the ratio, x
+ * the margin of at most 1.25), and fewer pods are asked for than the same
+ * decision asks for with the slow level.
  */
 static void test_decide_sizes_a_burst_over_the_level_demand_fell_to(void)
 {
@@ -855,31 +858,30 @@ static void test_decide_sizes_a_burst_over_the_level_demand_fell_to(void)
     if (new_fixture(&t, &s, &h) != 0)
         return;
     int64_t now = 0;
-    int32_t replicas = 4;
+    int32_t replicas = 4, as_if_stayed;
     struct cps_decision d;
     decide_through(&t, s, h, &now, 8 * HOUR_MS, 1, &replicas, &d);
     decide_flat(&t, s, h, &now, 8 * HOUR_MS + 20 * 60000, 100.0, &replicas, &d);
-    decide_flat(&t, s, h, &now, 8 * HOUR_MS + 29 * 60000 + 20000, 10.0, &replicas, &d);
-    int64_t decided = now - TICK_MS;
-    double ratio = cps_burst_minute_expected(&s->bursts, decided,
-                                             decided + t.policy.startup_ms + TICK_MS);
+    decide_flat(&t, s, h, &now, 8 * HOUR_MS + 29 * 60000 + 15000, 10.0, &replicas, &d);
+    ASSERT_TRUE(s->slow_level > 50.0);
+    decide_both_ways(&t, s, h, now, 10.0, replicas, &d, &as_if_stayed);
+    double ratio = cps_burst_minute_expected(&s->bursts, now, now + t.policy.startup_ms + TICK_MS);
     ASSERT_TRUE(ratio > 3.5);
     ASSERT_EQ(d.bound, CPS_BOUND_BURST);
-    ASSERT_TRUE(d.burst_qps <= 2.0 * (10.0 + 90.0 * exp(-545.0 / 180.0)) * ratio * 1.25);
-    ASSERT_TRUE(s->slow_level > 50.0);
-    ASSERT_TRUE(d.recommendation <
-                decided_as_if_demand_stayed(&t, s, h, decided, 10.0, replicas));
+    ASSERT_TRUE(d.burst_qps <= 2.0 * (10.0 + 90.0 * exp(-570.0 / 180.0)) * ratio * 1.25 * (1 + 1e-6));
+    ASSERT_TRUE(d.recommendation < as_if_stayed);
     free_fixture(&t, s, h);
 }
 
 /*
  * A dip that may come back: the same bursts, then steady 100 req/s, and
- * from 08:27:50 1 req/s (an outage of the traffic). At 08:29:05, six
- * decisions into the dip, the recent level (3 min) is still about
+ * from 08:28:00 1 req/s (an outage of the traffic). At 08:29:15, the sixth
+ * decision into the dip, the recent level (3 min) is still about
  * 1 + 99 e^(-90/180) = 61 req/s, over half the slow level: the burst is
  * sized over the slow level, the decision is the one demand that never
  * left it would get, and it asks for the burst's pods. (A recent level of
- * 20 s would be under 2 req/s by then, and size the burst over that.)
+ * 20 s would be at 1 + 99 e^(-4.5) = 2.1 req/s by then, and size the
+ * burst over twice that.)
  */
 static void test_decide_keeps_the_slow_level_through_a_short_dip(void)
 {
@@ -889,16 +891,15 @@ static void test_decide_keeps_the_slow_level_through_a_short_dip(void)
     if (new_fixture(&t, &s, &h) != 0)
         return;
     int64_t now = 0;
-    int32_t replicas = 4;
+    int32_t replicas = 4, as_if_stayed;
     struct cps_decision d;
     decide_through(&t, s, h, &now, 8 * HOUR_MS, 1, &replicas, &d);
-    decide_flat(&t, s, h, &now, 8 * HOUR_MS + 27 * 60000 + 50000, 100.0, &replicas, &d);
-    decide_flat(&t, s, h, &now, 8 * HOUR_MS + 29 * 60000 + 20000, 1.0, &replicas, &d);
-    int64_t decided = now - TICK_MS;
+    decide_flat(&t, s, h, &now, 8 * HOUR_MS + 28 * 60000, 100.0, &replicas, &d);
+    decide_flat(&t, s, h, &now, 8 * HOUR_MS + 29 * 60000 + 15000, 1.0, &replicas, &d);
+    decide_both_ways(&t, s, h, now, 1.0, replicas, &d, &as_if_stayed);
     ASSERT_EQ(d.bound, CPS_BOUND_BURST);
     ASSERT_TRUE(d.burst_qps > 300.0);
-    ASSERT_EQ(d.recommendation,
-              decided_as_if_demand_stayed(&t, s, h, decided, 1.0, replicas));
+    ASSERT_EQ(d.recommendation, as_if_stayed);
     free_fixture(&t, s, h);
 }
 
