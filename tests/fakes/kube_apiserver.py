@@ -2293,20 +2293,36 @@ class RbacAuthorizer:
     Anything else not granted is 403 Forbidden, worded as the real server
     words it."""
 
-    # What the real server's bootstrap ClusterRoles system:basic-user,
-    # system:discovery and system:public-info-viewer grant, bound to
-    # system:authenticated: access reviews of oneself, discovery, /version,
-    # OpenAPI and the health paths. Built in rather than stored, so a test's
-    # `kubectl get clusterroles` shows only what it applied.
-    BOOTSTRAP_RULES = [
-        {"apiGroups": ["authorization.k8s.io"],
-         "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], "verbs": ["create"]},
-        {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"],
-         "verbs": ["create"]},
-        {"nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
-                             "/openapi/*", "/readyz", "/version", "/version/"], "verbs": ["get"]},
+    # The real server's bootstrap ClusterRoles system:basic-user,
+    # system:discovery and system:public-info-viewer, each bound by a
+    # ClusterRoleBinding of its name to system:authenticated (the last also
+    # to system:unauthenticated): access reviews of oneself, discovery,
+    # /version, OpenAPI and the health paths. Built in rather than stored,
+    # so a test's `kubectl get clusterroles` shows only what it applied;
+    # the access review's reason names them as the real one does.
+    BOOTSTRAP_ROLES = [
+        ("system:basic-user", [
+            {"apiGroups": ["authorization.k8s.io"],
+             "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+             "verbs": ["create"]},
+            {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"],
+             "verbs": ["create"]}], ["system:authenticated"]),
+        ("system:discovery", [
+            {"nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez",
+                                 "/openapi", "/openapi/*", "/readyz", "/version", "/version/"],
+             "verbs": ["get"]}], ["system:authenticated"]),
+        ("system:public-info-viewer", [
+            {"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"],
+             "verbs": ["get"]}], ["system:authenticated", "system:unauthenticated"]),
     ]
+    BOOTSTRAP_RULES = [rule for _, rules, _ in BOOTSTRAP_ROLES for rule in rules]
     BOOTSTRAP_GRANTS = rbac_rules.cluster_wide_grants(BOOTSTRAP_RULES)
+    BOOTSTRAP_OBJECTS = [obj for name, rules, groups in BOOTSTRAP_ROLES for obj in (
+        {"kind": "ClusterRole", "metadata": {"name": name}, "rules": rules},
+        {"kind": "ClusterRoleBinding", "metadata": {"name": name},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}
+                      for group in groups]})]
 
     def __init__(self, cluster):
         self.cluster = cluster
@@ -2319,6 +2335,18 @@ class RbacAuthorizer:
             return None
         return (rbac_rules.rules_for_user(self.cluster.rbac_objects(), user, groups)
                 | self.BOOTSTRAP_GRANTS)
+
+    def allowed_by(self, user, groups, record=None, path=None):
+        """The reason an access review gives for an allowed request (an
+        access review's verb taken as written): the binding that allows it
+        (rbac_rules.allowed_by, the bootstrap bindings first), or "" for
+        system:masters, which the real server allows before RBAC is asked,
+        and where nothing allows it."""
+        groups = list(groups) + ["system:authenticated"]
+        if "system:masters" in groups:
+            return ""
+        return rbac_rules.allowed_by(self.BOOTSTRAP_OBJECTS + list(self.cluster.rbac_objects()),
+                                     user, groups, record, path, literal_verb=True) or ""
 
     def _granted(self, user, groups, record, literal_verb=False):
         """Whether the stored RBAC lets `user` in `groups` (plus
@@ -2935,19 +2963,24 @@ class ApiHandler(BaseHTTPRequestHandler):
             if errors:
                 raise invalid(rtype.kind, rtype.group, "", errors)
             attributes = spec.get("resourceAttributes")
+            reason = ""
             if authorizer is None:
                 allowed = True
             elif attributes is not None:
-                allowed = authorizer._granted(user, groups, {
+                record = {
                     "verb": attributes.get("verb", ""), "api_group": attributes.get("group", ""),
                     "resource": attributes.get("resource", ""),
                     "subresource": attributes.get("subresource", ""),
-                    "namespace": attributes.get("namespace", ""), "name": attributes.get("name", "")},
-                    literal_verb=True)
+                    "namespace": attributes.get("namespace", ""), "name": attributes.get("name", "")}
+                allowed = authorizer._granted(user, groups, record, literal_verb=True)
+                reason = authorizer.allowed_by(user, groups, record) if allowed else ""
             else:
                 path = spec["nonResourceAttributes"]
-                allowed = authorizer.allows_path(user, groups, path.get("verb", ""), path.get("path", ""))
-            status = {"allowed": allowed}
+                verb, url = path.get("verb", ""), path.get("path", "")
+                allowed = authorizer.allows_path(user, groups, verb, url)
+                reason = authorizer.allowed_by(user, groups, {"verb": verb}, url) if allowed else ""
+            # the real status leaves an empty reason out
+            status = {"allowed": allowed, "reason": reason} if reason else {"allowed": allowed}
         else:
             if not spec.get("namespace"):
                 raise bad_request("no namespace on request")

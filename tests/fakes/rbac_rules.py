@@ -134,6 +134,57 @@ def _bound_rules(objects, user, groups):
             yield namespace, roles[(namespace, ref.get("name"))]
 
 
+def _describe_subject(subject, binding_namespace):
+    """A subject as the RBAC authorizer's reason names it: Kind "name", a
+    service account as "name/namespace" (its namespace defaulting to the
+    binding's)."""
+    kind, name = subject.get("kind"), subject.get("name")
+    if kind == "ServiceAccount":
+        return '%s "%s/%s"' % (kind, name, subject.get("namespace") or binding_namespace)
+    return '%s "%s"' % (kind, name)
+
+
+def allowed_by(objects, user, groups, record=None, path=None, literal_verb=False):
+    """Why the RBAC authorizer allows a request, as the reason it gives:
+    'RBAC: allowed by ClusterRoleBinding "b" of ClusterRole "r" to User
+    "u"' (a RoleBinding as "b/namespace"), naming the first binding, and its
+    first subject that is this user, whose role has a rule that allows it:
+    ClusterRoleBindings first, then the RoleBindings of the request's
+    namespace, each in the order of `objects`. None where nothing allows it.
+    `record` is a resource request (granted's shape); `path`, with the verb
+    in record["verb"], a non-resource one, which only ClusterRoleBindings
+    reach."""
+    roles, cluster_roles = _roles(objects)
+    namespace = "" if path is not None else (record.get("namespace") or "")
+    ordered = [o for o in objects if o.get("kind") == "ClusterRoleBinding"]
+    if namespace:
+        ordered += [o for o in objects if o.get("kind") == "RoleBinding"
+                    and o.get("metadata", {}).get("namespace") == namespace]
+    for binding in ordered:
+        kind, meta = binding.get("kind"), binding.get("metadata", {})
+        binding_namespace = meta.get("namespace") if kind == "RoleBinding" else ""
+        subject = next((sub for sub in binding.get("subjects") or [] if isinstance(sub, dict)
+                        and _subject_matches(sub, binding_namespace, user, groups)), None)
+        if subject is None:
+            continue
+        ref = binding.get("roleRef", {})
+        if ref.get("kind") == "ClusterRole":
+            rules = cluster_roles.get(ref.get("name"))
+        elif ref.get("kind") == "Role" and kind == "RoleBinding":
+            rules = roles.get((binding_namespace, ref.get("name")))
+        else:
+            rules = None
+        grants = _expand(rules, binding_namespace or ANY)
+        allows = (granted_path(grants, record.get("verb", ""), path) if path is not None
+                  else granted(grants, record, literal_verb))
+        if allows:
+            name = meta.get("name") + ("/" + binding_namespace if binding_namespace else "")
+            return 'RBAC: allowed by %s "%s" of %s "%s" to %s' % (
+                kind, name, ref.get("kind"), ref.get("name"),
+                _describe_subject(subject, binding_namespace))
+    return None
+
+
 def cluster_wide_grants(rules):
     """The grants of `rules` bound cluster-wide (a ClusterRoleBinding's)."""
     return _expand(rules, ANY)

@@ -16,6 +16,7 @@ kubectl checks are skipped (not failed) when kubectl is not installed.
 import argparse
 import http.client
 import json
+import re
 import os
 import secrets
 import shutil
@@ -922,6 +923,22 @@ subjects:
 """
 
 
+RBAC_SA_NO_NAMESPACE = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: web-scaler
+  namespace: team
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: scaler
+subjects:
+  - kind: ServiceAccount
+    name: web-sa
+"""
+
+
 def service_account_kubectl(s, api, prefix):
     """Tokens on `api` for its admin (system:masters) and for the cpscale
     ServiceAccount; returns the ServiceAccount's user name and token, a
@@ -1091,6 +1108,45 @@ def access_reviews(s):
         can_i(robot, "no", "patch", "deployments", "-n", NS)   # the object, not its scale
         can_i(robot, "no", "list", "deployments", "--all-namespaces")
         can_i(admin, "yes", "delete", "deployments", "-n", "team")   # system:masters
+        # the status's reason, read back by kubectl create of a review (JSON)
+        def review_status(kubeconfig, label, attributes, *extra):
+            review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                      "spec": attributes}
+            proc = run(kubeconfig, "create", "--validate=false", "-o", "json", "-f",
+                       s.manifest("review-%s.json" % label, json.dumps(review)), *extra)
+            check(proc.returncode == 0, "kubectl create of a review (%s): %s", label, proc.stderr)
+            return json.loads(proc.stdout or "{}").get("status", {})
+        scale_attributes = {"resourceAttributes": {"verb": "patch", "group": "apps",
+                                                   "resource": "deployments",
+                                                   "subresource": "scale", "namespace": NS}}
+        check_eq(review_status(robot, "scale", scale_attributes),
+                 {"allowed": True, "reason": 'RBAC: allowed by RoleBinding "scaler/%s" of '
+                                             'ClusterRole "scaler" to ServiceAccount '
+                                             '"cpscale/cpscale"' % NS},
+                 "a review's reason names the binding, role and subject that allow it")
+        healthz = review_status(robot, "healthz", {"nonResourceAttributes": {"verb": "get",
+                                                                             "path": "/healthz"}})
+        check(healthz.get("allowed") is True and re.match(
+            r'RBAC: allowed by ClusterRoleBinding "(system:discovery|system:public-info-viewer)" '
+            r'of ClusterRole "\1" to Group "system:authenticated"$', healthz.get("reason", "")),
+              "/healthz is allowed by a bootstrap binding, and the reason says which: %s", healthz)
+        denied = dict(scale_attributes["resourceAttributes"], namespace="team")
+        check_eq(review_status(robot, "denied", {"resourceAttributes": denied}), {"allowed": False},
+                 "a denied review has no reason (RBAC gives none)")
+        own_review = {"resourceAttributes": {"verb": "create", "group": "authorization.k8s.io",
+                                             "resource": "selfsubjectaccessreviews"}}
+        check_eq(review_status(admin, "masters", own_review), {"allowed": True},
+                 "system:masters is allowed with no reason, before RBAC is asked (RBAC's "
+                 "bootstrap system:basic-user binding would allow it too)")
+        # a service account named in a binding without its namespace: the
+        # reason names it "name/namespace", the namespace the binding's
+        proc = run(admin, "apply", "-f", s.manifest("review-web-sa.yaml", RBAC_SA_NO_NAMESPACE))
+        check(proc.returncode == 0, "apply a RoleBinding to a service account: %s", proc.stderr)
+        team_scale = {"resourceAttributes": denied}
+        check_eq(review_status(admin, "web-sa", team_scale, "--as", "system:serviceaccount:team:web-sa"),
+                 {"allowed": True, "reason": 'RBAC: allowed by RoleBinding "web-scaler/team" of '
+                                             'ClusterRole "scaler" to ServiceAccount "web-sa/team"'},
+                 "the reason of a review by an impersonated service account")
         proc = run(admin, "auth", "can-i", "--list", "-n", "team")
         rows = {tuple(line.split()) for line in proc.stdout.splitlines()[1:]}
         check(("*.*", "[]", "[]", "[*]") in rows and
@@ -1155,7 +1211,10 @@ def access_reviews(s):
         status, _, body = api.request("POST", path, dict(review, spec={
             "resourceAttributes": {"verb": "get", "group": "apps", "resource": "deployments",
                                    "namespace": NS}}), auth=sa_token)
-        check_eq((status, body.get("status")), (201, {"allowed": True}), "a JSON review")
+        check_eq((status, body.get("status")), (201, {
+            "allowed": True, "reason": 'RBAC: allowed by RoleBinding "scaler/%s" of ClusterRole '
+                                       '"scaler" to ServiceAccount "cpscale/cpscale"' % NS}),
+                 "a JSON review")
         status, _, body = api.request("POST", path, dict(review, spec={
             "resourceAttributes": {"verb": "GET", "group": "apps", "resource": "deployments",
                                    "namespace": NS}}), auth=sa_token)
