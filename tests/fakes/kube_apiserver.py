@@ -2336,17 +2336,18 @@ class RbacAuthorizer:
         return (rbac_rules.rules_for_user(self.cluster.rbac_objects(), user, groups)
                 | self.BOOTSTRAP_GRANTS)
 
-    def allowed_by(self, user, groups, record=None, path=None):
-        """The reason an access review gives for an allowed request (an
-        access review's verb taken as written): the binding that allows it
-        (rbac_rules.allowed_by, the bootstrap bindings first), or "" for
-        system:masters, which the real server allows before RBAC is asked,
-        and where nothing allows it."""
+    def review(self, user, groups, record=None, path=None):
+        """An access review's (allowed, reason), its verb taken as written:
+        allowed with no reason for system:masters, which the real server
+        allows before RBAC is asked; else as RBAC decides, the reason naming
+        the binding that allows it (rbac_rules.allowed_by, the bootstrap
+        bindings first), none for a denial."""
         groups = list(groups) + ["system:authenticated"]
         if "system:masters" in groups:
-            return ""
-        return rbac_rules.allowed_by(self.BOOTSTRAP_OBJECTS + list(self.cluster.rbac_objects()),
-                                     user, groups, record, path, literal_verb=True) or ""
+            return True, ""
+        reason = rbac_rules.allowed_by(self.BOOTSTRAP_OBJECTS + list(self.cluster.rbac_objects()),
+                                       user, groups, record, path, literal_verb=True)
+        return reason is not None, reason or ""
 
     def _granted(self, user, groups, record, literal_verb=False):
         """Whether the stored RBAC lets `user` in `groups` (plus
@@ -2963,22 +2964,18 @@ class ApiHandler(BaseHTTPRequestHandler):
             if errors:
                 raise invalid(rtype.kind, rtype.group, "", errors)
             attributes = spec.get("resourceAttributes")
-            reason = ""
             if authorizer is None:
-                allowed = True
+                allowed, reason = True, ""
             elif attributes is not None:
-                record = {
+                allowed, reason = authorizer.review(user, groups, {
                     "verb": attributes.get("verb", ""), "api_group": attributes.get("group", ""),
                     "resource": attributes.get("resource", ""),
                     "subresource": attributes.get("subresource", ""),
-                    "namespace": attributes.get("namespace", ""), "name": attributes.get("name", "")}
-                allowed = authorizer._granted(user, groups, record, literal_verb=True)
-                reason = authorizer.allowed_by(user, groups, record) if allowed else ""
+                    "namespace": attributes.get("namespace", ""), "name": attributes.get("name", "")})
             else:
                 path = spec["nonResourceAttributes"]
-                verb, url = path.get("verb", ""), path.get("path", "")
-                allowed = authorizer.allows_path(user, groups, verb, url)
-                reason = authorizer.allowed_by(user, groups, {"verb": verb}, url) if allowed else ""
+                allowed, reason = authorizer.review(user, groups, {"verb": path.get("verb", "")},
+                                                    path.get("path", ""))
             # the real status leaves an empty reason out
             status = {"allowed": allowed, "reason": reason} if reason else {"allowed": allowed}
         else:

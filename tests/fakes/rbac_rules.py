@@ -94,11 +94,12 @@ def _subject_matches(subject, binding_namespace, user, groups):
     return False
 
 
-def _binds(binding, user, groups):
-    """Whether any subject of `binding` is `user` (in `groups`)."""
+def _first_subject(binding, user, groups):
+    """The first subject of `binding` that is `user` (in `groups`), or None:
+    the one the RBAC authorizer's reason names."""
     namespace = binding.get("metadata", {}).get("namespace")
-    return any(_subject_matches(s, namespace, user, groups)
-               for s in binding.get("subjects") or [] if isinstance(s, dict))
+    return next((s for s in binding.get("subjects") or [] if isinstance(s, dict)
+                 and _subject_matches(s, namespace, user, groups)), None)
 
 
 def _roles(objects):
@@ -114,24 +115,35 @@ def _roles(objects):
     return roles, cluster_roles
 
 
-def _bound_rules(objects, user, groups):
-    """(namespace or ANY, rules) of each binding among `objects` that binds
-    `user` in `groups`: a ClusterRole's rules reach everywhere through a
-    ClusterRoleBinding and only the binding's namespace through a
+def _bindings_for(objects, user, groups):
+    """(binding, subject, namespace or ANY, rules) of each binding among
+    `objects` that binds `user` in `groups`, in their order, with the first
+    subject that is the user: a ClusterRole's rules reach everywhere
+    through a ClusterRoleBinding and only the binding's namespace through a
     RoleBinding; a Role's, its own namespace. A binding whose role does not
     exist yields nothing, as in Kubernetes."""
     roles, cluster_roles = _roles(objects)
     for obj in objects:
         kind = obj.get("kind")
-        if kind not in ("RoleBinding", "ClusterRoleBinding") or not _binds(obj, user, groups):
+        if kind not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        subject = _first_subject(obj, user, groups)
+        if subject is None:
             continue
         ref = obj.get("roleRef", {})
         namespace = obj["metadata"].get("namespace") if kind == "RoleBinding" else ANY
         if ref.get("kind") == "ClusterRole" and ref.get("name") in cluster_roles:
-            yield namespace, cluster_roles[ref.get("name")]
+            yield obj, subject, namespace, cluster_roles[ref.get("name")]
         elif ref.get("kind") == "Role" and kind == "RoleBinding" and \
                 (namespace, ref.get("name")) in roles:
-            yield namespace, roles[(namespace, ref.get("name"))]
+            yield obj, subject, namespace, roles[(namespace, ref.get("name"))]
+
+
+def _bound_rules(objects, user, groups):
+    """(namespace or ANY, rules) of each binding that binds `user` in
+    `groups` (_bindings_for)."""
+    for _, _, namespace, rules in _bindings_for(objects, user, groups):
+        yield namespace, rules
 
 
 def _describe_subject(subject, binding_namespace):
@@ -154,33 +166,20 @@ def allowed_by(objects, user, groups, record=None, path=None, literal_verb=False
     `record` is a resource request (granted's shape); `path`, with the verb
     in record["verb"], a non-resource one, which only ClusterRoleBindings
     reach."""
-    roles, cluster_roles = _roles(objects)
     namespace = "" if path is not None else (record.get("namespace") or "")
-    ordered = [o for o in objects if o.get("kind") == "ClusterRoleBinding"]
-    if namespace:
-        ordered += [o for o in objects if o.get("kind") == "RoleBinding"
-                    and o.get("metadata", {}).get("namespace") == namespace]
-    for binding in ordered:
-        kind, meta = binding.get("kind"), binding.get("metadata", {})
-        binding_namespace = meta.get("namespace") if kind == "RoleBinding" else ""
-        subject = next((sub for sub in binding.get("subjects") or [] if isinstance(sub, dict)
-                        and _subject_matches(sub, binding_namespace, user, groups)), None)
-        if subject is None:
-            continue
-        ref = binding.get("roleRef", {})
-        if ref.get("kind") == "ClusterRole":
-            rules = cluster_roles.get(ref.get("name"))
-        elif ref.get("kind") == "Role" and kind == "RoleBinding":
-            rules = roles.get((binding_namespace, ref.get("name")))
-        else:
-            rules = None
-        grants = _expand(rules, binding_namespace or ANY)
+    bound = list(_bindings_for(objects, user, groups))
+    reaching = [b for b in bound if b[2] == ANY] + [b for b in bound if namespace and b[2] == namespace]
+    for binding, subject, reach, rules in reaching:
+        grants = _expand(rules, reach)
         allows = (granted_path(grants, record.get("verb", ""), path) if path is not None
                   else granted(grants, record, literal_verb))
         if allows:
-            name = meta.get("name") + ("/" + binding_namespace if binding_namespace else "")
+            name, ref = binding["metadata"].get("name"), binding.get("roleRef", {})
+            binding_namespace = "" if reach == ANY else reach
+            if binding_namespace:
+                name += "/" + binding_namespace
             return 'RBAC: allowed by %s "%s" of %s "%s" to %s' % (
-                kind, name, ref.get("kind"), ref.get("name"),
+                binding.get("kind"), name, ref.get("kind"), ref.get("name"),
                 _describe_subject(subject, binding_namespace))
     return None
 

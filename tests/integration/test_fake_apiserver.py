@@ -16,8 +16,8 @@ kubectl checks are skipped (not failed) when kubectl is not installed.
 import argparse
 import http.client
 import json
-import re
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -1143,7 +1143,8 @@ def access_reviews(s):
         proc = run(admin, "apply", "-f", s.manifest("review-web-sa.yaml", RBAC_SA_NO_NAMESPACE))
         check(proc.returncode == 0, "apply a RoleBinding to a service account: %s", proc.stderr)
         team_scale = {"resourceAttributes": denied}
-        check_eq(review_status(admin, "web-sa", team_scale, "--as", "system:serviceaccount:team:web-sa"),
+        check_eq(review_status(admin, "web-sa", team_scale,
+                               "--as", "system:serviceaccount:team:web-sa"),
                  {"allowed": True, "reason": 'RBAC: allowed by RoleBinding "web-scaler/team" of '
                                              'ClusterRole "scaler" to ServiceAccount "web-sa/team"'},
                  "the reason of a review by an impersonated service account")

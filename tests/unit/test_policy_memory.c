@@ -655,6 +655,19 @@ static void decide_through(const struct cps_target *t, struct cps_policy_state *
     decide_through_noisy_bursts(t, s, h, now_ms, until_ms, every_hours, 400.0, 0.0, replicas, d);
 }
 
+/* Decide every TICK_MS from *now_ms up to until_ms on `qps` req/s with
+ * no burst, the count following the decisions. */
+static void decide_flat(const struct cps_target *t, struct cps_policy_state *s,
+                        struct cps_history *h, int64_t *now_ms, int64_t until_ms, double qps,
+                        int32_t *replicas, struct cps_decision *d)
+{
+    for (; *now_ms < until_ms; *now_ms += TICK_MS) {
+        struct cps_observation o = observed(qps, *replicas, 50.0);
+        cps_decide(t, &o, h, s, *now_ms, NULL, d);
+        *replicas = d->desired;
+    }
+}
+
 /* A target that bursts to 4x at :30 every hour: after some hours, a
  * decision 40 s before :30 asks for the burst's pods and names burst
  * memory; the same decision with the memory wiped asks for fewer. */
@@ -796,30 +809,13 @@ static void test_decide_remembered_burst_within_the_days_peak(void)
     decide_through(&t, s, h, &now, 8 * HOUR_MS, 1, &replicas, &d);
     double ratio_before = cps_burst_minute_expected(&s->bursts, 30 * 60000, 31 * 60000 - 1);
     ASSERT_TRUE(ratio_before > 3.5);
-    for (; now < 8 * HOUR_MS + 29 * 60000 + 20000; now += TICK_MS) {
-        struct cps_observation o = observed(150.0, replicas, 50.0);
-        cps_decide(&t, &o, h, s, now, NULL, &d);
-        replicas = d.desired;
-    }
+    decide_flat(&t, s, h, &now, 8 * HOUR_MS + 29 * 60000 + 20000, 150.0, &replicas, &d);
     ASSERT_TRUE(s->slow_level * ratio_before > 500.0);
     ASSERT_EQ(d.bound, CPS_BOUND_BURST);
     ASSERT_EQ(d.burst_capped, 1);
     ASSERT_TRUE(d.burst_qps >= 470.0 && d.burst_qps <= 500.0);
     ASSERT_EQ(d.recommendation, 10);
     free_fixture(&t, s, h);
-}
-
-/* Decide every TICK_MS from *now_ms up to until_ms on `qps` req/s with
- * no burst, the count following the decisions. */
-static void decide_flat(const struct cps_target *t, struct cps_policy_state *s,
-                        struct cps_history *h, int64_t *now_ms, int64_t until_ms, double qps,
-                        int32_t *replicas, struct cps_decision *d)
-{
-    for (; *now_ms < until_ms; *now_ms += TICK_MS) {
-        struct cps_observation o = observed(qps, *replicas, 50.0);
-        cps_decide(t, &o, h, s, *now_ms, NULL, d);
-        *replicas = d->desired;
-    }
 }
 
 /* The decision at now_ms on `qps` req/s, and through *as_if_stayed the
